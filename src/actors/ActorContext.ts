@@ -1,0 +1,50 @@
+/**
+ * What a running actor can do to itself and its surroundings. Available (as a service) to the
+ * behaviour's initialisation and to every handler: `const ctx = yield* ActorContext`.
+ *
+ * @since 0.1.0
+ */
+import { Context, type Duration, Effect } from "effect"
+import type { ExitReason } from "../supervision/ExitReason.ts"
+import type { MonitorRef } from "../supervision/Signals.ts"
+import type { ActorProtocol, Behavior, MessageDefs } from "./Actor.ts"
+import type { SpawnError } from "./ActorError.ts"
+import type { ActorRef } from "./ActorRef.ts"
+import type { SpawnOptions } from "./SpawnOptions.ts"
+
+export interface ActorContextShape {
+  /** This actor's own ref. */
+  readonly self: ActorRef<any>
+  /** The ref of the actor that sent the message being handled (asks from inside an actor), if any. */
+  readonly sender: ActorRef<any> | undefined
+  /**
+   * Spawns a child. Children stop (with `Shutdown`) when their parent stops. With
+   * `{ link: true }` the child is also linked to this actor.
+   */
+  spawn<D extends MessageDefs, E, R>(
+    behavior: Behavior<D, E, R>,
+    options?: SpawnOptions
+  ): Effect.Effect<ActorRef<D>, SpawnError, R>
+  /** Stops this actor once the current message has been handled (default reason `Normal`). */
+  stop(reason?: ExitReason): Effect.Effect<void>
+  /** Links this actor with another (bidirectional). */
+  link(ref: ActorRef<any>): Effect.Effect<void>
+  unlink(ref: ActorRef<any>): Effect.Effect<void>
+  /** Monitors another actor: exactly one `Down` message (handled by `onDown`) when it stops. */
+  monitor(ref: ActorRef<any>): Effect.Effect<MonitorRef>
+  /** Cancels a monitor; no `Down` is delivered for it afterwards. */
+  demonitor(monitor: MonitorRef): Effect.Effect<void>
+  /** Turns exit signals from links into `ExitSignal` messages (handled by `onExit`). */
+  trapExit(enabled: boolean): Effect.Effect<void>
+  /** Sends `message` to self after `delay`; a timer with the same key is replaced. Uses Effect's Clock. */
+  startTimer(key: string, message: unknown, delay: Duration.Input): Effect.Effect<void>
+  /** Sends `message` to self every `interval` until cancelled or the actor stops. */
+  startPeriodicTimer(key: string, message: unknown, interval: Duration.Input): Effect.Effect<void>
+  cancelTimer(key: string): Effect.Effect<void>
+}
+
+export class ActorContext extends Context.Service<ActorContext, ActorContextShape>()("telex/ActorContext") {}
+
+/** This actor's ref, typed with its protocol. */
+export const self = <D extends MessageDefs>(_protocol: ActorProtocol<D>): Effect.Effect<ActorRef<D>, never, ActorContext> =>
+  ActorContext.useSync((ctx) => ctx.self as ActorRef<D>)

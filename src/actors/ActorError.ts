@@ -1,0 +1,61 @@
+/**
+ * Typed errors of the actor runtime. They are Schema classes because they cross process
+ * boundaries: a remote ask that fails locally on the callee's node travels back as data.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { ExitReason } from "../supervision/ExitReason.ts"
+
+/** An ask got no reply within its timeout. */
+export class AskTimeout extends Schema.TaggedError<AskTimeout>()("AskTimeout", {
+  actor: Schema.String,
+  message: Schema.String,
+  timeoutMillis: Schema.Number
+}) {}
+
+/** The target actor does not exist (never did, or has already stopped). */
+export class NoProc extends Schema.TaggedError<NoProc>()("NoProc", {
+  actor: Schema.String
+}) {}
+
+/** No actor is registered under this name. */
+export class ActorNotFound extends Schema.TaggedError<ActorNotFound>()("ActorNotFound", {
+  name: Schema.String
+}) {}
+
+/** The mailbox was full and the actor's overflow policy is `fail`. */
+export class MailboxFull extends Schema.TaggedError<MailboxFull>()("MailboxFull", {
+  actor: Schema.String,
+  capacity: Schema.Number
+}) {}
+
+/** The actor stopped (or crashed) before it replied to this ask. */
+export class ActorStopped extends Schema.TaggedError<ActorStopped>()("ActorStopped", {
+  actor: Schema.String,
+  reason: ExitReason
+}) {}
+
+/** The message does not match the actor's protocol Schema. */
+export class InvalidMessage extends Schema.TaggedError<InvalidMessage>()("InvalidMessage", {
+  actor: Schema.String,
+  protocol: Schema.String,
+  issue: Schema.String
+}) {}
+
+/** The actor's behaviour failed during initialisation, so it never started. */
+export class SpawnError extends Schema.TaggedError<SpawnError>()("SpawnError", {
+  protocol: Schema.String,
+  message: Schema.String
+}) {}
+
+/** The name is already registered on this node. */
+export class NameTaken extends Schema.TaggedError<NameTaken>()("NameTaken", {
+  name: Schema.String
+}) {}
+
+/** Errors a `tell` can fail with. Sending to a dead actor is not an error (the message becomes a dead letter). */
+export type TellError = MailboxFull | InvalidMessage
+
+/** Errors every ask can fail with, besides the protocol's own error type. */
+export type AskError = AskTimeout | NoProc | MailboxFull | ActorStopped | InvalidMessage

@@ -1,0 +1,226 @@
+/**
+ * Typed, location-transparent references to actors.
+ *
+ * An `ActorRef` is an address — node id (name + incarnation), actor id, protocol name — plus a
+ * lazily bound delivery target. Refs are values: they can be stored, compared by address and
+ * sent inside messages (`ActorRef.schema` encodes them as their address). A ref to a stopped
+ * actor stays a valid value; sending to it produces a dead letter (tell) or `NoProc` (ask).
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Schema, SchemaTransformation } from "effect"
+import type { AskMessage, ErrorOf, Message, MessageDefs, SuccessOf } from "./Actor.ts"
+import { type AskError, AskTimeout, MailboxFull, NoProc, type TellError } from "./ActorError.ts"
+import { Offer, type Reply, type Target } from "./internal/target.ts"
+import * as Context from "./internal/currentActor.ts"
+
+export const NodeId = Schema.Struct({ name: Schema.String, incarnation: Schema.Number })
+export interface NodeId extends Schema.Schema.Type<typeof NodeId> {}
+
+export const ActorAddress = Schema.Struct({
+  node: NodeId,
+  id: Schema.Number,
+  protocol: Schema.String
+})
+export interface ActorAddress extends Schema.Schema.Type<typeof ActorAddress> {}
+
+export const nodeKey = (node: NodeId): string => `${node.name}#${node.incarnation}`
+export const formatAddress = (a: ActorAddress): string => `${a.protocol}@${a.node.name}#${a.node.incarnation}/${a.id}`
+
+/** Resolves addresses to delivery targets; one per actor system (local or routed to other nodes). */
+export interface Resolver {
+  resolve(address: ActorAddress): Target
+}
+
+let decodingResolver: Resolver | undefined
+let defaultResolver: Resolver | undefined
+
+/** @internal Runs `f` with refs decoded inside it bound to `resolver` (the transport decodes inside this). */
+export const withResolver = <A>(resolver: Resolver, f: () => A): A => {
+  const previous = decodingResolver
+  decodingResolver = resolver
+  try {
+    return f()
+  } finally {
+    decodingResolver = previous
+  }
+}
+
+/** @internal The resolver for refs decoded outside `withResolver` (the most recent system of this process). */
+export const setDefaultResolver = (resolver: Resolver | undefined): void => {
+  defaultResolver = resolver
+}
+
+export const defaultAskTimeout: Duration.Duration = Duration.seconds(5)
+
+export interface AskOptions {
+  /** How long to wait for the reply. Default 5 seconds (as Erlang's `gen_server:call`). */
+  readonly timeout?: Duration.Input | undefined
+}
+
+export class ActorRef<D extends MessageDefs = any> {
+  readonly address: ActorAddress
+  /** @internal */
+  _target: Target | undefined
+  /** @internal */
+  _resolver: Resolver | undefined
+
+  constructor(address: ActorAddress, target: Target | undefined, resolver: Resolver | undefined) {
+    this.address = address
+    this._target = target
+    this._resolver = resolver
+  }
+
+  /** @internal */
+  get target(): Target {
+    if (this._target !== undefined) return this._target
+    const resolver = this._resolver ?? defaultResolver
+    if (resolver === undefined) throw new Error(`no actor system can resolve ${formatAddress(this.address)}`)
+    return (this._target = resolver.resolve(this.address))
+  }
+
+  get key(): string {
+    return formatAddress(this.address)
+  }
+
+  /**
+   * Sends a one-way message. Succeeds once the message is in the mailbox (or has become a dead
+   * letter because the actor is gone). Suspends while the mailbox is full under the
+   * `backpressure` policy; fails with `MailboxFull` under the `fail` policy.
+   */
+  tell(message: Message<D>): Effect.Effect<void, TellError> {
+    return Effect.suspend(() => {
+      const target = this.target
+      const invalid = target.validate(message)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      const result = target.offer(message, undefined, undefined)
+      if (result === Offer.Full) return offerWhenSpace(this, target, message)
+      if (result === Offer.Rejected) return Effect.fail(this.mailboxFull(target))
+      return Effect.void
+    })
+  }
+
+  /**
+   * Sends without an Effect, for code outside fibers (socket handlers, callbacks). Never
+   * suspends: under the `backpressure` policy a full mailbox accepts the message anyway (the
+   * caller cannot wait); under `fail` it throws `MailboxFull`.
+   */
+  tellUnsafe(message: Message<D>): void {
+    const target = this.target
+    const invalid = target.validate(message)
+    if (invalid !== undefined) throw invalid
+    const result = target.offer(message, undefined, undefined)
+    if (result === Offer.Full) {
+      target.offer(message, undefined, undefined, true)
+    } else if (result === Offer.Rejected) {
+      throw this.mailboxFull(target)
+    }
+  }
+
+  /** Sends a request and waits for the reply. */
+  ask<M extends AskMessage<D>>(
+    message: M,
+    options?: AskOptions
+  ): Effect.Effect<SuccessOf<D, M["_tag"]>, ErrorOf<D, M["_tag"]> | AskError> {
+    const timeout = options?.timeout === undefined ? defaultAskTimeout : Duration.fromInputUnsafe(options.timeout)
+    const ref = this
+    return Effect.withFiber((fiber) => {
+      const target = ref.target
+      const invalid = target.validate(message)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      const sender = Context.currentSelf(fiber)
+      return Effect.callback<any, any>((resume) => {
+        let done = false
+        let cancelWait: (() => void) | undefined
+        const reply: Reply = (exit) => {
+          if (done) return
+          done = true
+          resume(exit)
+        }
+        const attempt = () => {
+          cancelWait = undefined
+          if (done) return
+          const result = target.offer(message, reply, sender)
+          switch (result) {
+            case Offer.Ok:
+              return
+            case Offer.Full:
+              cancelWait = target.waitForSpace(attempt)
+              return
+            case Offer.Dead:
+              return reply(Effect.fail(new NoProc({ actor: ref.key })) as any)
+            default:
+              return reply(Effect.fail(ref.mailboxFull(target)) as any)
+          }
+        }
+        attempt()
+        return Effect.sync(() => {
+          done = true
+          cancelWait?.()
+        })
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.fail(
+              new AskTimeout({ actor: ref.key, message: message._tag, timeoutMillis: Duration.toMillis(timeout) })
+            )
+        })
+      )
+    })
+  }
+
+  /** @internal */
+  mailboxFull(target: Target): MailboxFull {
+    return new MailboxFull({ actor: this.key, capacity: target.capacity })
+  }
+
+  equals(that: ActorRef<any>): boolean {
+    return this.key === that.key
+  }
+
+  toString(): string {
+    return `ActorRef(${this.key})`
+  }
+
+  toJSON(): unknown {
+    return { _id: "ActorRef", ...this.address }
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString()
+  }
+}
+
+const offerWhenSpace = (ref: ActorRef<any>, target: Target, message: unknown): Effect.Effect<void, TellError> =>
+  Effect.callback<void, TellError>((resume) => {
+    let cancel: (() => void) | undefined
+    const attempt = () => {
+      const result = target.offer(message, undefined, undefined)
+      if (result === Offer.Full) {
+        cancel = target.waitForSpace(attempt)
+      } else {
+        cancel = undefined
+        resume(result === Offer.Rejected ? Effect.fail(ref.mailboxFull(target)) : Effect.void)
+      }
+    }
+    cancel = target.waitForSpace(attempt)
+    return Effect.sync(() => cancel?.())
+  })
+
+/** Refs are values: in messages they are encoded as their address and bound again on decode. */
+export const schema: Schema.Codec<ActorRef<any>, typeof ActorAddress.Encoded> = ActorAddress.pipe(
+  Schema.decodeTo(
+    Schema.instanceOf(ActorRef),
+    SchemaTransformation.transform({
+      decode: (address: ActorAddress) => new ActorRef(address, undefined, decodingResolver),
+      encode: (ref: ActorRef<any>) => ref.address
+    })
+  )
+) as any
+
+/** A Schema for refs of one protocol (the type parameter documents what the ref accepts). */
+export const schemaFor = <D extends MessageDefs>(_protocol: { readonly defs: D }): Schema.Codec<
+  ActorRef<D>,
+  typeof ActorAddress.Encoded
+> => schema as any

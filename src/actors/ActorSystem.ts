@@ -1,0 +1,160 @@
+/**
+ * The actor system: one per node (OS process). It spawns, stops and finds actors, publishes
+ * dead letters and supervision events, and owns the node's root supervisor.
+ *
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const system = yield* ActorSystem
+ *   const counter = yield* system.spawn(CounterLive, { name: "counter" })
+ *   yield* counter.tell(Counter.Increment({ by: 2 }))
+ *   const n = yield* counter.ask(Counter.Get())
+ * }).pipe(Effect.provide(ActorSystem.layer()))
+ * ```
+ *
+ * Closing the layer's scope stops every actor: top-level actors in reverse spawn order, then
+ * the root supervisor (which stops its children in reverse start order).
+ *
+ * @since 0.1.0
+ */
+import { Context, Deferred, Effect, Layer, Option, Stream } from "effect"
+import * as ExitReason from "../supervision/ExitReason.ts"
+import type { SupervisionEvent } from "../supervision/SupervisionEvent.ts"
+import * as Supervisor from "../supervision/Supervisor.ts"
+import type { ActorProtocol, Behavior, MessageDefs } from "./Actor.ts"
+import { ActorNotFound, type SpawnError } from "./ActorError.ts"
+import { type ActorAddress, ActorRef, type NodeId, setDefaultResolver } from "./ActorRef.ts"
+import { type DeadLetter, formatReason } from "./DeadLetter.ts"
+import { awaitStop } from "./internal/cell.ts"
+import { defaultDefaults, SystemCore, type SystemDefaults } from "./internal/system.ts"
+import type { OverflowPolicy } from "./Mailbox.ts"
+import type { SpawnOptions } from "./SpawnOptions.ts"
+
+export interface ActorSystemShape {
+  readonly nodeId: NodeId
+  /** Spawns a top-level actor (stopped when the system stops; not supervised). */
+  spawn<D extends MessageDefs, E, R>(
+    behavior: Behavior<D, E, R>,
+    options?: SpawnOptions
+  ): Effect.Effect<ActorRef<D>, SpawnError, R>
+  /** Stops an actor and waits until it is gone (default reason `Shutdown`). */
+  stop(ref: ActorRef<any>, reason?: ExitReason.ExitReason): Effect.Effect<void>
+  /** Sends the untrappable kill signal: the actor exits with `Killed` at once. */
+  kill(ref: ActorRef<any>): Effect.Effect<void>
+  /** Finds the actor registered under `name` on this node, checking its protocol. */
+  lookup<D extends MessageDefs>(protocol: ActorProtocol<D>, name: string): Effect.Effect<ActorRef<D>, ActorNotFound>
+  whereis(name: string): Option.Option<ActorRef<any>>
+  /** Waits until the actor has stopped and returns its exit reason (`NoProc` if it was never alive). */
+  awaitExit(ref: ActorRef<any>): Effect.Effect<ExitReason.ExitReason>
+  /** A ref for an address (e.g. one received out of band). */
+  refFor(address: ActorAddress): ActorRef<any>
+  /** Undeliverable messages, with their reason. */
+  readonly deadLetters: Stream.Stream<DeadLetter>
+  readonly supervisionEvents: Stream.Stream<SupervisionEvent>
+  /** The root supervisor (one_for_one): node services and application supervisors are its children. */
+  readonly root: Supervisor.SupervisorRef
+  /** Completes with the root supervisor's exit reason if it ever gives up. */
+  readonly rootExit: Effect.Effect<ExitReason.ExitReason>
+  /** Number of dead letters so far. */
+  readonly deadLetterCount: () => number
+  /** Number of live actors. */
+  readonly actorCount: () => number
+  /** @internal */
+  readonly core: SystemCore
+}
+
+export interface Options {
+  /** Node name (default "local"); the incarnation is new on every start. */
+  readonly node?: string | undefined
+  readonly incarnation?: number | undefined
+  readonly mailboxCapacity?: number | undefined
+  readonly overflow?: OverflowPolicy | undefined
+  readonly throughput?: number | undefined
+  /** Validate every local send with the protocol Schema (tests). */
+  readonly validateLocal?: boolean | undefined
+  /** Root supervisor settings (strategy is always one_for_one). */
+  readonly root?: Omit<Supervisor.Options, "strategy"> | undefined
+}
+
+export class ActorSystem extends Context.Service<ActorSystem, ActorSystemShape>()("telex/ActorSystem") {
+  static readonly make = (options?: Options) => make(options)
+  static readonly layer = (options?: Options): Layer.Layer<ActorSystem> => Layer.effect(ActorSystem, make(options))
+}
+
+let incarnationCounter = 0
+/** A fresh incarnation number: start time in ms plus a per-process counter, so restarts differ. */
+export const newIncarnation = (): number => Date.now() * 1000 + (incarnationCounter++ % 1000)
+
+const make = Effect.fnUntraced(function*(options?: Options) {
+  const defaults: SystemDefaults = {
+    capacity: options?.mailboxCapacity ?? defaultDefaults.capacity,
+    overflow: options?.overflow ?? defaultDefaults.overflow,
+    throughput: options?.throughput ?? defaultDefaults.throughput,
+    validateLocal: options?.validateLocal ?? defaultDefaults.validateLocal
+  }
+  const nodeId: NodeId = { name: options?.node ?? "local", incarnation: options?.incarnation ?? newIncarnation() }
+  const core = new SystemCore(nodeId, defaults)
+  setDefaultResolver(core)
+
+  // dead letters are logged at debug level by a background subscriber
+  yield* Stream.fromPubSub(core.deadLetters).pipe(
+    Stream.runForEach((d) =>
+      Effect.logDebug(`dead letter to ${d.recipient}: ${formatReason(d.reason)}`).pipe(
+        Effect.annotateLogs({ node: nodeId.name, message: (d.message as any)?._tag ?? typeof d.message })
+      )
+    ),
+    Effect.forkScoped
+  )
+
+  const rootBehavior = Supervisor.make({ ...options?.root, children: [] })
+  const root = (yield* core.spawn(rootBehavior, { name: "telex/root" }, undefined).pipe(Effect.orDie)) as Supervisor.SupervisorRef
+  core.topLevel.delete((root as any)._target)
+  const rootExit = yield* Deferred.make<ExitReason.ExitReason>()
+  root.target.onExit((reason) => Deferred.doneUnsafe(rootExit, Effect.succeed(reason)))
+
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      core.shuttingDown = true
+      for (const cell of Array.from(core.topLevel).reverse()) yield* awaitStop(cell, ExitReason.shutdown)
+      yield* awaitStop(root.target, ExitReason.shutdown)
+      setDefaultResolver(undefined)
+    })
+  )
+
+  const service: ActorSystemShape = {
+    nodeId,
+    core,
+    root,
+    rootExit: Deferred.await(rootExit),
+    spawn: (behavior, spawnOptions) => core.spawn(behavior, spawnOptions, undefined),
+    stop: (ref, reason = ExitReason.shutdown) => awaitStop(ref.target, reason),
+    kill: (ref) =>
+      Effect.callback<void>((resume) => {
+        const target = ref.target
+        target.onExit(() => resume(Effect.void))
+        target.exitSignal(ref, ExitReason.killed, true)
+      }),
+    lookup: (protocol, name) =>
+      Effect.suspend(() => {
+        const cell = core.names.get(name)
+        if (cell === undefined || cell.behavior.protocol.name !== protocol.name || !cell.isAlive) {
+          return Effect.fail(new ActorNotFound({ name }))
+        }
+        return Effect.succeed(cell.self)
+      }),
+    whereis: (name) => {
+      const cell = core.names.get(name)
+      return cell !== undefined && cell.isAlive ? Option.some(cell.self) : Option.none()
+    },
+    awaitExit: (ref) =>
+      Effect.callback<ExitReason.ExitReason>((resume) => {
+        const cancel = ref.target.onExit((reason) => resume(Effect.succeed(reason)))
+        return Effect.sync(cancel)
+      }),
+    refFor: (address) => new ActorRef(address, undefined, core),
+    deadLetters: Stream.fromPubSub(core.deadLetters),
+    supervisionEvents: Stream.fromPubSub(core.events),
+    deadLetterCount: () => core.deadLetterCount,
+    actorCount: () => core.cells.size
+  }
+  return service
+})

@@ -1,0 +1,91 @@
+/**
+ * Mailboxes: bounded FIFO queues with an explicit overflow policy per actor.
+ *
+ * The default capacity is 4096 messages (as Effect cluster's `entityMailboxCapacity`). When a
+ * mailbox is full, the actor's policy decides:
+ *
+ * - `backpressure` (default): `tell`/`ask` suspend the sender until there is room.
+ * - `dropNewest`: the incoming message becomes a dead letter (`MailboxFull` reason); an ask
+ *   fails with `MailboxFull`.
+ * - `dropOldest`: the oldest queued message becomes a dead letter to make room; if it was an
+ *   ask, that ask fails with `MailboxFull`.
+ * - `fail`: the send fails with `MailboxFull`.
+ *
+ * Signals (`Down`, `Exit`) and timer messages are never refused: bounds apply to user sends.
+ *
+ * The queue is a ring buffer of (message, reply, sender) triples: enqueueing is a few array
+ * writes with no allocation, and the actor drains it in batches (see `internal/cell.ts`).
+ *
+ * @since 0.1.0
+ */
+
+export type OverflowPolicy = "backpressure" | "dropNewest" | "dropOldest" | "fail"
+
+export interface MailboxOptions {
+  /** Maximum number of queued user messages. Default 4096. */
+  readonly capacity?: number | undefined
+  /** What happens to a send when the mailbox is full. Default `backpressure`. */
+  readonly overflow?: OverflowPolicy | undefined
+}
+
+export const defaultCapacity = 4096
+
+/** @internal A growable ring buffer of triples. */
+export class MessageQueue {
+  private buf: Array<unknown>
+  private head = 0
+  /** number of triples */
+  size = 0
+
+  constructor() {
+    this.buf = EMPTY
+  }
+
+  push(message: unknown, reply: unknown, sender: unknown): void {
+    let buf = this.buf
+    const cap = buf.length / 3
+    if (this.size === cap) buf = this.grow()
+    let i = (this.head + this.size * 3) % buf.length
+    buf[i] = message
+    buf[i + 1] = reply
+    buf[i + 2] = sender
+    this.size++
+  }
+
+  /** Removes the oldest triple into `out` (message, reply, sender); false when empty. */
+  shift(out: Entry): boolean {
+    if (this.size === 0) return false
+    const buf = this.buf
+    const i = this.head
+    out.message = buf[i]
+    out.reply = buf[i + 1]
+    out.sender = buf[i + 2]
+    buf[i] = buf[i + 1] = buf[i + 2] = undefined
+    this.head = (i + 3) % buf.length
+    this.size--
+    if (this.size === 0) {
+      this.head = 0
+      // give back large buffers once drained, so a burst does not pin memory on an idle actor
+      if (buf.length > 3 * 64) this.buf = EMPTY
+    }
+    return true
+  }
+
+  private grow(): Array<unknown> {
+    const old = this.buf
+    const next = new Array<unknown>(old.length === 0 ? 3 * 4 : old.length * 2)
+    for (let k = 0; k < this.size * 3; k++) next[k] = old[(this.head + k) % old.length]
+    this.head = 0
+    this.buf = next
+    return next
+  }
+}
+
+const EMPTY: Array<unknown> = []
+
+/** @internal */
+export interface Entry {
+  message: unknown
+  reply: unknown
+  sender: unknown
+}

@@ -1,0 +1,586 @@
+/**
+ * The actor cell: one actor's mailbox, state machine, links, monitors and children.
+ *
+ * Life cycle: `Starting` (the behaviour's init is running; messages queue up) → `Running`
+ * (drained by the dispatcher, one message at a time) → `Stopping` (the current handler is
+ * interrupted, children stop in reverse order, the scope's finalizers run) → `Dead` (queued
+ * messages become dead letters, pending asks fail with `ActorStopped`, then monitors and links
+ * are notified — after cleanup, as in Erlang, so a watcher that restarts the actor never races
+ * its predecessor's finalizers).
+ *
+ * The cell is also the `ActorContext` service given to its behaviour: no per-actor closures.
+ *
+ * @internal
+ */
+import { Cause, Context, Duration, Effect, Exit, Fiber, Schema, Scope } from "effect"
+import * as ExitReason from "../../supervision/ExitReason.ts"
+import { Down, ExitSignal, MonitorRef } from "../../supervision/Signals.ts"
+import { type Behavior, ForkTypeId, type Handlers, type MessageDefs } from "../Actor.ts"
+import { ActorContext, type ActorContextShape } from "../ActorContext.ts"
+import { ActorStopped, InvalidMessage, MailboxFull, SpawnError } from "../ActorError.ts"
+import { ActorRef } from "../ActorRef.ts"
+import type { DeadLetterReason } from "../DeadLetter.ts"
+import { type Entry, MessageQueue, type OverflowPolicy } from "../Mailbox.ts"
+import type { SpawnOptions } from "../SpawnOptions.ts"
+import type { Activatable } from "./dispatcher.ts"
+import type { SystemCore } from "./system.ts"
+import { Offer, type Reply, type Target } from "./target.ts"
+
+export const State = { Starting: 0, Running: 1, Stopping: 2, Dead: 3 } as const
+
+const validators = new WeakMap<object, (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
+const validatorFor = (schema: Schema.Top): (u: unknown) => Exit.Exit<unknown, Schema.SchemaError> => {
+  let v = validators.get(schema)
+  if (v === undefined) {
+    v = Schema.decodeUnknownExit(schema as Schema.Codec<unknown, unknown>) as any
+    validators.set(schema, v!)
+  }
+  return v!
+}
+
+export class Cell implements Target, ActorContextShape, Activatable {
+  readonly system: SystemCore
+  readonly self: ActorRef<any>
+  readonly behavior: Behavior<any, any, any>
+  readonly name: string | undefined
+  readonly parent: Cell | undefined
+  readonly capacity: number
+  readonly overflow: OverflowPolicy
+  readonly throughput: number
+  readonly validating: boolean
+  readonly mailbox = new MessageQueue()
+  readonly scope: Scope.Closeable
+
+  state: number = State.Starting
+  scheduled = false
+  trapping = false
+  handlers: Handlers<MessageDefs, any> | undefined = undefined
+  context: Context.Context<never> | undefined = undefined
+  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  exitReason: ExitReason.ExitReason | undefined = undefined
+  stopRequested: ExitReason.ExitReason | undefined = undefined
+  sender: ActorRef<any> | undefined = undefined
+  currentReply: Reply | undefined = undefined
+
+  // allocated on first use: most actors never link, monitor, spawn or use timers
+  links: Map<string, ActorRef<any>> | undefined = undefined
+  monitors: Map<number, ActorRef<any>> | undefined = undefined
+  watching: Map<number, MonitorRef> | undefined = undefined
+  children: Set<Cell> | undefined = undefined
+  exitObservers: Array<(reason: ExitReason.ExitReason) => void> | undefined = undefined
+  putWaiters: Array<() => void> | undefined = undefined
+  timers: Map<string, Fiber.Fiber<unknown, unknown>> | undefined = undefined
+
+  constructor(
+    system: SystemCore,
+    id: number,
+    behavior: Behavior<any, any, any>,
+    options: SpawnOptions | undefined,
+    parent: Cell | undefined
+  ) {
+    this.system = system
+    this.behavior = behavior
+    this.parent = parent
+    this.name = options?.name
+    this.capacity = options?.mailbox?.capacity ?? system.defaults.capacity
+    this.overflow = options?.mailbox?.overflow ?? system.defaults.overflow
+    this.throughput = options?.throughput ?? system.defaults.throughput
+    this.validating = options?.validateLocal ?? system.defaults.validateLocal
+    this.scope = Scope.makeUnsafe()
+    this.self = new ActorRef({ node: system.nodeId, id, protocol: behavior.protocol.name }, this, system)
+  }
+
+  get isAlive(): boolean {
+    return this.state < State.Stopping
+  }
+
+  // -------------------------------------------------------------------------
+  // Target: delivery
+  // -------------------------------------------------------------------------
+
+  validate(message: unknown): InvalidMessage | undefined {
+    if (!this.validating) return undefined
+    const exit = validatorFor(this.behavior.protocol.schema)(message)
+    if (Exit.isSuccess(exit)) return undefined
+    const error = Cause.findErrorOption(exit.cause)
+    const issue = error._tag === "Some" ? error.value.message : Cause.pretty(exit.cause)
+    this.system.deadLetter(this.self.key, message, { _tag: "InvalidMessage", issue })
+    return new InvalidMessage({ actor: this.self.key, protocol: this.behavior.protocol.name, issue })
+  }
+
+  offer(message: unknown, reply: Reply | undefined, sender: ActorRef<any> | undefined, force = false): Offer {
+    if (this.state >= State.Stopping) {
+      this.system.deadLetter(this.self.key, message, this.stoppedReason())
+      return Offer.Dead
+    }
+    if (!force && this.mailbox.size >= this.capacity) {
+      switch (this.overflow) {
+        case "backpressure":
+          return Offer.Full
+        case "fail":
+          return Offer.Rejected
+        case "dropNewest":
+          this.system.deadLetter(this.self.key, message, { _tag: "MailboxFull", capacity: this.capacity })
+          if (reply !== undefined) reply(Exit.fail(new MailboxFull({ actor: this.self.key, capacity: this.capacity })))
+          return Offer.Dropped
+        case "dropOldest":
+          if (!this.evictOldest()) {
+            this.system.deadLetter(this.self.key, message, { _tag: "MailboxFull", capacity: this.capacity })
+            if (reply !== undefined) {
+              reply(Exit.fail(new MailboxFull({ actor: this.self.key, capacity: this.capacity })))
+            }
+            return Offer.Dropped
+          }
+      }
+    }
+    this.mailbox.push(message, reply, sender)
+    if (!this.scheduled && this.state === State.Running) {
+      this.scheduled = true
+      this.system.dispatcher.schedule(this)
+    }
+    return Offer.Ok
+  }
+
+  /** Accepts a message regardless of the mailbox bound (signals, timers, `tellUnsafe`). */
+  forceOffer(message: unknown): void {
+    this.offer(message, undefined, undefined, true)
+  }
+
+  private evictOldest(): boolean {
+    const entry: Entry = { message: undefined, reply: undefined, sender: undefined }
+    const head = this.mailbox
+    if (head.size === 0) return false
+    head.shift(entry)
+    if (entry.message instanceof Down || entry.message instanceof ExitSignal) {
+      // never drop a signal: put it back (at the tail; signals are rare) and refuse the newcomer
+      head.push(entry.message, entry.reply, entry.sender)
+      return false
+    }
+    this.system.deadLetter(this.self.key, entry.message, { _tag: "MailboxFull", capacity: this.capacity })
+    if (entry.reply !== undefined) {
+      ;(entry.reply as Reply)(Exit.fail(new MailboxFull({ actor: this.self.key, capacity: this.capacity })))
+    }
+    return true
+  }
+
+  waitForSpace(wake: () => void): () => void {
+    if (this.state >= State.Stopping || this.mailbox.size < this.capacity) {
+      queueMicrotask(wake)
+      return noop
+    }
+    const waiters = (this.putWaiters ??= [])
+    waiters.push(wake)
+    return () => {
+      const i = waiters.indexOf(wake)
+      if (i >= 0) waiters.splice(i, 1)
+    }
+  }
+
+  wakePutters(): void {
+    const waiters = this.putWaiters
+    if (waiters === undefined || waiters.length === 0) return
+    let room = this.capacity - this.mailbox.size
+    while (room-- > 0 && waiters.length > 0) waiters.shift()!()
+  }
+
+  signal(message: Down | ExitSignal): void {
+    this.offer(message, undefined, undefined, true)
+  }
+
+  private stoppedReason(): DeadLetterReason {
+    return this.exitReason === undefined
+      ? { _tag: "NoSuchActor" }
+      : { _tag: "ActorStopped", reason: this.exitReason }
+  }
+
+  // -------------------------------------------------------------------------
+  // Activatable: running handlers
+  // -------------------------------------------------------------------------
+
+  activate(): void {
+    if (this.state !== State.Running) {
+      this.scheduled = false
+      return
+    }
+    const fiber = Effect.runForkWith(this.context!)(drain)
+    const exit = fiber.pollUnsafe()
+    if (exit !== undefined) {
+      this.afterDrain(exit)
+    } else {
+      fiber.addObserver((exit) => this.afterDrain(exit))
+    }
+  }
+
+  private afterDrain(exit: Exit.Exit<unknown, unknown>): void {
+    this.fiber = undefined
+    if (this.state !== State.Running) {
+      this.scheduled = false
+      return
+    }
+    if (Exit.isFailure(exit)) {
+      this.scheduled = false
+      this.terminate(ExitReason.fromCause(exit.cause))
+    } else if (this.stopRequested !== undefined) {
+      this.scheduled = false
+      this.terminate(this.stopRequested)
+    } else if (this.mailbox.size > 0) {
+      this.system.dispatcher.schedule(this)
+    } else {
+      this.scheduled = false
+    }
+  }
+
+  /** Runs a handler marked with `Actor.fork` in its own fiber in the actor's scope. */
+  forkHandler(effect: Effect.Effect<unknown, unknown>, reply: Reply | undefined): void {
+    const fiber = Effect.runForkWith(this.context!)(Effect.exit(effect))
+    Effect.runFork(Scope.addFinalizer(this.scope, Fiber.interrupt(fiber)))
+    fiber.addObserver((result) => {
+      if (result._tag !== "Success") return
+      const exit = result.value
+      if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
+        reply?.(exit)
+      } else {
+        reply?.(Exit.fail(new ActorStopped({ actor: this.self.key, reason: ExitReason.fromCause(exit.cause) })))
+        this.terminate(ExitReason.fromCause(exit.cause))
+      }
+    })
+  }
+
+  // -------------------------------------------------------------------------
+  // links, monitors, exit signals
+  // -------------------------------------------------------------------------
+
+  exitSignal(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable = false): void {
+    if (this.state >= State.Stopping) return
+    this.links?.delete(from.key)
+    if (untrappable) return this.terminate(ExitReason.killed)
+    if (this.trapping) return this.signal(new ExitSignal(from, reason))
+    if (ExitReason.isNormal(reason)) return
+    this.terminate(reason)
+  }
+
+  addLink(from: ActorRef<any>): void {
+    if (this.state === State.Dead) return from.target.exitSignal(this.self, ExitReason.noproc)
+    ;(this.links ??= new Map()).set(from.key, from)
+  }
+
+  removeLink(from: ActorRef<any>): void {
+    this.links?.delete(from.key)
+  }
+
+  addMonitor(id: number, watcher: ActorRef<any>): void {
+    if (this.state === State.Dead) {
+      return watcher.target.signal(new Down(new MonitorRef(id, this.self), this.self, ExitReason.noproc))
+    }
+    ;(this.monitors ??= new Map()).set(id, watcher)
+  }
+
+  removeMonitor(id: number): void {
+    this.monitors?.delete(id)
+  }
+
+  onExit(f: (reason: ExitReason.ExitReason) => void): () => void {
+    if (this.state === State.Dead) {
+      f(this.exitReason!)
+      return noop
+    }
+    const observers = (this.exitObservers ??= [])
+    observers.push(f)
+    return () => {
+      const i = observers.indexOf(f)
+      if (i >= 0) observers.splice(i, 1)
+    }
+  }
+
+  shutdown(
+    reason: ExitReason.ExitReason,
+    onExit?: (reason: ExitReason.ExitReason) => void,
+    timeoutMillis?: number
+  ): void {
+    if (onExit !== undefined) this.onExit(onExit)
+    this.terminate(reason, timeoutMillis)
+  }
+
+  // -------------------------------------------------------------------------
+  // termination
+  // -------------------------------------------------------------------------
+
+  /**
+   * Starts stopping this actor. `timeoutMillis` bounds the orderly part (children and
+   * finalizers); past it the actor is considered killed (OTP's shutdown timeout).
+   */
+  terminate(reason: ExitReason.ExitReason, timeoutMillis?: number): void {
+    if (this.state >= State.Stopping) return
+    const wasStarting = this.state === State.Starting
+    this.state = State.Stopping
+    this.exitReason = reason
+    // init runs in the spawner's fiber, which is not ours to interrupt: initCell finishes the job
+    if (wasStarting) return
+    const fiber = this.fiber
+    fiber?.interruptUnsafe()
+    const brutal = reason._tag === "Killed"
+    const orderly = Effect.gen({ self: this }, function*() {
+      if (fiber !== undefined) yield* Fiber.await(fiber)
+      yield* this.stopChildren()
+      yield* Scope.close(this.scope, Exit.void)
+    })
+    if (brutal) {
+      // finalizers still run, but nobody waits for them
+      Effect.runFork(orderly)
+      this.finalize()
+      return
+    }
+    const bounded = timeoutMillis === undefined || !Number.isFinite(timeoutMillis)
+      ? Effect.as(orderly, true)
+      : Effect.timeoutOption(orderly, timeoutMillis).pipe(Effect.map((o) => o._tag === "Some"))
+    const runner = Effect.runFork(bounded)
+    runner.addObserver((exit) => {
+      if (Exit.isSuccess(exit) && exit.value === false) this.exitReason = ExitReason.killed
+      this.finalize()
+    })
+  }
+
+  /** Children stop in reverse spawn order, each awaited (its own finalizers first). */
+  private stopChildren(): Effect.Effect<void> {
+    const children = this.children
+    if (children === undefined || children.size === 0) return Effect.void
+    const ordered = Array.from(children).reverse()
+    return Effect.forEach(ordered, (child) => awaitStop(child, ExitReason.shutdown), { discard: true })
+  }
+
+  /** The cell is gone: deliver what is owed (dead letters, replies, Down, exit signals). */
+  private finalize(): void {
+    if (this.state === State.Dead) return
+    this.state = State.Dead
+    const reason = this.exitReason!
+    const self = this.self
+    this.system.unregister(this)
+    this.parent?.children?.delete(this)
+    this.failReply(this.currentReply, reason)
+    this.currentReply = undefined
+    const entry: Entry = { message: undefined, reply: undefined, sender: undefined }
+    while (this.mailbox.shift(entry)) {
+      if (entry.message instanceof Down || entry.message instanceof ExitSignal) continue
+      if (entry.reply !== undefined) this.failReply(entry.reply as Reply, reason)
+      else this.system.deadLetter(self.key, entry.message, { _tag: "ActorStopped", reason })
+    }
+    const waiters = this.putWaiters
+    this.putWaiters = undefined
+    if (waiters !== undefined) for (const wake of waiters) wake()
+    if (this.watching !== undefined) {
+      for (const monitor of this.watching.values()) monitor.target.target.removeMonitor(monitor.id)
+      this.watching = undefined
+    }
+    if (this.monitors !== undefined) {
+      const monitors = this.monitors
+      this.monitors = undefined
+      for (const [id, watcher] of monitors) watcher.target.signal(new Down(new MonitorRef(id, self), self, reason))
+    }
+    if (this.links !== undefined) {
+      const links = this.links
+      this.links = undefined
+      for (const linked of links.values()) linked.target.exitSignal(self, reason)
+    }
+    const observers = this.exitObservers
+    this.exitObservers = undefined
+    if (observers !== undefined) for (const f of observers) f(reason)
+    // let the behaviour's state be collected even if someone keeps the ref
+    this.handlers = undefined
+    this.context = undefined
+    this.timers = undefined
+  }
+
+  private failReply(reply: Reply | undefined, reason: ExitReason.ExitReason): void {
+    if (reply !== undefined) reply(Exit.fail(new ActorStopped({ actor: this.self.key, reason })))
+  }
+
+  // -------------------------------------------------------------------------
+  // ActorContextShape
+  // -------------------------------------------------------------------------
+
+  spawn<D extends MessageDefs, E, R>(
+    behavior: Behavior<D, E, R>,
+    options?: SpawnOptions
+  ): Effect.Effect<ActorRef<D>, SpawnError, R> {
+    return this.system.spawn(behavior, options, this)
+  }
+
+  stop(reason: ExitReason.ExitReason = ExitReason.normal): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (this.fiber !== undefined || this.state === State.Starting) this.stopRequested ??= reason
+      else this.terminate(reason)
+    })
+  }
+
+  link(ref: ActorRef<any>): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (ref.key === this.self.key) return
+      ;(this.links ??= new Map()).set(ref.key, ref)
+      ref.target.addLink(this.self)
+    })
+  }
+
+  unlink(ref: ActorRef<any>): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.links?.delete(ref.key)
+      ref.target.removeLink(this.self)
+    })
+  }
+
+  monitor(ref: ActorRef<any>): Effect.Effect<MonitorRef> {
+    return Effect.sync(() => {
+      const monitor = new MonitorRef(this.system.nextMonitorId++, ref)
+      ;(this.watching ??= new Map()).set(monitor.id, monitor)
+      ref.target.addMonitor(monitor.id, this.self)
+      return monitor
+    })
+  }
+
+  demonitor(monitor: MonitorRef): Effect.Effect<void> {
+    return Effect.sync(() => {
+      // a Down already queued for it is skipped when dequeued (Erlang's demonitor + flush)
+      this.watching?.delete(monitor.id)
+      monitor.target.target.removeMonitor(monitor.id)
+    })
+  }
+
+  trapExit(enabled: boolean): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.trapping = enabled
+    })
+  }
+
+  startTimer(key: string, message: unknown, delay: Duration.Input): Effect.Effect<void> {
+    return this.setTimer(key, Effect.sleep(delay).pipe(Effect.andThen(Effect.sync(() => this.forceOffer(message)))))
+  }
+
+  startPeriodicTimer(key: string, message: unknown, interval: Duration.Input): Effect.Effect<void> {
+    const fire = Effect.sleep(interval).pipe(Effect.andThen(Effect.sync(() => this.forceOffer(message))))
+    return this.setTimer(key, Effect.forever(fire))
+  }
+
+  cancelTimer(key: string): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const fiber = this.timers?.get(key)
+      if (fiber === undefined) return Effect.void
+      this.timers!.delete(key)
+      return Fiber.interrupt(fiber)
+    })
+  }
+
+  private setTimer(key: string, effect: Effect.Effect<void>): Effect.Effect<void> {
+    return Effect.gen({ self: this }, function*() {
+      if (this.state >= State.Stopping) return
+      yield* this.cancelTimer(key)
+      const timers = (this.timers ??= new Map())
+      const fiber = yield* Effect.forkIn(
+        effect.pipe(Effect.ensuring(Effect.sync(() => {
+          if (timers.get(key) === fiber) timers.delete(key)
+        }))),
+        this.scope
+      )
+      timers.set(key, fiber)
+    })
+  }
+}
+
+const noop = () => {}
+
+/** A defect or an interruption ends the actor; a typed failure of an ask goes back to the asker. */
+const isCrash = (cause: Cause.Cause<unknown>): boolean => Cause.hasDies(cause) || Cause.hasInterrupts(cause)
+
+/** Stops a cell and waits until it is dead. */
+export const awaitStop = (target: Target, reason: ExitReason.ExitReason, timeoutMillis?: number) =>
+  Effect.callback<void>((resume) => {
+    target.shutdown(reason, () => resume(Effect.void), timeoutMillis)
+  })
+
+/**
+ * One turn of an actor: handle up to `throughput` messages. Shared by every actor: the cell is
+ * read from the fiber's context, so an activation allocates no closure.
+ */
+const drain: Effect.Effect<void, unknown> = Effect.withFiber((fiber) => {
+  const cell = Context.getUnsafe(fiber.context, ActorContext) as unknown as Cell
+  cell.fiber = fiber
+  return drainLoop(cell)
+})
+
+const drainLoop: (cell: Cell) => Effect.Effect<void, unknown> = Effect.fnUntraced(function*(cell: Cell) {
+  const handlers = cell.handlers as any
+  const mailbox = cell.mailbox
+  const entry: Entry = { message: undefined, reply: undefined, sender: undefined }
+  let budget = cell.throughput
+  while (budget-- > 0 && cell.state === State.Running && cell.stopRequested === undefined) {
+    if (!mailbox.shift(entry)) break
+    if (cell.putWaiters !== undefined) cell.wakePutters()
+    const message = entry.message as any
+    if (message instanceof Down) {
+      // skip a Down whose monitor was cancelled after it was queued
+      if (cell.watching?.delete(message.monitor.id) && handlers.onDown !== undefined) yield* handlers.onDown(message)
+      continue
+    }
+    if (message instanceof ExitSignal) {
+      if (handlers.onExit !== undefined) yield* handlers.onExit(message)
+      continue
+    }
+    const reply = entry.reply as Reply | undefined
+    const handler = handlers[message?._tag]
+    if (handler === undefined) {
+      const issue = `no handler for message tag ${JSON.stringify(message?._tag)}`
+      cell.system.deadLetter(cell.self.key, message, { _tag: "InvalidMessage", issue })
+      reply?.(Exit.fail(new InvalidMessage({ actor: cell.self.key, protocol: cell.behavior.protocol.name, issue })))
+      continue
+    }
+    cell.sender = entry.sender as ActorRef<any> | undefined
+    const effect = handler(message)
+    if (effect[ForkTypeId] === true) {
+      cell.forkHandler(effect, reply)
+      continue
+    }
+    if (reply === undefined) {
+      yield* effect
+      continue
+    }
+    cell.currentReply = reply
+    const exit: Exit.Exit<unknown, unknown> = yield* Effect.exit(effect)
+    cell.currentReply = undefined
+    if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
+      reply(exit)
+    } else {
+      reply(Exit.fail(new ActorStopped({ actor: cell.self.key, reason: ExitReason.fromCause(exit.cause) })))
+      return yield* Effect.failCause(exit.cause)
+    }
+  }
+}) as any
+
+/** Runs a behaviour's init for a new cell in the caller's fiber (like OTP's synchronous start). */
+export const initCell = (cell: Cell, callerContext: Context.Context<never>): Effect.Effect<void, SpawnError> => {
+  const context = Context.add(Context.add(callerContext, ActorContext, cell as ActorContextShape), Scope.Scope, cell.scope)
+  cell.context = context
+  return Effect.exit(Effect.provideContext(cell.behavior.init as Effect.Effect<any, unknown>, context)).pipe(
+    Effect.flatMap((exit) => {
+      if (Exit.isSuccess(exit) && cell.state === State.Starting) {
+        cell.handlers = exit.value
+        cell.state = State.Running
+        if (cell.mailbox.size > 0 && !cell.scheduled) {
+          cell.scheduled = true
+          cell.system.dispatcher.schedule(cell)
+        }
+        return Effect.void
+      }
+      // init failed, or the actor was stopped while initialising
+      const reason = Exit.isFailure(exit) ? ExitReason.fromCause(exit.cause) : cell.exitReason!
+      const message = Exit.isFailure(exit)
+        ? Cause.pretty(exit.cause)
+        : `stopped during initialisation (${ExitReason.format(reason)})`
+      // a failed start is reported to the spawner, not signalled over links
+      if (cell.links !== undefined) {
+        for (const linked of cell.links.values()) linked.target.removeLink(cell.self)
+        cell.links = undefined
+      }
+      cell.state = State.Running // let terminate() run the full path (children, scope, notifications)
+      cell.terminate(reason)
+      return Effect.fail(new SpawnError({ protocol: cell.behavior.protocol.name, message }))
+    })
+  )
+}

@@ -1,0 +1,11 @@
+/**
+ * Finds the actor (if any) whose fiber is running, to record the sender of an ask.
+ *
+ * @internal
+ */
+import { Context, type Fiber } from "effect"
+import { ActorContext } from "../ActorContext.ts"
+import type { ActorRef } from "../ActorRef.ts"
+
+export const currentSelf = (fiber: Fiber.Fiber<unknown, unknown>): ActorRef<any> | undefined =>
+  Context.getOrUndefined(fiber.context, ActorContext)?.self

@@ -1,0 +1,52 @@
+/**
+ * The seam between an `ActorRef` and whatever delivers to it: a local actor cell, a remote
+ * node's link, or nothing (a dead or unknown actor). Every operation is synchronous and cheap;
+ * the effectful parts (suspending a sender, timeouts) live in `ActorRef`.
+ *
+ * @internal
+ */
+import type { Exit } from "effect"
+import type { ExitReason } from "../../supervision/ExitReason.ts"
+import type { Down, ExitSignal } from "../../supervision/Signals.ts"
+import type { InvalidMessage } from "../ActorError.ts"
+import type { ActorRef } from "../ActorRef.ts"
+
+/** Completes an ask. Called at most once per ask (callers make it idempotent). */
+export type Reply = (exit: Exit.Exit<unknown, unknown>) => void
+
+/** Results of `Target.offer`. */
+export const Offer = {
+  Ok: 0,
+  /** mailbox full, overflow policy `backpressure`: wait with `waitForSpace` and retry */
+  Full: 1,
+  /** mailbox full, overflow policy `fail` */
+  Rejected: 2,
+  /** the actor is gone; the message went to dead letters */
+  Dead: 3,
+  /** mailbox full, overflow policy `dropNewest`: the message went to dead letters */
+  Dropped: 4
+} as const
+export type Offer = (typeof Offer)[keyof typeof Offer]
+
+export interface Target {
+  readonly capacity: number
+  /** Validates a message when the target asks for it (`validateLocal`), else undefined. */
+  validate(message: unknown): InvalidMessage | undefined
+  /** Enqueues a message; `force` ignores the mailbox bound (signals, timers, `tellUnsafe`). */
+  offer(message: unknown, reply: Reply | undefined, sender: ActorRef<any> | undefined, force?: boolean): Offer
+  /** Registers a one-shot wake-up for when the mailbox has room; returns the cancel function. */
+  waitForSpace(wake: () => void): () => void
+  /** Delivers a signal message (`Down`, `ExitSignal`) regardless of mailbox bounds. */
+  signal(message: Down | ExitSignal): void
+  /** An exit signal from a linked actor (or a kill). */
+  exitSignal(from: ActorRef<any>, reason: ExitReason, untrappable?: boolean): void
+  addLink(from: ActorRef<any>): void
+  removeLink(from: ActorRef<any>): void
+  addMonitor(id: number, watcher: ActorRef<any>): void
+  removeMonitor(id: number): void
+  /** Starts termination; `onExit` (if given) is called once the actor is fully stopped. */
+  shutdown(reason: ExitReason, onExit?: (reason: ExitReason) => void, timeoutMillis?: number): void
+  /** Calls `f` with the exit reason once the actor has stopped (at once if it already has). */
+  onExit(f: (reason: ExitReason) => void): () => void
+  readonly isAlive: boolean
+}

@@ -1,0 +1,18 @@
+/**
+ * Telex: an actor runtime for TypeScript on Effect.
+ *
+ * @since 0.1.0
+ */
+export * as Actor from "./actors/Actor.ts"
+export { ActorContext, type ActorContextShape } from "./actors/ActorContext.ts"
+export * from "./actors/ActorError.ts"
+export * as ActorRef from "./actors/ActorRef.ts"
+export { ActorSystem, type ActorSystemShape } from "./actors/ActorSystem.ts"
+export type { DeadLetter, DeadLetterReason } from "./actors/DeadLetter.ts"
+export type { MailboxOptions, OverflowPolicy } from "./actors/Mailbox.ts"
+export type { SpawnOptions } from "./actors/SpawnOptions.ts"
+export * as ExitReason from "./supervision/ExitReason.ts"
+export * as RestartPolicy from "./supervision/RestartPolicy.ts"
+export { Down, ExitSignal, MonitorRef } from "./supervision/Signals.ts"
+export type { SupervisionEvent } from "./supervision/SupervisionEvent.ts"
+export * as Supervisor from "./supervision/Supervisor.ts"

@@ -1,0 +1,62 @@
+/**
+ * Why an actor stopped. The vocabulary is Erlang's:
+ *
+ * - `Normal`: the actor stopped itself, or finished. Linked actors ignore it.
+ * - `Shutdown`: its parent or supervisor stopped it in an orderly way.
+ * - `Killed`: it was killed without a chance to clean up (brutal kill, or an untrappable kill signal).
+ * - `Error`: a defect in its behaviour (or an exit signal carrying an error) ended it.
+ * - `NoProc`: the actor did not exist (a monitor on a dead actor fires with it at once).
+ * - `NoConnection`: the node hosting the actor became unreachable.
+ *
+ * Exit reasons cross process boundaries (in `Down` and `Exit` signals), so they are a Schema.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Schema } from "effect"
+
+export const Normal = Schema.TaggedStruct("Normal", {})
+export const Shutdown = Schema.TaggedStruct("Shutdown", { detail: Schema.optional(Schema.String) })
+export const Killed = Schema.TaggedStruct("Killed", {})
+export const Error = Schema.TaggedStruct("Error", { message: Schema.String })
+export const NoProc = Schema.TaggedStruct("NoProc", {})
+export const NoConnection = Schema.TaggedStruct("NoConnection", { node: Schema.optional(Schema.String) })
+
+export const ExitReason = Schema.Union([Normal, Shutdown, Killed, Error, NoProc, NoConnection])
+export type ExitReason = typeof ExitReason.Type
+
+export const normal: ExitReason = { _tag: "Normal" }
+export const shutdown: ExitReason = { _tag: "Shutdown" }
+export const killed: ExitReason = { _tag: "Killed" }
+export const noproc: ExitReason = { _tag: "NoProc" }
+export const error = (message: string): ExitReason => ({ _tag: "Error", message })
+export const noconnection = (node?: string): ExitReason =>
+  node === undefined ? { _tag: "NoConnection" } : { _tag: "NoConnection", node }
+export const shutdownWith = (detail: string): ExitReason => ({ _tag: "Shutdown", detail })
+
+/** An exit reason from a failed or interrupted behaviour. */
+export const fromCause = (cause: Cause.Cause<unknown>): ExitReason =>
+  Cause.hasInterruptsOnly(cause) ? killed : error(Cause.pretty(cause))
+
+/** Normal and Shutdown are the "expected" exits: transient children are not restarted for them. */
+export const isNormalOrShutdown = (reason: ExitReason): boolean =>
+  reason._tag === "Normal" || reason._tag === "Shutdown"
+
+/** Reasons that do not propagate over links (a linked actor that does not trap exits ignores them). */
+export const isNormal = (reason: ExitReason): boolean => reason._tag === "Normal"
+
+export const format = (reason: ExitReason): string => {
+  switch (reason._tag) {
+    case "Normal":
+      return "normal"
+    case "Shutdown":
+      return reason.detail === undefined ? "shutdown" : `shutdown(${reason.detail})`
+    case "Killed":
+      return "killed"
+    case "Error":
+      return `error(${reason.message.split("\n")[0]})`
+    case "NoProc":
+      return "noproc"
+    case "NoConnection":
+      return reason.node === undefined ? "noconnection" : `noconnection(${reason.node})`
+  }
+}
