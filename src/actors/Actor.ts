@@ -22,7 +22,9 @@
  *
  * The behaviour's initialisation runs once per incarnation (again on every restart), inside
  * the actor's own `Scope` and with the `ActorContext` available; the handlers it returns close
- * over its state. Handlers run one message at a time. A handler may opt into concurrency by
+ * over its state. Handlers run one message at a time. An ask handler's typed failure goes back to
+ * the asker and the actor keeps running; a defect — or any failure of a `tell` handler, which has
+ * nobody to report to — ends the actor with an `Error` exit reason, and its supervisor decides. A handler may opt into concurrency by
  * returning `Actor.fork(effect)`: the effect then runs in its own fiber (in the actor's scope)
  * while the actor goes on with its mailbox; an ask's reply is sent when that fiber completes.
  *
@@ -102,7 +104,9 @@ export type Handlers<D extends MessageDefs, R> =
   & {
     readonly [K in Tags<D>]: (
       message: MessageOf<D, K>
-    ) => Effect.Effect<D[K] extends AskDef<any, any, any> ? SuccessOf<D, K> : unknown, ErrorOf<D, K>, R>
+    ) => D[K] extends AskDef<any, any, any> ? Effect.Effect<SuccessOf<D, K>, ErrorOf<D, K>, R>
+      // a tell has nobody to report to: a failure (typed or not) ends the actor, and its supervisor decides
+      : Effect.Effect<unknown, unknown, R>
   }
   & SignalHandlers<R>
 

@@ -134,6 +134,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
       }
     }
     this.mailbox.push(message, reply, sender)
+    this.system.deliveredCount++
     if (!this.scheduled && this.state === State.Running) {
       this.scheduled = true
       this.system.dispatcher.schedule(this)

@@ -53,6 +53,8 @@ export class SystemCore implements Resolver {
   nextId = 1
   nextMonitorId = 1
   deadLetterCount = 0
+  /** messages accepted into local mailboxes */
+  deliveredCount = 0
   shuttingDown = false
 
   constructor(nodeId: NodeId, defaults: SystemDefaults) {
