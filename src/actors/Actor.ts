@@ -33,6 +33,7 @@
 import { Effect, Schema, type Scope } from "effect"
 import type { ActorContext } from "./ActorContext.ts"
 import type { Down, ExitSignal } from "../supervision/Signals.ts"
+import * as ProtocolRegistry from "./ProtocolRegistry.ts"
 
 // ---------------------------------------------------------------------------
 // message definitions
@@ -131,12 +132,21 @@ export interface ProtocolBase<D extends MessageDefs> {
   readonly schema: Schema.Codec<Message<D>, unknown>
   /** One TaggedStruct schema per tag. */
   readonly messages: { readonly [K in Tags<D>]: Schema.Codec<MessageOf<D, K>, unknown> }
-  readonly behavior: <E = never, R = never>(
+  // a method (not a function property) so that any protocol is assignable to ActorProtocol<any>
+  behavior<E = never, R = never>(
     init: Effect.Effect<Handlers<D, R>, E, R>
-  ) => Behavior<D, E, Exclude<R, ActorContext | Scope.Scope>>
+  ): Behavior<D, E, Exclude<R, ActorContext | Scope.Scope>>
 }
 
 export type ActorProtocol<D extends MessageDefs = any> = ProtocolBase<D> & Constructors<D>
+
+/** What the runtime needs of any protocol (every `ActorProtocol` is one). */
+export interface AnyProtocol {
+  readonly name: string
+  readonly defs: MessageDefs
+  readonly schema: Schema.Codec<any, unknown>
+  readonly messages: { readonly [tag: string]: Schema.Codec<any, unknown> }
+}
 
 const TAG = /^[A-Z][A-Za-z0-9_]*$/
 
@@ -168,11 +178,13 @@ export const make = <const D extends MessageDefs>(name: string, defs: D): ActorP
     messages: messages as any,
     behavior: (init) => ({ protocol: protocol as ActorProtocol<D>, init })
   }
-  return Object.assign(protocol, constructors) as ActorProtocol<D>
+  const result = Object.assign(protocol, constructors) as ActorProtocol<D>
+  ProtocolRegistry.register(result as unknown as AnyProtocol)
+  return result
 }
 
 /** Whether the tag names a request/reply message of the protocol. */
-export const isAsk = (protocol: ActorProtocol, tag: string): boolean => protocol.defs[tag]?._kind === "ask"
+export const isAsk = (protocol: AnyProtocol, tag: string): boolean => protocol.defs[tag]?._kind === "ask"
 
 // ---------------------------------------------------------------------------
 // opt-in concurrency

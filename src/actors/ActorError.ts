@@ -54,8 +54,28 @@ export class NameTaken extends Schema.TaggedError<NameTaken>()("NameTaken", {
   name: Schema.String
 }) {}
 
-/** Errors a `tell` can fail with. Sending to a dead actor is not an error (the message becomes a dead letter). */
-export type TellError = MailboxFull | InvalidMessage
+/** The connection to the node hosting the actor was lost (or could not be made) before the reply came. */
+export class NodeDown extends Schema.TaggedError<NodeDown>()("NodeDown", {
+  node: Schema.String,
+  reason: Schema.String
+}) {}
+
+/** The receiving node's version of the protocol differs from ours (fingerprints differ), or it does not know it. */
+export class ProtocolMismatch extends Schema.TaggedError<ProtocolMismatch>()("ProtocolMismatch", {
+  protocol: Schema.String,
+  node: Schema.String,
+  local: Schema.String,
+  remote: Schema.optional(Schema.String)
+}) {}
+
+/**
+ * Errors a `tell` can fail with. Sending to a dead actor is not an error (the message becomes a
+ * dead letter), nor is sending to an unreachable node (also a dead letter: tells are at most once).
+ */
+export type TellError = MailboxFull | InvalidMessage | ProtocolMismatch
 
 /** Errors every ask can fail with, besides the protocol's own error type. */
-export type AskError = AskTimeout | NoProc | MailboxFull | ActorStopped | InvalidMessage
+export type AskError = AskTimeout | NoProc | MailboxFull | ActorStopped | InvalidMessage | NodeDown | ProtocolMismatch
+
+/** The runtime errors an ask can fail with, as one Schema (remote replies carry them). */
+export const AskErrorSchema = Schema.Union([AskTimeout, NoProc, MailboxFull, ActorStopped, InvalidMessage, NodeDown, ProtocolMismatch])

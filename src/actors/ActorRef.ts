@@ -157,6 +157,7 @@ export class ActorRef<D extends MessageDefs = any> {
         return Effect.sync(() => {
           done = true
           cancelWait?.()
+          target.cancelAsk?.(reply)
         })
       }).pipe(
         Effect.timeoutOrElse({

@@ -8,7 +8,7 @@
 import type { Exit } from "effect"
 import type { ExitReason } from "../../supervision/ExitReason.ts"
 import type { Down, ExitSignal } from "../../supervision/Signals.ts"
-import type { InvalidMessage } from "../ActorError.ts"
+import type { InvalidMessage, ProtocolMismatch } from "../ActorError.ts"
 import type { ActorRef } from "../ActorRef.ts"
 
 /** Completes an ask. Called at most once per ask (callers make it idempotent). */
@@ -31,7 +31,7 @@ export type Offer = (typeof Offer)[keyof typeof Offer]
 export interface Target {
   readonly capacity: number
   /** Validates a message when the target asks for it (`validateLocal`), else undefined. */
-  validate(message: unknown): InvalidMessage | undefined
+  validate(message: unknown): InvalidMessage | ProtocolMismatch | undefined
   /** Enqueues a message; `force` ignores the mailbox bound (signals, timers, `tellUnsafe`). */
   offer(message: unknown, reply: Reply | undefined, sender: ActorRef<any> | undefined, force?: boolean): Offer
   /** Registers a one-shot wake-up for when the mailbox has room; returns the cancel function. */
@@ -49,4 +49,6 @@ export interface Target {
   /** Calls `f` with the exit reason once the actor has stopped (at once if it already has). */
   onExit(f: (reason: ExitReason) => void): () => void
   readonly isAlive: boolean
+  /** An ask gave up (timeout or interruption): forget its reply (remote targets keep a table). */
+  cancelAsk?(reply: Reply): void
 }

@@ -1,0 +1,339 @@
+/**
+ * One authenticated TCP connection to a peer node, after the handshake.
+ *
+ * Outbound: envelopes are codec-encoded as they are sent (in order: the per-connection
+ * msgpackr state depends on it) and queued; everything queued while a write is in flight, or in
+ * the same tick, goes out in ONE `socket.write` (measured: one write per message is 36× slower).
+ * A batch carries at most `batchBytes` of data frames, and a pending heartbeat always goes first,
+ * so a large message (sent as 64 KiB fragments) delays heartbeats by at most one batch.
+ *
+ * Inbound: the frame decoder runs on each `data` chunk; envelopes are handed to the router
+ * synchronously (no Effect per message).
+ *
+ * Failure detection: a heartbeat is sent every `heartbeatMillis`; any frame counts as a sign of
+ * life, and a connection that has been silent for `acceptablePauseMillis` is closed (TCP alone
+ * would not notice a silent partition for ~15 minutes). `close` fires exactly once, whatever
+ * ended the connection (error, FIN, reset, protocol error, heartbeat deadline, local close).
+ *
+ * Sequence numbers: frames carrying envelopes are counted on both sides per connection
+ * (`epoch`); when a connection ends, `sent` and `received` say how many envelopes may have been
+ * lost in between (TCP guarantees order, not delivery past a reset).
+ *
+ * @since 0.1.0
+ */
+import type * as Net from "node:net"
+import type { NodeId } from "../actors/ActorRef.ts"
+import type { Codec } from "./Codec.ts"
+import {
+  defaultFragmentSize,
+  type Frame,
+  type FrameDecoder,
+  FrameType,
+  FrameWriter,
+  ProtocolError
+} from "./Frame.ts"
+
+export interface ConnectionOptions {
+  readonly heartbeatMillis: number
+  readonly acceptablePauseMillis: number
+  readonly fragmentSize?: number
+  /** largest reassembled message (fragments); default 64 MiB */
+  readonly maxMessageSize?: number
+  /** bytes of data frames per socket write, default 256 KiB */
+  readonly batchBytes?: number
+  /** queued bytes above which senders are asked to wait, default 1 MiB (Erlang's dist buffer busy limit) */
+  readonly highWaterBytes?: number
+}
+
+export interface ConnectionHandlers {
+  onEnvelope(envelope: unknown): void
+  onClose(reason: string): void
+}
+
+const EMPTY = new Uint8Array(0)
+
+export class Connection {
+  readonly peer: NodeId
+  readonly codec: Codec
+  readonly epoch: number
+  readonly outbound: boolean
+  sent = 0
+  received = 0
+  closed: string | undefined = undefined
+
+  private readonly socket: Net.Socket
+  private readonly decoder: FrameDecoder
+  private readonly options: Required<ConnectionOptions>
+  private handlers: ConnectionHandlers
+  private readonly writer = new FrameWriter()
+  private queueTypes: Array<number> = []
+  private queueBodies: Array<Uint8Array> = []
+  private queueHead = 0
+  queuedBytes = 0
+  private writing = false
+  private flushScheduled = false
+  private heartbeatDue = false
+  private lastReceived = Date.now()
+  private timer: ReturnType<typeof setInterval>
+  private drainWaiters: Array<() => void> = []
+  private nextFragmentId = 1
+  private assembly: { id: number; buf: Uint8Array; filled: number } | undefined = undefined
+
+  constructor(
+    socket: Net.Socket,
+    established: {
+      readonly peer: NodeId
+      readonly codec: Codec
+      readonly decoder: FrameDecoder
+      readonly leftover: ReadonlyArray<Frame>
+      readonly outbound: boolean
+    },
+    epoch: number,
+    options: ConnectionOptions,
+    handlers: ConnectionHandlers
+  ) {
+    this.socket = socket
+    this.peer = established.peer
+    this.codec = established.codec
+    this.decoder = established.decoder
+    this.outbound = established.outbound
+    this.epoch = epoch
+    this.handlers = handlers
+    this.options = {
+      fragmentSize: defaultFragmentSize,
+      maxMessageSize: 64 * 1024 * 1024,
+      batchBytes: 256 * 1024,
+      highWaterBytes: 1024 * 1024,
+      ...options
+    }
+    socket.setNoDelay(true)
+    socket.setKeepAlive(true, Math.max(1000, options.acceptablePauseMillis))
+    socket.on("data", this.onData)
+    socket.on("error", (e) => this.close(`socket error: ${e.message}`))
+    socket.on("end", () => this.close("connection closed by peer"))
+    socket.on("close", () => this.close("connection closed"))
+    this.timer = setInterval(this.tick, options.heartbeatMillis)
+    this.timer.unref?.()
+    this.leftover = established.leftover
+  }
+
+  private leftover: ReadonlyArray<Frame>
+
+  /** Delivers what arrived with the end of the handshake and resumes reading; call once handlers are set. */
+  start(): void {
+    const leftover = this.leftover
+    this.leftover = []
+    for (const frame of leftover) {
+      this.onFrame(frame)
+      if (this.closed !== undefined) return
+    }
+    this.socket.resume()
+  }
+
+  /** Replaces the envelope handlers (the router installs its own once the peer is attached). */
+  setHandlers(handlers: ConnectionHandlers): void {
+    this.handlers = handlers
+  }
+
+  get isFull(): boolean {
+    return this.queuedBytes > this.options.highWaterBytes
+  }
+
+  /** Encodes and queues one envelope. */
+  send(envelope: unknown): void {
+    if (this.closed !== undefined) return
+    const bytes = this.codec.encode(envelope)
+    this.sent++
+    if (bytes.length <= this.options.fragmentSize) {
+      this.enqueue(FrameType.Message, bytes)
+    } else {
+      this.enqueueFragments(bytes)
+    }
+    this.scheduleFlush()
+  }
+
+  /** Calls `wake` once the outbound queue is below the high-water mark (or the connection closed). */
+  waitForDrain(wake: () => void): () => void {
+    if (!this.isFull || this.closed !== undefined) {
+      queueMicrotask(wake)
+      return () => {}
+    }
+    this.drainWaiters.push(wake)
+    return () => {
+      const i = this.drainWaiters.indexOf(wake)
+      if (i >= 0) this.drainWaiters.splice(i, 1)
+    }
+  }
+
+  close(reason: string): void {
+    if (this.closed !== undefined) return
+    this.closed = reason
+    clearInterval(this.timer)
+    this.queueTypes = []
+    this.queueBodies = []
+    this.queueHead = 0
+    this.queuedBytes = 0
+    this.socket.destroy()
+    const waiters = this.drainWaiters
+    this.drainWaiters = []
+    for (const wake of waiters) wake()
+    this.handlers.onClose(reason)
+  }
+
+  // --- outbound ------------------------------------------------------------
+
+  private enqueue(type: number, body: Uint8Array): void {
+    this.queueTypes.push(type)
+    this.queueBodies.push(body)
+    this.queuedBytes += body.length + 5
+  }
+
+  /** fragment body: u32 id | u32 total length | u32 offset | bytes */
+  private enqueueFragments(bytes: Uint8Array): void {
+    const id = this.nextFragmentId++
+    const size = this.options.fragmentSize
+    for (let offset = 0; offset < bytes.length; offset += size) {
+      const piece = bytes.subarray(offset, Math.min(bytes.length, offset + size))
+      const body = new Uint8Array(12 + piece.length)
+      const view = new DataView(body.buffer)
+      view.setUint32(0, id)
+      view.setUint32(4, bytes.length)
+      view.setUint32(8, offset)
+      body.set(piece, 12)
+      this.enqueue(FrameType.Fragment, body)
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.writing) return
+    this.flushScheduled = true
+    queueMicrotask(this.flush)
+  }
+
+  private flush = (): void => {
+    this.flushScheduled = false
+    if (this.writing || this.closed !== undefined) return
+    const writer = this.writer
+    if (this.heartbeatDue) {
+      this.heartbeatDue = false
+      writer.write(FrameType.Heartbeat, EMPTY)
+    }
+    const budget = this.options.batchBytes
+    const types = this.queueTypes
+    const bodies = this.queueBodies
+    let i = this.queueHead
+    let bytes = 0
+    while (i < bodies.length && (bytes < budget || i === this.queueHead)) {
+      const body = bodies[i]!
+      writer.write(types[i] as FrameType, body)
+      bytes += body.length + 5
+      bodies[i] = EMPTY
+      i++
+    }
+    this.queuedBytes -= bytes
+    if (i === bodies.length) {
+      this.queueTypes = []
+      this.queueBodies = []
+      this.queueHead = 0
+    } else {
+      this.queueHead = i
+      if (i > 1024 && i * 2 > bodies.length) {
+        this.queueTypes = types.slice(i)
+        this.queueBodies = bodies.slice(i)
+        this.queueHead = 0
+      }
+    }
+    if (writer.size === 0) return
+    this.writing = true
+    this.socket.write(writer.take(), this.afterWrite)
+    if (this.drainWaiters.length > 0 && !this.isFull) this.wakeDrainWaiters()
+  }
+
+  private afterWrite = (error?: Error | null): void => {
+    this.writing = false
+    if (error) return this.close(`write failed: ${error.message}`)
+    if (this.queueHead < this.queueBodies.length || this.heartbeatDue) this.flush()
+  }
+
+  private wakeDrainWaiters(): void {
+    const waiters = this.drainWaiters
+    this.drainWaiters = []
+    for (const wake of waiters) wake()
+  }
+
+  private tick = (): void => {
+    if (Date.now() - this.lastReceived > this.options.acceptablePauseMillis) {
+      return this.close(`no sign of life from ${this.peer.name} for ${this.options.acceptablePauseMillis} ms (heartbeat deadline)`)
+    }
+    this.heartbeatDue = true
+    if (!this.writing) this.scheduleFlush()
+  }
+
+  // --- inbound -------------------------------------------------------------
+
+  private frames: Array<Frame> = []
+
+  private onData = (chunk: Buffer): void => {
+    this.lastReceived = Date.now()
+    const frames = this.frames
+    const error = this.decoder.push(chunk, frames)
+    for (let i = 0; i < frames.length; i++) {
+      this.onFrame(frames[i]!)
+      if (this.closed !== undefined) break
+    }
+    frames.length = 0
+    if (error !== undefined) this.close(`protocol error: ${error.message}`)
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.Heartbeat:
+        return
+      case FrameType.Message:
+        return this.deliver(frame.body)
+      case FrameType.Fragment:
+        return this.onFragment(frame.body)
+      default:
+        return this.close(`protocol error: unexpected frame type ${frame.type} after the handshake`)
+    }
+  }
+
+  private deliver(body: Uint8Array): void {
+    this.received++
+    let envelope: unknown
+    try {
+      envelope = this.codec.decode(body)
+    } catch (e) {
+      return this.close(
+        `protocol error: ${new ProtocolError({ reason: "BadEnvelope", message: `undecodable envelope (${String(e)})` }).message}`
+      )
+    }
+    this.handlers.onEnvelope(envelope)
+  }
+
+  private onFragment(body: Uint8Array): void {
+    if (body.length < 12) return this.close("protocol error: fragment shorter than its header")
+    const view = new DataView(body.buffer, body.byteOffset, body.byteLength)
+    const id = view.getUint32(0)
+    const total = view.getUint32(4)
+    const offset = view.getUint32(8)
+    const piece = body.subarray(12)
+    if (offset === 0) {
+      if (total > this.options.maxMessageSize) {
+        return this.close(`protocol error: fragmented message of ${total} bytes exceeds ${this.options.maxMessageSize}`)
+      }
+      if (this.assembly !== undefined) return this.close("protocol error: new fragmented message before the previous one ended")
+      this.assembly = { id, buf: new Uint8Array(total), filled: 0 }
+    }
+    const a = this.assembly
+    if (a === undefined || a.id !== id || offset !== a.filled || a.buf.length !== total || offset + piece.length > total) {
+      return this.close("protocol error: fragment out of sequence")
+    }
+    a.buf.set(piece, offset)
+    a.filled += piece.length
+    if (a.filled === total) {
+      this.assembly = undefined
+      this.deliver(a.buf)
+    }
+  }
+}

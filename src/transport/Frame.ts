@@ -1,0 +1,213 @@
+/**
+ * Length-prefixed frames: `u32 big-endian length | u8 type | body`, where `length` counts the
+ * type byte and the body. The decoder checks `length` against the maximum frame size BEFORE it
+ * buffers anything, handles frames split across chunks and many frames coalesced in one chunk,
+ * and turns every malformed input into a typed `ProtocolError` (which closes only that
+ * connection).
+ *
+ * Frame types (see docs/protocol.md):
+ * - handshake (JSON bodies): `HELLO`, `CHALLENGE`, `AUTH`, `READY`, `REFUSE`
+ * - `HEARTBEAT` (empty body): the priority lane; any frame counts as a sign of life
+ * - `MESSAGE`: one codec-encoded envelope (a tell, an ask, a reply or a signal), in order
+ * - `FRAGMENT`: a piece of a message larger than the fragment size
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+export const FrameType = {
+  Hello: 1,
+  Challenge: 2,
+  Auth: 3,
+  Ready: 4,
+  Refuse: 5,
+  Heartbeat: 16,
+  Message: 32,
+  Fragment: 33
+} as const
+export type FrameType = (typeof FrameType)[keyof typeof FrameType]
+
+const known = new Set<number>(Object.values(FrameType))
+
+/** 256 KiB, as Akka Artery's `maximum-frame-size`. Larger messages travel as fragments. */
+export const defaultMaxFrameSize = 256 * 1024
+/** Messages whose encoded envelope exceeds this are split into fragments of this size. */
+export const defaultFragmentSize = 64 * 1024
+export const HEADER_SIZE = 5
+
+export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
+  reason: Schema.Literals(["FrameTooLarge", "EmptyFrame", "UnknownFrameType", "BadEnvelope", "UnexpectedFrame", "BadFragment"]),
+  message: Schema.String
+}) {}
+
+export interface Frame {
+  readonly type: FrameType
+  readonly body: Uint8Array
+}
+
+/**
+ * Incremental decoder. `push(chunk)` returns the complete frames found so far, or a
+ * `ProtocolError`; after an error the decoder stays failed.
+ */
+export class FrameDecoder {
+  private readonly maxFrameSize: number
+  /** partial data: either a header fragment or a frame body being assembled */
+  private pending: Uint8Array | undefined = undefined
+  private pendingLength = 0
+  private expected = -1 // total bytes of the frame being assembled (header + length), -1: unknown
+  failed: ProtocolError | undefined = undefined
+
+  constructor(maxFrameSize: number = defaultMaxFrameSize) {
+    this.maxFrameSize = maxFrameSize
+  }
+
+  push(chunk: Uint8Array, out: Array<Frame>): ProtocolError | undefined {
+    if (this.failed !== undefined) return this.failed
+    let offset = 0
+    if (this.pending !== undefined) {
+      offset = this.fillPending(chunk, out)
+      if (this.failed !== undefined) return this.failed
+      if (offset < 0) return undefined // consumed everything, still incomplete
+    }
+    const n = chunk.length
+    while (offset < n) {
+      const available = n - offset
+      if (available < HEADER_SIZE) {
+        this.startPending(chunk.subarray(offset), -1)
+        return undefined
+      }
+      const length = readU32(chunk, offset)
+      const error = this.check(length, chunk[offset + 4]!)
+      if (error !== undefined) return this.fail(error)
+      const total = 4 + length
+      if (available < total) {
+        this.startPending(chunk.subarray(offset), total)
+        return undefined
+      }
+      out.push({ type: chunk[offset + 4] as FrameType, body: chunk.subarray(offset + HEADER_SIZE, offset + total) })
+      offset += total
+    }
+    return undefined
+  }
+
+  private check(length: number, type: number): ProtocolError | undefined {
+    if (length === 0) return new ProtocolError({ reason: "EmptyFrame", message: "frame length 0 (a frame has at least a type byte)" })
+    if (length > this.maxFrameSize) {
+      return new ProtocolError({
+        reason: "FrameTooLarge",
+        message: `frame of ${length} bytes exceeds the maximum of ${this.maxFrameSize}`
+      })
+    }
+    if (!known.has(type)) return new ProtocolError({ reason: "UnknownFrameType", message: `unknown frame type ${type}` })
+    return undefined
+  }
+
+  private fail(error: ProtocolError): ProtocolError {
+    this.failed = error
+    this.pending = undefined
+    return error
+  }
+
+  private startPending(rest: Uint8Array, total: number): void {
+    // allocate at most the frame's (already checked) size; for a partial header, 5 bytes
+    const size = total < 0 ? HEADER_SIZE : total
+    const buf = new Uint8Array(size)
+    buf.set(rest.subarray(0, size))
+    this.pending = buf
+    this.pendingLength = Math.min(rest.length, size)
+    this.expected = total
+  }
+
+  /** Completes the pending frame from `chunk`; returns the offset after it, or -1 if still incomplete. */
+  private fillPending(chunk: Uint8Array, out: Array<Frame>): number {
+    let offset = 0
+    if (this.expected < 0) {
+      // still reading the header
+      const need = HEADER_SIZE - this.pendingLength
+      const take = Math.min(need, chunk.length)
+      this.pending!.set(chunk.subarray(0, take), this.pendingLength)
+      this.pendingLength += take
+      offset = take
+      if (this.pendingLength < HEADER_SIZE) return -1
+      const header = this.pending!
+      const length = readU32(header, 0)
+      const error = this.check(length, header[4]!)
+      if (error !== undefined) {
+        this.fail(error)
+        return -1
+      }
+      const total = 4 + length
+      const buf = new Uint8Array(total)
+      buf.set(header)
+      this.pending = buf
+      this.expected = total
+    }
+    const need = this.expected - this.pendingLength
+    const take = Math.min(need, chunk.length - offset)
+    this.pending!.set(chunk.subarray(offset, offset + take), this.pendingLength)
+    this.pendingLength += take
+    offset += take
+    if (this.pendingLength < this.expected) return -1
+    const frame = this.pending!
+    this.pending = undefined
+    this.expected = -1
+    this.pendingLength = 0
+    out.push({ type: frame[4] as FrameType, body: frame.subarray(HEADER_SIZE) })
+    return offset === chunk.length ? -1 : offset
+  }
+}
+
+const readU32 = (b: Uint8Array, o: number): number =>
+  ((b[o]! << 24) >>> 0) + (b[o + 1]! << 16) + (b[o + 2]! << 8) + b[o + 3]!
+
+/**
+ * Accumulates frames into one buffer so a whole batch goes out in one `socket.write`.
+ */
+export class FrameWriter {
+  private buf: Buffer
+  private length = 0
+
+  constructor(initial = 16 * 1024) {
+    this.buf = Buffer.allocUnsafe(initial)
+  }
+
+  get size(): number {
+    return this.length
+  }
+
+  private ensure(extra: number): void {
+    const need = this.length + extra
+    if (need <= this.buf.length) return
+    let cap = this.buf.length * 2
+    while (cap < need) cap *= 2
+    const next = Buffer.allocUnsafe(cap)
+    this.buf.copy(next, 0, 0, this.length)
+    this.buf = next
+  }
+
+  write(type: FrameType, body: Uint8Array): void {
+    this.ensure(HEADER_SIZE + body.length)
+    const o = this.length
+    this.buf.writeUInt32BE(body.length + 1, o)
+    this.buf[o + 4] = type
+    this.buf.set(body, o + HEADER_SIZE)
+    this.length = o + HEADER_SIZE + body.length
+  }
+
+  /** Takes the accumulated bytes (handed to the socket as they are, no copy) and starts a new buffer. */
+  take(): Buffer {
+    const out = this.buf.subarray(0, this.length)
+    this.buf = Buffer.allocUnsafe(Math.min(Math.max(16 * 1024, this.length), 1024 * 1024))
+    this.length = 0
+    return out
+  }
+}
+
+/** One frame as bytes (handshake, tests). */
+export const encodeFrame = (type: FrameType, body: Uint8Array): Buffer => {
+  const out = Buffer.allocUnsafe(HEADER_SIZE + body.length)
+  out.writeUInt32BE(body.length + 1, 0)
+  out[4] = type
+  out.set(body, HEADER_SIZE)
+  return out
+}

@@ -1,0 +1,266 @@
+/**
+ * The connection handshake: version, cluster name, node identity, codec choice and mutual
+ * authentication by HMAC-SHA256 challenge–response over the shared cluster secret (the secret
+ * itself never crosses the wire). Handshake frames have JSON bodies so any client can speak them.
+ *
+ * ```
+ * client → HELLO     { protocol:"telex", version, cluster, node, listen, codecs, nonce }
+ * server → CHALLENGE { node, listen, codec, nonce, proof = HMAC(secret, "telex/server" | nonces | ids) }
+ * client → AUTH      { proof = HMAC(secret, "telex/client" | nonces | ids) }
+ * server → READY     { protocols }        (or REFUSE { code, reason } at any step)
+ * client → READY     { protocols }
+ * ```
+ *
+ * The client verifies the server's proof before proving itself, so a client never authenticates
+ * to an impostor; the server decides about duplicates (simultaneous connects) only after the
+ * client has authenticated. Each side enforces the handshake timeout.
+ *
+ * @since 0.1.0
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
+import type * as Net from "node:net"
+import { Redacted } from "effect"
+import { type NodeId, nodeKey } from "../actors/ActorRef.ts"
+import * as Codec from "./Codec.ts"
+import { encodeFrame, type Frame, FrameDecoder, FrameType } from "./Frame.ts"
+import { HandshakeError, type RefuseCode } from "./TransportError.ts"
+
+export const PROTOCOL_VERSION = 1
+
+export interface ListenAddress {
+  readonly host: string
+  readonly port: number
+}
+
+export interface HandshakeOptions {
+  readonly cluster: string
+  readonly secret: Redacted.Redacted<string>
+  readonly node: NodeId
+  readonly listen: ListenAddress | undefined
+  readonly codecs: ReadonlyArray<Codec.CodecName>
+  readonly timeoutMillis: number
+  readonly maxFrameSize: number
+  /** name → fingerprint of the protocols this process knows */
+  readonly protocols: () => Record<string, string>
+}
+
+export interface Established {
+  readonly peer: NodeId
+  readonly peerListen: ListenAddress | undefined
+  readonly codec: Codec.CodecName
+  readonly peerProtocols: Record<string, string>
+  readonly decoder: FrameDecoder
+  /** frames that arrived after the handshake in the same chunks */
+  readonly leftover: Array<Frame>
+  /** whether we dialled */
+  readonly outbound: boolean
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+const proof = (secret: Redacted.Redacted<string>, role: "server" | "client", a: string, b: string, server: NodeId, client: NodeId) =>
+  createHmac("sha256", Redacted.value(secret))
+    .update(`telex/${role}\n${a}\n${b}\n${nodeKey(server)}\n${nodeKey(client)}`)
+    .digest()
+
+const sameProof = (expected: Buffer, given: unknown): boolean => {
+  if (typeof given !== "string") return false
+  const buf = Buffer.from(given, "base64")
+  return buf.length === expected.length && timingSafeEqual(buf, expected)
+}
+
+const send = (socket: Net.Socket, type: FrameType, body: object) => {
+  socket.write(encodeFrame(type, encoder.encode(JSON.stringify(body))))
+}
+
+const parse = (frame: Frame): any => {
+  try {
+    const value = JSON.parse(decoder.decode(frame.body))
+    return typeof value === "object" && value !== null ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const isNodeId = (u: any): u is NodeId =>
+  typeof u === "object" && u !== null && typeof u.name === "string" && u.name.length > 0 &&
+  typeof u.incarnation === "number" && Number.isFinite(u.incarnation)
+
+const isListen = (u: any): u is ListenAddress | null =>
+  u === null || u === undefined ||
+  (typeof u === "object" && typeof u.host === "string" && Number.isInteger(u.port) && u.port > 0 && u.port < 65536)
+
+const isProtocols = (u: any): u is Record<string, string> =>
+  typeof u === "object" && u !== null && Object.values(u).every((v) => typeof v === "string")
+
+/**
+ * Runs one side of the handshake on a connected socket. Resolves with the established session or
+ * rejects with a `HandshakeError` (after sending REFUSE when we are the refusing side). The socket
+ * is not closed here; the caller destroys it on failure.
+ */
+const run = (
+  socket: Net.Socket,
+  options: HandshakeOptions,
+  role: "client" | "server",
+  admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined
+): Promise<Established> =>
+  new Promise((resolve, reject) => {
+    const frames = new FrameDecoder(options.maxFrameSize)
+    const myNonce = randomBytes(32).toString("base64")
+    let peerNonce = ""
+    let peer: NodeId | undefined
+    let peerListen: ListenAddress | undefined
+    let codec: Codec.CodecName | undefined
+    let step = role === "client" ? "challenge" : "hello"
+    let settled = false
+
+    const cleanup = () => {
+      settled = true
+      // hold further bytes until the connection has its handlers (Connection.start resumes)
+      socket.pause()
+      clearTimeout(timer)
+      socket.off("data", onData)
+      socket.off("close", onClose)
+      socket.off("error", onError)
+    }
+    const fail = (code: RefuseCode, message: string, refuse: boolean) => {
+      if (settled) return
+      cleanup()
+      if (refuse && !socket.destroyed) send(socket, FrameType.Refuse, { code, reason: message })
+      reject(new HandshakeError({ code, message }))
+    }
+    const timer = setTimeout(
+      () => fail("timeout", `handshake did not complete within ${options.timeoutMillis} ms`, true),
+      options.timeoutMillis
+    )
+    const onClose = () => fail("protocol", "connection closed during the handshake", false)
+    const onError = (e: Error) => fail("protocol", `socket error during the handshake: ${e.message}`, false)
+
+    const onFrame = (frame: Frame, rest: Array<Frame>): void => {
+      if (frame.type === FrameType.Refuse) {
+        const body = parse(frame)
+        return fail(
+          typeof body?.code === "string" ? body.code : "protocol",
+          `refused by peer: ${typeof body?.reason === "string" ? body.reason : "no reason given"}`,
+          false
+        )
+      }
+      const body = parse(frame)
+      if (body === undefined) return fail("protocol", "handshake frame is not a JSON object", true)
+      switch (step) {
+        case "hello": {
+          if (frame.type !== FrameType.Hello) return fail("protocol", `expected HELLO, got frame type ${frame.type}`, true)
+          if (body.protocol !== "telex") return fail("protocol", "not a telex HELLO", true)
+          if (body.version !== PROTOCOL_VERSION) {
+            return fail("version", `protocol version mismatch: ours ${PROTOCOL_VERSION}, theirs ${String(body.version)}`, true)
+          }
+          if (body.cluster !== options.cluster) {
+            return fail("cluster", `wrong cluster: ours ${JSON.stringify(options.cluster)}, theirs ${JSON.stringify(body.cluster)}`, true)
+          }
+          if (!isNodeId(body.node) || !isListen(body.listen) || typeof body.nonce !== "string" || !Array.isArray(body.codecs)) {
+            return fail("protocol", "malformed HELLO", true)
+          }
+          codec = Codec.choose(body.codecs.filter((c: unknown) => options.codecs.includes(c as any)))
+          if (codec === undefined) return fail("codec", `no common codec (offered ${JSON.stringify(body.codecs)})`, true)
+          if (body.node.name === options.node.name) return fail("name", `a node cannot connect to itself or share its name (${body.node.name})`, true)
+          peer = body.node
+          peerListen = body.listen ?? undefined
+          peerNonce = body.nonce
+          send(socket, FrameType.Challenge, {
+            node: options.node,
+            listen: options.listen ?? null,
+            codec,
+            nonce: myNonce,
+            proof: proof(options.secret, "server", peerNonce, myNonce, options.node, peer!).toString("base64")
+          })
+          step = "auth"
+          return
+        }
+        case "challenge": {
+          if (frame.type !== FrameType.Challenge) return fail("protocol", `expected CHALLENGE, got frame type ${frame.type}`, true)
+          if (!isNodeId(body.node) || !isListen(body.listen) || typeof body.nonce !== "string" || typeof body.codec !== "string") {
+            return fail("protocol", "malformed CHALLENGE", true)
+          }
+          if (!options.codecs.includes(body.codec)) return fail("codec", `server chose a codec we did not offer: ${body.codec}`, true)
+          const expected = proof(options.secret, "server", myNonce, body.nonce, body.node, options.node)
+          if (!sameProof(expected, body.proof)) {
+            return fail("auth", "the server failed to prove it knows the cluster secret (bad secret?)", true)
+          }
+          peer = body.node
+          peerListen = body.listen ?? undefined
+          peerNonce = body.nonce
+          codec = body.codec
+          send(socket, FrameType.Auth, {
+            proof: proof(options.secret, "client", peerNonce, myNonce, peer!, options.node).toString("base64")
+          })
+          step = "ready"
+          return
+        }
+        case "auth": {
+          if (frame.type !== FrameType.Auth) return fail("protocol", `expected AUTH, got frame type ${frame.type}`, true)
+          const expected = proof(options.secret, "client", myNonce, peerNonce, options.node, peer!)
+          if (!sameProof(expected, body.proof)) return fail("auth", "bad secret: the client failed authentication", true)
+          const refusal = admit(peer!, false)
+          if (refusal !== undefined) return fail(refusal.code, refusal.message, true)
+          send(socket, FrameType.Ready, { protocols: options.protocols() })
+          step = "ready"
+          return
+        }
+        case "ready": {
+          if (frame.type !== FrameType.Ready) return fail("protocol", `expected READY, got frame type ${frame.type}`, true)
+          if (!isProtocols(body.protocols)) return fail("protocol", "malformed READY", true)
+          if (role === "client") {
+            const refusal = admit(peer!, true)
+            if (refusal !== undefined) return fail(refusal.code, refusal.message, true)
+            send(socket, FrameType.Ready, { protocols: options.protocols() })
+          }
+          cleanup()
+          resolve({
+            peer: peer!,
+            peerListen,
+            codec: codec!,
+            peerProtocols: body.protocols,
+            decoder: frames,
+            leftover: rest,
+            outbound: role === "client"
+          })
+          return
+        }
+      }
+    }
+
+    const onData = (chunk: Buffer) => {
+      const out: Array<Frame> = []
+      const error = frames.push(chunk, out)
+      for (let i = 0; i < out.length && !settled; i++) onFrame(out[i]!, out.slice(i + 1))
+      if (error !== undefined && !settled) fail("protocol", error.message, true)
+    }
+
+    socket.on("data", onData)
+    socket.on("close", onClose)
+    socket.on("error", onError)
+    if (role === "client") {
+      send(socket, FrameType.Hello, {
+        protocol: "telex",
+        version: PROTOCOL_VERSION,
+        cluster: options.cluster,
+        node: options.node,
+        listen: options.listen ?? null,
+        codecs: options.codecs,
+        nonce: myNonce
+      })
+    }
+  })
+
+export const client = (
+  socket: Net.Socket,
+  options: HandshakeOptions,
+  admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined
+) => run(socket, options, "client", admit)
+
+export const server = (
+  socket: Net.Socket,
+  options: HandshakeOptions,
+  admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined
+) => run(socket, options, "server", admit)

@@ -1,0 +1,438 @@
+/**
+ * A node: one actor system reachable over TCP. It listens for peers, dials the peers it knows,
+ * authenticates every connection (see `Handshake`), and routes messages for actors on other
+ * nodes through one connection per pair of nodes.
+ *
+ * ```ts
+ * const NodeLive = Node.layer({
+ *   name: "a", port: 7001, cluster: "demo", secret: Redacted.make(process.env.TELEX_SECRET!),
+ *   peers: [{ name: "b", host: "127.0.0.1", port: 7002 }],
+ *   spawnable: [CounterLive]
+ * })
+ * const counter = yield* node.lookup("b", Counter, "counter")   // a ref to an actor on node b
+ * yield* counter.tell(Counter.Increment({ by: 1 }))             // same API as a local ref
+ * ```
+ *
+ * Supervision: each dialled peer gets a link actor under a `transport` supervisor, itself a child
+ * of the system's root supervisor. A link actor lives as long as its connection; when the
+ * connection fails (error, reset, heartbeat deadline) the actor exits with an `Error` reason and
+ * the supervisor restarts it — that is, reconnects — with exponential backoff and jitter
+ * (100 ms doubling to 5 s). The transport supervisor never gives up on a peer.
+ *
+ * Defaults: heartbeat every 1 s, a connection silent for 3 s is declared lost (Akka's 1 s
+ * interval / 3 s acceptable pause); handshake and connect timeouts 5 s; frames up to 256 KiB,
+ * larger messages in 64 KiB fragments; 1 MiB of outbound buffer per connection before senders
+ * wait (Erlang's distribution buffer busy limit).
+ *
+ * Binding a non-loopback address must be asked for explicitly (`allowNonLoopback`).
+ *
+ * @since 0.1.0
+ */
+import * as Net from "node:net"
+import * as Tls from "node:tls"
+import { Context, Duration, Effect, Layer, Option, type PubSub, Redacted, Schema, Stream } from "effect"
+import * as Actor from "../actors/Actor.ts"
+import { ActorContext } from "../actors/ActorContext.ts"
+import { ActorNotFound, NodeDown } from "../actors/ActorError.ts"
+import { type ActorAddress, type ActorRef, type NodeId } from "../actors/ActorRef.ts"
+import { ActorSystem, type Options as SystemOptions } from "../actors/ActorSystem.ts"
+import * as ProtocolRegistry from "../actors/ProtocolRegistry.ts"
+import * as ExitReason from "../supervision/ExitReason.ts"
+import * as Supervisor from "../supervision/Supervisor.ts"
+import * as Codec from "./Codec.ts"
+import { Connection } from "./Connection.ts"
+import { Kind } from "./Envelope.ts"
+import { defaultMaxFrameSize } from "./Frame.ts"
+import * as Handshake from "./Handshake.ts"
+import { isAddress } from "./internal/codecs.ts"
+import { type NodeEvent, type Peer, Router } from "./internal/router.ts"
+import { HandshakeError, RemoteSpawnError } from "./TransportError.ts"
+
+export type { NodeEvent } from "./internal/router.ts"
+
+export interface PeerAddress {
+  readonly name: string
+  readonly host: string
+  readonly port: number
+}
+
+export interface TlsOptions {
+  readonly key: string | Buffer
+  readonly cert: string | Buffer
+  /** CA used to verify peers (mutual TLS): required */
+  readonly ca: string | Buffer
+}
+
+export interface NodeOptions {
+  /** unique within the cluster */
+  readonly name: string
+  /** default 127.0.0.1 */
+  readonly host?: string | undefined
+  /** default 0 (any free port) */
+  readonly port?: number | undefined
+  /** binding an address other than loopback must be explicit */
+  readonly allowNonLoopback?: boolean | undefined
+  readonly cluster: string
+  readonly secret: Redacted.Redacted<string>
+  /** peers to dial at start and keep connected */
+  readonly peers?: ReadonlyArray<PeerAddress> | undefined
+  /** actor modules other nodes may spawn here (nothing else can be spawned remotely) */
+  readonly spawnable?: ReadonlyArray<Actor.Behavior<any, any, never>> | undefined
+  readonly heartbeatInterval?: Duration.Input | undefined
+  readonly acceptablePause?: Duration.Input | undefined
+  readonly handshakeTimeout?: Duration.Input | undefined
+  readonly connectTimeout?: Duration.Input | undefined
+  readonly reconnect?: { readonly initial?: Duration.Input; readonly max?: Duration.Input } | undefined
+  /** codecs offered when dialling, in preference order; default all (msgpackr-records first) */
+  readonly codecs?: ReadonlyArray<Codec.CodecName> | undefined
+  readonly maxFrameSize?: number | undefined
+  /** outbound bytes queued per connection before senders wait; default 1 MiB */
+  readonly highWaterBytes?: number | undefined
+  /** envelopes buffered per peer while its connection is being made; default 10 000 */
+  readonly bufferLimit?: number | undefined
+  readonly tls?: TlsOptions | undefined
+}
+
+export interface PeerInfo {
+  readonly name: string
+  readonly node: NodeId | undefined
+  readonly up: boolean
+  readonly listen: Handshake.ListenAddress | undefined
+}
+
+export interface NodeShape {
+  readonly nodeId: NodeId
+  /** the address actually bound (port 0 resolved) */
+  readonly address: Handshake.ListenAddress
+  /** Dials a peer (kept connected by a supervised link actor) and waits until it is up. */
+  connect(peer: PeerAddress, timeout?: Duration.Input): Effect.Effect<NodeId, NodeDown>
+  /** A ref to the actor registered as `name` on `node`. */
+  lookup<D extends Actor.MessageDefs>(
+    node: string,
+    protocol: Actor.ActorProtocol<D>,
+    name: string
+  ): Effect.Effect<ActorRef<D>, ActorNotFound | NodeDown>
+  /** Spawns an actor of a module `node` allows (`spawnable`), optionally registered as `name` there. */
+  spawn<D extends Actor.MessageDefs>(
+    node: string,
+    protocol: Actor.ActorProtocol<D>,
+    options?: { readonly name?: string }
+  ): Effect.Effect<ActorRef<D>, RemoteSpawnError | NodeDown>
+  readonly events: Stream.Stream<NodeEvent>
+  peers(): ReadonlyArray<PeerInfo>
+  /** Closes the connection to a peer (its link actor reconnects with backoff). For tests and tools. */
+  disconnect(node: string, reason?: string): Effect.Effect<void>
+  /** @internal */
+  readonly router: Router
+}
+
+export class Node extends Context.Service<Node, NodeShape>()("telex/Node") {
+  /** A node on an existing `ActorSystem` whose node name must equal `options.name`. */
+  static readonly layer = (options: NodeOptions): Layer.Layer<Node, NodeStartError, ActorSystem> =>
+    Layer.effect(Node, make(options))
+
+  /** The actor system and the node together. */
+  static readonly layerWithSystem = (
+    options: NodeOptions & { readonly system?: Omit<SystemOptions, "node"> }
+  ): Layer.Layer<Node | ActorSystem, NodeStartError> =>
+    Node.layer(options).pipe(Layer.provideMerge(ActorSystem.layer({ ...options.system, node: options.name })))
+}
+
+export class NodeStartError extends Schema.TaggedError<NodeStartError>()("NodeStartError", {
+  message: Schema.String
+}) {}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/
+
+const millis = (d: Duration.Input | undefined, fallback: number) =>
+  d === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(d))
+
+/** The link actor's protocol: one per dialled peer. */
+export const LinkProtocol = Actor.make("telex/Link", {
+  Status: Actor.ask({}, { success: Schema.String })
+})
+
+const make = Effect.fnUntraced(function*(options: NodeOptions) {
+  const system = yield* ActorSystem
+  const core = system.core
+  if (core.nodeId.name !== options.name) {
+    return yield* new NodeStartError({
+      message: `the ActorSystem's node name is ${JSON.stringify(core.nodeId.name)}, the node's is ${JSON.stringify(options.name)}`
+    })
+  }
+  const host = options.host ?? "127.0.0.1"
+  if (!LOOPBACK.test(host) && options.allowNonLoopback !== true) {
+    return yield* new NodeStartError({
+      message: `refusing to listen on ${host}: only loopback addresses unless allowNonLoopback is set`
+    })
+  }
+  const heartbeatMillis = millis(options.heartbeatInterval, 1000)
+  const acceptablePauseMillis = millis(options.acceptablePause, 3000)
+  const handshakeTimeoutMillis = millis(options.handshakeTimeout, 5000)
+  const connectTimeoutMillis = millis(options.connectTimeout, 5000)
+  const codecs = options.codecs ?? Codec.supportedCodecs
+  const maxFrameSize = options.maxFrameSize ?? defaultMaxFrameSize
+  const connectionOptions = {
+    heartbeatMillis,
+    acceptablePauseMillis,
+    ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {})
+  }
+  const context = yield* Effect.context<never>()
+  const runLog = (effect: Effect.Effect<void>) => Effect.runForkWith(context)(effect.pipe(Effect.annotateLogs({ node: options.name })))
+
+  const router = new Router(core, { bufferLimit: options.bufferLimit ?? 10_000 })
+  core.remote = router
+  for (const behavior of options.spawnable ?? []) {
+    router.spawnable.set(behavior.protocol.name, (name) => core.spawn(behavior, { name }, undefined))
+  }
+
+  // new protocols (modules imported later) are advertised to connected peers
+  const unregister = ProtocolRegistry.onRegister((protocol) => {
+    for (const peer of router.peers.values()) {
+      peer.conn?.send([Kind.Protocols, { [protocol.name]: ProtocolRegistry.fingerprint(protocol) }])
+    }
+  })
+  yield* Effect.addFinalizer(() => Effect.sync(unregister))
+
+  let epoch = 0
+  let address: Handshake.ListenAddress = { host, port: options.port ?? 0 }
+  const handshakeOptions = (): Handshake.HandshakeOptions => ({
+    cluster: options.cluster,
+    secret: options.secret,
+    node: core.nodeId,
+    listen: address,
+    codecs,
+    timeoutMillis: handshakeTimeoutMillis,
+    maxFrameSize,
+    protocols: ProtocolRegistry.table
+  })
+
+  const established = (socket: Net.Socket, est: Handshake.Established): Connection | undefined => {
+    const conn = new Connection(socket, { ...est, codec: Codec.make(est.codec) }, ++epoch, connectionOptions, {
+      onEnvelope: () => {},
+      onClose: () => {}
+    })
+    if (conn.closed !== undefined) return undefined
+    return router.attach(conn, est.peerListen, est.peerProtocols) ? conn : undefined
+  }
+
+  // ---- listener -------------------------------------------------------------
+  const onInbound = (socket: Net.Socket) => {
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`
+    let admitted: NodeId | undefined
+    Handshake.server(socket, handshakeOptions(), (peer) => {
+      const refusal = router.admit(peer, false)
+      if (refusal === undefined) admitted = peer
+      return refusal
+    }).then(
+      (est) => {
+        const conn = established(socket, est)
+        if (conn !== undefined) runLog(Effect.logInfo(`connected to ${est.peer.name} (inbound from ${remote}, codec ${est.codec})`))
+      },
+      (error: HandshakeError) => {
+        router.release(admitted, false)
+        socket.destroy()
+        router.publish({ _tag: "HandshakeRefused", peer: remote, code: error.code, message: error.message })
+        if (error.code !== "duplicate") runLog(Effect.logWarning(`refused connection from ${remote}: ${error.code}: ${error.message}`))
+      }
+    )
+  }
+  const server = options.tls !== undefined
+    ? Tls.createServer({ key: options.tls.key, cert: options.tls.cert, ca: options.tls.ca, requestCert: true, rejectUnauthorized: true }, onInbound)
+    : Net.createServer(onInbound)
+  server.on("tlsClientError", (e: Error) => runLog(Effect.logWarning(`refused TLS connection: ${e.message}`)))
+  yield* Effect.callback<void, NodeStartError>((resume) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      resume(Effect.fail(new NodeStartError({
+        message: e.code === "EADDRINUSE"
+          ? `port ${address.port} on ${host} is already in use`
+          : `cannot listen on ${host}:${address.port}: ${e.message}`
+      }))))
+    server.listen(address.port, host, () => resume(Effect.void))
+  })
+  const bound = server.address() as Net.AddressInfo
+  address = { host, port: bound.port }
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      server.close()
+      for (const peer of router.peers.values()) peer.conn?.close("node stopping")
+    })
+  )
+
+  // ---- dialling, under supervision --------------------------------------------
+  const dial = (peerAddress: PeerAddress): Promise<Connection> =>
+    new Promise((resolve, reject) => {
+      const socket = options.tls !== undefined
+        ? Tls.connect({ host: peerAddress.host, port: peerAddress.port, key: options.tls.key, cert: options.tls.cert, ca: options.tls.ca, checkServerIdentity: () => undefined })
+        : Net.connect({ host: peerAddress.host, port: peerAddress.port })
+      const timer = setTimeout(() => {
+        socket.destroy()
+        reject(new Error(`connect timeout after ${connectTimeoutMillis} ms`))
+      }, connectTimeoutMillis)
+      const onError = (e: Error) => {
+        clearTimeout(timer)
+        socket.destroy()
+        reject(e)
+      }
+      socket.once("error", onError)
+      socket.once(options.tls !== undefined ? "secureConnect" : "connect", () => {
+        clearTimeout(timer)
+        socket.off("error", onError)
+        let admitted: NodeId | undefined
+        Handshake.client(socket, handshakeOptions(), (peer) => {
+          if (peer.name !== peerAddress.name) {
+            return new HandshakeError({ code: "name", message: `expected node ${peerAddress.name} at ${peerAddress.host}:${peerAddress.port}, found ${peer.name}` })
+          }
+          const refusal = router.admit(peer, true)
+          if (refusal === undefined) admitted = peer
+          return refusal
+        }).then(
+          (est) => {
+            const conn = established(socket, est)
+            if (conn === undefined) reject(new HandshakeError({ code: "duplicate", message: "lost a simultaneous connect" }))
+            else resolve(conn)
+          },
+          (error) => {
+            router.release(admitted, true)
+            socket.destroy()
+            reject(error)
+          }
+        )
+      })
+    })
+
+  const linkBehavior = (peerAddress: PeerAddress) =>
+    LinkProtocol.behavior(Effect.gen(function*() {
+      const ctx = yield* ActorContext
+      const peer = router.peer(peerAddress.name, { host: peerAddress.host, port: peerAddress.port })
+      let state = "connecting"
+      const waitClose = (p: Peer) =>
+        Effect.callback<string>((resume) => {
+          if (!p.isUp) return resume(Effect.succeed("not connected"))
+          p.closeWaiters.push((reason) => resume(Effect.succeed(reason)))
+        })
+      const run = Effect.gen(function*() {
+        if (!peer.isUp) {
+          peer.dialing = true
+          const result = yield* Effect.tryPromise(() => dial(peerAddress)).pipe(Effect.result)
+          peer.dialing = false
+          if (result._tag === "Failure") {
+            const error = result.failure.cause as any
+            const duplicate = error instanceof HandshakeError && error.code === "duplicate"
+            if (!duplicate) {
+              router.dialFailed(peer, String(error?.message ?? error))
+              if (error instanceof HandshakeError) {
+                yield* Effect.logWarning(`connection to ${peerAddress.name} refused: ${error.code}: ${error.message}`)
+              }
+              return `connect to ${peerAddress.name} at ${peerAddress.host}:${peerAddress.port} failed: ${error?.message ?? error}`
+            }
+            // the peer's own connection to us won the race: watch that one instead
+          } else {
+            yield* Effect.logInfo(`connected to ${peerAddress.name} (${peerAddress.host}:${peerAddress.port}, codec ${result.success.codec.name})`)
+          }
+        }
+        state = "up"
+        const reason = yield* waitClose(peer)
+        yield* Effect.logWarning(`connection to ${peerAddress.name} lost: ${reason}`)
+        return `connection to ${peerAddress.name} lost: ${reason}`
+      })
+      yield* run.pipe(
+        Effect.flatMap((reason) => ctx.stop(ExitReason.error(reason))),
+        Effect.forkScoped
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(() => {
+        peer.dialing = false
+      }))
+      return { Status: () => Effect.sync(() => state) }
+    }))
+
+  const transport = (yield* Supervisor.startChild(
+    system.root,
+    Supervisor.child(
+      "transport",
+      Supervisor.make({
+        strategy: "one_for_one",
+        intensity: Number.MAX_SAFE_INTEGER,
+        backoff: {
+          initial: options.reconnect?.initial ?? "100 millis",
+          max: options.reconnect?.max ?? "5 seconds",
+          factor: 2,
+          jitter: 0.2,
+          resetAfter: "10 seconds"
+        },
+        children: []
+      })
+    )
+  ).pipe(Effect.orDie)) as Supervisor.SupervisorRef
+
+  const ensureLink = (peerAddress: PeerAddress) =>
+    Supervisor.startChild(transport, Supervisor.child(`link:${peerAddress.name}`, linkBehavior(peerAddress))).pipe(
+      Effect.catchTag("SupervisorError", (e) => e.reason === "AlreadyPresent" ? Effect.void : Effect.fail(e)),
+      Effect.orDie,
+      Effect.asVoid
+    )
+
+  for (const peer of options.peers ?? []) yield* ensureLink(peer)
+
+  const awaitUp = (name: string, timeoutMillis: number) =>
+    Effect.callback<NodeId, NodeDown>((resume) => {
+      const peer = router.peer(name)
+      if (peer.isUp) return resume(Effect.succeed(peer.conn!.peer))
+      peer.upWaiters.push(() => resume(Effect.succeed(peer.conn!.peer)))
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: timeoutMillis,
+        orElse: () => Effect.fail(new NodeDown({ node: name, reason: `not connected within ${timeoutMillis} ms` }))
+      })
+    )
+
+  const peerFor = (name: string) =>
+    Effect.suspend(() => {
+      const peer = router.peers.get(name)
+      return peer !== undefined && peer.isUp
+        ? Effect.succeed(peer)
+        : Effect.fail(new NodeDown({ node: name, reason: "not connected" }))
+    })
+
+  const service: NodeShape = {
+    nodeId: core.nodeId,
+    address,
+    router,
+    connect: (peer, timeout) =>
+      ensureLink(peer).pipe(Effect.andThen(awaitUp(peer.name, millis(timeout, connectTimeoutMillis + handshakeTimeoutMillis)))),
+    lookup: (node, protocol, name) =>
+      Effect.gen(function*() {
+        const peer = yield* peerFor(node)
+        const found = (yield* router.request(peer, (id) => [Kind.Lookup, id, name])) as Array<unknown>
+        const addr = found[2]
+        if (!isAddress(addr) || addr.protocol !== protocol.name) return yield* new ActorNotFound({ name: `${name}@${node}` })
+        return router.refFor(addr as ActorAddress)
+      }),
+    spawn: (node, protocol, spawnOptions) =>
+      Effect.gen(function*() {
+        const peer = yield* peerFor(node)
+        const reply = (yield* router.request(peer, (id) => [Kind.Spawn, id, protocol.name, spawnOptions?.name ?? null])) as Array<unknown>
+        if (!isAddress(reply[2])) {
+          return yield* new RemoteSpawnError({ node, module: protocol.name, message: String(reply[3] ?? "spawn failed") })
+        }
+        return router.refFor(reply[2] as ActorAddress)
+      }),
+    events: Stream.fromPubSub(router.events as PubSub.PubSub<NodeEvent>),
+    peers: () =>
+      Array.from(router.peers.values()).map((p) => ({
+        name: p.name,
+        node: p.conn?.peer,
+        up: p.isUp,
+        listen: p.listen
+      })),
+    disconnect: (node, reason = "disconnected on request") =>
+      Effect.sync(() => router.peers.get(node)?.conn?.close(reason))
+  }
+  return service
+})
+
+/** Reads the cluster secret from an environment variable, as a `Redacted`. */
+export const secretFromEnv = (variable = "TELEX_SECRET"): Option.Option<Redacted.Redacted<string>> => {
+  const value = process.env[variable]
+  return value === undefined || value.length === 0 ? Option.none() : Option.some(Redacted.make(value))
+}

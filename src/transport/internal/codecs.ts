@@ -1,0 +1,56 @@
+/**
+ * Cached Schema encoders/decoders for the boundary, and the shape checks of envelope fields.
+ *
+ * @internal
+ */
+import { Cause, Exit, Schema } from "effect"
+import type { ActorAddress } from "../../actors/ActorRef.ts"
+import * as ExitReason from "../../supervision/ExitReason.ts"
+
+type Coder = (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+
+const encoders = new WeakMap<object, Coder>()
+const decoders = new WeakMap<object, Coder>()
+
+export const encoderFor = (schema: Schema.Top): Coder => {
+  let f = encoders.get(schema)
+  if (f === undefined) {
+    f = Schema.encodeUnknownExit(schema as Schema.Codec<unknown, unknown>) as Coder
+    encoders.set(schema, f)
+  }
+  return f
+}
+
+export const decoderFor = (schema: Schema.Top): Coder => {
+  let f = decoders.get(schema)
+  if (f === undefined) {
+    f = Schema.decodeUnknownExit(schema as Schema.Codec<unknown, unknown>) as Coder
+    decoders.set(schema, f)
+  }
+  return f
+}
+
+/** The schema error's text, for dead letters and `InvalidMessage`. */
+export const issueOf = (exit: Exit.Failure<unknown, Schema.SchemaError>): string => {
+  const e = Cause.findErrorOption(exit.cause)
+  return e._tag === "Some" ? e.value.message : Cause.pretty(exit.cause)
+}
+
+export const isAddress = (u: any): u is ActorAddress =>
+  typeof u === "object" && u !== null &&
+  typeof u.id === "number" && typeof u.protocol === "string" &&
+  typeof u.node === "object" && u.node !== null &&
+  typeof u.node.name === "string" && typeof u.node.incarnation === "number"
+
+const decodeReasonExit = Schema.decodeUnknownExit(ExitReason.ExitReason)
+const encodeReasonExit = Schema.encodeUnknownExit(ExitReason.ExitReason)
+
+export const decodeReason = (u: unknown): ExitReason.ExitReason | undefined => {
+  const exit = decodeReasonExit(u)
+  return Exit.isSuccess(exit) ? exit.value : undefined
+}
+
+export const encodeReason = (reason: ExitReason.ExitReason): unknown => {
+  const exit = encodeReasonExit(reason)
+  return Exit.isSuccess(exit) ? exit.value : { _tag: "Error", message: "unencodable exit reason" }
+}

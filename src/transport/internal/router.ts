@@ -1,0 +1,788 @@
+/**
+ * The router: every remote address resolves to a `RemoteTarget` that encodes and queues onto
+ * the connection to its node, and every inbound envelope is validated and delivered here. It
+ * also keeps, per peer node, what must happen when the connection is lost: pending asks fail
+ * with `NodeDown` at once, links fire `NoConnection`, monitors deliver `Down(NoConnection)`.
+ *
+ * Incarnations: a connection is to one incarnation of a node. Messages addressed to another
+ * incarnation (an older one, after a restart) are refused — dead letters, `NoProc` for asks —
+ * never delivered to the successor.
+ *
+ * @internal
+ */
+import { Cause, Effect, Exit, PubSub } from "effect"
+import type { AnyProtocol } from "../../actors/Actor.ts"
+import {
+  ActorStopped,
+  AskErrorSchema,
+  InvalidMessage,
+  MailboxFull,
+  NodeDown,
+  NoProc,
+  ProtocolMismatch
+} from "../../actors/ActorError.ts"
+import { type ActorAddress, ActorRef, formatAddress, type NodeId, nodeKey, withResolver } from "../../actors/ActorRef.ts"
+import type { Cell } from "../../actors/internal/cell.ts"
+import type { SystemCore } from "../../actors/internal/system.ts"
+import { Offer, type Reply, type Target } from "../../actors/internal/target.ts"
+import * as ProtocolRegistry from "../../actors/ProtocolRegistry.ts"
+import * as ExitReason from "../../supervision/ExitReason.ts"
+import { Down, type ExitSignal, MonitorRef } from "../../supervision/Signals.ts"
+import type { Connection } from "../Connection.ts"
+import { Kind, ReplyKind } from "../Envelope.ts"
+import type { ListenAddress } from "../Handshake.ts"
+import { HandshakeError } from "../TransportError.ts"
+import { decodeReason, decoderFor, encodeReason, encoderFor, isAddress, issueOf } from "./codecs.ts"
+
+export type NodeEvent =
+  | { readonly _tag: "NodeUp"; readonly node: NodeId; readonly outbound: boolean }
+  | {
+    readonly _tag: "NodeDown"
+    readonly node: NodeId
+    readonly reason: string
+    /** envelopes sent and received on the connection that ended */
+    readonly sent: number
+    readonly received: number
+  }
+  | { readonly _tag: "HandshakeRefused"; readonly peer: string; readonly code: string; readonly message: string }
+
+interface PendingAsk {
+  readonly reply: Reply
+  readonly protocol: AnyProtocol
+  readonly tag: string
+}
+
+/** Everything we know about one peer node (by name). */
+export class Peer {
+  readonly name: string
+  listen: ListenAddress | undefined
+  conn: Connection | undefined = undefined
+  incarnation: number | undefined = undefined
+  protocols: Record<string, string> = {}
+  /** which handshake in flight has been admitted ("inbound" / "outbound"), see Router.admit */
+  claim: "inbound" | "outbound" | undefined = undefined
+  /** a link actor is dialling: buffer sends instead of dropping them */
+  dialing = false
+  buffer: Array<unknown> = []
+  nextAskId = 1
+  readonly pending = new Map<number, PendingAsk>()
+  readonly askIds = new Map<Reply, number>()
+  /** links between local actors and actors on this peer, key `local|remote` */
+  readonly links = new Map<string, { readonly local: Target; readonly remote: ActorRef<any> }>()
+  /** monitors of local watchers on actors of this peer, by monitor id */
+  readonly watches = new Map<number, { readonly watcher: ActorRef<any>; readonly target: ActorRef<any> }>()
+  /** monitors of this peer's watchers on local actors: remote monitor id ↔ local id */
+  readonly remoteMonitors = new Map<number, { readonly localId: number; readonly cell: Cell }>()
+  readonly localToRemote = new Map<number, number>()
+  nextRequestId = 1
+  readonly requests = new Map<number, (value: unknown) => void>()
+  closeWaiters: Array<(reason: string) => void> = []
+  upWaiters: Array<() => void> = []
+
+  constructor(name: string, listen: ListenAddress | undefined) {
+    this.name = name
+    this.listen = listen
+  }
+
+  get isUp(): boolean {
+    return this.conn !== undefined && this.conn.closed === undefined
+  }
+}
+
+export interface RouterOptions {
+  readonly bufferLimit: number
+}
+
+export class Router {
+  readonly system: SystemCore
+  readonly peers = new Map<string, Peer>()
+  readonly events: PubSub.PubSub<NodeEvent>
+  readonly options: RouterOptions
+  /** protocol allowlist for remote spawn, by protocol name */
+  readonly spawnable = new Map<string, (name: string | undefined) => Effect.Effect<ActorRef<any>, unknown>>()
+
+  constructor(system: SystemCore, options: RouterOptions) {
+    this.system = system
+    this.options = options
+    this.events = Effect.runSync(PubSub.sliding<NodeEvent>(4096))
+  }
+
+  peer(name: string, listen?: ListenAddress): Peer {
+    let p = this.peers.get(name)
+    if (p === undefined) {
+      p = new Peer(name, listen)
+      this.peers.set(name, p)
+    } else if (listen !== undefined && p.listen === undefined) {
+      p.listen = listen
+    }
+    return p
+  }
+
+  resolve(address: ActorAddress): Target {
+    return new RemoteTarget(this, address)
+  }
+
+  refFor(address: ActorAddress): ActorRef<any> {
+    return new ActorRef(address, undefined, this.system)
+  }
+
+  publish(event: NodeEvent): void {
+    PubSub.publishUnsafe(this.events, event)
+  }
+
+  // -------------------------------------------------------------------------
+  // connection life cycle
+  // -------------------------------------------------------------------------
+
+  /**
+   * Decides whether a handshake that just authenticated `node` may become the connection to it.
+   * At most one connection per pair of nodes: when two handshakes race (both nodes dialled),
+   * the connection dialled by the node with the smaller name wins on both sides.
+   */
+  admit(node: NodeId, outbound: boolean): HandshakeError | undefined {
+    const peer = this.peer(node.name)
+    const me = this.system.nodeId.name
+    const dialer = outbound ? me : node.name
+    const winner = me < node.name ? me : node.name
+    if (peer.isUp) {
+      if (peer.incarnation !== node.incarnation) {
+        peer.conn!.close(`${node.name} restarted (new incarnation ${node.incarnation})`)
+      } else if (dialer === winner && peer.conn!.outbound !== outbound) {
+        peer.conn!.close("replaced by the connection dialled by the node with the smaller name")
+      } else {
+        return new HandshakeError({ code: "duplicate", message: `already connected to ${node.name}` })
+      }
+    }
+    if (peer.claim !== undefined && peer.claim !== (outbound ? "outbound" : "inbound")) {
+      if (dialer !== winner) {
+        return new HandshakeError({
+          code: "duplicate",
+          message: `simultaneous connect with ${node.name}: the connection dialled by ${winner} wins`
+        })
+      }
+    }
+    peer.claim = outbound ? "outbound" : "inbound"
+    return undefined
+  }
+
+  /** A handshake that was admitted failed later: release its claim. */
+  release(node: NodeId | undefined, outbound: boolean): void {
+    if (node === undefined) return
+    const peer = this.peers.get(node.name)
+    if (peer !== undefined && peer.claim === (outbound ? "outbound" : "inbound")) peer.claim = undefined
+  }
+
+  /** Makes an established connection the one to its peer; false if it lost a race. */
+  attach(conn: Connection, listen: ListenAddress | undefined, protocols: Record<string, string>): boolean {
+    const peer = this.peer(conn.peer.name, listen)
+    if (peer.claim !== (conn.outbound ? "outbound" : "inbound")) {
+      conn.close("duplicate connection")
+      return false
+    }
+    peer.claim = undefined
+    if (peer.isUp) peer.conn!.close("replaced")
+    if (peer.incarnation !== undefined && peer.incarnation !== conn.peer.incarnation) {
+      // messages buffered for the old incarnation must not reach the new one
+      this.dropBuffer(peer, `${peer.name} has a new incarnation`)
+    }
+    peer.conn = conn
+    peer.incarnation = conn.peer.incarnation
+    peer.protocols = { ...protocols }
+    conn.setHandlers({
+      onEnvelope: (envelope) => this.onEnvelope(peer, conn, envelope),
+      onClose: (reason) => this.onClose(peer, conn, reason)
+    })
+    conn.start()
+    if (conn.closed !== undefined) return false
+    const buffered = peer.buffer
+    peer.buffer = []
+    for (const envelope of buffered) this.sendBuffered(peer, conn, envelope)
+    const waiters = peer.upWaiters
+    peer.upWaiters = []
+    for (const wake of waiters) wake()
+    this.publish({ _tag: "NodeUp", node: conn.peer, outbound: conn.outbound })
+    return true
+  }
+
+  private sendBuffered(peer: Peer, conn: Connection, envelope: unknown): void {
+    // buffered envelopes were addressed before we knew the incarnation: check it now
+    const e = envelope as Array<any>
+    const to = e[0] === Kind.Tell || e[0] === Kind.Ask ? e[1] : undefined
+    if (to !== undefined && (to as PendingTarget).incarnation !== undefined &&
+      (to as PendingTarget).incarnation !== conn.peer.incarnation) {
+      if (e[0] === Kind.Ask) this.failAsk(peer, e[4], new NoProc({ actor: `${peer.name}/${(to as PendingTarget).id}` }))
+      return
+    }
+    if (to !== undefined) e[1] = (to as PendingTarget).id
+    conn.send(e)
+  }
+
+  private onClose(peer: Peer, conn: Connection, reason: string): void {
+    if (peer.conn !== conn) return
+    peer.conn = undefined
+    const node = conn.peer
+    const down = new NodeDown({ node: nodeKey(node), reason })
+    // pending asks fail now, not at their timeout
+    const pending = Array.from(peer.pending.values())
+    peer.pending.clear()
+    peer.askIds.clear()
+    for (const p of pending) p.reply(Exit.fail(down))
+    // links across the lost connection fire NoConnection on the local side
+    const noconnection = ExitReason.noconnection(node.name)
+    const links = Array.from(peer.links.values())
+    peer.links.clear()
+    for (const { local, remote } of links) local.exitSignal(remote, noconnection)
+    // local watchers of remote actors get Down(NoConnection)
+    const watches = Array.from(peer.watches.entries())
+    peer.watches.clear()
+    for (const [id, { watcher, target }] of watches) {
+      watcher.target.signal(new Down(new MonitorRef(id, target), target, noconnection))
+    }
+    // the peer's monitors on our actors are gone with it
+    for (const { localId, cell } of peer.remoteMonitors.values()) cell.removeMonitor(localId)
+    peer.remoteMonitors.clear()
+    peer.localToRemote.clear()
+    const requests = Array.from(peer.requests.values())
+    peer.requests.clear()
+    for (const f of requests) f(down)
+    const waiters = peer.closeWaiters
+    peer.closeWaiters = []
+    for (const f of waiters) f(reason)
+    this.publish({ _tag: "NodeDown", node, reason, sent: conn.sent, received: conn.received })
+  }
+
+  private dropBuffer(peer: Peer, reason: string): void {
+    const buffered = peer.buffer
+    peer.buffer = []
+    for (const e of buffered as Array<Array<any>>) {
+      if (e[0] === Kind.Ask) this.failAsk(peer, e[4], new NodeDown({ node: peer.name, reason }))
+    }
+  }
+
+  /** The dialler gave up (connect failed): buffered sends become dead letters / failed asks. */
+  dialFailed(peer: Peer, reason: string): void {
+    peer.dialing = false
+    this.dropBuffer(peer, reason)
+  }
+
+  private failAsk(peer: Peer, askId: number, error: unknown): void {
+    const p = peer.pending.get(askId)
+    if (p === undefined) return
+    peer.pending.delete(askId)
+    peer.askIds.delete(p.reply)
+    p.reply(Exit.fail(error))
+  }
+
+  // -------------------------------------------------------------------------
+  // outbound
+  // -------------------------------------------------------------------------
+
+  /** Sends an envelope to a peer now, or buffers it while the first connection is being made. */
+  send(peer: Peer, envelope: Array<unknown>): boolean {
+    const conn = peer.conn
+    if (conn !== undefined && conn.closed === undefined) {
+      conn.send(envelope)
+      return true
+    }
+    if (peer.dialing && peer.buffer.length < this.options.bufferLimit) {
+      peer.buffer.push(envelope)
+      return true
+    }
+    return false
+  }
+
+  request(peer: Peer, build: (requestId: number) => Array<unknown>): Effect.Effect<unknown, NodeDown> {
+    return Effect.callback<unknown, NodeDown>((resume) => {
+      const id = peer.nextRequestId++
+      peer.requests.set(id, (value) => resume(value instanceof NodeDown ? Effect.fail(value) : Effect.succeed(value)))
+      if (!this.send(peer, build(id))) {
+        peer.requests.delete(id)
+        resume(Effect.fail(new NodeDown({ node: peer.name, reason: "not connected" })))
+      }
+      return Effect.sync(() => peer.requests.delete(id))
+    })
+  }
+
+  // -------------------------------------------------------------------------
+  // inbound
+  // -------------------------------------------------------------------------
+
+  private protocolError(conn: Connection, message: string): void {
+    conn.close(`protocol error: ${message}`)
+  }
+
+  onEnvelope(peer: Peer, conn: Connection, envelope: unknown): void {
+    if (!Array.isArray(envelope) || typeof envelope[0] !== "number") {
+      return this.protocolError(conn, "envelope is not an array with a kind")
+    }
+    const e = envelope as Array<any>
+    switch (e[0]) {
+      case Kind.Tell:
+        return this.onTell(peer, conn, e)
+      case Kind.Ask:
+        return this.onAsk(peer, conn, e)
+      case Kind.Reply:
+        return this.onReply(peer, conn, e)
+      case Kind.Link:
+      case Kind.Unlink:
+      case Kind.Exit: {
+        if (!isAddress(e[1]) || typeof e[2] !== "number") return this.protocolError(conn, "malformed link signal")
+        if (e[1].node.name !== peer.name) return this.protocolError(conn, "link signal from an actor of another node")
+        const remote = this.refFor(e[1])
+        const cell = this.system.cells.get(e[2])
+        const key = (local: string) => `${local}|${remote.key}`
+        if (e[0] === Kind.Link) {
+          if (cell === undefined || !cell.isAlive) {
+            const self = this.refFor({ node: this.system.nodeId, id: e[2], protocol: e[1].protocol })
+            return void this.send(peer, [Kind.Exit, self.address, e[1].id, encodeReason(ExitReason.noproc), false])
+          }
+          peer.links.set(key(cell.self.key), { local: cell, remote })
+          return cell.addLink(remote)
+        }
+        if (cell === undefined) return
+        peer.links.delete(key(cell.self.key))
+        if (e[0] === Kind.Unlink) return cell.removeLink(remote)
+        const reason = decodeReason(e[3])
+        if (reason === undefined) return this.protocolError(conn, "undecodable exit reason")
+        return cell.exitSignal(remote, reason, e[4] === true)
+      }
+      case Kind.Monitor: {
+        if (!isAddress(e[1]) || typeof e[2] !== "number" || typeof e[3] !== "number") {
+          return this.protocolError(conn, "malformed monitor")
+        }
+        const watcher = this.refFor(e[1])
+        const cell = this.system.cells.get(e[2])
+        if (cell === undefined || !cell.isAlive) {
+          const actor = { node: this.system.nodeId, id: e[2], protocol: "unknown" }
+          return void this.send(peer, [Kind.Down, e[3], actor, encodeReason(ExitReason.noproc)])
+        }
+        const localId = this.system.nextMonitorId++
+        peer.remoteMonitors.set(e[3], { localId, cell })
+        peer.localToRemote.set(localId, e[3])
+        return cell.addMonitor(localId, watcher)
+      }
+      case Kind.Demonitor: {
+        const entry = peer.remoteMonitors.get(e[2])
+        if (entry === undefined) return
+        peer.remoteMonitors.delete(e[2])
+        peer.localToRemote.delete(entry.localId)
+        return entry.cell.removeMonitor(entry.localId)
+      }
+      case Kind.Down: {
+        const watch = peer.watches.get(e[1])
+        if (watch === undefined) return
+        const reason = decodeReason(e[3])
+        if (reason === undefined) return this.protocolError(conn, "undecodable exit reason")
+        peer.watches.delete(e[1])
+        return watch.watcher.target.signal(new Down(new MonitorRef(e[1], watch.target), watch.target, reason))
+      }
+      case Kind.Stop: {
+        const reason = decodeReason(e[2])
+        if (typeof e[1] !== "number" || reason === undefined) return this.protocolError(conn, "malformed stop")
+        return this.system.cells.get(e[1])?.shutdown(reason)
+      }
+      case Kind.Spawn:
+        return this.onSpawn(peer, e)
+      case Kind.Lookup: {
+        const cell = typeof e[2] === "string" ? this.system.names.get(e[2]) : undefined
+        return void this.send(peer, [Kind.Found, e[1], cell !== undefined && cell.isAlive ? cell.self.address : null])
+      }
+      case Kind.Spawned:
+      case Kind.Found: {
+        const f = peer.requests.get(e[1])
+        if (f === undefined) return
+        peer.requests.delete(e[1])
+        return f(e)
+      }
+      case Kind.Protocols: {
+        if (typeof e[1] !== "object" || e[1] === null) return this.protocolError(conn, "malformed protocol table")
+        peer.protocols = { ...peer.protocols, ...e[1] }
+        return
+      }
+      default:
+        return this.protocolError(conn, `unknown envelope kind ${e[0]}`)
+    }
+  }
+
+  /** Finds the local actor for an inbound message, or says why not. */
+  private target(e: Array<any>): { cell: Cell; protocol: AnyProtocol } | { reason: string; noproc: boolean } {
+    const cell = this.system.cells.get(e[1])
+    if (cell === undefined || !cell.isAlive) return { reason: "no such actor", noproc: true }
+    const protocol = cell.behavior.protocol as unknown as AnyProtocol
+    if (protocol.name !== e[2]) {
+      return { reason: `actor ${e[1]} speaks ${protocol.name}, not ${String(e[2])}`, noproc: false }
+    }
+    return { cell, protocol }
+  }
+
+  /** Decodes an inbound message with the target protocol's Schema (refs bind to this system). */
+  private decodeMessage(protocol: AnyProtocol, message: any): { value: unknown } | { issue: string } {
+    const schema = typeof message?._tag === "string" ? protocol.messages[message._tag] : undefined
+    if (schema === undefined) return { issue: `unknown message tag ${JSON.stringify(message?._tag)} for ${protocol.name}` }
+    const exit = withResolver(this.system, () => decoderFor(schema)(message))
+    return Exit.isSuccess(exit) ? { value: exit.value } : { issue: issueOf(exit) }
+  }
+
+  private onTell(_peer: Peer, conn: Connection, e: Array<any>): void {
+    if (typeof e[1] !== "number" || typeof e[2] !== "string") return this.protocolError(conn, "malformed tell")
+    const found = this.target(e)
+    const recipient = `${e[2]}@${this.system.nodeKey}/${e[1]}`
+    if ("reason" in found) {
+      return this.system.deadLetter(recipient, e[3], found.noproc ? { _tag: "NoSuchActor" } : { _tag: "InvalidMessage", issue: found.reason })
+    }
+    const decoded = this.decodeMessage(found.protocol, e[3])
+    if ("issue" in decoded) return this.system.deadLetter(recipient, e[3], { _tag: "InvalidMessage", issue: decoded.issue })
+    // remote senders cannot be suspended per message: under `backpressure` the message is accepted
+    // (the link's bounded outbound buffer and TCP hold the sender back); other policies apply
+    if (found.cell.offer(decoded.value, undefined, undefined) === Offer.Full) {
+      found.cell.offer(decoded.value, undefined, undefined, true)
+    }
+  }
+
+  private onAsk(peer: Peer, conn: Connection, e: Array<any>): void {
+    if (typeof e[1] !== "number" || typeof e[2] !== "string" || typeof e[4] !== "number") {
+      return this.protocolError(conn, "malformed ask")
+    }
+    const askId: number = e[4]
+    const found = this.target(e)
+    const actor = `${e[2]}@${this.system.nodeKey}/${e[1]}`
+    const replyError = (error: unknown) => this.sendReply(peer, conn, askId, ReplyKind.RuntimeError, error)
+    if ("reason" in found) {
+      this.system.deadLetter(actor, e[3], found.noproc ? { _tag: "NoSuchActor" } : { _tag: "InvalidMessage", issue: found.reason })
+      return replyError(
+        found.noproc ? new NoProc({ actor }) : new InvalidMessage({ actor, protocol: String(e[2]), issue: found.reason })
+      )
+    }
+    const decoded = this.decodeMessage(found.protocol, e[3])
+    if ("issue" in decoded) {
+      this.system.deadLetter(actor, e[3], { _tag: "InvalidMessage", issue: decoded.issue })
+      return replyError(new InvalidMessage({ actor, protocol: found.protocol.name, issue: decoded.issue }))
+    }
+    const tag = (decoded.value as any)._tag as string
+    const def = found.protocol.defs[tag]!
+    const sender = isAddress(e[5]) ? this.refFor(e[5]) : undefined
+    let replied = false
+    const reply: Reply = (exit) => {
+      if (replied) return
+      replied = true
+      if (Exit.isSuccess(exit)) {
+        if (def._kind !== "ask") return this.sendReply(peer, conn, askId, ReplyKind.Success, null)
+        const encoded = encoderFor(def.success)(exit.value)
+        if (Exit.isSuccess(encoded)) return this.sendReply(peer, conn, askId, ReplyKind.Success, encoded.value)
+        return replyError(new InvalidMessage({ actor, protocol: found.protocol.name, issue: `reply: ${issueOf(encoded)}` }))
+      }
+      const error = Cause.findErrorOption(exit.cause)
+      const value = error._tag === "Some" ? error.value : new ActorStopped({ actor, reason: ExitReason.fromCause(exit.cause) })
+      if (isRuntimeError(value)) return replyError(value)
+      if (def._kind === "ask") {
+        const encoded = encoderFor(def.error)(value)
+        if (Exit.isSuccess(encoded)) return this.sendReply(peer, conn, askId, ReplyKind.ProtocolError, encoded.value)
+      }
+      return replyError(new InvalidMessage({ actor, protocol: found.protocol.name, issue: "the handler failed with an error outside the protocol's error schema" }))
+    }
+    const result = found.cell.offer(decoded.value, reply, sender)
+    if (result === Offer.Full) found.cell.offer(decoded.value, reply, sender, true)
+    else if (result === Offer.Dead) replyError(new NoProc({ actor }))
+    else if (result === Offer.Rejected) replyError(new MailboxFull({ actor, capacity: found.cell.capacity }))
+  }
+
+  private sendReply(peer: Peer, conn: Connection, askId: number, kind: number, value: unknown): void {
+    if (peer.conn !== conn || conn.closed !== undefined) return // the asker learns NodeDown on its side
+    if (kind === ReplyKind.RuntimeError) {
+      const encoded = encoderFor(AskErrorSchema)(value)
+      value = Exit.isSuccess(encoded) ? encoded.value : { _tag: "NoProc", actor: "unknown" }
+    }
+    conn.send([Kind.Reply, askId, kind, value])
+  }
+
+  private onReply(peer: Peer, conn: Connection, e: Array<any>): void {
+    if (typeof e[1] !== "number" || typeof e[2] !== "number") return this.protocolError(conn, "malformed reply")
+    const pending = peer.pending.get(e[1])
+    if (pending === undefined) return // the ask timed out or was interrupted
+    peer.pending.delete(e[1])
+    peer.askIds.delete(pending.reply)
+    const def = pending.protocol.defs[pending.tag]!
+    const schema = e[2] === ReplyKind.Success
+      ? (def._kind === "ask" ? def.success : undefined)
+      : e[2] === ReplyKind.ProtocolError
+      ? (def._kind === "ask" ? def.error : undefined)
+      : AskErrorSchema
+    if (schema === undefined) return pending.reply(Exit.void)
+    const exit = withResolver(this.system, () => decoderFor(schema)(e[3]))
+    if (Exit.isFailure(exit)) {
+      return pending.reply(
+        Exit.fail(new InvalidMessage({ actor: peer.name, protocol: pending.protocol.name, issue: `reply: ${issueOf(exit)}` }))
+      )
+    }
+    pending.reply(e[2] === ReplyKind.Success ? Exit.succeed(exit.value) : Exit.fail(exit.value))
+  }
+
+  private onSpawn(peer: Peer, e: Array<any>): void {
+    const [, requestId, module, name] = e
+    const spawn = typeof module === "string" ? this.spawnable.get(module) : undefined
+    if (spawn === undefined) {
+      return void this.send(peer, [Kind.Spawned, requestId, null, `module ${JSON.stringify(module)} is not spawnable on ${this.system.nodeId.name}`])
+    }
+    Effect.runFork(
+      spawn(typeof name === "string" ? name : undefined).pipe(
+        Effect.match({
+          onSuccess: (ref) => this.send(peer, [Kind.Spawned, requestId, ref.address, null]),
+          onFailure: (error) => this.send(peer, [Kind.Spawned, requestId, null, String((error as any)?.message ?? error)])
+        })
+      )
+    )
+  }
+}
+
+const isRuntimeError = (u: unknown): boolean =>
+  u instanceof NoProc || u instanceof ActorStopped || u instanceof MailboxFull || u instanceof InvalidMessage ||
+  u instanceof NodeDown || u instanceof ProtocolMismatch
+
+/** A buffered envelope's target, resolved to its id once the incarnation is known. */
+interface PendingTarget {
+  readonly id: number
+  readonly incarnation: number | undefined
+}
+
+/** Delivery to an actor on another node. */
+export class RemoteTarget implements Target {
+  readonly capacity = Infinity
+  private readonly router: Router
+  private readonly address: ActorAddress
+  private readonly key: string
+  /** the last message encoded by `validate`, reused by the following `offer` */
+  private lastMessage: unknown = undefined
+  private lastEncoded: unknown = undefined
+
+  constructor(router: Router, address: ActorAddress) {
+    this.router = router
+    this.address = address
+    this.key = formatAddress(address)
+  }
+
+  private get peer(): Peer {
+    return this.router.peer(this.address.node.name)
+  }
+
+  get isAlive(): boolean {
+    const peer = this.router.peers.get(this.address.node.name)
+    return peer !== undefined && peer.isUp && peer.incarnation === this.address.node.incarnation
+  }
+
+  private get self(): ActorRef<any> {
+    return new ActorRef(this.address, this, this.router.system)
+  }
+
+  /** Encodes with the protocol Schema (so a remote send is always validated) and checks fingerprints. */
+  validate(message: unknown): InvalidMessage | ProtocolMismatch | undefined {
+    const protocol = ProtocolRegistry.get(this.address.protocol)
+    if (protocol === undefined) {
+      return new InvalidMessage({
+        actor: this.key,
+        protocol: this.address.protocol,
+        issue: `protocol ${this.address.protocol} is not known in this process (import its module)`
+      })
+    }
+    const peer = this.peer
+    if (peer.isUp) {
+      const remote = peer.protocols[protocol.name]
+      const local = ProtocolRegistry.fingerprint(protocol)
+      if (remote !== local) {
+        return new ProtocolMismatch({ protocol: protocol.name, node: peer.name, local, ...(remote === undefined ? {} : { remote }) })
+      }
+    }
+    const tag = (message as any)?._tag
+    const schema = typeof tag === "string" ? protocol.messages[tag] : undefined
+    if (schema === undefined) {
+      return new InvalidMessage({ actor: this.key, protocol: protocol.name, issue: `unknown message tag ${JSON.stringify(tag)}` })
+    }
+    const exit = encoderFor(schema)(message)
+    if (Exit.isFailure(exit)) {
+      const issue = issueOf(exit)
+      this.router.system.deadLetter(this.key, message, { _tag: "InvalidMessage", issue })
+      return new InvalidMessage({ actor: this.key, protocol: protocol.name, issue })
+    }
+    this.lastMessage = message
+    this.lastEncoded = exit.value
+    return undefined
+  }
+
+  private encoded(message: unknown): unknown {
+    if (this.lastMessage === message) {
+      const encoded = this.lastEncoded
+      this.lastMessage = this.lastEncoded = undefined
+      return encoded
+    }
+    return this.validate(message) === undefined ? this.encoded(message) : undefined
+  }
+
+  /** The id to put in the envelope: now if the incarnation is known, at attach time otherwise. */
+  private to(peer: Peer): number | PendingTarget | undefined {
+    if (peer.isUp) return peer.incarnation === this.address.node.incarnation ? this.address.id : undefined
+    return { id: this.address.id, incarnation: this.address.node.incarnation }
+  }
+
+  offer(message: unknown, reply: Reply | undefined, sender: ActorRef<any> | undefined, force?: boolean): Offer {
+    const peer = this.peer
+    const encoded = this.encoded(message)
+    if (encoded === undefined) {
+      reply?.(Exit.fail(new InvalidMessage({ actor: this.key, protocol: this.address.protocol, issue: "message does not match its protocol" })))
+      return Offer.Dead
+    }
+    const to = this.to(peer)
+    if (to === undefined) {
+      // addressed to another incarnation of the node: refused, never delivered to its successor
+      this.router.system.deadLetter(this.key, message, { _tag: "NoSuchActor" })
+      reply?.(Exit.fail(new NoProc({ actor: this.key })))
+      return Offer.Dead
+    }
+    if (!force && peer.conn !== undefined && peer.conn.isFull) return Offer.Full
+    let envelope: Array<unknown>
+    if (reply === undefined) {
+      envelope = [Kind.Tell, to, this.address.protocol, encoded]
+    } else {
+      const askId = peer.nextAskId++
+      const protocol = ProtocolRegistry.get(this.address.protocol)!
+      peer.pending.set(askId, { reply, protocol, tag: (message as any)._tag })
+      peer.askIds.set(reply, askId)
+      envelope = [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null]
+    }
+    if (this.router.send(peer, envelope)) return Offer.Ok
+    this.router.system.deadLetter(this.key, message, { _tag: "NoRoute", node: peer.name })
+    if (reply !== undefined) {
+      const askId = peer.askIds.get(reply)!
+      peer.pending.delete(askId)
+      peer.askIds.delete(reply)
+      reply(Exit.fail(new NodeDown({ node: peer.name, reason: "not connected" })))
+    }
+    return Offer.Dead
+  }
+
+  cancelAsk(reply: Reply): void {
+    const peer = this.router.peers.get(this.address.node.name)
+    const id = peer?.askIds.get(reply)
+    if (peer === undefined || id === undefined) return
+    peer.askIds.delete(reply)
+    peer.pending.delete(id)
+  }
+
+  waitForSpace(wake: () => void): () => void {
+    const conn = this.peer.conn
+    if (conn === undefined) {
+      queueMicrotask(wake)
+      return () => {}
+    }
+    return conn.waitForDrain(wake)
+  }
+
+  /** A Down for a remote watcher (from a local actor it monitors). */
+  signal(message: Down | ExitSignal): void {
+    if (message._tag !== "Down") return
+    const peer = this.peer
+    const remoteId = peer.localToRemote.get(message.monitor.id)
+    if (remoteId === undefined) return
+    peer.localToRemote.delete(message.monitor.id)
+    peer.remoteMonitors.delete(remoteId)
+    this.router.send(peer, [Kind.Down, remoteId, message.actor.address, encodeReason(message.reason)])
+  }
+
+  exitSignal(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable?: boolean): void {
+    const peer = this.peer
+    peer.links.delete(`${from.key}|${this.key}`)
+    if (!this.router.send(peer, [Kind.Exit, from.address, this.address.id, encodeReason(reason), untrappable === true])) {
+      // nothing to tell: the connection is gone, and the remote side saw NoConnection
+    }
+  }
+
+  addLink(from: ActorRef<any>): void {
+    const peer = this.peer
+    const local = from.target
+    peer.links.set(`${from.key}|${this.key}`, { local, remote: this.self })
+    if (!this.router.send(peer, [Kind.Link, from.address, this.address.id])) {
+      peer.links.delete(`${from.key}|${this.key}`)
+      local.exitSignal(this.self, ExitReason.noconnection(peer.name))
+    }
+  }
+
+  removeLink(from: ActorRef<any>): void {
+    const peer = this.peer
+    peer.links.delete(`${from.key}|${this.key}`)
+    this.router.send(peer, [Kind.Unlink, from.address, this.address.id])
+  }
+
+  addMonitor(id: number, watcher: ActorRef<any>): void {
+    const peer = this.peer
+    const self = this.self
+    if (this.to(peer) === undefined) {
+      return watcher.target.signal(new Down(new MonitorRef(id, self), self, ExitReason.noproc))
+    }
+    peer.watches.set(id, { watcher, target: self })
+    if (!this.router.send(peer, [Kind.Monitor, watcher.address, this.address.id, id])) {
+      peer.watches.delete(id)
+      watcher.target.signal(new Down(new MonitorRef(id, self), self, ExitReason.noconnection(peer.name)))
+    }
+  }
+
+  removeMonitor(id: number): void {
+    const peer = this.peer
+    if (peer.watches.delete(id)) this.router.send(peer, [Kind.Demonitor, this.address.id, id])
+  }
+
+  shutdown(reason: ExitReason.ExitReason, onExit?: (reason: ExitReason.ExitReason) => void): void {
+    if (onExit !== undefined) this.onExit(onExit)
+    this.router.send(this.peer, [Kind.Stop, this.address.id, encodeReason(reason)])
+  }
+
+  /** Exit notification for a remote actor: a monitor whose watcher is a callback. */
+  onExit(f: (reason: ExitReason.ExitReason) => void): () => void {
+    const id = this.router.system.nextMonitorId++
+    let done = false
+    const watcher = new ActorRef(
+      { node: this.router.system.nodeId, id: -id, protocol: "telex/ExitObserver" },
+      new CallbackTarget((down) => {
+        if (!done) {
+          done = true
+          f(down.reason)
+        }
+      }),
+      undefined
+    )
+    this.addMonitor(id, watcher)
+    return () => {
+      done = true
+      this.removeMonitor(id)
+    }
+  }
+}
+
+/** A pseudo-target that turns a `Down` into a callback (exit observers of remote actors). */
+class CallbackTarget implements Target {
+  readonly capacity = 0
+  readonly isAlive = true
+  private readonly f: (down: Down) => void
+  constructor(f: (down: Down) => void) {
+    this.f = f
+  }
+  validate() {
+    return undefined
+  }
+  offer(): Offer {
+    return Offer.Dead
+  }
+  waitForSpace(wake: () => void) {
+    queueMicrotask(wake)
+    return () => {}
+  }
+  signal(message: Down | ExitSignal) {
+    if (message._tag === "Down") this.f(message)
+  }
+  exitSignal() {}
+  addLink() {}
+  removeLink() {}
+  addMonitor() {}
+  removeMonitor() {}
+  shutdown() {}
+  onExit() {
+    return () => {}
+  }
+}
