@@ -57,6 +57,7 @@ export class Connection {
   readonly codec: Codec
   readonly epoch: number
   readonly outbound: boolean
+  readonly session: string
   sent = 0
   received = 0
   closed: string | undefined = undefined
@@ -87,6 +88,7 @@ export class Connection {
       readonly decoder: FrameDecoder
       readonly leftover: ReadonlyArray<Frame>
       readonly outbound: boolean
+      readonly session: string
     },
     epoch: number,
     options: ConnectionOptions,
@@ -97,6 +99,7 @@ export class Connection {
     this.codec = established.codec
     this.decoder = established.decoder
     this.outbound = established.outbound
+    this.session = established.session
     this.epoch = epoch
     this.handlers = handlers
     this.options = {

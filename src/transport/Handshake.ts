@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import type * as Net from "node:net"
 import { Redacted } from "effect"
 import { type NodeId, nodeKey } from "../actors/ActorRef.ts"
@@ -42,6 +42,14 @@ export interface HandshakeOptions {
   readonly maxFrameSize: number
   /** name → fingerprint of the protocols this process knows */
   readonly protocols: () => Record<string, string>
+  /** what we received on our previous connection with this peer (for gap reports) */
+  readonly previous?: ((peer: string) => PreviousSession | undefined) | undefined
+}
+
+/** The end of the previous connection between two nodes, as one side saw it. */
+export interface PreviousSession {
+  readonly session: string
+  readonly received: number
 }
 
 export interface Established {
@@ -54,6 +62,10 @@ export interface Established {
   readonly leftover: Array<Frame>
   /** whether we dialled */
   readonly outbound: boolean
+  /** identifies this connection on both sides (hash of both nonces) */
+  readonly session: string
+  /** what the peer received on its previous connection with us */
+  readonly peerPrevious: PreviousSession | undefined
 }
 
 const encoder = new TextEncoder()
@@ -90,6 +102,10 @@ const isNodeId = (u: any): u is NodeId =>
 const isListen = (u: any): u is ListenAddress | null =>
   u === null || u === undefined ||
   (typeof u === "object" && typeof u.host === "string" && Number.isInteger(u.port) && u.port > 0 && u.port < 65536)
+
+const isPrevious = (u: any): u is PreviousSession | null | undefined =>
+  u === null || u === undefined ||
+  (typeof u === "object" && typeof u.session === "string" && Number.isInteger(u.received) && u.received >= 0)
 
 const isProtocols = (u: any): u is Record<string, string> =>
   typeof u === "object" && u !== null && Object.values(u).every((v) => typeof v === "string")
@@ -203,18 +219,19 @@ const run = (
           if (!sameProof(expected, body.proof)) return fail("auth", "bad secret: the client failed authentication", true)
           const refusal = admit(peer!, false)
           if (refusal !== undefined) return fail(refusal.code, refusal.message, true)
-          send(socket, FrameType.Ready, { protocols: options.protocols() })
+          send(socket, FrameType.Ready, { protocols: options.protocols(), previous: options.previous?.(peer!.name) ?? null })
           step = "ready"
           return
         }
         case "ready": {
           if (frame.type !== FrameType.Ready) return fail("protocol", `expected READY, got frame type ${frame.type}`, true)
-          if (!isProtocols(body.protocols)) return fail("protocol", "malformed READY", true)
+          if (!isProtocols(body.protocols) || !isPrevious(body.previous)) return fail("protocol", "malformed READY", true)
           if (role === "client") {
             const refusal = admit(peer!, true)
             if (refusal !== undefined) return fail(refusal.code, refusal.message, true)
-            send(socket, FrameType.Ready, { protocols: options.protocols() })
+            send(socket, FrameType.Ready, { protocols: options.protocols(), previous: options.previous?.(peer!.name) ?? null })
           }
+          const [clientNonce, serverNonce] = role === "client" ? [myNonce, peerNonce] : [peerNonce, myNonce]
           cleanup()
           resolve({
             peer: peer!,
@@ -223,7 +240,9 @@ const run = (
             peerProtocols: body.protocols,
             decoder: frames,
             leftover: rest,
-            outbound: role === "client"
+            outbound: role === "client",
+            session: createHash("sha256").update(`${clientNonce}\n${serverNonce}`).digest("hex").slice(0, 16),
+            peerPrevious: body.previous ?? undefined
           })
           return
         }

@@ -204,7 +204,11 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     codecs,
     timeoutMillis: handshakeTimeoutMillis,
     maxFrameSize,
-    protocols: ProtocolRegistry.table
+    protocols: ProtocolRegistry.table,
+    previous: (name) => {
+      const last = router.peers.get(name)?.lastSession
+      return last === undefined ? undefined : { session: last.session, received: last.received }
+    }
   })
 
   const established = (socket: Net.Socket, est: Handshake.Established): Connection | undefined => {
@@ -213,7 +217,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       onClose: () => {}
     })
     if (conn.closed !== undefined) return undefined
-    return router.attach(conn, est.peerListen, est.peerProtocols) ? conn : undefined
+    return router.attach(conn, est.peerListen, est.peerProtocols, est.peerPrevious) ? conn : undefined
   }
 
   // ---- listener -------------------------------------------------------------

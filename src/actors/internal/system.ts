@@ -5,12 +5,12 @@
  *
  * @internal
  */
-import { Cause, Context, Effect, Exit, PubSub } from "effect"
+import { Effect, PubSub } from "effect"
 import * as ExitReason from "../../supervision/ExitReason.ts"
 import { Down, MonitorRef } from "../../supervision/Signals.ts"
 import type { SupervisionEvent } from "../../supervision/SupervisionEvent.ts"
 import type { Behavior, MessageDefs } from "../Actor.ts"
-import { NoProc, SpawnError } from "../ActorError.ts"
+import { SpawnError } from "../ActorError.ts"
 import { type ActorAddress, ActorRef, formatAddress, type NodeId, nodeKey, type Resolver } from "../ActorRef.ts"
 import type { DeadLetter, DeadLetterReason } from "../DeadLetter.ts"
 import { defaultCapacity, type OverflowPolicy } from "../Mailbox.ts"
@@ -77,13 +77,30 @@ export class SystemCore implements Resolver {
     return new ActorRef(address, undefined, this)
   }
 
+  // Publishing is deferred to a microtask: a subscriber's fiber can resume synchronously inside
+  // publish, and must not run in the middle of a send or a supervisor's decision.
+  private pendingDeadLetters: Array<DeadLetter> = []
+  private pendingEvents: Array<SupervisionEvent> = []
+
   deadLetter(recipient: string, message: unknown, reason: DeadLetterReason): void {
     this.deadLetterCount++
-    PubSub.publishUnsafe(this.deadLetters, { recipient, message, reason })
+    if (this.pendingDeadLetters.push({ recipient, message, reason }) === 1) queueMicrotask(this.flushDeadLetters)
   }
 
   publishEvent(event: SupervisionEvent): void {
-    PubSub.publishUnsafe(this.events, event)
+    if (this.pendingEvents.push(event) === 1) queueMicrotask(this.flushEvents)
+  }
+
+  private flushDeadLetters = (): void => {
+    const batch = this.pendingDeadLetters
+    this.pendingDeadLetters = []
+    for (const d of batch) PubSub.publishUnsafe(this.deadLetters, d)
+  }
+
+  private flushEvents = (): void => {
+    const batch = this.pendingEvents
+    this.pendingEvents = []
+    for (const e of batch) PubSub.publishUnsafe(this.events, e)
   }
 
   unregister(cell: Cell): void {
@@ -190,10 +207,3 @@ export class DeadTarget implements Target {
   }
 }
 
-export const noProc = (ref: ActorRef<any>) => new NoProc({ actor: ref.key })
-
-/** Formats a cause for logs in one line. */
-export const causeLine = (cause: Cause.Cause<unknown>): string => Cause.pretty(cause).split("\n")[0] ?? ""
-
-export const exitOk = Exit.void
-export const emptyContext = Context.empty()

@@ -45,6 +45,18 @@ export type NodeEvent =
     readonly received: number
   }
   | { readonly _tag: "HandshakeRefused"; readonly peer: string; readonly code: string; readonly message: string }
+  /**
+   * The previous connection to `node` ended with envelopes we sent that it never received:
+   * `lost` envelopes after its sequence number `received` (TCP acknowledged nothing we can see).
+   */
+  | {
+    readonly _tag: "LinkGap"
+    readonly node: NodeId
+    readonly session: string
+    readonly sent: number
+    readonly received: number
+    readonly lost: number
+  }
 
 interface PendingAsk {
   readonly reply: Reply
@@ -77,6 +89,8 @@ export class Peer {
   nextRequestId = 1
   readonly requests = new Map<number, (value: unknown) => void>()
   closeWaiters: Array<(reason: string) => void> = []
+  /** how the last connection with this peer ended, from our side */
+  lastSession: { readonly session: string; readonly sent: number; readonly received: number } | undefined = undefined
   upWaiters: Array<() => void> = []
 
   constructor(name: string, listen: ListenAddress | undefined) {
@@ -147,7 +161,10 @@ export class Router {
     if (peer.isUp) {
       if (peer.incarnation !== node.incarnation) {
         peer.conn!.close(`${node.name} restarted (new incarnation ${node.incarnation})`)
-      } else if (dialer === winner && peer.conn!.outbound !== outbound) {
+      } else if (peer.conn!.outbound === outbound) {
+        // the same dialler again: it found its old connection dead before we did
+        peer.conn!.close(`${node.name} reconnected; the old connection is dead`)
+      } else if (dialer === winner) {
         peer.conn!.close("replaced by the connection dialled by the node with the smaller name")
       } else {
         return new HandshakeError({ code: "duplicate", message: `already connected to ${node.name}` })
@@ -173,7 +190,12 @@ export class Router {
   }
 
   /** Makes an established connection the one to its peer; false if it lost a race. */
-  attach(conn: Connection, listen: ListenAddress | undefined, protocols: Record<string, string>): boolean {
+  attach(
+    conn: Connection,
+    listen: ListenAddress | undefined,
+    protocols: Record<string, string>,
+    peerPrevious?: { readonly session: string; readonly received: number }
+  ): boolean {
     const peer = this.peer(conn.peer.name, listen)
     if (peer.claim !== (conn.outbound ? "outbound" : "inbound")) {
       conn.close("duplicate connection")
@@ -185,6 +207,9 @@ export class Router {
       // messages buffered for the old incarnation must not reach the new one
       this.dropBuffer(peer, `${peer.name} has a new incarnation`)
     }
+    const last = peer.lastSession
+    const gap = last !== undefined && peerPrevious !== undefined && last.session === peerPrevious.session &&
+      last.sent > peerPrevious.received
     peer.conn = conn
     peer.incarnation = conn.peer.incarnation
     peer.protocols = { ...protocols }
@@ -199,8 +224,19 @@ export class Router {
     for (const envelope of buffered) this.sendBuffered(peer, conn, envelope)
     const waiters = peer.upWaiters
     peer.upWaiters = []
-    for (const wake of waiters) wake()
+    // events last: a subscriber may run synchronously inside publish and must see the new state
+    if (gap) {
+      this.publish({
+        _tag: "LinkGap",
+        node: conn.peer,
+        session: last!.session,
+        sent: last!.sent,
+        received: peerPrevious!.received,
+        lost: last!.sent - peerPrevious!.received
+      })
+    }
     this.publish({ _tag: "NodeUp", node: conn.peer, outbound: conn.outbound })
+    for (const wake of waiters) wake()
     return true
   }
 
@@ -220,6 +256,7 @@ export class Router {
   private onClose(peer: Peer, conn: Connection, reason: string): void {
     if (peer.conn !== conn) return
     peer.conn = undefined
+    peer.lastSession = { session: conn.session, sent: conn.sent, received: conn.received }
     const node = conn.peer
     const down = new NodeDown({ node: nodeKey(node), reason })
     // pending asks fail now, not at their timeout
