@@ -80,6 +80,9 @@ export class ActorSystem extends Context.Service<ActorSystem, ActorSystemShape>(
   static readonly layer = (options?: Options): Layer.Layer<ActorSystem> => Layer.effect(ActorSystem, make(options))
 }
 
+/** Systems of this process that are running, oldest first: refs decoded outside a transport bind to the newest. */
+const liveCores: Array<SystemCore> = []
+
 let incarnationCounter = 0
 /** A fresh incarnation number: start time in ms plus a per-process counter, so restarts differ. */
 export const newIncarnation = (): number => Date.now() * 1000 + (incarnationCounter++ % 1000)
@@ -93,6 +96,7 @@ const make = Effect.fnUntraced(function*(options?: Options) {
   }
   const nodeId: NodeId = { name: options?.node ?? "local", incarnation: options?.incarnation ?? newIncarnation() }
   const core = new SystemCore(nodeId, defaults)
+  liveCores.push(core)
   setDefaultResolver(core)
 
   // dead letters are logged at debug level by a background subscriber
@@ -116,7 +120,10 @@ const make = Effect.fnUntraced(function*(options?: Options) {
       core.shuttingDown = true
       for (const cell of Array.from(core.topLevel).reverse()) yield* awaitStop(cell, ExitReason.shutdown)
       yield* awaitStop(root.target, ExitReason.shutdown)
-      setDefaultResolver(undefined)
+      // fall back to the newest system still running (another system may outlive this one)
+      const i = liveCores.indexOf(core)
+      if (i >= 0) liveCores.splice(i, 1)
+      setDefaultResolver(liveCores.at(-1))
     })
   )
 

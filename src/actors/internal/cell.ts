@@ -150,13 +150,19 @@ export class Cell implements Target, ActorContextShape, Activatable {
   private evictOldest(): boolean {
     const entry: Entry = { message: undefined, reply: undefined, sender: undefined }
     const head = this.mailbox
-    if (head.size === 0) return false
-    head.shift(entry)
-    if (entry.message instanceof Down || entry.message instanceof ExitSignal) {
-      // never drop a signal: put it back (at the tail; signals are rare) and refuse the newcomer
-      head.push(entry.message, entry.reply, entry.sender)
-      return false
+    // never drop a signal: move signals met at the head to the tail (they are rare) and evict the
+    // oldest user message; refuse the newcomer only when the mailbox holds nothing but signals
+    let found = false
+    for (let n = head.size; n > 0; n--) {
+      head.shift(entry)
+      if (entry.message instanceof Down || entry.message instanceof ExitSignal) {
+        head.push(entry.message, entry.reply, entry.sender)
+        continue
+      }
+      found = true
+      break
     }
+    if (!found) return false
     this.system.deadLetter(this.self.key, entry.message, { _tag: "MailboxFull", capacity: this.capacity })
     if (entry.reply !== undefined) {
       ;(entry.reply as Reply)(Exit.fail(new MailboxFull({ actor: this.self.key, capacity: this.capacity })))
@@ -236,7 +242,11 @@ export class Cell implements Target, ActorContextShape, Activatable {
     const fiber = Effect.runForkWith(this.context!)(Effect.exit(effect))
     Effect.runFork(Scope.addFinalizer(this.scope, Fiber.interrupt(fiber)))
     fiber.addObserver((result) => {
-      if (result._tag !== "Success") return
+      if (result._tag !== "Success") {
+        // interrupted because the actor is stopping: the ask must not wait for its timeout
+        reply?.(Exit.fail(new ActorStopped({ actor: this.self.key, reason: this.exitReason ?? ExitReason.killed })))
+        return
+      }
       const exit = result.value
       if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
         reply?.(exit)
@@ -563,6 +573,11 @@ export const initCell = (cell: Cell, callerContext: Context.Context<never>): Eff
       if (Exit.isSuccess(exit) && cell.state === State.Starting) {
         cell.handlers = exit.value
         cell.state = State.Running
+        if (cell.stopRequested !== undefined) {
+          // ctx.stop() during init: the actor has started, and stops at once
+          cell.terminate(cell.stopRequested)
+          return Effect.void
+        }
         if (cell.mailbox.size > 0 && !cell.scheduled) {
           cell.scheduled = true
           cell.system.dispatcher.schedule(cell)
