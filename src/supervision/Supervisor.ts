@@ -221,6 +221,10 @@ const build = (
       const ref = yield* ctx.spawn(child.spec.behavior, { ...child.spec.options, link: true }).pipe(
         Effect.mapError((e) => new SupervisorError({ reason: "StartFailed", childId: child.spec.id, message: e.message }))
       )
+      // The supervisor stops its children itself (finalizer below: reverse start order, each within
+      // its shutdown budget). Left in the cell's generic child set, they would be stopped before
+      // that finalizer runs, in spawn order (wrong after a restart) and with no budget.
+      cell.children?.delete(ref.target as unknown as Cell)
       child.ref = ref
       child.status = "running"
       publish({ _tag: "ChildStarted", supervisor: self.key, at: yield* now, childId: child.spec.id, actor: ref.key })

@@ -335,18 +335,30 @@ export class Cell implements Target, ActorContextShape, Activatable {
       yield* this.stopChildren()
       yield* Scope.close(this.scope, Exit.void)
     })
+    // with the actor's context, so the shutdown budget is measured on Effect's Clock (TestClock in tests)
+    const run = Effect.runForkWith(this.context ?? Context.empty())
     if (brutal) {
       // finalizers still run, but nobody waits for them
-      Effect.runFork(orderly)
+      run(orderly)
       this.finalize()
       return
     }
-    const bounded = timeoutMillis === undefined || !Number.isFinite(timeoutMillis)
-      ? Effect.as(orderly, true)
-      : Effect.timeoutOption(orderly, timeoutMillis).pipe(Effect.map((o) => o._tag === "Some"))
-    const runner = Effect.runFork(bounded)
-    runner.addObserver((exit) => {
-      if (Exit.isSuccess(exit) && exit.value === false) this.exitReason = ExitReason.killed
+    const runner = run(orderly)
+    if (timeoutMillis === undefined || !Number.isFinite(timeoutMillis)) {
+      runner.addObserver(() => this.finalize())
+      return
+    }
+    // Past the budget the actor counts as killed and, as for a brutal kill, nobody waits for its
+    // cleanup any longer. (Not `Effect.timeout`: it would wait for the interrupted cleanup, and
+    // finalizers are uninterruptible, so a finalizer that hangs would hang the stop forever.)
+    const timer = run(Effect.sleep(timeoutMillis))
+    runner.addObserver(() => {
+      timer.interruptUnsafe()
+      this.finalize()
+    })
+    timer.addObserver((exit) => {
+      if (Exit.isFailure(exit) || this.state === State.Dead) return
+      this.exitReason = ExitReason.killed
       this.finalize()
     })
   }
