@@ -7,8 +7,8 @@
  * Messages carry refs (`worker`, `queue`), so the same module runs with the queue and the
  * workers on different nodes.
  */
-import { Effect, Random, Schema } from "effect"
-import { Actor, ActorContext, ActorRef, type Down, type MonitorRef } from "../src/index.ts"
+import { Effect, Option, Random, Schema } from "effect"
+import { Actor, ActorContext, ActorRef, type Down, ExitReason, type MonitorRef } from "../src/index.ts"
 
 export const Job = Schema.Struct({ id: Schema.String, work: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)) })
 export type Job = typeof Job.Type
@@ -31,6 +31,7 @@ export const JobQueue = Actor.make("JobQueue", {
 })
 
 export const Worker = Actor.make("Worker", {
+  Register: Actor.tell({}),
   Work: Actor.tell({ job: Job, queue: ActorRef.schemaFor(JobQueue) })
 })
 
@@ -102,8 +103,8 @@ export const JobQueueLive = JobQueue.behavior(Effect.gen(function*() {
 }))
 
 export interface WorkerOptions {
-  /** the queue to serve */
-  readonly queue: ActorRef.ActorRef<typeof JobQueue.defs>
+  /** how to find the queue: a fixed ref (`Effect.succeedSome(ref)`) or a registry lookup */
+  readonly findQueue: Effect.Effect<Option.Option<ActorRef.ActorRef<typeof JobQueue.defs>>>
   /** probability that a job crashes the worker (a defect), default 0 */
   readonly crashRate?: number
   /** milliseconds of simulated work per unit of `job.work`, default 1 */
@@ -113,16 +114,27 @@ export interface WorkerOptions {
 export const makeWorker = (options: WorkerOptions) =>
   Worker.behavior(Effect.gen(function*() {
     const ctx = yield* ActorContext
-    // announce ourselves (again after every restart: a restart is a new incarnation)
-    yield* options.queue.tell(JobQueue.WorkerReady({ worker: ctx.self }))
+    // announce ourselves to the queue (again after every restart: a restart is a new incarnation)
+    yield* ctx.self.tell(Worker.Register())
     return {
-      Work: ({ job, queue }) =>
+      Register: () =>
         Effect.gen(function*() {
+          const queue = yield* options.findQueue
+          if (Option.isNone(queue)) return yield* ctx.startTimer("register", Worker.Register(), "200 millis")
+          // if the queue goes away (crash, lost node, partition) this worker stops, abandoning its
+          // job; its supervisor restarts it and it registers with whatever queue is then found
+          yield* ctx.monitor(queue.value)
+          yield* Effect.ignore(queue.value.tell(JobQueue.WorkerReady({ worker: ctx.self })))
+        }),
+      // forked, so that a Down (queue lost) is handled while a job runs
+      Work: ({ job, queue }) =>
+        Actor.fork(Effect.gen(function*() {
           yield* Effect.sleep(job.work * (options.millisPerUnit ?? 1))
           if ((yield* Random.next) < (options.crashRate ?? 0)) {
             return yield* Effect.die(new Error(`worker crashed on job ${job.id}`))
           }
           yield* queue.tell(JobQueue.JobDone({ jobId: job.id, result: job.work * 2, worker: ctx.self }))
-        })
+        })),
+      onDown: (down: Down) => ctx.stop(ExitReason.error(`lost the job queue (${ExitReason.format(down.reason)})`))
     }
   }))

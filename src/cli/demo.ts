@@ -46,7 +46,7 @@ export const runDemo = Effect.fnUntraced(function*(options: DemoOptions) {
   const pool = Supervisor.make({
     strategy: "one_for_one",
     children: Array.from({ length: workers }, (_, i) =>
-      Supervisor.child(`worker-${i + 1}`, makeWorker({ queue, crashRate: 0.05, millisPerUnit: 2 })))
+      Supervisor.child(`worker-${i + 1}`, makeWorker({ findQueue: Effect.succeedSome(queue), crashRate: 0.05, millisPerUnit: 2 })))
   })
   yield* Supervisor.startChild(system.root, Supervisor.child("workers", pool))
   yield* Console.log(`telex demo: node ${system.nodeId.name}, ${workers} supervised workers, 1 job queue`)

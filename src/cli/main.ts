@@ -4,8 +4,14 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Layer, Logger, Option, References } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Cause, Console, Effect, Exit, Layer, Logger, Option, References } from "effect"
+import { fileURLToPath } from "node:url"
+import { Argument, Command, Flag } from "effect/cli"
+import * as ClusterNode from "../cluster/ClusterNode.ts"
+import { ConfigError } from "../cluster/Config.ts"
+import * as Launcher from "../cluster/Launcher.ts"
+import * as Status from "../cluster/Status.ts"
+import type { NodeStartError } from "../transport/Node.ts"
 import { ActorSystem } from "../actors/ActorSystem.ts"
 import { runDemo } from "./demo.ts"
 import * as ShortDuration from "./duration.ts"
@@ -29,18 +35,58 @@ const demo = Command.make("demo", { duration }, ({ duration }) =>
     )
   })).pipe(Command.withDescription("Run the demo: a supervised worker pool on this machine"))
 
-const notYet = (name: string, what: string) =>
-  Command.make(name, {}, () => Console.log(`telex ${name}: ${what} is not available yet in this version.`)).pipe(
-    Command.withDescription(`${what} (coming with the cluster runtime)`)
+const parseDuration = (flag: Option.Option<string>) =>
+  Effect.gen(function*() {
+    if (Option.isNone(flag)) return Option.none()
+    const parsed = ShortDuration.parse(flag.value)
+    if (Option.isNone(parsed)) {
+      return yield* new ConfigError({ path: "--duration", message: `${JSON.stringify(flag.value)} is not a duration (try 20s, 500ms, 2m)` })
+    }
+    return parsed
+  })
+
+const DEFAULT_CONFIG = fileURLToPath(new URL("../../examples/cluster/cluster.json", import.meta.url))
+
+const config = Argument.String("config").pipe(
+  Argument.withDescription("cluster config (.json or a TS module); default: the demo cluster"),
+  Argument.optional
+)
+
+/** Prints a ConfigError as one clear message (no stack trace) and fails. */
+const reportConfigErrors = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
+  effect.pipe(
+    Effect.catchTags({
+      ConfigError: (e: ConfigError) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e))),
+      NodeStartError: (e: NodeStartError) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e)))
+    } as any)
+  )
+
+const start = Command.make("start", { config, duration }, ({ config, duration }) =>
+  reportConfigErrors(Effect.gen(function*() {
+    const d = yield* parseDuration(duration)
+    yield* Launcher.launch(Option.getOrElse(config, () => DEFAULT_CONFIG), { duration: d })
+  }).pipe(Effect.scoped))).pipe(Command.withDescription("Launch every node of a cluster config on this machine"))
+
+const node = Command.make("node", {
+  config: Flag.String("config").pipe(Flag.withAlias("c"), Flag.withDescription("cluster config file")),
+  name: Flag.String("name").pipe(Flag.withAlias("n"), Flag.withDescription("this node's name in the config"))
+}, ({ config, name }) =>
+  reportConfigErrors(ClusterNode.run(config, name).pipe(Effect.scoped))).pipe(
+    Command.withDescription("Run one node of a cluster config in the foreground")
+  )
+
+const status = Command.make("status", { config }, ({ config }) =>
+  reportConfigErrors(Status.print(Option.getOrElse(config, () => DEFAULT_CONFIG)).pipe(Effect.scoped))).pipe(
+    Command.withDescription("Show the nodes, links, actors and supervision trees of a running cluster")
   )
 
 export const telex = Command.make("telex").pipe(
   Command.withDescription("Telex: typed actors on Effect, supervised, clustered over TCP"),
   Command.withSubcommands([
-    demo,
-    notYet("start", "launching a cluster from a config"),
-    notYet("node", "running one cluster node"),
-    notYet("status", "cluster status")
+    start,
+    node,
+    status,
+    demo
   ])
 )
 
@@ -50,10 +96,15 @@ const LoggingLive = Layer.mergeAll(
 )
 
 export const main = (): void =>
-  telex.pipe(
+  (telex.pipe(
     Command.run({ version: "0.1.0" }),
-    Effect.provide(Layer.mergeAll(NodeServices.layer, LoggingLive)),
-    NodeRuntime.runMain({ disableErrorReporting: true })
+    Effect.provide(Layer.mergeAll(NodeServices.layer, LoggingLive))
+  ) as Effect.Effect<void, unknown>).pipe(
+    NodeRuntime.runMain({
+      disableErrorReporting: true,
+      // Ctrl-C / SIGTERM is the normal way to stop a node or a cluster: exit 0 once stopped
+      teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
+    })
   )
 
 if (import.meta.main) main()

@@ -40,9 +40,9 @@ import type { SupervisionEvent } from "./SupervisionEvent.ts"
 
 export type Shutdown = Duration.Input | "brutal_kill" | "infinity"
 
-export interface ChildSpec<R = never> {
+export interface ChildSpec<R = never, D extends Actor.MessageDefs = any> {
   readonly id: string
-  readonly behavior: Actor.Behavior<any, any, R>
+  readonly behavior: Actor.Behavior<D, any, R>
   readonly options?: Omit<SpawnOptions, "link"> | undefined
   /** default `permanent` */
   readonly restart?: RestartPolicy.RestartType | undefined
@@ -52,11 +52,11 @@ export interface ChildSpec<R = never> {
   readonly type?: "worker" | "supervisor" | undefined
 }
 
-export const child = <R>(
+export const child = <R, D extends Actor.MessageDefs = any>(
   id: string,
-  behavior: Actor.Behavior<any, any, R>,
-  options?: Omit<ChildSpec<R>, "id" | "behavior">
-): ChildSpec<R> => ({ id, behavior, ...options })
+  behavior: Actor.Behavior<D, any, R>,
+  options?: Omit<ChildSpec<R, D>, "id" | "behavior">
+): ChildSpec<R, D> => ({ id, behavior, ...options })
 
 export interface BackoffOptions {
   readonly initial?: Duration.Input | undefined
@@ -108,7 +108,10 @@ export type Protocol = typeof Protocol.defs
 export type SupervisorRef = ActorRef<Protocol>
 
 /** Starts a child under a running supervisor (OTP's `start_child`). */
-export const startChild = <R>(supervisor: SupervisorRef, spec: ChildSpec<R>): Effect.Effect<ActorRef<any>, SupervisorError | AskError> =>
+export const startChild = <R, D extends Actor.MessageDefs = any>(
+  supervisor: SupervisorRef,
+  spec: ChildSpec<R, D>
+): Effect.Effect<ActorRef<D>, SupervisorError | AskError> =>
   supervisor.ask(Protocol.StartChild({ spec }), { timeout: "1 minute" }) as any
 
 /** Starts a child of a dynamic supervisor from its template. */

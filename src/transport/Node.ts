@@ -122,6 +122,12 @@ export interface NodeShape {
   peers(): ReadonlyArray<PeerInfo>
   /** Closes the connection to a peer (its link actor reconnects with backoff). For tests and tools. */
   disconnect(node: string, reason?: string): Effect.Effect<void>
+  /**
+   * A simulated partition from this node's side: the connection to `node` is closed and refused
+   * in both directions until `duration` has passed (then links reconnect with their backoff).
+   * The fault kit (`src/testing`) has the network-level partitions; this one is for demos.
+   */
+  partition(node: string, duration: Duration.Input): Effect.Effect<void>
   /** @internal */
   readonly router: Router
 }
@@ -430,7 +436,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         listen: p.listen
       })),
     disconnect: (node, reason = "disconnected on request") =>
-      Effect.sync(() => router.peers.get(node)?.conn?.close(reason))
+      Effect.sync(() => router.peers.get(node)?.conn?.close(reason)),
+    partition: (node, duration) => Effect.sync(() => router.partition(node, millis(duration, 0)))
   }
   return service
 })

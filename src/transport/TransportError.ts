@@ -8,7 +8,7 @@ import { Schema } from "effect"
 export { NodeDown, ProtocolMismatch } from "../actors/ActorError.ts"
 
 /** Why a handshake was refused (sent in a REFUSE frame and logged on both sides). */
-export const RefuseCode = Schema.Literals(["version", "cluster", "auth", "duplicate", "timeout", "protocol", "codec", "name"])
+export const RefuseCode = Schema.Literals(["version", "cluster", "auth", "duplicate", "timeout", "protocol", "codec", "name", "partitioned"])
 export type RefuseCode = typeof RefuseCode.Type
 
 export class HandshakeError extends Schema.TaggedError<HandshakeError>()("HandshakeError", {

@@ -112,6 +112,15 @@ export class Router {
   readonly peers = new Map<string, Peer>()
   readonly events: PubSub.PubSub<NodeEvent>
   readonly options: RouterOptions
+  /** simulated partitions: peer name → until (epoch ms) */
+  readonly blocked = new Map<string, number>()
+
+  /** Cuts the connection to a peer and refuses it (both directions) for `millis`. */
+  partition(name: string, millis: number): void {
+    this.blocked.set(name, Date.now() + millis)
+    this.peers.get(name)?.conn?.close(`simulated partition for ${millis} ms`)
+  }
+
   /** protocol allowlist for remote spawn, by protocol name */
   readonly spawnable = new Map<string, (name: string | undefined) => Effect.Effect<ActorRef<any>, unknown>>()
 
@@ -154,6 +163,13 @@ export class Router {
    * the connection dialled by the node with the smaller name wins on both sides.
    */
   admit(node: NodeId, outbound: boolean): HandshakeError | undefined {
+    const until = this.blocked.get(node.name)
+    if (until !== undefined) {
+      if (Date.now() < until) {
+        return new HandshakeError({ code: "partitioned", message: `${node.name} is cut off by a simulated partition` })
+      }
+      this.blocked.delete(node.name)
+    }
     const peer = this.peer(node.name)
     const me = this.system.nodeId.name
     const dialer = outbound ? me : node.name

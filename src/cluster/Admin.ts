@@ -1,0 +1,98 @@
+/**
+ * The admin actor every cluster node runs (registered locally as `telex/admin`): it answers
+ * `telex status` with the node's identity, links, actors, supervision tree (with restart counts)
+ * and mailbox depths, read from the same data the runtime keeps (cells and supervision events).
+ *
+ * @since 0.1.0
+ */
+import { Effect, Schema, Stream } from "effect"
+import * as Actor from "../actors/Actor.ts"
+import { ActorSystem } from "../actors/ActorSystem.ts"
+import type { Cell } from "../actors/internal/cell.ts"
+import { Node } from "../transport/Node.ts"
+import { Registry } from "./Registry.ts"
+
+export interface TreeNode {
+  readonly actor: string
+  readonly protocol: string
+  readonly name?: string | undefined
+  readonly mailbox: number
+  readonly restarts: number
+  readonly children: ReadonlyArray<TreeNode>
+}
+
+export const TreeNode: Schema.Codec<TreeNode> = Schema.Struct({
+  actor: Schema.String,
+  protocol: Schema.String,
+  name: Schema.optional(Schema.String),
+  mailbox: Schema.Int,
+  restarts: Schema.Int,
+  children: Schema.Array(Schema.suspend((): Schema.Codec<TreeNode> => TreeNode))
+})
+
+export const NodeStatus = Schema.Struct({
+  node: Schema.String,
+  incarnation: Schema.Number,
+  pid: Schema.Int,
+  uptimeMillis: Schema.Number,
+  actors: Schema.Int,
+  messagesDelivered: Schema.Number,
+  deadLetters: Schema.Number,
+  peers: Schema.Array(Schema.Struct({ name: Schema.String, up: Schema.Boolean })),
+  names: Schema.Array(Schema.Struct({ name: Schema.String, actor: Schema.String })),
+  tree: Schema.Array(TreeNode)
+})
+export type NodeStatus = typeof NodeStatus.Type
+
+export const Protocol = Actor.make("telex/Admin", {
+  Status: Actor.ask({}, { success: NodeStatus })
+})
+
+export const ADMIN_NAME = "telex/admin"
+
+const started = Date.now()
+
+/** Spawns the admin actor of this node. */
+export const start = Effect.gen(function*() {
+  const system = yield* ActorSystem
+  const node = yield* Node
+  const registry = yield* Registry
+  const restarts = new Map<string, number>() // actor key → restarts of the child it incarnates
+
+  yield* system.supervisionEvents.pipe(
+    Stream.runForEach((e) => Effect.sync(() => {
+      if (e._tag === "ChildRestarted") restarts.set(e.actor, e.restarts)
+    })),
+    Effect.forkScoped
+  )
+
+  const tree = (cell: Cell): TreeNode => ({
+    actor: cell.self.key,
+    protocol: cell.behavior.protocol.name,
+    ...(cell.name !== undefined ? { name: cell.name } : {}),
+    mailbox: cell.mailbox.size,
+    restarts: restarts.get(cell.self.key) ?? 0,
+    children: Array.from(cell.children ?? [], tree)
+  })
+
+  const behavior = Protocol.behavior(Effect.succeed({
+    Status: () =>
+      Effect.sync(() => {
+        const core = system.core
+        const roots = Array.from(core.cells.values()).filter((c) => c.parent === undefined)
+        return {
+          node: core.nodeId.name,
+          incarnation: core.nodeId.incarnation,
+          pid: process.pid,
+          uptimeMillis: Date.now() - started,
+          actors: core.cells.size,
+          messagesDelivered: core.deliveredCount,
+          deadLetters: core.deadLetterCount,
+          peers: node.peers().map((p) => ({ name: p.name, up: p.up })),
+          names: [...registry.names()],
+          tree: roots.map(tree)
+        }
+      })
+  }))
+  return yield* system.spawn(behavior, { name: ADMIN_NAME }).pipe(Effect.orDie)
+})

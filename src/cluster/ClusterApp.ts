@@ -1,0 +1,44 @@
+/**
+ * A cluster application: named modules that nodes `run` (as listed in the config), and the
+ * actor modules nodes may allow other nodes to spawn.
+ *
+ * ```ts
+ * export default ClusterApp.make({
+ *   modules: {
+ *     jobs: Effect.gen(function*() {
+ *       const system = yield* ActorSystem
+ *       const registry = yield* Registry
+ *       const queue = yield* system.spawn(JobQueueLive)
+ *       yield* registry.register("jobs", queue)
+ *     })
+ *   },
+ *   spawnable: [WorkerLive]
+ * })
+ * ```
+ *
+ * A module is an Effect run once when its node starts, in the node's scope (what it forks with
+ * `Effect.forkScoped` runs until the node stops). Put long-lived actors under supervisors
+ * (`Supervisor.startChild(system.root, ...)`).
+ *
+ * @since 0.1.0
+ */
+import type { Effect, Scope } from "effect"
+import type { Behavior } from "../actors/Actor.ts"
+import type { ActorSystem } from "../actors/ActorSystem.ts"
+import type { Node } from "../transport/Node.ts"
+import type { NodeStats } from "./NodeStats.ts"
+import type { Registry } from "./Registry.ts"
+
+export type Services = ActorSystem | Node | Registry | NodeStats | Scope.Scope
+
+export type AppModule = Effect.Effect<void, unknown, Services>
+
+export interface ClusterApp {
+  readonly modules: { readonly [name: string]: AppModule }
+  readonly spawnable?: ReadonlyArray<Behavior<any, any, never>>
+}
+
+export const make = (app: ClusterApp): ClusterApp => app
+
+export const isClusterApp = (u: unknown): u is ClusterApp =>
+  typeof u === "object" && u !== null && typeof (u as any).modules === "object" && (u as any).modules !== null

@@ -1,0 +1,142 @@
+/**
+ * Runs one node of a cluster config in this process (`telex node --config F --name N`): the
+ * actor system, the TCP node dialling its seeds, the cluster registry, the admin actor, then
+ * the app modules the config lists for this node. Runs until interrupted (SIGINT/SIGTERM), then
+ * stops everything in order and prints its stats line.
+ *
+ * @since 0.1.0
+ */
+import { isAbsolute, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import { Effect, Layer, Redacted, Stream } from "effect"
+import { ActorSystem } from "../actors/ActorSystem.ts"
+import * as ShortDuration from "../cli/duration.ts"
+import * as ExitReason from "../supervision/ExitReason.ts"
+import { Node } from "../transport/Node.ts"
+import * as Admin from "./Admin.ts"
+import { type ClusterApp, isClusterApp } from "./ClusterApp.ts"
+import * as Config from "./Config.ts"
+import * as NodeStats from "./NodeStats.ts"
+import { Registry } from "./Registry.ts"
+
+export const READY_PREFIX = "@@telex-ready "
+
+const duration = (text: string | undefined) =>
+  text === undefined ? undefined : ShortDuration.parse(text).pipe((o) => (o._tag === "Some" ? o.value : undefined))
+
+/** Loads the config's app module (default export). */
+export const loadApp = (config: Config.ClusterConfig, dir: string): Effect.Effect<ClusterApp, Config.ConfigError> =>
+  Effect.gen(function*() {
+    if (config.app === undefined) return { modules: {} }
+    const path = isAbsolute(config.app) ? config.app : resolve(dir, config.app)
+    const mod = yield* Effect.tryPromise({
+      try: () => import(pathToFileURL(path).href),
+      catch: (e) => new Config.ConfigError({ path: "app", message: `cannot load the app module ${path}: ${(e as Error).message}` })
+    })
+    const app = mod.default
+    if (!isClusterApp(app)) {
+      return yield* new Config.ConfigError({ path: "app", message: `${path} has no default export made with ClusterApp.make({ modules })` })
+    }
+    return app
+  })
+
+export const secretOf = (config: Config.ClusterConfig): Effect.Effect<Redacted.Redacted<string>, Config.ConfigError> => {
+  const variable = config.secretEnv ?? "TELEX_SECRET"
+  const value = process.env[variable]
+  return value === undefined || value.length === 0
+    ? Effect.fail(new Config.ConfigError({
+      path: "secretEnv",
+      message: `the cluster secret is not set: export ${variable}=<a long random string> on every node (telex start does this for you)`
+    }))
+    : Effect.succeed(Redacted.make(value))
+}
+
+export const run = Effect.fnUntraced(function*(configFile: string, name: string) {
+  const { config, dir } = yield* Config.load(configFile)
+  const self = yield* Config.nodeOf(config, name)
+  const app = yield* loadApp(config, dir)
+  const secret = yield* secretOf(config)
+  for (const m of self.run ?? []) {
+    if (app.modules[m] === undefined) {
+      return yield* new Config.ConfigError({
+        path: `nodes[${name}].run`,
+        message: `unknown module ${JSON.stringify(m)} (the app has: ${Object.keys(app.modules).join(", ") || "none"})`
+      })
+    }
+  }
+  const spawnable = (self.spawnable ?? []).map((protocolName) => {
+    const behavior = (app.spawnable ?? []).find((b) => b.protocol.name === protocolName)
+    return { protocolName, behavior }
+  })
+  const missing = spawnable.find((s) => s.behavior === undefined)
+  if (missing !== undefined) {
+    return yield* new Config.ConfigError({
+      path: `nodes[${name}].spawnable`,
+      message: `${JSON.stringify(missing.protocolName)} is not among the app's spawnable modules (${(app.spawnable ?? []).map((b) => b.protocol.name).join(", ") || "none"})`
+    })
+  }
+  const seeds = config.seeds ?? config.nodes.map((n) => n.name)
+  const peers = config.nodes
+    .filter((n) => n.name !== name && seeds.includes(n.name))
+    .map((n) => ({ name: n.name, host: n.host ?? "127.0.0.1", port: n.port }))
+
+  const NodeLive = Node.layerWithSystem({
+    name,
+    host: self.host ?? "127.0.0.1",
+    port: self.port,
+    cluster: config.cluster,
+    secret,
+    peers,
+    spawnable: spawnable.map((s) => s.behavior!),
+    heartbeatInterval: duration(config.heartbeat?.interval),
+    acceptablePause: duration(config.heartbeat?.acceptablePause),
+    reconnect: {
+      ...(config.reconnect?.initial !== undefined ? { initial: duration(config.reconnect.initial)! } : {}),
+      ...(config.reconnect?.max !== undefined ? { max: duration(config.reconnect.max)! } : {})
+    },
+    system: {
+      root: {
+        ...(config.supervision?.intensity !== undefined ? { intensity: config.supervision.intensity } : {}),
+        ...(config.supervision?.period !== undefined ? { period: duration(config.supervision.period)! } : {})
+      }
+    }
+  })
+  const Live = Layer.mergeAll(Registry.layer, NodeStats.NodeStats.layer).pipe(Layer.provideMerge(NodeLive))
+
+  yield* Effect.gen(function*() {
+    const system = yield* ActorSystem
+    const node = yield* Node
+    const stats = yield* NodeStats.NodeStats
+    // show what the supervisors do, and count restarts for the launcher's summary
+    yield* system.supervisionEvents.pipe(
+      Stream.runForEach((e) => {
+        switch (e._tag) {
+          case "ChildExited":
+            return e.reason._tag === "Shutdown" || e.reason._tag === "Normal"
+              ? Effect.void
+              : Effect.logWarning(`${e.childId} exited: ${ExitReason.format(e.reason)}`)
+          case "ChildRestarted":
+            stats.add("restarts")
+            return Effect.logInfo(`supervisor restarted ${e.childId} (restart #${e.restarts})`)
+          case "IntensityExceeded":
+            return Effect.logError(`supervisor ${e.supervisor} gave up after ${e.restarts} restarts`)
+          default:
+            return Effect.void
+        }
+      }),
+      Effect.forkScoped
+    )
+    yield* Admin.start
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() =>
+        NodeStats.write(stats, { messages: system.core.deliveredCount, deadLetters: system.core.deadLetterCount })
+      )
+    )
+    for (const m of self.run ?? []) {
+      yield* app.modules[m]!.pipe(Effect.annotateLogs({ module: m }))
+    }
+    process.stdout.write(`${READY_PREFIX}${name} ${node.address.host}:${node.address.port}\n`)
+    yield* Effect.logInfo(`node ${name} ready on ${node.address.host}:${node.address.port} (running: ${(self.run ?? []).join(", ") || "nothing"})`)
+    return yield* Effect.never
+  }).pipe(Effect.provide(Live), Effect.annotateLogs({ node: name }))
+})

@@ -1,0 +1,145 @@
+/**
+ * Cluster configuration: a JSON file (or a TypeScript module whose default export is the same
+ * object), validated with Schema. Errors name the path of the bad field.
+ *
+ * ```json
+ * {
+ *   "cluster": "demo",
+ *   "app": "./app.ts",
+ *   "nodes": [
+ *     { "name": "n1", "port": 7101, "run": ["jobs"] },
+ *     { "name": "n2", "port": 7102, "run": ["workers"], "spawnable": ["Worker"] }
+ *   ]
+ * }
+ * ```
+ *
+ * - `app`: a module (path relative to the config file) whose default export is a `ClusterApp`:
+ *   named modules a node can `run`, and the actor modules it may allow to be spawned remotely.
+ * - `secretEnv`: the environment variable holding the shared cluster secret (default
+ *   `TELEX_SECRET`). The secret is never written in the config.
+ * - `seeds`: nodes a node dials at start (default: every other node of the config). Nodes dial
+ *   their seeds and form a full mesh.
+ * - `heartbeat` / `reconnect` / `supervision`: failure detection and restart settings, with the
+ *   transport's and supervisor's documented defaults.
+ *
+ * @since 0.1.0
+ */
+import { readFileSync } from "node:fs"
+import { dirname, isAbsolute, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import { Effect, Exit, Schema } from "effect"
+
+const Name = Schema.String.check(Schema.isPattern(/^[A-Za-z][A-Za-z0-9_.-]{0,62}$/, {
+  message: "a node name: a letter, then letters, digits, '_', '.' or '-' (at most 63)"
+}))
+const Port = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }))
+const DurationText = Schema.String.check(Schema.isPattern(/^\d+(\.\d+)?\s*(ms|s|m|h)$/, {
+  message: "a duration such as 500ms, 3s, 2m"
+}))
+
+export const NodeConfig = Schema.Struct({
+  name: Name,
+  host: Schema.optional(Schema.String),
+  port: Port,
+  /** app modules this node runs, by name */
+  run: Schema.optional(Schema.Array(Schema.String)),
+  /** actor protocols other nodes may spawn here, by protocol name */
+  spawnable: Schema.optional(Schema.Array(Schema.String)),
+  /** serve Prometheus metrics on this port (loopback) */
+  metricsPort: Schema.optional(Port)
+})
+export type NodeConfig = typeof NodeConfig.Type
+
+export const ClusterConfig = Schema.Struct({
+  cluster: Schema.String.check(Schema.isNonEmpty()),
+  app: Schema.optional(Schema.String),
+  secretEnv: Schema.optional(Schema.String),
+  nodes: Schema.Array(NodeConfig).check(Schema.isMinLength(1)),
+  seeds: Schema.optional(Schema.Array(Schema.String)),
+  heartbeat: Schema.optional(Schema.Struct({
+    interval: Schema.optional(DurationText),
+    acceptablePause: Schema.optional(DurationText)
+  })),
+  reconnect: Schema.optional(Schema.Struct({ initial: Schema.optional(DurationText), max: Schema.optional(DurationText) })),
+  supervision: Schema.optional(Schema.Struct({
+    intensity: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+    period: Schema.optional(DurationText)
+  })),
+  launcher: Schema.optional(Schema.Struct({
+    /** restarts of node processes allowed within `period` before the launcher gives up */
+    intensity: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+    period: Schema.optional(DurationText)
+  }))
+})
+export type ClusterConfig = typeof ClusterConfig.Type
+
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+const decode = Schema.decodeUnknownExit(ClusterConfig)
+
+/** Validates a parsed config, with cross-field checks (unique names and ports, known seeds). */
+export const validate = (raw: unknown, source = "config"): Effect.Effect<ClusterConfig, ConfigError> =>
+  Effect.suspend(() => {
+    const exit = decode(raw, { errors: "all" })
+    if (Exit.isFailure(exit)) {
+      const error = exit.cause.reasons.find((r) => r._tag === "Fail")
+      const message = error !== undefined ? (error as any).error.message : "invalid"
+      return Effect.fail(new ConfigError({ path: source, message: `invalid cluster config:\n${message}` }))
+    }
+    const config = exit.value
+    const names = new Set<string>()
+    const endpoints = new Set<string>()
+    for (const [i, node] of config.nodes.entries()) {
+      if (names.has(node.name)) {
+        return Effect.fail(new ConfigError({ path: source, message: `nodes[${i}].name: duplicate node name ${JSON.stringify(node.name)}` }))
+      }
+      names.add(node.name)
+      const endpoint = `${node.host ?? "127.0.0.1"}:${node.port}`
+      if (endpoints.has(endpoint)) {
+        return Effect.fail(new ConfigError({ path: source, message: `nodes[${i}].port: ${endpoint} is used by two nodes` }))
+      }
+      endpoints.add(endpoint)
+    }
+    for (const [i, seed] of (config.seeds ?? []).entries()) {
+      if (!names.has(seed)) {
+        return Effect.fail(new ConfigError({ path: source, message: `seeds[${i}]: ${JSON.stringify(seed)} is not a node of this config` }))
+      }
+    }
+    return Effect.succeed(config)
+  })
+
+/** Loads a config from a `.json` file or a TS/JS module (default export). */
+export const load = (file: string): Effect.Effect<{ readonly config: ClusterConfig; readonly dir: string }, ConfigError> =>
+  Effect.gen(function*() {
+    const path = isAbsolute(file) ? file : resolve(process.cwd(), file)
+    let raw: unknown
+    if (path.endsWith(".json")) {
+      const text = yield* Effect.try({
+        try: () => readFileSync(path, "utf8"),
+        catch: (e) => new ConfigError({ path, message: `cannot read the config file: ${(e as Error).message}` })
+      })
+      raw = yield* Effect.try({
+        try: () => JSON.parse(text),
+        catch: (e) => new ConfigError({ path, message: `the config file is not valid JSON: ${(e as Error).message}` })
+      })
+    } else {
+      const mod = yield* Effect.tryPromise({
+        try: () => import(pathToFileURL(path).href),
+        catch: (e) => new ConfigError({ path, message: `cannot load the config module: ${(e as Error).message}` })
+      })
+      raw = mod.default
+    }
+    const config = yield* validate(raw, path)
+    return { config, dir: dirname(path) }
+  })
+
+/** The node entry of the config, or a ConfigError listing the names that exist. */
+export const nodeOf = (config: ClusterConfig, name: string): Effect.Effect<NodeConfig, ConfigError> => {
+  const node = config.nodes.find((n) => n.name === name)
+  return node !== undefined
+    ? Effect.succeed(node)
+    : Effect.fail(new ConfigError({ path: "nodes", message: `no node named ${JSON.stringify(name)} (nodes: ${config.nodes.map((n) => n.name).join(", ")})` }))
+}

@@ -1,0 +1,197 @@
+/**
+ * `telex start`: launches every node of a config on this machine as child processes — the top
+ * of the supervision tree. It multiplexes their output with colored node-name prefixes, shows
+ * the cluster forming (nodes up n/N), restarts a node process that dies (one_for_one, with the
+ * same intensity + backoff logic as actor supervisors: default 5 restarts in 30 s, 500 ms → 5 s),
+ * and on Ctrl-C / SIGTERM stops the nodes in reverse order (SIGTERM, then SIGKILL after 10 s).
+ *
+ * If the secret's environment variable is not set, a random secret is generated for this launch
+ * and saved (mode 0600) in `.telex/<cluster>.secret`, where `telex status` finds it.
+ *
+ * @since 0.1.0
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { mkdirSync, writeFileSync } from "node:fs"
+import * as Net from "node:net"
+import { join, resolve } from "node:path"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import { Console, Duration, Effect, Option } from "effect"
+import * as RestartPolicy from "../supervision/RestartPolicy.ts"
+import * as ShortDuration from "../cli/duration.ts"
+import { loadApp, READY_PREFIX } from "./ClusterNode.ts"
+import * as Config from "./Config.ts"
+import { STATS_PREFIX } from "./NodeStats.ts"
+
+const BIN = fileURLToPath(new URL("../../bin/telex.js", import.meta.url))
+const COLORS = [36, 35, 33, 32, 34, 31]
+const tty = process.stdout.isTTY === true
+const paint = (code: number, s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s)
+
+export const secretFile = (cluster: string) => join(process.cwd(), ".telex", `${cluster.replace(/[^A-Za-z0-9_.-]/g, "_")}.secret`)
+
+const portFree = (host: string, port: number) =>
+  Effect.callback<boolean>((resume) => {
+    const server = Net.createServer()
+    server.once("error", () => resume(Effect.succeed(false)))
+    server.listen(port, host, () => server.close(() => resume(Effect.succeed(true))))
+  })
+
+export interface LaunchOptions {
+  readonly duration: Option.Option<Duration.Duration>
+}
+
+interface NodeProcess {
+  readonly name: string
+  readonly color: number
+  child: ChildProcess | undefined
+  up: boolean
+  stats: Record<string, number> | undefined
+  exited: Promise<void> | undefined
+}
+
+export const launch = Effect.fnUntraced(function*(configFile: string, options: LaunchOptions) {
+  const path = resolve(process.cwd(), configFile)
+  const { config, dir } = yield* Config.load(path)
+  yield* loadApp(config, dir) // fail before starting anything if the app does not load
+  for (const node of config.nodes) {
+    if (!(yield* portFree(node.host ?? "127.0.0.1", node.port))) {
+      return yield* new Config.ConfigError({
+        path: `nodes[${node.name}].port`,
+        message: `port ${node.port} on ${node.host ?? "127.0.0.1"} is already in use (is another cluster running?)`
+      })
+    }
+  }
+  const secretEnv = config.secretEnv ?? "TELEX_SECRET"
+  let secret = process.env[secretEnv]
+  if (secret === undefined || secret.length === 0) {
+    secret = randomBytes(24).toString("base64url")
+    const file = secretFile(config.cluster)
+    mkdirSync(join(process.cwd(), ".telex"), { recursive: true })
+    writeFileSync(file, secret, { mode: 0o600 })
+    yield* Console.log(paint(90, `telex: ${secretEnv} is not set; generated a secret for this run (saved in ${file})`))
+  }
+
+  const policy: RestartPolicy.Policy = {
+    strategy: "one_for_one",
+    intensity: config.launcher?.intensity ?? 5,
+    periodMillis: config.launcher?.period !== undefined
+      ? Duration.toMillis(Option.getOrThrow(ShortDuration.parse(config.launcher.period)))
+      : 30_000,
+    backoff: { initialMillis: 500, maxMillis: 5_000, factor: 2, jitter: 0.2, resetAfterMillis: 30_000 }
+  }
+  let history = RestartPolicy.emptyHistory
+  let stopping = false
+  let failure: string | undefined
+  const total = config.nodes.length
+  const procs: Array<NodeProcess> = config.nodes.map((n, i) => ({
+    name: n.name,
+    color: COLORS[i % COLORS.length]!,
+    child: undefined,
+    up: false,
+    stats: undefined,
+    exited: undefined
+  }))
+  const width = Math.max(...procs.map((p) => p.name.length))
+  const out = (p: NodeProcess, line: string) => process.stdout.write(`${paint(p.color, p.name.padEnd(width))} │ ${line}\n`)
+  const progress = () => {
+    const up = procs.filter((p) => p.up).length
+    process.stdout.write(paint(1, `telex: nodes up ${up}/${total}${up === total ? " — cluster formed" : ""}\n`))
+  }
+
+  let onFatal: (reason: string) => void = () => {}
+  const start = (p: NodeProcess) => {
+    const child = spawn(process.execPath, [BIN, "node", "--config", path, "--name", p.name], {
+      env: { ...process.env, [secretEnv]: secret },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    p.child = child
+    p.up = false
+    p.exited = new Promise((resolveExit) => child.once("exit", () => resolveExit()))
+    const onLine = (line: string) => {
+      if (line.startsWith(READY_PREFIX)) {
+        p.up = true
+        return progress()
+      }
+      if (line.startsWith(STATS_PREFIX)) {
+        try {
+          p.stats = JSON.parse(line.slice(STATS_PREFIX.length))
+        } catch {
+          // a broken stats line is not worth failing for
+        }
+        return
+      }
+      out(p, line)
+    }
+    createInterface({ input: child.stdout! }).on("line", onLine)
+    createInterface({ input: child.stderr! }).on("line", onLine)
+    child.once("exit", (code, signal) => {
+      p.child = undefined
+      const wasUp = p.up
+      p.up = false
+      if (stopping) return
+      const why = signal !== null ? `killed by ${signal}` : `exited with code ${code}`
+      out(p, paint(31, `node process ${why}`))
+      if (wasUp) progress()
+      const [decision, next] = RestartPolicy.decide(
+        policy,
+        procs.map((q) => ({ id: q.name, restart: "permanent" as const, running: q.child !== undefined })),
+        p.name,
+        { _tag: "Error", message: why },
+        Date.now(),
+        history,
+        Math.random()
+      )
+      history = next
+      if (decision._tag === "Escalate") {
+        return onFatal(`node ${p.name} keeps dying: more than ${policy.intensity} restarts within ${policy.periodMillis} ms; giving up`)
+      }
+      const delay = decision._tag === "Restart" ? decision.delayMillis : 0
+      out(p, paint(33, `restarting node process${delay > 0 ? ` in ${delay} ms` : ""}`))
+      setTimeout(() => {
+        if (!stopping) start(p)
+      }, delay)
+    })
+  }
+
+  const stopAll = Effect.promise(async () => {
+    stopping = true
+    for (const p of [...procs].reverse()) {
+      const child = p.child
+      if (child === undefined) continue
+      child.kill("SIGTERM")
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
+      await p.exited
+      clearTimeout(timer)
+    }
+  })
+
+  yield* Console.log(paint(1, `telex: starting cluster ${JSON.stringify(config.cluster)} with ${total} nodes (${config.nodes.map((n) => `${n.name}:${n.port}`).join(", ")})`))
+  yield* Effect.addFinalizer(() => stopAll)
+  for (const p of procs) start(p)
+
+  const fatal = Effect.callback<string>((resume) => {
+    onFatal = (reason) => resume(Effect.succeed(reason))
+  })
+  const outcome = Option.isSome(options.duration)
+    ? yield* Effect.raceFirst(Effect.as(Effect.sleep(options.duration.value), undefined), fatal)
+    : yield* fatal
+  if (outcome !== undefined) failure = outcome
+  yield* stopAll
+  if (failure !== undefined) {
+    yield* Console.error(paint(31, `telex: ${failure}`))
+    return yield* Effect.fail(new Config.ConfigError({ path: "launcher", message: failure }))
+  }
+  const sum = (key: string) => procs.reduce((acc, p) => acc + (p.stats?.[key] ?? 0), 0)
+  const summary = {
+    nodes: total,
+    messages: sum("messages"),
+    restarts: sum("restarts"),
+    partitions: sum("partitions"),
+    jobsSubmitted: sum("jobsSubmitted"),
+    jobsCompleted: sum("jobsCompleted"),
+    jobsLost: sum("jobsLost")
+  }
+  yield* Console.log(JSON.stringify(summary))
+})

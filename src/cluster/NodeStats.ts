@@ -1,0 +1,34 @@
+/**
+ * Counters a node's modules keep for the launcher's summary: each node prints them as one
+ * `@@telex-stats {json}` line when it stops, and `telex start --duration` adds them up.
+ *
+ * @since 0.1.0
+ */
+import { Context, Layer } from "effect"
+
+export interface NodeStatsShape {
+  add(key: string, n?: number): void
+  set(key: string, value: number): void
+  snapshot(): Record<string, number>
+}
+
+export class NodeStats extends Context.Service<NodeStats, NodeStatsShape>()("telex/NodeStats") {
+  static readonly layer = Layer.sync(NodeStats, () => {
+    const values: Record<string, number> = {}
+    return {
+      add: (key, n = 1) => {
+        values[key] = (values[key] ?? 0) + n
+      },
+      set: (key, value) => {
+        values[key] = value
+      },
+      snapshot: () => ({ ...values })
+    }
+  })
+}
+
+export const STATS_PREFIX = "@@telex-stats "
+
+export const write = (stats: NodeStatsShape, extra: Record<string, number>): void => {
+  process.stdout.write(`${STATS_PREFIX}${JSON.stringify({ ...stats.snapshot(), ...extra })}\n`)
+}
