@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Console, Effect, Exit, Layer, Logger, Option, References } from "effect"
+import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
 import { fileURLToPath } from "node:url"
 import { Argument, Command, Flag } from "effect/cli"
 import * as ClusterNode from "../cluster/ClusterNode.ts"
@@ -15,6 +15,7 @@ import type { NodeStartError } from "../transport/Node.ts"
 import { ActorSystem } from "../actors/ActorSystem.ts"
 import { runDemo } from "./demo.ts"
 import * as ShortDuration from "./duration.ts"
+import * as Log from "./Log.ts"
 
 const duration = Flag.String("duration").pipe(
   Flag.withAlias("d"),
@@ -90,10 +91,8 @@ export const telex = Command.make("telex").pipe(
   ])
 )
 
-const LoggingLive = Layer.mergeAll(
-  Logger.layer([Logger.consolePretty()]),
-  Layer.succeed(References.MinimumLogLevel, process.env.TELEX_LOG_LEVEL === "debug" ? "Debug" : "Info")
-)
+// the launcher prefixes each node's lines with its name: no need to repeat it
+const LoggingLive = Log.layer({ omit: ["node"] })
 
 export const main = (): void =>
   (telex.pipe(

@@ -109,6 +109,8 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
     const stats = yield* NodeStats.NodeStats
     // show what the supervisors do, and count restarts for the launcher's summary
     yield* system.supervisionEvents.pipe(
+      // link children are the transport's connections: it logs those itself
+      Stream.filter((e) => !("childId" in e) || !e.childId.startsWith("link:")),
       Stream.runForEach((e) => {
         switch (e._tag) {
           case "ChildExited":

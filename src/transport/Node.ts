@@ -331,8 +331,11 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
             const duplicate = error instanceof HandshakeError && error.code === "duplicate"
             if (!duplicate) {
               router.dialFailed(peer, String(error?.message ?? error))
-              if (error instanceof HandshakeError) {
+              // refusals matter (bad secret, wrong cluster...); a peer not listening yet is routine
+              if (error instanceof HandshakeError && error.code !== "partitioned") {
                 yield* Effect.logWarning(`connection to ${peerAddress.name} refused: ${error.code}: ${error.message}`)
+              } else {
+                yield* Effect.logDebug(`cannot reach ${peerAddress.name}: ${error?.message ?? error}`)
               }
               return `connect to ${peerAddress.name} at ${peerAddress.host}:${peerAddress.port} failed: ${error?.message ?? error}`
             }

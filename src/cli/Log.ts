@@ -1,0 +1,31 @@
+/**
+ * One-line log output for the CLI: `HH:MM:SS.mmm LEVEL message key=value …`. The node name is
+ * left out of the annotations when the launcher already prefixes every line with it.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Layer, Logger, References } from "effect"
+
+const colors: Record<string, number> = { Fatal: 31, Error: 31, Warn: 33, Info: 32, Debug: 90, Trace: 90 }
+const tty = process.stdout.isTTY === true
+
+export const oneLine = (options?: { readonly omit?: ReadonlyArray<string> }) =>
+  Logger.make<unknown, void>(({ message, logLevel, date, fiber, cause }) => {
+    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    const annotations = fiber.getRef(References.CurrentLogAnnotations) as Record<string, unknown>
+    const extra = Object.entries(annotations)
+      .filter(([k]) => !(options?.omit ?? []).includes(k))
+      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+      .join(" ")
+    const level = logLevel.toUpperCase().padEnd(5)
+    const time = date.toISOString().slice(11, 23)
+    const head = tty ? `\x1b[${colors[logLevel] ?? 0}m${level}\x1b[0m` : level
+    const causeText = cause.reasons.length > 0 ? ` ${Cause.pretty(cause).split("\n")[0]}` : ""
+    process.stdout.write(`${time} ${head} ${text}${causeText}${extra.length > 0 ? ` (${extra})` : ""}\n`)
+  })
+
+export const layer = (options?: { readonly omit?: ReadonlyArray<string> }) =>
+  Layer.mergeAll(
+    Logger.layer([oneLine(options)]),
+    Layer.succeed(References.MinimumLogLevel, process.env.TELEX_LOG_LEVEL === "debug" ? "Debug" : "Info")
+  )
