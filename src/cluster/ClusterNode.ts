@@ -16,6 +16,7 @@ import { Node } from "../transport/Node.ts"
 import * as Admin from "./Admin.ts"
 import { type ClusterApp, isClusterApp } from "./ClusterApp.ts"
 import * as Config from "./Config.ts"
+import * as Metrics from "./Metrics.ts"
 import * as NodeStats from "./NodeStats.ts"
 import { Registry } from "./Registry.ts"
 
@@ -129,6 +130,12 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
       Effect.forkScoped
     )
     yield* Admin.start
+    if (self.metricsPort !== undefined) {
+      const metrics = yield* Metrics.serve(self.metricsPort).pipe(
+        Effect.mapError((e) => new Config.ConfigError({ path: `nodes[${name}].metricsPort`, message: `cannot serve metrics: ${e.message}` }))
+      )
+      yield* Effect.logInfo(`metrics on http://127.0.0.1:${metrics.port}/metrics`)
+    }
     yield* Effect.addFinalizer(() =>
       Effect.sync(() =>
         NodeStats.write(stats, { messages: system.core.deliveredCount, deadLetters: system.core.deadLetterCount })

@@ -1,0 +1,125 @@
+/**
+ * Node metrics in Prometheus format, with Effect's `Metric` (served by `effect/observability`'s
+ * `PrometheusMetrics` formatter on `GET /metrics`, loopback only).
+ *
+ * The message path keeps plain counters (a `Metric.update` per message would cost more than the
+ * whole hand-off); they are folded into Effect metrics when scraped:
+ *
+ * - `telex_messages_delivered_total{node}`, `telex_dead_letters_total{node}`
+ * - `telex_actors{node}`, `telex_mailbox_depth_total{node}`, `telex_mailbox_depth_max{node}`
+ * - `telex_restarts_total{node}` (supervision events)
+ * - `telex_link_up{node,peer}`, `telex_link_envelopes_sent_total{node,peer}`,
+ *   `telex_link_envelopes_received_total{node,peer}`, `telex_link_lost_total{node,peer}` (LinkGap)
+ *
+ * @since 0.1.0
+ */
+import * as Http from "node:http"
+import { Effect, Metric, Stream } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+import { ActorSystem } from "../actors/ActorSystem.ts"
+import { Node } from "../transport/Node.ts"
+
+export interface MetricsServer {
+  readonly port: number
+  /** the current exposition text (also what GET /metrics returns) */
+  readonly scrape: () => string
+}
+
+export const serve = Effect.fnUntraced(function*(port: number, host = "127.0.0.1") {
+  const system = yield* ActorSystem
+  const node = yield* Node
+  const context = yield* Effect.context<never>()
+  const name = system.nodeId.name
+  const at = (m: Metric.Metric<number, any>, extra?: Record<string, string>) =>
+    Metric.withAttributes(m, { node: name, ...extra })
+
+  const delivered = at(Metric.counter("telex_messages_delivered_total", { description: "messages accepted into local mailboxes", incremental: true }))
+  const deadLetters = at(Metric.counter("telex_dead_letters_total", { description: "undeliverable messages", incremental: true }))
+  const restarts = at(Metric.counter("telex_restarts_total", { description: "children restarted by supervisors", incremental: true }))
+  const actors = at(Metric.gauge("telex_actors", { description: "live actors" }))
+  const depthTotal = at(Metric.gauge("telex_mailbox_depth_total", { description: "messages queued in all mailboxes" }))
+  const depthMax = at(Metric.gauge("telex_mailbox_depth_max", { description: "deepest mailbox" }))
+  const linkUp = (peer: string) => at(Metric.gauge("telex_link_up", { description: "1 when the connection to the peer is up" }), { peer })
+  const linkSent = (peer: string) =>
+    at(Metric.counter("telex_link_envelopes_sent_total", { description: "envelopes sent to the peer", incremental: true }), { peer })
+  const linkReceived = (peer: string) =>
+    at(Metric.counter("telex_link_envelopes_received_total", { description: "envelopes received from the peer", incremental: true }), { peer })
+  const linkLost = (peer: string) =>
+    at(Metric.counter("telex_link_lost_total", { description: "envelopes sent on a connection that ended before the peer received them", incremental: true }), { peer })
+
+  const exported = { delivered: 0, deadLetters: 0 }
+  /** per peer: totals of ended connections, and what we exported so far */
+  const links = new Map<string, { sentEnded: number; receivedEnded: number; sentExported: number; receivedExported: number }>()
+  const link = (peer: string) => {
+    let l = links.get(peer)
+    if (l === undefined) links.set(peer, l = { sentEnded: 0, receivedEnded: 0, sentExported: 0, receivedExported: 0 })
+    return l
+  }
+
+  yield* system.supervisionEvents.pipe(
+    Stream.runForEach((e) => Effect.sync(() => {
+      if (e._tag === "ChildRestarted") restarts.updateUnsafe(1, context)
+    })),
+    Effect.forkScoped
+  )
+  yield* node.events.pipe(
+    Stream.runForEach((e) => Effect.sync(() => {
+      if (e._tag === "NodeDown") {
+        const l = link(e.node.name)
+        l.sentEnded += e.sent
+        l.receivedEnded += e.received
+      } else if (e._tag === "LinkGap") {
+        linkLost(e.node.name).updateUnsafe(e.lost, context)
+      }
+    })),
+    Effect.forkScoped
+  )
+
+  const sync = () => {
+    const core = system.core
+    delivered.updateUnsafe(core.deliveredCount - exported.delivered, context)
+    exported.delivered = core.deliveredCount
+    deadLetters.updateUnsafe(core.deadLetterCount - exported.deadLetters, context)
+    exported.deadLetters = core.deadLetterCount
+    let total = 0
+    let max = 0
+    for (const cell of core.cells.values()) {
+      const size = cell.mailbox.size
+      total += size
+      if (size > max) max = size
+    }
+    actors.updateUnsafe(core.cells.size, context)
+    depthTotal.updateUnsafe(total, context)
+    depthMax.updateUnsafe(max, context)
+    for (const peer of node.router.peers.values()) {
+      const l = link(peer.name)
+      const conn = peer.conn
+      const sent = l.sentEnded + (conn?.closed === undefined ? conn?.sent ?? 0 : 0)
+      const received = l.receivedEnded + (conn?.closed === undefined ? conn?.received ?? 0 : 0)
+      linkSent(peer.name).updateUnsafe(Math.max(0, sent - l.sentExported), context)
+      linkReceived(peer.name).updateUnsafe(Math.max(0, received - l.receivedExported), context)
+      l.sentExported = Math.max(l.sentExported, sent)
+      l.receivedExported = Math.max(l.receivedExported, received)
+      linkUp(peer.name).updateUnsafe(peer.isUp ? 1 : 0, context)
+    }
+  }
+  const scrape = () => {
+    sync()
+    return PrometheusMetrics.formatUnsafe(context)
+  }
+
+  const server = Http.createServer((req, res) => {
+    if (req.method === "GET" && (req.url === "/metrics" || req.url?.startsWith("/metrics?"))) {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" })
+      res.end(scrape())
+    } else {
+      res.writeHead(404).end()
+    }
+  })
+  const bound = yield* Effect.callback<number, Error>((resume) => {
+    server.once("error", (e) => resume(Effect.fail(e)))
+    server.listen(port, host, () => resume(Effect.succeed((server.address() as { port: number }).port)))
+  })
+  yield* Effect.addFinalizer(() => Effect.sync(() => server.close()))
+  return { port: bound, scrape } satisfies MetricsServer
+})
