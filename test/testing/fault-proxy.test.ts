@@ -1,0 +1,155 @@
+import * as Net from "node:net"
+import { afterEach, assert, describe, it } from "vitest"
+import { FaultProxy, prng } from "../../src/testing/FaultProxy.ts"
+
+/** An echo server and a client that records what comes back and how the connection ends. */
+const echoServer = async () => {
+  const sockets = new Set<Net.Socket>()
+  const server = Net.createServer((s) => {
+    sockets.add(s)
+    s.on("error", () => {})
+    s.pipe(s)
+  })
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+  return {
+    port: (server.address() as Net.AddressInfo).port,
+    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()) })
+  }
+}
+
+const client = async (port: number) => {
+  const socket = Net.connect(port, "127.0.0.1")
+  const received: Array<Buffer> = []
+  let ended: string | undefined
+  socket.on("data", (b) => received.push(b))
+  socket.on("error", (e: NodeJS.ErrnoException) => { ended = e.code ?? e.message })
+  socket.on("close", () => { ended ??= "close" })
+  await new Promise<void>((r) => {
+    socket.once("connect", () => r())
+    socket.once("close", () => r()) // refused or reset before the connect event
+  })
+  return {
+    socket,
+    text: () => Buffer.concat(received).toString(),
+    bytes: () => received.reduce((n, b) => n + b.length, 0),
+    ended: () => ended
+  }
+}
+
+const until = async (check: () => boolean, millis = 5000) => {
+  const start = Date.now()
+  while (!check()) {
+    if (Date.now() - start > millis) throw new Error("condition not met in time")
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c()
+})
+
+const setup = async (seed = 7) => {
+  const echo = await echoServer()
+  const proxy = await FaultProxy.start({ upstream: { host: "127.0.0.1", port: echo.port }, seed })
+  cleanups.push(() => proxy.close(), echo.close)
+  return { echo, proxy }
+}
+
+describe("FaultProxy", () => {
+  it("forwards both ways untouched without toxics", async () => {
+    const { proxy } = await setup()
+    const c = await client(proxy.address.port)
+    c.socket.write("hello")
+    await until(() => c.text() === "hello")
+    assert.strictEqual(proxy.connections, 1)
+  })
+
+  it("latency delays every chunk and keeps order", async () => {
+    const { proxy } = await setup()
+    proxy.addToxic("lat", "downstream", { type: "latency", latencyMillis: 150, jitterMillis: 20 })
+    const c = await client(proxy.address.port)
+    const start = Date.now()
+    for (let i = 0; i < 20; i++) c.socket.write(`${i},`)
+    await until(() => c.text().split(",").length === 21)
+    assert.isAtLeast(Date.now() - start, 120) // the delay is the fault being simulated, not a speed check
+    assert.strictEqual(c.text(), Array.from({ length: 20 }, (_, i) => `${i},`).join(""))
+  })
+
+  it("partition holds traffic both ways; heal releases it in order", async () => {
+    const { proxy } = await setup()
+    const c = await client(proxy.address.port)
+    proxy.partition()
+    c.socket.write("a")
+    c.socket.write("b")
+    await new Promise((r) => setTimeout(r, 100))
+    assert.strictEqual(c.text(), "")
+    proxy.heal()
+    await until(() => c.text() === "ab")
+  })
+
+  it("a connect through a partition gets no answer until the heal", async () => {
+    const { proxy } = await setup()
+    proxy.partition()
+    const c = await client(proxy.address.port)
+    c.socket.write("x")
+    await new Promise((r) => setTimeout(r, 100))
+    assert.strictEqual(c.text(), "")
+    proxy.heal()
+    await until(() => c.text() === "x")
+  })
+
+  it("reset_peer resets the connection (ECONNRESET), down() refuses new ones", async () => {
+    const { proxy } = await setup()
+    const c = await client(proxy.address.port)
+    proxy.addToxic("rst", "upstream", { type: "reset_peer", timeoutMillis: 20 })
+    await until(() => c.ended() !== undefined)
+    assert.strictEqual(c.ended(), "ECONNRESET")
+    proxy.removeToxic("rst")
+    proxy.down()
+    const d = await client(proxy.address.port)
+    await until(() => d.ended() !== undefined)
+    proxy.up()
+    const e = await client(proxy.address.port)
+    e.socket.write("back")
+    await until(() => e.text() === "back")
+  })
+
+  it("timeout black-holes data then closes; limit_data closes after N bytes", async () => {
+    const { proxy } = await setup()
+    proxy.addToxic("t", "upstream", { type: "timeout", timeoutMillis: 50 })
+    const c = await client(proxy.address.port)
+    c.socket.write("lost")
+    await until(() => c.ended() !== undefined)
+    assert.strictEqual(c.text(), "")
+    proxy.clearToxics()
+    proxy.addToxic("l", "downstream", { type: "limit_data", bytes: 10 })
+    const d = await client(proxy.address.port)
+    d.socket.write("0123456789abcdef")
+    await until(() => d.ended() !== undefined)
+    assert.isAtMost(d.bytes(), 16)
+    assert.isAtLeast(d.bytes(), 10)
+  })
+
+  it("slicer cuts chunks into small pieces without changing the bytes; bandwidth paces them", async () => {
+    const { proxy } = await setup()
+    proxy.addToxic("s", "downstream", { type: "slicer", averageSize: 3, sizeVariation: 2, delayMicros: 100 })
+    proxy.addToxic("b", "downstream", { type: "bandwidth", bytesPerSecond: 20_000 })
+    const c = await client(proxy.address.port)
+    const payload = "x".repeat(2000)
+    const start = Date.now()
+    c.socket.write(payload)
+    await until(() => c.text() === payload)
+    assert.isAtLeast(Date.now() - start, 60) // 2000 B at 20 kB/s ≈ 100 ms of simulated bandwidth
+  })
+
+  it("the same seed replays the same random choices", () => {
+    const a = prng(42)
+    const b = prng(42)
+    const c = prng(43)
+    const xs = Array.from({ length: 100 }, a)
+    assert.deepStrictEqual(Array.from({ length: 100 }, b), xs)
+    assert.notDeepEqual(Array.from({ length: 100 }, c), xs)
+    assert.isTrue(xs.every((x) => x >= 0 && x < 1))
+  })
+})
