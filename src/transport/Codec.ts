@@ -8,6 +8,7 @@
  *   (../shared/docs/performance.md). It is msgpackr-specific: each connection gets its own
  *   packer/unpacker pair, and every packed envelope must be sent, in order.
  * - `msgpack`: standard MessagePack (maps, no extensions) — any MessagePack library can speak it.
+ *   64-bit integers decode as numbers (as in JSON, exact up to 2^53).
  * - `json`: UTF-8 JSON, for debugging and the simplest foreign clients.
  *
  * msgpackr is used rather than a hand-written encoder: it is well kept, fast (native string
@@ -40,7 +41,9 @@ export const make = (name: CodecName): Codec => {
     }
     case "msgpack": {
       const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
-      const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
+      // other MessagePack libraries encode integers >= 2^32 (incarnations, ids) as uint 64 / int 64,
+      // which msgpackr would decode as BigInt and every number check would reject
+      const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" })
       return { name, encode: (v) => packr.pack(v), decode: (b) => unpackr.unpack(b as Buffer) }
     }
     case "json":
