@@ -21,9 +21,9 @@
  *
  * @since 0.1.0
  */
-import type * as Net from "node:net"
 import type { NodeId } from "../actors/ActorRef.ts"
 import type { Codec } from "./Codec.ts"
+import { type Cancel, realTimers, type Socket, type Timers } from "./Network.ts"
 import {
   defaultFragmentSize,
   type Frame,
@@ -43,6 +43,8 @@ export interface ConnectionOptions {
   readonly batchBytes?: number
   /** queued bytes above which senders are asked to wait, default 1 MiB (Erlang's dist buffer busy limit) */
   readonly highWaterBytes?: number
+  /** the clock for heartbeats and the deadline (the wall clock, or a simulation's) */
+  readonly timers?: Timers
 }
 
 export interface ConnectionHandlers {
@@ -62,7 +64,7 @@ export class Connection {
   received = 0
   closed: string | undefined = undefined
 
-  private readonly socket: Net.Socket
+  private readonly socket: Socket
   private readonly decoder: FrameDecoder
   private readonly options: Required<ConnectionOptions>
   private handlers: ConnectionHandlers
@@ -74,14 +76,15 @@ export class Connection {
   private writing = false
   private flushScheduled = false
   private heartbeatDue = false
-  private lastReceived = Date.now()
-  private timer: ReturnType<typeof setInterval>
+  private lastReceived: number
+  private readonly timers: Timers
+  private stopTimer: Cancel
   private drainWaiters: Array<() => void> = []
   private nextFragmentId = 1
   private assembly: { id: number; buf: Uint8Array; filled: number } | undefined = undefined
 
   constructor(
-    socket: Net.Socket,
+    socket: Socket,
     established: {
       readonly peer: NodeId
       readonly codec: Codec
@@ -107,16 +110,18 @@ export class Connection {
       maxMessageSize: 64 * 1024 * 1024,
       batchBytes: 256 * 1024,
       highWaterBytes: 1024 * 1024,
+      timers: realTimers,
       ...options
     }
+    this.timers = this.options.timers
+    this.lastReceived = this.timers.now()
     socket.setNoDelay(true)
     socket.setKeepAlive(true, Math.max(1000, options.acceptablePauseMillis))
     socket.on("data", this.onData)
     socket.on("error", (e) => this.close(`socket error: ${e.message}`))
     socket.on("end", () => this.close("connection closed by peer"))
     socket.on("close", () => this.close("connection closed"))
-    this.timer = setInterval(this.tick, options.heartbeatMillis)
-    this.timer.unref?.()
+    this.stopTimer = this.timers.setInterval(this.tick, options.heartbeatMillis)
     this.leftover = established.leftover
   }
 
@@ -171,7 +176,7 @@ export class Connection {
   close(reason: string): void {
     if (this.closed !== undefined) return
     this.closed = reason
-    clearInterval(this.timer)
+    this.stopTimer()
     this.queueTypes = []
     this.queueBodies = []
     this.queueHead = 0
@@ -265,7 +270,7 @@ export class Connection {
   }
 
   private tick = (): void => {
-    if (Date.now() - this.lastReceived > this.options.acceptablePauseMillis) {
+    if (this.timers.now() - this.lastReceived > this.options.acceptablePauseMillis) {
       return this.close(`no sign of life from ${this.peer.name} for ${this.options.acceptablePauseMillis} ms (heartbeat deadline)`)
     }
     this.heartbeatDue = true
@@ -277,7 +282,7 @@ export class Connection {
   private frames: Array<Frame> = []
 
   private onData = (chunk: Buffer): void => {
-    this.lastReceived = Date.now()
+    this.lastReceived = this.timers.now()
     const frames = this.frames
     const error = this.decoder.push(chunk, frames)
     for (let i = 0; i < frames.length; i++) {

@@ -18,11 +18,11 @@
  * @since 0.1.0
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto"
-import type * as Net from "node:net"
 import { Redacted } from "effect"
 import { type NodeId, nodeKey } from "../actors/ActorRef.ts"
 import * as Codec from "./Codec.ts"
 import { encodeFrame, type Frame, FrameDecoder, FrameType } from "./Frame.ts"
+import { realTimers, type Socket, type Timers } from "./Network.ts"
 import { HandshakeError, type RefuseCode } from "./TransportError.ts"
 
 export const PROTOCOL_VERSION = 1
@@ -42,6 +42,8 @@ export interface HandshakeOptions {
   readonly maxFrameSize: number
   /** name → fingerprint of the protocols this process knows */
   readonly protocols: () => Record<string, string>
+  /** the clock for the handshake timeout (default: the wall clock) */
+  readonly timers?: Timers | undefined
   /** what we received on our previous connection with this peer (for gap reports) */
   readonly previous?: ((peer: string) => PreviousSession | undefined) | undefined
 }
@@ -82,7 +84,7 @@ const sameProof = (expected: Buffer, given: unknown): boolean => {
   return buf.length === expected.length && timingSafeEqual(buf, expected)
 }
 
-const send = (socket: Net.Socket, type: FrameType, body: object) => {
+const send = (socket: Socket, type: FrameType, body: object) => {
   socket.write(encodeFrame(type, encoder.encode(JSON.stringify(body))))
 }
 
@@ -116,7 +118,7 @@ const isProtocols = (u: any): u is Record<string, string> =>
  * is not closed here; the caller destroys it on failure.
  */
 const run = (
-  socket: Net.Socket,
+  socket: Socket,
   options: HandshakeOptions,
   role: "client" | "server",
   admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined
@@ -135,7 +137,7 @@ const run = (
       settled = true
       // hold further bytes until the connection has its handlers (Connection.start resumes)
       socket.pause()
-      clearTimeout(timer)
+      cancelTimer()
       socket.off("data", onData)
       socket.off("close", onClose)
       socket.off("error", onError)
@@ -146,7 +148,7 @@ const run = (
       if (refuse && !socket.destroyed) send(socket, FrameType.Refuse, { code, reason: message })
       reject(new HandshakeError({ code, message }))
     }
-    const timer = setTimeout(
+    const cancelTimer = (options.timers ?? realTimers).setTimeout(
       () => fail("timeout", `handshake did not complete within ${options.timeoutMillis} ms`, true),
       options.timeoutMillis
     )
@@ -273,13 +275,13 @@ const run = (
   })
 
 export const client = (
-  socket: Net.Socket,
+  socket: Socket,
   options: HandshakeOptions,
   admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined
 ) => run(socket, options, "client", admit)
 
 export const server = (
-  socket: Net.Socket,
+  socket: Socket,
   options: HandshakeOptions,
   admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined
 ) => run(socket, options, "server", admit)

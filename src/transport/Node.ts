@@ -28,7 +28,6 @@
  *
  * @since 0.1.0
  */
-import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { Context, Duration, Effect, Layer, Option, type PubSub, Redacted, Schema, Stream } from "effect"
 import * as Actor from "../actors/Actor.ts"
@@ -44,6 +43,7 @@ import { Connection } from "./Connection.ts"
 import { Kind } from "./Envelope.ts"
 import { defaultMaxFrameSize } from "./Frame.ts"
 import * as Handshake from "./Handshake.ts"
+import { type Listener, type Network, type Socket, tcp } from "./Network.ts"
 import { isAddress } from "./internal/codecs.ts"
 import { type NodeEvent, type Peer, Router } from "./internal/router.ts"
 import { HandshakeError, RemoteSpawnError } from "./TransportError.ts"
@@ -91,6 +91,8 @@ export interface NodeOptions {
   /** envelopes buffered per peer while its connection is being made; default 10 000 */
   readonly bufferLimit?: number | undefined
   readonly tls?: TlsOptions | undefined
+  /** what to listen and dial on; default TCP (TLS with `tls`). The test kit's `SimNetwork` is another. */
+  readonly network?: Network | undefined
 }
 
 export interface PeerInfo {
@@ -178,9 +180,13 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   const connectTimeoutMillis = millis(options.connectTimeout, 5000)
   const codecs = options.codecs ?? Codec.supportedCodecs
   const maxFrameSize = options.maxFrameSize ?? defaultMaxFrameSize
+  const network: Network = options.network ?? (options.tls !== undefined
+    ? tlsNetwork(options.tls, (message) => runLog(Effect.logWarning(message)))
+    : tcp)
   const connectionOptions = {
     heartbeatMillis,
     acceptablePauseMillis,
+    timers: network.timers,
     ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {})
   }
   const context = yield* Effect.context<never>()
@@ -211,13 +217,14 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     timeoutMillis: handshakeTimeoutMillis,
     maxFrameSize,
     protocols: ProtocolRegistry.table,
+    timers: network.timers,
     previous: (name) => {
       const last = router.peers.get(name)?.lastSession
       return last === undefined ? undefined : { session: last.session, received: last.received }
     }
   })
 
-  const established = (socket: Net.Socket, est: Handshake.Established): Connection | undefined => {
+  const established = (socket: Socket, est: Handshake.Established): Connection | undefined => {
     const conn = new Connection(socket, { ...est, codec: Codec.make(est.codec) }, ++epoch, connectionOptions, {
       onEnvelope: () => {},
       onClose: () => {}
@@ -227,7 +234,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   }
 
   // ---- listener -------------------------------------------------------------
-  const onInbound = (socket: Net.Socket) => {
+  const onInbound = (socket: Socket) => {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`
     let admitted: NodeId | undefined
     Handshake.server(socket, handshakeOptions(), (peer) => {
@@ -247,47 +254,29 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       }
     )
   }
-  const server = options.tls !== undefined
-    ? Tls.createServer({ key: options.tls.key, cert: options.tls.cert, ca: options.tls.ca, requestCert: true, rejectUnauthorized: true }, onInbound)
-    : Net.createServer(onInbound)
-  server.on("tlsClientError", (e: Error) => runLog(Effect.logWarning(`refused TLS connection: ${e.message}`)))
-  yield* Effect.callback<void, NodeStartError>((resume) => {
-    server.once("error", (e: NodeJS.ErrnoException) =>
-      resume(Effect.fail(new NodeStartError({
-        message: e.code === "EADDRINUSE"
-          ? `port ${address.port} on ${host} is already in use`
-          : `cannot listen on ${host}:${address.port}: ${e.message}`
-      }))))
-    server.listen(address.port, host, () => resume(Effect.void))
-  })
-  const bound = server.address() as Net.AddressInfo
-  address = { host, port: bound.port }
+  const listener: Listener = yield* Effect.tryPromise({
+      try: () => network.listen(host, address.port, onInbound),
+      catch: (e) => {
+        const code = (e as NodeJS.ErrnoException).code
+        return new NodeStartError({
+          message: code === "EADDRINUSE"
+            ? `port ${address.port} on ${host} is already in use`
+            : `cannot listen on ${host}:${address.port}: ${(e as Error).message}`
+        })
+      }
+    })
+  address = { host, port: listener.port }
   yield* Effect.addFinalizer(() =>
     Effect.sync(() => {
-      server.close()
+      listener.close()
       for (const peer of router.peers.values()) peer.conn?.close("node stopping")
     })
   )
 
   // ---- dialling, under supervision --------------------------------------------
   const dial = (peerAddress: PeerAddress): Promise<Connection> =>
-    new Promise((resolve, reject) => {
-      const socket = options.tls !== undefined
-        ? Tls.connect({ host: peerAddress.host, port: peerAddress.port, key: options.tls.key, cert: options.tls.cert, ca: options.tls.ca, checkServerIdentity: () => undefined })
-        : Net.connect({ host: peerAddress.host, port: peerAddress.port })
-      const timer = setTimeout(() => {
-        socket.destroy()
-        reject(new Error(`connect timeout after ${connectTimeoutMillis} ms`))
-      }, connectTimeoutMillis)
-      const onError = (e: Error) => {
-        clearTimeout(timer)
-        socket.destroy()
-        reject(e)
-      }
-      socket.once("error", onError)
-      socket.once(options.tls !== undefined ? "secureConnect" : "connect", () => {
-        clearTimeout(timer)
-        socket.off("error", onError)
+    network.connect(peerAddress.host, peerAddress.port, connectTimeoutMillis).then((socket) =>
+      new Promise<Connection>((resolve, reject) => {
         let admitted: NodeId | undefined
         Handshake.client(socket, handshakeOptions(), (peer) => {
           if (peer.name !== peerAddress.name) {
@@ -309,7 +298,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
           }
         )
       })
-    })
+    )
 
   const linkBehavior = (peerAddress: PeerAddress) =>
     LinkProtocol.behavior(Effect.gen(function*() {
@@ -450,3 +439,37 @@ export const secretFromEnv = (variable = "TELEX_SECRET"): Option.Option<Redacted
   const value = process.env[variable]
   return value === undefined || value.length === 0 ? Option.none() : Option.some(Redacted.make(value))
 }
+
+/** Mutual TLS over `node:tls`: both sides present certificates signed by `ca`. */
+const tlsNetwork = (tls: TlsOptions, warn: (message: string) => void): Network => ({
+  timers: tcp.timers,
+  listen: (host, port, onConnection) =>
+    new Promise((resolve, reject) => {
+      const server = Tls.createServer(
+        { key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true },
+        (socket) => onConnection(socket)
+      )
+      server.on("tlsClientError", (e: Error) => warn(`refused TLS connection: ${e.message}`))
+      server.once("error", reject)
+      server.listen(port, host, () => resolve({ port: (server.address() as { port: number }).port, close: () => server.close() }))
+    }),
+  connect: (host, port, timeoutMillis) =>
+    new Promise((resolve, reject) => {
+      // peers are authenticated by the CA here and by the cluster secret in the handshake
+      const socket = Tls.connect({ host, port, key: tls.key, cert: tls.cert, ca: tls.ca, checkServerIdentity: () => undefined })
+      const timer = setTimeout(() => {
+        socket.destroy()
+        reject(new Error(`connect timeout after ${timeoutMillis} ms`))
+      }, timeoutMillis)
+      socket.once("error", (e) => {
+        clearTimeout(timer)
+        socket.destroy()
+        reject(e)
+      })
+      socket.once("secureConnect", () => {
+        clearTimeout(timer)
+        socket.removeAllListeners("error")
+        resolve(socket)
+      })
+    })
+})

@@ -1,0 +1,416 @@
+/**
+ * An in-memory network for in-process nodes, behind the same `Network` interface as TCP: the
+ * transport, handshake and actors run unchanged on it. Every fault comes from one seed, and
+ * time comes from Effect's `Clock`, so a whole cluster runs on `TestClock` and a failing seed
+ * replays exactly.
+ *
+ * Each host (node) gets `network.host(name)`: listen on any port, dial `name:port` of another
+ * host. Links between two hosts are byte streams with TCP's promises — in order, no loss, no
+ * duplication — and these faults:
+ *
+ * - `delay` (fixed + jitter, order preserved), and `loss` as TCP shows it: a lost segment is
+ *   retransmitted after an RTO, delaying it and everything behind it;
+ * - `partition(a, b)` (both ways) or `partition(a, b, { oneWay: true })`: bytes are held (TCP
+ *   retransmits them after the heal, if the connection is still alive), connects get no answer;
+ * - `reset(a, b)`: every connection between them is reset mid-stream (bytes in flight are lost
+ *   after a successful write, as measured on real sockets), `clog`/`unclog` (hold without
+ *   partitioning new connects);
+ * - `pause(host)` / `resume(host)`: a stopped process — nothing is delivered to or sent from it;
+ * - `crash(host)`: its listeners close and its connections reset (its node should be stopped and
+ *   started again by the test as a new incarnation).
+ *
+ * Duplication and reordering do not exist on a TCP stream, so this network does not invent
+ * them: the promises under test are the runtime's, over TCP-like links.
+ *
+ * @since 0.1.0
+ */
+import { EventEmitter } from "node:events"
+import { Clock, Context, Effect, Fiber } from "effect"
+import { prng } from "./FaultProxy.ts"
+import type { Cancel, Listener, Network, Socket, Timers } from "../transport/Network.ts"
+
+export interface LinkFaults {
+  readonly delayMillis?: number
+  readonly jitterMillis?: number
+  /** probability that a chunk is "lost" and retransmitted after `rtoMillis` */
+  readonly loss?: number
+  readonly rtoMillis?: number
+}
+
+/** Timers on Effect's Clock, run with the given context (TestClock in tests). */
+export const effectTimers = (context: Context.Context<never>): Timers => {
+  const run = Effect.runForkWith(context)
+  const clock = Context.get(context, Clock.Clock)
+  return {
+    now: () => clock.currentTimeMillisUnsafe(),
+    setTimeout: (f, millis) => {
+      const fiber = run(Effect.sleep(Math.max(0, millis)).pipe(Effect.andThen(Effect.sync(f))))
+      return () => fiber.interruptUnsafe()
+    },
+    setInterval: (f, millis) => {
+      const fiber = run(Effect.forever(Effect.sleep(Math.max(1, millis)).pipe(Effect.andThen(Effect.sync(f)))))
+      return () => fiber.interruptUnsafe()
+    }
+  }
+}
+
+class SimSocket extends EventEmitter implements Socket {
+  destroyed = false
+  paused = false
+  remoteAddress: string
+  remotePort: number
+  peer: SimSocket | undefined = undefined
+  readonly local: string
+  private buffered: Array<Buffer> = []
+  private readonly net: SimNetworkImpl
+
+  constructor(net: SimNetworkImpl, local: string, remote: string, remotePort: number) {
+    super()
+    this.net = net
+    this.local = local
+    this.remoteAddress = remote
+    this.remotePort = remotePort
+  }
+
+  write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean {
+    if (this.destroyed) {
+      queueMicrotask(() => callback?.(new Error("write after destroy")))
+      return false
+    }
+    this.net.transmit(this, Buffer.from(chunk))
+    // the kernel accepted it: that says nothing about delivery
+    queueMicrotask(() => callback?.(null))
+    return true
+  }
+
+  /** called by the network when bytes arrive */
+  receive(chunk: Buffer): void {
+    if (this.destroyed) return
+    if (this.paused || this.listenerCount("data") === 0) this.buffered.push(chunk)
+    else this.emit("data", chunk)
+  }
+
+  pause(): this {
+    this.paused = true
+    return this
+  }
+
+  resume(): this {
+    this.paused = false
+    const buffered = this.buffered
+    this.buffered = []
+    for (const chunk of buffered) {
+      if (this.destroyed) break
+      this.emit("data", chunk)
+    }
+    return this
+  }
+
+  override on(event: string, listener: (...args: Array<any>) => void): this {
+    super.on(event, listener)
+    if (event === "data" && !this.paused && this.buffered.length > 0) queueMicrotask(() => this.resume())
+    return this
+  }
+
+  destroy(): this {
+    this.close(undefined)
+    return this
+  }
+
+  /** closes this end; the peer sees `reset` (error) or a clean end */
+  close(error: Error | undefined, notifyPeer = true): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.net.forget(this)
+    const peer = this.peer
+    if (error !== undefined) this.emit("error", error)
+    this.emit("close")
+    if (notifyPeer && peer !== undefined && !peer.destroyed) {
+      this.net.deliverClose(this, peer)
+    }
+  }
+
+  setNoDelay(): this {
+    return this
+  }
+
+  setKeepAlive(): this {
+    return this
+  }
+}
+
+interface Direction {
+  /** when the last chunk in this direction is delivered (keeps order) */
+  lastAt: number
+  held: Array<() => void>
+}
+
+class SimNetworkImpl {
+  readonly timers: Timers
+  readonly random: () => number
+  private readonly listeners = new Map<string, (socket: SimSocket) => void>()
+  private readonly sockets = new Set<SimSocket>()
+  private readonly faults = new Map<string, LinkFaults>()
+  private readonly cut = new Set<string>() // "a→b": bytes from a to b are held
+  private readonly clogged = new Set<string>()
+  private readonly paused = new Set<string>()
+  private readonly directions = new Map<string, Direction>()
+  private nextPort = 40000
+  private heldConnects: Array<{ readonly from: string; readonly to: string; readonly attempt: () => void }> = []
+
+  constructor(seed: number, timers: Timers) {
+    this.random = prng(seed)
+    this.timers = timers
+  }
+
+  private direction(from: SimSocket, to: SimSocket): Direction {
+    const key = `${from.local}:${from.remotePort}|${to.local}`
+    let d = this.directions.get(key)
+    if (d === undefined) this.directions.set(key, d = { lastAt: 0, held: [] })
+    return d
+  }
+
+  private blocked(from: string, to: string): boolean {
+    return this.cut.has(`${from}→${to}`) || this.clogged.has(`${from}→${to}`) || this.paused.has(from) || this.paused.has(to)
+  }
+
+  transmit(from: SimSocket, chunk: Buffer): void {
+    const to = from.peer
+    if (to === undefined) return
+    const d = this.direction(from, to)
+    const deliver = () => {
+      if (from.destroyed && to.destroyed) return
+      to.receive(chunk)
+    }
+    this.schedule(from.local, to.local, d, deliver)
+  }
+
+  deliverClose(from: SimSocket, to: SimSocket): void {
+    const d = this.direction(from, to)
+    this.schedule(from.local, to.local, d, () => {
+      to.emit("end")
+      to.close(undefined, false)
+    })
+  }
+
+  private schedule(from: string, to: string, d: Direction, action: () => void): void {
+    if (this.blocked(from, to)) {
+      d.held.push(action)
+      return
+    }
+    const f = this.faults.get(`${from}→${to}`) ?? this.faults.get(`*`)
+    let delay = (f?.delayMillis ?? 0) + (f?.jitterMillis ?? 0) * (2 * this.random() - 1)
+    if (f?.loss !== undefined && this.random() < f.loss) delay += f.rtoMillis ?? 200
+    const now = this.timers.now()
+    const at = Math.max(d.lastAt, now + Math.max(0, delay))
+    d.lastAt = at
+    if (at <= now && d.held.length === 0) queueMicrotask(action)
+    else this.timers.setTimeout(action, at - now)
+  }
+
+  private releaseConnects(): void {
+    const still: typeof this.heldConnects = []
+    const go: Array<() => void> = []
+    for (const c of this.heldConnects) {
+      const blocked = this.cut.has(`${c.from}→${c.to}`) || this.cut.has(`${c.to}→${c.from}`) ||
+        this.paused.has(c.from) || this.paused.has(c.to)
+      if (blocked) still.push(c)
+      else go.push(c.attempt)
+    }
+    this.heldConnects = still
+    for (const attempt of go) attempt()
+  }
+
+  private release(from: string, to: string): void {
+    for (const [key, d] of this.directions) {
+      const [src, dst] = key.split("|") as [string, string]
+      if (src.split(":")[0] !== from || dst !== to || this.blocked(from, to)) continue
+      const held = d.held
+      d.held = []
+      for (const action of held) this.schedule(from, to, d, action)
+    }
+  }
+
+  forget(socket: SimSocket): void {
+    this.sockets.delete(socket)
+  }
+
+  host(name: string): Network {
+    return {
+      timers: this.timers,
+      listen: (_host, port, onConnection) => {
+        const p = port === 0 ? this.nextPort++ : port
+        const key = `${name}:${p}`
+        if (this.listeners.has(key)) {
+          return Promise.reject(Object.assign(new Error(`address in use ${key}`), { code: "EADDRINUSE" }))
+        }
+        this.listeners.set(key, onConnection as (socket: SimSocket) => void)
+        const listener: Listener = { port: p, close: () => this.listeners.delete(key) }
+        return Promise.resolve(listener)
+      },
+      connect: (host, port, timeoutMillis) =>
+        new Promise((resolve, reject) => {
+          let settled = false
+          const cancel: Cancel = this.timers.setTimeout(() => {
+            if (settled) return
+            settled = true
+            reject(new Error(`connect timeout after ${timeoutMillis} ms`))
+          }, timeoutMillis)
+          const attempt = () => {
+            if (settled) return
+            const accept = this.listeners.get(`${host}:${port}`)
+            if (accept === undefined) {
+              settled = true
+              cancel()
+              return reject(Object.assign(new Error(`connect ECONNREFUSED ${host}:${port}`), { code: "ECONNREFUSED" }))
+            }
+            const localPort = this.nextPort++
+            const client = new SimSocket(this, name, host, port)
+            const server = new SimSocket(this, host, name, localPort)
+            ;(client as any).remotePort = port
+            client.peer = server
+            server.peer = client
+            this.sockets.add(client)
+            this.sockets.add(server)
+            settled = true
+            cancel()
+            accept(server)
+            resolve(client)
+          }
+          // the SYN crosses the link like data: during a partition (or a pause) it gets no answer
+          // and is retried, so the connect completes after the heal unless it timed out first
+          const d: Direction = { lastAt: 0, held: [] }
+          if (this.cut.has(`${name}→${host}`) || this.cut.has(`${host}→${name}`) || this.paused.has(host) || this.paused.has(name)) {
+            this.heldConnects.push({ from: name, to: host, attempt: () => this.schedule(name, host, d, attempt) })
+            return
+          }
+          this.schedule(name, host, d, attempt)
+        })
+    }
+  }
+
+  partition(a: string, b: string, oneWay: boolean): void {
+    this.cut.add(`${a}→${b}`)
+    if (!oneWay) this.cut.add(`${b}→${a}`)
+  }
+
+  heal(a?: string, b?: string): void {
+    const pairs = a === undefined ? Array.from(this.cut) : [`${a}→${b}`, `${b}→${a}`]
+    for (const p of pairs) this.cut.delete(p)
+    if (a === undefined) this.clogged.clear()
+    for (const p of pairs) {
+      const [x, y] = p.split("→") as [string, string]
+      this.release(x, y)
+    }
+    this.releaseConnects()
+  }
+
+  clog(a: string, b: string): void {
+    this.clogged.add(`${a}→${b}`)
+  }
+
+  unclog(a: string, b: string): void {
+    this.clogged.delete(`${a}→${b}`)
+    this.release(a, b)
+  }
+
+  setFaults(a: string, b: string, faults: LinkFaults): void {
+    this.faults.set(`${a}→${b}`, faults)
+    this.faults.set(`${b}→${a}`, faults)
+  }
+
+  setDefaultFaults(faults: LinkFaults): void {
+    this.faults.set("*", faults)
+  }
+
+  clearFaults(): void {
+    this.faults.clear()
+  }
+
+  reset(a: string, b: string): void {
+    for (const s of Array.from(this.sockets)) {
+      if ((s.local === a && s.remoteAddress === b) || (s.local === b && s.remoteAddress === a)) {
+        s.close(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }), false)
+      }
+    }
+  }
+
+  pause(host: string): void {
+    this.paused.add(host)
+  }
+
+  resume(host: string): void {
+    this.paused.delete(host)
+    for (const other of this.hosts()) {
+      this.release(host, other)
+      this.release(other, host)
+    }
+    this.releaseConnects()
+  }
+
+  crash(host: string): void {
+    for (const key of Array.from(this.listeners.keys())) if (key.startsWith(`${host}:`)) this.listeners.delete(key)
+    for (const s of Array.from(this.sockets)) {
+      if (s.local === host || s.remoteAddress === host) {
+        s.close(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }), false)
+      }
+    }
+  }
+
+  private hosts(): Set<string> {
+    const out = new Set<string>()
+    for (const s of this.sockets) out.add(s.local)
+    for (const key of this.listeners.keys()) out.add(key.split(":")[0]!)
+    return out
+  }
+}
+
+export interface SimNetwork {
+  readonly seed: number
+  readonly timers: Timers
+  /** the `Network` a node named `name` uses (pass it as `network` to `Node.layer`) */
+  host(name: string): Network
+  partition(a: string, b: string, options?: { readonly oneWay?: boolean }): void
+  /** heals one pair, or everything (partitions and clogs) */
+  heal(a?: string, b?: string): void
+  clog(a: string, b: string): void
+  unclog(a: string, b: string): void
+  setFaults(a: string, b: string, faults: LinkFaults): void
+  setDefaultFaults(faults: LinkFaults): void
+  clearFaults(): void
+  reset(a: string, b: string): void
+  pause(host: string): void
+  resume(host: string): void
+  crash(host: string): void
+  /** the seeded PRNG driving this network (use it for scenario choices too) */
+  random(): number
+}
+
+/**
+ * A simulated network on Effect's Clock. The seed defaults to `TELEX_SEED` from the environment,
+ * else 1; print it with failures so they can be replayed (`TELEX_SEED=… npm test`).
+ */
+export const make = (options?: { readonly seed?: number }): Effect.Effect<SimNetwork> =>
+  Effect.map(Effect.context<never>(), (context) => {
+    const seed = options?.seed ?? (Number(process.env.TELEX_SEED) || 1)
+    const impl = new SimNetworkImpl(seed, effectTimers(context))
+    return {
+      seed,
+      timers: impl.timers,
+      host: (name) => impl.host(name),
+      partition: (a, b, o) => impl.partition(a, b, o?.oneWay === true),
+      heal: (a, b) => impl.heal(a, b),
+      clog: (a, b) => impl.clog(a, b),
+      unclog: (a, b) => impl.unclog(a, b),
+      setFaults: (a, b, f) => impl.setFaults(a, b, f),
+      setDefaultFaults: (f) => impl.setDefaultFaults(f),
+      clearFaults: () => impl.clearFaults(),
+      reset: (a, b) => impl.reset(a, b),
+      pause: (h) => impl.pause(h),
+      resume: (h) => impl.resume(h),
+      crash: (h) => impl.crash(h),
+      random: () => impl.random()
+    }
+  })
+
+void Fiber
