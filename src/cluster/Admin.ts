@@ -66,20 +66,31 @@ export const start = Effect.gen(function*() {
     Effect.forkScoped
   )
 
-  const tree = (cell: Cell): TreeNode => ({
+  // Children are found by their `parent`, not the parent's `children` set: supervisors take their
+  // children out of that set (they stop them themselves, in order), so it misses them.
+  const tree = (cell: Cell, byParent: Map<Cell, Array<Cell>>): TreeNode => ({
     actor: cell.self.key,
     protocol: cell.behavior.protocol.name,
     ...(cell.name !== undefined ? { name: cell.name } : {}),
     mailbox: cell.mailbox.size,
     restarts: restarts.get(cell.self.key) ?? 0,
-    children: Array.from(cell.children ?? [], tree)
+    children: (byParent.get(cell) ?? []).map((child) => tree(child, byParent))
   })
 
   const behavior = Protocol.behavior(Effect.succeed({
     Status: () =>
       Effect.sync(() => {
         const core = system.core
-        const roots = Array.from(core.cells.values()).filter((c) => c.parent === undefined)
+        const roots: Array<Cell> = []
+        const byParent = new Map<Cell, Array<Cell>>()
+        for (const cell of core.cells.values()) {
+          if (cell.parent === undefined) roots.push(cell)
+          else {
+            const siblings = byParent.get(cell.parent)
+            if (siblings === undefined) byParent.set(cell.parent, [cell])
+            else siblings.push(cell)
+          }
+        }
         return {
           node: core.nodeId.name,
           incarnation: core.nodeId.incarnation,
@@ -90,7 +101,7 @@ export const start = Effect.gen(function*() {
           deadLetters: core.deadLetterCount,
           peers: node.peers().map((p) => ({ name: p.name, up: p.up })),
           names: [...registry.names()],
-          tree: roots.map(tree)
+          tree: roots.map((root) => tree(root, byParent))
         }
       })
   }))

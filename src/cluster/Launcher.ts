@@ -39,8 +39,11 @@ const portFree = (host: string, port: number) =>
   })
 
 export interface LaunchOptions {
+  /** run this long once the cluster has formed, then stop and print a JSON summary */
   readonly duration: Option.Option<Duration.Duration>
 }
+
+const FORMATION_TIMEOUT = Duration.seconds(60)
 
 interface NodeProcess {
   readonly name: string
@@ -95,9 +98,15 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
   }))
   const width = Math.max(...procs.map((p) => p.name.length))
   const out = (p: NodeProcess, line: string) => process.stdout.write(`${paint(p.color, p.name.padEnd(width))} │ ${line}\n`)
+  let formed = false
+  let onFormed: () => void = () => {}
   const progress = () => {
     const up = procs.filter((p) => p.up).length
     process.stdout.write(paint(1, `telex: nodes up ${up}/${total}${up === total ? " — cluster formed" : ""}\n`))
+    if (up === total && !formed) {
+      formed = true
+      onFormed()
+    }
   }
 
   let onFatal: (reason: string) => void = () => {}
@@ -174,8 +183,20 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
   const fatal = Effect.callback<string>((resume) => {
     onFatal = (reason) => resume(Effect.succeed(reason))
   })
+  // --duration counts from the moment the cluster has formed (node start-up takes seconds, more on
+  // a loaded machine), so the run and its summary cover a working cluster; if it does not form
+  // within FORMATION_TIMEOUT, the clock starts anyway
+  const clusterFormed = Effect.callback<void>((resume) => {
+    if (formed) return resume(Effect.void)
+    onFormed = () => resume(Effect.void)
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: FORMATION_TIMEOUT,
+      orElse: () => Console.error(paint(33, `telex: the cluster has not formed within ${Duration.format(FORMATION_TIMEOUT)}; the --duration clock starts now`))
+    })
+  )
   const outcome = Option.isSome(options.duration)
-    ? yield* Effect.raceFirst(Effect.as(Effect.sleep(options.duration.value), undefined), fatal)
+    ? yield* Effect.raceFirst(clusterFormed.pipe(Effect.andThen(Effect.sleep(options.duration.value)), Effect.as(undefined)), fatal)
     : yield* fatal
   if (outcome !== undefined) failure = outcome
   yield* stopAll
