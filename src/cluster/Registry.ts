@@ -170,14 +170,18 @@ const make = Effect.gen(function*() {
     }
 
     // follow the node's connections: sync on up, drop the lost node's entries on down
-    yield* node.events.pipe(
-      Stream.runForEach((event) =>
+    // subscribe now, before looking at who is up: a forked Stream would subscribe only when it
+    // first runs, and a connection made in between would never be synced
+    const subscription = yield* PubSub.subscribe(node.router.events)
+    yield* PubSub.take(subscription).pipe(
+      Effect.flatMap((event) =>
         event._tag === "NodeUp"
           ? self.tell(Protocol.PeerUp({ node: event.node.name }))
           : event._tag === "NodeDown"
           ? self.tell(Protocol.NodeLost({ node: event.node.name }))
           : Effect.void
       ),
+      Effect.forever,
       Effect.forkScoped
     )
     for (const peer of node.peers()) if (peer.up) yield* self.tell(Protocol.PeerUp({ node: peer.name }))

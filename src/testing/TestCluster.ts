@@ -41,6 +41,7 @@ import { STATS_PREFIX } from "../cluster/NodeStats.ts"
 import { Registry } from "../cluster/Registry.ts"
 import { Node } from "../transport/Node.ts"
 import { type Direction, FaultProxy, type Toxic } from "./FaultProxy.ts"
+import type { ClusterHandle } from "./Scenario.ts"
 
 const BIN = fileURLToPath(new URL("../../bin/telex.js", import.meta.url))
 
@@ -85,7 +86,7 @@ const freePort = (): Promise<number> =>
     })
   })
 
-export interface TestCluster {
+export interface TestCluster extends ClusterHandle {
   readonly names: ReadonlyArray<string>
   /** the client node inside the test process, connected directly to every node */
   readonly client: { readonly node: Node["Service"]; readonly system: ActorSystem["Service"]; readonly registry: Registry["Service"] }

@@ -9,6 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { JobQueue } from "../../examples/jobs.ts"
 import * as TestCluster from "../../src/testing/TestCluster.ts"
+import { jobsScenario } from "./jobs-scenario.ts"
 
 const app = fileURLToPath(new URL("../../examples/cluster/app.ts", import.meta.url))
 
@@ -19,58 +20,23 @@ describe("TestCluster: the job queue under network and process faults", () => {
         app,
         nodes: [{ name: "n1", run: ["jobs"] }, { name: "n2", run: ["workers"] }, { name: "n3", run: ["workers"] }]
       })
-      const queue = yield* cluster.eventually(cluster.client.registry.lookup(JobQueue, "jobs"))
+      // phases 1–4 are shared with the in-process twin (test/testing/sim-cluster.test.ts)
+      const result = yield* jobsScenario(cluster)
+      let submitted = result.submitted
+      const queue = yield* cluster.client.registry.lookup(JobQueue, "jobs")
       const stats = queue.ask(JobQueue.GetStats(), { timeout: "5 seconds" })
-      let submitted = 0
       const submit = (n: number) =>
         Effect.forEach(Array.from({ length: n }), () => {
           submitted++
           return queue.ask(JobQueue.Submit({ job: { id: `job-${submitted}`, work: 1 + (submitted % 5) } }))
         }, { discard: true })
-      const allWorkers = cluster.eventually(stats.pipe(Effect.filterOrFail((s) => s.workers === 6, () => new Error("waiting for 6 workers"))))
-      const allDone = cluster.eventually(
-        stats.pipe(Effect.filterOrFail((s) => s.completed === submitted && s.pending === 0 && s.inFlight === 0, (s) => new Error(`waiting: ${JSON.stringify(s)}`))),
-        "30 seconds"
-      )
       const check = Effect.gen(function*() {
-        const s = yield* allDone
-        assert.strictEqual(s.submitted, submitted)
+        const s = yield* cluster.eventually(
+          stats.pipe(Effect.filterOrFail((s) => s.completed === submitted && s.pending === 0 && s.inFlight === 0, (s) => new Error(`waiting: ${JSON.stringify(s)}`))),
+          "30 seconds"
+        )
         assert.strictEqual(s.completed, submitted, "every job completed exactly once")
       })
-
-      yield* allWorkers
-      yield* submit(50)
-      yield* check
-
-      // 1. partition n1 | n3: n3's workers lose the queue and restart; n2 carries on; heal
-      yield* cluster.partition("n1", "n3")
-      yield* submit(50)
-      yield* cluster.eventually(stats.pipe(Effect.filterOrFail((s) => s.workers === 3, () => new Error("n3's workers still counted"))))
-      yield* check
-      yield* cluster.heal()
-      yield* allWorkers
-      yield* submit(20)
-      yield* check
-
-      // 2. reset the connections n1 <-> n2 (ECONNRESET mid-stream)
-      yield* submit(30)
-      yield* cluster.reset("n1", "n2")
-      yield* check
-      yield* allWorkers
-
-      // 3. kill -9 n2, then start it again (a new incarnation)
-      yield* cluster.kill("n2")
-      yield* submit(30)
-      yield* check
-      yield* cluster.restart("n2")
-      yield* allWorkers
-
-      // 4. pause n3 longer than the failure detector's deadline, then resume
-      yield* cluster.pause("n3")
-      yield* submit(30)
-      yield* check
-      yield* cluster.resume("n3")
-      yield* allWorkers
 
       // 5. 10% loss and 50±10 ms latency on every link between the nodes
       for (const a of cluster.names) {

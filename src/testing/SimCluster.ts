@@ -1,0 +1,212 @@
+/**
+ * The in-process twin of `TestCluster`: the same app modules and the same scenario API, but
+ * every node runs in this process over a `SimNetwork`, on Effect's Clock. Under `it.effect`
+ * (TestClock) a whole scenario — minutes of partitions, pauses and restarts — runs in
+ * milliseconds and replays exactly from its seed (`TELEX_SEED`).
+ *
+ * ```ts
+ * it.effect("jobs survive a partition", () =>
+ *   Effect.gen(function*() {
+ *     const cluster = yield* SimCluster.start({ app, nodes: [...], seed: 7 })
+ *     yield* cluster.partition("n1", "n2")
+ *     yield* cluster.eventually(...)   // advances the TestClock while it waits
+ *     yield* cluster.heal()
+ *   }).pipe(Effect.scoped))
+ * ```
+ *
+ * `eventually` advances virtual time in small steps between attempts, so tests never sleep.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Exit, Layer, Random, Redacted, Scope } from "effect"
+import { TestClock } from "effect/testing"
+import { ActorSystem } from "../actors/ActorSystem.ts"
+import * as Admin from "../cluster/Admin.ts"
+import type { ClusterApp } from "../cluster/ClusterApp.ts"
+import { NodeStats } from "../cluster/NodeStats.ts"
+import { Registry } from "../cluster/Registry.ts"
+import { Node } from "../transport/Node.ts"
+import type { ClusterHandle } from "./Scenario.ts"
+import * as SimNetwork from "./SimNetwork.ts"
+
+export interface SimClusterOptions {
+  readonly app: ClusterApp
+  readonly nodes: ReadonlyArray<{ readonly name: string; readonly run?: ReadonlyArray<string> }>
+  readonly seed?: number
+  readonly heartbeatInterval?: Duration.Input
+  readonly acceptablePause?: Duration.Input
+  /** virtual milliseconds per step while waiting (default 10) */
+  readonly stepMillis?: number
+}
+
+export class SimClusterError extends Error {}
+
+interface Running {
+  scope: Scope.Closeable | undefined
+  node: Node["Service"] | undefined
+  system: ActorSystem["Service"] | undefined
+  registry: Registry["Service"] | undefined
+}
+
+export interface SimCluster extends ClusterHandle {
+  readonly network: SimNetwork.SimNetwork
+  /** a node's services (while it runs) */
+  services(name: string): {
+    readonly node: Node["Service"]
+    readonly system: ActorSystem["Service"]
+    readonly registry: Registry["Service"]
+  }
+  /** advances virtual time */
+  advance(duration: Duration.Input): Effect.Effect<void>
+}
+
+const secret = Redacted.make("sim-cluster")
+const PORT = 7000
+
+export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, SimClusterError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const network = yield* SimNetwork.make(options.seed === undefined ? undefined : { seed: options.seed })
+    const step = options.stepMillis ?? 10
+    const names = options.nodes.map((n) => n.name)
+    const outer = yield* Effect.scope
+    const running = new Map<string, Running>()
+
+    const advance = (duration: Duration.Input) =>
+      Effect.gen(function*() {
+        const total = Duration.toMillis(Duration.fromInputUnsafe(duration))
+        for (let t = 0; t < total; t += step) yield* TestClock.adjust(`${step} millis`)
+      })
+
+    const boot = Effect.fnUntraced(function*(spec: SimClusterOptions["nodes"][number]) {
+      const scope = yield* Scope.fork(outer)
+      const layer = Layer.mergeAll(Registry.layer, NodeStats.layer).pipe(
+        Layer.provideMerge(Node.layerWithSystem({
+          name: spec.name,
+          port: PORT,
+          cluster: "sim",
+          secret,
+          network: network.host(spec.name),
+          heartbeatInterval: options.heartbeatInterval ?? "250 millis",
+          acceptablePause: options.acceptablePause ?? "1 second",
+          reconnect: { initial: "50 millis", max: "500 millis" },
+          peers: names.filter((p) => p > spec.name).map((p) => ({ name: p, host: p, port: PORT }))
+        }))
+      )
+      const ctx = yield* Layer.buildWithScope(layer, scope).pipe(Effect.mapError((e) => new SimClusterError(e.message)))
+      const r: Running = {
+        scope,
+        node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
+        system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"],
+        registry: ctx.mapUnsafe.get(Registry.key) as Registry["Service"]
+      }
+      running.set(spec.name, r)
+      const modules = Effect.gen(function*() {
+        yield* Admin.start
+        for (const m of spec.run ?? []) {
+          const module = options.app.modules[m]
+          if (module === undefined) return yield* Effect.die(new SimClusterError(`unknown module ${m}`))
+          yield* module
+        }
+      })
+      yield* modules.pipe(Effect.provide(ctx), Scope.provide(scope), Effect.orDie)
+    })
+
+    for (const spec of options.nodes) yield* boot(spec)
+
+    // the test's own node
+    const clientScope = yield* Scope.fork(outer)
+    const clientCtx = yield* Layer.buildWithScope(
+      Registry.layer.pipe(Layer.provideMerge(Node.layerWithSystem({
+        name: "client",
+        port: PORT,
+        cluster: "sim",
+        secret,
+        network: network.host("client"),
+        heartbeatInterval: options.heartbeatInterval ?? "250 millis",
+        acceptablePause: options.acceptablePause ?? "1 second",
+        reconnect: { initial: "50 millis", max: "500 millis" },
+        peers: names.map((p) => ({ name: p, host: p, port: PORT }))
+      }))),
+      clientScope
+    ).pipe(Effect.mapError((e) => new SimClusterError(e.message)))
+    const client = {
+      node: clientCtx.mapUnsafe.get(Node.key) as Node["Service"],
+      system: clientCtx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"],
+      registry: clientCtx.mapUnsafe.get(Registry.key) as Registry["Service"]
+    }
+
+    const eventually = <A, E, R>(check: Effect.Effect<A, E, R>, timeout: Duration.Input = "30 seconds") =>
+      Effect.gen(function*() {
+        const total = Duration.toMillis(Duration.fromInputUnsafe(timeout))
+        let elapsed = 0
+        while (true) {
+          const result = yield* Effect.exit(check)
+          if (Exit.isSuccess(result)) return result.value
+          if (elapsed >= total) return yield* result
+          yield* TestClock.adjust(`${step} millis`)
+          elapsed += step
+        }
+      })
+
+    // wait until the mesh is formed
+    yield* eventually(
+      Effect.suspend(() =>
+        names.every((n) => running.get(n)!.node!.peers().filter((p) => p.up && p.name !== "client").length === names.length - 1) &&
+          client.node.peers().filter((p) => p.up).length === names.length
+          ? Effect.void
+          : Effect.fail(new SimClusterError("the simulated cluster did not form"))
+      ),
+      "60 seconds"
+    )
+
+    const get = (name: string) => {
+      const r = running.get(name)
+      if (r === undefined) throw new SimClusterError(`no node ${name} (nodes: ${names.join(", ")})`)
+      return r
+    }
+
+    const cluster: SimCluster = {
+      names,
+      client,
+      network,
+      advance,
+      services: (name) => {
+        const r = get(name)
+        if (r.node === undefined || r.system === undefined || r.registry === undefined) {
+          throw new SimClusterError(`node ${name} is not running`)
+        }
+        return { node: r.node, system: r.system, registry: r.registry }
+      },
+      partition: (a, b) => Effect.sync(() => network.partition(a, b)),
+      isolate: (name) => Effect.sync(() => {
+        for (const other of [...names, "client"]) if (other !== name) network.partition(name, other)
+      }),
+      heal: () => Effect.sync(() => {
+        network.heal()
+        network.clearFaults()
+      }),
+      reset: (a, b) => Effect.sync(() => network.reset(a, b)),
+      kill: (name) =>
+        Effect.gen(function*() {
+          const r = get(name)
+          network.crash(name)
+          const scope = r.scope
+          r.scope = undefined
+          r.node = undefined
+          r.system = undefined
+          r.registry = undefined
+          // the process is gone: its finalizers would not run, but in-process we must free it
+          if (scope !== undefined) yield* Effect.forkDetach(Scope.close(scope, Exit.void))
+        }),
+      pause: (name) => Effect.sync(() => network.pause(name)),
+      resume: (name) => Effect.sync(() => network.resume(name)),
+      restart: (name) =>
+        Effect.gen(function*() {
+          const spec = options.nodes.find((n) => n.name === name)!
+          if (get(name).scope !== undefined) return yield* Effect.fail(new SimClusterError(`node ${name} is still running`))
+          yield* boot(spec).pipe(Effect.mapError((e) => new SimClusterError(String(e))))
+        }),
+      eventually
+    }
+    return cluster
+  }).pipe((effect) => (options.seed === undefined ? effect : Random.withSeed(effect, options.seed)))
