@@ -135,6 +135,9 @@ export class Connection {
       this.onFrame(frame)
       if (this.closed !== undefined) return
     }
+    // bad bytes in the chunk that ended the handshake: the decoder failed after the leftover frames
+    const failed = this.decoder.failed
+    if (failed !== undefined) return this.close(`protocol error: ${failed.message}`)
     this.socket.resume()
   }
 

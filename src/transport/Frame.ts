@@ -178,7 +178,7 @@ export class FrameWriter {
   private ensure(extra: number): void {
     const need = this.length + extra
     if (need <= this.buf.length) return
-    let cap = this.buf.length * 2
+    let cap = Math.max(1, this.buf.length * 2) // from 1: an initial size of 0 would loop forever
     while (cap < need) cap *= 2
     const next = Buffer.allocUnsafe(cap)
     this.buf.copy(next, 0, 0, this.length)
