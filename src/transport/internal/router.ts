@@ -219,10 +219,8 @@ export class Router {
     }
     peer.claim = undefined
     if (peer.isUp) peer.conn!.close("replaced")
-    if (peer.incarnation !== undefined && peer.incarnation !== conn.peer.incarnation) {
-      // messages buffered for the old incarnation must not reach the new one
-      this.dropBuffer(peer, `${peer.name} has a new incarnation`)
-    }
+    // messages buffered for another (e.g. the old) incarnation must not reach this one:
+    // sendBuffered checks every envelope's target incarnation
     const last = peer.lastSession
     const gap = last !== undefined && peerPrevious !== undefined && last.session === peerPrevious.session &&
       last.sent > peerPrevious.received
@@ -259,14 +257,50 @@ export class Router {
   private sendBuffered(peer: Peer, conn: Connection, envelope: unknown): void {
     // buffered envelopes were addressed before we knew the incarnation: check it now
     const e = envelope as Array<any>
-    const to = e[0] === Kind.Tell || e[0] === Kind.Ask ? e[1] : undefined
-    if (to !== undefined && (to as PendingTarget).incarnation !== undefined &&
-      (to as PendingTarget).incarnation !== conn.peer.incarnation) {
-      if (e[0] === Kind.Ask) this.failAsk(peer, e[4], new NoProc({ actor: `${peer.name}/${(to as PendingTarget).id}` }))
-      return
+    const i = targetIndex(e[0])
+    const to = i === undefined ? undefined : e[i]
+    if (isPending(to)) {
+      if (to.address.node.incarnation !== conn.peer.incarnation) return this.refuse(peer, e, to, undefined)
+      e[i!] = to.address.id
     }
-    if (to !== undefined) e[1] = (to as PendingTarget).id
     conn.send(e)
+  }
+
+  /**
+   * A buffered envelope that will not be sent: to another incarnation (`unreachable` undefined:
+   * dead letter, NoProc, Down/exit NoProc) or because the dial failed (NoRoute, NodeDown,
+   * Down/exit NoConnection). Nothing is dropped silently; Unlink, Exit, Demonitor and Stop owe nothing.
+   */
+  private refuse(peer: Peer, e: Array<any>, to: PendingTarget, unreachable: string | undefined): void {
+    const key = formatAddress(to.address)
+    const reason = unreachable === undefined ? ExitReason.noproc : ExitReason.noconnection(peer.name)
+    switch (e[0]) {
+      case Kind.Tell:
+        return this.system.deadLetter(
+          key,
+          e[3],
+          unreachable === undefined ? { _tag: "NoSuchActor" } : { _tag: "NoRoute", node: peer.name }
+        )
+      case Kind.Ask:
+        return this.failAsk(
+          peer,
+          e[4],
+          unreachable === undefined ? new NoProc({ actor: key }) : new NodeDown({ node: peer.name, reason: unreachable })
+        )
+      case Kind.Monitor: {
+        const watch = peer.watches.get(e[3])
+        if (watch === undefined) return
+        peer.watches.delete(e[3])
+        return watch.watcher.target.signal(new Down(new MonitorRef(e[3], watch.target), watch.target, reason))
+      }
+      case Kind.Link: {
+        const linkKey = `${formatAddress(e[1])}|${key}`
+        const link = peer.links.get(linkKey)
+        if (link === undefined) return
+        peer.links.delete(linkKey)
+        return link.local.exitSignal(link.remote, reason)
+      }
+    }
   }
 
   private onClose(peer: Peer, conn: Connection, reason: string): void {
@@ -308,7 +342,9 @@ export class Router {
     const buffered = peer.buffer
     peer.buffer = []
     for (const e of buffered as Array<Array<any>>) {
-      if (e[0] === Kind.Ask) this.failAsk(peer, e[4], new NodeDown({ node: peer.name, reason }))
+      const i = targetIndex(e[0])
+      const to = i === undefined ? undefined : e[i]
+      if (isPending(to)) this.refuse(peer, e, to, reason)
     }
   }
 
@@ -593,9 +629,18 @@ const isRuntimeError = (u: unknown): boolean =>
 
 /** A buffered envelope's target, resolved to its id once the incarnation is known. */
 interface PendingTarget {
-  readonly id: number
-  readonly incarnation: number | undefined
+  readonly address: ActorAddress
 }
+
+const isPending = (u: unknown): u is PendingTarget => typeof u === "object" && u !== null
+
+/** Where an envelope names the actor it is for (see `Envelope.ts`), for the kinds that do. */
+const targetIndex = (kind: number): 1 | 2 | undefined =>
+  kind === Kind.Tell || kind === Kind.Ask || kind === Kind.Demonitor || kind === Kind.Stop
+    ? 1
+    : kind === Kind.Link || kind === Kind.Unlink || kind === Kind.Exit || kind === Kind.Monitor
+    ? 2
+    : undefined
 
 /** Delivery to an actor on another node. */
 export class RemoteTarget implements Target {
@@ -672,7 +717,7 @@ export class RemoteTarget implements Target {
   /** The id to put in the envelope: now if the incarnation is known, at attach time otherwise. */
   private to(peer: Peer): number | PendingTarget | undefined {
     if (peer.isUp) return peer.incarnation === this.address.node.incarnation ? this.address.id : undefined
-    return { id: this.address.id, incarnation: this.address.node.incarnation }
+    return { address: this.address }
   }
 
   offer(message: unknown, reply: Reply | undefined, sender: ActorRef<any> | undefined, force?: boolean): Offer {
@@ -739,10 +784,15 @@ export class RemoteTarget implements Target {
     this.router.send(peer, [Kind.Down, remoteId, message.actor.address, encodeReason(message.reason)])
   }
 
+  // Signals are addressed like messages (`to`): one for another incarnation of the node (an
+  // actor of its predecessor) is never sent, lest it reach the successor's actor with that id.
+
   exitSignal(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable?: boolean): void {
     const peer = this.peer
     peer.links.delete(`${from.key}|${this.key}`)
-    if (!this.router.send(peer, [Kind.Exit, from.address, this.address.id, encodeReason(reason), untrappable === true])) {
+    const to = this.to(peer)
+    if (to === undefined) return // that incarnation is gone
+    if (!this.router.send(peer, [Kind.Exit, from.address, to, encodeReason(reason), untrappable === true])) {
       // nothing to tell: the connection is gone, and the remote side saw NoConnection
     }
   }
@@ -750,8 +800,10 @@ export class RemoteTarget implements Target {
   addLink(from: ActorRef<any>): void {
     const peer = this.peer
     const local = from.target
+    const to = this.to(peer)
+    if (to === undefined) return local.exitSignal(this.self, ExitReason.noproc)
     peer.links.set(`${from.key}|${this.key}`, { local, remote: this.self })
-    if (!this.router.send(peer, [Kind.Link, from.address, this.address.id])) {
+    if (!this.router.send(peer, [Kind.Link, from.address, to])) {
       peer.links.delete(`${from.key}|${this.key}`)
       local.exitSignal(this.self, ExitReason.noconnection(peer.name))
     }
@@ -760,17 +812,19 @@ export class RemoteTarget implements Target {
   removeLink(from: ActorRef<any>): void {
     const peer = this.peer
     peer.links.delete(`${from.key}|${this.key}`)
-    this.router.send(peer, [Kind.Unlink, from.address, this.address.id])
+    const to = this.to(peer)
+    if (to !== undefined) this.router.send(peer, [Kind.Unlink, from.address, to])
   }
 
   addMonitor(id: number, watcher: ActorRef<any>): void {
     const peer = this.peer
     const self = this.self
-    if (this.to(peer) === undefined) {
+    const to = this.to(peer)
+    if (to === undefined) {
       return watcher.target.signal(new Down(new MonitorRef(id, self), self, ExitReason.noproc))
     }
     peer.watches.set(id, { watcher, target: self })
-    if (!this.router.send(peer, [Kind.Monitor, watcher.address, this.address.id, id])) {
+    if (!this.router.send(peer, [Kind.Monitor, watcher.address, to, id])) {
       peer.watches.delete(id)
       watcher.target.signal(new Down(new MonitorRef(id, self), self, ExitReason.noconnection(peer.name)))
     }
@@ -778,12 +832,15 @@ export class RemoteTarget implements Target {
 
   removeMonitor(id: number): void {
     const peer = this.peer
-    if (peer.watches.delete(id)) this.router.send(peer, [Kind.Demonitor, this.address.id, id])
+    if (!peer.watches.delete(id)) return
+    const to = this.to(peer)
+    if (to !== undefined) this.router.send(peer, [Kind.Demonitor, to, id])
   }
 
   shutdown(reason: ExitReason.ExitReason, onExit?: (reason: ExitReason.ExitReason) => void): void {
     if (onExit !== undefined) this.onExit(onExit)
-    this.router.send(this.peer, [Kind.Stop, this.address.id, encodeReason(reason)])
+    const to = this.to(this.peer)
+    if (to !== undefined) this.router.send(this.peer, [Kind.Stop, to, encodeReason(reason)])
   }
 
   /** Exit notification for a remote actor: a monitor whose watcher is a callback. */
