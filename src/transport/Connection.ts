@@ -72,6 +72,9 @@ export class Connection {
   private queueTypes: Array<number> = []
   private queueBodies: Array<Uint8Array> = []
   private queueHead = 0
+  /** the 12-byte headers of the queued fragments, in queue order (their pieces are in queueBodies) */
+  private fragmentHeaders: Array<Uint8Array> = []
+  private fragmentHead = 0
   queuedBytes = 0
   private writing = false
   private flushScheduled = false
@@ -183,6 +186,8 @@ export class Connection {
     this.queueTypes = []
     this.queueBodies = []
     this.queueHead = 0
+    this.fragmentHeaders = []
+    this.fragmentHead = 0
     this.queuedBytes = 0
     this.socket.destroy()
     const waiters = this.drainWaiters
@@ -199,19 +204,21 @@ export class Connection {
     this.queuedBytes += body.length + 5
   }
 
-  /** fragment body: u32 id | u32 total length | u32 offset | bytes */
+  /**
+   * fragment body: u32 id | u32 total length | u32 offset | bytes. The pieces are views of the
+   * encoded message, not copies: the writer puts each header before its piece.
+   */
   private enqueueFragments(bytes: Uint8Array): void {
     const id = this.nextFragmentId++
     const size = this.options.fragmentSize
     for (let offset = 0; offset < bytes.length; offset += size) {
-      const piece = bytes.subarray(offset, Math.min(bytes.length, offset + size))
-      const body = new Uint8Array(12 + piece.length)
-      const view = new DataView(body.buffer)
-      view.setUint32(0, id)
-      view.setUint32(4, bytes.length)
-      view.setUint32(8, offset)
-      body.set(piece, 12)
-      this.enqueue(FrameType.Fragment, body)
+      const header = Buffer.allocUnsafe(12)
+      header.writeUInt32BE(id, 0)
+      header.writeUInt32BE(bytes.length, 4)
+      header.writeUInt32BE(offset, 8)
+      this.fragmentHeaders.push(header)
+      this.queuedBytes += 12
+      this.enqueue(FrameType.Fragment, bytes.subarray(offset, Math.min(bytes.length, offset + size)))
     }
   }
 
@@ -236,7 +243,15 @@ export class Connection {
     let bytes = 0
     while (i < bodies.length && (bytes < budget || i === this.queueHead)) {
       const body = bodies[i]!
-      writer.write(types[i] as FrameType, body)
+      const type = types[i] as FrameType
+      if (type === FrameType.Fragment) {
+        const header = this.fragmentHeaders[this.fragmentHead]!
+        this.fragmentHeaders[this.fragmentHead++] = EMPTY
+        writer.writeWithPrefix(type, header, body)
+        bytes += 12
+      } else {
+        writer.write(type, body)
+      }
       bytes += body.length + 5
       bodies[i] = EMPTY
       i++
@@ -246,6 +261,8 @@ export class Connection {
       this.queueTypes = []
       this.queueBodies = []
       this.queueHead = 0
+      this.fragmentHeaders = []
+      this.fragmentHead = 0
     } else {
       this.queueHead = i
       if (i > 1024 && i * 2 > bodies.length) {
@@ -253,10 +270,26 @@ export class Connection {
         this.queueBodies = bodies.slice(i)
         this.queueHead = 0
       }
+      if (this.fragmentHead > 1024 && this.fragmentHead * 2 > this.fragmentHeaders.length) {
+        this.fragmentHeaders = this.fragmentHeaders.slice(this.fragmentHead)
+        this.fragmentHead = 0
+      }
     }
     if (writer.size === 0) return
     this.writing = true
-    this.socket.write(writer.take(), this.afterWrite)
+    const out = writer.takeParts()
+    if (!Array.isArray(out)) {
+      this.socket.write(out, this.afterWrite)
+    } else if (this.socket.cork !== undefined && this.socket.uncork !== undefined) {
+      // one gather write (writev) for the batch and the large bodies it references
+      this.socket.cork()
+      const last = out.length - 1
+      for (let k = 0; k < last; k++) this.socket.write(out[k]!)
+      this.socket.write(out[last]!, this.afterWrite)
+      this.socket.uncork()
+    } else {
+      this.socket.write(Buffer.concat(out), this.afterWrite)
+    }
     if (this.drainWaiters.length > 0 && !this.isFull) this.wakeDrainWaiters()
   }
 
@@ -334,7 +367,7 @@ export class Connection {
         return this.close(`protocol error: fragmented message of ${total} bytes exceeds ${this.options.maxMessageSize}`)
       }
       if (this.assembly !== undefined) return this.close("protocol error: new fragmented message before the previous one ended")
-      this.assembly = { id, buf: new Uint8Array(total), filled: 0 }
+      this.assembly = { id, buf: Buffer.allocUnsafe(total), filled: 0 } // every byte is written before use
     }
     const a = this.assembly
     if (a === undefined || a.id !== id || offset !== a.filled || a.buf.length !== total || offset + piece.length > total) {

@@ -160,19 +160,31 @@ export class FrameDecoder {
 const readU32 = (b: Uint8Array, o: number): number =>
   ((b[o]! << 24) >>> 0) + (b[o + 1]! << 16) + (b[o + 2]! << 8) + b[o + 3]!
 
+/** batches up to this size are copied out of the writer (Node serves them from its Buffer pool) */
+const SMALL_BATCH = Buffer.poolSize >>> 1
+/** bodies from this size on are not copied into the batch: they are written as they are (gather write) */
+export const LARGE_BODY = 16 * 1024
+
 /**
- * Accumulates frames into one buffer so a whole batch goes out in one `socket.write`.
+ * Accumulates frames so a whole batch goes out in one socket write. Small frames are copied into
+ * one buffer; a body of `LARGE_BODY` bytes or more is referenced, not copied, and the batch is
+ * then a list of parts for one gather write (`writev`).
  */
 export class FrameWriter {
   private buf: Buffer
   private length = 0
+  /** bytes of `buf` before this offset are already in `parts` */
+  private sealed = 0
+  /** the batch so far, when it references large bodies */
+  private parts: Array<Uint8Array> | undefined = undefined
+  private partsBytes = 0
 
   constructor(initial = 16 * 1024) {
     this.buf = Buffer.allocUnsafe(initial)
   }
 
   get size(): number {
-    return this.length
+    return this.partsBytes + this.length - this.sealed
   }
 
   private ensure(extra: number): void {
@@ -186,19 +198,89 @@ export class FrameWriter {
   }
 
   write(type: FrameType, body: Uint8Array): void {
-    this.ensure(HEADER_SIZE + body.length)
-    const o = this.length
-    this.buf.writeUInt32BE(body.length + 1, o)
-    this.buf[o + 4] = type
-    this.buf.set(body, o + HEADER_SIZE)
-    this.length = o + HEADER_SIZE + body.length
+    this.writeWithPrefix(type, undefined, body)
   }
 
-  /** Takes the accumulated bytes (handed to the socket as they are, no copy) and starts a new buffer. */
+  /** One frame whose body is `prefix` followed by `body` (a fragment: its header, then its piece). */
+  writeWithPrefix(type: FrameType, prefix: Uint8Array | undefined, body: Uint8Array): void {
+    const prefixLength = prefix === undefined ? 0 : prefix.length
+    const large = body.length >= LARGE_BODY
+    this.ensure(HEADER_SIZE + prefixLength + (large ? 0 : body.length))
+    const buf = this.buf
+    let o = this.length
+    buf.writeUInt32BE(1 + prefixLength + body.length, o)
+    buf[o + 4] = type
+    o += HEADER_SIZE
+    if (prefix !== undefined) {
+      buf.set(prefix, o)
+      o += prefixLength
+    }
+    if (large) {
+      this.length = o
+      this.seal()
+      this.parts!.push(body)
+      this.partsBytes += body.length
+    } else {
+      buf.set(body, o)
+      this.length = o + body.length
+    }
+  }
+
+  /** Moves the unsealed bytes of `buf` into `parts`. */
+  private seal(): void {
+    const parts = (this.parts ??= [])
+    if (this.length > this.sealed) {
+      parts.push(this.buf.subarray(this.sealed, this.length))
+      this.partsBytes += this.length - this.sealed
+      this.sealed = this.length
+    }
+  }
+
+  /** Takes the batch as one buffer. */
   take(): Buffer {
-    const out = this.buf.subarray(0, this.length)
-    this.buf = Buffer.allocUnsafe(Math.min(Math.max(16 * 1024, this.length), 1024 * 1024))
+    const out = this.takeParts()
+    return Array.isArray(out) ? Buffer.concat(out) : out
+  }
+
+  /**
+   * Takes the batch: one buffer, or the parts of a gather write. A large buffer is handed over
+   * as it is (no copy) and a new one started; small ones (a lone ask or reply, the headers
+   * around large bodies) are copied into pooled allocations and the buffer kept: a fresh 16 KiB
+   * buffer per write was most of the GC work of an ask.
+   */
+  takeParts(): Buffer | Array<Uint8Array> {
+    const length = this.length
+    const parts = this.parts
+    if (parts === undefined) {
+      this.length = 0
+      if (length <= SMALL_BATCH) return this.copyOut(0, length)
+      const out = this.buf.subarray(0, length)
+      this.buf = Buffer.allocUnsafe(Math.min(Math.max(16 * 1024, length), 1024 * 1024))
+      return out
+    }
+    this.seal()
+    this.parts = undefined
+    this.partsBytes = 0
     this.length = 0
+    this.sealed = 0
+    if (length > SMALL_BATCH) {
+      this.buf = Buffer.allocUnsafe(16 * 1024)
+      return parts
+    }
+    // parts cut from the buffer we keep are copied out; large bodies and parts of a buffer
+    // outgrown since (see ensure) are not
+    const buf = this.buf
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!
+      const from = part.byteOffset - buf.byteOffset
+      if (part.buffer === buf.buffer && from >= 0 && from < buf.length) parts[i] = this.copyOut(from, part.length)
+    }
+    return parts
+  }
+
+  private copyOut(from: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(length)
+    this.buf.copy(out, 0, from, from + length)
     return out
   }
 }

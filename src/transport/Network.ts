@@ -23,6 +23,9 @@ export interface Socket {
   destroy(): this
   setNoDelay(noDelay?: boolean): this
   setKeepAlive(enable?: boolean, initialDelay?: number): this
+  /** optional: buffers writes until `uncork`, which sends them in one gather write */
+  cork?(): void
+  uncork?(): void
   readonly destroyed: boolean
   readonly remoteAddress?: string | undefined
   readonly remotePort?: number | undefined
