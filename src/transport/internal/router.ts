@@ -15,6 +15,7 @@ import type { AnyProtocol } from "../../actors/Actor.ts"
 import {
   ActorStopped,
   AskErrorSchema,
+  AskTimeout,
   InvalidMessage,
   MailboxFull,
   NodeDown,
@@ -523,8 +524,12 @@ export class Router {
     if ("issue" in decoded) return this.system.deadLetter(recipient, e[3], { _tag: "InvalidMessage", issue: decoded.issue })
     // remote senders cannot be suspended per message: under `backpressure` the message is accepted
     // (the link's bounded outbound buffer and TCP hold the sender back); other policies apply
-    if (found.cell.offer(decoded.value, undefined, undefined) === Offer.Full) {
+    const result = found.cell.offer(decoded.value, undefined, undefined)
+    if (result === Offer.Full) {
       found.cell.offer(decoded.value, undefined, undefined, true)
+    } else if (result === Offer.Rejected) {
+      // the `fail` policy: a local sender gets MailboxFull; a remote tell has nobody to tell
+      this.system.deadLetter(recipient, decoded.value, { _tag: "MailboxFull", capacity: found.cell.capacity })
     }
   }
 
@@ -625,7 +630,7 @@ export class Router {
 
 const isRuntimeError = (u: unknown): boolean =>
   u instanceof NoProc || u instanceof ActorStopped || u instanceof MailboxFull || u instanceof InvalidMessage ||
-  u instanceof NodeDown || u instanceof ProtocolMismatch
+  u instanceof NodeDown || u instanceof ProtocolMismatch || u instanceof AskTimeout
 
 /** A buffered envelope's target, resolved to its id once the incarnation is known. */
 interface PendingTarget {

@@ -1,0 +1,51 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { Actor, ActorSystem } from "../../src/index.ts"
+import { Node } from "../../src/transport/Node.ts"
+
+const Slow = Actor.make("RemoteMailbox/Slow", {
+  Hold: Actor.tell({ n: Schema.Int }),
+  Count: Actor.ask({}, { success: Schema.Int })
+})
+
+const secret = Redacted.make("remote-mailbox")
+const startNode = (name: string) =>
+  Effect.gen(function*() {
+    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "rm", secret }))
+    return { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
+  })
+
+describe("remote sends into a full mailbox", () => {
+  it.live("under the `fail` policy, a remote tell that does not fit becomes a MailboxFull dead letter (never silently lost)", () =>
+    Effect.gen(function*() {
+      const b = yield* startNode("rmb")
+      const a = yield* startNode("rma")
+      const gate = yield* Deferred.make<void>()
+      let handled = 0
+      yield* b.system.spawn(
+        Slow.behavior(Effect.succeed({
+          Hold: () => Effect.andThen(Deferred.await(gate), Effect.sync(() => void handled++)),
+          Count: () => Effect.sync(() => handled)
+        })),
+        { name: "slow", mailbox: { capacity: 2, overflow: "fail" } }
+      )
+      const dropped: Array<number> = []
+      yield* b.system.deadLetters.pipe(
+        Stream.filter((d) => d.reason._tag === "MailboxFull"),
+        Stream.runForEach((d) => Effect.sync(() => void dropped.push((d.message as any).n))),
+        Effect.forkScoped
+      )
+      yield* Effect.yieldNow
+      yield* a.node.connect({ name: "rmb", host: "127.0.0.1", port: b.node.address.port })
+      const slow = yield* a.node.lookup("rmb", Slow, "slow")
+      // at most 1 is being handled (blocked) and 2 wait in the mailbox: the rest do not fit
+      for (let n = 1; n <= 6; n++) yield* slow.tell(Slow.Hold({ n }))
+      for (let i = 0; i < 200 && dropped.length < 3; i++) yield* Effect.sleep("10 millis")
+      yield* Deferred.succeed(gate, undefined)
+      const done = yield* slow.ask(Slow.Count())
+      // every tell is accounted for: handled, or a MailboxFull dead letter — the newest ones
+      assert.isAtLeast(done, 2)
+      assert.isAtMost(done, 3)
+      assert.deepStrictEqual(dropped, Array.from({ length: 6 - done }, (_, i) => done + 1 + i))
+    }).pipe(Effect.scoped))
+})
