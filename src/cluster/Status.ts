@@ -39,6 +39,7 @@ export const print = Effect.fnUntraced(function*(configFile: string) {
     cluster: config.cluster,
     secret,
     handshakeTimeout: "2 seconds",
+    advertise: false,
     connectTimeout: "2 seconds"
   }))
   const node = ctx.mapUnsafe.get(Node.key) as Node["Service"]

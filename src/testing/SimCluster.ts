@@ -119,6 +119,7 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       Registry.layer.pipe(Layer.provideMerge(Node.layerWithSystem({
         name: "client",
         port: PORT,
+        advertise: false,
         cluster: "sim",
         secret,
         network: network.host("client"),

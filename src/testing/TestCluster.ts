@@ -206,7 +206,7 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
     // the test's own node, connected directly to every node
     const ctx = yield* Layer.build(
       Registry.layer.pipe(
-        Layer.provideMerge(Node.layerWithSystem({ name: "client", cluster: "telex-test", secret: Redacted.make(secret) }))
+        Layer.provideMerge(Node.layerWithSystem({ name: "client", cluster: "telex-test", secret: Redacted.make(secret), advertise: false }))
       )
     ).pipe(Effect.mapError((e) => new TestClusterError(e.message)))
     const client = {

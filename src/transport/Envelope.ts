@@ -23,6 +23,7 @@
  * [22 Lookup,    requestId, name]
  * [23 Found,     requestId, address | null]
  * [24 Protocols, { name: fingerprint }]
+ * [25 Members,   [{ name, host, port }, …]]  the peers the sender knows, so seeds grow into a full mesh
  * ```
  *
  * @since 0.1.0
@@ -42,7 +43,8 @@ export const Kind = {
   Spawned: 21,
   Lookup: 22,
   Found: 23,
-  Protocols: 24
+  Protocols: 24,
+  Members: 25
 } as const
 
 export const ReplyKind = { Success: 0, ProtocolError: 1, RuntimeError: 2 } as const

@@ -93,6 +93,11 @@ export interface NodeOptions {
   readonly tls?: TlsOptions | undefined
   /** what to listen and dial on; default TCP (TLS with `tls`). The test kit's `SimNetwork` is another. */
   readonly network?: Network | undefined
+  /**
+   * Whether peers learn this node's address (and dial it, and tell others about it). Default
+   * true; false for short-lived clients such as `telex status`.
+   */
+  readonly advertise?: boolean | undefined
 }
 
 export interface PeerInfo {
@@ -212,7 +217,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     cluster: options.cluster,
     secret: options.secret,
     node: core.nodeId,
-    listen: address,
+    // transient clients (status, tests) do not advertise an address: nobody dials them back
+    listen: options.advertise === false ? undefined : address,
     codecs,
     timeoutMillis: handshakeTimeoutMillis,
     maxFrameSize,
@@ -367,14 +373,29 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     )
   ).pipe(Effect.orDie)) as Supervisor.SupervisorRef
 
+  const linked = new Set<string>()
   const ensureLink = (peerAddress: PeerAddress) =>
-    Supervisor.startChild(transport, Supervisor.child(`link:${peerAddress.name}`, linkBehavior(peerAddress))).pipe(
+    Effect.suspend(() => {
+      linked.add(peerAddress.name)
+      return Supervisor.startChild(transport, Supervisor.child(`link:${peerAddress.name}`, linkBehavior(peerAddress)))
+    }).pipe(
       Effect.catchTag("SupervisorError", (e) => e.reason === "AlreadyPresent" ? Effect.void : Effect.fail(e)),
       Effect.orDie,
       Effect.asVoid
     )
 
   for (const peer of options.peers ?? []) yield* ensureLink(peer)
+  // members learned from peers: dial the ones we have no link to (a full mesh from seeds)
+  const runInNode = Effect.runForkWith(context)
+  // (a transient client stays a client: it talks to the nodes it was given)
+  if (options.advertise !== false) router.onMembers = (members) => {
+    for (const m of members) {
+      if (m.name === options.name) continue
+      const known = router.peers.get(m.name)
+      if (linked.has(m.name) || (known !== undefined && known.isUp)) continue
+      runInNode(ensureLink(m))
+    }
+  }
 
   const awaitUp = (name: string, timeoutMillis: number) =>
     Effect.callback<NodeId, NodeDown>((resume) => {

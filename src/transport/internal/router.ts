@@ -113,6 +113,9 @@ export class Router {
   readonly peers = new Map<string, Peer>()
   readonly events: PubSub.PubSub<NodeEvent>
   readonly options: RouterOptions
+  /** called with the members a peer knows (the node dials the ones it does not) */
+  onMembers: (members: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number }>) => void = () => {}
+
   /** simulated partitions: peer name → until (epoch ms) */
   readonly blocked = new Map<string, number>()
 
@@ -239,6 +242,12 @@ export class Router {
     for (const envelope of buffered) this.sendBuffered(peer, conn, envelope)
     const waiters = peer.upWaiters
     peer.upWaiters = []
+    // tell the new peer about the other nodes we know, so that seeds grow into a full mesh
+    const members: Array<{ name: string; host: string; port: number }> = []
+    for (const other of this.peers.values()) {
+      if (other !== peer && other.listen !== undefined) members.push({ name: other.name, ...other.listen })
+    }
+    if (members.length > 0) conn.send([Kind.Members, members])
     // events last: a subscriber may run synchronously inside publish and must see the new state
     if (gap) {
       this.publish({
@@ -488,6 +497,13 @@ export class Router {
         if (typeof e[1] !== "object" || e[1] === null) return this.protocolError(conn, "malformed protocol table")
         peer.protocols = { ...peer.protocols, ...e[1] }
         return
+      }
+      case Kind.Members: {
+        if (!Array.isArray(e[1])) return this.protocolError(conn, "malformed member list")
+        const members = (e[1] as Array<any>).filter((m) =>
+          typeof m?.name === "string" && typeof m?.host === "string" && Number.isInteger(m?.port) && m.port > 0 && m.port < 65536
+        )
+        return this.onMembers(members)
       }
       default:
         return this.protocolError(conn, `unknown envelope kind ${e[0]}`)
