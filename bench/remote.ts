@@ -124,8 +124,14 @@ const startPeer = async (secret: string, log: (line: string) => void): Promise<P
   }
   try {
     const lines = createInterface({ input: child.stdout! })
+    // the first line that is our JSON (node flags such as --trace-gc may print before it)
     const first = new Promise<string>((resolve, reject) => {
-      lines.once("line", resolve)
+      const onLine = (l: string) => {
+        if (!l.startsWith("{\"port\":")) return log(`peer: ${l}`)
+        lines.off("line", onLine)
+        resolve(l)
+      }
+      lines.on("line", onLine)
       child.once("error", reject)
       child.once("exit", (code, signal) => reject(new Error(`remote-peer exited before it listened (${code ?? signal})`)))
     })
