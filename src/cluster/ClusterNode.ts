@@ -85,6 +85,7 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
     name,
     host: self.host ?? "127.0.0.1",
     port: self.port,
+    allowNonLoopback: self.allowNonLoopback,
     cluster: config.cluster,
     secret,
     peers,

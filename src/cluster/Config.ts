@@ -41,6 +41,8 @@ export const NodeConfig = Schema.Struct({
   name: Name,
   host: Schema.optional(Schema.String),
   port: Port,
+  /** `host` may be an address other than loopback (the transport refuses one otherwise) */
+  allowNonLoopback: Schema.optional(Schema.Boolean),
   /** app modules this node runs, by name */
   run: Schema.optional(Schema.Array(Schema.String)),
   /** actor protocols other nodes may spawn here, by protocol name */
