@@ -50,7 +50,9 @@ export const effectTimers = (context: Context.Context<never>): Timers => {
     setInterval: (f, millis) => {
       const fiber = run(Effect.forever(Effect.sleep(Math.max(1, millis)).pipe(Effect.andThen(Effect.sync(f)))))
       return () => fiber.interruptUnsafe()
-    }
+    },
+    // the simulated network delivers bytes in microtasks and timers: nothing is pending "in the kernel"
+    afterIo: (f) => queueMicrotask(f)
   }
 }
 

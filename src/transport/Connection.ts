@@ -307,7 +307,15 @@ export class Connection {
 
   private tick = (): void => {
     if (this.timers.now() - this.lastReceived > this.options.acceptablePauseMillis) {
-      return this.close(`no sign of life from ${this.peer.name} for ${this.options.acceptablePauseMillis} ms (heartbeat deadline)`)
+      // After a stall of this process, timers can fire before the bytes that arrived meanwhile
+      // are read: look again once pending I/O has been processed, so that our own pause is not
+      // taken for the peer's silence.
+      return this.timers.afterIo(() => {
+        if (this.closed !== undefined) return
+        if (this.timers.now() - this.lastReceived > this.options.acceptablePauseMillis) {
+          this.close(`no sign of life from ${this.peer.name} for ${this.options.acceptablePauseMillis} ms (heartbeat deadline)`)
+        }
+      })
     }
     this.heartbeatDue = true
     if (!this.writing) this.scheduleFlush()

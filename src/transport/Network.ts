@@ -38,6 +38,8 @@ export interface Timers {
   now(): number
   setTimeout(f: () => void, millis: number): Cancel
   setInterval(f: () => void, millis: number): Cancel
+  /** Runs `f` once the I/O that is already pending has been processed (`setImmediate`). */
+  afterIo(f: () => void): void
 }
 
 export interface Listener {
@@ -62,7 +64,8 @@ export const realTimers: Timers = {
     const t = setInterval(f, millis)
     t.unref?.()
     return () => clearInterval(t)
-  }
+  },
+  afterIo: (f) => void setImmediate(f)
 }
 
 /** Plain TCP over `node:net`. */
