@@ -41,7 +41,7 @@
  * @since 0.1.0
  */
 import { type ChildProcess, execFile, spawn as spawnChild, spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
@@ -168,11 +168,20 @@ const destroyNamespace = (ip: string, ns: string) => {
 
 const STALE = /^tx(\d+)-/
 
+const STALE_DIR = /^telex-netlab-tx(\d+)-/
+
 /**
- * Removes lab namespaces (`tx<pid>-…`) left by runs whose process is gone. Namespaces of a
- * live process (another run in progress) are left alone. Returns the names removed.
+ * Removes lab namespaces (`tx<pid>-…`) and temporary directories left by runs whose process is
+ * gone (killed with SIGKILL, say). Those of a live process (another run in progress) are left
+ * alone. Returns the namespaces removed.
  */
 export const removeStale = (): Array<string> => {
+  for (const entry of readdirSync(tmpdir())) {
+    const m = STALE_DIR.exec(entry)
+    if (m !== null && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) {
+      rmSync(join(tmpdir(), entry), { recursive: true, force: true })
+    }
+  }
   const ip = tool("ip")
   if (ip === undefined) return []
   const removed: Array<string> = []
@@ -345,7 +354,7 @@ export const make = (options: NetLabOptions): Effect.Effect<NetLab, NetLabError,
     const sw = `${tag}sw`
     const nsOf = new Map(names.map((n) => [n, `${tag}${n}`]))
     const indexOf = new Map(names.map((n, i) => [n, i + 1]))
-    const dir = mkdtempSync(join(tmpdir(), "telex-netlab-"))
+    const dir = mkdtempSync(join(tmpdir(), `telex-netlab-${tag}`))
     const secret = `netlab-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`
     const procs = new Set<ChildProcess>()
     const partitions = new Set<string>() // `${node}\t${table}`

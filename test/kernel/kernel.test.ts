@@ -19,7 +19,9 @@
  * with one line saying why.
  */
 import { spawnSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
@@ -469,6 +471,7 @@ describe.skipIf(!availability.ok)(
         yield* lab.close()
         const listed = spawnSync("ip", ["netns", "list"], { encoding: "utf8", env: sbin }).stdout
         for (const ns of namespaces) assert.notInclude(listed, ns, `${ns} deleted`)
+        assert.isFalse(existsSync(lab.dir), "the lab's temporary directory is removed")
         for (const pid of pids) {
           assert.throws(() => process.kill(pid, 0), /ESRCH/, `process ${pid} is gone`)
         }
@@ -478,9 +481,12 @@ describe.skipIf(!availability.ok)(
         assert.strictEqual(now.tcpRetries2, host.tcpRetries2, "the host's tcp_retries2 is unchanged")
         // a namespace left by a crashed run (its pid is gone) is removed by the next run
         const stale = "tx4194999-1-zz"
+        const staleDir = join(tmpdir(), "telex-netlab-tx4194999-1-zz")
         spawnSync("ip", ["netns", "add", stale], { env: sbin })
+        mkdirSync(staleDir, { recursive: true })
         assert.include(NetLab.removeStale(), stale)
         assert.notInclude(spawnSync("ip", ["netns", "list"], { encoding: "utf8", env: sbin }).stdout, stale)
+        assert.isFalse(existsSync(staleDir), "a dead run's temporary directory is removed")
         console.log(`[kernel] cleanup verified: lab namespaces deleted, ${pids.length} node processes gone, host nft ruleset/links/tcp_retries2 unchanged`)
       }), 30_000)
   }
