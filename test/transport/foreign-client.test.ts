@@ -294,12 +294,18 @@ describe("a foreign client written from docs/protocol.md", () => {
         const client = await Client.connect(node.address.port)
         const hs = await client.handshake({ cluster: "foreign", secret: SECRET, node: me() })
         const heartbeat = await client.next({ heartbeats: true, timeoutMillis: 2000 })
-        client.sendEnvelope([99, "not a kind"])
+        // an unknown kind (from a newer version) is skipped: the connection stays up...
+        client.sendEnvelope([99, "a kind from the future"])
+        client.sendEnvelope([22, 7, "no-such-name"])
+        const found = await client.next({ timeoutMillis: 2000 })
+        // ...while an envelope that is not an array closes it
+        client.sendEnvelope("not an array" as unknown as ReadonlyArray<unknown>)
         const after = await client.next({ timeoutMillis: 2000 })
         client.close()
-        return { ok: hs.ok, heartbeat, after }
+        return { ok: hs.ok, heartbeat, found, after }
       })
       assert.isTrue(result.ok)
+      assert.isDefined(result.found, "the connection survived the unknown kind and answered the lookup")
       assert.strictEqual(result.heartbeat?.type, HEARTBEAT)
       assert.strictEqual(result.heartbeat?.body.length, 0)
       assert.strictEqual(result.after, undefined) // closed, no REFUSE or reply

@@ -506,7 +506,9 @@ export class Router {
         return this.onMembers(members)
       }
       default:
-        return this.protocolError(conn, `unknown envelope kind ${e[0]}`)
+        // a kind from a newer version of the protocol: skip it (forward compatibility, so nodes
+        // of two versions can run side by side during a rolling upgrade)
+        return
     }
   }
 
