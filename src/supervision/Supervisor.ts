@@ -135,6 +135,8 @@ interface ChildState {
   restart: RestartPolicy.RestartType
   ref: ActorRef<any> | undefined
   status: "running" | "restarting" | "stopped"
+  /** the restart timer this child waits for (a later decision supersedes an older timer) */
+  due: number | undefined
   restarts: number
 }
 
@@ -217,7 +219,8 @@ const build = (
       restart: spec.restart ?? "permanent",
       ref: undefined,
       status: "stopped",
-      restarts: 0
+      restarts: 0,
+      due: undefined
     })
 
     const start = Effect.fnUntraced(function*(child: ChildState) {
@@ -294,12 +297,15 @@ const build = (
               if (other !== undefined) yield* stop(other)
             }
             removeSpecs(decision.remove)
+            const gen = decision.delayMillis > 0 ? ++generation : undefined
             for (const id of decision.start) {
               const c = find(id)
-              if (c !== undefined) c.status = "restarting"
+              if (c !== undefined) {
+                c.status = "restarting"
+                c.due = gen
+              }
             }
-            if (decision.delayMillis > 0) {
-              const gen = ++generation
+            if (gen !== undefined) {
               pendingRestarts.add(gen)
               publish({ _tag: "RestartScheduled", supervisor: self.key, at, childIds: decision.start, delayMillis: decision.delayMillis })
               yield* ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids: decision.start, generation: gen }), decision.delayMillis)
@@ -318,10 +324,12 @@ const build = (
       }
     }
 
-    const restartGroup = Effect.fnUntraced(function*(ids: ReadonlyArray<string>) {
+    const restartGroup = Effect.fnUntraced(function*(ids: ReadonlyArray<string>, gen?: number) {
       for (const id of ids) {
         const child = find(id)
-        if (child === undefined || child.status !== "restarting") continue
+        // skip children a later decision has rescheduled (e.g. after a failed restart)
+        if (child === undefined || child.status !== "restarting" || child.due !== gen) continue
+        child.due = undefined
         const started = yield* Effect.result(start(child))
         if (started._tag === "Failure") {
           child.status = "stopped"
@@ -400,7 +408,7 @@ const build = (
             restarts: c.restarts
           }))
         ),
-      RestartDue: ({ ids, generation: gen }) => (pendingRestarts.delete(gen) ? restartGroup(ids) : Effect.void),
+      RestartDue: ({ ids, generation: gen }) => (pendingRestarts.delete(gen) ? restartGroup(ids, gen) : Effect.void),
       onExit: (signal: ExitSignal) =>
         Effect.gen(function*() {
           const child = children.find((c) => c.ref !== undefined && c.ref.key === signal.from.key)
