@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 export * as Actor from "./actors/Actor.ts"
-export { ActorContext, type ActorContextShape } from "./actors/ActorContext.ts"
+export { ActorContext, type ActorContextShape, self } from "./actors/ActorContext.ts"
 export * from "./actors/ActorError.ts"
 export * as ActorRef from "./actors/ActorRef.ts"
 export { ActorSystem, type ActorSystemShape } from "./actors/ActorSystem.ts"
@@ -16,3 +16,7 @@ export * as RestartPolicy from "./supervision/RestartPolicy.ts"
 export { Down, ExitSignal, MonitorRef } from "./supervision/Signals.ts"
 export type { SupervisionEvent } from "./supervision/SupervisionEvent.ts"
 export * as Supervisor from "./supervision/Supervisor.ts"
+export * as ClusterApp from "./cluster/ClusterApp.ts"
+export { NodeStats } from "./cluster/NodeStats.ts"
+export { NameTaken, Registry } from "./cluster/Registry.ts"
+export { Node, type NodeEvent, type NodeOptions, type PeerAddress, secretFromEnv } from "./transport/Node.ts"

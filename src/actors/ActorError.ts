@@ -49,11 +49,6 @@ export class SpawnError extends Schema.TaggedError<SpawnError>()("SpawnError", {
   message: Schema.String
 }) {}
 
-/** The name is already registered on this node. */
-export class NameTaken extends Schema.TaggedError<NameTaken>()("NameTaken", {
-  name: Schema.String
-}) {}
-
 /** The connection to the node hosting the actor was lost (or could not be made) before the reply came. */
 export class NodeDown extends Schema.TaggedError<NodeDown>()("NodeDown", {
   node: Schema.String,
