@@ -16,7 +16,8 @@ import { PROTOCOL_VERSION } from "../../src/transport/Handshake.ts"
 import { Node, type NodeEvent, type NodeOptions } from "../../src/transport/Node.ts"
 import { chunkLengths, forAllAsync, type Rng } from "./_random.ts"
 
-const SECRET = "good"
+// long enough that it cannot appear by chance in random nonces or proofs (the wire check below)
+const SECRET = "good-secret-correct-horse-battery-staple"
 const CLUSTER = "c"
 const PROPERTY_RUNS = 300
 
