@@ -27,11 +27,12 @@ import { createRequire } from "node:module"
 import { arch, cpus, loadavg, platform } from "node:os"
 import { join } from "node:path"
 import { type BenchGroup, formatNumber, type GroupResult, type Metric, nowNs, summarize } from "./lib.ts"
+import { cluster } from "./cluster.ts"
 import { local } from "./local.ts"
 import { remote } from "./remote.ts"
 
 /** Every group, in run order. Add new groups (one file each) here. */
-const groups: ReadonlyArray<BenchGroup> = [local, remote]
+const groups: ReadonlyArray<BenchGroup> = [local, remote, cluster]
 
 if (globalThis.gc === undefined) {
   const child = spawnSync(
