@@ -149,6 +149,28 @@ export class Connection {
     this.handlers = handlers
   }
 
+  private readHolds = 0
+
+  /**
+   * Stops reading from the peer (TCP's flow control then holds it back) until every hold is
+   * released. Used when a local mailbox is full: a remote sender cannot be suspended per
+   * message, but its connection can. While reading is held, the peer's silence is ours, so the
+   * heartbeat deadline does not apply.
+   */
+  holdReading(): () => void {
+    if (this.closed !== undefined) return () => {}
+    if (this.readHolds++ === 0) this.socket.pause()
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      if (--this.readHolds === 0 && this.closed === undefined) {
+        this.lastReceived = this.timers.now()
+        this.socket.resume()
+      }
+    }
+  }
+
   get isFull(): boolean {
     return this.queuedBytes > this.options.highWaterBytes
   }
@@ -306,7 +328,10 @@ export class Connection {
   }
 
   private tick = (): void => {
-    if (this.timers.now() - this.lastReceived > this.options.acceptablePauseMillis) {
+    if (this.readHolds > 0) {
+      // we are not reading: the peer may well be talking
+      this.lastReceived = this.timers.now()
+    } else if (this.timers.now() - this.lastReceived > this.options.acceptablePauseMillis) {
       // After a stall of this process, timers can fire before the bytes that arrived meanwhile
       // are read: look again once pending I/O has been processed, so that our own pause is not
       // taken for the peer's silence.

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { Deferred, Effect, Fiber, Layer, Redacted, Schema, Stream } from "effect"
 import { Actor, ActorSystem } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
 
@@ -48,4 +48,44 @@ describe("remote sends into a full mailbox", () => {
       assert.isAtMost(done, 3)
       assert.deepStrictEqual(dropped, Array.from({ length: 6 - done }, (_, i) => done + 1 + i))
     }).pipe(Effect.scoped))
+})
+
+describe("a slow consumer on another node", () => {
+  it.live("under `backpressure`, the receiving node stops reading the link: the mailbox stays bounded, nothing is lost", () =>
+    Effect.gen(function*() {
+      const b = yield* startNode("slb")
+      const a = yield* startNode("sla")
+      const gate = yield* Deferred.make<void>()
+      let handled = 0
+      const ref = yield* b.system.spawn(
+        Slow.behavior(Effect.succeed({
+          Hold: () => Effect.andThen(Deferred.await(gate), Effect.sync(() => void handled++)),
+          Count: () => Effect.sync(() => handled)
+        })),
+        { name: "slow", mailbox: { capacity: 100, overflow: "backpressure" } }
+      )
+      const cell = ref.target as unknown as { mailbox: { size: number } }
+      yield* a.node.connect({ name: "slb", host: "127.0.0.1", port: b.node.address.port })
+      const slow = yield* a.node.lookup("slb", Slow, "slow")
+      const total = 200_000 // more than the outbound buffer and both kernel socket buffers hold
+      // the sender's tells suspend once its link's outbound buffer is full
+      const sender = yield* Effect.forkScoped(
+        Effect.forEach(Array.from({ length: total }, (_, n) => n), (n) => slow.tell(Slow.Hold({ n })), { discard: true })
+      )
+      let max = 0
+      for (let i = 0; i < 100; i++) {
+        max = Math.max(max, cell.mailbox.size)
+        yield* Effect.sleep("10 millis")
+      }
+      // bounded by the capacity plus what one read of the socket had already delivered
+      console.log(`slow consumer: mailbox peaked at ${max} (capacity 100)`)
+      assert.isAtMost(max, 100 + 5_000, `mailbox grew to ${max}`)
+      assert.isAbove(max, 100, "the consumer really was behind")
+      assert.isUndefined(sender.pollUnsafe(), "the sender is held back")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(sender)
+      for (let i = 0; i < 500 && handled < total; i++) yield* Effect.sleep("10 millis")
+      assert.strictEqual(yield* slow.ask(Slow.Count()), total) // every tell arrived, in spite of the pauses
+      assert.isTrue(a.node.peers().some((p) => p.name === "slb" && p.up), "the link stayed up")
+    }).pipe(Effect.scoped), 60_000)
 })

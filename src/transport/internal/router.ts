@@ -545,6 +545,7 @@ export class Router {
     const result = found.cell.offer(decoded.value, undefined, undefined)
     if (result === Offer.Full) {
       found.cell.offer(decoded.value, undefined, undefined, true)
+      this.backpressure(conn, found.cell)
     } else if (result === Offer.Rejected) {
       // the `fail` policy: a local sender gets MailboxFull; a remote tell has nobody to tell
       this.system.deadLetter(recipient, decoded.value, { _tag: "MailboxFull", capacity: found.cell.capacity })
@@ -593,9 +594,23 @@ export class Router {
       return replyError(new InvalidMessage({ actor, protocol: found.protocol.name, issue: "the handler failed with an error outside the protocol's error schema" }))
     }
     const result = found.cell.offer(decoded.value, reply, sender)
-    if (result === Offer.Full) found.cell.offer(decoded.value, reply, sender, true)
-    else if (result === Offer.Dead) replyError(new NoProc({ actor }))
+    if (result === Offer.Full) {
+      found.cell.offer(decoded.value, reply, sender, true)
+      this.backpressure(conn, found.cell)
+    } else if (result === Offer.Dead) replyError(new NoProc({ actor }))
     else if (result === Offer.Rejected) replyError(new MailboxFull({ actor, capacity: found.cell.capacity }))
+  }
+
+  /**
+   * A `backpressure` mailbox is full: the message was accepted (a remote sender cannot wait per
+   * message), and the connection stops being read until the mailbox has room again, so the
+   * sender is held back by TCP and its own bounded outbound buffer. The mailbox can exceed its
+   * capacity by at most what was already read (one socket chunk). Reading is held for the whole
+   * connection: other actors of this node wait behind the slow one, as on any TCP stream.
+   */
+  private backpressure(conn: Connection, cell: Cell): void {
+    const release = conn.holdReading()
+    cell.waitForSpace(release)
   }
 
   private sendReply(peer: Peer, conn: Connection, askId: number, kind: number, value: unknown): void {
