@@ -77,6 +77,8 @@ export class Peer {
   /** a link actor is dialling: buffer sends instead of dropping them */
   dialing = false
   buffer: Array<unknown> = []
+  /** the buffer is being sent on a new connection: later sends queue behind it */
+  flushing = false
   nextAskId = 1
   readonly pending = new Map<number, PendingAsk>()
   readonly askIds = new Map<Reply, number>()
@@ -235,11 +237,19 @@ export class Router {
       onEnvelope: (envelope) => this.onEnvelope(peer, conn, envelope),
       onClose: (reason) => this.onClose(peer, conn, reason)
     })
+    // What was buffered while connecting goes first, before anything else can send on the new
+    // connection: settling a buffered envelope (or reading the first frames, below) can resume a
+    // sender synchronously, and its send must queue behind the buffer (per-pair FIFO; found by
+    // the seeded scenarios).
+    peer.flushing = true
+    while (peer.buffer.length > 0) {
+      const buffered = peer.buffer
+      peer.buffer = []
+      for (const envelope of buffered) this.sendBuffered(peer, conn, envelope)
+    }
+    peer.flushing = false
     conn.start()
     if (conn.closed !== undefined) return false
-    const buffered = peer.buffer
-    peer.buffer = []
-    for (const envelope of buffered) this.sendBuffered(peer, conn, envelope)
     const waiters = peer.upWaiters
     peer.upWaiters = []
     // tell the new peer about the other nodes we know, so that seeds grow into a full mesh
@@ -378,6 +388,10 @@ export class Router {
 
   /** Sends an envelope to a peer now, or buffers it while the first connection is being made. */
   send(peer: Peer, envelope: Array<unknown>): boolean {
+    if (peer.flushing) {
+      peer.buffer.push(envelope)
+      return true
+    }
     const conn = peer.conn
     if (conn !== undefined && conn.closed === undefined) {
       conn.send(envelope)
