@@ -145,6 +145,8 @@ interface Direction {
   /** when the last chunk in this direction is delivered (keeps order) */
   lastAt: number
   held: Array<() => void>
+  /** chunks of this direction waiting for their timer */
+  timers: number
 }
 
 class SimNetworkImpl {
@@ -168,7 +170,7 @@ class SimNetworkImpl {
   private direction(from: SimSocket, to: SimSocket): Direction {
     const key = `${from.local}:${from.remotePort}|${to.local}`
     let d = this.directions.get(key)
-    if (d === undefined) this.directions.set(key, d = { lastAt: 0, held: [] })
+    if (d === undefined) this.directions.set(key, d = { lastAt: 0, held: [], timers: 0 })
     return d
   }
 
@@ -206,8 +208,15 @@ class SimNetworkImpl {
     const now = this.timers.now()
     const at = Math.max(d.lastAt, now + Math.max(0, delay))
     d.lastAt = at
-    if (at <= now && d.held.length === 0) queueMicrotask(action)
-    else this.timers.setTimeout(action, at - now)
+    // a chunk due now goes in a microtask only if no earlier chunk of this direction is still
+    // waiting for its timer (it would overtake it: a stream never reorders); otherwise it gets a
+    // timer too, which runs after the earlier ones due at the same instant
+    if (at <= now && d.held.length === 0 && d.timers === 0) return queueMicrotask(action)
+    d.timers++
+    this.timers.setTimeout(() => {
+      d.timers--
+      action()
+    }, at - now)
   }
 
   private releaseConnects(): void {
@@ -281,7 +290,7 @@ class SimNetworkImpl {
           }
           // the SYN crosses the link like data: during a partition (or a pause) it gets no answer
           // and is retried, so the connect completes after the heal unless it timed out first
-          const d: Direction = { lastAt: 0, held: [] }
+          const d: Direction = { lastAt: 0, held: [], timers: 0 }
           if (this.cut.has(`${name}→${host}`) || this.cut.has(`${host}→${name}`) || this.paused.has(host) || this.paused.has(name)) {
             this.heldConnects.push({ from: name, to: host, attempt: () => this.schedule(name, host, d, attempt) })
             return
