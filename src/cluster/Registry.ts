@@ -97,6 +97,8 @@ const make = Effect.gen(function*() {
     const self = ctx.self as ActorRef.ActorRef<typeof Protocol.defs>
     /** registry refs of connected peers */
     const peers = new Map<string, ActorRef.ActorRef<typeof Protocol.defs>>()
+    /** failed lookups of a peer's registry, for bounded retries */
+    const lookupAttempts = new Map<string, number>()
     /** monitors of our own registered actors: actor key → names and groups */
     const watched = new Map<string, { names: Set<string>; groups: Set<string> }>()
 
@@ -241,6 +243,7 @@ const make = Effect.gen(function*() {
       NodeLost: ({ node: lost }) =>
         Effect.sync(() => {
           peers.delete(lost)
+          lookupAttempts.delete(lost)
           for (const [name, ref] of state.names) {
             if (owner(ref) === lost) {
               state.names.delete(name)
@@ -254,8 +257,18 @@ const make = Effect.gen(function*() {
         }),
       PeerUp: ({ node: up }) =>
         Effect.gen(function*() {
-          const found = yield* Effect.result(node.lookup(up, Protocol, REGISTRY_NAME))
-          if (found._tag === "Failure") return // not a registry-running peer (e.g. a status client)
+          const found = yield* Effect.result(node.lookup(up, Protocol, REGISTRY_NAME).pipe(Effect.timeout("5 seconds")))
+          if (found._tag === "Failure") {
+            // The peer may not run its registry yet, or the connection was replaced while we
+            // asked (simultaneous connects): ask again while it is up, a bounded number of times.
+            // A peer that never runs a registry (a status client) is given up on.
+            const attempts = (lookupAttempts.get(up) ?? 0) + 1
+            lookupAttempts.set(up, attempts)
+            const stillUp = node.peers().some((p) => p.name === up && p.up)
+            if (stillUp && attempts < 20) yield* ctx.startTimer(`peer-up-${up}`, Protocol.PeerUp({ node: up }), "250 millis")
+            return
+          }
+          lookupAttempts.delete(up)
           peers.set(up, found.success)
           yield* Effect.ignore(found.success.tell(Protocol.Sync({ node: me, ...ownTable() })))
         }),
