@@ -25,7 +25,7 @@
  * @since 0.1.0
  */
 import { EventEmitter } from "node:events"
-import { Clock, Context, Effect, Fiber } from "effect"
+import { Clock, Context, Effect } from "effect"
 import { prng } from "./FaultProxy.ts"
 import type { Cancel, Listener, Network, Socket, Timers } from "../transport/Network.ts"
 
@@ -424,4 +424,3 @@ export const make = (options?: { readonly seed?: number }): Effect.Effect<SimNet
     }
   })
 
-void Fiber

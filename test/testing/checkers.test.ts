@@ -15,6 +15,7 @@ import * as Checkers from "../../src/testing/Checkers.ts"
 import * as History from "../../src/testing/History.ts"
 import * as Testing from "../../src/testing/index.ts"
 import { Probe, settle, Worker, workerSpec } from "../supervision/helpers.ts"
+import { Rng } from "../transport/_random.ts"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -840,43 +841,6 @@ describe("Checkers.checkAll and format", () => {
 /** cases per property (CHECKERS_RUNS=... for a longer run) */
 const RUNS = Math.max(1000, Number(process.env.CHECKERS_RUNS ?? 0))
 
-/** sfc32, seeded through splitmix32 */
-class Rng {
-  private a: number
-  private b: number
-  private c: number
-  private d: number
-  readonly seed: number
-  constructor(seed: number) {
-    this.seed = seed
-    this.a = 0x9e3779b9
-    this.b = 0x243f6a88
-    this.c = 0xb7e15162
-    this.d = seed >>> 0
-    for (let i = 0; i < 15; i++) this.u32()
-  }
-  u32(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0
-    this.d = (this.d + 1) >>> 0
-    this.a = this.b ^ (this.b >>> 9)
-    this.b = (this.c + (this.c << 3)) >>> 0
-    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0
-    this.c = (this.c + t) >>> 0
-    return t
-  }
-  float(): number {
-    return this.u32() / 0x1_0000_0000
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.float() * (hi - lo + 1))
-  }
-  bool(p = 0.5): boolean {
-    return this.float() < p
-  }
-  pick<A>(items: ReadonlyArray<A>): A {
-    return items[this.int(0, items.length - 1)]!
-  }
-}
 
 const BASE_SEED = process.env.CHECKERS_SEED ? Number(process.env.CHECKERS_SEED) >>> 0 : (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0
 const ONLY_CASE = process.env.CHECKERS_CASE ? Number(process.env.CHECKERS_CASE) : undefined
