@@ -1,0 +1,215 @@
+/**
+ * The consumer side of a reliable channel: an actor whose handler sees every message of each
+ * producer exactly once and in order, while both processes stay alive, across any number of
+ * lost links, partitions and resets (and across its own restarts by a supervisor; across a
+ * crash of its process too with a durable store).
+ *
+ * ```ts
+ * const Billing = Reliable.consumer({
+ *   id: "billing",                    // keys the de-duplication state in the store
+ *   schema: Order,                    // every payload is decoded (validated) with it
+ *   handle: (order) => charge(order)  // success = confirmed to the producer
+ * })
+ * yield* system.spawn(Billing, { name: "billing" })
+ * ```
+ *
+ * How: each `Deliver` carries (channel, session, seq). The consumer keeps, per channel, the
+ * session and the last processed sequence number, saved in the store after each message. An
+ * older seq is a duplicate (re-acknowledged, not processed); a newer one than expected is a
+ * gap (the message is dropped, `SequenceGap` reported and a resend asked for); the expected
+ * one is decoded with the schema and handled. A payload the schema refuses is skipped and
+ * reported to the producer as `MessageRejected` (repeated in every acknowledgement until the
+ * producer has seen it), so a bad message never stalls the channel. Acknowledgements are
+ * cumulative: one per half window, and one after each burst (a `Flush` the actor sends itself,
+ * which queues behind the deliveries already in its mailbox). Each carries the grant
+ * `processed + window`: the producer never has more than a window in flight.
+ *
+ * A handler that fails crashes the actor (as any tell handler); its supervisor restarts it, it
+ * reloads its progress from the store, and the producer resends the message — so a handler may
+ * run again for a message whose previous attempt failed, never for one it completed. With a
+ * durable store, a crash of the process between the handler's completion and the save of the
+ * progress (microseconds) means the handler runs once more for that message after the restart:
+ * make handlers idempotent where that matters (the same holds for any system that does not put
+ * the handler's effects and the progress in one transaction).
+ *
+ * @since 0.1.0
+ */
+import { Effect, Exit, Schema } from "effect"
+import type * as Actor from "../actors/Actor.ts"
+import { ActorContext } from "../actors/ActorContext.ts"
+import type { ActorRef } from "../actors/ActorRef.ts"
+import type { Cell } from "../actors/internal/cell.ts"
+import { decoderFor, issueOf } from "../transport/internal/codecs.ts"
+import type { DeliveryStore } from "./DeliveryStore.ts"
+import { defaultStore } from "./internal/defaultStore.ts"
+import * as P from "./internal/protocol.ts"
+import { type ConsumerEvent, MessageRejected, SequenceGap, UnknownChannel } from "./ReliableError.ts"
+
+export interface DeliveryInfo {
+  /** the producer's channel id */
+  readonly channel: string
+  readonly seq: number
+}
+
+export interface ConsumerOptions<A, E, R> {
+  /** Stable id: keys the de-duplication state in the store (and is checked against `Deliver.to`). */
+  readonly id: string
+  /** The payload schema; payloads are decoded with it. */
+  readonly schema: Schema.Codec<A, any>
+  /** Processes one message; its success confirms the message to the producer. */
+  readonly handle: (message: A, info: DeliveryInfo) => Effect.Effect<unknown, E, R>
+  /** Messages the producer may have in flight beyond the last processed one. Default 50 (as Akka). */
+  readonly window?: number | undefined
+  /** Where progress is kept. Default: in the node's memory (survives actor restarts, not a process crash). */
+  readonly store?: DeliveryStore | undefined
+  /** Reports of gaps, refused payloads and unknown channels (also logged at debug/warning level). */
+  readonly onEvent?: ((event: ConsumerEvent) => Effect.Effect<void>) | undefined
+}
+
+interface ChannelState {
+  readonly channel: string
+  session: number
+  processed: number
+  rejected: Array<P.Rejection>
+  lastAcked: number
+  replyTo: ActorRef<any> | undefined
+  /** the expected seq a resend was last asked for (one request per hole) */
+  gapAskedFor: number
+}
+
+/** The behaviour of a consumer actor: spawn it (named, supervised) like any actor. */
+export const consumer = <A, E = never, R = never>(
+  options: ConsumerOptions<A, E, R>
+): Actor.Behavior<typeof P.Consumer.defs, never, R> =>
+  P.Consumer.behavior<never, any>(Effect.gen(function*() {
+    const ctx = yield* ActorContext
+    const id = options.id
+    const window = Math.max(1, options.window ?? 50)
+    const ackEvery = Math.max(1, window >> 1)
+    const store = options.store ?? defaultStore((ctx as unknown as Cell).system)
+    const decode = decoderFor(options.schema)
+    const channels = new Map<string, ChannelState>()
+    for (const p of store.loadConsumer(id)) {
+      channels.set(p.producer, {
+        channel: p.producer,
+        session: p.session,
+        processed: p.processed,
+        rejected: p.rejected === undefined ? [] : p.rejected.slice(),
+        lastAcked: -1,
+        replyTo: undefined,
+        gapAskedFor: 0
+      })
+    }
+    const dirty = new Set<ChannelState>()
+    let flushPending = false
+
+    const report = (event: ConsumerEvent): Effect.Effect<void> => {
+      const log = event._tag === "SequenceGap" ? Effect.logDebug : Effect.logWarning
+      const line = log(`reliable consumer ${id}: ${event._tag}`, event)
+      return options.onEvent === undefined ? line : Effect.andThen(line, options.onEvent(event))
+    }
+
+    const save = (st: ChannelState) =>
+      store.saveProgress(id, {
+        producer: st.channel,
+        session: st.session,
+        processed: st.processed,
+        ...(st.rejected.length > 0 ? { rejected: st.rejected.slice() } : {})
+      })
+
+    const ack = (st: ChannelState) => {
+      st.lastAcked = st.processed
+      dirty.delete(st)
+      try {
+        st.replyTo?.tellUnsafe(P.Producer.Ack({
+          channel: st.channel,
+          consumer: id,
+          session: st.session,
+          processed: st.processed,
+          grant: st.processed + window,
+          rejected: st.rejected
+        }))
+      } catch {
+        // the producer's endpoint refused (full `fail` mailbox): its resend timer recovers
+      }
+    }
+
+    const ackLater = (st: ChannelState) => {
+      dirty.add(st)
+      if (flushPending) return
+      flushPending = true
+      ctx.self.tellUnsafe(P.Consumer.Flush())
+    }
+
+    return {
+      Deliver: (m) => {
+        if (m.to !== "" && m.to !== id) {
+          return report(new UnknownChannel({ consumer: id, channel: m.channel, reason: `addressed to consumer "${m.to}"` }))
+        }
+        let st = channels.get(m.channel)
+        if (st === undefined || m.session > st.session) {
+          // first contact, or a new session (the producer restarted without a durable outbox):
+          // everything up to its floor is settled on the producer's side
+          st = {
+            channel: m.channel,
+            session: m.session,
+            processed: m.floor,
+            rejected: [],
+            lastAcked: -1,
+            replyTo: undefined,
+            gapAskedFor: 0
+          }
+          channels.set(m.channel, st)
+        } else if (m.session < st.session) {
+          return report(
+            new UnknownChannel({ consumer: id, channel: m.channel, reason: `stale session ${m.session} < ${st.session}` })
+          )
+        }
+        st.replyTo = m.replyTo
+        if (st.rejected.length > 0 && st.rejected[0]!.seq <= m.floor) {
+          st.rejected = st.rejected.filter((r) => r.seq > m.floor)
+        }
+        if (m.floor > st.processed) {
+          // the producer gave up on messages up to its floor (reported there as DeliveryTimeout)
+          st.processed = m.floor
+          save(st)
+        }
+        if (m.seq <= st.processed) {
+          ackLater(st) // a duplicate (a resend): confirm again, do not process
+          return Effect.void
+        }
+        if (m.seq > st.processed + 1) {
+          if (st.gapAskedFor === st.processed + 1) return Effect.void
+          st.gapAskedFor = st.processed + 1
+          try {
+            st.replyTo.tellUnsafe(P.Producer.Resend({ channel: m.channel, session: st.session, from: st.processed + 1 }))
+          } catch {
+            // resend timer recovers
+          }
+          return report(new SequenceGap({ consumer: id, channel: m.channel, expected: st.processed + 1, received: m.seq }))
+        }
+        const decoded = decode(m.payload)
+        const state = st
+        if (Exit.isFailure(decoded)) {
+          const issue = issueOf(decoded)
+          state.rejected.push({ seq: m.seq, issue })
+          state.processed = m.seq
+          save(state)
+          ack(state)
+          return report(new MessageRejected({ channel: m.channel, seq: m.seq, issue }))
+        }
+        return Effect.map(options.handle(decoded.value as A, { channel: m.channel, seq: m.seq }), () => {
+          state.processed = m.seq
+          save(state)
+          if (state.processed - state.lastAcked >= ackEvery) ack(state)
+          else ackLater(state)
+        })
+      },
+      Flush: () =>
+        Effect.sync(() => {
+          flushPending = false
+          for (const st of dirty) ack(st)
+          dirty.clear()
+        })
+    }
+  })) as any

@@ -1,0 +1,377 @@
+/**
+ * The producer side of a reliable channel: accepts messages, numbers them, keeps them in an
+ * outbox until the consumer confirms them, resends after lost links, and reports the outcome of
+ * every message it accepted.
+ *
+ * ```ts
+ * const orders = yield* Reliable.producer({
+ *   id: "shop->billing",                  // the channel id: stable across restarts
+ *   schema: Order,
+ *   consumer: registry.lookup(Reliable.ConsumerProtocol, "billing"),  // re-resolved after a loss
+ *   onOutcome: (o) => ...                 // Confirmed | Failed(DeliveryTimeout | MessageRejected)
+ * })
+ * yield* orders.offer(order)   // accepted (stored): suspends while `bufferSize` are unconfirmed
+ * yield* orders.send(order)    // accepted and confirmed, or a typed failure
+ * ```
+ *
+ * Flow control: the producer sends no further than the consumer's grant (a window of 50
+ * messages past the last processed one, by default), and accepts no more than `bufferSize`
+ * unconfirmed messages: `offer` suspends beyond that, so a slow or unreachable consumer slows
+ * its producers instead of growing memory.
+ *
+ * Resend (go-back-N, as TCP before SACK): when the consumer reports a gap, from the first
+ * missing message; when nothing was confirmed for `resendInterval` (doubling up to
+ * `resendIntervalMax` while it stays silent, reset by progress), from the first unconfirmed one,
+ * after resolving the consumer again (a restarted consumer is a new actor). A message still
+ * unconfirmed at its deadline is reported (`DeliveryTimeout`) and skipped: the next deliveries
+ * carry the producer's floor, and the consumer never processes a skipped message afterwards.
+ *
+ * Sessions: a producer starting on an empty store opens a new session; the consumer then
+ * forgets the previous session's progress for this channel (which ended with the process that
+ * held it). With a store that has the channel (a restarted producer actor on the same node's
+ * memory store, or a restarted process on a `SqliteStore`), the producer continues the stored
+ * session and resends its outbox: the consumer de-duplicates.
+ *
+ * One producer per channel id at a time.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Exit, Option, Random, type Scope } from "effect"
+import { ActorContext } from "../actors/ActorContext.ts"
+import { ActorRef } from "../actors/ActorRef.ts"
+import { ActorSystem } from "../actors/ActorSystem.ts"
+import type { Cell } from "../actors/internal/cell.ts"
+import type { SystemCore } from "../actors/internal/system.ts"
+import { encoderFor, issueOf } from "../transport/internal/codecs.ts"
+import type { DeliveryStore } from "./DeliveryStore.ts"
+import { defaultStore } from "./internal/defaultStore.ts"
+import * as P from "./internal/protocol.ts"
+import { DeliveryTimeout, InvalidPayload, MessageRejected, ProducerClosed, type Undelivered } from "./ReliableError.ts"
+import type { Schema } from "effect"
+import * as ExitReason from "../supervision/ExitReason.ts"
+
+export type Outcome =
+  | { readonly _tag: "Confirmed"; readonly channel: string; readonly seq: number }
+  | { readonly _tag: "Failed"; readonly channel: string; readonly seq: number; readonly error: Undelivered }
+
+export type ConsumerRef = ActorRef<typeof P.Consumer.defs>
+
+export interface ProducerOptions<A> {
+  /** The channel id: keys the outbox in the store and the consumer's de-duplication state. */
+  readonly id: string
+  readonly schema: Schema.Codec<A, any>
+  /**
+   * The consumer: a ref, or an effect that finds it (a registry or name lookup), run again when
+   * the consumer stays silent — a consumer restarted by its supervisor is a new actor.
+   */
+  readonly consumer:
+    | ActorRef<any>
+    | Effect.Effect<ActorRef<any> | Option.Option<ActorRef<any>>, unknown>
+  /** The consumer's id, checked by the consumer (a message for another consumer is refused). Optional. */
+  readonly consumerId?: string | undefined
+  /** Messages sent before the consumer's first grant. Default 50. */
+  readonly window?: number | undefined
+  /** Unconfirmed messages accepted before `offer` suspends. Default 1000. */
+  readonly bufferSize?: number | undefined
+  /** Resend after this long without progress. Default 1 second. */
+  readonly resendInterval?: Duration.Input | undefined
+  /** The resend interval doubles while the consumer is silent, up to this. Default 10 seconds. */
+  readonly resendIntervalMax?: Duration.Input | undefined
+  /** A message not confirmed this long after it was accepted is reported undeliverable. Default 1 minute. */
+  readonly deadline?: Duration.Input | undefined
+  /** Where the outbox is kept. Default: the node's memory (survives actor restarts, not a process crash). */
+  readonly store?: DeliveryStore | undefined
+  /** Called with the outcome of every accepted message (including those recovered from the store). */
+  readonly onOutcome?: ((outcome: Outcome) => void) | undefined
+}
+
+export interface ProducerStats {
+  readonly session: number
+  readonly accepted: number
+  readonly confirmed: number
+  readonly failed: number
+  readonly unconfirmed: number
+  readonly resends: number
+  /** sequence number the next accepted message gets */
+  readonly nextSeq: number
+}
+
+export interface ReliableProducer<A> {
+  readonly id: string
+  /** Accepts (and stores) a message; suspends while `bufferSize` messages are unconfirmed. Returns its sequence number. */
+  offer(message: A): Effect.Effect<number, InvalidPayload | ProducerClosed>
+  /** Accepts a message and waits until it is confirmed (processed by the consumer) or reported undeliverable. */
+  send(message: A): Effect.Effect<number, InvalidPayload | Undelivered>
+  stats(): ProducerStats
+}
+
+interface Entry {
+  readonly seq: number
+  readonly payload: unknown
+  readonly deadline: number
+  rejected?: string
+  outcome?: Exit.Exit<number, Undelivered>
+  waiter?: (exit: Exit.Exit<number, Undelivered>) => void
+}
+
+const toMillis = (d: Duration.Input | undefined, fallback: number): number =>
+  d === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(d))
+
+/**
+ * Starts a producer in the current scope (an actor's, when called from inside one: its endpoint
+ * actor is then a child of that actor). Needs an `ActorContext` or an `ActorSystem`.
+ */
+export const producer = <A>(
+  options: ProducerOptions<A>
+): Effect.Effect<ReliableProducer<A>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const ctx = yield* Effect.serviceOption(ActorContext)
+    const sys = yield* Effect.serviceOption(ActorSystem)
+    let core: SystemCore
+    if (Option.isSome(ctx)) core = (ctx.value as unknown as Cell).system
+    else if (Option.isSome(sys)) core = sys.value.core
+    else return yield* Effect.die(new Error("Reliable.producer needs an ActorContext (inside an actor) or an ActorSystem"))
+
+    const id = options.id
+    const store = options.store ?? defaultStore(core)
+    const encode = encoderFor(options.schema)
+    const bufferSize = Math.max(1, options.bufferSize ?? 1000)
+    const resendMin = Math.max(1, toMillis(options.resendInterval, 1000))
+    const resendMax = Math.max(resendMin, toMillis(options.resendIntervalMax, 10_000))
+    const deadlineMillis = toMillis(options.deadline, 60_000)
+    const consumerId = options.consumerId ?? ""
+    const resolver = options.consumer instanceof ActorRef ? undefined : options.consumer
+    let consumer: ActorRef<any> | undefined = options.consumer instanceof ActorRef ? options.consumer : undefined
+
+    // -- state -------------------------------------------------------------------------------
+    const now0 = yield* Clock.currentTimeMillis
+    const snapshot = store.loadProducer(id)
+    let session: number
+    let nextSeq: number
+    // unconfirmed entries, contiguous: entries[head + i].seq === floor + 1 + i
+    let entries: Array<Entry> = []
+    let head = 0
+    if (snapshot !== undefined) {
+      session = snapshot.session
+      nextSeq = snapshot.nextSeq
+      entries = snapshot.messages.map((m) => ({ seq: m.seq, payload: m.payload, deadline: m.deadline }))
+    } else {
+      // sessions grow with time so a consumer can tell a newer session from a stale one
+      session = now0 * 1000 + Math.floor((yield* Random.next) * 1000)
+      nextSeq = 1
+      store.startSession(id, session, 1)
+    }
+    let floor = entries.length > 0 ? entries[0]!.seq - 1 : nextSeq - 1
+    let sentUpTo = floor
+    let granted = floor + Math.max(1, options.window ?? 50)
+    let lastProgressAt = now0
+    let interval = resendMin
+    let closed = false
+    const stats = { accepted: 0, confirmed: 0, failed: 0, resends: 0 }
+    const waiters: Array<() => void> = []
+
+    const unconfirmed = () => entries.length - head
+    const entryAt = (seq: number): Entry | undefined => entries[head + (seq - floor - 1)]
+
+    const wake = () => {
+      while (waiters.length > 0 && unconfirmed() < bufferSize) waiters.shift()!()
+    }
+
+    const settle = (e: Entry, exit: Exit.Exit<number, Undelivered>) => {
+      e.outcome = exit
+      if (Exit.isSuccess(exit)) {
+        stats.confirmed++
+        options.onOutcome?.({ _tag: "Confirmed", channel: id, seq: e.seq })
+      } else {
+        stats.failed++
+        const error = (exit.cause as any).reasons?.[0]?.error ?? Option.getOrUndefined(Exit.findErrorOption(exit))
+        options.onOutcome?.({ _tag: "Failed", channel: id, seq: e.seq, error })
+      }
+      e.waiter?.(exit)
+    }
+
+    /** Drops entries up to `seq` (settled), moving the floor. */
+    const advanceFloor = (seq: number, settleOne: (e: Entry) => void) => {
+      while (head < entries.length && entries[head]!.seq <= seq) {
+        const e = entries[head++]!
+        settleOne(e)
+      }
+      if (head > 1024 && head * 2 > entries.length) {
+        entries = entries.slice(head)
+        head = 0
+      }
+      floor = Math.max(floor, seq)
+      if (sentUpTo < floor) sentUpTo = floor
+      store.removeUpTo(id, floor)
+      wake()
+    }
+
+    let endpoint: ActorRef<typeof P.Producer.defs> | undefined
+
+    const deliver = (e: Entry) => {
+      try {
+        consumer!.tellUnsafe(P.Consumer.Deliver({
+          channel: id,
+          to: consumerId,
+          session,
+          seq: e.seq,
+          floor,
+          payload: e.payload,
+          replyTo: endpoint!
+        }))
+      } catch {
+        // refused (a full `fail` mailbox, an unreachable node): the resend timer recovers
+      }
+    }
+
+    const pump = () => {
+      if (consumer === undefined || endpoint === undefined || closed) return
+      const limit = Math.min(granted, nextSeq - 1)
+      while (sentUpTo < limit) {
+        const e = entryAt(sentUpTo + 1)
+        if (e === undefined) break
+        sentUpTo++
+        deliver(e)
+      }
+    }
+
+    const resolve: Effect.Effect<void> = resolver === undefined ? Effect.void : resolver.pipe(
+      Effect.map((found) => {
+        const ref = found instanceof ActorRef ? found : Option.getOrUndefined(found as Option.Option<ActorRef<any>>)
+        if (ref !== undefined) consumer = ref
+      }),
+      Effect.ignore
+    )
+
+    // -- the endpoint: acknowledgements and the timer ------------------------------------------
+    const onAck = (a: typeof P.Producer.messages.Ack.Type, now: number) => {
+      if (a.channel !== id || a.session !== session) return
+      for (const r of a.rejected) {
+        const e = r.seq > floor ? entryAt(r.seq) : undefined
+        if (e !== undefined) e.rejected = r.issue
+      }
+      const processed = Math.min(a.processed, nextSeq - 1)
+      if (processed > floor) {
+        advanceFloor(processed, (e) =>
+          settle(
+            e,
+            e.rejected === undefined
+              ? Exit.succeed(e.seq)
+              : Exit.fail(new MessageRejected({ channel: id, seq: e.seq, issue: e.rejected }))
+          ))
+        lastProgressAt = now
+        interval = resendMin
+      }
+      if (a.grant > granted) granted = a.grant
+      pump()
+    }
+
+    const onResend = (r: typeof P.Producer.messages.Resend.Type) => {
+      if (r.channel !== id || r.session !== session) return
+      const from = Math.max(r.from, floor + 1)
+      if (from - 1 < sentUpTo) {
+        stats.resends += sentUpTo - (from - 1)
+        sentUpTo = from - 1
+      }
+      pump()
+    }
+
+    const onTick = (now: number) =>
+      Effect.gen(function*() {
+        // deadlines: entries are in acceptance order, so the expired ones are a prefix
+        let expired = floor
+        for (let i = head; i < entries.length && entries[i]!.deadline <= now; i++) expired = entries[i]!.seq
+        if (expired > floor) {
+          advanceFloor(expired, (e) =>
+            settle(e, Exit.fail(new DeliveryTimeout({ channel: id, seq: e.seq, deadlineMillis }))))
+        }
+        if (consumer === undefined) {
+          yield* resolve
+          pump()
+          return
+        }
+        if (unconfirmed() === 0) {
+          lastProgressAt = now
+          return
+        }
+        if (now - lastProgressAt < interval) return
+        // silence: find the consumer again (it may have been restarted) and go back to the floor
+        yield* resolve
+        lastProgressAt = now
+        interval = Math.min(interval * 2, resendMax)
+        stats.resends += sentUpTo - floor
+        sentUpTo = floor
+        pump()
+      })
+
+    const tickMillis = Math.max(5, Math.min(resendMin, deadlineMillis) / 4)
+    const Endpoint = P.Producer.behavior(Effect.gen(function*() {
+      const self = yield* ActorContext
+      yield* self.startPeriodicTimer("tick", P.Producer.Tick(), Duration.millis(tickMillis))
+      return {
+        Ack: (a) => Effect.map(Clock.currentTimeMillis, (now) => onAck(a, now)),
+        Resend: (r) => Effect.sync(() => onResend(r)),
+        Tick: () => Effect.flatMap(Clock.currentTimeMillis, onTick)
+      }
+    }))
+    endpoint = Option.isSome(ctx)
+      ? yield* Effect.orDie(ctx.value.spawn(Endpoint))
+      : yield* Effect.orDie(sys.pipe(Option.getOrThrow).spawn(Endpoint))
+
+    if (consumer === undefined) yield* resolve
+    pump()
+
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        // the outbox stays in the store: the next producer of this channel continues it
+        const error = Exit.fail(new ProducerClosed({ channel: id }))
+        for (let i = head; i < entries.length; i++) entries[i]!.waiter?.(error)
+        for (const w of waiters.splice(0)) w()
+      }).pipe(Effect.andThen(Effect.sync(() => endpoint!.target.shutdown(ExitReason.normal))))
+    )
+
+    const accept = (message: A): Effect.Effect<Entry, InvalidPayload | ProducerClosed> =>
+      Effect.suspend((): Effect.Effect<Entry, InvalidPayload | ProducerClosed> => {
+        if (closed) return Effect.fail(new ProducerClosed({ channel: id }))
+        const encoded = encode(message)
+        if (Exit.isFailure(encoded)) return Effect.fail(new InvalidPayload({ channel: id, issue: issueOf(encoded) }))
+        const add = Effect.map(Clock.currentTimeMillis, (now) => {
+          const e: Entry = { seq: nextSeq++, payload: encoded.value, deadline: now + deadlineMillis }
+          store.append(id, { seq: e.seq, payload: e.payload, deadline: e.deadline })
+          entries.push(e)
+          stats.accepted++
+          pump()
+          return e
+        })
+        const waitForSpace: Effect.Effect<void, ProducerClosed> = Effect.suspend(() => {
+          if (closed) return Effect.fail(new ProducerClosed({ channel: id }))
+          if (unconfirmed() < bufferSize) return Effect.void
+          return Effect.andThen(
+            Effect.callback<void>((resume) => {
+              const w = () => resume(Effect.void)
+              waiters.push(w)
+              return Effect.sync(() => {
+                const i = waiters.indexOf(w)
+                if (i >= 0) waiters.splice(i, 1)
+              })
+            }),
+            waitForSpace
+          )
+        })
+        return Effect.andThen(waitForSpace, add)
+      })
+
+    const handle: ReliableProducer<A> = {
+      id,
+      offer: (message) => Effect.map(accept(message), (e) => e.seq),
+      send: (message) =>
+        Effect.flatMap(accept(message), (e) =>
+          Effect.callback<number, Undelivered>((resume) => {
+            if (e.outcome !== undefined) return resume(e.outcome)
+            e.waiter = resume
+          })),
+      stats: () => ({ session, ...stats, unconfirmed: unconfirmed(), nextSeq })
+    }
+    return handle
+  })
