@@ -13,6 +13,7 @@
  * | `restartsWithinPolicy` | supervisors' restarts follow their `RestartPolicy` (backoff, intensity) |
  * | `boundedBuffers`       | every buffer-size sample is within its bound                           |
  * | `livenessAfterHeal`    | after the last heal, every link is up and every pending op completed in time |
+ * | `reliableDelivery`     | reliable channels: confirmed ⇒ processed exactly once, in order, no phantoms, every message gets its outcome (+ liveness after heal) |
  *
  * Each checker's documentation gives its exact rule. `checkAll` runs the applicable ones,
  * `format` prints a result.
@@ -39,6 +40,7 @@ export type Rule =
   | "restartsWithinPolicy"
   | "boundedBuffers"
   | "livenessAfterHeal"
+  | "reliableDelivery"
 
 export const rules: ReadonlyArray<Rule> = [
   "noLostAcknowledged",
@@ -48,7 +50,8 @@ export const rules: ReadonlyArray<Rule> = [
   "watchersNotified",
   "restartsWithinPolicy",
   "boundedBuffers",
-  "livenessAfterHeal"
+  "livenessAfterHeal",
+  "reliableDelivery"
 ]
 
 export interface Violation {
@@ -852,6 +855,163 @@ export const livenessAfterHeal = (history: HistoryT, options: LivenessOptions): 
           : `completed (${c.type}) only at t=${c.at}, ${c.at - H} ms after the heal, later than ${options.withinMillis} ms`),
       [op.invoke, heal, c]
     ))
+  }
+  return verdict(violations)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. reliableDelivery
+// ---------------------------------------------------------------------------------------------
+
+export interface ReliableDeliveryOptions {
+  /**
+   * How long after its `info` outcome (a `DeliveryTimeout` report) a message may still be
+   * processed: copies of it already on their way when the producer gave up (a link that held
+   * them, a duplicating network) are processed if the consumer has not heard of the skip yet.
+   * Later processing is a violation. Default: not checked (only at most once, in order).
+   */
+  readonly unknownSettleMillis?: number
+  /**
+   * Liveness after the last heal: every message pending at the heal (or offered after it) has its
+   * outcome within `withinMillis` of the heal (of its offer). A message whose deadline is later
+   * than that cannot be reported undeliverable in time, so this says: confirmed.
+   */
+  readonly liveness?: { readonly withinMillis: number; readonly healAt?: number }
+}
+
+/**
+ * **Reliable delivery** (effectively-once, in-order channels: `Reliable.producer` /
+ * `Reliable.consumer`). Record it this way:
+ *
+ * - each accepted message as an operation whose `message` is `{ id, to: consumer, from: channel,
+ *   seq }` (ids unique; a producer that starts a new session should use a new channel name in
+ *   the history, its sequence numbers start again);
+ * - its outcome as the operation's completion: `ok` for `Confirmed`, `fail` for
+ *   `MessageRejected` (the handler never ran), `info` for `DeliveryTimeout` / `ProducerClosed`
+ *   (it may or may not have been processed);
+ * - a `Deliver(consumer, id, channel, seq)` each time the consumer's handler *completes* a
+ *   message (a run that crashed before completing is not recorded).
+ *
+ * Every delivery in the history is taken as a delivery of a reliable channel. Violations, all of
+ * rule `reliableDelivery`, their detail starting with the property broken:
+ *
+ * - `phantom`: a delivery that matches no offered message (id, channel, consumer, seq), or comes
+ *   before its offer;
+ * - `duplicate`: a message processed more than once (whatever its outcome);
+ * - `reorder`: per (channel, consumer), a message processed after one with a higher seq (the
+ *   processed messages are a subsequence of the offered ones, in seq order);
+ * - `lost`: a confirmed message never processed; `confirmed early`: confirmed before its
+ *   processing completed; `processed rejected`: processed although reported rejected;
+ * - `unreported`: an offered message without an outcome at the end of the history (every
+ *   message gets exactly one outcome: the recorder refuses a second completion);
+ * - `processed after timeout`: see `unknownSettleMillis`;
+ * - `late`: see `liveness`.
+ */
+export const reliableDelivery = (history: HistoryT, options: ReliableDeliveryOptions = {}): Result => {
+  const violations: Array<Violation> = []
+  const report = (kind: string, detail: string, ops: ReadonlyArray<Entry | undefined>) =>
+    violations.push(violation("reliableDelivery", `${kind}: ${detail}`, ops))
+  const offered = new Map<string, History.Operation & { readonly message: History.MessageRef }>()
+  for (const op of sends(history)) if (!offered.has(op.message.id)) offered.set(op.message.id, op)
+  const name = (op: History.Operation & { readonly message: History.MessageRef }) =>
+    `${History.senderOf(op)}#${op.message.seq ?? "?"} (message ${op.message.id})`
+
+  // deliveries: phantoms, duplicates, order
+  const processed = new Map<string, Array<History.DeliverEntry>>()
+  const lastOnPair = new Map<string, History.DeliverEntry>()
+  for (const d of deliveries(history)) {
+    const what = `${d.messageId} from ${d.from} processed by ${d.receiver}${d.seq === undefined ? "" : ` as seq ${d.seq}`} at t=${d.at}`
+    const op = offered.get(d.messageId)
+    if (op === undefined) {
+      report("phantom", `${what}: never offered`, [d])
+    } else {
+      const problems: Array<string> = []
+      if (!History.receivers(op.message).includes(d.receiver)) problems.push(`it was offered to ${History.receivers(op.message).join(", ")}`)
+      if (History.senderOf(op) !== d.from) problems.push(`it was offered on channel ${History.senderOf(op)}`)
+      if (op.message.seq !== d.seq) problems.push(`it was offered as seq ${op.message.seq}`)
+      if (d.at < op.invoke.at) problems.push(`it was offered only at t=${op.invoke.at}`)
+      if (problems.length > 0) report("phantom", `${what}, but ${problems.join("; ")}`, [op.invoke, d])
+    }
+    const k = key(d.receiver, d.messageId)
+    const list = processed.get(k)
+    if (list === undefined) processed.set(k, [d])
+    else list.push(d)
+    // a repeat is a duplicate (reported below), not also a reorder
+    if (d.seq === undefined || list !== undefined) continue
+    const pair = key(d.from, d.receiver)
+    const prev = lastOnPair.get(pair)
+    if (prev?.seq !== undefined && d.seq < prev.seq) {
+      report(
+        "reorder",
+        `${d.from} → ${d.receiver}: seq ${d.seq} (${d.messageId}) processed at t=${d.at} after seq ${prev.seq} (${prev.messageId}, t=${prev.at})`,
+        [prev, d]
+      )
+    }
+    if (prev?.seq === undefined || d.seq > prev.seq) lastOnPair.set(pair, d)
+  }
+
+  for (const list of processed.values()) {
+    if (list.length < 2) continue
+    const d = list[0]!
+    report(
+      "duplicate",
+      `${d.messageId} from ${d.from} processed ${list.length} times by ${d.receiver} (at t=${list.map((x) => x.at).join(", t=")})`,
+      [offered.get(d.messageId)?.invoke, ...list]
+    )
+  }
+
+  // outcomes
+  let heal: History.HealEntry | undefined
+  for (const e of history.entries) if (e._tag === "Heal" && (heal === undefined || e.at >= heal.at)) heal = e
+  const H = options.liveness?.healAt ?? heal?.at
+  for (const op of offered.values()) {
+    const c = op.completion
+    const runs = History.receivers(op.message).map((r) => ({ receiver: r, runs: processed.get(key(r, op.message.id)) ?? [] }))
+    if (c === undefined) {
+      report("unreported", `${name(op)}, offered at t=${op.invoke.at}, has no outcome by the end of the history (t=${history.end})`, [op.invoke])
+    } else if (c.type === "ok") {
+      for (const { receiver, runs: list } of runs) {
+        if (list.length === 0) {
+          report("lost", `${name(op)} was confirmed at t=${c.at} but never processed by ${receiver}`, [op.invoke, c])
+        } else if (list[0]!.index > c.index) {
+          report("confirmed early", `${name(op)} was confirmed at t=${c.at}, before ${receiver} processed it (t=${list[0]!.at})`, [op.invoke, c, list[0]])
+        }
+      }
+    } else if (c.type === "fail") {
+      for (const { receiver, runs: list } of runs) {
+        if (list.length > 0) {
+          report("processed rejected", `${name(op)} was reported rejected at t=${c.at} but ${receiver} processed it at t=${list[0]!.at}`, [op.invoke, c, list[0]])
+        }
+      }
+    } else if (c.type === "info" && options.unknownSettleMillis !== undefined) {
+      const limit = c.at + options.unknownSettleMillis
+      for (const { receiver, runs: list } of runs) {
+        const late = list.find((d) => d.at > limit)
+        if (late === undefined) continue
+        report(
+          "processed after timeout",
+          `${name(op)} was reported undeliverable at t=${c.at} but ${receiver} processed it at t=${late.at}, ` +
+            `${late.at - c.at} ms later (allowed: ${options.unknownSettleMillis} ms for copies in flight)`,
+          [op.invoke, c, late]
+        )
+      }
+    }
+    if (options.liveness !== undefined && H !== undefined) {
+      if (c !== undefined && c.at <= H) continue
+      const from = Math.max(H, op.invoke.at)
+      const due = from + options.liveness.withinMillis
+      if (c !== undefined && c.at <= due) continue
+      report(
+        "late",
+        `${name(op)}, offered at t=${op.invoke.at}, pending at the heal (t=${H}), ` +
+          (c === undefined ? `has no outcome by t=${due}` : `got its outcome (${c.type}) only at t=${c.at}, ${c.at - from} ms later`) +
+          ` (bound: ${options.liveness.withinMillis} ms)`,
+        [op.invoke, heal, c]
+      )
+    }
+  }
+  if (options.liveness !== undefined && H === undefined) {
+    report("late", "no heal in the history: nothing to measure recovery from", [])
   }
   return verdict(violations)
 }

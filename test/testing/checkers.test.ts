@@ -780,6 +780,154 @@ describe("Checkers.livenessAfterHeal", () => {
 // checkAll, format
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// 9. reliableDelivery
+// ---------------------------------------------------------------------------------------------
+
+describe("Checkers.reliableDelivery", () => {
+  /** a message accepted by producer channel `channel` for `consumer` */
+  const offer = (rec: History.Recorder, channel: string, seq: number, consumer = "c") =>
+    rec.invoke(channel, { f: "offer", value: seq, message: { id: `${channel}#${seq}`, to: consumer, from: channel, seq } })
+  /** the consumer's handler completed the message */
+  const processed = (rec: History.Recorder, channel: string, seq: number, consumer = "c") =>
+    rec.deliver(consumer, `${channel}#${seq}`, channel, seq)
+
+  /** two interleaved channels into one consumer, with every kind of outcome */
+  const valid = () => {
+    const { rec, at } = recorder()
+    const ops = [1, 2, 3, 4, 5, 6].map((seq) => offer(rec, "p", seq))
+    const q1 = offer(rec, "q", 1)
+    at(10)
+    processed(rec, "p", 1)
+    processed(rec, "q", 1)
+    processed(rec, "p", 2)
+    at(20)
+    rec.ok(ops[0]!)
+    rec.ok(q1)
+    rec.ok(ops[1]!)
+    at(30)
+    processed(rec, "p", 4) // in flight when 3 and 4 time out: 3 is skipped, 4 was processed
+    rec.info(ops[2]!, "DeliveryTimeout")
+    rec.info(ops[3]!, "DeliveryTimeout")
+    rec.fail(ops[4]!, "MessageRejected") // the handler never ran
+    at(40)
+    processed(rec, "p", 6)
+    at(50)
+    rec.ok(ops[5]!)
+    return { rec, at, ops }
+  }
+
+  it("passes for a channel where every message is processed at most once, in order, each with one outcome", () => {
+    const { rec } = valid()
+    assertValid(Checkers.reliableDelivery(rec.snapshot(), { unknownSettleMillis: 0 }))
+  })
+
+  it("catches a duplicate: a message processed twice (a resend not de-duplicated)", () => {
+    const { rec, at } = valid()
+    at(60)
+    processed(rec, "p", 2)
+    assertViolation(Checkers.reliableDelivery(rec.snapshot()), "reliableDelivery", /^duplicate: p#2 from p processed 2 times by c \(at t=10, t=60\)/, 1)
+  })
+
+  it("catches a reorder: a message processed after a later one of its channel", () => {
+    const { rec, at } = recorder()
+    const ops = [1, 2, 3].map((seq) => offer(rec, "p", seq))
+    at(5)
+    processed(rec, "p", 1)
+    processed(rec, "p", 3)
+    processed(rec, "p", 2)
+    at(9)
+    ops.forEach((op) => rec.ok(op))
+    assertViolation(Checkers.reliableDelivery(rec.snapshot()), "reliableDelivery", /^reorder: p → c: seq 2 \(p#2\) processed at t=5 after seq 3/, 1)
+  })
+
+  it("catches a phantom: a message never offered, or processed under another seq, channel or consumer", () => {
+    const { rec, at } = valid()
+    at(60)
+    processed(rec, "p", 7) // never offered
+    rec.deliver("c", "q#1", "q", 2) // q#1 under seq 2 (and a duplicate of q#1)
+    rec.deliver("other", "p#6", "p", 6) // another consumer
+    const r = Checkers.reliableDelivery(rec.snapshot())
+    assertViolation(r, "reliableDelivery", /^phantom: p#7 from p processed by c as seq 7 at t=60: never offered/)
+    assertViolation(r, "reliableDelivery", /^phantom: q#1 .* as seq 2 .*but it was offered as seq 1/)
+    assertViolation(r, "reliableDelivery", /^phantom: p#6 .*processed by other.*but it was offered to c/)
+    assert.strictEqual(violationsOf(r).filter((v) => v.detail.startsWith("phantom")).length, 3)
+  })
+
+  it("catches a lost confirmed message (and one confirmed before its handler completed)", () => {
+    const { rec, at } = recorder()
+    const [a, b] = [1, 2].map((seq) => offer(rec, "p", seq))
+    at(5)
+    rec.ok(a!) // confirmed before processing
+    processed(rec, "p", 1)
+    rec.ok(b!) // never processed: a crashed handler run does not count
+    const r = Checkers.reliableDelivery(rec.snapshot())
+    assertViolation(r, "reliableDelivery", /^lost: p#2 \(message p#2\) was confirmed at t=5 but never processed by c/)
+    assertViolation(r, "reliableDelivery", /^confirmed early: p#1/)
+    assert.strictEqual(violationsOf(r).length, 2)
+  })
+
+  it("catches an unreported message: offered, never confirmed nor failed", () => {
+    const { rec, at } = valid()
+    offer(rec, "p", 7)
+    at(100)
+    assertViolation(
+      Checkers.reliableDelivery(rec.snapshot()),
+      "reliableDelivery",
+      /^unreported: p#7 \(message p#7\), offered at t=50, has no outcome by the end of the history \(t=100\)/,
+      1
+    )
+  })
+
+  it("catches a rejected message that was processed", () => {
+    const { rec, at } = valid()
+    at(60)
+    processed(rec, "p", 5) // also out of order after 6
+    const r = Checkers.reliableDelivery(rec.snapshot())
+    assertViolation(r, "reliableDelivery", /^processed rejected: p#5/)
+    assertViolation(r, "reliableDelivery", /^reorder: p → c: seq 5/)
+  })
+
+  it("with unknownSettleMillis: a timed-out message may be processed by a copy in flight, not later", () => {
+    const { rec, at } = valid()
+    at(40)
+    processed(rec, "p", 3) // 10 ms after the timeout report of p#3 (and after p#4: a reorder too)
+    const h = rec.snapshot()
+    assertViolation(Checkers.reliableDelivery(h, { unknownSettleMillis: 5 }), "reliableDelivery", /^processed after timeout: p#3 .*reported undeliverable at t=30 but c processed it at t=40, 10 ms later/)
+    const within = violationsOf(Checkers.reliableDelivery(h, { unknownSettleMillis: 10 }))
+    assert.deepStrictEqual(within.map((v) => v.detail.split(":")[0]), ["reorder"])
+  })
+
+  it("liveness: every message pending at the heal (or offered after it) gets its outcome within the bound", () => {
+    const { rec, at } = recorder()
+    const a = offer(rec, "p", 1)
+    const b = offer(rec, "p", 2)
+    at(100)
+    rec.heal()
+    at(150)
+    const c = offer(rec, "p", 3)
+    at(180)
+    processed(rec, "p", 1)
+    rec.ok(a)
+    at(400)
+    processed(rec, "p", 2)
+    processed(rec, "p", 3)
+    rec.ok(b)
+    rec.ok(c)
+    const h = rec.snapshot()
+    assertValid(Checkers.reliableDelivery(h, { liveness: { withinMillis: 300 } }))
+    const r = Checkers.reliableDelivery(h, { liveness: { withinMillis: 200 } })
+    assertViolation(r, "reliableDelivery", /^late: p#2 .*got its outcome \(ok\) only at t=400, 300 ms later \(bound: 200 ms\)/)
+    assertViolation(r, "reliableDelivery", /^late: p#3 .*offered at t=150.*only at t=400, 250 ms later/)
+    assert.strictEqual(violationsOf(r).length, 2)
+  })
+
+  it("is listed among the rules and exported by the testing barrel", () => {
+    assert.include(Checkers.rules, "reliableDelivery")
+    assert.strictEqual(Testing.Checkers.reliableDelivery, Checkers.reliableDelivery)
+  })
+})
+
 describe("Checkers.checkAll and format", () => {
   it("runs the applicable checkers: all valid", () => {
     const { rec, at } = recorder()
