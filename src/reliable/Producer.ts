@@ -202,6 +202,11 @@ export const producer = <A>(
       }
       floor = Math.max(floor, seq)
       if (sentUpTo < floor) sentUpTo = floor
+      // Messages skipped at their deadline can move the floor past the consumer's last grant
+      // (`processed + window` as it last knew it): nothing would be sent again, so no
+      // acknowledgement would ever bring a new grant. The next message may go: it carries the
+      // floor (the consumer skips to it) and its acknowledgement carries the new grant.
+      if (granted <= floor) granted = floor + 1
       store.removeUpTo(id, floor)
       wake()
     }
