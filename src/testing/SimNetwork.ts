@@ -145,9 +145,13 @@ interface Direction {
   /** when the last chunk in this direction is delivered (keeps order) */
   lastAt: number
   held: Array<() => void>
-  /** chunks of this direction waiting for their timer */
-  timers: number
+  /** what is on the wire in this direction, in order, with its delivery instant */
+  queue: Array<{ readonly at: number; readonly action: () => void }>
+  /** a timer (or microtask) is set for the head of `queue` */
+  armed: boolean
 }
+
+const newDirection = (): Direction => ({ lastAt: 0, held: [], queue: [], armed: false })
 
 class SimNetworkImpl {
   readonly timers: Timers
@@ -170,7 +174,7 @@ class SimNetworkImpl {
   private direction(from: SimSocket, to: SimSocket): Direction {
     const key = `${from.local}:${from.remotePort}|${to.local}`
     let d = this.directions.get(key)
-    if (d === undefined) this.directions.set(key, d = { lastAt: 0, held: [], timers: 0 })
+    if (d === undefined) this.directions.set(key, d = newDirection())
     return d
   }
 
@@ -208,15 +212,30 @@ class SimNetworkImpl {
     const now = this.timers.now()
     const at = Math.max(d.lastAt, now + Math.max(0, delay))
     d.lastAt = at
-    // a chunk due now goes in a microtask only if no earlier chunk of this direction is still
-    // waiting for its timer (it would overtake it: a stream never reorders); otherwise it gets a
-    // timer too, which runs after the earlier ones due at the same instant
-    if (at <= now && d.held.length === 0 && d.timers === 0) return queueMicrotask(action)
-    d.timers++
-    this.timers.setTimeout(() => {
-      d.timers--
-      action()
-    }, at - now)
+    // One queue and one timer per direction, never a timer per chunk: the order on the wire is
+    // the queue's. (With a timer per chunk, chunks due at the same instant — all those queued
+    // behind a retransmitted one — could fire in any order: `Effect.sleep` rounds fractional
+    // millis to whole nanoseconds, so `now + (at - now)` lands a little before or after `at`
+    // depending on `now`. Found by the seeded scenarios as a per-pair FIFO violation.)
+    d.queue.push({ at, action })
+    if (!d.armed) this.arm(d)
+  }
+
+  /** Sets the timer for the head of the direction's queue (a microtask if it is due now). */
+  private arm(d: Direction): void {
+    d.armed = true
+    const wait = d.queue[0]!.at - this.timers.now()
+    if (wait <= 0) queueMicrotask(() => this.fire(d))
+    else this.timers.setTimeout(() => this.fire(d), wait)
+  }
+
+  /** The head is due: it arrives, with everything behind it due by then, in queue order. */
+  private fire(d: Direction): void {
+    const due = Math.max(this.timers.now(), d.queue[0]!.at)
+    // stays armed while delivering: a chunk scheduled meanwhile queues behind, no second timer
+    while (d.queue.length > 0 && d.queue[0]!.at <= due) d.queue.shift()!.action()
+    d.armed = false
+    if (d.queue.length > 0) this.arm(d)
   }
 
   private releaseConnects(): void {
@@ -290,7 +309,7 @@ class SimNetworkImpl {
           }
           // the SYN crosses the link like data: during a partition (or a pause) it gets no answer
           // and is retried, so the connect completes after the heal unless it timed out first
-          const d: Direction = { lastAt: 0, held: [], timers: 0 }
+          const d = newDirection()
           if (this.cut.has(`${name}→${host}`) || this.cut.has(`${host}→${name}`) || this.paused.has(host) || this.paused.has(name)) {
             this.heldConnects.push({ from: name, to: host, attempt: () => this.schedule(name, host, d, attempt) })
             return
