@@ -43,8 +43,11 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number | undefined
 }
 
-/** the schema version written to `PRAGMA user_version` */
-const SCHEMA_VERSION = 1
+/**
+ * the schema version written to `PRAGMA user_version`. 2: `telex_consumer.rejected` (a file of
+ * version 1 gets the column when opened).
+ */
+const SCHEMA_VERSION = 2
 
 /**
  * Rows are small and always reached by their primary key, hence WITHOUT ROWID (one b-tree per
@@ -68,6 +71,7 @@ CREATE TABLE IF NOT EXISTS telex_consumer (
   producer  TEXT    NOT NULL,
   session   INTEGER NOT NULL,
   processed INTEGER NOT NULL,
+  rejected  TEXT,
   PRIMARY KEY (consumer, producer)
 ) WITHOUT ROWID;
 `
@@ -85,6 +89,8 @@ interface ConsumerRow {
   readonly producer: string
   readonly session: number
   readonly processed: number
+  /** JSON of the refused messages the producer may not have heard of yet; NULL when none */
+  readonly rejected: string | null
 }
 
 /**
@@ -124,6 +130,7 @@ export const make = (path: string, options?: SqliteStoreOptions): DeliveryStore 
         throw new Error(`SqliteStore: ${path} has schema version ${version}, newer than this Telex's (${SCHEMA_VERSION})`)
       }
       db.exec(SCHEMA)
+      if (version === 1) db.exec("ALTER TABLE telex_consumer ADD COLUMN rejected TEXT")
       if (version < SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
     }).immediate()
   } catch (e) {
@@ -151,11 +158,12 @@ export const make = (path: string, options?: SqliteStoreOptions): DeliveryStore 
   )
   const deleteUpTo = prepare<[string, number], void>("DELETE FROM telex_outbox WHERE channel = ? AND seq <= ?")
   const selectConsumer = prepare<[string], ConsumerRow>(
-    "SELECT producer, session, processed FROM telex_consumer WHERE consumer = ? ORDER BY producer"
+    "SELECT producer, session, processed, rejected FROM telex_consumer WHERE consumer = ? ORDER BY producer"
   )
-  const upsertProgress = prepare<[string, string, number, number], void>(
-    "INSERT INTO telex_consumer (consumer, producer, session, processed) VALUES (?, ?, ?, ?) " +
-      "ON CONFLICT (consumer, producer) DO UPDATE SET session = excluded.session, processed = excluded.processed"
+  const upsertProgress = prepare<[string, string, number, number, string | null], void>(
+    "INSERT INTO telex_consumer (consumer, producer, session, processed, rejected) VALUES (?, ?, ?, ?, ?) " +
+      "ON CONFLICT (consumer, producer) DO UPDATE SET session = excluded.session, processed = excluded.processed, " +
+      "rejected = excluded.rejected"
   )
 
   // one transaction: the message and the producer's next sequence number commit together
@@ -203,11 +211,19 @@ export const make = (path: string, options?: SqliteStoreOptions): DeliveryStore 
     },
     loadConsumer: (consumer): ReadonlyArray<ConsumerProgress> => {
       open("loadConsumer")
-      return selectConsumer.all(consumer).map((r) => ({ producer: r.producer, session: r.session, processed: r.processed }))
+      return selectConsumer.all(consumer).map((r) => ({
+        producer: r.producer,
+        session: r.session,
+        processed: r.processed,
+        ...(r.rejected === null ? {} : { rejected: JSON.parse(r.rejected) })
+      }))
     },
     saveProgress: (consumer, progress) => {
       open("saveProgress")
-      upsertProgress.run(consumer, progress.producer, progress.session, progress.processed)
+      const rejected = progress.rejected !== undefined && progress.rejected.length > 0
+        ? JSON.stringify(progress.rejected.map((r) => ({ seq: r.seq, issue: r.issue })))
+        : null
+      upsertProgress.run(consumer, progress.producer, progress.session, progress.processed, rejected)
     },
     close: () => {
       if (closed) return

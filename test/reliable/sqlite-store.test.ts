@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import Database from "better-sqlite3"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import * as DeliveryStore from "../../src/reliable/DeliveryStore.ts"
 import * as SqliteStore from "../../src/reliable/SqliteStore.ts"
@@ -35,6 +36,8 @@ afterEach(() => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true })
 })
+
+const keptAlive: Array<object> = []
 
 const byProducer = (ps: ReadonlyArray<DeliveryStore.ConsumerProgress>) =>
   ps.slice().sort((a, b) => (a.producer < b.producer ? -1 : a.producer > b.producer ? 1 : 0))
@@ -159,6 +162,15 @@ describe.each(implementations)("DeliveryStore contract: %s", (_name, make) => {
     expect(store.loadConsumer("c2")).toEqual([{ producer: "p1", session: 30, processed: 9 }])
     expect(store.loadConsumer("c3")).toEqual([])
   })
+
+  it("keeps the refused messages with the progress, until a save without them", () => {
+    const store = make()
+    const rejected = [{ seq: 2, issue: "Expected a value less than or equal to 100\n  at [\"n\"]" }, { seq: 4, issue: "x" }]
+    store.saveProgress("c", { producer: "p", session: 1, processed: 4, rejected })
+    expect(store.loadConsumer("c")).toEqual([{ producer: "p", session: 1, processed: 4, rejected }])
+    store.saveProgress("c", { producer: "p", session: 1, processed: 5 })
+    expect(store.loadConsumer("c")).toStrictEqual([{ producer: "p", session: 1, processed: 5 }])
+  })
 })
 
 describe("SqliteStore", () => {
@@ -188,6 +200,23 @@ describe("SqliteStore", () => {
     expect(snapshot.messages.map((m) => [m.seq, m.deadline])).toEqual([[3, 30], [4, 40], [5, 50]])
     expect(snapshot.messages.map((m) => Array.from((m.payload as { b: Uint8Array }).b))).toEqual([[3], [4], [5]])
     expect(again.loadConsumer("c")).toEqual([{ producer: "p", session: 3, processed: 8 }])
+  })
+
+  it("opens a file of schema version 1, adding the column for refused messages", () => {
+    const file = freshFile()
+    const v1 = new Database(file)
+    // kept reachable: better-sqlite3 12 aborts the process when the GC destroys a closed database (see SqliteStore.ts)
+    keptAlive.push(v1)
+    v1.exec(`CREATE TABLE telex_consumer (
+      consumer TEXT NOT NULL, producer TEXT NOT NULL, session INTEGER NOT NULL, processed INTEGER NOT NULL,
+      PRIMARY KEY (consumer, producer)) WITHOUT ROWID;
+      INSERT INTO telex_consumer VALUES ('c', 'p', 1, 3);
+      PRAGMA user_version = 1;`)
+    v1.close()
+    const store = track(SqliteStore.make(file))
+    expect(store.loadConsumer("c")).toStrictEqual([{ producer: "p", session: 1, processed: 3 }])
+    store.saveProgress("c", { producer: "p", session: 1, processed: 4, rejected: [{ seq: 4, issue: "bad" }] })
+    expect(store.loadConsumer("c")).toEqual([{ producer: "p", session: 1, processed: 4, rejected: [{ seq: 4, issue: "bad" }] }])
   })
 
   it("lets several stores share one file, each with its own channels", () => {
