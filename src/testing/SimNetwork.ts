@@ -19,6 +19,10 @@
  * - `crash(host)`: its listeners close and its connections reset (its node should be stopped and
  *   started again by the test as a new incarnation).
  *
+ * Reading is a Node socket's: a `data` event carries at most `readBytes` (64 KiB by default; a
+ * small value splits frames across reads), `pause()` in a handler holds everything after that
+ * read (how a full mailbox holds a link), and `resume()` reads again on a later tick.
+ *
  * Duplication and reordering do not exist on a TCP stream, so this network does not invent
  * them: the promises under test are the runtime's, over TCP-like links.
  *
@@ -85,11 +89,40 @@ class SimSocket extends EventEmitter implements Socket {
     return true
   }
 
-  /** called by the network when bytes arrive */
+  /** called by the network when bytes arrive: read at once unless reading is paused */
   receive(chunk: Buffer): void {
     if (this.destroyed) return
-    if (this.paused || this.listenerCount("data") === 0) this.buffered.push(chunk)
-    else this.emit("data", chunk)
+    this.buffered.push(chunk)
+    this.read()
+  }
+
+  private reading = false
+
+  /**
+   * Emits what has arrived, at most `readBytes` per `data` event, in order, and stops as soon as
+   * a handler pauses the socket (as a Node socket does: the rest waits in its buffer, so a
+   * `pause()` in a handler holds everything after that read).
+   */
+  private read(): void {
+    if (this.reading) return // a handler's pause/resume inside a read: the loop goes on
+    this.reading = true
+    try {
+      while (this.buffered.length > 0 && !this.paused && !this.destroyed && this.listenerCount("data") > 0) {
+        const head = this.buffered[0]!
+        const max = this.net.readBytes
+        let chunk: Buffer
+        if (head.length <= max) {
+          chunk = head
+          this.buffered.shift()
+        } else {
+          chunk = head.subarray(0, max)
+          this.buffered[0] = head.subarray(max)
+        }
+        this.emit("data", chunk)
+      }
+    } finally {
+      this.reading = false
+    }
   }
 
   pause(): this {
@@ -97,20 +130,16 @@ class SimSocket extends EventEmitter implements Socket {
     return this
   }
 
+  /** As Node's: reading resumes on a later tick, never inside the caller. */
   resume(): this {
     this.paused = false
-    const buffered = this.buffered
-    this.buffered = []
-    for (const chunk of buffered) {
-      if (this.destroyed) break
-      this.emit("data", chunk)
-    }
+    if (this.buffered.length > 0) queueMicrotask(() => this.read())
     return this
   }
 
   override on(event: string, listener: (...args: Array<any>) => void): this {
     super.on(event, listener)
-    if (event === "data" && !this.paused && this.buffered.length > 0) queueMicrotask(() => this.resume())
+    if (event === "data" && !this.paused && this.buffered.length > 0) queueMicrotask(() => this.read())
     return this
   }
 
@@ -156,6 +185,7 @@ const newDirection = (): Direction => ({ lastAt: 0, held: [], queue: [], armed: 
 class SimNetworkImpl {
   readonly timers: Timers
   readonly random: () => number
+  readonly readBytes: number
   private readonly listeners = new Map<string, (socket: SimSocket) => void>()
   private readonly sockets = new Set<SimSocket>()
   private readonly faults = new Map<string, LinkFaults>()
@@ -166,9 +196,10 @@ class SimNetworkImpl {
   private nextPort = 40000
   private heldConnects: Array<{ readonly from: string; readonly to: string; readonly attempt: () => void }> = []
 
-  constructor(seed: number, timers: Timers) {
+  constructor(seed: number, timers: Timers, readBytes: number) {
     this.random = prng(seed)
     this.timers = timers
+    this.readBytes = readBytes
   }
 
   private direction(from: SimSocket, to: SimSocket): Direction {
@@ -420,10 +451,14 @@ export interface SimNetwork {
  * A simulated network on Effect's Clock. The seed defaults to `TELEX_SEED` from the environment,
  * else 1; print it with failures so they can be replayed (`TELEX_SEED=… npm test`).
  */
-export const make = (options?: { readonly seed?: number }): Effect.Effect<SimNetwork> =>
+export const make = (options?: {
+  readonly seed?: number
+  /** the most bytes one `data` event carries, default 64 KiB (what Node reads at a time) */
+  readonly readBytes?: number
+}): Effect.Effect<SimNetwork> =>
   Effect.map(Effect.context<never>(), (context) => {
     const seed = options?.seed ?? (Number(process.env.TELEX_SEED) || 1)
-    const impl = new SimNetworkImpl(seed, effectTimers(context))
+    const impl = new SimNetworkImpl(seed, effectTimers(context), Math.max(1, options?.readBytes ?? 64 * 1024))
     return {
       seed,
       timers: impl.timers,

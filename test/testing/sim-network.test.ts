@@ -114,4 +114,36 @@ describe("SimNetwork (in-process nodes on TestClock)", () => {
         client!.destroy()
       }
     }))
+
+  it.effect("reads are at most readBytes, and a pause in a data handler holds everything after that read (as a Node socket)", () =>
+    Effect.gen(function*() {
+      const sim = yield* SimNetwork.make({ seed: 1, readBytes: 10 })
+      let server: Socket | undefined
+      let client: Socket | undefined
+      yield* Effect.promise(() => sim.host("b").listen("b", 9000, (s) => (server = s)))
+      sim.host("a").connect("b", 9000, 1000).then((s) => (client = s))
+      yield* advanceUntil(() => client !== undefined && server !== undefined, 1_000, "connect", 1)
+      const reads: Array<string> = []
+      let pauseAfter = 2
+      server!.on("data", (chunk: Buffer) => {
+        reads.push(chunk.toString())
+        if (--pauseAfter === 0) server!.pause()
+      })
+      client!.write(Buffer.from("abcdefghijklmnopqrstuvwxy")) // 25 bytes: reads of 10, 10, 5
+      client!.write(Buffer.from("0123"))
+      yield* TestClock.adjust("5 millis")
+      // the second read paused the socket: the rest of the first write and the second wait
+      assert.deepStrictEqual(reads, ["abcdefghij", "klmnopqrst"])
+      pauseAfter = 1
+      server!.resume()
+      assert.deepStrictEqual(reads, ["abcdefghij", "klmnopqrst"], "resume reads on a later tick, not inside the caller")
+      yield* TestClock.adjust("1 millis")
+      // paused again by the first read after resume: one read, not everything that was buffered
+      assert.deepStrictEqual(reads, ["abcdefghij", "klmnopqrst", "uvwxy"])
+      pauseAfter = 0
+      server!.resume()
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(reads, ["abcdefghij", "klmnopqrst", "uvwxy", "0123"])
+      client!.destroy()
+    }))
 })
