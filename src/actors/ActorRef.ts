@@ -8,11 +8,12 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Schema, SchemaTransformation } from "effect"
+import { Clock, Duration, Effect, type Fiber, Schema, SchemaTransformation, type Tracer } from "effect"
 import type { AskMessage, ErrorOf, Message, MessageDefs, SuccessOf } from "./Actor.ts"
 import { type AskError, AskTimeout, MailboxFull, NoProc, type TellError } from "./ActorError.ts"
 import { Offer, type Reply, type Target } from "./internal/target.ts"
 import * as Context from "./internal/currentActor.ts"
+import * as Tracing from "./internal/tracing.ts"
 
 export const NodeId = Schema.Struct({ name: Schema.String, incarnation: Schema.Number })
 export interface NodeId extends Schema.Schema.Type<typeof NodeId> {}
@@ -134,58 +135,15 @@ export class ActorRef<D extends MessageDefs = any> {
       const invalid = target.validate(message)
       if (invalid !== undefined) return Effect.fail(invalid)
       const sender = Context.currentSelf(fiber)
-      const timeoutMillis = Duration.toMillis(timeout)
-      const timedOut = () =>
-        new AskTimeout({ actor: ref.key, message: message._tag, timeoutMillis })
-      // With the live clock, the deadline is one timer inside the callback: `timeoutOrElse`
-      // would race two forked fibers per ask (measured: most of the ask's own CPU cost).
-      // Any other clock (TestClock) keeps `timeoutOrElse`, which sleeps on that clock.
-      const direct = timeoutMillis > 0 && timeoutMillis <= MAX_TIMER_MILLIS &&
-        fiber.getRef(Clock.Clock) instanceof LiveClock
-      const request = Effect.callback<any, any>((resume) => {
-        let done = false
-        let cancelWait: (() => void) | undefined
-        let timer: ReturnType<typeof setTimeout> | undefined
-        const reply: Reply = (exit) => {
-          if (done) return
-          done = true
-          if (timer !== undefined) clearTimeout(timer)
-          resume(exit)
-        }
-        const attempt = () => {
-          cancelWait = undefined
-          if (done) return
-          const result = target.offer(message, reply, sender)
-          switch (result) {
-            case Offer.Ok:
-              return
-            case Offer.Full:
-              cancelWait = target.waitForSpace(attempt)
-              return
-            case Offer.Dead:
-              return reply(Effect.fail(new NoProc({ actor: ref.key })) as any)
-            default:
-              return reply(Effect.fail(ref.mailboxFull(target)) as any)
-          }
-        }
-        const cancel = () => {
-          done = true
-          if (timer !== undefined) clearTimeout(timer)
-          cancelWait?.()
-          target.cancelAsk?.(reply)
-        }
-        if (direct) {
-          timer = setTimeout(() => {
-            if (done) return
-            cancel()
-            resume(Effect.fail(timedOut()))
-          }, timeoutMillis)
-        }
-        attempt()
-        return Effect.sync(cancel)
-      })
-      if (direct || timeoutMillis === Infinity) return request
-      return request.pipe(Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(timedOut()) }))
+      if (!Tracing.isTraced(fiber)) return askEffect(fiber, ref, target, message, sender, timeout, undefined)
+      // traced: a client span around the ask; the handler's span (here or on the remote node)
+      // is its child
+      const protocol = ref.address.protocol
+      return Effect.useSpan(
+        `telex.ask ${protocol}.${message._tag}`,
+        { kind: "client", attributes: Tracing.askAttributes(ref.key, protocol, message._tag, sender?.key) },
+        (span) => askEffect(fiber, ref, target, message, sender, timeout, Tracing.propagationDisabled(fiber) ? undefined : span)
+      )
     })
   }
 
@@ -209,6 +167,69 @@ export class ActorRef<D extends MessageDefs = any> {
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return this.toString()
   }
+}
+
+const askEffect = (
+  fiber: Fiber.Fiber<unknown, unknown>,
+  ref: ActorRef<any>,
+  target: Target,
+  message: { readonly _tag: string },
+  sender: ActorRef<any> | undefined,
+  timeout: Duration.Duration,
+  span: Tracer.AnySpan | undefined
+): Effect.Effect<any, any> => {
+  const timeoutMillis = Duration.toMillis(timeout)
+  const timedOut = () => new AskTimeout({ actor: ref.key, message: message._tag, timeoutMillis })
+  // With the live clock, the deadline is one timer inside the callback: `timeoutOrElse`
+  // would race two forked fibers per ask (measured: most of the ask's own CPU cost).
+  // Any other clock (TestClock) keeps `timeoutOrElse`, which sleeps on that clock.
+  const direct = timeoutMillis > 0 && timeoutMillis <= MAX_TIMER_MILLIS &&
+    fiber.getRef(Clock.Clock) instanceof LiveClock
+  const request = Effect.callback<any, any>((resume) => {
+    let done = false
+    let cancelWait: (() => void) | undefined
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const reply: Reply = (exit) => {
+      if (done) return
+      done = true
+      if (timer !== undefined) clearTimeout(timer)
+      resume(exit)
+    }
+    if (span !== undefined) reply.span = span
+    const attempt = () => {
+      cancelWait = undefined
+      if (done) return
+      const result = target.offer(message, reply, sender)
+      switch (result) {
+        case Offer.Ok:
+          return
+        case Offer.Full:
+          cancelWait = target.waitForSpace(attempt)
+          return
+        case Offer.Dead:
+          return reply(Effect.fail(new NoProc({ actor: ref.key })) as any)
+        default:
+          return reply(Effect.fail(ref.mailboxFull(target)) as any)
+      }
+    }
+    const cancel = () => {
+      done = true
+      if (timer !== undefined) clearTimeout(timer)
+      cancelWait?.()
+      target.cancelAsk?.(reply)
+    }
+    if (direct) {
+      timer = setTimeout(() => {
+        if (done) return
+        cancel()
+        resume(Effect.fail(timedOut()))
+      }, timeoutMillis)
+    }
+    attempt()
+    return Effect.sync(cancel)
+  })
+  if (direct || timeoutMillis === Infinity) return request
+  return request.pipe(Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(timedOut()) }))
 }
 
 const offerWhenSpace = (ref: ActorRef<any>, target: Target, message: unknown): Effect.Effect<void, TellError> =>

@@ -5,11 +5,13 @@
  * heartbeats use the priority lane.
  *
  * Addresses are `{ node: { name, incarnation }, id, protocol }`; exit reasons and runtime errors
- * are their Schema-encoded objects (`{ _tag, ... }`).
+ * are their Schema-encoded objects (`{ _tag, ... }`). `traceparent` (optional, only when the
+ * asker is traced) is a W3C trace context string; receivers ignore trailing fields they do not
+ * know, so older nodes ignore it.
  *
  * ```
  * [0  Tell,      to, protocol, message]
- * [1  Ask,       to, protocol, message, askId, sender | null]
+ * [1  Ask,       to, protocol, message, askId, sender | null, traceparent?]
  * [2  Reply,     askId, 0 success | 1 protocol error | 2 runtime error, value]
  * [10 Link,      from, to]                     from: address on the sender's node; to: actor id here
  * [11 Unlink,    from, to]

@@ -12,7 +12,7 @@
  *
  * @internal
  */
-import { Cause, Context, Duration, Effect, Exit, Fiber, Schema, Scope } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Schema, Scope, type Tracer } from "effect"
 import * as ExitReason from "../../supervision/ExitReason.ts"
 import { Down, ExitSignal, MonitorRef } from "../../supervision/Signals.ts"
 import { type Behavior, ForkTypeId, type Handlers, type MessageDefs } from "../Actor.ts"
@@ -25,6 +25,7 @@ import type { SpawnOptions } from "../SpawnOptions.ts"
 import type { Activatable } from "./dispatcher.ts"
 import type { SystemCore } from "./system.ts"
 import { Offer, type Reply, type Target } from "./target.ts"
+import * as Tracing from "./tracing.ts"
 
 export const State = { Starting: 0, Running: 1, Stopping: 2, Dead: 3 } as const
 
@@ -556,8 +557,10 @@ const drainLoop: (cell: Cell) => Effect.Effect<void, unknown> = Effect.fnUntrace
     }
     cell.sender = entry.sender as ActorRef<any> | undefined
     const effect = handler(message)
+    // a traced ask carries its span on the reply (see internal/tracing.ts)
+    const span = reply?.span
     if (effect[ForkTypeId] === true) {
-      cell.forkHandler(effect, reply)
+      cell.forkHandler(span === undefined ? effect : handlerSpan(cell, message._tag, span, effect), reply)
       continue
     }
     if (reply === undefined) {
@@ -565,7 +568,9 @@ const drainLoop: (cell: Cell) => Effect.Effect<void, unknown> = Effect.fnUntrace
       continue
     }
     cell.currentReply = reply
-    const exit: Exit.Exit<unknown, unknown> = yield* Effect.exit(effect)
+    const exit: Exit.Exit<unknown, unknown> = yield* Effect.exit(
+      span === undefined ? effect : handlerSpan(cell, message._tag, span, effect)
+    )
     cell.currentReply = undefined
     if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
       reply(exit)
@@ -575,6 +580,14 @@ const drainLoop: (cell: Cell) => Effect.Effect<void, unknown> = Effect.fnUntrace
     }
   }
 }) as any
+
+const handlerSpan = (cell: Cell, tag: string, parent: Tracer.AnySpan, effect: Effect.Effect<unknown, unknown>) =>
+  Tracing.withHandlerSpan(effect, parent, {
+    key: cell.self.key,
+    name: cell.name,
+    node: cell.system.nodeId.name,
+    protocol: cell.behavior.protocol.name
+  }, tag)
 
 /** Runs a behaviour's init for a new cell in the caller's fiber (like OTP's synchronous start). */
 export const initCell = (cell: Cell, callerContext: Context.Context<never>): Effect.Effect<void, SpawnError> => {

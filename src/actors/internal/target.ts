@@ -5,14 +5,18 @@
  *
  * @internal
  */
-import type { Exit } from "effect"
+import type { Exit, Tracer } from "effect"
 import type { ExitReason } from "../../supervision/ExitReason.ts"
 import type { Down, ExitSignal } from "../../supervision/Signals.ts"
 import type { InvalidMessage, ProtocolMismatch } from "../ActorError.ts"
 import type { ActorRef } from "../ActorRef.ts"
 
-/** Completes an ask. Called at most once per ask (callers make it idempotent). */
-export type Reply = (exit: Exit.Exit<unknown, unknown>) => void
+/**
+ * Completes an ask. Called at most once per ask (callers make it idempotent). A traced ask
+ * carries its span here (the asker's client span, or the remote one from the envelope), so the
+ * mailbox needs no extra slot: untraced asks never set it.
+ */
+export type Reply = ((exit: Exit.Exit<unknown, unknown>) => void) & { span?: Tracer.AnySpan | undefined }
 
 /** Results of `Target.offer`. */
 export const Offer = {

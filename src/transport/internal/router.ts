@@ -26,6 +26,7 @@ import { type ActorAddress, ActorRef, formatAddress, type NodeId, nodeKey, withR
 import type { Cell } from "../../actors/internal/cell.ts"
 import type { SystemCore } from "../../actors/internal/system.ts"
 import { Offer, type Reply, type Target } from "../../actors/internal/target.ts"
+import { fromTraceparent, toTraceparent } from "../../actors/internal/tracing.ts"
 import * as ProtocolRegistry from "../../actors/ProtocolRegistry.ts"
 import * as ExitReason from "../../supervision/ExitReason.ts"
 import { Down, type ExitSignal, MonitorRef } from "../../supervision/Signals.ts"
@@ -607,6 +608,11 @@ export class Router {
       }
       return replyError(new InvalidMessage({ actor, protocol: found.protocol.name, issue: "the handler failed with an error outside the protocol's error schema" }))
     }
+    // optional trailing trace context (older peers send none): the handler's span continues it
+    if (e.length > 6) {
+      const parent = fromTraceparent(e[6])
+      if (parent !== undefined) reply.span = parent
+    }
     const result = found.cell.offer(decoded.value, reply, sender)
     if (result === Offer.Full) {
       found.cell.offer(decoded.value, reply, sender, true)
@@ -795,7 +801,10 @@ export class RemoteTarget implements Target {
       const protocol = ProtocolRegistry.get(this.address.protocol)!
       peer.pending.set(askId, { reply, protocol, tag: (message as any)._tag })
       peer.askIds.set(reply, askId)
-      envelope = [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null]
+      const span = reply.span
+      envelope = span === undefined
+        ? [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null]
+        : [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null, toTraceparent(span)]
     }
     if (this.router.send(peer, envelope)) return Offer.Ok
     this.router.system.deadLetter(this.key, message, { _tag: "NoRoute", node: peer.name })
