@@ -29,7 +29,7 @@
  * @since 0.1.0
  */
 import * as Tls from "node:tls"
-import { Context, Duration, Effect, Layer, Option, type PubSub, Redacted, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, type PubSub, Redacted, References, Schema, Stream } from "effect"
 import * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import { ActorNotFound, NodeDown } from "../actors/ActorError.ts"
@@ -199,8 +199,17 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
 
   const router = new Router(core, { bufferLimit: options.bufferLimit ?? 10_000 })
   core.remote = router
+  // actors spawned at a peer's request run with the node's context (its loggers, tracer,
+  // node= annotation), as if spawned here; the router starts them from a socket callback
+  const spawnContext = Context.add(context, References.CurrentLogAnnotations, {
+    ...Context.get(context, References.CurrentLogAnnotations),
+    node: options.name
+  })
   for (const behavior of options.spawnable ?? []) {
-    router.spawnable.set(behavior.protocol.name, (name) => core.spawn(behavior, { name }, undefined))
+    router.spawnable.set(
+      behavior.protocol.name,
+      (name) => Effect.updateContext(core.spawn(behavior, { name }, undefined), () => spawnContext)
+    )
   }
 
   // new protocols (modules imported later) are advertised to connected peers

@@ -23,6 +23,7 @@ import type { DeadLetterReason } from "../DeadLetter.ts"
 import { type Entry, MessageQueue, type OverflowPolicy } from "../Mailbox.ts"
 import type { SpawnOptions } from "../SpawnOptions.ts"
 import type { Activatable } from "./dispatcher.ts"
+import { withActorLoggers } from "./logging.ts"
 import type { SystemCore } from "./system.ts"
 import { Offer, type Reply, type Target } from "./target.ts"
 import * as Tracing from "./tracing.ts"
@@ -591,7 +592,12 @@ const handlerSpan = (cell: Cell, tag: string, parent: Tracer.AnySpan, effect: Ef
 
 /** Runs a behaviour's init for a new cell in the caller's fiber (like OTP's synchronous start). */
 export const initCell = (cell: Cell, callerContext: Context.Context<never>): Effect.Effect<void, SpawnError> => {
-  const context = Context.add(Context.add(callerContext, ActorContext, cell as ActorContextShape), Scope.Scope, cell.scope)
+  // (withActorLoggers: logs from the actor carry actor= and node=, at no cost per actor)
+  const context = Context.add(
+    Context.add(withActorLoggers(callerContext), ActorContext, cell as ActorContextShape),
+    Scope.Scope,
+    cell.scope
+  )
   cell.context = context
   // the context already holds the caller's services: replace rather than merge (provideContext
   // would copy the service map twice per spawn and keep one copy per actor — measured 1055 → 871
