@@ -12,9 +12,10 @@
  *   retransmitted after an RTO, delaying it and everything behind it;
  * - `partition(a, b)` (both ways) or `partition(a, b, { oneWay: true })`: bytes are held (TCP
  *   retransmits them after the heal, if the connection is still alive), connects get no answer;
- * - `reset(a, b)`: every connection between them is reset mid-stream (bytes in flight are lost
- *   after a successful write, as measured on real sockets), `clog`/`unclog` (hold without
- *   partitioning new connects);
+ * - `reset(a, b)`: every connection between them is reset mid-stream: of the bytes in flight
+ *   (written successfully, not yet delivered) a prefix cut at a random byte arrives — so often in
+ *   the middle of a frame — and the rest is lost, as on real sockets; `clog`/`unclog` (hold
+ *   without partitioning new connects);
  * - `pause(host)` / `resume(host)`: a stopped process — nothing is delivered to or sent from it;
  * - `crash(host)`: its listeners close and its connections reset (its node should be stopped and
  *   started again by the test as a new incarnation).
@@ -175,9 +176,17 @@ interface Direction {
   lastAt: number
   held: Array<() => void>
   /** what is on the wire in this direction, in order, with its delivery instant */
-  queue: Array<{ readonly at: number; readonly action: () => void }>
+  queue: Array<InFlight>
   /** a timer (or microtask) is set for the head of `queue` */
   armed: boolean
+}
+
+interface InFlight {
+  readonly at: number
+  readonly action: () => void
+  /** the bytes of a data chunk and its sending socket (not for a FIN or a SYN) */
+  readonly chunk?: Buffer
+  readonly from?: SimSocket
 }
 
 const newDirection = (): Direction => ({ lastAt: 0, held: [], queue: [], armed: false })
@@ -221,7 +230,7 @@ class SimNetworkImpl {
       if (from.destroyed && to.destroyed) return
       to.receive(chunk)
     }
-    this.schedule(from.local, to.local, d, deliver)
+    this.schedule(from.local, to.local, d, deliver, chunk, from)
   }
 
   deliverClose(from: SimSocket, to: SimSocket): void {
@@ -232,9 +241,9 @@ class SimNetworkImpl {
     })
   }
 
-  private schedule(from: string, to: string, d: Direction, action: () => void): void {
+  private schedule(from: string, to: string, d: Direction, action: () => void, chunk?: Buffer, socket?: SimSocket): void {
     if (this.blocked(from, to)) {
-      d.held.push(action)
+      d.held.push(() => this.schedule(from, to, d, action, chunk, socket))
       return
     }
     const f = this.faults.get(`${from}→${to}`) ?? this.faults.get(`*`)
@@ -248,7 +257,7 @@ class SimNetworkImpl {
     // behind a retransmitted one — could fire in any order: `Effect.sleep` rounds fractional
     // millis to whole nanoseconds, so `now + (at - now)` lands a little before or after `at`
     // depending on `now`. Found by the seeded scenarios as a per-pair FIFO violation.)
-    d.queue.push({ at, action })
+    d.queue.push(chunk === undefined ? { at, action } : { at, action, chunk, from: socket })
     if (!d.armed) this.arm(d)
   }
 
@@ -288,7 +297,7 @@ class SimNetworkImpl {
       if (src.split(":")[0] !== from || dst !== to || this.blocked(from, to)) continue
       const held = d.held
       d.held = []
-      for (const action of held) this.schedule(from, to, d, action)
+      for (const reschedule of held) reschedule()
     }
   }
 
@@ -388,12 +397,30 @@ class SimNetworkImpl {
     this.faults.clear()
   }
 
-  reset(a: string, b: string): void {
-    for (const s of Array.from(this.sockets)) {
-      if ((s.local === a && s.remoteAddress === b) || (s.local === b && s.remoteAddress === a)) {
-        s.close(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }), false)
-      }
+  reset(a: string, b: string, cutAt?: number): void {
+    const sockets = Array.from(this.sockets).filter((s) =>
+      (s.local === a && s.remoteAddress === b) || (s.local === b && s.remoteAddress === a)
+    )
+    // what is on the wire arrives up to the cut, then the RST: both ends are closed
+    for (const s of sockets) if (s.peer !== undefined) this.cutInFlight(s, s.peer, cutAt)
+    for (const s of sockets) s.close(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }), false)
+  }
+
+  /**
+   * Delivers now the bytes in flight from `from` to `to` up to the cut (`cutAt`, else a random
+   * byte offset from the seed), in order; whatever is still queued for them after that is lost
+   * with the connection (deliveries to a destroyed socket do nothing).
+   */
+  private cutInFlight(from: SimSocket, to: SimSocket, cutAt: number | undefined): void {
+    if (to.destroyed) return
+    const chunks: Array<Buffer> = []
+    for (const entry of this.direction(from, to).queue) {
+      if (entry.from === from && entry.chunk !== undefined) chunks.push(entry.chunk)
     }
+    if (chunks.length === 0) return
+    const bytes = Buffer.concat(chunks)
+    const n = Math.min(bytes.length, Math.max(0, cutAt ?? Math.floor(this.random() * (bytes.length + 1))))
+    if (n > 0) to.receive(bytes.subarray(0, n))
   }
 
   pause(host: string): void {
@@ -439,7 +466,11 @@ export interface SimNetwork {
   setFaults(a: string, b: string, faults: LinkFaults): void
   setDefaultFaults(faults: LinkFaults): void
   clearFaults(): void
-  reset(a: string, b: string): void
+  /**
+   * Resets every connection between `a` and `b`. Of the bytes in flight, the first `cutAt`
+   * arrive (default: a random count from the seed, so often part of a frame); the rest is lost.
+   */
+  reset(a: string, b: string, options?: { readonly cutAt?: number }): void
   pause(host: string): void
   resume(host: string): void
   crash(host: string): void
@@ -470,7 +501,7 @@ export const make = (options?: {
       setFaults: (a, b, f) => impl.setFaults(a, b, f),
       setDefaultFaults: (f) => impl.setDefaultFaults(f),
       clearFaults: () => impl.clearFaults(),
-      reset: (a, b) => impl.reset(a, b),
+      reset: (a, b, o) => impl.reset(a, b, o?.cutAt),
       pause: (h) => impl.pause(h),
       resume: (h) => impl.resume(h),
       crash: (h) => impl.crash(h),
