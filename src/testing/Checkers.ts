@@ -13,7 +13,7 @@
  * | `restartsWithinPolicy` | supervisors' restarts follow their `RestartPolicy` (backoff, intensity) |
  * | `boundedBuffers`       | every buffer-size sample is within its bound                           |
  * | `livenessAfterHeal`    | after the last heal, every link is up and every pending op completed in time |
- * | `reliableDelivery`     | reliable channels: confirmed ⇒ processed exactly once, in order, no phantoms, every message gets its outcome (+ liveness after heal) |
+ * | `reliableDelivery`     | reliable channels: confirmed ⇒ processed once, in order; one outcome each |
  *
  * Each checker's documentation gives its exact rule. `checkAll` runs the applicable ones,
  * `format` prints a result.
@@ -876,7 +876,17 @@ export interface ReliableDeliveryOptions {
    * outcome within `withinMillis` of the heal (of its offer). A message whose deadline is later
    * than that cannot be reported undeliverable in time, so this says: confirmed.
    */
-  readonly liveness?: { readonly withinMillis: number; readonly healAt?: number }
+  readonly liveness?: {
+    readonly withinMillis: number
+    /** default: the last `Heal` entry */
+    readonly healAt?: number
+    /**
+     * The channels' deadline: a message pending at the heal (or offered after it) whose deadline
+     * (offer + `deadlineMillis`) is later than the recovery point (heal + `withinMillis`) must be
+     * confirmed (or rejected), not reported undeliverable — the channel works again by then.
+     */
+    readonly deadlineMillis?: number
+  }
 }
 
 /**
@@ -905,7 +915,7 @@ export interface ReliableDeliveryOptions {
  * - `unreported`: an offered message without an outcome at the end of the history (every
  *   message gets exactly one outcome: the recorder refuses a second completion);
  * - `processed after timeout`: see `unknownSettleMillis`;
- * - `late`: see `liveness`.
+ * - `late`, `not confirmed`: see `liveness`.
  */
 export const reliableDelivery = (history: HistoryT, options: ReliableDeliveryOptions = {}): Result => {
   const violations: Array<Violation> = []
@@ -926,7 +936,8 @@ export const reliableDelivery = (history: HistoryT, options: ReliableDeliveryOpt
       report("phantom", `${what}: never offered`, [d])
     } else {
       const problems: Array<string> = []
-      if (!History.receivers(op.message).includes(d.receiver)) problems.push(`it was offered to ${History.receivers(op.message).join(", ")}`)
+      const to = History.receivers(op.message)
+      if (!to.includes(d.receiver)) problems.push(`it was offered to ${to.join(", ")}`)
       if (History.senderOf(op) !== d.from) problems.push(`it was offered on channel ${History.senderOf(op)}`)
       if (op.message.seq !== d.seq) problems.push(`it was offered as seq ${op.message.seq}`)
       if (d.at < op.invoke.at) problems.push(`it was offered only at t=${op.invoke.at}`)
@@ -1000,6 +1011,17 @@ export const reliableDelivery = (history: HistoryT, options: ReliableDeliveryOpt
       if (c !== undefined && c.at <= H) continue
       const from = Math.max(H, op.invoke.at)
       const due = from + options.liveness.withinMillis
+      const recovered = H + options.liveness.withinMillis
+      const deadline = options.liveness.deadlineMillis === undefined ? undefined : op.invoke.at + options.liveness.deadlineMillis
+      if (c?.type === "info" && deadline !== undefined && deadline > recovered) {
+        report(
+          "not confirmed",
+          `${name(op)}, offered at t=${op.invoke.at}, was reported undeliverable at t=${c.at} (${String(c.value)}), ` +
+            `but its deadline (t=${deadline}) is after the recovery bound (heal at t=${H} + ${options.liveness.withinMillis} ms)`,
+          [op.invoke, heal, c]
+        )
+        continue
+      }
       if (c !== undefined && c.at <= due) continue
       report(
         "late",

@@ -922,6 +922,25 @@ describe("Checkers.reliableDelivery", () => {
     assert.strictEqual(violationsOf(r).length, 2)
   })
 
+  it("liveness with deadlineMillis: a message whose deadline is after the recovery bound must be confirmed", () => {
+    const { rec, at } = recorder()
+    const expired = offer(rec, "p", 1) // deadline t=150: may expire during the recovery
+    at(100)
+    rec.heal()
+    at(150)
+    rec.info(expired, "DeliveryTimeout")
+    const stuck = offer(rec, "p", 2) // deadline t=300, after the recovery bound (t=150)
+    at(300)
+    rec.info(stuck, "DeliveryTimeout")
+    const r = Checkers.reliableDelivery(rec.snapshot(), { liveness: { withinMillis: 50, deadlineMillis: 150 } })
+    assertViolation(
+      r,
+      "reliableDelivery",
+      /^not confirmed: p#2 .*offered at t=150, was reported undeliverable at t=300 \(DeliveryTimeout\), but its deadline \(t=300\) is after the recovery bound \(heal at t=100 \+ 50 ms\)/,
+      1
+    )
+  })
+
   it("is listed among the rules and exported by the testing barrel", () => {
     assert.include(Checkers.rules, "reliableDelivery")
     assert.strictEqual(Testing.Checkers.reliableDelivery, Checkers.reliableDelivery)
