@@ -34,9 +34,10 @@
  *   after the report", as `DeliveryTimeout`'s documentation says: a copy sent before the report
  *   and still on its way (held by a partitioned link, queued in the router while it reconnects,
  *   or replayed) is processed if it reaches the consumer before a message carrying the
- *   producer's new floor (e.g. seed 118, without replays: `b->cc#36` processed 538 ms after its
- *   report). What the code does promise — never processed once the consumer has the floor — is
- *   what the order check and this bound can see from outside;
+ *   producer's new floor (it happens in seeds without replays too: the summary line prints the
+ *   latest such processing, with and without replays). What the code does promise — never
+ *   processed once the consumer has the floor — is what the order check and this bound can see
+ *   from outside;
  * - every offered message gets exactly one outcome (no second one, none for a message never
  *   offered), and the producer's stats agree;
  * - liveness: after the final heal, every message gets its outcome within a bound derived from
