@@ -19,6 +19,7 @@ import * as Config from "./Config.ts"
 import * as Metrics from "./Metrics.ts"
 import * as NodeStats from "./NodeStats.ts"
 import { Registry } from "./Registry.ts"
+import * as Tracing from "./Tracing.ts"
 
 export const READY_PREFIX = "@@telex-ready "
 
@@ -131,6 +132,8 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
       Effect.forkScoped
     )
     yield* Admin.start
+    const otlp = Tracing.settings(config.otlp)
+    if (otlp !== undefined) yield* Effect.logInfo(`exporting spans to ${otlp.url} (OTLP ${otlp.protocol})`)
     if (self.metricsPort !== undefined) {
       const metrics = yield* Metrics.serve(self.metricsPort).pipe(
         Effect.mapError((e) => new Config.ConfigError({ path: `nodes[${name}].metricsPort`, message: `cannot serve metrics: ${e.message}` }))
@@ -148,5 +151,10 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
     process.stdout.write(`${READY_PREFIX}${name} ${node.address.host}:${node.address.port}\n`)
     yield* Effect.logInfo(`node ${name} ready on ${node.address.host}:${node.address.port} (running: ${(self.run ?? []).join(", ") || "nothing"})`)
     return yield* Effect.never
-  }).pipe(Effect.provide(Live), Effect.annotateLogs({ node: name }))
+  }).pipe(
+    Effect.provide(Live),
+    // outside the node's layers, so that the actors they spawn trace with it
+    Effect.provide(Tracing.layerFor(name, config.otlp)),
+    Effect.annotateLogs({ node: name })
+  )
 })

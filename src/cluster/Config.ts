@@ -21,6 +21,8 @@
  *   their seeds and form a full mesh.
  * - `heartbeat` / `reconnect` / `supervision`: failure detection and restart settings, with the
  *   transport's and supervisor's documented defaults.
+ * - `otlp`: `{ "endpoint": "http://127.0.0.1:4318" }` exports every node's spans to that
+ *   OpenTelemetry collector (as does `OTEL_EXPORTER_OTLP_ENDPOINT`, which wins).
  *
  * @since 0.1.0
  */
@@ -66,6 +68,15 @@ export const ClusterConfig = Schema.Struct({
   supervision: Schema.optional(Schema.Struct({
     intensity: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
     period: Schema.optional(DurationText)
+  })),
+  /**
+   * export spans to an OpenTelemetry collector (OTLP over HTTP); the `OTEL_EXPORTER_OTLP_*`
+   * environment variables take precedence (see `Tracing.ts`)
+   */
+  otlp: Schema.optional(Schema.Struct({
+    /** the collector's base URL, e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended) */
+    endpoint: Schema.optional(Schema.String),
+    protocol: Schema.optional(Schema.Literals(["http/protobuf", "http/json"]))
   })),
   launcher: Schema.optional(Schema.Struct({
     /** restarts of node processes allowed within `period` before the launcher gives up */
