@@ -22,7 +22,10 @@
  *
  * Reading is a Node socket's: a `data` event carries at most `readBytes` (64 KiB by default; a
  * small value splits frames across reads), `pause()` in a handler holds everything after that
- * read (how a full mailbox holds a link), and `resume()` reads again on a later tick.
+ * read (how a full mailbox holds a link), and `resume()` reads again on a later tick. Writing is
+ * flow-controlled as TCP's: once `windowBytes` (256 KiB by default) written on a link are unread
+ * by the peer — in flight, held by a fault, or left in its buffer by a paused reader — a write
+ * completes only when the peer has read enough, so a sender's own outbound buffer fills up.
  *
  * Duplication and reordering do not exist on a TCP stream, so this network does not invent
  * them: the promises under test are the runtime's, over TCP-like links.
@@ -79,15 +82,36 @@ class SimSocket extends EventEmitter implements Socket {
     this.remotePort = remotePort
   }
 
+  /** bytes written here that the peer has not read yet (on the wire, held, or in its buffer) */
+  unread = 0
+  private waitingWrites: Array<(error?: Error | null) => void> = []
+
   write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean {
     if (this.destroyed) {
       queueMicrotask(() => callback?.(new Error("write after destroy")))
       return false
     }
-    this.net.transmit(this, Buffer.from(chunk))
-    // the kernel accepted it: that says nothing about delivery
-    queueMicrotask(() => callback?.(null))
-    return true
+    const bytes = Buffer.from(chunk)
+    this.net.transmit(this, bytes)
+    this.unread += bytes.length
+    if (this.unread <= this.net.windowBytes) {
+      // the kernel accepted it: that says nothing about delivery
+      queueMicrotask(() => callback?.(null))
+      return true
+    }
+    // the socket buffers and the peer's window are full: TCP's flow control holds the write
+    // until the peer has read enough
+    this.waitingWrites.push(callback ?? (() => {}))
+    return false
+  }
+
+  /** the peer has read `n` of the bytes written here */
+  private acknowledge(n: number): void {
+    this.unread -= n
+    while (this.waitingWrites.length > 0 && this.unread <= this.net.windowBytes) {
+      const done = this.waitingWrites.shift()!
+      queueMicrotask(() => done(null))
+    }
   }
 
   /** called by the network when bytes arrive: read at once unless reading is paused */
@@ -120,6 +144,7 @@ class SimSocket extends EventEmitter implements Socket {
           this.buffered[0] = head.subarray(max)
         }
         this.emit("data", chunk)
+        this.peer?.acknowledge(chunk.length)
       }
     } finally {
       this.reading = false
@@ -154,6 +179,9 @@ class SimSocket extends EventEmitter implements Socket {
     if (this.destroyed) return
     this.destroyed = true
     this.net.forget(this)
+    const writes = this.waitingWrites
+    this.waitingWrites = []
+    for (const done of writes) queueMicrotask(() => done(new Error("socket destroyed before the write completed")))
     const peer = this.peer
     if (error !== undefined) this.emit("error", error)
     this.emit("close")
@@ -195,6 +223,7 @@ class SimNetworkImpl {
   readonly timers: Timers
   readonly random: () => number
   readonly readBytes: number
+  readonly windowBytes: number
   private readonly listeners = new Map<string, (socket: SimSocket) => void>()
   private readonly sockets = new Set<SimSocket>()
   private readonly faults = new Map<string, LinkFaults>()
@@ -205,10 +234,11 @@ class SimNetworkImpl {
   private nextPort = 40000
   private heldConnects: Array<{ readonly from: string; readonly to: string; readonly attempt: () => void }> = []
 
-  constructor(seed: number, timers: Timers, readBytes: number) {
+  constructor(seed: number, timers: Timers, readBytes: number, windowBytes: number) {
     this.random = prng(seed)
     this.timers = timers
     this.readBytes = readBytes
+    this.windowBytes = windowBytes
   }
 
   private direction(from: SimSocket, to: SimSocket): Direction {
@@ -486,10 +516,20 @@ export const make = (options?: {
   readonly seed?: number
   /** the most bytes one `data` event carries, default 64 KiB (what Node reads at a time) */
   readonly readBytes?: number
+  /**
+   * How many bytes a link holds unread (in flight, held, or waiting in the receiver) before a
+   * write stops completing, default 256 KiB (TCP's window and the socket buffers).
+   */
+  readonly windowBytes?: number
 }): Effect.Effect<SimNetwork> =>
   Effect.map(Effect.context<never>(), (context) => {
     const seed = options?.seed ?? (Number(process.env.TELEX_SEED) || 1)
-    const impl = new SimNetworkImpl(seed, effectTimers(context), Math.max(1, options?.readBytes ?? 64 * 1024))
+    const impl = new SimNetworkImpl(
+      seed,
+      effectTimers(context),
+      Math.max(1, options?.readBytes ?? 64 * 1024),
+      Math.max(1, options?.windowBytes ?? 256 * 1024)
+    )
     return {
       seed,
       timers: impl.timers,

@@ -238,4 +238,36 @@ describe("SimNetwork (in-process nodes on TestClock)", () => {
       assert.isAtLeast(downs.length, 12)
       for (const reason of downs) assert.notInclude(reason, "protocol error")
     }))
+
+  it.effect("flow control: past windowBytes unread by the peer, a write completes only once the peer has read", () =>
+    Effect.gen(function*() {
+      const sim = yield* SimNetwork.make({ seed: 1, windowBytes: 10 })
+      let server: Socket | undefined
+      let client: Socket | undefined
+      yield* Effect.promise(() => sim.host("b").listen("b", 9000, (s) => (server = s)))
+      sim.host("a").connect("b", 9000, 1000).then((s) => (client = s))
+      yield* advanceUntil(() => client !== undefined && server !== undefined, 1_000, "connect", 1)
+      const reads: Array<string> = []
+      server!.on("data", (chunk: Buffer) => void reads.push(chunk.toString()))
+      server!.on("error", () => {})
+      client!.on("error", () => {})
+      server!.pause() // a reader that does not read
+      const done: Array<string> = []
+      client!.write(Buffer.from("12345678"), (e) => done.push(e ? `1 ${e.message}` : "1"))
+      client!.write(Buffer.from("abcdefgh"), (e) => done.push(e ? `2 ${e.message}` : "2"))
+      client!.write(Buffer.from("ABCDEFGH"), (e) => done.push(e ? `3 ${e.message}` : "3"))
+      yield* TestClock.adjust("5 millis")
+      assert.deepStrictEqual(done, ["1"], "the second write went over the window: it waits for the reader")
+      server!.resume()
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(reads.join(""), "12345678abcdefghABCDEFGH")
+      assert.deepStrictEqual(done, ["1", "2", "3"])
+      // a write still waiting when the socket goes fails, as on a Node socket
+      server!.pause()
+      client!.write(Buffer.from("0123456789abc"), (e) => done.push(e ? "4 failed" : "4"))
+      yield* TestClock.adjust("5 millis")
+      sim.reset("a", "b", { cutAt: 0 })
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(done, ["1", "2", "3", "4 failed"])
+    }))
 })
