@@ -1,5 +1,5 @@
 /**
- * A `DeliveryStore` in a SQLite file (better-sqlite3, synchronous): a producer's outbox and a
+ * A `DeliveryStore` in a SQLite file (better-sqlite3 13, Node-API, synchronous): a producer's outbox and a
  * consumer's de-duplication state survive a crash of their process.
  *
  * Durability. The file is in WAL mode with `synchronous = NORMAL` (the default): every method has
@@ -93,29 +93,13 @@ interface ConsumerRow {
   readonly rejected: string | null
 }
 
-/**
- * Every better-sqlite3 object (database and statement) this module ever created, kept reachable
- * for the life of the process. better-sqlite3 12 wraps them in `node::ObjectWrap`, whose destructor
- * — since Node 24.19's headers, which a from-source build compiles against — removes an environment
- * cleanup hook and aborts the process (`Assertion failed: (env) != nullptr` in
- * `RemoveEnvironmentCleanupHook`) when the garbage collector runs it outside a JavaScript context,
- * as it does for a closed, dropped database (seen here: reproducible within a few hundred
- * open/close cycles). Kept alive, they are only destroyed by Node's own cleanup at exit, which is
- * safe. The cost is a few kilobytes per store ever opened (the SQLite connection itself is closed
- * by `close()`). better-sqlite3 13 (Node-API) does not have the problem.
- */
-const retained: Array<object> = []
-
 /** Opens (creating if needed) the store in the SQLite file at `path`. */
 export const make = (path: string, options?: SqliteStoreOptions): DeliveryStore => {
   const inMemory = path === ":memory:" || path === ""
   const db = new Database(path, { timeout: options?.busyTimeoutMs ?? 5000 })
-  retained.push(db)
-  // every statement is prepared once and retained (`db.pragma` would prepare a new one per call)
+  // every statement is prepared once (`db.pragma` would prepare a new one per call)
   const prepare = <P extends Array<unknown> = Array<unknown>, R = unknown>(source: string): Database.Statement<P, R> => {
-    const statement = db.prepare<P, R>(source)
-    retained.push(statement)
-    return statement
+    return db.prepare<P, R>(source)
   }
   try {
     if (!inMemory) {

@@ -37,8 +37,6 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-const keptAlive: Array<object> = []
-
 const byProducer = (ps: ReadonlyArray<DeliveryStore.ConsumerProgress>) =>
   ps.slice().sort((a, b) => (a.producer < b.producer ? -1 : a.producer > b.producer ? 1 : 0))
 
@@ -205,8 +203,6 @@ describe("SqliteStore", () => {
   it("opens a file of schema version 1, adding the column for refused messages", () => {
     const file = freshFile()
     const v1 = new Database(file)
-    // kept reachable: better-sqlite3 12 aborts the process when the GC destroys a closed database (see SqliteStore.ts)
-    keptAlive.push(v1)
     v1.exec(`CREATE TABLE telex_consumer (
       consumer TEXT NOT NULL, producer TEXT NOT NULL, session INTEGER NOT NULL, processed INTEGER NOT NULL,
       PRIMARY KEY (consumer, producer)) WITHOUT ROWID;
