@@ -31,16 +31,20 @@ const Probe = Actor.make("TraceProbe", {
   /** the handler's current span, or null */
   Current: Actor.ask({}, { success: SpanInfo }),
   /** asks `to` for its current span from inside this handler */
-  Forward: Actor.ask({ to: ActorRef.schema }, { success: SpanInfo })
+  Forward: Actor.ask({ to: ActorRef.schema }, { success: SpanInfo }),
+  /** like Current, from a handler marked with Actor.fork */
+  CurrentForked: Actor.ask({}, { success: SpanInfo })
 })
 
+const currentSpanInfo = Effect.currentParentSpan.pipe(
+  Effect.map((span): SpanInfo | null => ({ traceId: span.traceId, spanId: span.spanId })),
+  Effect.orElseSucceed(() => null)
+)
+
 const ProbeLive = Probe.behavior(Effect.succeed({
-  Current: () =>
-    Effect.currentParentSpan.pipe(
-      Effect.map((span): SpanInfo | null => ({ traceId: span.traceId, spanId: span.spanId })),
-      Effect.orElseSucceed(() => null)
-    ),
-  Forward: ({ to }) => (to as ActorRef.ActorRef<typeof Probe.defs>).ask(Probe.Current()).pipe(Effect.orDie)
+  Current: () => currentSpanInfo,
+  Forward: ({ to }) => (to as ActorRef.ActorRef<typeof Probe.defs>).ask(Probe.Current()).pipe(Effect.orDie),
+  CurrentForked: () => Actor.fork(currentSpanInfo)
 }))
 
 const startNode = (name: string) =>
@@ -114,6 +118,25 @@ describe("tracing", () => {
       assert.strictEqual(ask.status._tag, "Ended")
       assert.strictEqual(handle.status._tag, "Ended")
     }).pipe(Effect.provide(ActorSystem.layer({ node: "t1" })), Effect.provideService(Tracer.Tracer, tracer))
+  })
+
+  it.effect("a forked handler (Actor.fork) runs in the handler span too; an unsampled caller stays unsampled", () => {
+    const { spans, tracer } = memoryTracer()
+    return Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const probe = yield* system.spawn(ProbeLive)
+      const seen = yield* probe.ask(Probe.CurrentForked()).pipe(Effect.withSpan("caller"))
+      const handle = spans.find((s) => s.name === "telex.handle TraceProbe.CurrentForked")!
+      assert.deepStrictEqual(seen, { traceId: handle.traceId, spanId: handle.spanId })
+      assert.strictEqual(parentId(handle), spans.find((s) => s.name === "telex.ask TraceProbe.CurrentForked")!.spanId)
+      assert.isTrue(handle.sampled)
+      yield* probe.ask(Probe.Current()).pipe(Effect.withSpan("unsampled", { sampled: false }))
+      const unsampled = spans.filter((s) => s.name.endsWith("TraceProbe.Current"))
+      assert.deepStrictEqual(unsampled.map((s) => [s.name, s.sampled]), [
+        ["telex.ask TraceProbe.Current", false],
+        ["telex.handle TraceProbe.Current", false]
+      ])
+    }).pipe(Effect.provide(ActorSystem.layer()), Effect.provideService(Tracer.Tracer, tracer))
   })
 
   it.effect("without a span or tracer, asks and handlers run without spans", () =>
