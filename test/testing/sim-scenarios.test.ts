@@ -1,15 +1,26 @@
 /**
  * The seeded scenario catalogue: three in-process nodes on SimNetwork and TestClock, a random
- * fault schedule drawn from the seed (partitions one- and two-way, resets, pauses, latency with
- * TCP-like loss), and a workload of sequenced tells, asks through the faults, remote monitors and
- * a supervised child that crashes on purpose. After every run the invariants are checked:
+ * fault schedule drawn from the seed (partitions one- and two-way, resets that cut the stream at a
+ * random byte — often mid-frame —, pauses, latency with TCP-like loss), sockets that read at most
+ * 256 bytes at a time (frames split across reads), and these scenarios running at once:
  *
- * - no phantom deliveries (everything delivered was sent), no duplicates, per-pair FIFO
- *   (gaps allowed: tells are at most once);
+ * - sequenced tells from a to sinks on b and c, asks through the faults, remote monitors, and a
+ *   supervised child that crashes on purpose;
+ * - broadcast: the same sequenced batch from a to the sinks on b and c (fan-out);
+ * - slow consumer: a sink on c with a small `backpressure` mailbox (16) and an 8 ms handler, fed
+ *   by batches of tells from a and b: a full mailbox holds reading of its links, and with small
+ *   TCP windows and outbound buffers the feeders' `tell`s then suspend.
+ *
+ * After every run the invariants are checked:
+ *
+ * - no phantom deliveries (everything delivered was sent), no duplicates, per-pair FIFO (gaps
+ *   allowed: tells are at most once) — for a→b, a→c, each broadcast pair, a→slow and b→slow;
  * - every acknowledged ask was delivered, and every ask ended (success, typed error or
  *   NodeDown) — none hangs until its timeout while the link is known to be down;
  * - every watcher of a lost connection got Down(NoConnection) within the detection deadline;
  * - the supervisor restarted the crashing child every time (no escalation at this rate);
+ * - the slow consumer's mailbox never exceeds its capacity by more than one read per link, and
+ *   its feeders have sent everything after the heal;
  * - liveness: after the final heal, within backoff max + 2 heartbeats, links are up and asks work.
  *
  * `TELEX_SEED=<n> npx vitest run test/testing/sim-scenarios.test.ts` replays one seed exactly.
@@ -25,6 +36,24 @@ const HEARTBEAT = 200
 const PAUSE = 800
 const BACKOFF_MAX = 400
 const DETECTION_DEADLINE = PAUSE + HEARTBEAT + 50
+const SLOW_CAPACITY = 16
+const SLOW_HANDLER_MILLIS = 8
+const SLOW_BATCH = 12
+/** what one read of a socket returns at most (small, so that frames are split across reads) */
+const READ_BYTES = 256
+/**
+ * Small TCP windows and outbound buffers, so that a held link pushes back within a few batches:
+ * the sender's writes stop completing, its outbound buffer fills and its `tell`s suspend.
+ */
+const WINDOW_BYTES = 1024
+const HIGH_WATER_BYTES = 512
+/**
+ * The runtime's promise for a full `backpressure` mailbox fed from other nodes: it exceeds its
+ * capacity by at most what was already read from each link when reading was held (one read).
+ * A tell frame for the slow sink is more than 20 bytes (5 of frame header, the protocol name
+ * alone is 14), so one read holds at most READ_BYTES / 20 whole frames and the end of one more.
+ */
+const SLOW_BOUND = SLOW_CAPACITY + 2 * (Math.floor(READ_BYTES / 20) + 1)
 
 const Sink = Actor.make("Scenario/Sink", {
   Deliver: Actor.tell({ from: Schema.String, seq: Schema.Int }),
@@ -46,6 +75,17 @@ const makeSink = (deliveries: Deliveries) =>
     Crash: () => Effect.die(new Error("crash on purpose"))
   }))
 
+/** the slow consumer: a few ms of (virtual) work per message */
+const makeSlowSink = (deliveries: Deliveries) =>
+  Sink.behavior(Effect.succeed({
+    Deliver: ({ from, seq }) => Effect.andThen(Effect.sleep(`${SLOW_HANDLER_MILLIS} millis`), Effect.sync(() => void deliveries.log.push({ from, seq }))),
+    Echo: ({ from, seq }) => Effect.sync(() => {
+      deliveries.log.push({ from: `${from}/ask`, seq })
+      return seq
+    }),
+    Crash: () => Effect.void
+  }))
+
 const Watcher = Actor.make("Scenario/Watcher", {
   Watch: Actor.ask({ target: ActorRef.schema })
 })
@@ -63,7 +103,7 @@ const secret = Redacted.make("scenarios")
 
 const runSeed = (seed: number) =>
   Effect.gen(function*() {
-    const sim = yield* SimNetwork.make({ seed })
+    const sim = yield* SimNetwork.make({ seed, readBytes: READ_BYTES, windowBytes: WINDOW_BYTES })
     const startedAt = sim.timers.now()
     const r = () => sim.random()
     sim.setDefaultFaults({ delayMillis: 1 + Math.floor(r() * 5), jitterMillis: r() * 3, loss: r() < 0.3 ? 0.05 : 0 })
@@ -79,6 +119,7 @@ const runSeed = (seed: number) =>
         heartbeatInterval: `${HEARTBEAT} millis`,
         acceptablePause: `${PAUSE} millis`,
         handshakeTimeout: "1 second",
+        highWaterBytes: HIGH_WATER_BYTES,
         connectTimeout: "1 second",
         reconnect: { initial: "50 millis", max: `${BACKOFF_MAX} millis` },
         // a dials b and c; b dials c: a full mesh
@@ -114,13 +155,27 @@ const runSeed = (seed: number) =>
         Effect.forkScoped
       )
     }
+    // the slow consumer on c: a small backpressure mailbox and a handler that takes a few ms
+    const slowDeliveries: Deliveries = { log: [] }
+    const slowLocal = yield* nodes.c!.system.spawn(makeSlowSink(slowDeliveries), {
+      name: "slow",
+      mailbox: { capacity: SLOW_CAPACITY, overflow: "backpressure" }
+    })
+    // the largest the mailbox ever gets, measured at every enqueue
+    const slowMailbox = (slowLocal.target as unknown as { mailbox: { size: number; push: (...args: Array<unknown>) => void } }).mailbox
+    let slowMax = 0
+    const push = slowMailbox.push.bind(slowMailbox)
+    slowMailbox.push = (...args) => {
+      push(...args)
+      slowMax = Math.max(slowMax, slowMailbox.size)
+    }
     const clock = sim.timers
     const downs: Array<{ actor: string; reason: string; at: number }> = []
     const nodeDowns: Array<{ node: string; at: number }> = []
     const watcher = yield* nodes.a!.system.spawn(makeWatcher(downs, clock.now))
-    const lookupSink = (n: string) =>
+    const lookupSink = (n: string, name = "sink", from = "a") =>
       Effect.gen(function*() {
-        const f = yield* Effect.forkChild(nodes.a!.node.lookup(n, Sink, "sink"))
+        const f = yield* Effect.forkChild(nodes[from]!.node.lookup(n, Sink, name))
         for (let t = 0; f.pollUnsafe() === undefined && t < 3_000; t += 10) yield* step(10)
         return yield* Fiber.join(f)
       })
@@ -150,8 +205,22 @@ const runSeed = (seed: number) =>
       Effect.forkScoped
     )
 
+    // the slow sink's feeders on a and b (looked up from there: remote refs)
+    const slowRefs: Record<string, ActorRef.ActorRef<typeof Sink.defs>> = {}
+    const refreshSlow = Effect.fnUntraced(function*(from: string) {
+      const found = yield* Effect.result(lookupSink("c", "slow", from))
+      if (found._tag === "Success") slowRefs[from] = found.success
+    })
+    yield* refreshSlow("a")
+    yield* refreshSlow("b")
+
     // ---- workload and faults, interleaved for 4 s of virtual time
     const sent: Record<string, number> = { b: 0, c: 0 }
+    const broadcastSent = { n: 0 }
+    const slowSent: Record<string, number> = { a: 0, b: 0 }
+    // each feeder's batches go out one after the other (a batch waits for the previous one)
+    const feeders: Record<string, Fiber.Fiber<void, unknown> | undefined> = { a: undefined, b: undefined }
+    let suspended = 0 // tells that waited (virtual time passed): the link pushed back
     const asks: Array<Fiber.Fiber<number, unknown>> = []
     const askMeta: Array<{ target: string; seq: number }> = []
     let faultsActive = 0
@@ -171,6 +240,31 @@ const runSeed = (seed: number) =>
           sink.tellUnsafe(Sink.Crash())
         }
       }
+      // broadcast: the same sequenced batch to the sinks on b and c (fan-out)
+      if (r() < 0.25) {
+        const first = broadcastSent.n + 1
+        broadcastSent.n += 5
+        for (const n of ["b", "c"]) {
+          for (let seq = first; seq <= broadcastSent.n; seq++) sinks[n]?.tellUnsafe(Sink.Deliver({ from: "bcast", seq }))
+        }
+      }
+      // slow consumer: a batch of (suspending) tells from a and/or b, each feeder's batches in turn
+      for (const from of ["a", "b"]) {
+        const ref = slowRefs[from]
+        if (ref === undefined || r() >= 0.5) continue
+        const first = slowSent[from]! + 1
+        slowSent[from]! += SLOW_BATCH
+        const last = slowSent[from]!
+        const previous = feeders[from]
+        feeders[from] = yield* Effect.forkScoped(Effect.gen(function*() {
+          if (previous !== undefined) yield* Fiber.join(previous)
+          for (let seq = first; seq <= last; seq++) {
+            const before = clock.now()
+            yield* Effect.ignore(ref.tell(Sink.Deliver({ from, seq })))
+            if (clock.now() > before) suspended++
+          }
+        }))
+      }
       const roll = r()
       const x = names[Math.floor(r() * 3)]!
       const y = names.filter((n) => n !== x)[Math.floor(r() * 2)]!
@@ -178,6 +272,8 @@ const runSeed = (seed: number) =>
         sim.partition(x, y, { oneWay: r() < 0.3 })
         faultsActive++
       } else if (roll < 0.1) {
+        // a few ms in, with this tick's sends on the wire: the reset cuts them at a random byte
+        yield* step(1 + Math.floor(r() * 4))
         sim.reset(x, y)
       } else if (roll < 0.12) {
         sim.pause(x)
@@ -191,6 +287,10 @@ const runSeed = (seed: number) =>
       for (const n of ["b", "c"]) {
         const known = sinks[n]
         if (known === undefined || !known.target.isAlive) yield* refresh(n)
+      }
+      for (const from of ["a", "b"]) {
+        const known = slowRefs[from]
+        if (known === undefined || !known.target.isAlive) yield* refreshSlow(from)
       }
     }
 
@@ -215,7 +315,32 @@ const runSeed = (seed: number) =>
       assert.deepStrictEqual(f.pollUnsafe(), Exit.succeed(1), `seed ${seed}: ask to ${n} after the heal (healed at ${healedAt})`)
     }
 
+    // the slow consumer's feeders make progress after the heal: every batch has been sent
+    for (let t = 0; ["a", "b"].some((f) => feeders[f] !== undefined && feeders[f]!.pollUnsafe() === undefined); t += 10) {
+      if (t > 5_000) return yield* Effect.die(new Error(`seed ${seed}: the slow consumer's feeders are stuck after the heal`))
+      yield* step(10)
+    }
+
     // ---- invariants
+    // per-pair FIFO (gaps allowed), no duplicates, no phantoms
+    const checkPair = (pair: string, seqs: ReadonlyArray<number>, sentCount: number) => {
+      let last = 0
+      const seen = new Set<number>()
+      for (const seq of seqs) {
+        assert.isFalse(seen.has(seq), `seed ${seed}: duplicate delivery ${pair}#${seq}`)
+        seen.add(seq)
+        assert.isAbove(seq, last, `seed ${seed}: FIFO violated on ${pair} (${seq} after ${last})`)
+        assert.isAtMost(seq, sentCount, `seed ${seed}: phantom delivery ${pair}#${seq}`)
+        last = seq
+      }
+    }
+    for (const n of ["b", "c"]) {
+      checkPair(`broadcast→${n}`, deliveries[n]!.log.filter((d) => d.from === "bcast").map((d) => d.seq), broadcastSent.n)
+    }
+    for (const from of ["a", "b"]) {
+      checkPair(`${from}→slow`, slowDeliveries.log.filter((d) => d.from === from).map((d) => d.seq), slowSent[from]!)
+    }
+    assert.isAtMost(slowMax, SLOW_BOUND, `seed ${seed}: the slow consumer's mailbox grew to ${slowMax}`)
     for (const n of ["b", "c"]) {
       const tells = deliveries[n]!.log.filter((d) => d.from === "a")
       const askSeqs = new Set(deliveries[n]!.log.filter((d) => d.from === "a/ask").map((d) => d.seq))
@@ -273,6 +398,9 @@ const runSeed = (seed: number) =>
     return JSON.stringify({
       b: deliveries.b!.log,
       c: deliveries.c!.log,
+      slow: slowDeliveries.log,
+      slowMax,
+      suspended,
       nodeDowns: nodeDowns.map((d) => ({ node: d.node, at: Math.round((d.at - startedAt) * 1000) / 1000 })),
       asks: results.map((x) => (x === undefined ? "pending" : Exit.isSuccess(x) ? x.value : "failed"))
     })
@@ -304,11 +432,22 @@ describe("seeded scenarios on SimNetwork", () => {
 
   it.effect(`${seeds.length} seeds: faults, workload, invariants`, () =>
     Effect.gen(function*() {
+      let held = 0
+      let suspended = 0
       for (const seed of seeds) {
         const exit = yield* Effect.exit(runSeed(seed))
         if (Exit.isFailure(exit)) {
           return yield* Effect.die(new Error(`seed ${seed} failed (replay: TELEX_SEED=${seed} npx vitest run test/testing/sim-scenarios.test.ts)\n${String(exit.cause)}`))
         }
+        const result = JSON.parse(exit.value)
+        if (result.slowMax > SLOW_CAPACITY) held++
+        suspended += result.suspended
+      }
+      // the slow consumer scenario does what it is for: its mailbox fills (reading of its links is
+      // held) and, behind held links, remote tells suspend
+      if (seeds.length >= 50) {
+        assert.isAbove(held, seeds.length / 2, "seeds where the slow consumer's mailbox filled up")
+        assert.isAbove(suspended, 0, "remote tells that suspended behind a held link")
       }
     }), 120_000)
 })
