@@ -95,19 +95,30 @@ const check = (what: string, got: number, expected: number): void => {
 // the peer process
 // ---------------------------------------------------------------------------
 
-interface Peer {
+export interface Peer {
   readonly child: ChildProcess
   readonly port: number
   readonly rawPort: number
+  /** the peer's whole JSON line (a peer script may add fields) */
+  readonly info: Readonly<Record<string, unknown>>
   /** closes its stdin, waits for it to exit (SIGKILL after 3 s) */
   readonly stop: () => Promise<void>
 }
 
-const startPeer = async (secret: string, log: (line: string) => void): Promise<Peer> => {
+/**
+ * Starts a peer script (default `remote-peer.ts`; the `reliable` group has its own) with
+ * `process.execPath`, and waits for its `{ "port": … }` line.
+ */
+export const startPeer = async (
+  secret: string,
+  log: (line: string) => void,
+  script = join(import.meta.dirname, "remote-peer.ts"),
+  env: Readonly<Record<string, string>> = {}
+): Promise<Peer> => {
   const extra = (process.env["BENCH_PEER_NODE_ARGS"] ?? "").split(" ").filter((s) => s.length > 0)
-  const child = spawn(process.execPath, [...extra, join(import.meta.dirname, "remote-peer.ts")], {
+  const child = spawn(process.execPath, [...extra, script], {
     stdio: ["pipe", "pipe", "inherit"],
-    env: { ...process.env, TELEX_BENCH_SECRET: secret }
+    env: { ...process.env, ...env, TELEX_BENCH_SECRET: secret }
   })
   const killOnExit = () => child.kill("SIGKILL")
   process.on("exit", killOnExit)
@@ -141,8 +152,8 @@ const startPeer = async (secret: string, log: (line: string) => void): Promise<P
     const line = await Promise.race([first, timeout])
     // whatever the peer prints later (logs) is passed on, so its stdout pipe never fills up
     lines.on("line", (l) => log(`peer: ${l}`))
-    const { port, rawPort } = JSON.parse(line) as { port: number; rawPort: number }
-    return { child, port, rawPort, stop }
+    const info = JSON.parse(line) as { port: number; rawPort: number }
+    return { child, port: info.port, rawPort: info.rawPort, info, stop }
   } catch (e) {
     await stop()
     throw e
@@ -306,18 +317,18 @@ const telexBulk = (runtime: Runtime, ref: BenchRef, n: number): Promise<number> 
 // statistics
 // ---------------------------------------------------------------------------
 
-interface Samples {
+export interface Samples {
   readonly samples: Float64Array
   readonly totalNs: number
 }
 
-interface Latency {
+export interface Latency {
   readonly p50: number
   readonly p99: number
   readonly perSec: number
 }
 
-const latencyOf = (slices: ReadonlyArray<Samples>): Latency => {
+export const latencyOf = (slices: ReadonlyArray<Samples>): Latency => {
   let n = 0
   let totalNs = 0
   for (const s of slices) {
@@ -335,7 +346,7 @@ const latencyOf = (slices: ReadonlyArray<Samples>): Latency => {
 }
 
 /** Runs the steps in order, then in reverse order, and so on, `slices` times. */
-const alternate = async (slices: number, steps: ReadonlyArray<() => Promise<void>>): Promise<void> => {
+export const alternate = async (slices: number, steps: ReadonlyArray<() => Promise<void>>): Promise<void> => {
   for (let s = 0; s < slices; s++) {
     const order = s % 2 === 0 ? steps : [...steps].reverse()
     for (const step of order) await step()

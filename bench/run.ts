@@ -29,10 +29,11 @@ import { join } from "node:path"
 import { type BenchGroup, formatNumber, type GroupResult, type Metric, nowNs, summarize } from "./lib.ts"
 import { cluster } from "./cluster.ts"
 import { local } from "./local.ts"
+import { reliable } from "./reliable.ts"
 import { remote } from "./remote.ts"
 
 /** Every group, in run order. Add new groups (one file each) here. */
-const groups: ReadonlyArray<BenchGroup> = [local, remote, cluster]
+const groups: ReadonlyArray<BenchGroup> = [local, remote, reliable, cluster]
 
 if (globalThis.gc === undefined) {
   const child = spawnSync(
