@@ -141,69 +141,116 @@ export const consumer = <A, E = never, R = never>(
       ctx.self.tellUnsafe(P.Consumer.Flush())
     }
 
+    interface Header {
+      readonly channel: string
+      readonly to: string
+      readonly session: number
+      readonly floor: number
+      readonly replyTo: ActorRef<any>
+    }
+
+    /** The channel's state for a delivery, or the report of why it is refused. */
+    const admit = (m: Header): ChannelState | Effect.Effect<void> => {
+      if (m.to !== "" && m.to !== id) {
+        return report(new UnknownChannel({ consumer: id, channel: m.channel, reason: `addressed to consumer "${m.to}"` }))
+      }
+      let st = channels.get(m.channel)
+      if (st === undefined || m.session > st.session) {
+        // first contact, or a new session (the producer restarted without a durable outbox):
+        // everything up to its floor is settled on the producer's side
+        st = {
+          channel: m.channel,
+          session: m.session,
+          processed: m.floor,
+          rejected: [],
+          lastAcked: -1,
+          replyTo: undefined,
+          gapAskedFor: 0
+        }
+        channels.set(m.channel, st)
+      } else if (m.session < st.session) {
+        return report(
+          new UnknownChannel({ consumer: id, channel: m.channel, reason: `stale session ${m.session} < ${st.session}` })
+        )
+      }
+      st.replyTo = m.replyTo
+      if (st.rejected.length > 0 && st.rejected[0]!.seq <= m.floor) {
+        st.rejected = st.rejected.filter((r) => r.seq > m.floor)
+      }
+      if (m.floor > st.processed) {
+        // the producer gave up on messages up to its floor (reported there as DeliveryTimeout)
+        st.processed = m.floor
+        save(st)
+      }
+      return st
+    }
+
+    const GAP = Symbol("gap")
+
+    /**
+     * One message: `undefined` when done synchronously (a duplicate), `GAP` when it is ahead of
+     * the expected one (dropped; a resend was asked for), else the effect that processes it.
+     */
+    const one = (st: ChannelState, seq: number, payload: unknown): Effect.Effect<void, E, R> | undefined | typeof GAP => {
+      if (seq <= st.processed) return undefined // a duplicate (a resend): confirmed again below, not processed
+      if (seq > st.processed + 1) return GAP
+      const decoded = decode(payload)
+      if (Exit.isFailure(decoded)) {
+        const issue = issueOf(decoded)
+        st.rejected.push({ seq, issue })
+        st.processed = seq
+        save(st)
+        return report(new MessageRejected({ channel: st.channel, seq, issue }))
+      }
+      return Effect.map(options.handle(decoded.value as A, { channel: st.channel, seq }), () => {
+        st.processed = seq
+        save(st)
+      })
+    }
+
+    const gap = (st: ChannelState, received: number): Effect.Effect<void> => {
+      if (st.gapAskedFor === st.processed + 1) return Effect.void // one request per hole
+      st.gapAskedFor = st.processed + 1
+      try {
+        st.replyTo!.tellUnsafe(P.Producer.Resend({ channel: st.channel, session: st.session, from: st.processed + 1 }))
+      } catch {
+        // the producer's resend timer recovers
+      }
+      return report(new SequenceGap({ consumer: id, channel: st.channel, expected: st.processed + 1, received }))
+    }
+
+    /** After a delivery: acknowledge now if half a window was processed, else at the end of the burst. */
+    const settle = (st: ChannelState) => {
+      if (st.processed - st.lastAcked >= ackEvery) ack(st)
+      else ackLater(st)
+    }
+
     return {
       Deliver: (m) => {
-        if (m.to !== "" && m.to !== id) {
-          return report(new UnknownChannel({ consumer: id, channel: m.channel, reason: `addressed to consumer "${m.to}"` }))
-        }
-        let st = channels.get(m.channel)
-        if (st === undefined || m.session > st.session) {
-          // first contact, or a new session (the producer restarted without a durable outbox):
-          // everything up to its floor is settled on the producer's side
-          st = {
-            channel: m.channel,
-            session: m.session,
-            processed: m.floor,
-            rejected: [],
-            lastAcked: -1,
-            replyTo: undefined,
-            gapAskedFor: 0
+        const st = admit(m)
+        if (Effect.isEffect(st)) return st
+        const r = one(st, m.seq, m.payload)
+        if (r === undefined) return Effect.sync(() => settle(st))
+        if (r === GAP) return gap(st, m.seq)
+        return Effect.andThen(r, Effect.sync(() => settle(st)))
+      },
+      DeliverBatch: (m) => {
+        const st = admit(m)
+        if (Effect.isEffect(st)) return st
+        let i = 0
+        const rest = (): Effect.Effect<void, E, R> => {
+          while (i < m.payloads.length) {
+            const seq = m.seq + i
+            const r = one(st, seq, m.payloads[i++])
+            if (r === undefined) continue
+            // the rest of the batch is behind the hole too: dropped with it
+            if (r === GAP) return Effect.andThen(gap(st, seq), Effect.sync(() => settle(st)))
+            return Effect.flatMap(r, rest)
           }
-          channels.set(m.channel, st)
-        } else if (m.session < st.session) {
-          return report(
-            new UnknownChannel({ consumer: id, channel: m.channel, reason: `stale session ${m.session} < ${st.session}` })
-          )
-        }
-        st.replyTo = m.replyTo
-        if (st.rejected.length > 0 && st.rejected[0]!.seq <= m.floor) {
-          st.rejected = st.rejected.filter((r) => r.seq > m.floor)
-        }
-        if (m.floor > st.processed) {
-          // the producer gave up on messages up to its floor (reported there as DeliveryTimeout)
-          st.processed = m.floor
-          save(st)
-        }
-        if (m.seq <= st.processed) {
-          ackLater(st) // a duplicate (a resend): confirm again, do not process
+          settle(st)
           return Effect.void
         }
-        if (m.seq > st.processed + 1) {
-          if (st.gapAskedFor === st.processed + 1) return Effect.void
-          st.gapAskedFor = st.processed + 1
-          try {
-            st.replyTo.tellUnsafe(P.Producer.Resend({ channel: m.channel, session: st.session, from: st.processed + 1 }))
-          } catch {
-            // resend timer recovers
-          }
-          return report(new SequenceGap({ consumer: id, channel: m.channel, expected: st.processed + 1, received: m.seq }))
-        }
-        const decoded = decode(m.payload)
-        const state = st
-        if (Exit.isFailure(decoded)) {
-          const issue = issueOf(decoded)
-          state.rejected.push({ seq: m.seq, issue })
-          state.processed = m.seq
-          save(state)
-          ack(state)
-          return report(new MessageRejected({ channel: m.channel, seq: m.seq, issue }))
-        }
-        return Effect.map(options.handle(decoded.value as A, { channel: m.channel, seq: m.seq }), () => {
-          state.processed = m.seq
-          save(state)
-          if (state.processed - state.lastAcked >= ackEvery) ack(state)
-          else ackLater(state)
-        })
+        return Effect.suspend(rest)
       },
       Flush: () =>
         Effect.sync(() => {

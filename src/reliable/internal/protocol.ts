@@ -31,6 +31,20 @@ export const Consumer = Actor.make("telex/ReliableConsumer", {
     /** where acknowledgements go */
     replyTo: ActorRef.schema
   }),
+  /**
+   * Consecutive messages `seq`, `seq + 1`, … in one envelope: what a producer sends when more
+   * than one message can go at once (the header is paid once; measured ~2× less CPU per message).
+   */
+  DeliverBatch: Actor.tell({
+    channel: Schema.String,
+    to: Schema.String,
+    session: Schema.Number,
+    /** sequence number of the first payload */
+    seq: Seq,
+    floor: Seq,
+    payloads: Schema.Array(Schema.Unknown),
+    replyTo: ActorRef.schema
+  }),
   /** internal: sent to self after a burst of deliveries, so one Ack covers the burst */
   Flush: Actor.tell({})
 })
