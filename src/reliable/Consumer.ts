@@ -185,6 +185,14 @@ export const consumer = <A, E = never, R = never>(
       return st
     }
 
+    // when this incarnation ends (a handler crashed, the actor is stopped), tell the producers how
+    // far it got: otherwise they wait for a resend to learn it
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const st of channels.values()) if (st.processed > st.lastAcked) ack(st)
+      })
+    )
+
     const GAP = Symbol("gap")
 
     /**
@@ -205,6 +213,8 @@ export const consumer = <A, E = never, R = never>(
       return Effect.map(options.handle(decoded.value as A, { channel: st.channel, seq }), () => {
         st.processed = seq
         save(st)
+        // inside a batch too: a crash later in the batch must not hold back what is done
+        if (seq - st.lastAcked >= ackEvery) ack(st)
       })
     }
 

@@ -109,7 +109,7 @@ const CHANNELS: ReadonlyArray<ChannelSpec> = [
   { id: "b->cc", from: "b", consumer: "cc", to: "c" }
 ]
 
-type DeliverMsg = ReturnType<typeof P.Consumer.Deliver>
+type DeliverMsg = ReturnType<typeof P.Consumer.Deliver> | ReturnType<typeof P.Consumer.DeliverBatch>
 
 interface Channel extends ChannelSpec {
   producer: Reliable.ReliableProducer<typeof Payload.Type> | undefined
@@ -270,7 +270,7 @@ const runSeed = (seed: number) =>
       const tapped = Object.create(ref) as ActorRef.ActorRef<any>
       ;(tapped as any).tellUnsafe = (m: any) => {
         if (process.env.RELIABLE_DEBUG === ch.id) console.log("send", clock.now(), ref.key, m._tag, m.seq, m.floor)
-        if (m._tag === "Deliver") {
+        if (m._tag === "Deliver" || m._tag === "DeliverBatch") {
           ch.sent.push({ at: clock.now(), m })
           ch.session = m.session
           ch.endpoint = m.replyTo
@@ -612,6 +612,7 @@ describe("reliable delivery: seeded scenarios on SimNetwork", () => {
           return yield* Effect.die(new Error(`seed ${seed} failed (replay: ${replay})\n${String(exit.cause)}`))
         }
         const s = exit.value
+        if (process.env.RELIABLE_PER_SEED) console.log(`seed ${seed} timeouts ${s.timeouts} confirmed ${s.confirmed} crashes ${s.crashes}`)
         if (s.mustConfirm) mustConfirm++
         for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += s[k]
         if (s.recoveredMillis / s.boundMillis > worst.ratio) {
