@@ -36,8 +36,8 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Exit, Option, Random, type Scope } from "effect"
-import { ActorContext } from "../actors/ActorContext.ts"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Random, type Scope } from "effect"
+import { ActorContext, type ActorContextShape } from "../actors/ActorContext.ts"
 import { ActorRef } from "../actors/ActorRef.ts"
 import { ActorSystem } from "../actors/ActorSystem.ts"
 import type { Cell } from "../actors/internal/cell.ts"
@@ -49,6 +49,7 @@ import * as P from "./internal/protocol.ts"
 import { DeliveryTimeout, InvalidPayload, MessageRejected, ProducerClosed, type Undelivered } from "./ReliableError.ts"
 import type { Schema } from "effect"
 import * as ExitReason from "../supervision/ExitReason.ts"
+import type { Down, MonitorRef } from "../supervision/Signals.ts"
 
 export type Outcome =
   | { readonly _tag: "Confirmed"; readonly channel: string; readonly seq: number }
@@ -138,6 +139,8 @@ export const producer = <A>(
     else return yield* Effect.die(new Error("Reliable.producer needs an ActorContext (inside an actor) or an ActorSystem"))
 
     const id = options.id
+    // forks (the consumer lookups) run with the caller's services, clock and random
+    const context = yield* Effect.context<never>()
     const store = options.store ?? defaultStore(core)
     const encode = encoderFor(options.schema)
     const bufferSize = Math.max(1, options.bufferSize ?? 1000)
@@ -283,13 +286,59 @@ export const producer = <A>(
       queueMicrotask(runScheduledPump)
     }
 
+    // Finding the consumer again runs in its own fiber: a lookup across a partition can take
+    // seconds, and acknowledgements must not wait behind it.
+    let resolving = false
+    /** the watched consumer stopped or its node was lost: what was sent to it may be gone */
+    let lost = false
     const resolve: Effect.Effect<void> = resolver === undefined ? Effect.void : resolver.pipe(
       Effect.map((found) => {
         const ref = found instanceof ActorRef ? found : Option.getOrUndefined(found as Option.Option<ActorRef<any>>)
-        if (ref !== undefined) consumer = ref
+        if (ref === undefined || closed) return
+        if (consumer === undefined || consumer.key !== ref.key || lost) {
+          // a new consumer, or the old one after a loss: it gets everything unconfirmed
+          if (sentUpTo > floor) stats.resends += sentUpTo - floor
+          sentUpTo = floor
+          lost = false
+        }
+        consumer = ref
+        pump()
       }),
-      Effect.ignore
+      Effect.ignore,
+      Effect.ensuring(Effect.sync(() => {
+        resolving = false
+      }))
     )
+    let resolveFiber: Fiber.Fiber<void> | undefined
+    const startResolve = () => {
+      if (resolver === undefined || resolving || closed) return
+      resolving = true
+      resolveFiber = Effect.runForkWith(context)(resolve)
+    }
+
+    // The consumer is monitored (when it can be found again): a consumer that stops, or whose node
+    // is lost, is looked up again at the next tick instead of after a resend interval of silence
+    // (messages sent meanwhile to the stopped actor would wait for that interval).
+    let watched: { readonly key: string; readonly monitor: MonitorRef } | undefined
+    const watch = (self: ActorContextShape): Effect.Effect<void> => {
+      if (resolver === undefined || consumer === undefined || watched?.key === consumer.key) return Effect.void
+      const ref = consumer
+      const previous = watched
+      return Effect.map(
+        Effect.andThen(previous === undefined ? Effect.void : self.demonitor(previous.monitor), self.monitor(ref)),
+        (monitor) => {
+          watched = { key: ref.key, monitor }
+        }
+      )
+    }
+    const onDown = (down: Down) =>
+      Effect.sync(() => {
+        if (watched === undefined || down.actor.key !== watched.key) return
+        watched = undefined
+        lost = true
+        interval = resendMin
+        startResolve()
+      })
 
     // -- the endpoint: acknowledgements and the timer ------------------------------------------
     const onAck = (a: typeof P.Producer.messages.Ack.Type, now: number) => {
@@ -319,32 +368,29 @@ export const producer = <A>(
       pump()
     }
 
-    const onTick = (now: number) =>
-      Effect.gen(function*() {
-        // deadlines: entries are in acceptance order, so the expired ones are a prefix
-        let expired = floor
-        for (let i = head; i < entries.length && entries[i]!.deadline <= now; i++) expired = entries[i]!.seq
-        if (expired > floor) {
-          advanceFloor(expired, (e) => fail(e, new DeliveryTimeout({ channel: id, seq: e.seq, deadlineMillis })))
-        }
-        if (consumer === undefined) {
-          yield* resolve
-          pump()
-          return
-        }
-        if (unconfirmed() === 0) {
-          lastProgressAt = now
-          return
-        }
-        if (now - lastProgressAt < interval) return
-        // silence: find the consumer again (it may have been restarted) and go back to the floor
-        yield* resolve
+    const onTick = (now: number) => {
+      // deadlines: entries are in acceptance order, so the expired ones are a prefix
+      let expired = floor
+      for (let i = head; i < entries.length && entries[i]!.deadline <= now; i++) expired = entries[i]!.seq
+      if (expired > floor) {
+        advanceFloor(expired, (e) => fail(e, new DeliveryTimeout({ channel: id, seq: e.seq, deadlineMillis })))
+      }
+      if (consumer === undefined) return startResolve()
+      if (lost) startResolve() // meanwhile the old ref keeps getting resends: its node may be back
+      if (unconfirmed() === 0) {
         lastProgressAt = now
-        interval = Math.min(interval * 2, resendMax)
-        stats.resends += sentUpTo - floor
-        sentUpTo = floor
-        pump()
-      })
+        interval = resendMin
+        return
+      }
+      if (now - lastProgressAt < interval) return
+      // silence: go back to the floor, and find the consumer again (it may have been restarted)
+      lastProgressAt = now
+      interval = Math.min(interval * 2, resendMax)
+      stats.resends += sentUpTo - floor
+      sentUpTo = floor
+      pump()
+      startResolve()
+    }
 
     const tickMillis = Math.max(5, Math.min(resendMin, deadlineMillis) / 4)
     const Endpoint = P.Producer.behavior(Effect.gen(function*() {
@@ -353,14 +399,15 @@ export const producer = <A>(
       return {
         Ack: (a) => Effect.map(Clock.currentTimeMillis, (now) => onAck(a, now)),
         Resend: (r) => Effect.sync(() => onResend(r)),
-        Tick: () => Effect.flatMap(Clock.currentTimeMillis, onTick)
+        Tick: () => Effect.andThen(Effect.map(Clock.currentTimeMillis, onTick), Effect.suspend(() => watch(self))),
+        onDown
       }
     }))
     endpoint = Option.isSome(ctx)
       ? yield* Effect.orDie(ctx.value.spawn(Endpoint))
       : yield* Effect.orDie(sys.pipe(Option.getOrThrow).spawn(Endpoint))
 
-    if (consumer === undefined) yield* resolve
+    if (consumer === undefined) startResolve()
     pump()
 
     yield* Effect.addFinalizer(() =>
@@ -370,7 +417,10 @@ export const producer = <A>(
         const error = Exit.fail(new ProducerClosed({ channel: id }))
         for (let i = head; i < entries.length; i++) entries[i]!.waiter?.(error)
         for (const w of waiters.splice(0)) w()
-      }).pipe(Effect.andThen(Effect.sync(() => endpoint!.target.shutdown(ExitReason.normal))))
+      }).pipe(
+        Effect.andThen(Effect.sync(() => endpoint!.target.shutdown(ExitReason.normal))),
+        Effect.andThen(Effect.suspend(() => resolveFiber === undefined ? Effect.void : Fiber.interrupt(resolveFiber)))
+      )
     )
 
     const add = (payload: unknown, clock: Clock.Clock): Entry => {

@@ -10,9 +10,10 @@ import { Schema } from "effect"
 
 /**
  * The message was not confirmed before its deadline; the producer stopped resending it. It may
- * or may not have been processed (a confirmation can be lost after the consumer processed it),
- * but it is never processed after this report: the producer's next messages tell the consumer to
- * skip it.
+ * or may not have been processed: a confirmation can be lost after the consumer processed it,
+ * and a copy already on its way when the report was made (held by a partitioned link, queued
+ * while a link reconnects) can still be processed — but never once the consumer has received a
+ * later message of the channel, which carries the producer's floor and makes it skip the message.
  */
 export class DeliveryTimeout extends Schema.TaggedError<DeliveryTimeout>()("DeliveryTimeout", {
   channel: Schema.String,
