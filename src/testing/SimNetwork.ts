@@ -183,7 +183,11 @@ class SimSocket extends EventEmitter implements Socket {
     this.waitingWrites = []
     for (const done of writes) queueMicrotask(() => done(new Error("socket destroyed before the write completed")))
     const peer = this.peer
-    if (error !== undefined) this.emit("error", error)
+    // A real socket reports a reset from an I/O callback, never in the synchronous (or microtask)
+    // hand-over from the handshake's listeners to the connection's, where none is attached; a
+    // fault injected by a test fiber can land exactly there. Unlistened, the error is dropped —
+    // the close event, which the owner's cleanup relies on, always follows.
+    if (error !== undefined && this.listenerCount("error") > 0) this.emit("error", error)
     this.emit("close")
     if (notifyPeer && peer !== undefined && !peer.destroyed) {
       this.net.deliverClose(this, peer)
