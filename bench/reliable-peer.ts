@@ -38,7 +38,7 @@ const handle = () =>
 const port = await runtime.runPromise(Effect.gen(function*() {
   const system = yield* ActorSystem
   yield* system.spawn(PlainLive, { name: PLAIN })
-  for (const c of [CONSUMERS.w50, CONSUMERS.w500]) {
+  for (const c of [CONSUMERS.wDefault, CONSUMERS.w50, CONSUMERS.w500]) {
     yield* system.spawn(Reliable.consumer({ id: c.name, schema: Payload, window: c.window, handle }), { name: c.name })
   }
   if (durableStore !== undefined) {

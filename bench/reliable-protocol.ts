@@ -52,8 +52,10 @@ export const PLAIN = "reliable-bench-plain"
  */
 export const CONSUMERS = {
   w50: { name: "reliable-bench-w50", window: 50 },
+  /** the default window (256) */
+  wDefault: { name: "reliable-bench-default", window: 256 },
   w500: { name: "reliable-bench-w500", window: 500 },
-  durable: { name: "reliable-bench-durable", window: 50 }
+  durable: { name: "reliable-bench-durable", window: 256 }
 } as const
 
 /** The module of the durable store, if it exists in this checkout (loaded by path, see `loadSqliteStore`). */

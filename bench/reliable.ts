@@ -9,13 +9,13 @@
  *   as the remote group's tell. At most once, no acknowledgement: the baseline of issue #6.
  * - reliable throughput: a fresh `Reliable.producer` per slice; N `yield* producer.offer(msg)`
  *   (default `bufferSize` 1000), the clock stops when the last `onOutcome` (Confirmed) arrives,
- *   i.e. when the consumer's acknowledgement of the last message is back. Window 50 (the
- *   default) is the ratio of the issue (goal ≥ 0.5 × plain tell); window 500 is reported
- *   separately. The window is the consumer's grant (its `window` option); the producer is given
+ *   i.e. when the consumer's acknowledgement of the last message is back. The default window
+ *   (256) is the ratio of the issue (goal ≥ 0.5 × plain tell); windows 50 (Akka's default) and
+ *   500 are reported beside it. The window is the consumer's grant (its `window` option); the producer is given
  *   the same value.
  * - send latency: `yield* producer.send(msg)`, one in flight (delivered, handled, acknowledged),
  *   p50/p99, beside a plain remote ask with the same payload (`Echo`), one in flight.
- * - durable: window 50 with a `SqliteStore` on both sides (a file per process in a temporary
+ * - durable: the default window with a `SqliteStore` on both sides (a file per process in a temporary
  *   directory), when `src/reliable/SqliteStore.ts` exists. Reported, no goal.
  *
  * Each throughput and latency comparison runs in `slices` (4) slices per round, alternating
@@ -55,7 +55,8 @@ const params = {
   sends: envInt("BENCH_RELIABLE_SEND_N", 5_000),
   sendWarmup: 500,
   durableMessages: envInt("BENCH_RELIABLE_DURABLE_N", 20_000),
-  window: CONSUMERS.w50.window,
+  window: CONSUMERS.wDefault.window,
+  akkaWindow: CONSUMERS.w50.window,
   largeWindow: CONSUMERS.w500.window,
   /** the producer's default */
   bufferSize: 1000,
@@ -185,8 +186,10 @@ const plainAsk = (runtime: Runtime, ref: PlainRef, warmup: number, n: number): P
 
 const baseMetrics: ReadonlyArray<Metric> = [
   { key: "tellPerSec", label: "plain remote tell (yield* ref.tell, ~100 B)", unit: "msg/s" },
-  { key: "reliablePerSec", label: "reliable offer → all confirmed, window 50", unit: "msg/s" },
-  { key: "ratio", label: "  ratio reliable w50 / plain tell", unit: "×", digits: 3, goal: { op: ">=", value: 0.5 } },
+  { key: "reliablePerSec", label: "reliable offer → all confirmed, default window 256", unit: "msg/s" },
+  { key: "ratio", label: "  ratio reliable / plain tell", unit: "×", digits: 3, goal: { op: ">=", value: 0.5 } },
+  { key: "reliableW50PerSec", label: "reliable offer → all confirmed, window 50 (Akka's)", unit: "msg/s" },
+  { key: "ratioW50", label: "  ratio reliable w50 / plain tell", unit: "×", digits: 3 },
   { key: "reliableW500PerSec", label: "reliable offer → all confirmed, window 500", unit: "msg/s" },
   { key: "ratioW500", label: "  ratio reliable w500 / plain tell", unit: "×", digits: 3 },
   { key: "sendP50Micros", label: "reliable send p50 (1 in flight, confirmed)", unit: "µs", digits: 1 },
@@ -198,12 +201,13 @@ const baseMetrics: ReadonlyArray<Metric> = [
 ]
 
 const durableMetrics: ReadonlyArray<Metric> = [
-  { key: "durablePerSec", label: "reliable, SqliteStore both sides, window 50", unit: "msg/s" },
+  { key: "durablePerSec", label: "reliable, SqliteStore both sides, window 256", unit: "msg/s" },
   { key: "durableRatio", label: "  ratio durable / plain tell", unit: "×", digits: 3 }
 ]
 
 interface Refs {
   readonly plain: PlainRef
+  readonly wDefault: ConsumerRef
   readonly w50: ConsumerRef
   readonly w500: ConsumerRef
   readonly durable: ConsumerRef | undefined
@@ -225,6 +229,7 @@ const oneRound = async (
   const slices = params.slices
   const perSlice = Math.ceil(sizes.messages / slices)
   let tellNs = 0
+  let defaultNs = 0
   let w50Ns = 0
   let w500Ns = 0
   await alternate(slices, [
@@ -232,7 +237,10 @@ const oneRound = async (
       tellNs += await plainTell(runtime, refs.plain, perSlice)
     },
     async () => {
-      w50Ns += await reliableThroughput(runtime, refs.plain, refs.w50, params.window, perSlice, undefined)
+      defaultNs += await reliableThroughput(runtime, refs.plain, refs.wDefault, params.window, perSlice, undefined)
+    },
+    async () => {
+      w50Ns += await reliableThroughput(runtime, refs.plain, refs.w50, params.akkaWindow, perSlice, undefined)
     },
     async () => {
       w500Ns += await reliableThroughput(runtime, refs.plain, refs.w500, params.largeWindow, perSlice, undefined)
@@ -240,7 +248,8 @@ const oneRound = async (
   ])
   const total = perSlice * slices
   const tellPerSec = (total * 1e9) / tellNs
-  const reliablePerSec = (total * 1e9) / w50Ns
+  const reliablePerSec = (total * 1e9) / defaultNs
+  const reliableW50PerSec = (total * 1e9) / w50Ns
   const reliableW500PerSec = (total * 1e9) / w500Ns
 
   const sendsPerSlice = Math.ceil(sizes.sends / slices)
@@ -251,7 +260,7 @@ const oneRound = async (
       askSlices.push(await plainAsk(runtime, refs.plain, sizes.sendWarmup, sendsPerSlice))
     },
     async () => {
-      sendSlices.push(await reliableSend(runtime, refs.w50, sizes.sendWarmup, sendsPerSlice))
+      sendSlices.push(await reliableSend(runtime, refs.wDefault, sizes.sendWarmup, sendsPerSlice))
     }
   ])
   const send = latencyOf(sendSlices)
@@ -261,6 +270,8 @@ const oneRound = async (
     tellPerSec,
     reliablePerSec,
     ratio: reliablePerSec / tellPerSec,
+    reliableW50PerSec,
+    ratioW50: reliableW50PerSec / tellPerSec,
     reliableW500PerSec,
     ratioW500: reliableW500PerSec / tellPerSec,
     sendP50Micros: send.p50,
@@ -312,6 +323,7 @@ export const reliable: BenchGroup = {
         yield* node.connect({ name: "peer", host: HOST, port: peer.port }, "20 seconds")
         return {
           plain: yield* node.lookup("peer", Plain, PLAIN),
+          wDefault: yield* node.lookup("peer", Reliable.ConsumerProtocol, CONSUMERS.wDefault.name),
           w50: yield* node.lookup("peer", Reliable.ConsumerProtocol, CONSUMERS.w50.name),
           w500: yield* node.lookup("peer", Reliable.ConsumerProtocol, CONSUMERS.w500.name),
           durable: params.durable

@@ -43,6 +43,7 @@ import { decoderFor, issueOf } from "../transport/internal/codecs.ts"
 import type { DeliveryStore } from "./DeliveryStore.ts"
 import { defaultStore } from "./internal/defaultStore.ts"
 import * as P from "./internal/protocol.ts"
+import { DEFAULT_WINDOW } from "./internal/protocol.ts"
 import { type ConsumerEvent, MessageRejected, SequenceGap, UnknownChannel } from "./ReliableError.ts"
 
 export interface DeliveryInfo {
@@ -58,7 +59,7 @@ export interface ConsumerOptions<A, E, R> {
   readonly schema: Schema.Codec<A, any>
   /** Processes one message; its success confirms the message to the producer. */
   readonly handle: (message: A, info: DeliveryInfo) => Effect.Effect<unknown, E, R>
-  /** Messages the producer may have in flight beyond the last processed one. Default 50 (as Akka). */
+  /** Messages the producer may have in flight beyond the last processed one. Default 256 (see `DEFAULT_WINDOW`). */
   readonly window?: number | undefined
   /** Where progress is kept. Default: in the node's memory (survives actor restarts, not a process crash). */
   readonly store?: DeliveryStore | undefined
@@ -84,7 +85,7 @@ export const consumer = <A, E = never, R = never>(
   P.Consumer.behavior<never, any>(Effect.gen(function*() {
     const ctx = yield* ActorContext
     const id = options.id
-    const window = Math.max(1, options.window ?? 50)
+    const window = Math.max(1, options.window ?? DEFAULT_WINDOW)
     const ackEvery = Math.max(1, window >> 1)
     const store = options.store ?? defaultStore((ctx as unknown as Cell).system)
     const decode = decoderFor(options.schema)

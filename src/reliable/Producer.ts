@@ -14,7 +14,7 @@
  * yield* orders.send(order)    // accepted and confirmed, or a typed failure
  * ```
  *
- * Flow control: the producer sends no further than the consumer's grant (a window of 50
+ * Flow control: the producer sends no further than the consumer's grant (a window of 256
  * messages past the last processed one, by default), and accepts no more than `bufferSize`
  * unconfirmed messages: `offer` suspends beyond that, so a slow or unreachable consumer slows
  * its producers instead of growing memory.
@@ -46,6 +46,7 @@ import { encoderFor, issueOf } from "../transport/internal/codecs.ts"
 import type { DeliveryStore } from "./DeliveryStore.ts"
 import { defaultStore } from "./internal/defaultStore.ts"
 import * as P from "./internal/protocol.ts"
+import { DEFAULT_WINDOW } from "./internal/protocol.ts"
 import { DeliveryTimeout, InvalidPayload, MessageRejected, ProducerClosed, type Undelivered } from "./ReliableError.ts"
 import type { Schema } from "effect"
 import * as ExitReason from "../supervision/ExitReason.ts"
@@ -70,7 +71,7 @@ export interface ProducerOptions<A> {
     | Effect.Effect<ActorRef<any> | Option.Option<ActorRef<any>>, unknown>
   /** The consumer's id, checked by the consumer (a message for another consumer is refused). Optional. */
   readonly consumerId?: string | undefined
-  /** Messages sent before the consumer's first grant. Default 50. */
+  /** Messages sent before the consumer's first grant. Default 256 (see `DEFAULT_WINDOW`). */
   readonly window?: number | undefined
   /** Unconfirmed messages accepted before `offer` suspends. Default 1000. */
   readonly bufferSize?: number | undefined
@@ -171,7 +172,7 @@ export const producer = <A>(
     }
     let floor = entries.length > 0 ? entries[0]!.seq - 1 : nextSeq - 1
     let sentUpTo = floor
-    let granted = floor + Math.max(1, options.window ?? 50)
+    let granted = floor + Math.max(1, options.window ?? DEFAULT_WINDOW)
     let lastProgressAt = now0
     let interval = resendMin
     let closed = false

@@ -20,6 +20,14 @@ import { Effect, Schema } from "effect"
 import { Actor, ActorSystem, ClusterApp, Registry, Reliable, SqliteStore, Supervisor } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
 
+
+/**
+ * A small window (Akka's 50, not the default 256): with the test's 100 ms latency the channel then
+ * carries at most ~250 msg/s, below the 500 msg/s production, so a backlog builds before the
+ * SIGKILL — the outbox the restarted producer must recover.
+ */
+const WINDOW = 50
+
 export const Message = Schema.Struct({ n: Schema.Int })
 
 export const CONSUMER = "reliable-consumer"
@@ -93,6 +101,7 @@ const consumer = Effect.gen(function*() {
   const Consumer = Reliable.consumer({
     id: CONSUMER,
     schema: Message,
+    window: WINDOW,
     store,
     handle: (m, info) =>
       Effect.sync(() => {
@@ -138,6 +147,7 @@ const producer = Effect.gen(function*() {
     consumer: registry.lookup(Reliable.ConsumerProtocol, CONSUMER),
     consumerId: CONSUMER,
     store,
+    window: WINDOW,
     resendInterval: "200 millis",
     resendIntervalMax: "1 second",
     // no deadline within the test: every message must be confirmed, however long the faults last

@@ -13,6 +13,18 @@ import * as ActorRef from "../../actors/ActorRef.ts"
 
 const Seq = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
+/**
+ * The default flow-control window: messages in flight beyond the consumer's last processed one.
+ * Akka's is 50, for a protocol that sends one envelope per message. Here consecutive messages
+ * share a `DeliverBatch` and the consumer acknowledges every half window, so the window sets the
+ * batch size and how many batches are in flight; with 50, both processes sat half idle waiting
+ * for round trips. Measured (two processes on loopback, ~100 B payloads, quiet machine): window
+ * 50 → 178 k msg/s, 100 → ~190 k, 200 → ~240 k, 256 → ~300 k, 500 → ~400 k; plain remote tells
+ * 460 k. 256 keeps the in-flight memory small (256 messages per channel) and meets the
+ * throughput goal (≥ 0.5 × plain tells).
+ */
+export const DEFAULT_WINDOW = 256
+
 export const Rejection = Schema.Struct({ seq: Seq, issue: Schema.String })
 export type Rejection = typeof Rejection.Type
 
