@@ -135,11 +135,24 @@ export const consumer = <A, E = never, R = never>(
       }
     }
 
+    // The Flush is offered past the mailbox's bound (as a timer's message): a full `fail` or
+    // `dropNewest` mailbox would refuse it (a crash, or no acknowledgement of a burst's end ever
+    // again). A `dropOldest` mailbox can still evict it once queued: the mailbox is FIFO, so once
+    // more deliveries were handled than were queued ahead of it, it is gone and another is sent.
+    const cell = ctx as unknown as Cell
+    let aheadOfFlush = 0
+    const sendFlush = () => {
+      flushPending = true
+      aheadOfFlush = cell.mailbox.size
+      cell.forceOffer(P.Consumer.Flush())
+    }
     const ackLater = (st: ChannelState) => {
       dirty.add(st)
-      if (flushPending) return
-      flushPending = true
-      ctx.self.tellUnsafe(P.Consumer.Flush())
+      if (!flushPending) sendFlush()
+    }
+    /** At each delivery: a pending Flush that should have come before it was evicted. */
+    const lostFlush = () => {
+      if (flushPending && aheadOfFlush-- === 0) sendFlush()
     }
 
     interface Header {
@@ -238,6 +251,7 @@ export const consumer = <A, E = never, R = never>(
 
     return {
       Deliver: (m) => {
+        lostFlush()
         const st = admit(m)
         if (Effect.isEffect(st)) return st
         const r = one(st, m.seq, m.payload)
@@ -246,6 +260,7 @@ export const consumer = <A, E = never, R = never>(
         return Effect.andThen(r, Effect.sync(() => settle(st)))
       },
       DeliverBatch: (m) => {
+        lostFlush()
         const st = admit(m)
         if (Effect.isEffect(st)) return st
         let i = 0

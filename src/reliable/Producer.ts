@@ -369,13 +369,18 @@ export const producer = <A>(
       pump()
     }
 
-    const onTick = (now: number) => {
-      // deadlines: entries are in acceptance order, so the expired ones are a prefix
+    /** Reports (and skips) the messages whose deadline has passed. */
+    const expire = (now: number) => {
+      // entries are in acceptance order, so the expired ones are a prefix
       let expired = floor
       for (let i = head; i < entries.length && entries[i]!.deadline <= now; i++) expired = entries[i]!.seq
       if (expired > floor) {
         advanceFloor(expired, (e) => fail(e, new DeliveryTimeout({ channel: id, seq: e.seq, deadlineMillis })))
       }
+    }
+
+    const onTick = (now: number) => {
+      expire(now)
       if (consumer === undefined) return startResolve()
       if (lost) startResolve() // meanwhile the old ref keeps getting resends: its node may be back
       if (unconfirmed() === 0) {
@@ -408,6 +413,9 @@ export const producer = <A>(
       ? yield* Effect.orDie(ctx.value.spawn(Endpoint))
       : yield* Effect.orDie(sys.pipe(Option.getOrThrow).spawn(Endpoint))
 
+    // messages recovered from the store whose deadline passed while no producer ran: reported
+    // now, before anything is sent (the first tick would come after they were delivered)
+    expire(now0)
     if (consumer === undefined) startResolve()
     pump()
 
