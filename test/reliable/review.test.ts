@@ -144,4 +144,53 @@ describe("reliable review", () => {
         yield* until(() => acks.length > n, "a further ack", 1_000)
       }).pipe(Effect.scoped))
   }
+  it.live("DeliverBatch: duplicates then new messages, a floor beyond the batch, a new session, a batch past a hole", () =>
+    Effect.gen(function*() {
+      const system = yield* startSystem("batches")
+      const seen: Array<[number, number]> = []
+      const consumer = yield* system.spawn(Reliable.consumer({
+        id: "batches",
+        schema: Order,
+        handle: ({ n }, info) => Effect.sync(() => void seen.push([info.seq, n]))
+      }))
+      const received: Array<any> = []
+      const probe = yield* system.spawn(ProducerProbe.behavior(Effect.succeed({
+        Ack: (m) => Effect.sync(() => void received.push(m)),
+        Resend: (m) => Effect.sync(() => void received.push(m)),
+        Tick: () => Effect.void
+      })))
+      const batch = (session: number, seq: number, count: number, floor = 0) =>
+        consumer.tell(Reliable.ConsumerProtocol.DeliverBatch({
+          channel: "raw",
+          to: "",
+          session,
+          seq,
+          floor,
+          payloads: Array.from({ length: count }, (_, i) => ({ n: 100 * session + seq + i })),
+          replyTo: probe
+        }))
+      const acked = (session: number, processed: number) =>
+        until(
+          () => received.some((m) => m._tag === "Ack" && m.session === session && m.processed === processed),
+          `ack of ${session}/${processed}`
+        )
+      yield* batch(1, 1, 3)
+      yield* batch(1, 2, 4) // 2, 3 again, then 4, 5
+      yield* acked(1, 5)
+      yield* batch(1, 6, 3, 10) // the producer skipped to 10: 6..8 are not processed
+      yield* acked(1, 10)
+      yield* batch(1, 11, 1, 10)
+      yield* acked(1, 11)
+      assert.deepStrictEqual(seen.map(([seq]) => seq), [1, 2, 3, 4, 5, 11])
+      // a new session starts from its floor
+      yield* batch(2, 3, 2, 2)
+      yield* acked(2, 4)
+      // a batch past a hole is dropped whole, and a resend asked for from the hole
+      yield* batch(2, 7, 2, 2)
+      yield* until(() => received.some((m) => m._tag === "Resend" && m.session === 2 && m.from === 5), "a resend from 5")
+      // an old session's batch is refused
+      yield* batch(1, 12, 2, 11)
+      yield* Effect.sleep("50 millis")
+      assert.deepStrictEqual(seen, [[1, 101], [2, 102], [3, 103], [4, 104], [5, 105], [11, 111], [3, 203], [4, 204]])
+    }).pipe(Effect.scoped))
 })
