@@ -446,6 +446,8 @@ export const producer = <A>(
       if (unconfirmed() < bufferSize) return Effect.void
       return Effect.andThen(
         Effect.callback<void>((resume) => {
+          // checked again here: the fiber may have been suspended since the check above
+          if (closed || unconfirmed() < bufferSize) return resume(Effect.void)
           const w = () => resume(Effect.void)
           waiters.push(w)
           return Effect.sync(() => {
@@ -478,6 +480,8 @@ export const producer = <A>(
         Effect.flatMap(accept(message), (e) =>
           Effect.callback<number, Undelivered>((resume) => {
             if (e.settled) return resume(e.error === undefined ? Exit.succeed(e.seq) : Exit.fail(e.error))
+            // closed between the acceptance and now: the close has already woken the waiters
+            if (closed) return resume(Exit.fail(new ProducerClosed({ channel: id })))
             e.waiter = resume
           })),
       stats: () => ({ session, ...stats, unconfirmed: unconfirmed(), nextSeq })
