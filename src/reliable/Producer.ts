@@ -102,6 +102,12 @@ export interface ReliableProducer<A> {
   readonly id: string
   /** Accepts (and stores) a message; suspends while `bufferSize` messages are unconfirmed. Returns its sequence number. */
   offer(message: A): Effect.Effect<number, InvalidPayload | ProducerClosed>
+  /**
+   * Accepts several messages, in order: all are validated first (one invalid: none accepted),
+   * then stored in one transaction per part that fits in the buffer (on a durable store, one
+   * commit for many messages instead of one each). Returns their sequence numbers.
+   */
+  offerAll(messages: Iterable<A>): Effect.Effect<ReadonlyArray<number>, InvalidPayload | ProducerClosed>
   /** Accepts a message and waits until it is confirmed (processed by the consumer) or reported undeliverable. */
   send(message: A): Effect.Effect<number, InvalidPayload | Undelivered>
   stats(): ProducerStats
@@ -441,6 +447,18 @@ export const producer = <A>(
       return e
     }
 
+    /** Accepts encoded payloads that fit in the buffer now, with one store transaction. */
+    const addAll = (payloads: ReadonlyArray<unknown>, clock: Clock.Clock): Array<number> => {
+      const deadline = clock.currentTimeMillisUnsafe() + deadlineMillis
+      const added: Array<Entry> = payloads.map((payload, i) => ({ seq: nextSeq + i, payload, deadline }))
+      store.appendAll(id, added.map((e) => ({ seq: e.seq, payload: e.payload, deadline: e.deadline })))
+      nextSeq += added.length
+      for (const e of added) entries.push(e)
+      stats.accepted += added.length
+      schedulePump()
+      return added.map((e) => e.seq)
+    }
+
     const waitForSpace: Effect.Effect<void, ProducerClosed> = Effect.suspend(() => {
       if (closed) return Effect.fail(new ProducerClosed({ channel: id }))
       if (unconfirmed() < bufferSize) return Effect.void
@@ -476,6 +494,31 @@ export const producer = <A>(
     const handle: ReliableProducer<A> = {
       id,
       offer: (message) => Effect.map(accept(message), (e) => e.seq),
+      offerAll: (messages) =>
+        Effect.suspend((): Effect.Effect<ReadonlyArray<number>, InvalidPayload | ProducerClosed> => {
+          const payloads: Array<unknown> = []
+          for (const message of messages) {
+            const encoded = encode(message)
+            if (Exit.isFailure(encoded)) return Effect.fail(new InvalidPayload({ channel: id, issue: issueOf(encoded) }))
+            payloads.push(encoded.value)
+          }
+          const seqs: Array<number> = []
+          let next = 0
+          const loop: Effect.Effect<ReadonlyArray<number>, ProducerClosed> = Effect.suspend(() => {
+            if (next >= payloads.length) return Effect.succeed(seqs)
+            return Effect.andThen(
+              waitForSpace,
+              Effect.withFiber((fiber) => {
+                const room = Math.max(1, bufferSize - unconfirmed())
+                const part = payloads.slice(next, next + room)
+                next += part.length
+                for (const seq of addAll(part, fiber.getRef(Clock.Clock))) seqs.push(seq)
+                return loop
+              })
+            )
+          })
+          return loop
+        }),
       send: (message) =>
         Effect.flatMap(accept(message), (e) =>
           Effect.callback<number, Undelivered>((resume) => {

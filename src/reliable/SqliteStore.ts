@@ -158,6 +158,15 @@ export const make = (path: string, options?: SqliteStoreOptions): DeliveryStore 
     insertMessage.run(channel, message.seq, encode(message.payload), message.deadline)
   })
 
+  // all or none, one commit for the lot
+  const appendAllTx = db.transaction((channel: string, messages: ReadonlyArray<StoredMessage>) => {
+    if (messages.length === 0) return
+    if (advanceProducer.run(messages[messages.length - 1]!.seq + 1, channel).changes === 0) {
+      throw new Error(`SqliteStore: no session started for channel ${channel}`)
+    }
+    for (const m of messages) insertMessage.run(channel, m.seq, encode(m.payload), m.deadline)
+  })
+
   // one read transaction, so the session row and the messages are from the same commit
   const loadProducerTx = db.transaction((channel: string): ProducerSnapshot | undefined => {
     const p = selectProducer.get(channel)
@@ -188,6 +197,10 @@ export const make = (path: string, options?: SqliteStoreOptions): DeliveryStore 
     append: (channel, message) => {
       open("append")
       appendTx(channel, message)
+    },
+    appendAll: (channel, messages) => {
+      open("appendAll")
+      appendAllTx(channel, messages)
     },
     removeUpTo: (channel, upTo) => {
       open("removeUpTo")

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, Schema } from "effect"
-import { Actor, ActorSystem, Reliable, Supervisor } from "../../src/index.ts"
+import { Actor, ActorSystem, DeliveryStore, Reliable, Supervisor } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
 
 const secret = Redacted.make("reliable")
@@ -321,5 +321,51 @@ describe("reliable channel: flow control, restarts, deadlines, bad input", () =>
       assert.strictEqual(yield* second.send({ n: 11 }), 11)
       yield* until(() => outcomes.length === 11, "11 outcomes")
       assert.deepStrictEqual(seen, Array.from({ length: 11 }, (_, i) => i + 1))
+    }).pipe(Effect.scoped))
+})
+
+describe("reliable channel: offerAll", () => {
+  it.live("offerAll validates everything first, stores in one transaction per part that fits, and delivers in order", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* twoNodes
+      const seen: Array<number> = []
+      yield* b.system.spawn(
+        Reliable.consumer({ id: "bulk", schema: Order, handle: ({ n }) => Effect.sync(() => void seen.push(n)) }),
+        { name: "bulk" }
+      )
+      const appended: Array<number> = []
+      const memory = DeliveryStore.memory()
+      const store: DeliveryStore.DeliveryStore = {
+        ...memory,
+        append: (channel, m) => {
+          appended.push(1)
+          memory.append(channel, m)
+        },
+        appendAll: (channel, ms) => {
+          appended.push(ms.length)
+          memory.appendAll(channel, ms)
+        }
+      }
+      const outcomes: Array<Reliable.Outcome> = []
+      const producer = yield* Reliable.producer({
+        id: "bulk-producer",
+        schema: Order,
+        bufferSize: 100,
+        store,
+        consumer: a.node.lookup("b", Reliable.ConsumerProtocol, "bulk"),
+        onOutcome: (o) => void outcomes.push(o)
+      }).pipe(Effect.provideService(ActorSystem, a.system))
+      // one invalid message: nothing is accepted
+      const bad = yield* Effect.flip(producer.offerAll([{ n: 1 }, { n: 2.5 }]))
+      assert.strictEqual(bad._tag, "InvalidPayload")
+      assert.strictEqual(producer.stats().accepted, 0)
+      const seqs = yield* producer.offerAll(Array.from({ length: 250 }, (_, i) => ({ n: i + 1 })))
+      assert.deepStrictEqual(seqs, Array.from({ length: 250 }, (_, i) => i + 1))
+      // 250 messages through a buffer of 100: parts of at most 100, each one store transaction
+      assert.isAtMost(Math.max(...appended), 100)
+      assert.strictEqual(appended.reduce((x, y) => x + y, 0), 250)
+      assert.isBelow(appended.length, 250)
+      yield* until(() => outcomes.length === 250, "250 outcomes")
+      assert.deepStrictEqual(seen, Array.from({ length: 250 }, (_, i) => i + 1))
     }).pipe(Effect.scoped))
 })

@@ -100,6 +100,20 @@ describe.each(implementations)("DeliveryStore contract: %s", (_name, make) => {
     expect(store.loadProducer("ghost")).toBeUndefined()
   })
 
+  it("appendAll stores consecutive messages together, after single appends, and advances nextSeq", () => {
+    const store = make()
+    store.startSession("bulk", 7, 1)
+    store.append("bulk", { seq: 1, payload: { n: 1 }, deadline: 10 })
+    store.appendAll("bulk", [2, 3, 4].map((seq) => ({ seq, payload: { n: seq, b: new Uint8Array([seq]) }, deadline: 10 + seq })))
+    store.appendAll("bulk", [])
+    const snapshot = store.loadProducer("bulk")!
+    expect(snapshot.nextSeq).toBe(5)
+    expect(snapshot.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4])
+    expect(Array.from((snapshot.messages[3]!.payload as { b: Uint8Array }).b)).toEqual([4])
+    expect(() => store.appendAll("ghost", [{ seq: 1, payload: "x", deadline: 0 }])).toThrow(/no session/)
+    expect(store.loadProducer("ghost")).toBeUndefined()
+  })
+
   it("keeps channels apart", () => {
     const store = make()
     store.startSession("a", 1, 1)
