@@ -57,6 +57,15 @@ export const percentile = (sorted: ArrayLike<number>, p: number): number => {
 }
 
 /** Nanoseconds from a monotonic clock, as a number (enough precision for benchmark spans). */
+/** A positive integer from the environment (benchmark sizes), or `fallback`. */
+export const envInt = (name: string, fallback: number): number => {
+  const raw = process.env[name]
+  if (raw === undefined || raw === "") return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`)
+  return n
+}
+
 export const nowNs = (): number => Number(process.hrtime.bigint())
 
 /** Yields one macrotask (what a socket `data` event boundary looks like). */

@@ -16,15 +16,7 @@
 import { Deferred, Effect, Fiber, Queue, Schema } from "effect"
 import { type PerformanceEntry, PerformanceObserver } from "node:perf_hooks"
 import { Actor, ActorSystem } from "../src/index.ts"
-import { type BenchGroup, fullGc, type GroupResult, type Metric, nextMacrotask, nowNs, percentile } from "./lib.ts"
-
-const envInt = (name: string, fallback: number): number => {
-  const raw = process.env[name]
-  if (raw === undefined || raw === "") return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`)
-  return n
-}
+import { type BenchGroup, envInt, fullGc, type GroupResult, type Metric, nextMacrotask, nowNs, percentile } from "./lib.ts"
 
 const params = {
   tellMessages: envInt("BENCH_TELL_N", 2_000_000),

@@ -37,18 +37,10 @@ import type { ActorRef } from "../src/actors/ActorRef.ts"
 import { type ActorSystem, Reliable } from "../src/index.ts"
 import type { DeliveryStore } from "../src/reliable/DeliveryStore.ts"
 import { Node } from "../src/transport/Node.ts"
-import { type BenchGroup, type GroupResult, type Metric, nowNs } from "./lib.ts"
+import { type BenchGroup, envInt, type GroupResult, type Metric, nowNs } from "./lib.ts"
 import { CONSUMERS, loadSqliteStore, Payload, payload, Plain, PLAIN } from "./reliable-protocol.ts"
 import { nodeOptions } from "./remote-protocol.ts"
 import { alternate, latencyOf, type Samples, startPeer } from "./remote.ts"
-
-const envInt = (name: string, fallback: number): number => {
-  const raw = process.env[name]
-  if (raw === undefined || raw === "") return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`)
-  return n
-}
 
 const params = {
   messages: envInt("BENCH_RELIABLE_N", 200_000),

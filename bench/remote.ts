@@ -41,7 +41,7 @@ import { createInterface } from "node:readline"
 import type { ActorRef } from "../src/actors/ActorRef.ts"
 import type { ActorSystem } from "../src/index.ts"
 import { Node } from "../src/transport/Node.ts"
-import { type BenchGroup, type GroupResult, type Metric, nowNs, percentile } from "./lib.ts"
+import { type BenchGroup, envInt, type GroupResult, type Metric, nowNs, percentile } from "./lib.ts"
 import {
   ACCOUNT,
   AMOUNT,
@@ -55,14 +55,6 @@ import {
   TARGET,
   tellMessage
 } from "./remote-protocol.ts"
-
-const envInt = (name: string, fallback: number): number => {
-  const raw = process.env[name]
-  if (raw === undefined || raw === "") return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`)
-  return n
-}
 
 const params = {
   tellMessages: envInt("BENCH_REMOTE_TELL_N", 300_000),
