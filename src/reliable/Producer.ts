@@ -230,35 +230,11 @@ export const producer = <A>(
 
     let endpoint: ActorRef<typeof P.Producer.defs> | undefined
 
-    const deliver = (e: Entry) => {
+    const tellConsumer = (message: P.ConsumerMessage) => {
       try {
-        consumer!.tellUnsafe(P.Consumer.Deliver({
-          channel: id,
-          to: consumerId,
-          session,
-          seq: e.seq,
-          floor,
-          payload: e.payload,
-          replyTo: endpoint!
-        }))
+        consumer!.tellUnsafe(message)
       } catch {
         // refused (a full `fail` mailbox, an unreachable node): the resend timer recovers
-      }
-    }
-
-    const deliverBatch = (first: number, payloads: Array<unknown>) => {
-      try {
-        consumer!.tellUnsafe(P.Consumer.DeliverBatch({
-          channel: id,
-          to: consumerId,
-          session,
-          seq: first,
-          floor,
-          payloads,
-          replyTo: endpoint!
-        }))
-      } catch {
-        // as in deliver
       }
     }
 
@@ -269,12 +245,13 @@ export const producer = <A>(
       while (sentUpTo < limit) {
         const first = sentUpTo + 1
         const n = Math.min(limit - sentUpTo, MAX_BATCH)
+        const header = { channel: id, to: consumerId, session, seq: first, floor, replyTo: endpoint }
         if (n === 1) {
-          deliver(entryAt(first)!)
+          tellConsumer(P.Consumer.Deliver({ ...header, payload: entryAt(first)!.payload }))
         } else {
           const payloads = new Array<unknown>(n)
           for (let i = 0; i < n; i++) payloads[i] = entryAt(first + i)!.payload
-          deliverBatch(first, payloads)
+          tellConsumer(P.Consumer.DeliverBatch({ ...header, payloads }))
         }
         sentUpTo += n
       }
@@ -440,7 +417,7 @@ export const producer = <A>(
 
     const add = (payload: unknown, clock: Clock.Clock): Entry => {
       const e: Entry = { seq: nextSeq++, payload, deadline: clock.currentTimeMillisUnsafe() + deadlineMillis }
-      store.append(id, { seq: e.seq, payload: e.payload, deadline: e.deadline })
+      store.append(id, e) // an Entry is a StoredMessage: no copy per message
       entries.push(e)
       stats.accepted++
       schedulePump()
@@ -451,7 +428,7 @@ export const producer = <A>(
     const addAll = (payloads: ReadonlyArray<unknown>, clock: Clock.Clock): Array<number> => {
       const deadline = clock.currentTimeMillisUnsafe() + deadlineMillis
       const added: Array<Entry> = payloads.map((payload, i) => ({ seq: nextSeq + i, payload, deadline }))
-      store.appendAll(id, added.map((e) => ({ seq: e.seq, payload: e.payload, deadline: e.deadline })))
+      store.appendAll(id, added)
       nextSeq += added.length
       for (const e of added) entries.push(e)
       stats.accepted += added.length

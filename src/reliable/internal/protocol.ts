@@ -78,3 +78,5 @@ export const Producer = Actor.make("telex/ReliableProducer", {
   /** internal: the producer's timer (resends, deadlines) */
   Tick: Actor.tell({})
 })
+
+export type ConsumerMessage = ReturnType<typeof Consumer.Deliver> | ReturnType<typeof Consumer.DeliverBatch>
