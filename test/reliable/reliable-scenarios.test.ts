@@ -49,7 +49,8 @@
  * Seeds: `TELEX_SEEDS` (default 200) consecutive seeds from `TELEX_SEED_BASE` (default 1), each
  * on a fresh TestClock; `TELEX_SEED=<n> npx vitest run test/reliable/reliable-scenarios.test.ts`
  * replays one seed exactly (a failure prints that command; `RELIABLE_DEBUG=<text>` also prints
- * the history lines containing the text, e.g. a channel id). Each run prints a one-line summary.
+ * the history lines containing the text, e.g. a channel id). Each run prints a one-line summary;
+ * `RELIABLE_PER_SEED=1` also one line per seed (timeouts, confirmed, crashes), to compare runs.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Random, Redacted, Schema, Stream } from "effect"
