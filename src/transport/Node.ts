@@ -111,19 +111,30 @@ export interface NodeShape {
   readonly nodeId: NodeId
   /** the address actually bound (port 0 resolved) */
   readonly address: Handshake.ListenAddress
-  /** Dials a peer (kept connected by a supervised link actor) and waits until it is up. */
+  /**
+   * Dials a peer (kept connected by a supervised link actor) and waits until both sides can
+   * send: this node and the peer have both registered the connection.
+   */
   connect(peer: PeerAddress, timeout?: Duration.Input): Effect.Effect<NodeId, NodeDown>
-  /** A ref to the actor registered as `name` on `node`. */
+  /**
+   * A ref to the actor registered as `name` on `node`. A peer this node dials that is still
+   * being connected (at start, or while dialling) is waited for, up to `timeout` (default the
+   * connect + handshake timeouts); a peer that is not connected otherwise fails with `NodeDown`.
+   */
   lookup<D extends Actor.MessageDefs>(
     node: string,
     protocol: Actor.ActorProtocol<D>,
-    name: string
+    name: string,
+    options?: { readonly timeout?: Duration.Input | undefined }
   ): Effect.Effect<ActorRef<D>, ActorNotFound | NodeDown>
-  /** Spawns an actor of a module `node` allows (`spawnable`), optionally registered as `name` there. */
+  /**
+   * Spawns an actor of a module `node` allows (`spawnable`), optionally registered as `name`
+   * there. Waits for a peer being connected as `lookup` does.
+   */
   spawn<D extends Actor.MessageDefs>(
     node: string,
     protocol: Actor.ActorProtocol<D>,
-    options?: { readonly name?: string }
+    options?: { readonly name?: string; readonly timeout?: Duration.Input | undefined }
   ): Effect.Effect<ActorRef<D>, RemoteSpawnError | NodeDown>
   readonly events: Stream.Stream<NodeEvent>
   peers(): ReadonlyArray<PeerInfo>
@@ -418,12 +429,41 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       })
     )
 
-  const peerFor = (name: string) =>
+  /**
+   * Both sides can send once the peer answers on the connection: the dialler's handshake ends
+   * (and `awaitUp` wakes) one frame before the acceptor's, so a round trip proves the acceptor
+   * has registered the connection too. A request for the empty name is answered by any node.
+   */
+  const awaitBothUp = (name: string, timeoutMillis: number) => {
+    const attempt: Effect.Effect<NodeId, NodeDown> = Effect.gen(function*() {
+      const id = yield* awaitUp(name, timeoutMillis)
+      const peer = router.peer(name)
+      const answered = yield* Effect.result(router.request(peer, (rid) => [Kind.Lookup, rid, ""]))
+      // the connection was replaced meanwhile (a simultaneous connect): wait for the new one
+      return answered._tag === "Success" ? id : yield* attempt
+    })
+    return attempt.pipe(
+      Effect.timeoutOrElse({
+        duration: timeoutMillis,
+        orElse: () => Effect.fail(new NodeDown({ node: name, reason: `not connected within ${timeoutMillis} ms` }))
+      })
+    )
+  }
+
+  /**
+   * The connection to a peer for a request. A peer this node dials (configured, or `connect`ed)
+   * that has not been connected yet, or is being dialled right now, is waited for, up to
+   * `timeout`; any other peer that is not connected fails at once.
+   */
+  const peerFor = (name: string, timeout: Duration.Input | undefined) =>
     Effect.suspend(() => {
       const peer = router.peers.get(name)
-      return peer !== undefined && peer.isUp
-        ? Effect.succeed(peer)
-        : Effect.fail(new NodeDown({ node: name, reason: "not connected" }))
+      if (peer !== undefined && peer.isUp) return Effect.succeed(peer)
+      const pending = linked.has(name) && (peer === undefined || peer.dialing || peer.lastSession === undefined)
+      if (!pending) return Effect.fail(new NodeDown({ node: name, reason: "not connected" }))
+      return awaitUp(name, millis(timeout, connectTimeoutMillis + handshakeTimeoutMillis)).pipe(
+        Effect.map(() => router.peer(name))
+      )
     })
 
   const service: NodeShape = {
@@ -431,10 +471,10 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     address,
     router,
     connect: (peer, timeout) =>
-      ensureLink(peer).pipe(Effect.andThen(awaitUp(peer.name, millis(timeout, connectTimeoutMillis + handshakeTimeoutMillis)))),
-    lookup: (node, protocol, name) =>
+      ensureLink(peer).pipe(Effect.andThen(awaitBothUp(peer.name, millis(timeout, connectTimeoutMillis + handshakeTimeoutMillis)))),
+    lookup: (node, protocol, name, lookupOptions) =>
       Effect.gen(function*() {
-        const peer = yield* peerFor(node)
+        const peer = yield* peerFor(node, lookupOptions?.timeout)
         const found = (yield* router.request(peer, (id) => [Kind.Lookup, id, name])) as Array<unknown>
         const addr = found[2]
         if (!isAddress(addr) || addr.protocol !== protocol.name) return yield* new ActorNotFound({ name: `${name}@${node}` })
@@ -442,7 +482,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       }),
     spawn: (node, protocol, spawnOptions) =>
       Effect.gen(function*() {
-        const peer = yield* peerFor(node)
+        const peer = yield* peerFor(node, spawnOptions?.timeout)
         const reply = (yield* router.request(peer, (id) => [Kind.Spawn, id, protocol.name, spawnOptions?.name ?? null])) as Array<unknown>
         if (!isAddress(reply[2])) {
           return yield* new RemoteSpawnError({ node, module: protocol.name, message: String(reply[3] ?? "spawn failed") })
