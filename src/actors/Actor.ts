@@ -32,7 +32,7 @@
  */
 import { Effect, Schema, type Scope } from "effect"
 import type { ActorContext } from "./ActorContext.ts"
-import type { Down, ExitSignal } from "../supervision/Signals.ts"
+import type { Down, ExitSignal } from "./Signals.ts"
 import * as ProtocolRegistry from "./ProtocolRegistry.ts"
 
 // ---------------------------------------------------------------------------
@@ -93,7 +93,7 @@ export type SuccessOf<D extends MessageDefs, K extends Tags<D>> = D[K] extends A
 export type ErrorOf<D extends MessageDefs, K extends Tags<D>> = D[K] extends AskDef<any, any, infer E> ? E["Type"]
   : never
 
-/** Optional handlers for signals delivered as messages (see `src/supervision/Signals.ts`). */
+/** Optional handlers for signals delivered as messages (see `Signals.ts`). */
 export interface SignalHandlers<R> {
   /** A monitored actor stopped. */
   readonly onDown?: (down: Down) => Effect.Effect<unknown, never, R>

@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { Context, type Duration, Effect } from "effect"
-import type { ExitReason } from "../supervision/ExitReason.ts"
-import type { MonitorRef } from "../supervision/Signals.ts"
+import type { ExitReason } from "./ExitReason.ts"
+import type { MonitorRef } from "./Signals.ts"
 import type { ActorProtocol, Behavior, MessageDefs } from "./Actor.ts"
 import type { SpawnError } from "./ActorError.ts"
 import type { ActorRef } from "./ActorRef.ts"

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { ExitReason } from "../supervision/ExitReason.ts"
+import { ExitReason } from "./ExitReason.ts"
 
 /** An ask got no reply within its timeout. */
 export class AskTimeout extends Schema.TaggedError<AskTimeout>()("AskTimeout", {

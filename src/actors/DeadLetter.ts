@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { ExitReason } from "../supervision/ExitReason.ts"
+import type { ExitReason } from "./ExitReason.ts"
 
 export type DeadLetterReason =
   | { readonly _tag: "NoSuchActor" }

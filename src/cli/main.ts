@@ -12,9 +12,9 @@ import { ConfigError } from "../cluster/Config.ts"
 import * as Launcher from "../cluster/Launcher.ts"
 import * as Status from "../cluster/Status.ts"
 import type { NodeStartError } from "../transport/Node.ts"
-import { ActorSystem } from "../actors/ActorSystem.ts"
-import { runDemo } from "./demo.ts"
-import * as ShortDuration from "./duration.ts"
+import { ActorSystem } from "../system/ActorSystem.ts"
+import { runDemo } from "./demo/run.ts"
+import * as ShortDuration from "../cluster/ShortDuration.ts"
 import * as Log from "./Log.ts"
 
 const duration = Flag.String("duration").pipe(

@@ -7,7 +7,7 @@
  */
 import { Effect, Schema, Stream } from "effect"
 import * as Actor from "../actors/Actor.ts"
-import { ActorSystem } from "../actors/ActorSystem.ts"
+import { ActorSystem } from "../system/ActorSystem.ts"
 import type { Cell } from "../actors/internal/cell.ts"
 import { Node } from "../transport/Node.ts"
 import { Registry } from "./Registry.ts"

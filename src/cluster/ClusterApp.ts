@@ -24,7 +24,7 @@
  */
 import type { Effect, Scope } from "effect"
 import type { Behavior } from "../actors/Actor.ts"
-import type { ActorSystem } from "../actors/ActorSystem.ts"
+import type { ActorSystem } from "../system/ActorSystem.ts"
 import type { Node } from "../transport/Node.ts"
 import type { NodeStats } from "./NodeStats.ts"
 import type { Registry } from "./Registry.ts"

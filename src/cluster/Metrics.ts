@@ -16,7 +16,7 @@
 import * as Http from "node:http"
 import { Effect, Metric, Stream } from "effect"
 import { PrometheusMetrics } from "effect/observability"
-import { ActorSystem } from "../actors/ActorSystem.ts"
+import { ActorSystem } from "../system/ActorSystem.ts"
 import { Node } from "../transport/Node.ts"
 
 export interface MetricsServer {

@@ -22,8 +22,8 @@ import * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import { ActorNotFound } from "../actors/ActorError.ts"
 import * as ActorRef from "../actors/ActorRef.ts"
-import { ActorSystem } from "../actors/ActorSystem.ts"
-import type { Down } from "../supervision/Signals.ts"
+import { ActorSystem } from "../system/ActorSystem.ts"
+import type { Down } from "../actors/Signals.ts"
 import { Node } from "../transport/Node.ts"
 
 export class NameTaken extends Schema.TaggedError<NameTaken>()("NameTaken", {

@@ -39,7 +39,7 @@
 import { Clock, Duration, Effect, Exit, Fiber, Option, Random, type Scope } from "effect"
 import { ActorContext, type ActorContextShape } from "../actors/ActorContext.ts"
 import { ActorRef } from "../actors/ActorRef.ts"
-import { ActorSystem } from "../actors/ActorSystem.ts"
+import { ActorSystem } from "../system/ActorSystem.ts"
 import type { Cell } from "../actors/internal/cell.ts"
 import type { SystemCore } from "../actors/internal/system.ts"
 import { encoderFor, issueOf } from "../transport/internal/codecs.ts"
@@ -49,8 +49,8 @@ import * as P from "./internal/protocol.ts"
 import { DEFAULT_WINDOW } from "./internal/protocol.ts"
 import { DeliveryTimeout, InvalidPayload, MessageRejected, ProducerClosed, type Undelivered } from "./ReliableError.ts"
 import type { Schema } from "effect"
-import * as ExitReason from "../supervision/ExitReason.ts"
-import type { Down, MonitorRef } from "../supervision/Signals.ts"
+import * as ExitReason from "../actors/ExitReason.ts"
+import type { Down, MonitorRef } from "../actors/Signals.ts"
 
 export type Outcome =
   | { readonly _tag: "Confirmed"; readonly channel: string; readonly seq: number }

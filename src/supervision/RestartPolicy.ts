@@ -27,7 +27,7 @@
  *
  * @since 0.1.0
  */
-import * as ExitReason from "./ExitReason.ts"
+import * as ExitReason from "../actors/ExitReason.ts"
 
 export type Strategy = "one_for_one" | "one_for_all" | "rest_for_one"
 export type RestartType = "permanent" | "transient" | "temporary"

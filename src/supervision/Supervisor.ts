@@ -33,10 +33,10 @@ import type { ActorRef } from "../actors/ActorRef.ts"
 import type { Cell } from "../actors/internal/cell.ts"
 import { awaitStop } from "../actors/internal/cell.ts"
 import type { SpawnOptions } from "../actors/SpawnOptions.ts"
-import * as ExitReason from "./ExitReason.ts"
+import * as ExitReason from "../actors/ExitReason.ts"
 import * as RestartPolicy from "./RestartPolicy.ts"
-import type { ExitSignal } from "./Signals.ts"
-import type { SupervisionEvent } from "./SupervisionEvent.ts"
+import type { ExitSignal } from "../actors/Signals.ts"
+import type { SupervisionEvent } from "../actors/SupervisionEvent.ts"
 
 export type Shutdown = Duration.Input | "brutal_kill" | "infinity"
 

@@ -25,7 +25,7 @@
  * @since 0.1.0
  */
 import * as RestartPolicy from "../supervision/RestartPolicy.ts"
-import type { SupervisionEvent } from "../supervision/SupervisionEvent.ts"
+import type { SupervisionEvent } from "../actors/SupervisionEvent.ts"
 import * as History from "./History.ts"
 
 type Entry = History.Entry

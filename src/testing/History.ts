@@ -37,8 +37,8 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Effect, Exit } from "effect"
-import type { ExitReason } from "../supervision/ExitReason.ts"
-import type { SupervisionEvent } from "../supervision/SupervisionEvent.ts"
+import type { ExitReason } from "../actors/ExitReason.ts"
+import type { SupervisionEvent } from "../actors/SupervisionEvent.ts"
 
 // ---------------------------------------------------------------------------------------------
 // entries

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type { Duration, Effect } from "effect"
-import type { ActorSystem } from "../actors/ActorSystem.ts"
+import type { ActorSystem } from "../system/ActorSystem.ts"
 import type { Registry } from "../cluster/Registry.ts"
 import type { Node } from "../transport/Node.ts"
 

@@ -20,7 +20,7 @@
  */
 import { Duration, Effect, Exit, Layer, Random, Redacted, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { ActorSystem } from "../actors/ActorSystem.ts"
+import { ActorSystem } from "../system/ActorSystem.ts"
 import * as Admin from "../cluster/Admin.ts"
 import type { ClusterApp } from "../cluster/ClusterApp.ts"
 import { NodeStats } from "../cluster/NodeStats.ts"

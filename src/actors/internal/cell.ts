@@ -13,8 +13,8 @@
  * @internal
  */
 import { Cause, Context, Duration, Effect, Exit, Fiber, Schema, Scope, type Tracer } from "effect"
-import * as ExitReason from "../../supervision/ExitReason.ts"
-import { Down, ExitSignal, MonitorRef } from "../../supervision/Signals.ts"
+import * as ExitReason from "../ExitReason.ts"
+import { Down, ExitSignal, MonitorRef } from "../Signals.ts"
 import { type Behavior, ForkTypeId, type Handlers, type MessageDefs } from "../Actor.ts"
 import { ActorContext, type ActorContextShape } from "../ActorContext.ts"
 import { ActorStopped, InvalidMessage, MailboxFull, SpawnError } from "../ActorError.ts"

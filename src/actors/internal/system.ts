@@ -6,9 +6,9 @@
  * @internal
  */
 import { Effect, PubSub } from "effect"
-import * as ExitReason from "../../supervision/ExitReason.ts"
-import { Down, MonitorRef } from "../../supervision/Signals.ts"
-import type { SupervisionEvent } from "../../supervision/SupervisionEvent.ts"
+import * as ExitReason from "../ExitReason.ts"
+import { Down, MonitorRef } from "../Signals.ts"
+import type { SupervisionEvent } from "../SupervisionEvent.ts"
 import type { Behavior, MessageDefs } from "../Actor.ts"
 import { SpawnError } from "../ActorError.ts"
 import { type ActorAddress, ActorRef, formatAddress, type NodeId, nodeKey, type Resolver } from "../ActorRef.ts"

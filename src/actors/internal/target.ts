@@ -6,8 +6,8 @@
  * @internal
  */
 import type { Exit, Tracer } from "effect"
-import type { ExitReason } from "../../supervision/ExitReason.ts"
-import type { Down, ExitSignal } from "../../supervision/Signals.ts"
+import type { ExitReason } from "../ExitReason.ts"
+import type { Down, ExitSignal } from "../Signals.ts"
 import type { InvalidMessage, ProtocolMismatch } from "../ActorError.ts"
 import type { ActorRef } from "../ActorRef.ts"
 

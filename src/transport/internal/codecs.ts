@@ -12,7 +12,7 @@
 import { Cause, Exit, Schema } from "effect"
 import { SchemaJITCompiler } from "effect/schema"
 import type { ActorAddress } from "../../actors/ActorRef.ts"
-import * as ExitReason from "../../supervision/ExitReason.ts"
+import * as ExitReason from "../../actors/ExitReason.ts"
 
 type Coder = (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
 

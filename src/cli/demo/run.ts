@@ -7,10 +7,10 @@
  * @since 0.1.0
  */
 import { Console, Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
-import { JobQueue, JobQueueLive, makeWorker } from "../../examples/jobs.ts"
-import { ActorSystem } from "../actors/ActorSystem.ts"
-import * as ExitReason from "../supervision/ExitReason.ts"
-import * as Supervisor from "../supervision/Supervisor.ts"
+import { JobQueue, JobQueueLive, makeWorker } from "./jobs.ts"
+import { ActorSystem } from "../../system/ActorSystem.ts"
+import * as ExitReason from "../../actors/ExitReason.ts"
+import * as Supervisor from "../../supervision/Supervisor.ts"
 
 const color = (code: number, s: string) => (process.stdout.isTTY ? `\x1b[${code}m${s}\x1b[0m` : s)
 

@@ -14,20 +14,24 @@
  * Closing the layer's scope stops every actor: top-level actors in reverse spawn order, then
  * the root supervisor (which stops its children in reverse start order).
  *
+ * The system sits one layer above `src/actors` (the actor kernel: cells, refs, mailboxes,
+ * signals) and `src/supervision` (supervisors), because it starts the root supervisor: the
+ * kernel itself knows nothing of supervisors.
+ *
  * @since 0.1.0
  */
 import { Context, Deferred, Effect, Layer, Option, Stream } from "effect"
-import * as ExitReason from "../supervision/ExitReason.ts"
-import type { SupervisionEvent } from "../supervision/SupervisionEvent.ts"
+import * as ExitReason from "../actors/ExitReason.ts"
+import type { SupervisionEvent } from "../actors/SupervisionEvent.ts"
 import * as Supervisor from "../supervision/Supervisor.ts"
-import type { ActorProtocol, Behavior, MessageDefs } from "./Actor.ts"
-import { ActorNotFound, type SpawnError } from "./ActorError.ts"
-import { type ActorAddress, ActorRef, type NodeId, setDefaultResolver } from "./ActorRef.ts"
-import { type DeadLetter, formatReason } from "./DeadLetter.ts"
-import { awaitStop } from "./internal/cell.ts"
-import { defaultDefaults, SystemCore, type SystemDefaults } from "./internal/system.ts"
-import type { OverflowPolicy } from "./Mailbox.ts"
-import type { SpawnOptions } from "./SpawnOptions.ts"
+import type { ActorProtocol, Behavior, MessageDefs } from "../actors/Actor.ts"
+import { ActorNotFound, type SpawnError } from "../actors/ActorError.ts"
+import { type ActorAddress, ActorRef, type NodeId, setDefaultResolver } from "../actors/ActorRef.ts"
+import { type DeadLetter, formatReason } from "../actors/DeadLetter.ts"
+import { awaitStop } from "../actors/internal/cell.ts"
+import { defaultDefaults, SystemCore, type SystemDefaults } from "../actors/internal/system.ts"
+import type { OverflowPolicy } from "../actors/Mailbox.ts"
+import type { SpawnOptions } from "../actors/SpawnOptions.ts"
 
 export interface ActorSystemShape {
   readonly nodeId: NodeId

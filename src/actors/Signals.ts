@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import type { ActorRef } from "../actors/ActorRef.ts"
+import type { ActorRef } from "./ActorRef.ts"
 import type { ExitReason } from "./ExitReason.ts"
 
 /** Identifies one monitor; pass it to `demonitor`. */
