@@ -629,9 +629,20 @@ export class Router {
    * connection: other actors of this node wait behind the slow one, as on any TCP stream.
    */
   private backpressure(conn: Connection, cell: Cell): void {
+    // one hold per (connection, actor): a mailbox wakes as many waiters as it has room, so a
+    // waiter per over-capacity message would leave holds that are never released
+    const held = (this.held ??= new WeakMap()).get(conn) ?? new Set<Cell>()
+    if (held.has(cell)) return
+    if (held.size === 0) this.held.set(conn, held)
+    held.add(cell)
     const release = conn.holdReading()
-    cell.waitForSpace(release)
+    cell.waitForSpace(() => {
+      held.delete(cell)
+      release()
+    })
   }
+
+  private held: WeakMap<Connection, Set<Cell>> | undefined = undefined
 
   private sendReply(peer: Peer, conn: Connection, askId: number, kind: number, value: unknown): void {
     if (peer.conn !== conn || conn.closed !== undefined) return // the asker learns NodeDown on its side
