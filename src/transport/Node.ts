@@ -153,18 +153,86 @@ export interface NodeShape {
 export class Node extends Context.Service<Node, NodeShape>()("telex/Node") {
   /** A node on an existing `ActorSystem` whose node name must equal `options.name`. */
   static readonly layer = (options: NodeOptions): Layer.Layer<Node, NodeStartError, ActorSystem> =>
-    Layer.effect(Node, make(options))
+    Layer.effect(Node, Effect.suspend(() => {
+      const invalid = validateOptions(options)
+      return invalid === undefined ? make(options) : Effect.fail(invalid)
+    }))
 
   /** The actor system and the node together. */
   static readonly layerWithSystem = (
     options: NodeOptions & { readonly system?: Omit<SystemOptions, "node"> }
   ): Layer.Layer<Node | ActorSystem, NodeStartError> =>
-    Node.layer(options).pipe(Layer.provideMerge(ActorSystem.layer({ ...options.system, node: options.name })))
+    Layer.unwrap(Effect.suspend(() => {
+      // checked before the actor system is built on the node's name
+      const invalid = validateOptions(options)
+      return invalid === undefined
+        ? Effect.succeed(Node.layer(options).pipe(Layer.provideMerge(ActorSystem.layer({ ...options.system, node: options.name }))))
+        : Effect.fail(invalid)
+    }))
 }
 
 export class NodeStartError extends Schema.TaggedError<NodeStartError>()("NodeStartError", {
   message: Schema.String
 }) {}
+
+const isPort = (u: unknown, allowZero: boolean): boolean =>
+  typeof u === "number" && Number.isInteger(u) && u >= (allowZero ? 0 : 1) && u <= 65535
+
+const isDuration = (u: unknown): boolean => {
+  if (u === undefined) return true
+  try {
+    const ms = Duration.toMillis(Duration.fromInputUnsafe(u as Duration.Input))
+    return Number.isFinite(ms) && ms >= 0
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Checks the options a program passes (often from the environment, unchecked by the type
+ * system: `Redacted.make(process.env.TELEX_SECRET!)`) when the layer is built, so that a
+ * missing secret is a `NodeStartError` at start and never a crash when a peer connects.
+ */
+const validateOptions = (options: NodeOptions): NodeStartError | undefined => {
+  const problem = ((): string | undefined => {
+    if (typeof options !== "object" || options === null) return "options must be an object"
+    if (typeof options.name !== "string" || options.name.length === 0) return "name must be a non-empty string"
+    if (typeof options.cluster !== "string" || options.cluster.length === 0) return "cluster must be a non-empty string"
+    if (!Redacted.isRedacted(options.secret)) return "secret must be a Redacted string (Redacted.make(...))"
+    const secret: unknown = Redacted.value(options.secret)
+    if (typeof secret !== "string" || secret.length === 0) {
+      return "secret is empty or missing (is TELEX_SECRET set?): nodes authenticate each other with it"
+    }
+    if (options.host !== undefined && (typeof options.host !== "string" || options.host.length === 0)) {
+      return "host must be a non-empty string"
+    }
+    if (options.port !== undefined && !isPort(options.port, true)) return `port must be an integer from 0 to 65535, got ${String(options.port)}`
+    for (const peer of options.peers ?? []) {
+      if (typeof peer?.name !== "string" || peer.name.length === 0) return "every peer needs a non-empty name"
+      if (peer.name === options.name) return `peer ${peer.name} has this node's own name`
+      if (typeof peer.host !== "string" || peer.host.length === 0) return `peer ${peer.name} needs a host`
+      if (!isPort(peer.port, false)) return `peer ${peer.name}: port must be an integer from 1 to 65535, got ${String(peer.port)}`
+    }
+    for (const key of ["heartbeatInterval", "acceptablePause", "handshakeTimeout", "connectTimeout"] as const) {
+      if (!isDuration(options[key])) return `${key} is not a duration: ${String(options[key])}`
+    }
+    for (const key of ["maxFrameSize", "highWaterBytes", "bufferLimit"] as const) {
+      const v = options[key]
+      if (v !== undefined && !(typeof v === "number" && Number.isInteger(v) && v >= 0)) return `${key} must be a non-negative integer`
+    }
+    for (const codec of options.codecs ?? []) {
+      if (!Codec.supportedCodecs.includes(codec)) return `unknown codec ${JSON.stringify(codec)} (known: ${Codec.supportedCodecs.join(", ")})`
+    }
+    if (options.codecs !== undefined && options.codecs.length === 0) return "codecs must not be empty"
+    if (options.tls !== undefined && (options.tls.key === undefined || options.tls.cert === undefined || options.tls.ca === undefined)) {
+      return "tls needs key, cert and ca"
+    }
+    return undefined
+  })()
+  return problem === undefined
+    ? undefined
+    : new NodeStartError({ message: `invalid node options${typeof options?.name === "string" ? ` for ${options.name}` : ""}: ${problem}` })
+}
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/
 
