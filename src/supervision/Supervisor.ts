@@ -25,10 +25,11 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Random, Schema } from "effect"
+import { Cause, Clock, Duration, Effect, Random, Schema } from "effect"
 import * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import type { AskError } from "../actors/ActorError.ts"
+import * as ActorRefModule from "../actors/ActorRef.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
 import type { Cell } from "../actors/internal/cell.ts"
 import { awaitStop } from "../actors/internal/cell.ts"
@@ -50,6 +51,11 @@ export interface ChildSpec<R = never, D extends Actor.MessageDefs = any> {
   readonly shutdown?: Shutdown | undefined
   /** default: `supervisor` for behaviours made by this module, else `worker` */
   readonly type?: "worker" | "supervisor" | undefined
+  /**
+   * A significant child's own exit (one it is not restarted for) may stop the supervisor, per
+   * its `autoShutdown` flag. Only `transient` and `temporary` children may be significant (OTP).
+   */
+  readonly significant?: boolean | undefined
 }
 
 export const child = <R, D extends Actor.MessageDefs = any>(
@@ -66,27 +72,206 @@ export interface BackoffOptions {
   readonly resetAfter?: Duration.Input | undefined
 }
 
+export type AutoShutdown = "never" | "any_significant" | "all_significant"
+
 export interface Options {
   /** default `one_for_one` */
   readonly strategy?: RestartPolicy.Strategy | undefined
   /** max restarts within `period` before escalating; default 10 */
   readonly intensity?: number | undefined
-  /** default 10 seconds */
-  readonly period?: Duration.Input | undefined
+  /** default 10 seconds; `"infinity"` counts every restart the supervisor ever made */
+  readonly period?: Duration.Input | "infinity" | undefined
   /** restart backoff; `false` restarts at once (plain OTP). Default: 10 ms × 2 up to 1 s, ±20%, reset after 5 s */
   readonly backoff?: BackoffOptions | false | undefined
+  /**
+   * default `never`; `any_significant`: the supervisor stops (with `Shutdown`) when any significant
+   * child exits by itself and is not restarted; `all_significant`: when all of them have
+   */
+  readonly autoShutdown?: AutoShutdown | undefined
 }
 
-export class SupervisorError extends Schema.TaggedError<SupervisorError>()("SupervisorError", {
-  reason: Schema.Literals(["AlreadyPresent", "NotFound", "Running", "StartFailed", "NotDynamic"]),
+/** A supervisor's flags or child specs are invalid (OTP's `check_childspecs`); thrown by `make` / `dynamic`. */
+export class SupervisorSpecError extends Schema.TaggedError<SupervisorSpecError>()("SupervisorSpecError", {
+  /** the child id, or `"(flags)"` for the supervisor's own options */
   childId: Schema.String,
   message: Schema.String
 }) {}
 
+export class SupervisorError extends Schema.TaggedError<SupervisorError>()("SupervisorError", {
+  reason: Schema.Literals([
+    "AlreadyPresent",
+    /** `startChild` of an id that is running: `actor` is the running child */
+    "AlreadyStarted",
+    "NotFound",
+    "Running",
+    /** `restartChild` / `deleteChild` of a child waiting for its backoff restart (OTP's `restarting`) */
+    "Restarting",
+    "StartFailed",
+    /** the child's init returned `Supervisor.ignore`: not started, its spec is kept */
+    "Ignored",
+    "NotDynamic",
+    /** an admin call got an argument of the wrong type (e.g. a number for a child id) */
+    "InvalidArgument",
+    /** a child spec (from `startChild` or a dynamic template) failed validation */
+    "InvalidSpec"
+  ]),
+  childId: Schema.String,
+  message: Schema.String,
+  actor: Schema.optional(ActorRefModule.schema)
+}) {}
+
+const isRef = (u: unknown): u is ActorRef<any> => u instanceof ActorRefModule.ActorRef
+
+const describe = (u: unknown): string => {
+  if (typeof u === "string") return u
+  try {
+    return JSON.stringify(u) ?? String(u)
+  } catch {
+    return Object.prototype.toString.call(u)
+  }
+}
+
+/** Builds a SupervisorError from arbitrary (possibly ill-typed) input: never throws. */
+const supervisorError = (reason: SupervisorError["reason"], childId: unknown, message: string, actor?: ActorRef<any>) =>
+  new SupervisorError({
+    reason,
+    childId: isRef(childId) ? childId.key : describe(childId),
+    message,
+    ...(actor !== undefined ? { actor } : {})
+  })
+
+// ---------------------------------------------------------------------------
+// validation (OTP's check_childspecs / check_flags)
+// ---------------------------------------------------------------------------
+
+const strategies: ReadonlyArray<unknown> = ["one_for_one", "one_for_all", "rest_for_one"]
+const restartTypes: ReadonlyArray<unknown> = ["permanent", "transient", "temporary"]
+const childTypes: ReadonlyArray<unknown> = ["worker", "supervisor"]
+const autoShutdowns: ReadonlyArray<unknown> = ["never", "any_significant", "all_significant"]
+
+const durationMillis = (u: unknown): number | undefined => {
+  if (u === undefined || u === null || typeof u === "boolean") return undefined
+  try {
+    const d = Duration.fromInput(u as Duration.Input)
+    return d._tag === "Some" ? Duration.toMillis(d.value) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const isBehavior = (u: unknown): boolean =>
+  typeof u === "object" && u !== null && typeof (u as any).protocol?.name === "string" && Effect.isEffect((u as any).init)
+
+/** What is wrong with a child spec, or undefined. Checks everything a JS caller could get wrong. */
+export const checkChildSpec = (spec: unknown, autoShutdown: AutoShutdown = "never"): string | undefined => {
+  if (typeof spec !== "object" || spec === null) return `a child spec must be an object, got ${describe(spec)}`
+  const s = spec as Record<string, unknown>
+  if (typeof s.id !== "string" || s.id.length === 0) return `the child id must be a non-empty string, got ${describe(s.id)}`
+  if (!isBehavior(s.behavior)) return `child ${JSON.stringify(s.id)}: behavior must be an actor behaviour (Protocol.behavior(init))`
+  if (s.restart !== undefined && !restartTypes.includes(s.restart)) {
+    return `child ${JSON.stringify(s.id)}: restart must be permanent, transient or temporary, got ${describe(s.restart)}`
+  }
+  if (s.type !== undefined && !childTypes.includes(s.type)) {
+    return `child ${JSON.stringify(s.id)}: type must be worker or supervisor, got ${describe(s.type)}`
+  }
+  if (s.shutdown !== undefined && s.shutdown !== "brutal_kill" && s.shutdown !== "infinity") {
+    const ms = durationMillis(s.shutdown)
+    if (ms === undefined || !(ms >= 0)) {
+      return `child ${JSON.stringify(s.id)}: shutdown must be "brutal_kill", "infinity" or a duration, got ${describe(s.shutdown)}`
+    }
+  }
+  if (s.options !== undefined && (typeof s.options !== "object" || s.options === null)) {
+    return `child ${JSON.stringify(s.id)}: options must be an object`
+  }
+  if (s.significant !== undefined && typeof s.significant !== "boolean") {
+    return `child ${JSON.stringify(s.id)}: significant must be a boolean, got ${describe(s.significant)}`
+  }
+  if (s.significant === true) {
+    if ((s.restart ?? "permanent") === "permanent") {
+      return `child ${JSON.stringify(s.id)}: a permanent child cannot be significant`
+    }
+    if (autoShutdown === "never") {
+      return `child ${JSON.stringify(s.id)}: significant children need autoShutdown any_significant or all_significant`
+    }
+  }
+  return undefined
+}
+
+const flagsError = (message: string) => new SupervisorSpecError({ childId: "(flags)", message: `Supervisor: ${message}` })
+
+const toPolicy = (options: Options): RestartPolicy.Policy => {
+  if (typeof options !== "object" || options === null) throw flagsError("options must be an object")
+  if (options.strategy !== undefined && !strategies.includes(options.strategy)) {
+    throw flagsError(`strategy must be one_for_one, one_for_all or rest_for_one, got ${describe(options.strategy)}`)
+  }
+  if (options.autoShutdown !== undefined && !autoShutdowns.includes(options.autoShutdown)) {
+    throw flagsError(`autoShutdown must be never, any_significant or all_significant, got ${describe(options.autoShutdown)}`)
+  }
+  const d = RestartPolicy.defaults
+  const b = options.backoff
+  if (b !== undefined && b !== false && (typeof b !== "object" || b === null)) throw flagsError("backoff must be an object or false")
+  const millis = (what: string, i: unknown, fallback: number) => {
+    if (i === undefined) return fallback
+    const ms = durationMillis(i)
+    if (ms === undefined || !(ms >= 0)) throw flagsError(`${what} must be a duration, got ${describe(i)}`)
+    return ms
+  }
+  const period = options.period === "infinity" ? Infinity : millis("period", options.period, d.periodMillis)
+  const policy: RestartPolicy.Policy = {
+    strategy: options.strategy ?? d.strategy,
+    intensity: options.intensity ?? d.intensity,
+    periodMillis: period,
+    backoff: b === false ? undefined : {
+      initialMillis: millis("backoff.initial", b?.initial, RestartPolicy.defaultBackoff.initialMillis),
+      maxMillis: millis("backoff.max", b?.max, RestartPolicy.defaultBackoff.maxMillis),
+      factor: b?.factor ?? RestartPolicy.defaultBackoff.factor,
+      jitter: b?.jitter ?? RestartPolicy.defaultBackoff.jitter,
+      resetAfterMillis: millis("backoff.resetAfter", b?.resetAfter, RestartPolicy.defaultBackoff.resetAfterMillis)
+    }
+  }
+  if (typeof policy.intensity !== "number" || !Number.isInteger(policy.intensity) || policy.intensity < 0) {
+    throw flagsError(`intensity must be a non-negative integer, got ${describe(policy.intensity)}`)
+  }
+  if (!(policy.periodMillis > 0)) throw flagsError(`period must be positive`)
+  if (policy.backoff !== undefined) {
+    if (!(typeof policy.backoff.factor === "number" && policy.backoff.factor >= 1)) {
+      throw flagsError(`backoff factor must be a number >= 1, got ${describe(policy.backoff.factor)}`)
+    }
+    if (!(typeof policy.backoff.jitter === "number" && policy.backoff.jitter >= 0 && policy.backoff.jitter <= 1)) {
+      throw flagsError(`backoff jitter must be within [0, 1], got ${describe(policy.backoff.jitter)}`)
+    }
+  }
+  return policy
+}
+
+// ---------------------------------------------------------------------------
+// ignore
+// ---------------------------------------------------------------------------
+
+class IgnoreStart {
+  readonly _tag = "IgnoreStart"
+}
+
+/**
+ * OTP's `ignore` start result: a behaviour's init that yields this is not started; under a
+ * supervisor its spec is kept (status `stopped`) and `restartChild` may start it later. Outside a
+ * supervisor the spawn fails with a `SpawnError`.
+ */
+export const ignore: Effect.Effect<never> = Effect.die(new IgnoreStart())
+
+const isIgnore = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((r) => Cause.isDieReason(r) && r.defect instanceof IgnoreStart)
+
+// ---------------------------------------------------------------------------
+// protocol and client functions
+// ---------------------------------------------------------------------------
+
 export const ChildStatus = Schema.Literals(["running", "restarting", "stopped"])
 export const ChildInfo = Schema.Struct({
   id: Schema.String,
+  /** the running child's address (formatted); see `ref` for the ref itself */
   actor: Schema.optional(Schema.String),
+  ref: Schema.optional(ActorRefModule.schema),
   type: Schema.Literals(["worker", "supervisor"]),
   restart: Schema.Literals(["permanent", "transient", "temporary"]),
   status: ChildStatus,
@@ -94,45 +279,86 @@ export const ChildInfo = Schema.Struct({
 })
 export type ChildInfo = typeof ChildInfo.Type
 
-/** The protocol every supervisor speaks. Child specs hold behaviours, so these messages are local-only. */
+/** OTP's `count_children`. */
+export const ChildCounts = Schema.Struct({
+  /** child specs */
+  specs: Schema.Number,
+  /** running children */
+  active: Schema.Number,
+  supervisors: Schema.Number,
+  workers: Schema.Number
+})
+export type ChildCounts = typeof ChildCounts.Type
+
+/**
+ * The protocol every supervisor speaks. Child specs hold behaviours, so these messages are
+ * local-only. Arguments are checked by the supervisor (not by the Schema), so an ill-typed one is a
+ * `SupervisorError` and not a crash.
+ */
 export const Protocol = Actor.make("telex/Supervisor", {
   StartChild: Actor.ask({ spec: Schema.Any }, { success: Schema.Any, error: SupervisorError }),
   StartDynamic: Actor.ask({ args: Schema.Any }, { success: Schema.Any, error: SupervisorError }),
-  TerminateChild: Actor.ask({ id: Schema.String }, { error: SupervisorError }),
-  RestartChild: Actor.ask({ id: Schema.String }, { success: Schema.Any, error: SupervisorError }),
-  DeleteChild: Actor.ask({ id: Schema.String }, { error: SupervisorError }),
+  TerminateChild: Actor.ask({ id: Schema.Any }, { error: SupervisorError }),
+  RestartChild: Actor.ask({ id: Schema.Any }, { success: Schema.Any, error: SupervisorError }),
+  DeleteChild: Actor.ask({ id: Schema.Any }, { error: SupervisorError }),
   WhichChildren: Actor.ask({}, { success: Schema.Array(ChildInfo) }),
+  WhichChild: Actor.ask({ id: Schema.Any }, { success: ChildInfo, error: SupervisorError }),
+  CountChildren: Actor.ask({}, { success: ChildCounts }),
   RestartDue: Actor.tell({ ids: Schema.Array(Schema.String), generation: Schema.Number })
 })
 export type Protocol = typeof Protocol.defs
 export type SupervisorRef = ActorRef<Protocol>
 
-/** Starts a child under a running supervisor (OTP's `start_child`). */
+const adminTimeout = { timeout: "1 minute" } as const
+
+/**
+ * Starts a child under a running supervisor (OTP's `start_child`). Fails with `AlreadyStarted`
+ * (carrying the running ref) for an id that runs, `AlreadyPresent` for a stopped one,
+ * `InvalidSpec`, `StartFailed`, or `Ignored` (the spec is kept, not started).
+ */
 export const startChild = <R, D extends Actor.MessageDefs = any>(
   supervisor: SupervisorRef,
   spec: ChildSpec<R, D>
 ): Effect.Effect<ActorRef<D>, SupervisorError | AskError> =>
-  supervisor.ask(Protocol.StartChild({ spec }), { timeout: "1 minute" }) as any
+  supervisor.ask(Protocol.StartChild({ spec }), adminTimeout) as any
 
 /** Starts a child of a dynamic supervisor from its template. */
 export const startDynamic = <A>(supervisor: SupervisorRef, args: A): Effect.Effect<ActorRef<any>, SupervisorError | AskError> =>
-  supervisor.ask(Protocol.StartDynamic({ args }), { timeout: "1 minute" }) as any
+  supervisor.ask(Protocol.StartDynamic({ args }), adminTimeout) as any
 
-export const terminateChild = (supervisor: SupervisorRef, id: string) =>
-  supervisor.ask(Protocol.TerminateChild({ id }), { timeout: "1 minute" })
+/**
+ * Stops a child (OTP's `terminate_child`). By id its spec is kept (`restartChild` starts it
+ * again); by ref — the form for dynamic children, as OTP's `simple_one_for_one` — the child's
+ * entry is removed as well.
+ */
+export const terminateChild = (supervisor: SupervisorRef, id: string | ActorRef<any>): Effect.Effect<void, SupervisorError | AskError> =>
+  supervisor.ask(Protocol.TerminateChild({ id }), adminTimeout)
 
 export const restartChild = (supervisor: SupervisorRef, id: string): Effect.Effect<ActorRef<any>, SupervisorError | AskError> =>
-  supervisor.ask(Protocol.RestartChild({ id }), { timeout: "1 minute" }) as any
+  supervisor.ask(Protocol.RestartChild({ id }), adminTimeout) as any
 
-export const deleteChild = (supervisor: SupervisorRef, id: string) =>
-  supervisor.ask(Protocol.DeleteChild({ id }), { timeout: "1 minute" })
+export const deleteChild = (supervisor: SupervisorRef, id: string): Effect.Effect<void, SupervisorError | AskError> =>
+  supervisor.ask(Protocol.DeleteChild({ id }), adminTimeout)
 
+/** All children, in start order. */
 export const whichChildren = (supervisor: SupervisorRef) => supervisor.ask(Protocol.WhichChildren({}))
+
+/** One child by id (OTP's `get_childspec` + the state `which_children` shows). */
+export const whichChild = (supervisor: SupervisorRef, id: string): Effect.Effect<ChildInfo, SupervisorError | AskError> =>
+  supervisor.ask(Protocol.WhichChild({ id }))
+
+export const countChildren = (supervisor: SupervisorRef): Effect.Effect<ChildCounts, AskError> =>
+  supervisor.ask(Protocol.CountChildren({}))
+
+// ---------------------------------------------------------------------------
+// the supervisor actor
+// ---------------------------------------------------------------------------
 
 interface ChildState {
   spec: ChildSpec<any>
   type: "worker" | "supervisor"
   restart: RestartPolicy.RestartType
+  significant: boolean
   ref: ActorRef<any> | undefined
   status: "running" | "restarting" | "stopped"
   /** the restart timer this child waits for (a later decision supersedes an older timer) */
@@ -149,43 +375,26 @@ const shutdownMillis = (child: ChildState): number => {
   return Duration.toMillis(Duration.fromInputUnsafe(s))
 }
 
-const toPolicy = (options: Options): RestartPolicy.Policy => {
-  const d = RestartPolicy.defaults
-  const b = options.backoff
-  const millis = (i: Duration.Input | undefined, fallback: number) =>
-    i === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(i))
-  const policy: RestartPolicy.Policy = {
-    strategy: options.strategy ?? d.strategy,
-    intensity: options.intensity ?? d.intensity,
-    periodMillis: millis(options.period, d.periodMillis),
-    backoff: b === false ? undefined : {
-      initialMillis: millis(b?.initial, RestartPolicy.defaultBackoff.initialMillis),
-      maxMillis: millis(b?.max, RestartPolicy.defaultBackoff.maxMillis),
-      factor: b?.factor ?? RestartPolicy.defaultBackoff.factor,
-      jitter: b?.jitter ?? RestartPolicy.defaultBackoff.jitter,
-      resetAfterMillis: millis(b?.resetAfter, RestartPolicy.defaultBackoff.resetAfterMillis)
-    }
-  }
-  if (!Number.isInteger(policy.intensity) || policy.intensity < 0) {
-    throw new Error(`Supervisor: intensity must be a non-negative integer, got ${policy.intensity}`)
-  }
-  if (!(policy.periodMillis > 0)) throw new Error(`Supervisor: period must be positive`)
-  if (policy.backoff !== undefined && !(policy.backoff.jitter >= 0 && policy.backoff.jitter <= 1)) {
-    throw new Error(`Supervisor: backoff jitter must be within [0, 1], got ${policy.backoff.jitter}`)
-  }
-  return policy
-}
-
-/** A supervisor with static children (plus any added by `startChild`). */
+/**
+ * A supervisor with static children (plus any added by `startChild`). Throws a
+ * `SupervisorSpecError` for invalid flags or child specs (OTP's `check_childspecs`).
+ */
 export const make = <R = never>(
   options: Options & { readonly children: ReadonlyArray<ChildSpec<R>> }
-): Actor.Behavior<Protocol, never, R> => build(options, options.children, undefined)
+): Actor.Behavior<Protocol, never, R> => {
+  if (typeof options !== "object" || options === null) throw flagsError("options must be an object")
+  if (!Array.isArray(options.children)) throw flagsError("children must be an array of child specs")
+  return build(options, options.children, undefined)
+}
 
 /** OTP's `simple_one_for_one`: children are made from `template` by `startDynamic(sup, args)`. */
 export const dynamic = <A, R = never>(
   options: Omit<Options, "strategy"> & { readonly template: (args: A, index: number) => ChildSpec<R> }
-): Actor.Behavior<Protocol, never, R> =>
-  build({ ...options, strategy: "one_for_one" }, [], options.template as (args: unknown, index: number) => ChildSpec<any>)
+): Actor.Behavior<Protocol, never, R> => {
+  if (typeof options !== "object" || options === null) throw flagsError("options must be an object")
+  if (typeof options.template !== "function") throw flagsError("template must be a function (args, index) => ChildSpec")
+  return build({ ...options, strategy: "one_for_one" }, [], options.template as (args: unknown, index: number) => ChildSpec<any>)
+}
 
 const build = (
   options: Options,
@@ -193,9 +402,16 @@ const build = (
   template: ((args: unknown, index: number) => ChildSpec<any>) | undefined
 ): Actor.Behavior<Protocol, never, any> => {
   const policy = toPolicy(options)
+  const autoShutdown: AutoShutdown = options.autoShutdown ?? "never"
   const ids = new Set<string>()
   for (const spec of initialChildren) {
-    if (ids.has(spec.id)) throw new Error(`Supervisor: duplicate child id ${JSON.stringify(spec.id)}`)
+    const problem = checkChildSpec(spec, autoShutdown)
+    if (problem !== undefined) {
+      throw new SupervisorSpecError({ childId: describe((spec as any)?.id), message: `Supervisor: ${problem}` })
+    }
+    if (ids.has(spec.id)) {
+      throw new SupervisorSpecError({ childId: spec.id, message: `Supervisor: duplicate child id ${JSON.stringify(spec.id)}` })
+    }
     ids.add(spec.id)
   }
   return Protocol.behavior(Effect.gen(function*() {
@@ -212,21 +428,37 @@ const build = (
     const publish = (event: SupervisionEvent) => cell.system.publishEvent(event)
     const now = Clock.currentTimeMillis
     const find = (id: string) => children.find((c) => c.spec.id === id)
+    const findRef = (ref: ActorRef<any>) => children.find((c) => c.ref !== undefined && c.ref.key === ref.key)
 
     const newChild = (spec: ChildSpec<any>): ChildState => ({
       spec,
       type: spec.type ?? (isSupervisorBehavior(spec.behavior) ? "supervisor" : "worker"),
       restart: spec.restart ?? "permanent",
+      significant: spec.significant === true,
       ref: undefined,
       status: "stopped",
       restarts: 0,
       due: undefined
     })
 
+    /** Starts a child; `undefined` when its init chose `Supervisor.ignore` (it stays stopped). */
     const start = Effect.fnUntraced(function*(child: ChildState) {
-      const ref = yield* ctx.spawn(child.spec.behavior, { ...child.spec.options, link: true }).pipe(
-        Effect.mapError((e) => new SupervisorError({ reason: "StartFailed", childId: child.spec.id, message: e.message }))
-      )
+      let ignored = false
+      const behavior: Actor.Behavior<any, any, any> = {
+        protocol: child.spec.behavior.protocol,
+        init: Effect.tapCause(child.spec.behavior.init, (cause) =>
+          Effect.sync(() => {
+            ignored = isIgnore(cause)
+          }))
+      }
+      const spawned = yield* Effect.result(ctx.spawn(behavior, { ...child.spec.options, link: true }))
+      if (spawned._tag === "Failure") {
+        child.ref = undefined
+        child.status = "stopped"
+        if (ignored) return undefined
+        return yield* supervisorError("StartFailed", child.spec.id, spawned.failure.message)
+      }
+      const ref = spawned.success
       // The supervisor stops its children itself (finalizer below: reverse start order, each within
       // its shutdown budget). Left in the cell's generic child set, they would be stopped before
       // that finalizer runs, in spawn order (wrong after a restart) and with no budget.
@@ -241,18 +473,22 @@ const build = (
       const ref = child.ref
       child.ref = undefined
       child.status = "stopped"
+      child.due = undefined
       if (ref === undefined) return
       yield* ctx.unlink(ref)
       const millis = shutdownMillis(child)
       yield* awaitStop(ref.target, millis === 0 ? ExitReason.killed : ExitReason.shutdown, millis)
     })
 
-    const stopAll = Effect.fnUntraced(function*() {
-      for (const child of [...children].reverse()) yield* stop(child)
-    })
+    // Static children stop one after another in reverse start order (OTP); dynamic children
+    // have no order among them and stop in parallel, each within its own budget (OTP's
+    // simple_one_for_one).
+    const stopAll = () =>
+      template === undefined
+        ? Effect.forEach([...children].reverse(), stop, { discard: true })
+        : Effect.forEach([...children], stop, { discard: true, concurrency: "unbounded" })
 
-    // shut children down in reverse start order, each within its budget, before the
-    // supervisor itself is gone
+    // shut children down before the supervisor itself is gone
     yield* Effect.addFinalizer(() => stopAll())
 
     // start the static children in order; if one fails, stop the started ones and fail
@@ -270,6 +506,17 @@ const build = (
     const infos = (): Array<RestartPolicy.ChildInfo> =>
       children.map((c) => ({ id: c.spec.id, restart: c.restart, running: c.status === "running" }))
 
+    /** Stops the children and exits with `Shutdown` (as OTP's supervisor does when it gives up or auto-shuts down). */
+    const shutdownSelf = (detail: string) => ctx.stop(ExitReason.shutdownWith(detail))
+
+    /** OTP's auto_shutdown: after a significant child's own exit that is not followed by a restart. */
+    const checkAutoShutdown = (child: ChildState) => {
+      if (!child.significant || autoShutdown === "never") return Effect.void
+      if (autoShutdown === "any_significant") return shutdownSelf(`significant child ${JSON.stringify(child.spec.id)} exited`)
+      const running = children.some((c) => c.significant && c.status !== "stopped")
+      return running ? Effect.void : shutdownSelf("all significant children exited")
+    }
+
     /** Applies the policy to one child's exit (or failed restart). */
     const onChildExit: (child: ChildState, reason: ExitReason.ExitReason) => Effect.Effect<void, never, any> = Effect.fnUntraced(
       function*(child: ChildState, reason: ExitReason.ExitReason) {
@@ -280,11 +527,13 @@ const build = (
         switch (decision._tag) {
           case "NoRestart": {
             removeSpecs(decision.remove)
+            yield* checkAutoShutdown(child)
             return
           }
           case "Escalate": {
             publish({ _tag: "IntensityExceeded", supervisor: self.key, at, restarts: decision.restarts, periodMillis: policy.periodMillis })
-            const escalation = ExitReason.error(
+            // OTP exits with `shutdown`: a transient parent does not restart a supervisor that gave up
+            const escalation = ExitReason.shutdownWith(
               `supervisor gave up: more than ${policy.intensity} restarts within ${policy.periodMillis} ms`
             )
             publish({ _tag: "Escalated", supervisor: self.key, at, reason: escalation })
@@ -332,47 +581,84 @@ const build = (
         child.due = undefined
         const started = yield* Effect.result(start(child))
         if (started._tag === "Failure") {
-          child.status = "stopped"
           publish({ _tag: "ChildStartFailed", supervisor: self.key, at: yield* now, childId: id, message: started.failure.message })
           // a failed restart counts as another failure of that child (OTP)
           yield* onChildExit(child, ExitReason.error(started.failure.message))
           return
         }
+        if (started.success === undefined) continue // ignored: stays stopped, spec kept
         child.restarts++
         publish({ _tag: "ChildRestarted", supervisor: self.key, at: yield* now, childId: id, actor: started.success.key, restarts: child.restarts })
       }
     })
 
-    const addChild = Effect.fnUntraced(function*(spec: ChildSpec<any>) {
-      if (find(spec.id) !== undefined) {
-        return yield* new SupervisorError({ reason: "AlreadyPresent", childId: spec.id, message: `child ${JSON.stringify(spec.id)} already exists` })
+    const ignoredError = (id: string) =>
+      supervisorError("Ignored", id, `child ${JSON.stringify(id)} chose not to start (Supervisor.ignore)`)
+
+    const addChild = Effect.fnUntraced(function*(spec: unknown, dynamicChild: boolean) {
+      const problem = checkChildSpec(spec, autoShutdown)
+      if (problem !== undefined) return yield* supervisorError("InvalidSpec", (spec as any)?.id, problem)
+      const valid = spec as ChildSpec<any>
+      const existing = find(valid.id)
+      if (existing !== undefined) {
+        if (existing.ref !== undefined) {
+          return yield* supervisorError("AlreadyStarted", valid.id, `child ${JSON.stringify(valid.id)} is already started`, existing.ref)
+        }
+        return yield* supervisorError("AlreadyPresent", valid.id, `child ${JSON.stringify(valid.id)} already exists`)
       }
-      const child = newChild(spec)
+      const child = newChild(valid)
       children.push(child)
       const started = yield* Effect.result(start(child))
       if (started._tag === "Failure") {
-        removeSpecs([spec.id])
+        removeSpecs([valid.id])
         return yield* started.failure
+      }
+      if (started.success === undefined) {
+        // OTP keeps an ignored static child's spec; a dynamic one is forgotten
+        if (dynamicChild) removeSpecs([valid.id])
+        return yield* ignoredError(valid.id)
       }
       return started.success
     })
 
-    const notFound = (id: string) =>
-      new SupervisorError({ reason: "NotFound", childId: id, message: `no child ${JSON.stringify(id)}` })
+    const notFound = (id: unknown) => supervisorError("NotFound", id, `no child ${describe(id)}`)
+    const badId = (id: unknown) =>
+      supervisorError("InvalidArgument", id, `a child id must be a string, got ${describe(id)}`)
+
+    const info = (c: ChildState): ChildInfo => ({
+      id: c.spec.id,
+      ...(c.ref !== undefined ? { actor: c.ref.key, ref: c.ref } : {}),
+      type: c.type,
+      restart: c.restart,
+      status: c.status,
+      restarts: c.restarts
+    })
 
     return {
-      StartChild: ({ spec }) => addChild(spec as ChildSpec<any>),
+      StartChild: ({ spec }) => addChild(spec, false),
       StartDynamic: ({ args }) =>
-        Effect.suspend(() => {
-          if (template === undefined) {
-            return Effect.fail(new SupervisorError({ reason: "NotDynamic", childId: "", message: "not a dynamic supervisor" }))
-          }
+        Effect.gen(function*() {
+          if (template === undefined) return yield* supervisorError("NotDynamic", "", "not a dynamic supervisor")
           const index = dynamicIndex++
-          const spec = template(args, index)
-          return addChild({ ...spec, id: `${spec.id}-${index}` })
+          const spec = yield* Effect.try({
+            try: () => template(args, index),
+            catch: (e) => supervisorError("InvalidSpec", "", `the template threw: ${e instanceof Error ? e.message : describe(e)}`)
+          })
+          if (typeof spec !== "object" || spec === null || typeof spec.id !== "string") {
+            return yield* supervisorError("InvalidSpec", (spec as any)?.id, `the template returned ${describe(spec)}, not a child spec`)
+          }
+          return yield* addChild({ ...spec, id: `${spec.id}-${index}` }, true)
         }),
       TerminateChild: ({ id }) =>
         Effect.gen(function*() {
+          if (isRef(id)) {
+            const child = findRef(id)
+            if (child === undefined) return yield* notFound(id)
+            yield* stop(child)
+            if (template !== undefined || child.restart === "temporary") removeSpecs([child.spec.id])
+            return
+          }
+          if (typeof id !== "string") return yield* badId(id)
           const child = find(id)
           if (child === undefined) return yield* notFound(id)
           yield* stop(child)
@@ -380,38 +666,50 @@ const build = (
         }),
       RestartChild: ({ id }) =>
         Effect.gen(function*() {
+          if (typeof id !== "string") return yield* badId(id)
           const child = find(id)
           if (child === undefined) return yield* notFound(id)
           if (child.status === "running") {
-            return yield* new SupervisorError({ reason: "Running", childId: id, message: `child ${JSON.stringify(id)} is running` })
+            return yield* supervisorError("Running", id, `child ${JSON.stringify(id)} is running`, child.ref)
           }
-          child.status = "restarting"
-          return yield* start(child)
+          if (child.status === "restarting") {
+            return yield* supervisorError("Restarting", id, `child ${JSON.stringify(id)} is waiting for its restart`)
+          }
+          const ref = yield* start(child)
+          if (ref === undefined) return yield* ignoredError(id)
+          return ref
         }),
       DeleteChild: ({ id }) =>
         Effect.gen(function*() {
+          if (typeof id !== "string") return yield* badId(id)
           const child = find(id)
           if (child === undefined) return yield* notFound(id)
           if (child.status === "running") {
-            return yield* new SupervisorError({ reason: "Running", childId: id, message: `child ${JSON.stringify(id)} is running` })
+            return yield* supervisorError("Running", id, `child ${JSON.stringify(id)} is running`, child.ref)
+          }
+          if (child.status === "restarting") {
+            return yield* supervisorError("Restarting", id, `child ${JSON.stringify(id)} is waiting for its restart`)
           }
           removeSpecs([id])
         }),
-      WhichChildren: () =>
-        Effect.sync(() =>
-          children.map((c): ChildInfo => ({
-            id: c.spec.id,
-            ...(c.ref !== undefined ? { actor: c.ref.key } : {}),
-            type: c.type,
-            restart: c.restart,
-            status: c.status,
-            restarts: c.restarts
-          }))
-        ),
+      WhichChildren: () => Effect.sync(() => children.map(info)),
+      WhichChild: ({ id }) =>
+        Effect.suspend(() => {
+          if (typeof id !== "string") return Effect.fail(badId(id))
+          const child = find(id)
+          return child === undefined ? Effect.fail(notFound(id)) : Effect.succeed(info(child))
+        }),
+      CountChildren: () =>
+        Effect.sync(() => ({
+          specs: children.length,
+          active: children.filter((c) => c.status === "running").length,
+          supervisors: children.filter((c) => c.type === "supervisor").length,
+          workers: children.filter((c) => c.type === "worker").length
+        })),
       RestartDue: ({ ids, generation: gen }) => (pendingRestarts.delete(gen) ? restartGroup(ids, gen) : Effect.void),
       onExit: (signal: ExitSignal) =>
         Effect.gen(function*() {
-          const child = children.find((c) => c.ref !== undefined && c.ref.key === signal.from.key)
+          const child = findRef(signal.from)
           if (child === undefined) {
             // our parent exited: follow it (OTP). Exits of former children (stopped by us) and of
             // other linked actors are ignored, as OTP's supervisor does.

@@ -168,8 +168,8 @@ describe("supervision events", () => {
         const escalated = as(ig[2], "Escalated")
         assert.strictEqual(escalated.supervisor, oldInner.key)
         assert.strictEqual(escalated.at, 7)
-        assert.strictEqual(escalated.reason._tag, "Error")
-        assert.match((escalated.reason as { message: string }).message, /more than 1 restarts within 3000 ms/)
+        assert.strictEqual(escalated.reason._tag, "Shutdown")
+        assert.match((escalated.reason as { detail: string }).detail, /more than 1 restarts within 3000 ms/)
 
         const pg = yield* joinEvents(parentEvents)
         assert.deepStrictEqual(pg.map((e) => e._tag), ["ChildExited", "ChildStarted", "ChildRestarted"])

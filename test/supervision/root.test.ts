@@ -36,11 +36,11 @@ describe("root supervisor", () => {
         assert.deepStrictEqual(after.map((c) => [c.id, c.status, c.restarts]), [["r1", "running", 1], ["r2", "running", 0]])
         assert.notStrictEqual(after[0]!.actor, ref.key)
         const dup = yield* Effect.flip(Supervisor.startChild(system.root, workerSpec("r1", probe)))
-        assert.strictEqual((dup as Supervisor.SupervisorError).reason, "AlreadyPresent")
+        assert.strictEqual((dup as Supervisor.SupervisorError).reason, "AlreadyStarted")
       })
     ))
 
-  it.effect("a root that gives up completes rootExit with its Error", () =>
+  it.effect("a root that gives up completes rootExit with its Shutdown (OTP), saying why", () =>
     withSystem(
       (system) =>
         Effect.gen(function*() {
@@ -49,8 +49,8 @@ describe("root supervisor", () => {
           yield* crash(system, system.root, probe.ref("r"))
           yield* probe.ref("r").tell(Worker.Crash())
           const reason = yield* system.rootExit
-          assert.strictEqual(reason._tag, "Error")
-          assert.match((reason as { message: string }).message, /more than 1 restarts/)
+          assert.strictEqual(reason._tag, "Shutdown")
+          assert.match((reason as { detail: string }).detail, /more than 1 restarts/)
         }),
       { root: { intensity: 1, backoff: false } }
     ))

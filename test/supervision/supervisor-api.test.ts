@@ -51,13 +51,14 @@ describe("Supervisor.startChild", () => {
       })
     ))
 
-  it.effect("AlreadyPresent for an existing id (running or not), and nothing is started", () =>
+  it.effect("AlreadyStarted (with the running ref) for a running id, AlreadyPresent for a stopped one; nothing is started", () =>
     withSystem((system) =>
       Effect.gen(function*() {
         const probe = new Probe()
         const sup = yield* system.spawn(Supervisor.make({ children: [workerSpec("a", probe)] }))
         const e1 = yield* supervisorError(Supervisor.startChild(sup, workerSpec("a", probe)))
-        assert.deepStrictEqual([e1.reason, e1.childId], ["AlreadyPresent", "a"])
+        assert.deepStrictEqual([e1.reason, e1.childId], ["AlreadyStarted", "a"])
+        assert.strictEqual(e1.actor?.key, probe.ref("a").key)
         yield* Supervisor.terminateChild(sup, "a")
         const e2 = yield* supervisorError(Supervisor.startChild(sup, workerSpec("a", probe)))
         assert.strictEqual(e2.reason, "AlreadyPresent")

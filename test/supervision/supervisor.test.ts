@@ -28,9 +28,9 @@ describe("Supervisor: start and stop", () => {
         assert.deepStrictEqual(probe.log, ["start:a", "start:b", "start:c"])
         const infos = yield* Supervisor.whichChildren(sup)
         assert.deepStrictEqual(infos, [
-          { id: "a", actor: probe.ref("a").key, type: "worker", restart: "permanent", status: "running", restarts: 0 },
-          { id: "b", actor: probe.ref("b").key, type: "worker", restart: "transient", status: "running", restarts: 0 },
-          { id: "c", actor: probe.ref("c").key, type: "worker", restart: "temporary", status: "running", restarts: 0 }
+          { id: "a", actor: probe.ref("a").key, ref: probe.ref("a"), type: "worker", restart: "permanent", status: "running", restarts: 0 },
+          { id: "b", actor: probe.ref("b").key, ref: probe.ref("b"), type: "worker", restart: "transient", status: "running", restarts: 0 },
+          { id: "c", actor: probe.ref("c").key, ref: probe.ref("c"), type: "worker", restart: "temporary", status: "running", restarts: 0 }
         ])
         assert.strictEqual(yield* probe.ref("b").ask(Worker.Ping()), "b")
       })
@@ -269,7 +269,7 @@ describe("Supervisor: restart types", () => {
 })
 
 describe("Supervisor: intensity and escalation", () => {
-  it.effect("more than `intensity` restarts terminates the supervisor and its children with an Error", () =>
+  it.effect("more than `intensity` restarts terminates the supervisor and its children with Shutdown (OTP)", () =>
     withSystem((system) =>
       Effect.gen(function*() {
         const probe = new Probe()
@@ -285,8 +285,8 @@ describe("Supervisor: intensity and escalation", () => {
         const a = probe.ref("a")
         yield* a.tell(Worker.Crash())
         const reason = yield* system.awaitExit(sup)
-        assert.strictEqual(reason._tag, "Error")
-        assert.match((reason as { message: string }).message, /more than 2 restarts/)
+        assert.strictEqual(reason._tag, "Shutdown")
+        assert.match((reason as { detail: string }).detail, /more than 2 restarts/)
         assert.strictEqual((yield* system.awaitExit(b))._tag, "Shutdown")
         assert.deepStrictEqual(probe.log, ["stop:a", "stop:b"])
         assert.strictEqual(probe.starts.get("a"), 3)
@@ -314,7 +314,7 @@ describe("Supervisor: intensity and escalation", () => {
         // two within the period do
         yield* crash(system, sup, probe.ref("a"))
         yield* probe.ref("a").tell(Worker.Crash())
-        assert.strictEqual((yield* system.awaitExit(sup))._tag, "Error")
+        assert.strictEqual((yield* system.awaitExit(sup))._tag, "Shutdown")
       })
     ))
 
@@ -334,7 +334,7 @@ describe("Supervisor: intensity and escalation", () => {
         probe.take()
         yield* probe.ref("w").tell(Worker.Crash())
         const reason = yield* system.awaitExit(oldInner)
-        assert.strictEqual(reason._tag, "Error")
+        assert.strictEqual(reason._tag, "Shutdown")
         // the parent handled the exit: the inner supervisor is back with fresh children
         const after = yield* Supervisor.whichChildren(parent)
         const keys = keysOf(after)
@@ -480,7 +480,7 @@ describe("Supervisor: start failures", () => {
         }))
         yield* probe.ref("a").tell(Worker.Crash())
         const reason = yield* system.awaitExit(sup)
-        assert.strictEqual(reason._tag, "Error")
+        assert.strictEqual(reason._tag, "Shutdown")
         // 1 crash + failed restarts: the 4th restart within the period escalates
         assert.strictEqual(probe.starts.get("a"), 4)
       })
