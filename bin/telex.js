@@ -1,9 +1,26 @@
 #!/usr/bin/env node
-// Telex runs its TypeScript sources directly, which needs Node >= 22.18 (type stripping).
+// The `telex` command. Installed as a package it runs the compiled JavaScript (dist/); inside the
+// Telex repository (a checkout, not under node_modules) it runs the TypeScript sources directly,
+// so development needs no build step (TELEX_FROM_DIST=1 runs dist/ there too).
+import { existsSync } from "node:fs"
+import { sep } from "node:path"
+import { fileURLToPath } from "node:url"
+
+// keep in step with `engines` in package.json and src/internal/nodeVersion.ts
 const [major, minor] = process.versions.node.split(".").map(Number)
 if (major < 22 || (major === 22 && minor < 19)) {
-  console.error(`telex needs Node.js >= 22.19 (this is ${process.version}). Inside the project, use \`npx telex\` or \`npm start\`, which use the Node 24 from node_modules.`)
+  console.error(`telex needs Node.js >= 22.19 (this is ${process.version})`)
   process.exit(1)
 }
-const { main } = await import("../src/cli/main.ts")
+
+const sources = new URL("../src/cli/main.ts", import.meta.url)
+const fromSources = process.env.TELEX_FROM_DIST !== "1" &&
+  !fileURLToPath(import.meta.url).includes(`${sep}node_modules${sep}`) &&
+  existsSync(sources)
+const compiled = new URL("../dist/cli/main.js", import.meta.url)
+if (!fromSources && !existsSync(compiled)) {
+  console.error("telex: dist/ is missing: run `npm run build` in the telex package")
+  process.exit(1)
+}
+const { main } = await import(fromSources ? sources.href : compiled.href)
 main()

@@ -5,6 +5,8 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
+import { existsSync } from "node:fs"
+import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Argument, Command, Flag } from "effect/cli"
 import * as ClusterNode from "../cluster/ClusterNode.ts"
@@ -16,6 +18,7 @@ import { ActorSystem } from "../system/ActorSystem.ts"
 import { runDemo } from "./demo/run.ts"
 import * as ShortDuration from "../cluster/ShortDuration.ts"
 import * as Log from "./Log.ts"
+import * as Starter from "./Starter.ts"
 
 const duration = Flag.String("duration").pipe(
   Flag.withAlias("d"),
@@ -46,10 +49,17 @@ const parseDuration = (flag: Option.Option<string>) =>
     return parsed
   })
 
-const DEFAULT_CONFIG = fileURLToPath(new URL("../../examples/cluster/cluster.json", import.meta.url))
+const DEMO_CONFIG = fileURLToPath(new URL("../../examples/cluster/cluster.json", import.meta.url))
+
+/** The config to use when none is given: ./cluster.json, else (in the Telex repository) the demo's. */
+const defaultConfig = (given: Option.Option<string>): string => {
+  if (Option.isSome(given)) return given.value
+  const local = resolve(process.cwd(), "cluster.json")
+  return existsSync(local) || !existsSync(DEMO_CONFIG) ? local : DEMO_CONFIG
+}
 
 const config = Argument.String("config").pipe(
-  Argument.withDescription("cluster config (.json or a TS module); default: the demo cluster"),
+  Argument.withDescription("cluster config (.json or a TS module); default: ./cluster.json (in the Telex repository: the demo cluster)"),
   Argument.optional
 )
 
@@ -65,7 +75,7 @@ const reportConfigErrors = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
 const start = Command.make("start", { config, duration }, ({ config, duration }) =>
   reportConfigErrors(Effect.gen(function*() {
     const d = yield* parseDuration(duration)
-    yield* Launcher.launch(Option.getOrElse(config, () => DEFAULT_CONFIG), { duration: d })
+    yield* Launcher.launch(defaultConfig(config), { duration: d })
   }).pipe(Effect.scoped))).pipe(Command.withDescription("Launch every node of a cluster config on this machine"))
 
 const node = Command.make("node", {
@@ -77,9 +87,19 @@ const node = Command.make("node", {
   )
 
 const status = Command.make("status", { config }, ({ config }) =>
-  reportConfigErrors(Status.print(Option.getOrElse(config, () => DEFAULT_CONFIG)).pipe(Effect.scoped))).pipe(
+  reportConfigErrors(Status.print(defaultConfig(config)).pipe(Effect.scoped))).pipe(
     Command.withDescription("Show the nodes, links, actors and supervision trees of a running cluster")
   )
+
+const newProject = Command.make("new", {
+  dir: Argument.String("dir").pipe(Argument.withDescription("directory for the new project (created; must be empty if it exists)"))
+}, ({ dir }) =>
+  reportConfigErrors(Effect.gen(function*() {
+    const target = resolve(process.cwd(), dir)
+    const written = yield* Starter.generate(target)
+    yield* Console.log(`telex: created ${written.length} files in ${target}:\n${written.map((f) => `  ${f}`).join("\n")}`)
+    yield* Console.log(`next:\n  cd ${dir}\n  npm install\n  npm test          # a SimCluster test: partition and heal\n  npm start         # the 2-node cluster of cluster.json; Ctrl-C to stop`)
+  }))).pipe(Command.withDescription("Create a new Telex project: an app module, cluster.json, a test, tsconfig, package.json"))
 
 export const telex = Command.make("telex").pipe(
   Command.withDescription("Telex: typed actors on Effect, supervised, clustered over TCP"),
@@ -87,6 +107,7 @@ export const telex = Command.make("telex").pipe(
     start,
     node,
     status,
+    newProject,
     demo
   ])
 )

@@ -111,7 +111,8 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
 
   let onFatal: (reason: string) => void = () => {}
   const start = (p: NodeProcess) => {
-    const child = spawn(process.execPath, [BIN, "node", "--config", path, "--name", p.name], {
+    // the launcher's own Node and flags: a user running under a loader (--import …) keeps it
+    const child = spawn(process.execPath, [...process.execArgv, BIN, "node", "--config", path, "--name", p.name], {
       env: { ...process.env, [secretEnv]: secret },
       stdio: ["ignore", "pipe", "pipe"]
     })

@@ -29,9 +29,12 @@
  *
  * @since 0.1.0
  */
-import Database from "better-sqlite3"
+import type BetterSqlite3 from "better-sqlite3"
 import { Packr } from "msgpackr"
 import type { ConsumerProgress, DeliveryStore, ProducerSnapshot, StoredMessage } from "./DeliveryStore.ts"
+import * as SqliteDriver from "./internal/sqliteDriver.ts"
+
+const Database = SqliteDriver.load()
 
 export interface SqliteStoreOptions {
   /**
@@ -98,7 +101,7 @@ export const make = (path: string, options?: SqliteStoreOptions): DeliveryStore 
   const inMemory = path === ":memory:" || path === ""
   const db = new Database(path, { timeout: options?.busyTimeoutMs ?? 5000 })
   // every statement is prepared once (`db.pragma` would prepare a new one per call)
-  const prepare = <P extends Array<unknown> = Array<unknown>, R = unknown>(source: string): Database.Statement<P, R> => {
+  const prepare = <P extends Array<unknown> = Array<unknown>, R = unknown>(source: string): BetterSqlite3.Statement<P, R> => {
     return db.prepare<P, R>(source)
   }
   try {

@@ -17,7 +17,8 @@
  */
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
-import { Actor, ActorSystem, ClusterApp, Registry, Reliable, SqliteStore, Supervisor } from "../../src/index.ts"
+import { Actor, ActorSystem, ClusterApp, Registry, Reliable, Supervisor } from "../../src/index.ts"
+import { SqliteStore } from "../../src/sqlite.ts"
 import { Node } from "../../src/transport/Node.ts"
 
 
