@@ -5,12 +5,16 @@
  * the cost per node grows O(n) (the cluster's total O(n²)); the ratio n16 / n3 per node is
  * expected near (16 − 1) / (3 − 1) = 7.5 — measured here, not assumed.
  *
+ * Each round also measures `nodeRssMiB`: the resident memory of an idle `telex node` running the
+ * demo app's `workers` module (its own process; see `node-rss.ts`).
+ *
  * Environment: BENCH_CLUSTER_SIZES (default "3,8,16"), BENCH_CLUSTER_WINDOW_MS (default 2000),
  * BENCH_CLUSTER_HEARTBEAT_MS (default 200).
  */
 import { Effect, Layer, Redacted } from "effect"
 import { Node } from "../src/transport/Node.ts"
 import type { BenchGroup, GroupResult, Metric } from "./lib.ts"
+import { telexNodeRssMiB } from "./node-rss.ts"
 
 const sizes = (process.env["BENCH_CLUSTER_SIZES"] ?? "3,8,16").split(",").map(Number)
 const windowMs = Number(process.env["BENCH_CLUSTER_WINDOW_MS"] ?? 2000)
@@ -61,6 +65,7 @@ export const cluster: BenchGroup = {
       const [first, last] = [sizes[0]!, sizes[sizes.length - 1]!]
       record.perNodeGrowth = record[`n${last}CpuMsPerNodePerSec`]! / record[`n${first}CpuMsPerNodePerSec`]!
       record.linearExpectation = (last - 1) / (first - 1)
+      record.nodeRssMiB = await telexNodeRssMiB()
       records.push(record)
       log(`cluster: round ${r + 1}/${rounds} done`)
     }
@@ -71,6 +76,7 @@ export const cluster: BenchGroup = {
     }
     metrics.push({ key: "perNodeGrowth", label: `per-node cost ${sizes[sizes.length - 1]} vs ${sizes[0]} nodes`, unit: "×", digits: 2 })
     metrics.push({ key: "linearExpectation", label: "  O(n) per node would be", unit: "×", digits: 2 })
+    metrics.push({ key: "nodeRssMiB", label: "RSS of an idle `telex node` (demo workers)", unit: "MiB", digits: 1 })
     return { metrics, rounds: records, params: { sizes: sizes.join(","), windowMs, heartbeatMs } }
   }
 }

@@ -49,6 +49,21 @@ export const summarize = (xs: ReadonlyArray<number>): Summary => {
   return { median, min: s[0] ?? NaN, max: s[n - 1] ?? NaN }
 }
 
+/**
+ * Dotted keys as nested objects (`{ "erlang.bulkRatio": 1 }` → `{ erlang: { bulkRatio: 1 } }`):
+ * how a group's flat round records are written into `latest.json`.
+ */
+export const nest = <A>(flat: Readonly<Record<string, A>>): Record<string, unknown> => {
+  const out: Record<string, any> = {}
+  for (const [key, value] of Object.entries(flat)) {
+    const path = key.split(".")
+    let o = out
+    for (const p of path.slice(0, -1)) o = o[p] ??= {}
+    o[path[path.length - 1]!] = value
+  }
+  return out
+}
+
 /** Nearest-rank percentile of an already sorted array (`p` in 0..100). */
 export const percentile = (sorted: ArrayLike<number>, p: number): number => {
   if (sorted.length === 0) return NaN

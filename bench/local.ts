@@ -11,11 +11,18 @@
  * - ask latency: one ask in flight, from a fiber outside the actor. Baseline: a request queue
  *   plus a `Deferred` reply between two fibers (what an ask is made of).
  * - spawn: 100k idle actors from one `Effect.gen` loop; spawns/s and heap bytes per idle actor
- *   (`heapUsed` delta after full GCs / N).
+ *   (`heapUsed` delta after full GCs / N); then stopping them all (the system closes).
+ * - restarts: a one_for_one supervisor (no backoff, intensity batch + 10 within a minute) with one
+ *   permanent child whose init reports its ref and whose tell handler dies; the driver crashes
+ *   it and waits for the restarted child, in batches of `restartBatch` per supervisor;
+ *   restarts/s over the crash loops only (OTP: `bench/peers/erlang/bench_sup.erl`).
+ *
+ * Environment: `BENCH_TELL_N`, `BENCH_ASK_N`, `BENCH_SPAWN_N`, `BENCH_SUP_RESTARTS` (10 000),
+ * `BENCH_SUP_BATCH` (1000).
  */
 import { Deferred, Effect, Fiber, Queue, Schema } from "effect"
 import { type PerformanceEntry, PerformanceObserver } from "node:perf_hooks"
-import { Actor, ActorSystem } from "../src/index.ts"
+import { Actor, ActorContext, type ActorRef, ActorSystem, Supervisor } from "../src/index.ts"
 import { type BenchGroup, envInt, fullGc, type GroupResult, type Metric, nextMacrotask, nowNs, percentile } from "./lib.ts"
 
 const params = {
@@ -31,7 +38,9 @@ const params = {
    * sides of a same-run ratio alike.
    */
   slices: 4,
-  spawns: envInt("BENCH_SPAWN_N", 100_000)
+  spawns: envInt("BENCH_SPAWN_N", 100_000),
+  restarts: envInt("BENCH_SUP_RESTARTS", 10_000),
+  restartBatch: envInt("BENCH_SUP_BATCH", 1_000)
 }
 
 // ---------------------------------------------------------------------------
@@ -262,6 +271,48 @@ const spawnIdle = async (n: number): Promise<SpawnResult> => {
 }
 
 // ---------------------------------------------------------------------------
+// supervisor restarts
+// ---------------------------------------------------------------------------
+
+const Crasher = Actor.make("Crasher", { Crash: Actor.tell({}) })
+type CrasherRef = ActorRef.ActorRef<typeof Crasher.defs>
+
+/** Reports each incarnation's ref from its init; dies (a defect) on `Crash`. */
+const crasher = (started: Queue.Queue<CrasherRef>) =>
+  Crasher.behavior(Effect.gen(function*() {
+    const ctx = yield* ActorContext
+    Queue.offerUnsafe(started, ctx.self as CrasherRef)
+    return { Crash: () => Effect.die(new Error("boom")) }
+  }))
+
+/** `total` crash → restarted cycles, `batch` per supervisor: restarts/s over the cycles only. */
+const restartsPerSec = (total: number, batch: number): Promise<number> =>
+  withSystem(Effect.gen(function*() {
+    const system = yield* ActorSystem
+    const batches = Math.ceil(total / batch)
+    let ns = 0
+    for (let i = 0; i < batches; i++) {
+      const started = yield* Queue.unbounded<CrasherRef>()
+      const sup = yield* system.spawn(Supervisor.make({
+        strategy: "one_for_one",
+        backoff: false,
+        intensity: batch + 10,
+        period: "1 minute",
+        children: [Supervisor.child("crasher", crasher(started))]
+      }))
+      let ref = yield* Queue.take(started)
+      const t0 = nowNs()
+      for (let k = 0; k < batch; k++) {
+        yield* ref.tell(Crasher.Crash())
+        ref = yield* Queue.take(started)
+      }
+      ns += nowNs() - t0
+      yield* system.stop(sup)
+    }
+    return (batches * batch * 1e9) / ns
+  }))
+
+// ---------------------------------------------------------------------------
 // the group
 // ---------------------------------------------------------------------------
 
@@ -280,7 +331,8 @@ const metrics: ReadonlyArray<Metric> = [
   { key: "bytesPerActor", label: "heap per idle actor", unit: "B", goal: { op: "<=", value: 2048 } },
   { key: "spawnPerSec", label: "spawn (one Effect.gen loop)", unit: "spawn/s", goal: { op: ">=", value: 200_000 } },
   { key: "spawnGcShare", label: "  GC pauses during the spawn loop", unit: "share", digits: 2 },
-  { key: "stopPerSec", label: "  stop them all (system close)", unit: "actor/s" }
+  { key: "stopPerSec", label: "  stop them all (system close)", unit: "actor/s" },
+  { key: "restartsPerSec", label: "supervisor restarts (one_for_one, crash → restarted)", unit: "restart/s" }
 ]
 
 /** Runs the steps in order, then in reverse order, and so on, `slices` times. */
@@ -291,7 +343,9 @@ const alternate = async (slices: number, steps: ReadonlyArray<() => Promise<void
   }
 }
 
-const oneRound = async (sizes: { tell: number; asks: number; spawns: number }): Promise<Record<string, number>> => {
+const oneRound = async (
+  sizes: { tell: number; asks: number; spawns: number; restarts: number }
+): Promise<Record<string, number>> => {
   const slices = params.slices
   const tellPerSlice = Math.ceil(sizes.tell / slices)
   const asksPerSlice = Math.ceil(sizes.asks / slices)
@@ -326,6 +380,7 @@ const oneRound = async (sizes: { tell: number; asks: number; spawns: number }): 
   const askBaseline = latencyOf(baselineSlices)
   const ask = latencyOf(askSlices)
   const spawn = await spawnIdle(sizes.spawns)
+  const restarts = await restartsPerSec(sizes.restarts, Math.min(params.restartBatch, sizes.restarts))
   return {
     tellPerSec,
     baselinePerSec,
@@ -342,7 +397,8 @@ const oneRound = async (sizes: { tell: number; asks: number; spawns: number }): 
     bytesPerActor: spawn.bytesPerActor,
     spawnPerSec: spawn.perSec,
     spawnGcShare: spawn.gcShare,
-    stopPerSec: spawn.stopPerSec
+    stopPerSec: spawn.stopPerSec,
+    restartsPerSec: restarts
   }
 }
 
@@ -353,12 +409,18 @@ export const local: BenchGroup = {
     await oneRound({
       tell: Math.ceil(params.tellMessages / 10),
       asks: Math.ceil(params.asks / 10),
-      spawns: Math.ceil(params.spawns / 10)
+      spawns: Math.ceil(params.spawns / 10),
+      restarts: Math.ceil(params.restarts / 10)
     })
     const results: Array<Record<string, number>> = []
     for (let r = 1; r <= rounds; r++) {
       const t0 = nowNs()
-      const result = await oneRound({ tell: params.tellMessages, asks: params.asks, spawns: params.spawns })
+      const result = await oneRound({
+        tell: params.tellMessages,
+        asks: params.asks,
+        spawns: params.spawns,
+        restarts: params.restarts
+      })
       log(`local: round ${r}/${rounds} done in ${((nowNs() - t0) / 1e9).toFixed(1)} s`)
       results.push(result)
     }

@@ -26,14 +26,15 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { arch, cpus, loadavg, platform } from "node:os"
 import { join } from "node:path"
-import { type BenchGroup, formatNumber, type GroupResult, type Metric, nowNs, summarize } from "./lib.ts"
+import { type BenchGroup, formatNumber, type GroupResult, type Metric, nest, nowNs, summarize } from "./lib.ts"
 import { cluster } from "./cluster.ts"
 import { local } from "./local.ts"
+import { peers } from "./peers.ts"
 import { reliable } from "./reliable.ts"
 import { remote } from "./remote.ts"
 
 /** Every group, in run order. Add new groups (one file each) here. */
-const groups: ReadonlyArray<BenchGroup> = [local, remote, reliable, cluster]
+const groups: ReadonlyArray<BenchGroup> = [local, remote, reliable, cluster, peers]
 
 if (globalThis.gc === undefined) {
   const child = spawnSync(
@@ -106,7 +107,7 @@ const previous = ((): Record<string, any> => {
 const started = nowNs()
 const loadStart = loadavg()
 const output: Record<string, unknown> = {}
-const ranges: Record<string, Record<string, { min: number; max: number }>> = {}
+const ranges: Record<string, Record<string, unknown>> = {}
 const raw: Record<string, ReadonlyArray<Readonly<Record<string, number>>>> = {}
 const params: Record<string, unknown> = {}
 const groupMeta: Record<string, GroupMeta> = {}
@@ -125,15 +126,17 @@ for (const group of selected) {
   const groupStarted = nowNs()
   const result = await group.run({ rounds, log })
   const medians: Record<string, number> = {}
-  ranges[group.name] = {}
+  const groupRanges: Record<string, { min: number; max: number }> = {}
   const keys = new Set<string>()
   for (const round of result.rounds) for (const key of Object.keys(round)) keys.add(key)
   for (const key of keys) {
     const s = summarize(result.rounds.map((r) => r[key] ?? NaN))
     medians[key] = s.median
-    ranges[group.name]![key] = { min: s.min, max: s.max }
+    groupRanges[key] = { min: s.min, max: s.max }
   }
-  output[group.name] = medians
+  // dotted keys (`erlang.bulkRatio`) are written nested
+  output[group.name] = nest(medians)
+  ranges[group.name] = nest(groupRanges)
   raw[group.name] = result.rounds
   params[group.name] = result.params
   groupMeta[group.name] = {
