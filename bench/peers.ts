@@ -15,7 +15,8 @@
  *
  * Throughput ratios > 1 and latency/memory ratios < 1 mean Telex is ahead. Keys are written as
  * `peers.erlang.<ratio>` (e.g. `remoteTellRatio`), with each side's own figure beside it
- * (`peers.telex.*`, `peers.erlang.figures.*`). Where the two sides cannot do exactly the same
+ * (`peers.telex.*`, `peers.erlang.figures.*`), and Telex's same-run raw Node baselines
+ * (`peers.telex.*Baseline*`). Where the two sides cannot do exactly the same
  * work, the Erlang modules' comments and the README's performance section say how they differ.
  *
  * Installs nothing: without `erl` on the PATH the group prints how to get it and records no
@@ -251,6 +252,14 @@ export const peers: BenchGroup = {
           localAskP50Micros: t.l.askLatencyP50Micros!,
           nodeRssMiB: t.nodeRssMiB
         }
+        // Telex's same-run raw baselines, to set beside both
+        const baselines: Record<string, number> = {
+          remoteTellBaselinePerSec: t.r.tellBaselinePerSec!,
+          remoteAskBaselineP50Micros: t.r.askBaselineP50Micros!,
+          bulkBaselineMBps: t.r.bulkBaselineMBps!,
+          localTellBaselinePerSec: t.l.baselinePerSec!,
+          localAskBaselineP50Micros: t.l.askBaselineP50Micros!
+        }
         const erlangFigures: Record<string, number> = { ...e.er, ...e.el, nodeRssMiB: e.nodeRssMiB }
         const record: Record<string, number> = {}
         for (const [ratio, , tk, ek] of figures) {
@@ -258,6 +267,7 @@ export const peers: BenchGroup = {
           record[`telex.${tk}`] = telexFigures[tk]!
           record[`erlang.figures.${ek}`] = erlangFigures[ek]!
         }
+        for (const [k, v] of Object.entries(baselines)) record[`telex.${k}`] = v
         // the rest of Erlang's figures (p99, raw `!`, gen_server spawns, logged restarts, ...)
         for (const [k, v] of Object.entries(erlangFigures)) {
           if (typeof v === "number" && record[`erlang.figures.${k}`] === undefined) record[`erlang.figures.${k}`] = v
