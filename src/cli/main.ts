@@ -68,7 +68,8 @@ const reportConfigErrors = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
   effect.pipe(
     Effect.catchTags({
       ConfigError: (e: ConfigError) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e))),
-      NodeStartError: (e: NodeStartError) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e)))
+      NodeStartError: (e: NodeStartError) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e))),
+      NodeFailed: (e: ClusterNode.NodeFailed) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e)))
     } as any)
   )
 

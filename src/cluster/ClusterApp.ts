@@ -18,7 +18,8 @@
  *
  * A module is an Effect run once when its node starts, in the node's scope (what it forks with
  * `Effect.forkScoped` runs until the node stops). Put long-lived actors under supervisors
- * (`Supervisor.startChild(system.root, ...)`).
+ * (`Supervisor.startChild(system.root, ...)`). If the root gives up, the node process exits
+ * with code 1 (to be restarted by its launcher); a module that fails makes the node fail to start.
  *
  * @since 0.1.0
  */

@@ -4,11 +4,18 @@
  * the app modules the config lists for this node. Runs until interrupted (SIGINT/SIGTERM), then
  * stops everything in order and prints its stats line.
  *
+ * The app's tree is permanent, as an Erlang application started `permanent`: when the root
+ * supervisor gives up (an app supervisor failed past its intensity, and the root past its own),
+ * the node logs why, stops in order and fails with `NodeFailed` — the process exits non-zero,
+ * so that `telex start` (or systemd, or Kubernetes) starts it again. It never lives on with its
+ * services but without its app. The node's services (transport links, registry, admin) are not
+ * under the root: they run until the process ends.
+ *
  * @since 0.1.0
  */
 import { isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import { Effect, Layer, Redacted, Stream } from "effect"
+import { Deferred, Effect, Layer, Redacted, Schema, Stream } from "effect"
 import { ActorSystem } from "../system/ActorSystem.ts"
 import * as ShortDuration from "./ShortDuration.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
@@ -22,6 +29,12 @@ import { Registry } from "./Registry.ts"
 import * as Tracing from "./Tracing.ts"
 
 export const READY_PREFIX = "@@telex-ready "
+
+/** The node gave up: its root (or services) supervisor exited while the node was running. */
+export class NodeFailed extends Schema.TaggedError<NodeFailed>()("NodeFailed", {
+  node: Schema.String,
+  message: Schema.String
+}) {}
 
 const duration = (text: string | undefined) =>
   text === undefined ? undefined : ShortDuration.parse(text).pipe((o) => (o._tag === "Some" ? o.value : undefined))
@@ -110,16 +123,28 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
     const system = yield* ActorSystem
     const node = yield* Node
     const stats = yield* NodeStats.NodeStats
+    // the last failure in the app's tree that was not a supervisor giving up: the likely cause
+    // when the root gives up; and the root's escalation, once the log above has caught up to it
+    let lastFailure: string | undefined
+    const rootEscalated = yield* Deferred.make<void>()
+    const cause = (childId: string, what: string) => {
+      if (!what.includes("supervisor gave up")) lastFailure = `${childId} ${what}`
+    }
     // show what the supervisors do, and count restarts for the launcher's summary
     yield* system.supervisionEvents.pipe(
       // link children are the transport's connections: it logs those itself
       Stream.filter((e) => !("childId" in e) || !e.childId.startsWith("link:")),
       Stream.runForEach((e) => {
         switch (e._tag) {
+          case "ChildStartFailed":
+            cause(e.childId, `failed to start: ${e.message.split("\n")[0]}`)
+            return Effect.logWarning(`${e.childId} failed to start: ${e.message.split("\n")[0]}`)
           case "ChildExited":
-            return e.reason._tag === "Shutdown" || e.reason._tag === "Normal"
-              ? Effect.void
-              : Effect.logWarning(`${e.childId} exited: ${ExitReason.format(e.reason)}`)
+            if (e.reason._tag === "Shutdown" || e.reason._tag === "Normal") return Effect.void
+            cause(e.childId, `exited: ${ExitReason.format(e.reason)}`)
+            return Effect.logWarning(`${e.childId} exited: ${ExitReason.format(e.reason)}`)
+          case "Escalated":
+            return e.supervisor === system.root.key ? Deferred.succeed(rootEscalated, undefined) : Effect.void
           case "ChildRestarted":
             stats.add("restarts")
             return Effect.logInfo(`supervisor restarted ${e.childId} (restart #${e.restarts})`)
@@ -145,12 +170,32 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
         NodeStats.write(stats, { messages: system.core.deliveredCount, deadLetters: system.core.deadLetterCount })
       )
     )
-    for (const m of self.run ?? []) {
-      yield* app.modules[m]!.pipe(Effect.annotateLogs({ module: m }))
-    }
-    process.stdout.write(`${READY_PREFIX}${name} ${node.address.host}:${node.address.port}\n`)
-    yield* Effect.logInfo(`node ${name} ready on ${node.address.host}:${node.address.port} (running: ${(self.run ?? []).join(", ") || "nothing"})`)
-    return yield* Effect.never
+    // the node runs until interrupted, or until a head supervisor exits (even while the modules
+    // start): then it ends, non-zero
+    const headExit = Effect.gen(function*() {
+      const [which, reason] = yield* Effect.raceFirst(
+        system.rootExit.pipe(Effect.map((r) => ["root", r] as const)),
+        system.awaitExit(system.services).pipe(Effect.map((r) => ["services", r] as const))
+      )
+      // let the supervision log above reach the root's escalation, so that the failures leading
+      // to it are printed before the node stops (bounded: the node must end anyway)
+      if (which === "root") yield* Deferred.await(rootEscalated).pipe(Effect.timeoutOption("1 second"))
+      const why = reason._tag === "Error" ? reason.message.split("\n")[0] : ExitReason.format(reason)
+      const message = `the ${which} supervisor gave up (${why}${
+        which === "root" && lastFailure !== undefined ? `; last failure: ${lastFailure}` : ""
+      }): stopping node ${name} with exit code 1, to be restarted by its launcher`
+      yield* Effect.logError(message)
+      return yield* new NodeFailed({ node: name, message })
+    })
+    const body = Effect.gen(function*() {
+      for (const m of self.run ?? []) {
+        yield* app.modules[m]!.pipe(Effect.annotateLogs({ module: m }))
+      }
+      process.stdout.write(`${READY_PREFIX}${name} ${node.address.host}:${node.address.port}\n`)
+      yield* Effect.logInfo(`node ${name} ready on ${node.address.host}:${node.address.port} (running: ${(self.run ?? []).join(", ") || "nothing"})`)
+      return yield* Effect.never
+    })
+    return yield* Effect.raceFirst(body, headExit)
   }).pipe(
     Effect.provide(Live),
     // outside the node's layers, so that the actors they spawn trace with it

@@ -11,8 +11,15 @@
  * }).pipe(Effect.provide(ActorSystem.layer()))
  * ```
  *
+ * Two supervisors head the node, as Erlang's kernel and application trees (Akka's `/system`
+ * and `/user` guardians): `system.root` for the application's supervisors, and
+ * `system.services` for the node's own services (the transport's link supervisor). Neither can
+ * bring the other down: when the application tree gives up past the root's intensity, the
+ * services keep running and `rootExit` completes, so that whoever runs the node can end it (the
+ * cluster node process exits non-zero, to be restarted by its launcher).
+ *
  * Closing the layer's scope stops every actor: top-level actors in reverse spawn order, then
- * the root supervisor (which stops its children in reverse start order).
+ * the root supervisor (which stops its children in reverse start order), then the services.
  *
  * The system sits one layer above `src/actors` (the actor kernel: cells, refs, mailboxes,
  * signals) and `src/supervision` (supervisors), because it starts the root supervisor: the
@@ -54,10 +61,15 @@ export interface ActorSystemShape {
   /** Undeliverable messages, with their reason. */
   readonly deadLetters: Stream.Stream<DeadLetter>
   readonly supervisionEvents: Stream.Stream<SupervisionEvent>
-  /** The root supervisor (one_for_one): node services and application supervisors are its children. */
+  /** The root supervisor (one_for_one): the application's supervisors are its children. */
   readonly root: Supervisor.SupervisorRef
   /** Completes with the root supervisor's exit reason if it ever gives up. */
   readonly rootExit: Effect.Effect<ExitReason.ExitReason>
+  /**
+   * The node services' supervisor (one_for_one), apart from `root` so that the application's
+   * tree giving up never takes the node's services (transport links) with it.
+   */
+  readonly services: Supervisor.SupervisorRef
   /** Number of dead letters so far. */
   readonly deadLetterCount: () => number
   /** Number of live actors. */
@@ -118,12 +130,16 @@ const make = Effect.fnUntraced(function*(options?: Options) {
   core.topLevel.delete((root as any)._target)
   const rootExit = yield* Deferred.make<ExitReason.ExitReason>()
   root.target.onExit((reason) => Deferred.doneUnsafe(rootExit, Effect.succeed(reason)))
+  const servicesBehavior = Supervisor.make({ children: [] })
+  const services = (yield* core.spawn(servicesBehavior, { name: "telex/services" }, undefined).pipe(Effect.orDie)) as Supervisor.SupervisorRef
+  core.topLevel.delete((services as any)._target)
 
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
       core.shuttingDown = true
       for (const cell of Array.from(core.topLevel).reverse()) yield* awaitStop(cell, ExitReason.shutdown)
       yield* awaitStop(root.target, ExitReason.shutdown)
+      yield* awaitStop(services.target, ExitReason.shutdown)
       // fall back to the newest system still running (another system may outlive this one)
       const i = liveCores.indexOf(core)
       if (i >= 0) liveCores.splice(i, 1)
@@ -136,6 +152,7 @@ const make = Effect.fnUntraced(function*(options?: Options) {
     core,
     root,
     rootExit: Deferred.await(rootExit),
+    services,
     spawn: (behavior, spawnOptions) => core.spawn(behavior, spawnOptions, undefined),
     stop: (ref, reason = ExitReason.shutdown) => awaitStop(ref.target, reason),
     kill: (ref) =>

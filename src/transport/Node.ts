@@ -14,7 +14,8 @@
  * ```
  *
  * Supervision: each dialled peer gets a link actor under a `transport` supervisor, itself a child
- * of the system's root supervisor. A link actor lives as long as its connection; when the
+ * of the system's services supervisor (`system.services`, apart from the application's
+ * `system.root`, so that an application tree giving up leaves the links supervised). A link actor lives as long as its connection; when the
  * connection fails (error, reset, heartbeat deadline) the actor exits with an `Error` reason and
  * the supervisor restarts it — that is, reconnects — with exponential backoff and jitter
  * (100 ms doubling to 5 s). The transport supervisor never gives up on a peer.
@@ -443,7 +444,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     }))
 
   const transport = (yield* Supervisor.startChild(
-    system.root,
+    system.services,
     Supervisor.child(
       "transport",
       Supervisor.make({

@@ -160,10 +160,11 @@ describe.concurrent("telex command line", () => {
       const links = /^ {2}links: (.*)$/m.exec(section)?.[1] ?? ""
       assert.deepStrictEqual(links.split(", ").sort(), others.map((x) => `${x} up`), `${n}'s links\n${why}`)
       assert.match(section, /^ {2}registered names: .*\bjobs\b/m, `the jobs queue is registered cluster-wide\n${why}`)
-      // the tree: the root supervisor, the transport supervisor under it with one link actor per
-      // peer under that, and the registry and admin actors
+      // the tree: the root supervisor (the app's), the services supervisor with the transport
+      // supervisor under it and one link actor per peer under that, and the registry and admin
       const tree = section.slice(section.indexOf("  supervision:\n"))
-      assert.match(tree, /^ {2}supervision:\n {4}telex\/Supervisor "telex\/root" {2}telex\/Supervisor@\S+ {2}mailbox \d+\n {6}telex\/Supervisor {2}/, `${n}'s tree\n${why}`)
+      assert.match(tree, /^ {2}supervision:\n {4}telex\/Supervisor "telex\/root" {2}telex\/Supervisor@\S+ {2}mailbox \d+\n/, `${n}'s tree\n${why}`)
+      assert.match(tree, /^ {4}telex\/Supervisor "telex\/services" {2}telex\/Supervisor@\S+ {2}mailbox \d+\n {6}telex\/Supervisor {2}/m, `${n}'s tree\n${why}`)
       assert.strictEqual(tree.match(/^ {8}telex\/Link {2}telex\/Link@/gm)?.length, 2, `${n}'s links in the tree\n${why}`)
       assert.match(tree, /^ {4}telex\/Registry "telex\/registry" /m, why)
       assert.match(tree, /^ {4}telex\/Admin "telex\/admin" /m, why)

@@ -55,7 +55,25 @@ describe("root supervisor", () => {
       { root: { intensity: 1, backoff: false } }
     ))
 
-  it.effect("closing the layer's scope stops top-level actors (reverse spawn order), then the root's children (reverse start order)", () =>
+  it.effect("the services supervisor is apart from the root: the root giving up leaves it and its children running", () =>
+    withSystem(
+      (system) =>
+        Effect.gen(function*() {
+          const probe = new Probe()
+          const service = yield* Supervisor.startChild(system.services, workerSpec("svc", probe))
+          yield* Supervisor.startChild(system.root, workerSpec("r", probe))
+          yield* crash(system, system.root, probe.ref("r"))
+          yield* probe.ref("r").tell(Worker.Crash())
+          assert.strictEqual((yield* system.rootExit)._tag, "Error")
+          assert.strictEqual(yield* service.ask(Worker.Ping()), "svc")
+          const infos = yield* Supervisor.whichChildren(system.services)
+          assert.deepStrictEqual(infos.map((c) => [c.id, c.status, c.actor]), [["svc", "running", service.key]])
+          assert.strictEqual(system.whereis("telex/services")._tag, "Some")
+        }),
+      { root: { intensity: 1, backoff: false } }
+    ))
+
+  it.effect("closing the layer's scope stops top-level actors (reverse spawn order), then the root's children (reverse start order), then the services", () =>
     Effect.gen(function*() {
       const probe = new Probe()
       const { scope, system } = yield* openSystem()
@@ -63,14 +81,15 @@ describe("root supervisor", () => {
       yield* Supervisor.startChild(system.root, workerSpec("r1", probe))
       yield* Supervisor.startChild(system.root, Supervisor.child("app", app))
       yield* Supervisor.startChild(system.root, workerSpec("r2", probe))
+      yield* Supervisor.startChild(system.services, workerSpec("s1", probe))
       yield* system.spawn(worker("t1", probe))
       yield* system.spawn(worker("t2", probe))
       // a restart must not change the stop order
       yield* crash(system, system.root, probe.ref("r1"))
-      const refs = ["r1", "x", "y", "r2", "t1", "t2"].map((n) => probe.ref(n))
+      const refs = ["r1", "x", "y", "r2", "s1", "t1", "t2"].map((n) => probe.ref(n))
       probe.take()
       yield* Scope.close(scope, Exit.void)
-      assert.deepStrictEqual(probe.log, ["stop:t2", "stop:t1", "stop:r2", "stop:y", "stop:x", "stop:r1"])
+      assert.deepStrictEqual(probe.log, ["stop:t2", "stop:t1", "stop:r2", "stop:y", "stop:x", "stop:r1", "stop:s1"])
       for (const ref of refs) assert.strictEqual((yield* system.awaitExit(ref))._tag, "Shutdown")
       assert.strictEqual((yield* system.rootExit)._tag, "Shutdown")
       assert.strictEqual(system.actorCount(), 0)
