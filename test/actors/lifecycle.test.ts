@@ -205,7 +205,7 @@ describe("stopping itself", () => {
       assert.deepStrictEqual(yield* system.awaitExit(actor), ExitReason.shutdown)
       // stopping again is harmless
       yield* system.stop(actor)
-      assert.strictEqual(system.actorCount(), 1) // the root supervisor
+      assert.strictEqual(system.actorCount(), 2) // the root and services supervisors
     }).pipe(withSystem()))
 
   it.effect("system.stop interrupts a handler that is running and fails its ask with ActorStopped", () =>
@@ -270,7 +270,7 @@ describe("spawn", () => {
       assert.strictEqual(system.whereis("broken")._tag, "None")
       yield* waitUntil("the finalizer to run", () => log.length === 1)
       assert.deepStrictEqual(log, ["finalized"])
-      assert.strictEqual(system.actorCount(), 1)
+      assert.strictEqual(system.actorCount(), 2) // the root and services supervisors
     }).pipe(withSystem()))
 
   it.effect("init runs with the ActorContext: self is the actor's own ref", () =>

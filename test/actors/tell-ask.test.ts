@@ -69,7 +69,7 @@ describe("tell and ask", () => {
       assert.deepStrictEqual({ ...error }, { _tag: "Overdrawn", balance: 3, wanted: 10 })
       // still alive, state intact
       assert.strictEqual(yield* account.ask(Account.Withdraw({ amount: 2 })), 1)
-      assert.strictEqual(system.actorCount(), 2) // the account + the root supervisor
+      assert.strictEqual(system.actorCount(), 3) // the account + the root and services supervisors
     }).pipe(withSystem()))
 
   it.effect("a defect in an ask handler kills only that actor; the asker gets ActorStopped", () =>
