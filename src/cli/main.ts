@@ -87,9 +87,19 @@ const node = Command.make("node", {
     Command.withDescription("Run one node of a cluster config in the foreground")
   )
 
-const status = Command.make("status", { config }, ({ config }) =>
-  reportConfigErrors(Status.print(defaultConfig(config)).pipe(Effect.scoped))).pipe(
-    Command.withDescription("Show the nodes, links, actors and supervision trees of a running cluster")
+const status = Command.make("status", {
+  config,
+  json: Flag.Boolean("json").pipe(Flag.withDescription("print the report as JSON"), Flag.withDefault(false))
+}, ({ config, json }) =>
+  reportConfigErrors(Status.print(defaultConfig(config), { json }).pipe(
+    Effect.scoped,
+    Effect.catchTag("ClusterUnreachable", (e) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e)))),
+    // stdout is the report: the client node's own log lines (warnings only) go to stderr
+    Effect.provide(Log.layer({ stderr: true, minimum: "Warn" }))
+  ))).pipe(
+    Command.withDescription(
+      "Show the nodes, links, actors and supervision trees of a running cluster (exit 1 when no node answers)"
+    )
   )
 
 const newProject = Command.make("new", {

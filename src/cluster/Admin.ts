@@ -9,6 +9,7 @@ import { Effect, Schema, Stream } from "effect"
 import * as Actor from "../actors/Actor.ts"
 import { ActorSystem } from "../system/ActorSystem.ts"
 import type { Cell } from "../actors/internal/cell.ts"
+import * as Supervisor from "../supervision/Supervisor.ts"
 import { Node } from "../transport/Node.ts"
 import { Registry } from "./Registry.ts"
 
@@ -18,6 +19,10 @@ export interface TreeNode {
   readonly name?: string | undefined
   readonly mailbox: number
   readonly restarts: number
+  /** its id under its supervisor (`link:n2`, `worker-1`...) */
+  readonly child?: string | undefined
+  /** for a link actor: the peer node it keeps connected */
+  readonly peer?: string | undefined
   readonly children: ReadonlyArray<TreeNode>
 }
 
@@ -27,6 +32,8 @@ export const TreeNode: Schema.Codec<TreeNode> = Schema.Struct({
   name: Schema.optional(Schema.String),
   mailbox: Schema.Int,
   restarts: Schema.Int,
+  child: Schema.optional(Schema.String),
+  peer: Schema.optional(Schema.String),
   children: Schema.Array(Schema.suspend((): Schema.Codec<TreeNode> => TreeNode))
 })
 
@@ -68,19 +75,42 @@ export const start = Effect.gen(function*() {
 
   // Children are found by their `parent`, not the parent's `children` set: supervisors take their
   // children out of that set (they stop them themselves, in order), so it misses them.
-  const tree = (cell: Cell, byParent: Map<Cell, Array<Cell>>): TreeNode => ({
-    actor: cell.self.key,
-    protocol: cell.behavior.protocol.name,
-    ...(cell.name !== undefined ? { name: cell.name } : {}),
-    mailbox: cell.mailbox.size,
-    restarts: restarts.get(cell.self.key) ?? 0,
-    children: (byParent.get(cell) ?? []).map((child) => tree(child, byParent))
-  })
+  const tree = (cell: Cell, byParent: Map<Cell, Array<Cell>>, childIds: Map<string, string>): TreeNode => {
+    const child = childIds.get(cell.self.key)
+    const peer = node.linkActors.get(cell.self.key)
+    return {
+      actor: cell.self.key,
+      protocol: cell.behavior.protocol.name,
+      ...(cell.name !== undefined ? { name: cell.name } : {}),
+      mailbox: cell.mailbox.size,
+      restarts: restarts.get(cell.self.key) ?? 0,
+      ...(child !== undefined ? { child } : {}),
+      ...(peer !== undefined ? { peer } : {}),
+      children: (byParent.get(cell) ?? []).map((c) => tree(c, byParent, childIds))
+    }
+  }
+
+  /** actor key → its id under its supervisor, asked of every local supervisor (briefly: a busy one is skipped) */
+  const childIdsOf = (cells: Iterable<Cell>) =>
+    Effect.gen(function*() {
+      const ids = new Map<string, string>()
+      const supervisors = Array.from(cells).filter((c) => c.isAlive && c.behavior.protocol.name === Supervisor.Protocol.name)
+      yield* Effect.forEach(supervisors, (cell) =>
+        Supervisor.whichChildren(cell.self as Supervisor.SupervisorRef).pipe(
+          Effect.timeout("1 second"),
+          Effect.tap((children) => Effect.sync(() => {
+            for (const c of children) if (c.actor !== undefined) ids.set(c.actor, c.id)
+          })),
+          Effect.ignore
+        ), { concurrency: "unbounded", discard: true })
+      return ids
+    })
 
   const behavior = Protocol.behavior(Effect.succeed({
     Status: () =>
-      Effect.sync(() => {
+      Effect.gen(function*() {
         const core = system.core
+        const childIds = yield* childIdsOf(core.cells.values())
         const roots: Array<Cell> = []
         const byParent = new Map<Cell, Array<Cell>>()
         for (const cell of core.cells.values()) {
@@ -101,7 +131,7 @@ export const start = Effect.gen(function*() {
           deadLetters: core.deadLetterCount,
           peers: node.peers().map((p) => ({ name: p.name, up: p.up })),
           names: [...registry.names()],
-          tree: roots.map((root) => tree(root, byParent))
+          tree: roots.map((root) => tree(root, byParent, childIds))
         }
       })
   }))

@@ -2,12 +2,14 @@
  * `telex status`: joins a running cluster as a short-lived client node (authenticated like any
  * node, with the cluster secret from the environment or from the file `telex start` saved),
  * asks every node's admin actor for its status, and prints nodes, links, registered names,
- * supervision trees with restart counts, and mailbox depths.
+ * supervision trees with restart counts, and mailbox depths (as text, or JSON with `--json`).
+ * Its stdout holds the report only (logs go to stderr); it changes nothing in the cluster; with
+ * no node answering it says so at once and exits non-zero.
  *
  * @since 0.1.0
  */
 import { existsSync, readFileSync } from "node:fs"
-import { Console, Effect, Layer, Redacted } from "effect"
+import { Console, Effect, Layer, Redacted, Schema } from "effect"
 import { Node } from "../transport/Node.ts"
 import * as Admin from "./Admin.ts"
 import * as Config from "./Config.ts"
@@ -23,14 +25,39 @@ const secretFor = (config: Config.ClusterConfig) =>
     return Effect.fail(new Config.ConfigError({ path: "secretEnv", message: `set ${variable} to the cluster secret (or run from the directory where telex start saved it)` }))
   })
 
-const line = (tree: Admin.TreeNode, indent: string, out: Array<string>) => {
+const line = (tree: Admin.TreeNode, indent: string, peersUp: ReadonlyMap<string, boolean>, out: Array<string>) => {
   const name = tree.name !== undefined ? ` "${tree.name}"` : ""
   const restarts = tree.restarts > 0 ? `, restarts ${tree.restarts}` : ""
-  out.push(`${indent}${tree.protocol}${name}  ${tree.actor}  mailbox ${tree.mailbox}${restarts}`)
-  for (const child of tree.children) line(child, `${indent}  `, out)
+  const what = tree.peer !== undefined
+    ? `  link to ${tree.peer} ${peersUp.get(tree.peer) === true ? "up" : "DOWN"}`
+    : tree.child !== undefined
+    ? `  child ${tree.child}`
+    : ""
+  out.push(`${indent}${tree.protocol}${name}  ${tree.actor}  mailbox ${tree.mailbox}${restarts}${what}`)
+  for (const child of tree.children) line(child, `${indent}  `, peersUp, out)
 }
 
-export const print = Effect.fnUntraced(function*(configFile: string) {
+/** One node's answer, or why there is none. */
+export type NodeReport =
+  | { readonly name: string; readonly host: string; readonly port: number; readonly reachable: true; readonly status: Admin.NodeStatus }
+  | { readonly name: string; readonly host: string; readonly port: number; readonly reachable: false; readonly reason: string }
+
+export interface ClusterReport {
+  readonly cluster: string
+  readonly nodes: ReadonlyArray<NodeReport>
+}
+
+/** No node of the cluster answered: nothing runs, or not with this secret. */
+export class ClusterUnreachable extends Schema.TaggedError<ClusterUnreachable>()("ClusterUnreachable", {
+  message: Schema.String
+}) {}
+
+/**
+ * Asks every node of the config for its status, all at once. Read-only: the client node
+ * advertises no address and gossips no members (nodes do not dial it, nor each other because
+ * of it), and a node that refuses the connection or has nothing listening fails at once.
+ */
+export const report = Effect.fnUntraced(function*(configFile: string) {
   const { config } = yield* Config.load(configFile)
   const secret = yield* secretFor(config)
   const name = `status-${process.pid}`
@@ -43,27 +70,56 @@ export const print = Effect.fnUntraced(function*(configFile: string) {
     connectTimeout: "2 seconds"
   }))
   const node = ctx.mapUnsafe.get(Node.key) as Node["Service"]
-  const out: Array<string> = [`cluster ${config.cluster}`]
-  for (const n of config.nodes) {
-    const result = yield* Effect.result(Effect.gen(function*() {
-      yield* node.connect({ name: n.name, host: n.host ?? "127.0.0.1", port: n.port }, "3 seconds")
-      const admin = yield* node.lookup(n.name, Admin.Protocol, Admin.ADMIN_NAME)
-      return yield* admin.ask(Admin.Protocol.Status(), { timeout: "3 seconds" })
-    }))
-    if (result._tag === "Failure") {
-      out.push(`\nnode ${n.name} (${n.host ?? "127.0.0.1"}:${n.port}): unreachable (${(result.failure as any).reason ?? (result.failure as any)._tag})`)
+  const nodes = yield* Effect.forEach(config.nodes, (n) =>
+    Effect.gen(function*() {
+      const host = n.host ?? "127.0.0.1"
+      const result = yield* Effect.result(Effect.gen(function*() {
+        yield* node.connect({ name: n.name, host, port: n.port }, "3 seconds", { failFast: true })
+        const admin = yield* node.lookup(n.name, Admin.Protocol, Admin.ADMIN_NAME)
+        return yield* admin.ask(Admin.Protocol.Status(), { timeout: "3 seconds" })
+      }))
+      if (result._tag === "Success") {
+        const status = { ...result.success, peers: result.success.peers.filter((p) => !p.name.startsWith("status-")) }
+        return { name: n.name, host, port: n.port, reachable: true, status } as NodeReport
+      }
+      const failure = result.failure as any
+      const reason = String(failure?.reason ?? failure?.message ?? failure?._tag ?? failure)
+      return { name: n.name, host, port: n.port, reachable: false, reason } as NodeReport
+    }), { concurrency: "unbounded" })
+  return { cluster: config.cluster, nodes } satisfies ClusterReport
+})
+
+/** The report as text: per node its links, counts, names and supervision tree. */
+export const format = (report: ClusterReport): string => {
+  const out: Array<string> = [`cluster ${report.cluster}`]
+  for (const n of report.nodes) {
+    if (!n.reachable) {
+      out.push(`\nnode ${n.name} (${n.host}:${n.port}): unreachable (${n.reason})`)
       continue
     }
-    const s = result.success
-    const peers = s.peers.filter((p) => !p.name.startsWith("status-"))
+    const s = n.status
+    const peersUp = new Map(s.peers.map((p) => [p.name, p.up]))
     out.push(
       `\nnode ${s.node} (incarnation ${s.incarnation}, pid ${s.pid}, up ${Math.round(s.uptimeMillis / 1000)} s)`,
-      `  links: ${peers.map((p) => `${p.name} ${p.up ? "up" : "DOWN"}`).join(", ") || "none"}`,
+      `  links: ${s.peers.map((p) => `${p.name} ${p.up ? "up" : "DOWN"}`).join(", ") || "none"}`,
       `  actors: ${s.actors}, messages delivered: ${s.messagesDelivered}, dead letters: ${s.deadLetters}`,
       `  registered names: ${s.names.map((x) => x.name).join(", ") || "none"}`,
       `  supervision:`
     )
-    for (const tree of s.tree) line(tree, "    ", out)
+    for (const tree of s.tree) line(tree, "    ", peersUp, out)
   }
-  yield* Console.log(out.join("\n"))
+  return out.join("\n")
+}
+
+/**
+ * `telex status`: the report on stdout (text, or JSON with `json`), nothing else there. Fails
+ * with `ClusterUnreachable` when no node answers.
+ */
+export const print = Effect.fnUntraced(function*(configFile: string, options?: { readonly json?: boolean }) {
+  const r = yield* report(configFile)
+  yield* Console.log(options?.json === true ? JSON.stringify(r, null, 2) : format(r))
+  if (r.nodes.length > 0 && r.nodes.every((n) => !n.reachable)) {
+    const where = r.nodes.map((n) => `${n.name} at ${n.host}:${n.port}: ${n.reachable ? "" : n.reason}`).join("; ")
+    return yield* new ClusterUnreachable({ message: `no node of cluster ${JSON.stringify(r.cluster)} answers (${where})` })
+  }
 })

@@ -96,7 +96,8 @@ export interface NodeOptions {
   readonly network?: Network | undefined
   /**
    * Whether peers learn this node's address (and dial it, and tell others about it). Default
-   * true; false for short-lived clients such as `telex status`.
+   * true; false for short-lived clients such as `telex status`: such a node also tells its peers
+   * nothing about each other, so it never makes nodes dial each other.
    */
   readonly advertise?: boolean | undefined
 }
@@ -116,7 +117,14 @@ export interface NodeShape {
    * Dials a peer (kept connected by a supervised link actor) and waits until both sides can
    * send: this node and the peer have both registered the connection.
    */
-  connect(peer: PeerAddress, timeout?: Duration.Input): Effect.Effect<NodeId, NodeDown>
+  connect(
+    peer: PeerAddress,
+    timeout?: Duration.Input,
+    options?: {
+      /** fail with `NodeDown` at the first failed dial (nothing listens, refused) instead of waiting for a reconnect */
+      readonly failFast?: boolean | undefined
+    }
+  ): Effect.Effect<NodeId, NodeDown>
   /**
    * A ref to the actor registered as `name` on `node`. A peer this node dials that is still
    * being connected (at start, or while dialling) is waited for, up to `timeout` (default the
@@ -149,6 +157,8 @@ export interface NodeShape {
   partition(node: string, duration: Duration.Input): Effect.Effect<void>
   /** @internal */
   readonly router: Router
+  /** @internal link actor (key) → the peer it keeps connected, for `telex status` */
+  readonly linkActors: ReadonlyMap<string, string>
 }
 
 export class Node extends Context.Service<Node, NodeShape>()("telex/Node") {
@@ -277,7 +287,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   const context = yield* Effect.context<never>()
   const runLog = (effect: Effect.Effect<void>) => Effect.runForkWith(context)(effect.pipe(Effect.annotateLogs({ node: options.name })))
 
-  const router = new Router(core, { bufferLimit: options.bufferLimit ?? 10_000 })
+  const router = new Router(core, { bufferLimit: options.bufferLimit ?? 10_000, gossip: options.advertise !== false })
   core.remote = router
   // actors spawned at a peer's request run with the node's context (its loggers, tracer,
   // node= annotation), as if spawned here; the router starts them from a socket callback
@@ -395,10 +405,13 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       })
     )
 
+  const linkActors = new Map<string, string>()
   const linkBehavior = (peerAddress: PeerAddress) =>
     LinkProtocol.behavior(Effect.gen(function*() {
       const ctx = yield* ActorContext
       const peer = router.peer(peerAddress.name, { host: peerAddress.host, port: peerAddress.port })
+      const key = ctx.self.key
+      linkActors.set(key, peerAddress.name)
       let state = "connecting"
       const waitClose = (p: Peer) =>
         Effect.callback<string>((resume) => {
@@ -415,6 +428,9 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
             const duplicate = error instanceof HandshakeError && error.code === "duplicate"
             if (!duplicate) {
               router.dialFailed(peer, String(error?.message ?? error))
+              const failWaiters = dialFailWaiters.get(peerAddress.name)
+              dialFailWaiters.delete(peerAddress.name)
+              for (const f of failWaiters ?? []) f(String(error?.message ?? error))
               // refusals matter (bad secret, wrong cluster...); a peer not listening yet is routine
               if (error instanceof HandshakeError && error.code !== "partitioned") {
                 yield* Effect.logWarning(`connection to ${peerAddress.name} refused: ${error.code}: ${error.message}`)
@@ -439,6 +455,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       )
       yield* Effect.addFinalizer(() => Effect.sync(() => {
         peer.dialing = false
+        linkActors.delete(key)
       }))
       return { Status: () => Effect.sync(() => state) }
     }))
@@ -463,6 +480,28 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   ).pipe(Effect.orDie)) as Supervisor.SupervisorRef
 
   const linked = new Set<string>()
+  /** `connect(..., { failFast })` callers, woken by the first failed dial */
+  const dialFailWaiters = new Map<string, Set<(reason: string) => void>>()
+  /** Runs `effect` (which starts dialling `name`) and fails with the first failed dial meanwhile. */
+  const failOnDialFailure = <A>(name: string, effect: Effect.Effect<A, NodeDown>) =>
+    Effect.suspend(() => {
+      // registered before the dial starts: a refused connect can fail within the same tick
+      let failed: string | undefined
+      let wake: ((reason: string) => void) | undefined
+      const f = (reason: string) => {
+        failed = reason
+        wake?.(reason)
+      }
+      let set = dialFailWaiters.get(name)
+      if (set === undefined) dialFailWaiters.set(name, set = new Set())
+      set.add(f)
+      const failure = Effect.callback<never, NodeDown>((resume) => {
+        const fail = (reason: string) => resume(Effect.fail(new NodeDown({ node: name, reason })))
+        if (failed !== undefined) fail(failed)
+        else wake = fail
+      })
+      return Effect.raceFirst(effect, failure).pipe(Effect.ensuring(Effect.sync(() => dialFailWaiters.get(name)?.delete(f))))
+    })
   const ensureLink = (peerAddress: PeerAddress) =>
     Effect.suspend(() => {
       linked.add(peerAddress.name)
@@ -539,8 +578,12 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     nodeId: core.nodeId,
     address,
     router,
-    connect: (peer, timeout) =>
-      ensureLink(peer).pipe(Effect.andThen(awaitBothUp(peer.name, millis(timeout, connectTimeoutMillis + handshakeTimeoutMillis)))),
+    linkActors,
+    connect: (peer, timeout, connectOptions) => {
+      const up = awaitBothUp(peer.name, millis(timeout, connectTimeoutMillis + handshakeTimeoutMillis))
+      const connect = ensureLink(peer).pipe(Effect.andThen(up))
+      return connectOptions?.failFast === true ? failOnDialFailure(peer.name, connect) : connect
+    },
     lookup: (node, protocol, name, lookupOptions) =>
       Effect.gen(function*() {
         const peer = yield* peerFor(node, lookupOptions?.timeout)

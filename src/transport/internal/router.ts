@@ -109,6 +109,8 @@ export class Peer {
 
 export interface RouterOptions {
   readonly bufferLimit: number
+  /** false for a transient client (`advertise: false`): it tells nobody about other members */
+  readonly gossip?: boolean | undefined
 }
 
 export class Router {
@@ -258,7 +260,7 @@ export class Router {
     for (const other of this.peers.values()) {
       if (other !== peer && other.listen !== undefined) members.push({ name: other.name, ...other.listen })
     }
-    if (members.length > 0) conn.send([Kind.Members, members])
+    if (members.length > 0 && this.options.gossip !== false) conn.send([Kind.Members, members])
     // events last: a subscriber may run synchronously inside publish and must see the new state
     if (gap) {
       this.publish({
