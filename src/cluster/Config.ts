@@ -31,35 +31,48 @@ import { dirname, isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect, Exit, Schema } from "effect"
 
-const Name = Schema.String.check(Schema.isPattern(/^[A-Za-z][A-Za-z0-9_.-]{0,62}$/, {
+const Name = Schema.String.check(Schema.isPattern(/^[A-Za-z][A-Za-z0-9_.-]{0,62}$/u, {
   message: "a node name: a letter, then letters, digits, '_', '.' or '-' (at most 63)"
 }))
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }))
-const DurationText = Schema.String.check(Schema.isPattern(/^\d+(\.\d+)?\s*(ms|s|m|h)$/, {
+const DurationText = Schema.String.check(Schema.isPattern(/^\d+(\.\d+)?\s*(ms|s|m|h)$/u, {
   message: "a duration such as 500ms, 3s, 2m"
 }))
 
+// the descriptions also go into the config's JSON Schema (cluster.schema.json, see ConfigJsonSchema.ts)
 export const NodeConfig = Schema.Struct({
-  name: Name,
-  host: Schema.optional(Schema.String),
-  port: Port,
+  name: Name.annotate({ description: "the node's name, unique in the cluster" }),
+  host: Schema.optional(Schema.String.annotate({ description: "the address it listens on (default 127.0.0.1)" })),
+  port: Port.annotate({ description: "the TCP port it listens on" }),
   /** `host` may be an address other than loopback (the transport refuses one otherwise) */
-  allowNonLoopback: Schema.optional(Schema.Boolean),
+  allowNonLoopback: Schema.optional(Schema.Boolean.annotate({ description: "allow a host other than loopback" })),
   /** app modules this node runs, by name */
-  run: Schema.optional(Schema.Array(Schema.String)),
+  run: Schema.optional(Schema.Array(Schema.String).annotate({ description: "the app modules this node runs, by name" })),
   /** actor protocols other nodes may spawn here, by protocol name */
-  spawnable: Schema.optional(Schema.Array(Schema.String)),
+  spawnable: Schema.optional(Schema.Array(Schema.String).annotate({
+    description: "actor protocols other nodes may spawn here, by protocol name"
+  })),
   /** serve Prometheus metrics on this port (loopback) */
-  metricsPort: Schema.optional(Port)
+  metricsPort: Schema.optional(Port.annotate({ description: "serve Prometheus metrics on this port (loopback)" }))
 })
 export type NodeConfig = typeof NodeConfig.Type
 
 export const ClusterConfig = Schema.Struct({
-  cluster: Schema.String.check(Schema.isNonEmpty()),
-  app: Schema.optional(Schema.String),
-  secretEnv: Schema.optional(Schema.String),
-  nodes: Schema.Array(NodeConfig).check(Schema.isMinLength(1)),
-  seeds: Schema.optional(Schema.Array(Schema.String)),
+  /** the JSON Schema an editor validates the file with (ignored by Telex) */
+  $schema: Schema.optional(Schema.String.annotate({ description: "the JSON Schema of this file (ignored by Telex)" })),
+  cluster: Schema.String.check(Schema.isNonEmpty()).annotate({
+    description: "the cluster's name: nodes of different clusters refuse each other"
+  }),
+  app: Schema.optional(Schema.String.annotate({
+    description: "the app module (path relative to this file, .js or .ts) whose default export is made with ClusterApp.make"
+  })),
+  secretEnv: Schema.optional(Schema.String.annotate({
+    description: "the environment variable holding the shared cluster secret (default TELEX_SECRET)"
+  })),
+  nodes: Schema.Array(NodeConfig).check(Schema.isMinLength(1)).annotate({ description: "the nodes: one process each" }),
+  seeds: Schema.optional(Schema.Array(Schema.String).annotate({
+    description: "nodes a node dials at start (default: every other node)"
+  })),
   heartbeat: Schema.optional(Schema.Struct({
     interval: Schema.optional(DurationText),
     acceptablePause: Schema.optional(DurationText)

@@ -182,7 +182,7 @@ describe("the packed package, installed in a fresh app outside the repository", 
   it("holds the build, the bin, the templates and the config schema; no tests, no benchmarks", () => {
     const files = ok(root, "tar", ["tzf", tarball]).stdout.split("\n").filter((f) => f !== "")
     for (const f of ["package/dist/index.js", "package/dist/index.d.ts", "package/dist/testing/index.js", "package/dist/sqlite.js",
-      "package/dist/cli/main.js", "package/bin/telex.js", "package/templates/starter/src/app.ts", "package/package.json"]) {
+      "package/dist/cli/main.js", "package/bin/telex.js", "package/templates/starter/src/app.ts", "package/package.json", "package/cluster.schema.json"]) {
       assert.include(files, f)
     }
     assert.deepStrictEqual(files.filter((f) => /^package\/(test|bench|examples|node_modules|\.ci)\//.test(f)), [])
