@@ -33,9 +33,27 @@ export const noconnection = (node?: string): ExitReason =>
   node === undefined ? { _tag: "NoConnection" } : { _tag: "NoConnection", node }
 export const shutdownWith = (detail: string): ExitReason => ({ _tag: "Shutdown", detail })
 
-/** An exit reason from a failed or interrupted behaviour. */
+/**
+ * An exit reason from a failed or interrupted behaviour. The `Error` message (the cause,
+ * pretty-printed with its stack) is written only when something reads it: a crash that a
+ * supervisor restarts and nobody logs costs no formatting. Once read it is a plain value.
+ */
 export const fromCause = (cause: Cause.Cause<unknown>): ExitReason =>
-  Cause.hasInterruptsOnly(cause) ? killed : error(Cause.pretty(cause))
+  Cause.hasInterruptsOnly(cause) ? killed : lazyError(cause)
+
+const lazyError = (cause: Cause.Cause<unknown>): ExitReason => {
+  const reason = { _tag: "Error" } as { _tag: "Error"; message: string }
+  Object.defineProperty(reason, "message", {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const message = Cause.pretty(cause)
+      Object.defineProperty(reason, "message", { value: message, enumerable: true, writable: false, configurable: false })
+      return message
+    }
+  })
+  return reason
+}
 
 /** Normal and Shutdown are the "expected" exits: transient children are not restarted for them. */
 export const isNormalOrShutdown = (reason: ExitReason): boolean =>

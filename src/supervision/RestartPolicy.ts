@@ -81,6 +81,59 @@ export interface History {
 
 export const emptyHistory: History = { restarts: [], streaks: new Map() }
 
+/**
+ * The history `decide` returns. Its restart times are the window `[start, end)` of an
+ * append-only array shared by successive histories, so a restart costs O(1) amortised instead of
+ * a copy of the whole window. `decide` stays pure: it appends only when its history's window ends
+ * at the array's end (no later history has appended yet), and copies otherwise; expired times are
+ * dropped by moving `start`, and the array is compacted once more than half of it has expired.
+ * `sorted` says the times are in order (they are unless a clock went backwards): only then is
+ * expiry a prefix.
+ */
+class Window implements History {
+  readonly times: Array<number>
+  readonly start: number
+  readonly end: number
+  readonly sorted: boolean
+  readonly streaks: ReadonlyMap<string, { readonly failures: number; readonly restartedAt: number }>
+  constructor(times: Array<number>, start: number, end: number, sorted: boolean, streaks: History["streaks"]) {
+    this.times = times
+    this.start = start
+    this.end = end
+    this.sorted = sorted
+    this.streaks = streaks
+  }
+  get restarts(): ReadonlyArray<number> {
+    return this.times.slice(this.start, this.end)
+  }
+}
+
+const isSorted = (xs: ReadonlyArray<number>): boolean => {
+  for (let i = 1; i < xs.length; i++) if (xs[i - 1]! > xs[i]!) return false
+  return true
+}
+
+/** The restart times within the period ending at `now`, with `now` appended (as `filter` + `push`). */
+const recordRestart = (history: History, now: number, periodMillis: number): Window => {
+  const since = now - periodMillis
+  if (history instanceof Window && history.sorted) {
+    const { end, times } = history
+    let start = history.start
+    while (start < end && times[start]! <= since) start++
+    const sorted = end === start || times[end - 1]! <= now
+    if (end === times.length && 2 * start <= times.length) {
+      times.push(now)
+      return new Window(times, start, end + 1, sorted, history.streaks)
+    }
+    const copy = times.slice(start, end)
+    copy.push(now)
+    return new Window(copy, 0, copy.length, sorted, history.streaks)
+  }
+  const times = history.restarts.filter((t) => t > since)
+  times.push(now)
+  return new Window(times, 0, times.length, isSorted(times), history.streaks)
+}
+
 export type Decision =
   /** nothing to restart; `remove` lists specs to delete (temporary children) */
   | { readonly _tag: "NoRestart"; readonly remove: ReadonlyArray<string> }
@@ -123,10 +176,10 @@ export const decide = (
   }
 
   // intensity: count this restart among those within the period
-  const restarts = history.restarts.filter((t) => t > now - policy.periodMillis)
-  restarts.push(now)
-  if (restarts.length > policy.intensity) {
-    return [{ _tag: "Escalate", restarts: restarts.length }, { ...history, restarts }]
+  const window = recordRestart(history, now, policy.periodMillis)
+  const count = window.end - window.start
+  if (count > policy.intensity) {
+    return [{ _tag: "Escalate", restarts: count }, window]
   }
 
   // which children the strategy touches, in start order
@@ -140,16 +193,19 @@ export const decide = (
   const remove = others.filter((c) => c.restart === "temporary").map((c) => c.id)
   const start = group.filter((c) => c.restart !== "temporary").map((c) => c.id)
 
-  // backoff for the failed child
+  // backoff for the failed child (streaks matter only with a backoff: without one, none are kept)
+  if (policy.backoff === undefined) return [{ _tag: "Restart", stop, remove, start, delayMillis: 0 }, window]
   const streaks = new Map(history.streaks)
   const previous = streaks.get(failed.id)
-  const quiet = previous === undefined || policy.backoff === undefined ||
-    now - previous.restartedAt >= policy.backoff.resetAfterMillis
+  const quiet = previous === undefined || now - previous.restartedAt >= policy.backoff.resetAfterMillis
   const failures = quiet ? 0 : previous.failures
-  const delayMillis = policy.backoff === undefined ? 0 : backoffDelay(policy.backoff, failures, random)
+  const delayMillis = backoffDelay(policy.backoff, failures, random)
   streaks.set(failed.id, { failures: failures + 1, restartedAt: now + delayMillis })
 
-  return [{ _tag: "Restart", stop, remove, start, delayMillis }, { restarts, streaks }]
+  return [
+    { _tag: "Restart", stop, remove, start, delayMillis },
+    new Window(window.times, window.start, window.end, window.sorted, streaks)
+  ]
 }
 
 /** Delay before the restart that follows `failures` consecutive earlier failures (0 → immediate). */

@@ -317,6 +317,48 @@ describe("RestartPolicy.decide: intensity", () => {
   )
 })
 
+describe("RestartPolicy.decide: the history is a value", () => {
+  it.prop(
+    "property: any history, reused any number of times, gives what the plain filter model gives (clock may go backwards)",
+    {
+      period: IntBetween(1, 500),
+      steps: Schema.Array(Schema.Struct({ from: IntBetween(0, 1_000), dt: IntBetween(-50, 200) })).check(
+        Schema.isBetweenLength(1, 60)
+      )
+    },
+    ({ period, steps }) => {
+      const p = policy({ intensity: 1_000_000, periodMillis: period })
+      // every history made so far, and what the model says its restart times are
+      const made: Array<{ history: RestartPolicy.History; model: ReadonlyArray<number>; now: number }> = [
+        { history: RestartPolicy.emptyHistory, model: [], now: 0 }
+      ]
+      for (const { dt, from } of steps) {
+        // continue from any earlier history, not only the latest (decide must not mutate what it was given)
+        const base = made[from % made.length]!
+        const now = base.now + dt
+        const [d, next] = decide(p, abcd, "a", ExitReason.error("x"), now, base.history)
+        const model = [...base.model.filter((t) => t > now - period), now]
+        assert.strictEqual(d._tag, "Restart")
+        assert.deepStrictEqual(next.restarts, model)
+        made.push({ history: next, model, now })
+      }
+      // and none of the earlier histories changed
+      for (const m of made) assert.deepStrictEqual(m.history.restarts, m.model)
+    }
+  )
+
+  it("a long crash loop keeps only the window (the shared array is compacted)", () => {
+    const p = policy({ intensity: 100, periodMillis: 50 })
+    let history = RestartPolicy.emptyHistory
+    for (let t = 0; t < 10_000; t++) {
+      const [d, next] = decide(p, abcd, "a", ExitReason.error("x"), t, history)
+      assert.strictEqual(d._tag, "Restart")
+      history = next
+    }
+    assert.deepStrictEqual(history.restarts, Array.from({ length: 50 }, (_, i) => 9_950 + i))
+  })
+})
+
 describe("RestartPolicy.decide: backoff", () => {
   const p = policy({ backoff: backoff() })
 
