@@ -180,7 +180,11 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
       // let the supervision log above reach the root's escalation, so that the failures leading
       // to it are printed before the node stops (bounded: the node must end anyway)
       if (which === "root") yield* Deferred.await(rootEscalated).pipe(Effect.timeoutOption("1 second"))
-      const why = reason._tag === "Error" ? reason.message.split("\n")[0] : ExitReason.format(reason)
+      const why = reason._tag === "Error"
+        ? reason.message.split("\n")[0]
+        : reason._tag === "Shutdown" && reason.detail !== undefined
+        ? reason.detail
+        : ExitReason.format(reason)
       const message = `the ${which} supervisor gave up (${why}${
         which === "root" && lastFailure !== undefined ? `; last failure: ${lastFailure}` : ""
       }): stopping node ${name} with exit code 1, to be restarted by its launcher`
