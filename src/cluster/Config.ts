@@ -92,7 +92,7 @@ export const ClusterConfig = Schema.Struct({
     protocol: Schema.optional(Schema.Literals(["http/protobuf", "http/json"]))
   })),
   launcher: Schema.optional(Schema.Struct({
-    /** restarts of node processes allowed within `period` before the launcher gives up */
+    /** restarts of one node process allowed within `period` before the launcher gives up on that node (the others keep running) */
     intensity: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
     period: Schema.optional(DurationText)
   }))

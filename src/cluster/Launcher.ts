@@ -5,6 +5,11 @@
  * same intensity + backoff logic as actor supervisors: default 5 restarts in 30 s, 500 ms → 5 s),
  * and on Ctrl-C / SIGTERM stops the nodes in reverse order (SIGTERM, then SIGKILL after 10 s).
  *
+ * Restart intensity is counted per node: a node that keeps dying (its app fails at start, or it
+ * is killed again and again) is given up alone — logged, listed in `nodesFailed` of the
+ * `--duration` summary (the launcher then exits with code 1) — while the other nodes keep
+ * running. Only when every node has been given up does the launcher stop at once.
+ *
  * If the secret's environment variable is not set, a random secret is generated for this launch
  * and saved (mode 0600) in `.telex/<cluster>.secret`, where `telex status` finds it.
  *
@@ -52,6 +57,10 @@ interface NodeProcess {
   up: boolean
   stats: Record<string, number> | undefined
   exited: Promise<void> | undefined
+  /** this node's restarts, for its own intensity */
+  history: RestartPolicy.History
+  /** why the launcher gave up on this node, if it did */
+  failed: string | undefined
 }
 
 export const launch = Effect.fnUntraced(function*(configFile: string, options: LaunchOptions) {
@@ -84,7 +93,6 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
       : 30_000,
     backoff: { initialMillis: 500, maxMillis: 5_000, factor: 2, jitter: 0.2, resetAfterMillis: 30_000 }
   }
-  let history = RestartPolicy.emptyHistory
   let stopping = false
   let failure: string | undefined
   const total = config.nodes.length
@@ -94,7 +102,9 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
     child: undefined,
     up: false,
     stats: undefined,
-    exited: undefined
+    exited: undefined,
+    history: RestartPolicy.emptyHistory,
+    failed: undefined
   }))
   const width = Math.max(...procs.map((p) => p.name.length))
   const out = (p: NodeProcess, line: string) => process.stdout.write(`${paint(p.color, p.name.padEnd(width))} │ ${line}\n`)
@@ -102,8 +112,12 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
   let onFormed: () => void = () => {}
   const progress = () => {
     const up = procs.filter((p) => p.up).length
-    process.stdout.write(paint(1, `telex: nodes up ${up}/${total}${up === total ? " — cluster formed" : ""}\n`))
-    if (up === total && !formed) {
+    const failed = procs.filter((p) => p.failed !== undefined).map((p) => p.name)
+    // the nodes given up on are not waited for: the others form the cluster
+    const complete = up > 0 && up === total - failed.length
+    const gaveUp = failed.length > 0 ? ` (given up: ${failed.join(", ")})` : ""
+    process.stdout.write(paint(1, `telex: nodes up ${up}/${total}${gaveUp}${complete ? " — cluster formed" : ""}\n`))
+    if (complete && !formed) {
       formed = true
       onFormed()
     }
@@ -144,18 +158,23 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
       const why = signal !== null ? `killed by ${signal}` : `exited with code ${code}`
       out(p, paint(31, `node process ${why}`))
       if (wasUp) progress()
+      // one_for_one, with the intensity counted for this node alone
       const [decision, next] = RestartPolicy.decide(
         policy,
-        procs.map((q) => ({ id: q.name, restart: "permanent" as const, running: q.child !== undefined })),
+        [{ id: p.name, restart: "permanent" as const, running: false }],
         p.name,
         { _tag: "Error", message: why },
         Date.now(),
-        history,
+        p.history,
         Math.random()
       )
-      history = next
+      p.history = next
       if (decision._tag === "Escalate") {
-        return onFatal(`node ${p.name} keeps dying: more than ${policy.intensity} restarts within ${policy.periodMillis} ms; giving up`)
+        p.failed = `more than ${policy.intensity} restarts within ${policy.periodMillis} ms, last ${why}`
+        out(p, paint(31, `node ${p.name} keeps dying (${p.failed}): giving up on it; the other nodes keep running`))
+        progress()
+        if (procs.every((q) => q.failed !== undefined)) return onFatal("every node keeps dying; giving up")
+        return
       }
       const delay = decision._tag === "Restart" ? decision.delayMillis : 0
       out(p, paint(33, `restarting node process${delay > 0 ? ` in ${delay} ms` : ""}`))
@@ -206,8 +225,10 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
     return yield* Effect.fail(new Config.ConfigError({ path: "launcher", message: failure }))
   }
   const sum = (key: string) => procs.reduce((acc, p) => acc + (p.stats?.[key] ?? 0), 0)
+  const nodesFailed = procs.filter((p) => p.failed !== undefined)
   const summary = {
     nodes: total,
+    nodesFailed: nodesFailed.map((p) => p.name),
     messages: sum("messages"),
     restarts: sum("restarts"),
     partitions: sum("partitions"),
@@ -216,4 +237,9 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
     jobsLost: sum("jobsLost")
   }
   yield* Console.log(JSON.stringify(summary))
+  if (nodesFailed.length > 0) {
+    const message = `gave up on ${nodesFailed.map((p) => `node ${p.name} (${p.failed})`).join(", ")}`
+    // printed once, by the command line, as any launcher failure
+    return yield* Effect.fail(new Config.ConfigError({ path: "launcher", message }))
+  }
 })

@@ -11,6 +11,7 @@
  * - `telex start`: the same node is restarted by the launcher, fails while the outage lasts, and
  *   comes back when it ends; the other node is never restarted and its links stay supervised.
  */
+import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -73,7 +74,7 @@ describe("node isolation: the application tree cannot take the node's services d
       yield* Supervisor.startChild(a.system.root, Supervisor.child("app", app))
       yield* probe.ref("db").tell(Worker.Crash())
       const reason = yield* a.system.rootExit.pipe(Effect.timeout("20 seconds"))
-      assert.strictEqual(reason._tag, "Error", ExitReason.format(reason))
+      assert.match(ExitReason.format(reason), /^shutdown\(supervisor gave up: more than 1 restarts/)
 
       // the services tree is untouched
       const services = yield* Supervisor.whichChildren(a.system.services)
@@ -141,5 +142,69 @@ describe.concurrent("node isolation: a node whose application gives up exits non
     assert.match(result.stdout, /^n1 +│ .*the root supervisor gave up/m, why)
     assert.notMatch(result.stdout, /^n2 +│ .*node process/m, `n2 never exited\n${why}`)
     assert.notInclude(result.stdout, "giving up", why)
+  }, 300_000)
+})
+
+/** The pid of the node process `name` started by the launcher `launcherPid`. */
+const nodePid = (launcherPid: number, name: string): number | undefined => {
+  const lines = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(launcherPid)], { encoding: "utf8" }).split("\n")
+  const line = lines.find((l) => new RegExp(`--name ${name}(\\s|$)`).test(l))
+  return line === undefined ? undefined : Number(line.trim().split(/\s+/)[0])
+}
+
+const count = (text: string, pattern: RegExp) => text.match(new RegExp(pattern.source, "gm"))?.length ?? 0
+
+describe.concurrent("telex start: a node that keeps dying is given up alone (processes)", () => {
+  it("a node whose app fails at start is given up alone, listed in nodesFailed; the others run the whole --duration", async () => {
+    const ports = await freePorts(3)
+    const file = config("broken-start", ports, { n1: ["idle"], n2: ["idle"], n3: ["broken"] }, { launcher: { intensity: 2, period: "60s" } })
+    const launcher = telex(["start", file, "--duration", "4s"], { env: SECRET, cwd: dir })
+    const result = await launcher.result(240_000)
+    const why = launcher.describe()
+    // a run where a node was given up is not a success, but it ran to the end with the others
+    assert.strictEqual(result.code, 1, `exit code\n${why}`)
+    assert.match(result.stdout, /^n3 +│ .*node n3 keeps dying \(more than 2 restarts within 60000 ms, last exited with code 1\): giving up on it/m, why)
+    assert.strictEqual(count(result.stdout, /^n3 +│ .*node process exited with code 1/), 3, why)
+    assert.include(result.stdout, "nodes up 2/3 (given up: n3) — cluster formed", why)
+    for (const n of ["n1", "n2"]) {
+      assert.match(result.stdout, new RegExp(`^${n} +│ .*node ${n} ready`, "m"), why)
+      assert.notMatch(result.stdout, new RegExp(`^${n} +│ .*node process`, "m"), `${n} never exited\n${why}`)
+    }
+    assert.match(result.stdout, /^n1 +│ .*connected to n2/m, why)
+    const summary = JSON.parse(result.stdout.trim().split("\n").at(-1)!)
+    assert.strictEqual(summary.nodes, 3, why)
+    assert.deepStrictEqual(summary.nodesFailed, ["n3"], why)
+    assert.match(result.stderr, /^telex: gave up on node n3 \(more than 2 restarts/m, why)
+    assert.isFalse(launcher.groupAlive(), "node processes left running")
+  }, 300_000)
+
+  it("repeated kill -9 of one node: it is restarted within its intensity, then given up alone; the others are never restarted and still answer", async () => {
+    const ports = await freePorts(3)
+    const file = config("kill-one", ports, { n1: ["idle"], n2: ["idle"], n3: ["idle"] }, { launcher: { intensity: 2, period: "60s" } })
+    const launcher = telex(["start", file], { env: SECRET, cwd: dir })
+    await launcher.waitFor("the cluster formed", (out) => out.includes("nodes up 3/3 — cluster formed"), 150_000)
+    const healthy = { n1: nodePid(launcher.pid, "n1"), n2: nodePid(launcher.pid, "n2") }
+    for (let kill = 1; kill <= 3; kill++) {
+      const pid = nodePid(launcher.pid, "n3")
+      assert.isDefined(pid, `n3 is running before kill ${kill}\n${launcher.describe()}`)
+      process.kill(pid!, "SIGKILL")
+      await launcher.waitFor(`n3 killed (${kill})`, (out) => count(out, /^n3 +│ .*node process killed by SIGKILL/) >= kill, 60_000)
+      if (kill < 3) {
+        // restarted: wait until it is up again, so that each kill hits a running node
+        await launcher.waitFor(`n3 up again (${kill})`, (out) => count(out, /^n3 +│ .*node n3 ready/) >= kill + 1, 120_000)
+      }
+    }
+    await launcher.waitFor("n3 given up", (out) => /^n3 +│ .*node n3 keeps dying/m.test(out), 30_000)
+    // the others run on, in the same processes, and answer
+    const status = await telex(["status", file], { env: SECRET, cwd: dir }).result(100_000)
+    const why = `--- status ---\n${status.stdout}\n${status.stderr}\n${launcher.describe()}`
+    assert.match(status.stdout, new RegExp(`^node n1 \\(incarnation \\d+, pid ${healthy.n1},`, "m"), why)
+    assert.match(status.stdout, new RegExp(`^node n2 \\(incarnation \\d+, pid ${healthy.n2},`, "m"), why)
+    assert.match(status.stdout, /^node n3 .*unreachable/m, why)
+    assert.isUndefined(nodePid(launcher.pid, "n3"), why)
+    launcher.signal("SIGTERM")
+    const result = await launcher.result(60_000)
+    assert.notMatch(result.stdout, /^n[12] +│ .*node process/m, `n1 and n2 never exited\n${launcher.describe()}`)
+    assert.isFalse(launcher.groupAlive(), "node processes left running")
   }, 300_000)
 })
