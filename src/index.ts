@@ -1,5 +1,34 @@
 /**
- * Telex: an actor runtime for TypeScript on Effect.
+ * Telex: an actor runtime for TypeScript on Effect (`import { Actor, ActorSystem } from "telex"`):
+ * typed actors with Schema-validated protocols, OTP supervision, and a cluster of Node.js
+ * processes over authenticated TCP. The test kit is `telex/testing`; the SQLite store of
+ * reliable channels is `telex/sqlite`.
+ *
+ * @example
+ * import { Effect, Schema } from "effect"
+ * import { Actor, ActorSystem } from "telex"
+ *
+ * const Counter = Actor.make("Counter", {
+ *   Increment: Actor.tell({ by: Schema.Int }),
+ *   Get: Actor.ask({}, { success: Schema.Int })
+ * })
+ *
+ * const CounterLive = Counter.behavior(Effect.gen(function*() {
+ *   let count = 0
+ *   return {
+ *     Increment: ({ by }) => Effect.sync(() => { count += by }),
+ *     Get: () => Effect.succeed(count)
+ *   }
+ * }))
+ *
+ * const program = Effect.gen(function*() {
+ *   const system = yield* ActorSystem
+ *   const counter = yield* system.spawn(CounterLive, { name: "counter" })
+ *   yield* counter.tell(Counter.Increment({ by: 2 }))
+ *   return yield* counter.ask(Counter.Get()) // 2
+ * })
+ *
+ * Effect.runPromise(program.pipe(Effect.provide(ActorSystem.layer()), Effect.scoped)).then(console.log)
  *
  * @since 0.1.0
  */
