@@ -76,12 +76,14 @@ export const ClusterConfig = Schema.Struct({
   heartbeat: Schema.optional(Schema.Struct({
     interval: Schema.optional(DurationText),
     acceptablePause: Schema.optional(DurationText)
+  }).annotate({ description: "failure detection: a heartbeat every interval (1s); a peer silent longer than acceptablePause (3s) is down" })),
+  reconnect: Schema.optional(Schema.Struct({ initial: Schema.optional(DurationText), max: Schema.optional(DurationText) }).annotate({
+    description: "backoff between attempts to reconnect a lost peer (100ms doubling to 5s)"
   })),
-  reconnect: Schema.optional(Schema.Struct({ initial: Schema.optional(DurationText), max: Schema.optional(DurationText) })),
   supervision: Schema.optional(Schema.Struct({
     intensity: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
     period: Schema.optional(DurationText)
-  })),
+  }).annotate({ description: "restart intensity of each node's root supervisor: restarts allowed within period (10 in 10s)" })),
   /**
    * export spans to an OpenTelemetry collector (OTLP over HTTP); the `OTEL_EXPORTER_OTLP_*`
    * environment variables take precedence (see `Tracing.ts`)
@@ -90,12 +92,12 @@ export const ClusterConfig = Schema.Struct({
     /** the collector's base URL, e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended) */
     endpoint: Schema.optional(Schema.String),
     protocol: Schema.optional(Schema.Literals(["http/protobuf", "http/json"]))
-  })),
+  }).annotate({ description: "export spans to an OpenTelemetry collector (OTLP over HTTP), e.g. { \"endpoint\": \"http://127.0.0.1:4318\" }" })),
   launcher: Schema.optional(Schema.Struct({
     /** restarts of one node process allowed within `period` before the launcher gives up on that node (the others keep running) */
     intensity: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
     period: Schema.optional(DurationText)
-  }))
+  }).annotate({ description: "telex start: restarts of one node process allowed within period (5 in 30s) before it gives up on that node" }))
 })
 export type ClusterConfig = typeof ClusterConfig.Type
 
