@@ -398,4 +398,16 @@ describe("monitors", () => {
       yield* system.stop(b.ref)
       assert.strictEqual(system.deadLetterCount(), before)
     }).pipe(withSystem()))
+
+  it.effect("a long chain of linked idle actors dies without recursing (each exit signal is handled in a loop)", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const n = 3_000
+      const nodes = []
+      for (let i = 0; i < n; i++) nodes.push(yield* spawnNode)
+      for (let i = 0; i + 1 < n; i++) yield* nodes[i]!.ref.ask(Node.Link({ other: nodes[i + 1]!.ref }))
+      yield* system.stop(nodes[0]!.ref, ExitReason.error("chain"))
+      assert.deepStrictEqual(yield* system.awaitExit(nodes[n - 1]!.ref), ExitReason.error("chain"))
+      assert.deepStrictEqual(yield* system.awaitExit(nodes[n >> 1]!.ref), ExitReason.error("chain"))
+    }).pipe(withSystem()))
 })

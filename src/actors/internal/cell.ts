@@ -331,18 +331,32 @@ export class Cell implements Target, ActorContextShape, Activatable {
     if (wasStarting) return
     const fiber = this.fiber
     fiber?.interruptUnsafe()
-    const brutal = reason._tag === "Killed"
+    // An idle actor without children or finalizers (most of them) has nothing to wait for: no
+    // fiber to start, it is gone at once (through the trampoline, so a chain of links dying does
+    // not recurse).
+    if (fiber === undefined && (this.children === undefined || this.children.size === 0)) {
+      const closing = Scope.closeUnsafe(this.scope, Exit.void)
+      if (closing === undefined) return finalizeSoon(this)
+      // finalizers to run: the orderly path below, with the scope already marked closed
+      return this.stopWith(reason, Effect.uninterruptible(closing), timeoutMillis)
+    }
     const orderly = Effect.gen({ self: this }, function*() {
       if (fiber !== undefined) yield* Fiber.await(fiber)
       yield* this.stopChildren()
       yield* Scope.close(this.scope, Exit.void)
     })
+    this.stopWith(reason, orderly, timeoutMillis)
+  }
+
+  /** Runs the orderly part of a stop (bounded by `timeoutMillis`), then finalizes. */
+  private stopWith(reason: ExitReason.ExitReason, orderly: Effect.Effect<void>, timeoutMillis: number | undefined): void {
+    const brutal = reason._tag === "Killed"
     // with the actor's context, so the shutdown budget is measured on Effect's Clock (TestClock in tests)
     const run = Effect.runForkWith(this.context ?? Context.empty())
     if (brutal) {
       // finalizers still run, but nobody waits for them
       run(orderly)
-      this.finalize()
+      finalizeSoon(this)
       return
     }
     const runner = run(orderly)
@@ -374,7 +388,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
   }
 
   /** The cell is gone: deliver what is owed (dead letters, replies, Down, exit signals). */
-  private finalize(): void {
+  finalize(): void {
     if (this.state === State.Dead) return
     this.state = State.Dead
     const reason = this.exitReason!
@@ -510,6 +524,25 @@ export class Cell implements Target, ActorContextShape, Activatable {
 }
 
 const noop = () => {}
+
+/**
+ * Cells to finalize, when finalizing one leads synchronously to others (exit signals over links
+ * of actors that stop at once): handled in a loop instead of a recursion.
+ */
+let finalizing: Array<Cell> | undefined = undefined
+
+const finalizeSoon = (cell: Cell): void => {
+  if (finalizing !== undefined) {
+    finalizing.push(cell)
+    return
+  }
+  const queue = (finalizing = [cell])
+  try {
+    for (let i = 0; i < queue.length; i++) queue[i]!.finalize()
+  } finally {
+    finalizing = undefined
+  }
+}
 
 /** A defect or an interruption ends the actor; a typed failure of an ask goes back to the asker. */
 const isCrash = (cause: Cause.Cause<unknown>): boolean => Cause.hasDies(cause) || Cause.hasInterrupts(cause)
