@@ -27,13 +27,28 @@ export interface ActorContextShape {
   ): Effect.Effect<ActorRef<D>, SpawnError, R>
   /** Stops this actor once the current message has been handled (default reason `Normal`). */
   stop(reason?: ExitReason): Effect.Effect<void>
-  /** Links this actor with another (bidirectional). */
+  /** Links this actor with another (bidirectional). Anything but an ActorRef is a defect, and leaves no link. */
   link(ref: ActorRef<any>): Effect.Effect<void>
   unlink(ref: ActorRef<any>): Effect.Effect<void>
-  /** Monitors another actor: exactly one `Down` message (handled by `onDown`) when it stops. */
-  monitor(ref: ActorRef<any>): Effect.Effect<MonitorRef>
-  /** Cancels a monitor; no `Down` is delivered for it afterwards. */
-  demonitor(monitor: MonitorRef): Effect.Effect<void>
+  /**
+   * Monitors another actor: exactly one `Down` message (handled by `onDown`) when it stops. By
+   * registered name — `"name"` here, `{ name, node }` on another node — the name is resolved
+   * now: `Down(NoProc)` at once if nothing is registered, `Down(NoConnection)` if the node is
+   * unreachable. Anything else is a defect, and leaves no monitor.
+   */
+  monitor(target: MonitorTarget): Effect.Effect<MonitorRef>
+  /**
+   * Cancels a monitor this actor owns and flushes its `Down` if already queued: none is
+   * delivered afterwards. Returns whether the monitor was still active (false: it had fired, or
+   * it is not this actor's). OTP's `demonitor(Ref, [flush, info])`; `flush` is always on.
+   */
+  demonitor(monitor: MonitorRef, options?: { readonly flush?: boolean }): Effect.Effect<boolean>
+  /**
+   * Monitors the connection to another node (Erlang's `monitor_node/2`): one `Down` with
+   * `NoConnection` (and `monitor.node` set) when it is lost — at once if it is not connected.
+   * Cancel with `demonitor`.
+   */
+  monitorNode(node: string): Effect.Effect<MonitorRef>
   /** Turns exit signals from links into `ExitSignal` messages (handled by `onExit`). */
   trapExit(enabled: boolean): Effect.Effect<void>
   /** Sends `message` to self after `delay`; a timer with the same key is replaced. Uses Effect's Clock. */
@@ -42,6 +57,9 @@ export interface ActorContextShape {
   startPeriodicTimer(key: string, message: unknown, interval: Duration.Input): Effect.Effect<void>
   cancelTimer(key: string): Effect.Effect<void>
 }
+
+/** What `monitor` accepts: a ref, a name registered on this node, or a name on a node. */
+export type MonitorTarget = ActorRef<any> | string | { readonly name: string; readonly node: string }
 
 export class ActorContext extends Context.Service<ActorContext, ActorContextShape>()("telex/ActorContext") {}
 

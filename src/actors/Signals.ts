@@ -7,10 +7,23 @@
  *   as an `ExitSignal` message instead (handled by its `onExit` handler) and keeps running.
  *   `ActorSystem.kill` sends the one untrappable signal: the target exits with `Killed`, and
  *   its links then see `Killed` (which they may trap).
+ * - **Exit signals without a link** (Erlang's `exit/2`): `system.exit(ref, reason)` sends one.
+ *   A trapping receiver gets an `ExitSignal`; a non-trapping one exits with `reason` unless it
+ *   is `Normal`; `Killed` is untrappable. An exit to oneself with `Normal` (not trapping) stops
+ *   the actor normally. Such a signal does not remove a link between the two actors.
  * - A **monitor** is one-way and fires exactly once: the watcher receives one `Down` message
  *   (its `onDown` handler) with the monitored actor's exit reason. Monitoring an actor that is
- *   already dead (or never existed) delivers `Down(NoProc)` at once. `demonitor` cancels it; no
- *   `Down` is delivered after `demonitor` returns.
+ *   already dead (or never existed, or belongs to an earlier incarnation of this node) delivers
+ *   `Down(NoProc)` at once. A monitor may name its target: `ctx.monitor("name")` or
+ *   `ctx.monitor({ name, node })` resolves the name once (an unregistered name: `Down(NoProc)`;
+ *   an unreachable node: `Down(NoConnection)`). `demonitor` cancels a monitor — only the actor
+ *   that owns it can — and always flushes: no `Down` is delivered after it returns. It returns
+ *   whether the monitor was still active (OTP's `demonitor(Ref, [flush, info])`).
+ * - A **node monitor** (`ctx.monitorNode(node)`, Erlang's `monitor_node/2`) delivers one `Down`
+ *   with `NoConnection` (its `monitor.node` set) when the connection to that node is lost, at
+ *   once if it is not connected.
+ * - The `Down` given to `onDown` carries the watcher's own `MonitorRef` (the object `monitor`
+ *   returned), so it can be compared by identity.
  * - Linking to a dead actor makes the linker receive an exit signal with `NoProc` (like
  *   Erlang's `link/1` with trapping exits).
  * - When the connection to another node is lost, links and monitors that cross it fire with
@@ -28,9 +41,15 @@ import type { ExitReason } from "./ExitReason.ts"
 export class MonitorRef {
   readonly id: number
   readonly target: ActorRef<any>
-  constructor(id: number, target: ActorRef<any>) {
+  /** set for a monitor by registered name (`ctx.monitor("name")` or `{ name, node }`) */
+  readonly name: string | undefined
+  /** set for a node monitor (`ctx.monitorNode(node)`): `target` is then a placeholder for the node */
+  readonly node: string | undefined
+  constructor(id: number, target: ActorRef<any>, name?: string, node?: string) {
     this.id = id
     this.target = target
+    this.name = name
+    this.node = node
   }
 }
 

@@ -29,13 +29,15 @@
  */
 import { Context, Deferred, Effect, Layer, Option, Stream } from "effect"
 import * as ExitReason from "../actors/ExitReason.ts"
+import type { MonitorRef } from "../actors/Signals.ts"
 import type { SupervisionEvent } from "../actors/SupervisionEvent.ts"
 import * as Supervisor from "../supervision/Supervisor.ts"
 import type { ActorProtocol, Behavior, MessageDefs } from "../actors/Actor.ts"
 import { ActorNotFound, type SpawnError } from "../actors/ActorError.ts"
 import { type ActorAddress, ActorRef, type NodeId, setDefaultResolver } from "../actors/ActorRef.ts"
 import { type DeadLetter, formatReason } from "../actors/DeadLetter.ts"
-import { awaitStop } from "../actors/internal/cell.ts"
+import { awaitStop, State } from "../actors/internal/cell.ts"
+import { currentSelf } from "../actors/internal/currentActor.ts"
 import { defaultDefaults, SystemCore, type SystemDefaults } from "../actors/internal/system.ts"
 import type { OverflowPolicy } from "../actors/Mailbox.ts"
 import type { SpawnOptions } from "../actors/SpawnOptions.ts"
@@ -51,6 +53,19 @@ export interface ActorSystemShape {
   stop(ref: ActorRef<any>, reason?: ExitReason.ExitReason): Effect.Effect<void>
   /** Sends the untrappable kill signal: the actor exits with `Killed` at once. */
   kill(ref: ActorRef<any>): Effect.Effect<void>
+  /**
+   * Sends an exit signal, as Erlang's `exit/2` (from the calling actor, if any): a trapping
+   * actor receives it as an `ExitSignal`; any other exits with `reason` — unless it is `Normal`,
+   * which it ignores (but an actor sending `Normal` to itself stops). `Killed` is untrappable.
+   * Works across nodes. Does not wait for the exit.
+   */
+  exit(ref: ActorRef<any>, reason: ExitReason.ExitReason): Effect.Effect<void>
+  /**
+   * What Erlang's `process_info/2` tells of a local actor: its links, the monitors it holds and
+   * the actors monitoring it, whether it traps exits, its mailbox size. `None` if it is not a
+   * live actor of this node.
+   */
+  info(ref: ActorRef<any>): Option.Option<ActorInfo>
   /** Finds the actor registered under `name` on this node, checking its protocol. */
   lookup<D extends MessageDefs>(protocol: ActorProtocol<D>, name: string): Effect.Effect<ActorRef<D>, ActorNotFound>
   whereis(name: string): Option.Option<ActorRef<any>>
@@ -76,6 +91,18 @@ export interface ActorSystemShape {
   readonly actorCount: () => number
   /** @internal */
   readonly core: SystemCore
+}
+
+export interface ActorInfo {
+  readonly status: "starting" | "running"
+  readonly name: string | undefined
+  readonly links: ReadonlyArray<ActorRef<any>>
+  /** the monitors this actor holds (on actors, names and nodes) */
+  readonly monitors: ReadonlyArray<MonitorRef>
+  /** the actors monitoring this one (local watchers and those on other nodes) */
+  readonly monitoredBy: ReadonlyArray<ActorRef<any>>
+  readonly trapExit: boolean
+  readonly mailboxSize: number
 }
 
 export interface Options {
@@ -147,6 +174,9 @@ const make = Effect.fnUntraced(function*(options?: Options) {
     })
   )
 
+  // the sender of exit signals sent from outside any actor
+  const external = new ActorRef({ node: nodeId, id: 0, protocol: "telex/system" }, undefined, core)
+
   const service: ActorSystemShape = {
     nodeId,
     core,
@@ -161,6 +191,27 @@ const make = Effect.fnUntraced(function*(options?: Options) {
         target.onExit(() => resume(Effect.void))
         target.exitSignal(ref, ExitReason.killed, true)
       }),
+    exit: (ref, reason) =>
+      Effect.withFiber((fiber) => {
+        const from = currentSelf(fiber) ?? external
+        ref.target.exitSignal(from, reason, reason._tag === "Killed", true)
+        return Effect.void
+      }),
+    info: (ref) => {
+      const cell = ref.address.node.name === nodeId.name && ref.address.node.incarnation === nodeId.incarnation
+        ? core.cells.get(ref.address.id)
+        : undefined
+      if (cell === undefined || !cell.isAlive) return Option.none()
+      return Option.some({
+        status: cell.state === State.Starting ? "starting" : "running",
+        name: cell.name,
+        links: Array.from(cell.links?.values() ?? []),
+        monitors: Array.from(cell.watching?.values() ?? []).filter((m) => cell.downsQueued?.has(m.id) !== true),
+        monitoredBy: Array.from(cell.monitors?.values() ?? []),
+        trapExit: cell.trapping,
+        mailboxSize: cell.mailbox.size
+      })
+    },
     lookup: (protocol, name) =>
       Effect.suspend(() => {
         const cell = core.names.get(name)

@@ -16,7 +16,7 @@ import { Cause, Context, Duration, Effect, Exit, Fiber, Schema, Scope, type Trac
 import * as ExitReason from "../ExitReason.ts"
 import { Down, ExitSignal, MonitorRef } from "../Signals.ts"
 import { type Behavior, ForkTypeId, type Handlers, type MessageDefs } from "../Actor.ts"
-import { ActorContext, type ActorContextShape } from "../ActorContext.ts"
+import { ActorContext, type ActorContextShape, type MonitorTarget } from "../ActorContext.ts"
 import { ActorStopped, InvalidMessage, MailboxFull, SpawnError } from "../ActorError.ts"
 import { ActorRef } from "../ActorRef.ts"
 import type { DeadLetterReason } from "../DeadLetter.ts"
@@ -68,6 +68,10 @@ export class Cell implements Target, ActorContextShape, Activatable {
   links: Map<string, ActorRef<any>> | undefined = undefined
   monitors: Map<number, ActorRef<any>> | undefined = undefined
   watching: Map<number, MonitorRef> | undefined = undefined
+  /** monitors whose Down is queued here and not yet handled (for `demonitor`'s result) */
+  downsQueued: Set<number> | undefined = undefined
+  /** cancels the node monitors of this actor, by monitor id */
+  nodeWatches: Map<number, () => void> | undefined = undefined
   children: Set<Cell> | undefined = undefined
   exitObservers: Array<(reason: ExitReason.ExitReason) => void> | undefined = undefined
   putWaiters: Array<() => void> | undefined = undefined
@@ -193,6 +197,9 @@ export class Cell implements Target, ActorContextShape, Activatable {
   }
 
   signal(message: Down | ExitSignal): void {
+    if (message instanceof Down && this.watching?.has(message.monitor.id) === true && this.state < State.Stopping) {
+      ;(this.downsQueued ??= new Set()).add(message.monitor.id)
+    }
     this.offer(message, undefined, undefined, true)
   }
 
@@ -263,12 +270,19 @@ export class Cell implements Target, ActorContextShape, Activatable {
   // links, monitors, exit signals
   // -------------------------------------------------------------------------
 
-  exitSignal(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable = false): void {
+  /**
+   * An exit signal: from a linked actor's exit, or (`direct`) sent by `system.exit` as Erlang's
+   * `exit/2`, which leaves links alone and stops the sender itself on a `Normal` exit to self.
+   */
+  exitSignal(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable = false, direct = false): void {
     if (this.state >= State.Stopping) return
-    this.links?.delete(from.key)
+    if (!direct) this.links?.delete(from.key)
     if (untrappable) return this.terminate(ExitReason.killed)
     if (this.trapping) return this.signal(new ExitSignal(from, reason))
-    if (ExitReason.isNormal(reason)) return
+    if (ExitReason.isNormal(reason)) {
+      if (direct && from.key === this.self.key) this.terminate(reason)
+      return
+    }
     this.terminate(reason)
   }
 
@@ -407,9 +421,11 @@ export class Cell implements Target, ActorContextShape, Activatable {
     this.putWaiters = undefined
     if (waiters !== undefined) for (const wake of waiters) wake()
     if (this.watching !== undefined) {
-      for (const monitor of this.watching.values()) monitor.target.target.removeMonitor(monitor.id)
+      const watching = this.watching
       this.watching = undefined
+      for (const monitor of watching.values()) this.cancelMonitor(monitor)
     }
+    this.downsQueued = undefined
     if (this.monitors !== undefined) {
       const monitors = this.monitors
       this.monitors = undefined
@@ -452,34 +468,122 @@ export class Cell implements Target, ActorContextShape, Activatable {
   }
 
   link(ref: ActorRef<any>): Effect.Effect<void> {
-    return Effect.sync(() => {
-      if (ref.key === this.self.key) return
+    return Effect.suspend(() => {
+      // resolve (and check) the other side before recording anything: a bad argument leaves no trace
+      const target = targetOf(ref, "link")
+      if (target instanceof Error) return Effect.die(target)
+      if (ref.key === this.self.key) return Effect.void
       ;(this.links ??= new Map()).set(ref.key, ref)
-      ref.target.addLink(this.self)
+      target.addLink(this.self)
+      return Effect.void
     })
   }
 
   unlink(ref: ActorRef<any>): Effect.Effect<void> {
-    return Effect.sync(() => {
+    return Effect.suspend(() => {
+      const target = targetOf(ref, "unlink")
+      if (target instanceof Error) return Effect.die(target)
       this.links?.delete(ref.key)
-      ref.target.removeLink(this.self)
+      target.removeLink(this.self)
+      return Effect.void
     })
   }
 
-  monitor(ref: ActorRef<any>): Effect.Effect<MonitorRef> {
-    return Effect.sync(() => {
-      const monitor = new MonitorRef(this.system.nextMonitorId++, ref)
+  monitor(what: MonitorTarget): Effect.Effect<MonitorRef> {
+    return Effect.suspend(() => {
+      if (typeof what === "string") return Effect.succeed(this.monitorName(what))
+      if (isNamed(what)) {
+        if (what.node === this.system.nodeId.name) return Effect.succeed(this.monitorName(what.name))
+        return this.monitorRemoteName(what.name, what.node)
+      }
+      const target = targetOf(what, "monitor")
+      if (target instanceof Error) return Effect.die(target)
+      return Effect.succeed(this.monitorTarget(what, target, undefined))
+    })
+  }
+
+  private monitorTarget(ref: ActorRef<any>, target: Target, name: string | undefined): MonitorRef {
+    const monitor = new MonitorRef(this.system.nextMonitorId++, ref, name)
+    ;(this.watching ??= new Map()).set(monitor.id, monitor)
+    target.addMonitor(monitor.id, this.self)
+    return monitor
+  }
+
+  /** A monitor on whatever is registered as `name` here now; `Down(NoProc)` at once if nothing is. */
+  private monitorName(name: string): MonitorRef {
+    const cell = this.system.names.get(name)
+    if (cell !== undefined && cell.isAlive) return this.monitorTarget(cell.self, cell, name)
+    return this.firedMonitor(this.system.refFor(unknownAddress(this.system.nodeId)), name, undefined, ExitReason.noproc)
+  }
+
+  /** The name is resolved on its node, then the actor found is monitored (it may die between: NoProc). */
+  private monitorRemoteName(name: string, node: string): Effect.Effect<MonitorRef> {
+    const placeholder = () => this.system.refFor(unknownAddress({ name: node, incarnation: 0 }))
+    const remote = this.system.remote
+    if (remote?.whereis === undefined) return Effect.succeed(this.firedMonitor(placeholder(), name, undefined, ExitReason.noconnection(node)))
+    return remote.whereis(node, name).pipe(
+      Effect.map((address) => {
+        if (address === undefined) return this.firedMonitor(placeholder(), name, undefined, ExitReason.noproc)
+        const ref = this.system.refFor(address)
+        return this.monitorTarget(ref, ref.target, name)
+      }),
+      Effect.catch(() => Effect.succeed(this.firedMonitor(placeholder(), name, undefined, ExitReason.noconnection(node))))
+    )
+  }
+
+  /** A monitor whose Down is queued at once. */
+  private firedMonitor(ref: ActorRef<any>, name: string | undefined, node: string | undefined, reason: ExitReason.ExitReason) {
+    const monitor = new MonitorRef(this.system.nextMonitorId++, ref, name, node)
+    ;(this.watching ??= new Map()).set(monitor.id, monitor)
+    this.signal(new Down(monitor, ref, reason))
+    return monitor
+  }
+
+  monitorNode(node: string): Effect.Effect<MonitorRef> {
+    return Effect.suspend(() => {
+      if (typeof node !== "string" || node.length === 0) {
+        return Effect.die(new TypeError(`monitorNode: expected a node name, got ${String(node)}`))
+      }
+      const placeholder = this.system.refFor(unknownAddress({ name: node, incarnation: 0 }))
+      const remote = this.system.remote
+      if (node !== this.system.nodeId.name && remote?.watchNode === undefined) {
+        return Effect.succeed(this.firedMonitor(placeholder, undefined, node, ExitReason.noconnection(node)))
+      }
+      const monitor = new MonitorRef(this.system.nextMonitorId++, placeholder, undefined, node)
       ;(this.watching ??= new Map()).set(monitor.id, monitor)
-      ref.target.addMonitor(monitor.id, this.self)
-      return monitor
+      // this node never goes down for itself (as `monitor_node(node(), true)`)
+      if (node === this.system.nodeId.name) return Effect.succeed(monitor)
+      const cancel = remote!.watchNode!(node, () => {
+        this.nodeWatches?.delete(monitor.id)
+        this.signal(new Down(monitor, placeholder, ExitReason.noconnection(node)))
+      })
+      if (this.watching?.has(monitor.id) === true && this.downsQueued?.has(monitor.id) !== true) {
+        ;(this.nodeWatches ??= new Map()).set(monitor.id, cancel)
+      }
+      return Effect.succeed(monitor)
     })
   }
 
-  demonitor(monitor: MonitorRef): Effect.Effect<void> {
+  private cancelMonitor(monitor: MonitorRef): void {
+    if (monitor.node !== undefined) {
+      const cancel = this.nodeWatches?.get(monitor.id)
+      this.nodeWatches?.delete(monitor.id)
+      cancel?.()
+      return
+    }
+    monitor.target.target.removeMonitor(monitor.id)
+  }
+
+  demonitor(monitor: MonitorRef, _options?: { readonly flush?: boolean }): Effect.Effect<boolean> {
     return Effect.sync(() => {
+      // only the owner can cancel a monitor: another actor handed this MonitorRef finds nothing here
+      const mine = this.watching?.get(monitor?.id)
+      if (mine === undefined || mine !== monitor && mine.target.key !== monitor.target?.key) return false
       // a Down already queued for it is skipped when dequeued (Erlang's demonitor + flush)
-      this.watching?.delete(monitor.id)
-      monitor.target.target.removeMonitor(monitor.id)
+      this.watching!.delete(mine.id)
+      const fired = this.downsQueued?.delete(mine.id) === true
+      if (!fired) this.cancelMonitor(mine)
+      return !fired
     })
   }
 
@@ -544,6 +648,29 @@ const finalizeSoon = (cell: Cell): void => {
   }
 }
 
+const isNamed = (u: unknown): u is { readonly name: string; readonly node: string } =>
+  typeof u === "object" && u !== null && !(u instanceof ActorRef) && typeof (u as any).name === "string" &&
+  typeof (u as any).node === "string"
+
+/** The delivery target of `ref`, or the error to die with when `ref` is no ActorRef (or cannot be resolved). */
+const targetOf = (ref: unknown, what: string): Target | Error => {
+  if (!(ref instanceof ActorRef)) {
+    return new TypeError(`${what}: expected an ActorRef, got ${ref === null ? "null" : typeof ref}`)
+  }
+  try {
+    return ref.target
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e))
+  }
+}
+
+/** The address of "no actor" on a node: a name that resolved to nothing, or a node placeholder. */
+const unknownAddress = (node: { readonly name: string; readonly incarnation: number }) => ({
+  node,
+  id: 0,
+  protocol: "telex/unknown"
+})
+
 /** A defect or an interruption ends the actor; a typed failure of an ask goes back to the asker. */
 const isCrash = (cause: Cause.Cause<unknown>): boolean => Cause.hasDies(cause) || Cause.hasInterrupts(cause)
 
@@ -573,8 +700,16 @@ const drainLoop: (cell: Cell) => Effect.Effect<void, unknown> = Effect.fnUntrace
     if (cell.putWaiters !== undefined) cell.wakePutters()
     const message = entry.message as any
     if (message instanceof Down) {
-      // skip a Down whose monitor was cancelled after it was queued
-      if (cell.watching?.delete(message.monitor.id) && handlers.onDown !== undefined) yield* handlers.onDown(message)
+      // skip a Down whose monitor was cancelled after it was queued; hand over the watcher's own
+      // MonitorRef (the one `monitor` returned, with its name or node)
+      const id = message.monitor.id
+      const mine = cell.watching?.get(id)
+      if (mine === undefined) continue
+      cell.watching!.delete(id)
+      cell.downsQueued?.delete(id)
+      if (handlers.onDown !== undefined) {
+        yield* handlers.onDown(mine === message.monitor ? message : new Down(mine, message.actor, message.reason))
+      }
       continue
     }
     if (message instanceof ExitSignal) {

@@ -36,6 +36,10 @@ export const defaultDefaults: SystemDefaults = {
 /** Where messages for other nodes go; the transport installs one. */
 export interface RemoteRouter {
   resolve(address: ActorAddress): Target
+  /** The address registered as `name` on `node` (undefined: none); fails when the node is unreachable. */
+  whereis?(node: string, name: string): Effect.Effect<ActorAddress | undefined, unknown>
+  /** Calls `f` once when the connection to `node` is lost (at once if it is not up); returns the cancel. */
+  watchNode?(node: string, f: () => void): () => void
 }
 
 export class SystemCore implements Resolver {
@@ -66,7 +70,9 @@ export class SystemCore implements Resolver {
   }
 
   resolve(address: ActorAddress): Target {
-    if (address.node.name === this.nodeId.name && address.node.incarnation === this.nodeId.incarnation) {
+    if (address.node.name === this.nodeId.name) {
+      // an earlier (or later) incarnation of this node: its actors are gone (OTP: noproc)
+      if (address.node.incarnation !== this.nodeId.incarnation) return new DeadTarget(this, address, { _tag: "NoSuchActor" })
       return this.cells.get(address.id) ?? new DeadTarget(this, address, { _tag: "NoSuchActor" })
     }
     if (this.remote !== undefined) return this.remote.resolve(address)

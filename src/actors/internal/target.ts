@@ -42,8 +42,8 @@ export interface Target {
   waitForSpace(wake: () => void): () => void
   /** Delivers a signal message (`Down`, `ExitSignal`) regardless of mailbox bounds. */
   signal(message: Down | ExitSignal): void
-  /** An exit signal from a linked actor (or a kill). */
-  exitSignal(from: ActorRef<any>, reason: ExitReason, untrappable?: boolean): void
+  /** An exit signal from a linked actor (or a kill); `direct`: sent by `system.exit` (Erlang's `exit/2`), not by a link. */
+  exitSignal(from: ActorRef<any>, reason: ExitReason, untrappable?: boolean, direct?: boolean): void
   addLink(from: ActorRef<any>): void
   removeLink(from: ActorRef<any>): void
   addMonitor(id: number, watcher: ActorRef<any>): void

@@ -358,6 +358,7 @@ export class Router {
     const waiters = peer.closeWaiters
     peer.closeWaiters = []
     for (const f of waiters) f(reason)
+    this.fireNodeWatchers(peer.name)
     this.publish({ _tag: "NodeDown", node, reason, sent: conn.sent, received: conn.received })
   }
 
@@ -405,6 +406,45 @@ export class Router {
       return true
     }
     return false
+  }
+
+  // node monitors (`ctx.monitorNode`): one-shot callbacks per node name, fired when its connection closes
+  private readonly nodeWatchers = new Map<string, Set<() => void>>()
+
+  watchNode(node: string, f: () => void): () => void {
+    const peer = this.peers.get(node)
+    if (peer === undefined || !peer.isUp) {
+      f()
+      return () => {}
+    }
+    let watchers = this.nodeWatchers.get(node)
+    if (watchers === undefined) this.nodeWatchers.set(node, watchers = new Set())
+    const once = () => f()
+    watchers.add(once)
+    return () => {
+      watchers.delete(once)
+    }
+  }
+
+  private fireNodeWatchers(node: string): void {
+    const watchers = this.nodeWatchers.get(node)
+    if (watchers === undefined) return
+    this.nodeWatchers.delete(node)
+    for (const f of watchers) f()
+  }
+
+  /** The address registered as `name` on `node` (undefined: none); fails if the node is not connected. */
+  whereis(node: string, name: string): Effect.Effect<ActorAddress | undefined, NodeDown> {
+    return Effect.suspend(() => {
+      const peer = this.peers.get(node)
+      if (peer === undefined || !peer.isUp) return Effect.fail(new NodeDown({ node, reason: "not connected" }))
+      return this.request(peer, (id) => [Kind.Lookup, id, name]).pipe(
+        Effect.map((found) => {
+          const address = (found as Array<unknown>)[2]
+          return isAddress(address) ? address as ActorAddress : undefined
+        })
+      )
+    })
   }
 
   request(peer: Peer, build: (requestId: number) => Array<unknown>): Effect.Effect<unknown, NodeDown> {
@@ -456,11 +496,13 @@ export class Router {
           return cell.addLink(remote)
         }
         if (cell === undefined) return
-        peer.links.delete(key(cell.self.key))
+        // an exit signal sent by `system.exit` (e[5]) is no link's: the link, if any, stays
+        const direct = e[0] === Kind.Exit && e[5] === true
+        if (!direct) peer.links.delete(key(cell.self.key))
         if (e[0] === Kind.Unlink) return cell.removeLink(remote)
         const reason = decodeReason(e[3])
         if (reason === undefined) return this.protocolError(conn, "undecodable exit reason")
-        return cell.exitSignal(remote, reason, e[4] === true)
+        return cell.exitSignal(remote, reason, e[4] === true, direct)
       }
       case Kind.Monitor: {
         if (!isAddress(e[1]) || typeof e[2] !== "number" || typeof e[3] !== "number") {
@@ -861,12 +903,14 @@ export class RemoteTarget implements Target {
   // Signals are addressed like messages (`to`): one for another incarnation of the node (an
   // actor of its predecessor) is never sent, lest it reach the successor's actor with that id.
 
-  exitSignal(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable?: boolean): void {
+  exitSignal(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable?: boolean, direct?: boolean): void {
     const peer = this.peer
-    peer.links.delete(`${from.key}|${this.key}`)
+    if (direct !== true) peer.links.delete(`${from.key}|${this.key}`)
     const to = this.to(peer)
     if (to === undefined) return // that incarnation is gone
-    if (!this.router.send(peer, [Kind.Exit, from.address, to, encodeReason(reason), untrappable === true])) {
+    const envelope = [Kind.Exit, from.address, to, encodeReason(reason), untrappable === true]
+    if (direct === true) envelope.push(true)
+    if (!this.router.send(peer, envelope)) {
       // nothing to tell: the connection is gone, and the remote side saw NoConnection
     }
   }

@@ -1,0 +1,113 @@
+/**
+ * Monitors by name, exit signals and node monitors across nodes: two nodes in one process over
+ * real loopback TCP (dist_SUITE / monitor_SUITE cases with a remote side).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Option, Queue, Redacted, Schema } from "effect"
+import { Actor, ActorContext, ActorSystem, type Down, ExitReason, type ExitSignal } from "../../src/index.ts"
+import { Node } from "../../src/transport/Node.ts"
+
+const secret = Redacted.make("otp-remote-secret")
+
+const R = Actor.make("test/OtpRemote", {
+  Ping: Actor.ask({}, { success: Schema.String }),
+  Trap: Actor.ask({ enabled: Schema.Boolean }),
+  Crash: Actor.tell({}),
+  Run: Actor.ask({ f: Schema.Any }, { success: Schema.Any })
+})
+
+const probe = (signals: Queue.Queue<Down | ExitSignal>) =>
+  R.behavior(Effect.gen(function*() {
+    const ctx = yield* ActorContext
+    return {
+      Ping: () => Effect.succeed("pong"),
+      Trap: ({ enabled }) => ctx.trapExit(enabled),
+      Crash: () => Effect.die(new Error("crash")),
+      Run: ({ f }) => (f as (c: typeof ctx) => Effect.Effect<unknown>)(ctx),
+      onDown: (down) => Queue.offer(signals, down),
+      onExit: (exit) => Queue.offer(signals, exit)
+    }
+  }))
+
+const startNode = (name: string) =>
+  Effect.gen(function*() {
+    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "otp-remote", secret }))
+    return { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
+  })
+
+const within = <A, E>(what: string, effect: Effect.Effect<A, E>) =>
+  effect.pipe(Effect.timeoutOrElse({ duration: 5000, orElse: () => Effect.die(new Error(`timed out waiting for ${what}`)) }))
+
+const twoNodes = Effect.gen(function*() {
+  const b = yield* startNode("b")
+  const a = yield* startNode("a")
+  yield* a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port }, "5 seconds")
+  const spawn = (n: typeof a, name?: string) =>
+    Effect.gen(function*() {
+      const signals = yield* Queue.unbounded<Down | ExitSignal>()
+      const ref = yield* n.system.spawn(probe(signals), name === undefined ? undefined : { name })
+      return { ref, signals }
+    })
+  return { a, b, spawn }
+})
+
+describe("across nodes (real TCP)", () => {
+  it.live("monitor by name on another node: Down when it stops; an unregistered name gives Down(NoProc)", () =>
+    Effect.gen(function*() {
+      const { a, b, spawn } = yield* twoNodes
+      const watcher = yield* spawn(a)
+      const target = yield* spawn(b, "svc")
+      const m = yield* watcher.ref.ask(R.Run({ f: (ctx: any) => ctx.monitor({ name: "svc", node: "b" }) }))
+      assert.strictEqual(m.name, "svc")
+      assert.strictEqual(m.target.key, target.ref.key)
+      // barrier: an ask over the same connection arrives after the monitor request
+      assert.strictEqual(yield* within("barrier", a.system.refFor(target.ref.address).ask(R.Ping())), "pong")
+      yield* b.system.stop(target.ref)
+      const down = (yield* within("Down", Queue.take(watcher.signals))) as Down
+      assert.strictEqual(down.monitor, m)
+      assert.strictEqual(down.reason._tag, "Shutdown")
+      const none = yield* watcher.ref.ask(R.Run({ f: (ctx: any) => ctx.monitor({ name: "nobody", node: "b" }) }))
+      const noproc = (yield* within("Down(NoProc)", Queue.take(watcher.signals))) as Down
+      assert.deepStrictEqual([noproc.monitor, noproc.reason], [none, ExitReason.noproc])
+      // a node this one is not connected to: NoConnection
+      yield* watcher.ref.ask(R.Run({ f: (ctx: any) => ctx.monitor({ name: "svc", node: "nowhere" }) }))
+      const nc = (yield* within("Down(NoConnection)", Queue.take(watcher.signals))) as Down
+      assert.strictEqual(nc.reason._tag, "NoConnection")
+    }).pipe(Effect.scoped))
+
+  it.live("an exit signal across nodes: trapped as ExitSignal, or the receiver dies; Killed is untrappable", () =>
+    Effect.gen(function*() {
+      const { a, b, spawn } = yield* twoNodes
+      const sender = yield* spawn(a)
+      const trapper = yield* spawn(b, "trapper")
+      const plain = yield* spawn(b, "plain")
+      yield* trapper.ref.ask(R.Trap({ enabled: true }))
+      const trapperFromA = a.system.refFor(trapper.ref.address)
+      const plainFromA = a.system.refFor(plain.ref.address)
+      yield* sender.ref.ask(R.Run({ f: () => a.system.exit(trapperFromA, ExitReason.error("remote go")) }))
+      const exit = (yield* within("ExitSignal", Queue.take(trapper.signals))) as ExitSignal
+      assert.deepStrictEqual([exit._tag, exit.from.key, exit.reason], ["Exit", sender.ref.key, ExitReason.error("remote go")])
+      yield* a.system.exit(plainFromA, ExitReason.normal)
+      assert.strictEqual(yield* within("ping", plain.ref.ask(R.Ping())), "pong")
+      yield* a.system.exit(plainFromA, ExitReason.shutdownWith("remote"))
+      assert.deepStrictEqual(yield* within("plain exit", b.system.awaitExit(plain.ref)), ExitReason.shutdownWith("remote"))
+      yield* a.system.exit(trapperFromA, ExitReason.killed)
+      assert.strictEqual((yield* within("trapper exit", b.system.awaitExit(trapper.ref)))._tag, "Killed")
+    }).pipe(Effect.scoped))
+
+  it.live("monitorNode: one Down(NoConnection) when the connection is lost; demonitor before that cancels it", () =>
+    Effect.gen(function*() {
+      const { a, spawn } = yield* twoNodes
+      const watcher = yield* spawn(a)
+      const m = yield* watcher.ref.ask(R.Run({ f: (ctx: any) => ctx.monitorNode("b") }))
+      const cancelled = yield* watcher.ref.ask(R.Run({ f: (ctx: any) => ctx.monitorNode("b") }))
+      assert.isTrue(yield* watcher.ref.ask(R.Run({ f: (ctx: any) => ctx.demonitor(cancelled) })))
+      assert.strictEqual(Option.getOrThrow(a.system.info(watcher.ref)).monitors.length, 1)
+      yield* a.node.disconnect("b", "cut by the test")
+      const down = (yield* within("node Down", Queue.take(watcher.signals))) as Down
+      assert.strictEqual(down.monitor, m)
+      assert.deepStrictEqual(down.reason, ExitReason.noconnection("b"))
+      yield* watcher.ref.ask(R.Ping())
+      assert.strictEqual(yield* Queue.size(watcher.signals), 0)
+    }).pipe(Effect.scoped))
+})
