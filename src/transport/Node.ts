@@ -250,6 +250,13 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/
 const millis = (d: Duration.Input | undefined, fallback: number) =>
   d === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(d))
 
+/**
+ * Connection losses that are no fault: a replacement (simultaneous connects, a reconnect, a
+ * restarted peer), this node stopping, the peer closing it (its own log says why), a
+ * simulated partition. Heartbeat deadlines, socket errors and protocol errors are faults.
+ */
+const routineLoss = /^(replaced|duplicate connection|node stopping|connection closed by peer$|simulated partition|\S+ restarted \(new incarnation)/
+
 /** The link actor's protocol: one per dialled peer. */
 export const LinkProtocol = Actor.make("telex/Link", {
   Status: Actor.ask({}, { success: Schema.String })
@@ -406,6 +413,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     )
 
   const linkActors = new Map<string, string>()
+  /** peers whose connection `disconnect` closed: their loss is not a fault */
+  const requestedCloses = new Set<string>()
   const linkBehavior = (peerAddress: PeerAddress) =>
     LinkProtocol.behavior(Effect.gen(function*() {
       const ctx = yield* ActorContext
@@ -413,6 +422,12 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       const key = ctx.self.key
       linkActors.set(key, peerAddress.name)
       let state = "connecting"
+      /** whether the peer is up, or comes up within a handshake timeout */
+      const waitUp = (p: Peer) =>
+        Effect.callback<boolean>((resume) => {
+          if (p.isUp) return resume(Effect.succeed(true))
+          p.upWaiters.push(() => resume(Effect.succeed(true)))
+        }).pipe(Effect.timeoutOrElse({ duration: handshakeTimeoutMillis, orElse: () => Effect.succeed(false) }))
       const waitClose = (p: Peer) =>
         Effect.callback<string>((resume) => {
           if (!p.isUp) return resume(Effect.succeed("not connected"))
@@ -439,14 +454,32 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
               }
               return `connect to ${peerAddress.name} at ${peerAddress.host}:${peerAddress.port} failed: ${error?.message ?? error}`
             }
-            // the peer's own connection to us won the race: watch that one instead
+            // the peer's own connection to us won the race: watch that one instead, once its
+            // handshake has ended here too (it may still be finishing)
+            if (!peer.isUp) {
+              if (!(yield* waitUp(peer))) {
+                yield* Effect.logDebug(`lost a simultaneous connect with ${peerAddress.name}, and its connection did not come up`)
+                return `the connection from ${peerAddress.name} that won a simultaneous connect did not come up`
+              }
+            }
+            yield* Effect.logDebug(`connected to ${peerAddress.name} by its own connection (it won a simultaneous connect)`)
           } else {
             yield* Effect.logInfo(`connected to ${peerAddress.name} (${peerAddress.host}:${peerAddress.port}, codec ${result.success.codec.name})`)
           }
         }
         state = "up"
-        const reason = yield* waitClose(peer)
-        yield* Effect.logWarning(`connection to ${peerAddress.name} lost: ${reason}`)
+        let reason = yield* waitClose(peer)
+        // replaced by the other side's connection (a simultaneous connect): watch the new one
+        while (reason.startsWith("replaced") && (yield* waitUp(peer))) {
+          yield* Effect.logDebug(`connection to ${peerAddress.name} ${reason}`)
+          reason = yield* waitClose(peer)
+        }
+        // a loss this node or its peer chose (or a replacement) is routine; the rest is a fault
+        if (requestedCloses.delete(peerAddress.name) || routineLoss.test(reason)) {
+          yield* Effect.logInfo(`connection to ${peerAddress.name} closed: ${reason}`)
+        } else {
+          yield* Effect.logWarning(`connection to ${peerAddress.name} lost: ${reason}`)
+        }
         return `connection to ${peerAddress.name} lost: ${reason}`
       })
       yield* run.pipe(
@@ -610,7 +643,12 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         listen: p.listen
       })),
     disconnect: (node, reason = "disconnected on request") =>
-      Effect.sync(() => router.peers.get(node)?.conn?.close(reason)),
+      Effect.sync(() => {
+        const conn = router.peers.get(node)?.conn
+        if (conn === undefined || conn.closed !== undefined) return
+        if (linked.has(node)) requestedCloses.add(node)
+        conn.close(reason)
+      }),
     partition: (node, duration) => Effect.sync(() => router.partition(node, millis(duration, 0)))
   }
   return service

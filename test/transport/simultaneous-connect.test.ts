@@ -1,6 +1,6 @@
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Stream } from "effect"
+import { Effect, Layer, Logger, Redacted, Stream } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { ActorSystem } from "../../src/index.ts"
 import { Node, type NodeOptions } from "../../src/transport/Node.ts"
@@ -73,5 +73,29 @@ describe("one connection per pair of nodes", () => {
           assert.strictEqual(yield* onA.ask(Counter.Get()), 3)
         }))
       }
+    }), 60_000)
+
+  it.live("resolving a simultaneous connect, and stopping, log nothing at WARN or above (they are no faults)", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const logger = Logger.make<unknown, void>(({ message, logLevel }) => {
+        if (logLevel === "Warn" || logLevel === "Error" || logLevel === "Fatal") {
+          logged.push(`${logLevel}: ${Array.isArray(message) ? message.join(" ") : String(message)}`)
+        }
+      })
+      for (let round = 0; round < 5; round++) {
+        const [pa, pb] = [yield* freePort(), yield* freePort()]
+        const common = { cluster: "sim", secret, reconnect: { initial: "20 millis", max: "100 millis" } } as const
+        yield* Effect.scoped(Effect.gen(function*() {
+          const a = yield* startNode({ ...common, name: "a", port: pa, peers: [{ name: "b", host: "127.0.0.1", port: pb }] })
+          const b = yield* startNode({ ...common, name: "b", port: pb, peers: [{ name: "a", host: "127.0.0.1", port: pa }] })
+          yield* b.system.spawn(CounterLive, { name: "counter" })
+          const onB = yield* a.node.lookup("b", Counter, "counter")
+          yield* onB.tell(Counter.Increment({ by: 1 }))
+          assert.strictEqual(yield* onB.ask(Counter.Get()), 1)
+          yield* Effect.sleep("300 millis")
+        })).pipe(Effect.provide(Logger.layer([logger])))
+      }
+      assert.deepStrictEqual(logged, [])
     }), 60_000)
 })
