@@ -226,15 +226,17 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
   }
   const sum = (key: string) => procs.reduce((acc, p) => acc + (p.stats?.[key] ?? 0), 0)
   const nodesFailed = procs.filter((p) => p.failed !== undefined)
-  const summary = {
+  // generic fields first, then whatever the app's modules counted through NodeStats (summed
+  // over the nodes that reported it)
+  const summary: Record<string, number | ReadonlyArray<string>> = {
     nodes: total,
     nodesFailed: nodesFailed.map((p) => p.name),
     messages: sum("messages"),
-    restarts: sum("restarts"),
-    partitions: sum("partitions"),
-    jobsSubmitted: sum("jobsSubmitted"),
-    jobsCompleted: sum("jobsCompleted"),
-    jobsLost: sum("jobsLost")
+    deadLetters: sum("deadLetters"),
+    restarts: sum("restarts")
+  }
+  for (const p of procs) {
+    for (const key of Object.keys(p.stats ?? {})) if (!(key in summary)) summary[key] = sum(key)
   }
   yield* Console.log(JSON.stringify(summary))
   if (nodesFailed.length > 0) {

@@ -1,6 +1,13 @@
 /**
  * Counters a node's modules keep for the launcher's summary: each node prints them as one
- * `@@telex-stats {json}` line when it stops, and `telex start --duration` adds them up.
+ * `@@telex-stats {json}` line when it stops, and `telex start --duration` adds them up. The
+ * summary holds the runtime's own counts (`nodes`, `messages`, `deadLetters`, `restarts`) and,
+ * after them, every key an app module reported here, summed over the nodes:
+ *
+ * ```ts
+ * const stats = yield* NodeStats
+ * stats.add("ordersPlaced")          // summary: {"nodes":3,…,"ordersPlaced":120}
+ * ```
  *
  * @since 0.1.0
  */
