@@ -23,6 +23,32 @@
  *
  * Every decision is published on `ActorSystem.supervisionEvents`.
  *
+ * Flags and child specs are checked as OTP's `check_childspecs` does, for JavaScript callers
+ * too: `make` / `dynamic` throw a `SupervisorSpecError`; `startChild` fails with `InvalidSpec`.
+ * A child's init may yield `Supervisor.ignore` (OTP's `ignore`): it is not started and its spec
+ * is kept. `significant` children and `autoShutdown` are OTP 24's.
+ *
+ * Semantics, OTP's unless said otherwise:
+ * - A supervisor that gives up (more than `intensity` restarts within `period`) stops its
+ *   children and exits with `Shutdown` (detail: why), so a `transient` parent does not restart
+ *   it. `period: "infinity"` counts every restart ever made (OTP requires a finite period).
+ * - Static children stop one at a time in reverse start order; dynamic children have no order
+ *   and stop in parallel, each within its own `shutdown` budget (OTP's `simple_one_for_one`).
+ * - A child is stopped by interrupting it (its finalizers run within the budget, then it is
+ *   killed), not by a `shutdown` exit signal a trapping child could handle and outlive: in
+ *   Telex the finalizers are the child's `terminate`, and an actor cannot delay or refuse its
+ *   supervisor's stop beyond the budget.
+ * - `whichChildren` lists children in start order (OTP lists the newest first): that is the
+ *   order they are started and restarted in, and the reverse of the stop order.
+ * - While a restart waits for its backoff (which OTP lacks), the child is `restarting`:
+ *   `restartChild` and `deleteChild` fail with `Restarting` (OTP's `{error, restarting}`), and
+ *   `terminateChild` cancels the pending restart.
+ * - `terminateChild(sup, ref)` of a dynamic child removes its entry (OTP's
+ *   `terminate_child(Sup, Pid)`); by id, a child's entry is kept for `restartChild`, dynamic or
+ *   not (Telex's dynamic children have ids, unlike OTP's).
+ * - A supervisor ignores the `Down` of monitors it does not hold and the exits of actors that
+ *   are no longer its children.
+ *
  * @since 0.1.0
  */
 import { Cause, Clock, Duration, Effect, Random, Schema } from "effect"
