@@ -9,6 +9,12 @@
  * node drops the names and group memberships it owned. Reads (`whereis`, `members`) are local
  * and immediate; the registry is eventually consistent, like `pg`.
  *
+ * Nothing a peer does delays the local operations: the registry's mailbox only ever does local
+ * work. Finding a peer's registry (a Lookup request to that node) runs in a fiber of its own,
+ * with a timeout per attempt and a bounded number of attempts with backoff; replication to
+ * peers never waits for a connection's buffer. A peer that never answers the Lookup (a foreign
+ * client, see docs/protocol.md) is simply not replicated to.
+ *
  * Conflicts: two nodes can register the same name while partitioned. When their tables meet,
  * the registration owned by the node with the smaller name wins, on every node; the loser's node
  * withdraws its registration and publishes a `RegistryConflict` event (the losing actor keeps
@@ -17,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option, PubSub, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option, PubSub, Random, Schema, Stream } from "effect"
 import * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import { ActorNotFound } from "../actors/ActorError.ts"
@@ -50,10 +56,18 @@ export const Protocol = Actor.make("telex/Registry", {
     groups: Schema.Array(Schema.Struct({ group: Schema.String, refs: Schema.Array(ActorRef.schema) }))
   }),
   NodeLost: Actor.tell({ node: Schema.String }),
-  PeerUp: Actor.tell({ node: Schema.String })
+  PeerUp: Actor.tell({ node: Schema.String }),
+  /** the registry of a connected peer, found by a lookup fiber */
+  PeerFound: Actor.tell({ node: Schema.String, ref: ActorRef.schema })
 })
 
 export const REGISTRY_NAME = "telex/registry"
+
+/** Finding a peer's registry: each attempt times out, then waits (doubling) before the next. */
+const LOOKUP_TIMEOUT = Duration.seconds(5)
+const LOOKUP_ATTEMPTS = 20
+const LOOKUP_BACKOFF_INITIAL_MILLIS = 250
+const LOOKUP_BACKOFF_MAX_MILLIS = 5_000
 
 export type RegistryEvent =
   | { readonly _tag: "Registered"; readonly name: string; readonly actor: string }
@@ -97,15 +111,67 @@ const make = Effect.gen(function*() {
     const self = ctx.self as ActorRef.ActorRef<typeof Protocol.defs>
     /** registry refs of connected peers */
     const peers = new Map<string, ActorRef.ActorRef<typeof Protocol.defs>>()
-    /** failed lookups of a peer's registry, for bounded retries */
-    const lookupAttempts = new Map<string, number>()
+    /** the fibers looking for a peer's registry (off the mailbox) */
+    const finding = new Map<string, { fiber: Fiber.Fiber<void> | undefined }>()
+    const scope = yield* Effect.scope
     /** monitors of our own registered actors: actor key → names and groups */
     const watched = new Map<string, { names: Set<string>; groups: Set<string> }>()
 
     const owner = (ref: ActorRef.ActorRef<any>) => ref.address.node.name
     const isMine = (ref: ActorRef.ActorRef<any>) => owner(ref) === me
+    /** Sends to a peer's registry without ever waiting for its connection's buffer. */
+    const send = (name: string, peer: ActorRef.ActorRef<typeof Protocol.defs>, message: typeof Protocol.schema.Type) =>
+      Effect.suspend(() => {
+        try {
+          peer.tellUnsafe(message as any)
+          return Effect.void
+        } catch (error) {
+          // refused before sending (the peer speaks another version of the registry protocol):
+          // stop replicating to it; a new connection finds it again and sends it our whole table
+          peers.delete(name)
+          return Effect.logWarning(`registry: not replicating to ${name}: ${(error as any)?.message ?? (error as any)?._tag ?? error}`)
+        }
+      })
     const broadcast = (message: typeof Protocol.schema.Type) =>
-      Effect.forEach(peers.values(), (peer) => Effect.ignore(peer.tell(message as any)), { discard: true })
+      Effect.forEach(Array.from(peers), ([name, peer]) => send(name, peer, message), { discard: true })
+
+    const isUp = (name: string) => node.peers().some((p) => p.name === name && p.up)
+    /**
+     * Looks for a peer's registry in a fiber of its own (so that a peer slow or silent to answer
+     * never holds the mailbox), a bounded number of times while the peer is up: it may not run
+     * its registry yet, or the connection was replaced while we asked (simultaneous connects).
+     * A peer that never runs a registry (a status client) is given up on. `now`: start again
+     * at once, without waiting out the backoff (the peer has shown it runs a registry).
+     */
+    const findPeer = (up: string, now = false): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const running = finding.get(up)
+        if (running !== undefined && !now) return
+        if (running?.fiber !== undefined) yield* Fiber.interrupt(running.fiber)
+        const attempt = (n: number): Effect.Effect<void> =>
+          Effect.gen(function*() {
+            if (!isUp(up)) return
+            const found = yield* Effect.result(node.lookup(up, Protocol, REGISTRY_NAME).pipe(Effect.timeout(LOOKUP_TIMEOUT)))
+            if (found._tag === "Success") return yield* Effect.ignore(self.tell(Protocol.PeerFound({ node: up, ref: found.success })))
+            if (n >= LOOKUP_ATTEMPTS) {
+              return yield* Effect.logDebug(`registry: no registry found on ${up} after ${n} attempts; not replicating to it`)
+            }
+            const delay = Math.min(LOOKUP_BACKOFF_MAX_MILLIS, LOOKUP_BACKOFF_INITIAL_MILLIS * 2 ** (n - 1))
+            yield* Effect.sleep(Math.round(delay * (0.8 + 0.4 * (yield* Random.next))))
+            return yield* attempt(n + 1)
+          })
+        const entry: { fiber: Fiber.Fiber<void> | undefined } = { fiber: undefined }
+        finding.set(up, entry)
+        yield* attempt(1).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            if (finding.get(up) === entry) finding.delete(up)
+          })),
+          Effect.forkIn(scope),
+          Effect.tap((fiber) => Effect.sync(() => {
+            entry.fiber = fiber
+          }))
+        )
+      })
 
     const watch = Effect.fnUntraced(function*(ref: ActorRef.ActorRef<any>) {
       let entry = watched.get(ref.key)
@@ -237,13 +303,16 @@ const make = Effect.gen(function*() {
           }
           for (const { name, ref } of names) yield* put(name, ref)
           for (const { group, refs } of groups) for (const ref of refs) groupAdd(group, ref)
-          // its registry may have come up after our PeerUp found none: answer with our table
-          if (!peers.has(from)) yield* self.tell(Protocol.PeerUp({ node: from }))
+          // its registry may have come up after our lookup found none: find it now (then it gets
+          // our table)
+          if (!peers.has(from)) yield* findPeer(from, true)
         }),
       NodeLost: ({ node: lost }) =>
-        Effect.sync(() => {
+        Effect.gen(function*() {
           peers.delete(lost)
-          lookupAttempts.delete(lost)
+          const lookup = finding.get(lost)
+          finding.delete(lost)
+          if (lookup?.fiber !== undefined) yield* Fiber.interrupt(lookup.fiber)
           for (const [name, ref] of state.names) {
             if (owner(ref) === lost) {
               state.names.delete(name)
@@ -255,22 +324,14 @@ const make = Effect.gen(function*() {
             if (members.size === 0) state.groups.delete(group)
           }
         }),
-      PeerUp: ({ node: up }) =>
+      PeerUp: ({ node: up }) => findPeer(up),
+      PeerFound: ({ node: up, ref }) =>
         Effect.gen(function*() {
-          const found = yield* Effect.result(node.lookup(up, Protocol, REGISTRY_NAME).pipe(Effect.timeout("5 seconds")))
-          if (found._tag === "Failure") {
-            // The peer may not run its registry yet, or the connection was replaced while we
-            // asked (simultaneous connects): ask again while it is up, a bounded number of times.
-            // A peer that never runs a registry (a status client) is given up on.
-            const attempts = (lookupAttempts.get(up) ?? 0) + 1
-            lookupAttempts.set(up, attempts)
-            const stillUp = node.peers().some((p) => p.name === up && p.up)
-            if (stillUp && attempts < 20) yield* ctx.startTimer(`peer-up-${up}`, Protocol.PeerUp({ node: up }), "250 millis")
-            return
-          }
-          lookupAttempts.delete(up)
-          peers.set(up, found.success)
-          yield* Effect.ignore(found.success.tell(Protocol.Sync({ node: me, ...ownTable() })))
+          // found on a connection that has since been replaced by another incarnation: stale
+          const current = node.peers().find((p) => p.name === up && p.up)?.node
+          if (current === undefined || current.incarnation !== ref.address.node.incarnation || ref.address.node.name !== up) return
+          peers.set(up, ref)
+          yield* send(up, ref, Protocol.Sync({ node: me, ...ownTable() }))
         }),
       onDown: (down: Down) =>
         Effect.gen(function*() {
