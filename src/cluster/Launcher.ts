@@ -17,7 +17,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
@@ -80,9 +80,11 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
   if (secret === undefined || secret.length === 0) {
     secret = randomBytes(24).toString("base64url")
     const file = secretFile(config.cluster)
-    mkdirSync(join(process.cwd(), ".telex"), { recursive: true })
+    mkdirSync(join(process.cwd(), ".telex"), { recursive: true, mode: 0o700 })
     writeFileSync(file, secret, { mode: 0o600 })
-    yield* Console.log(paint(90, `telex: ${secretEnv} is not set; generated a secret for this run (saved in ${file})`))
+    // `mode` applies only to a new file: one left by an earlier run keeps its mode otherwise
+    chmodSync(file, 0o600)
+    yield* Console.log(paint(90, `telex: ${secretEnv} is not set; generated a secret for this run, saved in ${file} (mode 0600; keep .telex/ out of version control)`))
   }
 
   const policy: RestartPolicy.Policy = {
