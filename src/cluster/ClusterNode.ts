@@ -9,13 +9,14 @@
  * the node logs why, stops in order and fails with `NodeFailed` — the process exits non-zero,
  * so that `telex start` (or systemd, or Kubernetes) starts it again. It never lives on with its
  * services but without its app. The node's services (transport links, registry, admin) are not
- * under the root: they run until the process ends.
+ * under the root; if one of them ends (the services supervisor gives up, the registry or the
+ * admin actor stops), the node ends the same way.
  *
  * @since 0.1.0
  */
 import { isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import { Deferred, Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { Deferred, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
 import { ActorSystem } from "../system/ActorSystem.ts"
 import * as ShortDuration from "./ShortDuration.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
@@ -25,12 +26,12 @@ import { type ClusterApp, isClusterApp } from "./ClusterApp.ts"
 import * as Config from "./Config.ts"
 import * as Metrics from "./Metrics.ts"
 import * as NodeStats from "./NodeStats.ts"
-import { Registry } from "./Registry.ts"
+import { Registry, REGISTRY_NAME } from "./Registry.ts"
 import * as Tracing from "./Tracing.ts"
 
 export const READY_PREFIX = "@@telex-ready "
 
-/** The node gave up: its root (or services) supervisor exited while the node was running. */
+/** The node gave up: its root or services supervisor, its registry or admin actor ended while it ran. */
 export class NodeFailed extends Schema.TaggedError<NodeFailed>()("NodeFailed", {
   node: Schema.String,
   message: Schema.String
@@ -156,7 +157,8 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
       }),
       Effect.forkScoped
     )
-    yield* Admin.start
+    const admin = yield* Admin.start
+    const registry = system.whereis(REGISTRY_NAME)
     const otlp = Tracing.settings(config.otlp)
     if (otlp !== undefined) yield* Effect.logInfo(`exporting spans to ${otlp.url} (OTLP ${otlp.protocol})`)
     if (self.metricsPort !== undefined) {
@@ -173,20 +175,26 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
     // the node runs until interrupted, or until a head supervisor exits (even while the modules
     // start): then it ends, non-zero
     const headExit = Effect.gen(function*() {
-      const [which, reason] = yield* Effect.raceFirst(
-        system.rootExit.pipe(Effect.map((r) => ["root", r] as const)),
-        system.awaitExit(system.services).pipe(Effect.map((r) => ["services", r] as const))
-      )
+      const exitOf = (what: string, exit: Effect.Effect<ExitReason.ExitReason>) =>
+        exit.pipe(Effect.map((r) => [what, r] as const))
+      const [which, reason] = yield* Effect.raceAll([
+        exitOf("the root supervisor gave up", system.rootExit),
+        exitOf("the services supervisor gave up", system.awaitExit(system.services)),
+        // the node's own actors outside the supervisors: a node without them is not whole
+        exitOf("the registry stopped", Option.isSome(registry) ? system.awaitExit(registry.value) : Effect.never),
+        exitOf("the admin actor stopped", system.awaitExit(admin))
+      ])
       // let the supervision log above reach the root's escalation, so that the failures leading
       // to it are printed before the node stops (bounded: the node must end anyway)
-      if (which === "root") yield* Deferred.await(rootEscalated).pipe(Effect.timeoutOption("1 second"))
+      const isRoot = which.startsWith("the root")
+      if (isRoot) yield* Deferred.await(rootEscalated).pipe(Effect.timeoutOption("1 second"))
       const why = reason._tag === "Error"
         ? reason.message.split("\n")[0]
         : reason._tag === "Shutdown" && reason.detail !== undefined
         ? reason.detail
         : ExitReason.format(reason)
-      const message = `the ${which} supervisor gave up (${why}${
-        which === "root" && lastFailure !== undefined ? `; last failure: ${lastFailure}` : ""
+      const message = `${which} (${why}${
+        isRoot && lastFailure !== undefined ? `; last failure: ${lastFailure}` : ""
       }): stopping node ${name} with exit code 1, to be restarted by its launcher`
       yield* Effect.logError(message)
       return yield* new NodeFailed({ node: name, message })

@@ -123,6 +123,17 @@ describe.concurrent("node isolation: a node whose application gives up exits non
     assert.include(result.stdout, "@@telex-stats", why)
   }, 180_000)
 
+  it("telex node: a node whose registry actor dies ends too, with code 1 (never a node without its registry)", async () => {
+    const [p1] = await freePorts(1)
+    const file = config("lose-registry", [p1!], { n1: ["lose-registry"] })
+    const node = telex(["node", "--config", file, "--name", "n1"], { env: SECRET })
+    const result = await node.result(120_000)
+    const why = node.describe()
+    assert.strictEqual(result.code, 1, `exit code\n${why}`)
+    assert.match(result.stdout, /ERROR the registry stopped \(killed\): stopping node n1 with exit code 1/, why)
+    assert.include(result.stderr, "telex: the registry stopped (killed)", why)
+  }, 180_000)
+
   it("telex start: the failing node is restarted until the outage ends and comes back; the other node is never restarted", async () => {
     const ports = await freePorts(2)
     const outage = join(dir, "outage-start")
