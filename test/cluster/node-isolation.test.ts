@@ -104,6 +104,9 @@ const config = (name: string, ports: ReadonlyArray<number>, run: Record<string, 
   return file
 }
 
+/** Lines of `text` matching `pattern` (a multiline regexp). */
+const count = (text: string, pattern: RegExp) => text.match(new RegExp(pattern.source, "gm"))?.length ?? 0
+
 describe.concurrent("node isolation: a node whose application gives up exits non-zero (processes)", () => {
   it("telex node: a dependency outage makes the root give up; the process logs why and exits with code 1", async () => {
     const [p1] = await freePorts(1)
@@ -146,6 +149,8 @@ describe.concurrent("node isolation: a node whose application gives up exits non
     await launcher.waitFor("n1 restarted", (out) => /^n1 +│ .*restarting node process/m.test(out), 30_000)
     rmSync(outage)
     await launcher.waitFor("the cluster formed again", (out) => formed(out) >= 2, 120_000)
+    // and the restarted n1 is linked with n2 again (n2's link to n1 was supervised all along)
+    await launcher.waitFor("n1 and n2 connected again", (out) => count(out, /^n2 +│ .*connected to n1 /) >= 2, 60_000)
     launcher.signal("SIGTERM")
     const result = await launcher.result(60_000)
     const why = launcher.describe()
@@ -162,8 +167,6 @@ const nodePid = (launcherPid: number, name: string): number | undefined => {
   const line = lines.find((l) => new RegExp(`--name ${name}(\\s|$)`).test(l))
   return line === undefined ? undefined : Number(line.trim().split(/\s+/)[0])
 }
-
-const count = (text: string, pattern: RegExp) => text.match(new RegExp(pattern.source, "gm"))?.length ?? 0
 
 describe.concurrent("telex start: a node that keeps dying is given up alone (processes)", () => {
   it("a node whose app fails at start is given up alone, listed in nodesFailed; the others run the whole --duration", async () => {
