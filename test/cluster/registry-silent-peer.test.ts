@@ -5,12 +5,14 @@
  * find that peer's registry. Two such peers are connected to node `a` while it registers names:
  * every `register` succeeds (none waits behind the unanswered Lookups, none fails with an
  * AskTimeout defect), replication between `a` and a real node `b` goes on, and the silent peers'
- * connections stay up.
+ * connections stay up. And the registry's search for a silent peer's registry is bounded: a
+ * timeout per attempt, backoff between attempts, and a last attempt (driven by the TestClock).
  */
 import { createHmac, randomBytes } from "node:crypto"
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import { Actor } from "../../src/index.ts"
 import { eventually, keyOf, mesh, quiet, startNode } from "./_helpers.ts"
 
@@ -133,5 +135,42 @@ describe("cluster registry and peers that never answer it", () => {
       for (const p of silent) {
         assert.deepStrictEqual(p.envelopes.filter((e) => e[0] === 0 || e[0] === 1), [], "no tell or ask reached a silent peer")
       }
+    })), 60_000)
+
+  it.effect("the search for a silent peer's registry is bounded: 20 attempts, each timed out, with backoff between them, then none", () =>
+    quiet(Effect.gen(function*() {
+      // the node's sockets and heartbeats run on real timers; the registry's timeouts and
+      // backoff on Effect's Clock, which the test moves
+      const realSleep = (millis: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
+      const a = yield* startNode("a", CLUSTER)
+      const silent = yield* Effect.acquireRelease(
+        Effect.promise(() => silentPeer(a.node.address.port, "silent")),
+        (p) => Effect.sync(() => p.close())
+      )
+      const lookups = () => silent.envelopes.filter((e) => e[0] === LOOKUP && e[2] === "telex/registry").length
+      for (let i = 0; i < 500 && lookups() === 0; i++) yield* realSleep(10)
+      assert.strictEqual(lookups(), 1)
+      // an attempt waits out its 5 s timeout, and the next one comes only after the backoff
+      yield* TestClock.adjust("4999 millis")
+      yield* realSleep(50)
+      assert.strictEqual(lookups(), 1, "no new attempt before the timeout")
+      const seen: Array<number> = [lookups()]
+      // about 20 × (5 s + at most 6 s of backoff): move the clock well past it, a second at a time
+      for (let second = 0; second < 400; second++) {
+        yield* TestClock.adjust("1 second")
+        yield* realSleep(2)
+        seen.push(lookups())
+      }
+      yield* realSleep(100)
+      assert.strictEqual(lookups(), 20, `attempts seen over time: ${seen.join(",")}`)
+      // one sample a second: the 20 attempts took at least 19 timeouts (95 s) plus the backoff
+      // between them (250 ms doubling to 5 s, -20 % jitter at least: 62 s); a late delivery to
+      // the peer can only make this later
+      assert.isAtLeast(seen.indexOf(20), 150, `attempts seen over time: ${seen.join(",")}`)
+      // the registry is as available as ever, and the silent peer still connected
+      const ref = yield* a.system.spawn(EchoLive)
+      yield* a.registry.register("after", ref)
+      assert.strictEqual(keyOf(a, "after"), ref.key)
+      assert.isFalse(silent.closed())
     })), 60_000)
 })
