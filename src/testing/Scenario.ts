@@ -33,6 +33,9 @@ export interface ClusterHandle {
   resume(name: string): Effect.Effect<void>
   /** starts a killed node again: a new incarnation */
   restart(name: string): Effect.Effect<void, unknown>
-  /** retries `check` until it succeeds, or fails with its last error after `timeout` */
-  eventually<A, E, R>(check: Effect.Effect<A, E, R>, timeout?: Duration.Input): Effect.Effect<A, E | unknown, R>
+  /**
+   * Retries `check` until it succeeds, or fails with its last error after `timeout`. `label`
+   * names the check in the failure when it does not even complete in time.
+   */
+  eventually<A, E, R>(check: Effect.Effect<A, E, R>, timeout?: Duration.Input, label?: string): Effect.Effect<A, E | unknown, R>
 }

@@ -14,11 +14,12 @@
  *   }).pipe(Effect.scoped))
  * ```
  *
- * `eventually` advances virtual time in small steps between attempts, so tests never sleep.
+ * `eventually` advances virtual time in small steps between attempts and while an attempt runs
+ * (a check may itself wait on the clock, as an ask does), so tests never sleep and never hang.
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Exit, Layer, Random, Redacted, Scope } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Layer, Random, Redacted, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { ActorSystem } from "../system/ActorSystem.ts"
 import * as Admin from "../cluster/Admin.ts"
@@ -136,14 +137,40 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       registry: clientCtx.mapUnsafe.get(Registry.key) as Registry["Service"]
     }
 
-    const eventually = <A, E, R>(check: Effect.Effect<A, E, R>, timeout: Duration.Input = "30 seconds") =>
+    /**
+     * Runs `check` until it succeeds, advancing virtual time by a step between attempts — and
+     * while an attempt runs: a check may itself wait on the clock (an ask's timeout, a
+     * sleep), and nothing else would move it. An attempt still running when `timeout` of
+     * virtual time is spent is interrupted and the wait fails, naming the check.
+     */
+    const eventually = <A, E, R>(check: Effect.Effect<A, E, R>, timeout: Duration.Input = "30 seconds", label = "the check") =>
       Effect.gen(function*() {
         const total = Duration.toMillis(Duration.fromInputUnsafe(timeout))
         let elapsed = 0
+        let lastFailure: string | undefined
         while (true) {
-          const result = yield* Effect.exit(check)
+          const attempt = yield* Effect.forkChild(check)
+          yield* Effect.yieldNow
+          let result = attempt.pollUnsafe()
+          while (result === undefined) {
+            if (elapsed >= total) {
+              yield* Fiber.interrupt(attempt)
+              return yield* Effect.fail(
+                new SimClusterError(
+                  `eventually: ${label} was still running after ${elapsed} ms of virtual time (timeout ${total} ms; ` +
+                    `the clock moved in ${step} ms steps while it ran)` +
+                    (lastFailure === undefined ? "" : `; the attempt before failed with: ${lastFailure}`)
+                )
+              )
+            }
+            yield* TestClock.adjust(`${step} millis`)
+            elapsed += step
+            yield* Effect.yieldNow
+            result = attempt.pollUnsafe()
+          }
           if (Exit.isSuccess(result)) return result.value
           if (elapsed >= total) return yield* result
+          lastFailure = Cause.pretty(result.cause).split("\n")[0]
           yield* TestClock.adjust(`${step} millis`)
           elapsed += step
         }
