@@ -108,8 +108,10 @@ export class ActorRef<D extends MessageDefs = any> {
 
   /**
    * Sends without an Effect, for code outside fibers (socket handlers, callbacks). Never
-   * suspends: under the `backpressure` policy a full mailbox accepts the message anyway (the
-   * caller cannot wait); under `fail` it throws `MailboxFull`.
+   * suspends: under the `backpressure` policy a full local mailbox accepts the message anyway
+   * (the caller cannot wait); under `fail` it throws `MailboxFull`. To an actor on another node
+   * it is bounded: while that node holds the actor (its mailbox is full), or while too much is
+   * queued for that node, the message becomes a dead letter with reason `Overloaded`.
    */
   tellUnsafe(message: Message<D>): void {
     const target = this.target

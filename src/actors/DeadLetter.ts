@@ -12,6 +12,8 @@ export type DeadLetterReason =
   | { readonly _tag: "MailboxFull"; readonly capacity: number }
   | { readonly _tag: "InvalidMessage"; readonly issue: string }
   | { readonly _tag: "NoRoute"; readonly node: string }
+  /** refused before it left this node: the link to `node` is overloaded (a remote `tellUnsafe`) */
+  | { readonly _tag: "Overloaded"; readonly node: string; readonly detail: string }
 
 export interface DeadLetter {
   /** The address the message was sent to, formatted (`Protocol@node#incarnation/id`). */
@@ -32,5 +34,7 @@ export const formatReason = (reason: DeadLetterReason): string => {
       return `invalid message: ${reason.issue}`
     case "NoRoute":
       return `no route to node ${reason.node}`
+    case "Overloaded":
+      return `link to node ${reason.node} overloaded: ${reason.detail}`
   }
 }

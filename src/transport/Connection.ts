@@ -8,12 +8,20 @@
  * so a large message (sent as 64 KiB fragments) delays heartbeats by at most one batch.
  *
  * Inbound: the frame decoder runs on each `data` chunk; envelopes are handed to the router
- * synchronously (no Effect per message).
+ * synchronously (no Effect per message). Reading never stops: flow control is per destination
+ * actor (the router's `Hold`/`Release` envelopes), so heartbeats and every other actor's traffic
+ * are read whatever one slow actor does.
  *
  * Failure detection: a heartbeat is sent every `heartbeatMillis`; any frame counts as a sign of
  * life, and a connection that has been silent for `acceptablePauseMillis` is closed (TCP alone
- * would not notice a silent partition for ~15 minutes). `close` fires exactly once, whatever
- * ended the connection (error, FIN, reset, protocol error, heartbeat deadline, local close).
+ * would not notice a silent partition for ~15 minutes). The deadline is never suspended.
+ *
+ * Outbound bounds: senders that can wait (`tell`, `ask`) wait above `highWaterBytes`; what cannot
+ * wait (replies, signals) is queued, but a peer that has not taken a write for
+ * `writeStallMillis`, or that lets more than `maxQueuedBytes` pile up, is disconnected (Erlang's
+ * busy dist port and tick timeout): its asks then fail with `NodeDown` instead of memory growing.
+ * `close` fires exactly once, whatever ended the connection (error, FIN, reset, protocol error,
+ * heartbeat deadline, write stall, queue limit, local close).
  *
  * Sequence numbers: frames carrying envelopes are counted on both sides per connection
  * (`epoch`); when a connection ends, `sent` and `received` say how many envelopes may have been
@@ -43,12 +51,17 @@ export interface ConnectionOptions {
   readonly batchBytes?: number
   /** queued bytes above which senders are asked to wait, default 1 MiB (Erlang's dist buffer busy limit) */
   readonly highWaterBytes?: number
+  /** queued bytes above which the connection is closed (the peer is not reading), default 64 MiB */
+  readonly maxQueuedBytes?: number
+  /** a write the peer has not taken for this long closes the connection, default 10 s */
+  readonly writeStallMillis?: number
   /** the clock for heartbeats and the deadline (the wall clock, or a simulation's) */
   readonly timers?: Timers
 }
 
 export interface ConnectionHandlers {
-  onEnvelope(envelope: unknown): void
+  /** `bytes`: the encoded size, for flow-control accounting */
+  onEnvelope(envelope: unknown, bytes: number): void
   onClose(reason: string): void
 }
 
@@ -77,6 +90,7 @@ export class Connection {
   private fragmentHead = 0
   queuedBytes = 0
   private writing = false
+  private writeStarted = 0
   private flushScheduled = false
   private heartbeatDue = false
   private lastReceived: number
@@ -113,6 +127,8 @@ export class Connection {
       maxMessageSize: 64 * 1024 * 1024,
       batchBytes: 256 * 1024,
       highWaterBytes: 1024 * 1024,
+      maxQueuedBytes: 64 * 1024 * 1024,
+      writeStallMillis: 10_000,
       timers: realTimers,
       ...options
     }
@@ -149,30 +165,12 @@ export class Connection {
     this.handlers = handlers
   }
 
-  private readHolds = 0
-
-  /**
-   * Stops reading from the peer (TCP's flow control then holds it back) until every hold is
-   * released. Used when a local mailbox is full: a remote sender cannot be suspended per
-   * message, but its connection can. While reading is held, the peer's silence is ours, so the
-   * heartbeat deadline does not apply.
-   */
-  holdReading(): () => void {
-    if (this.closed !== undefined) return () => {}
-    if (this.readHolds++ === 0) this.socket.pause()
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      if (--this.readHolds === 0 && this.closed === undefined) {
-        this.lastReceived = this.timers.now()
-        this.socket.resume()
-      }
-    }
-  }
-
   get isFull(): boolean {
     return this.queuedBytes > this.options.highWaterBytes
+  }
+
+  get highWaterBytes(): number {
+    return this.options.highWaterBytes
   }
 
   /** Encodes and queues one envelope. */
@@ -184,6 +182,11 @@ export class Connection {
       this.enqueue(FrameType.Message, bytes)
     } else {
       this.enqueueFragments(bytes)
+    }
+    if (this.queuedBytes > this.options.maxQueuedBytes) {
+      return this.close(
+        `${this.peer.name} is not reading: more than ${this.options.maxQueuedBytes} bytes queued for it (outbound queue limit)`
+      )
     }
     this.scheduleFlush()
   }
@@ -299,6 +302,7 @@ export class Connection {
     }
     if (writer.size === 0) return
     this.writing = true
+    this.writeStarted = this.timers.now()
     const out = writer.takeParts()
     if (!Array.isArray(out)) {
       this.socket.write(out, this.afterWrite)
@@ -328,10 +332,18 @@ export class Connection {
   }
 
   private tick = (): void => {
-    if (this.readHolds > 0) {
-      // we are not reading: the peer may well be talking
-      this.lastReceived = this.timers.now()
-    } else if (this.timers.now() - this.lastReceived > this.options.acceptablePauseMillis) {
+    if (this.writing && this.timers.now() - this.writeStarted > this.options.writeStallMillis) {
+      // as for the silence check below: look again once pending I/O (a completed write) is seen
+      return this.timers.afterIo(() => {
+        if (this.closed !== undefined || !this.writing) return
+        if (this.timers.now() - this.writeStarted > this.options.writeStallMillis) {
+          this.close(
+            `${this.peer.name} has not read for ${this.options.writeStallMillis} ms (write stall, ${this.queuedBytes} bytes queued)`
+          )
+        }
+      })
+    }
+    if (this.timers.now() - this.lastReceived > this.options.acceptablePauseMillis) {
       // After a stall of this process, timers can fire before the bytes that arrived meanwhile
       // are read: look again once pending I/O has been processed, so that our own pause is not
       // taken for the peer's silence.
@@ -377,6 +389,7 @@ export class Connection {
 
   private deliver(body: Uint8Array): void {
     this.received++
+    const bytes = body.length
     let envelope: unknown
     try {
       envelope = this.codec.decode(body)
@@ -385,7 +398,7 @@ export class Connection {
         `protocol error: ${new ProtocolError({ reason: "BadEnvelope", message: `undecodable envelope (${String(e)})` }).message}`
       )
     }
-    this.handlers.onEnvelope(envelope)
+    this.handlers.onEnvelope(envelope, bytes)
   }
 
   private onFragment(body: Uint8Array): void {

@@ -26,6 +26,8 @@
  * [23 Found,     requestId, address | null]
  * [24 Protocols, { name: fingerprint }]
  * [25 Members,   [{ name, host, port }, …]]  the peers the sender knows, so seeds grow into a full mesh
+ * [30 Hold,      actor, overflow, capacity]    per-destination flow control: stop sending to `actor`
+ * [31 Release,   actor]                        (an actor id on the sender's node) until Release
  * ```
  *
  * @since 0.1.0
@@ -46,7 +48,9 @@ export const Kind = {
   Lookup: 22,
   Found: 23,
   Protocols: 24,
-  Members: 25
+  Members: 25,
+  Hold: 30,
+  Release: 31
 } as const
 
 export const ReplyKind = { Success: 0, ProtocolError: 1, RuntimeError: 2 } as const

@@ -89,6 +89,18 @@ export interface NodeOptions {
   readonly maxFrameSize?: number | undefined
   /** outbound bytes queued per connection before senders wait; default 1 MiB */
   readonly highWaterBytes?: number | undefined
+  /**
+   * outbound bytes queued per connection past which the peer is disconnected (it is not reading);
+   * default 64 MiB. Remote `tellUnsafe`s become dead letters past an eighth of it.
+   */
+  readonly maxQueuedBytes?: number | undefined
+  /** a peer that has not taken a write for this long is disconnected; default 10 s */
+  readonly writeStallTimeout?: Duration.Input | undefined
+  /**
+   * bytes a peer may still send to one of our actors after we asked it to hold that actor (what
+   * was in flight); past it, its messages to that actor are refused as `MailboxFull`. Default 8 MiB.
+   */
+  readonly holdSlackBytes?: number | undefined
   /** envelopes buffered per peer while its connection is being made; default 10 000 */
   readonly bufferLimit?: number | undefined
   readonly tls?: TlsOptions | undefined
@@ -289,12 +301,19 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     heartbeatMillis,
     acceptablePauseMillis,
     timers: network.timers,
-    ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {})
+    writeStallMillis: millis(options.writeStallTimeout, 10_000),
+    ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
+    ...(options.maxQueuedBytes !== undefined ? { maxQueuedBytes: options.maxQueuedBytes } : {})
   }
   const context = yield* Effect.context<never>()
   const runLog = (effect: Effect.Effect<void>) => Effect.runForkWith(context)(effect.pipe(Effect.annotateLogs({ node: options.name })))
 
-  const router = new Router(core, { bufferLimit: options.bufferLimit ?? 10_000, gossip: options.advertise !== false })
+  const router = new Router(core, {
+    bufferLimit: options.bufferLimit ?? 10_000,
+    gossip: options.advertise !== false,
+    holdSlackBytes: options.holdSlackBytes ?? 8 * 1024 * 1024,
+    unsafeLimitBytes: (options.maxQueuedBytes ?? 64 * 1024 * 1024) / 8
+  })
   core.remote = router
   // actors spawned at a peer's request run with the node's context (its loggers, tracer,
   // node= annotation), as if spawned here; the router starts them from a socket callback

@@ -6,9 +6,9 @@
 import { createHmac, randomBytes } from "node:crypto"
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
-import { CounterLive } from "../../examples/counter.ts"
-import { ActorSystem } from "../../src/index.ts"
+import { Deferred, Effect, Layer, PubSub, Redacted, Schema } from "effect"
+import { Counter, CounterLive } from "../../examples/counter.ts"
+import { Actor, ActorSystem } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -137,6 +137,11 @@ class Client {
   /** Keeps the connection alive: any frame at least every acceptable pause (3 s by default). */
   startHeartbeats(millis = 1000): void {
     this.heartbeat = setInterval(() => this.send(HEARTBEAT, Buffer.alloc(0)), millis)
+  }
+
+  /** Stops reading the socket (heartbeats go on): a peer that does not read what it asked for. */
+  stopReading(): void {
+    this.socket.pause()
   }
 
   stopHeartbeats(): void {
@@ -328,6 +333,78 @@ describe("a foreign client written from docs/protocol.md", () => {
       assert.strictEqual(result.frame, undefined) // the server closed the connection
       assert.isAtLeast(result.elapsed, 250)
     }))
+
+  it.live("a client that ignores Hold: the flood past the slack is refused (MailboxFull dead letters), the link and other actors are fine", () =>
+    Effect.gen(function*() {
+      const { node, system } = yield* startServer({ holdSlackBytes: 2000 })
+      const gate = yield* Deferred.make<void>()
+      const stuck = yield* system.spawn(
+        Counter.behavior(Effect.succeed({
+          Increment: () => Deferred.await(gate),
+          Decrement: () => Effect.succeed(0),
+          Get: () => Effect.succeed(0)
+        })),
+        { name: "stuck", mailbox: { capacity: 4, overflow: "backpressure" } }
+      )
+      const refused = () => system.deadLetterCount()
+      const before = refused()
+      const result = yield* Effect.promise(async () => {
+        const client = await Client.connect(node.address.port)
+        try {
+          const hs = await client.handshake({ cluster: "foreign", secret: SECRET, node: me() })
+          if (!hs.ok) throw new Error("refused")
+          client.sendEnvelope([LOOKUP, 1, "counter"])
+          const counter = (await client.envelope())[2]
+          // a client that knows nothing of Hold floods the stuck actor...
+          for (let i = 0; i < 500; i++) client.sendEnvelope([TELL, stuck.address.id, "Counter", { _tag: "Increment", by: 1 }])
+          // ...and the node asks it to hold that actor (kind 30), which it ignores
+          const hold = await client.envelope()
+          client.sendEnvelope([ASK, counter.id, counter.protocol, { _tag: "Get" }, 2, null])
+          const get = await client.envelope()
+          return { hold, get, closed: client.closed }
+        } finally {
+          client.close()
+        }
+      })
+      assert.deepStrictEqual(result.hold, [30, stuck.address.id, "backpressure", 4])
+      assert.deepStrictEqual(result.get, [REPLY, 2, 0, 0])
+      assert.isFalse(result.closed)
+      // 500 tells of ~50 bytes, 2 000 bytes of slack past the capacity: most were refused, none
+      // silently (one is in the blocked handler, the rest in the mailbox)
+      const mailbox = (stuck.target as unknown as { mailbox: { size: number } }).mailbox.size
+      assert.isAbove(refused() - before, 400)
+      assert.strictEqual(1 + mailbox + (refused() - before), 500)
+    }))
+
+  it.live("a client that heartbeats but does not read its replies is disconnected: write stall, or queue limit", () =>
+    Effect.gen(function*() {
+      const Big = Actor.make("Foreign/Big", { Get: Actor.ask({}, { success: Schema.String }) })
+      const reply = "x".repeat(60_000)
+      const cases = [
+        { options: { writeStallTimeout: "1 second" }, reason: /has not read for 1000 ms \(write stall/ },
+        { options: { maxQueuedBytes: 4 * 1024 * 1024, writeStallTimeout: "1 minute" }, reason: /not reading: more than 4194304 bytes queued/ }
+      ] as const
+      for (const { options, reason } of cases) {
+        const { node, system } = yield* startServer(options)
+        const big = yield* system.spawn(Big.behavior(Effect.succeed({ Get: () => Effect.succeed(reply) })))
+        const events = yield* PubSub.subscribe(node.router.events)
+        const client = yield* Effect.promise(async () => {
+          const client = await Client.connect(node.address.port)
+          const hs = await client.handshake({ cluster: "foreign", secret: SECRET, node: me() })
+          if (!hs.ok) throw new Error("refused")
+          client.stopReading()
+          // 300 asks for 60 KB each: 18 MB of replies for a peer that reads nothing
+          for (let i = 1; i <= 300; i++) client.sendEnvelope([ASK, big.address.id, "Foreign/Big", { _tag: "Get" }, i, null])
+          return client
+        })
+        const down = yield* PubSub.take(events).pipe(
+          Effect.repeat({ until: (e) => e._tag === "NodeDown" && e.node.name === "foreign" }),
+          Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.die(new Error("never disconnected")) })
+        )
+        client.close()
+        assert.match(down._tag === "NodeDown" ? down.reason : "", reason)
+      }
+    }).pipe(Effect.scoped), 60_000)
 
   it.live("refusals: wrong cluster, bad proof, no common codec", () =>
     Effect.gen(function*() {

@@ -3,7 +3,8 @@
  * with other traffic. Each test names the failure it guards against.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Redacted, Schema, Stream } from "effect"
+import type { DeadLetter } from "../../src/index.ts"
 import { Actor, ActorSystem } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
 
@@ -60,5 +61,90 @@ describe("a burst into a small backpressure mailbox", () => {
       // per-link FIFO: each ask is handled after that link's whole burst
       assert.isAtLeast(countA, burst)
       assert.isAtLeast(countC, burst)
+    }).pipe(Effect.scoped), 30_000)
+})
+
+describe("per-destination flow control", () => {
+  it.live("a flooded actor holds only its own senders: asks to another actor on its node are answered, nothing is lost", () =>
+    Effect.gen(function*() {
+      const b = yield* startNode("fcb")
+      const a = yield* startNode("fca")
+      const gate = yield* Deferred.make<void>()
+      let handled = 0
+      const slowRef = yield* b.system.spawn(
+        Slow.behavior(Effect.succeed({
+          Work: () => Effect.andThen(Deferred.await(gate), Effect.sync(() => void handled++)),
+          Count: () => Effect.sync(() => handled)
+        })),
+        { name: "slow", mailbox: { capacity: 64, overflow: "backpressure" } }
+      )
+      const other = slowActor(0)
+      yield* b.system.spawn(other.behavior, { name: "other" })
+      const mailbox = (slowRef.target as unknown as { mailbox: { size: number } }).mailbox
+      const overloaded: Array<DeadLetter> = []
+      yield* a.system.deadLetters.pipe(
+        Stream.runForEach((d) => Effect.sync(() => void overloaded.push(d))),
+        Effect.forkScoped
+      )
+      yield* a.node.connect({ name: "fcb", host: "127.0.0.1", port: b.node.address.port })
+      const slow = yield* a.node.lookup("fcb", Slow, "slow")
+      const fast = yield* a.node.lookup("fcb", Slow, "other")
+      const total = 50_000
+      const flood = yield* Effect.forkScoped(
+        Effect.forEach(Array.from({ length: total }, (_, n) => n), (n) => slow.tell(Slow.Work({ n })), { discard: true })
+      )
+      for (let i = 0; i < 200 && mailbox.size < 64; i++) yield* Effect.sleep("10 millis")
+      assert.isAtLeast(mailbox.size, 64, "the slow actor is full")
+      // the flood is held at the sender; asks to another actor on the same node flow past it
+      for (let i = 0; i < 20; i++) {
+        yield* fast.tell(Slow.Work({ n: i }))
+        assert.strictEqual(yield* fast.ask(Slow.Count(), { timeout: "5 seconds" }), i + 1)
+      }
+      assert.isUndefined(flood.pollUnsafe(), "the flooding tells wait")
+      // a tellUnsafe cannot wait: it fails fast into the sender's dead letters, with the reason
+      yield* Effect.sync(() => slow.tellUnsafe(Slow.Work({ n: -1 })))
+      for (let i = 0; i < 100 && overloaded.length === 0; i++) yield* Effect.sleep("10 millis")
+      assert.deepStrictEqual(overloaded.map((d) => [d.reason._tag, (d.message as any).n]), [["Overloaded", -1]])
+      // bounded: the capacity plus what was in flight when the hold was sent
+      assert.isAtMost(mailbox.size, 64 + 5_000, `mailbox at ${mailbox.size}`)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(flood)
+      assert.strictEqual(yield* slow.ask(Slow.Count(), { timeout: "30 seconds" }), total)
+    }).pipe(Effect.scoped), 60_000)
+})
+
+const Blob = Actor.make("Overload/Blob", {
+  Put: Actor.tell({ data: Schema.String })
+})
+
+describe("outbound queues are bounded", () => {
+  it.live("a flood of remote tellUnsafe is queued up to an eighth of the queue limit, the rest are Overloaded dead letters", () =>
+    Effect.gen(function*() {
+      const maxQueuedBytes = 8 * 1024 * 1024
+      const b = yield* startNode("obb")
+      const a = yield* startNode("oba", { maxQueuedBytes })
+      let received = 0
+      yield* b.system.spawn(Blob.behavior(Effect.succeed({ Put: () => Effect.sync(() => void received++) })), { name: "blob" })
+      let overloaded = 0
+      yield* a.system.deadLetters.pipe(
+        Stream.runForEach((d) => Effect.sync(() => d.reason._tag === "Overloaded" && overloaded++)),
+        Effect.forkScoped
+      )
+      yield* a.node.connect({ name: "obb", host: "127.0.0.1", port: b.node.address.port })
+      const blob = yield* a.node.lookup("obb", Blob, "blob")
+      const conn = a.node.router.peers.get("obb")!.conn!
+      const data = "x".repeat(1024)
+      const total = 20_000 // 20 MiB if nothing were bounded
+      let peak = 0
+      yield* Effect.sync(() => {
+        for (let n = 0; n < total; n++) {
+          blob.tellUnsafe(Blob.Put({ data }))
+          peak = Math.max(peak, conn.queuedBytes)
+        }
+      })
+      assert.isAtMost(peak, maxQueuedBytes / 8 + 2048, `queued ${peak} bytes`)
+      for (let i = 0; i < 200 && overloaded + received < total; i++) yield* Effect.sleep("20 millis")
+      assert.isAbove(overloaded, 0)
+      assert.strictEqual(overloaded + received, total, "every message delivered or a dead letter")
     }).pipe(Effect.scoped), 30_000)
 })

@@ -51,7 +51,7 @@ describe("remote sends into a full mailbox", () => {
 })
 
 describe("a slow consumer on another node", () => {
-  it.live("under `backpressure`, the receiving node stops reading the link: the mailbox stays bounded, nothing is lost", () =>
+  it.live("under `backpressure`, the receiving node holds the sender's tells to that actor: the mailbox stays bounded, nothing is lost", () =>
     Effect.gen(function*() {
       const b = yield* startNode("slb")
       const a = yield* startNode("sla")

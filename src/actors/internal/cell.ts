@@ -75,6 +75,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
   children: Set<Cell> | undefined = undefined
   exitObservers: Array<(reason: ExitReason.ExitReason) => void> | undefined = undefined
   putWaiters: Array<() => void> | undefined = undefined
+  /** one-shot callbacks for when the mailbox has drained to half its capacity (remote flow control) */
+  lowWater: Array<() => void> | undefined = undefined
   timers: Map<string, Fiber.Fiber<unknown, unknown>> | undefined = undefined
 
   constructor(
@@ -189,7 +191,26 @@ export class Cell implements Target, ActorContextShape, Activatable {
     }
   }
 
+  /**
+   * Calls `f` once the mailbox holds at most half its capacity, or the actor has stopped. Half,
+   * not one free slot: a remote sender released at the first free slot would be held again at
+   * once, a control envelope per message.
+   */
+  onLowWater(f: () => void): void {
+    if (this.state === State.Dead || this.mailbox.size <= this.capacity >> 1) return f()
+    ;(this.lowWater ??= []).push(f)
+  }
+
+  /**
+   * After a message was taken: wakes as many suspended local senders as there is room for (each
+   * retries its offer, and waits again if it lost the race), and the low-water callbacks.
+   */
   wakePutters(): void {
+    const low = this.lowWater
+    if (low !== undefined && this.mailbox.size <= this.capacity >> 1) {
+      this.lowWater = undefined
+      for (const f of low) f()
+    }
     const waiters = this.putWaiters
     if (waiters === undefined || waiters.length === 0) return
     let room = this.capacity - this.mailbox.size
@@ -420,6 +441,9 @@ export class Cell implements Target, ActorContextShape, Activatable {
     const waiters = this.putWaiters
     this.putWaiters = undefined
     if (waiters !== undefined) for (const wake of waiters) wake()
+    const low = this.lowWater
+    this.lowWater = undefined
+    if (low !== undefined) for (const f of low) f()
     if (this.watching !== undefined) {
       const watching = this.watching
       this.watching = undefined
@@ -697,7 +721,7 @@ const drainLoop: (cell: Cell) => Effect.Effect<void, unknown> = Effect.fnUntrace
   let budget = cell.throughput
   while (budget-- > 0 && cell.state === State.Running && cell.stopRequested === undefined) {
     if (!mailbox.shift(entry)) break
-    if (cell.putWaiters !== undefined) cell.wakePutters()
+    if (cell.putWaiters !== undefined || cell.lowWater !== undefined) cell.wakePutters()
     const message = entry.message as any
     if (message instanceof Down) {
       // skip a Down whose monitor was cancelled after it was queued; hand over the watcher's own

@@ -4,6 +4,12 @@
  * also keeps, per peer node, what must happen when the connection is lost: pending asks fail
  * with `NodeDown` at once, links fire `NoConnection`, monitors deliver `Down(NoConnection)`.
  *
+ * Flow control is per destination actor, never per connection: when one of our actors' mailbox
+ * is full, the peer sending to it is told to hold that actor (`Hold`), and `Release`d once the
+ * mailbox has drained to half its capacity. A held sender's `tell`/`ask` to that actor wait (or,
+ * under the dropping policies, fail or drop at once, before encoding); its traffic to every other
+ * actor flows on. What was in flight when `Hold` left is accepted up to `holdSlackBytes`.
+ *
  * Incarnations: a connection is to one incarnation of a node. Messages addressed to another
  * incarnation (an older one, after a restart) are refused — dead letters, `NoProc` for asks —
  * never delivered to the successor.
@@ -24,6 +30,7 @@ import {
 } from "../../actors/ActorError.ts"
 import { type ActorAddress, ActorRef, formatAddress, type NodeId, nodeKey, withResolver } from "../../actors/ActorRef.ts"
 import type { Cell } from "../../actors/internal/cell.ts"
+import type { OverflowPolicy } from "../../actors/Mailbox.ts"
 import type { SystemCore } from "../../actors/internal/system.ts"
 import { Offer, type Reply, type Target } from "../../actors/internal/target.ts"
 import { fromTraceparent, toTraceparent } from "../../actors/internal/tracing.ts"
@@ -59,6 +66,21 @@ export type NodeEvent =
     readonly received: number
     readonly lost: number
   }
+
+/** A destination on the peer that it asked us to hold (its mailbox is full). */
+interface Held {
+  readonly overflow: OverflowPolicy
+  readonly capacity: number
+  /** local senders waiting for the Release */
+  waiters: Array<() => void>
+}
+
+/** One of our actors we asked the peer to hold: bytes it sent to it since (in flight). */
+interface Holding {
+  excess: number
+}
+
+const overflowPolicies: ReadonlySet<string> = new Set(["backpressure", "dropNewest", "dropOldest", "fail"])
 
 interface PendingAsk {
   readonly reply: Reply
@@ -96,6 +118,10 @@ export class Peer {
   /** how the last connection with this peer ended, from our side */
   lastSession: { readonly session: string; readonly sent: number; readonly received: number } | undefined = undefined
   upWaiters: Array<() => void> = []
+  /** actors of the peer it asked us to hold (this connection), by id */
+  readonly held = new Map<number, Held>()
+  /** our actors we asked the peer to hold (this connection), by id */
+  readonly holding = new Map<number, Holding>()
 
   constructor(name: string, listen: ListenAddress | undefined) {
     this.name = name
@@ -111,6 +137,10 @@ export interface RouterOptions {
   readonly bufferLimit: number
   /** false for a transient client (`advertise: false`): it tells nobody about other members */
   readonly gossip?: boolean | undefined
+  /** bytes a held peer may still send to one actor (in flight when Hold left) */
+  readonly holdSlackBytes: number
+  /** queued bytes past which remote `tellUnsafe`s become dead letters */
+  readonly unsafeLimitBytes: number
 }
 
 export class Router {
@@ -236,8 +266,10 @@ export class Router {
     peer.conn = conn
     peer.incarnation = conn.peer.incarnation
     peer.protocols = { ...protocols }
+    peer.held.clear()
+    peer.holding.clear()
     conn.setHandlers({
-      onEnvelope: (envelope) => this.onEnvelope(peer, conn, envelope),
+      onEnvelope: (envelope, bytes) => this.onEnvelope(peer, conn, envelope, bytes),
       onClose: (reason) => this.onClose(peer, conn, reason)
     })
     // What was buffered while connecting goes first, before anything else can send on the new
@@ -355,6 +387,11 @@ export class Router {
     const requests = Array.from(peer.requests.values())
     peer.requests.clear()
     for (const f of requests) f(down)
+    // holds end with the connection: held senders retry (and learn the link is down)
+    peer.holding.clear()
+    const held = Array.from(peer.held.values())
+    peer.held.clear()
+    for (const h of held) for (const wake of h.waiters) wake()
     const waiters = peer.closeWaiters
     peer.closeWaiters = []
     for (const f of waiters) f(reason)
@@ -467,16 +504,16 @@ export class Router {
     conn.close(`protocol error: ${message}`)
   }
 
-  onEnvelope(peer: Peer, conn: Connection, envelope: unknown): void {
+  onEnvelope(peer: Peer, conn: Connection, envelope: unknown, bytes = 0): void {
     if (!Array.isArray(envelope) || typeof envelope[0] !== "number") {
       return this.protocolError(conn, "envelope is not an array with a kind")
     }
     const e = envelope as Array<any>
     switch (e[0]) {
       case Kind.Tell:
-        return this.onTell(peer, conn, e)
+        return this.onTell(peer, conn, e, bytes)
       case Kind.Ask:
-        return this.onAsk(peer, conn, e)
+        return this.onAsk(peer, conn, e, bytes)
       case Kind.Reply:
         return this.onReply(peer, conn, e)
       case Kind.Link:
@@ -557,6 +594,22 @@ export class Router {
         peer.protocols = { ...peer.protocols, ...e[1] }
         return
       }
+      case Kind.Hold: {
+        if (typeof e[1] !== "number") return this.protocolError(conn, "malformed hold")
+        const overflow = overflowPolicies.has(e[2]) ? e[2] as OverflowPolicy : "backpressure"
+        const capacity = typeof e[3] === "number" ? e[3] : 0
+        const h = peer.held.get(e[1])
+        if (h === undefined) peer.held.set(e[1], { overflow, capacity, waiters: [] })
+        return
+      }
+      case Kind.Release: {
+        if (typeof e[1] !== "number") return this.protocolError(conn, "malformed release")
+        const h = peer.held.get(e[1])
+        if (h === undefined) return
+        peer.held.delete(e[1])
+        for (const wake of h.waiters) wake()
+        return
+      }
       case Kind.Members: {
         if (!Array.isArray(e[1])) return this.protocolError(conn, "malformed member list")
         const members = (e[1] as Array<any>).filter((m) =>
@@ -590,7 +643,7 @@ export class Router {
     return Exit.isSuccess(exit) ? { value: exit.value } : { issue: issueOf(exit) }
   }
 
-  private onTell(_peer: Peer, conn: Connection, e: Array<any>): void {
+  private onTell(peer: Peer, conn: Connection, e: Array<any>, bytes: number): void {
     if (typeof e[1] !== "number" || typeof e[2] !== "string") return this.protocolError(conn, "malformed tell")
     const found = this.target(e)
     const recipient = `${e[2]}@${this.system.nodeKey}/${e[1]}`
@@ -599,19 +652,21 @@ export class Router {
     }
     const decoded = this.decodeMessage(found.protocol, e[3])
     if ("issue" in decoded) return this.system.deadLetter(recipient, e[3], { _tag: "InvalidMessage", issue: decoded.issue })
-    // remote senders cannot be suspended per message: under `backpressure` the message is accepted
-    // (the link's bounded outbound buffer and TCP hold the sender back); other policies apply
-    const result = found.cell.offer(decoded.value, undefined, undefined)
+    // a full mailbox holds this destination at the sender (Hold); under `backpressure` what was
+    // already in flight is accepted, within the slack
+    const cell = found.cell
+    const result = cell.offer(decoded.value, undefined, undefined)
     if (result === Offer.Full) {
-      found.cell.offer(decoded.value, undefined, undefined, true)
-      this.backpressure(conn, found.cell)
+      if (this.inSlack(peer, conn, cell, bytes)) cell.offer(decoded.value, undefined, undefined, true)
+      else this.system.deadLetter(recipient, decoded.value, { _tag: "MailboxFull", capacity: cell.capacity })
     } else if (result === Offer.Rejected) {
       // the `fail` policy: a local sender gets MailboxFull; a remote tell has nobody to tell
-      this.system.deadLetter(recipient, decoded.value, { _tag: "MailboxFull", capacity: found.cell.capacity })
+      this.system.deadLetter(recipient, decoded.value, { _tag: "MailboxFull", capacity: cell.capacity })
     }
+    if (cell.mailbox.size >= cell.capacity) this.hold(peer, conn, cell)
   }
 
-  private onAsk(peer: Peer, conn: Connection, e: Array<any>): void {
+  private onAsk(peer: Peer, conn: Connection, e: Array<any>, bytes: number): void {
     if (typeof e[1] !== "number" || typeof e[2] !== "string" || typeof e[4] !== "number") {
       return this.protocolError(conn, "malformed ask")
     }
@@ -657,36 +712,52 @@ export class Router {
       const parent = fromTraceparent(e[6])
       if (parent !== undefined) reply.span = parent
     }
-    const result = found.cell.offer(decoded.value, reply, sender)
+    const cell = found.cell
+    const result = cell.offer(decoded.value, reply, sender)
     if (result === Offer.Full) {
-      found.cell.offer(decoded.value, reply, sender, true)
-      this.backpressure(conn, found.cell)
+      if (this.inSlack(peer, conn, cell, bytes)) cell.offer(decoded.value, reply, sender, true)
+      else {
+        this.system.deadLetter(actor, decoded.value, { _tag: "MailboxFull", capacity: cell.capacity })
+        replyError(new MailboxFull({ actor, capacity: cell.capacity }))
+      }
     } else if (result === Offer.Dead) replyError(new NoProc({ actor }))
-    else if (result === Offer.Rejected) replyError(new MailboxFull({ actor, capacity: found.cell.capacity }))
+    else if (result === Offer.Rejected) replyError(new MailboxFull({ actor, capacity: cell.capacity }))
+    if (cell.mailbox.size >= cell.capacity) this.hold(peer, conn, cell)
   }
 
   /**
-   * A `backpressure` mailbox is full: the message was accepted (a remote sender cannot wait per
-   * message), and the connection stops being read until the mailbox has room again, so the
-   * sender is held back by TCP and its own bounded outbound buffer. The mailbox can exceed its
-   * capacity by at most what was already read (one socket chunk). Reading is held for the whole
-   * connection: other actors of this node wait behind the slow one, as on any TCP stream.
+   * One of our actors' mailbox is full: ask the peer to hold it (once per connection and actor)
+   * and release it when the mailbox has drained to half its capacity, or the actor stopped.
+   * Reading goes on: other actors' traffic and heartbeats are never held behind a slow actor.
    */
-  private backpressure(conn: Connection, cell: Cell): void {
-    // one hold per (connection, actor): a mailbox wakes as many waiters as it has room, so a
-    // waiter per over-capacity message would leave holds that are never released
-    const held = (this.held ??= new WeakMap()).get(conn) ?? new Set<Cell>()
-    if (held.has(cell)) return
-    if (held.size === 0) this.held.set(conn, held)
-    held.add(cell)
-    const release = conn.holdReading()
-    cell.waitForSpace(() => {
-      held.delete(cell)
-      release()
+  private hold(peer: Peer, conn: Connection, cell: Cell): void {
+    const id = cell.self.address.id
+    if (peer.holding.has(id)) return
+    const holding: Holding = { excess: 0 }
+    peer.holding.set(id, holding)
+    conn.send([Kind.Hold, id, cell.overflow, cell.capacity])
+    cell.onLowWater(() => {
+      if (peer.holding.get(id) !== holding) return // that connection is gone
+      peer.holding.delete(id)
+      if (peer.conn === conn && conn.closed === undefined) conn.send([Kind.Release, id])
     })
   }
 
-  private held: WeakMap<Connection, Set<Cell>> | undefined = undefined
+  /**
+   * A message for a full `backpressure` mailbox: accepted (it was in flight when Hold left) while
+   * the peer's bytes to this actor stay within the slack; past it the peer is not honouring Hold
+   * (e.g. a client that ignores the envelope) and the message is refused.
+   */
+  private inSlack(peer: Peer, conn: Connection, cell: Cell, bytes: number): boolean {
+    const id = cell.self.address.id
+    let holding = peer.holding.get(id)
+    if (holding === undefined) {
+      this.hold(peer, conn, cell)
+      holding = peer.holding.get(id)!
+    }
+    holding.excess += bytes
+    return holding.excess <= this.options.holdSlackBytes
+  }
 
   private sendReply(peer: Peer, conn: Connection, askId: number, kind: number, value: unknown): void {
     if (peer.conn !== conn || conn.closed !== undefined) return // the asker learns NodeDown on its side
@@ -784,8 +855,20 @@ export class RemoteTarget implements Target {
     return new ActorRef(this.address, this, this.router.system)
   }
 
+  /** The Hold the peer put on this actor, if any (only for this incarnation, while connected). */
+  private held(peer: Peer): Held | undefined {
+    if (peer.held.size === 0 || peer.incarnation !== this.address.node.incarnation || !peer.isUp) return undefined
+    return peer.held.get(this.address.id)
+  }
+
   /** Encodes with the protocol Schema (so a remote send is always validated) and checks fingerprints. */
   validate(message: unknown): InvalidMessage | ProtocolMismatch | undefined {
+    // a held destination under a dropping policy: the send is refused by `offer`, never encoded
+    const peer = this.router.peers.get(this.address.node.name)
+    if (peer !== undefined && peer.held.size !== 0) {
+      const held = this.held(peer)
+      if (held !== undefined && held.overflow !== "backpressure") return undefined
+    }
     const protocol = ProtocolRegistry.get(this.address.protocol)
     if (protocol === undefined) {
       return new InvalidMessage({
@@ -794,12 +877,12 @@ export class RemoteTarget implements Target {
         issue: `protocol ${this.address.protocol} is not known in this process (import its module)`
       })
     }
-    const peer = this.peer
-    if (peer.isUp) {
-      const remote = peer.protocols[protocol.name]
+    const target = this.peer
+    if (target.isUp) {
+      const remote = target.protocols[protocol.name]
       const local = ProtocolRegistry.fingerprint(protocol)
       if (remote !== local) {
-        return new ProtocolMismatch({ protocol: protocol.name, node: peer.name, local, ...(remote === undefined ? {} : { remote }) })
+        return new ProtocolMismatch({ protocol: protocol.name, node: target.name, local, ...(remote === undefined ? {} : { remote }) })
       }
     }
     const tag = (message as any)?._tag
@@ -833,8 +916,40 @@ export class RemoteTarget implements Target {
     return { address: this.address }
   }
 
+  /**
+   * A send to a destination the peer holds (its mailbox is full), before any encoding: as its
+   * overflow policy would have it there. Under `backpressure` a `tell`/`ask` waits for the
+   * Release, and a `tellUnsafe` (which cannot wait) becomes a dead letter (`Overloaded`).
+   */
+  private offerHeld(held: Held, message: unknown, reply: Reply | undefined, force: boolean | undefined): Offer {
+    this.lastMessage = this.lastEncoded = undefined
+    const system = this.router.system
+    switch (held.overflow) {
+      case "backpressure":
+        if (!force) return Offer.Full
+        system.deadLetter(this.key, message, {
+          _tag: "Overloaded",
+          node: this.address.node.name,
+          detail: "the actor's mailbox is full and the node asked to hold sends to it"
+        })
+        return Offer.Dropped
+      case "fail":
+        if (reply === undefined) return Offer.Rejected
+        reply(Exit.fail(new MailboxFull({ actor: this.key, capacity: held.capacity })))
+        return Offer.Dropped
+      default:
+        system.deadLetter(this.key, message, { _tag: "MailboxFull", capacity: held.capacity })
+        reply?.(Exit.fail(new MailboxFull({ actor: this.key, capacity: held.capacity })))
+        return Offer.Dropped
+    }
+  }
+
   offer(message: unknown, reply: Reply | undefined, sender: ActorRef<any> | undefined, force?: boolean): Offer {
     const peer = this.peer
+    if (peer.held.size !== 0) {
+      const held = this.held(peer)
+      if (held !== undefined) return this.offerHeld(held, message, reply, force)
+    }
     const encoded = this.encoded(message)
     if (encoded === undefined) {
       reply?.(Exit.fail(new InvalidMessage({ actor: this.key, protocol: this.address.protocol, issue: "message does not match its protocol" })))
@@ -847,7 +962,19 @@ export class RemoteTarget implements Target {
       reply?.(Exit.fail(new NoProc({ actor: this.key })))
       return Offer.Dead
     }
-    if (!force && peer.conn !== undefined && peer.conn.isFull) return Offer.Full
+    const conn = peer.conn
+    if (conn !== undefined && conn.isFull) {
+      if (!force) return Offer.Full
+      if (reply === undefined && conn.queuedBytes > this.router.options.unsafeLimitBytes) {
+        // a `tellUnsafe` cannot wait: past the limit it is refused rather than queued without bound
+        this.router.system.deadLetter(this.key, message, {
+          _tag: "Overloaded",
+          node: peer.name,
+          detail: `more than ${this.router.options.unsafeLimitBytes} bytes queued for the node`
+        })
+        return Offer.Dropped
+      }
+    }
     let envelope: Array<unknown>
     if (reply === undefined) {
       envelope = [Kind.Tell, to, this.address.protocol, encoded]
@@ -881,7 +1008,17 @@ export class RemoteTarget implements Target {
   }
 
   waitForSpace(wake: () => void): () => void {
-    const conn = this.peer.conn
+    const peer = this.peer
+    const held = this.held(peer)
+    if (held !== undefined) {
+      const waiters = held.waiters
+      waiters.push(wake)
+      return () => {
+        const i = waiters.indexOf(wake)
+        if (i >= 0) waiters.splice(i, 1)
+      }
+    }
+    const conn = peer.conn
     if (conn === undefined) {
       queueMicrotask(wake)
       return () => {}
