@@ -29,12 +29,13 @@ import { join } from "node:path"
 import { type BenchGroup, formatNumber, type GroupResult, type Metric, nest, nowNs, summarize } from "./lib.ts"
 import { cluster } from "./cluster.ts"
 import { local } from "./local.ts"
+import { overload } from "./overload.ts"
 import { peers } from "./peers.ts"
 import { reliable } from "./reliable.ts"
 import { remote } from "./remote.ts"
 
 /** Every group, in run order. Add new groups (one file each) here. */
-const groups: ReadonlyArray<BenchGroup> = [local, remote, reliable, cluster, peers]
+const groups: ReadonlyArray<BenchGroup> = [local, remote, reliable, cluster, peers, overload]
 
 if (globalThis.gc === undefined) {
   const child = spawnSync(

@@ -148,3 +148,38 @@ describe("outbound queues are bounded", () => {
       assert.strictEqual(overloaded + received, total, "every message delivered or a dead letter")
     }).pipe(Effect.scoped), 30_000)
 })
+
+describe("load shed at the sender", () => {
+  it.live("under dropNewest, a flooded actor's node asks the sender to hold it: the sender drops before encoding, the receiver decodes little", () =>
+    Effect.gen(function*() {
+      const b = yield* startNode("sdb")
+      const a = yield* startNode("sda")
+      const slow = slowActor(1)
+      yield* b.system.spawn(slow.behavior, { name: "slow", mailbox: { capacity: 16, overflow: "dropNewest" } })
+      let atSender = 0
+      let atReceiver = 0
+      yield* a.system.deadLetters.pipe(
+        Stream.runForEach((d) => Effect.sync(() => d.reason._tag === "MailboxFull" && (d.message as any)._tag === "Work" && atSender++)),
+        Effect.forkScoped
+      )
+      yield* b.system.deadLetters.pipe(
+        Stream.runForEach((d) => Effect.sync(() => d.reason._tag === "MailboxFull" && (d.message as any)._tag === "Work" && atReceiver++)),
+        Effect.forkScoped
+      )
+      yield* a.node.connect({ name: "sdb", host: "127.0.0.1", port: b.node.address.port })
+      const ref = yield* a.node.lookup("sdb", Slow, "slow")
+      const total = 20_000
+      for (let n = 0; n < total; n++) {
+        yield* ref.tell(Slow.Work({ n }))
+        if (n % 500 === 0) yield* Effect.sleep("1 millis")
+      }
+      // an ask is refused at once while the actor is held, or answered
+      const handled = yield* ref.ask(Slow.Count(), { timeout: "10 seconds" }).pipe(Effect.orElseSucceed(() => -1))
+      for (let i = 0; i < 500 && atSender + atReceiver + slow.handled() < total; i++) yield* Effect.sleep("20 millis")
+      yield* Effect.logInfo(`dropNewest flood: ${atSender} dropped at the sender, ${atReceiver} at the receiver, ${slow.handled()} handled`)
+      assert.isAtLeast(handled, -1)
+      assert.strictEqual(atSender + atReceiver + slow.handled(), total, "every tell handled or a dead letter")
+      assert.isAbove(atSender, total / 2, "most of the overload is shed at the sender")
+      assert.isBelow(atReceiver, atSender, "the receiver decodes less than is dropped at the sender")
+    }).pipe(Effect.scoped), 60_000)
+})
