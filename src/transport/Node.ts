@@ -23,7 +23,9 @@
  * Defaults: heartbeat every 1 s, a connection silent for 3 s is declared lost (Akka's 1 s
  * interval / 3 s acceptable pause); handshake and connect timeouts 5 s; frames up to 256 KiB,
  * larger messages in 64 KiB fragments; 1 MiB of outbound buffer per connection before senders
- * wait (Erlang's distribution buffer busy limit).
+ * wait (Erlang's distribution buffer busy limit); a peer that takes no write for 10 s, or lets
+ * 64 MiB pile up, is disconnected. A full mailbox holds only the remote senders to that actor
+ * (per-destination flow control, docs/protocol.md §4.4), never the connection.
  *
  * Binding a non-loopback address must be asked for explicitly (`allowNonLoopback`).
  *
