@@ -8,11 +8,18 @@
  *   id: "shop->billing",                  // the channel id: stable across restarts
  *   schema: Order,
  *   consumer: registry.lookup(Reliable.ConsumerProtocol, "billing"),  // re-resolved after a loss
- *   onOutcome: (o) => ...                 // Confirmed | Failed(DeliveryTimeout | MessageRejected)
+ *   onOutcome: (o) => ...                 // Confirmed | Failed(DeliveryTimeout | MessageRejected | ProducerClosed)
  * })
  * yield* orders.offer(order)   // accepted (stored): suspends while `bufferSize` are unconfirmed
  * yield* orders.send(order)    // accepted and confirmed, or a typed failure
+ * yield* orders.drain          // before closing: every accepted message has its outcome
  * ```
+ *
+ * Closing (the scope ends) with messages still unconfirmed: each gets the outcome
+ * `Failed(ProducerClosed)` (through `onOutcome`, and as the failure of its `send`). They stay
+ * in the store: a producer started later on the same channel and store resends them and reports
+ * their outcome again. To close only once everything is settled, `drain` first (bounded by the
+ * messages' `deadline`).
  *
  * Flow control: the producer sends no further than the consumer's grant (a window of 256
  * messages past the last processed one, by default), and accepts no more than `bufferSize`
@@ -83,7 +90,10 @@ export interface ProducerOptions<A> {
   readonly deadline?: Duration.Input | undefined
   /** Where the outbox is kept. Default: the node's memory (survives actor restarts, not a process crash). */
   readonly store?: DeliveryStore | undefined
-  /** Called with the outcome of every accepted message (including those recovered from the store). */
+  /**
+   * Called with the outcome of every accepted message (including those recovered from the
+   * store); those still unconfirmed when the producer closes get `Failed(ProducerClosed)`.
+   */
   readonly onOutcome?: ((outcome: Outcome) => void) | undefined
 }
 
@@ -110,6 +120,12 @@ export interface ReliableProducer<A> {
   offerAll(messages: Iterable<A>): Effect.Effect<ReadonlyArray<number>, InvalidPayload | ProducerClosed>
   /** Accepts a message and waits until it is confirmed (processed by the consumer) or reported undeliverable. */
   send(message: A): Effect.Effect<number, InvalidPayload | Undelivered>
+  /**
+   * Waits until every message accepted so far has its outcome (confirmed, or reported
+   * undeliverable at the latest at its `deadline`); fails with `ProducerClosed` if the producer
+   * closes first. Run it before closing the producer's scope so that nothing is left unconfirmed.
+   */
+  readonly drain: Effect.Effect<void, ProducerClosed>
   stats(): ProducerStats
 }
 
@@ -188,8 +204,11 @@ export const producer = <A>(
     const unconfirmed = () => entries.length - head
     const entryAt = (seq: number): Entry | undefined => entries[head + (seq - floor - 1)]
 
+    const drainWaiters: Array<(exit: Exit.Exit<void, ProducerClosed>) => void> = []
+
     const wake = () => {
       while (waiters.length > 0 && unconfirmed() < bufferSize) waiters.shift()!()
+      if (unconfirmed() === 0) for (const w of drainWaiters.splice(0)) w(Exit.void)
     }
 
     const confirm = (e: Entry) => {
@@ -405,10 +424,18 @@ export const producer = <A>(
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         closed = true
-        // the outbox stays in the store: the next producer of this channel continues it
-        const error = Exit.fail(new ProducerClosed({ channel: id }))
-        for (let i = head; i < entries.length; i++) entries[i]!.waiter?.(error)
+        // every unconfirmed message learns it has no outcome from this producer; the outbox
+        // stays in the store: the next producer of this channel continues it
+        const closedError = new ProducerClosed({ channel: id })
+        const error = Exit.fail(closedError)
+        for (let i = head; i < entries.length; i++) {
+          const e = entries[i]!
+          if (e.settled === true) continue
+          options.onOutcome?.({ _tag: "Failed", channel: id, seq: e.seq, error: closedError })
+          e.waiter?.(error)
+        }
         for (const w of waiters.splice(0)) w()
+        for (const w of drainWaiters.splice(0)) w(error)
       }).pipe(
         Effect.andThen(Effect.sync(() => endpoint!.target.shutdown(ExitReason.normal))),
         Effect.andThen(Effect.suspend(() => resolveFiber === undefined ? Effect.void : Fiber.interrupt(resolveFiber)))
@@ -504,6 +531,15 @@ export const producer = <A>(
             if (closed) return resume(Exit.fail(new ProducerClosed({ channel: id })))
             e.waiter = resume
           })),
+      drain: Effect.callback<void, ProducerClosed>((resume) => {
+        if (unconfirmed() === 0) return resume(Exit.void)
+        if (closed) return resume(Exit.fail(new ProducerClosed({ channel: id })))
+        drainWaiters.push(resume)
+        return Effect.sync(() => {
+          const i = drainWaiters.indexOf(resume)
+          if (i >= 0) drainWaiters.splice(i, 1)
+        })
+      }),
       stats: () => ({ session, ...stats, unconfirmed: unconfirmed(), nextSeq })
     }
     return handle
