@@ -24,6 +24,8 @@
  *   once if it is not connected.
  * - The `Down` given to `onDown` carries the watcher's own `MonitorRef` (the object `monitor`
  *   returned), so it can be compared by identity.
+ * - A `Down` the watcher has no `onDown` for is dropped, as an unmatched message in OTP; Telex
+ *   does not kill the watcher as Akka's DeathPact does: to share a fate, link.
  * - Linking to a dead actor makes the linker receive an exit signal with `NoProc` (like
  *   Erlang's `link/1` with trapping exits).
  * - When the connection to another node is lost, links and monitors that cross it fire with

@@ -49,7 +49,13 @@ export interface ActorSystemShape {
     behavior: Behavior<D, E, R>,
     options?: SpawnOptions
   ): Effect.Effect<ActorRef<D>, SpawnError, R>
-  /** Stops an actor and waits until it is gone (default reason `Shutdown`). */
+  /**
+   * Stops an actor and waits until it is gone (default reason `Shutdown`). As OTP's
+   * `exit(Pid, shutdown)` to a process that does not trap exits: the running handler is
+   * interrupted and queued messages become dead letters; its finalizers run. It does not wait
+   * for the current message (as `gen_server:stop` would), so that it also stops a stuck actor;
+   * to let queued work finish first, send a message whose handler calls `ctx.stop()`.
+   */
   stop(ref: ActorRef<any>, reason?: ExitReason.ExitReason): Effect.Effect<void>
   /** Sends the untrappable kill signal: the actor exits with `Killed` at once. */
   kill(ref: ActorRef<any>): Effect.Effect<void>
