@@ -278,3 +278,39 @@ describe("introspection (process_info links / monitors / monitored_by / trap_exi
 
 // keep the imported types used
 export type _M = MonitorRef
+
+describe("stop vs the current message and queued tells (the chosen semantics)", () => {
+  it.effect("system.stop interrupts the running handler and dead-letters the queued tell; a stop message drains first", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const a = yield* spawnProbe()
+      const started: Array<string> = []
+      // a handler that never ends: the stop must not wait for it
+      yield* a.ref.tell(P.Run({ f: () => Effect.andThen(Effect.sync(() => started.push("busy")), Effect.never) }))
+      yield* waitUntil("the handler runs", () => started.length === 1)
+      yield* a.ref.tell(P.Crash())
+      const letters = system.deadLetterCount()
+      yield* system.stop(a.ref)
+      assert.strictEqual((yield* system.awaitExit(a.ref))._tag, "Shutdown")
+      assert.strictEqual(system.deadLetterCount(), letters + 1)
+      // draining: a message whose handler stops the actor comes after the queued work
+      const b = yield* spawnProbe()
+      const done: Array<number> = []
+      for (let i = 0; i < 3; i++) yield* b.ref.tell(P.Run({ f: () => Effect.sync(() => done.push(i)) }))
+      yield* b.ref.tell(P.Run({ f: (ctx: ActorContext["Service"]) => ctx.stop() }))
+      assert.strictEqual((yield* system.awaitExit(b.ref))._tag, "Normal")
+      assert.deepStrictEqual(done, [0, 1, 2])
+    }).pipe(withSystem()))
+
+  it.effect("an untrappable exit to self (exit(self(), kill)) ends the actor with Killed", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const t = yield* spawnProbe()
+      yield* t.ref.ask(P.Trap({ enabled: true }))
+      yield* Effect.exit(inActor(t.ref, (ctx) => system.exit(ctx.self, ExitReason.killed)))
+      assert.strictEqual((yield* system.awaitExit(t.ref))._tag, "Killed")
+      assert.deepStrictEqual(t.log.exits, [])
+      // an exit signal to an actor that is gone is a no-op
+      yield* system.exit(t.ref, ExitReason.error("late"))
+    }).pipe(withSystem()))
+})
