@@ -32,12 +32,12 @@ import * as ExitReason from "../actors/ExitReason.ts"
 import type { MonitorRef } from "../actors/Signals.ts"
 import type { SupervisionEvent } from "../actors/SupervisionEvent.ts"
 import * as Supervisor from "../supervision/Supervisor.ts"
+import { ActorContext } from "../actors/ActorContext.ts"
 import type { ActorProtocol, Behavior, MessageDefs } from "../actors/Actor.ts"
 import { ActorNotFound, type SpawnError } from "../actors/ActorError.ts"
 import { type ActorAddress, ActorRef, type NodeId, setDefaultResolver } from "../actors/ActorRef.ts"
 import { type DeadLetter, formatReason } from "../actors/DeadLetter.ts"
 import { awaitStop, State } from "../actors/internal/cell.ts"
-import { currentSelf } from "../actors/internal/currentActor.ts"
 import { defaultDefaults, SystemCore, type SystemDefaults } from "../actors/internal/system.ts"
 import type { OverflowPolicy } from "../actors/Mailbox.ts"
 import type { SpawnOptions } from "../actors/SpawnOptions.ts"
@@ -199,7 +199,7 @@ const make = Effect.fnUntraced(function*(options?: Options) {
       }),
     exit: (ref, reason) =>
       Effect.withFiber((fiber) => {
-        const from = currentSelf(fiber) ?? external
+        const from = Context.getOrUndefined(fiber.context, ActorContext)?.self ?? external
         ref.target.exitSignal(from, reason, reason._tag === "Killed", true)
         return Effect.void
       }),
