@@ -3,7 +3,9 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+// deep imports: the package index loads every module it has (a Redis client, WebSockets, ...)
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
