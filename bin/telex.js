@@ -6,7 +6,7 @@ import { existsSync } from "node:fs"
 import { sep } from "node:path"
 import { fileURLToPath } from "node:url"
 
-// keep in step with `engines` in package.json and src/internal/nodeVersion.ts
+// keep in step with `engines` in package.json and src/reliable/internal/nodeVersion.ts (a test checks)
 const [major, minor] = process.versions.node.split(".").map(Number)
 if (major < 22 || (major === 22 && minor < 19)) {
   console.error(`telex needs Node.js >= 22.19 (this is ${process.version})`)

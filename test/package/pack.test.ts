@@ -8,7 +8,8 @@
 //   (c) `npx telex start` runs a 2-node cluster of a JavaScript app module, and of a TypeScript
 //       one, to its --duration summary;
 //   (d) `telex new` writes a project whose own `npm test` and `npm start -- --duration 10s` pass;
-//   (e) TestCluster, from a vitest test of that project, runs nodes from the installed package.
+//   (e) TestCluster, from a vitest test of that project, runs nodes from the installed package;
+// and a Node.js older than `engines` (when this machine has one) gets one line, not a crash.
 // One pack and one install, shared by the checks, which run in order.
 import { spawnSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -160,6 +161,17 @@ describe("the app on real processes", () => {
 })
 `
 
+/** a Node.js older than `engines` on this machine (Debian's, say), to check the one-line refusals */
+const oldNode = (): string | undefined => {
+  for (const candidate of ["/usr/bin/node", "/usr/local/bin/node"]) {
+    const version = spawnSync(candidate, ["--version"], { encoding: "utf8" })
+    if (version.status !== 0) continue
+    const [major = 0, minor = 0] = version.stdout.trim().replace(/^v/, "").split(".").map(Number)
+    if (major < 22 || (major === 22 && minor < 19)) return candidate
+  }
+  return undefined
+}
+
 describe("the packed package, installed in a fresh app outside the repository", () => {
   let root = ""
   let tarball = ""
@@ -175,9 +187,10 @@ describe("the packed package, installed in a fresh app outside the repository", 
     npmInstall(app, [tarball, ...PEERS, ...TOOLS])
   }, 600_000)
 
+  // two installs are thousands of files: removing them takes a while on a busy machine
   afterAll(() => {
     if (root !== "" && process.env.TELEX_KEEP_PACK === undefined) rmSync(root, { recursive: true, force: true })
-  })
+  }, 300_000)
 
   it("holds the build, the bin, the templates and the config schema; no tests, no benchmarks", () => {
     const files = ok(root, "tar", ["tzf", tarball]).stdout.split("\n").filter((f) => f !== "")
@@ -198,6 +211,16 @@ describe("the packed package, installed in a fresh app outside the repository", 
     const sqlite = run(app, process.execPath, ["--input-type=module", "-e", "await import('telex/sqlite')"])
     assert.notStrictEqual(sqlite.status, 0)
     assert.include(sqlite.stderr, "telex/sqlite needs the package better-sqlite3", sqlite.output)
+  })
+
+  it.skipIf(oldNode() === undefined)("an older Node.js gets one line from the telex command and from telex/sqlite", () => {
+    const node = oldNode()!
+    const cli = run(app, node, [join(app, "node_modules", "telex", "bin", "telex.js"), "--help"])
+    assert.strictEqual(cli.status, 1, cli.output)
+    assert.match(cli.stderr.trim(), /^telex needs Node\.js >= 22\.19 \(this is v[\d.]+\)$/, cli.output)
+    const sqlite = run(app, node, ["--input-type=module", "-e", "await import('telex/sqlite')"])
+    assert.strictEqual(sqlite.status, 1, sqlite.output) // an error, not a crash of the native module
+    assert.include(sqlite.stderr, "telex/sqlite needs Node.js >= 22.19", sqlite.output)
   })
 
   it("(b) tsc --noEmit, strict, default options, on the public API", () => {

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Starter from "../../src/cli/Starter.ts"
-import * as NodeVersion from "../../src/internal/nodeVersion.ts"
+import * as NodeVersion from "../../src/reliable/internal/nodeVersion.ts"
 
 const own = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"))
 

@@ -7,7 +7,7 @@
  */
 import type BetterSqlite3 from "better-sqlite3"
 import { createRequire } from "node:module"
-import * as NodeVersion from "../../internal/nodeVersion.ts"
+import * as NodeVersion from "./nodeVersion.ts"
 
 export type Driver = typeof BetterSqlite3
 

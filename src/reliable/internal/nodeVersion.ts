@@ -1,7 +1,7 @@
 /**
- * The Node.js versions Telex runs on (`engines` in package.json), checked where an older Node
- * would otherwise fail obscurely: the CLI and the SQLite entry (a native module built for another
- * ABI can crash the process instead of throwing).
+ * The Node.js versions Telex runs on (`engines` in package.json; bin/telex.js checks the same),
+ * checked before loading better-sqlite3: a native module built for another Node.js ABI can crash
+ * the process instead of throwing.
  *
  * @since 0.1.0
  */
