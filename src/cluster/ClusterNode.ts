@@ -16,7 +16,7 @@
  */
 import { isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import { Deferred, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
+import { Cause, Deferred, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
 import { ActorSystem } from "../system/ActorSystem.ts"
 import * as ShortDuration from "./ShortDuration.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
@@ -36,6 +36,21 @@ export class NodeFailed extends Schema.TaggedError<NodeFailed>()("NodeFailed", {
   node: Schema.String,
   message: Schema.String
 }) {}
+
+/** How an app module's start ended: its typed error, or its defect with the stack. */
+const moduleFailure = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.findErrorOption(cause)
+  if (error._tag === "Some") {
+    const e = error.value as any
+    const text = typeof e?.message === "string" && e.message.length > 0
+      ? (typeof e._tag === "string" && !e.message.startsWith(e._tag) ? `${e._tag}: ${e.message}` : e.message)
+      : typeof e?._tag === "string"
+      ? `${e._tag} ${JSON.stringify(e)}`
+      : String(e)
+    return `failed at start: ${text}`
+  }
+  return `died at start: ${Cause.pretty(cause)}`
+}
 
 const duration = (text: string | undefined) =>
   text === undefined ? undefined : ShortDuration.parse(text).pipe((o) => (o._tag === "Some" ? o.value : undefined))
@@ -201,7 +216,15 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
     })
     const body = Effect.gen(function*() {
       for (const m of self.run ?? []) {
-        yield* app.modules[m]!.pipe(Effect.annotateLogs({ module: m }))
+        yield* app.modules[m]!.pipe(
+          Effect.annotateLogs({ module: m }),
+          // the process exits 1 at once: the cause is all a user gets, so it names the module
+          Effect.catchCause((cause) =>
+            Cause.hasInterruptsOnly(cause)
+              ? Effect.failCause(cause)
+              : Effect.fail(new NodeFailed({ node: name, message: `node ${name}: app module ${JSON.stringify(m)} ${moduleFailure(cause)}` }))
+          )
+        )
       }
       process.stdout.write(`${READY_PREFIX}${name} ${node.address.host}:${node.address.port}\n`)
       yield* Effect.logInfo(`node ${name} ready on ${node.address.host}:${node.address.port} (running: ${(self.run ?? []).join(", ") || "nothing"})`)

@@ -69,4 +69,33 @@ describe("a user's cluster", () => {
     assert.notStrictEqual(secret, "old")
     assert.isAtLeast(secret.length, 24)
   }, 200_000)
+
+  it("an app module that fails or dies at start: the node prints the module, the error (and a defect's stack), exit 1", async () => {
+    const ports = await freePorts(2)
+    const config = (name: string, run: Array<string>) => {
+      const file = join(dir, `${name}.json`)
+      writeFileSync(file, JSON.stringify({
+        cluster: name,
+        app: APP,
+        nodes: [{ name: "n1", port: ports[0], run }, { name: "n2", port: ports[1] }],
+        launcher: { intensity: 1, period: "60s" }
+      }))
+      return file
+    }
+    const env = { TELEX_SECRET: "user-cluster-secret-0123456789" }
+    const [failed, died, launched] = await Promise.all([
+      telex(["node", "--config", config("fails", ["database"]), "--name", "n1"], { env }).result(150_000),
+      telex(["node", "--config", config("dies", ["greeter", "cache"]), "--name", "n1"], { env }).result(150_000),
+      telex(["start", config("start-dies", ["cache"]), "--duration", "5s"], { env, cwd: dir }).result(150_000)
+    ])
+    const why = (r: { stdout: string; stderr: string }) => `--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`
+    assert.strictEqual(failed.code, 1, why(failed))
+    assert.include(failed.stderr, `telex: node n1: app module "database" failed at start: DatabaseUnreachable: no database at db.internal:5432`, why(failed))
+    assert.strictEqual(died.code, 1, why(died))
+    assert.include(died.stderr, `telex: node n1: app module "cache" died at start: Error: cache config missing`, why(died))
+    assert.match(died.stderr, /^\s+at connectCache .*user-app\.ts/m, `the defect's stack\n${why(died)}`)
+    // under the launcher: the node's lines (prefixed) say why, and the launcher gives up on it
+    assert.notStrictEqual(launched.code, 0, why(launched))
+    assert.match(launched.stdout, /^n1 +│ telex: node n1: app module "cache" died at start: Error: cache config missing/m, why(launched))
+  }, 200_000)
 })
