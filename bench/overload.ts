@@ -194,7 +194,7 @@ const oneRound = async (runtime: Runtime, secret: string, port: number, log: (li
       const down = yield* Deferred.make<number>()
       yield* Effect.forkScoped(PubSub.take(events).pipe(
         Effect.repeat({ until: (e: NodeEvent) => e._tag === "NodeDown" && e.node.name === "n1" }),
-        Effect.andThen(Deferred.succeed(down, Date.now()))
+        Effect.andThen(Effect.suspend(() => Deferred.succeed(down, Date.now())))
       ))
       const stoppedAt = Date.now()
       peer.child.kill("SIGSTOP")
