@@ -127,10 +127,12 @@ const TSCONFIG = JSON.stringify({
   include: ["api.ts"]
 })
 
-const APP_MODULE = (ts: boolean) => `import { Effect, Schedule } from "effect"
-import { ClusterApp, NodeStats } from "telex"
+const APP_MODULE = (ts: boolean) => `import { Console, Effect, Schedule } from "effect"
+import { ClusterApp, Node, NodeStats } from "telex"
 
 const ticker = Effect.gen(function*() {
+  const node = yield* Node
+  yield* Console.log("ticker (${ts ? "ts" : "js"}) running on " + node.nodeId.name)
   const stats = yield* NodeStats
   const tick${ts ? ": Effect.Effect<void>" : ""} = Effect.sync(() => stats.add("ticks"))
   yield* tick.pipe(Effect.repeat(Schedule.spaced("100 millis")), Effect.forkScoped)
@@ -241,7 +243,8 @@ describe("the packed package, installed in a fresh app outside the repository", 
         nodes: [{ name: "a", port: p1, run: ["ticker"] }, { name: "b", port: p2, run: ["ticker"] }]
       }))
       const started = ok(app, "npx", ["--no-install", "telex", "start", config, "--duration", "2s"])
-      assert.include(started.stdout, "cluster formed", started.output)
+      assert.include(started.stdout, `ticker (${ext}) running on a`, started.output)
+      assert.include(started.stdout, `ticker (${ext}) running on b`, started.output)
       assert.strictEqual(summaryOf(started.stdout).nodes, 2, started.output)
     }
   }, 240_000)
