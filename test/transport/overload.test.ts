@@ -183,3 +183,37 @@ describe("load shed at the sender", () => {
       assert.isBelow(atReceiver, atSender, "the receiver decodes less than is dropped at the sender")
     }).pipe(Effect.scoped), 60_000)
 })
+
+describe("a held destination under `fail`", () => {
+  it.live("once the node holds a full `fail` mailbox, remote tells and asks to it fail with MailboxFull at the sender; other actors answer", () =>
+    Effect.gen(function*() {
+      const b = yield* startNode("ffb")
+      const a = yield* startNode("ffa")
+      const gate = yield* Deferred.make<void>()
+      yield* b.system.spawn(
+        Slow.behavior(Effect.succeed({ Work: () => Deferred.await(gate), Count: () => Effect.succeed(0) })),
+        { name: "stuck", mailbox: { capacity: 4, overflow: "fail" } }
+      )
+      const other = slowActor(0)
+      yield* b.system.spawn(other.behavior, { name: "other" })
+      yield* a.node.connect({ name: "ffb", host: "127.0.0.1", port: b.node.address.port })
+      const stuck = yield* a.node.lookup("ffb", Slow, "stuck")
+      const fast = yield* a.node.lookup("ffb", Slow, "other")
+      // fill it (one in the handler, four queued), then wait for the Hold to arrive
+      for (let n = 0; n < 5; n++) yield* stuck.tell(Slow.Work({ n }))
+      const peer = a.node.router.peers.get("ffb")!
+      for (let i = 0; i < 200 && peer.held.size === 0; i++) yield* Effect.sleep("10 millis")
+      assert.strictEqual(peer.held.size, 1, "the sender was asked to hold the full actor")
+      const tell = yield* Effect.flip(stuck.tell(Slow.Work({ n: 99 })))
+      assert.strictEqual(tell._tag, "MailboxFull")
+      assert.strictEqual((tell as any).capacity, 4)
+      const ask = yield* Effect.flip(stuck.ask(Slow.Count(), { timeout: "5 seconds" }))
+      assert.strictEqual(ask._tag, "MailboxFull")
+      assert.strictEqual(yield* fast.ask(Slow.Count(), { timeout: "5 seconds" }), 0)
+      // released once it drains: sends to it work again
+      yield* Deferred.succeed(gate, undefined)
+      for (let i = 0; i < 200 && peer.held.size > 0; i++) yield* Effect.sleep("10 millis")
+      assert.strictEqual(peer.held.size, 0, "released")
+      assert.strictEqual(yield* stuck.ask(Slow.Count(), { timeout: "5 seconds" }), 0)
+    }).pipe(Effect.scoped), 30_000)
+})

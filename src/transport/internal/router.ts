@@ -828,7 +828,8 @@ const targetIndex = (kind: number): 1 | 2 | undefined =>
 
 /** Delivery to an actor on another node. */
 export class RemoteTarget implements Target {
-  readonly capacity = Infinity
+  /** the remote mailbox's capacity, once its node has told us (a Hold): for `MailboxFull` errors */
+  capacity = Infinity
   private readonly router: Router
   private readonly address: ActorAddress
   private readonly key: string
@@ -923,6 +924,7 @@ export class RemoteTarget implements Target {
    */
   private offerHeld(held: Held, message: unknown, reply: Reply | undefined, force: boolean | undefined): Offer {
     this.lastMessage = this.lastEncoded = undefined
+    this.capacity = held.capacity
     const system = this.router.system
     switch (held.overflow) {
       case "backpressure":
