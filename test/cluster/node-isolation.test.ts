@@ -144,6 +144,8 @@ describe.concurrent("node isolation: a node whose application gives up exits non
     const launcher = telex(["start", file], { env: { ...SECRET, TELEX_OUTAGE_FILE: outage }, cwd: dir })
     const formed = (out: string) => out.split("nodes up 2/2 — cluster formed").length - 1
     await launcher.waitFor("the cluster formed", (out) => formed(out) >= 1, 120_000)
+    // the first connection between the nodes, before the outage (counted again below)
+    await launcher.waitFor("n1 and n2 connected", (out) => count(out, /^n2 +│ .*connected to n1 /) >= 1, 60_000)
     writeFileSync(outage, "down")
     await launcher.waitFor("n1 exits with code 1", (out) => /^n1 +│ .*node process exited with code 1/m.test(out), 90_000)
     await launcher.waitFor("n1 restarted", (out) => /^n1 +│ .*restarting node process/m.test(out), 30_000)
