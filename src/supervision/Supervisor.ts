@@ -34,10 +34,12 @@
  *   it. `period: "infinity"` counts every restart ever made (OTP requires a finite period).
  * - Static children stop one at a time in reverse start order; dynamic children have no order
  *   and stop in parallel, each within its own `shutdown` budget (OTP's `simple_one_for_one`).
- * - A child is stopped by interrupting it (its finalizers run within the budget, then it is
- *   killed), not by a `shutdown` exit signal a trapping child could handle and outlive: in
- *   Telex the finalizers are the child's `terminate`, and an actor cannot delay or refuse its
- *   supervisor's stop beyond the budget.
+ * - Stopping a child is OTP's `exit(Child, shutdown)`: a child that traps exits receives an
+ *   `ExitSignal(Shutdown)` from its supervisor after its current (and already queued) messages,
+ *   handles it in `onExit` and exits — with `Shutdown`, or its own reason if it calls
+ *   `ctx.stop(reason)` (an exit signal from its parent ends a trapping actor, as a gen_server).
+ *   A child that does not trap exits is interrupted at once; its finalizers run. Either way,
+ *   past the `shutdown` budget it is killed.
  * - `whichChildren` lists children in start order (OTP lists the newest first): that is the
  *   order they are started and restarted in, and the reverse of the stop order.
  * - While a restart waits for its backoff (which OTP lacks), the child is `restarting`:
@@ -57,8 +59,7 @@ import { ActorContext } from "../actors/ActorContext.ts"
 import type { AskError } from "../actors/ActorError.ts"
 import * as ActorRefModule from "../actors/ActorRef.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
-import type { Cell } from "../actors/internal/cell.ts"
-import { awaitStop } from "../actors/internal/cell.ts"
+import { awaitStop, Cell as CellClass, type Cell, State } from "../actors/internal/cell.ts"
 import type { SpawnOptions } from "../actors/SpawnOptions.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
 import * as RestartPolicy from "./RestartPolicy.ts"
@@ -503,7 +504,25 @@ const build = (
       if (ref === undefined) return
       yield* ctx.unlink(ref)
       const millis = shutdownMillis(child)
-      yield* awaitStop(ref.target, millis === 0 ? ExitReason.killed : ExitReason.shutdown, millis)
+      const target = ref.target
+      if (millis > 0 && target instanceof CellClass && target.trapping && target.state === State.Running) {
+        // OTP's exit(Child, shutdown): a trapping child gets it as an ExitSignal after its
+        // current message, handles it, and exits (with its own reason if it chooses); past the
+        // budget it is killed
+        target.exitSignal(self, ExitReason.shutdown, false, true)
+        const exited = yield* Effect.callback<boolean>((resume) => {
+          const cancel = target.onExit(() => resume(Effect.succeed(true)))
+          return Effect.sync(cancel)
+        }).pipe(Number.isFinite(millis) ? Effect.timeoutOption(millis) : Effect.asSome)
+        if (exited._tag === "None") {
+          yield* Effect.callback<void>((resume) => {
+            target.onExit(() => resume(Effect.void))
+            target.kill()
+          })
+        }
+        return
+      }
+      yield* awaitStop(target, millis === 0 ? ExitReason.killed : ExitReason.shutdown, millis)
     })
 
     // Static children stop one after another in reverse start order (OTP); dynamic children

@@ -5,9 +5,9 @@
  * with, an infinite period, and the parallel stop of dynamic children.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Deferred, Effect, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { ActorSystem, type ActorSystemShape, ExitReason, Supervisor } from "../../src/index.ts"
+import { Actor, ActorContext, ActorSystem, type ActorSystemShape, ExitReason, Supervisor } from "../../src/index.ts"
 import { childInfo, crash, Probe, settle, Worker, worker, workerSpec } from "./helpers.ts"
 
 const withSystem = <A, E>(f: (system: ActorSystemShape) => Effect.Effect<A, E, any>) =>
@@ -322,6 +322,74 @@ describe("dynamic children stop in parallel, each within its own shutdown budget
         probe.take()
         yield* system.stop(sup)
         assert.deepStrictEqual(probe.log, ["stop:b", "stop:a"])
+      })
+    ))
+})
+
+describe("shutdown as an exit signal to a trapping child (OTP's exit(Child, shutdown))", () => {
+  const T = Actor.make("test/TrappingChild", {
+    Slow: Actor.tell({}),
+    Ping: Actor.ask({}, { success: Schema.String })
+  })
+  type Mode = "default" | "ownReason" | "hang"
+  const trapping = (log: Array<string>, gate: Deferred.Deferred<void>, mode: Mode) =>
+    T.behavior(Effect.gen(function*() {
+      const ctx = yield* ActorContext
+      yield* ctx.trapExit(true)
+      yield* Effect.addFinalizer(() => Effect.sync(() => log.push("finalizer")))
+      return {
+        Slow: () => Effect.andThen(Effect.sync(() => log.push("slow:start")), Effect.andThen(Deferred.await(gate), Effect.sync(() => log.push("slow:end")))),
+        Ping: () => Effect.succeed("pong"),
+        onExit: (exit) =>
+          Effect.gen(function*() {
+            log.push(`exit:${exit.reason._tag}:${exit.from.key === ctx.self.key ? "self" : "other"}`)
+            if (mode === "ownReason") yield* ctx.stop(ExitReason.shutdownWith("flushed"))
+            if (mode === "hang") yield* Effect.never
+          })
+      }
+    }))
+
+  it.effect("the child finishes its current message, handles the signal, then exits with Shutdown", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const log: Array<string> = []
+        const gate = yield* Deferred.make<void>()
+        const sup = yield* system.spawn(Supervisor.make({ children: [Supervisor.child("t", trapping(log, gate, "default"))] }))
+        const t = (yield* Supervisor.whichChild(sup, "t")).ref!
+        yield* t.tell(T.Slow())
+        yield* settle()
+        const terminating = yield* Effect.forkChild(Supervisor.terminateChild(sup, "t"))
+        yield* settle()
+        assert.deepStrictEqual(log, ["slow:start"])
+        assert.isTrue(t.target.isAlive)
+        yield* Deferred.succeed(gate, undefined)
+        yield* Fiber.join(terminating)
+        assert.deepStrictEqual(log, ["slow:start", "slow:end", "exit:Shutdown:other", "finalizer"])
+        assert.strictEqual((yield* system.awaitExit(t))._tag, "Shutdown")
+      })
+    ))
+
+  it.effect("a child may exit with its own reason; one that outlives its budget is killed", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const log: Array<string> = []
+        const gate = yield* Deferred.make<void>()
+        const sup = yield* system.spawn(Supervisor.make({
+          children: [
+            Supervisor.child("own", trapping(log, gate, "ownReason")),
+            Supervisor.child("hang", trapping(log, gate, "hang"), { shutdown: "1 second" })
+          ]
+        }))
+        const own = (yield* Supervisor.whichChild(sup, "own")).ref!
+        const hang = (yield* Supervisor.whichChild(sup, "hang")).ref!
+        yield* Supervisor.terminateChild(sup, "own")
+        assert.deepStrictEqual(yield* system.awaitExit(own), ExitReason.shutdownWith("flushed"))
+        const terminating = yield* Effect.forkChild(Supervisor.terminateChild(sup, "hang"))
+        yield* settle()
+        assert.isTrue(hang.target.isAlive)
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(terminating)
+        assert.strictEqual((yield* system.awaitExit(hang))._tag, "Killed")
       })
     ))
 })

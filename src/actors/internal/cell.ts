@@ -469,6 +469,14 @@ export class Cell implements Target, ActorContextShape, Activatable {
     this.timers = undefined
   }
 
+  /** Kills the actor now, even while it runs its finalizers (past a shutdown budget). */
+  kill(): void {
+    if (this.state === State.Dead) return
+    if (this.state < State.Stopping) return this.terminate(ExitReason.killed)
+    this.exitReason = ExitReason.killed
+    finalizeSoon(this)
+  }
+
   private failReply(reply: Reply | undefined, reason: ExitReason.ExitReason): void {
     if (reply !== undefined) reply(Exit.fail(new ActorStopped({ actor: this.self.key, reason })))
   }
@@ -738,6 +746,11 @@ const drainLoop: (cell: Cell) => Effect.Effect<void, unknown> = Effect.fnUntrace
     }
     if (message instanceof ExitSignal) {
       if (handlers.onExit !== undefined) yield* handlers.onExit(message)
+      // as a gen_server: an abnormal exit signal from the parent (its supervisor's shutdown) ends
+      // the actor once handled, with that reason unless the handler chose its own (`ctx.stop`)
+      if (cell.parent !== undefined && message.from.key === cell.parent.self.key && !ExitReason.isNormal(message.reason)) {
+        cell.stopRequested ??= message.reason
+      }
       continue
     }
     const reply = entry.reply as Reply | undefined
