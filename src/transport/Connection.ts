@@ -38,7 +38,8 @@ import {
   type FrameDecoder,
   FrameType,
   FrameWriter,
-  ProtocolError
+  ProtocolError,
+  singleFrameLimit
 } from "./Frame.ts"
 
 export interface ConnectionOptions {
@@ -178,7 +179,7 @@ export class Connection {
     if (this.closed !== undefined) return
     const bytes = this.codec.encode(envelope)
     this.sent++
-    if (bytes.length <= this.options.fragmentSize) {
+    if (bytes.length <= Math.max(this.options.fragmentSize, singleFrameLimit)) {
       this.enqueue(FrameType.Message, bytes)
     } else {
       this.enqueueFragments(bytes)

@@ -31,8 +31,14 @@ const known = new Set<number>(Object.values(FrameType))
 
 /** 256 KiB, as Akka Artery's `maximum-frame-size`. Larger messages travel as fragments. */
 export const defaultMaxFrameSize = 256 * 1024
-/** Messages whose encoded envelope exceeds this are split into fragments of this size. */
+/** Messages whose encoded envelope exceeds `singleFrameLimit` are split into fragments of this size. */
 export const defaultFragmentSize = 64 * 1024
+/**
+ * Envelopes up to this size go in one MESSAGE frame (well under the maximum frame size): a
+ * 64 KiB payload plus its envelope is not split in two pieces that the receiver copies once more
+ * to put them together.
+ */
+export const singleFrameLimit = 128 * 1024
 export const HEADER_SIZE = 5
 
 export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {

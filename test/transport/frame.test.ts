@@ -15,7 +15,8 @@ import {
   FrameType,
   FrameWriter,
   HEADER_SIZE,
-  ProtocolError
+  ProtocolError,
+  singleFrameLimit
 } from "../../src/transport/Frame.ts"
 import { Node, type NodeEvent, type NodeOptions } from "../../src/transport/Node.ts"
 import { chunkLengths, forAll, Rng } from "./_random.ts"
@@ -624,4 +625,29 @@ describe("fragmented messages between nodes", () => {
       assert.isAtLeast(count(atA, "H"), 1)
       assert.isAtLeast(heartbeatsAmidFragments(atB) + heartbeatsAmidFragments(atA), 1, "a heartbeat between the fragments of one message")
     }).pipe(Effect.scoped), 60_000)
+})
+
+describe("one frame or fragments", () => {
+  it.live("an envelope up to singleFrameLimit goes in one MESSAGE frame (a 64 KiB payload is not split); a larger one in fragments", () =>
+    Effect.gen(function*() {
+      const b = yield* startNode("b")
+      const a = yield* startNode("a")
+      yield* b.system.spawn(BlobLive, { name: "blob" })
+      yield* a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port })
+      const blob = yield* a.node.lookup("b", Blob, "blob")
+      const atB = traceFrames(b.node.router.peers.get("a")!.conn!)
+      const under = "u".repeat(singleFrameLimit - 200)
+      const over = "o".repeat(singleFrameLimit + 1)
+      const sixtyFour = "s".repeat(64 * 1024)
+      yield* blob.tell(Blob.Put({ data: sixtyFour }))
+      yield* blob.tell(Blob.Put({ data: under }))
+      yield* blob.tell(Blob.Put({ data: over }))
+      assert.deepStrictEqual(yield* blob.ask(Blob.Digests()), [sixtyFour, under, over].map(sha256))
+      const data = atB.filter((t) => t !== "H")
+      // two single frames, then the fragments of the third (64 KiB pieces), then the ask
+      assert.deepStrictEqual(data.slice(0, 2), ["M", "M"])
+      assert.strictEqual(data[2], "F<")
+      assert.strictEqual(data.filter((t) => t.startsWith("F")).length, Math.ceil((singleFrameLimit + 1) / (64 * 1024)))
+      assert.strictEqual(data.at(-1), "M")
+    }).pipe(Effect.scoped))
 })
