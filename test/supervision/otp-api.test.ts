@@ -393,3 +393,19 @@ describe("shutdown as an exit signal to a trapping child (OTP's exit(Child, shut
       })
     ))
 })
+
+describe("what a child's init returns (a JS caller's mistake)", () => {
+  it.effect("an init that returns no handlers object fails to start: StartFailed, nothing left running", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const bad = { protocol: Worker, init: Effect.succeed(undefined) } as any
+        const sup = yield* system.spawn(Supervisor.make({ children: [] }))
+        const e = yield* supervisorError(Supervisor.startChild(sup, Supervisor.child("bad", bad)))
+        assert.strictEqual(e.reason, "StartFailed")
+        assert.match(e.message, /must return its handlers/)
+        assert.deepStrictEqual(yield* Supervisor.whichChildren(sup), [])
+        const spawnError = yield* Effect.flip(system.spawn(bad))
+        assert.strictEqual((spawnError as { _tag: string })._tag, "SpawnError")
+      })
+    ))
+})

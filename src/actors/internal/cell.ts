@@ -795,6 +795,12 @@ const handlerSpan = (cell: Cell, tag: string, parent: Tracer.AnySpan, effect: Ef
     protocol: cell.behavior.protocol.name
   }, tag)
 
+/** An init that returns anything but the handlers object fails to start (a JS caller's mistake, typically). */
+const checkHandlers = (exit: Exit.Exit<any, unknown>): Exit.Exit<any, unknown> =>
+  Exit.isSuccess(exit) && (typeof exit.value !== "object" || exit.value === null)
+    ? Exit.die(new TypeError(`the behaviour's init must return its handlers (an object), got ${exit.value === null ? "null" : typeof exit.value}`))
+    : exit
+
 /** Runs a behaviour's init for a new cell in the caller's fiber (like OTP's synchronous start). */
 export const initCell = (cell: Cell, callerContext: Context.Context<never>): Effect.Effect<void, SpawnError> => {
   // (withActorLoggers: logs from the actor carry actor= and node=, at no cost per actor)
@@ -809,6 +815,7 @@ export const initCell = (cell: Cell, callerContext: Context.Context<never>): Eff
   // bytes per idle actor and ~+40 % spawns/s)
   const init = Effect.updateContext(cell.behavior.init as Effect.Effect<any, unknown>, () => context) as Effect.Effect<any, unknown>
   return Effect.exit(init).pipe(
+    Effect.map(checkHandlers),
     Effect.flatMap((exit) => {
       if (Exit.isSuccess(exit) && cell.state === State.Starting) {
         cell.handlers = exit.value
