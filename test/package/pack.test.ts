@@ -2,7 +2,7 @@
 // the repository a fresh app installs the tarball (with effect and @effect/platform-node as
 // peers, from npm's cache where it can) and uses it as a user would:
 //   (a) plain `node` runs a JavaScript file importing "telex" (the README's counter prints 2),
-//       and `import "telex/sqlite"` without better-sqlite3 fails with one line naming it;
+//       CommonJS can require() it, and `import "telex/sqlite"` without better-sqlite3 fails with one line naming it;
 //   (b) `tsc --noEmit`, strict, default options (no allowImportingTsExtensions, skipLibCheck
 //       off), passes on a .ts file using the public API, telex/testing and telex/sqlite included;
 //   (c) `npx telex start` runs a 2-node cluster of a JavaScript app module, and of a TypeScript
@@ -210,6 +210,9 @@ describe("the packed package, installed in a fresh app outside the repository", 
   it("(a) plain node runs a JavaScript file importing telex; telex/sqlite without better-sqlite3 fails in one line", () => {
     writeFileSync(join(app, "counter.js"), COUNTER_JS)
     assert.strictEqual(ok(app, process.execPath, ["counter.js"]).stdout.trim(), "2")
+    // CommonJS code can require() it too (Node's require of ES modules)
+    writeFileSync(join(app, "require.cjs"), `const { Actor } = require("telex"); const { SimCluster } = require("telex/testing"); console.log(typeof Actor.make, typeof SimCluster.start)`)
+    assert.strictEqual(ok(app, process.execPath, ["require.cjs"]).stdout.trim(), "function function")
     const sqlite = run(app, process.execPath, ["--input-type=module", "-e", "await import('telex/sqlite')"])
     assert.notStrictEqual(sqlite.status, 0)
     assert.include(sqlite.stderr, "telex/sqlite needs the package better-sqlite3", sqlite.output)
