@@ -30,7 +30,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Duration, Effect, Exit, Schema, Scope } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Schema, Scope } from "effect"
 import * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 
@@ -42,6 +42,11 @@ export interface Rule {
   readonly directive: Directive
   /** `restart` only: wait this long before the new incarnation starts (messages wait in the mailbox) */
   readonly backoff?: Duration.Input | undefined
+  /**
+   * `restart` only (Pekko's `withLimit`): more than `maxRestarts` in-place restarts by this rule
+   * within `within` and the failure ends the actor instead
+   */
+  readonly limit?: { readonly maxRestarts: number; readonly within: Duration.Input } | undefined
 }
 
 /** The error an old incarnation's scope closes with before an in-place restart (Pekko's PreRestart). */
@@ -69,6 +74,12 @@ const check = (rules: ReadonlyArray<Rule>): void => {
     if (r.backoff !== undefined && Duration.fromInput(r.backoff)._tag === "None") {
       throw new TypeError(`Supervise.behavior: backoff must be a duration`)
     }
+    if (r.limit !== undefined) {
+      if (typeof r.limit !== "object" || r.limit === null || !Number.isInteger(r.limit.maxRestarts) || r.limit.maxRestarts < 0) {
+        throw new TypeError(`Supervise.behavior: limit.maxRestarts must be a non-negative integer`)
+      }
+      if (Duration.fromInput(r.limit.within)._tag === "None") throw new TypeError(`Supervise.behavior: limit.within must be a duration`)
+    }
   }
 }
 
@@ -91,6 +102,18 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     let scope = yield* Scope.fork(outer, "sequential")
     let current: any = yield* Scope.provide(inner.init, scope)
 
+    // per rule: the times of its in-place restarts, for `limit`
+    const restarts = new Map<Rule, Array<number>>()
+    const withinLimit = Effect.fnUntraced(function*(rule: Rule) {
+      if (rule.limit === undefined) return true
+      const now = yield* Clock.currentTimeMillis
+      const window = Duration.toMillis(Duration.fromInputUnsafe(rule.limit.within))
+      const times = (restarts.get(rule) ?? []).filter((t) => t > now - window)
+      times.push(now)
+      restarts.set(rule, times)
+      return times.length <= rule.limit.maxRestarts
+    })
+
     const restart = Effect.fnUntraced(function*(rule: Rule, error: unknown) {
       yield* Scope.close(scope, Exit.fail(new PreRestart({ message: describe(error) })))
       if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
@@ -112,7 +135,8 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
           case "stop":
             return Effect.andThen(ctx.stop({ _tag: "Error", message: Cause.pretty(cause) }), isAsk ? Effect.fail(error) : Effect.void)
           case "restart":
-            return Effect.andThen(restart(rule, error), isAsk ? Effect.fail(error) : Effect.void)
+            return Effect.flatMap(withinLimit(rule), (ok) =>
+              ok ? Effect.andThen(restart(rule, error), isAsk ? Effect.fail(error) : Effect.void) : Effect.failCause(cause))
         }
       })
 

@@ -128,12 +128,51 @@ describe("Supervise.behavior (Pekko typed supervise/onFailure)", () => {
       })
     ))
 
+  it.effect("limit: past maxRestarts within the window the failure ends the actor (Pekko withLimit)", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const log: Log = { events: [] }
+        const ref = yield* system.spawn(Supervise.behavior(counter(log), [
+          { match: "Corrupt", directive: "restart", limit: { maxRestarts: 2, within: "1 minute" } }
+        ]))
+        yield* ref.tell(C.Fail({ kind: "corrupt" }))
+        yield* ref.tell(C.Fail({ kind: "corrupt" }))
+        assert.strictEqual(yield* ref.ask(C.Get()), 0)
+        // outside the window the count starts again
+        yield* TestClock.adjust("2 minutes")
+        yield* ref.tell(C.Fail({ kind: "corrupt" }))
+        yield* ref.tell(C.Fail({ kind: "corrupt" }))
+        assert.strictEqual(yield* ref.ask(C.Get()), 0)
+        yield* ref.tell(C.Fail({ kind: "corrupt" }))
+        const reason = yield* system.awaitExit(ref)
+        assert.strictEqual(reason._tag, "Error")
+        assert.include((reason as { message: string }).message, "Corrupt")
+        assert.deepStrictEqual(log.events.filter((e) => e === "init").length, 5)
+      })
+    ))
+
+  it.effect("nested: the inner rules first; what they do not match goes to the outer ones", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const log: Log = { events: [] }
+        const inner = Supervise.behavior(counter(log), [{ match: "Transient", directive: "resume" }])
+        const ref = yield* system.spawn(Supervise.behavior(inner, [{ match: "Corrupt", directive: "restart" }]))
+        yield* ref.tell(C.Inc())
+        yield* ref.tell(C.Fail({ kind: "transient" }))
+        assert.strictEqual(yield* ref.ask(C.Get()), 1)
+        yield* ref.tell(C.Fail({ kind: "corrupt" }))
+        assert.strictEqual(yield* ref.ask(C.Get()), 0)
+        assert.deepStrictEqual(log.events, ["init", "preRestart", "init"])
+      })
+    ))
+
   it("a rule that is not a rule is refused", () => {
     const log: Log = { events: [] }
     assert.throws(() => Supervise.behavior(counter(log), [{ match: "X", directive: "resum" as any }]), /directive/)
     assert.throws(() => Supervise.behavior(counter(log), [{ match: 3 as any, directive: "stop" }]), /match/)
     assert.throws(() => Supervise.behavior(counter(log), [{ match: "X", directive: "restart", backoff: "soon" as any }]), /backoff/)
     assert.throws(() => Supervise.behavior(counter(log), "x" as any), /array/)
+    assert.throws(() => Supervise.behavior(counter(log), [{ match: "X", directive: "restart", limit: { maxRestarts: -1, within: "1 second" } }]), /maxRestarts/)
     void Exit
   })
 })
