@@ -546,6 +546,8 @@ const build = (
         yield* stopAll()
         return yield* Effect.die(new Error(`child ${JSON.stringify(spec.id)} failed to start: ${started.failure.message}`))
       }
+      // an ignored temporary child's spec is not kept (OTP)
+      if (started.success === undefined && child.restart === "temporary") children.splice(children.indexOf(child), 1)
     }
 
     const infos = (): Array<RestartPolicy.ChildInfo> =>
@@ -659,8 +661,8 @@ const build = (
         return yield* started.failure
       }
       if (started.success === undefined) {
-        // OTP keeps an ignored static child's spec; a dynamic one is forgotten
-        if (dynamicChild) removeSpecs([valid.id])
+        // OTP keeps an ignored static child's spec; a dynamic or temporary one is forgotten
+        if (dynamicChild || child.restart === "temporary") removeSpecs([valid.id])
         return yield* ignoredError(valid.id)
       }
       return started.success
@@ -698,7 +700,8 @@ const build = (
         Effect.gen(function*() {
           if (isRef(id)) {
             const child = findRef(id)
-            if (child === undefined) return yield* notFound(id)
+            // a former child that is gone: done already (OTP); a live actor that is no child: NotFound
+            if (child === undefined) return id.target.isAlive ? yield* notFound(id) : undefined
             yield* stop(child)
             if (template !== undefined || child.restart === "temporary") removeSpecs([child.spec.id])
             return
@@ -746,7 +749,8 @@ const build = (
         }),
       CountChildren: () =>
         Effect.sync(() => ({
-          specs: children.length,
+          // a dynamic supervisor has one spec, its template (OTP's simple_one_for_one)
+          specs: template === undefined ? children.length : 1,
           active: children.filter((c) => c.status === "running").length,
           supervisors: children.filter((c) => c.type === "supervisor").length,
           workers: children.filter((c) => c.type === "worker").length

@@ -102,6 +102,13 @@ describe("ignore (supervisor_SUITE sup_start_ignore_child, sup_start_ignore_temp
           children: [workerSpec("a", probe), Supervisor.child("i", ignoring("i", probe, () => ignore)), workerSpec("b", probe)]
         }))
         assert.deepStrictEqual(probe.take(), ["start:a", "ignored:i", "start:b"])
+        // a static temporary child that ignores is not kept (sup_start_ignore_temporary_child)
+        const withTemp = yield* system.spawn(Supervisor.make({
+          children: [Supervisor.child("ti", ignoring("ti", probe, () => true), { restart: "temporary" }), workerSpec("c", probe, { restart: "temporary" })]
+        }))
+        assert.deepStrictEqual((yield* Supervisor.whichChildren(withTemp)).map((c) => c.id), ["c"])
+        assert.deepStrictEqual(yield* Supervisor.countChildren(withTemp), { specs: 1, active: 1, supervisors: 0, workers: 1 })
+        probe.take()
         assert.deepStrictEqual((yield* Supervisor.whichChildren(sup)).map((c) => [c.id, c.status]), [["a", "running"], [
           "i",
           "stopped"
@@ -127,6 +134,11 @@ describe("ignore (supervisor_SUITE sup_start_ignore_child, sup_start_ignore_temp
         const e = yield* supervisorError(Supervisor.startChild(sup, Supervisor.child("i", ignoring("i", probe, () => true))))
         assert.strictEqual(e.reason, "Ignored")
         assert.strictEqual((yield* Supervisor.whichChild(sup, "i")).status, "stopped")
+        // a temporary child that ignores: its spec is not kept (sup_start_ignore_temporary_child_start_child)
+        const t = yield* supervisorError(Supervisor.startChild(sup, Supervisor.child("t", ignoring("t", probe, () => true), { restart: "temporary" })))
+        assert.strictEqual(t.reason, "Ignored")
+        assert.deepStrictEqual((yield* Supervisor.whichChildren(sup)).map((c) => c.id), ["i"])
+        assert.deepStrictEqual(yield* Supervisor.countChildren(sup), { specs: 1, active: 0, supervisors: 0, workers: 1 })
         const dyn = yield* system.spawn(Supervisor.dynamic({ template: (n: number) => Supervisor.child("d", ignoring(`d${n}`, probe, () => n === 0)) }))
         assert.strictEqual((yield* supervisorError(Supervisor.startDynamic(dyn, 0))).reason, "Ignored")
         assert.deepStrictEqual(yield* Supervisor.whichChildren(dyn), [])
@@ -228,8 +240,11 @@ describe("terminateChild by ref (simple_one_for_one terminate_child(Sup, Pid))",
         yield* Supervisor.terminateChild(sup, x)
         assert.strictEqual((yield* system.awaitExit(x))._tag, "Shutdown")
         assert.deepStrictEqual((yield* Supervisor.whichChildren(sup)).map((c) => c.ref?.key), [y.key])
-        // a ref that is no child (any more): NotFound
-        assert.strictEqual((yield* supervisorError(Supervisor.terminateChild(sup, x))).reason, "NotFound")
+        // a former child that is gone: fine, again (OTP); a live actor that is no child: NotFound
+        yield* Supervisor.terminateChild(sup, x)
+        assert.strictEqual((yield* supervisorError(Supervisor.terminateChild(sup, sup))).reason, "NotFound")
+        assert.isTrue(sup.target.isAlive)
+        assert.deepStrictEqual(yield* Supervisor.countChildren(sup), { specs: 1, active: 1, supervisors: 0, workers: 1 })
         // static supervisor, by ref: stopped, spec kept
         const st = yield* system.spawn(Supervisor.make({ children: [workerSpec("a", probe)] }))
         yield* Supervisor.terminateChild(st, probe.ref("a"))
