@@ -454,8 +454,20 @@ const build = (
 
     const publish = (event: SupervisionEvent) => cell.system.publishEvent(event)
     const now = Clock.currentTimeMillis
-    const find = (id: string) => children.find((c) => c.spec.id === id)
-    const findRef = (ref: ActorRef<any>) => children.find((c) => c.ref !== undefined && c.ref.key === ref.key)
+    // indexes over `children`, so that a supervisor of many (dynamic) children finds one in O(1)
+    const byId = new Map<string, ChildState>()
+    const byRef = new Map<string, ChildState>()
+    const find = (id: string) => byId.get(id)
+    const findRef = (ref: ActorRef<any>) => byRef.get(ref.key)
+    const addEntry = (child: ChildState) => {
+      children.push(child)
+      byId.set(child.spec.id, child)
+    }
+    const setRef = (child: ChildState, ref: ActorRef<any> | undefined) => {
+      if (child.ref !== undefined) byRef.delete(child.ref.key)
+      child.ref = ref
+      if (ref !== undefined) byRef.set(ref.key, child)
+    }
 
     const newChild = (spec: ChildSpec<any>): ChildState => ({
       spec,
@@ -480,7 +492,7 @@ const build = (
       }
       const spawned = yield* Effect.result(ctx.spawn(behavior, { ...child.spec.options, link: true }))
       if (spawned._tag === "Failure") {
-        child.ref = undefined
+        setRef(child, undefined)
         child.status = "stopped"
         if (ignored) return undefined
         return yield* supervisorError("StartFailed", child.spec.id, spawned.failure.message)
@@ -490,7 +502,7 @@ const build = (
       // its shutdown budget). Left in the cell's generic child set, they would be stopped before
       // that finalizer runs, in spawn order (wrong after a restart) and with no budget.
       cell.children?.delete(ref.target as unknown as Cell)
-      child.ref = ref
+      setRef(child, ref)
       child.status = "running"
       publish({ _tag: "ChildStarted", supervisor: self.key, at: yield* now, childId: child.spec.id, actor: ref.key })
       return ref
@@ -498,7 +510,7 @@ const build = (
 
     const stop = Effect.fnUntraced(function*(child: ChildState) {
       const ref = child.ref
-      child.ref = undefined
+      setRef(child, undefined)
       child.status = "stopped"
       child.due = undefined
       if (ref === undefined) return
@@ -539,7 +551,7 @@ const build = (
     // start the static children in order; if one fails, stop the started ones and fail
     for (const spec of initialChildren) {
       const child = newChild(spec)
-      children.push(child)
+      addEntry(child)
       const started = yield* Effect.result(start(child))
       if (started._tag === "Failure") {
         publish({ _tag: "ChildStartFailed", supervisor: self.key, at: yield* now, childId: spec.id, message: started.failure.message })
@@ -547,7 +559,10 @@ const build = (
         return yield* Effect.die(new Error(`child ${JSON.stringify(spec.id)} failed to start: ${started.failure.message}`))
       }
       // an ignored temporary child's spec is not kept (OTP)
-      if (started.success === undefined && child.restart === "temporary") children.splice(children.indexOf(child), 1)
+      if (started.success === undefined && child.restart === "temporary") {
+        byId.delete(spec.id)
+        children.splice(children.indexOf(child), 1)
+      }
     }
 
     const infos = (): Array<RestartPolicy.ChildInfo> =>
@@ -615,8 +630,11 @@ const build = (
 
     const removeSpecs = (ids: ReadonlyArray<string>) => {
       for (const id of ids) {
-        const i = children.findIndex((c) => c.spec.id === id)
-        if (i >= 0) children.splice(i, 1)
+        const child = byId.get(id)
+        if (child === undefined) continue
+        byId.delete(id)
+        if (child.ref !== undefined) byRef.delete(child.ref.key)
+        children.splice(children.indexOf(child), 1)
       }
     }
 
@@ -654,7 +672,7 @@ const build = (
         return yield* supervisorError("AlreadyPresent", valid.id, `child ${JSON.stringify(valid.id)} already exists`)
       }
       const child = newChild(valid)
-      children.push(child)
+      addEntry(child)
       const started = yield* Effect.result(start(child))
       if (started._tag === "Failure") {
         removeSpecs([valid.id])
@@ -765,7 +783,7 @@ const build = (
             if (cell.parent !== undefined && signal.from.key === cell.parent.self.key) yield* ctx.stop(signal.reason)
             return
           }
-          child.ref = undefined
+          setRef(child, undefined)
           child.status = "stopped"
           publish({ _tag: "ChildExited", supervisor: self.key, at: yield* now, childId: child.spec.id, actor: signal.from.key, reason: signal.reason })
           yield* onChildExit(child, signal.reason)

@@ -424,3 +424,21 @@ describe("what a child's init returns (a JS caller's mistake)", () => {
       })
     ))
 })
+
+describe("many dynamic children (supervisor_SUITE count_children, scale_many_temporary_children)", () => {
+  it.effect("500 temporary children: counted, listed, and gone from the counts once killed or terminated by ref", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const sup = yield* system.spawn(Supervisor.dynamic({ template: (n: number) => workerSpec(`w${n}`, probe, { restart: "temporary" }) }))
+        const refs = []
+        for (let i = 0; i < 500; i++) refs.push(yield* Supervisor.startDynamic(sup, i))
+        assert.deepStrictEqual(yield* Supervisor.countChildren(sup), { specs: 1, active: 500, supervisors: 0, workers: 500 })
+        assert.strictEqual((yield* Supervisor.whichChildren(sup)).length, 500)
+        for (const r of refs.slice(0, 250)) yield* system.kill(r)
+        for (const r of refs.slice(250)) yield* Supervisor.terminateChild(sup, r)
+        assert.deepStrictEqual(yield* Supervisor.countChildren(sup), { specs: 1, active: 0, supervisors: 0, workers: 0 })
+        assert.deepStrictEqual(yield* Supervisor.whichChildren(sup), [])
+      })
+    ))
+})
