@@ -13,6 +13,7 @@ import type { AskMessage, ErrorOf, Message, MessageDefs, SuccessOf } from "./Act
 import { type AskError, AskTimeout, MailboxFull, NoProc, type TellError } from "./ActorError.ts"
 import { Offer, type Reply, type Target } from "./internal/target.ts"
 import * as Context from "./internal/currentActor.ts"
+import * as Deadlines from "./internal/deadlines.ts"
 import * as Tracing from "./internal/tracing.ts"
 
 export const NodeId = Schema.Struct({ name: Schema.String, incarnation: Schema.Number })
@@ -182,19 +183,20 @@ const askEffect = (
 ): Effect.Effect<any, any> => {
   const timeoutMillis = Duration.toMillis(timeout)
   const timedOut = () => new AskTimeout({ actor: ref.key, message: message._tag, timeoutMillis })
-  // With the live clock, the deadline is one timer inside the callback: `timeoutOrElse`
-  // would race two forked fibers per ask (measured: most of the ask's own CPU cost).
-  // Any other clock (TestClock) keeps `timeoutOrElse`, which sleeps on that clock.
+  // With the live clock, the deadline is an entry in a queue shared by the asks with the same
+  // timeout (internal/deadlines.ts), not a timer per ask: `timeoutOrElse` would race two forked
+  // fibers per ask (measured: most of the ask's own CPU cost). Any other clock (TestClock)
+  // keeps `timeoutOrElse`, which sleeps on that clock.
   const direct = timeoutMillis > 0 && timeoutMillis <= MAX_TIMER_MILLIS &&
     fiber.getRef(Clock.Clock) instanceof LiveClock
   const request = Effect.callback<any, any>((resume) => {
     let done = false
     let cancelWait: (() => void) | undefined
-    let timer: ReturnType<typeof setTimeout> | undefined
+    let timer: Deadlines.Deadline | undefined
     const reply: Reply = (exit) => {
       if (done) return
       done = true
-      if (timer !== undefined) clearTimeout(timer)
+      if (timer !== undefined) Deadlines.cancel(timer)
       resume(exit)
     }
     if (span !== undefined) reply.span = span
@@ -216,16 +218,16 @@ const askEffect = (
     }
     const cancel = () => {
       done = true
-      if (timer !== undefined) clearTimeout(timer)
+      if (timer !== undefined) Deadlines.cancel(timer)
       cancelWait?.()
       target.cancelAsk?.(reply)
     }
     if (direct) {
-      timer = setTimeout(() => {
+      timer = Deadlines.after(timeoutMillis, () => {
         if (done) return
         cancel()
         resume(Effect.fail(timedOut()))
-      }, timeoutMillis)
+      })
     }
     attempt()
     return Effect.sync(cancel)
