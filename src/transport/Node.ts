@@ -264,6 +264,11 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/
 const millis = (d: Duration.Input | undefined, fallback: number) =>
   d === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(d))
 
+const removeWaiter = (peer: Peer, w: () => void) => {
+  const i = peer.upWaiters.indexOf(w)
+  if (i >= 0) peer.upWaiters.splice(i, 1)
+}
+
 /**
  * Connection losses that are no fault: a replacement (simultaneous connects, a reconnect, a
  * restarted peer), this node stopping, the peer closing it (its own log says why), a
@@ -447,7 +452,9 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       const waitUp = (p: Peer) =>
         Effect.callback<boolean>((resume) => {
           if (p.isUp) return resume(Effect.succeed(true))
-          p.upWaiters.push(() => resume(Effect.succeed(true)))
+          const w = () => resume(Effect.succeed(true))
+          p.upWaiters.push(w)
+          return Effect.sync(() => removeWaiter(p, w))
         }).pipe(Effect.timeoutOrElse({ duration: handshakeTimeoutMillis, orElse: () => Effect.succeed(false) }))
       const waitClose = (p: Peer) =>
         Effect.callback<string>((resume) => {
@@ -583,7 +590,10 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     Effect.callback<NodeId, NodeDown>((resume) => {
       const peer = router.peer(name)
       if (peer.isUp) return resume(Effect.succeed(peer.conn!.peer))
-      peer.upWaiters.push(() => resume(Effect.succeed(peer.conn!.peer)))
+      const w = () => resume(Effect.succeed(peer.conn!.peer))
+      peer.upWaiters.push(w)
+      // a wait that timed out (a lookup, a connect) leaves nothing behind
+      return Effect.sync(() => removeWaiter(peer, w))
     }).pipe(
       Effect.timeoutOrElse({
         duration: timeoutMillis,
