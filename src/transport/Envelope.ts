@@ -27,7 +27,8 @@
  * [24 Protocols, { name: fingerprint }]
  * [25 Members,   [{ name, host, port }, …]]  the peers the sender knows, so seeds grow into a full mesh
  * [30 Hold,      actor, overflow, capacity]    per-destination flow control: stop sending to `actor`
- * [31 Release,   actor]                        (an actor id on the sender's node) until Release
+ * [31 Release,   actor, credit?]               (an actor id on the sender's node) until Release;
+ *                                              with a credit: that many more, then held again
  * ```
  *
  * @since 0.1.0

@@ -28,7 +28,12 @@ import * as SimNetwork from "../../src/testing/SimNetwork.ts"
 const HEARTBEAT = 200
 const PAUSE = 800
 const BACKOFF_MAX = 400
-const DETECTION_DEADLINE = PAUSE + HEARTBEAT + 50
+/**
+ * From the start of a partition: bytes already on the wire still arrive (up to the delay, or a
+ * retransmission timeout of 200 ms later when the seed has loss), then the acceptable pause, then
+ * at most one heartbeat interval until the check runs.
+ */
+const DETECTION_DEADLINE = 200 + 10 + PAUSE + HEARTBEAT + 50
 const SLOW_CAPACITY = 8
 const SLOW_MILLIS = 20
 

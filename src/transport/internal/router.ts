@@ -6,9 +6,10 @@
  *
  * Flow control is per destination actor, never per connection: when one of our actors' mailbox
  * is full, the peer sending to it is told to hold that actor (`Hold`), and `Release`d once the
- * mailbox has drained to half its capacity. A held sender's `tell`/`ask` to that actor wait (or,
- * under the dropping policies, fail or drop at once, before encoding); its traffic to every other
- * actor flows on. What was in flight when `Hold` left is accepted up to `holdSlackBytes`.
+ * mailbox has drained to half its capacity, with a credit of what fits (the sender is held again
+ * once it has sent that many). A held sender's `tell`/`ask` to that actor wait (or, under the
+ * dropping policies, fail or drop at once, before encoding); its traffic to every other actor
+ * flows on. What was in flight when `Hold` left is accepted up to `holdSlackBytes`.
  *
  * Incarnations: a connection is to one incarnation of a node. Messages addressed to another
  * incarnation (an older one, after a restart) are refused — dead letters, `NoProc` for asks —
@@ -69,15 +70,21 @@ export type NodeEvent =
 
 /** A destination on the peer that it asked us to hold (its mailbox is full). */
 interface Held {
-  readonly overflow: OverflowPolicy
-  readonly capacity: number
+  overflow: OverflowPolicy
+  capacity: number
+  /** messages we may still send it (granted by its last Release); 0: held */
+  credit: number
   /** local senders waiting for the Release */
   waiters: Array<() => void>
 }
 
-/** One of our actors we asked the peer to hold: bytes it sent to it since (in flight). */
+/** One of our actors we asked the peer to hold, or gave it a credit of messages. */
 interface Holding {
+  /** held: bytes the peer sent to it since (in flight when Hold left) */
   excess: number
+  /** after a Release: how many messages the peer may send, and how many have arrived */
+  granted: number | undefined
+  received: number
 }
 
 const overflowPolicies: ReadonlySet<string> = new Set(["backpressure", "dropNewest", "dropOldest", "fail"])
@@ -599,15 +606,24 @@ export class Router {
         const overflow = overflowPolicies.has(e[2]) ? e[2] as OverflowPolicy : "backpressure"
         const capacity = typeof e[3] === "number" ? e[3] : 0
         const h = peer.held.get(e[1])
-        if (h === undefined) peer.held.set(e[1], { overflow, capacity, waiters: [] })
+        if (h === undefined) peer.held.set(e[1], { overflow, capacity, credit: 0, waiters: [] })
+        else {
+          h.overflow = overflow
+          h.capacity = capacity
+          h.credit = 0
+        }
         return
       }
       case Kind.Release: {
         if (typeof e[1] !== "number") return this.protocolError(conn, "malformed release")
         const h = peer.held.get(e[1])
         if (h === undefined) return
-        peer.held.delete(e[1])
-        for (const wake of h.waiters) wake()
+        // with a credit: that many messages, then held again until the next Release
+        if (typeof e[2] === "number" && e[2] > 0) h.credit = e[2]
+        else peer.held.delete(e[1])
+        const waiters = h.waiters
+        h.waiters = []
+        for (const wake of waiters) wake()
         return
       }
       case Kind.Members: {
@@ -645,6 +661,7 @@ export class Router {
 
   private onTell(peer: Peer, conn: Connection, e: Array<any>, bytes: number): void {
     if (typeof e[1] !== "number" || typeof e[2] !== "string") return this.protocolError(conn, "malformed tell")
+    if (peer.holding.size !== 0) this.countCredit(peer, conn, e[1])
     const found = this.target(e)
     const recipient = `${e[2]}@${this.system.nodeKey}/${e[1]}`
     if ("reason" in found) {
@@ -670,6 +687,7 @@ export class Router {
     if (typeof e[1] !== "number" || typeof e[2] !== "string" || typeof e[4] !== "number") {
       return this.protocolError(conn, "malformed ask")
     }
+    if (peer.holding.size !== 0) this.countCredit(peer, conn, e[1])
     const askId: number = e[4]
     const found = this.target(e)
     const actor = `${e[2]}@${this.system.nodeKey}/${e[1]}`
@@ -732,15 +750,47 @@ export class Router {
    */
   private hold(peer: Peer, conn: Connection, cell: Cell): void {
     const id = cell.self.address.id
-    if (peer.holding.has(id)) return
-    const holding: Holding = { excess: 0 }
-    peer.holding.set(id, holding)
+    let holding = peer.holding.get(id)
+    if (holding !== undefined && holding.granted === undefined) return // held already
+    if (holding === undefined) {
+      holding = { excess: 0, granted: undefined, received: 0 }
+      peer.holding.set(id, holding)
+    } else {
+      holding.granted = undefined
+      holding.excess = 0
+    }
     conn.send([Kind.Hold, id, cell.overflow, cell.capacity])
+    const h = holding
     cell.onLowWater(() => {
-      if (peer.holding.get(id) !== holding) return // that connection is gone
-      peer.holding.delete(id)
-      if (peer.conn === conn && conn.closed === undefined) conn.send([Kind.Release, id])
+      if (peer.holding.get(id) !== h || h.granted !== undefined) return // that connection is gone
+      if (peer.conn !== conn || conn.closed !== undefined) return void peer.holding.delete(id)
+      if (!cell.isAlive) {
+        // nothing more to hold: sends to it now fail as to any stopped actor
+        peer.holding.delete(id)
+        return conn.send([Kind.Release, id])
+      }
+      // a credit of what fits now: the peer sends that many, then waits for the next Release,
+      // so nothing more is in flight past the capacity (HTTP/2's window)
+      h.granted = cell.capacity - cell.mailbox.size
+      h.received = 0
+      conn.send([Kind.Release, id, h.granted])
     })
+  }
+
+  /**
+   * A tell or ask from a peer with a credit for `id`: counts it. When the credit is used up the
+   * peer is held again (a Hold, for a peer that keeps no count) — or, if the actor has caught up
+   * (half empty), released without a credit, back to plain sending.
+   */
+  private countCredit(peer: Peer, conn: Connection, id: number): void {
+    const holding = peer.holding.get(id)
+    if (holding === undefined || holding.granted === undefined || ++holding.received < holding.granted) return
+    const cell = this.system.cells.get(id)
+    if (cell === undefined || !cell.isAlive || cell.mailbox.size <= cell.capacity >> 1) {
+      peer.holding.delete(id)
+      return conn.send([Kind.Release, id])
+    }
+    this.hold(peer, conn, cell)
   }
 
   /**
@@ -751,7 +801,7 @@ export class Router {
   private inSlack(peer: Peer, conn: Connection, cell: Cell, bytes: number): boolean {
     const id = cell.self.address.id
     let holding = peer.holding.get(id)
-    if (holding === undefined) {
+    if (holding === undefined || holding.granted !== undefined) {
       this.hold(peer, conn, cell)
       holding = peer.holding.get(id)!
     }
@@ -868,7 +918,7 @@ export class RemoteTarget implements Target {
     const peer = this.router.peers.get(this.address.node.name)
     if (peer !== undefined && peer.held.size !== 0) {
       const held = this.held(peer)
-      if (held !== undefined && held.overflow !== "backpressure") return undefined
+      if (held !== undefined && held.credit === 0 && held.overflow !== "backpressure") return undefined
     }
     const protocol = ProtocolRegistry.get(this.address.protocol)
     if (protocol === undefined) {
@@ -948,9 +998,10 @@ export class RemoteTarget implements Target {
 
   offer(message: unknown, reply: Reply | undefined, sender: ActorRef<any> | undefined, force?: boolean): Offer {
     const peer = this.peer
+    let held: Held | undefined
     if (peer.held.size !== 0) {
-      const held = this.held(peer)
-      if (held !== undefined) return this.offerHeld(held, message, reply, force)
+      held = this.held(peer)
+      if (held !== undefined && held.credit === 0) return this.offerHeld(held, message, reply, force)
     }
     const encoded = this.encoded(message)
     if (encoded === undefined) {
@@ -990,7 +1041,11 @@ export class RemoteTarget implements Target {
         ? [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null]
         : [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null, toTraceparent(span)]
     }
-    if (this.router.send(peer, envelope)) return Offer.Ok
+    if (this.router.send(peer, envelope)) {
+      // counted only once sent: the receiver counts what arrives
+      if (held !== undefined) held.credit--
+      return Offer.Ok
+    }
     this.router.system.deadLetter(this.key, message, { _tag: "NoRoute", node: peer.name })
     if (reply !== undefined) {
       const askId = peer.askIds.get(reply)!
@@ -1012,7 +1067,7 @@ export class RemoteTarget implements Target {
   waitForSpace(wake: () => void): () => void {
     const peer = this.peer
     const held = this.held(peer)
-    if (held !== undefined) {
+    if (held !== undefined && held.credit === 0) {
       const waiters = held.waiters
       waiters.push(wake)
       return () => {
