@@ -118,7 +118,7 @@ const oneRound = async (runtime: Runtime, secret: string, port: number, log: (li
     })
   // a lost link spoils the round: say so
   const watch = runtime.runFork(Effect.scoped(Effect.gen(function*() {
-    const events = yield* PubSub.subscribe((yield* Node).router.events)
+    const events = yield* (yield* Node).subscribe
     for (;;) {
       const e = yield* PubSub.take(events)
       if (e._tag === "NodeDown") log(`overload: n2 lost n1: ${e.reason}`)
@@ -190,7 +190,7 @@ const oneRound = async (runtime: Runtime, secret: string, port: number, log: (li
     await sleep(2000)
     result["detectMs"] = await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
       const node = yield* Node
-      const events = yield* PubSub.subscribe(node.router.events)
+      const events = yield* node.subscribe
       const down = yield* Deferred.make<number>()
       yield* Effect.forkScoped(PubSub.take(events).pipe(
         Effect.repeat({ until: (e: NodeEvent) => e._tag === "NodeDown" && e.node.name === "n1" }),

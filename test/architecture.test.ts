@@ -10,24 +10,6 @@ import { fileURLToPath } from "node:url"
 
 const SRC = fileURLToPath(new URL("../src", import.meta.url))
 
-/** Imports of another folder's `internal/` not yet behind a seam ("from -> to", paths under src/). */
-const INTERNAL_ALLOWED = new Set<string>([
-  "cluster/Admin.ts -> actors/internal/cell.ts",
-  "reliable/Consumer.ts -> actors/internal/cell.ts",
-  "reliable/Consumer.ts -> transport/internal/codecs.ts",
-  "reliable/Producer.ts -> actors/internal/cell.ts",
-  "reliable/Producer.ts -> actors/internal/system.ts",
-  "reliable/Producer.ts -> transport/internal/codecs.ts",
-  "reliable/internal/defaultStore.ts -> actors/internal/system.ts",
-  "supervision/Supervisor.ts -> actors/internal/cell.ts",
-  "system/ActorSystem.ts -> actors/internal/cell.ts",
-  "system/ActorSystem.ts -> actors/internal/system.ts",
-  "transport/internal/router.ts -> actors/internal/cell.ts",
-  "transport/internal/router.ts -> actors/internal/system.ts",
-  "transport/internal/router.ts -> actors/internal/target.ts",
-  "transport/internal/router.ts -> actors/internal/tracing.ts"
-])
-
 const sourceFiles = (dir: string): Array<string> =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = path.join(dir, e.name)
@@ -116,16 +98,18 @@ describe("architecture", () => {
   })
 
   it("no import of another folder's internal/", () => {
-    const crossing = [
-      ...new Set(
-        edges
-          .filter(({ from, to }) => to.split("/").includes("internal") && folderOf(from) !== folderOf(to))
-          .map(({ from, to }) => `${from} -> ${to}`)
-      )
-    ]
-    expect(crossing.filter((e) => !INTERNAL_ALLOWED.has(e))).toEqual([])
-    // an entry fixed behind a seam leaves the allowlist too
-    expect([...INTERNAL_ALLOWED].filter((e) => !crossing.includes(e))).toEqual([])
+    const crossing = edges
+      .filter(({ from, to }) => to.split("/").includes("internal") && folderOf(from) !== folderOf(to))
+      .map(({ from, to }) => `${from} -> ${to}`)
+    expect(crossing).toEqual([])
+  })
+
+  it("only src/actors knows the actor cell (other folders go through Kernel and ActorContext)", () => {
+    const naming = sourceFiles(SRC)
+      .filter((file) => folderOf(path.relative(SRC, file).split(path.sep).join("/")) !== "actors")
+      .filter((file) => /\bCell\b/.test(fs.readFileSync(file, "utf8")))
+      .map((file) => path.relative(SRC, file))
+    expect(naming).toEqual([])
   })
 
   it("nothing in src/ imports from outside src/", () => {

@@ -11,6 +11,7 @@ import type { ActorProtocol, Behavior, MessageDefs } from "./Actor.ts"
 import type { SpawnError } from "./ActorError.ts"
 import type { ActorRef } from "./ActorRef.ts"
 import type { SpawnOptions } from "./SpawnOptions.ts"
+import type { SupervisionEvent } from "./SupervisionEvent.ts"
 
 export interface ActorContextShape {
   /** This actor's own ref. */
@@ -56,6 +57,30 @@ export interface ActorContextShape {
   /** Sends `message` to self every `interval` until cancelled or the actor stops. */
   startPeriodicTimer(key: string, message: unknown, interval: Duration.Input): Effect.Effect<void>
   cancelTimer(key: string): Effect.Effect<void>
+  /** What a supervisor needs beyond an ordinary actor's means (Telex's `Supervisor` uses it). */
+  readonly supervision: SupervisorCapability
+}
+
+/**
+ * The runtime capabilities of a supervising actor: publishing what it does, owning the order in
+ * which its children stop, and knowing its parent.
+ */
+export interface SupervisorCapability {
+  /** Publishes an event on `ActorSystem.supervisionEvents`. */
+  publish(event: SupervisionEvent): void
+  /**
+   * Takes over the stopping of `child` (a child of this actor): it is no longer stopped with
+   * the other children when this actor stops (in reverse spawn order, without a budget), so
+   * this actor must stop it itself, e.g. with `stopChild`.
+   */
+  adopt(child: ActorRef<any>): void
+  /** This actor's parent (`undefined` for a top-level actor). */
+  readonly parent: ActorRef<any> | undefined
+  /**
+   * Stops a child and waits until it is gone: with `Shutdown` within `budgetMillis` (past it,
+   * the child counts as killed), or with `Killed` at once when the budget is 0.
+   */
+  stopChild(child: ActorRef<any>, budgetMillis: number): Effect.Effect<void>
 }
 
 /** What `monitor` accepts: a ref, a name registered on this node, or a name on a node. */

@@ -1,14 +1,15 @@
 /**
  * The admin actor every cluster node runs (registered locally as `telex/admin`): it answers
  * `telex status` with the node's identity, links, actors, supervision tree (with restart counts)
- * and mailbox depths, read from the same data the runtime keeps (cells and supervision events).
+ * and mailbox depths, read from the same data the runtime keeps (the kernel's snapshot and
+ * supervision events).
  *
  * @since 0.1.0
  */
 import { Effect, Schema, Stream } from "effect"
 import * as Actor from "../actors/Actor.ts"
-import { ActorSystem } from "../system/ActorSystem.ts"
-import type { Cell } from "../actors/internal/cell.ts"
+import type { ActorInfo } from "../actors/Kernel.ts"
+import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
 import * as Supervisor from "../supervision/Supervisor.ts"
 import { Node } from "../transport/Node.ts"
 import { Registry } from "./Registry.ts"
@@ -75,28 +76,29 @@ export const start = Effect.gen(function*() {
 
   // Children are found by their `parent`, not the parent's `children` set: supervisors take their
   // children out of that set (they stop them themselves, in order), so it misses them.
-  const tree = (cell: Cell, byParent: Map<Cell, Array<Cell>>, childIds: Map<string, string>): TreeNode => {
-    const child = childIds.get(cell.self.key)
-    const peer = node.linkActors.get(cell.self.key)
+  const tree = (actor: ActorInfo, byParent: Map<string, Array<ActorInfo>>, childIds: Map<string, string>): TreeNode => {
+    const child = childIds.get(actor.key)
+    const peer = node.linkActors.get(actor.key)
     return {
-      actor: cell.self.key,
-      protocol: cell.behavior.protocol.name,
-      ...(cell.name !== undefined ? { name: cell.name } : {}),
-      mailbox: cell.mailbox.size,
-      restarts: restarts.get(cell.self.key) ?? 0,
+      actor: actor.key,
+      protocol: actor.protocol,
+      ...(actor.name !== undefined ? { name: actor.name } : {}),
+      mailbox: actor.mailbox,
+      restarts: restarts.get(actor.key) ?? 0,
       ...(child !== undefined ? { child } : {}),
       ...(peer !== undefined ? { peer } : {}),
-      children: (byParent.get(cell) ?? []).map((c) => tree(c, byParent, childIds))
+      children: (byParent.get(actor.key) ?? []).map((c) => tree(c, byParent, childIds))
     }
   }
+  const kernel = kernelOf(system)
 
   /** actor key → its id under its supervisor, asked of every local supervisor (briefly: a busy one is skipped) */
-  const childIdsOf = (cells: Iterable<Cell>) =>
+  const childIdsOf = (actors: ReadonlyArray<ActorInfo>) =>
     Effect.gen(function*() {
       const ids = new Map<string, string>()
-      const supervisors = Array.from(cells).filter((c) => c.isAlive && c.behavior.protocol.name === Supervisor.Protocol.name)
-      yield* Effect.forEach(supervisors, (cell) =>
-        Supervisor.whichChildren(cell.self as Supervisor.SupervisorRef).pipe(
+      const supervisors = actors.filter((a) => a.alive && a.protocol === Supervisor.Protocol.name)
+      yield* Effect.forEach(supervisors, (actor) =>
+        Supervisor.whichChildren(actor.ref as Supervisor.SupervisorRef).pipe(
           Effect.timeout("1 second"),
           Effect.tap((children) => Effect.sync(() => {
             for (const c of children) if (c.actor !== undefined) ids.set(c.actor, c.id)
@@ -109,26 +111,27 @@ export const start = Effect.gen(function*() {
   const behavior = Protocol.behavior(Effect.succeed({
     Status: () =>
       Effect.gen(function*() {
-        const core = system.core
-        const childIds = yield* childIdsOf(core.cells.values())
-        const roots: Array<Cell> = []
-        const byParent = new Map<Cell, Array<Cell>>()
-        for (const cell of core.cells.values()) {
-          if (cell.parent === undefined) roots.push(cell)
+        const childIds = yield* childIdsOf(kernel.snapshot().actorInfos)
+        // the tree as it is once the supervisors have answered
+        const snapshot = kernel.snapshot()
+        const roots: Array<ActorInfo> = []
+        const byParent = new Map<string, Array<ActorInfo>>()
+        for (const actor of snapshot.actorInfos) {
+          if (actor.parent === undefined) roots.push(actor)
           else {
-            const siblings = byParent.get(cell.parent)
-            if (siblings === undefined) byParent.set(cell.parent, [cell])
-            else siblings.push(cell)
+            const siblings = byParent.get(actor.parent)
+            if (siblings === undefined) byParent.set(actor.parent, [actor])
+            else siblings.push(actor)
           }
         }
         return {
-          node: core.nodeId.name,
-          incarnation: core.nodeId.incarnation,
+          node: snapshot.node.name,
+          incarnation: snapshot.node.incarnation,
           pid: process.pid,
           uptimeMillis: Date.now() - started,
-          actors: core.cells.size,
-          messagesDelivered: core.deliveredCount,
-          deadLetters: core.deadLetterCount,
+          actors: snapshot.actors,
+          messagesDelivered: snapshot.delivered,
+          deadLetters: snapshot.deadLetters,
           peers: node.peers().map((p) => ({ name: p.name, up: p.up })),
           names: [...registry.names()],
           tree: roots.map((root) => tree(root, byParent, childIds))

@@ -17,7 +17,7 @@
 import { isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Cause, Deferred, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
-import { ActorSystem } from "../system/ActorSystem.ts"
+import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
 import * as ShortDuration from "./ShortDuration.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
 import { Node } from "../transport/Node.ts"
@@ -183,9 +183,10 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
       yield* Effect.logInfo(`metrics on http://127.0.0.1:${metrics.port}/metrics`)
     }
     yield* Effect.addFinalizer(() =>
-      Effect.sync(() =>
-        NodeStats.write(stats, { messages: system.core.deliveredCount, deadLetters: system.core.deadLetterCount })
-      )
+      Effect.sync(() => {
+        const counters = kernelOf(system).counters()
+        NodeStats.write(stats, { messages: counters.delivered, deadLetters: counters.deadLetters })
+      })
     )
     // the node runs until interrupted, or until a head supervisor exits (even while the modules
     // start): then it ends, non-zero

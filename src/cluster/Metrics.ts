@@ -16,7 +16,7 @@
 import * as Http from "node:http"
 import { Effect, Metric, Stream } from "effect"
 import { PrometheusMetrics } from "effect/observability"
-import { ActorSystem } from "../system/ActorSystem.ts"
+import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
 import { Node } from "../transport/Node.ts"
 
 export interface MetricsServer {
@@ -28,6 +28,7 @@ export interface MetricsServer {
 export const serve = Effect.fnUntraced(function*(port: number, host = "127.0.0.1") {
   const system = yield* ActorSystem
   const node = yield* Node
+  const kernel = kernelOf(system)
   const context = yield* Effect.context<never>()
   const name = system.nodeId.name
   const at = (m: Metric.Metric<number, any>, extra?: Record<string, string>) =>
@@ -76,31 +77,29 @@ export const serve = Effect.fnUntraced(function*(port: number, host = "127.0.0.1
   )
 
   const sync = () => {
-    const core = system.core
-    delivered.updateUnsafe(core.deliveredCount - exported.delivered, context)
-    exported.delivered = core.deliveredCount
-    deadLetters.updateUnsafe(core.deadLetterCount - exported.deadLetters, context)
-    exported.deadLetters = core.deadLetterCount
+    const snapshot = kernel.snapshot()
+    delivered.updateUnsafe(snapshot.delivered - exported.delivered, context)
+    exported.delivered = snapshot.delivered
+    deadLetters.updateUnsafe(snapshot.deadLetters - exported.deadLetters, context)
+    exported.deadLetters = snapshot.deadLetters
     let total = 0
     let max = 0
-    for (const cell of core.cells.values()) {
-      const size = cell.mailbox.size
-      total += size
-      if (size > max) max = size
+    for (const actor of snapshot.actorInfos) {
+      total += actor.mailbox
+      if (actor.mailbox > max) max = actor.mailbox
     }
-    actors.updateUnsafe(core.cells.size, context)
+    actors.updateUnsafe(snapshot.actors, context)
     depthTotal.updateUnsafe(total, context)
     depthMax.updateUnsafe(max, context)
-    for (const peer of node.router.peers.values()) {
+    for (const peer of node.linkStats()) {
       const l = link(peer.name)
-      const conn = peer.conn
-      const sent = l.sentEnded + (conn?.closed === undefined ? conn?.sent ?? 0 : 0)
-      const received = l.receivedEnded + (conn?.closed === undefined ? conn?.received ?? 0 : 0)
+      const sent = l.sentEnded + peer.sent
+      const received = l.receivedEnded + peer.received
       linkSent(peer.name).updateUnsafe(Math.max(0, sent - l.sentExported), context)
       linkReceived(peer.name).updateUnsafe(Math.max(0, received - l.receivedExported), context)
       l.sentExported = Math.max(l.sentExported, sent)
       l.receivedExported = Math.max(l.receivedExported, received)
-      linkUp(peer.name).updateUnsafe(peer.isUp ? 1 : 0, context)
+      linkUp(peer.name).updateUnsafe(peer.up ? 1 : 0, context)
     }
   }
   const scrape = () => {

@@ -240,7 +240,7 @@ const make = Effect.gen(function*() {
     // follow the node's connections: sync on up, drop the lost node's entries on down
     // subscribe now, before looking at who is up: a forked Stream would subscribe only when it
     // first runs, and a connection made in between would never be synced
-    const subscription = yield* PubSub.subscribe(node.router.events)
+    const subscription = yield* node.subscribe
     yield* PubSub.take(subscription).pipe(
       Effect.flatMap((event) =>
         event._tag === "NodeUp"

@@ -38,10 +38,10 @@ import { Effect, Exit, Schema } from "effect"
 import type * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
-import type { Cell } from "../actors/internal/cell.ts"
-import { decoderFor, issueOf } from "../transport/internal/codecs.ts"
+import * as Kernel from "../actors/Kernel.ts"
+import { decoderFor, issueOf } from "../transport/SchemaCodec.ts"
 import type { DeliveryStore } from "./DeliveryStore.ts"
-import { defaultStore } from "./internal/defaultStore.ts"
+import { storeFor } from "./internal/defaultStore.ts"
 import * as P from "./internal/protocol.ts"
 import { DEFAULT_WINDOW } from "./internal/protocol.ts"
 import { type ConsumerEvent, MessageRejected, SequenceGap, UnknownChannel } from "./ReliableError.ts"
@@ -87,7 +87,9 @@ export const consumer = <A, E = never, R = never>(
     const id = options.id
     const window = Math.max(1, options.window ?? DEFAULT_WINDOW)
     const ackEvery = Math.max(1, window >> 1)
-    const store = options.store ?? defaultStore((ctx as unknown as Cell).system)
+    const me = Kernel.localOf(ctx)
+    if (me === undefined) return yield* Effect.die(new Error("Reliable.consumer runs as an actor (spawn its behaviour)"))
+    const store = yield* storeFor(options.store, Kernel.ofContext(ctx)!)
     const decode = decoderFor(options.schema)
     const channels = new Map<string, ChannelState>()
     for (const p of store.loadConsumer(id)) {
@@ -139,12 +141,11 @@ export const consumer = <A, E = never, R = never>(
     // `dropNewest` mailbox would refuse it (a crash, or no acknowledgement of a burst's end ever
     // again). A `dropOldest` mailbox can still evict it once queued: the mailbox is FIFO, so once
     // more deliveries were handled than were queued ahead of it, it is gone and another is sent.
-    const cell = ctx as unknown as Cell
     let aheadOfFlush = 0
     const sendFlush = () => {
       flushPending = true
-      aheadOfFlush = cell.mailbox.size
-      cell.forceOffer(P.Consumer.Flush())
+      aheadOfFlush = me.mailbox.size
+      me.offer(P.Consumer.Flush(), undefined, undefined, true)
     }
     const ackLater = (st: ChannelState) => {
       dirty.add(st)

@@ -15,8 +15,13 @@
  * Every method is synchronous: the channel calls them from its actor's handler, one at a time,
  * and SQLite (better-sqlite3) is synchronous too. Payloads are the user schema's *encoded* form.
  *
+ * A channel uses the store in its options, else the `DeliveryStore.Service` of its context
+ * (`Effect.provideService(DeliveryStore.Service, SqliteStore.make(path))`), else the actor
+ * system's own memory store (one per system).
+ *
  * @since 0.1.0
  */
+import { Context, Layer } from "effect"
 
 /** One accepted, not yet confirmed message of a producer's outbox. */
 export interface StoredMessage {
@@ -75,6 +80,11 @@ export interface DeliveryStore {
 
   /** Releases resources (closes the file). */
   close(): void
+}
+
+/** The store of the channels started where it is provided (a channel's `store` option wins). */
+export class Service extends Context.Service<Service, DeliveryStore>()("telex/DeliveryStore") {
+  static readonly layer = (store: DeliveryStore): Layer.Layer<Service> => Layer.succeed(Service, store)
 }
 
 /** An in-memory store (survives actor restarts, not process crashes). */

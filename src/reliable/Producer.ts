@@ -46,12 +46,11 @@
 import { Clock, Duration, Effect, Exit, Fiber, Option, Random, type Scope } from "effect"
 import { ActorContext, type ActorContextShape } from "../actors/ActorContext.ts"
 import { ActorRef } from "../actors/ActorRef.ts"
-import { ActorSystem } from "../system/ActorSystem.ts"
-import type { Cell } from "../actors/internal/cell.ts"
-import type { SystemCore } from "../actors/internal/system.ts"
-import { encoderFor, issueOf } from "../transport/internal/codecs.ts"
+import * as Kernel from "../actors/Kernel.ts"
+import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
+import { encoderFor, issueOf } from "../transport/SchemaCodec.ts"
 import type { DeliveryStore } from "./DeliveryStore.ts"
-import { defaultStore } from "./internal/defaultStore.ts"
+import { storeFor } from "./internal/defaultStore.ts"
 import * as P from "./internal/protocol.ts"
 import { DEFAULT_WINDOW } from "./internal/protocol.ts"
 import { DeliveryTimeout, InvalidPayload, MessageRejected, ProducerClosed, type Undelivered } from "./ReliableError.ts"
@@ -156,15 +155,14 @@ export const producer = <A>(
   Effect.gen(function*() {
     const ctx = yield* Effect.serviceOption(ActorContext)
     const sys = yield* Effect.serviceOption(ActorSystem)
-    let core: SystemCore
-    if (Option.isSome(ctx)) core = (ctx.value as unknown as Cell).system
-    else if (Option.isSome(sys)) core = sys.value.core
-    else return yield* Effect.die(new Error("Reliable.producer needs an ActorContext (inside an actor) or an ActorSystem"))
+    const core = (Option.isSome(ctx) ? Kernel.ofContext(ctx.value) : undefined) ??
+      (Option.isSome(sys) ? kernelOf(sys.value) : undefined)
+    if (core === undefined) return yield* Effect.die(new Error("Reliable.producer needs an ActorContext (inside an actor) or an ActorSystem"))
 
     const id = options.id
     // forks (the consumer lookups) run with the caller's services, clock and random
     const context = yield* Effect.context<never>()
-    const store = options.store ?? defaultStore(core)
+    const store = yield* storeFor(options.store, core)
     const encode = encoderFor(options.schema)
     const bufferSize = Math.max(1, options.bufferSize ?? 1000)
     const resendMin = Math.max(1, toMillis(options.resendInterval, 1000))

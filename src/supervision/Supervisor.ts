@@ -59,7 +59,6 @@ import { ActorContext } from "../actors/ActorContext.ts"
 import type { AskError } from "../actors/ActorError.ts"
 import * as ActorRefModule from "../actors/ActorRef.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
-import { awaitStop, Cell as CellClass, type Cell, State } from "../actors/internal/cell.ts"
 import type { SpawnOptions } from "../actors/SpawnOptions.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
 import * as RestartPolicy from "./RestartPolicy.ts"
@@ -444,7 +443,7 @@ const build = (
   return Protocol.behavior(Effect.gen(function*() {
     const ctx = yield* ActorContext
     const self = ctx.self as SupervisorRef
-    const cell = ctx as unknown as Cell
+    const supervision = ctx.supervision
     yield* ctx.trapExit(true)
     const children: Array<ChildState> = []
     let history = RestartPolicy.emptyHistory
@@ -452,7 +451,7 @@ const build = (
     const pendingRestarts = new Set<number>()
     let dynamicIndex = 0
 
-    const publish = (event: SupervisionEvent) => cell.system.publishEvent(event)
+    const publish = (event: SupervisionEvent) => supervision.publish(event)
     const now = Clock.currentTimeMillis
     // indexes over `children`, so that a supervisor of many (dynamic) children finds one in O(1)
     const byId = new Map<string, ChildState>()
@@ -501,7 +500,7 @@ const build = (
       // The supervisor stops its children itself (finalizer below: reverse start order, each within
       // its shutdown budget). Left in the cell's generic child set, they would be stopped before
       // that finalizer runs, in spawn order (wrong after a restart) and with no budget.
-      cell.children?.delete(ref.target as unknown as Cell)
+      supervision.adopt(ref)
       setRef(child, ref)
       child.status = "running"
       publish({ _tag: "ChildStarted", supervisor: self.key, at: yield* now, childId: child.spec.id, actor: ref.key })
@@ -516,25 +515,7 @@ const build = (
       if (ref === undefined) return
       yield* ctx.unlink(ref)
       const millis = shutdownMillis(child)
-      const target = ref.target
-      if (millis > 0 && target instanceof CellClass && target.trapping && target.state === State.Running) {
-        // OTP's exit(Child, shutdown): a trapping child gets it as an ExitSignal after its
-        // current message, handles it, and exits (with its own reason if it chooses); past the
-        // budget it is killed
-        target.exitSignal(self, ExitReason.shutdown, false, true)
-        const exited = yield* Effect.callback<boolean>((resume) => {
-          const cancel = target.onExit(() => resume(Effect.succeed(true)))
-          return Effect.sync(cancel)
-        }).pipe(Number.isFinite(millis) ? Effect.timeoutOption(millis) : Effect.asSome)
-        if (exited._tag === "None") {
-          yield* Effect.callback<void>((resume) => {
-            target.onExit(() => resume(Effect.void))
-            target.kill()
-          })
-        }
-        return
-      }
-      yield* awaitStop(target, millis === 0 ? ExitReason.killed : ExitReason.shutdown, millis)
+      yield* supervision.stopChild(ref, millis)
     })
 
     // Static children stop one after another in reverse start order (OTP); dynamic children
@@ -780,7 +761,8 @@ const build = (
           if (child === undefined) {
             // our parent exited: follow it (OTP). Exits of former children (stopped by us) and of
             // other linked actors are ignored, as OTP's supervisor does.
-            if (cell.parent !== undefined && signal.from.key === cell.parent.self.key) yield* ctx.stop(signal.reason)
+            const parent = supervision.parent
+            if (parent !== undefined && signal.from.key === parent.key) yield* ctx.stop(signal.reason)
             return
           }
           setRef(child, undefined)

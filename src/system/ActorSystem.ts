@@ -37,8 +37,7 @@ import type { ActorProtocol, Behavior, MessageDefs } from "../actors/Actor.ts"
 import { ActorNotFound, type SpawnError } from "../actors/ActorError.ts"
 import { type ActorAddress, ActorRef, type NodeId, setDefaultResolver } from "../actors/ActorRef.ts"
 import { type DeadLetter, formatReason } from "../actors/DeadLetter.ts"
-import { awaitStop, State } from "../actors/internal/cell.ts"
-import { defaultDefaults, SystemCore, type SystemDefaults } from "../actors/internal/system.ts"
+import * as Kernel from "../actors/Kernel.ts"
 import type { OverflowPolicy } from "../actors/Mailbox.ts"
 import type { SpawnOptions } from "../actors/SpawnOptions.ts"
 
@@ -95,8 +94,6 @@ export interface ActorSystemShape {
   readonly deadLetterCount: () => number
   /** Number of live actors. */
   readonly actorCount: () => number
-  /** @internal */
-  readonly core: SystemCore
 }
 
 export interface ActorInfo {
@@ -130,21 +127,27 @@ export class ActorSystem extends Context.Service<ActorSystem, ActorSystemShape>(
 }
 
 /** Systems of this process that are running, oldest first: refs decoded outside a transport bind to the newest. */
-const liveCores: Array<SystemCore> = []
+const liveCores: Array<Kernel.Kernel> = []
+
+const kernels = new WeakMap<ActorSystemShape, Kernel.Kernel>()
+
+/**
+ * The kernel behind a system, for the runtime folders (transport, cluster, reliable, testing);
+ * not exported from the package.
+ */
+export const kernelOf = (system: ActorSystemShape): Kernel.Kernel => {
+  const kernel = kernels.get(system)
+  if (kernel === undefined) throw new Error("not an actor system made by ActorSystem.make")
+  return kernel
+}
 
 let incarnationCounter = 0
 /** A fresh incarnation number: start time in ms plus a per-process counter, so restarts differ. */
 export const newIncarnation = (): number => Date.now() * 1000 + (incarnationCounter++ % 1000)
 
 const make = Effect.fnUntraced(function*(options?: Options) {
-  const defaults: SystemDefaults = {
-    capacity: options?.mailboxCapacity ?? defaultDefaults.capacity,
-    overflow: options?.overflow ?? defaultDefaults.overflow,
-    throughput: options?.throughput ?? defaultDefaults.throughput,
-    validateLocal: options?.validateLocal ?? defaultDefaults.validateLocal
-  }
   const nodeId: NodeId = { name: options?.node ?? "local", incarnation: options?.incarnation ?? newIncarnation() }
-  const core = new SystemCore(nodeId, defaults)
+  const core = Kernel.make(nodeId, options)
   liveCores.push(core)
   setDefaultResolver(core)
 
@@ -159,20 +162,20 @@ const make = Effect.fnUntraced(function*(options?: Options) {
   )
 
   const rootBehavior = Supervisor.make({ ...options?.root, children: [] })
-  const root = (yield* core.spawn(rootBehavior, { name: "telex/root" }, undefined).pipe(Effect.orDie)) as Supervisor.SupervisorRef
-  core.topLevel.delete((root as any)._target)
+  // detached: stopped after the other top-level actors (below), not among them
+  const root: Supervisor.SupervisorRef = yield* core.spawnTopLevel(rootBehavior, { name: "telex/root" }, true).pipe(Effect.orDie)
   const rootExit = yield* Deferred.make<ExitReason.ExitReason>()
   root.target.onExit((reason) => Deferred.doneUnsafe(rootExit, Effect.succeed(reason)))
   const servicesBehavior = Supervisor.make({ children: [] })
-  const services = (yield* core.spawn(servicesBehavior, { name: "telex/services" }, undefined).pipe(Effect.orDie)) as Supervisor.SupervisorRef
-  core.topLevel.delete((services as any)._target)
+  const services: Supervisor.SupervisorRef = yield* core.spawnTopLevel(servicesBehavior, { name: "telex/services" }, true).pipe(
+    Effect.orDie
+  )
 
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
-      core.shuttingDown = true
-      for (const cell of Array.from(core.topLevel).reverse()) yield* awaitStop(cell, ExitReason.shutdown)
-      yield* awaitStop(root.target, ExitReason.shutdown)
-      yield* awaitStop(services.target, ExitReason.shutdown)
+      yield* core.stopTopLevel()
+      yield* Kernel.awaitStop(root, ExitReason.shutdown)
+      yield* Kernel.awaitStop(services, ExitReason.shutdown)
       // fall back to the newest system still running (another system may outlive this one)
       const i = liveCores.indexOf(core)
       if (i >= 0) liveCores.splice(i, 1)
@@ -185,12 +188,11 @@ const make = Effect.fnUntraced(function*(options?: Options) {
 
   const service: ActorSystemShape = {
     nodeId,
-    core,
     root,
     rootExit: Deferred.await(rootExit),
     services,
-    spawn: (behavior, spawnOptions) => core.spawn(behavior, spawnOptions, undefined),
-    stop: (ref, reason = ExitReason.shutdown) => awaitStop(ref.target, reason),
+    spawn: (behavior, spawnOptions) => core.spawnTopLevel(behavior, spawnOptions),
+    stop: (ref, reason = ExitReason.shutdown) => Kernel.awaitStop(ref, reason),
     kill: (ref) =>
       Effect.callback<void>((resume) => {
         const target = ref.target
@@ -203,31 +205,17 @@ const make = Effect.fnUntraced(function*(options?: Options) {
         ref.target.exitSignal(from, reason, reason._tag === "Killed", true)
         return Effect.void
       }),
-    info: (ref) => {
-      const cell = ref.address.node.name === nodeId.name && ref.address.node.incarnation === nodeId.incarnation
-        ? core.cells.get(ref.address.id)
-        : undefined
-      if (cell === undefined || !cell.isAlive) return Option.none()
-      return Option.some({
-        status: cell.state === State.Starting ? "starting" : "running",
-        name: cell.name,
-        links: Array.from(cell.links?.values() ?? []),
-        monitors: Array.from(cell.watching?.values() ?? []).filter((m) => cell.downsQueued?.has(m.id) !== true),
-        monitoredBy: Array.from(cell.monitors?.values() ?? []),
-        trapExit: cell.trapping,
-        mailboxSize: cell.mailbox.size
-      })
-    },
+    info: (ref) => Option.fromUndefinedOr(core.processInfo(ref)),
     lookup: (protocol, name) =>
       Effect.suspend(() => {
-        const cell = core.names.get(name)
-        if (cell === undefined || cell.behavior.protocol.name !== protocol.name || !cell.isAlive) {
+        const cell = core.named(name)
+        if (cell === undefined || cell.protocol.name !== protocol.name || !cell.isAlive) {
           return Effect.fail(new ActorNotFound({ name }))
         }
         return Effect.succeed(cell.self)
       }),
     whereis: (name) => {
-      const cell = core.names.get(name)
+      const cell = core.named(name)
       return cell !== undefined && cell.isAlive ? Option.some(cell.self) : Option.none()
     },
     awaitExit: (ref) =>
@@ -238,8 +226,9 @@ const make = Effect.fnUntraced(function*(options?: Options) {
     refFor: (address) => new ActorRef(address, undefined, core),
     deadLetters: Stream.fromPubSub(core.deadLetters),
     supervisionEvents: Stream.fromPubSub(core.events),
-    deadLetterCount: () => core.deadLetterCount,
-    actorCount: () => core.cells.size
+    deadLetterCount: () => core.counters().deadLetters,
+    actorCount: () => core.counters().actors
   }
+  kernels.set(service, core)
   return service
 })

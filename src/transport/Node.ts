@@ -32,12 +32,12 @@
  * @since 0.1.0
  */
 import * as Tls from "node:tls"
-import { Context, Duration, Effect, Layer, Option, type PubSub, Redacted, References, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, PubSub, Redacted, References, Schema, type Scope, Stream } from "effect"
 import * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import { ActorNotFound, NodeDown } from "../actors/ActorError.ts"
 import { type ActorAddress, type ActorRef, type NodeId } from "../actors/ActorRef.ts"
-import { ActorSystem, type Options as SystemOptions } from "../system/ActorSystem.ts"
+import { ActorSystem, kernelOf, type Options as SystemOptions } from "../system/ActorSystem.ts"
 import * as ProtocolRegistry from "../actors/ProtocolRegistry.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
 import * as Supervisor from "../supervision/Supervisor.ts"
@@ -123,6 +123,16 @@ export interface PeerInfo {
   readonly listen: Handshake.ListenAddress | undefined
 }
 
+/** One peer link's traffic, for metrics. */
+export interface LinkStats {
+  readonly name: string
+  readonly up: boolean
+  /** envelopes sent on the open connection (0 when none is open) */
+  readonly sent: number
+  /** envelopes received on the open connection (0 when none is open) */
+  readonly received: number
+}
+
 export interface NodeShape {
   readonly nodeId: NodeId
   /** the address actually bound (port 0 resolved) */
@@ -160,7 +170,15 @@ export interface NodeShape {
     options?: { readonly name?: string; readonly timeout?: Duration.Input | undefined }
   ): Effect.Effect<ActorRef<D>, RemoteSpawnError | NodeDown>
   readonly events: Stream.Stream<NodeEvent>
+  /**
+   * A subscription to the node's events, taken now (events published from here on are kept for
+   * it), closed with the scope. For code that must not miss an event between subscribing and
+   * reading; `events` subscribes when it is run.
+   */
+  readonly subscribe: Effect.Effect<PubSub.Subscription<NodeEvent>, never, Scope.Scope>
   peers(): ReadonlyArray<PeerInfo>
+  /** Traffic of each peer link. */
+  linkStats(): ReadonlyArray<LinkStats>
   /** Closes the connection to a peer (its link actor reconnects with backoff). For tests and tools. */
   disconnect(node: string, reason?: string): Effect.Effect<void>
   /**
@@ -169,10 +187,17 @@ export interface NodeShape {
    * The fault kit (`src/testing`) has the network-level partitions; this one is for demos.
    */
   partition(node: string, duration: Duration.Input): Effect.Effect<void>
-  /** @internal */
-  readonly router: Router
   /** @internal link actor (key) → the peer it keeps connected, for `telex status` */
   readonly linkActors: ReadonlyMap<string, string>
+}
+
+const routers = new WeakMap<NodeShape, Router>()
+
+/** The router behind a node, for the transport's own tests; not exported from the package. */
+export const routerOf = (node: NodeShape): Router => {
+  const router = routers.get(node)
+  if (router === undefined) throw new Error("not a node made by Node.layer")
+  return router
 }
 
 export class Node extends Context.Service<Node, NodeShape>()("telex/Node") {
@@ -283,7 +308,7 @@ export const LinkProtocol = Actor.make("telex/Link", {
 
 const make = Effect.fnUntraced(function*(options: NodeOptions) {
   const system = yield* ActorSystem
-  const core = system.core
+  const core = kernelOf(system)
   if (core.nodeId.name !== options.name) {
     return yield* new NodeStartError({
       message: `the ActorSystem's node name is ${JSON.stringify(core.nodeId.name)}, the node's is ${JSON.stringify(options.name)}`
@@ -321,7 +346,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     holdSlackBytes: options.holdSlackBytes ?? 8 * 1024 * 1024,
     unsafeLimitBytes: (options.maxQueuedBytes ?? 64 * 1024 * 1024) / 8
   })
-  core.remote = router
+  core.setRemote(router)
   // actors spawned at a peer's request run with the node's context (its loggers, tracer,
   // node= annotation), as if spawned here; the router starts them from a socket callback
   const spawnContext = Context.add(context, References.CurrentLogAnnotations, {
@@ -331,7 +356,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   for (const behavior of options.spawnable ?? []) {
     router.spawnable.set(
       behavior.protocol.name,
-      (name) => Effect.updateContext(core.spawn(behavior, { name }, undefined), () => spawnContext)
+      (name) => Effect.updateContext(core.spawnTopLevel(behavior, { name }), () => spawnContext)
     )
   }
 
@@ -641,7 +666,6 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   const service: NodeShape = {
     nodeId: core.nodeId,
     address,
-    router,
     linkActors,
     connect: (peer, timeout, connectOptions) => {
       const up = awaitBothUp(peer.name, millis(timeout, connectTimeoutMillis + handshakeTimeoutMillis))
@@ -666,6 +690,12 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         return router.refFor(reply[2] as ActorAddress)
       }),
     events: Stream.fromPubSub(router.events as PubSub.PubSub<NodeEvent>),
+    subscribe: PubSub.subscribe(router.events as PubSub.PubSub<NodeEvent>),
+    linkStats: () =>
+      Array.from(router.peers.values()).map((p) => {
+        const open = p.conn !== undefined && p.conn.closed === undefined
+        return { name: p.name, up: p.isUp, sent: open ? p.conn!.sent : 0, received: open ? p.conn!.received : 0 }
+      }),
     peers: () =>
       Array.from(router.peers.values()).map((p) => ({
         name: p.name,
@@ -682,6 +712,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       }),
     partition: (node, duration) => Effect.sync(() => router.partition(node, millis(duration, 0)))
   }
+  routers.set(service, router)
   return service
 })
 

@@ -5,6 +5,7 @@
 import { assert } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schema, Stream } from "effect"
 import { Actor, ActorContext, type ActorRef, type ActorSystemShape, type SupervisionEvent, Supervisor } from "../../src/index.ts"
+import { kernelOf } from "../../src/system/ActorSystem.ts"
 
 export const Worker = Actor.make("test/Worker", {
   /** dies in the handler (a defect) */
@@ -144,7 +145,7 @@ export const collectEvents = Effect.fnUntraced(function*(
     Effect.forkChild
   )
   for (let i = 0; i < 100 && !(yield* Deferred.isDone(live)); i++) {
-    system.core.publishEvent(mark)
+    kernelOf(system).publishEvent(mark)
     yield* Effect.yieldNow
   }
   assert.isTrue(yield* Deferred.isDone(live), "the event subscription never became live")

@@ -16,6 +16,7 @@ import * as History from "../../src/testing/History.ts"
 import * as Testing from "../../src/testing/index.ts"
 import { Probe, settle, Worker, workerSpec } from "../supervision/helpers.ts"
 import { Rng } from "../transport/_random.ts"
+import { kernelOf } from "../../src/system/ActorSystem.ts"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -638,7 +639,7 @@ describe("Checkers.restartsWithinPolicy against a real Supervisor (TestClock)", 
       Effect.forkChild
     )
     for (let i = 0; i < 100 && !live; i++) {
-      system.core.publishEvent(mark)
+      kernelOf(system).publishEvent(mark)
       yield* Effect.yieldNow
     }
     assert.isTrue(live, "subscription never became live")

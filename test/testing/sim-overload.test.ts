@@ -24,6 +24,7 @@ import { TestClock } from "effect/testing"
 import { Actor, ActorContext, ActorRef, ActorSystem, type Down } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
 import * as SimNetwork from "../../src/testing/SimNetwork.ts"
+import { kernelOf } from "../../src/system/ActorSystem.ts"
 
 const HEARTBEAT = 200
 const PAUSE = 800
@@ -125,7 +126,7 @@ const runSeed = (seed: number) =>
         mailbox: { capacity: SLOW_CAPACITY, overflow: "backpressure" }
       })
       watchers[n] = yield* nodes[n]!.system.spawn(makeWatcher(n, downs, clock.now))
-      const events = yield* PubSub.subscribe(nodes[n]!.node.router.events)
+      const events = yield* nodes[n]!.node.subscribe
       yield* PubSub.take(events).pipe(
         Effect.tap((e) => Effect.sync(() => e._tag === "NodeDown" && nodeDowns.push({ from: n, node: e.node.name, at: clock.now() }))),
         Effect.forever,
@@ -284,7 +285,7 @@ const runSeed = (seed: number) =>
 /** the mailbox size of the actor registered as `name` */
 const lookupSize = (system: ActorSystem["Service"], name: string) =>
   Effect.sync(() => {
-    const cell = system.core.names.get(name) as unknown as { mailbox: { size: number } } | undefined
+    const cell = kernelOf(system).named(name)
     return cell?.mailbox.size ?? 0
   })
 

@@ -199,7 +199,7 @@ const runSeed = (seed: number) =>
     yield* refresh("c")
     // record node-level losses seen by a (for the watcher check)
     // subscribe before anything can happen (a forked Stream would subscribe only once it runs)
-    const subscription = yield* PubSub.subscribe(nodes.a!.node.router.events)
+    const subscription = yield* nodes.a!.node.subscribe
     yield* PubSub.take(subscription).pipe(
       Effect.tap((e) => Effect.sync(() => {
         if (e._tag === "NodeDown") nodeDowns.push({ node: e.node.name, at: clock.now() })

@@ -387,7 +387,7 @@ describe("a foreign client written from docs/protocol.md", () => {
       for (const { options, reason } of cases) {
         const { node, system } = yield* startServer(options)
         const big = yield* system.spawn(Big.behavior(Effect.succeed({ Get: () => Effect.succeed(reply) })))
-        const events = yield* PubSub.subscribe(node.router.events)
+        const events = yield* node.subscribe
         const client = yield* Effect.promise(async () => {
           const client = await Client.connect(node.address.port)
           const hs = await client.handshake({ cluster: "foreign", secret: SECRET, node: me() })

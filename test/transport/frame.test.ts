@@ -18,7 +18,7 @@ import {
   ProtocolError,
   singleFrameLimit
 } from "../../src/transport/Frame.ts"
-import { Node, type NodeEvent, type NodeOptions } from "../../src/transport/Node.ts"
+import { Node, routerOf, type NodeEvent, type NodeOptions } from "../../src/transport/Node.ts"
 import { chunkLengths, forAll, Rng } from "./_random.ts"
 
 const RUNS = 10_000
@@ -566,8 +566,8 @@ describe("fragmented messages between nodes", () => {
       yield* b.system.spawn(BlobLive, { name: "blob" })
       yield* a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port })
       const blob = yield* a.node.lookup("b", Blob, "blob")
-      const aConn = a.node.router.peers.get("b")!.conn!
-      const bConn = b.node.router.peers.get("a")!.conn!
+      const aConn = routerOf(a.node).peers.get("b")!.conn!
+      const bConn = routerOf(b.node).peers.get("a")!.conn!
       const atB = traceFrames(bConn)
       const atA = traceFrames(aConn)
 
@@ -599,8 +599,8 @@ describe("fragmented messages between nodes", () => {
       assert.isTrue(digests.slice(4).every((d) => d === sha256(fiveMiB)))
 
       // the same connections all along, no NodeDown
-      assert.strictEqual(a.node.router.peers.get("b")!.conn, aConn)
-      assert.strictEqual(b.node.router.peers.get("a")!.conn, bConn)
+      assert.strictEqual(routerOf(a.node).peers.get("b")!.conn, aConn)
+      assert.strictEqual(routerOf(b.node).peers.get("a")!.conn, bConn)
       assert.isUndefined(aConn.closed)
       assert.isUndefined(bConn.closed)
       assert.deepStrictEqual(events.filter((e) => e._tag === "NodeDown"), [])
@@ -635,7 +635,7 @@ describe("one frame or fragments", () => {
       yield* b.system.spawn(BlobLive, { name: "blob" })
       yield* a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port })
       const blob = yield* a.node.lookup("b", Blob, "blob")
-      const atB = traceFrames(b.node.router.peers.get("a")!.conn!)
+      const atB = traceFrames(routerOf(b.node).peers.get("a")!.conn!)
       const under = "u".repeat(singleFrameLimit - 200)
       const over = "o".repeat(singleFrameLimit + 1)
       const sixtyFour = "s".repeat(64 * 1024)

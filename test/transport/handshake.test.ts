@@ -47,7 +47,7 @@ const startNode = (options: Partial<NodeOptions> & { readonly name: string }) =>
     const system = ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
     const events: Array<NodeEvent> = []
     // subscribed before this returns, so no event is missed
-    const subscription = yield* PubSub.subscribe(node.router.events)
+    const subscription = yield* node.subscribe
     yield* PubSub.take(subscription).pipe(
       Effect.flatMap((e) => Effect.sync(() => events.push(e))),
       Effect.forever,

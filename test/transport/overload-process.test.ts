@@ -46,7 +46,7 @@ describe("failure detection while a mailbox is full", () => {
         { name: "sink", mailbox: { capacity, overflow: "backpressure" } }
       )
       const mailbox = (sink.target as unknown as { mailbox: { size: number } }).mailbox
-      const events = yield* PubSub.subscribe(node.router.events)
+      const events = yield* node.subscribe
 
       const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
       const handle = yield* spawner.spawn(ChildProcess.make(process.execPath, [

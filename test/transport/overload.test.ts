@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Redacted, Schema, Stream } from "effect"
 import type { DeadLetter } from "../../src/index.ts"
 import { Actor, ActorSystem } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
+import { Node, routerOf } from "../../src/transport/Node.ts"
 
 const Slow = Actor.make("Overload/Slow", {
   Work: Actor.tell({ n: Schema.Int }),
@@ -132,7 +132,7 @@ describe("outbound queues are bounded", () => {
       )
       yield* a.node.connect({ name: "obb", host: "127.0.0.1", port: b.node.address.port })
       const blob = yield* a.node.lookup("obb", Blob, "blob")
-      const conn = a.node.router.peers.get("obb")!.conn!
+      const conn = routerOf(a.node).peers.get("obb")!.conn!
       const data = "x".repeat(1024)
       const total = 20_000 // 20 MiB if nothing were bounded
       let peak = 0
@@ -201,7 +201,7 @@ describe("a held destination under `fail`", () => {
       const fast = yield* a.node.lookup("ffb", Slow, "other")
       // fill it (one in the handler, four queued), then wait for the Hold to arrive
       for (let n = 0; n < 5; n++) yield* stuck.tell(Slow.Work({ n }))
-      const peer = a.node.router.peers.get("ffb")!
+      const peer = routerOf(a.node).peers.get("ffb")!
       for (let i = 0; i < 200 && peer.held.size === 0; i++) yield* Effect.sleep("10 millis")
       assert.strictEqual(peer.held.size, 1, "the sender was asked to hold the full actor")
       const tell = yield* Effect.flip(stuck.tell(Slow.Work({ n: 99 })))

@@ -29,6 +29,7 @@ import {
 } from "../../src/index.ts"
 import type { NodeEvent } from "../../src/transport/internal/router.ts"
 import { Node } from "../../src/transport/Node.ts"
+import { kernelOf } from "../../src/system/ActorSystem.ts"
 
 const fixture = fileURLToPath(new URL("../fixtures/node-main.ts", import.meta.url))
 const secret = "process-test-secret"
@@ -195,8 +196,8 @@ describe("nodes in child processes", () => {
     () =>
       Effect.gen(function*() {
         const t = yield* startTestNode
-        const events = yield* PubSub.subscribe(t.node.router.events)
-        const deadLetters = yield* PubSub.subscribe(t.system.core.deadLetters)
+        const events = yield* t.node.subscribe
+        const deadLetters = yield* PubSub.subscribe(kernelOf(t.system).deadLetters)
         const scope1 = yield* Scope.make()
         yield* Effect.addFinalizer(() => stopPeer(scope1))
         const p1 = yield* startPeer(scope1)
@@ -267,7 +268,7 @@ describe("nodes in child processes", () => {
     () =>
       Effect.gen(function*() {
         const t = yield* startTestNode
-        const events = yield* PubSub.subscribe(t.node.router.events)
+        const events = yield* t.node.subscribe
         const scope = yield* Scope.make()
         yield* Effect.addFinalizer(() => stopPeer(scope))
         const p = yield* startPeer(scope)

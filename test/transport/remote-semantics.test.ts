@@ -22,7 +22,8 @@ import {
 } from "../../src/index.ts"
 import { Kind } from "../../src/transport/Envelope.ts"
 import { type NodeEvent, RemoteTarget } from "../../src/transport/internal/router.ts"
-import { Node, type NodeOptions } from "../../src/transport/Node.ts"
+import { Node, routerOf, type NodeOptions } from "../../src/transport/Node.ts"
+import { kernelOf } from "../../src/system/ActorSystem.ts"
 
 const secret = Redacted.make("semantics-secret")
 
@@ -125,8 +126,8 @@ const remote = <D extends Actor.MessageDefs>(from: TestNode, ref: ActorRef.Actor
 }
 
 /** Subscribes now (before the events we wait for can happen). */
-const subscribeEvents = (n: TestNode) => PubSub.subscribe(n.node.router.events)
-const subscribeDeadLetters = (n: TestNode) => PubSub.subscribe(n.system.core.deadLetters)
+const subscribeEvents = (n: TestNode) => n.node.subscribe
+const subscribeDeadLetters = (n: TestNode) => PubSub.subscribe(kernelOf(n.system).deadLetters)
 
 /** The next item matching `predicate`, within `millis` (dies with `what` otherwise). */
 const next = <A, B extends A>(
@@ -320,7 +321,7 @@ describe("refs inside messages", () => {
       const decoded = sink.received[0]!
       assert.deepStrictEqual(decoded.address, counterOnA.address)
       assert.notStrictEqual(decoded, counterOnA)
-      assert.strictEqual(decoded._resolver, b.system.core)
+      assert.strictEqual(decoded._resolver, kernelOf(b.system))
       assert.instanceOf(decoded.target, RemoteTarget)
       // and a ref of B's own actor sent back to B binds to the local cell there
       const counterOnB = yield* b.system.spawn(CounterLive)
@@ -387,7 +388,7 @@ describe("remote monitors", () => {
       yield* barrier(other)
       yield* watcher.ask(Probe.Ping())
       assert.strictEqual(yield* Queue.size(sinkA.signals), 0)
-      assert.strictEqual(b.node.router.peers.get("a")!.remoteMonitors.size, 0)
+      assert.strictEqual(routerOf(b.node).peers.get("a")!.remoteMonitors.size, 0)
     }).pipe(Effect.scoped))
 
   it.live("monitoring a dead or unknown remote actor gives Down(NoProc)", () =>
@@ -522,7 +523,7 @@ describe("connection loss", () => {
         Effect.forkChild({ startImmediately: true })
       )
       yield* barrier(hanger) // the Hang ask is being handled on b (forked: it never replies)
-      assert.strictEqual(a.node.router.peers.get("b")!.pending.size, 1)
+      assert.strictEqual(routerOf(a.node).peers.get("b")!.pending.size, 1)
 
       const started = Date.now()
       yield* a.node.disconnect("b", "cut by the test")
@@ -615,7 +616,7 @@ describe("connection loss", () => {
       assert.strictEqual(yield* newCounter.ask(Counter.Get()), 0) // a round trip after all of the above
       assert.isTrue(newCounterLocal.target.isAlive, "the successor's actor was not stopped")
       assert.strictEqual((newCounterLocal.target as unknown as { links?: Map<string, unknown> }).links?.size ?? 0, 0)
-      assert.strictEqual(b2.node.router.peers.get("a")!.remoteMonitors.size, 0)
+      assert.strictEqual(routerOf(b2.node).peers.get("a")!.remoteMonitors.size, 0)
     }).pipe(Effect.scoped))
 
   it.live("sends buffered while a dial is in flight: when the dial fails, none is lost silently", () =>
@@ -626,7 +627,7 @@ describe("connection loss", () => {
       const letters = yield* subscribeDeadLetters(a)
       yield* Effect.forkChild(Effect.ignore(a.node.connect({ name: "c", host: "127.0.0.1", port: blackHole.port }, "200 millis")))
       yield* withTimeout("the dial", Deferred.await(blackHole.accepted))
-      assert.isTrue(a.node.router.peers.get("c")!.dialing)
+      assert.isTrue(routerOf(a.node).peers.get("c")!.dialing)
 
       const ghost = a.system.refFor({ node: { name: "c", incarnation: 1 }, id: 1, protocol: Counter.name }) as ActorRef.ActorRef<
         typeof Counter.defs
@@ -640,7 +641,7 @@ describe("connection loss", () => {
       })
       yield* probe.ask(Probe.Monitor({ other: ghost }))
       yield* probe.ask(Probe.Link({ other: ghost }))
-      assert.strictEqual(a.node.router.peers.get("c")!.buffer.length, 4, "all four are buffered")
+      assert.strictEqual(routerOf(a.node).peers.get("c")!.buffer.length, 4, "all four are buffered")
 
       // the handshake times out: the tell is a dead letter, the ask fails, the monitor and link fire
       const letter = yield* next(letters, (d): d is DeadLetter => d.recipient === ghost.key, "dead letter of the buffered tell")
@@ -651,8 +652,8 @@ describe("connection loss", () => {
       const exit = signals.find((s) => s._tag === "Exit")
       assert.deepStrictEqual(down?.reason, ExitReason.noconnection("c"))
       assert.deepStrictEqual(exit?.reason, ExitReason.noconnection("c"))
-      assert.strictEqual(a.node.router.peers.get("c")!.watches.size, 0)
-      assert.strictEqual(a.node.router.peers.get("c")!.links.size, 0)
+      assert.strictEqual(routerOf(a.node).peers.get("c")!.watches.size, 0)
+      assert.strictEqual(routerOf(a.node).peers.get("c")!.links.size, 0)
     }).pipe(Effect.scoped))
 
   it.live("sends buffered for the old incarnation while the restarted node is being dialled are refused", () =>
@@ -674,7 +675,7 @@ describe("connection loss", () => {
       yield* Scope.close(scopeB, Exit.void)
       yield* next(events, isNodeDown("b"), "NodeDown")
       yield* withTimeout("the redial", Deferred.await(proxy.held))
-      assert.isTrue(a.node.router.peers.get("b")!.dialing)
+      assert.isTrue(routerOf(a.node).peers.get("b")!.dialing)
 
       const sink = yield* makeSink
       const probe = yield* a.system.spawn(makeProbe(sink))
@@ -685,7 +686,7 @@ describe("connection loss", () => {
       })
       yield* probe.ask(Probe.Monitor({ other: oldCounter }))
       yield* probe.ask(Probe.Link({ other: oldCounter }))
-      assert.strictEqual(a.node.router.peers.get("b")!.buffer.length, 4, "all four are buffered")
+      assert.strictEqual(routerOf(a.node).peers.get("b")!.buffer.length, 4, "all four are buffered")
 
       // the new incarnation answers the held dial
       const b2 = yield* startNode("b")
@@ -706,7 +707,7 @@ describe("connection loss", () => {
       const newCounter = yield* a.node.lookup("b", Counter, "counter")
       assert.strictEqual(yield* newCounter.ask(Counter.Get()), 0)
       assert.strictEqual((newCounterLocal.target as unknown as { links?: Map<string, unknown> }).links?.size ?? 0, 0)
-      assert.strictEqual(b2.node.router.peers.get("a")!.remoteMonitors.size, 0)
+      assert.strictEqual(routerOf(b2.node).peers.get("a")!.remoteMonitors.size, 0)
     }).pipe(Effect.scoped))
 })
 
@@ -717,7 +718,7 @@ describe("connection loss", () => {
 /** Sends an ask envelope as is (no validation, no encoding), registering its reply like RemoteTarget does. */
 const rawAsk = (from: TestNode, to: ActorRef.ActorRef<any>, message: unknown) =>
   Effect.callback<unknown, unknown>((resume) => {
-    const peer = from.node.router.peers.get(to.address.node.name)!
+    const peer = routerOf(from.node).peers.get(to.address.node.name)!
     const askId = peer.nextAskId++
     const reply = (exit: Exit.Exit<unknown, unknown>) => resume(exit)
     peer.pending.set(askId, { reply, protocol: Counter as any, tag: (message as { _tag: string })._tag })
@@ -732,7 +733,7 @@ describe("invalid inbound messages", () => {
       const counterLocal = yield* b.system.spawn(CounterLive, { name: "counter" })
       const counter = yield* a.node.lookup("b", Counter, "counter")
       const letters = yield* subscribeDeadLetters(b)
-      const conn = a.node.router.peers.get("b")!.conn!
+      const conn = routerOf(a.node).peers.get("b")!.conn!
 
       // a tell whose field is not an Int, written straight onto the connection
       conn.send([Kind.Tell, counter.address.id, "Counter", { _tag: "Increment", by: 1.5 }])
@@ -748,7 +749,7 @@ describe("invalid inbound messages", () => {
       assert.strictEqual((unknownTag as { _tag: string })._tag, "InvalidMessage")
 
       // the connection is the same one, and valid messages still work
-      assert.strictEqual(a.node.router.peers.get("b")!.conn, conn)
+      assert.strictEqual(routerOf(a.node).peers.get("b")!.conn, conn)
       assert.isUndefined(conn.closed)
       yield* counter.tell(Counter.Increment({ by: 2 }))
       assert.strictEqual(yield* counter.ask(Counter.Get()), 2) // the invalid tell was not applied
@@ -765,7 +766,7 @@ describe("protocol fingerprint mismatch", () => {
       const { a, b } = yield* twoNodes()
       yield* b.system.spawn(CounterLive, { name: "counter" })
       const counter = yield* a.node.lookup("b", Counter, "counter")
-      const peer = a.node.router.peers.get("b")!
+      const peer = routerOf(a.node).peers.get("b")!
       const original = peer.protocols["Counter"]!
       peer.protocols["Counter"] = "different"
 
@@ -837,7 +838,7 @@ describe("heartbeat failure detection", () => {
       yield* barrier(target)
 
       // b stops reading and stops sending heartbeats; its socket stays open
-      const bConn = b.node.router.peers.get("a")!.conn!
+      const bConn = routerOf(b.node).peers.get("a")!.conn!
       const internals = bConn as unknown as { socket: { pause(): void }; stopTimer: () => void }
       assert.isFunction(internals.stopTimer, "Connection internals changed: update this test")
       const lag = yield* lagMonitor
@@ -870,7 +871,7 @@ describe("heartbeat failure detection", () => {
     Effect.gen(function*() {
       const { a, b } = yield* twoNodes(detection, detection)
       const events = yield* subscribeEvents(a)
-      const conn = a.node.router.peers.get("b")!.conn!
+      const conn = routerOf(a.node).peers.get("b")!.conn!
       const probe = remote(a, yield* b.system.spawn(makeProbe(yield* makeSink)))
       // idle for three acceptable pauses: this wait is the deadline the test is about
       const early = yield* PubSub.take(events).pipe(
@@ -879,7 +880,7 @@ describe("heartbeat failure detection", () => {
       )
       assert.isTrue(Option.isNone(early), "no NodeDown")
       assert.isUndefined(conn.closed)
-      assert.strictEqual(a.node.router.peers.get("b")!.conn, conn)
+      assert.strictEqual(routerOf(a.node).peers.get("b")!.conn, conn)
       assert.strictEqual(yield* probe.ask(Probe.Ping()), "pong")
     }).pipe(Effect.scoped))
 })

@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger, Redacted, Stream } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { ActorSystem } from "../../src/index.ts"
-import { Node, type NodeOptions } from "../../src/transport/Node.ts"
+import { Node, routerOf, type NodeOptions } from "../../src/transport/Node.ts"
 import type { NodeEvent } from "../../src/transport/internal/router.ts"
 
 const secret = Redacted.make("simultaneous")
@@ -49,8 +49,8 @@ describe("one connection per pair of nodes", () => {
           for (let i = 0; i < 200 && !(a.node.peers().some((p) => p.up) && b.node.peers().some((p) => p.up)); i++) {
             yield* Effect.sleep("20 millis")
           }
-          const connA = a.node.router.peers.get("b")!.conn
-          const connB = b.node.router.peers.get("a")!.conn
+          const connA = routerOf(a.node).peers.get("b")!.conn
+          const connB = routerOf(b.node).peers.get("a")!.conn
           assert.isDefined(connA, `round ${round}: a is connected to b`)
           assert.isDefined(connB, `round ${round}: b is connected to a`)
           // both sides agree on which connection survived: a's outbound is b's inbound, or vice versa
@@ -62,8 +62,8 @@ describe("one connection per pair of nodes", () => {
           yield* Effect.sleep("500 millis")
           const later = events.slice(settled).filter((e) => e._tag === "NodeDown" || e._tag === "NodeUp")
           assert.deepStrictEqual(later, [], `round ${round}: no flapping after the connection settled`)
-          assert.strictEqual(a.node.router.peers.get("b")!.conn, connA, `round ${round}: a's connection is stable`)
-          assert.strictEqual(b.node.router.peers.get("a")!.conn, connB, `round ${round}: b's connection is stable`)
+          assert.strictEqual(routerOf(a.node).peers.get("b")!.conn, connA, `round ${round}: a's connection is stable`)
+          assert.strictEqual(routerOf(b.node).peers.get("a")!.conn, connB, `round ${round}: b's connection is stable`)
           // messages flow both ways over it
           const onB = yield* a.node.lookup("b", Counter, "counter")
           const onA = yield* b.node.lookup("a", Counter, "counter")

@@ -6,7 +6,7 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { ActorSystem } from "../../src/index.ts"
-import { Node, type NodeOptions } from "../../src/transport/Node.ts"
+import { Node, routerOf, type NodeOptions } from "../../src/transport/Node.ts"
 
 const secret = Redacted.make("tls-test-secret")
 
@@ -93,7 +93,7 @@ describe("link sequence numbers", () => {
       assert.strictEqual(yield* counter.ask(Counter.Get()), 1) // 2 envelopes delivered so far
       // queue 500 tells and cut the connection before the batch is written
       for (let i = 0; i < 500; i++) counter.tellUnsafe(Counter.Increment({ by: 1 }))
-      a.node.router.peers.get("b")!.conn!.close("cut by the test")
+      routerOf(a.node).peers.get("b")!.conn!.close("cut by the test")
       const event = yield* Fiber.join(gap).pipe(Effect.timeout("5 seconds"))
       assert.isTrue(event._tag === "Some" && event.value._tag === "LinkGap")
       if (event._tag === "Some" && event.value._tag === "LinkGap") {

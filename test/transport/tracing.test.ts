@@ -3,8 +3,7 @@ import { Effect, Layer, Option, Redacted, Schema, Tracer } from "effect"
 import { fromTraceparent, toTraceparent } from "../../src/actors/internal/tracing.ts"
 import { Actor, ActorRef, ActorSystem } from "../../src/index.ts"
 import { Kind } from "../../src/transport/Envelope.ts"
-import type { Router } from "../../src/transport/internal/router.ts"
-import { Node } from "../../src/transport/Node.ts"
+import { Node, routerOf } from "../../src/transport/Node.ts"
 
 const secret = Redacted.make("tracing-test-secret")
 
@@ -67,8 +66,8 @@ const twoNodes = Effect.gen(function*() {
 })
 
 /** Records the envelopes `node` receives (by wrapping its router's inbound dispatch). */
-const recordInbound = (system: ActorSystem["Service"]) => {
-  const router = system.core.remote as unknown as Router
+const recordInbound = (node: Node["Service"]) => {
+  const router = routerOf(node)
   const seen: Array<Array<unknown>> = []
   const original = router.onEnvelope.bind(router)
   router.onEnvelope = (peer, conn, envelope) => {
@@ -158,7 +157,7 @@ describe("tracing", () => {
     const { spans, tracer } = memoryTracer()
     return Effect.gen(function*() {
       const { a, b, probe } = yield* twoNodes
-      const inbound = recordInbound(b.system)
+      const inbound = recordInbound(b.node)
       const seen = yield* probe.ask(Probe.Current()).pipe(Effect.withSpan("caller"))
       const caller = spans.find((s) => s.name === "caller")!
       const ask = spans.find((s) => s.name === "telex.ask TraceProbe.Current")!
@@ -192,7 +191,7 @@ describe("tracing", () => {
   it.live("an untraced remote ask sends no trace field", () =>
     Effect.gen(function*() {
       const { b, probe } = yield* twoNodes
-      const inbound = recordInbound(b.system)
+      const inbound = recordInbound(b.node)
       assert.isNull(yield* probe.ask(Probe.Current()))
       const envelope = inbound.find((e) => e[0] === Kind.Ask)!
       assert.strictEqual(envelope.length, 6)
@@ -202,7 +201,7 @@ describe("tracing", () => {
     Effect.gen(function*() {
       const { a, probe } = yield* twoNodes
       // rewrite a's outbound Asks to carry junk where the trace context goes
-      const router = a.system.core.remote as unknown as Router
+      const router = routerOf(a.node)
       const conn = router.peers.get("b")!.conn!
       const send = conn.send.bind(conn)
       conn.send = (envelope: any) => {

@@ -15,13 +15,14 @@
 import { Cause, Context, Duration, Effect, Exit, Fiber, Schema, Scope, type Tracer } from "effect"
 import * as ExitReason from "../ExitReason.ts"
 import { Down, ExitSignal, MonitorRef } from "../Signals.ts"
-import { type Behavior, ForkTypeId, type Handlers, type MessageDefs } from "../Actor.ts"
-import { ActorContext, type ActorContextShape, type MonitorTarget } from "../ActorContext.ts"
+import { type AnyProtocol, type Behavior, ForkTypeId, type Handlers, type MessageDefs } from "../Actor.ts"
+import { ActorContext, type ActorContextShape, type MonitorTarget, type SupervisorCapability } from "../ActorContext.ts"
 import { ActorStopped, InvalidMessage, MailboxFull, SpawnError } from "../ActorError.ts"
 import { ActorRef } from "../ActorRef.ts"
 import type { DeadLetterReason } from "../DeadLetter.ts"
 import { type Entry, MessageQueue, type OverflowPolicy } from "../Mailbox.ts"
 import type { SpawnOptions } from "../SpawnOptions.ts"
+import type { SupervisionEvent } from "../SupervisionEvent.ts"
 import type { Activatable } from "./dispatcher.ts"
 import { withActorLoggers } from "./logging.ts"
 import type { SystemCore } from "./system.ts"
@@ -100,6 +101,10 @@ export class Cell implements Target, ActorContextShape, Activatable {
 
   get isAlive(): boolean {
     return this.state < State.Stopping
+  }
+
+  get protocol(): AnyProtocol {
+    return this.behavior.protocol as unknown as AnyProtocol
   }
 
   // -------------------------------------------------------------------------
@@ -643,6 +648,10 @@ export class Cell implements Target, ActorContextShape, Activatable {
     })
   }
 
+  get supervision(): SupervisorCapability {
+    return new CellSupervision(this)
+  }
+
   private setTimer(key: string, effect: Effect.Effect<void>): Effect.Effect<void> {
     return Effect.gen({ self: this }, function*() {
       if (this.state >= State.Stopping) return
@@ -702,6 +711,51 @@ const unknownAddress = (node: { readonly name: string; readonly incarnation: num
   id: 0,
   protocol: "telex/unknown"
 })
+
+/** A cell's supervisor capability (made on demand: only supervisors ask for it, once). */
+class CellSupervision implements SupervisorCapability {
+  private readonly cell: Cell
+  constructor(cell: Cell) {
+    this.cell = cell
+  }
+
+  publish(event: SupervisionEvent): void {
+    this.cell.system.publishEvent(event)
+  }
+
+  adopt(child: ActorRef<any>): void {
+    const cell = this.cell.system.cells.get(child.address.id)
+    if (cell !== undefined && cell.parent === this.cell) this.cell.children?.delete(cell)
+  }
+
+  get parent(): ActorRef<any> | undefined {
+    return this.cell.parent?.self
+  }
+
+  stopChild(child: ActorRef<any>, budgetMillis: number): Effect.Effect<void> {
+    const target = child.target
+    if (budgetMillis > 0 && target instanceof Cell && target.trapping && target.state === State.Running) {
+      // OTP's exit(Child, shutdown): a trapping child gets it as an ExitSignal after its current
+      // message, handles it, and exits (with its own reason if it chooses); past the budget it
+      // is killed
+      const self = this.cell.self
+      return Effect.gen(function*() {
+        target.exitSignal(self, ExitReason.shutdown, false, true)
+        const exited = yield* Effect.callback<boolean>((resume) => {
+          const cancel = target.onExit(() => resume(Effect.succeed(true)))
+          return Effect.sync(cancel)
+        }).pipe(Number.isFinite(budgetMillis) ? Effect.timeoutOption(budgetMillis) : Effect.asSome)
+        if (exited._tag === "None") {
+          yield* Effect.callback<void>((resume) => {
+            target.onExit(() => resume(Effect.void))
+            target.kill()
+          })
+        }
+      })
+    }
+    return awaitStop(target, budgetMillis === 0 ? ExitReason.killed : ExitReason.shutdown, budgetMillis)
+  }
+}
 
 /** A defect or an interruption ends the actor; a typed failure of an ask goes back to the asker. */
 const isCrash = (cause: Cause.Cause<unknown>): boolean => Cause.hasDies(cause) || Cause.hasInterrupts(cause)

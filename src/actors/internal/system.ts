@@ -1,7 +1,7 @@
 /**
  * The bookkeeping of one actor system (one per node): ids, names, the dispatcher, dead letters
- * and the resolver that binds addresses to delivery targets. Plain synchronous code; the
- * `ActorSystem` service wraps it in Effects.
+ * and the resolver that binds addresses to delivery targets. Plain synchronous code; other
+ * folders see it only as a `Kernel` (../Kernel.ts).
  *
  * @internal
  */
@@ -13,9 +13,10 @@ import type { Behavior, MessageDefs } from "../Actor.ts"
 import { SpawnError } from "../ActorError.ts"
 import { type ActorAddress, ActorRef, formatAddress, type NodeId, nodeKey, type Resolver } from "../ActorRef.ts"
 import type { DeadLetter, DeadLetterReason } from "../DeadLetter.ts"
+import type { ActorInfo, Counters, Kernel, LocalActor, ProcessInfo, RemoteResolver, Snapshot } from "../Kernel.ts"
 import { defaultCapacity, type OverflowPolicy } from "../Mailbox.ts"
 import type { SpawnOptions } from "../SpawnOptions.ts"
-import { Cell, initCell, State } from "./cell.ts"
+import { awaitStop, Cell, initCell, State } from "./cell.ts"
 import { Dispatcher } from "./dispatcher.ts"
 import { Offer, type Target } from "./target.ts"
 
@@ -33,16 +34,7 @@ export const defaultDefaults: SystemDefaults = {
   validateLocal: false
 }
 
-/** Where messages for other nodes go; the transport installs one. */
-export interface RemoteRouter {
-  resolve(address: ActorAddress): Target
-  /** The address registered as `name` on `node` (undefined: none); fails when the node is unreachable. */
-  whereis?(node: string, name: string): Effect.Effect<ActorAddress | undefined, unknown>
-  /** Calls `f` once when the connection to `node` is lost (at once if it is not up); returns the cancel. */
-  watchNode?(node: string, f: () => void): () => void
-}
-
-export class SystemCore implements Resolver {
+export class SystemCore implements Resolver, Kernel {
   readonly nodeId: NodeId
   readonly nodeKey: string
   readonly defaults: SystemDefaults
@@ -53,7 +45,7 @@ export class SystemCore implements Resolver {
   readonly events: PubSub.PubSub<SupervisionEvent>
   /** top-level actors spawned from outside any actor, stopped when the system stops */
   readonly topLevel = new Set<Cell>()
-  remote: RemoteRouter | undefined = undefined
+  remote: RemoteResolver | undefined = undefined
   nextId = 1
   nextMonitorId = 1
   deadLetterCount = 0
@@ -81,6 +73,80 @@ export class SystemCore implements Resolver {
 
   refFor(address: ActorAddress): ActorRef<any> {
     return new ActorRef(address, undefined, this)
+  }
+
+  local(id: number): LocalActor | undefined {
+    return this.cells.get(id)
+  }
+
+  named(name: string): LocalActor | undefined {
+    return this.names.get(name)
+  }
+
+  newMonitorId(): number {
+    return this.nextMonitorId++
+  }
+
+  setRemote(remote: RemoteResolver | undefined): void {
+    this.remote = remote
+  }
+
+  counters(): Counters {
+    return { actors: this.cells.size, delivered: this.deliveredCount, deadLetters: this.deadLetterCount }
+  }
+
+  processInfo(ref: ActorRef<any>): ProcessInfo | undefined {
+    const node = ref.address.node
+    const cell = node.name === this.nodeId.name && node.incarnation === this.nodeId.incarnation
+      ? this.cells.get(ref.address.id)
+      : undefined
+    if (cell === undefined || !cell.isAlive) return undefined
+    return {
+      status: cell.state === State.Starting ? "starting" : "running",
+      name: cell.name,
+      links: Array.from(cell.links?.values() ?? []),
+      monitors: Array.from(cell.watching?.values() ?? []).filter((m) => cell.downsQueued?.has(m.id) !== true),
+      monitoredBy: Array.from(cell.monitors?.values() ?? []),
+      trapExit: cell.trapping,
+      mailboxSize: cell.mailbox.size
+    }
+  }
+
+  snapshot(): Snapshot {
+    // cells are registered in spawn order, and a parent is spawned before its children
+    const actorInfos: Array<ActorInfo> = []
+    for (const cell of this.cells.values()) {
+      actorInfos.push({
+        ref: cell.self,
+        key: cell.self.key,
+        protocol: cell.behavior.protocol.name,
+        name: cell.name,
+        parent: cell.parent?.self.key,
+        mailbox: cell.mailbox.size,
+        alive: cell.isAlive
+      })
+    }
+    return { node: this.nodeId, ...this.counters(), actorInfos }
+  }
+
+  spawnTopLevel<D extends MessageDefs, E, R>(
+    behavior: Behavior<D, E, R>,
+    options?: SpawnOptions,
+    detached = false
+  ): Effect.Effect<ActorRef<D>, SpawnError, R> {
+    const spawned = this.spawn(behavior, options, undefined)
+    return detached
+      ? Effect.tap(spawned, (ref) => Effect.sync(() => this.topLevel.delete(this.cells.get(ref.address.id)!)))
+      : spawned
+  }
+
+  stopTopLevel(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.shuttingDown = true
+      return Effect.forEach(Array.from(this.topLevel).reverse(), (cell) => awaitStop(cell, ExitReason.shutdown), {
+        discard: true
+      })
+    })
   }
 
   // Publishing is deferred to a microtask: a subscriber's fiber can resume synchronously inside

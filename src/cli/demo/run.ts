@@ -8,7 +8,7 @@
  */
 import { Console, Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
 import { JobQueue, JobQueueLive, makeWorker } from "./jobs.ts"
-import { ActorSystem } from "../../system/ActorSystem.ts"
+import { ActorSystem, kernelOf } from "../../system/ActorSystem.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 import * as Supervisor from "../../supervision/Supervisor.ts"
 
@@ -80,7 +80,7 @@ export const runDemo = Effect.fnUntraced(function*(options: DemoOptions) {
   yield* report
   const summary = {
     nodes: 1,
-    messages: system.core.deliveredCount,
+    messages: kernelOf(system).counters().delivered,
     restarts,
     partitions: 0,
     jobsSubmitted: s.submitted,

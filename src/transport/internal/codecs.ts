@@ -1,57 +1,14 @@
 /**
- * Cached Schema encoders/decoders for the boundary, and the shape checks of envelope fields.
- *
- * Every schema that crosses the boundary is compiled by Effect's Schema JIT
- * (`SchemaJITCompiler`) before its first encoder or decoder is made: it generates the
- * parser once (falling back to the interpreter where `new Function` is blocked; errors are
- * identical). Measured on the `Bench.Tell` message (4 fields, one `Int` check):
- * encode ~425 → ~165 ns, decode ~935 → ~115 ns.
+ * The shape checks of envelope fields and the wire form of exit reasons; the cached message
+ * coders are in ../SchemaCodec.ts.
  *
  * @internal
  */
-import { Cause, Exit, Schema } from "effect"
-import { SchemaJITCompiler } from "effect/schema"
+import { Exit, Schema } from "effect"
 import type { ActorAddress } from "../../actors/ActorRef.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 
-type Coder = (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
-
-const encoders = new WeakMap<object, Coder>()
-const decoders = new WeakMap<object, Coder>()
-const compiled = new WeakSet<object>()
-
-/** Enables the JIT for a schema (and what it depends on) before its parsers are first made. */
-const compile = (schema: Schema.Top): void => {
-  if (compiled.has(schema.ast)) return
-  compiled.add(schema.ast)
-  SchemaJITCompiler.enable(schema.ast)
-}
-
-export const encoderFor = (schema: Schema.Top): Coder => {
-  let f = encoders.get(schema)
-  if (f === undefined) {
-    compile(schema)
-    f = Schema.encodeUnknownExit(schema as Schema.Codec<unknown, unknown>) as Coder
-    encoders.set(schema, f)
-  }
-  return f
-}
-
-export const decoderFor = (schema: Schema.Top): Coder => {
-  let f = decoders.get(schema)
-  if (f === undefined) {
-    compile(schema)
-    f = Schema.decodeUnknownExit(schema as Schema.Codec<unknown, unknown>) as Coder
-    decoders.set(schema, f)
-  }
-  return f
-}
-
-/** The schema error's text, for dead letters and `InvalidMessage`. */
-export const issueOf = (exit: Exit.Failure<unknown, Schema.SchemaError>): string => {
-  const e = Cause.findErrorOption(exit.cause)
-  return e._tag === "Some" ? e.value.message : Cause.pretty(exit.cause)
-}
+export { decoderFor, encoderFor, issueOf } from "../SchemaCodec.ts"
 
 export const isAddress = (u: any): u is ActorAddress =>
   typeof u === "object" && u !== null &&

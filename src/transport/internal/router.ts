@@ -30,11 +30,8 @@ import {
   ProtocolMismatch
 } from "../../actors/ActorError.ts"
 import { type ActorAddress, ActorRef, formatAddress, type NodeId, nodeKey, withResolver } from "../../actors/ActorRef.ts"
-import type { Cell } from "../../actors/internal/cell.ts"
+import { fromTraceparent, type Kernel, type LocalActor, Offer, type Reply, type Target, toTraceparent } from "../../actors/Kernel.ts"
 import type { OverflowPolicy } from "../../actors/Mailbox.ts"
-import type { SystemCore } from "../../actors/internal/system.ts"
-import { Offer, type Reply, type Target } from "../../actors/internal/target.ts"
-import { fromTraceparent, toTraceparent } from "../../actors/internal/tracing.ts"
 import * as ProtocolRegistry from "../../actors/ProtocolRegistry.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 import { Down, type ExitSignal, MonitorRef } from "../../actors/Signals.ts"
@@ -117,7 +114,7 @@ export class Peer {
   /** monitors of local watchers on actors of this peer, by monitor id */
   readonly watches = new Map<number, { readonly watcher: ActorRef<any>; readonly target: ActorRef<any> }>()
   /** monitors of this peer's watchers on local actors: remote monitor id ↔ local id */
-  readonly remoteMonitors = new Map<number, { readonly localId: number; readonly cell: Cell }>()
+  readonly remoteMonitors = new Map<number, { readonly localId: number; readonly cell: LocalActor }>()
   readonly localToRemote = new Map<number, number>()
   nextRequestId = 1
   readonly requests = new Map<number, (value: unknown) => void>()
@@ -151,7 +148,7 @@ export interface RouterOptions {
 }
 
 export class Router {
-  readonly system: SystemCore
+  readonly system: Kernel
   readonly peers = new Map<string, Peer>()
   readonly events: PubSub.PubSub<NodeEvent>
   readonly options: RouterOptions
@@ -170,7 +167,7 @@ export class Router {
   /** protocol allowlist for remote spawn, by protocol name */
   readonly spawnable = new Map<string, (name: string | undefined) => Effect.Effect<ActorRef<any>, unknown>>()
 
-  constructor(system: SystemCore, options: RouterOptions) {
+  constructor(system: Kernel, options: RouterOptions) {
     this.system = system
     this.options = options
     this.events = Effect.runSync(PubSub.sliding<NodeEvent>(4096))
@@ -529,7 +526,7 @@ export class Router {
         if (!isAddress(e[1]) || typeof e[2] !== "number") return this.protocolError(conn, "malformed link signal")
         if (e[1].node.name !== peer.name) return this.protocolError(conn, "link signal from an actor of another node")
         const remote = this.refFor(e[1])
-        const cell = this.system.cells.get(e[2])
+        const cell = this.system.local(e[2])
         const key = (local: string) => `${local}|${remote.key}`
         if (e[0] === Kind.Link) {
           if (cell === undefined || !cell.isAlive) {
@@ -553,12 +550,12 @@ export class Router {
           return this.protocolError(conn, "malformed monitor")
         }
         const watcher = this.refFor(e[1])
-        const cell = this.system.cells.get(e[2])
+        const cell = this.system.local(e[2])
         if (cell === undefined || !cell.isAlive) {
           const actor = { node: this.system.nodeId, id: e[2], protocol: "unknown" }
           return void this.send(peer, [Kind.Down, e[3], actor, encodeReason(ExitReason.noproc)])
         }
-        const localId = this.system.nextMonitorId++
+        const localId = this.system.newMonitorId()
         peer.remoteMonitors.set(e[3], { localId, cell })
         peer.localToRemote.set(localId, e[3])
         return cell.addMonitor(localId, watcher)
@@ -581,12 +578,12 @@ export class Router {
       case Kind.Stop: {
         const reason = decodeReason(e[2])
         if (typeof e[1] !== "number" || reason === undefined) return this.protocolError(conn, "malformed stop")
-        return this.system.cells.get(e[1])?.shutdown(reason)
+        return this.system.local(e[1])?.shutdown(reason)
       }
       case Kind.Spawn:
         return this.onSpawn(peer, e)
       case Kind.Lookup: {
-        const cell = typeof e[2] === "string" ? this.system.names.get(e[2]) : undefined
+        const cell = typeof e[2] === "string" ? this.system.named(e[2]) : undefined
         return void this.send(peer, [Kind.Found, e[1], cell !== undefined && cell.isAlive ? cell.self.address : null])
       }
       case Kind.Spawned:
@@ -641,10 +638,10 @@ export class Router {
   }
 
   /** Finds the local actor for an inbound message, or says why not. */
-  private target(e: Array<any>): { cell: Cell; protocol: AnyProtocol } | { reason: string; noproc: boolean } {
-    const cell = this.system.cells.get(e[1])
+  private target(e: Array<any>): { cell: LocalActor; protocol: AnyProtocol } | { reason: string; noproc: boolean } {
+    const cell = this.system.local(e[1])
     if (cell === undefined || !cell.isAlive) return { reason: "no such actor", noproc: true }
-    const protocol = cell.behavior.protocol as unknown as AnyProtocol
+    const protocol = cell.protocol
     if (protocol.name !== e[2]) {
       return { reason: `actor ${e[1]} speaks ${protocol.name}, not ${String(e[2])}`, noproc: false }
     }
@@ -748,7 +745,7 @@ export class Router {
    * and release it when the mailbox has drained to half its capacity, or the actor stopped.
    * Reading goes on: other actors' traffic and heartbeats are never held behind a slow actor.
    */
-  private hold(peer: Peer, conn: Connection, cell: Cell): void {
+  private hold(peer: Peer, conn: Connection, cell: LocalActor): void {
     const id = cell.self.address.id
     let holding = peer.holding.get(id)
     if (holding !== undefined && holding.granted === undefined) return // held already
@@ -798,7 +795,7 @@ export class Router {
    * the peer's bytes to this actor stay within the slack; past it the peer is not honouring Hold
    * (e.g. a client that ignores the envelope) and the message is refused.
    */
-  private inSlack(peer: Peer, conn: Connection, cell: Cell, bytes: number): boolean {
+  private inSlack(peer: Peer, conn: Connection, cell: LocalActor, bytes: number): boolean {
     const id = cell.self.address.id
     let holding = peer.holding.get(id)
     if (holding === undefined || holding.granted !== undefined) {
@@ -1157,7 +1154,7 @@ export class RemoteTarget implements Target {
 
   /** Exit notification for a remote actor: a monitor whose watcher is a callback. */
   onExit(f: (reason: ExitReason.ExitReason) => void): () => void {
-    const id = this.router.system.nextMonitorId++
+    const id = this.router.system.newMonitorId()
     let done = false
     const watcher = new ActorRef(
       { node: this.router.system.nodeId, id: -id, protocol: "telex/ExitObserver" },

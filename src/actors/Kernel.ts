@@ -1,0 +1,164 @@
+/**
+ * The kernel seam: what the runtime folders built on `src/actors` (system, supervision,
+ * transport, cluster, reliable, testing) may use of an actor system beyond the public API, and
+ * the only way they reach its internals. It is not part of the user's API (the package does not
+ * export it): applications use `ActorSystem`, `ActorRef` and `ActorContext`.
+ *
+ * - local lookup by id and by name (`local`, `named`), and refs for addresses (`refFor`);
+ * - monitor ids (`newMonitorId`), dead letters (`deadLetter`) and supervision events
+ *   (`publishEvent`), and the streams they are published on;
+ * - installing the resolver of other nodes' addresses (`setRemote`, the transport's router);
+ * - counters and a snapshot for introspection (`counters`, `snapshot`: actors, parents,
+ *   names, protocols, mailbox depths);
+ * - delivery targets (`Target`, `Offer`, `Reply`): the synchronous interface a ref delivers
+ *   through, which the transport implements for remote actors.
+ *
+ * Everything here is synchronous and allocation-free on the message path: the seam is an
+ * interface the hot path calls, not an Effect per message.
+ *
+ * @since 0.1.0
+ */
+import type { Effect, PubSub } from "effect"
+import type { AnyProtocol, Behavior, MessageDefs } from "./Actor.ts"
+import type { ActorContextShape } from "./ActorContext.ts"
+import type { SpawnError } from "./ActorError.ts"
+import type { ActorAddress, ActorRef, NodeId, Resolver } from "./ActorRef.ts"
+import type { DeadLetter, DeadLetterReason } from "./DeadLetter.ts"
+import type { ExitReason } from "./ExitReason.ts"
+import type { MonitorRef } from "./Signals.ts"
+import { awaitStop as awaitStopTarget, Cell } from "./internal/cell.ts"
+import { defaultDefaults, SystemCore } from "./internal/system.ts"
+import type { Target } from "./internal/target.ts"
+import type { OverflowPolicy } from "./Mailbox.ts"
+import type { SpawnOptions } from "./SpawnOptions.ts"
+import type { SupervisionEvent } from "./SupervisionEvent.ts"
+
+export { Offer, type Reply, type Target } from "./internal/target.ts"
+export { currentSelf } from "./internal/currentActor.ts"
+export { fromTraceparent, toTraceparent } from "./internal/tracing.ts"
+
+/** A live or stopped actor of this node, as the transport delivers to it. */
+export interface LocalActor extends Target {
+  readonly self: ActorRef<any>
+  readonly protocol: AnyProtocol
+  readonly mailbox: { readonly size: number }
+  readonly overflow: OverflowPolicy
+  /** Calls `f` once when the mailbox has drained to half its capacity, or the actor stopped. */
+  onLowWater(f: () => void): void
+}
+
+/** Where messages for other nodes' addresses go; the transport installs one. */
+export interface RemoteResolver {
+  resolve(address: ActorAddress): Target
+  /** The address registered as `name` on `node` (undefined: none); fails when the node is unreachable. */
+  whereis?(node: string, name: string): Effect.Effect<ActorAddress | undefined, unknown>
+  /** Calls `f` once when the connection to `node` is lost (at once if it is not up); returns the cancel. */
+  watchNode?(node: string, f: () => void): () => void
+}
+
+/** One live local actor's process state (as Erlang's `process_info`). */
+export interface ProcessInfo {
+  readonly status: "starting" | "running"
+  readonly name: string | undefined
+  readonly links: ReadonlyArray<ActorRef<any>>
+  /** the monitors this actor holds (on actors, names and nodes) */
+  readonly monitors: ReadonlyArray<MonitorRef>
+  /** the actors monitoring this one (local watchers and those on other nodes) */
+  readonly monitoredBy: ReadonlyArray<ActorRef<any>>
+  readonly trapExit: boolean
+  readonly mailboxSize: number
+}
+
+export interface Counters {
+  /** live actors */
+  readonly actors: number
+  /** messages accepted into local mailboxes */
+  readonly delivered: number
+  readonly deadLetters: number
+}
+
+export interface ActorInfo {
+  readonly ref: ActorRef<any>
+  /** the actor's address, formatted (`Protocol@node#incarnation/id`) */
+  readonly key: string
+  readonly protocol: string
+  readonly name: string | undefined
+  /** the parent's key (`undefined` for a top-level actor) */
+  readonly parent: string | undefined
+  /** messages waiting in its mailbox */
+  readonly mailbox: number
+  /** false once it is stopping */
+  readonly alive: boolean
+}
+
+export interface Snapshot extends Counters {
+  readonly node: NodeId
+  /** registered actors (alive or stopping), parents before their children */
+  readonly actorInfos: ReadonlyArray<ActorInfo>
+}
+
+export interface Kernel extends Resolver {
+  readonly nodeId: NodeId
+  /** `name#incarnation` */
+  readonly nodeKey: string
+  /** A ref for any address (local or not), bound to this kernel. */
+  refFor(address: ActorAddress): ActorRef<any>
+  /** The local actor with this id, if it has not been unregistered (check `isAlive`). */
+  local(id: number): LocalActor | undefined
+  /** The local actor registered under `name`, if any (check `isAlive`). */
+  named(name: string): LocalActor | undefined
+  newMonitorId(): number
+  deadLetter(recipient: string, message: unknown, reason: DeadLetterReason): void
+  publishEvent(event: SupervisionEvent): void
+  readonly deadLetters: PubSub.PubSub<DeadLetter>
+  readonly events: PubSub.PubSub<SupervisionEvent>
+  /** Installs (or, with `undefined`, removes) the resolver for other nodes' addresses. */
+  setRemote(remote: RemoteResolver | undefined): void
+  counters(): Counters
+  snapshot(): Snapshot
+  /** The process state of a live actor of this node (`undefined` for any other ref). */
+  processInfo(ref: ActorRef<any>): ProcessInfo | undefined
+  /**
+   * Spawns an actor with no parent. A `detached` one is not among the actors `stopTopLevel`
+   * stops: its owner stops it (the root supervisor, stopped after everything else).
+   */
+  spawnTopLevel<D extends MessageDefs, E, R>(
+    behavior: Behavior<D, E, R>,
+    options?: SpawnOptions,
+    detached?: boolean
+  ): Effect.Effect<ActorRef<D>, SpawnError, R>
+  /** Refuses new spawns and stops the top-level actors in reverse spawn order, each awaited. */
+  stopTopLevel(): Effect.Effect<void>
+}
+
+export interface Options {
+  readonly mailboxCapacity?: number | undefined
+  readonly overflow?: OverflowPolicy | undefined
+  readonly throughput?: number | undefined
+  readonly validateLocal?: boolean | undefined
+}
+
+/** A new kernel for the node `nodeId`. */
+export const make = (nodeId: NodeId, options?: Options): Kernel =>
+  new SystemCore(nodeId, {
+    capacity: options?.mailboxCapacity ?? defaultDefaults.capacity,
+    overflow: options?.overflow ?? defaultDefaults.overflow,
+    throughput: options?.throughput ?? defaultDefaults.throughput,
+    validateLocal: options?.validateLocal ?? defaultDefaults.validateLocal
+  })
+
+/** The kernel an actor runs on (`undefined` for a context that is not a running actor's). */
+export const ofContext = (ctx: ActorContextShape): Kernel | undefined => ctx instanceof Cell ? ctx.system : undefined
+
+/**
+ * The running actor behind a context, as a delivery target: `offer(message, undefined,
+ * undefined, true)` queues past the mailbox bound, as a timer's message is.
+ */
+export const localOf = (ctx: ActorContextShape): LocalActor | undefined => ctx instanceof Cell ? ctx : undefined
+
+/**
+ * Stops an actor and waits until it is gone. `timeoutMillis` bounds its orderly shutdown
+ * (children and finalizers); past it the actor counts as killed (OTP's shutdown timeout).
+ */
+export const awaitStop = (ref: ActorRef<any>, reason: ExitReason, timeoutMillis?: number): Effect.Effect<void> =>
+  awaitStopTarget(ref.target, reason, timeoutMillis)
