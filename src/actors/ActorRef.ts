@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, type Fiber, Schema, SchemaTransformation, type Tracer } from "effect"
+import { Clock, Context as EffectContext, Duration, Effect, Fiber, Schema, SchemaTransformation, type Tracer } from "effect"
 import type { AskMessage, ErrorOf, Message, MessageDefs, SuccessOf } from "./Actor.ts"
 import { type AskError, AskTimeout, MailboxFull, NoProc, type TellError } from "./ActorError.ts"
 import { Offer, type Reply, type Target } from "./internal/target.ts"
@@ -34,8 +34,8 @@ export interface Resolver {
   resolve(address: ActorAddress): Target
 }
 
+/** The resolver of refs decoded right now by the transport (dynamically scoped by `withResolver`). */
 let decodingResolver: Resolver | undefined
-let defaultResolver: Resolver | undefined
 
 /** @internal Runs `f` with refs decoded inside it bound to `resolver` (the transport decodes inside this). */
 export const withResolver = <A>(resolver: Resolver, f: () => A): A => {
@@ -48,9 +48,22 @@ export const withResolver = <A>(resolver: Resolver, f: () => A): A => {
   }
 }
 
-/** @internal The resolver for refs decoded outside `withResolver` (the most recent system of this process). */
-export const setDefaultResolver = (resolver: Resolver | undefined): void => {
-  defaultResolver = resolver
+/**
+ * @internal The actor system a fiber works for, outside any actor (`ActorSystem.layer` provides
+ * it): refs decoded by such a fiber bind to that system.
+ */
+export const CurrentResolver = EffectContext.Reference<Resolver | undefined>("telex/CurrentResolver", {
+  defaultValue: () => undefined
+})
+
+/**
+ * The resolver for a ref decoded outside the transport: the system of the running fiber — its
+ * actor's system, else the system it runs under. Never another system of the same process.
+ */
+const fiberResolver = (): Resolver | undefined => {
+  const fiber = Fiber.getCurrent()
+  if (fiber === undefined) return undefined
+  return Context.currentSelf(fiber)?._resolver ?? EffectContext.get(fiber.context, CurrentResolver)
 }
 
 export const defaultAskTimeout: Duration.Duration = Duration.seconds(5)
@@ -81,7 +94,8 @@ export class ActorRef<D extends MessageDefs = any> {
   /** @internal */
   get target(): Target {
     if (this._target !== undefined) return this._target
-    const resolver = this._resolver ?? defaultResolver
+    // a ref decoded where no system was known binds to the system of the first fiber that uses it
+    const resolver = this._resolver ??= fiberResolver()
     if (resolver === undefined) throw new Error(`no actor system can resolve ${formatAddress(this.address)}`)
     return (this._target = resolver.resolve(this.address))
   }
@@ -257,7 +271,7 @@ export const schema: Schema.Codec<ActorRef<any>, typeof ActorAddress.Encoded> = 
   Schema.decodeTo(
     Schema.instanceOf(ActorRef),
     SchemaTransformation.transform({
-      decode: (address: ActorAddress) => new ActorRef(address, undefined, decodingResolver),
+      decode: (address: ActorAddress) => new ActorRef(address, undefined, decodingResolver ?? fiberResolver()),
       encode: (ref: ActorRef<any>) => ref.address
     })
   )

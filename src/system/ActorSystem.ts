@@ -35,7 +35,7 @@ import * as Supervisor from "../supervision/Supervisor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import type { ActorProtocol, Behavior, MessageDefs } from "../actors/Actor.ts"
 import { ActorNotFound, type SpawnError } from "../actors/ActorError.ts"
-import { type ActorAddress, ActorRef, type NodeId, setDefaultResolver } from "../actors/ActorRef.ts"
+import { type ActorAddress, ActorRef, CurrentResolver, type NodeId } from "../actors/ActorRef.ts"
 import { type DeadLetter, formatReason } from "../actors/DeadLetter.ts"
 import * as Kernel from "../actors/Kernel.ts"
 import type { OverflowPolicy } from "../actors/Mailbox.ts"
@@ -123,11 +123,13 @@ export interface Options {
 
 export class ActorSystem extends Context.Service<ActorSystem, ActorSystemShape>()("telex/ActorSystem") {
   static readonly make = (options?: Options) => make(options)
-  static readonly layer = (options?: Options): Layer.Layer<ActorSystem> => Layer.effect(ActorSystem, make(options))
+  /** The system, and its resolver for refs decoded by code running under it (outside actors). */
+  static readonly layer = (options?: Options): Layer.Layer<ActorSystem> =>
+    Layer.effectContext(
+      Effect.map(make(options), (system) =>
+        Context.make(ActorSystem, system).pipe(Context.add(CurrentResolver, kernelOf(system))))
+    )
 }
-
-/** Systems of this process that are running, oldest first: refs decoded outside a transport bind to the newest. */
-const liveCores: Array<Kernel.Kernel> = []
 
 const kernels = new WeakMap<ActorSystemShape, Kernel.Kernel>()
 
@@ -148,8 +150,6 @@ export const newIncarnation = (): number => Date.now() * 1000 + (incarnationCoun
 const make = Effect.fnUntraced(function*(options?: Options) {
   const nodeId: NodeId = { name: options?.node ?? "local", incarnation: options?.incarnation ?? newIncarnation() }
   const core = Kernel.make(nodeId, options)
-  liveCores.push(core)
-  setDefaultResolver(core)
 
   // dead letters are logged at debug level by a background subscriber
   yield* Stream.fromPubSub(core.deadLetters).pipe(
@@ -176,10 +176,6 @@ const make = Effect.fnUntraced(function*(options?: Options) {
       yield* core.stopTopLevel()
       yield* Kernel.awaitStop(root, ExitReason.shutdown)
       yield* Kernel.awaitStop(services, ExitReason.shutdown)
-      // fall back to the newest system still running (another system may outlive this one)
-      const i = liveCores.indexOf(core)
-      if (i >= 0) liveCores.splice(i, 1)
-      setDefaultResolver(liveCores.at(-1))
     })
   )
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { Actor, ActorRef, ActorSystem } from "../../src/index.ts"
 import { withSystem } from "./_helpers.ts"
 
@@ -104,4 +104,50 @@ describe("ActorRef decoding with several systems", () => {
       yield* decoded.subscriber.tell(Counter.Increment({ by: 3 }))
       assert.strictEqual(yield* counter.ask(Counter.Get()), 3)
     }).pipe(withSystem()))
+
+  describe("two actor systems in one process", () => {
+    /** Decodes a ref with the user's schema inside a handler, then asks through it. */
+    const Relay = Actor.make("Relay", {
+      AskThrough: Actor.ask({ counter: Schema.Unknown }, { success: Schema.Int })
+    })
+    const RelayLive = Relay.behavior(Effect.succeed({
+      AskThrough: ({ counter }) =>
+        Effect.gen(function*() {
+          const ref = Schema.decodeUnknownSync(ActorRef.schemaFor(Counter))(counter)
+          return yield* ref.ask(Counter.Get()).pipe(Effect.orDie)
+        })
+    }))
+
+    const twoSystems = Effect.gen(function*() {
+      const aContext = yield* Layer.build(ActorSystem.layer({ node: "a" }))
+      // b starts last: a process-wide "newest system" would be b
+      const b = Context.get(yield* Layer.build(ActorSystem.layer({ node: "b" })), ActorSystem)
+      return { a: Context.get(aContext, ActorSystem), b, aContext }
+    })
+
+    it.effect("a ref decoded by user code in one system's handler reaches that system's actor", () =>
+      Effect.gen(function*() {
+        const { a, b } = yield* twoSystems
+        const counter = yield* a.spawn(CounterLive)
+        yield* counter.tell(Counter.Increment({ by: 7 }))
+        yield* b.spawn(CounterLive) // the same id in b: a ref bound to b would find this one
+        const relay = yield* a.spawn(RelayLive)
+        const encoded = Schema.encodeSync(ActorRef.schemaFor(Counter))(counter)
+        assert.strictEqual(yield* relay.ask(Relay.AskThrough({ counter: encoded })), 7)
+      }).pipe(Effect.scoped))
+
+    it.effect("a ref decoded by code running under a system (outside actors) binds to that system", () =>
+      Effect.gen(function*() {
+        const { a, aContext, b } = yield* twoSystems
+        const inA = yield* a.spawn(CounterLive)
+        yield* inA.tell(Counter.Increment({ by: 1 }))
+        const inB = yield* b.spawn(CounterLive)
+        yield* inB.tell(Counter.Increment({ by: 2 }))
+        const encoded = Schema.encodeSync(ActorRef.schemaFor(Counter))(inA)
+        const decoded = yield* Effect.sync(() => Schema.decodeUnknownSync(ActorRef.schemaFor(Counter))(encoded)).pipe(
+          Effect.provideContext(aContext)
+        )
+        assert.strictEqual(yield* decoded.ask(Counter.Get()), 1)
+      }).pipe(Effect.scoped))
+  })
 })
