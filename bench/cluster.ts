@@ -11,7 +11,7 @@
  * Environment: BENCH_CLUSTER_SIZES (default "3,8,16"), BENCH_CLUSTER_WINDOW_MS (default 2000),
  * BENCH_CLUSTER_HEARTBEAT_MS (default 200).
  */
-import { Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Layer, Redacted } from "effect"
 import { Node } from "../src/transport/Node.ts"
 import type { BenchGroup, GroupResult, Metric } from "./lib.ts"
 import { telexNodeRssMiB } from "./node-rss.ts"
@@ -34,7 +34,7 @@ const measure = (n: number) =>
         acceptablePause: "10 seconds",
         peers: seed === undefined ? [] : [{ name: "b00", host: "127.0.0.1", port: seed.address.port }]
       }))
-      nodes.push(ctx.mapUnsafe.get(Node.key) as Node["Service"])
+      nodes.push(Context.get(ctx, Node))
     }
     const meshed = () => nodes.every((node) => node.peers().filter((p) => p.up).length === n - 1)
     for (let t = 0; !meshed(); t += 20) {

@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { existsSync, readFileSync } from "node:fs"
-import { Console, Effect, Layer, Redacted, Schema } from "effect"
+import { Console, Context, Effect, Layer, Redacted, Schema } from "effect"
 import { Node } from "../transport/Node.ts"
 import * as Admin from "./Admin.ts"
 import * as Config from "./Config.ts"
@@ -69,7 +69,7 @@ export const report = Effect.fnUntraced(function*(configFile: string) {
     advertise: false,
     connectTimeout: "2 seconds"
   }))
-  const node = ctx.mapUnsafe.get(Node.key) as Node["Service"]
+  const node = Context.get(ctx, Node)
   const nodes = yield* Effect.forEach(config.nodes, (n) =>
     Effect.gen(function*() {
       const host = n.host ?? "127.0.0.1"

@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Duration, Effect, Exit, Fiber, Layer, Random, Redacted, Scope } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Random, Redacted, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { ActorSystem } from "../system/ActorSystem.ts"
 import * as Admin from "../cluster/Admin.ts"
@@ -96,9 +96,9 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       const ctx = yield* Layer.buildWithScope(layer, scope).pipe(Effect.mapError((e) => new SimClusterError(e.message)))
       const r: Running = {
         scope,
-        node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-        system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"],
-        registry: ctx.mapUnsafe.get(Registry.key) as Registry["Service"]
+        node: Context.get(ctx, Node),
+        system: Context.get(ctx, ActorSystem),
+        registry: Context.get(ctx, Registry)
       }
       running.set(spec.name, r)
       const modules = Effect.gen(function*() {
@@ -132,9 +132,9 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       clientScope
     ).pipe(Effect.mapError((e) => new SimClusterError(e.message)))
     const client = {
-      node: clientCtx.mapUnsafe.get(Node.key) as Node["Service"],
-      system: clientCtx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"],
-      registry: clientCtx.mapUnsafe.get(Registry.key) as Registry["Service"]
+      node: Context.get(clientCtx, Node),
+      system: Context.get(clientCtx, ActorSystem),
+      registry: Context.get(clientCtx, Registry)
     }
 
     /**

@@ -34,7 +34,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import { Duration, Effect, Layer, Redacted, Scope } from "effect"
+import { Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
 import { ActorSystem } from "../system/ActorSystem.ts"
 import { READY_PREFIX } from "../cluster/ClusterNode.ts"
 import { STATS_PREFIX } from "../cluster/NodeStats.ts"
@@ -210,9 +210,9 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
       )
     ).pipe(Effect.mapError((e) => new TestClusterError(e.message)))
     const client = {
-      node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-      system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"],
-      registry: ctx.mapUnsafe.get(Registry.key) as Registry["Service"]
+      node: Context.get(ctx, Node),
+      system: Context.get(ctx, ActorSystem),
+      registry: Context.get(ctx, Registry)
     }
     for (const p of procs.values()) {
       yield* client.node.connect({ name: p.name, host: "127.0.0.1", port: p.port }, "10 seconds").pipe(

@@ -4,6 +4,7 @@
  * - `SimNetwork` / `SimCluster` — in-process nodes on a seeded simulated network, on Effect's
  *   Clock (TestClock): fast, exactly replayable (`TELEX_SEED`);
  * - `FaultProxy` / `TestCluster` — real node processes behind a TCP fault proxy;
+ * - `TestNode` — in-process nodes over loopback TCP, started in the current scope;
  * - `NetLab` — nodes in Linux network namespaces with kernel-level faults (root only);
  * - `Scenario.ClusterHandle` — the scenario API both clusters implement;
  * - `History` / `Checkers` — record what happened and check it (Jepsen-style).
@@ -48,3 +49,4 @@ export type { ClusterHandle } from "./Scenario.ts"
 export * as SimCluster from "./SimCluster.ts"
 export * as SimNetwork from "./SimNetwork.ts"
 export * as TestCluster from "./TestCluster.ts"
+export * as TestNode from "./TestNode.ts"

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Logger, Redacted, References, Schema } from "effect"
+import { Context, Effect, Layer, Logger, Redacted, References, Schema } from "effect"
 import { Actor, ActorContext, ActorSystem } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
 import { waitUntil } from "./_helpers.ts"
@@ -110,7 +110,7 @@ describe("logs from actors", () => {
     return Effect.gen(function*() {
       const build = (name: string) =>
         Layer.build(Node.layerWithSystem({ name, cluster: "logging", secret, spawnable: [ChattyLive] })).pipe(
-          Effect.map((ctx) => ctx.mapUnsafe.get(Node.key) as Node["Service"])
+          Effect.map((ctx) => Context.get(ctx, Node))
         )
       // b's loggers are the capturing one; a's are the default
       const b = yield* build("b").pipe(Effect.provide(Logger.layer([logger])))

@@ -2,7 +2,7 @@
  * Shared helpers for the cluster tests: several nodes in one process over loopback, each with
  * its own actor system, TCP node and cluster registry, and a bounded polling loop.
  */
-import { Effect, Exit, Layer, Option, Redacted, References, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Option, Redacted, References, Scope } from "effect"
 import { ActorSystem } from "../../src/index.ts"
 import { Registry } from "../../src/cluster/Registry.ts"
 import { Node } from "../../src/transport/Node.ts"
@@ -45,9 +45,9 @@ export const startNode = (name: string, cluster = "registry-test") =>
     const ctx = yield* Layer.buildWithScope(layer, scope)
     return {
       name,
-      node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-      system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"],
-      registry: ctx.mapUnsafe.get(Registry.key) as Registry["Service"],
+      node: Context.get(ctx, Node),
+      system: Context.get(ctx, ActorSystem),
+      registry: Context.get(ctx, Registry),
       stop
     } satisfies TestNode
   })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Layer, Redacted } from "effect"
 import { ActorSystem } from "../../src/index.ts"
 import { Node, type PeerAddress } from "../../src/transport/Node.ts"
 
@@ -7,7 +7,7 @@ const secret = Redacted.make("membership")
 const startNode = (name: string, peers: ReadonlyArray<PeerAddress> = [], advertise = true) =>
   Effect.gen(function*() {
     const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "mem", secret, peers, advertise, reconnect: { initial: "20 millis", max: "200 millis" } }))
-    return { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
+    return { node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
   })
 const upPeers = (n: { node: Node["Service"] }) => n.node.peers().filter((p) => p.up).map((p) => p.name).sort()
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Layer, Redacted } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { ActorSystem } from "../../src/index.ts"
 import * as Metrics from "../../src/cluster/Metrics.ts"
@@ -9,7 +9,7 @@ const secret = Redacted.make("metrics")
 const build = (name: string) =>
   Effect.gen(function*() {
     const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "m", secret }))
-    return { context: ctx, node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
+    return { context: ctx, node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
   })
 
 describe("metrics", () => {

@@ -95,8 +95,8 @@ const startNode = (name: string, settings: Tracing.OtlpSettings) =>
       Effect.provideContext(tracing)
     )
     return {
-      node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-      system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"],
+      node: Context.get(ctx, Node),
+      system: Context.get(ctx, ActorSystem),
       /** runs an effect as code of this node (with its tracer) */
       run: <A, E>(effect: Effect.Effect<A, E>) => Effect.provideContext(effect, tracing),
       flush: Context.get(tracing, OtlpExporter.Flusher).flush

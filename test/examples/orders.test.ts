@@ -1,16 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted } from "effect"
+import { Effect, Fiber } from "effect"
 import { makeBilling, makeShop, Shop } from "../../examples/orders.ts"
-import { ActorSystem, Reliable } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
-
-const secret = Redacted.make("orders")
+import { Reliable } from "../../src/index.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 
 const startNode = (name: string) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "orders", secret, heartbeatInterval: "100 millis", acceptablePause: "400 millis" }))
-    return { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
-  })
+  TestNode.startNode(name, { heartbeatInterval: "100 millis", acceptablePause: "400 millis" })
 
 describe("examples: orders billed exactly once over a reliable channel", () => {
   it.live("300 orders (50 at a time) through repeated link cuts: each charged once, in order; bad orders reported", () =>

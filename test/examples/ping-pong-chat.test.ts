@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, Redacted } from "effect"
+import { Context, Deferred, Effect, Layer, Redacted } from "effect"
 import { makeMember, makeRoom, Member, NickTaken, NotAMember, Room, type ChatMessage } from "../../examples/chat.ts"
 import { makePinger, PongerLive, Ponger } from "../../examples/ping-pong.ts"
 import { ActorSystem } from "../../src/index.ts"
@@ -12,9 +12,9 @@ const startNode = (name: string) =>
   Effect.gen(function*() {
     const ctx = yield* Layer.build(Registry.layer.pipe(Layer.provideMerge(Node.layerWithSystem({ name, cluster: "ex", secret }))))
     return {
-      node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-      system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"],
-      registry: ctx.mapUnsafe.get(Registry.key) as Registry["Service"]
+      node: Context.get(ctx, Node),
+      system: Context.get(ctx, ActorSystem),
+      registry: Context.get(ctx, Registry)
     }
   })
 

@@ -3,23 +3,12 @@
  * link losses, flow control, outcomes, consumer restarts by a supervisor, bad input.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { Actor, ActorSystem, DeliveryStore, Reliable, Supervisor } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
-
-const secret = Redacted.make("reliable")
+import * as TestNode from "../../src/testing/TestNode.ts"
 
 const startNode = (name: string) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({
-      name,
-      cluster: "reliable",
-      secret,
-      heartbeatInterval: "100 millis",
-      acceptablePause: "400 millis"
-    }))
-    return { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
-  })
+  TestNode.startNode(name, { heartbeatInterval: "100 millis", acceptablePause: "400 millis" })
 
 const Order = Schema.Struct({ n: Schema.Int })
 

@@ -6,11 +6,10 @@ import { readdirSync } from "node:fs"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
-import { ActorSystem } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
 import { FaultProxy } from "../../src/testing/FaultProxy.ts"
+import { startNode } from "../../src/testing/TestNode.ts"
 
 setFlagsFromString("--expose-gc")
 const gc = runInNewContext("gc") as () => void
@@ -20,13 +19,6 @@ const heap = () => {
   gc()
   return process.memoryUsage().heapUsed
 }
-
-const secret = Redacted.make("leaks")
-const startNode = (name: string, extra?: Partial<Parameters<typeof Node.layer>[0]>) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "leaks", secret, ...extra }))
-    return { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
-  })
 
 const until = (check: () => boolean, what: string) =>
   Effect.gen(function*() {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Redacted, Schema, Stream } from "effect"
+import { Context, Effect, Exit, Layer, Redacted, Schema, Stream } from "effect"
 import type { Socket } from "../../src/transport/Network.ts"
 import { TestClock } from "effect/testing"
 import { Counter, CounterLive } from "../../examples/counter.ts"
@@ -31,8 +31,8 @@ const startNode = (sim: SimNetwork.SimNetwork, name: string, peers: ReadonlyArra
       peers: peers.map((p) => ({ name: p, host: p, port: 7000 }))
     }))
     return {
-      node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-      system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
+      node: Context.get(ctx, Node),
+      system: Context.get(ctx, ActorSystem)
     }
   })
 

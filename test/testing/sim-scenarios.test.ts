@@ -27,7 +27,7 @@
  * `TELEX_SEED=<n> npx vitest run test/testing/sim-scenarios.test.ts` replays one seed exactly.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, PubSub, Random, Redacted, Schema, Stream } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, PubSub, Random, Redacted, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, ActorContext, ActorRef, ActorSystem, type Down, Supervisor } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
@@ -128,7 +128,7 @@ const runSeed = (seed: number) =>
         // a dials b and c; b dials c: a full mesh
         peers: names.filter((p) => p > name).map((p) => ({ name: p, host: p, port: 7000 }))
       }))
-      nodes[name] = { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
+      nodes[name] = { node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
     }
     const step = (millis: number) => TestClock.adjust(`${millis} millis`)
     const advance = Effect.fnUntraced(function*(millis: number) {

@@ -5,7 +5,7 @@
  */
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted } from "effect"
+import { Context, Effect, Fiber, Layer, Redacted } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { ActorSystem } from "../../src/index.ts"
 import { Node, type NodeOptions } from "../../src/transport/Node.ts"
@@ -25,8 +25,8 @@ const startNode = (options: Omit<NodeOptions, "cluster" | "secret">) =>
   Effect.gen(function*() {
     const ctx = yield* Layer.build(Node.layerWithSystem({ cluster: "ready", secret, ...options }))
     return {
-      node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-      system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
+      node: Context.get(ctx, Node),
+      system: Context.get(ctx, ActorSystem)
     }
   })
 

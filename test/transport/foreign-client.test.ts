@@ -6,7 +6,7 @@
 import { createHmac, randomBytes } from "node:crypto"
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, PubSub, Redacted, Schema } from "effect"
+import { Context, Deferred, Effect, Layer, PubSub, Redacted, Schema } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { Actor, ActorSystem } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
@@ -215,8 +215,8 @@ const startServer = (extra?: Partial<Parameters<typeof Node.layerWithSystem>[0]>
     const ctx = yield* Layer.build(
       Node.layerWithSystem({ name: "server", cluster: "foreign", secret: Redacted.make(SECRET), ...extra })
     )
-    const node = ctx.mapUnsafe.get(Node.key) as Node["Service"]
-    const system = ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
+    const node = Context.get(ctx, Node)
+    const system = Context.get(ctx, ActorSystem)
     yield* system.spawn(CounterLive, { name: "counter" })
     return { node, system }
   })

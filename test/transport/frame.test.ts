@@ -5,8 +5,8 @@
  */
 import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Schema, Stream } from "effect"
-import { Actor, ActorSystem } from "../../src/index.ts"
+import { Effect, Schema, Stream } from "effect"
+import { Actor } from "../../src/index.ts"
 import {
   defaultMaxFrameSize,
   encodeFrame,
@@ -18,8 +18,9 @@ import {
   ProtocolError,
   singleFrameLimit
 } from "../../src/transport/Frame.ts"
-import { Node, routerOf, type NodeEvent, type NodeOptions } from "../../src/transport/Node.ts"
+import { routerOf, type NodeEvent } from "../../src/transport/Node.ts"
 import { chunkLengths, forAll, Rng } from "./_random.ts"
+import { startNode } from "../../src/testing/TestNode.ts"
 
 const RUNS = 10_000
 const TYPES: ReadonlyArray<FrameType> = Object.values(FrameType)
@@ -510,14 +511,6 @@ const randomText = (rng: Rng, bytes: number): string => {
   }
   return parts.join("")
 }
-
-const secret = Redacted.make("frame-test-secret")
-
-const startNode = (name: string, extra?: Partial<NodeOptions>) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "frames", secret, ...extra }))
-    return { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
-  })
 
 /**
  * Records the frames a connection receives (wraps its private `onFrame`): "H" heartbeat, "M" message,

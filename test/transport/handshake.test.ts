@@ -8,7 +8,7 @@
 import { createHmac, randomBytes } from "node:crypto"
 import * as Net from "node:net"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Logger, PubSub, Redacted, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Logger, PubSub, Redacted, Scope } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { ActorSystem } from "../../src/index.ts"
 import { encodeFrame, type Frame, FrameDecoder, FrameType } from "../../src/transport/Frame.ts"
@@ -43,8 +43,8 @@ const startNode = (options: Partial<NodeOptions> & { readonly name: string }) =>
         Layer.provide(Logger.layer([capture], { mergeWithExisting: false }))
       )
     )
-    const node = ctx.mapUnsafe.get(Node.key) as Node["Service"]
-    const system = ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
+    const node = Context.get(ctx, Node)
+    const system = Context.get(ctx, ActorSystem)
     const events: Array<NodeEvent> = []
     // subscribed before this returns, so no event is missed
     const subscription = yield* node.subscribe

@@ -3,7 +3,7 @@
  * with other traffic. Each test names the failure it guards against.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Redacted, Schema, Stream } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Redacted, Schema, Stream } from "effect"
 import type { DeadLetter } from "../../src/index.ts"
 import { Actor, ActorSystem } from "../../src/index.ts"
 import { Node, routerOf } from "../../src/transport/Node.ts"
@@ -18,8 +18,8 @@ const startNode = (name: string, options?: Partial<Parameters<typeof Node.layerW
   Effect.gen(function*() {
     const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "ov", secret, ...options }))
     return {
-      node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-      system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
+      node: Context.get(ctx, Node),
+      system: Context.get(ctx, ActorSystem)
     }
   })
 

@@ -14,7 +14,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Layer, PubSub, Queue, Redacted, Schema, Scope, Stream } from "effect"
+import { Context, Duration, Effect, Exit, Layer, PubSub, Queue, Redacted, Schema, Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { Counter } from "../../examples/counter.ts"
 import {
@@ -150,8 +150,8 @@ const startTestNode = Effect.gen(function*() {
     reconnect: { initial: "50 millis", max: "300 millis" }
   }))
   return {
-    node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-    system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
+    node: Context.get(ctx, Node),
+    system: Context.get(ctx, ActorSystem)
   }
 })
 

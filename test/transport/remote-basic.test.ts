@@ -1,16 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { Effect, Exit, Schema } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
-import { ActorSystem } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
-
-const secret = Redacted.make("s3cret")
-
-const startNode = (name: string, extra?: Partial<Parameters<typeof Node.layer>[0]>) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "test", secret, ...extra }))
-    return { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
-  })
+import { startNode } from "../../src/testing/TestNode.ts"
 
 describe("remote basics", () => {
   it.live("tell and ask across two nodes over loopback", () =>

@@ -1,19 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Redacted, Schema, Stream } from "effect"
-import { Actor, ActorSystem } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
+import { Deferred, Effect, Fiber, Schema, Stream } from "effect"
+import { Actor } from "../../src/index.ts"
+import { startNode } from "../../src/testing/TestNode.ts"
 
 const Slow = Actor.make("RemoteMailbox/Slow", {
   Hold: Actor.tell({ n: Schema.Int }),
   Count: Actor.ask({}, { success: Schema.Int })
 })
-
-const secret = Redacted.make("remote-mailbox")
-const startNode = (name: string) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "rm", secret }))
-    return { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
-  })
 
 describe("remote sends into a full mailbox", () => {
   it.live("under the `fail` policy, a remote tell that does not fit becomes a MailboxFull dead letter (never silently lost)", () =>

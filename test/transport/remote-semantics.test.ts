@@ -8,13 +8,12 @@
  */
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, PubSub, Queue, Redacted, Schema, Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Option, PubSub, Queue, Schema, Scope, Stream } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import {
   Actor,
   ActorContext,
   ActorRef,
-  ActorSystem,
   type DeadLetter,
   type Down,
   ExitReason,
@@ -22,10 +21,9 @@ import {
 } from "../../src/index.ts"
 import { Kind } from "../../src/transport/Envelope.ts"
 import { type NodeEvent, RemoteTarget } from "../../src/transport/internal/router.ts"
-import { Node, routerOf, type NodeOptions } from "../../src/transport/Node.ts"
+import { routerOf, type NodeOptions } from "../../src/transport/Node.ts"
 import { kernelOf } from "../../src/system/ActorSystem.ts"
-
-const secret = Redacted.make("semantics-secret")
+import { startNode, type TestNode } from "../../src/testing/TestNode.ts"
 
 // ---------------------------------------------------------------------------
 // a probe actor: links, monitors, exits, ordering, refs in messages
@@ -98,20 +96,6 @@ const makeProbe = (sink: ProbeSink) =>
 // ---------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------
-
-interface TestNode {
-  readonly node: Node["Service"]
-  readonly system: ActorSystem["Service"]
-}
-
-const startNode = (name: string, extra?: Partial<NodeOptions>) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "semantics", secret, ...extra }))
-    return {
-      node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-      system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
-    } satisfies TestNode
-  })
 
 const fastReconnect: Partial<NodeOptions> = { reconnect: { initial: "20 millis", max: "200 millis" } }
 

@@ -1,6 +1,6 @@
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Logger, Redacted, Stream } from "effect"
+import { Context, Effect, Layer, Logger, Redacted, Stream } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { ActorSystem } from "../../src/index.ts"
 import { Node, routerOf, type NodeOptions } from "../../src/transport/Node.ts"
@@ -21,8 +21,8 @@ const startNode = (options: NodeOptions) =>
   Effect.gen(function*() {
     const ctx = yield* Layer.build(Node.layerWithSystem(options))
     return {
-      node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-      system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
+      node: Context.get(ctx, Node),
+      system: Context.get(ctx, ActorSystem)
     }
   })
 

@@ -1,11 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Redacted, Schema, Tracer } from "effect"
+import { Effect, Option, Schema, Tracer } from "effect"
 import { fromTraceparent, toTraceparent } from "../../src/actors/internal/tracing.ts"
 import { Actor, ActorRef, ActorSystem } from "../../src/index.ts"
 import { Kind } from "../../src/transport/Envelope.ts"
 import { Node, routerOf } from "../../src/transport/Node.ts"
-
-const secret = Redacted.make("tracing-test-secret")
+import { startNode } from "../../src/testing/TestNode.ts"
 
 /** A tracer that keeps every span it makes (Effect's native spans). */
 const memoryTracer = () => {
@@ -45,15 +44,6 @@ const ProbeLive = Probe.behavior(Effect.succeed({
   Forward: ({ to }) => (to as ActorRef.ActorRef<typeof Probe.defs>).ask(Probe.Current()).pipe(Effect.orDie),
   CurrentForked: () => Actor.fork(currentSpanInfo)
 }))
-
-const startNode = (name: string) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "tracing", secret }))
-    return {
-      node: ctx.mapUnsafe.get(Node.key) as Node["Service"],
-      system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
-    }
-  })
 
 /** Two connected nodes; `b` runs a probe named "probe". */
 const twoNodes = Effect.gen(function*() {
