@@ -1,12 +1,12 @@
 /**
- * Reliable-channel benchmarks (issue #6), two processes over loopback TCP as in the `remote`
+ * Reliable-channel benchmarks, two processes over loopback TCP as in the `remote`
  * group: a child process (`bench/reliable-peer.ts`, run with `process.execPath`) hosts a Telex
  * node with a plain actor and `Reliable.consumer`s; this process is a second node. Every
  * reliable figure is set beside plain remote messaging between the same two processes in the
  * same round, with the same ~100-byte payload (`reliable-protocol.ts`):
  *
  * - plain tell: N `yield* ref.tell(msg)` to the plain actor, ended by an ask (FIFO: a barrier),
- *   as the remote group's tell. At most once, no acknowledgement: the baseline of issue #6.
+ *   as the remote group's tell. At most once, no acknowledgement: the baseline.
  * - reliable throughput: a fresh `Reliable.producer` per slice; N `yield* producer.offer(msg)`
  *   (default `bufferSize` 1000), the clock stops when the last `onOutcome` (Confirmed) arrives,
  *   i.e. when the consumer's acknowledgement of the last message is back. The default window

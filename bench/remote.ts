@@ -2,8 +2,7 @@
  * Remote (two-process, loopback TCP) benchmarks. A child process (`bench/remote-peer.ts`, run
  * with `process.execPath`) hosts a Telex node with the `Bench` target actor and a raw TCP
  * server; this process is a second node that connects to it. Each measurement runs next to a
- * raw-socket baseline between the same two processes in the same round (same-run ratios, as in
- * `shared/docs/performance.md` §3):
+ * raw-socket baseline between the same two processes in the same round (same-run ratios):
  *
  * - tell throughput: N validated ~100-byte `Bench.Tell`s with `yield* ref.tell(msg)` (honours
  *   the connection's backpressure), ended by an ask (FIFO: a barrier). Baseline: the same

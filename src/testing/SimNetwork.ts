@@ -290,7 +290,7 @@ class SimNetworkImpl {
     // the queue's. (With a timer per chunk, chunks due at the same instant — all those queued
     // behind a retransmitted one — could fire in any order: `Effect.sleep` rounds fractional
     // millis to whole nanoseconds, so `now + (at - now)` lands a little before or after `at`
-    // depending on `now`. Found by the seeded scenarios as a per-pair FIFO violation.)
+    // depending on `now`, which breaks per-pair FIFO.)
     d.queue.push(chunk === undefined ? { at, action } : { at, action, chunk, from: socket })
     if (!d.armed) this.arm(d)
   }

@@ -4,8 +4,8 @@
  * codec negotiated in the handshake:
  *
  * - `msgpackr-records` (preferred between Telex nodes): msgpackr with record structures shared
- *   per connection (`sequential`), measured 1.75× JSON throughput with half the bytes
- *   (../shared/docs/performance.md). It is msgpackr-specific: each connection gets its own
+ *   per connection (`sequential`), measured 1.75× JSON throughput with half the bytes.
+ *   It is msgpackr-specific: each connection gets its own
  *   packer/unpacker pair, and every packed envelope must be sent, in order.
  * - `msgpack`: standard MessagePack (maps, no extensions) — any MessagePack library can speak it.
  *   64-bit integers decode as numbers (as in JSON, exact up to 2^53).

@@ -1,5 +1,5 @@
 /**
- * Reliable delivery between real processes (issue #6): 10 000 messages from a producer process
+ * Reliable delivery between real processes: 10 000 messages from a producer process
  * with a durable outbox (`SqliteStore`) to a consumer process, through repeated partitions,
  * connection resets and a SIGKILL of the producer's process in mid-stream. After recovery the
  * consumer's handler has run exactly once for every message, in order, and the restarted

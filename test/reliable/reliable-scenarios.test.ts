@@ -1,5 +1,5 @@
 /**
- * Reliable delivery under faults (issue #6 acceptance): seeded in-process scenarios on
+ * Reliable delivery under faults: seeded in-process scenarios on
  * SimNetwork and TestClock. Each seed starts three nodes (a, b, c), supervised consumers `cb`
  * (on b) and `cc` (on c), and one to four producer channels, each on another node than its
  * consumer (`a->cb` always; `c->cb`, `a->cc`, `b->cc` drawn from the seed — often two channels
@@ -53,7 +53,7 @@
  * `RELIABLE_PER_SEED=1` also one line per seed (timeouts, confirmed, crashes), to compare runs.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Random, Redacted, Schema, Stream } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Random, Redacted, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { ActorSystem, type ActorRef, Reliable, Supervisor } from "../../src/index.ts"
 import * as P from "../../src/reliable/internal/protocol.ts"
@@ -198,7 +198,7 @@ const runSeed = (seed: number) =>
         reconnect: { initial: "50 millis", max: `${BACKOFF_MAX} millis` },
         peers: names.filter((p) => p > name).map((p) => ({ name: p, host: p, port: 7000 }))
       }))
-      nodes[name] = { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
+      nodes[name] = { node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
     }
     const clock = sim.timers
     const step = (millis: number) => TestClock.adjust(`${millis} millis`)
@@ -546,7 +546,7 @@ const seeds = process.env.TELEX_SEED !== undefined
   ? [Number(process.env.TELEX_SEED)]
   : Array.from({ length: Number(process.env.TELEX_SEEDS ?? 200) }, (_, i) => base + i)
 
-describe("reliable delivery: regressions found by the scenarios", () => {
+describe("reliable delivery: single seeds, pinned", () => {
   it.effect("a producer whose messages timed out beyond the consumer's last grant keeps sending (seed 43)", () =>
     Effect.gen(function*() {
       const system = yield* ActorSystem

@@ -278,8 +278,7 @@ export class Router {
     })
     // What was buffered while connecting goes first, before anything else can send on the new
     // connection: settling a buffered envelope (or reading the first frames, below) can resume a
-    // sender synchronously, and its send must queue behind the buffer (per-pair FIFO; found by
-    // the seeded scenarios).
+    // sender synchronously, and its send must queue behind the buffer (per-pair FIFO).
     peer.flushing = true
     while (peer.buffer.length > 0) {
       const buffered = peer.buffer

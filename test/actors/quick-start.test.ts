@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { Actor, ActorContext, ActorSystem } from "../src/index.ts"
+import { Actor, ActorContext, ActorSystem } from "../../src/index.ts"
 
 const Counter = Actor.make("Counter", {
   Increment: Actor.tell({ by: Schema.Int }),
@@ -17,7 +17,7 @@ const CounterLive = Counter.behavior(Effect.gen(function*() {
   }
 }))
 
-describe("smoke", () => {
+describe("quick start: a counter actor", () => {
   it.effect("tell + ask", () =>
     Effect.gen(function*() {
       const system = yield* ActorSystem

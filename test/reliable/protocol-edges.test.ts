@@ -1,9 +1,11 @@
 /**
- * Adversarial review of reliable delivery: each test pins a behaviour that was broken (or not
- * covered elsewhere). One actor system, raw protocol messages where the timing must be exact.
+ * Edge cases of the reliable-delivery protocol, one by one: messages whose deadline passed
+ * while no producer ran, the end of a burst acknowledged through a bounded consumer mailbox,
+ * and the de-duplication of `DeliverBatch`. One actor system, raw protocol messages where the
+ * timing must be exact.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Context, Deferred, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Actor, ActorSystem, Reliable } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
 
@@ -16,7 +18,7 @@ const startSystem = (name: string) =>
       heartbeatInterval: "100 millis",
       acceptablePause: "400 millis"
     }))
-    return ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
+    return Context.get(ctx, ActorSystem)
   })
 
 const Order = Schema.Struct({ n: Schema.Int })
@@ -44,7 +46,7 @@ const until = (check: () => boolean, what: string, millis = 5_000) =>
     }
   })
 
-describe("reliable review", () => {
+describe("reliable delivery: protocol edge cases", () => {
   it.live("a producer restarted on its store reports messages whose deadline passed meanwhile, and does not deliver them", () =>
     Effect.gen(function*() {
       const system = yield* startSystem("restart-expired")
