@@ -3,7 +3,7 @@
  * typed `NodeStartError` at start, not a crash of the whole process when a peer connects.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Redacted } from "effect"
+import { Context, Effect, Exit, Layer, Redacted } from "effect"
 import { ActorSystem } from "../../src/index.ts"
 import { Node, type NodeOptions, NodeStartError } from "../../src/transport/Node.ts"
 
@@ -50,6 +50,6 @@ describe("Node options are validated when the layer is built", () => {
   it.live("valid options still start a node", () =>
     Effect.scoped(Effect.gen(function*() {
       const ctx = yield* Layer.build(Node.layerWithSystem({ name: "a", cluster: "c", secret, heartbeatInterval: "500 millis" }))
-      assert.isAbove((ctx.mapUnsafe.get(Node.key) as Node["Service"]).address.port, 0)
+      assert.isAbove(Context.get(ctx, Node).address.port, 0)
     })))
 })
