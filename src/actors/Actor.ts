@@ -150,11 +150,20 @@ export interface AnyProtocol {
 
 const TAG = /^[A-Z][A-Za-z0-9_]*$/
 
+export interface ProtocolOptions {
+  /**
+   * A protocol used only inside its process (e.g. one whose messages carry behaviours): it is
+   * not registered, so it is neither advertised to peers nor encodable for a remote actor.
+   */
+  readonly local?: boolean | undefined
+}
+
 /**
  * Defines an actor protocol. Tags must start with an upper-case letter (they double as message
- * constructors on the returned object: `Counter.Increment({ by: 1 })`).
+ * constructors on the returned object: `Counter.Increment({ by: 1 })`). The protocol is
+ * registered in its process (`ProtocolRegistry`) unless it is `local`.
  */
-export const make = <const D extends MessageDefs>(name: string, defs: D): ActorProtocol<D> => {
+export const make = <const D extends MessageDefs>(name: string, defs: D, options?: ProtocolOptions): ActorProtocol<D> => {
   if (name.length === 0) throw new globalThis.Error("Actor.make: the protocol name must not be empty")
   const messages: Record<string, Schema.Top> = {}
   const constructors: Record<string, (fields?: object) => unknown> = {}
@@ -179,7 +188,7 @@ export const make = <const D extends MessageDefs>(name: string, defs: D): ActorP
     behavior: (init) => ({ protocol: protocol as ActorProtocol<D>, init })
   }
   const result = Object.assign(protocol, constructors) as ActorProtocol<D>
-  ProtocolRegistry.register(result as unknown as AnyProtocol)
+  if (options?.local !== true) ProtocolRegistry.register(result as unknown as AnyProtocol)
   return result
 }
 

@@ -7,15 +7,19 @@
 import { Context, type Duration, Effect } from "effect"
 import type { ExitReason } from "./ExitReason.ts"
 import type { MonitorRef } from "./Signals.ts"
-import type { ActorProtocol, Behavior, MessageDefs } from "./Actor.ts"
+import type { ActorProtocol, Behavior, Message, MessageDefs } from "./Actor.ts"
 import type { SpawnError } from "./ActorError.ts"
 import type { ActorRef } from "./ActorRef.ts"
 import type { SpawnOptions } from "./SpawnOptions.ts"
 import type { SupervisionEvent } from "./SupervisionEvent.ts"
 
-export interface ActorContextShape {
+/**
+ * An actor's context, typed by its protocol `D` (`ActorContext.for(Protocol)`); the plain
+ * `ActorContext` service gives it untyped.
+ */
+export interface ActorContextShape<D extends MessageDefs = any> {
   /** This actor's own ref. */
-  readonly self: ActorRef<any>
+  readonly self: ActorRef<D>
   /** The ref of the actor that sent the message being handled (asks from inside an actor), if any. */
   readonly sender: ActorRef<any> | undefined
   /**
@@ -53,9 +57,9 @@ export interface ActorContextShape {
   /** Turns exit signals from links into `ExitSignal` messages (handled by `onExit`). */
   trapExit(enabled: boolean): Effect.Effect<void>
   /** Sends `message` to self after `delay`; a timer with the same key is replaced. Uses Effect's Clock. */
-  startTimer(key: string, message: unknown, delay: Duration.Input): Effect.Effect<void>
+  startTimer(key: string, message: Message<D>, delay: Duration.Input): Effect.Effect<void>
   /** Sends `message` to self every `interval` until cancelled or the actor stops. */
-  startPeriodicTimer(key: string, message: unknown, interval: Duration.Input): Effect.Effect<void>
+  startPeriodicTimer(key: string, message: Message<D>, interval: Duration.Input): Effect.Effect<void>
   cancelTimer(key: string): Effect.Effect<void>
   /** What a supervisor needs beyond an ordinary actor's means (Telex's `Supervisor` uses it). */
   readonly supervision: SupervisorCapability
@@ -86,7 +90,12 @@ export interface SupervisorCapability {
 /** What `monitor` accepts: a ref, a name registered on this node, or a name on a node. */
 export type MonitorTarget = ActorRef<any> | string | { readonly name: string; readonly node: string }
 
-export class ActorContext extends Context.Service<ActorContext, ActorContextShape>()("telex/ActorContext") {}
+export class ActorContext extends Context.Service<ActorContext, ActorContextShape>()("telex/ActorContext") {
+  /** This actor's context typed by its protocol: `self` is an `ActorRef<D>`, timers take its messages. */
+  static readonly for = <D extends MessageDefs>(
+    _protocol: ActorProtocol<D>
+  ): Effect.Effect<ActorContextShape<D>, never, ActorContext> => ActorContext.useSync((ctx) => ctx as ActorContextShape<D>)
+}
 
 /** This actor's ref, typed with its protocol. */
 export const self = <D extends MessageDefs>(_protocol: ActorProtocol<D>): Effect.Effect<ActorRef<D>, never, ActorContext> =>

@@ -147,17 +147,15 @@ const toMillis = (d: Duration.Input | undefined, fallback: number): number =>
 
 /**
  * Starts a producer in the current scope (an actor's, when called from inside one: its endpoint
- * actor is then a child of that actor). Needs an `ActorContext` or an `ActorSystem`.
+ * actor is then a child of that actor) on the `ActorSystem` of the context.
  */
 export const producer = <A>(
   options: ProducerOptions<A>
-): Effect.Effect<ReliableProducer<A>, never, Scope.Scope> =>
+): Effect.Effect<ReliableProducer<A>, never, Scope.Scope | ActorSystem> =>
   Effect.gen(function*() {
     const ctx = yield* Effect.serviceOption(ActorContext)
-    const sys = yield* Effect.serviceOption(ActorSystem)
-    const core = (Option.isSome(ctx) ? Kernel.ofContext(ctx.value) : undefined) ??
-      (Option.isSome(sys) ? kernelOf(sys.value) : undefined)
-    if (core === undefined) return yield* Effect.die(new Error("Reliable.producer needs an ActorContext (inside an actor) or an ActorSystem"))
+    const system = yield* ActorSystem
+    const core = (Option.isSome(ctx) ? Kernel.ofContext(ctx.value) : undefined) ?? kernelOf(system)
 
     const id = options.id
     // forks (the consumer lookups) run with the caller's services, clock and random
@@ -411,7 +409,7 @@ export const producer = <A>(
     }))
     endpoint = Option.isSome(ctx)
       ? yield* Effect.orDie(ctx.value.spawn(Endpoint))
-      : yield* Effect.orDie(sys.pipe(Option.getOrThrow).spawn(Endpoint))
+      : yield* Effect.orDie(system.spawn(Endpoint))
 
     // messages recovered from the store whose deadline passed while no producer ran: reported
     // now, before anything is sent (the first tick would come after they were delivered)

@@ -322,16 +322,16 @@ export type ChildCounts = typeof ChildCounts.Type
  * `SupervisorError` and not a crash.
  */
 export const Protocol = Actor.make("telex/Supervisor", {
-  StartChild: Actor.ask({ spec: Schema.Any }, { success: Schema.Any, error: SupervisorError }),
-  StartDynamic: Actor.ask({ args: Schema.Any }, { success: Schema.Any, error: SupervisorError }),
+  StartChild: Actor.ask({ spec: Schema.Any }, { success: ActorRefModule.schema, error: SupervisorError }),
+  StartDynamic: Actor.ask({ args: Schema.Any }, { success: ActorRefModule.schema, error: SupervisorError }),
   TerminateChild: Actor.ask({ id: Schema.Any }, { error: SupervisorError }),
-  RestartChild: Actor.ask({ id: Schema.Any }, { success: Schema.Any, error: SupervisorError }),
+  RestartChild: Actor.ask({ id: Schema.Any }, { success: ActorRefModule.schema, error: SupervisorError }),
   DeleteChild: Actor.ask({ id: Schema.Any }, { error: SupervisorError }),
   WhichChildren: Actor.ask({}, { success: Schema.Array(ChildInfo) }),
   WhichChild: Actor.ask({ id: Schema.Any }, { success: ChildInfo, error: SupervisorError }),
   CountChildren: Actor.ask({}, { success: ChildCounts }),
   RestartDue: Actor.tell({ ids: Schema.Array(Schema.String), generation: Schema.Number })
-})
+}, { local: true }) // child specs hold behaviours: a supervisor is driven from its own process
 export type Protocol = typeof Protocol.defs
 export type SupervisorRef = ActorRef<Protocol>
 
@@ -346,11 +346,11 @@ export const startChild = <R, D extends Actor.MessageDefs = any>(
   supervisor: SupervisorRef,
   spec: ChildSpec<R, D>
 ): Effect.Effect<ActorRef<D>, SupervisorError | AskError> =>
-  supervisor.ask(Protocol.StartChild({ spec }), adminTimeout) as any
+  supervisor.ask(Protocol.StartChild({ spec }), adminTimeout)
 
 /** Starts a child of a dynamic supervisor from its template. */
 export const startDynamic = <A>(supervisor: SupervisorRef, args: A): Effect.Effect<ActorRef<any>, SupervisorError | AskError> =>
-  supervisor.ask(Protocol.StartDynamic({ args }), adminTimeout) as any
+  supervisor.ask(Protocol.StartDynamic({ args }), adminTimeout)
 
 /**
  * Stops a child (OTP's `terminate_child`). By id its spec is kept (`restartChild` starts it
@@ -361,7 +361,7 @@ export const terminateChild = (supervisor: SupervisorRef, id: string | ActorRef<
   supervisor.ask(Protocol.TerminateChild({ id }), adminTimeout)
 
 export const restartChild = (supervisor: SupervisorRef, id: string): Effect.Effect<ActorRef<any>, SupervisorError | AskError> =>
-  supervisor.ask(Protocol.RestartChild({ id }), adminTimeout) as any
+  supervisor.ask(Protocol.RestartChild({ id }), adminTimeout)
 
 export const deleteChild = (supervisor: SupervisorRef, id: string): Effect.Effect<void, SupervisorError | AskError> =>
   supervisor.ask(Protocol.DeleteChild({ id }), adminTimeout)
@@ -441,8 +441,8 @@ const build = (
     ids.add(spec.id)
   }
   return Protocol.behavior(Effect.gen(function*() {
-    const ctx = yield* ActorContext
-    const self = ctx.self as SupervisorRef
+    const ctx = yield* ActorContext.for(Protocol)
+    const self = ctx.self
     const supervision = ctx.supervision
     yield* ctx.trapExit(true)
     const children: Array<ChildState> = []

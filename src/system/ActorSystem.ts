@@ -43,11 +43,14 @@ import type { SpawnOptions } from "../actors/SpawnOptions.ts"
 
 export interface ActorSystemShape {
   readonly nodeId: NodeId
-  /** Spawns a top-level actor (stopped when the system stops; not supervised). */
+  /**
+   * Spawns a top-level actor (stopped when the system stops; not supervised). Every actor of the
+   * system (and its children) has the system in its context, so a behaviour may require it.
+   */
   spawn<D extends MessageDefs, E, R>(
     behavior: Behavior<D, E, R>,
     options?: SpawnOptions
-  ): Effect.Effect<ActorRef<D>, SpawnError, R>
+  ): Effect.Effect<ActorRef<D>, SpawnError, Exclude<R, ActorSystem>>
   /**
    * Stops an actor and waits until it is gone (default reason `Shutdown`). As OTP's
    * `exit(Pid, shutdown)` to a process that does not trap exits: the running handler is
@@ -161,33 +164,32 @@ const make = Effect.fnUntraced(function*(options?: Options) {
     Effect.forkScoped
   )
 
-  const rootBehavior = Supervisor.make({ ...options?.root, children: [] })
-  // detached: stopped after the other top-level actors (below), not among them
-  const root: Supervisor.SupervisorRef = yield* core.spawnTopLevel(rootBehavior, { name: "telex/root" }, true).pipe(Effect.orDie)
   const rootExit = yield* Deferred.make<ExitReason.ExitReason>()
-  root.target.onExit((reason) => Deferred.doneUnsafe(rootExit, Effect.succeed(reason)))
-  const servicesBehavior = Supervisor.make({ children: [] })
-  const services: Supervisor.SupervisorRef = yield* core.spawnTopLevel(servicesBehavior, { name: "telex/services" }, true).pipe(
-    Effect.orDie
-  )
+  // set below, once the service they see in their context exists
+  let root: Supervisor.SupervisorRef | undefined
+  let services: Supervisor.SupervisorRef | undefined
 
-  yield* Effect.addFinalizer(() =>
-    Effect.gen(function*() {
-      yield* core.stopTopLevel()
-      yield* Kernel.awaitStop(root, ExitReason.shutdown)
-      yield* Kernel.awaitStop(services, ExitReason.shutdown)
-    })
-  )
+  /** Runs a spawn with this system in the fiber's context (so the actor's context has it). */
+  const withThisSystem = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, ActorSystem>> =>
+    Effect.withFiber((fiber) =>
+      Context.getOrUndefined(fiber.context, ActorSystem) === service
+        ? effect as Effect.Effect<A, E, Exclude<R, ActorSystem>>
+        : Effect.provideService(effect, ActorSystem, service)
+    )
 
   // the sender of exit signals sent from outside any actor
   const external = new ActorRef({ node: nodeId, id: 0, protocol: "telex/system" }, undefined, core)
 
   const service: ActorSystemShape = {
     nodeId,
-    root,
+    get root() {
+      return root!
+    },
     rootExit: Deferred.await(rootExit),
-    services,
-    spawn: (behavior, spawnOptions) => core.spawnTopLevel(behavior, spawnOptions),
+    get services() {
+      return services!
+    },
+    spawn: (behavior, spawnOptions) => withThisSystem(core.spawnTopLevel(behavior, spawnOptions)),
     stop: (ref, reason = ExitReason.shutdown) => Kernel.awaitStop(ref, reason),
     kill: (ref) =>
       Effect.callback<void>((resume) => {
@@ -226,5 +228,20 @@ const make = Effect.fnUntraced(function*(options?: Options) {
     actorCount: () => core.counters().actors
   }
   kernels.set(service, core)
+
+  // detached: stopped after the other top-level actors (below), not among them
+  const rootBehavior = Supervisor.make({ ...options?.root, children: [] })
+  root = yield* withThisSystem(core.spawnTopLevel(rootBehavior, { name: "telex/root" }, true)).pipe(Effect.orDie)
+  root.target.onExit((reason) => Deferred.doneUnsafe(rootExit, Effect.succeed(reason)))
+  const servicesBehavior = Supervisor.make({ children: [] })
+  services = yield* withThisSystem(core.spawnTopLevel(servicesBehavior, { name: "telex/services" }, true)).pipe(Effect.orDie)
+
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      yield* core.stopTopLevel()
+      yield* Kernel.awaitStop(root!, ExitReason.shutdown)
+      yield* Kernel.awaitStop(services!, ExitReason.shutdown)
+    })
+  )
   return service
 })

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Actor, ActorContext, ActorSystem } from "../../src/index.ts"
+import { Actor, ActorContext, ActorRef, ActorSystem } from "../../src/index.ts"
 import { settle, waitUntil, withSystem } from "./_helpers.ts"
 
 const Ticker = Actor.make("Ticker", {
@@ -26,7 +26,7 @@ const makeProbe = Effect.gen(function*() {
 
 const makeTicker = (probe: Probe, initTimer?: { key: string; label: string; millis: number }) =>
   Ticker.behavior(Effect.gen(function*() {
-    const ctx = yield* ActorContext
+    const ctx = yield* ActorContext.for(Ticker)
     if (initTimer) yield* ctx.startTimer(initTimer.key, Ticker.Tick({ label: initTimer.label }), initTimer.millis)
     return {
       Once: ({ key, label, millis }) => ctx.startTimer(key, Ticker.Tick({ label }), millis),
@@ -172,4 +172,24 @@ describe("timers (TestClock)", () => {
       yield* waitUntil("both ticks", () => probe.ticks.length === 2)
       assert.deepStrictEqual(probe.ticks, ["queued", "late"])
     }).pipe(withSystem()))
+
+  it("a context typed by its protocol: self is a ref of it, and timers take only its messages", () => {
+    const Other = Actor.make("Timers/Other", { Ping: Actor.tell({}) })
+    const typed = Ticker.behavior(Effect.gen(function*() {
+      const ctx = yield* ActorContext.for(Ticker)
+      const self: ActorRef.ActorRef<typeof Ticker.defs> = ctx.self
+      void self
+      // @ts-expect-error a message of another protocol
+      yield* ctx.startTimer("wrong", Other.Ping(), 10)
+      return {
+        Once: () => Effect.void,
+        Every: () => Effect.void,
+        Cancel: () => Effect.void,
+        Tick: () => Effect.void,
+        Block: () => Effect.void,
+        Ticks: () => Effect.succeed([])
+      }
+    }))
+    assert.strictEqual(typed.protocol.name, "Ticker")
+  })
 })
