@@ -3,7 +3,7 @@
  * real loopback TCP (dist_SUITE / monitor_SUITE cases with a remote side).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Queue, Redacted, Schema } from "effect"
+import { Context, Effect, Layer, Option, Queue, Redacted, Schema } from "effect"
 import { Actor, ActorContext, ActorSystem, type Down, ExitReason, type ExitSignal } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
 
@@ -32,7 +32,7 @@ const probe = (signals: Queue.Queue<Down | ExitSignal>) =>
 const startNode = (name: string) =>
   Effect.gen(function*() {
     const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "otp-remote", secret }))
-    return { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
+    return { node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
   })
 
 const within = <A, E>(what: string, effect: Effect.Effect<A, E>) =>

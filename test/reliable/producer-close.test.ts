@@ -4,7 +4,7 @@
  * waits until every accepted message has its outcome, so a producer can close with none left.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Schema, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Schema, Scope } from "effect"
 import { ActorSystem, Reliable } from "../../src/index.ts"
 
 const Order = Schema.Struct({ n: Schema.Int })
@@ -12,7 +12,7 @@ const Order = Schema.Struct({ n: Schema.Int })
 const withSystem = <A, E>(f: (system: ActorSystem["Service"]) => Effect.Effect<A, E, Scope.Scope>) =>
   Effect.scoped(Effect.gen(function*() {
     const ctx = yield* Layer.build(ActorSystem.layer({ node: "local" }))
-    return yield* f(ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"])
+    return yield* f(Context.get(ctx, ActorSystem))
   }))
 
 describe("closing a reliable producer", () => {

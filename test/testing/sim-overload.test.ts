@@ -19,7 +19,7 @@
  * `TELEX_SEED=<n>` replays one seed; `TELEX_OVERLOAD_SEEDS` sets how many (default 40).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, PubSub, Random, Redacted, Schema } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, PubSub, Random, Redacted, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, ActorContext, ActorRef, ActorSystem, type Down } from "../../src/index.ts"
 import { Node } from "../../src/transport/Node.ts"
@@ -92,7 +92,7 @@ const runSeed = (seed: number) =>
         reconnect: { initial: "50 millis", max: `${BACKOFF_MAX} millis` },
         peers: names.filter((p) => p > name).map((p) => ({ name: p, host: p, port: 7000 }))
       }))
-      nodes[name] = { node: ctx.mapUnsafe.get(Node.key) as Node["Service"], system: ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"] }
+      nodes[name] = { node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
     }
     const step = (millis: number) => TestClock.adjust(`${millis} millis`)
     const advance = Effect.fnUntraced(function*(millis: number) {

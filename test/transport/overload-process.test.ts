@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Layer, PubSub, Redacted, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, PubSub, Redacted, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { Counter } from "../../examples/counter.ts"
 import { ActorSystem } from "../../src/index.ts"
@@ -33,8 +33,8 @@ describe("failure detection while a mailbox is full", () => {
         heartbeatInterval: Duration.millis(heartbeatMillis),
         acceptablePause: Duration.millis(acceptablePauseMillis)
       }))
-      const node = ctx.mapUnsafe.get(Node.key) as Node["Service"]
-      const system = ctx.mapUnsafe.get(ActorSystem.key) as ActorSystem["Service"]
+      const node = Context.get(ctx, Node)
+      const system = Context.get(ctx, ActorSystem)
       const never = yield* Deferred.make<void>()
       // the sink never finishes a message: once full, its mailbox stays full
       const sink = yield* system.spawn(
