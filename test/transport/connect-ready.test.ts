@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Redacted } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { ActorSystem } from "../../src/index.ts"
-import { Node, type NodeOptions } from "../../src/transport/Node.ts"
+import { Node, type NodeOptions, routerOf } from "../../src/transport/Node.ts"
 
 const secret = Redacted.make("connect-ready")
 
@@ -52,7 +52,7 @@ describe("a connection is usable when start / connect return", () => {
       // nobody listens yet: the lookup waits, bounded by its timeout
       const early = yield* Effect.flip(a.node.lookup("b", Counter, "counter", { timeout: "200 millis" }))
       assert.strictEqual(early._tag, "NodeDown")
-      assert.strictEqual(a.node.router.peers.get("b")!.upWaiters.length, 0, "a timed-out wait leaves no waiter behind")
+      assert.strictEqual(routerOf(a.node).peers.get("b")!.upWaiters.length, 0, "a timed-out wait leaves no waiter behind")
       // an unknown node is not waited for
       const unknown = yield* Effect.flip(a.node.lookup("zz", Counter, "counter", { timeout: "1 minute" }))
       assert.strictEqual(unknown._tag, "NodeDown")

@@ -781,7 +781,7 @@ export class Router {
   private countCredit(peer: Peer, conn: Connection, id: number): void {
     const holding = peer.holding.get(id)
     if (holding === undefined || holding.granted === undefined || ++holding.received < holding.granted) return
-    const cell = this.system.cells.get(id)
+    const cell = this.system.local(id)
     if (cell === undefined || !cell.isAlive || cell.mailbox.size <= cell.capacity >> 1) {
       peer.holding.delete(id)
       return conn.send([Kind.Release, id])
