@@ -14,6 +14,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import * as ClusterNode from "../cluster/ClusterNode.ts"
 import { ConfigError } from "../cluster/Config.ts"
 import * as Launcher from "../cluster/Launcher.ts"
+import * as Shell from "../cluster/Shell.ts"
 import * as Status from "../cluster/Status.ts"
 import type { NodeStartError } from "../transport/Node.ts"
 import { ActorSystem } from "../system/ActorSystem.ts"
@@ -104,6 +105,28 @@ const status = Command.make("status", {
     )
   )
 
+const shell = Command.make("shell", {
+  config: Flag.String("config").pipe(Flag.withDescription("cluster config file")),
+  node: Flag.String("node").pipe(Flag.withAlias("n"), Flag.withDescription("the node to attach to (its name in the config)")),
+  command: Flag.String("command").pipe(
+    Flag.withAlias("c"),
+    Flag.withDescription("run this one command, print its result as JSON and exit (e.g. -c \"ask jobs GetStats {}\")"),
+    Flag.optional
+  )
+}, ({ config, node, command }) =>
+  reportConfigErrors(
+    (Option.isSome(command) ? Shell.runOnce(config, node, command.value) : Shell.interactive(config, node)).pipe(
+      Effect.scoped,
+      Effect.catchTag("ShellError", (e) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e)))),
+      // stdout carries results only: the client node's own log lines (warnings only) go to stderr
+      Effect.provide(Log.layer({ stderr: true, minimum: "Warn" }))
+    )
+  )).pipe(
+    Command.withDescription(
+      "Attach to a running node: list actors and names, show its supervision tree, tell or ask a named actor (JSON), watch dead letters"
+    )
+  )
+
 const newProject = Command.make("new", {
   dir: Argument.String("dir").pipe(Argument.withDescription("directory for the new project (created; must be empty if it exists)"))
 }, ({ dir }) =>
@@ -120,6 +143,7 @@ export const telex = Command.make("telex").pipe(
     start,
     node,
     status,
+    shell,
     newProject,
     demo
   ])

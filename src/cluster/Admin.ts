@@ -2,7 +2,7 @@
  * The admin actor every cluster node runs (registered locally as `telex/admin`): it answers
  * `telex status` with the node's identity, links, actors, supervision tree (with restart counts)
  * and mailbox depths, read from the same data the runtime keeps (the kernel's snapshot and
- * supervision events).
+ * supervision events), and `telex shell`'s requests (see `AdminCommands.ts`).
  *
  * @since 0.1.0
  */
@@ -12,6 +12,7 @@ import type { ActorInfo } from "../actors/Kernel.ts"
 import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
 import * as Supervisor from "../supervision/Supervisor.ts"
 import { Node } from "../transport/Node.ts"
+import * as AdminCommands from "./AdminCommands.ts"
 import { Registry } from "./Registry.ts"
 
 export interface TreeNode {
@@ -53,7 +54,9 @@ export const NodeStatus = Schema.Struct({
 export type NodeStatus = typeof NodeStatus.Type
 
 export const Protocol = Actor.make("telex/Admin", {
-  Status: Actor.ask({}, { success: NodeStatus })
+  Status: Actor.ask({}, { success: NodeStatus }),
+  // `telex shell`'s requests
+  ...AdminCommands.defs
 })
 
 export const ADMIN_NAME = "telex/admin"
@@ -66,6 +69,7 @@ export const start = Effect.gen(function*() {
   const node = yield* Node
   const registry = yield* Registry
   const restarts = new Map<string, number>() // actor key → restarts of the child it incarnates
+  const commands = yield* AdminCommands.make
 
   yield* system.supervisionEvents.pipe(
     Stream.runForEach((e) => Effect.sync(() => {
@@ -109,6 +113,7 @@ export const start = Effect.gen(function*() {
     })
 
   const behavior = Protocol.behavior(Effect.succeed({
+    ...commands,
     Status: () =>
       Effect.gen(function*() {
         const childIds = yield* childIdsOf(kernel.snapshot().actorInfos)

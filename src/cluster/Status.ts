@@ -25,7 +25,8 @@ const secretFor = (config: Config.ClusterConfig) =>
     return Effect.fail(new Config.ConfigError({ path: "secretEnv", message: `set ${variable} to the cluster secret (or run from the directory where telex start saved it)` }))
   })
 
-const line = (tree: Admin.TreeNode, indent: string, peersUp: ReadonlyMap<string, boolean>, out: Array<string>) => {
+/** A supervision tree as indented lines, one per actor (appended to `out`). */
+export const formatTree = (tree: Admin.TreeNode, indent: string, peersUp: ReadonlyMap<string, boolean>, out: Array<string>) => {
   const name = tree.name !== undefined ? ` "${tree.name}"` : ""
   const restarts = tree.restarts > 0 ? `, restarts ${tree.restarts}` : ""
   const what = tree.peer !== undefined
@@ -34,7 +35,7 @@ const line = (tree: Admin.TreeNode, indent: string, peersUp: ReadonlyMap<string,
     ? `  child ${tree.child}`
     : ""
   out.push(`${indent}${tree.protocol}${name}  ${tree.actor}  mailbox ${tree.mailbox}${restarts}${what}`)
-  for (const child of tree.children) line(child, `${indent}  `, peersUp, out)
+  for (const child of tree.children) formatTree(child, `${indent}  `, peersUp, out)
 }
 
 /** One node's answer, or why there is none. */
@@ -52,6 +53,32 @@ export class ClusterUnreachable extends Schema.TaggedError<ClusterUnreachable>()
   message: Schema.String
 }) {}
 
+/** the names of the short-lived client nodes (`telex status`, `telex shell`), left out of the links shown */
+const CLIENT_NAME = /^(status|shell)-\d+$/
+
+/**
+ * A short-lived client node of the config's cluster, authenticated with the cluster secret. It
+ * advertises no address and gossips no members: nodes do not dial it, nor each other because of it.
+ */
+export const clientNode = Effect.fnUntraced(function*(config: Config.ClusterConfig, kind: "status" | "shell") {
+  const secret = yield* secretFor(config)
+  const ctx = yield* Layer.build(Node.layerWithSystem({
+    name: `${kind}-${process.pid}`,
+    cluster: config.cluster,
+    secret,
+    handshakeTimeout: "2 seconds",
+    advertise: false,
+    connectTimeout: "2 seconds"
+  }))
+  return Context.get(ctx, Node)
+})
+
+/** The admin actor of node `n`, reached from a client node; a node that refuses or has nothing listening fails at once. */
+export const adminOf = (node: Node["Service"], n: { readonly name: string; readonly host?: string | undefined; readonly port: number }) =>
+  node.connect({ name: n.name, host: n.host ?? "127.0.0.1", port: n.port }, "3 seconds", { failFast: true }).pipe(
+    Effect.andThen(node.lookup(n.name, Admin.Protocol, Admin.ADMIN_NAME))
+  )
+
 /**
  * Asks every node of the config for its status, all at once. Read-only: the client node
  * advertises no address and gossips no members (nodes do not dial it, nor each other because
@@ -59,27 +86,15 @@ export class ClusterUnreachable extends Schema.TaggedError<ClusterUnreachable>()
  */
 export const report = Effect.fnUntraced(function*(configFile: string) {
   const { config } = yield* Config.load(configFile)
-  const secret = yield* secretFor(config)
-  const name = `status-${process.pid}`
-  const ctx = yield* Layer.build(Node.layerWithSystem({
-    name,
-    cluster: config.cluster,
-    secret,
-    handshakeTimeout: "2 seconds",
-    advertise: false,
-    connectTimeout: "2 seconds"
-  }))
-  const node = Context.get(ctx, Node)
+  const node = yield* clientNode(config, "status")
   const nodes = yield* Effect.forEach(config.nodes, (n) =>
     Effect.gen(function*() {
       const host = n.host ?? "127.0.0.1"
-      const result = yield* Effect.result(Effect.gen(function*() {
-        yield* node.connect({ name: n.name, host, port: n.port }, "3 seconds", { failFast: true })
-        const admin = yield* node.lookup(n.name, Admin.Protocol, Admin.ADMIN_NAME)
-        return yield* admin.ask(Admin.Protocol.Status(), { timeout: "3 seconds" })
-      }))
+      const result = yield* Effect.result(adminOf(node, n).pipe(
+        Effect.flatMap((admin) => admin.ask(Admin.Protocol.Status(), { timeout: "3 seconds" }))
+      ))
       if (result._tag === "Success") {
-        const status = { ...result.success, peers: result.success.peers.filter((p) => !p.name.startsWith("status-")) }
+        const status = { ...result.success, peers: result.success.peers.filter((p) => !CLIENT_NAME.test(p.name)) }
         return { name: n.name, host, port: n.port, reachable: true, status } as NodeReport
       }
       const failure = result.failure as any
@@ -106,7 +121,7 @@ export const format = (report: ClusterReport): string => {
       `  registered names: ${s.names.map((x) => x.name).join(", ") || "none"}`,
       `  supervision:`
     )
-    for (const tree of s.tree) line(tree, "    ", peersUp, out)
+    for (const tree of s.tree) formatTree(tree, "    ", peersUp, out)
   }
   return out.join("\n")
 }

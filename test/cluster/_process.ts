@@ -29,7 +29,7 @@ export class TelexProcess {
   private listeners: Array<() => void> = []
   private done = false
 
-  constructor(args: ReadonlyArray<string>, options: { readonly env?: Record<string, string | undefined>; readonly cwd?: string }) {
+  constructor(args: ReadonlyArray<string>, options: TelexOptions) {
     const env: Record<string, string | undefined> = {
       // V8's compile cache (content-addressed, safe to share): the node processes of these tests
       // start several times faster after the first run, which matters on a loaded machine
@@ -42,7 +42,7 @@ export class TelexProcess {
     this.child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd,
       env: env as NodeJS.ProcessEnv,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
       detached: true
     })
     started.add(this)
@@ -107,6 +107,16 @@ export class TelexProcess {
     }
   }
 
+  /** Writes to its stdin (started with `stdin: true`). */
+  write(text: string): void {
+    this.child.stdin!.write(text)
+  }
+
+  /** Ends its stdin. */
+  endInput(): void {
+    this.child.stdin!.end()
+  }
+
   /** Sends a signal to the telex process itself (not its group). */
   signal(signal: NodeJS.Signals): void {
     if (!this.done) this.child.kill(signal)
@@ -137,8 +147,15 @@ export class TelexProcess {
   }
 }
 
+export interface TelexOptions {
+  readonly env?: Record<string, string | undefined>
+  readonly cwd?: string
+  /** a pipe for stdin (else it is closed) */
+  readonly stdin?: boolean
+}
+
 /** Runs `telex ...args`. */
-export const telex = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string | undefined>; readonly cwd?: string } = {}) =>
+export const telex = (args: ReadonlyArray<string>, options: TelexOptions = {}) =>
   new TelexProcess(args, options)
 
 /** Kills every process group started by `telex` that is still alive. */

@@ -1,0 +1,197 @@
+/**
+ * What `telex shell` asks of a node's admin actor besides its status: send a tell or an ask,
+ * written as JSON, to an actor found by name, and read the node's recent dead letters.
+ *
+ * The node does all the checking, with its own copy of the target's protocol: the name (a name
+ * registered on this node, else a cluster-wide name, whose actor may live on another node), the
+ * message tag, tell against ask, and the message itself, decoded by the tag's Schema from its
+ * JSON (encoded) form. Messages and replies cross as JSON text so that any protocol fits one
+ * request; a reply is encoded by the ask's success (or error) Schema before it is turned into
+ * text. Every failure is a `CommandFailed` with a `kind` and a message fit to show a person; a
+ * request the node cannot make sense of never stops the admin actor.
+ *
+ * Dead letters are kept in a ring (the newest `DEAD_LETTER_RING`), numbered; a watcher polls
+ * with the number after the last one it saw and hears how many it missed if it fell behind.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Effect, Exit, Schema, Stream } from "effect"
+import * as Actor from "../actors/Actor.ts"
+import type { ActorRef } from "../actors/ActorRef.ts"
+import { formatReason } from "../actors/DeadLetter.ts"
+import * as ProtocolRegistry from "../actors/ProtocolRegistry.ts"
+import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
+import { Registry } from "./Registry.ts"
+
+export const CommandFailedKind = Schema.Literals([
+  "NoSuchName",
+  "UnknownProtocol",
+  "UnknownMessage",
+  "WrongKind",
+  "InvalidJson",
+  "InvalidMessage",
+  "SendFailed",
+  "AskFailed"
+])
+export type CommandFailedKind = typeof CommandFailedKind.Type
+
+/** A shell command the node could not carry out, and why (`message` is for a person). */
+export class CommandFailed extends Schema.TaggedError<CommandFailed>()("CommandFailed", {
+  kind: CommandFailedKind,
+  message: Schema.String,
+  /** for `AskFailed` with a typed error of the protocol: that error, encoded, as JSON text */
+  error: Schema.optional(Schema.String)
+}) {}
+
+export const DeadLetterEntry = Schema.Struct({
+  seq: Schema.Int,
+  recipient: Schema.String,
+  /** the message's tag (or its type when it has none) */
+  message: Schema.String,
+  reason: Schema.String
+})
+export type DeadLetterEntry = typeof DeadLetterEntry.Type
+
+export const DeadLetterPage = Schema.Struct({
+  letters: Schema.Array(DeadLetterEntry),
+  /** the `after` to ask with next */
+  next: Schema.Int,
+  /** dead letters after `after` that fell out of the ring before this read */
+  missed: Schema.Int
+})
+export type DeadLetterPage = typeof DeadLetterPage.Type
+
+/** The admin protocol's messages for the shell (spread into `Admin.Protocol`). */
+export const defs = {
+  Send: Actor.ask({
+    name: Schema.String,
+    kind: Schema.Literals(["tell", "ask"]),
+    tag: Schema.String,
+    /** the message's fields as JSON text (an object; `_tag` is taken from `tag`) */
+    json: Schema.String,
+    /** for an ask: how long to wait for the reply */
+    timeoutMillis: Schema.optional(Schema.Int)
+  }, { success: Schema.String, error: CommandFailed }),
+  /** Dead letters numbered above `after` (numbered from 1; -1: none, only the number to go on from). */
+  DeadLetters: Actor.ask({ after: Schema.Int }, { success: DeadLetterPage })
+} as const
+
+export const DEAD_LETTER_RING = 1000
+const DEFAULT_ASK_MILLIS = 5_000
+const MAX_ASK_MILLIS = 60_000
+
+const fail = (kind: CommandFailedKind, message: string, error?: string) =>
+  Effect.fail(new CommandFailed({ kind, message, ...(error !== undefined ? { error } : {}) }))
+
+/** The Schema's complaint on one line (`Expected ... at ["field"]`). */
+const issueOf = (cause: Cause.Cause<unknown>): string => {
+  const e = Cause.findErrorOption(cause)
+  const text = e._tag === "Some" && e.value instanceof Error ? e.value.message : Cause.pretty(cause)
+  return text.replace(/\s*\n\s*/g, " ")
+}
+
+/** A reply value (or a typed error) as JSON text, encoded by its Schema. */
+const toJson = (schema: Schema.Top, value: unknown): Effect.Effect<string, CommandFailed> => {
+  const exit = Schema.encodeUnknownExit(schema as Schema.Codec<unknown, unknown>)(value)
+  if (Exit.isFailure(exit)) return fail("AskFailed", `the reply does not encode by its Schema: ${issueOf(exit.cause)}`)
+  return Effect.succeed(JSON.stringify(exit.value) ?? "null")
+}
+
+const errorText = (e: unknown): string => {
+  const any = e as any
+  if (typeof any?._tag === "string") {
+    const details = Object.entries(any).filter(([k]) => k !== "_tag" && k !== "stack").map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`)
+    return `${any._tag}${details.length > 0 ? ` (${details.join(", ")})` : ""}`
+  }
+  return String(any?.message ?? any)
+}
+
+/** The handlers of `defs` for this node's admin actor (forks the dead-letter ring's subscriber in the caller's scope). */
+export const make = Effect.gen(function*() {
+  const system = yield* ActorSystem
+  const registry = yield* Registry
+
+  const ring: Array<DeadLetterEntry> = []
+  let count = 0 // dead letters so far; they are numbered from 1
+  yield* system.deadLetters.pipe(
+    Stream.runForEach((d) => Effect.sync(() => {
+      const m = d.message as any
+      const tag = typeof m?._tag === "string" ? m._tag : typeof m
+      ring.push({ seq: ++count, recipient: d.recipient, message: tag, reason: formatReason(d.reason) })
+      if (ring.length > DEAD_LETTER_RING) ring.shift()
+    })),
+    Effect.forkScoped
+  )
+
+  const find = (name: string): Effect.Effect<ActorRef<any>, CommandFailed> => {
+    const local = system.whereis(name)
+    if (local._tag === "Some") return Effect.succeed(local.value)
+    const global = registry.whereis(name)
+    if (global._tag === "Some") return Effect.succeed(global.value)
+    const ownNames = kernelOf(system).snapshot().actorInfos.flatMap((a) => a.alive && a.name !== undefined ? [a.name] : [])
+    const known = [...new Set([...ownNames, ...registry.names().map((n) => n.name)])]
+      .filter((n) => !n.startsWith("telex/")).sort()
+    return fail("NoSuchName", `no actor named ${JSON.stringify(name)} on node ${system.nodeId.name} or in the cluster registry (names: ${known.join(", ") || "none"})`)
+  }
+
+  const send = (request: { readonly name: string; readonly kind: "tell" | "ask"; readonly tag: string; readonly json: string; readonly timeoutMillis?: number | undefined }) =>
+    Effect.gen(function*() {
+      const ref = yield* find(request.name)
+      const protocol = ProtocolRegistry.get(ref.address.protocol)
+      if (protocol === undefined) {
+        return yield* fail("UnknownProtocol", `${request.name} speaks ${ref.address.protocol}, a protocol this node does not know`)
+      }
+      const def = Object.hasOwn(protocol.defs, request.tag) ? protocol.defs[request.tag] : undefined
+      if (def === undefined) {
+        const tags = Object.keys(protocol.defs).map((t) => `${t} (${protocol.defs[t]!._kind})`).join(", ")
+        return yield* fail("UnknownMessage", `${protocol.name} has no message ${JSON.stringify(request.tag)} (messages: ${tags})`)
+      }
+      if (def._kind !== request.kind) {
+        return yield* fail("WrongKind", `${protocol.name}.${request.tag} is ${def._kind === "ask" ? "an ask" : "a tell"}: use \`${def._kind} ${request.name} ${request.tag} ...\``)
+      }
+      let fields: unknown
+      try {
+        fields = JSON.parse(request.json)
+      } catch (e) {
+        return yield* fail("InvalidJson", `the message is not valid JSON: ${(e as Error).message}`)
+      }
+      if (typeof fields !== "object" || fields === null || Array.isArray(fields)) {
+        return yield* fail("InvalidJson", `the message must be a JSON object of its fields (e.g. {}), not ${JSON.stringify(fields)}`)
+      }
+      const decoded = Schema.decodeUnknownExit(protocol.messages[request.tag] as Schema.Codec<unknown, unknown>)({ ...fields, _tag: request.tag })
+      if (Exit.isFailure(decoded)) {
+        return yield* fail("InvalidMessage", `invalid ${protocol.name}.${request.tag}: ${issueOf(decoded.cause)}`)
+      }
+      const message = decoded.value as any
+      if (def._kind === "tell") {
+        yield* ref.tell(message).pipe(Effect.mapError((e) => new CommandFailed({ kind: "SendFailed", message: `tell ${request.name} ${request.tag}: ${errorText(e)}` })))
+        return "null"
+      }
+      const timeout = Math.min(Math.max(request.timeoutMillis ?? DEFAULT_ASK_MILLIS, 1), MAX_ASK_MILLIS)
+      const exit = yield* Effect.exit(ref.ask(message, { timeout }))
+      if (Exit.isSuccess(exit)) return yield* toJson(def.success, exit.value)
+      const error = Cause.findErrorOption(exit.cause)
+      if (error._tag === "None") return yield* fail("AskFailed", `ask ${request.name} ${request.tag}: ${issueOf(exit.cause)}`)
+      // a typed error of the protocol goes back encoded; a runtime one (timeout, no such actor) as text
+      const typed = Schema.is(def.error as Schema.Top)(error.value)
+      const json = typed ? yield* toJson(def.error, error.value) : undefined
+      return yield* fail("AskFailed", `ask ${request.name} ${request.tag} failed: ${errorText(error.value)}`, json)
+    }).pipe(
+      // whatever goes wrong in here, the admin actor keeps running and the shell hears why
+      Effect.catchDefect((defect) => fail("SendFailed", `the node could not carry out the command: ${errorText(defect)}`))
+    )
+
+  const deadLetters = (after: number): DeadLetterPage => {
+    if (after < 0) return { letters: [], next: count, missed: 0 }
+    const letters = ring.filter((d) => d.seq > after)
+    const first = letters[0]?.seq ?? count + 1
+    // an `after` past the count (a watcher of an earlier incarnation) starts again from now
+    return { letters, next: letters.at(-1)?.seq ?? Math.min(after, count), missed: Math.max(0, first - after - 1) }
+  }
+
+  return {
+    // a fiber of its own: an ask to a slow actor must not hold up the admin actor's mailbox
+    Send: (request: Parameters<typeof send>[0]) => Actor.fork(send(request)),
+    DeadLetters: ({ after }: { readonly after: number }) => Effect.sync(() => deadLetters(after))
+  }
+})
