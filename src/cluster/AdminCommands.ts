@@ -123,12 +123,15 @@ export const make = Effect.gen(function*() {
     Effect.forkScoped
   )
 
-  const find = (name: string): Effect.Effect<ActorRef<any>, CommandFailed> => {
-    const local = system.whereis(name)
-    if (local._tag === "Some") return Effect.succeed(local.value)
+  const kernel = kernelOf(system)
+
+  /** The actor named `name` and the protocol it speaks (this node's own actor's, whether or not it is advertised). */
+  const find = (name: string): Effect.Effect<{ readonly ref: ActorRef<any>; readonly protocol: Actor.AnyProtocol | undefined }, CommandFailed> => {
+    const local = kernel.named(name)
+    if (local !== undefined && local.isAlive) return Effect.succeed({ ref: local.self, protocol: local.protocol })
     const global = registry.whereis(name)
-    if (global._tag === "Some") return Effect.succeed(global.value)
-    const ownNames = kernelOf(system).snapshot().actorInfos.flatMap((a) => a.alive && a.name !== undefined ? [a.name] : [])
+    if (global._tag === "Some") return Effect.succeed({ ref: global.value, protocol: ProtocolRegistry.get(global.value.address.protocol) })
+    const ownNames = kernel.snapshot().actorInfos.flatMap((a) => a.alive && a.name !== undefined ? [a.name] : [])
     const known = [...new Set([...ownNames, ...registry.names().map((n) => n.name)])]
       .filter((n) => !n.startsWith("telex/")).sort()
     return fail("NoSuchName", `no actor named ${JSON.stringify(name)} on node ${system.nodeId.name} or in the cluster registry (names: ${known.join(", ") || "none"})`)
@@ -136,10 +139,9 @@ export const make = Effect.gen(function*() {
 
   const send = (request: { readonly name: string; readonly kind: "tell" | "ask"; readonly tag: string; readonly json: string; readonly timeoutMillis?: number | undefined }) =>
     Effect.gen(function*() {
-      const ref = yield* find(request.name)
-      const protocol = ProtocolRegistry.get(ref.address.protocol)
+      const { ref, protocol } = yield* find(request.name)
       if (protocol === undefined) {
-        return yield* fail("UnknownProtocol", `${request.name} speaks ${ref.address.protocol}, a protocol this node does not know`)
+        return yield* fail("UnknownProtocol", `${request.name} speaks ${ref.address.protocol}, a protocol node ${system.nodeId.name} does not know`)
       }
       const def = Object.hasOwn(protocol.defs, request.tag) ? protocol.defs[request.tag] : undefined
       if (def === undefined) {

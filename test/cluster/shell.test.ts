@@ -123,8 +123,18 @@ describe.concurrent("telex shell", () => {
     assertError(verb, `unknown command "frobnicate"`)
   }, 200_000)
 
-  it("-c: actors, names and tree as JSON", async () => {
-    const [actors, names, tree] = await Promise.all([shell("n1", "actors"), shell("n2", "names"), shell("n1", "tree")])
+  it("-c: actors, names and tree as JSON; a node's own actor whose protocol is not advertised (a supervisor) answers too", async () => {
+    const [actors, names, tree, children] = await Promise.all([
+      shell("n1", "actors"),
+      shell("n2", "names"),
+      shell("n1", "tree"),
+      shell("n1", "ask telex/services WhichChildren {}")
+    ])
+    // the services supervisor runs the transport's supervisor; a ref in the reply is its address
+    const services = assertJson(children) as Array<any>
+    const transport = services.find((c) => c.id === "transport")
+    assert.strictEqual(transport?.type, "supervisor", why(children))
+    assert.match(transport.ref.protocol, /^telex\/Supervisor$/, why(children))
     const list = assertJson(actors) as Array<any>
     assert.isTrue(list.some((a) => a.protocol === "ShellCounter" && a.name === "counter" && typeof a.mailbox === "number"), why(actors))
     assert.isTrue(list.some((a) => a.protocol === "telex/Admin"), why(actors))
