@@ -95,6 +95,25 @@ describe("across nodes (real TCP)", () => {
       assert.strictEqual((yield* within("trapper exit", b.system.awaitExit(trapper.ref)))._tag, "Killed")
     }).pipe(Effect.scoped))
 
+  it.live("an exit signal across nodes leaves a link between the two actors in place", () =>
+    Effect.gen(function*() {
+      const { a, b, spawn } = yield* twoNodes
+      const x = yield* spawn(a)
+      const y = yield* spawn(b, "y")
+      yield* x.ref.ask(R.Trap({ enabled: true }))
+      yield* y.ref.ask(R.Trap({ enabled: true }))
+      const yFromA = a.system.refFor(y.ref.address)
+      yield* x.ref.ask(R.Run({ f: (ctx: any) => ctx.link(yFromA) }))
+      yield* x.ref.ask(R.Run({ f: () => a.system.exit(yFromA, ExitReason.error("direct")) }))
+      const exit = (yield* within("ExitSignal", Queue.take(y.signals))) as ExitSignal
+      assert.deepStrictEqual([exit.from.key, exit.reason], [x.ref.key, ExitReason.error("direct")])
+      assert.deepStrictEqual(Option.getOrThrow(b.system.info(y.ref)).links.map((r) => r.key), [x.ref.key])
+      // the link still carries y's exit to x
+      yield* y.ref.tell(R.Crash())
+      const linked = (yield* within("linked exit", Queue.take(x.signals))) as ExitSignal
+      assert.deepStrictEqual([linked._tag, linked.from.key, linked.reason._tag], ["Exit", y.ref.key, "Error"])
+    }).pipe(Effect.scoped))
+
   it.live("monitorNode: one Down(NoConnection) when the connection is lost; demonitor before that cancels it", () =>
     Effect.gen(function*() {
       const { a, spawn } = yield* twoNodes

@@ -442,3 +442,21 @@ describe("many dynamic children (supervisor_SUITE count_children, scale_many_tem
       })
     ))
 })
+
+describe("a restarted child supervisor starts its static children only (supervisor_SUITE tree)", () => {
+  it.effect("children added by startChild are not restarted with their supervisor", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const inner = Supervisor.make({ intensity: 0, backoff: false, children: [workerSpec("s", probe)] })
+        const top = yield* system.spawn(Supervisor.make({ backoff: false, children: [Supervisor.child("inner", inner)] }))
+        const first = (yield* Supervisor.whichChild(top, "inner")).ref! as Supervisor.SupervisorRef
+        yield* Supervisor.startChild(first, workerSpec("added", probe))
+        yield* probe.ref("added").tell(Worker.Crash())
+        assert.strictEqual((yield* system.awaitExit(first))._tag, "Shutdown")
+        const second = (yield* Supervisor.whichChild(top, "inner")).ref! as Supervisor.SupervisorRef
+        assert.notStrictEqual(second.key, first.key)
+        assert.deepStrictEqual((yield* Supervisor.whichChildren(second)).map((c) => c.id), ["s"])
+      })
+    ))
+})
