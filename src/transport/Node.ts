@@ -593,7 +593,9 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       linked.add(peerAddress.name)
       return Supervisor.startChild(transport, Supervisor.child(`link:${peerAddress.name}`, linkBehavior(peerAddress)))
     }).pipe(
-      Effect.catchTag("SupervisorError", (e) => e.reason === "AlreadyPresent" ? Effect.void : Effect.fail(e)),
+      // the link exists already (running, or waiting for its restart)
+      Effect.catchTag("SupervisorError", (e) =>
+        e.reason === "AlreadyStarted" || e.reason === "AlreadyPresent" ? Effect.void : Effect.fail(e)),
       Effect.orDie,
       Effect.asVoid
     )

@@ -114,6 +114,13 @@ describe("across nodes (real TCP)", () => {
       assert.deepStrictEqual([linked._tag, linked.from.key, linked.reason._tag], ["Exit", y.ref.key, "Error"])
     }).pipe(Effect.scoped))
 
+  it.live("connecting again to a connected node is a no-op (its link child is AlreadyStarted)", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* twoNodes
+      const again = yield* Effect.exit(a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port }, "5 seconds"))
+      assert.strictEqual(again._tag, "Success")
+    }).pipe(Effect.scoped))
+
   it.live("monitorNode: one Down(NoConnection) when the connection is lost; demonitor before that cancels it", () =>
     Effect.gen(function*() {
       const { a, spawn } = yield* twoNodes
