@@ -7,6 +7,9 @@
  *   as an `ExitSignal` message instead (handled by its `onExit` handler) and keeps running.
  *   `ActorSystem.kill` sends the one untrappable signal: the target exits with `Killed`, and
  *   its links then see `Killed` (which they may trap).
+ * - An abnormal exit signal from an actor's **parent** (its supervisor stopping it with
+ *   `Shutdown`) ends a trapping actor once its `onExit` has handled it, with that reason unless
+ *   the handler stopped the actor with its own (a gen_server's behaviour in OTP).
  * - **Exit signals without a link** (Erlang's `exit/2`): `system.exit(ref, reason)` sends one.
  *   A trapping receiver gets an `ExitSignal`; a non-trapping one exits with `reason` unless it
  *   is `Normal`; `Killed` is untrappable. An exit to oneself with `Normal` (not trapping) stops
