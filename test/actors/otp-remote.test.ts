@@ -3,11 +3,10 @@
  * real loopback TCP (dist_SUITE / monitor_SUITE cases with a remote side).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Queue, Redacted, Schema } from "effect"
-import { Actor, ActorContext, ActorSystem, type Down, ExitReason, type ExitSignal } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
+import { Effect, Option, Queue, Schema } from "effect"
+import { Actor, ActorContext, type Down, ExitReason, type ExitSignal } from "../../src/index.ts"
+import { startNode } from "../../src/testing/TestNode.ts"
 
-const secret = Redacted.make("otp-remote-secret")
 
 const R = Actor.make("test/OtpRemote", {
   Ping: Actor.ask({}, { success: Schema.String }),
@@ -29,11 +28,6 @@ const probe = (signals: Queue.Queue<Down | ExitSignal>) =>
     }
   }))
 
-const startNode = (name: string) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "otp-remote", secret }))
-    return { node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
-  })
 
 const within = <A, E>(what: string, effect: Effect.Effect<A, E>) =>
   effect.pipe(Effect.timeoutOrElse({ duration: 5000, orElse: () => Effect.die(new Error(`timed out waiting for ${what}`)) }))

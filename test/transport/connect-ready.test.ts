@@ -5,12 +5,11 @@
  */
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Redacted } from "effect"
+import { Effect, Fiber } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
-import { ActorSystem } from "../../src/index.ts"
-import { Node, type NodeOptions, routerOf } from "../../src/transport/Node.ts"
+import { type NodeOptions, routerOf } from "../../src/transport/Node.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 
-const secret = Redacted.make("connect-ready")
 
 const freePort = () =>
   Effect.callback<number>((resume) => {
@@ -21,14 +20,7 @@ const freePort = () =>
     })
   })
 
-const startNode = (options: Omit<NodeOptions, "cluster" | "secret">) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ cluster: "ready", secret, ...options }))
-    return {
-      node: Context.get(ctx, Node),
-      system: Context.get(ctx, ActorSystem)
-    }
-  })
+const startNode = (options: Omit<NodeOptions, "cluster" | "secret">) => TestNode.startNode(options.name, options)
 
 describe("a connection is usable when start / connect return", () => {
   it.live("the README snippet: lookup right after start waits for the configured peer", () =>

@@ -3,25 +3,17 @@
  * with other traffic. Each test names the failure it guards against.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Fiber, Layer, Redacted, Schema, Stream } from "effect"
+import { Deferred, Effect, Fiber, Schema, Stream } from "effect"
 import type { DeadLetter } from "../../src/index.ts"
-import { Actor, ActorSystem } from "../../src/index.ts"
-import { Node, routerOf } from "../../src/transport/Node.ts"
+import { Actor } from "../../src/index.ts"
+import { routerOf } from "../../src/transport/Node.ts"
+import { startNode } from "../../src/testing/TestNode.ts"
 
 const Slow = Actor.make("Overload/Slow", {
   Work: Actor.tell({ n: Schema.Int }),
   Count: Actor.ask({}, { success: Schema.Int })
 })
 
-const secret = Redacted.make("overload-test")
-const startNode = (name: string, options?: Partial<Parameters<typeof Node.layerWithSystem>[0]>) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "ov", secret, ...options }))
-    return {
-      node: Context.get(ctx, Node),
-      system: Context.get(ctx, ActorSystem)
-    }
-  })
 
 /** An actor that takes `millis` per `Work`, counting what it handled. */
 const slowActor = (millis: number) => {

@@ -1,10 +1,10 @@
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, Redacted, Stream } from "effect"
+import { Effect, Logger, Redacted, Stream } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
-import { ActorSystem } from "../../src/index.ts"
-import { Node, routerOf, type NodeOptions } from "../../src/transport/Node.ts"
+import { routerOf, type NodeOptions } from "../../src/transport/Node.ts"
 import type { NodeEvent } from "../../src/transport/internal/router.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 
 const secret = Redacted.make("simultaneous")
 
@@ -17,14 +17,7 @@ const freePort = () =>
     })
   })
 
-const startNode = (options: NodeOptions) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem(options))
-    return {
-      node: Context.get(ctx, Node),
-      system: Context.get(ctx, ActorSystem)
-    }
-  })
+const startNode = (options: NodeOptions) => TestNode.startNode(options.name, options)
 
 describe("one connection per pair of nodes", () => {
   it.live("two nodes that dial each other at the same time end with one stable connection", () =>
