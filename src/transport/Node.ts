@@ -304,7 +304,7 @@ const routineLoss = /^(replaced|duplicate connection|node stopping|connection cl
 /** The link actor's protocol: one per dialled peer. */
 export const LinkProtocol = Actor.make("telex/Link", {
   Status: Actor.ask({}, { success: Schema.String })
-})
+}, { local: true }) // asked only by its own node: not advertised to peers
 
 const make = Effect.fnUntraced(function*(options: NodeOptions) {
   const system = yield* ActorSystem

@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Schema } from "effect"
-import { Actor } from "../../src/index.ts"
+import { Actor, Supervisor } from "../../src/index.ts"
+import * as ProtocolRegistry from "../../src/actors/ProtocolRegistry.ts"
+import { LinkProtocol } from "../../src/transport/Node.ts"
 
 class Overdrawn extends Schema.TaggedError<Overdrawn>()("Overdrawn", { balance: Schema.Int }) {}
 
@@ -97,5 +99,16 @@ describe("Actor.make: protocols", () => {
     assert.isTrue((forked as any)[Actor.ForkTypeId])
     assert.strictEqual(await Effect.runPromise(forked), 42)
     assert.isUndefined((Effect.succeed(1) as any)[Actor.ForkTypeId])
+  })
+
+  it("a local protocol is not registered: it is not in the table a node advertises to its peers", () => {
+    const Local = Actor.make("Protocols/LocalOnly", { Ping: Actor.tell({}) }, { local: true })
+    const table = ProtocolRegistry.table()
+    assert.isUndefined(ProtocolRegistry.get(Local.name))
+    assert.notProperty(table, Local.name)
+    assert.property(table, Counter.name)
+    // the supervisor's messages carry behaviours: it is driven only from its own process
+    assert.notProperty(table, Supervisor.Protocol.name)
+    assert.notProperty(table, LinkProtocol.name)
   })
 })
