@@ -8,10 +8,11 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context as EffectContext, Duration, Effect, Fiber, Schema, SchemaTransformation, type Tracer } from "effect"
+import { Clock, Duration, Effect, type Fiber, Schema, SchemaTransformation, type Tracer } from "effect"
 import type { AskMessage, ErrorOf, Message, MessageDefs, SuccessOf } from "./Actor.ts"
 import { type AskError, AskTimeout, MailboxFull, NoProc, type TellError } from "./ActorError.ts"
 import { Offer, type Reply, type Target } from "./internal/target.ts"
+import * as Binding from "./internal/binding.ts"
 import * as Context from "./internal/currentActor.ts"
 import * as Deadlines from "./internal/deadlines.ts"
 import * as Tracing from "./internal/tracing.ts"
@@ -32,38 +33,6 @@ export const formatAddress = (a: ActorAddress): string => `${a.protocol}@${a.nod
 /** Resolves addresses to delivery targets; one per actor system (local or routed to other nodes). */
 export interface Resolver {
   resolve(address: ActorAddress): Target
-}
-
-/** The resolver of refs decoded right now by the transport (dynamically scoped by `withResolver`). */
-let decodingResolver: Resolver | undefined
-
-/** @internal Runs `f` with refs decoded inside it bound to `resolver` (the transport decodes inside this). */
-export const withResolver = <A>(resolver: Resolver, f: () => A): A => {
-  const previous = decodingResolver
-  decodingResolver = resolver
-  try {
-    return f()
-  } finally {
-    decodingResolver = previous
-  }
-}
-
-/**
- * @internal The actor system a fiber works for, outside any actor (`ActorSystem.layer` provides
- * it): refs decoded by such a fiber bind to that system.
- */
-export const CurrentResolver = EffectContext.Reference<Resolver | undefined>("telex/CurrentResolver", {
-  defaultValue: () => undefined
-})
-
-/**
- * The resolver for a ref decoded outside the transport: the system of the running fiber — its
- * actor's system, else the system it runs under. Never another system of the same process.
- */
-const fiberResolver = (): Resolver | undefined => {
-  const fiber = Fiber.getCurrent()
-  if (fiber === undefined) return undefined
-  return Context.currentSelf(fiber)?._resolver ?? EffectContext.get(fiber.context, CurrentResolver)
 }
 
 export const defaultAskTimeout: Duration.Duration = Duration.seconds(5)
@@ -95,7 +64,7 @@ export class ActorRef<D extends MessageDefs = any> {
   get target(): Target {
     if (this._target !== undefined) return this._target
     // a ref decoded where no system was known binds to the system of the first fiber that uses it
-    const resolver = this._resolver ??= fiberResolver()
+    const resolver = this._resolver ??= Binding.fiberResolver()
     if (resolver === undefined) throw new Error(`no actor system can resolve ${formatAddress(this.address)}`)
     return (this._target = resolver.resolve(this.address))
   }
@@ -271,7 +240,7 @@ export const schema: Schema.Codec<ActorRef<any>, typeof ActorAddress.Encoded> = 
   Schema.decodeTo(
     Schema.instanceOf(ActorRef),
     SchemaTransformation.transform({
-      decode: (address: ActorAddress) => new ActorRef(address, undefined, decodingResolver ?? fiberResolver()),
+      decode: (address: ActorAddress) => new ActorRef(address, undefined, Binding.decodingResolver() ?? Binding.fiberResolver()),
       encode: (ref: ActorRef<any>) => ref.address
     })
   )

@@ -11,7 +11,9 @@
  * - counters and a snapshot for introspection (`counters`, `snapshot`: actors, parents,
  *   names, protocols, mailbox depths);
  * - delivery targets (`Target`, `Offer`, `Reply`): the synchronous interface a ref delivers
- *   through, which the transport implements for remote actors.
+ *   through, which the transport implements for remote actors;
+ * - binding decoded refs to their system: `withResolver` (the transport, while it decodes an
+ *   envelope) and `CurrentResolver` (the system a fiber runs under, provided by its layer).
  *
  * Everything here is synchronous and allocation-free on the message path: the seam is an
  * interface the hot path calls, not an Effect per message.
@@ -34,6 +36,7 @@ import type { SpawnOptions } from "./SpawnOptions.ts"
 import type { SupervisionEvent } from "./SupervisionEvent.ts"
 
 export { Offer, type Reply, type Target } from "./internal/target.ts"
+export { CurrentResolver, withResolver } from "./internal/binding.ts"
 export { currentSelf } from "./internal/currentActor.ts"
 export { fromTraceparent, toTraceparent } from "./internal/tracing.ts"
 

@@ -35,7 +35,7 @@ import * as Supervisor from "../supervision/Supervisor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import type { ActorProtocol, Behavior, MessageDefs } from "../actors/Actor.ts"
 import { ActorNotFound, type SpawnError } from "../actors/ActorError.ts"
-import { type ActorAddress, ActorRef, CurrentResolver, type NodeId } from "../actors/ActorRef.ts"
+import { type ActorAddress, ActorRef, type NodeId } from "../actors/ActorRef.ts"
 import { type DeadLetter, formatReason } from "../actors/DeadLetter.ts"
 import * as Kernel from "../actors/Kernel.ts"
 import type { OverflowPolicy } from "../actors/Mailbox.ts"
@@ -130,7 +130,7 @@ export class ActorSystem extends Context.Service<ActorSystem, ActorSystemShape>(
   static readonly layer = (options?: Options): Layer.Layer<ActorSystem> =>
     Layer.effectContext(
       Effect.map(make(options), (system) =>
-        Context.make(ActorSystem, system).pipe(Context.add(CurrentResolver, kernelOf(system))))
+        Context.make(ActorSystem, system).pipe(Context.add(Kernel.CurrentResolver, kernelOf(system))))
     )
 }
 

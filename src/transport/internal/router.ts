@@ -29,8 +29,8 @@ import {
   NoProc,
   ProtocolMismatch
 } from "../../actors/ActorError.ts"
-import { type ActorAddress, ActorRef, formatAddress, type NodeId, nodeKey, withResolver } from "../../actors/ActorRef.ts"
-import { fromTraceparent, type Kernel, type LocalActor, Offer, type Reply, type Target, toTraceparent } from "../../actors/Kernel.ts"
+import { type ActorAddress, ActorRef, formatAddress, type NodeId, nodeKey } from "../../actors/ActorRef.ts"
+import { fromTraceparent, type Kernel, type LocalActor, Offer, type Reply, type Target, toTraceparent, withResolver } from "../../actors/Kernel.ts"
 import type { OverflowPolicy } from "../../actors/Mailbox.ts"
 import * as ProtocolRegistry from "../../actors/ProtocolRegistry.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
