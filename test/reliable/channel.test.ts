@@ -357,4 +357,23 @@ describe("reliable channel: offerAll", () => {
       yield* until(() => outcomes.length === 250, "250 outcomes")
       assert.deepStrictEqual(seen, Array.from({ length: 250 }, (_, i) => i + 1))
     }).pipe(Effect.scoped))
+
+  it.live("a channel without a store option uses the DeliveryStore.Service of its context", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* twoNodes
+      const consumerStore = DeliveryStore.memory()
+      const producerStore = DeliveryStore.memory()
+      yield* b.system.spawn(
+        Reliable.consumer({ id: "provided", schema: Order, handle: () => Effect.void }),
+        { name: "provided" }
+      ).pipe(Effect.provideService(DeliveryStore.Service, consumerStore))
+      const producer = yield* Reliable.producer({
+        id: "shop->provided",
+        schema: Order,
+        consumer: a.node.lookup("b", Reliable.ConsumerProtocol, "provided")
+      }).pipe(Effect.provideService(ActorSystem, a.system), Effect.provideService(DeliveryStore.Service, producerStore))
+      yield* producer.send({ n: 1 })
+      assert.strictEqual(producerStore.loadProducer("shop->provided")?.nextSeq, 2)
+      yield* until(() => consumerStore.loadConsumer("provided").some((p) => p.processed === 1), "the consumer's progress")
+    }).pipe(Effect.scoped))
 })
