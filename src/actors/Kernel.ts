@@ -73,7 +73,7 @@ export interface ProcessInfo {
 }
 
 export interface Counters {
-  /** live actors */
+  /** registered actors: running, or stopping and not yet gone */
   readonly actors: number
   /** messages accepted into local mailboxes */
   readonly delivered: number
