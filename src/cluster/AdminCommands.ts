@@ -10,15 +10,16 @@
  * text. Every failure is a `CommandFailed` with a `kind` and a message fit to show a person; a
  * request the node cannot make sense of never stops the admin actor.
  *
- * Dead letters are kept in a ring (the newest `DEAD_LETTER_RING`), numbered; a watcher polls
- * with the number after the last one it saw and hears how many it missed if it fell behind.
+ * Dead letters are kept in a ring (the newest `DEAD_LETTER_RING`), numbered, while a shell
+ * watches: a watcher polls with the number of the last one it saw and hears how many it missed
+ * if it fell behind. The ring stops filling when nobody has polled for a while.
  *
  * @since 0.1.0
  */
 import { Cause, Effect, Exit, Schema, Stream } from "effect"
 import * as Actor from "../actors/Actor.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
-import { formatReason } from "../actors/DeadLetter.ts"
+import { type DeadLetterReason, formatReason } from "../actors/DeadLetter.ts"
 import * as ProtocolRegistry from "../actors/ProtocolRegistry.ts"
 import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
 import { Registry } from "./Registry.ts"
@@ -77,6 +78,8 @@ export const defs = {
 } as const
 
 export const DEAD_LETTER_RING = 1000
+/** the ring stops filling when no shell has polled for this long */
+const WATCH_IDLE_MILLIS = 30_000
 const DEFAULT_ASK_MILLIS = 5_000
 const MAX_ASK_MILLIS = 60_000
 
@@ -106,22 +109,48 @@ const errorText = (e: unknown): string => {
   return String(any?.message ?? any)
 }
 
-/** The handlers of `defs` for this node's admin actor (forks the dead-letter ring's subscriber in the caller's scope). */
+/** The handlers of `defs` for this node's admin actor (a watch forks the dead-letter ring's subscriber in the caller's scope). */
 export const make = Effect.gen(function*() {
   const system = yield* ActorSystem
   const registry = yield* Registry
 
-  const ring: Array<DeadLetterEntry> = []
-  let count = 0 // dead letters so far; they are numbered from 1
-  yield* system.deadLetters.pipe(
+  // The ring is filled only while a shell watches (polled in the last WATCH_IDLE_MILLIS): a node
+  // nobody watches pays nothing per dead letter. Entries keep the reason as is; it becomes text
+  // when read.
+  interface Kept {
+    readonly seq: number
+    readonly recipient: string
+    readonly message: string
+    readonly reason: DeadLetterReason
+  }
+  const ring: Array<Kept | undefined> = new Array(DEAD_LETTER_RING)
+  let count = 0 // dead letters seen while watched; numbered from 1
+  let lastPoll = 0
+  let watching = false
+  const scope = yield* Effect.scope
+  const keep = system.deadLetters.pipe(
     Stream.runForEach((d) => Effect.sync(() => {
       const m = d.message as any
       const tag = typeof m?._tag === "string" ? m._tag : typeof m
-      ring.push({ seq: ++count, recipient: d.recipient, message: tag, reason: formatReason(d.reason) })
-      if (ring.length > DEAD_LETTER_RING) ring.shift()
-    })),
-    Effect.forkScoped
+      count++
+      ring[count % DEAD_LETTER_RING] = { seq: count, recipient: d.recipient, message: tag, reason: d.reason }
+    }))
   )
+  const idle = Effect.sleep(WATCH_IDLE_MILLIS / 2).pipe(
+    Effect.repeat({ until: () => Date.now() - lastPoll > WATCH_IDLE_MILLIS })
+  )
+  const watch = Effect.suspend(() => {
+    lastPoll = Date.now()
+    if (watching) return Effect.void
+    watching = true
+    return Effect.raceFirst(keep, idle).pipe(
+      Effect.ensuring(Effect.sync(() => {
+        watching = false
+      })),
+      Effect.forkIn(scope),
+      Effect.asVoid
+    )
+  })
 
   const kernel = kernelOf(system)
 
@@ -184,16 +213,19 @@ export const make = Effect.gen(function*() {
     )
 
   const deadLetters = (after: number): DeadLetterPage => {
-    if (after < 0) return { letters: [], next: count, missed: 0 }
-    const letters = ring.filter((d) => d.seq > after)
-    const first = letters[0]?.seq ?? count + 1
-    // an `after` past the count (a watcher of an earlier incarnation) starts again from now
-    return { letters, next: letters.at(-1)?.seq ?? Math.min(after, count), missed: Math.max(0, first - after - 1) }
+    if (after < 0 || after > count) return { letters: [], next: count, missed: 0 } // (past the count: an earlier incarnation's)
+    const from = Math.max(after + 1, count - DEAD_LETTER_RING + 1)
+    const letters: Array<DeadLetterEntry> = []
+    for (let seq = from; seq <= count; seq++) {
+      const d = ring[seq % DEAD_LETTER_RING]!
+      letters.push({ seq: d.seq, recipient: d.recipient, message: d.message, reason: formatReason(d.reason) })
+    }
+    return { letters, next: count, missed: from - after - 1 }
   }
 
   return {
     // a fiber of its own: an ask to a slow actor must not hold up the admin actor's mailbox
     Send: (request: Parameters<typeof send>[0]) => Actor.fork(send(request)),
-    DeadLetters: ({ after }: { readonly after: number }) => Effect.sync(() => deadLetters(after))
+    DeadLetters: ({ after }: { readonly after: number }) => watch.pipe(Effect.andThen(Effect.sync(() => deadLetters(after))))
   }
 })
