@@ -56,6 +56,8 @@ export interface ConnectionOptions {
   readonly maxQueuedBytes?: number
   /** a write the peer has not taken for this long closes the connection, default 10 s */
   readonly writeStallMillis?: number
+  /** where a connection closed for overload (write stall, queue limit) says so */
+  readonly log?: (message: string) => void
   /** the clock for heartbeats and the deadline (the wall clock, or a simulation's) */
   readonly timers?: Timers
 }
@@ -130,6 +132,7 @@ export class Connection {
       highWaterBytes: 1024 * 1024,
       maxQueuedBytes: 64 * 1024 * 1024,
       writeStallMillis: 10_000,
+      log: () => {},
       timers: realTimers,
       ...options
     }
@@ -185,7 +188,7 @@ export class Connection {
       this.enqueueFragments(bytes)
     }
     if (this.queuedBytes > this.options.maxQueuedBytes) {
-      return this.close(
+      return this.overloaded(
         `${this.peer.name} is not reading: more than ${this.options.maxQueuedBytes} bytes queued for it (outbound queue limit)`
       )
     }
@@ -203,6 +206,13 @@ export class Connection {
       const i = this.drainWaiters.indexOf(wake)
       if (i >= 0) this.drainWaiters.splice(i, 1)
     }
+  }
+
+  /** Closes a connection whose peer does not keep up, and says so in the log (both directions). */
+  private overloaded(reason: string): void {
+    if (this.closed !== undefined) return
+    this.options.log(`closing the connection to ${this.peer.name}: ${reason}`)
+    this.close(reason)
   }
 
   close(reason: string): void {
@@ -338,7 +348,7 @@ export class Connection {
       return this.timers.afterIo(() => {
         if (this.closed !== undefined || !this.writing) return
         if (this.timers.now() - this.writeStarted > this.options.writeStallMillis) {
-          this.close(
+          this.overloaded(
             `${this.peer.name} has not read for ${this.options.writeStallMillis} ms (write stall, ${this.queuedBytes} bytes queued)`
           )
         }

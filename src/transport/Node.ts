@@ -334,6 +334,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     acceptablePauseMillis,
     timers: network.timers,
     writeStallMillis: millis(options.writeStallTimeout, 10_000),
+    log: (message: string) => runLog(Effect.logWarning(message)),
     ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
     ...(options.maxQueuedBytes !== undefined ? { maxQueuedBytes: options.maxQueuedBytes } : {})
   }
