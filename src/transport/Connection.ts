@@ -70,6 +70,9 @@ export interface ConnectionHandlers {
 
 const EMPTY = new Uint8Array(0)
 
+/** How long a gracefully closed socket waits for the peer's own close before it is destroyed. */
+const gracefulCloseMillis = 1000
+
 export class Connection {
   readonly peer: NodeId
   readonly codec: Codec
@@ -215,7 +218,20 @@ export class Connection {
     this.close(reason)
   }
 
-  close(reason: string): void {
+  /**
+   * Closes the connection. `graceful` (this node stopping): the socket is ended (a FIN after what
+   * was written) and read until the peer closes too, and destroyed only after a grace period.
+   * Destroying a socket with unread bytes makes the kernel send a reset, which the peer could
+   * only report as a fault.
+   */
+  /** Resolves once the socket is closed (at once when it is already). */
+  socketClosed(): Promise<void> {
+    const socket = this.socket
+    if (socket.destroyed) return Promise.resolve()
+    return new Promise((resolve) => socket.once("close", () => resolve()))
+  }
+
+  close(reason: string, graceful = false): void {
     if (this.closed !== undefined) return
     this.closed = reason
     this.stopTimer()
@@ -225,7 +241,15 @@ export class Connection {
     this.fragmentHeaders = []
     this.fragmentHead = 0
     this.queuedBytes = 0
-    this.socket.destroy()
+    const socket = this.socket
+    if (graceful && socket.end !== undefined && !socket.destroyed) {
+      socket.end()
+      socket.resume()
+      const cancel = this.timers.setTimeout(() => socket.destroy(), gracefulCloseMillis)
+      socket.once("close", cancel)
+    } else {
+      socket.destroy()
+    }
     const waiters = this.drainWaiters
     this.drainWaiters = []
     for (const wake of waiters) wake()
@@ -374,6 +398,8 @@ export class Connection {
   private frames: Array<Frame> = []
 
   private onData = (chunk: Buffer): void => {
+    // a gracefully closing connection reads on only to drain the socket
+    if (this.closed !== undefined) return
     this.lastReceived = this.timers.now()
     const frames = this.frames
     const error = this.decoder.push(chunk, frames)

@@ -21,6 +21,8 @@ export interface Socket {
   pause(): this
   resume(): this
   destroy(): this
+  /** optional: sends what is queued, then a FIN (a clean end instead of a reset) */
+  end?(): void
   setNoDelay(noDelay?: boolean): this
   setKeepAlive(enable?: boolean, initialDelay?: number): this
   /** optional: buffers writes until `uncork`, which sends them in one gather write */

@@ -299,6 +299,9 @@ const removeWaiter = (peer: Peer, w: () => void) => {
  * restarted peer), this node stopping, the peer closing it (its own log says why), a
  * simulated partition. Heartbeat deadlines, socket errors and protocol errors are faults.
  */
+/** How long a stopping node waits for its peers to close their ends of its connections. */
+const gracefulStopMillis = 1000
+
 const routineLoss = /^(replaced|duplicate connection|node stopping|connection closed by peer$|simulated partition|\S+ restarted \(new incarnation)/
 
 /** The link actor's protocol: one per dialled peer. */
@@ -430,16 +433,35 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       }
     })
   address = { host, port: listener.port }
+  // Connections end with a FIN, and the node waits (bounded) for its peers to close their ends:
+  // a process that exits with unread bytes in a socket makes the kernel reset it, which the peer
+  // could only log as a fault.
+  // set when the node stops: its link actors, still running while the connections close, dial
+  // no more (a dial cut short by the process's exit would reach the peer as a reset)
+  let stopping = false
   yield* Effect.addFinalizer(() =>
-    Effect.sync(() => {
+    Effect.promise(() => {
+      stopping = true
       listener.close()
-      for (const peer of router.peers.values()) peer.conn?.close("node stopping")
+      const closing: Array<Promise<void>> = []
+      for (const peer of router.peers.values()) {
+        const conn = peer.conn
+        if (conn === undefined) continue
+        conn.close("node stopping", true)
+        closing.push(conn.socketClosed())
+      }
+      if (closing.length === 0) return Promise.resolve()
+      let cancel = () => {}
+      const grace = new Promise<void>((resolve) => {
+        cancel = network.timers.setTimeout(resolve, gracefulStopMillis)
+      })
+      return Promise.race([Promise.all(closing).then(() => undefined), grace]).finally(() => cancel())
     })
   )
 
   // ---- dialling, under supervision --------------------------------------------
   const dial = (peerAddress: PeerAddress): Promise<Connection> =>
-    network.connect(peerAddress.host, peerAddress.port, connectTimeoutMillis).then((socket) =>
+    stopping ? Promise.reject(new Error("this node is stopping")) : network.connect(peerAddress.host, peerAddress.port, connectTimeoutMillis).then((socket) =>
       new Promise<Connection>((resolve, reject) => {
         let admitted: NodeId | undefined
         Handshake.client(socket, handshakeOptions(), (peer) => {
