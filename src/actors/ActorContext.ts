@@ -45,9 +45,10 @@ export interface ActorContextShape<D extends MessageDefs = any> {
   /**
    * Cancels a monitor this actor owns and flushes its `Down` if already queued: none is
    * delivered afterwards. Returns whether the monitor was still active (false: it had fired, or
-   * it is not this actor's). OTP's `demonitor(Ref, [flush, info])`; `flush` is always on.
+   * it is not this actor's). OTP's `demonitor(Ref, [flush, info])`: `flush` is always on (a
+   * demonitored `Down` left in the mailbox has no use), so there is no option for it.
    */
-  demonitor(monitor: MonitorRef, options?: { readonly flush?: boolean }): Effect.Effect<boolean>
+  demonitor(monitor: MonitorRef): Effect.Effect<boolean>
   /**
    * Monitors the connection to another node (Erlang's `monitor_node/2`): one `Down` with
    * `NoConnection` (and `monitor.node` set) when it is lost — at once if it is not connected.

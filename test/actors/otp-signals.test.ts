@@ -225,7 +225,7 @@ describe("demonitor's result (demonitor(Ref, [flush, info]))", () => {
       const removed = yield* inActor(a.ref, (ctx) =>
         Effect.gen(function*() {
           yield* system.stop(c.ref)
-          return yield* ctx.demonitor(mc, { flush: true })
+          return yield* ctx.demonitor(mc)
         }))
       assert.isFalse(removed)
       yield* ping(a.ref)

@@ -611,7 +611,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
     monitor.target.target.removeMonitor(monitor.id)
   }
 
-  demonitor(monitor: MonitorRef, _options?: { readonly flush?: boolean }): Effect.Effect<boolean> {
+  demonitor(monitor: MonitorRef): Effect.Effect<boolean> {
     return Effect.sync(() => {
       // only the owner can cancel a monitor: another actor handed this MonitorRef finds nothing here
       const mine = this.watching?.get(monitor?.id)
