@@ -8,7 +8,7 @@
  * The test process never talks to a lab address (from the host namespace that would leave the
  * machine): it drives n1 through its stdin (`submit N`) and observes every node through its
  * stdout — n1's `@@kstats` lines (the queue's GetStats) and the nodes' logs
- * (`connection to X lost`, `connected to X`).
+ * (`connection to X lost` or `closed`, `connected to X`).
  *
  * Invariants checked after every fault: every submitted job completes exactly once
  * (completed === submitted, nothing pending or running, lost === 0) and the pool recovers all
@@ -135,7 +135,7 @@ describe.skipIf(!availability.ok)(
 
     const detect = (scenario: string, node: string, peer: string, since: number, bound: number) =>
       Effect.gen(function*() {
-        const line = yield* n(node).waitForLine(new RegExp(`connection to ${peer} lost`), { since, timeout: bound + 5000 })
+        const line = yield* n(node).waitForLine(new RegExp(`connection to ${peer} (lost|closed)`), { since, timeout: bound + 5000 })
         const ms = line.at - since
         measure(scenario, `${node} detects ${peer} lost`, ms)
         console.log(`[kernel] ${scenario}: ${node}: ${line.text.replace(/^\S+ \S+\s+/, "")}`)
