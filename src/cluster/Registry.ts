@@ -324,7 +324,11 @@ const make = Effect.gen(function*() {
             if (members.size === 0) state.groups.delete(group)
           }
         }),
-      PeerUp: ({ node: up }) => findPeer(up),
+      // a peer that advertises no address is a transient client (`telex status`, `telex shell`,
+      // a test's client): it is not looked up, so attaching one changes nothing on the nodes; one
+      // that runs a registry all the same says so with its Sync, which starts the search above
+      PeerUp: ({ node: up }) =>
+        node.peers().some((p) => p.name === up && p.listen === undefined) ? Effect.void : findPeer(up),
       PeerFound: ({ node: up, ref }) =>
         Effect.gen(function*() {
           // found on a connection that has since been replaced by another incarnation: stale

@@ -46,8 +46,18 @@ interface SilentPeer {
   readonly close: () => void
 }
 
-/** Connects, completes the handshake (json codec), then only sends heartbeats: it answers nothing. */
-const silentPeer = (port: number, name: string): Promise<SilentPeer> =>
+/**
+ * An address a silent peer advertises: nothing listens on port 1 of loopback, so a node that
+ * learns it from the member list and dials it is refused at once.
+ */
+const NOWHERE = { host: "127.0.0.1", port: 1 }
+
+/**
+ * Connects, completes the handshake (json codec), then only sends heartbeats: it answers nothing.
+ * `listen`: the address it advertises (a node, as far as the cluster knows), or null (a
+ * transient client).
+ */
+const silentPeer = (port: number, name: string, listen: { host: string; port: number } | null = NOWHERE): Promise<SilentPeer> =>
   new Promise((resolve, reject) => {
     const me = { name, incarnation: Date.now() }
     const nonce = randomBytes(32).toString("base64")
@@ -70,7 +80,7 @@ const silentPeer = (port: number, name: string): Promise<SilentPeer> =>
       }
     }
     socket.once("connect", () =>
-      socket.write(frame(HELLO, json({ protocol: "telex", version: 1, cluster: CLUSTER, node: me, listen: null, codecs: ["json"], nonce }))))
+      socket.write(frame(HELLO, json({ protocol: "telex", version: 1, cluster: CLUSTER, node: me, listen, codecs: ["json"], nonce }))))
     socket.on("data", (chunk: Buffer) => {
       buffer = Buffer.concat([buffer, chunk])
       while (buffer.length >= 5 && buffer.length >= 4 + buffer.readUInt32BE(0)) {
@@ -135,6 +145,25 @@ describe("cluster registry and peers that never answer it", () => {
       for (const p of silent) {
         assert.deepStrictEqual(p.envelopes.filter((e) => e[0] === 0 || e[0] === 1), [], "no tell or ask reached a silent peer")
       }
+    })), 60_000)
+
+  it.live("a transient client (no advertised address) is not looked up: attaching one changes nothing on the node", () =>
+    quiet(Effect.gen(function*() {
+      const a = yield* startNode("a", CLUSTER)
+      const client = yield* Effect.acquireRelease(
+        Effect.promise(() => silentPeer(a.node.address.port, "client", null)),
+        (p) => Effect.sync(() => p.close())
+      )
+      const advertised = yield* Effect.acquireRelease(
+        Effect.promise(() => silentPeer(a.node.address.port, "advertised")),
+        (p) => Effect.sync(() => p.close())
+      )
+      // the advertised peer is asked for its registry at once; by then the client would have been too
+      yield* eventually("a looked up the advertised peer's registry", () =>
+        advertised.envelopes.some((e) => e[0] === LOOKUP && e[2] === "telex/registry"))
+      yield* Effect.sleep("500 millis")
+      assert.deepStrictEqual(client.envelopes.filter((e) => e[0] === LOOKUP), [], "no Lookup sent to a transient client")
+      assert.isFalse(client.closed())
     })), 60_000)
 
   it.effect("the search for a silent peer's registry is bounded: 20 attempts, each timed out, with backoff between them, then none", () =>
