@@ -71,22 +71,23 @@ describe("a user's cluster", () => {
   }, 200_000)
 
   it("an app module that fails or dies at start: the node prints the module, the error (and a defect's stack), exit 1", async () => {
-    const ports = await freePorts(2)
-    const config = (name: string, run: Array<string>) => {
+    // the three runs go at once: each its own ports (the launcher refuses a port in use)
+    const ports = await freePorts(6)
+    const config = (name: string, run: Array<string>, [p1, p2]: Array<number>) => {
       const file = join(dir, `${name}.json`)
       writeFileSync(file, JSON.stringify({
         cluster: name,
         app: APP,
-        nodes: [{ name: "n1", port: ports[0], run }, { name: "n2", port: ports[1] }],
+        nodes: [{ name: "n1", port: p1, run }, { name: "n2", port: p2 }],
         launcher: { intensity: 1, period: "60s" }
       }))
       return file
     }
     const env = { TELEX_SECRET: "user-cluster-secret-0123456789" }
     const [failed, died, launched] = await Promise.all([
-      telex(["node", "--config", config("fails", ["database"]), "--name", "n1"], { env }).result(150_000),
-      telex(["node", "--config", config("dies", ["greeter", "cache"]), "--name", "n1"], { env }).result(150_000),
-      telex(["start", config("start-dies", ["cache"]), "--duration", "5s"], { env, cwd: dir }).result(150_000)
+      telex(["node", "--config", config("fails", ["database"], ports.slice(0, 2)), "--name", "n1"], { env }).result(150_000),
+      telex(["node", "--config", config("dies", ["greeter", "cache"], ports.slice(2, 4)), "--name", "n1"], { env }).result(150_000),
+      telex(["start", config("start-dies", ["cache"], ports.slice(4, 6)), "--duration", "5s"], { env, cwd: dir }).result(150_000)
     ])
     const why = (r: { stdout: string; stderr: string }) => `--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`
     assert.strictEqual(failed.code, 1, why(failed))
