@@ -29,7 +29,6 @@
  */
 import { Context, Deferred, Effect, Layer, Option, Stream } from "effect"
 import * as ExitReason from "../actors/ExitReason.ts"
-import type { MonitorRef } from "../actors/Signals.ts"
 import type { SupervisionEvent } from "../actors/SupervisionEvent.ts"
 import * as Supervisor from "../supervision/Supervisor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
@@ -99,17 +98,8 @@ export interface ActorSystemShape {
   readonly actorCount: () => number
 }
 
-export interface ActorInfo {
-  readonly status: "starting" | "running"
-  readonly name: string | undefined
-  readonly links: ReadonlyArray<ActorRef<any>>
-  /** the monitors this actor holds (on actors, names and nodes) */
-  readonly monitors: ReadonlyArray<MonitorRef>
-  /** the actors monitoring this one (local watchers and those on other nodes) */
-  readonly monitoredBy: ReadonlyArray<ActorRef<any>>
-  readonly trapExit: boolean
-  readonly mailboxSize: number
-}
+/** One live local actor's process state (`system.info`, as Erlang's `process_info`). */
+export type ActorInfo = Kernel.ProcessInfo
 
 export interface Options {
   /** Node name (default "local"); the incarnation is new on every start. */

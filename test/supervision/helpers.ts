@@ -4,7 +4,7 @@
  */
 import { assert } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schema, Stream } from "effect"
-import { Actor, ActorContext, type ActorRef, type ActorSystemShape, type SupervisionEvent, Supervisor } from "../../src/index.ts"
+import { Actor, ActorContext, type ActorRef, ActorSystem, type ActorSystemShape, type SupervisionEvent, Supervisor } from "../../src/index.ts"
 import { kernelOf } from "../../src/system/ActorSystem.ts"
 
 export const Worker = Actor.make("test/Worker", {
@@ -161,3 +161,17 @@ export const joinEvents = Effect.fnUntraced(function*(fiber: Fiber.Fiber<Readonl
 })
 
 export const bySupervisor = (sup: { readonly key: string }) => (e: SupervisionEvent) => e.supervisor === sup.key
+
+/** Runs `f` with a fresh actor system, stopped at the end. */
+export const withSystem = <A, E, R>(f: (system: ActorSystemShape) => Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const system = yield* ActorSystem
+    return yield* f(system)
+  }).pipe(Effect.provide(ActorSystem.layer()))
+
+/** The effect's failure, which must be a `SupervisorError`. */
+export const supervisorError = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.flip(effect).pipe(Effect.map((e) => {
+    assert.strictEqual((e as { _tag?: string })._tag, "SupervisorError", String(e))
+    return e as unknown as Supervisor.SupervisorError
+  }))

@@ -7,20 +7,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Actor, ActorContext, ActorSystem, type ActorSystemShape, ExitReason, Supervisor } from "../../src/index.ts"
-import { childInfo, crash, Probe, settle, Worker, worker, workerSpec } from "./helpers.ts"
-
-const withSystem = <A, E>(f: (system: ActorSystemShape) => Effect.Effect<A, E, any>) =>
-  Effect.gen(function*() {
-    const system = yield* ActorSystem
-    return yield* f(system)
-  }).pipe(Effect.provide(ActorSystem.layer()))
-
-const supervisorError = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.flip(effect).pipe(Effect.map((e) => {
-    assert.strictEqual((e as { _tag?: string })._tag, "SupervisorError", String(e))
-    return e as unknown as Supervisor.SupervisorError
-  }))
+import { Actor, ActorContext, ExitReason, Supervisor } from "../../src/index.ts"
+import { childInfo, crash, Probe, settle, Worker, worker, workerSpec , supervisorError, withSystem } from "./helpers.ts"
 
 const specError = (f: () => unknown, pattern: RegExp) => {
   try {
@@ -419,7 +407,7 @@ describe("what a child's init returns (a JS caller's mistake)", () => {
         assert.strictEqual(e.reason, "StartFailed")
         assert.match(e.message, /must return its handlers/)
         assert.deepStrictEqual(yield* Supervisor.whichChildren(sup), [])
-        const spawnError = yield* Effect.flip(system.spawn(bad))
+        const spawnError = yield* Effect.flip(system.spawn(bad) as Effect.Effect<unknown, unknown>) // bad is untyped, as from JS
         assert.strictEqual((spawnError as { _tag: string })._tag, "SpawnError")
       })
     ))

@@ -4,20 +4,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { ActorSystem, type ActorSystemShape, Supervisor } from "../../src/index.ts"
-import { childInfo, crash, Probe, settle, Worker, workerSpec } from "./helpers.ts"
-
-const withSystem = <A, E>(f: (system: ActorSystemShape) => Effect.Effect<A, E, never>) =>
-  Effect.gen(function*() {
-    const system = yield* ActorSystem
-    return yield* f(system)
-  }).pipe(Effect.provide(ActorSystem.layer()))
-
-const supervisorError = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.flip(effect).pipe(Effect.map((e) => {
-    assert.strictEqual((e as { _tag?: string })._tag, "SupervisorError", String(e))
-    return e as unknown as Supervisor.SupervisorError
-  }))
+import { Supervisor } from "../../src/index.ts"
+import { childInfo, crash, Probe, settle, Worker, workerSpec , supervisorError, withSystem } from "./helpers.ts"
 
 describe("Supervisor options", () => {
   it("rejects duplicate child ids and invalid policies when the behaviour is made", () => {
