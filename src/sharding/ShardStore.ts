@@ -10,13 +10,22 @@
  * leases from its monotonic clock, measured from the moment it *sent* the acquire or renew that
  * succeeded (which is no later than the moment the store stamped it).
  *
- * Implementations: `ShardStore.memory()` (one process; `SimCluster` wraps it to cut a node off
- * from the store), SQLite (a file shared by the nodes of one host), PostgreSQL (`effect/sql`).
+ * Implementations: `ShardStore.memory()` (one process; `ShardStore.severable` gives a node a view
+ * of it that a simulation can cut off), SQLite (`SqliteShardStore`: a file shared by the nodes of
+ * one host) and PostgreSQL (`PgShardStore` in `telex/postgres`, on `effect/sql`).
+ *
+ * Semantics every implementation keeps:
+ * - a lease is free when it was never held, was released, or is expired (its end <= now);
+ * - acquiring a free lease gives epoch (previous epoch of that shard) + 1, so epochs of a shard
+ *   only grow, across releases too; acquiring a lease the owner still holds renews it (same epoch);
+ * - `renew` extends only unexpired leases with the given owner and epoch: once a lease has
+ *   expired it is gone for good, even if nobody took it (its owner acquires it anew, epoch + 1);
+ * - `saveState`/`deleteState` succeed only while their fence is the shard's current, unexpired
+ *   lease, checked atomically with the write (the store serialises them with lease changes).
  *
  * @since 0.1.0
  */
-import type { Duration, Effect, Option } from "effect"
-import { Context, Layer, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 
 /** A shard's lease as the store granted it. */
 export interface Lease {
@@ -75,4 +84,158 @@ export interface ShardStore {
 /** The shard store of the node's sharding. */
 export class Service extends Context.Service<Service, ShardStore>()("telex/ShardStore") {
   static readonly layer = (store: ShardStore): Layer.Layer<Service> => Layer.succeed(Service, store)
+}
+
+/** The ttl in milliseconds, or a `ShardStoreError` for a ttl that would grant no time. */
+export const ttlMillis = (ttl: Duration.Input): Effect.Effect<number, ShardStoreError> => {
+  const ms = Duration.toMillis(ttl)
+  return ms > 0 && Number.isFinite(ms)
+    ? Effect.succeed(ms)
+    : Effect.fail(new ShardStoreError({ message: `lease ttl must be a positive, finite duration (got ${ms} ms)` }))
+}
+
+/** Distinct shard numbers in ascending order (every store locks them in this order). */
+export const sortedShards = (shards: ReadonlyArray<number>): Array<number> =>
+  Array.from(new Set(shards)).sort((a, b) => a - b)
+
+/** What a store granted or wrote, with the store's clock (for checkers' histories). */
+export type StoreEvent =
+  | { readonly _tag: "Acquired"; readonly lease: Lease; readonly at: number; readonly until: number }
+  | { readonly _tag: "Renewed"; readonly lease: Lease; readonly at: number; readonly until: number }
+  | { readonly _tag: "Released"; readonly lease: Lease; readonly at: number }
+  | {
+    readonly _tag: "StateSaved"
+    readonly entityType: string
+    readonly key: string
+    readonly fence: Lease
+    readonly state: string
+    readonly at: number
+  }
+  | { readonly _tag: "StateDeleted"; readonly entityType: string; readonly key: string; readonly fence: Lease; readonly at: number }
+
+export interface MemoryOptions {
+  /** called for every lease granted, renewed or released and every state written, in store order */
+  readonly onEvent?: ((event: StoreEvent) => void) | undefined
+}
+
+/**
+ * A store in this process's memory, shared by every node given it (a `SimCluster`'s nodes).
+ * Its time is Effect's `Clock` of the calling fiber, so it runs under `TestClock`; every call
+ * is atomic (it never yields between reading and writing).
+ */
+export const memory = (options?: MemoryOptions): ShardStore => {
+  const leases = new Map<number, { owner: string; epoch: number; until: number }>()
+  const states = new Map<string, string>()
+  const emit = options?.onEvent ?? (() => {})
+  const stateKey = (entityType: string, key: string) => `${entityType}\u0000${key}`
+  const current = (fence: Lease, now: number) => {
+    const row = leases.get(fence.shard)
+    return row !== undefined && row.owner === fence.owner && row.epoch === fence.epoch && row.until > now
+  }
+  const stale = (fence: Lease) =>
+    new StaleEpoch({
+      shard: fence.shard,
+      epoch: fence.epoch,
+      message: `shard ${fence.shard}: epoch ${fence.epoch} of ${fence.owner} is not the current lease`
+    })
+
+  return {
+    acquire: (owner, shards, ttl) =>
+      Effect.flatMap(ttlMillis(ttl), (ms) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const held: Array<Lease> = []
+          for (const shard of sortedShards(shards)) {
+            const row = leases.get(shard)
+            if (row !== undefined && row.until > now && row.owner !== owner) continue
+            const renewal = row !== undefined && row.until > now
+            const epoch = renewal ? row.epoch : (row?.epoch ?? 0) + 1
+            leases.set(shard, { owner, epoch, until: now + ms })
+            const lease: Lease = { shard, owner, epoch }
+            held.push(lease)
+            emit({ _tag: renewal ? "Renewed" : "Acquired", lease, at: now, until: now + ms })
+          }
+          return held
+        })),
+    renew: (owner, toRenew, ttl) =>
+      Effect.flatMap(ttlMillis(ttl), (ms) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const held: Array<Lease> = []
+          for (const lease of toRenew) {
+            const row = leases.get(lease.shard)
+            if (row === undefined || row.owner !== owner || row.epoch !== lease.epoch || row.until <= now) continue
+            row.until = now + ms
+            const renewed: Lease = { shard: lease.shard, owner, epoch: row.epoch }
+            held.push(renewed)
+            emit({ _tag: "Renewed", lease: renewed, at: now, until: row.until })
+          }
+          return held
+        })),
+    release: (owner, toRelease) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        for (const lease of toRelease) {
+          const row = leases.get(lease.shard)
+          if (row === undefined || row.owner !== owner || row.epoch !== lease.epoch || row.until <= now) continue
+          // the epoch stays: the next acquisition gets a larger one
+          row.until = now
+          emit({ _tag: "Released", lease: { shard: lease.shard, owner, epoch: row.epoch }, at: now })
+        }
+      }),
+    leases: () =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const out: Array<Lease> = []
+        for (const [shard, row] of leases) if (row.until > now) out.push({ shard, owner: row.owner, epoch: row.epoch })
+        return out.sort((a, b) => a.shard - b.shard)
+      }),
+    loadState: (entityType, key) => Effect.sync(() => Option.fromUndefinedOr(states.get(stateKey(entityType, key)))),
+    saveState: (entityType, key, fence, state) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if (!current(fence, now)) return Effect.fail(stale(fence))
+        states.set(stateKey(entityType, key), state)
+        emit({ _tag: "StateSaved", entityType, key, fence, state, at: now })
+        return Effect.void
+      }),
+    deleteState: (entityType, key, fence) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if (!current(fence, now)) return Effect.fail(stale(fence))
+        states.delete(stateKey(entityType, key))
+        emit({ _tag: "StateDeleted", entityType, key, fence, at: now })
+        return Effect.void
+      })
+  }
+}
+
+/** A node's view of a shared store that a simulation can cut off from it and reconnect. */
+export interface Severable {
+  /** the node's store: while cut off, every call fails with `ShardStoreError` and changes nothing */
+  readonly store: ShardStore
+  readonly sever: () => void
+  readonly heal: () => void
+  readonly isSevered: () => boolean
+}
+
+/** Wraps `store` (usually one `memory()` shared by all nodes) in a view one node can be cut off from. */
+export const severable = (store: ShardStore, name = "node"): Severable => {
+  let severed = false
+  const guard = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | ShardStoreError> =>
+    Effect.suspend((): Effect.Effect<A, E | ShardStoreError> =>
+      severed ? Effect.fail(new ShardStoreError({ message: `${name} is cut off from the shard store` })) : effect
+    )
+  return {
+    store: {
+      acquire: (owner, shards, ttl) => guard(store.acquire(owner, shards, ttl)),
+      renew: (owner, leases, ttl) => guard(store.renew(owner, leases, ttl)),
+      release: (owner, leases) => guard(store.release(owner, leases)),
+      leases: () => guard(store.leases()),
+      loadState: (entityType, key) => guard(store.loadState(entityType, key)),
+      saveState: (entityType, key, fence, state) => guard(store.saveState(entityType, key, fence, state)),
+      deleteState: (entityType, key, fence) => guard(store.deleteState(entityType, key, fence))
+    },
+    sever: () => {
+      severed = true
+    },
+    heal: () => {
+      severed = false
+    },
+    isSevered: () => severed
+  }
 }

@@ -1,0 +1,207 @@
+/**
+ * The `ShardStore` contract, run against every implementation: leases (acquire, renew, expiry,
+ * release, epochs that only grow) and entity state fenced by the lease epoch. The memory store
+ * runs on `TestClock`; SQLite and PostgreSQL on real time, with ttls chosen so that a lease that
+ * must stay held has a long ttl and one that must expire a short one followed by a longer wait
+ * (waits are lower bounds even on a loaded machine, so nothing here depends on speed).
+ *
+ * PostgreSQL runs when `TELEX_PG_URL` names a reachable server (each store gets tables of its own
+ * prefix, dropped at the end); otherwise one line says why it is skipped.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Option, Scope } from "effect"
+import { TestClock } from "effect/testing"
+import * as ShardStore from "../../src/sharding/ShardStore.ts"
+import { backends } from "./_backends.ts"
+
+const LONG = "60 seconds"
+const SHORT = 100
+
+describe.each(backends)("ShardStore contract: $name", (backend) => {
+  const test = (name: string, body: (store: ShardStore.ShardStore) => Effect.Effect<void, unknown, Scope.Scope>) =>
+    (backend.live ? it.live : it.effect).skipIf(backend.skip !== undefined)(name, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.make
+        yield* body(store)
+      }).pipe(Effect.scoped))
+  /** long enough for a lease of ttl SHORT to be expired, whatever the machine's load */
+  const expire = backend.live ? Effect.sleep(3 * SHORT) : TestClock.adjust(3 * SHORT)
+
+  test("acquires free shards with epoch 1, and leases() lists them", (store) =>
+    Effect.gen(function*() {
+      const got = yield* store.acquire("a", [3, 1, 2, 1], LONG)
+      assert.deepStrictEqual(got, [1, 2, 3].map((shard) => ({ shard, owner: "a", epoch: 1 })))
+      assert.deepStrictEqual(yield* store.leases(), got)
+    }))
+
+  test("a held shard is refused to another owner; the free ones are granted", (store) =>
+    Effect.gen(function*() {
+      yield* store.acquire("a", [1, 2], LONG)
+      const got = yield* store.acquire("b", [1, 2, 3], LONG)
+      assert.deepStrictEqual(got, [{ shard: 3, owner: "b", epoch: 1 }])
+      assert.deepStrictEqual((yield* store.leases()).map((l) => [l.shard, l.owner]), [[1, "a"], [2, "a"], [3, "b"]])
+    }))
+
+  test("renew and re-acquire by the holder keep the epoch and extend the lease", (store) =>
+    Effect.gen(function*() {
+      const [lease] = yield* store.acquire("a", [7], SHORT)
+      const renewed = yield* store.renew("a", [lease!], LONG)
+      assert.deepStrictEqual(renewed, [lease])
+      yield* expire
+      assert.deepStrictEqual(yield* store.acquire("b", [7], LONG), [], "renewed with the long ttl: still a's")
+      assert.deepStrictEqual(yield* store.acquire("a", [7], LONG), [lease], "a re-acquire by the holder is a renewal")
+    }))
+
+  test("after expiry another owner acquires with epoch + 1; the old owner's renew gets nothing", (store) =>
+    Effect.gen(function*() {
+      const [old] = yield* store.acquire("a", [5], SHORT)
+      yield* expire
+      assert.deepStrictEqual(yield* store.leases(), [], "expired leases are not listed")
+      assert.deepStrictEqual(yield* store.acquire("b", [5], LONG), [{ shard: 5, owner: "b", epoch: 2 }])
+      assert.deepStrictEqual(yield* store.renew("a", [old!], LONG), [])
+      assert.deepStrictEqual(yield* store.acquire("a", [5], LONG), [])
+    }))
+
+  test("an expired lease is not renewed even if nobody took it; its owner re-acquires with a new epoch", (store) =>
+    Effect.gen(function*() {
+      const [old] = yield* store.acquire("a", [4], SHORT)
+      yield* expire
+      assert.deepStrictEqual(yield* store.renew("a", [old!], LONG), [])
+      assert.deepStrictEqual(yield* store.acquire("a", [4], LONG), [{ shard: 4, owner: "a", epoch: 2 }])
+    }))
+
+  test("renew ignores leases of another owner or epoch", (store) =>
+    Effect.gen(function*() {
+      const [lease] = yield* store.acquire("a", [9], LONG)
+      assert.deepStrictEqual(yield* store.renew("b", [{ ...lease!, owner: "b" }], LONG), [])
+      assert.deepStrictEqual(yield* store.renew("a", [{ ...lease!, epoch: 2 }], LONG), [])
+      assert.deepStrictEqual(yield* store.renew("a", [lease!, { shard: 10, owner: "a", epoch: 1 }], LONG), [lease])
+    }))
+
+  test("release frees the lease at once (epochs keep growing); a release with a stale epoch is ignored", (store) =>
+    Effect.gen(function*() {
+      const [lease] = yield* store.acquire("a", [1], LONG)
+      yield* store.release("a", [{ ...lease!, epoch: 0 }])
+      assert.deepStrictEqual(yield* store.acquire("b", [1], LONG), [], "a stale release changed nothing")
+      yield* store.release("b", [{ ...lease!, owner: "b" }])
+      assert.deepStrictEqual(yield* store.acquire("b", [1], LONG), [], "another owner's release changed nothing")
+      yield* store.release("a", [lease!])
+      assert.deepStrictEqual(yield* store.leases(), [])
+      assert.deepStrictEqual(yield* store.acquire("b", [1], LONG), [{ shard: 1, owner: "b", epoch: 2 }])
+      yield* store.release("b", [{ shard: 1, owner: "b", epoch: 2 }])
+      assert.deepStrictEqual(yield* store.acquire("a", [1], LONG), [{ shard: 1, owner: "a", epoch: 3 }])
+    }))
+
+  test("saveState under the current lease is loaded back; overwrite and delete too", (store) =>
+    Effect.gen(function*() {
+      assert.isTrue(Option.isNone(yield* store.loadState("Cart", "k1")))
+      const [fence] = yield* store.acquire("a", [2], LONG)
+      yield* store.saveState("Cart", "k1", fence!, `{"items":["book"]}`)
+      yield* store.saveState("Cart", "k2", fence!, `{"items":[]}`)
+      assert.deepStrictEqual(yield* store.loadState("Cart", "k1"), Option.some(`{"items":["book"]}`))
+      assert.isTrue(Option.isNone(yield* store.loadState("Other", "k1")), "entity types are separate")
+      yield* store.saveState("Cart", "k1", fence!, `{"items":["book","pen"]}`)
+      assert.deepStrictEqual(yield* store.loadState("Cart", "k1"), Option.some(`{"items":["book","pen"]}`))
+      yield* store.deleteState("Cart", "k1", fence!)
+      assert.isTrue(Option.isNone(yield* store.loadState("Cart", "k1")))
+      assert.deepStrictEqual(yield* store.loadState("Cart", "k2"), Option.some(`{"items":[]}`))
+    }))
+
+  test("fencing: a stale owner's late write and delete are refused with StaleEpoch, the new owner's kept", (store) =>
+    Effect.gen(function*() {
+      const [old] = yield* store.acquire("a", [6], SHORT)
+      yield* store.saveState("E", "k", old!, "a1")
+      yield* expire
+      const expired = yield* Effect.exit(store.saveState("E", "k", old!, "a-expired"))
+      assertStale(expired, 6, 1)
+      const [fresh] = yield* store.acquire("b", [6], LONG)
+      assertStale(yield* Effect.exit(store.saveState("E", "k", old!, "a-late")), 6, 1)
+      assertStale(yield* Effect.exit(store.deleteState("E", "k", old!)), 6, 1)
+      assert.deepStrictEqual(yield* store.loadState("E", "k"), Option.some("a1"))
+      yield* store.saveState("E", "k", fresh!, "b1")
+      assertStale(yield* Effect.exit(store.saveState("E", "k", { ...fresh!, owner: "a" }, "wrong owner")), 6, 2)
+      assertStale(yield* Effect.exit(store.saveState("E", "k", { ...fresh!, epoch: 3 }, "future epoch")), 6, 3)
+      assertStale(yield* Effect.exit(store.saveState("E", "k", { shard: 8, owner: "b", epoch: 1 }, "never held")), 8, 1)
+      assert.deepStrictEqual(yield* store.loadState("E", "k"), Option.some("b1"))
+      yield* store.release("b", [fresh!])
+      assertStale(yield* Effect.exit(store.saveState("E", "k", fresh!, "after release")), 6, 2)
+      assert.deepStrictEqual(yield* store.loadState("E", "k"), Option.some("b1"))
+    }))
+
+  test("state text round-trips: unicode, quotes, an empty string and a large value", (store) =>
+    Effect.gen(function*() {
+      const [fence] = yield* store.acquire("a", [0], LONG)
+      const values = ["", `{"q":"it's \\"x\\""}`, "κλειδί ✓ \u0000 end", "x".repeat(200_000)]
+      for (const [i, v] of values.entries()) yield* store.saveState("T", `key ${i} ✓`, fence!, v)
+      for (const [i, v] of values.entries()) {
+        assert.deepStrictEqual(yield* store.loadState("T", `key ${i} ✓`), Option.some(v))
+      }
+    }))
+
+  test("a ttl that grants no time fails with ShardStoreError", (store) =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(store.acquire("a", [1], 0))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.deepStrictEqual(yield* store.leases(), [])
+    }))
+
+  test("1 024 shards in one call: acquire, renew, release", (store) =>
+    Effect.gen(function*() {
+      const all = Array.from({ length: 1024 }, (_, i) => i)
+      const got = yield* store.acquire("a", all, LONG)
+      assert.strictEqual(got.length, 1024)
+      assert.strictEqual((yield* store.acquire("b", all, LONG)).length, 0)
+      assert.strictEqual((yield* store.renew("a", got, LONG)).length, 1024)
+      yield* store.release("a", got.slice(0, 512))
+      const b = yield* store.acquire("b", all, LONG)
+      assert.deepStrictEqual(b.map((l) => [l.shard, l.epoch]), all.slice(0, 512).map((s) => [s, 2]))
+    }))
+})
+
+const assertStale = (exit: Exit.Exit<void, unknown>, shard: number, epoch: number) => {
+  assert.isTrue(Exit.isFailure(exit), "expected StaleEpoch, the write succeeded")
+  const failure = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+  assert.instanceOf(failure, ShardStore.StaleEpoch)
+  assert.deepInclude(failure, { shard, epoch })
+}
+
+describe("ShardStore.severable and the memory store's events", () => {
+  it.effect("a severed view fails every call with ShardStoreError and changes nothing; heal restores it", () =>
+    Effect.gen(function*() {
+      const events: Array<ShardStore.StoreEvent> = []
+      const shared = ShardStore.memory({ onEvent: (e) => events.push(e) })
+      const n1 = ShardStore.severable(shared, "n1")
+      const n2 = ShardStore.severable(shared, "n2")
+      const [lease] = yield* n1.store.acquire("n1", [1], 1000)
+      n1.sever()
+      assert.isTrue(n1.isSevered())
+      const calls: ReadonlyArray<Effect.Effect<unknown, unknown>> = [
+        n1.store.acquire("n1", [2], 1000),
+        n1.store.renew("n1", [lease!], 1000),
+        n1.store.release("n1", [lease!]),
+        n1.store.leases(),
+        n1.store.loadState("E", "k"),
+        n1.store.saveState("E", "k", lease!, "x"),
+        n1.store.deleteState("E", "k", lease!)
+      ]
+      for (const call of calls) {
+        const exit = yield* Effect.exit(call)
+        assert.isTrue(Exit.isFailure(exit))
+        assert.instanceOf(Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined, ShardStore.ShardStoreError)
+      }
+      // the other node still reaches the store, and sees n1's lease run out
+      assert.deepStrictEqual(yield* n2.store.leases(), [lease])
+      yield* TestClock.adjust(1000)
+      assert.deepStrictEqual(yield* n2.store.acquire("n2", [1], 1000), [{ shard: 1, owner: "n2", epoch: 2 }])
+      n1.heal()
+      assert.deepStrictEqual(yield* n1.store.renew("n1", [lease!], 1000), [])
+      yield* n2.store.saveState("E", "k", { shard: 1, owner: "n2", epoch: 2 }, "v")
+      yield* n2.store.release("n2", [{ shard: 1, owner: "n2", epoch: 2 }])
+      assert.deepStrictEqual(events, [
+        { _tag: "Acquired", lease: { shard: 1, owner: "n1", epoch: 1 }, at: 0, until: 1000 },
+        { _tag: "Acquired", lease: { shard: 1, owner: "n2", epoch: 2 }, at: 1000, until: 2000 },
+        { _tag: "StateSaved", entityType: "E", key: "k", fence: { shard: 1, owner: "n2", epoch: 2 }, state: "v", at: 1000 },
+        { _tag: "Released", lease: { shard: 1, owner: "n2", epoch: 2 }, at: 1000 }
+      ])
+    }))
+})
