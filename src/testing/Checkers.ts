@@ -14,6 +14,10 @@
  * | `boundedBuffers`       | every buffer-size sample is within its bound                           |
  * | `livenessAfterHeal`    | after the last heal, every link is up and every pending op completed in time |
  * | `reliableDelivery`     | reliable channels: confirmed ⇒ processed once, in order; one outcome each |
+ * | `singleActivation`     | sharded entities: no two activations of one key overlap; epochs never go back |
+ * | `noLostUpdates`        | counters: every read sees every increment acknowledged before it, no more than were made |
+ * | `asksEnd`              | every operation ends (answered or a typed error), within its bound |
+ * | `keysAnswerAfterHeal`  | after the last heal, every key answers again within the bound, and keeps answering |
  *
  * Each checker's documentation gives its exact rule. `checkAll` runs the applicable ones,
  * `format` prints a result.
@@ -41,6 +45,10 @@ export type Rule =
   | "boundedBuffers"
   | "livenessAfterHeal"
   | "reliableDelivery"
+  | "singleActivation"
+  | "noLostUpdates"
+  | "asksEnd"
+  | "keysAnswerAfterHeal"
 
 export const rules: ReadonlyArray<Rule> = [
   "noLostAcknowledged",
@@ -51,7 +59,11 @@ export const rules: ReadonlyArray<Rule> = [
   "restartsWithinPolicy",
   "boundedBuffers",
   "livenessAfterHeal",
-  "reliableDelivery"
+  "reliableDelivery",
+  "singleActivation",
+  "noLostUpdates",
+  "asksEnd",
+  "keysAnswerAfterHeal"
 ]
 
 export interface Violation {
@@ -1039,6 +1051,374 @@ export const reliableDelivery = (history: HistoryT, options: ReliableDeliveryOpt
 }
 
 // ---------------------------------------------------------------------------------------------
+// 10. singleActivation
+// ---------------------------------------------------------------------------------------------
+
+export interface SingleActivationOptions {
+  /**
+   * Overlaps no longer than this are not reported (default 0): slack for histories merged from
+   * the logs of several processes, whose clocks are read at slightly different moments.
+   */
+  readonly toleranceMillis?: number
+}
+
+/**
+ * **At most one activation per key** (sharded entities). From `Activation` and `Crash` entries,
+ * taken in time order (at one instant, stops before starts): an activation lasts from its
+ * `activated` until the `deactivated` of the same entity and key on the same node, or until its
+ * node's `Crash`; one still running at the end of the history lasts until then. Violations:
+ *
+ * - `overlap`: an activation of a key starts while another one of the same key is running — on
+ *   another node, or a second one on the same node — for longer than `toleranceMillis`;
+ * - `epoch`: an activation whose lease epoch is lower than an earlier activation's of the same
+ *   key (leases only move forward), or equal to the epoch of an activation on another node (one
+ *   acquisition, one owner);
+ * - `unmatched`: a `deactivated` with no running activation of that key on that node (one whose
+ *   node crashed while it ran may still record its stop: it is ignored).
+ */
+export const singleActivation = (history: HistoryT, options: SingleActivationOptions = {}): Result => {
+  const tol = options.toleranceMillis ?? 0
+  const events = history.entries
+    .filter((e): e is History.ActivationEntry | History.CrashEntry => e._tag === "Activation" || e._tag === "Crash")
+    .sort((a, b) => a.at - b.at || rank(a) - rank(b) || a.index - b.index)
+  const violations: Array<Violation> = []
+  const report = (kind: string, detail: string, ops: ReadonlyArray<Entry | undefined>) =>
+    violations.push(violation("singleActivation", `${kind}: ${detail}`, ops))
+  /** running activations per entity key */
+  const running = new Map<string, Array<History.ActivationEntry>>()
+  /** per entity key: the highest epoch seen, and the node of each epoch */
+  const highest = new Map<string, History.ActivationEntry>()
+  const epochNode = new Map<string, History.ActivationEntry>()
+  /** overlaps found when the later activation started, judged when the earlier one ends */
+  const overlaps: Array<{ readonly first: History.ActivationEntry; readonly second: History.ActivationEntry }> = []
+  /** activations ended by their node's crash, by entity key, node and epoch */
+  const crashed = new Set<string>()
+  const name = (e: History.ActivationEntry) => `${e.entity}/${e.key}`
+  const ended = (first: History.ActivationEntry, end: Entry | undefined, at: number) => {
+    for (let i = overlaps.length - 1; i >= 0; i--) {
+      const o = overlaps[i]!
+      if (o.first !== first) continue
+      overlaps.splice(i, 1)
+      const length = at - o.second.at
+      if (length <= tol) continue
+      report(
+        "overlap",
+        `${name(first)} activated on ${o.second.node} (epoch ${o.second.epoch}) at t=${o.second.at} while its activation on ` +
+          `${first.node} (epoch ${first.epoch}, since t=${first.at}) was still running` +
+          (end === undefined ? ` (until the end of the history, t=${at})` : ` until t=${at}: ${length} ms of two activations`),
+        [first, o.second, end]
+      )
+    }
+  }
+  for (const e of events) {
+    if (e._tag === "Crash") {
+      for (const [k, list] of running) {
+        const left = list.filter((a) => {
+          if (a.node !== e.node) return true
+          ended(a, e, e.at)
+          crashed.add(key(k, a.node, String(a.epoch)))
+          return false
+        })
+        if (left.length === 0) running.delete(k)
+        else running.set(k, left)
+      }
+      continue
+    }
+    const k = key(e.entity, e.key)
+    const list = running.get(k) ?? []
+    if (e.event === "deactivated") {
+      const i = list.findIndex((a) => a.node === e.node && a.epoch === e.epoch)
+      const j = i >= 0 ? i : list.findIndex((a) => a.node === e.node)
+      if (j < 0) {
+        // the stop of an activation its node's crash already ended (an in-process simulation's
+        // finalizers may still run and record it)
+        if (crashed.delete(key(k, e.node, String(e.epoch)))) continue
+        report("unmatched", `${name(e)} deactivated on ${e.node} at t=${e.at} without a running activation there`, [e])
+        continue
+      }
+      const [a] = list.splice(j, 1)
+      ended(a!, e, e.at)
+      if (list.length === 0) running.delete(k)
+      continue
+    }
+    for (const other of list) overlaps.push({ first: other, second: e })
+    const top = highest.get(k)
+    if (top !== undefined && e.epoch < top.epoch) {
+      report(
+        "epoch",
+        `${name(e)} activated on ${e.node} at t=${e.at} with epoch ${e.epoch}, lower than epoch ${top.epoch} of its ` +
+          `activation on ${top.node} at t=${top.at}`,
+        [top, e]
+      )
+    }
+    if (top === undefined || e.epoch >= top.epoch) highest.set(k, e)
+    const ek = key(k, String(e.epoch))
+    const owner = epochNode.get(ek)
+    if (owner === undefined) epochNode.set(ek, e)
+    else if (owner.node !== e.node) {
+      report(
+        "epoch",
+        `${name(e)} activated on ${e.node} at t=${e.at} with epoch ${e.epoch}, the epoch it already ran under on ` +
+          `${owner.node} (t=${owner.at}): one lease acquisition, two owners`,
+        [owner, e]
+      )
+    }
+    list.push(e)
+    running.set(k, list)
+  }
+  for (const list of running.values()) for (const a of list) ended(a, undefined, history.end)
+  return verdict(violations)
+}
+
+/** at one instant, stops and crashes come before starts */
+const rank = (e: History.ActivationEntry | History.CrashEntry): number => (e._tag === "Activation" && e.event === "activated" ? 1 : 0)
+
+/** The key an operation is about: its invocation value's `key` field, by default. */
+export type KeyOf = (op: History.Operation) => string | undefined
+
+const defaultKeyOf: KeyOf = (op) => {
+  const v = op.invoke.value as { readonly key?: unknown } | null | undefined
+  return typeof v === "object" && v !== null && typeof v.key === "string" ? v.key : undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. noLostUpdates
+// ---------------------------------------------------------------------------------------------
+
+export interface NoLostUpdatesOptions {
+  /** the `f` of increments (default `"increment"`); the invocation value's `by` (default 1) is added */
+  readonly increment?: string
+  /** the `f` of reads (default `"read"`), whose `ok` value is the counter */
+  readonly read?: string
+  /** the key of an operation (default: its invocation value's `key`) */
+  readonly keyOf?: KeyOf
+  /**
+   * Also check that reads of a key never go backwards: a read that began after another ended
+   * returns at least its value (default false: a value read but never made durable may vanish
+   * in a crash; only acknowledged increments must not).
+   */
+  readonly monotonic?: boolean
+}
+
+/**
+ * **No acknowledged update is lost** (counters with durable state). Per key, each `read` that
+ * completed `ok` with a number `v` — and each `increment` whose `ok` value is a number, the
+ * counter after it — is checked against the increments, ordered by the history (its entries'
+ * order is real time):
+ *
+ * - `lost`: `v` is below the sum of the increments acknowledged (`ok`) before the read was
+ *   invoked (for an increment's own value: plus itself);
+ * - `phantom`: `v` is above the sum of every increment invoked before the read completed and not
+ *   known to have failed (`ok`, `info` or still pending: those may have happened);
+ * - `backwards` (with `monotonic`): `v` is below a read of the same key that completed before it
+ *   was invoked.
+ */
+export const noLostUpdates = (history: HistoryT, options: NoLostUpdatesOptions = {}): Result => {
+  const inc = options.increment ?? "increment"
+  const read = options.read ?? "read"
+  const keyOf = options.keyOf ?? defaultKeyOf
+  const byKey = new Map<string, { incs: Array<History.Operation>; reads: Array<History.Operation> }>()
+  for (const op of history.operations) {
+    if (op.f !== inc && op.f !== read) continue
+    const k = keyOf(op)
+    if (k === undefined) continue
+    let g = byKey.get(k)
+    if (g === undefined) byKey.set(k, g = { incs: [], reads: [] })
+    if (op.f === inc) g.incs.push(op)
+    if (op.completion?.type === "ok" && typeof op.completion.value === "number") g.reads.push(op)
+  }
+  const amount = (op: History.Operation) => {
+    const by = (op.invoke.value as { readonly by?: unknown } | null | undefined)?.by
+    return typeof by === "number" ? by : 1
+  }
+  const violations: Array<Violation> = []
+  const report = (kind: string, detail: string, ops: ReadonlyArray<Entry | undefined>) =>
+    violations.push(violation("noLostUpdates", `${kind}: ${detail}`, ops))
+  for (const [k, { incs, reads }] of byKey) {
+    let best: { readonly value: number; readonly op: History.Operation } | undefined
+    for (const r of [...reads].sort((a, b) => a.completion!.index - b.completion!.index)) {
+      const c = r.completion!
+      const v = c.value as number
+      let lower = 0
+      let upper = 0
+      let lastAcked: History.Operation | undefined
+      for (const i of incs) {
+        const done = i.completion
+        if (i === r || (done?.type === "ok" && done.index < r.invoke.index)) {
+          lower += amount(i)
+          if (i !== r && (lastAcked === undefined || done!.index > lastAcked.completion!.index)) lastAcked = i
+        }
+        if (i.invoke.index < c.index && done?.type !== "fail") upper += amount(i)
+      }
+      const what = `${r.f} of ${k} (op ${r.id}, invoked at t=${r.invoke.at}) returned ${v} at t=${c.at}`
+      if (v < lower) {
+        report(
+          "lost",
+          `${what}, but increments acknowledged before it add up to ${lower}: ${lower - v} lost` +
+            (lastAcked === undefined ? "" : ` (the last acknowledged: op ${lastAcked.id} at t=${lastAcked.completion!.at})`),
+          [lastAcked?.invoke, lastAcked?.completion, r.invoke, c]
+        )
+      } else if (v > upper) {
+        report("phantom", `${what}, but only ${upper} can have been added by then`, [r.invoke, c])
+      }
+      if (options.monotonic === true && best !== undefined && best.op.completion!.index < r.invoke.index && v < best.value) {
+        report(
+          "backwards",
+          `${what}, below ${best.value} read by op ${best.op.id} (ended at t=${best.op.completion!.at}, before this one began)`,
+          [best.op.invoke, best.op.completion, r.invoke, c]
+        )
+      }
+      if (best === undefined || v > best.value) best = { value: v, op: r }
+    }
+  }
+  return verdict(violations)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. asksEnd
+// ---------------------------------------------------------------------------------------------
+
+export interface AsksEndOptions {
+  /** the operations checked, by `f` (default: every operation) */
+  readonly fs?: ReadonlyArray<string>
+  /** each must complete within this many ms of its invocation (e.g. the ask timeout + slack) */
+  readonly withinMillis?: number
+  /**
+   * Whether a `fail` / `info` completion is a typed error (its `value`); one that is not (a
+   * defect, an interruption) is a violation. Default: any completion counts.
+   */
+  readonly typed?: (completion: History.OpEntry) => boolean
+}
+
+/**
+ * **Every ask ends.** Each operation (of `fs`) completes — answered (`ok`) or with a typed error
+ * (`fail`, `info`) — by the end of the history, and with `withinMillis` no later than that after
+ * its invocation: an ask never hangs. With `typed`, an error completion it refuses is a
+ * violation too.
+ */
+export const asksEnd = (history: HistoryT, options: AsksEndOptions = {}): Result => {
+  const fs = options.fs === undefined ? undefined : new Set(options.fs)
+  const violations: Array<Violation> = []
+  for (const op of history.operations) {
+    if (fs !== undefined && !fs.has(op.f)) continue
+    const c = op.completion
+    const what = `op ${op.id} (${op.process} ${op.f}${op.message === undefined ? "" : ` ${op.message.id}`}, invoked at t=${op.invoke.at})`
+    const due = options.withinMillis === undefined ? undefined : op.invoke.at + options.withinMillis
+    if (c === undefined) {
+      violations.push(violation(
+        "asksEnd",
+        `${what} never ended (history ends at t=${history.end}` +
+          (due !== undefined && history.end < due ? `, before its bound t=${due}: record longer)` : ")"),
+        [op.invoke]
+      ))
+      continue
+    }
+    if (due !== undefined && c.at > due) {
+      violations.push(violation(
+        "asksEnd",
+        `${what} ended (${c.type}) only at t=${c.at}, ${c.at - op.invoke.at} ms later (bound ${options.withinMillis} ms)`,
+        [op.invoke, c]
+      ))
+    }
+    if (c.type !== "ok" && options.typed !== undefined && !options.typed(c)) {
+      violations.push(violation("asksEnd", `${what} ended (${c.type}) at t=${c.at} without a typed error: ${String(c.value).split("\n")[0]}`, [op.invoke, c]))
+    }
+  }
+  return verdict(violations)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. keysAnswerAfterHeal
+// ---------------------------------------------------------------------------------------------
+
+export interface KeysAnswerOptions {
+  /** the recovery bound after the heal, e.g. lease TTL + failure detection + a retry interval */
+  readonly withinMillis: number
+  /** the heal time; default: the last `Heal` entry */
+  readonly healAt?: number
+  /** the keys that must answer (default: every key with an operation of `fs`) */
+  readonly keys?: ReadonlyArray<string>
+  /** the operations that count, by `f` (default: every operation with a key) */
+  readonly fs?: ReadonlyArray<string>
+  /** the key of an operation (default: its invocation value's `key`) */
+  readonly keyOf?: KeyOf
+}
+
+/**
+ * **Liveness after heal, per key** (sharded entities). With `H` the last heal and
+ * `D = H + withinMillis`, for every key:
+ *
+ * - it answers again: some operation on it invoked at or after `H` completes `ok` no later than
+ *   `D` (a test probes every key after the heal until it answers);
+ * - it keeps answering: no operation on it invoked at or after `H` ends without an answer
+ *   (`fail`, `info`, or pending at the end of the history) later than `D`.
+ *
+ * A history without a heal is a violation when this checker is called (`checkAll` skips it).
+ */
+export const keysAnswerAfterHeal = (history: HistoryT, options: KeysAnswerOptions): Result => {
+  let heal: History.HealEntry | undefined
+  for (const e of history.entries) if (e._tag === "Heal" && (heal === undefined || e.at >= heal.at)) heal = e
+  const H = options.healAt ?? heal?.at
+  if (H === undefined) {
+    return verdict([violation("keysAnswerAfterHeal", "no heal in the history: nothing to measure recovery from", [])])
+  }
+  const D = H + options.withinMillis
+  const keyOf = options.keyOf ?? defaultKeyOf
+  const fs = options.fs === undefined ? undefined : new Set(options.fs)
+  const byKey = new Map<string, Array<History.Operation>>()
+  for (const k of options.keys ?? []) byKey.set(k, [])
+  for (const op of history.operations) {
+    if (fs !== undefined && !fs.has(op.f)) continue
+    const k = keyOf(op)
+    if (k === undefined || (options.keys !== undefined && !byKey.has(k))) continue
+    const list = byKey.get(k)
+    if (list === undefined) byKey.set(k, [op])
+    else list.push(op)
+  }
+  const violations: Array<Violation> = []
+  const bound = `heal at t=${H} + ${options.withinMillis} ms`
+  for (const [k, ops] of byKey) {
+    const after = ops.filter((op) => op.invoke.at >= H)
+    const answered = after.filter((op) => op.completion?.type === "ok").sort((a, b) => a.completion!.at - b.completion!.at)[0]
+    if (answered === undefined) {
+      violations.push(violation(
+        "keysAnswerAfterHeal",
+        `key ${k} never answered after the heal (${after.length} operation(s) on it since t=${H}` +
+          (history.end < D ? `; the history ends at t=${history.end}, before t=${D}: record longer)` : ")"),
+        [heal, ...after.slice(-3).flatMap((op) => [op.invoke, op.completion])]
+      ))
+      continue
+    }
+    if (answered.completion!.at > D) {
+      violations.push(violation(
+        "keysAnswerAfterHeal",
+        `key ${k} answered again only at t=${answered.completion!.at}, ${answered.completion!.at - H} ms after the heal (${bound})`,
+        [heal, answered.invoke, answered.completion]
+      ))
+    }
+    for (const op of after) {
+      const c = op.completion
+      if (c?.type === "ok") continue
+      const endAt = c?.at ?? history.end
+      if (endAt <= D) continue
+      violations.push(violation(
+        "keysAnswerAfterHeal",
+        `key ${k}: op ${op.id} (${op.process} ${op.f}, invoked at t=${op.invoke.at}) ` +
+          (c === undefined ? "never ended" : `ended without an answer (${c.type}: ${String(showValue(c.value))}) at t=${c.at}`) +
+          `, after the recovery bound t=${D} (${bound})`,
+        [heal, op.invoke, c]
+      ))
+    }
+  }
+  return verdict(violations)
+}
+
+const showValue = (v: unknown): string => {
+  if (typeof v === "object" && v !== null && "_tag" in v) return String((v as { readonly _tag: unknown })._tag)
+  return String(v).split("\n")[0]!
+}
+
+// ---------------------------------------------------------------------------------------------
 // all of them
 // ---------------------------------------------------------------------------------------------
 
@@ -1055,6 +1435,14 @@ export interface CheckAllOptions {
   readonly buffers?: BoundedBuffersOptions
   /** run livenessAfterHeal (when a heal was recorded, or `healAt` given) */
   readonly liveness?: LivenessOptions
+  /** options of singleActivation (run when activations were recorded) */
+  readonly activations?: SingleActivationOptions
+  /** run noLostUpdates */
+  readonly updates?: NoLostUpdatesOptions
+  /** run asksEnd */
+  readonly asks?: AsksEndOptions
+  /** run keysAnswerAfterHeal (when a heal was recorded, or `healAt` given) */
+  readonly keysAfterHeal?: KeysAnswerOptions
   /** rules not to run */
   readonly skip?: ReadonlyArray<Rule>
 }
@@ -1068,8 +1456,9 @@ export type CheckAllResult = Result & {
 
 /**
  * Runs every applicable checker: the message checkers when sends or deliveries were recorded
- * (`noPhantoms` only when sends were), `perPairFifo` when deliveries carry seq numbers, and each
- * of the others when its entries were recorded and its options given.
+ * (`noPhantoms` only when sends were), `perPairFifo` when deliveries carry seq numbers,
+ * `singleActivation` when activations were recorded, and each of the others when its entries
+ * were recorded and its options given.
  */
 export const checkAll = (history: HistoryT, options: CheckAllOptions = {}): CheckAllResult => {
   const has = (tag: Entry["_tag"]) => history.entries.some((e) => e._tag === tag)
@@ -1096,6 +1485,19 @@ export const checkAll = (history: HistoryT, options: CheckAllOptions = {}): Chec
   if (options.liveness !== undefined && (options.liveness.healAt !== undefined || has("Heal"))) {
     const liveness = options.liveness
     runs.push(["livenessAfterHeal", () => livenessAfterHeal(history, liveness)])
+  }
+  if (has("Activation")) runs.push(["singleActivation", () => singleActivation(history, options.activations)])
+  if (options.updates !== undefined) {
+    const updates = options.updates
+    runs.push(["noLostUpdates", () => noLostUpdates(history, updates)])
+  }
+  if (options.asks !== undefined) {
+    const asks = options.asks
+    runs.push(["asksEnd", () => asksEnd(history, asks)])
+  }
+  if (options.keysAfterHeal !== undefined && (options.keysAfterHeal.healAt !== undefined || has("Heal"))) {
+    const keys = options.keysAfterHeal
+    runs.push(["keysAnswerAfterHeal", () => keysAnswerAfterHeal(history, keys)])
   }
   const results: Partial<Record<Rule, Result>> = {}
   const checked: Array<Rule> = []

@@ -33,6 +33,10 @@
  * - **Supervision events** (`system.supervisionEvents`), stamped with their own `at`.
  * - **Buffer samples**: `sample(buffer, size, bound?)` (a mailbox, an outbound queue, ...).
  * - **Nemesis**: `fault(name)` when the test injects a fault, `heal()` when it removes them all.
+ * - **Entity activations** (sharding): `activated(node, entity, key, { epoch })` when an entity
+ *   starts on a node under the lease of that epoch, `deactivated(...)` when it has stopped
+ *   (passivated, handed off, its lease lost), and `crashed(node)` when a node's process dies with
+ *   everything on it.
  *
  * @since 0.1.0
  */
@@ -146,6 +150,27 @@ export interface HealEntry extends Base {
   readonly _tag: "Heal"
 }
 
+/** An entity began (`activated`) or finished stopping (`deactivated`) on a node. */
+export interface ActivationEntry extends Base {
+  readonly _tag: "Activation"
+  readonly event: "activated" | "deactivated"
+  readonly node: string
+  /** the entity type */
+  readonly entity: string
+  readonly key: string
+  /** the epoch of the shard lease it ran under */
+  readonly epoch: number
+  readonly shard: number | undefined
+  /** why it stopped (passivated, handoff, lease lost, ...) */
+  readonly reason: string | undefined
+}
+
+/** A node's process died: everything that ran on it stopped at this instant. */
+export interface CrashEntry extends Base {
+  readonly _tag: "Crash"
+  readonly node: string
+}
+
 export type Entry =
   | OpEntry
   | DeliverEntry
@@ -157,6 +182,8 @@ export type Entry =
   | SampleEntry
   | FaultEntry
   | HealEntry
+  | ActivationEntry
+  | CrashEntry
 
 /** An entry before it is placed in a history (no `index`). */
 export type EntryInput = Entry extends infer E ? E extends Entry ? Omit<E, "index"> : never : never
@@ -358,6 +385,27 @@ export class Recorder {
     this.push<HealEntry>({ _tag: "Heal" })
   }
 
+  /** Entity `entity`/`key` started on `node` under the shard lease of `epoch`. */
+  activated(node: string, entity: string, key: string, lease: { readonly epoch: number; readonly shard?: number }): void {
+    this.push<ActivationEntry>({ _tag: "Activation", event: "activated", node, entity, key, epoch: lease.epoch, shard: lease.shard, reason: undefined })
+  }
+
+  /** Entity `entity`/`key` on `node` has stopped (record it once its stop is complete). */
+  deactivated(
+    node: string,
+    entity: string,
+    key: string,
+    lease: { readonly epoch: number; readonly shard?: number },
+    reason?: string
+  ): void {
+    this.push<ActivationEntry>({ _tag: "Activation", event: "deactivated", node, entity, key, epoch: lease.epoch, shard: lease.shard, reason })
+  }
+
+  /** `node`'s process died (a kill): whatever ran there stopped now. */
+  crashed(node: string): void {
+    this.push<CrashEntry>({ _tag: "Crash", node })
+  }
+
   /**
    * Runs `effect` as operation `op` of `process`: invoke before, then `ok` with its value, `fail`
    * with its typed error (`info` when `options.unknown` says the outcome is unknown, e.g. an
@@ -494,5 +542,10 @@ export const describe = (entry: Entry): string => {
       return `${head} fault ${entry.name}${entry.detail === undefined ? "" : ` ${show(entry.detail)}`}`
     case "Heal":
       return `${head} heal`
+    case "Activation":
+      return `${head} ${entry.event} ${entry.entity}/${entry.key} on ${entry.node} epoch ${entry.epoch}` +
+        `${entry.shard === undefined ? "" : ` shard ${entry.shard}`}${entry.reason === undefined ? "" : ` (${entry.reason})`}`
+    case "Crash":
+      return `${head} crash ${entry.node}`
   }
 }
