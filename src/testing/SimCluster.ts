@@ -17,6 +17,13 @@
  * `eventually` advances virtual time in small steps between attempts and while an attempt runs
  * (a check may itself wait on the clock, as an ask does), so tests never sleep and never hang.
  *
+ * With `sharding`, the nodes share one in-memory shard store (`ShardStore.memory()`), each
+ * through its own view (`ShardStore.severable`) provided as the node's `ShardStore.Service`:
+ * `partitionStore(n)` cuts node `n` off from the store as `partition` cuts it from a peer (its
+ * calls fail with `ShardStoreError`; the other nodes go on), `healStore(n)` (or `heal()`)
+ * reconnects it. Nodes marked `join: true` start only when the scenario calls `join(n)`. Give a
+ * `history` and every fault the scenario injects is recorded in it (a kill also as a `Crash`).
+ *
  * @since 0.1.0
  */
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Random, Redacted, Scope } from "effect"
@@ -26,18 +33,40 @@ import * as Admin from "../cluster/Admin.ts"
 import type { ClusterApp } from "../cluster/ClusterApp.ts"
 import { NodeStats } from "../cluster/NodeStats.ts"
 import { Registry } from "../cluster/Registry.ts"
+import * as ShardStore from "../sharding/ShardStore.ts"
 import { Node } from "../transport/Node.ts"
+import type * as History from "./History.ts"
 import type { ClusterHandle } from "./Scenario.ts"
 import * as SimNetwork from "./SimNetwork.ts"
 
 export interface SimClusterOptions {
   readonly app: ClusterApp
-  readonly nodes: ReadonlyArray<{ readonly name: string; readonly run?: ReadonlyArray<string> }>
+  /** `join: true`: not started with the cluster, only when the scenario calls `join(name)` */
+  readonly nodes: ReadonlyArray<{ readonly name: string; readonly run?: ReadonlyArray<string>; readonly join?: boolean }>
   readonly seed?: number
   readonly heartbeatInterval?: Duration.Input
   readonly acceptablePause?: Duration.Input
   /** virtual milliseconds per step while waiting (default 10) */
   readonly stepMillis?: number
+  /** a shard store shared by the nodes, each through a view the scenario can cut off */
+  readonly sharding?: SimShardingOptions
+  /** where the faults the scenario injects are recorded */
+  readonly history?: History.Recorder
+}
+
+/** The services a node's sharding layer is built on. */
+export type ShardingServices = ActorSystem | Node | Registry | NodeStats | ShardStore.Service
+
+export interface SimShardingOptions {
+  /** the store the nodes share (default: a new `ShardStore.memory({ onEvent })`) */
+  readonly store?: ShardStore.ShardStore
+  /** every lease granted, renewed or released and every state written by the default store */
+  readonly onEvent?: (event: ShardStore.StoreEvent) => void
+  /**
+   * Built on every node (at each start) before its modules, on the node's services and its view
+   * of the store; what it provides is given to the node's modules (the node's sharding runtime).
+   */
+  readonly layer?: (node: string) => Layer.Layer<never, unknown, ShardingServices>
 }
 
 export class SimClusterError extends Error {}
@@ -51,6 +80,18 @@ interface Running {
 
 export interface SimCluster extends ClusterHandle {
   readonly network: SimNetwork.SimNetwork
+  /** the shard store the nodes share (with `sharding`) */
+  readonly store: ShardStore.ShardStore | undefined
+  /** cuts `name` off from the shard store: its calls fail with `ShardStoreError` until healed */
+  partitionStore(name: string): Effect.Effect<void>
+  /** reconnects `name` (every node when left out) to the shard store */
+  healStore(name?: string): Effect.Effect<void>
+  /** whether `name` is cut off from the shard store */
+  storeSevered(name: string): boolean
+  /** starts a node marked `join: true` (the first time; `restart` after a kill) */
+  join(name: string): Effect.Effect<void, SimClusterError>
+  /** whether a node runs now */
+  isRunning(name: string): boolean
   /** a node's services (while it runs) */
   services(name: string): {
     readonly node: Node["Service"]
@@ -62,6 +103,8 @@ export interface SimCluster extends ClusterHandle {
 }
 
 const secret = Redacted.make("sim-cluster")
+
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e))
 const PORT = 7000
 
 export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, SimClusterError, Scope.Scope> =>
@@ -71,6 +114,11 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
     const names = options.nodes.map((n) => n.name)
     const outer = yield* Effect.scope
     const running = new Map<string, Running>()
+    const history = options.history
+    const store = options.sharding === undefined
+      ? undefined
+      : options.sharding.store ?? ShardStore.memory({ onEvent: options.sharding.onEvent })
+    const views = new Map(store === undefined ? [] : names.map((n) => [n, ShardStore.severable(store, n)] as const))
 
     const advance = (duration: Duration.Input) =>
       Effect.gen(function*() {
@@ -80,7 +128,7 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
 
     const boot = Effect.fnUntraced(function*(spec: SimClusterOptions["nodes"][number]) {
       const scope = yield* Scope.fork(outer)
-      const layer = Layer.mergeAll(Registry.layer, NodeStats.layer).pipe(
+      const base = Layer.mergeAll(Registry.layer, NodeStats.layer).pipe(
         Layer.provideMerge(Node.layerWithSystem({
           name: spec.name,
           port: PORT,
@@ -93,7 +141,13 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
           peers: names.filter((p) => p > spec.name).map((p) => ({ name: p, host: p, port: PORT }))
         }))
       )
-      const ctx = yield* Layer.buildWithScope(layer, scope).pipe(Effect.mapError((e) => new SimClusterError(e.message)))
+      const view = views.get(spec.name)
+      const withStore: Layer.Layer<ShardingServices, unknown> = view === undefined
+        ? base as Layer.Layer<ShardingServices, unknown>
+        : Layer.merge(base, ShardStore.Service.layer(view.store))
+      const sharding = view === undefined ? undefined : options.sharding?.layer?.(spec.name)
+      const layer = sharding === undefined ? withStore : Layer.provideMerge(sharding, withStore)
+      const ctx = yield* Layer.buildWithScope(layer, scope).pipe(Effect.mapError((e) => new SimClusterError(errorText(e))))
       const r: Running = {
         scope,
         node: Context.get(ctx, Node),
@@ -112,7 +166,7 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       yield* modules.pipe(Effect.provide(ctx), Scope.provide(scope), Effect.orDie)
     })
 
-    for (const spec of options.nodes) yield* boot(spec)
+    for (const spec of options.nodes) if (spec.join !== true) yield* boot(spec)
 
     // the test's own node
     const clientScope = yield* Scope.fork(outer)
@@ -176,11 +230,16 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
         }
       })
 
-    // wait until the mesh is formed
+    // wait until the mesh of the nodes started is formed
+    const started = options.nodes.filter((n) => n.join !== true).map((n) => n.name)
+    const isUp = (peers: ReadonlyArray<{ readonly name: string; readonly up: boolean }>, name: string) =>
+      peers.some((p) => p.up && p.name === name)
     yield* eventually(
       Effect.suspend(() =>
-        names.every((n) => running.get(n)!.node!.peers().filter((p) => p.up && p.name !== "client").length === names.length - 1) &&
-          client.node.peers().filter((p) => p.up).length === names.length
+        started.every((n) => {
+          const peers = running.get(n)!.node!.peers()
+          return started.every((o) => o === n || isUp(peers, o))
+        }) && started.every((n) => isUp(client.node.peers(), n))
           ? Effect.void
           : Effect.fail(new SimClusterError("the simulated cluster did not form"))
       ),
@@ -191,6 +250,18 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       const r = running.get(name)
       if (r === undefined) throw new SimClusterError(`no node ${name} (nodes: ${names.join(", ")})`)
       return r
+    }
+    const view = (name: string) => {
+      const v = views.get(name)
+      if (v === undefined) {
+        throw new SimClusterError(store === undefined ? "no shard store: start the cluster with `sharding`" : `no node ${name} (nodes: ${names.join(", ")})`)
+      }
+      return v
+    }
+    const specOf = (name: string) => {
+      const spec = options.nodes.find((n) => n.name === name)
+      if (spec === undefined) throw new SimClusterError(`no node ${name} (nodes: ${names.join(", ")})`)
+      return spec
     }
 
     const cluster: SimCluster = {
@@ -205,18 +276,47 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
         }
         return { node: r.node, system: r.system, registry: r.registry }
       },
-      partition: (a, b) => Effect.sync(() => network.partition(a, b)),
+      store,
+      partitionStore: (name) => Effect.sync(() => {
+        view(name).sever()
+        history?.fault("partitionStore", { node: name })
+      }),
+      healStore: (name) => Effect.sync(() => {
+        for (const n of name === undefined ? names : [name]) view(n).heal()
+        history?.fault("healStore", { node: name ?? "*" })
+      }),
+      storeSevered: (name) => view(name).isSevered(),
+      isRunning: (name) => running.get(name)?.scope !== undefined,
+      join: (name) =>
+        Effect.gen(function*() {
+          const spec = specOf(name)
+          if (running.has(name)) return yield* Effect.fail(new SimClusterError(`node ${name} has already started`))
+          history?.fault("join", { node: name })
+          yield* boot(spec).pipe(Effect.mapError((e) => new SimClusterError(errorText(e))))
+        }),
+      partition: (a, b) => Effect.sync(() => {
+        network.partition(a, b)
+        history?.fault("partition", { a, b })
+      }),
       isolate: (name) => Effect.sync(() => {
         for (const other of [...names, "client"]) if (other !== name) network.partition(name, other)
+        history?.fault("isolate", { node: name })
       }),
       heal: () => Effect.sync(() => {
         network.heal()
         network.clearFaults()
+        for (const v of views.values()) v.heal()
+        history?.heal()
       }),
-      reset: (a, b) => Effect.sync(() => network.reset(a, b)),
+      reset: (a, b) => Effect.sync(() => {
+        network.reset(a, b)
+        history?.fault("reset", { a, b })
+      }),
       kill: (name) =>
         Effect.gen(function*() {
           const r = get(name)
+          history?.fault("kill", { node: name })
+          history?.crashed(name)
           network.crash(name)
           const scope = r.scope
           r.scope = undefined
@@ -226,13 +326,20 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
           // the process is gone: its finalizers would not run, but in-process we must free it
           if (scope !== undefined) yield* Effect.forkDetach(Scope.close(scope, Exit.void))
         }),
-      pause: (name) => Effect.sync(() => network.pause(name)),
-      resume: (name) => Effect.sync(() => network.resume(name)),
+      pause: (name) => Effect.sync(() => {
+        network.pause(name)
+        history?.fault("pause", { node: name })
+      }),
+      resume: (name) => Effect.sync(() => {
+        network.resume(name)
+        history?.fault("resume", { node: name })
+      }),
       restart: (name) =>
         Effect.gen(function*() {
-          const spec = options.nodes.find((n) => n.name === name)!
+          const spec = specOf(name)
           if (get(name).scope !== undefined) return yield* Effect.fail(new SimClusterError(`node ${name} is still running`))
-          yield* boot(spec).pipe(Effect.mapError((e) => new SimClusterError(String(e))))
+          history?.fault("restart", { node: name })
+          yield* boot(spec).pipe(Effect.mapError((e) => new SimClusterError(errorText(e))))
         }),
       eventually
     }

@@ -1,9 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import app from "../../examples/cluster/app.ts"
 import * as SimCluster from "../../src/testing/SimCluster.ts"
 import { jobsScenario } from "./jobs-scenario.ts"
 import * as Admin from "../../src/cluster/Admin.ts"
+import * as ShardStore from "../../src/sharding/ShardStore.ts"
+import * as History from "../../src/testing/History.ts"
 
 describe("SimCluster: the same scenario in-process, on TestClock", () => {
   it.effect("job queue through partition, reset, kill + restart, pause (virtual time)", () =>
@@ -49,5 +51,65 @@ describe("SimCluster.eventually with a check that waits on the test clock", () =
         Effect.map((s) => s.node)
       )
       assert.strictEqual(yield* cluster.eventually(again, "30 seconds"), "n1")
+    }).pipe(Effect.scoped), 60_000)
+})
+
+describe("SimCluster with a shard store", () => {
+  it.effect("every node sees the shared store through its own view; a node cut off from it fails alone; a late node joins", () =>
+    Effect.gen(function*() {
+      const views = new Map<string, ShardStore.ShardStore>()
+      const history = yield* History.makeEffect
+      const cluster = yield* SimCluster.start({
+        app,
+        seed: 5,
+        history,
+        nodes: [{ name: "n1" }, { name: "n2" }, { name: "n3", join: true }],
+        sharding: {
+          // the node's sharding runtime would be built here, on its view of the store
+          layer: (node) => Layer.effectDiscard(Effect.map(ShardStore.Service, (store) => void views.set(node, store)))
+        }
+      })
+      assert.deepStrictEqual([...views.keys()], ["n1", "n2"])
+      assert.isFalse(cluster.isRunning("n3"))
+      const n1 = views.get("n1")!
+      const n2 = views.get("n2")!
+      const [lease] = yield* n1.acquire("n1", [1], "1 second")
+      assert.deepStrictEqual(lease, { shard: 1, owner: "n1", epoch: 1 })
+
+      yield* cluster.partitionStore("n1")
+      assert.isTrue(cluster.storeSevered("n1"))
+      const cut = yield* Effect.flip(n1.renew("n1", [lease!], "1 second"))
+      assert.strictEqual(cut._tag, "ShardStoreError")
+      assert.deepStrictEqual(yield* n2.acquire("n2", [1], "1 second"), [], "n1's lease still holds")
+      yield* cluster.advance("1 second")
+      assert.deepStrictEqual(yield* n2.acquire("n2", [1], "1 second"), [{ shard: 1, owner: "n2", epoch: 2 }])
+
+      yield* cluster.healStore("n1")
+      assert.deepStrictEqual(yield* n1.renew("n1", [lease!], "1 second"), [], "n1 learns its lease is gone")
+      const stale = yield* Effect.flip(n1.saveState("Cart", "k", lease!, "{}"))
+      assert.strictEqual(stale._tag, "StaleEpoch")
+
+      yield* cluster.join("n3")
+      assert.isTrue(cluster.isRunning("n3"))
+      assert.deepStrictEqual((yield* views.get("n3")!.leases()).map((l) => l.owner), ["n2"])
+      yield* cluster.eventually(Effect.suspend(() =>
+        cluster.services("n1").node.peers().some((p) => p.name === "n3" && p.up) ? Effect.void : Effect.fail("n3 not up yet")
+      ))
+      yield* cluster.kill("n3")
+      yield* cluster.heal()
+      const faults = history.snapshot().entries.map((e) =>
+        e._tag === "Fault" ? `${e.name} ${JSON.stringify(e.detail)}` : e._tag === "Crash" ? `crash ${e.node}` : e._tag
+      )
+      assert.deepStrictEqual(faults, [
+        `partitionStore {"node":"n1"}`,
+        `healStore {"node":"n1"}`,
+        `join {"node":"n3"}`,
+        `kill {"node":"n3"}`,
+        "crash n3",
+        "Heal"
+      ])
+      const noStore = yield* SimCluster.start({ app, seed: 5, nodes: [{ name: "n1" }] })
+      assert.isUndefined(noStore.store)
+      assert.throws(() => Effect.runSync(noStore.partitionStore("n1")), /no shard store/)
     }).pipe(Effect.scoped), 60_000)
 })
