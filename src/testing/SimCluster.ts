@@ -119,6 +119,21 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       ? undefined
       : options.sharding.store ?? ShardStore.memory({ onEvent: options.sharding.onEvent })
     const views = new Map(store === undefined ? [] : names.map((n) => [n, ShardStore.severable(store, n)] as const))
+    /** nodes the scenario cut off from the store */
+    const storeCut = new Set<string>()
+    /** nodes started and not killed since */
+    const alive = new Set<string>()
+    /**
+     * A node reaches the store while it runs and is not cut off: a killed node's fibers, which
+     * in-process still wind down after the kill, must not release its leases or write its
+     * entities' state as a dead process could not.
+     */
+    const syncView = (name: string) => {
+      const v = views.get(name)
+      if (v === undefined) return
+      if (storeCut.has(name) || !alive.has(name)) v.sever()
+      else v.heal()
+    }
 
     const advance = (duration: Duration.Input) =>
       Effect.gen(function*() {
@@ -141,6 +156,8 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
           peers: names.filter((p) => p > spec.name).map((p) => ({ name: p, host: p, port: PORT }))
         }))
       )
+      alive.add(spec.name)
+      syncView(spec.name)
       const view = views.get(spec.name)
       const withStore: Layer.Layer<ShardingServices, unknown> = view === undefined
         ? base as Layer.Layer<ShardingServices, unknown>
@@ -278,14 +295,20 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       },
       store,
       partitionStore: (name) => Effect.sync(() => {
-        view(name).sever()
+        view(name)
+        storeCut.add(name)
+        syncView(name)
         history?.fault("partitionStore", { node: name })
       }),
       healStore: (name) => Effect.sync(() => {
-        for (const n of name === undefined ? names : [name]) view(n).heal()
+        for (const n of name === undefined ? names : [name]) {
+          view(n)
+          storeCut.delete(n)
+          syncView(n)
+        }
         history?.fault("healStore", { node: name ?? "*" })
       }),
-      storeSevered: (name) => view(name).isSevered(),
+      storeSevered: (name) => storeCut.has(view(name) && name),
       isRunning: (name) => running.get(name)?.scope !== undefined,
       join: (name) =>
         Effect.gen(function*() {
@@ -305,7 +328,8 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       heal: () => Effect.sync(() => {
         network.heal()
         network.clearFaults()
-        for (const v of views.values()) v.heal()
+        storeCut.clear()
+        for (const n of views.keys()) syncView(n)
         history?.heal()
       }),
       reset: (a, b) => Effect.sync(() => {
@@ -320,6 +344,8 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
           network.crash(name)
           const scope = r.scope
           r.scope = undefined
+          alive.delete(name)
+          syncView(name)
           r.node = undefined
           r.system = undefined
           r.registry = undefined

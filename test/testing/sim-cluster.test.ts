@@ -96,7 +96,10 @@ describe("SimCluster with a shard store", () => {
         cluster.services("n1").node.peers().some((p) => p.name === "n3" && p.up) ? Effect.void : Effect.fail("n3 not up yet")
       ))
       yield* cluster.kill("n3")
+      // a killed node's fibers wind down in-process: they must not reach the store (release its leases)
+      assert.strictEqual((yield* Effect.flip(views.get("n3")!.leases()))._tag, "ShardStoreError")
       yield* cluster.heal()
+      assert.strictEqual((yield* Effect.flip(views.get("n3")!.leases()))._tag, "ShardStoreError", "still dead after the heal")
       const faults = history.snapshot().entries.map((e) =>
         e._tag === "Fault" ? `${e.name} ${JSON.stringify(e.detail)}` : e._tag === "Crash" ? `crash ${e.node}` : e._tag
       )
