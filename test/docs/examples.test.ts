@@ -47,7 +47,8 @@ export const examplesOf = (file: string, text: string): Array<Example> => {
 const ENTRIES: Record<string, string> = {
   "telex": "src/index.ts",
   "telex/testing": "src/testing/index.ts",
-  "telex/sqlite": "src/sqlite.ts"
+  "telex/sqlite": "src/sqlite.ts",
+  "telex/postgres": "src/postgres.ts"
 }
 
 describe("doc-comment examples", () => {

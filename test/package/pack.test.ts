@@ -2,9 +2,10 @@
 // the repository a fresh app installs the tarball (with effect and @effect/platform-node as
 // peers, from npm's cache where it can) and uses it as a user would:
 //   (a) plain `node` runs a JavaScript file importing "telex" (the README's counter prints 2),
-//       CommonJS can require() it, and `import "telex/sqlite"` without better-sqlite3 fails with one line naming it;
+//       CommonJS can require() it, and `import "telex/sqlite"` without better-sqlite3 (`telex/postgres`
+//       without @effect/sql-pg) fails with one line naming it;
 //   (b) `tsc --noEmit`, strict, default options (no allowImportingTsExtensions, skipLibCheck
-//       off), passes on a .ts file using the public API, telex/testing and telex/sqlite included;
+//       off), passes on a .ts file using the public API, telex/testing, telex/sqlite and telex/postgres included;
 //   (c) `npx telex start` runs a 2-node cluster of a JavaScript app module, and of a TypeScript
 //       one, to its --duration summary;
 //   (d) `telex new` writes a project whose own `npm test` and `npm start -- --duration 10s` pass;
@@ -93,6 +94,7 @@ const API_TS = `import { Effect, Schema } from "effect"
 import { Actor, ActorSystem, ClusterApp, Node, NodeStats, Registry, Reliable, Supervisor, type ActorRef } from "telex"
 import { Checkers, History, SimCluster, TestCluster, type ClusterHandle } from "telex/testing"
 import { SqliteStore } from "telex/sqlite"
+import { PgShardStore } from "telex/postgres"
 
 export const Counter = Actor.make("Counter", {
   Increment: Actor.tell({ by: Schema.Int }),
@@ -119,7 +121,7 @@ export const check = (cluster: ClusterHandle): Effect.Effect<number, unknown> =>
   cluster.client.registry.lookup(Counter, "counter").pipe(Effect.flatMap((c) => c.ask(Counter.Get())))
 export const sim = SimCluster.start({ app: ClusterApp.make({ modules: { counter } }), nodes: [{ name: "n1", run: ["counter"] }] })
 export const real = TestCluster.start
-export const kit = [Checkers, History, Node.layer, Reliable.producer, Reliable.consumer, SqliteStore.make] as const
+export const kit = [Checkers, History, Node.layer, Reliable.producer, Reliable.consumer, SqliteStore.make, PgShardStore.layer] as const
 `
 
 const TSCONFIG = JSON.stringify({
@@ -196,7 +198,7 @@ describe("the packed package, installed in a fresh app outside the repository", 
 
   it("holds the build, the bin, the templates and the config schema; no tests, no benchmarks", () => {
     const files = ok(root, "tar", ["tzf", tarball]).stdout.split("\n").filter((f) => f !== "")
-    for (const f of ["package/dist/index.js", "package/dist/index.d.ts", "package/dist/testing/index.js", "package/dist/sqlite.js",
+    for (const f of ["package/dist/index.js", "package/dist/index.d.ts", "package/dist/testing/index.js", "package/dist/sqlite.js", "package/dist/postgres.js",
       "package/dist/cli/main.js", "package/bin/telex.js", "package/templates/starter/src/app.ts", "package/package.json", "package/cluster.schema.json"]) {
       assert.include(files, f)
     }
@@ -205,6 +207,7 @@ describe("the packed package, installed in a fresh app outside the repository", 
     assert.strictEqual(pkg.dependencies.effect, undefined) // a peer: one copy of effect in the app
     assert.ok(pkg.peerDependencies.effect)
     assert.strictEqual(pkg.peerDependenciesMeta["better-sqlite3"].optional, true)
+    assert.strictEqual(pkg.peerDependenciesMeta["@effect/sql-pg"].optional, true)
   })
 
   it("(a) plain node runs a JavaScript file importing telex; telex/sqlite without better-sqlite3 fails in one line", () => {
@@ -216,6 +219,9 @@ describe("the packed package, installed in a fresh app outside the repository", 
     const sqlite = run(app, process.execPath, ["--input-type=module", "-e", "await import('telex/sqlite')"])
     assert.notStrictEqual(sqlite.status, 0)
     assert.include(sqlite.stderr, "telex/sqlite needs the package better-sqlite3", sqlite.output)
+    const postgres = run(app, process.execPath, ["--input-type=module", "-e", "await import('telex/postgres')"])
+    assert.notStrictEqual(postgres.status, 0)
+    assert.include(postgres.stderr, "telex/postgres needs the package @effect/sql-pg", postgres.output)
   })
 
   it.skipIf(oldNode() === undefined)("an older Node.js gets one line from the telex command and from telex/sqlite", () => {
