@@ -36,7 +36,7 @@ import { Context, Duration, Effect, Layer, Option, PubSub, Redacted, References,
 import * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import { ActorNotFound, NodeDown } from "../actors/ActorError.ts"
-import { type ActorAddress, type ActorRef, type NodeId } from "../actors/ActorRef.ts"
+import { type ActorRef, type NodeId } from "../actors/ActorRef.ts"
 import { ActorSystem, kernelOf, type Options as SystemOptions } from "../system/ActorSystem.ts"
 import * as ProtocolRegistry from "../actors/ProtocolRegistry.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
@@ -47,8 +47,9 @@ import { Kind } from "./Envelope.ts"
 import { defaultMaxFrameSize } from "./Frame.ts"
 import * as Handshake from "./Handshake.ts"
 import { type Listener, type Network, type Socket, tcp } from "./Network.ts"
-import { isAddress } from "./internal/codecs.ts"
-import { type NodeEvent, type Peer, Router } from "./internal/router.ts"
+import type { Peer } from "./internal/peers.ts"
+import * as Requests from "./internal/requests.ts"
+import { type Member, type NodeEvent, Router } from "./internal/router.ts"
 import { HandshakeError, RemoteSpawnError } from "./TransportError.ts"
 
 export type { NodeEvent } from "./internal/router.ts"
@@ -344,25 +345,31 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   const context = yield* Effect.context<never>()
   const runLog = (effect: Effect.Effect<void>) => Effect.runForkWith(context)(effect.pipe(Effect.annotateLogs({ node: options.name })))
 
-  const router = new Router(core, {
-    bufferLimit: options.bufferLimit ?? 10_000,
-    gossip: options.advertise !== false,
-    holdSlackBytes: options.holdSlackBytes ?? 8 * 1024 * 1024,
-    unsafeLimitBytes: (options.maxQueuedBytes ?? 64 * 1024 * 1024) / 8
-  })
-  core.setRemote(router)
   // actors spawned at a peer's request run with the node's context (its loggers, tracer,
   // node= annotation), as if spawned here; the router starts them from a socket callback
   const spawnContext = Context.add(context, References.CurrentLogAnnotations, {
     ...Context.get(context, References.CurrentLogAnnotations),
     node: options.name
   })
+  const spawnable = new Map<string, (name: string | undefined) => Effect.Effect<ActorRef<any>, unknown>>()
   for (const behavior of options.spawnable ?? []) {
-    router.spawnable.set(
+    spawnable.set(
       behavior.protocol.name,
       (name) => Effect.updateContext(core.spawnTopLevel(behavior, { name }), () => spawnContext)
     )
   }
+  // the members peers tell of are dialled once the links below are set up (nothing before:
+  // no peer is connected yet)
+  let dialMembers: (members: ReadonlyArray<Member>) => void = () => {}
+  const router = new Router(core, {
+    bufferLimit: options.bufferLimit ?? 10_000,
+    gossip: options.advertise !== false,
+    holdSlackBytes: options.holdSlackBytes ?? 8 * 1024 * 1024,
+    unsafeLimitBytes: (options.maxQueuedBytes ?? 64 * 1024 * 1024) / 8,
+    spawnable,
+    onMembers: (members) => dialMembers(members)
+  })
+  core.setRemote(router)
 
   // new protocols (modules imported later) are advertised to connected peers
   const unregister = ProtocolRegistry.onRegister((protocol) => {
@@ -511,9 +518,9 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         })
       const run = Effect.gen(function*() {
         if (!peer.isUp) {
-          peer.dialing = true
+          peer.outbox.dialing = true
           const result = yield* Effect.tryPromise(() => dial(peerAddress)).pipe(Effect.result)
-          peer.dialing = false
+          peer.outbox.dialing = false
           if (result._tag === "Failure") {
             const error = result.failure.cause as any
             const duplicate = error instanceof HandshakeError && error.code === "duplicate"
@@ -563,7 +570,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         Effect.forkScoped
       )
       yield* Effect.addFinalizer(() => Effect.sync(() => {
-        peer.dialing = false
+        peer.outbox.dialing = false
         linkActors.delete(key)
       }))
       return { Status: () => Effect.sync(() => state) }
@@ -627,7 +634,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   // members learned from peers: dial the ones we have no link to (a full mesh from seeds)
   const runInNode = Effect.runForkWith(context)
   // (a transient client stays a client: it talks to the nodes it was given)
-  if (options.advertise !== false) router.onMembers = (members) => {
+  if (options.advertise !== false) dialMembers = (members) => {
     for (const m of members) {
       if (m.name === options.name) continue
       const known = router.peers.get(m.name)
@@ -660,7 +667,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     const attempt: Effect.Effect<NodeId, NodeDown> = Effect.gen(function*() {
       const id = yield* awaitUp(name, timeoutMillis)
       const peer = router.peer(name)
-      const answered = yield* Effect.result(router.request(peer, (rid) => [Kind.Lookup, rid, ""]))
+      const answered = yield* Effect.result(Requests.lookup(router, peer, ""))
       // the connection was replaced meanwhile (a simultaneous connect): wait for the new one
       return answered._tag === "Success" ? id : yield* attempt
     })
@@ -681,7 +688,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     Effect.suspend(() => {
       const peer = router.peers.get(name)
       if (peer !== undefined && peer.isUp) return Effect.succeed(peer)
-      const pending = linked.has(name) && (peer === undefined || peer.dialing || peer.lastSession === undefined)
+      const pending = linked.has(name) && (peer === undefined || peer.outbox.dialing || peer.lastSession === undefined)
       if (!pending) return Effect.fail(new NodeDown({ node: name, reason: "not connected" }))
       return awaitUp(name, millis(timeout, connectTimeoutMillis + handshakeTimeoutMillis)).pipe(
         Effect.map(() => router.peer(name))
@@ -700,19 +707,16 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     lookup: (node, protocol, name, lookupOptions) =>
       Effect.gen(function*() {
         const peer = yield* peerFor(node, lookupOptions?.timeout)
-        const found = (yield* router.request(peer, (id) => [Kind.Lookup, id, name])) as Array<unknown>
-        const addr = found[2]
-        if (!isAddress(addr) || addr.protocol !== protocol.name) return yield* new ActorNotFound({ name: `${name}@${node}` })
-        return router.refFor(addr as ActorAddress)
+        const address = yield* Requests.lookup(router, peer, name)
+        if (address === undefined || address.protocol !== protocol.name) return yield* new ActorNotFound({ name: `${name}@${node}` })
+        return router.refFor(address)
       }),
     spawn: (node, protocol, spawnOptions) =>
       Effect.gen(function*() {
         const peer = yield* peerFor(node, spawnOptions?.timeout)
-        const reply = (yield* router.request(peer, (id) => [Kind.Spawn, id, protocol.name, spawnOptions?.name ?? null])) as Array<unknown>
-        if (!isAddress(reply[2])) {
-          return yield* new RemoteSpawnError({ node, module: protocol.name, message: String(reply[3] ?? "spawn failed") })
-        }
-        return router.refFor(reply[2] as ActorAddress)
+        const spawned = yield* Requests.spawn(router, peer, protocol.name, spawnOptions?.name)
+        if ("error" in spawned) return yield* new RemoteSpawnError({ node, module: protocol.name, message: spawned.error })
+        return router.refFor(spawned.address)
       }),
     events: Stream.fromPubSub(router.events as PubSub.PubSub<NodeEvent>),
     subscribe: PubSub.subscribe(router.events as PubSub.PubSub<NodeEvent>),

@@ -42,7 +42,7 @@ describe("connection loss", () => {
         Effect.forkChild({ startImmediately: true })
       )
       yield* barrier(hanger) // the Hang ask is being handled on b (forked: it never replies)
-      assert.strictEqual(routerOf(a.node).peers.get("b")!.pending.size, 1)
+      assert.strictEqual(routerOf(a.node).peers.get("b")!.asks.pending.size, 1)
 
       const started = Date.now()
       yield* a.node.disconnect("b", "cut by the test")
@@ -135,7 +135,7 @@ describe("connection loss", () => {
       assert.strictEqual(yield* newCounter.ask(Counter.Get()), 0) // a round trip after all of the above
       assert.isTrue(newCounterLocal.target.isAlive, "the successor's actor was not stopped")
       assert.strictEqual((newCounterLocal.target as unknown as { links?: Map<string, unknown> }).links?.size ?? 0, 0)
-      assert.strictEqual(routerOf(b2.node).peers.get("a")!.remoteMonitors.size, 0)
+      assert.strictEqual(routerOf(b2.node).peers.get("a")!.watch.remoteMonitors.size, 0)
     }).pipe(Effect.scoped))
 
   it.live("sends buffered while a dial is in flight: when the dial fails, none is lost silently", () =>
@@ -146,7 +146,7 @@ describe("connection loss", () => {
       const letters = yield* subscribeDeadLetters(a)
       yield* Effect.forkChild(Effect.ignore(a.node.connect({ name: "c", host: "127.0.0.1", port: blackHole.port }, "200 millis")))
       yield* withTimeout("the dial", Deferred.await(blackHole.accepted))
-      assert.isTrue(routerOf(a.node).peers.get("c")!.dialing)
+      assert.isTrue(routerOf(a.node).peers.get("c")!.outbox.dialing)
 
       const ghost = a.system.refFor({ node: { name: "c", incarnation: 1 }, id: 1, protocol: Counter.name }) as ActorRef.ActorRef<
         typeof Counter.defs
@@ -160,7 +160,7 @@ describe("connection loss", () => {
       })
       yield* probe.ask(Probe.Monitor({ other: ghost }))
       yield* probe.ask(Probe.Link({ other: ghost }))
-      assert.strictEqual(routerOf(a.node).peers.get("c")!.buffer.length, 4, "all four are buffered")
+      assert.strictEqual(routerOf(a.node).peers.get("c")!.outbox.buffer.length, 4, "all four are buffered")
 
       // the handshake times out: the tell is a dead letter, the ask fails, the monitor and link fire
       const letter = yield* next(letters, (d): d is DeadLetter => d.recipient === ghost.key, "dead letter of the buffered tell")
@@ -171,8 +171,8 @@ describe("connection loss", () => {
       const exit = signals.find((s) => s._tag === "Exit")
       assert.deepStrictEqual(down?.reason, ExitReason.noconnection("c"))
       assert.deepStrictEqual(exit?.reason, ExitReason.noconnection("c"))
-      assert.strictEqual(routerOf(a.node).peers.get("c")!.watches.size, 0)
-      assert.strictEqual(routerOf(a.node).peers.get("c")!.links.size, 0)
+      assert.strictEqual(routerOf(a.node).peers.get("c")!.watch.watches.size, 0)
+      assert.strictEqual(routerOf(a.node).peers.get("c")!.watch.links.size, 0)
     }).pipe(Effect.scoped))
 
   it.live("sends buffered for the old incarnation while the restarted node is being dialled are refused", () =>
@@ -194,7 +194,7 @@ describe("connection loss", () => {
       yield* Scope.close(scopeB, Exit.void)
       yield* next(events, isNodeDown("b"), "NodeDown")
       yield* withTimeout("the redial", Deferred.await(proxy.held))
-      assert.isTrue(routerOf(a.node).peers.get("b")!.dialing)
+      assert.isTrue(routerOf(a.node).peers.get("b")!.outbox.dialing)
 
       const sink = yield* makeSink
       const probe = yield* a.system.spawn(makeProbe(sink))
@@ -205,7 +205,7 @@ describe("connection loss", () => {
       })
       yield* probe.ask(Probe.Monitor({ other: oldCounter }))
       yield* probe.ask(Probe.Link({ other: oldCounter }))
-      assert.strictEqual(routerOf(a.node).peers.get("b")!.buffer.length, 4, "all four are buffered")
+      assert.strictEqual(routerOf(a.node).peers.get("b")!.outbox.buffer.length, 4, "all four are buffered")
 
       // the new incarnation answers the held dial
       const b2 = yield* startNode("b")
@@ -226,6 +226,6 @@ describe("connection loss", () => {
       const newCounter = yield* a.node.lookup("b", Counter, "counter")
       assert.strictEqual(yield* newCounter.ask(Counter.Get()), 0)
       assert.strictEqual((newCounterLocal.target as unknown as { links?: Map<string, unknown> }).links?.size ?? 0, 0)
-      assert.strictEqual(routerOf(b2.node).peers.get("a")!.remoteMonitors.size, 0)
+      assert.strictEqual(routerOf(b2.node).peers.get("a")!.watch.remoteMonitors.size, 0)
     }).pipe(Effect.scoped))
 })

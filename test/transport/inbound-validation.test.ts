@@ -20,10 +20,8 @@ import { isInvalidLetter, next, subscribeDeadLetters, twoNodes } from "./_remote
 const rawAsk = (from: TestNode, to: ActorRef.ActorRef<any>, message: unknown) =>
   Effect.callback<unknown, unknown>((resume) => {
     const peer = routerOf(from.node).peers.get(to.address.node.name)!
-    const askId = peer.nextAskId++
     const reply = (exit: Exit.Exit<unknown, unknown>) => resume(exit)
-    peer.pending.set(askId, { reply, protocol: Counter as any, tag: (message as { _tag: string })._tag })
-    peer.askIds.set(reply, askId)
+    const askId = peer.asks.add(reply, Counter as any, (message as { _tag: string })._tag)
     peer.conn!.send([Kind.Ask, to.address.id, to.address.protocol, message, askId, null])
   }).pipe(Effect.timeoutOrElse({ duration: 5000, orElse: () => Effect.die(new Error("raw ask: no reply")) }))
 

@@ -14,7 +14,7 @@ import { Context, Deferred, Duration, Effect, Layer, PubSub, Redacted, Stream } 
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { Counter } from "../../examples/counter.ts"
 import { ActorSystem } from "../../src/index.ts"
-import type { NodeEvent } from "../../src/transport/internal/router.ts"
+import type { NodeEvent } from "../../src/transport/Node.ts"
 import { Node } from "../../src/transport/Node.ts"
 
 const fixture = fileURLToPath(new URL("../fixtures/node-main.ts", import.meta.url))

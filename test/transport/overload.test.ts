@@ -194,8 +194,8 @@ describe("a held destination under `fail`", () => {
       // fill it (one in the handler, four queued), then wait for the Hold to arrive
       for (let n = 0; n < 5; n++) yield* stuck.tell(Slow.Work({ n }))
       const peer = routerOf(a.node).peers.get("ffb")!
-      for (let i = 0; i < 200 && peer.held.size === 0; i++) yield* Effect.sleep("10 millis")
-      assert.strictEqual(peer.held.size, 1, "the sender was asked to hold the full actor")
+      for (let i = 0; i < 200 && peer.flow.held.size === 0; i++) yield* Effect.sleep("10 millis")
+      assert.strictEqual(peer.flow.held.size, 1, "the sender was asked to hold the full actor")
       const tell = yield* Effect.flip(stuck.tell(Slow.Work({ n: 99 })))
       assert.strictEqual(tell._tag, "MailboxFull")
       assert.strictEqual((tell as any).capacity, 4)
@@ -205,7 +205,7 @@ describe("a held destination under `fail`", () => {
       // released once it drains: sends to it work again
       yield* Deferred.succeed(gate, undefined)
       // (released with a credit of what fits, or without one)
-      const held = () => peer.held.get(stuck.address.id)?.credit === 0
+      const held = () => peer.flow.held.get(stuck.address.id)?.credit === 0
       for (let i = 0; i < 200 && held(); i++) yield* Effect.sleep("10 millis")
       assert.isFalse(held(), "released")
       assert.strictEqual(yield* stuck.ask(Slow.Count(), { timeout: "5 seconds" }), 0)

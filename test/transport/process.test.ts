@@ -27,7 +27,7 @@ import {
   ExitReason,
   type ExitSignal
 } from "../../src/index.ts"
-import type { NodeEvent } from "../../src/transport/internal/router.ts"
+import type { NodeEvent } from "../../src/transport/Node.ts"
 import { Node } from "../../src/transport/Node.ts"
 import { kernelOf } from "../../src/system/ActorSystem.ts"
 

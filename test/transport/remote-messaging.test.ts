@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
-import { RemoteTarget } from "../../src/transport/internal/router.ts"
+import { RemoteTarget } from "../../src/transport/internal/remoteTarget.ts"
 import { kernelOf } from "../../src/system/ActorSystem.ts"
 import { Probe, makeProbe, makeSink, remote, twoNodes, withTimeout } from "./_remote.ts"
 

@@ -66,7 +66,7 @@ describe("remote monitors", () => {
       yield* barrier(other)
       yield* watcher.ask(Probe.Ping())
       assert.strictEqual(yield* Queue.size(sinkA.signals), 0)
-      assert.strictEqual(routerOf(b.node).peers.get("a")!.remoteMonitors.size, 0)
+      assert.strictEqual(routerOf(b.node).peers.get("a")!.watch.remoteMonitors.size, 0)
     }).pipe(Effect.scoped))
 
   it.live("monitoring a dead or unknown remote actor gives Down(NoProc)", () =>

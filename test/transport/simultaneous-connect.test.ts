@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, Redacted, Stream } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { routerOf, type NodeOptions } from "../../src/transport/Node.ts"
-import type { NodeEvent } from "../../src/transport/internal/router.ts"
+import type { NodeEvent } from "../../src/transport/Node.ts"
 import * as TestNode from "../../src/testing/TestNode.ts"
 
 const secret = Redacted.make("simultaneous")

@@ -1,0 +1,155 @@
+/**
+ * Flow control, per destination actor and never per connection: when one of our actors' mailbox
+ * is full, the peer sending to it is told to hold that actor (`Hold`), and `Release`d once the
+ * mailbox has drained to half its capacity, with a credit of what fits (the sender is held again
+ * once it has sent that many). A held sender's `tell`/`ask` to that actor wait (or, under the
+ * dropping policies, fail or drop at once, before encoding: see `remoteTarget.ts`); its traffic
+ * to every other actor flows on. What was in flight when `Hold` left is accepted up to
+ * `holdSlackBytes`.
+ *
+ * Holds belong to a connection: they start empty on a new one and end with it.
+ *
+ * @internal
+ */
+import type { LocalActor } from "../../actors/Kernel.ts"
+import type { OverflowPolicy } from "../../actors/Mailbox.ts"
+import type { Connection } from "../Connection.ts"
+import { Kind } from "../Envelope.ts"
+import type { Peer } from "./peers.ts"
+import type { Router } from "./router.ts"
+
+/** A destination on the peer that it asked us to hold (its mailbox is full). */
+export interface Held {
+  overflow: OverflowPolicy
+  capacity: number
+  /** messages we may still send it (granted by its last Release); 0: held */
+  credit: number
+  /** local senders waiting for the Release */
+  waiters: Array<() => void>
+}
+
+/** One of our actors we asked the peer to hold, or gave it a credit of messages. */
+interface Holding {
+  /** held: bytes the peer sent to it since (in flight when Hold left) */
+  excess: number
+  /** after a Release: how many messages the peer may send, and how many have arrived */
+  granted: number | undefined
+  received: number
+}
+
+/** The holds of one connection, both ways. */
+export class PeerFlow {
+  /** actors of the peer it asked us to hold (this connection), by id */
+  readonly held = new Map<number, Held>()
+  /** our actors we asked the peer to hold (this connection), by id */
+  readonly holding = new Map<number, Holding>()
+
+  /** A new connection starts with no holds. */
+  reset(): void {
+    this.held.clear()
+    this.holding.clear()
+  }
+
+  /** Holds end with the connection: held senders retry (and learn the link is down). */
+  connectionLost(): void {
+    this.holding.clear()
+    const held = Array.from(this.held.values())
+    this.held.clear()
+    for (const h of held) for (const wake of h.waiters) wake()
+  }
+}
+
+const overflowPolicies: ReadonlySet<string> = new Set(["backpressure", "dropNewest", "dropOldest", "fail"])
+
+/** The peer holds one of its actors: stop sending to it (until a Release). */
+export const onHold = (peer: Peer, id: number, overflowField: unknown, capacityField: unknown): void => {
+  const overflow = typeof overflowField === "string" && overflowPolicies.has(overflowField)
+    ? overflowField as OverflowPolicy
+    : "backpressure"
+  const capacity = typeof capacityField === "number" ? capacityField : 0
+  const h = peer.flow.held.get(id)
+  if (h === undefined) peer.flow.held.set(id, { overflow, capacity, credit: 0, waiters: [] })
+  else {
+    h.overflow = overflow
+    h.capacity = capacity
+    h.credit = 0
+  }
+}
+
+/** The peer released one of its actors, with a credit (that many, then held again) or without. */
+export const onRelease = (peer: Peer, id: number, credit: unknown): void => {
+  const h = peer.flow.held.get(id)
+  if (h === undefined) return
+  if (typeof credit === "number" && credit > 0) h.credit = credit
+  else peer.flow.held.delete(id)
+  const waiters = h.waiters
+  h.waiters = []
+  for (const wake of waiters) wake()
+}
+
+/**
+ * One of our actors' mailbox is full: ask the peer to hold it (once per connection and actor)
+ * and release it when the mailbox has drained to half its capacity, or the actor stopped.
+ * Reading goes on: other actors' traffic and heartbeats are never held behind a slow actor.
+ */
+export const hold = (peer: Peer, conn: Connection, cell: LocalActor): void => {
+  const id = cell.self.address.id
+  const holdings = peer.flow.holding
+  let holding = holdings.get(id)
+  if (holding !== undefined && holding.granted === undefined) return // held already
+  if (holding === undefined) {
+    holding = { excess: 0, granted: undefined, received: 0 }
+    holdings.set(id, holding)
+  } else {
+    holding.granted = undefined
+    holding.excess = 0
+  }
+  conn.send([Kind.Hold, id, cell.overflow, cell.capacity])
+  const h = holding
+  cell.onLowWater(() => {
+    if (holdings.get(id) !== h || h.granted !== undefined) return // that connection is gone
+    if (peer.conn !== conn || conn.closed !== undefined) return void holdings.delete(id)
+    if (!cell.isAlive) {
+      // nothing more to hold: sends to it now fail as to any stopped actor
+      holdings.delete(id)
+      return conn.send([Kind.Release, id])
+    }
+    // a credit of what fits now: the peer sends that many, then waits for the next Release,
+    // so nothing more is in flight past the capacity (HTTP/2's window)
+    h.granted = cell.capacity - cell.mailbox.size
+    h.received = 0
+    conn.send([Kind.Release, id, h.granted])
+  })
+}
+
+/**
+ * A tell or ask from a peer with a credit for `id`: counts it. When the credit is used up the
+ * peer is held again (a Hold, for a peer that keeps no count) — or, if the actor has caught up
+ * (half empty), released without a credit, back to plain sending.
+ */
+export const countCredit = (router: Router, peer: Peer, conn: Connection, id: number): void => {
+  const holding = peer.flow.holding.get(id)
+  if (holding === undefined || holding.granted === undefined || ++holding.received < holding.granted) return
+  const cell = router.system.local(id)
+  if (cell === undefined || !cell.isAlive || cell.mailbox.size <= cell.capacity >> 1) {
+    peer.flow.holding.delete(id)
+    return conn.send([Kind.Release, id])
+  }
+  hold(peer, conn, cell)
+}
+
+/**
+ * A message for a full `backpressure` mailbox: accepted (it was in flight when Hold left) while
+ * the peer's bytes to this actor stay within the slack; past it the peer is not honouring Hold
+ * (e.g. a client that ignores the envelope) and the message is refused.
+ */
+export const inSlack = (router: Router, peer: Peer, conn: Connection, cell: LocalActor, bytes: number): boolean => {
+  const id = cell.self.address.id
+  let holding = peer.flow.holding.get(id)
+  if (holding === undefined || holding.granted !== undefined) {
+    hold(peer, conn, cell)
+    holding = peer.flow.holding.get(id)!
+  }
+  holding.excess += bytes
+  return holding.excess <= router.options.holdSlackBytes
+}

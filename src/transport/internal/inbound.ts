@@ -1,0 +1,239 @@
+/**
+ * Inbound dispatch: every envelope a peer sends is checked and handed to the concern it belongs
+ * to. Messages (`Tell`, `Ask`) are decoded with the target actor's protocol Schema — refs in them
+ * bind to this node's system — and offered to its mailbox; a reply is encoded with the ask's
+ * success or error Schema. A malformed envelope is a protocol error that closes the connection;
+ * a kind from a newer version of the protocol is skipped.
+ *
+ * @internal
+ */
+import { Cause, Exit } from "effect"
+import type { AnyProtocol } from "../../actors/Actor.ts"
+import {
+  ActorStopped,
+  AskErrorSchema,
+  AskTimeout,
+  InvalidMessage,
+  MailboxFull,
+  NodeDown,
+  NoProc,
+  ProtocolMismatch
+} from "../../actors/ActorError.ts"
+import * as ExitReason from "../../actors/ExitReason.ts"
+import { fromTraceparent, type LocalActor, Offer, type Reply, withResolver } from "../../actors/Kernel.ts"
+import type { Connection } from "../Connection.ts"
+import { Kind, ReplyKind } from "../Envelope.ts"
+import { decodeReason, decoderFor, encoderFor, isAddress, issueOf } from "./codecs.ts"
+import { countCredit, hold, inSlack, onHold, onRelease } from "./flow.ts"
+import type { Peer } from "./peers.ts"
+import { onAnswer, onLookup, onSpawn } from "./requests.ts"
+import type { Router } from "./router.ts"
+import { onDemonitor, onDown, onLinkSignal, onMonitor } from "./watch.ts"
+
+const protocolError = (conn: Connection, message: string): void => {
+  conn.close(`protocol error: ${message}`)
+}
+
+/** Handles one envelope from `peer` (`bytes`: its size on the wire, for flow control). */
+export const dispatch = (router: Router, peer: Peer, conn: Connection, envelope: unknown, bytes = 0): void => {
+  if (!Array.isArray(envelope) || typeof envelope[0] !== "number") {
+    return protocolError(conn, "envelope is not an array with a kind")
+  }
+  const e = envelope as Array<any>
+  let error: string | undefined
+  switch (e[0]) {
+    case Kind.Tell:
+      return onTell(router, peer, conn, e, bytes)
+    case Kind.Ask:
+      return onAsk(router, peer, conn, e, bytes)
+    case Kind.Reply:
+      return onReply(router, peer, conn, e)
+    case Kind.Link:
+    case Kind.Unlink:
+    case Kind.Exit:
+      error = onLinkSignal(router, peer, e)
+      break
+    case Kind.Monitor:
+      error = onMonitor(router, peer, e)
+      break
+    case Kind.Demonitor:
+      error = onDemonitor(peer, e)
+      break
+    case Kind.Down:
+      error = onDown(peer, e)
+      break
+    case Kind.Stop: {
+      const reason = decodeReason(e[2])
+      if (typeof e[1] !== "number" || reason === undefined) return protocolError(conn, "malformed stop")
+      return router.system.local(e[1])?.shutdown(reason)
+    }
+    case Kind.Spawn:
+      return onSpawn(router, peer, e)
+    case Kind.Lookup:
+      return onLookup(router, peer, e)
+    case Kind.Spawned:
+    case Kind.Found:
+      return onAnswer(peer, e)
+    case Kind.Protocols: {
+      if (typeof e[1] !== "object" || e[1] === null) return protocolError(conn, "malformed protocol table")
+      peer.protocols = { ...peer.protocols, ...e[1] }
+      return
+    }
+    case Kind.Hold:
+      if (typeof e[1] !== "number") return protocolError(conn, "malformed hold")
+      return onHold(peer, e[1], e[2], e[3])
+    case Kind.Release:
+      if (typeof e[1] !== "number") return protocolError(conn, "malformed release")
+      return onRelease(peer, e[1], e[2])
+    case Kind.Members: {
+      if (!Array.isArray(e[1])) return protocolError(conn, "malformed member list")
+      const members = (e[1] as Array<any>).filter((m) =>
+        typeof m?.name === "string" && typeof m?.host === "string" && Number.isInteger(m?.port) && m.port > 0 && m.port < 65536
+      )
+      return router.members(members)
+    }
+    default:
+      // a kind from a newer version of the protocol: skip it (forward compatibility, so nodes
+      // of two versions can run side by side during a rolling upgrade)
+      return
+  }
+  if (error !== undefined) protocolError(conn, error)
+}
+
+/** Finds the local actor for an inbound message, or says why not. */
+const target = (router: Router, e: Array<any>): { cell: LocalActor; protocol: AnyProtocol } | { reason: string; noproc: boolean } => {
+  const cell = router.system.local(e[1])
+  if (cell === undefined || !cell.isAlive) return { reason: "no such actor", noproc: true }
+  const protocol = cell.protocol
+  if (protocol.name !== e[2]) {
+    return { reason: `actor ${e[1]} speaks ${protocol.name}, not ${String(e[2])}`, noproc: false }
+  }
+  return { cell, protocol }
+}
+
+/** Decodes an inbound message with the target protocol's Schema (refs bind to this system). */
+const decodeMessage = (router: Router, protocol: AnyProtocol, message: any): { value: unknown } | { issue: string } => {
+  const schema = typeof message?._tag === "string" ? protocol.messages[message._tag] : undefined
+  if (schema === undefined) return { issue: `unknown message tag ${JSON.stringify(message?._tag)} for ${protocol.name}` }
+  const exit = withResolver(router.system, () => decoderFor(schema)(message))
+  return Exit.isSuccess(exit) ? { value: exit.value } : { issue: issueOf(exit) }
+}
+
+const onTell = (router: Router, peer: Peer, conn: Connection, e: Array<any>, bytes: number): void => {
+  if (typeof e[1] !== "number" || typeof e[2] !== "string") return protocolError(conn, "malformed tell")
+  if (peer.flow.holding.size !== 0) countCredit(router, peer, conn, e[1])
+  const system = router.system
+  const found = target(router, e)
+  const recipient = `${e[2]}@${system.nodeKey}/${e[1]}`
+  if ("reason" in found) {
+    return system.deadLetter(recipient, e[3], found.noproc ? { _tag: "NoSuchActor" } : { _tag: "InvalidMessage", issue: found.reason })
+  }
+  const decoded = decodeMessage(router, found.protocol, e[3])
+  if ("issue" in decoded) return system.deadLetter(recipient, e[3], { _tag: "InvalidMessage", issue: decoded.issue })
+  // a full mailbox holds this destination at the sender (Hold); under `backpressure` what was
+  // already in flight is accepted, within the slack
+  const cell = found.cell
+  const result = cell.offer(decoded.value, undefined, undefined)
+  if (result === Offer.Full) {
+    if (inSlack(router, peer, conn, cell, bytes)) cell.offer(decoded.value, undefined, undefined, true)
+    else system.deadLetter(recipient, decoded.value, { _tag: "MailboxFull", capacity: cell.capacity })
+  } else if (result === Offer.Rejected) {
+    // the `fail` policy: a local sender gets MailboxFull; a remote tell has nobody to tell
+    system.deadLetter(recipient, decoded.value, { _tag: "MailboxFull", capacity: cell.capacity })
+  }
+  if (cell.mailbox.size >= cell.capacity) hold(peer, conn, cell)
+}
+
+const isRuntimeError = (u: unknown): boolean =>
+  u instanceof NoProc || u instanceof ActorStopped || u instanceof MailboxFull || u instanceof InvalidMessage ||
+  u instanceof NodeDown || u instanceof ProtocolMismatch || u instanceof AskTimeout
+
+const onAsk = (router: Router, peer: Peer, conn: Connection, e: Array<any>, bytes: number): void => {
+  if (typeof e[1] !== "number" || typeof e[2] !== "string" || typeof e[4] !== "number") {
+    return protocolError(conn, "malformed ask")
+  }
+  if (peer.flow.holding.size !== 0) countCredit(router, peer, conn, e[1])
+  const system = router.system
+  const askId: number = e[4]
+  const found = target(router, e)
+  const actor = `${e[2]}@${system.nodeKey}/${e[1]}`
+  const replyError = (error: unknown) => sendReply(peer, conn, askId, ReplyKind.RuntimeError, error)
+  if ("reason" in found) {
+    system.deadLetter(actor, e[3], found.noproc ? { _tag: "NoSuchActor" } : { _tag: "InvalidMessage", issue: found.reason })
+    return replyError(
+      found.noproc ? new NoProc({ actor }) : new InvalidMessage({ actor, protocol: String(e[2]), issue: found.reason })
+    )
+  }
+  const decoded = decodeMessage(router, found.protocol, e[3])
+  if ("issue" in decoded) {
+    system.deadLetter(actor, e[3], { _tag: "InvalidMessage", issue: decoded.issue })
+    return replyError(new InvalidMessage({ actor, protocol: found.protocol.name, issue: decoded.issue }))
+  }
+  const tag = (decoded.value as any)._tag as string
+  const def = found.protocol.defs[tag]!
+  const sender = isAddress(e[5]) ? router.refFor(e[5]) : undefined
+  let replied = false
+  const reply: Reply = (exit) => {
+    if (replied) return
+    replied = true
+    if (Exit.isSuccess(exit)) {
+      if (def._kind !== "ask") return sendReply(peer, conn, askId, ReplyKind.Success, null)
+      const encoded = encoderFor(def.success)(exit.value)
+      if (Exit.isSuccess(encoded)) return sendReply(peer, conn, askId, ReplyKind.Success, encoded.value)
+      return replyError(new InvalidMessage({ actor, protocol: found.protocol.name, issue: `reply: ${issueOf(encoded)}` }))
+    }
+    const error = Cause.findErrorOption(exit.cause)
+    const value = error._tag === "Some" ? error.value : new ActorStopped({ actor, reason: ExitReason.fromCause(exit.cause) })
+    if (isRuntimeError(value)) return replyError(value)
+    if (def._kind === "ask") {
+      const encoded = encoderFor(def.error)(value)
+      if (Exit.isSuccess(encoded)) return sendReply(peer, conn, askId, ReplyKind.ProtocolError, encoded.value)
+    }
+    return replyError(new InvalidMessage({ actor, protocol: found.protocol.name, issue: "the handler failed with an error outside the protocol's error schema" }))
+  }
+  // optional trailing trace context (older peers send none): the handler's span continues it
+  if (e.length > 6) {
+    const parent = fromTraceparent(e[6])
+    if (parent !== undefined) reply.span = parent
+  }
+  const cell = found.cell
+  const result = cell.offer(decoded.value, reply, sender)
+  if (result === Offer.Full) {
+    if (inSlack(router, peer, conn, cell, bytes)) cell.offer(decoded.value, reply, sender, true)
+    else {
+      system.deadLetter(actor, decoded.value, { _tag: "MailboxFull", capacity: cell.capacity })
+      replyError(new MailboxFull({ actor, capacity: cell.capacity }))
+    }
+  } else if (result === Offer.Dead) replyError(new NoProc({ actor }))
+  else if (result === Offer.Rejected) replyError(new MailboxFull({ actor, capacity: cell.capacity }))
+  if (cell.mailbox.size >= cell.capacity) hold(peer, conn, cell)
+}
+
+const sendReply = (peer: Peer, conn: Connection, askId: number, kind: number, value: unknown): void => {
+  if (peer.conn !== conn || conn.closed !== undefined) return // the asker learns NodeDown on its side
+  if (kind === ReplyKind.RuntimeError) {
+    const encoded = encoderFor(AskErrorSchema)(value)
+    value = Exit.isSuccess(encoded) ? encoded.value : { _tag: "NoProc", actor: "unknown" }
+  }
+  conn.send([Kind.Reply, askId, kind, value])
+}
+
+const onReply = (router: Router, peer: Peer, conn: Connection, e: Array<any>): void => {
+  if (typeof e[1] !== "number" || typeof e[2] !== "number") return protocolError(conn, "malformed reply")
+  const pending = peer.asks.take(e[1])
+  if (pending === undefined) return // the ask timed out or was interrupted
+  const def = pending.protocol.defs[pending.tag]!
+  const schema = e[2] === ReplyKind.Success
+    ? (def._kind === "ask" ? def.success : undefined)
+    : e[2] === ReplyKind.ProtocolError
+    ? (def._kind === "ask" ? def.error : undefined)
+    : AskErrorSchema
+  if (schema === undefined) return pending.reply(Exit.void)
+  const exit = withResolver(router.system, () => decoderFor(schema)(e[3]))
+  if (Exit.isFailure(exit)) {
+    return pending.reply(
+      Exit.fail(new InvalidMessage({ actor: peer.name, protocol: pending.protocol.name, issue: `reply: ${issueOf(exit)}` }))
+    )
+  }
+  pending.reply(e[2] === ReplyKind.Success ? Exit.succeed(exit.value) : Exit.fail(exit.value))
+}

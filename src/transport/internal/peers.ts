@@ -1,0 +1,210 @@
+/**
+ * Peers and admission: what a node knows about each other node (by name), which handshake may
+ * become the connection to it, and what happens when that connection is made or lost.
+ *
+ * A connection is to one incarnation of a node, and there is at most one per pair of nodes.
+ * When it is lost every piece of state that lives with it ends at once: pending asks and
+ * requests fail with `NodeDown`, links fire `NoConnection`, monitors deliver
+ * `Down(NoConnection)`, holds are lifted (held senders retry and learn the link is down).
+ *
+ * The per-peer state of each concern lives with the code of that concern: the outbox in
+ * `writer.ts`, pending asks in `remoteTarget.ts`, links and monitors in `watch.ts`, spawn and
+ * lookup requests in `requests.ts`, holds and credits in `flow.ts`.
+ *
+ * @internal
+ */
+import { NodeDown } from "../../actors/ActorError.ts"
+import { type NodeId, nodeKey } from "../../actors/ActorRef.ts"
+import type { Connection } from "../Connection.ts"
+import { Kind } from "../Envelope.ts"
+import type { ListenAddress } from "../Handshake.ts"
+import { HandshakeError } from "../TransportError.ts"
+import { PeerFlow } from "./flow.ts"
+import { PendingAsks } from "./remoteTarget.ts"
+import { PeerRequests } from "./requests.ts"
+import type { Router } from "./router.ts"
+import { PeerWatch } from "./watch.ts"
+import { flushBuffer, Outbox } from "./writer.ts"
+
+export type NodeEvent =
+  | { readonly _tag: "NodeUp"; readonly node: NodeId; readonly outbound: boolean }
+  | {
+    readonly _tag: "NodeDown"
+    readonly node: NodeId
+    readonly reason: string
+    /** envelopes sent and received on the connection that ended */
+    readonly sent: number
+    readonly received: number
+  }
+  | { readonly _tag: "HandshakeRefused"; readonly peer: string; readonly code: string; readonly message: string }
+  /**
+   * The previous connection to `node` ended with envelopes we sent that it never received:
+   * `lost` envelopes after its sequence number `received` (TCP acknowledged nothing we can see).
+   */
+  | {
+    readonly _tag: "LinkGap"
+    readonly node: NodeId
+    readonly session: string
+    readonly sent: number
+    readonly received: number
+    readonly lost: number
+  }
+
+/** Everything we know about one peer node (by name). */
+export class Peer {
+  readonly name: string
+  listen: ListenAddress | undefined
+  conn: Connection | undefined = undefined
+  incarnation: number | undefined = undefined
+  /** the peer's protocol table: name → fingerprint */
+  protocols: Record<string, string> = {}
+  /** which handshake in flight has been admitted ("inbound" / "outbound"), see `admit` */
+  claim: "inbound" | "outbound" | undefined = undefined
+  /** how the last connection with this peer ended, from our side */
+  lastSession: { readonly session: string; readonly sent: number; readonly received: number } | undefined = undefined
+  upWaiters: Array<() => void> = []
+  closeWaiters: Array<(reason: string) => void> = []
+  readonly outbox = new Outbox()
+  readonly asks = new PendingAsks()
+  readonly watch = new PeerWatch()
+  readonly requests = new PeerRequests()
+  readonly flow = new PeerFlow()
+
+  constructor(name: string, listen: ListenAddress | undefined) {
+    this.name = name
+    this.listen = listen
+  }
+
+  get isUp(): boolean {
+    return this.conn !== undefined && this.conn.closed === undefined
+  }
+}
+
+/**
+ * Decides whether a handshake that just authenticated `node` may become the connection to it.
+ * At most one connection per pair of nodes: when two handshakes race (both nodes dialled),
+ * the connection dialled by the node with the smaller name wins on both sides.
+ */
+export const admit = (router: Router, node: NodeId, outbound: boolean): HandshakeError | undefined => {
+  const until = router.blocked.get(node.name)
+  if (until !== undefined) {
+    if (Date.now() < until) {
+      return new HandshakeError({ code: "partitioned", message: `${node.name} is cut off by a simulated partition` })
+    }
+    router.blocked.delete(node.name)
+  }
+  const peer = router.peer(node.name)
+  const me = router.system.nodeId.name
+  const dialer = outbound ? me : node.name
+  const winner = me < node.name ? me : node.name
+  if (peer.isUp) {
+    if (peer.incarnation !== node.incarnation) {
+      peer.conn!.close(`${node.name} restarted (new incarnation ${node.incarnation})`)
+    } else if (peer.conn!.outbound === outbound) {
+      // the same dialler again: it found its old connection dead before we did
+      peer.conn!.close(`${node.name} reconnected; the old connection is dead`)
+    } else if (dialer === winner) {
+      peer.conn!.close("replaced by the connection dialled by the node with the smaller name")
+    } else {
+      return new HandshakeError({ code: "duplicate", message: `already connected to ${node.name}` })
+    }
+  }
+  if (peer.claim !== undefined && peer.claim !== (outbound ? "outbound" : "inbound")) {
+    if (dialer !== winner) {
+      return new HandshakeError({
+        code: "duplicate",
+        message: `simultaneous connect with ${node.name}: the connection dialled by ${winner} wins`
+      })
+    }
+  }
+  peer.claim = outbound ? "outbound" : "inbound"
+  return undefined
+}
+
+/** A handshake that was admitted failed later: release its claim. */
+export const release = (router: Router, node: NodeId | undefined, outbound: boolean): void => {
+  if (node === undefined) return
+  const peer = router.peers.get(node.name)
+  if (peer !== undefined && peer.claim === (outbound ? "outbound" : "inbound")) peer.claim = undefined
+}
+
+/** Makes an established connection the one to its peer; false if it lost a race. */
+export const attach = (
+  router: Router,
+  conn: Connection,
+  listen: ListenAddress | undefined,
+  protocols: Record<string, string>,
+  peerPrevious?: { readonly session: string; readonly received: number }
+): boolean => {
+  const peer = router.peer(conn.peer.name, listen)
+  if (peer.claim !== (conn.outbound ? "outbound" : "inbound")) {
+    conn.close("duplicate connection")
+    return false
+  }
+  peer.claim = undefined
+  if (peer.isUp) peer.conn!.close("replaced")
+  const last = peer.lastSession
+  const gap = last !== undefined && peerPrevious !== undefined && last.session === peerPrevious.session &&
+    last.sent > peerPrevious.received
+  peer.conn = conn
+  peer.incarnation = conn.peer.incarnation
+  peer.protocols = { ...protocols }
+  peer.flow.reset()
+  conn.setHandlers({
+    // through the router, so that its transport tests can observe inbound traffic
+    onEnvelope: (envelope, bytes) => router.onEnvelope(peer, conn, envelope, bytes),
+    onClose: (reason) => closed(router, peer, conn, reason)
+  })
+  // What was buffered while connecting goes first, before anything else can send on the new
+  // connection: settling a buffered envelope (or reading the first frames, below) can resume a
+  // sender synchronously, and its send must queue behind the buffer (per-pair FIFO).
+  flushBuffer(router, peer, conn)
+  conn.start()
+  if (conn.closed !== undefined) return false
+  const waiters = peer.upWaiters
+  peer.upWaiters = []
+  // tell the new peer about the other nodes we know, so that seeds grow into a full mesh
+  const members: Array<{ name: string; host: string; port: number }> = []
+  for (const other of router.peers.values()) {
+    if (other !== peer && other.listen !== undefined) members.push({ name: other.name, ...other.listen })
+  }
+  if (members.length > 0 && router.options.gossip !== false) conn.send([Kind.Members, members])
+  // events last: a subscriber may run synchronously inside publish and must see the new state
+  if (gap) {
+    router.publish({
+      _tag: "LinkGap",
+      node: conn.peer,
+      session: last!.session,
+      sent: last!.sent,
+      received: peerPrevious!.received,
+      lost: last!.sent - peerPrevious!.received
+    })
+  }
+  router.publish({ _tag: "NodeUp", node: conn.peer, outbound: conn.outbound })
+  for (const wake of waiters) wake()
+  return true
+}
+
+/** The connection to a peer ended: everything that lived with it ends now, not at a timeout. */
+const closed = (router: Router, peer: Peer, conn: Connection, reason: string): void => {
+  if (peer.conn !== conn) return
+  peer.conn = undefined
+  peer.lastSession = { session: conn.session, sent: conn.sent, received: conn.received }
+  const node = conn.peer
+  const down = new NodeDown({ node: nodeKey(node), reason })
+  peer.asks.failAll(down)
+  peer.watch.connectionLost(node.name)
+  peer.requests.failAll(down)
+  peer.flow.connectionLost()
+  const waiters = peer.closeWaiters
+  peer.closeWaiters = []
+  for (const f of waiters) f(reason)
+  router.nodeWatchers.fire(peer.name)
+  router.publish({ _tag: "NodeDown", node, reason, sent: conn.sent, received: conn.received })
+}
+
+/** Cuts the connection to a peer and refuses it (both directions) for `millis`. */
+export const partition = (router: Router, name: string, millis: number): void => {
+  router.blocked.set(name, Date.now() + millis)
+  router.peers.get(name)?.conn?.close(`simulated partition for ${millis} ms`)
+}

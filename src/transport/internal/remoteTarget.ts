@@ -1,0 +1,365 @@
+/**
+ * The remote target: what a ref to an actor on another node delivers to. A send is encoded with
+ * the protocol's Schema (so a remote send is always validated) and checked against the peer's
+ * fingerprint of the protocol, then written to the connection to the actor's node (see
+ * `writer.ts`); an ask is remembered under an ask id until its `Reply` or the connection's end.
+ *
+ * Incarnations: a connection is to one incarnation of a node. Messages addressed to another
+ * incarnation (an older one, after a restart) are refused — dead letters, `NoProc` for asks —
+ * never delivered to the successor.
+ *
+ * @internal
+ */
+import { Exit } from "effect"
+import type { AnyProtocol } from "../../actors/Actor.ts"
+import { InvalidMessage, MailboxFull, NodeDown, NoProc, ProtocolMismatch } from "../../actors/ActorError.ts"
+import { type ActorAddress, ActorRef, formatAddress } from "../../actors/ActorRef.ts"
+import * as ExitReason from "../../actors/ExitReason.ts"
+import { Offer, type Reply, type Target, toTraceparent } from "../../actors/Kernel.ts"
+import * as ProtocolRegistry from "../../actors/ProtocolRegistry.ts"
+import type { Down, ExitSignal } from "../../actors/Signals.ts"
+import { Kind } from "../Envelope.ts"
+import { encodeReason, encoderFor, issueOf } from "./codecs.ts"
+import type { Held } from "./flow.ts"
+import type { Peer } from "./peers.ts"
+import type { Router } from "./router.ts"
+import * as Watch from "./watch.ts"
+import type { PendingTarget } from "./writer.ts"
+
+interface PendingAsk {
+  readonly reply: Reply
+  readonly protocol: AnyProtocol
+  readonly tag: string
+}
+
+/** The asks sent to one peer that await their `Reply`, by ask id. */
+export class PendingAsks {
+  nextId = 1
+  readonly pending = new Map<number, PendingAsk>()
+  readonly ids = new Map<Reply, number>()
+
+  add(reply: Reply, protocol: AnyProtocol, tag: string): number {
+    const id = this.nextId++
+    this.pending.set(id, { reply, protocol, tag })
+    this.ids.set(reply, id)
+    return id
+  }
+
+  /** Takes the ask out (its reply came, or it failed), if it is still pending. */
+  take(id: number): PendingAsk | undefined {
+    const p = this.pending.get(id)
+    if (p === undefined) return undefined
+    this.pending.delete(id)
+    this.ids.delete(p.reply)
+    return p
+  }
+
+  /** The asker gave up (timeout, interruption): a late reply is ignored. */
+  cancel(reply: Reply): void {
+    const id = this.ids.get(reply)
+    if (id === undefined) return
+    this.ids.delete(reply)
+    this.pending.delete(id)
+  }
+
+  fail(id: number, error: unknown): void {
+    this.take(id)?.reply(Exit.fail(error))
+  }
+
+  /** The connection is gone: every pending ask fails now, not at its timeout. */
+  failAll(down: NodeDown): void {
+    const pending = Array.from(this.pending.values())
+    this.pending.clear()
+    this.ids.clear()
+    for (const p of pending) p.reply(Exit.fail(down))
+  }
+}
+
+/** Delivery to an actor on another node. */
+export class RemoteTarget implements Target {
+  /** the remote mailbox's capacity, once its node has told us (a Hold): for `MailboxFull` errors */
+  capacity = Infinity
+  private readonly router: Router
+  private readonly address: ActorAddress
+  private readonly key: string
+  /** the last message encoded by `validate`, reused by the following `offer` */
+  private lastMessage: unknown = undefined
+  private lastEncoded: unknown = undefined
+
+  constructor(router: Router, address: ActorAddress) {
+    this.router = router
+    this.address = address
+    this.key = formatAddress(address)
+  }
+
+  private get peer(): Peer {
+    return this.router.peer(this.address.node.name)
+  }
+
+  get isAlive(): boolean {
+    const peer = this.router.peers.get(this.address.node.name)
+    return peer !== undefined && peer.isUp && peer.incarnation === this.address.node.incarnation
+  }
+
+  private get self(): ActorRef<any> {
+    return new ActorRef(this.address, this, this.router.system)
+  }
+
+  /** The Hold the peer put on this actor, if any (only for this incarnation, while connected). */
+  private held(peer: Peer): Held | undefined {
+    if (peer.flow.held.size === 0 || peer.incarnation !== this.address.node.incarnation || !peer.isUp) return undefined
+    return peer.flow.held.get(this.address.id)
+  }
+
+  /** Encodes with the protocol Schema (so a remote send is always validated) and checks fingerprints. */
+  validate(message: unknown): InvalidMessage | ProtocolMismatch | undefined {
+    // a held destination under a dropping policy: the send is refused by `offer`, never encoded
+    const peer = this.router.peers.get(this.address.node.name)
+    if (peer !== undefined && peer.flow.held.size !== 0) {
+      const held = this.held(peer)
+      if (held !== undefined && held.credit === 0 && held.overflow !== "backpressure") return undefined
+    }
+    const protocol = ProtocolRegistry.get(this.address.protocol)
+    if (protocol === undefined) {
+      return new InvalidMessage({
+        actor: this.key,
+        protocol: this.address.protocol,
+        issue: `protocol ${this.address.protocol} is not known in this process (import its module)`
+      })
+    }
+    const target = this.peer
+    if (target.isUp) {
+      const remote = target.protocols[protocol.name]
+      const local = ProtocolRegistry.fingerprint(protocol)
+      if (remote !== local) {
+        return new ProtocolMismatch({ protocol: protocol.name, node: target.name, local, ...(remote === undefined ? {} : { remote }) })
+      }
+    }
+    const tag = (message as any)?._tag
+    const schema = typeof tag === "string" ? protocol.messages[tag] : undefined
+    if (schema === undefined) {
+      return new InvalidMessage({ actor: this.key, protocol: protocol.name, issue: `unknown message tag ${JSON.stringify(tag)}` })
+    }
+    const exit = encoderFor(schema)(message)
+    if (Exit.isFailure(exit)) {
+      const issue = issueOf(exit)
+      this.router.system.deadLetter(this.key, message, { _tag: "InvalidMessage", issue })
+      return new InvalidMessage({ actor: this.key, protocol: protocol.name, issue })
+    }
+    this.lastMessage = message
+    this.lastEncoded = exit.value
+    return undefined
+  }
+
+  private encoded(message: unknown): unknown {
+    if (this.lastMessage === message) {
+      const encoded = this.lastEncoded
+      this.lastMessage = this.lastEncoded = undefined
+      return encoded
+    }
+    return this.validate(message) === undefined ? this.encoded(message) : undefined
+  }
+
+  /** The id to put in the envelope: now if the incarnation is known, at attach time otherwise. */
+  private to(peer: Peer): number | PendingTarget | undefined {
+    if (peer.isUp) return peer.incarnation === this.address.node.incarnation ? this.address.id : undefined
+    return { address: this.address }
+  }
+
+  /**
+   * A send to a destination the peer holds (its mailbox is full), before any encoding: as its
+   * overflow policy would have it there. Under `backpressure` a `tell`/`ask` waits for the
+   * Release, and a `tellUnsafe` (which cannot wait) becomes a dead letter (`Overloaded`).
+   */
+  private offerHeld(held: Held, message: unknown, reply: Reply | undefined, force: boolean | undefined): Offer {
+    this.lastMessage = this.lastEncoded = undefined
+    this.capacity = held.capacity
+    const system = this.router.system
+    switch (held.overflow) {
+      case "backpressure":
+        if (!force) return Offer.Full
+        system.deadLetter(this.key, message, {
+          _tag: "Overloaded",
+          node: this.address.node.name,
+          detail: "the actor's mailbox is full and the node asked to hold sends to it"
+        })
+        return Offer.Dropped
+      case "fail":
+        if (reply === undefined) return Offer.Rejected
+        reply(Exit.fail(new MailboxFull({ actor: this.key, capacity: held.capacity })))
+        return Offer.Dropped
+      default:
+        system.deadLetter(this.key, message, { _tag: "MailboxFull", capacity: held.capacity })
+        reply?.(Exit.fail(new MailboxFull({ actor: this.key, capacity: held.capacity })))
+        return Offer.Dropped
+    }
+  }
+
+  offer(message: unknown, reply: Reply | undefined, sender: ActorRef<any> | undefined, force?: boolean): Offer {
+    const peer = this.peer
+    let held: Held | undefined
+    if (peer.flow.held.size !== 0) {
+      held = this.held(peer)
+      if (held !== undefined && held.credit === 0) return this.offerHeld(held, message, reply, force)
+    }
+    const encoded = this.encoded(message)
+    if (encoded === undefined) {
+      reply?.(Exit.fail(new InvalidMessage({ actor: this.key, protocol: this.address.protocol, issue: "message does not match its protocol" })))
+      return Offer.Dead
+    }
+    const to = this.to(peer)
+    if (to === undefined) {
+      // addressed to another incarnation of the node: refused, never delivered to its successor
+      this.router.system.deadLetter(this.key, message, { _tag: "NoSuchActor" })
+      reply?.(Exit.fail(new NoProc({ actor: this.key })))
+      return Offer.Dead
+    }
+    const conn = peer.conn
+    if (conn !== undefined && conn.isFull) {
+      if (!force) return Offer.Full
+      if (reply === undefined && conn.queuedBytes > this.router.options.unsafeLimitBytes) {
+        // a `tellUnsafe` cannot wait: past the limit it is refused rather than queued without bound
+        this.router.system.deadLetter(this.key, message, {
+          _tag: "Overloaded",
+          node: peer.name,
+          detail: `more than ${this.router.options.unsafeLimitBytes} bytes queued for the node`
+        })
+        return Offer.Dropped
+      }
+    }
+    let envelope: Array<unknown>
+    if (reply === undefined) {
+      envelope = [Kind.Tell, to, this.address.protocol, encoded]
+    } else {
+      const protocol = ProtocolRegistry.get(this.address.protocol)!
+      const askId = peer.asks.add(reply, protocol, (message as any)._tag)
+      const span = reply.span
+      envelope = span === undefined
+        ? [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null]
+        : [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null, toTraceparent(span)]
+    }
+    if (this.router.send(peer, envelope)) {
+      // counted only once sent: the receiver counts what arrives
+      if (held !== undefined) held.credit--
+      return Offer.Ok
+    }
+    this.router.system.deadLetter(this.key, message, { _tag: "NoRoute", node: peer.name })
+    if (reply !== undefined) {
+      peer.asks.cancel(reply)
+      reply(Exit.fail(new NodeDown({ node: peer.name, reason: "not connected" })))
+    }
+    return Offer.Dead
+  }
+
+  cancelAsk(reply: Reply): void {
+    this.router.peers.get(this.address.node.name)?.asks.cancel(reply)
+  }
+
+  waitForSpace(wake: () => void): () => void {
+    const peer = this.peer
+    const held = this.held(peer)
+    if (held !== undefined && held.credit === 0) {
+      const waiters = held.waiters
+      waiters.push(wake)
+      return () => {
+        const i = waiters.indexOf(wake)
+        if (i >= 0) waiters.splice(i, 1)
+      }
+    }
+    const conn = peer.conn
+    if (conn === undefined) {
+      queueMicrotask(wake)
+      return () => {}
+    }
+    return conn.waitForDrain(wake)
+  }
+
+  /** A Down for a remote watcher (from a local actor it monitors). */
+  signal(message: Down | ExitSignal): void {
+    if (message._tag === "Down") Watch.down(this.router, this.peer, message)
+  }
+
+  exitSignal(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable?: boolean, direct?: boolean): void {
+    const peer = this.peer
+    Watch.exit(this.router, peer, from, this.key, this.to(peer), reason, untrappable, direct)
+  }
+
+  addLink(from: ActorRef<any>): void {
+    const peer = this.peer
+    Watch.link(this.router, peer, from, this.self, this.to(peer))
+  }
+
+  removeLink(from: ActorRef<any>): void {
+    const peer = this.peer
+    Watch.unlink(this.router, peer, from, this.self, this.to(peer))
+  }
+
+  addMonitor(id: number, watcher: ActorRef<any>): void {
+    const peer = this.peer
+    Watch.monitor(this.router, peer, id, watcher, this.self, this.to(peer))
+  }
+
+  removeMonitor(id: number): void {
+    const peer = this.peer
+    Watch.demonitor(this.router, peer, id, this.to(peer))
+  }
+
+  shutdown(reason: ExitReason.ExitReason, onExit?: (reason: ExitReason.ExitReason) => void): void {
+    if (onExit !== undefined) this.onExit(onExit)
+    const to = this.to(this.peer)
+    if (to !== undefined) this.router.send(this.peer, [Kind.Stop, to, encodeReason(reason)])
+  }
+
+  /** Exit notification for a remote actor: a monitor whose watcher is a callback. */
+  onExit(f: (reason: ExitReason.ExitReason) => void): () => void {
+    const id = this.router.system.newMonitorId()
+    let done = false
+    const watcher = new ActorRef(
+      { node: this.router.system.nodeId, id: -id, protocol: "telex/ExitObserver" },
+      new CallbackTarget((down) => {
+        if (!done) {
+          done = true
+          f(down.reason)
+        }
+      }),
+      undefined
+    )
+    this.addMonitor(id, watcher)
+    return () => {
+      done = true
+      this.removeMonitor(id)
+    }
+  }
+}
+
+/** A pseudo-target that turns a `Down` into a callback (exit observers of remote actors). */
+class CallbackTarget implements Target {
+  readonly capacity = 0
+  readonly isAlive = true
+  private readonly f: (down: Down) => void
+  constructor(f: (down: Down) => void) {
+    this.f = f
+  }
+  validate() {
+    return undefined
+  }
+  offer(): Offer {
+    return Offer.Dead
+  }
+  waitForSpace(wake: () => void) {
+    queueMicrotask(wake)
+    return () => {}
+  }
+  signal(message: Down | ExitSignal) {
+    if (message._tag === "Down") this.f(message)
+  }
+  exitSignal() {}
+  addLink() {}
+  removeLink() {}
+  addMonitor() {}
+  removeMonitor() {}
+  shutdown() {}
+  onExit() {
+    return () => {}
+  }
+}
