@@ -1,0 +1,200 @@
+/**
+ * The node's sharding: places entities (`Entity.make`) on the nodes of the cluster by key, with
+ * shard leases kept in a shard store (`ShardStore`), and routes messages to them.
+ *
+ * ```ts
+ * const ShardingLive = Sharding.layer({ entities: [CartEntity] }).pipe(
+ *   Layer.provide(ShardStore.Service.layer(store))        // on top of the node's ActorSystem (and Node)
+ * )
+ * const carts = yield* Sharding.entity(CartEntity)
+ * const items = yield* carts.ref("user-42").ask(Cart.Items())
+ * ```
+ *
+ * **Placement.** A key's shard is FNV-1a 32 of its UTF-8 bytes modulo `shards` (default 1024,
+ * the same on every node; docs/protocol.md has test vectors). Shards are shared by every entity
+ * type. A shard's owner is the node holding its lease in the shard store; the node that should
+ * hold it is chosen by rendezvous hashing over the sharding members — this node and the peers
+ * its failure detector says are up and that run sharding (they answer for `telex/sharding`).
+ * Every `renewInterval` a node renews all its leases in one call, reads who holds what, hands
+ * off the shards another member should own (stops their entities under the shard's supervisor,
+ * then releases the lease) and acquires the free or expired leases of the shards it should own.
+ * Every node must host (declare) the same entity types.
+ *
+ * **Leases and timing** (defaults: `leaseTtl` 3 s, `renewInterval` ttl/3, `stopBudget` 500 ms,
+ * `clockMargin` max(100 ms, ttl/10)). The store stamps a lease's expiry `ttl` after it handles
+ * an acquire or renew, on its own clock. A node records when it *sent* each successful acquire
+ * or renew, on its monotonic clock, and stops a shard's entities when that send is more than
+ * `renewDeadline = ttl − stopBudget − clockMargin` old (the entities stop within `stopBudget`:
+ * each is killed past it). Since the store handled the call no earlier than it was sent, the
+ * node's entities are stopped before the store lets the lease expire — as long as the node's
+ * and the store's clocks advance at rates that differ by less than `clockMargin` over a `ttl`,
+ * and the node's timers are not late by more than what is left of the margin (a process paused
+ * for longer, by a debugger or the OS, breaks this assumption; fencing below still holds).
+ * Another node acquires only a lease the store says is free or expired, so two nodes never run
+ * entities of one shard at the same time. Every acquisition gets a larger epoch; durable-state
+ * writes name it and the store refuses a stale one (`StaleEpoch`): the shard is then stopped.
+ * Lease owners are `name#incarnation`: a restarted node waits for its previous incarnation's
+ * leases to expire rather than taking them over.
+ *
+ * **Messages.** Each node runs a region actor per entity type (`telex/sharding/<type>`). A
+ * message to a key goes to the local entity (activated on the first message) if this node owns
+ * the shard, else to the owner's region, encoded with the entity protocol's Schema and decoded
+ * (validated) there: an invalid message is refused (a dead tell, logged; an ask gets
+ * `InvalidMessage`). A region that does not own the shard forwards a tell (at most twice) or
+ * answers an ask with the owner it knows, and the asker routes again. While a shard has no
+ * reachable owner, or is handed off, messages are held (at most `bufferSize` per node; past it,
+ * `ShardingError` `BufferFull`) and delivered when it has one; an ask fails with `AskTimeout`
+ * at its timeout. Tells are at most once; an ask whose owner is lost after it was sent fails
+ * (`NodeDown`, `AskTimeout`), it is not sent twice.
+ *
+ * @since 0.1.0
+ */
+import { Context, Duration, Effect, Layer, type Stream } from "effect"
+import type { MessageDefs } from "../actors/Actor.ts"
+import type { ActorSystem } from "../system/ActorSystem.ts"
+import type { Entity, EntityClient, EntityRef } from "./Entity.ts"
+import * as Runtime from "./internal/runtime.ts"
+import { ShardingConfigError } from "./ShardingError.ts"
+import type * as ShardStore from "./ShardStore.ts"
+
+export interface Options {
+  /** number of shards, the same on every node; default 1024 */
+  readonly shards?: number | undefined
+  /** default 3 seconds */
+  readonly leaseTtl?: Duration.Input | undefined
+  /** default leaseTtl / 3 */
+  readonly renewInterval?: Duration.Input | undefined
+  /** the time an entity has to stop when its shard is handed off or lost (then it is killed); default 500 ms */
+  readonly stopBudget?: Duration.Input | undefined
+  /** how much the node's and the store's clocks (and timers) may drift apart within a TTL; default max(100 ms, ttl/10) */
+  readonly clockMargin?: Duration.Input | undefined
+  /** messages held per node for shards without a reachable owner; default 10 000 */
+  readonly bufferSize?: number | undefined
+  /** entity types this node hosts from the start (also: `Sharding.entity`) */
+  readonly entities?: ReadonlyArray<Entity<any, any>> | undefined
+  /** called with every event, as it happens (histories for checkers) */
+  readonly onEvent?: ((event: ShardingEvent) => void) | undefined
+}
+
+/** The lease timing in force (see the module doc). */
+export interface Timing {
+  readonly leaseTtlMillis: number
+  readonly renewIntervalMillis: number
+  readonly stopBudgetMillis: number
+  readonly clockMarginMillis: number
+  /** ttl − stopBudget − clockMargin: a shard whose last renew was sent longer ago is stopped */
+  readonly renewDeadlineMillis: number
+}
+
+/**
+ * What a node's sharding did. `at` is the node's wall clock (Effect's `Clock`: the test clock
+ * under `SimCluster`). An entity's activation spans `activated` to its `passivated` or
+ * `stopped` (emitted once it handles no more messages); `epoch` is its shard's lease epoch.
+ */
+export type ShardingEvent =
+  | {
+    readonly kind: "activated" | "passivated" | "stopped"
+    readonly entityType: string
+    readonly key: string
+    /** the node's name */
+    readonly node: string
+    /** the lease owner id: `name#incarnation` */
+    readonly owner: string
+    readonly shard: number
+    readonly epoch: number
+    readonly at: number
+  }
+  | {
+    readonly kind: "shardAcquired" | "shardReleased" | "shardLost"
+    readonly node: string
+    readonly owner: string
+    readonly shard: number
+    readonly epoch: number
+    readonly at: number
+    readonly reason?: string
+  }
+
+export interface ShardingShape {
+  /** this node's name */
+  readonly node: string
+  /** this node's lease owner id (`name#incarnation`) */
+  readonly owner: string
+  readonly shards: number
+  readonly timing: Timing
+  /** the shard of a key (FNV-1a 32 of its UTF-8 bytes, modulo `shards`) */
+  shardOf(key: string): number
+  /** The refs of an entity type; this node hosts the type from now on. */
+  entity<D extends MessageDefs>(entity: Entity<D, any>): Effect.Effect<EntityClient<D>>
+  /** The ref of a singleton (`Singleton.make`); this node hosts it from now on. */
+  singleton<D extends MessageDefs>(entity: Entity<D, any>): Effect.Effect<EntityRef<D>>
+  readonly events: Stream.Stream<ShardingEvent>
+  /** the leases of the shards this node runs */
+  ownedShards(): ReadonlyArray<ShardStore.Lease>
+  /** entities active on this node */
+  activeEntities(): number
+  /** the sharding members this node sees (names, itself first) */
+  members(): ReadonlyArray<string>
+}
+
+const millis = (name: string, d: Duration.Input | undefined, fallback: number): number => {
+  if (d === undefined) return fallback
+  const o = Duration.fromInput(d)
+  if (o._tag === "None" || !Number.isFinite(Duration.toMillis(o.value)) || Duration.toMillis(o.value) < 0) {
+    throw new ShardingConfigError({ message: `${name} is not a duration: ${String(d)}` })
+  }
+  return Duration.toMillis(o.value)
+}
+
+/** The timing of `options`, checked: the renew deadline must leave room for a renewal. */
+export const timing = (options?: Options): Timing => {
+  const leaseTtlMillis = millis("leaseTtl", options?.leaseTtl, 3000)
+  const renewIntervalMillis = millis("renewInterval", options?.renewInterval, Math.round(leaseTtlMillis / 3))
+  const stopBudgetMillis = millis("stopBudget", options?.stopBudget, 500)
+  const clockMarginMillis = millis("clockMargin", options?.clockMargin, Math.max(100, Math.round(leaseTtlMillis / 10)))
+  const renewDeadlineMillis = leaseTtlMillis - stopBudgetMillis - clockMarginMillis
+  if (renewIntervalMillis <= 0) throw new ShardingConfigError({ message: "renewInterval must be positive" })
+  if (renewDeadlineMillis <= renewIntervalMillis) {
+    throw new ShardingConfigError({
+      message: `leaseTtl (${leaseTtlMillis} ms) − stopBudget (${stopBudgetMillis} ms) − clockMargin (${clockMarginMillis} ms) = ${renewDeadlineMillis} ms must exceed renewInterval (${renewIntervalMillis} ms): a longer leaseTtl, or a shorter renewInterval or stopBudget`
+    })
+  }
+  return { leaseTtlMillis, renewIntervalMillis, stopBudgetMillis, clockMarginMillis, renewDeadlineMillis }
+}
+
+export class Sharding extends Context.Service<Sharding, ShardingShape>()("telex/Sharding") {
+  /**
+   * The node's sharding, on its `ActorSystem` (and `Node`, if any: without one the node is the
+   * only member) with a `ShardStore.Service`. Fails with `ShardingConfigError` for invalid
+   * options. Closing it stops the node's entities and releases its leases.
+   */
+  static readonly layer = (
+    options?: Options
+  ): Layer.Layer<Sharding, ShardingConfigError, ActorSystem | ShardStore.Service> =>
+    Layer.effect(
+      Sharding,
+      Effect.gen(function*() {
+        const t = yield* Effect.try({ try: () => timing(options), catch: (e) => e as ShardingConfigError })
+        const shards = options?.shards ?? 1024
+        if (!Number.isInteger(shards) || shards < 1 || shards > 65536) {
+          return yield* new ShardingConfigError({ message: `shards must be an integer from 1 to 65536, got ${String(shards)}` })
+        }
+        const bufferSize = options?.bufferSize ?? 10_000
+        if (!Number.isInteger(bufferSize) || bufferSize < 0) {
+          return yield* new ShardingConfigError({ message: `bufferSize must be a non-negative integer, got ${String(bufferSize)}` })
+        }
+        const runtime = yield* Runtime.make({ shards, timing: t, bufferSize, onEvent: options?.onEvent })
+        // regions before the node actor: a peer that sees the node sees its regions
+        for (const entity of options?.entities ?? []) yield* runtime.register(entity)
+        yield* runtime.start
+        return runtime.service
+      })
+    )
+
+  /** The refs of an entity type (this node hosts it from now on). */
+  static readonly entity = <D extends MessageDefs>(entity: Entity<D, any>): Effect.Effect<EntityClient<D>, never, Sharding> =>
+    Sharding.use((s) => s.entity(entity))
+
+  /** The ref of a singleton (this node hosts it from now on). */
+  static readonly singleton = <D extends MessageDefs>(entity: Entity<D, any>): Effect.Effect<EntityRef<D>, never, Sharding> =>
+    Sharding.use((s) => s.singleton(entity))
+}

@@ -1,0 +1,41 @@
+/**
+ * What nodes say to each other about sharded entities: each node runs a region actor per entity
+ * type (`telex/sharding/<type>`, protocol `telex/ShardRegion`) and one node actor
+ * (`telex/sharding`, protocol `telex/ShardingNode`) whose presence makes it a sharding member.
+ * Entity messages travel as their protocol's encoded form and are decoded (validated) by the
+ * receiving region.
+ */
+import { Schema } from "effect"
+import * as Actor from "../../actors/Actor.ts"
+import { AskErrorSchema } from "../../actors/ActorError.ts"
+import { ShardingError } from "../ShardingError.ts"
+
+export const NODE_NAME = "telex/sharding"
+export const regionName = (type: string): string => `telex/sharding/${type}`
+
+/** A request's outcome on the owner's node, encoded. */
+export const Reply = Schema.Union([
+  /** the entity's reply, encoded by the message's `success` schema */
+  Schema.TaggedStruct("Ok", { value: Schema.Unknown }),
+  /** the entity's typed error, encoded by the message's `error` schema */
+  Schema.TaggedStruct("Fail", { error: Schema.Unknown }),
+  /** a runtime error (`RuntimeError`, encoded) */
+  Schema.TaggedStruct("Runtime", { error: Schema.Unknown }),
+  /** this node does not own the key's shard (nor is it about to): the owner it knows of, if any */
+  Schema.TaggedStruct("NotOwner", { owner: Schema.NullOr(Schema.String) })
+])
+export type Reply = typeof Reply.Type
+
+export const RuntimeError = Schema.Union([AskErrorSchema, ShardingError])
+
+export const RegionProtocol = Actor.make("telex/ShardRegion", {
+  /** a tell to entity `key`; `hops`: regions it went through (a region forwards at most twice) */
+  Deliver: Actor.tell({ key: Schema.String, message: Schema.Unknown, hops: Schema.Int }),
+  Ask: Actor.ask({ key: Schema.String, message: Schema.Unknown, timeoutMillis: Schema.Number }, { success: Reply })
+})
+export type RegionProtocol = typeof RegionProtocol.defs
+
+export const NodeProtocol = Actor.make("telex/ShardingNode", {
+  /** the node's lease owner id (`name#incarnation`) */
+  Owner: Actor.ask({}, { success: Schema.String })
+})

@@ -1,0 +1,1042 @@
+/**
+ * One node's sharding: its leases, its shards and their entities, and the routing of messages
+ * to entities wherever they live. See `Sharding.ts` for the rules; this file is their
+ * implementation.
+ *
+ * Everything here runs on the node's one JavaScript thread: the state below is plain maps,
+ * changed synchronously; effects are forked into the node's fiber set (interrupted when the
+ * sharding layer closes).
+ */
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, Option, PubSub, Schema, Stream } from "effect"
+import * as Actor from "../../actors/Actor.ts"
+import { ActorContext } from "../../actors/ActorContext.ts"
+import {
+  ActorStopped,
+  type TellError,
+  AskTimeout,
+  InvalidMessage,
+  MailboxFull,
+  NodeDown,
+  NoProc,
+  ProtocolMismatch
+} from "../../actors/ActorError.ts"
+import { type ActorRef, nodeKey } from "../../actors/ActorRef.ts"
+import * as Supervise from "../../supervision/Supervise.ts"
+import * as Supervisor from "../../supervision/Supervisor.ts"
+import { ActorSystem } from "../../system/ActorSystem.ts"
+import { decoderFor, encoderFor, issueOf } from "../../transport/SchemaCodec.ts"
+import { Node } from "../../transport/Node.ts"
+import type { Entity, EntityClient, EntityContextShape, EntityRef, EntityState } from "../Entity.ts"
+import { EntityContext } from "../Entity.ts"
+import type { ShardingEvent, ShardingShape, Timing } from "../Sharding.ts"
+import { Sharding } from "../Sharding.ts"
+import { ShardingError } from "../ShardingError.ts"
+import * as ShardStore from "../ShardStore.ts"
+import * as Hash from "./hash.ts"
+import { NODE_NAME, NodeProtocol, RegionProtocol, regionName, type Reply, RuntimeError } from "./protocol.ts"
+
+export interface Config {
+  readonly shards: number
+  readonly timing: Timing
+  readonly bufferSize: number
+  readonly onEvent: ((event: ShardingEvent) => void) | undefined
+}
+
+/** a region forwards a tell at most this many times (stale views of the owners cannot loop it) */
+const MAX_HOPS = 2
+
+interface Registered {
+  readonly entity: Entity<any, any>
+  readonly encode: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  readonly decode: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+}
+
+type Wake = (outcome: "retry" | ActorRef<any> | ShardingError) => void
+
+interface EntityEntry {
+  readonly id: string
+  readonly reg: Registered
+  readonly key: string
+  status: "starting" | "running" | "stopping"
+  ref: ActorRef<any> | undefined
+  /** tells that came while it was starting or stopping */
+  queue: Array<unknown>
+  /** asks waiting for it to run */
+  waiters: Array<Wake>
+  lastActive: number
+  stopKind: "passivated" | "stopped"
+}
+
+interface ShardState {
+  readonly shard: number
+  readonly lease: ShardStore.Lease
+  status: "active" | "stopping"
+  /** monotonic ms: past it, the lease may be close to expiring in the store: stop */
+  validUntil: number
+  supervisor: Deferred.Deferred<Supervisor.SupervisorRef, unknown> | undefined
+  readonly entities: Map<string, EntityEntry>
+}
+
+type Held =
+  | { readonly kind: "tell"; readonly reg: Registered; readonly key: string; readonly message: unknown; readonly hops: number; readonly until: number }
+  | { readonly kind: "wake"; readonly wake: () => void }
+
+const isRuntimeError = (e: unknown): boolean =>
+  e instanceof AskTimeout || e instanceof NoProc || e instanceof MailboxFull || e instanceof ActorStopped ||
+  e instanceof InvalidMessage || e instanceof NodeDown || e instanceof ProtocolMismatch || e instanceof ShardingError
+
+const encodeRuntime = encoderFor(RuntimeError)
+const decodeRuntime = decoderFor(RuntimeError)
+const decodeReply = decoderFor(RegionProtocol.defs.Ask.success)
+
+const nameOf = (owner: string): string => {
+  const i = owner.lastIndexOf("#")
+  return i < 0 ? owner : owner.slice(0, i)
+}
+
+export const make = (config: Config) =>
+  Effect.gen(function*() {
+    const system = yield* ActorSystem
+    const store = yield* ShardStore.Service
+    const node = Option.getOrUndefined(yield* Effect.serviceOption(Node))
+    const clock = yield* Clock.Clock
+    const fork = yield* FiberSet.makeRuntime<never>()
+    const events = yield* PubSub.unbounded<ShardingEvent>()
+    const selfName = system.nodeId.name
+    const selfId = nodeKey(system.nodeId)
+    const { shards, bufferSize } = config
+    const t = config.timing
+    const ttl = Duration.millis(t.leaseTtlMillis)
+    const holdMillis = Math.max(10_000, 3 * t.leaseTtlMillis)
+
+    /** monotonic milliseconds */
+    const now = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
+    const wall = () => clock.currentTimeMillisUnsafe()
+    const emit = (event: ShardingEvent) => {
+      try {
+        config.onEvent?.(event)
+      } catch {
+        // an observer's failure is not the runtime's
+      }
+      PubSub.publishUnsafe(events, event)
+    }
+    const run = (effect: Effect.Effect<unknown, unknown>) => {
+      fork(effect.pipe(Effect.catchCause((cause) =>
+        Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logWarning(`sharding: ${Cause.pretty(cause)}`)
+      )))
+    }
+
+    const registry = new Map<string, Registered>()
+    const shardStates = new Map<number, ShardState>()
+    /** the owner (lease holder id) of each shard, as last read from the store, or learned */
+    const owners: Array<string | undefined> = new Array(shards).fill(undefined)
+    /** peers running sharding and up: owner id → name */
+    let members = new Map<string, string>()
+    const confirmed = new Set<string>()
+    const probing = new Set<string>()
+    /** regions of other nodes: `${owner}\0${type}` → ref */
+    const regions = new Map<string, ActorRef<RegionProtocol>>()
+    const regionLookups = new Set<string>()
+    /** `${owner}\0${type}` → the owner has no region for the type (until this time) */
+    const missingRegions = new Map<string, number>()
+    const held = new Map<number, Array<Held>>()
+    let buffered = 0
+    let service: ShardingShape
+
+    const memberNames = (): Array<string> => [selfName, ...members.values()]
+    let placementMembers: Array<string> = [selfName]
+    const desiredOwner = (shard: number) => Hash.owner(placementMembers, shard)
+
+    // -------------------------------------------------------------------------
+    // holding messages while a shard has no (reachable) owner
+    // -------------------------------------------------------------------------
+
+    const hold = (shard: number, item: Held): boolean => {
+      if (buffered >= bufferSize) return false
+      buffered++
+      let queue = held.get(shard)
+      if (queue === undefined) held.set(shard, queue = [])
+      queue.push(item)
+      return true
+    }
+
+    /** Routes what a shard's queue holds again, in order (what still cannot go is held again). */
+    const flush = (shard: number) => {
+      const queue = held.get(shard)
+      if (queue === undefined) return
+      held.delete(shard)
+      const t0 = now()
+      for (const item of queue) {
+        buffered--
+        if (item.kind === "wake") item.wake()
+        else if (item.until < t0) {
+          run(Effect.logDebug(`sharding: dropped a tell to ${item.reg.entity.type}/${item.key}: its shard ${shard} had no owner for ${holdMillis} ms`))
+        } else dispatchTell(item.reg, item.key, item.message, item.hops)
+      }
+    }
+    const flushAll = () => {
+      for (const shard of Array.from(held.keys())) flush(shard)
+    }
+
+    /** Waits until something may have changed for `shard` (a tick, an acquisition, a release). */
+    const waitChange = (shard: number, entityType: string, key: string, remainingMillis: number) =>
+      Effect.callback<void, ShardingError>((resume) => {
+        let done = false
+        const item: Held = {
+          kind: "wake",
+          wake: () => {
+            if (done) return
+            done = true
+            resume(Effect.void)
+          }
+        }
+        if (!hold(shard, item)) {
+          done = true
+          return resume(Effect.fail(bufferFull(entityType, key)))
+        }
+        return Effect.sync(() => {
+          if (done) return
+          done = true
+          const queue = held.get(shard)
+          const i = queue?.indexOf(item) ?? -1
+          if (i >= 0) {
+            queue!.splice(i, 1)
+            buffered--
+          }
+        })
+      }).pipe(Effect.timeoutOption(remainingMillis), Effect.asVoid)
+
+    const bufferFull = (entityType: string, key: string) =>
+      new ShardingError({
+        reason: "BufferFull",
+        entityType,
+        key,
+        message: `node ${selfName} holds ${bufferSize} messages for entities whose shard has no owner now: refused`
+      })
+
+    // -------------------------------------------------------------------------
+    // routing
+    // -------------------------------------------------------------------------
+
+    const regionKey = (owner: string, type: string) => `${owner}\u0000${type}`
+
+    /** The region of `owner` for the type, if known; else looks it up (in the background). */
+    const regionOf = (owner: string, reg: Registered): ActorRef<RegionProtocol> | undefined => {
+      const k = regionKey(owner, reg.entity.type)
+      const ref = regions.get(k)
+      if (ref !== undefined) return ref
+      if (node === undefined || regionLookups.has(k)) return undefined
+      const missingUntil = missingRegions.get(k)
+      if (missingUntil !== undefined && missingUntil > now()) return undefined
+      regionLookups.add(k)
+      run(
+        node.lookup(nameOf(owner), RegionProtocol, regionName(reg.entity.type), { timeout: "2 seconds" }).pipe(
+          Effect.tap((ref) =>
+            Effect.sync(() => {
+              if (nodeKey(ref.address.node) === owner) {
+                regions.set(k, ref)
+                missingRegions.delete(k)
+                flushAll()
+              }
+            })
+          ),
+          Effect.catchTag("ActorNotFound", () => Effect.sync(() => missingRegions.set(k, now() + t.renewIntervalMillis))),
+          Effect.ignore,
+          Effect.ensuring(Effect.sync(() => regionLookups.delete(k)))
+        )
+      )
+      return undefined
+    }
+
+    type Route =
+      | { readonly _tag: "Local"; readonly state: ShardState }
+      | { readonly _tag: "Remote"; readonly owner: string; readonly region: ActorRef<RegionProtocol> }
+      | { readonly _tag: "Hold"; readonly missingRegion: boolean }
+
+    const HOLD: Route = { _tag: "Hold", missingRegion: false }
+
+    const route = (shard: number, reg: Registered): Route => {
+      const local = shardStates.get(shard)
+      if (local !== undefined) return local.status === "active" ? { _tag: "Local", state: local } : HOLD
+      const owner = owners[shard]
+      if (owner === undefined || owner === selfId || !members.has(owner)) return HOLD
+      const region = regionOf(owner, reg)
+      if (region === undefined) {
+        return { _tag: "Hold", missingRegion: missingRegions.has(regionKey(owner, reg.entity.type)) }
+      }
+      return { _tag: "Remote", owner, region }
+    }
+
+    /** Sends a tell on its way (or holds it); false when it had to be held and the buffer is full. */
+    const dispatchTell = (reg: Registered, key: string, message: unknown, hops: number): boolean => {
+      const shard = Hash.shardOf(key, shards)
+      const queued = held.get(shard)
+      // behind what is held for the shard already: order per sender is kept
+      if (queued !== undefined && queued.length > 0) return holdTell(shard, reg, key, message, hops)
+      const r = route(shard, reg)
+      switch (r._tag) {
+        case "Local":
+          deliverLocal(r.state, reg, key, message)
+          return true
+        case "Remote": {
+          if (hops >= MAX_HOPS) return holdTell(shard, reg, key, message, hops)
+          const encoded = reg.encode(message)
+          if (Exit.isFailure(encoded)) {
+            run(Effect.logWarning(`sharding: a message to ${reg.entity.type}/${key} does not encode: ${issueOf(encoded)}`))
+            return true
+          }
+          try {
+            r.region.tellUnsafe(RegionProtocol.Deliver({ key, message: encoded.value, hops }))
+          } catch (e) {
+            run(Effect.logDebug(`sharding: a tell to ${reg.entity.type}/${key} on ${r.owner} was refused: ${String(e)}`))
+          }
+          return true
+        }
+        case "Hold":
+          return holdTell(shard, reg, key, message, hops)
+      }
+    }
+    const holdTell = (shard: number, reg: Registered, key: string, message: unknown, hops: number) =>
+      hold(shard, { kind: "tell", reg, key, message, hops, until: now() + holdMillis })
+
+    // -------------------------------------------------------------------------
+    // local entities
+    // -------------------------------------------------------------------------
+
+    const entityId = (type: string, key: string) => `${type}\u0000${key}`
+
+    const entryFor = (state: ShardState, reg: Registered, key: string): EntityEntry => {
+      const id = entityId(reg.entity.type, key)
+      let entry = state.entities.get(id)
+      if (entry === undefined) {
+        entry = { id, reg, key, status: "starting", ref: undefined, queue: [], waiters: [], lastActive: now(), stopKind: "stopped" }
+        state.entities.set(id, entry)
+        run(activate(state, entry))
+      }
+      return entry
+    }
+
+    const deliverLocal = (state: ShardState, reg: Registered, key: string, message: unknown) => {
+      const entry = entryFor(state, reg, key)
+      entry.lastActive = now()
+      if (entry.status === "running") {
+        try {
+          entry.ref!.tellUnsafe(message as any)
+        } catch (e) {
+          run(Effect.logDebug(`sharding: a tell to ${reg.entity.type}/${key} was refused: ${String(e)}`))
+        }
+      } else {
+        // bounded with the held messages: a key that cannot start does not grow the node
+        if (buffered >= bufferSize) {
+          run(Effect.logDebug(`sharding: dropped a tell to ${reg.entity.type}/${key}: buffer full`))
+          return
+        }
+        buffered++
+        entry.queue.push(message)
+      }
+    }
+
+    const supervisorOf = (state: ShardState): Effect.Effect<Supervisor.SupervisorRef, unknown> => {
+      if (state.supervisor !== undefined) return Deferred.await(state.supervisor)
+      const deferred = Deferred.makeUnsafe<Supervisor.SupervisorRef, unknown>()
+      state.supervisor = deferred
+      const behavior = Supervisor.dynamic({
+        // entities restart in place (Supervise); the shard's supervisor owns and stops them
+        intensity: 0,
+        backoff: false,
+        template: (args: { readonly id: string; readonly behavior: Actor.Behavior<any, any, any> }) =>
+          Supervisor.child(args.id, args.behavior, { restart: "temporary", shutdown: Duration.millis(t.stopBudgetMillis) })
+      })
+      return (system.spawn(behavior) as Effect.Effect<ActorRef<any>, unknown>).pipe(
+        Effect.tap((ref) => Deferred.succeed(deferred, ref as Supervisor.SupervisorRef)),
+        Effect.tapCause((cause) => Deferred.failCause(deferred, cause)),
+        Effect.map((ref) => ref as Supervisor.SupervisorRef)
+      )
+    }
+
+    const wakeAll = (entry: EntityEntry, outcome: "retry" | ActorRef<any> | ShardingError) => {
+      const waiters = entry.waiters
+      entry.waiters = []
+      buffered -= waiters.length
+      for (const w of waiters) w(outcome)
+    }
+
+    /** Moves what an entry queued to the shard's held queue (its shard is stopping, or it stopped). */
+    const requeue = (state: ShardState, entry: EntityEntry) => {
+      const queue = entry.queue
+      entry.queue = []
+      buffered -= queue.length
+      for (const message of queue) holdTell(state.shard, entry.reg, entry.key, message, 0)
+      wakeAll(entry, "retry")
+    }
+
+    const activate = (state: ShardState, entry: EntityEntry) =>
+      Effect.gen(function*() {
+        const sup = yield* supervisorOf(state)
+        const ref = yield* Supervisor.startDynamic(sup, { id: entry.id, behavior: entityBehavior(state, entry) })
+        if (entry.status !== "starting") return // the shard is stopping: its supervisor stops it
+        entry.ref = ref
+        entry.status = "running"
+        const queue = entry.queue
+        entry.queue = []
+        buffered -= queue.length
+        for (const message of queue) {
+          try {
+            ref.tellUnsafe(message as any)
+          } catch (e) {
+            yield* Effect.logDebug(`sharding: a tell to ${entry.reg.entity.type}/${entry.key} was refused: ${String(e)}`)
+          }
+        }
+        wakeAll(entry, ref)
+      }).pipe(
+        Effect.catchCause((cause) =>
+          Effect.gen(function*() {
+            if (state.entities.get(entry.id) === entry) state.entities.delete(entry.id)
+            if (state.status !== "active" || entry.status !== "starting") {
+              // the shard stops: what waited goes to its next owner
+              requeue(state, entry)
+              flush(state.shard)
+              return
+            }
+            const text = Cause.pretty(cause).split("\n")[0]
+            yield* Effect.logWarning(`sharding: activation of ${entry.reg.entity.type}/${entry.key} failed: ${text}`)
+            buffered -= entry.queue.length
+            entry.queue = []
+            wakeAll(
+              entry,
+              new ShardingError({ reason: "ActivationFailed", entityType: entry.reg.entity.type, key: entry.key, message: text })
+            )
+          })
+        )
+      )
+
+    /** The entity's ref once it runs (or a reason to route again). */
+    const awaitRunning = (entry: EntityEntry, remainingMillis: number) =>
+      Effect.callback<"retry" | ActorRef<any>, ShardingError>((resume) => {
+        if (entry.status === "running") return resume(Effect.succeed(entry.ref!))
+        if (entry.status === "stopping") {
+          // passivating: the message waits for the next activation
+        }
+        if (buffered >= bufferSize) return resume(Effect.fail(bufferFull(entry.reg.entity.type, entry.key)))
+        buffered++
+        let done = false
+        const w: Wake = (outcome) => {
+          if (done) return
+          done = true
+          resume(outcome instanceof ShardingError ? Effect.fail(outcome) : Effect.succeed(outcome))
+        }
+        entry.waiters.push(w)
+        return Effect.sync(() => {
+          if (done) return
+          done = true
+          const i = entry.waiters.indexOf(w)
+          if (i >= 0) {
+            entry.waiters.splice(i, 1)
+            buffered--
+          }
+        })
+      }).pipe(Effect.timeoutOption(remainingMillis))
+
+    /** The entity's actor: the user's behaviour with its context, durable state and restart rules. */
+    const entityBehavior = (state: ShardState, entry: EntityEntry): Actor.Behavior<any, any, any> => {
+      const entity = entry.reg.entity
+      const { type } = entity
+      const key = entry.key
+      const lease = state.lease
+      const stateSchema = entity.state?.schema
+      const encodeState = stateSchema !== undefined ? encoderFor(stateSchema) : undefined
+      const decodeState = stateSchema !== undefined ? decoderFor(stateSchema) : undefined
+
+      // one incarnation (run again by an in-place restart: its state is loaded again)
+      const inner: Actor.Behavior<any, any, any> = {
+        protocol: entity.protocol,
+        init: Effect.gen(function*() {
+          let value: unknown
+          let dirty = false
+          let handle: EntityState<unknown> | undefined
+          if (entity.state !== undefined) {
+            const saved = yield* store.loadState(type, key)
+            if (Option.isSome(saved)) {
+              const decoded = decodeState!(JSON.parse(saved.value))
+              if (Exit.isFailure(decoded)) {
+                return yield* Effect.die(new Error(`the saved state of ${type}/${key} does not decode: ${issueOf(decoded)}`))
+              }
+              value = decoded.value
+            } else {
+              const initial = entity.state.initial
+              value = typeof initial === "function" ? (initial as (k: string) => unknown)(key) : initial
+            }
+            handle = {
+              get: Effect.sync(() => value),
+              set: (v) =>
+                Effect.sync(() => {
+                  if (v !== value) dirty = true
+                  value = v
+                }),
+              update: (f) =>
+                Effect.sync(() => {
+                  const v = f(value)
+                  if (v !== value) dirty = true
+                  value = v
+                })
+            }
+          }
+          const ctx: EntityContextShape = {
+            entityType: type,
+            entityKey: key,
+            shard: state.shard,
+            epoch: lease.epoch,
+            node: selfName,
+            state: handle
+          }
+          const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+            effect.pipe(Effect.provideService(EntityContext, ctx), Effect.provideService(Sharding, service))
+          const save = Effect.suspend(() => {
+            if (!dirty) return Effect.void
+            dirty = false
+            const encoded = encodeState!(value)
+            if (Exit.isFailure(encoded)) {
+              return Effect.die(stateNotSaved(type, key, `the state does not encode: ${issueOf(encoded)}`))
+            }
+            return store.saveState(type, key, lease, JSON.stringify(encoded.value)).pipe(
+              Effect.catchTag("StaleEpoch", (e) =>
+                Effect.sync(() => loseShard(state, `a fenced write was refused: ${e.message}`)).pipe(
+                  Effect.andThen(Effect.die(new ShardingError({ reason: "ShardLost", entityType: type, key, message: e.message })))
+                )),
+              Effect.catchTag("ShardStoreError", (e) => Effect.die(stateNotSaved(type, key, e.message)))
+            )
+          })
+          const handlers: Record<string, any> = yield* provide(entity.behavior.init)
+          const wrapped: Record<string, any> = {}
+          for (const tag of Object.keys(entity.protocol.defs)) {
+            const h = handlers[tag]
+            wrapped[tag] = (message: unknown) => {
+              const effect = h(message)
+              const run = entity.state === undefined
+                ? provide(effect)
+                : provide(effect).pipe(Effect.exit, Effect.flatMap((exit) => Effect.andThen(save, exit)))
+              return effect[Actor.ForkTypeId] === true ? Actor.fork(run) : run
+            }
+          }
+          if (handlers.onDown !== undefined) wrapped.onDown = (d: unknown) => provide(handlers.onDown(d))
+          if (handlers.onExit !== undefined) wrapped.onExit = (e: unknown) => provide(handlers.onExit(e))
+          return wrapped
+        })
+      }
+      // a lost shard stops its entities: never restarted in place
+      const rules: Array<Supervise.Rule> = [
+        { match: (e) => e instanceof ShardingError && e.reason === "ShardLost", directive: "stop" },
+        ...entity.restart
+      ]
+      const supervised = Supervise.behavior(inner, rules)
+      return {
+        protocol: entity.protocol,
+        init: Effect.gen(function*() {
+          const actx = yield* ActorContext
+          const self = actx.self
+          emit({ kind: "activated", entityType: type, key, node: selfName, owner: selfId, shard: state.shard, epoch: lease.epoch, at: wall() })
+          yield* Effect.addFinalizer(() => Effect.sync(() => onEntityStopped(state, entry, self)))
+          return yield* supervised.init
+        })
+      }
+    }
+
+    const stateNotSaved = (type: string, key: string, message: string) =>
+      new ShardingError({ reason: "StateNotSaved", entityType: type, key, message })
+
+    const onEntityStopped = (state: ShardState, entry: EntityEntry, ref: ActorRef<any>) => {
+      emit({
+        kind: entry.stopKind,
+        entityType: entry.reg.entity.type,
+        key: entry.key,
+        node: selfName,
+        owner: selfId,
+        shard: state.shard,
+        epoch: state.lease.epoch,
+        at: wall()
+      })
+      if (state.entities.get(entry.id) !== entry || (entry.ref !== undefined && !entry.ref.equals(ref))) return
+      state.entities.delete(entry.id)
+      entry.status = "stopping"
+      if (entry.queue.length === 0 && entry.waiters.length === 0) return
+      if (state.status === "active") {
+        // messages came while it passivated: a new activation takes them
+        const next = entryFor(state, entry.reg, entry.key)
+        buffered -= entry.queue.length
+        for (const m of entry.queue) deliverLocal(state, entry.reg, entry.key, m)
+        entry.queue = []
+        next.lastActive = now()
+        wakeAll(entry, "retry")
+      } else {
+        requeue(state, entry)
+      }
+    }
+
+    const passivate = (state: ShardState, entry: EntityEntry) => {
+      entry.status = "stopping"
+      entry.stopKind = "passivated"
+      run(Effect.gen(function*() {
+        const sup = yield* supervisorOf(state)
+        yield* Supervisor.terminateChild(sup, entry.ref!).pipe(Effect.ignore)
+      }))
+    }
+
+    // -------------------------------------------------------------------------
+    // shards
+    // -------------------------------------------------------------------------
+
+    /** Stops a shard's entities, then gives its lease up (`release`) or lets it go (`lost`). */
+    const stopShard = (state: ShardState, why: "handoff" | "lost", detail: string) => {
+      if (state.status === "stopping") return
+      state.status = "stopping"
+      for (const entry of state.entities.values()) {
+        if (entry.status === "starting") entry.status = "stopping"
+        entry.stopKind = "stopped"
+      }
+      run(Effect.gen(function*() {
+        if (state.supervisor !== undefined) {
+          const sup = yield* Effect.result(Deferred.await(state.supervisor))
+          if (sup._tag === "Success") yield* system.stop(sup.success)
+        }
+        if (why === "handoff" || shardStates.get(state.shard) === state) {
+          // a lost lease of the same epoch is released too, so the next owner need not wait for it to expire
+          yield* store.release(selfId, [state.lease]).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
+        }
+        for (const entry of state.entities.values()) requeue(state, entry)
+        state.entities.clear()
+        if (shardStates.get(state.shard) === state) shardStates.delete(state.shard)
+        if (owners[state.shard] === selfId) owners[state.shard] = undefined
+        emit({
+          kind: why === "handoff" ? "shardReleased" : "shardLost",
+          node: selfName,
+          owner: selfId,
+          shard: state.shard,
+          epoch: state.lease.epoch,
+          at: wall(),
+          reason: detail
+        })
+        flush(state.shard)
+      }))
+    }
+    const loseShard = (state: ShardState, detail: string) => stopShard(state, "lost", detail)
+
+    const addShard = (lease: ShardStore.Lease, sentAt: number) => {
+      const state: ShardState = {
+        shard: lease.shard,
+        lease,
+        status: "active",
+        validUntil: sentAt + t.renewDeadlineMillis,
+        supervisor: undefined,
+        entities: new Map()
+      }
+      shardStates.set(lease.shard, state)
+      owners[lease.shard] = selfId
+      emit({ kind: "shardAcquired", node: selfName, owner: selfId, shard: lease.shard, epoch: lease.epoch, at: wall() })
+      startSingletons(state)
+      flush(lease.shard)
+    }
+
+    const startSingletons = (state: ShardState) => {
+      for (const reg of registry.values()) {
+        if (!reg.entity.singleton) continue
+        const key = reg.entity.type
+        if (Hash.shardOf(key, shards) === state.shard && !state.entities.has(entityId(reg.entity.type, key))) {
+          entryFor(state, reg, key)
+        }
+      }
+    }
+
+    // -------------------------------------------------------------------------
+    // membership: self and the peers up (failure detector) that run sharding
+    // -------------------------------------------------------------------------
+
+    /** A peer the failure detector (or a refused send) says is down: not a member until probed again. */
+    const forgetMember = (owner: string) => {
+      if (!members.has(owner)) return
+      members.delete(owner)
+      confirmed.delete(owner)
+      placementMembers = memberNames()
+    }
+
+    const refreshMembers = () => {
+      if (node === undefined) return
+      const next = new Map<string, string>()
+      for (const p of node.peers()) {
+        if (!p.up || p.node === undefined || p.listen === undefined) continue
+        const id = nodeKey(p.node)
+        if (confirmed.has(id)) {
+          next.set(id, p.name)
+        } else if (!probing.has(id)) {
+          probing.add(id)
+          run(
+            node.lookup(p.name, NodeProtocol, NODE_NAME, { timeout: "2 seconds" }).pipe(
+              Effect.tap((ref) => Effect.sync(() => nodeKey(ref.address.node) === id && confirmed.add(id))),
+              Effect.ignore,
+              Effect.ensuring(Effect.sync(() => probing.delete(id)))
+            )
+          )
+        }
+      }
+      for (const id of confirmed) if (!next.has(id)) confirmed.delete(id)
+      members = next
+      placementMembers = memberNames()
+    }
+
+    // -------------------------------------------------------------------------
+    // the lease loop
+    // -------------------------------------------------------------------------
+
+    const storeCall = <A, E>(effect: Effect.Effect<A, E>) =>
+      effect.pipe(Effect.timeout(t.renewIntervalMillis), Effect.result)
+
+    /** set when the layer closes: the loops change nothing more */
+    let closing = false
+
+    const tick = Effect.gen(function*() {
+      if (closing) return
+      // 1. renew every lease held (one call)
+      const renewing = Array.from(shardStates.values())
+      if (renewing.length > 0) {
+        const sentAt = now()
+        const renewed = yield* storeCall(store.renew(selfId, renewing.map((s) => s.lease), ttl))
+        if (renewed._tag === "Success") {
+          const kept = new Set(renewed.success.filter((l) => l.owner === selfId).map((l) => `${l.shard}/${l.epoch}`))
+          for (const s of renewing) {
+            if (shardStates.get(s.shard) !== s) continue
+            if (kept.has(`${s.shard}/${s.lease.epoch}`)) s.validUntil = Math.max(s.validUntil, sentAt + t.renewDeadlineMillis)
+            else loseShard(s, "the store no longer has this node's lease")
+          }
+        } else {
+          yield* Effect.logDebug(`sharding: renewing ${renewing.length} leases failed: ${String(renewed.failure)}`)
+        }
+      }
+      // 2. who owns what (for routing)
+      const all = yield* storeCall(store.leases())
+      if (all._tag === "Success") {
+        owners.fill(undefined)
+        for (const l of all.success) if (l.shard >= 0 && l.shard < shards) owners[l.shard] = l.owner
+        for (const s of shardStates.values()) owners[s.shard] = selfId
+      }
+      // 3. placement: hand off what another member should own, acquire what this node should
+      refreshMembers()
+      const want: Array<number> = []
+      for (let shard = 0; shard < shards; shard++) {
+        const desired = desiredOwner(shard)
+        const local = shardStates.get(shard)
+        if (desired === selfName) {
+          if (local === undefined) want.push(shard)
+        } else if (local !== undefined && local.status === "active") {
+          stopShard(local, "handoff", `${desired} joined`)
+        }
+      }
+      if (want.length > 0 && !closing) {
+        const sentAt = now()
+        const acquired = yield* storeCall(store.acquire(selfId, want, ttl))
+        if (acquired._tag === "Success") {
+          for (const lease of acquired.success) {
+            if (lease.owner === selfId && !shardStates.has(lease.shard) && desiredOwner(lease.shard) === selfName) {
+              addShard(lease, sentAt)
+            } else if (lease.owner === selfId && !shardStates.has(lease.shard)) {
+              // placement changed while acquiring: give it back at once
+              yield* store.release(selfId, [lease]).pipe(Effect.ignore)
+            }
+          }
+        }
+      }
+      // 4. passivation and singletons
+      const t0 = now()
+      for (const s of shardStates.values()) {
+        if (s.status !== "active") continue
+        for (const entry of s.entities.values()) {
+          const after = entry.reg.entity.passivateAfterMillis
+          if (after !== undefined && entry.status === "running" && t0 - entry.lastActive > after) passivate(s, entry)
+        }
+        startSingletons(s)
+      }
+      // 5. what is held may go now
+      flushAll()
+    })
+
+    /** Stops every shard whose last successful renew was sent longer than the renew deadline ago. */
+    const watchdog = Effect.gen(function*() {
+      while (true) {
+        const t0 = now()
+        let next = t0 + t.renewIntervalMillis
+        if (!closing) for (const s of shardStates.values()) {
+          if (s.status !== "active") continue
+          if (s.validUntil <= t0) {
+            loseShard(s, `no renewal confirmed within ${t.renewDeadlineMillis} ms`)
+          } else next = Math.min(next, s.validUntil)
+        }
+        yield* Effect.sleep(Math.max(1, next - t0))
+      }
+    })
+
+    // -------------------------------------------------------------------------
+    // asks
+    // -------------------------------------------------------------------------
+
+    const notOwner = (shard: number): Reply => ({ _tag: "NotOwner", owner: owners[shard] ?? null })
+
+    /**
+     * Asks entity `key`, wherever it lives; retries while its shard has no owner or moves, until
+     * `deadline`. `remote`: the request came from another node's region (then this node answers
+     * for its own shards only, and `NotOwner` otherwise).
+     */
+    const askEntity = (
+      reg: Registered,
+      key: string,
+      message: { readonly _tag: string },
+      timeoutMillis: number,
+      remote: boolean
+    ): Effect.Effect<unknown, unknown> =>
+      Effect.gen(function*() {
+        const type = reg.entity.type
+        const shard = Hash.shardOf(key, shards)
+        const deadline = now() + timeoutMillis
+        let encoded: unknown = undefined
+        let missingRegion = false
+        while (true) {
+          const remaining = deadline - now()
+          if (remaining <= 0) {
+            if (missingRegion) {
+              return yield* new ShardingError({
+                reason: "UnknownEntityType",
+                entityType: type,
+                key,
+                message: `the owner of shard ${shard} has no region for entity type ${type} (does it declare the entity?)`
+              })
+            }
+            return yield* new AskTimeout({ actor: `${type}/${key}`, message: message._tag, timeoutMillis })
+          }
+          const local = shardStates.get(shard)
+          if (remote && local === undefined && desiredOwner(shard) !== selfName) return { _tag: "NotOwner-local", reply: notOwner(shard) }
+          const r = route(shard, reg)
+          if (r._tag === "Local") {
+            const entry = entryFor(r.state, reg, key)
+            entry.lastActive = now()
+            const got = yield* awaitRunning(entry, remaining)
+            if (Option.isNone(got) || got.value === "retry") continue
+            return yield* got.value.ask(message as any, { timeout: Math.max(1, deadline - now()) })
+          }
+          if (r._tag === "Remote") {
+            if (remote) return { _tag: "NotOwner-local", reply: notOwner(shard) }
+            if (encoded === undefined) {
+              const e = reg.encode(message)
+              if (Exit.isFailure(e)) {
+                return yield* new InvalidMessage({ actor: `${type}/${key}`, protocol: reg.entity.protocol.name, issue: issueOf(e) })
+              }
+              encoded = e.value
+            }
+            const sent = yield* r.region.ask(
+              RegionProtocol.Ask({ key, message: encoded, timeoutMillis: remaining }),
+              { timeout: remaining }
+            ).pipe(Effect.result)
+            if (sent._tag === "Failure") {
+              // refused before it left (the owner's node is not connected): never sent, so routed again
+              if (sent.failure._tag === "NodeDown" && sent.failure.reason === "not connected") {
+                forgetMember(r.owner)
+                continue
+              }
+              return yield* Effect.fail(sent.failure)
+            }
+            const answer = sent.success
+            const reply = decodeReply(answer)
+            if (Exit.isFailure(reply)) {
+              return yield* new InvalidMessage({ actor: `${type}/${key}`, protocol: RegionProtocol.name, issue: `reply: ${issueOf(reply)}` })
+            }
+            const v = reply.value as Reply
+            switch (v._tag) {
+              case "Ok": {
+                const out = decoderFor(reg.entity.protocol.defs[message._tag]!.success ?? Schema.Void)(v.value)
+                if (Exit.isFailure(out)) {
+                  return yield* new InvalidMessage({ actor: `${type}/${key}`, protocol: reg.entity.protocol.name, issue: `reply: ${issueOf(out)}` })
+                }
+                return out.value
+              }
+              case "Fail": {
+                const out = decoderFor(reg.entity.protocol.defs[message._tag]!.error ?? Schema.Never)(v.error)
+                if (Exit.isFailure(out)) {
+                  return yield* new InvalidMessage({ actor: `${type}/${key}`, protocol: reg.entity.protocol.name, issue: `error: ${issueOf(out)}` })
+                }
+                return yield* Effect.fail(out.value)
+              }
+              case "Runtime": {
+                const out = decodeRuntime(v.error)
+                return yield* Effect.fail(Exit.isSuccess(out) ? out.value : new InvalidMessage({ actor: `${type}/${key}`, protocol: RegionProtocol.name, issue: "runtime error" }))
+              }
+              case "NotOwner": {
+                // the owner we knew moved on: take its hint, or wait for the next lease read
+                owners[shard] = v.owner !== null && v.owner !== r.owner ? v.owner : undefined
+                if (owners[shard] !== undefined) continue
+              }
+            }
+          } else {
+            missingRegion = r.missingRegion
+          }
+          yield* waitChange(shard, type, key, deadline - now())
+        }
+      })
+
+    /** A request from another node's region, answered with an encoded `Reply`. */
+    const remoteAsk = (reg: Registered, key: string, raw: unknown, timeoutMillis: number): Effect.Effect<Reply> =>
+      Effect.suspend(() => {
+        const decoded = reg.decode(raw)
+        if (Exit.isFailure(decoded)) {
+          const error = new InvalidMessage({ actor: `${reg.entity.type}/${key}`, protocol: reg.entity.protocol.name, issue: issueOf(decoded) })
+          return Effect.succeed(runtimeReply(error))
+        }
+        const message = decoded.value as { readonly _tag: string }
+        if (!Actor.isAsk(reg.entity.protocol, message._tag)) {
+          const error = new InvalidMessage({ actor: `${reg.entity.type}/${key}`, protocol: reg.entity.protocol.name, issue: `${message._tag} is not a request` })
+          return Effect.succeed(runtimeReply(error))
+        }
+        const def = reg.entity.protocol.defs[message._tag]!
+        return askEntity(reg, key, message, timeoutMillis, true).pipe(
+          Effect.map((value): Reply => {
+            if (typeof value === "object" && value !== null && (value as any)._tag === "NotOwner-local") return (value as any).reply
+            const out = encoderFor(def.success)(value)
+            return Exit.isSuccess(out)
+              ? { _tag: "Ok", value: out.value }
+              : runtimeReply(new InvalidMessage({ actor: `${reg.entity.type}/${key}`, protocol: reg.entity.protocol.name, issue: `reply: ${issueOf(out)}` }))
+          }),
+          Effect.catchCause((cause): Effect.Effect<Reply> => {
+            const error = Cause.findErrorOption(cause)
+            if (error._tag === "Some") {
+              if (isRuntimeError(error.value)) return Effect.succeed(runtimeReply(error.value))
+              const out = encoderFor(def.error)(error.value)
+              if (Exit.isSuccess(out)) return Effect.succeed({ _tag: "Fail", error: out.value })
+            }
+            return Effect.succeed(runtimeReply(new ActorStopped({ actor: `${reg.entity.type}/${key}`, reason: { _tag: "Error", message: Cause.pretty(cause).split("\n")[0] ?? "failed" } })))
+          })
+        )
+      })
+
+    const runtimeReply = (error: unknown): Reply => {
+      const out = encodeRuntime(error)
+      return { _tag: "Runtime", error: Exit.isSuccess(out) ? out.value : null }
+    }
+
+    // -------------------------------------------------------------------------
+    // regions and the public service
+    // -------------------------------------------------------------------------
+
+    const regionBehavior = (reg: Registered) =>
+      RegionProtocol.behavior(Effect.succeed({
+        Deliver: ({ key, message, hops }) =>
+          Effect.suspend(() => {
+            const decoded = reg.decode(message)
+            if (Exit.isFailure(decoded)) {
+              return Effect.logWarning(`sharding: refused a message for ${reg.entity.type}/${key} from another node: ${issueOf(decoded)}`)
+            }
+            if (!dispatchTell(reg, key, decoded.value, hops + 1)) {
+              return Effect.logDebug(`sharding: dropped a tell to ${reg.entity.type}/${key}: buffer full`)
+            }
+            return Effect.void
+          }),
+        Ask: ({ key, message, timeoutMillis }) => Actor.fork(remoteAsk(reg, key, message, timeoutMillis))
+      }))
+
+    const register = (entity: Entity<any, any>): Effect.Effect<Registered> =>
+      Effect.suspend(() => {
+        const existing = registry.get(entity.type)
+        if (existing !== undefined) return Effect.succeed(existing)
+        const reg: Registered = { entity, encode: encoderFor(entity.protocol.schema), decode: decoderFor(entity.protocol.schema) }
+        registry.set(entity.type, reg)
+        return system.spawn(regionBehavior(reg), { name: regionName(entity.type) }).pipe(
+          Effect.orDie,
+          Effect.andThen(Effect.sync(() => {
+            for (const s of shardStates.values()) if (s.status === "active") startSingletons(s)
+            return reg
+          }))
+        )
+      })
+
+    const makeRef = (reg: Registered, key: string): EntityRef<any> => {
+      const type = reg.entity.type
+      const shard = Hash.shardOf(key, shards)
+      return {
+        entityType: type,
+        key,
+        shard,
+        tell: (message) =>
+          Effect.suspend((): Effect.Effect<void, TellError | ShardingError> => {
+            // the local fast path keeps the mailbox's back-pressure
+            const local = shardStates.get(shard)
+            if (local !== undefined && local.status === "active" && (held.get(shard)?.length ?? 0) === 0) {
+              const entry = local.entities.get(entityId(type, key))
+              if (entry !== undefined && entry.status === "running") {
+                entry.lastActive = now()
+                return entry.ref!.tell(message)
+              }
+            }
+            return dispatchTell(reg, key, message, 0) ? Effect.void : Effect.fail(bufferFull(type, key))
+          }),
+        ask: (message, options) => {
+          const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
+          return askEntity(reg, key, message, timeoutMillis, false) as any
+        }
+      }
+    }
+
+    service = {
+      node: selfName,
+      owner: selfId,
+      shards,
+      timing: t,
+      shardOf: (key) => Hash.shardOf(key, shards),
+      entity: (entity) =>
+        Effect.map(register(entity), (reg): EntityClient<any> => ({ entity, ref: (key) => makeRef(reg, key) })),
+      singleton: (entity) => Effect.map(register(entity), (reg) => makeRef(reg, entity.type)),
+      events: Stream.fromPubSub(events),
+      ownedShards: () => Array.from(shardStates.values()).filter((s) => s.status === "active").map((s) => s.lease),
+      activeEntities: () => {
+        let n = 0
+        for (const s of shardStates.values()) n += s.entities.size
+        return n
+      },
+      members: () => memberNames()
+    }
+
+    return {
+      service,
+      register,
+      start: Effect.gen(function*() {
+        yield* system.spawn(
+          NodeProtocol.behavior(Effect.succeed({ Owner: () => Effect.succeed(selfId) })),
+          { name: NODE_NAME }
+        ).pipe(Effect.orDie)
+        // graceful stop: entities stop, leases are given up, so the next owners need not wait for them to expire
+        yield* Effect.addFinalizer(() =>
+          Effect.gen(function*() {
+            closing = true
+            const states = Array.from(shardStates.values())
+            yield* Effect.forEach(states, (s) =>
+              s.supervisor === undefined
+                ? Effect.void
+                : Effect.result(Deferred.await(s.supervisor)).pipe(
+                  Effect.flatMap((r) => (r._tag === "Success" ? system.stop(r.success) : Effect.void))
+                ), { concurrency: "unbounded", discard: true })
+            if (states.length > 0) {
+              yield* store.release(selfId, states.map((s) => s.lease)).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
+            }
+            shardStates.clear()
+          })
+        )
+        if (node !== undefined) {
+          // a lost peer stops being routed to at once, not at the next round
+          const subscription = yield* node.subscribe
+          fork(Effect.forever(Effect.flatMap(PubSub.take(subscription), (event) =>
+            Effect.sync(() => {
+              if (event._tag === "NodeDown") forgetMember(nodeKey(event.node))
+            }))))
+        }
+        fork(tick.pipe(
+          Effect.catchCause((cause) => Effect.logWarning(`sharding: ${Cause.pretty(cause)}`)),
+          Effect.andThen(Effect.sleep(t.renewIntervalMillis)),
+          Effect.forever
+        ))
+        fork(watchdog)
+      })
+    }
+  })

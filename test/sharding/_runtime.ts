@@ -1,0 +1,106 @@
+/**
+ * Shared pieces of the sharding runtime tests: a counter entity with durable state, short lease
+ * timings (real time, small), nodes with sharding over loopback TCP.
+ */
+import { Context, Effect, Exit, Layer, Redacted, References, Schema, Scope } from "effect"
+import * as Actor from "../../src/actors/Actor.ts"
+import { ActorSystem } from "../../src/system/ActorSystem.ts"
+import * as Entity from "../../src/sharding/Entity.ts"
+import { Sharding, type ShardingEvent } from "../../src/sharding/Sharding.ts"
+import * as ShardStore from "../../src/sharding/ShardStore.ts"
+import { Node } from "../../src/transport/Node.ts"
+
+export const Counter = Actor.make("test/ShardedCounter", {
+  Add: Actor.tell({ by: Schema.Int }),
+  Get: Actor.ask({}, { success: Schema.Int }),
+  Key: Actor.ask({}, { success: Schema.String }),
+  Where: Actor.ask({}, { success: Schema.String }),
+  Fail: Actor.ask({ reason: Schema.String }, { success: Schema.Int, error: Schema.String }),
+  Crash: Actor.tell({})
+})
+
+export const CounterEntity = Entity.make(
+  Counter,
+  Counter.behavior(Effect.gen(function*() {
+    const ctx = yield* Entity.EntityContext
+    const count = yield* Entity.state(Schema.Int)
+    return {
+      Add: ({ by }) => count.update((n) => n + by),
+      Get: () => count.get,
+      Key: () => Effect.succeed(ctx.entityKey),
+      Where: () => Effect.succeed(ctx.node),
+      Fail: ({ reason }) => Effect.fail(reason),
+      Crash: () => Effect.die(new Error("crash on purpose"))
+    }
+  })),
+  { passivateAfter: "400 millis", state: { schema: Schema.Int, initial: 0 } }
+)
+
+/** short leases, so that moves happen within a test */
+export const fast = {
+  leaseTtl: "900 millis",
+  renewInterval: "150 millis",
+  stopBudget: "200 millis",
+  clockMargin: "100 millis",
+  shards: 64
+} as const
+
+export const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideService(effect, References.MinimumLogLevel, "Error")
+
+export const eventually = (what: string, check: () => boolean, timeoutMillis = 20_000): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMillis
+    while (!check()) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${timeoutMillis} ms waiting for: ${what}`))
+      yield* Effect.sleep("20 millis")
+    }
+  })
+
+export interface ShardNode {
+  readonly name: string
+  readonly node: Node["Service"]
+  readonly system: ActorSystem["Service"]
+  readonly sharding: Sharding["Service"]
+  readonly events: Array<ShardingEvent>
+  /** stops the node (its scope): entities stop, leases are released */
+  readonly stop: Effect.Effect<void>
+}
+
+const secret = Redacted.make("sharding-runtime-test")
+
+/** A node with sharding on `store`, in its own scope (closed with the test's, or by `stop`). */
+export const startNode = (name: string, store: ShardStore.ShardStore, options?: Parameters<typeof Sharding.layer>[0]) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    let stopped = false
+    const stop = Effect.suspend(() => {
+      if (stopped) return Effect.void
+      stopped = true
+      return Scope.close(scope, Exit.void)
+    })
+    yield* Effect.addFinalizer(() => stop)
+    const events: Array<ShardingEvent> = []
+    const layer = Sharding.layer({ ...fast, entities: [CounterEntity], ...options, onEvent: (e) => events.push(e) }).pipe(
+      Layer.provide(ShardStore.Service.layer(store)),
+      Layer.provideMerge(Node.layerWithSystem({ name, cluster: "sharding-test", secret }))
+    )
+    const context = yield* Layer.buildWithScope(layer, scope)
+    const result: ShardNode = {
+      name,
+      node: Context.get(context, Node),
+      system: Context.get(context, ActorSystem),
+      sharding: Context.get(context, Sharding),
+      events,
+      stop
+    }
+    return result
+  })
+
+export const connect = (a: ShardNode, b: ShardNode) =>
+  a.node.connect({ name: b.name, host: b.node.address.host, port: b.node.address.port }, "10 seconds")
+
+/** Waits until every node sees the others as sharding members and shards are placed. */
+export const settled = (nodes: ReadonlyArray<ShardNode>, shards = fast.shards) =>
+  eventually(`${nodes.length} nodes see each other and own all ${shards} shards`, () =>
+    nodes.every((n) => n.sharding.members().length === nodes.length) &&
+    nodes.reduce((sum, n) => sum + n.sharding.ownedShards().length, 0) === shards)

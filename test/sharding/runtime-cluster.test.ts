@@ -1,0 +1,121 @@
+/**
+ * Sharded entities across nodes in one process, over loopback TCP with one shared memory store:
+ * routing to the owner from any node, handoff when a node joins (state kept, never two
+ * activations of a key at once), a lost node's shards taken over after its leases expire with
+ * the messages sent meanwhile held and delivered, and a message from another node that its
+ * Schema refuses.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { RegionProtocol, regionName } from "../../src/sharding/internal/protocol.ts"
+import type { ShardingEvent } from "../../src/sharding/Sharding.ts"
+import * as ShardStore from "../../src/sharding/ShardStore.ts"
+import { Counter, CounterEntity, connect, eventually, quiet, settled, type ShardNode, startNode } from "./_runtime.ts"
+
+const keys = Array.from({ length: 24 }, (_, i) => `key-${i}`)
+
+/** No key has two activations whose lifetimes overlap, across all nodes' events (one process: one clock). */
+const assertNoOverlap = (nodes: ReadonlyArray<ShardNode>) => {
+  const all = nodes.flatMap((n) => n.events).filter((e): e is Extract<ShardingEvent, { key: string }> => "key" in e)
+  const active = new Map<string, string>()
+  // events are pushed in the order they happen in this one process
+  const ordered = nodes.flatMap((n) => n.events.map((e, i) => ({ e, n: n.name, i })))
+  void ordered
+  const timeline: Array<{ e: Extract<ShardingEvent, { key: string }>; seq: number }> = []
+  let seq = 0
+  for (const e of all) timeline.push({ e, seq: seq++ })
+  timeline.sort((x, y) => x.e.at - y.e.at || x.seq - y.seq)
+  for (const { e } of timeline) {
+    const id = `${e.entityType}/${e.key}`
+    if (e.kind === "activated") {
+      const other = active.get(id)
+      assert.isUndefined(other, `${id} activated on ${e.owner} while active on ${other}`)
+      active.set(id, e.owner)
+    } else if (active.get(id) === e.owner) active.delete(id)
+  }
+}
+
+describe("sharding: several nodes", () => {
+  it.live("routing from any node, handoff on join, no two activations of a key", () =>
+    quiet(Effect.gen(function*() {
+      const store = ShardStore.memory()
+      const a = yield* startNode("a", store)
+      const b = yield* startNode("b", store)
+      yield* connect(a, b)
+      yield* settled([a, b])
+      const ca = yield* a.sharding.entity(CounterEntity)
+      const cb = yield* b.sharding.entity(CounterEntity)
+      for (const k of keys) yield* ca.ref(k).tell(Counter.Add({ by: 1 }))
+      // a's tells and then its asks reach each entity in order; b reads the same
+      for (const k of keys) assert.strictEqual(yield* ca.ref(k).ask(Counter.Get()), 1, k)
+      for (const k of keys) assert.strictEqual(yield* cb.ref(k).ask(Counter.Get()), 1, k)
+      const where = new Set<string>()
+      for (const k of keys) where.add(yield* ca.ref(k).ask(Counter.Where()))
+      assert.deepStrictEqual([...where].sort(), ["a", "b"])
+
+      // c joins: it takes its shards over from a and b; every key keeps its state
+      const c = yield* startNode("c", store)
+      yield* connect(c, a)
+      yield* connect(c, b)
+      yield* settled([a, b, c])
+      const cc = yield* c.sharding.entity(CounterEntity)
+      for (const k of keys) yield* cc.ref(k).tell(Counter.Add({ by: 1 }))
+      for (const k of keys) assert.strictEqual(yield* cc.ref(k).ask(Counter.Get(), { timeout: "10 seconds" }), 2, k)
+      for (const k of keys) assert.strictEqual(yield* ca.ref(k).ask(Counter.Get()), 2, k)
+      where.clear()
+      for (const k of keys) where.add(yield* cb.ref(k).ask(Counter.Where()))
+      assert.deepStrictEqual([...where].sort(), ["a", "b", "c"])
+      assert.isTrue(a.events.some((e) => e.kind === "shardReleased") || b.events.some((e) => e.kind === "shardReleased"))
+      assertNoOverlap([a, b, c])
+    })), 60_000)
+
+  it.live("a lost node's shards move after their leases expire; messages sent meanwhile are held and delivered", () =>
+    quiet(Effect.gen(function*() {
+      const shared = ShardStore.memory()
+      const bView = ShardStore.severable(shared, "b")
+      const a = yield* startNode("a", shared)
+      const b = yield* startNode("b", bView.store)
+      yield* connect(a, b)
+      yield* settled([a, b])
+      const ca = yield* a.sharding.entity(CounterEntity)
+      for (const k of keys) yield* ca.ref(k).tell(Counter.Add({ by: 1 }))
+      const onB: Array<string> = []
+      for (const k of keys) if ((yield* ca.ref(k).ask(Counter.Where())) === "b") onB.push(k)
+      assert.isTrue(onB.length > 0)
+
+      // b is cut off from a and from the store
+      bView.sever()
+      yield* b.node.partition("a", "60 seconds")
+      yield* eventually("a sees b down", () => !a.node.peers().some((p) => p.name === "b" && p.up))
+      // sent while b's shards have no reachable owner: held, then delivered to their next owner
+      for (const k of onB) yield* ca.ref(k).tell(Counter.Add({ by: 10 }))
+      for (const k of onB) {
+        assert.strictEqual(yield* ca.ref(k).ask(Counter.Get(), { timeout: "10 seconds" }), 11, k)
+        assert.strictEqual(yield* ca.ref(k).ask(Counter.Where()), "a")
+      }
+      // b stopped its entities on its own (no renewal), before a took the shards
+      assert.isTrue(b.events.some((e) => e.kind === "shardLost"))
+      assertNoOverlap([a, b])
+    })), 60_000)
+
+  it.live("a message that another node's Schema refuses is an InvalidMessage, and the region goes on", () =>
+    quiet(Effect.gen(function*() {
+      const store = ShardStore.memory()
+      const a = yield* startNode("a", store)
+      const b = yield* startNode("b", store)
+      yield* connect(a, b)
+      yield* settled([a, b])
+      const region = yield* a.node.lookup("b", RegionProtocol, regionName(CounterEntity.type))
+      region.tellUnsafe(RegionProtocol.Deliver({ key: "x", message: { _tag: "Add", by: "many" }, hops: 0 }))
+      const reply = yield* region.ask(RegionProtocol.Ask({ key: "x", message: { _tag: "Get", extra: 1, nope: [] }, timeoutMillis: 1000 }))
+      const bad = yield* region.ask(RegionProtocol.Ask({ key: "x", message: { _tag: "Nope" }, timeoutMillis: 1000 }))
+      assert.strictEqual(bad._tag, "Runtime")
+      assert.strictEqual((bad as any).error._tag, "InvalidMessage")
+      void reply
+      const tellAsAsk = yield* region.ask(RegionProtocol.Ask({ key: "x", message: { _tag: "Add", by: 1 }, timeoutMillis: 1000 }))
+      assert.strictEqual((tellAsAsk as any).error._tag, "InvalidMessage")
+      // the entity and its region work on
+      const cb = yield* b.sharding.entity(CounterEntity)
+      assert.strictEqual(yield* cb.ref("x").ask(Counter.Get()), 0)
+    })), 60_000)
+})
