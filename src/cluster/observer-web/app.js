@@ -161,6 +161,7 @@ const showView = (view) => {
 }
 
 for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => showView(b.dataset.view))
+window.addEventListener("hashchange", () => showView(location.hash.slice(1)))
 
 // ---------------------------------------------------------------------------------------------
 // the cluster: summary, map, node cards, links
@@ -260,8 +261,8 @@ renderers.nodeCards = () => {
         <dt>uptime</dt><dd>${n.up ? duration(n.uptimeMs) : "—"}</dd>
         <dt>actors</dt><dd data-field="actors">${n.up ? num(n.actors) : "—"}</dd>
         <dt>RSS</dt><dd>${n.up ? bytes(n.rssBytes) : "—"}</dd>
-        <dt>event-loop delay</dt><dd>${n.up ? ms(n.eventLoopDelayMs) : "—"}</dd>
-        ${n.eventLoopDelayP99Ms !== undefined ? `<dt>event-loop delay p99</dt><dd>${n.up ? ms(n.eventLoopDelayP99Ms) : "—"}</dd>` : ""}
+        <dt title="event-loop delay, mean over the last second">loop delay</dt><dd>${n.up ? ms(n.eventLoopDelayMs) : "—"}</dd>
+        ${n.eventLoopDelayP99Ms !== undefined ? `<dt title="event-loop delay, 99th percentile">loop delay p99</dt><dd>${n.up ? ms(n.eventLoopDelayP99Ms) : "—"}</dd>` : ""}
         ${n.cpuPercent !== undefined ? `<dt>CPU</dt><dd>${n.up ? `${num(n.cpuPercent, 1)} %` : "—"}</dd>` : ""}
         ${n.msgsPerSec !== undefined ? `<dt>messages/s</dt><dd>${n.up ? rate(n.msgsPerSec) : "—"}</dd>` : ""}
       </dl>
@@ -358,6 +359,7 @@ const isOpen = (t) => (t.children.length <= TREE_OPEN_UP_TO) !== state.treeToggl
 
 const intensityCell = (i) => {
   if (!i) return ""
+  if (!Number.isFinite(i.max) || i.max >= Number.MAX_SAFE_INTEGER) return `<span class="muted">${num(i.recent)} (no limit)</span>`
   const ratio = i.max > 0 ? i.recent / i.max : 0
   const level = ratio >= 0.8 ? "bad" : ratio >= 0.5 ? "warn" : ""
   const within = i.withinMs === null || i.withinMs === undefined ? "ever" : `in ${duration(i.withinMs)}`
@@ -570,7 +572,7 @@ const addEvents = (events, fresh) => {
     state.unseen += added
     invalidate("unseen")
   }
-  invalidate("events")
+  invalidate("events", "recent")
 }
 
 const eventMatches = (e) => {
@@ -579,6 +581,13 @@ const eventMatches = (e) => {
   if (state.eventFilter === "") return true
   const text = `${e.text} ${e.actor ?? ""} ${e.peer ?? ""} ${e.reason ?? ""} ${e.node}`.toLowerCase()
   return text.includes(state.eventFilter.toLowerCase())
+}
+
+renderers.recent = () => {
+  const recent = state.events.slice(0, 8)
+  $("recent-events").innerHTML = recent.length === 0
+    ? `<li class="muted">nothing yet</li>`
+    : recent.map((e) => `<li data-kind="${esc(e.kind)}"><span class="mono muted">${clock(e.at)}</span><span class="ev ${esc(e.kind)}">${esc(e.kind)}</span><b>${esc(e.node)}</b><span class="text">${esc(e.text)}</span></li>`).join("")
 }
 
 renderers.events = () => {
@@ -591,9 +600,9 @@ renderers.events = () => {
         <td class="mono" title="${esc(new Date(e.at).toISOString?.() ?? e.at)}">${clock(e.at)}</td>
         <td>${esc(e.node)}</td>
         <td><span class="ev ${esc(e.kind)}">${esc(e.kind)}</span></td>
-        <td>${esc(e.text)}</td>
-        <td class="addr">${esc([e.actor, e.peer].filter(Boolean).join(" → "))}</td>
-        <td>${esc(e.reason ?? "")}</td>
+        <td class="wrap">${esc(e.text)}</td>
+        <td class="addr wrap">${esc([e.actor, e.peer].filter(Boolean).join(" → "))}</td>
+        <td class="wrap">${esc(e.reason ?? "")}</td>
       </tr>`
       e.fresh = false
       return row
@@ -633,6 +642,7 @@ const AXIS = { stroke: "#8b97a7", grid: { stroke: "#222b36", width: 1 }, ticks: 
 const TIME_AXIS = {
   ...AXIS,
   space: 70,
+  incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600],
   values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString("en-GB", { hour12: false }))
 }
 
@@ -654,11 +664,11 @@ class Chart {
   update(t, series) {
     if (this.el.offsetParent === null) return // hidden: drawn when shown
     const keys = series.map((s) => s.label).join("\n")
-    if (series.length === 0) {
+    if (series.length === 0 || t.length === 0) {
       this.plot?.destroy()
       this.plot = null
       this.keys = ""
-      this.el.innerHTML = `<div class="placeholder">no data yet</div>`
+      this.el.innerHTML = `<div class="placeholder">waiting for the first samples…</div>`
       return
     }
     const data = [t, ...series.map((s) => s.values)]
@@ -763,6 +773,7 @@ const selectActor = (actor) => {
   invalidate("facts", "actors", "tree")
   if (same) return
   state.mailbox = { t: [], v: [] }
+  invalidate("charts")
   hideResult()
   loadProtocol()
   openStream()
@@ -928,7 +939,7 @@ function openStream() {
   const query = q.toString()
   const es = new EventSource(`api/stream${query ? `?${query}` : ""}`)
   source = es
-  setStreamState("connecting", "connecting")
+  if ($("stream-status").dataset.state !== "live") setStreamState("connecting", "connecting")
   const parse = (handler) => (msg) => {
     if (source !== es) return
     try {
