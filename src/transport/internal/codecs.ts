@@ -10,11 +10,14 @@ import * as ExitReason from "../../actors/ExitReason.ts"
 
 export { decoderFor, encoderFor, issueOf } from "../SchemaCodec.ts"
 
-export const isAddress = (u: any): u is ActorAddress =>
-  typeof u === "object" && u !== null &&
-  typeof u.id === "number" && typeof u.protocol === "string" &&
-  typeof u.node === "object" && u.node !== null &&
-  typeof u.node.name === "string" && typeof u.node.incarnation === "number"
+const isRecord = (u: unknown): u is { readonly [key: string]: unknown } => typeof u === "object" && u !== null
+
+export const isAddress = (u: unknown): u is ActorAddress =>
+  isRecord(u) && typeof u.id === "number" && typeof u.protocol === "string" &&
+  isRecord(u.node) && typeof u.node.name === "string" && typeof u.node.incarnation === "number"
+
+/** A Schema-encoded (or decoded) message's `_tag`, if it has one. */
+export const tagOf = (message: unknown): unknown => isRecord(message) ? message._tag : undefined
 
 const decodeReasonExit = Schema.decodeUnknownExit(ExitReason.ExitReason)
 const encodeReasonExit = Schema.encodeUnknownExit(ExitReason.ExitReason)

@@ -14,6 +14,7 @@
 import type { LocalActor } from "../../actors/Kernel.ts"
 import type { OverflowPolicy } from "../../actors/Mailbox.ts"
 import type { Connection } from "../Connection.ts"
+import * as Envelope from "../Envelope.ts"
 import { Kind } from "../Envelope.ts"
 import type { Peer } from "./peers.ts"
 import type { Router } from "./router.ts"
@@ -59,14 +60,8 @@ export class PeerFlow {
   }
 }
 
-const overflowPolicies: ReadonlySet<string> = new Set(["backpressure", "dropNewest", "dropOldest", "fail"])
-
 /** The peer holds one of its actors: stop sending to it (until a Release). */
-export const onHold = (peer: Peer, id: number, overflowField: unknown, capacityField: unknown): void => {
-  const overflow = typeof overflowField === "string" && overflowPolicies.has(overflowField)
-    ? overflowField as OverflowPolicy
-    : "backpressure"
-  const capacity = typeof capacityField === "number" ? capacityField : 0
+export const onHold = (peer: Peer, [, id, overflow, capacity]: Envelope.Hold): void => {
   const h = peer.flow.held.get(id)
   if (h === undefined) peer.flow.held.set(id, { overflow, capacity, credit: 0, waiters: [] })
   else {
@@ -77,10 +72,11 @@ export const onHold = (peer: Peer, id: number, overflowField: unknown, capacityF
 }
 
 /** The peer released one of its actors, with a credit (that many, then held again) or without. */
-export const onRelease = (peer: Peer, id: number, credit: unknown): void => {
+export const onRelease = (peer: Peer, e: Envelope.Release): void => {
+  const id = e[1]
   const h = peer.flow.held.get(id)
   if (h === undefined) return
-  if (typeof credit === "number" && credit > 0) h.credit = credit
+  if (e.length === 3) h.credit = e[2]
   else peer.flow.held.delete(id)
   const waiters = h.waiters
   h.waiters = []

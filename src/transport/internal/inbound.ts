@@ -22,8 +22,8 @@ import {
 import * as ExitReason from "../../actors/ExitReason.ts"
 import { fromTraceparent, type LocalActor, Offer, type Reply, withResolver } from "../../actors/Kernel.ts"
 import type { Connection } from "../Connection.ts"
-import { Kind, ReplyKind } from "../Envelope.ts"
-import { decodeReason, decoderFor, encoderFor, isAddress, issueOf } from "./codecs.ts"
+import { type Ask, decode, Kind, type Reply as ReplyEnvelope, ReplyKind, type Tell } from "../Envelope.ts"
+import { decodeReason, decoderFor, encoderFor, issueOf, tagOf } from "./codecs.ts"
 import { countCredit, hold, inSlack, onHold, onRelease } from "./flow.ts"
 import type { Peer } from "./peers.ts"
 import { onAnswer, onLookup, onSpawn } from "./requests.ts"
@@ -36,10 +36,9 @@ const protocolError = (conn: Connection, message: string): void => {
 
 /** Handles one envelope from `peer` (`bytes`: its size on the wire, for flow control). */
 export const dispatch = (router: Router, peer: Peer, conn: Connection, envelope: unknown, bytes = 0): void => {
-  if (!Array.isArray(envelope) || typeof envelope[0] !== "number") {
-    return protocolError(conn, "envelope is not an array with a kind")
-  }
-  const e = envelope as Array<any>
+  const e = decode(envelope)
+  // undefined: a kind from a newer version of the protocol, or an answer that matches nothing
+  if (typeof e !== "object") return e === undefined ? undefined : protocolError(conn, e)
   let error: string | undefined
   switch (e[0]) {
     case Kind.Tell:
@@ -47,24 +46,22 @@ export const dispatch = (router: Router, peer: Peer, conn: Connection, envelope:
     case Kind.Ask:
       return onAsk(router, peer, conn, e, bytes)
     case Kind.Reply:
-      return onReply(router, peer, conn, e)
+      return onReply(router, peer, e)
     case Kind.Link:
     case Kind.Unlink:
     case Kind.Exit:
       error = onLinkSignal(router, peer, e)
       break
     case Kind.Monitor:
-      error = onMonitor(router, peer, e)
-      break
+      return onMonitor(router, peer, e)
     case Kind.Demonitor:
-      error = onDemonitor(peer, e)
-      break
+      return onDemonitor(peer, e)
     case Kind.Down:
       error = onDown(peer, e)
       break
     case Kind.Stop: {
       const reason = decodeReason(e[2])
-      if (typeof e[1] !== "number" || reason === undefined) return protocolError(conn, "malformed stop")
+      if (reason === undefined) return protocolError(conn, "malformed stop")
       return router.system.local(e[1])?.shutdown(reason)
     }
     case Kind.Spawn:
@@ -74,34 +71,21 @@ export const dispatch = (router: Router, peer: Peer, conn: Connection, envelope:
     case Kind.Spawned:
     case Kind.Found:
       return onAnswer(peer, e)
-    case Kind.Protocols: {
-      if (typeof e[1] !== "object" || e[1] === null) return protocolError(conn, "malformed protocol table")
+    case Kind.Protocols:
       peer.protocols = { ...peer.protocols, ...e[1] }
       return
-    }
     case Kind.Hold:
-      if (typeof e[1] !== "number") return protocolError(conn, "malformed hold")
-      return onHold(peer, e[1], e[2], e[3])
+      return onHold(peer, e)
     case Kind.Release:
-      if (typeof e[1] !== "number") return protocolError(conn, "malformed release")
-      return onRelease(peer, e[1], e[2])
-    case Kind.Members: {
-      if (!Array.isArray(e[1])) return protocolError(conn, "malformed member list")
-      const members = (e[1] as Array<any>).filter((m) =>
-        typeof m?.name === "string" && typeof m?.host === "string" && Number.isInteger(m?.port) && m.port > 0 && m.port < 65536
-      )
-      return router.members(members)
-    }
-    default:
-      // a kind from a newer version of the protocol: skip it (forward compatibility, so nodes
-      // of two versions can run side by side during a rolling upgrade)
-      return
+      return onRelease(peer, e)
+    case Kind.Members:
+      return router.members(e[1])
   }
   if (error !== undefined) protocolError(conn, error)
 }
 
 /** Finds the local actor for an inbound message, or says why not. */
-const target = (router: Router, e: Array<any>): { cell: LocalActor; protocol: AnyProtocol } | { reason: string; noproc: boolean } => {
+const target = (router: Router, e: Tell | Ask): { cell: LocalActor; protocol: AnyProtocol } | { reason: string; noproc: boolean } => {
   const cell = router.system.local(e[1])
   if (cell === undefined || !cell.isAlive) return { reason: "no such actor", noproc: true }
   const protocol = cell.protocol
@@ -112,15 +96,15 @@ const target = (router: Router, e: Array<any>): { cell: LocalActor; protocol: An
 }
 
 /** Decodes an inbound message with the target protocol's Schema (refs bind to this system). */
-const decodeMessage = (router: Router, protocol: AnyProtocol, message: any): { value: unknown } | { issue: string } => {
-  const schema = typeof message?._tag === "string" ? protocol.messages[message._tag] : undefined
-  if (schema === undefined) return { issue: `unknown message tag ${JSON.stringify(message?._tag)} for ${protocol.name}` }
+const decodeMessage = (router: Router, protocol: AnyProtocol, message: unknown): { value: unknown } | { issue: string } => {
+  const tag = tagOf(message)
+  const schema = typeof tag === "string" ? protocol.messages[tag] : undefined
+  if (schema === undefined) return { issue: `unknown message tag ${JSON.stringify(tag)} for ${protocol.name}` }
   const exit = withResolver(router.system, () => decoderFor(schema)(message))
   return Exit.isSuccess(exit) ? { value: exit.value } : { issue: issueOf(exit) }
 }
 
-const onTell = (router: Router, peer: Peer, conn: Connection, e: Array<any>, bytes: number): void => {
-  if (typeof e[1] !== "number" || typeof e[2] !== "string") return protocolError(conn, "malformed tell")
+const onTell = (router: Router, peer: Peer, conn: Connection, e: Tell, bytes: number): void => {
   if (peer.flow.holding.size !== 0) countCredit(router, peer, conn, e[1])
   const system = router.system
   const found = target(router, e)
@@ -148,13 +132,10 @@ const isRuntimeError = (u: unknown): boolean =>
   u instanceof NoProc || u instanceof ActorStopped || u instanceof MailboxFull || u instanceof InvalidMessage ||
   u instanceof NodeDown || u instanceof ProtocolMismatch || u instanceof AskTimeout
 
-const onAsk = (router: Router, peer: Peer, conn: Connection, e: Array<any>, bytes: number): void => {
-  if (typeof e[1] !== "number" || typeof e[2] !== "string" || typeof e[4] !== "number") {
-    return protocolError(conn, "malformed ask")
-  }
+const onAsk = (router: Router, peer: Peer, conn: Connection, e: Ask, bytes: number): void => {
   if (peer.flow.holding.size !== 0) countCredit(router, peer, conn, e[1])
   const system = router.system
-  const askId: number = e[4]
+  const askId = e[4]
   const found = target(router, e)
   const actor = `${e[2]}@${system.nodeKey}/${e[1]}`
   const replyError = (error: unknown) => sendReply(peer, conn, askId, ReplyKind.RuntimeError, error)
@@ -169,9 +150,8 @@ const onAsk = (router: Router, peer: Peer, conn: Connection, e: Array<any>, byte
     system.deadLetter(actor, e[3], { _tag: "InvalidMessage", issue: decoded.issue })
     return replyError(new InvalidMessage({ actor, protocol: found.protocol.name, issue: decoded.issue }))
   }
-  const tag = (decoded.value as any)._tag as string
-  const def = found.protocol.defs[tag]!
-  const sender = isAddress(e[5]) ? router.refFor(e[5]) : undefined
+  const def = found.protocol.defs[tagOf(decoded.value) as string]!
+  const sender = e[5] === null ? undefined : router.refFor(e[5])
   let replied = false
   const reply: Reply = (exit) => {
     if (replied) return
@@ -218,8 +198,7 @@ const sendReply = (peer: Peer, conn: Connection, askId: number, kind: number, va
   conn.send([Kind.Reply, askId, kind, value])
 }
 
-const onReply = (router: Router, peer: Peer, conn: Connection, e: Array<any>): void => {
-  if (typeof e[1] !== "number" || typeof e[2] !== "number") return protocolError(conn, "malformed reply")
+const onReply = (router: Router, peer: Peer, e: ReplyEnvelope): void => {
   const pending = peer.asks.take(e[1])
   if (pending === undefined) return // the ask timed out or was interrupted
   const def = pending.protocol.defs[pending.tag]!

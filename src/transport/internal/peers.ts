@@ -56,8 +56,8 @@ export class Peer {
   listen: ListenAddress | undefined
   conn: Connection | undefined = undefined
   incarnation: number | undefined = undefined
-  /** the peer's protocol table: name → fingerprint */
-  protocols: Record<string, string> = {}
+  /** the peer's protocol table: name → fingerprint (a later `Protocols` envelope's values are unchecked) */
+  protocols: Record<string, unknown> = {}
   /** which handshake in flight has been admitted ("inbound" / "outbound"), see `admit` */
   claim: "inbound" | "outbound" | undefined = undefined
   /** how the last connection with this peer ended, from our side */

@@ -19,12 +19,12 @@ import { Offer, type Reply, type Target, toTraceparent } from "../../actors/Kern
 import * as ProtocolRegistry from "../../actors/ProtocolRegistry.ts"
 import type { Down, ExitSignal } from "../../actors/Signals.ts"
 import { Kind } from "../Envelope.ts"
-import { encodeReason, encoderFor, issueOf } from "./codecs.ts"
+import { encodeReason, encoderFor, issueOf, tagOf } from "./codecs.ts"
 import type { Held } from "./flow.ts"
 import type { Peer } from "./peers.ts"
 import type { Router } from "./router.ts"
 import * as Watch from "./watch.ts"
-import type { PendingTarget } from "./writer.ts"
+import type { Outbound, PendingTarget } from "./writer.ts"
 
 interface PendingAsk {
   readonly reply: Reply
@@ -132,10 +132,15 @@ export class RemoteTarget implements Target {
       const remote = target.protocols[protocol.name]
       const local = ProtocolRegistry.fingerprint(protocol)
       if (remote !== local) {
-        return new ProtocolMismatch({ protocol: protocol.name, node: target.name, local, ...(remote === undefined ? {} : { remote }) })
+        return new ProtocolMismatch({
+          protocol: protocol.name,
+          node: target.name,
+          local,
+          ...(remote === undefined ? {} : { remote: String(remote) })
+        })
       }
     }
-    const tag = (message as any)?._tag
+    const tag = tagOf(message)
     const schema = typeof tag === "string" ? protocol.messages[tag] : undefined
     if (schema === undefined) {
       return new InvalidMessage({ actor: this.key, protocol: protocol.name, issue: `unknown message tag ${JSON.stringify(tag)}` })
@@ -227,12 +232,12 @@ export class RemoteTarget implements Target {
         return Offer.Dropped
       }
     }
-    let envelope: Array<unknown>
+    let envelope: Outbound
     if (reply === undefined) {
       envelope = [Kind.Tell, to, this.address.protocol, encoded]
     } else {
       const protocol = ProtocolRegistry.get(this.address.protocol)!
-      const askId = peer.asks.add(reply, protocol, (message as any)._tag)
+      const askId = peer.asks.add(reply, protocol, tagOf(message) as string)
       const span = reply.span
       envelope = span === undefined
         ? [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null]

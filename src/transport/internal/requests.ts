@@ -10,15 +10,18 @@
 import { Effect } from "effect"
 import { NodeDown } from "../../actors/ActorError.ts"
 import type { ActorAddress } from "../../actors/ActorRef.ts"
+import * as Envelope from "../Envelope.ts"
 import { Kind } from "../Envelope.ts"
-import { isAddress } from "./codecs.ts"
 import type { Peer } from "./peers.ts"
 import type { Router } from "./router.ts"
+
+/** What answers a request (either kind answers either request: the address is in the same place). */
+type Answer = Envelope.Spawned | Envelope.Found
 
 /** The requests in flight to one peer, by id. */
 export class PeerRequests {
   nextId = 1
-  readonly pending = new Map<number, (value: unknown) => void>()
+  readonly pending = new Map<number, (answer: Answer | NodeDown) => void>()
 
   /** The connection is gone: every request fails with `down`. */
   failAll(down: NodeDown): void {
@@ -28,12 +31,16 @@ export class PeerRequests {
   }
 }
 
-/** Sends the envelope `build` makes with a fresh request id; succeeds with the answering envelope. */
-export const request = (router: Router, peer: Peer, build: (requestId: number) => Array<unknown>): Effect.Effect<unknown, NodeDown> =>
-  Effect.callback<unknown, NodeDown>((resume) => {
+/** Sends the envelope `build` makes with a fresh request id; succeeds with the answer. */
+const request = (
+  router: Router,
+  peer: Peer,
+  build: (requestId: number) => Envelope.Spawn | Envelope.Lookup
+): Effect.Effect<Answer, NodeDown> =>
+  Effect.callback<Answer, NodeDown>((resume) => {
     const requests = peer.requests
     const id = requests.nextId++
-    requests.pending.set(id, (value) => resume(value instanceof NodeDown ? Effect.fail(value) : Effect.succeed(value)))
+    requests.pending.set(id, (answer) => resume(answer instanceof NodeDown ? Effect.fail(answer) : Effect.succeed(answer)))
     if (!router.send(peer, build(id))) {
       requests.pending.delete(id)
       resume(Effect.fail(new NodeDown({ node: peer.name, reason: "not connected" })))
@@ -43,12 +50,7 @@ export const request = (router: Router, peer: Peer, build: (requestId: number) =
 
 /** The address registered as `name` on the peer (undefined: none). */
 export const lookup = (router: Router, peer: Peer, name: string): Effect.Effect<ActorAddress | undefined, NodeDown> =>
-  request(router, peer, (id) => [Kind.Lookup, id, name]).pipe(
-    Effect.map((found) => {
-      const address = (found as Array<unknown>)[2]
-      return isAddress(address) ? address : undefined
-    })
-  )
+  request(router, peer, (id) => [Kind.Lookup, id, name]).pipe(Effect.map((answer) => answer[2] ?? undefined))
 
 /** Spawns an actor of the spawnable protocol `module` on the peer: its address, or the peer's error. */
 export const spawn = (
@@ -58,9 +60,9 @@ export const spawn = (
   name: string | undefined
 ): Effect.Effect<{ readonly address: ActorAddress } | { readonly error: string }, NodeDown> =>
   request(router, peer, (id) => [Kind.Spawn, id, module, name ?? null]).pipe(
-    Effect.map((reply) => {
-      const e = reply as Array<unknown>
-      return isAddress(e[2]) ? { address: e[2] } : { error: String(e[3] ?? "spawn failed") }
+    Effect.map((answer) => {
+      if (answer[2] !== null) return { address: answer[2] }
+      return { error: (answer[0] === Kind.Spawned ? answer[3] : null) ?? "spawn failed" }
     })
   )
 
@@ -77,20 +79,21 @@ export const whereis = (router: Router, node: string, name: string): Effect.Effe
 // ---------------------------------------------------------------------------
 
 /** A `Spawned` or `Found`: the answer to one of our requests. */
-export const onAnswer = (peer: Peer, e: Array<any>): void => {
-  const f = peer.requests.pending.get(e[1])
+export const onAnswer = (peer: Peer, e: Answer): void => {
+  const id = e[1]
+  if (typeof id !== "number") return // not one of ours
+  const f = peer.requests.pending.get(id)
   if (f === undefined) return
-  peer.requests.pending.delete(e[1])
+  peer.requests.pending.delete(id)
   f(e)
 }
 
-export const onLookup = (router: Router, peer: Peer, e: Array<any>): void => {
-  const cell = typeof e[2] === "string" ? router.system.named(e[2]) : undefined
-  router.send(peer, [Kind.Found, e[1], cell !== undefined && cell.isAlive ? cell.self.address : null])
+export const onLookup = (router: Router, peer: Peer, [, requestId, name]: Envelope.Lookup): void => {
+  const cell = typeof name === "string" ? router.system.named(name) : undefined
+  router.send(peer, [Kind.Found, requestId, cell !== undefined && cell.isAlive ? cell.self.address : null])
 }
 
-export const onSpawn = (router: Router, peer: Peer, e: Array<any>): void => {
-  const [, requestId, module, name] = e
+export const onSpawn = (router: Router, peer: Peer, [, requestId, module, name]: Envelope.Spawn): void => {
   const spawn = typeof module === "string" ? router.spawnable.get(module) : undefined
   if (spawn === undefined) {
     router.send(peer, [Kind.Spawned, requestId, null, `module ${JSON.stringify(module)} is not spawnable on ${router.system.nodeId.name}`])
@@ -100,8 +103,13 @@ export const onSpawn = (router: Router, peer: Peer, e: Array<any>): void => {
     spawn(typeof name === "string" ? name : undefined).pipe(
       Effect.match({
         onSuccess: (ref) => router.send(peer, [Kind.Spawned, requestId, ref.address, null]),
-        onFailure: (error) => router.send(peer, [Kind.Spawned, requestId, null, String((error as any)?.message ?? error)])
+        onFailure: (error) => router.send(peer, [Kind.Spawned, requestId, null, errorMessage(error)])
       })
     )
   )
 }
+
+const errorMessage = (error: unknown): string =>
+  typeof error === "object" && error !== null && "message" in error && error.message != null
+    ? String(error.message)
+    : String(error)

@@ -122,7 +122,7 @@ export class Router implements RemoteResolver {
   // outbound (writer.ts)
 
   /** Sends an envelope to a peer now, or buffers it while the first connection is being made. */
-  send(peer: Peer, envelope: Array<unknown>): boolean {
+  send(peer: Peer, envelope: Writer.Outbound): boolean {
     return Writer.send(this, peer, envelope)
   }
 

@@ -16,8 +16,9 @@ import type { ActorRef } from "../../actors/ActorRef.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 import type { LocalActor, Target } from "../../actors/Kernel.ts"
 import { Down, MonitorRef } from "../../actors/Signals.ts"
+import * as Envelope from "../Envelope.ts"
 import { Kind } from "../Envelope.ts"
-import { decodeReason, encodeReason, isAddress } from "./codecs.ts"
+import { decodeReason, encodeReason } from "./codecs.ts"
 import type { Peer } from "./peers.ts"
 import type { Router } from "./router.ts"
 import type { PendingTarget } from "./writer.ts"
@@ -102,10 +103,14 @@ export const exit = (
 ): void => {
   if (direct !== true) peer.watch.links.delete(`${from.key}|${remoteKey}`)
   if (to === undefined) return // that incarnation is gone
-  const envelope = [Kind.Exit, from.address, to, encodeReason(reason), untrappable === true]
-  if (direct === true) envelope.push(true)
+  const encoded = encodeReason(reason)
   // not sent: the connection is gone, and the remote side saw NoConnection
-  router.send(peer, envelope)
+  router.send(
+    peer,
+    direct === true
+      ? [Kind.Exit, from.address, to, encoded, untrappable === true, true]
+      : [Kind.Exit, from.address, to, encoded, untrappable === true]
+  )
 }
 
 export const monitor = (router: Router, peer: Peer, id: number, watcher: ActorRef<any>, remote: ActorRef<any>, to: To | undefined): void => {
@@ -134,20 +139,20 @@ export const down = (router: Router, peer: Peer, message: Down): void => {
 }
 
 // ---------------------------------------------------------------------------
-// inbound: each returns a protocol error, or undefined
+// inbound (decoded by Envelope.ts): a string returned is a protocol error
 // ---------------------------------------------------------------------------
 
 /** Link, Unlink or Exit from an actor of the peer to one of ours. */
-export const onLinkSignal = (router: Router, peer: Peer, e: Array<any>): string | undefined => {
-  if (!isAddress(e[1]) || typeof e[2] !== "number") return "malformed link signal"
-  if (e[1].node.name !== peer.name) return "link signal from an actor of another node"
-  const remote = router.refFor(e[1])
+export const onLinkSignal = (router: Router, peer: Peer, e: Envelope.Link | Envelope.Unlink | Envelope.Exit): string | undefined => {
+  const from = e[1]
+  if (from.node.name !== peer.name) return "link signal from an actor of another node"
+  const remote = router.refFor(from)
   const cell = router.system.local(e[2])
   const key = (local: string) => `${local}|${remote.key}`
   if (e[0] === Kind.Link) {
     if (cell === undefined || !cell.isAlive) {
-      const self = router.refFor({ node: router.system.nodeId, id: e[2], protocol: e[1].protocol })
-      router.send(peer, [Kind.Exit, self.address, e[1].id, encodeReason(ExitReason.noproc), false])
+      const self = router.refFor({ node: router.system.nodeId, id: e[2], protocol: from.protocol })
+      router.send(peer, [Kind.Exit, self.address, from.id, encodeReason(ExitReason.noproc), false])
       return
     }
     peer.watch.links.set(key(cell.self.key), { local: cell, remote })
@@ -155,7 +160,7 @@ export const onLinkSignal = (router: Router, peer: Peer, e: Array<any>): string 
     return
   }
   if (cell === undefined) return
-  // an exit signal sent by `system.exit` (e[5]) is no link's: the link, if any, stays
+  // an exit signal sent by `system.exit` (`direct`) is no link's: the link, if any, stays
   const direct = e[0] === Kind.Exit && e[5] === true
   if (!direct) peer.watch.links.delete(key(cell.self.key))
   if (e[0] === Kind.Unlink) {
@@ -164,42 +169,40 @@ export const onLinkSignal = (router: Router, peer: Peer, e: Array<any>): string 
   }
   const reason = decodeReason(e[3])
   if (reason === undefined) return "undecodable exit reason"
-  cell.exitSignal(remote, reason, e[4] === true, direct)
+  cell.exitSignal(remote, reason, e[4], direct)
   return
 }
 
-export const onMonitor = (router: Router, peer: Peer, e: Array<any>): string | undefined => {
-  if (!isAddress(e[1]) || typeof e[2] !== "number" || typeof e[3] !== "number") return "malformed monitor"
-  const watcher = router.refFor(e[1])
-  const cell = router.system.local(e[2])
+export const onMonitor = (router: Router, peer: Peer, e: Envelope.Monitor): void => {
+  const [, watcherAddress, to, remoteId] = e
+  const cell = router.system.local(to)
   if (cell === undefined || !cell.isAlive) {
-    const actor = { node: router.system.nodeId, id: e[2], protocol: "unknown" }
-    router.send(peer, [Kind.Down, e[3], actor, encodeReason(ExitReason.noproc)])
+    const actor = { node: router.system.nodeId, id: to, protocol: "unknown" }
+    router.send(peer, [Kind.Down, remoteId, actor, encodeReason(ExitReason.noproc)])
     return
   }
   const localId = router.system.newMonitorId()
-  peer.watch.remoteMonitors.set(e[3], { localId, cell })
-  peer.watch.localToRemote.set(localId, e[3])
-  cell.addMonitor(localId, watcher)
-  return
+  peer.watch.remoteMonitors.set(remoteId, { localId, cell })
+  peer.watch.localToRemote.set(localId, remoteId)
+  cell.addMonitor(localId, router.refFor(watcherAddress))
 }
 
-export const onDemonitor = (peer: Peer, e: Array<any>): string | undefined => {
+export const onDemonitor = (peer: Peer, e: Envelope.Demonitor<unknown>): void => {
   const entry = peer.watch.remoteMonitors.get(e[2])
   if (entry === undefined) return
   peer.watch.remoteMonitors.delete(e[2])
   peer.watch.localToRemote.delete(entry.localId)
   entry.cell.removeMonitor(entry.localId)
-  return
 }
 
-export const onDown = (peer: Peer, e: Array<any>): string | undefined => {
-  const watch = peer.watch.watches.get(e[1])
+export const onDown = (peer: Peer, e: Envelope.Down): string | undefined => {
+  const id = e[1]
+  const watch = peer.watch.watches.get(id)
   if (watch === undefined) return
   const reason = decodeReason(e[3])
   if (reason === undefined) return "undecodable exit reason"
-  peer.watch.watches.delete(e[1])
-  watch.watcher.target.signal(new Down(new MonitorRef(e[1], watch.target), watch.target, reason))
+  peer.watch.watches.delete(id)
+  watch.watcher.target.signal(new Down(new MonitorRef(id, watch.target), watch.target, reason))
   return
 }
 

@@ -14,7 +14,8 @@ import { NodeDown, NoProc } from "../../actors/ActorError.ts"
 import { type ActorAddress, formatAddress } from "../../actors/ActorRef.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 import type { Connection } from "../Connection.ts"
-import { Kind } from "../Envelope.ts"
+import * as Envelope from "../Envelope.ts"
+import { type ActorId, Kind } from "../Envelope.ts"
 import type { Peer } from "./peers.ts"
 import type { Router } from "./router.ts"
 
@@ -22,13 +23,13 @@ import type { Router } from "./router.ts"
 export class Outbox {
   /** a link actor is dialling: buffer sends instead of dropping them */
   dialing = false
-  buffer: Array<unknown> = []
+  buffer: Array<Outbound> = []
   /** the buffer is being sent on a new connection: later sends queue behind it */
   flushing = false
 }
 
 /** Sends an envelope to a peer now, or buffers it while the first connection is being made. */
-export const send = (router: Router, peer: Peer, envelope: Array<unknown>): boolean => {
+export const send = (router: Router, peer: Peer, envelope: Outbound): boolean => {
   const outbox = peer.outbox
   if (outbox.flushing) {
     outbox.buffer.push(envelope)
@@ -58,16 +59,12 @@ export const flushBuffer = (router: Router, peer: Peer, conn: Connection): void 
   outbox.flushing = false
 }
 
-const sendBuffered = (router: Router, peer: Peer, conn: Connection, envelope: unknown): void => {
+const sendBuffered = (router: Router, peer: Peer, conn: Connection, e: Outbound): void => {
   // buffered envelopes were addressed before we knew the incarnation: check it now
-  const e = envelope as Array<any>
-  const i = targetIndex(e[0])
-  const to = i === undefined ? undefined : e[i]
-  if (isPending(to)) {
-    if (to.address.node.incarnation !== conn.peer.incarnation) return refuse(router, peer, e, to, undefined)
-    e[i!] = to.address.id
-  }
-  conn.send(e)
+  const to = targetOf(e)
+  if (to === undefined || typeof to === "number") return conn.send(e)
+  if (to.address.node.incarnation !== conn.peer.incarnation) return refuse(router, peer, e, to, undefined)
+  conn.send(retarget(e, to.address.id))
 }
 
 /** The dialler gave up (connect failed): buffered sends become dead letters / failed asks. */
@@ -75,10 +72,9 @@ export const dialFailed = (router: Router, peer: Peer, reason: string): void => 
   peer.outbox.dialing = false
   const buffered = peer.outbox.buffer
   peer.outbox.buffer = []
-  for (const e of buffered as Array<Array<any>>) {
-    const i = targetIndex(e[0])
-    const to = i === undefined ? undefined : e[i]
-    if (isPending(to)) refuse(router, peer, e, to, reason)
+  for (const e of buffered) {
+    const to = targetOf(e)
+    if (to !== undefined && typeof to !== "number") refuse(router, peer, e, to, reason)
   }
 }
 
@@ -87,7 +83,7 @@ export const dialFailed = (router: Router, peer: Peer, reason: string): void => 
  * dead letter, NoProc, Down/exit NoProc) or because the dial failed (NoRoute, NodeDown,
  * Down/exit NoConnection). Nothing is dropped silently; Unlink, Exit, Demonitor and Stop owe nothing.
  */
-const refuse = (router: Router, peer: Peer, e: Array<any>, to: PendingTarget, unreachable: string | undefined): void => {
+const refuse = (router: Router, peer: Peer, e: Outbound, to: PendingTarget, unreachable: string | undefined): void => {
   const key = formatAddress(to.address)
   const reason = unreachable === undefined ? ExitReason.noproc : ExitReason.noconnection(peer.name)
   switch (e[0]) {
@@ -114,12 +110,47 @@ export interface PendingTarget {
   readonly address: ActorAddress
 }
 
-const isPending = (u: unknown): u is PendingTarget => typeof u === "object" && u !== null
+/** An envelope as sent: its target may be resolved only when the connection is attached. */
+export type Outbound = Envelope.Envelope<ActorId | PendingTarget>
 
-/** Where an envelope names the actor it is for (see `Envelope.ts`), for the kinds that do. */
-const targetIndex = (kind: number): 1 | 2 | undefined =>
-  kind === Kind.Tell || kind === Kind.Ask || kind === Kind.Demonitor || kind === Kind.Stop
-    ? 1
-    : kind === Kind.Link || kind === Kind.Unlink || kind === Kind.Exit || kind === Kind.Monitor
-    ? 2
-    : undefined
+/** The actor an envelope is for (see `Envelope.ts`), for the kinds that name one. */
+const targetOf = (e: Outbound): ActorId | PendingTarget | undefined => {
+  switch (e[0]) {
+    case Kind.Tell:
+    case Kind.Ask:
+    case Kind.Demonitor:
+    case Kind.Stop:
+      return e[1]
+    case Kind.Link:
+    case Kind.Unlink:
+    case Kind.Exit:
+    case Kind.Monitor:
+      return e[2]
+    default:
+      return undefined
+  }
+}
+
+/** The same envelope addressed to actor `id` (same length: no field added or dropped). */
+const retarget = (e: Outbound, id: ActorId): Envelope.Envelope => {
+  switch (e[0]) {
+    case Kind.Tell:
+      return [Kind.Tell, id, e[2], e[3]]
+    case Kind.Ask:
+      return e.length > 6 ? [Kind.Ask, id, e[2], e[3], e[4], e[5], e[6]] : [Kind.Ask, id, e[2], e[3], e[4], e[5]]
+    case Kind.Demonitor:
+      return [Kind.Demonitor, id, e[2]]
+    case Kind.Stop:
+      return [Kind.Stop, id, e[2]]
+    case Kind.Link:
+      return [Kind.Link, e[1], id]
+    case Kind.Unlink:
+      return [Kind.Unlink, e[1], id]
+    case Kind.Exit:
+      return e.length === 6 ? [Kind.Exit, e[1], id, e[3], e[4], true] : [Kind.Exit, e[1], id, e[3], e[4]]
+    case Kind.Monitor:
+      return [Kind.Monitor, e[1], id, e[3]]
+    default:
+      return e
+  }
+}
