@@ -16,6 +16,10 @@
  * })
  * ```
  *
+ * `entities` are the app's sharded entity types (`Entity.make`, `Singleton.make`): every node
+ * hosts them (`Sharding`, with the config's `sharding` store), and a module gets their refs with
+ * `Sharding.entity(CartEntity)`.
+ *
  * A module is an Effect run once when its node starts, in the node's scope (what it forks with
  * `Effect.forkScoped` runs until the node stops). Put long-lived actors under supervisors
  * (`Supervisor.startChild(system.root, ...)`). If the root gives up, the node process exits
@@ -27,6 +31,7 @@ import type { Effect, Scope } from "effect"
 import type { Behavior } from "../actors/Actor.ts"
 import type { ActorSystem } from "../system/ActorSystem.ts"
 import type { Node } from "../transport/Node.ts"
+import type { Entity } from "../sharding/Entity.ts"
 import type { NodeStats } from "./NodeStats.ts"
 import type { Registry } from "./Registry.ts"
 
@@ -37,6 +42,8 @@ export type AppModule = Effect.Effect<void, unknown, Services>
 export interface ClusterApp {
   readonly modules: { readonly [name: string]: AppModule }
   readonly spawnable?: ReadonlyArray<Behavior<any, any, never>>
+  /** sharded entity types every node hosts */
+  readonly entities?: ReadonlyArray<Entity<any, any>>
 }
 
 export const make = (app: ClusterApp): ClusterApp => app

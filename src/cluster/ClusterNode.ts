@@ -1,7 +1,8 @@
 /**
  * Runs one node of a cluster config in this process (`telex node --config F --name N`): the
- * actor system, the TCP node dialling its seeds, the cluster registry, the admin actor, then
- * the app modules the config lists for this node. Runs until interrupted (SIGINT/SIGTERM), then
+ * actor system, the TCP node dialling its seeds, the cluster registry, the node's sharding (with
+ * a `sharding` section or the app's `entities`), the admin actor, then the app modules the
+ * config lists for this node. Runs until interrupted (SIGINT/SIGTERM), then
  * stops everything in order and prints its stats line.
  *
  * The app's tree is permanent, as an Erlang application started `permanent`: when the root
@@ -14,13 +15,17 @@
  *
  * @since 0.1.0
  */
-import { isAbsolute, resolve } from "node:path"
+import { mkdirSync } from "node:fs"
+import { dirname, isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Cause, Deferred, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
 import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
 import * as ShortDuration from "./ShortDuration.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
 import { Node } from "../transport/Node.ts"
+import { Sharding } from "../sharding/Sharding.ts"
+import * as ShardStore from "../sharding/ShardStore.ts"
+import * as SqliteShardStore from "../sharding/SqliteShardStore.ts"
 import * as Admin from "./Admin.ts"
 import { type ClusterApp, isClusterApp } from "./ClusterApp.ts"
 import * as Config from "./Config.ts"
@@ -82,6 +87,45 @@ export const secretOf = (config: Config.ClusterConfig): Effect.Effect<Redacted.R
     : Effect.succeed(Redacted.make(value))
 }
 
+/** The config's shard store (default: a SQLite file next to the config, in `.telex/`). */
+const shardStoreLayer = (config: Config.ClusterConfig, dir: string): Layer.Layer<ShardStore.Service, Config.ConfigError | ShardStore.ShardStoreError> => {
+  const sharding = config.sharding
+  switch (sharding?.store ?? "sqlite") {
+    case "memory":
+      return ShardStore.Service.layer(ShardStore.memory())
+    case "postgres": {
+      const variable = sharding?.urlEnv ?? "TELEX_PG_URL"
+      const url = sharding?.url ?? process.env[variable]
+      if (url === undefined || url.length === 0) {
+        return Layer.effect(ShardStore.Service, Effect.fail(new Config.ConfigError({ path: "sharding.url", message: `the PostgreSQL URL is not set: sharding.url, or export ${variable}` })))
+      }
+      // loaded only here: its client (@effect/sql-pg) is an optional peer dependency
+      return Layer.unwrap(Effect.map(Effect.promise(() => import("../sharding/PgShardStore.ts")), (Pg) => Pg.layer({ url })))
+    }
+    default: {
+      const path = sharding?.path !== undefined ? resolve(dir, sharding.path) : resolve(dir, ".telex", `${config.cluster}.shards.db`)
+      return Layer.unwrap(Effect.sync(() => {
+        mkdirSync(dirname(path), { recursive: true })
+        return SqliteShardStore.layer(path)
+      }))
+    }
+  }
+}
+
+/**
+ * The node's sharding, when the config has a `sharding` section or the app declares entities:
+ * every node hosts the app's entity types.
+ */
+const shardingLayer = (config: Config.ClusterConfig, dir: string, app: ClusterApp) => {
+  if (config.sharding === undefined && (app.entities ?? []).length === 0) return Layer.empty
+  return Sharding.layer({
+    entities: app.entities,
+    shards: config.sharding?.shards,
+    leaseTtl: duration(config.sharding?.leaseTtl),
+    stopBudget: duration(config.sharding?.stopBudget)
+  }).pipe(Layer.provide(shardStoreLayer(config, dir)))
+}
+
 export const run = Effect.fnUntraced(function*(configFile: string, name: string) {
   const { config, dir } = yield* Config.load(configFile)
   const self = yield* Config.nodeOf(config, name)
@@ -133,7 +177,9 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
       }
     }
   })
-  const Live = Layer.mergeAll(Registry.layer, NodeStats.NodeStats.layer).pipe(Layer.provideMerge(NodeLive))
+  const Live = Layer.mergeAll(Registry.layer, NodeStats.NodeStats.layer, shardingLayer(config, dir, app)).pipe(
+    Layer.provideMerge(NodeLive)
+  )
 
   yield* Effect.gen(function*() {
     const system = yield* ActorSystem

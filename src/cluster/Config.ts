@@ -23,6 +23,9 @@
  *   transport's and supervisor's documented defaults.
  * - `otlp`: `{ "endpoint": "http://127.0.0.1:4318" }` exports every node's spans to that
  *   OpenTelemetry collector (as does `OTEL_EXPORTER_OTLP_ENDPOINT`, which wins).
+ * - `sharding`: the shard store of the app's entities (`sqlite` file, `postgres` URL, or
+ *   `memory` for a one-node cluster), the shard count and lease timing. Every node runs sharding
+ *   when the config has this section or the app declares `entities`.
  *
  * @since 0.1.0
  */
@@ -93,6 +96,23 @@ export const ClusterConfig = Schema.Struct({
     endpoint: Schema.optional(Schema.String),
     protocol: Schema.optional(Schema.Literals(["http/protobuf", "http/json"]))
   }).annotate({ description: "export spans to an OpenTelemetry collector (OTLP over HTTP), e.g. { \"endpoint\": \"http://127.0.0.1:4318\" }" })),
+  sharding: Schema.optional(Schema.Struct({
+    /** where shard leases and entity state live: `sqlite` (a file shared by the nodes of one host), `postgres`, `memory` (one node only) */
+    store: Schema.optional(Schema.Literals(["sqlite", "postgres", "memory"]).annotate({
+      description: "the shard store: sqlite (default; a file shared by the nodes of one host), postgres (multi-host), memory (a single node)"
+    })),
+    /** the SQLite file, relative to the config (default `.telex/<cluster>.shards.db`) */
+    path: Schema.optional(Schema.String.annotate({ description: "sqlite: the file, relative to this file (default .telex/<cluster>.shards.db)" })),
+    /** the PostgreSQL URL (better: `urlEnv`, so that the password is not in the file) */
+    url: Schema.optional(Schema.String.annotate({ description: "postgres: the server's URL, postgres://user:password@host:port/database" })),
+    /** the environment variable holding the PostgreSQL URL (default `TELEX_PG_URL`) */
+    urlEnv: Schema.optional(Schema.String.annotate({ description: "postgres: the environment variable holding the URL, when url is not given (default TELEX_PG_URL)" })),
+    shards: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65536 })).annotate({
+      description: "the number of shards, the same on every node (default 1024)"
+    })),
+    leaseTtl: Schema.optional(DurationText.annotate({ description: "how long a shard lease lasts without renewal (default 3s; renewed every third of it)" })),
+    stopBudget: Schema.optional(DurationText.annotate({ description: "the time an entity has to stop when its shard moves (default 500ms)" }))
+  }).annotate({ description: "sharded entities (the app's entities): where the shard leases and entity state are kept, and the lease timing" })),
   launcher: Schema.optional(Schema.Struct({
     /** restarts of one node process allowed within `period` before the launcher gives up on that node (the others keep running) */
     intensity: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
@@ -130,6 +150,12 @@ export const validate = (raw: unknown, source = "config"): Effect.Effect<Cluster
         return Effect.fail(new ConfigError({ path: source, message: `nodes[${i}].port: ${endpoint} is used by two nodes` }))
       }
       endpoints.add(endpoint)
+    }
+    if (config.sharding?.store === "memory" && config.nodes.length > 1) {
+      return Effect.fail(new ConfigError({
+        path: source,
+        message: "sharding.store: memory keeps leases in one process: with several nodes use sqlite (one host) or postgres"
+      }))
     }
     for (const [i, seed] of (config.seeds ?? []).entries()) {
       if (!names.has(seed)) {

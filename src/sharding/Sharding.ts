@@ -51,7 +51,7 @@
  */
 import { Context, Duration, Effect, Layer, type Stream } from "effect"
 import type { MessageDefs } from "../actors/Actor.ts"
-import type { ActorSystem } from "../system/ActorSystem.ts"
+import { ActorSystem, type ActorSystemShape } from "../system/ActorSystem.ts"
 import type { Entity, EntityClient, EntityRef } from "./Entity.ts"
 import * as Runtime from "./internal/runtime.ts"
 import { ShardingConfigError } from "./ShardingError.ts"
@@ -186,15 +186,39 @@ export class Sharding extends Context.Service<Sharding, ShardingShape>()("telex/
         // regions before the node actor: a peer that sees the node sees its regions
         for (const entity of options?.entities ?? []) yield* runtime.register(entity)
         yield* runtime.start
+        const system = yield* ActorSystem
+        running.set(system, runtime.service)
+        yield* Effect.addFinalizer(() => Effect.sync(() => running.delete(system)))
         return runtime.service
       })
     )
 
-  /** The refs of an entity type (this node hosts it from now on). */
-  static readonly entity = <D extends MessageDefs>(entity: Entity<D, any>): Effect.Effect<EntityClient<D>, never, Sharding> =>
-    Sharding.use((s) => s.entity(entity))
+  /**
+   * The refs of an entity type (this node hosts it from now on), from the `Sharding` in context
+   * or else the one running on the context's `ActorSystem` (app modules and actors have it). A
+   * defect when the node runs no sharding.
+   */
+  static readonly entity = <D extends MessageDefs>(entity: Entity<D, any>): Effect.Effect<EntityClient<D>, never, ActorSystem> =>
+    Effect.flatMap(current, (s) => s.entity(entity))
 
-  /** The ref of a singleton (this node hosts it from now on). */
-  static readonly singleton = <D extends MessageDefs>(entity: Entity<D, any>): Effect.Effect<EntityRef<D>, never, Sharding> =>
-    Sharding.use((s) => s.singleton(entity))
+  /** The ref of a singleton (this node hosts it from now on); found as `entity` finds the sharding. */
+  static readonly singleton = <D extends MessageDefs>(entity: Entity<D, any>): Effect.Effect<EntityRef<D>, never, ActorSystem> =>
+    Effect.flatMap(current, (s) => s.singleton(entity))
 }
+
+/** the sharding running on each actor system */
+const running = new WeakMap<ActorSystemShape, ShardingShape>()
+
+/** The `Sharding` in context, or the one running on the context's `ActorSystem`. */
+export const current: Effect.Effect<ShardingShape, never, ActorSystem> = Effect.flatMap(
+  Effect.serviceOption(Sharding),
+  (found) =>
+    found._tag === "Some"
+      ? Effect.succeed(found.value)
+      : ActorSystem.use((system) => {
+        const s = running.get(system)
+        return s !== undefined
+          ? Effect.succeed(s)
+          : Effect.die(new Error(`node ${system.nodeId.name} runs no sharding (Sharding.layer; in a cluster config, a sharding section or the app's entities)`))
+      })
+)

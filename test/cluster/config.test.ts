@@ -142,6 +142,15 @@ describe("Config.validate", () => {
       includesAll(e2.message, `["supervision"]["period"]`, "a duration such as")
     }))
 
+  it.effect("sharding: store kind, shard count, a memory store only for one node", () =>
+    Effect.gen(function*() {
+      const ok = yield* Config.validate({ ...good, sharding: { store: "sqlite", path: "shards.db", shards: 256, leaseTtl: "3s" } })
+      assert.strictEqual(ok.sharding?.shards, 256)
+      includesAll((yield* invalid({ ...good, sharding: { store: "redis" } })).message, `["sharding"]["store"]`)
+      includesAll((yield* invalid({ ...good, sharding: { shards: 0 } })).message, `["sharding"]["shards"]`)
+      includesAll((yield* invalid({ ...good, sharding: { store: "memory" } })).message, "sharding.store", "sqlite")
+    }))
+
   it.effect("not an object", () =>
     Effect.gen(function*() {
       const e = yield* invalid(undefined)

@@ -1,0 +1,56 @@
+/**
+ * Sharded entities between real node processes over real TCP, with the SQLite shard store the
+ * nodes share (a file next to their configs): keys answer from any node, their state is durable,
+ * and when a node is killed (-9) its keys answer again from the others once its leases expire.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { fileURLToPath } from "node:url"
+import * as TestCluster from "../../src/testing/TestCluster.ts"
+import { Gateway } from "../fixtures/sharding-app.ts"
+import { quiet } from "./_runtime.ts"
+
+const app = fileURLToPath(new URL("../fixtures/sharding-app.ts", import.meta.url))
+const keys = Array.from({ length: 30 }, (_, i) => `k${i}`)
+
+describe("sharding: real processes", () => {
+  it.live("3 nodes, SQLite store: keys answer from any node; a node killed -9, its keys answer again with their state", () =>
+    Effect.gen(function*() {
+      const cluster = yield* TestCluster.start({
+        app,
+        nodes: [{ name: "n1", run: ["gateway"] }, { name: "n2", run: ["gateway"] }, { name: "n3", run: ["gateway"] }]
+      })
+      yield* Effect.addFinalizer((exit) =>
+        exit._tag === "Failure"
+          ? Effect.sync(() => {
+            for (const n of cluster.names) console.log(`--- ${n} ---\n${cluster.logs(n).slice(-30).join("\n")}`)
+          })
+          : Effect.void
+      )
+      const gateway = (node: string) => cluster.client.node.lookup(node, Gateway, "gateway", { timeout: "5 seconds" })
+      const g1 = yield* gateway("n1")
+      const g3 = yield* gateway("n3")
+      // every key answers (through n1), its update acknowledged
+      for (const k of keys) {
+        yield* cluster.eventually(g1.ask(Gateway.Add({ key: k, by: 1 }), { timeout: "10 seconds" }), "30 seconds")
+      }
+      const where = new Map<string, string>()
+      for (const k of keys) {
+        const got = yield* g3.ask(Gateway.Get({ key: k }), { timeout: "10 seconds" })
+        assert.strictEqual(got.value, 1, k)
+        where.set(k, got.node)
+      }
+      // spread over the nodes (placement settles as the nodes see each other)
+      const onN2 = keys.filter((k) => where.get(k) === "n2")
+      assert.isTrue(onN2.length > 0, `keys on n2: ${JSON.stringify([...where])}`)
+
+      yield* cluster.kill("n2")
+      // n2's keys answer again from n1 or n3, with their saved state
+      for (const k of onN2) {
+        const got = yield* cluster.eventually(g1.ask(Gateway.Get({ key: k }), { timeout: "10 seconds" }), "30 seconds")
+        assert.strictEqual(got.value, 1, k)
+        assert.notStrictEqual(got.node, "n2")
+        assert.strictEqual(yield* g3.ask(Gateway.Add({ key: k, by: 1 }), { timeout: "10 seconds" }), 2)
+      }
+    }).pipe(Effect.scoped, quiet), 120_000)
+})
