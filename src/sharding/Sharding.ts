@@ -70,6 +70,11 @@ export interface Options {
   readonly clockMargin?: Duration.Input | undefined
   /** messages held per node for shards without a reachable owner; default 10 000 */
   readonly bufferSize?: number | undefined
+  /**
+   * false: this node is a proxy (Akka's): it sends to entities but owns no shard and hosts no
+   * entity (a client, a gateway). Default true.
+   */
+  readonly hosting?: boolean | undefined
   /** entity types this node hosts from the start (also: `Sharding.entity`) */
   readonly entities?: ReadonlyArray<Entity<any, any>> | undefined
   /** called with every event, as it happens (histories for checkers) */
@@ -182,7 +187,7 @@ export class Sharding extends Context.Service<Sharding, ShardingShape>()("telex/
         if (!Number.isInteger(bufferSize) || bufferSize < 0) {
           return yield* new ShardingConfigError({ message: `bufferSize must be a non-negative integer, got ${String(bufferSize)}` })
         }
-        const runtime = yield* Runtime.make({ shards, timing: t, bufferSize, onEvent: options?.onEvent })
+        const runtime = yield* Runtime.make({ shards, timing: t, bufferSize, hosting: options?.hosting !== false, onEvent: options?.onEvent })
         // regions before the node actor: a peer that sees the node sees its regions
         for (const entity of options?.entities ?? []) yield* runtime.register(entity)
         yield* runtime.start

@@ -6,7 +6,10 @@
  * Schema refuses.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
+import * as Actor from "../../src/actors/Actor.ts"
+import * as Entity from "../../src/sharding/Entity.ts"
+import * as Singleton from "../../src/sharding/Singleton.ts"
 import { RegionProtocol, regionName } from "../../src/sharding/internal/protocol.ts"
 import type { ShardingEvent } from "../../src/sharding/Sharding.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
@@ -35,7 +38,42 @@ const assertNoOverlap = (nodes: ReadonlyArray<ShardNode>) => {
   }
 }
 
+const Leader = Actor.make("test/ShardedLeader", {
+  Where: Actor.ask({}, { success: Schema.String })
+})
+const LeaderSingleton = Singleton.make("test-leader", Leader.behavior(Effect.gen(function*() {
+  const ctx = yield* Entity.EntityContext
+  return { Where: () => Effect.succeed(ctx.node) }
+})))
+
 describe("sharding: several nodes", () => {
+  it.live("a singleton runs on one node without a message, and moves when that node stops; a proxy reaches it", () =>
+    quiet(Effect.gen(function*() {
+      const store = ShardStore.memory()
+      const a = yield* startNode("a", store)
+      const b = yield* startNode("b", store)
+      const p = yield* startNode("p", store, { hosting: false })
+      yield* connect(a, b)
+      yield* connect(p, a)
+      yield* connect(p, b)
+      yield* settled([a, b])
+      yield* a.sharding.singleton(LeaderSingleton)
+      yield* b.sharding.singleton(LeaderSingleton)
+      const running = () => [a, b].filter((n) => n.sharding.activeEntities() > 0)
+      yield* eventually("the singleton runs on one node", () => running().length === 1)
+      const first = running()[0]!
+      const other = first === a ? b : a
+      const leader = yield* p.sharding.singleton(LeaderSingleton)
+      assert.strictEqual(yield* leader.ask(Leader.Where(), { timeout: "10 seconds" }), first.name)
+      // the proxy owns nothing and is no member
+      assert.strictEqual(p.sharding.ownedShards().length, 0)
+      assert.deepStrictEqual(a.sharding.members().slice().sort(), ["a", "b"])
+      yield* first.stop
+      yield* eventually("the singleton runs on the other node", () => other.sharding.activeEntities() === 1)
+      assert.strictEqual(yield* leader.ask(Leader.Where(), { timeout: "10 seconds" }), other.name)
+      assertNoOverlap([a, b])
+    })), 60_000)
+
   it.live("routing from any node, handoff on join, no two activations of a key", () =>
     quiet(Effect.gen(function*() {
       const store = ShardStore.memory()

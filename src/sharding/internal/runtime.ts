@@ -39,6 +39,8 @@ export interface Config {
   readonly shards: number
   readonly timing: Timing
   readonly bufferSize: number
+  /** false: a proxy that routes to the members and never owns a shard */
+  readonly hosting: boolean
   readonly onEvent: ((event: ShardingEvent) => void) | undefined
 }
 
@@ -512,9 +514,13 @@ export const make = (config: Config) =>
             const h = handlers[tag]
             wrapped[tag] = (message: unknown) => {
               const effect = h(message)
+              // idle time counts from the end of the last message, not its arrival
+              const done = Effect.sync(() => {
+                entry.lastActive = now()
+              })
               const run = entity.state === undefined
-                ? provide(effect)
-                : provide(effect).pipe(Effect.exit, Effect.flatMap((exit) => Effect.andThen(save, exit)))
+                ? provide(effect).pipe(Effect.ensuring(done))
+                : provide(effect).pipe(Effect.exit, Effect.flatMap((exit) => Effect.andThen(save, exit)), Effect.ensuring(done))
               return effect[Actor.ForkTypeId] === true ? Actor.fork(run) : run
             }
           }
@@ -729,7 +735,7 @@ export const make = (config: Config) =>
           stopShard(local, "handoff", `${desired} joined`)
         }
       }
-      if (want.length > 0 && !closing) {
+      if (want.length > 0 && !closing && config.hosting) {
         const sentAt = now()
         const acquired = yield* storeCall(store.acquire(selfId, want, ttl))
         if (acquired._tag === "Success") {
@@ -943,6 +949,8 @@ export const make = (config: Config) =>
         if (existing !== undefined) return Effect.succeed(existing)
         const reg: Registered = { entity, encode: encoderFor(entity.protocol.schema), decode: decoderFor(entity.protocol.schema) }
         registry.set(entity.type, reg)
+        // a proxy owns no shard: nobody sends to it
+        if (!config.hosting) return Effect.succeed(reg)
         return system.spawn(regionBehavior(reg), { name: regionName(entity.type) }).pipe(
           Effect.orDie,
           Effect.andThen(Effect.sync(() => {
@@ -1002,7 +1010,8 @@ export const make = (config: Config) =>
       service,
       register,
       start: Effect.gen(function*() {
-        yield* system.spawn(
+        // the node actor: its presence makes this node a sharding member for its peers
+        if (config.hosting) yield* system.spawn(
           NodeProtocol.behavior(Effect.succeed({ Owner: () => Effect.succeed(selfId) })),
           { name: NODE_NAME }
         ).pipe(Effect.orDie)
