@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { type Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
+import { type Duration, Effect, Layer, Option, Redacted, Scope } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import type { SqlClient } from "effect/sql/SqlClient"
 import { type Lease, Service, type ShardStore, ShardStoreError, sortedShards, StaleEpoch, ttlMillis } from "./ShardStore.ts"
@@ -33,6 +33,8 @@ export interface PgShardStoreOptions {
   readonly tablePrefix?: string | undefined
   /** connections of the pool (default 4: a node's sharding makes few, short statements) */
   readonly maxConnections?: number | undefined
+  /** the connections' `application_name`, as `pg_stat_activity` shows it (default `telex-shard-store`) */
+  readonly applicationName?: string | undefined
   /** how long connecting may take before a call fails with `ShardStoreError` (default 5 seconds) */
   readonly connectTimeout?: Duration.Input | undefined
 }
@@ -55,12 +57,16 @@ const storeError = (what: string) => (cause: unknown) =>
 export const make = (options: PgShardStoreOptions): Effect.Effect<ShardStore, ShardStoreError, Scope.Scope> =>
   Effect.gen(function*() {
     const { PgClient } = yield* loadDriver()
+    // the pool lives in a scope of its own, closed after the finalizers added to the caller's
+    // scope later (a node releasing its leases as it stops): the pool cannot open connections
+    // once the scope it was made in is closing
+    const own = yield* Scope.fork(yield* Effect.scope)
     const client = yield* PgClient.make({
       url: Redacted.make(options.url),
       maxConnections: options.maxConnections ?? 4,
       connectTimeout: options.connectTimeout ?? "5 seconds",
-      applicationName: "telex-shard-store"
-    }).pipe(Effect.provide(Reactivity.layer), Effect.mapError(storeError(`cannot connect`)))
+      applicationName: options.applicationName ?? "telex-shard-store"
+    }).pipe(Scope.provide(own), Effect.provide(Reactivity.layer), Effect.mapError(storeError(`cannot connect`)))
     return yield* fromClient(client, options.tablePrefix)
   })
 

@@ -9,10 +9,13 @@
  * prefix, dropped at the end); otherwise one line says why it is skipped.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Option, Scope } from "effect"
+import { PgClient } from "@effect/sql-pg"
+import { Cause, Effect, Exit, Option, Redacted, Scope } from "effect"
+import * as Reactivity from "effect/reactivity/Reactivity"
 import { TestClock } from "effect/testing"
+import * as PgShardStore from "../../src/sharding/PgShardStore.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
-import { backends, pgSkip } from "./_backends.ts"
+import { backends, pgSkip, pgUrl } from "./_backends.ts"
 
 if (pgSkip !== undefined) console.log(`shard store on PostgreSQL skipped: ${pgSkip}`)
 
@@ -208,4 +211,34 @@ describe("ShardStore.severable and the memory store's events", () => {
         { _tag: "Released", lease: { shard: 1, owner: "n2", epoch: 2 }, at: 1000 }
       ])
     }))
+})
+
+describe.skipIf(pgSkip !== undefined)("PgShardStore", () => {
+  it.live("a finalizer of the scope the store was opened in still reaches the server, after its connections were lost", () =>
+    Effect.gen(function*() {
+      const tablePrefix = `telex_fin_${process.pid}_`
+      const applicationName = `telex-test-${process.pid}`
+      const admin = yield* PgClient.make({ url: Redacted.make(pgUrl), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
+      yield* admin.unsafe("SELECT 1") // connected now: it drops the tables in the last finalizer
+      yield* Effect.addFinalizer(() =>
+        admin.unsafe(`DROP TABLE IF EXISTS ${tablePrefix}shard_lease, ${tablePrefix}entity_state`).pipe(Effect.ignore)
+      )
+      const released = yield* Effect.scoped(Effect.gen(function*() {
+        const store = yield* PgShardStore.make({ url: pgUrl, tablePrefix, applicationName })
+        const [lease] = yield* store.acquire("n1", [1], LONG)
+        const result: Array<string> = []
+        // as a node's sharding does when it stops: give its leases up
+        yield* Effect.addFinalizer(() =>
+          store.release("n1", [lease!]).pipe(
+            Effect.retry({ times: 2 }), // the first call may get a connection the server closed
+            Effect.match({ onFailure: (e) => result.push(`failed: ${e.message}`), onSuccess: () => result.push("released") })
+          )
+        )
+        yield* admin.unsafe("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [applicationName])
+        return result
+      }))
+      assert.deepStrictEqual(released, ["released"])
+      const after = yield* Effect.scoped(Effect.flatMap(PgShardStore.make({ url: pgUrl, tablePrefix }), (s) => s.leases()))
+      assert.deepStrictEqual(after, [])
+    }).pipe(Effect.scoped, Effect.timeout("20 seconds")))
 })
