@@ -182,6 +182,11 @@ export const decide = (
     return [{ _tag: "Escalate", restarts: count }, window]
   }
 
+  if (policy.strategy === "one_for_one" && policy.backoff === undefined) {
+    // the failed child alone (the common case): nothing to list or filter
+    return [{ _tag: "Restart", stop: [], remove: [], start: [failed.id], delayMillis: 0 }, window]
+  }
+
   // which children the strategy touches, in start order
   const group = policy.strategy === "one_for_one"
     ? [failed]

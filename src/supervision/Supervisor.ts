@@ -390,6 +390,10 @@ interface ChildState {
   /** the restart timer this child waits for (a later decision supersedes an older timer) */
   due: number | undefined
   restarts: number
+  /** what `start` spawns, made on the first start and reused by every restart */
+  startWith: { readonly behavior: Actor.Behavior<any, any, any>; readonly options: SpawnOptions } | undefined
+  /** set by the last start's init when it chose `Supervisor.ignore` */
+  ignored: boolean
 }
 
 const isSupervisorBehavior = (behavior: Actor.Behavior<any, any, any>) => (behavior.protocol as unknown) === Protocol
@@ -443,6 +447,7 @@ const build = (
   return Protocol.behavior(Effect.gen(function*() {
     const ctx = yield* ActorContext.for(Protocol)
     const self = ctx.self
+    const selfKey = self.key
     const supervision = ctx.supervision
     yield* ctx.trapExit(true)
     const children: Array<ChildState> = []
@@ -476,24 +481,29 @@ const build = (
       ref: undefined,
       status: "stopped",
       restarts: 0,
-      due: undefined
+      due: undefined,
+      startWith: undefined,
+      ignored: false
     })
 
     /** Starts a child; `undefined` when its init chose `Supervisor.ignore` (it stays stopped). */
     const start = Effect.fnUntraced(function*(child: ChildState) {
-      let ignored = false
-      const behavior: Actor.Behavior<any, any, any> = {
-        protocol: child.spec.behavior.protocol,
-        init: Effect.tapCause(child.spec.behavior.init, (cause) =>
-          Effect.sync(() => {
-            ignored = isIgnore(cause)
-          }))
+      child.ignored = false
+      const { behavior, options } = child.startWith ??= {
+        behavior: {
+          protocol: child.spec.behavior.protocol,
+          init: Effect.tapCause(child.spec.behavior.init, (cause) =>
+            Effect.sync(() => {
+              child.ignored = isIgnore(cause)
+            }))
+        },
+        options: { ...child.spec.options, link: true }
       }
-      const spawned = yield* Effect.result(ctx.spawn(behavior, { ...child.spec.options, link: true }))
+      const spawned = yield* Effect.result(ctx.spawn(behavior, options))
       if (spawned._tag === "Failure") {
         setRef(child, undefined)
         child.status = "stopped"
-        if (ignored) return undefined
+        if (child.ignored) return undefined
         return yield* supervisorError("StartFailed", child.spec.id, spawned.failure.message)
       }
       const ref = spawned.success
@@ -503,7 +513,7 @@ const build = (
       supervision.adopt(ref)
       setRef(child, ref)
       child.status = "running"
-      publish({ _tag: "ChildStarted", supervisor: self.key, at: yield* now, childId: child.spec.id, actor: ref.key })
+      publish({ _tag: "ChildStarted", supervisor: selfKey, at: yield* now, childId: child.spec.id, actor: ref.key })
       return ref
     })
 
@@ -535,7 +545,7 @@ const build = (
       addEntry(child)
       const started = yield* Effect.result(start(child))
       if (started._tag === "Failure") {
-        publish({ _tag: "ChildStartFailed", supervisor: self.key, at: yield* now, childId: spec.id, message: started.failure.message })
+        publish({ _tag: "ChildStartFailed", supervisor: selfKey, at: yield* now, childId: spec.id, message: started.failure.message })
         yield* stopAll()
         return yield* Effect.die(new Error(`child ${JSON.stringify(spec.id)} failed to start: ${started.failure.message}`))
       }
@@ -565,7 +575,11 @@ const build = (
       function*(child: ChildState, reason: ExitReason.ExitReason) {
         const at = yield* now
         const random = yield* Random.next
-        const [decision, next] = RestartPolicy.decide(policy, infos(), child.spec.id, reason, at, history, random)
+        // one_for_one touches the failed child alone: no need to list the others (O(1) per exit)
+        const listed = policy.strategy === "one_for_one"
+          ? [{ id: child.spec.id, restart: child.restart, running: child.status === "running" }]
+          : infos()
+        const [decision, next] = RestartPolicy.decide(policy, listed, child.spec.id, reason, at, history, random)
         history = next
         switch (decision._tag) {
           case "NoRestart": {
@@ -574,12 +588,12 @@ const build = (
             return
           }
           case "Escalate": {
-            publish({ _tag: "IntensityExceeded", supervisor: self.key, at, restarts: decision.restarts, periodMillis: policy.periodMillis })
+            publish({ _tag: "IntensityExceeded", supervisor: selfKey, at, restarts: decision.restarts, periodMillis: policy.periodMillis })
             // OTP exits with `shutdown`: a transient parent does not restart a supervisor that gave up
             const escalation = ExitReason.shutdownWith(
               `supervisor gave up: more than ${policy.intensity} restarts within ${policy.periodMillis} ms`
             )
-            publish({ _tag: "Escalated", supervisor: self.key, at, reason: escalation })
+            publish({ _tag: "Escalated", supervisor: selfKey, at, reason: escalation })
             yield* ctx.stop(escalation)
             return
           }
@@ -599,7 +613,7 @@ const build = (
             }
             if (gen !== undefined) {
               pendingRestarts.add(gen)
-              publish({ _tag: "RestartScheduled", supervisor: self.key, at, childIds: decision.start, delayMillis: decision.delayMillis })
+              publish({ _tag: "RestartScheduled", supervisor: selfKey, at, childIds: decision.start, delayMillis: decision.delayMillis })
               yield* ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids: decision.start, generation: gen }), decision.delayMillis)
               return
             }
@@ -627,14 +641,14 @@ const build = (
         child.due = undefined
         const started = yield* Effect.result(start(child))
         if (started._tag === "Failure") {
-          publish({ _tag: "ChildStartFailed", supervisor: self.key, at: yield* now, childId: id, message: started.failure.message })
+          publish({ _tag: "ChildStartFailed", supervisor: selfKey, at: yield* now, childId: id, message: started.failure.message })
           // a failed restart counts as another failure of that child (OTP)
           yield* onChildExit(child, ExitReason.error(started.failure.message))
           return
         }
         if (started.success === undefined) continue // ignored: stays stopped, spec kept
         child.restarts++
-        publish({ _tag: "ChildRestarted", supervisor: self.key, at: yield* now, childId: id, actor: started.success.key, restarts: child.restarts })
+        publish({ _tag: "ChildRestarted", supervisor: selfKey, at: yield* now, childId: id, actor: started.success.key, restarts: child.restarts })
       }
     })
 
@@ -767,7 +781,7 @@ const build = (
           }
           setRef(child, undefined)
           child.status = "stopped"
-          publish({ _tag: "ChildExited", supervisor: self.key, at: yield* now, childId: child.spec.id, actor: signal.from.key, reason: signal.reason })
+          publish({ _tag: "ChildExited", supervisor: selfKey, at: yield* now, childId: child.spec.id, actor: signal.from.key, reason: signal.reason })
           yield* onChildExit(child, signal.reason)
         })
     }
