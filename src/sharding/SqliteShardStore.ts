@@ -3,9 +3,11 @@
  * nothing installed (Node's built-in `node:sqlite`, loaded when a store is opened).
  *
  * Every node opens its own connection to the file. Writes run in `BEGIN IMMEDIATE` transactions,
- * so concurrent processes serialise on the file's write lock (a writer waits up to
- * `busyTimeoutMs`, blocking its thread: transactions are a few statements long); the file is in
- * WAL mode, so readers never wait.
+ * so concurrent processes serialise on the file's write lock; the file is in WAL mode, so readers
+ * never wait. A call that finds the file locked by another process blocks its thread for at most
+ * a few milliseconds at a time, then waits asynchronously and tries again, up to `busyTimeoutMs`:
+ * a node's timers (those that stop a shard's entities before its lease can expire) keep running
+ * while another process holds the lock (one paused mid-transaction, say).
  *
  * Lease time is the host's wall clock (`Date.now()`), read inside the transaction, after the lock
  * is taken: all nodes sharing the file share that clock, so a lease's end is compared with the
@@ -30,7 +32,7 @@ import { Effect, Layer, Option, type Scope } from "effect"
 import { type Lease, Service, type ShardStore, ShardStoreError, sortedShards, StaleEpoch, ttlMillis } from "./ShardStore.ts"
 
 export interface SqliteShardStoreOptions {
-  /** how long a write waits for another connection's lock on the file (default 5000 ms) */
+  /** how long a call waits for another connection's lock on the file before it fails (default 5000 ms) */
   readonly busyTimeoutMs?: number | undefined
   /** `"normal"` (default) or `"full"` (an fsync at every commit) */
   readonly synchronous?: "normal" | "full" | undefined
@@ -57,6 +59,9 @@ CREATE TABLE IF NOT EXISTS telex_entity_state (
 ) WITHOUT ROWID;
 `
 
+/** how long one attempt blocks the thread waiting for the file's lock (SQLite's own busy wait) */
+const BLOCKING_WAIT_MS = 10
+
 const loadDriver = (): typeof import("node:sqlite") => {
   const sqlite = process.getBuiltinModule("node:sqlite")
   if (sqlite === undefined) throw new Error(`node:sqlite is not available in Node.js ${process.version}`)
@@ -82,7 +87,7 @@ export const make = (path: string, options?: SqliteShardStoreOptions): Effect.Ef
       }),
       (db) => Effect.sync(() => db.close())
     ),
-    (db) => fromDatabase(db, path)
+    (db) => fromDatabase(db, path, options?.busyTimeoutMs ?? 5000)
   )
 
 /** The store as the `ShardStore.Service` of a node's sharding. */
@@ -101,6 +106,8 @@ const open = (path: string, options: SqliteShardStoreOptions | undefined): Datab
     db.exec("BEGIN IMMEDIATE")
     db.exec(SCHEMA)
     db.exec("COMMIT")
+    // opening waited as long as it had to; calls wait briefly, then asynchronously (see `attempt`)
+    db.exec(`PRAGMA busy_timeout = ${BLOCKING_WAIT_MS}`)
     return db
   } catch (e) {
     db.close()
@@ -108,7 +115,11 @@ const open = (path: string, options: SqliteShardStoreOptions | undefined): Datab
   }
 }
 
-const fromDatabase = (db: DatabaseSync, path: string): ShardStore => {
+/** SQLITE_BUSY (and its extended codes): another connection holds the lock */
+const isBusy = (e: unknown): boolean =>
+  typeof e === "object" && e !== null && (Number((e as { errcode?: unknown }).errcode) & 0xff) === 5
+
+const fromDatabase = (db: DatabaseSync, path: string, busyTimeoutMs: number): ShardStore => {
   const prepare = (source: string): StatementSync => db.prepare(source)
   // a renewal by the holder keeps the epoch; an acquisition of a free lease increments it
   const acquireOne = prepare(
@@ -151,7 +162,18 @@ const fromDatabase = (db: DatabaseSync, path: string): ShardStore => {
     }
   }
   const attempt = <A>(what: string, body: () => A): Effect.Effect<A, ShardStoreError> =>
-    Effect.try({ try: body, catch: storeError(what, path) })
+    Effect.suspend(() => {
+      const deadline = Date.now() + busyTimeoutMs
+      const loop: Effect.Effect<A, ShardStoreError> = Effect.suspend(() => {
+        try {
+          return Effect.succeed(body())
+        } catch (e) {
+          if (isBusy(e) && Date.now() < deadline) return Effect.andThen(Effect.sleep(2 + Math.random() * 8), loop)
+          return Effect.fail(storeError(isBusy(e) ? `${what} (locked for ${busyTimeoutMs} ms)` : what, path)(e))
+        }
+      })
+      return loop
+    })
 
   const fenced = (what: string, fence: Lease, body: () => void): Effect.Effect<void, ShardStoreError | StaleEpoch> =>
     Effect.flatMap(

@@ -10,12 +10,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
-import { Cause, Effect, Exit, Option, Redacted, Scope } from "effect"
+import { join } from "node:path"
+import { Cause, Effect, Exit, Fiber, Option, Redacted, Scope } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { TestClock } from "effect/testing"
 import * as PgShardStore from "../../src/sharding/PgShardStore.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
-import { backends, pgSkip, pgUrl } from "./_backends.ts"
+import * as SqliteShardStore from "../../src/sharding/SqliteShardStore.ts"
+import { backends, pgSkip, pgUrl, tempDir } from "./_backends.ts"
 
 if (pgSkip !== undefined) console.log(`shard store on PostgreSQL skipped: ${pgSkip}`)
 
@@ -241,4 +243,26 @@ describe.skipIf(pgSkip !== undefined)("PgShardStore", () => {
       const after = yield* Effect.scoped(Effect.flatMap(PgShardStore.make({ url: pgUrl, tablePrefix }), (s) => s.leases()))
       assert.deepStrictEqual(after, [])
     }).pipe(Effect.scoped, Effect.timeout("20 seconds")))
+})
+
+describe("SqliteShardStore", () => {
+  it.live("waits for a lock another process holds without blocking the thread, then proceeds; fails past busyTimeoutMs", () =>
+    Effect.gen(function*() {
+      const path = join(yield* tempDir("telex-shard-lock-"), "shards.db")
+      const store = yield* SqliteShardStore.make(path)
+      const impatient = yield* SqliteShardStore.make(path, { busyTimeoutMs: 100 })
+      // another process's connection, in the middle of a write transaction
+      const { DatabaseSync } = process.getBuiltinModule("node:sqlite")
+      const other = new DatabaseSync(path)
+      yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
+      other.exec("BEGIN IMMEDIATE")
+      const waiting = yield* Effect.forkChild(store.acquire("n1", [1], LONG))
+      // this fiber's timer fires while the acquire waits: the thread is not blocked
+      yield* Effect.sleep(300)
+      assert.isUndefined(waiting.pollUnsafe(), "the acquire waits for the lock")
+      const refused = yield* Effect.exit(impatient.acquire("n2", [1], LONG))
+      assert.include(String(Exit.isFailure(refused) ? Cause.squash(refused.cause) : ""), "locked for 100 ms")
+      other.exec("COMMIT")
+      assert.deepStrictEqual(yield* Fiber.join(waiting), [{ shard: 1, owner: "n1", epoch: 1 }])
+    }).pipe(Effect.scoped))
 })
