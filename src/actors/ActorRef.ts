@@ -86,6 +86,7 @@ export class ActorRef<D extends MessageDefs = any> {
       const result = target.offer(message, undefined, undefined)
       if (result === Offer.Full) return offerWhenSpace(this, target, message)
       if (result === Offer.Rejected) return Effect.fail(this.mailboxFull(target))
+      if (typeof result === "object") return Effect.fail(result)
       return Effect.void
     })
   }
@@ -106,6 +107,8 @@ export class ActorRef<D extends MessageDefs = any> {
       target.offer(message, undefined, undefined, true)
     } else if (result === Offer.Rejected) {
       throw this.mailboxFull(target)
+    } else if (typeof result === "object") {
+      throw result
     }
   }
 
@@ -187,6 +190,7 @@ const askEffect = (
       cancelWait = undefined
       if (done) return
       const result = target.offer(message, reply, sender)
+      if (typeof result === "object") return reply(Effect.fail(result) as any)
       switch (result) {
         case Offer.Ok:
           return
@@ -228,7 +232,13 @@ const offerWhenSpace = (ref: ActorRef<any>, target: Target, message: unknown): E
         cancel = target.waitForSpace(attempt)
       } else {
         cancel = undefined
-        resume(result === Offer.Rejected ? Effect.fail(ref.mailboxFull(target)) : Effect.void)
+        resume(
+          result === Offer.Rejected
+            ? Effect.fail(ref.mailboxFull(target))
+            : typeof result === "object"
+            ? Effect.fail(result)
+            : Effect.void
+        )
       }
     }
     cancel = target.waitForSpace(attempt)

@@ -90,3 +90,31 @@ describe("protocol fingerprint mismatch", () => {
       assert.strictEqual(yield* counter.ask(Counter.Get()), 0)
     }).pipe(Effect.scoped))
 })
+
+// ---------------------------------------------------------------------------
+// outbound validation
+// ---------------------------------------------------------------------------
+
+describe("outbound validation", () => {
+  it.live("a remote send failing the protocol's Schema fails at the sender (tell, tellUnsafe, ask) and sends nothing", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* twoNodes()
+      yield* b.system.spawn(CounterLive, { name: "counter" })
+      const counter = yield* a.node.lookup("b", Counter, "counter")
+      const letters = yield* subscribeDeadLetters(a)
+      const bad = { _tag: "Increment", by: "one" } as unknown as ReturnType<typeof Counter.Increment>
+
+      const tellError = yield* Effect.flip(counter.tell(bad))
+      assert.strictEqual(tellError._tag, "InvalidMessage")
+      const letter = yield* next(letters, isInvalidLetter, "InvalidMessage dead letter at the sender")
+      assert.strictEqual(letter.recipient, counter.key)
+      assert.throws(() => counter.tellUnsafe(bad))
+      const askError = yield* Effect.flip(counter.ask(bad as any))
+      assert.strictEqual((askError as { _tag: string })._tag, "InvalidMessage")
+      assert.include((askError as { issue: string }).issue, "by")
+
+      // the same ref sends a valid message at once (nothing of the invalid ones is left behind)
+      yield* counter.tell(Counter.Increment({ by: 2 }))
+      assert.strictEqual(yield* counter.ask(Counter.Get()), 2)
+    }).pipe(Effect.scoped))
+})

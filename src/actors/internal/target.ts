@@ -34,10 +34,22 @@ export type Offer = (typeof Offer)[keyof typeof Offer]
 
 export interface Target {
   readonly capacity: number
-  /** Validates a message when the target asks for it (`validateLocal`), else undefined. */
+  /**
+   * Checks a message before anything is sent (a local actor: when it asks for it,
+   * `validateLocal`; a remote one: its protocol and version), else undefined.
+   */
   validate(message: unknown): InvalidMessage | ProtocolMismatch | undefined
-  /** Enqueues a message; `force` ignores the mailbox bound (signals, timers, `tellUnsafe`). */
-  offer(message: unknown, reply: Reply | undefined, sender: ActorRef<any> | undefined, force?: boolean): Offer
+  /**
+   * Enqueues a message; `force` ignores the mailbox bound (signals, timers, `tellUnsafe`). A
+   * target that checks the message while it sends it (a remote one, which encodes it) returns
+   * why it could not: nothing was sent.
+   */
+  offer(
+    message: unknown,
+    reply: Reply | undefined,
+    sender: ActorRef<any> | undefined,
+    force?: boolean
+  ): Offer | InvalidMessage | ProtocolMismatch
   /** Registers a one-shot wake-up for when the mailbox has room; returns the cancel function. */
   waitForSpace(wake: () => void): () => void
   /** Delivers a signal message (`Down`, `ExitSignal`) regardless of mailbox bounds. */

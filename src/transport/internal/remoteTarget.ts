@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { Exit } from "effect"
+import { Exit, type Schema } from "effect"
 import type { AnyProtocol } from "../../actors/Actor.ts"
 import { InvalidMessage, MailboxFull, NodeDown, NoProc, ProtocolMismatch } from "../../actors/ActorError.ts"
 import { type ActorAddress, ActorRef, formatAddress } from "../../actors/ActorRef.ts"
@@ -25,6 +25,10 @@ import type { Peer } from "./peers.ts"
 import type { Router } from "./router.ts"
 import * as Watch from "./watch.ts"
 import type { Outbound, PendingTarget } from "./writer.ts"
+
+type SendError = InvalidMessage | ProtocolMismatch
+
+const isSendError = (u: unknown): u is SendError => u instanceof InvalidMessage || u instanceof ProtocolMismatch
 
 interface PendingAsk {
   readonly reply: Reply
@@ -82,9 +86,6 @@ export class RemoteTarget implements Target {
   private readonly router: Router
   private readonly address: ActorAddress
   private readonly key: string
-  /** the last message encoded by `validate`, reused by the following `offer` */
-  private lastMessage: unknown = undefined
-  private lastEncoded: unknown = undefined
 
   constructor(router: Router, address: ActorAddress) {
     this.router = router
@@ -111,7 +112,11 @@ export class RemoteTarget implements Target {
     return peer.flow.held.get(this.address.id)
   }
 
-  /** Encodes with the protocol Schema (so a remote send is always validated) and checks fingerprints. */
+  /**
+   * What can be checked before encoding: the protocol is known in this process, the peer speaks
+   * the same version of it (fingerprints), and it has the message's tag. The message's fields
+   * are checked by `offer`, which encodes it once (an invalid one fails the send there).
+   */
   validate(message: unknown): InvalidMessage | ProtocolMismatch | undefined {
     // a held destination under a dropping policy: the send is refused by `offer`, never encoded
     const peer = this.router.peers.get(this.address.node.name)
@@ -119,6 +124,12 @@ export class RemoteTarget implements Target {
       const held = this.held(peer)
       if (held !== undefined && held.credit === 0 && held.overflow !== "backpressure") return undefined
     }
+    const schema = this.schemaFor(message)
+    return isSendError(schema) ? schema : undefined
+  }
+
+  /** The Schema of the message's tag in its protocol, or why the message cannot be sent. */
+  private schemaFor(message: unknown): Schema.Top | SendError {
     const protocol = ProtocolRegistry.get(this.address.protocol)
     if (protocol === undefined) {
       return new InvalidMessage({
@@ -145,24 +156,18 @@ export class RemoteTarget implements Target {
     if (schema === undefined) {
       return new InvalidMessage({ actor: this.key, protocol: protocol.name, issue: `unknown message tag ${JSON.stringify(tag)}` })
     }
-    const exit = encoderFor(schema)(message)
-    if (Exit.isFailure(exit)) {
-      const issue = issueOf(exit)
-      this.router.system.deadLetter(this.key, message, { _tag: "InvalidMessage", issue })
-      return new InvalidMessage({ actor: this.key, protocol: protocol.name, issue })
-    }
-    this.lastMessage = message
-    this.lastEncoded = exit.value
-    return undefined
+    return schema
   }
 
-  private encoded(message: unknown): unknown {
-    if (this.lastMessage === message) {
-      const encoded = this.lastEncoded
-      this.lastMessage = this.lastEncoded = undefined
-      return encoded
-    }
-    return this.validate(message) === undefined ? this.encoded(message) : undefined
+  /** Encodes with the protocol's Schema, so that every remote send is validated. */
+  private encode(message: unknown): unknown {
+    const schema = this.schemaFor(message)
+    if (isSendError(schema)) return schema
+    const exit = encoderFor(schema)(message)
+    if (Exit.isSuccess(exit)) return exit.value
+    const issue = issueOf(exit)
+    this.router.system.deadLetter(this.key, message, { _tag: "InvalidMessage", issue })
+    return new InvalidMessage({ actor: this.key, protocol: this.address.protocol, issue })
   }
 
   /** The id to put in the envelope: now if the incarnation is known, at attach time otherwise. */
@@ -177,7 +182,6 @@ export class RemoteTarget implements Target {
    * Release, and a `tellUnsafe` (which cannot wait) becomes a dead letter (`Overloaded`).
    */
   private offerHeld(held: Held, message: unknown, reply: Reply | undefined, force: boolean | undefined): Offer {
-    this.lastMessage = this.lastEncoded = undefined
     this.capacity = held.capacity
     const system = this.router.system
     switch (held.overflow) {
@@ -200,18 +204,15 @@ export class RemoteTarget implements Target {
     }
   }
 
-  offer(message: unknown, reply: Reply | undefined, sender: ActorRef<any> | undefined, force?: boolean): Offer {
+  offer(message: unknown, reply: Reply | undefined, sender: ActorRef<any> | undefined, force?: boolean): Offer | SendError {
     const peer = this.peer
     let held: Held | undefined
     if (peer.flow.held.size !== 0) {
       held = this.held(peer)
       if (held !== undefined && held.credit === 0) return this.offerHeld(held, message, reply, force)
     }
-    const encoded = this.encoded(message)
-    if (encoded === undefined) {
-      reply?.(Exit.fail(new InvalidMessage({ actor: this.key, protocol: this.address.protocol, issue: "message does not match its protocol" })))
-      return Offer.Dead
-    }
+    const encoded = this.encode(message)
+    if (isSendError(encoded)) return encoded
     const to = this.to(peer)
     if (to === undefined) {
       // addressed to another incarnation of the node: refused, never delivered to its successor
