@@ -26,6 +26,8 @@ export interface Summary {
   readonly acceptedWrites: number
   readonly refusedWrites: number
   readonly refusedLateWrites: number
+  /** calls the store failed (neither granted nor refused): a few, under load, are expected */
+  readonly errors: number
 }
 
 export const check = (
@@ -117,7 +119,8 @@ export const check = (
       takeovers,
       acceptedWrites: writes.filter((w) => w.accepted).length,
       refusedWrites: writes.filter((w) => !w.accepted).length,
-      refusedLateWrites: writes.filter((w) => !w.accepted && w.late).length
+      refusedLateWrites: writes.filter((w) => !w.accepted && w.late).length,
+      errors: lines.filter((l) => l.op === "error").length
     }
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Real processes racing on one shard store: four children (`test/fixtures/shard-store-child.ts`)
  * hammer the same six shards for a few seconds with a short ttl (acquire, renew, fenced writes,
- * releases, pauses past the ttl followed by late writes), each logging what the store answered
+ * releases, writes at the very end of a lease, pauses past the ttl followed by late writes), each logging what the store answered
  * and when, on the host's monotonic clock. The checker (`_leaseChecker.ts`) then asserts that no
  * two epochs of a shard were valid at once, that epochs only grew, that no write under a stale
  * lease was accepted and that no accepted write was lost. Run on SQLite (one file, four
@@ -64,6 +64,9 @@ const race = (store: ShardStore, storeConfig: ChildConfig["store"]) =>
     assert.isAbove(summary.takeovers, 0, JSON.stringify(summary))
     assert.isAbove(summary.acceptedWrites, 0, JSON.stringify(summary))
     assert.isAbove(summary.refusedLateWrites, 0, JSON.stringify(summary))
+    console.log(`${storeConfig.kind} race: ${JSON.stringify(summary)}`)
+    const errors = logs.flat().flatMap((l) => l.op === "error" ? [l.message] : [])
+    if (errors.length > 0) console.log(`${storeConfig.kind} race: the store failed ${errors.length} calls, e.g. ${errors[0]}`)
   })
 
 describe("shard store races between real processes", () => {
