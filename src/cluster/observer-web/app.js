@@ -327,10 +327,11 @@ $("tree-nodes").addEventListener("click", (e) => {
 
 let treeInFlight = false
 let treeAgain = false
-const refreshTree = async () => {
+/** Fetches the tree of the selected node; `poll`: skipped while a fetch is on its way (else that one is followed by another). */
+const refreshTree = async (poll = false) => {
   if (state.treeNode === null) return
   if (treeInFlight) {
-    treeAgain = true
+    if (!poll) treeAgain = true
     return
   }
   treeInFlight = true
@@ -451,10 +452,13 @@ $("tree-collapse").addEventListener("click", () => setAllOpen(false))
 // ---------------------------------------------------------------------------------------------
 // actors: one page at a time, sorted and filtered by the server
 
-const refreshActors = async () => {
+let actorsInFlight = 0
+/** Fetches the page of actors the view asks for; `poll`: skipped while a fetch is on its way. */
+const refreshActors = async (poll = false) => {
   const a = state.actors
-  if (a.node === null) return
+  if (a.node === null || (poll && actorsInFlight > 0)) return
   const seq = ++a.seq
+  actorsInFlight++
   const q = new URLSearchParams({ offset: String(a.offset), limit: String(a.limit), sort: a.sort, dir: a.dir, filter: a.filter })
   try {
     const page = await api(`api/nodes/${enc(a.node)}/actors?${q}`)
@@ -464,6 +468,8 @@ const refreshActors = async () => {
   } catch (e) {
     if (seq !== a.seq) return
     a.error = e.message
+  } finally {
+    actorsInFlight--
   }
   invalidate("actors")
 }
@@ -558,13 +564,20 @@ $("actors-next").addEventListener("click", () => {
 
 const addEvents = (events, fresh) => {
   let added = 0
+  let treeChanged = false
   for (const e of events) {
     if (state.eventIds.has(e.id)) continue
     state.eventIds.add(e.id)
     state.events.push({ ...e, fresh })
     added++
+    if ((e.kind === "Restart" || e.kind === "GiveUp") && e.node === state.treeNode) treeChanged = true
   }
   if (added === 0) return
+  if (treeChanged && state.view === "supervision") {
+    // now, and once more shortly: the event can reach the page before the node's tree shows the new child
+    refreshTree()
+    setTimeout(() => refreshTree(), 300)
+  }
   // newest first in the observer's own numbering (arrival order), not by the nodes' clocks
   state.events.sort((a, b) => Number(b.id) - Number(a.id))
   while (state.events.length > MAX_EVENTS) state.eventIds.delete(state.events.pop().id)
@@ -757,6 +770,7 @@ const onMailbox = (m) => {
     state.mailbox.v.shift()
   }
   s.mailbox = m.mailbox
+  if (m.alive !== undefined) s.alive = m.alive
   invalidate("charts", "facts")
 }
 
@@ -798,6 +812,7 @@ renderers.facts = () => {
   const facts = [
     ["node", s.node],
     ["address", s.actor],
+    ["state", s.alive === false ? "stopped (no longer alive)" : undefined],
     ["protocol", s.protocol ?? state.protocol?.protocol],
     ["mailbox", s.mailbox !== undefined ? `${num(s.mailbox)}${s.capacity ? ` / ${num(s.capacity)}` : ""}` : undefined],
     ["msgs/s", s.msgsPerSec !== undefined ? rate(s.msgsPerSec) : undefined],
@@ -939,7 +954,7 @@ function openStream() {
   const query = q.toString()
   const es = new EventSource(`api/stream${query ? `?${query}` : ""}`)
   source = es
-  if ($("stream-status").dataset.state !== "live") setStreamState("connecting", "connecting")
+  setStreamState("connecting", "connecting")
   const parse = (handler) => (msg) => {
     if (source !== es) return
     try {
@@ -956,10 +971,7 @@ function openStream() {
     api("api/events?limit=200").then((r) => addEvents(r.events, false), () => {})
   })
   es.addEventListener("cluster", parse(onCluster))
-  es.addEventListener("event", parse((e) => {
-    addEvents([e], true)
-    if ((e.kind === "Restart" || e.kind === "GiveUp") && e.node === state.treeNode && state.view === "supervision") refreshTree()
-  }))
+  es.addEventListener("event", parse((e) => addEvents([e], true)))
   es.addEventListener("rates", parse(onRates))
   es.addEventListener("mailbox", parse(onMailbox))
   es.addEventListener("error", () => {
@@ -980,8 +992,8 @@ function openStream() {
 // views that poll while they are shown: the tree of one node, one page of actors
 setInterval(() => {
   if (document.hidden) return
-  if (state.view === "supervision") refreshTree()
-  if (state.view === "actors") refreshActors()
+  if (state.view === "supervision") refreshTree(true)
+  if (state.view === "actors") refreshActors(true)
 }, 1000)
 
 // ---------------------------------------------------------------------------------------------
