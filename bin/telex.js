@@ -5,12 +5,22 @@
 import { existsSync } from "node:fs"
 import { sep } from "node:path"
 import { fileURLToPath } from "node:url"
+import { setFlagsFromString } from "node:v8"
 
 // keep in step with `engines` in package.json and src/reliable/internal/nodeVersion.ts (a test checks)
 const [major, minor] = process.versions.node.split(".").map(Number)
 if (major < 22 || (major === 22 && minor < 19)) {
   console.error(`telex needs Node.js >= 22.19 (this is ${process.version})`)
   process.exit(1)
+}
+
+// `telex node`: module loading at start-up makes V8 grow the young generation to its maximum
+// (tens of MiB an idle node keeps). The node holds it at its initial size until it is ready, then
+// lets it grow as it would have (see heldNursery in src/cluster/ClusterNode.ts). Not when the
+// user set the growth factor.
+if (process.argv[2] === "node" && !process.execArgv.some((a) => a.startsWith("--semi-space-growth-factor"))) {
+  setFlagsFromString("--semi-space-growth-factor=1")
+  globalThis[Symbol.for("telex/heldNursery")] = true
 }
 
 const sources = new URL("../src/cli/main.ts", import.meta.url)

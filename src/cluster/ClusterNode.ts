@@ -18,6 +18,7 @@
 import { mkdirSync } from "node:fs"
 import { dirname, isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
+import { setFlagsFromString } from "node:v8"
 import { Cause, Deferred, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
 import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
 import * as ShortDuration from "./ShortDuration.ts"
@@ -35,6 +36,19 @@ import { Registry, REGISTRY_NAME } from "./Registry.ts"
 import * as Tracing from "./Tracing.ts"
 
 export const READY_PREFIX = "@@telex-ready "
+
+/**
+ * `bin/telex.js node` holds V8's young generation at its initial size while the node starts
+ * (module loading would grow it to its maximum, which an idle node keeps: ~20 MiB of its
+ * resident memory). Once ready, the nursery may grow again with V8's default factor, so a busy
+ * node's garbage collection is as before.
+ */
+const releaseNursery = (): void => {
+  const held = Symbol.for("telex/heldNursery")
+  if ((globalThis as Record<symbol, unknown>)[held] !== true) return
+  delete (globalThis as Record<symbol, unknown>)[held]
+  setFlagsFromString("--semi-space-growth-factor=2")
+}
 
 /** The node gave up: its root or services supervisor, its registry or admin actor ended while it ran. */
 export class NodeFailed extends Schema.TaggedError<NodeFailed>()("NodeFailed", {
@@ -273,6 +287,7 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
           )
         )
       }
+      releaseNursery()
       process.stdout.write(`${READY_PREFIX}${name} ${node.address.host}:${node.address.port}\n`)
       yield* Effect.logInfo(`node ${name} ready on ${node.address.host}:${node.address.port} (running: ${(self.run ?? []).join(", ") || "nothing"})`)
       return yield* Effect.never
