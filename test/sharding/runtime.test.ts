@@ -57,6 +57,29 @@ const fencedStore = () => {
 }
 
 describe("sharding: one node", () => {
+  it.live("an activation that fails (its state cannot be loaded) fails what waits for it, once; the next message tries again", () =>
+    quiet(Effect.gen(function*() {
+      const inner = ShardStore.memory()
+      let failLoads = true
+      const store: ShardStore.ShardStore = {
+        ...inner,
+        loadState: (type, key) =>
+          failLoads ? Effect.fail(new ShardStore.ShardStoreError({ message: "the database is away" })) : inner.loadState(type, key)
+      }
+      const events: Array<any> = []
+      yield* Effect.gen(function*() {
+        const a = (yield* Sharding.entity(CounterEntity)).ref("unloadable")
+        const error = yield* Effect.flip(a.ask(Counter.Get(), { timeout: "5 seconds" }))
+        assert.strictEqual(error._tag, "ShardingError")
+        assert.strictEqual((error as any).reason, "ActivationFailed")
+        yield* Effect.sleep("300 millis")
+        // one attempt, not a loop of them
+        assert.strictEqual(events.filter((e) => e.kind === "activated").length, 1)
+        failLoads = false
+        assert.strictEqual(yield* a.ask(Counter.Get()), 0)
+      }).pipe(Effect.provide(single(store, events)))
+    })))
+
   it.live("a refused (stale epoch) state write stops the shard; the update is not acknowledged", () =>
     quiet(Effect.gen(function*() {
       const { refuse, store } = fencedStore()

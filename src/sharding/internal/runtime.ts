@@ -377,6 +377,14 @@ export const make = (config: Config) =>
         const sup = yield* supervisorOf(state)
         const ref = yield* Supervisor.startDynamic(sup, { id: entry.id, behavior: entityBehavior(state, entry) })
         if (entry.status !== "starting") return // the shard is stopping: its supervisor stops it
+        if (Option.isNone(system.info(ref))) {
+          // it stopped during its start (its finalizer found no ref to match)
+          if (state.entities.get(entry.id) === entry) state.entities.delete(entry.id)
+          buffered -= entry.queue.length
+          entry.queue = []
+          wakeAll(entry, new ShardingError({ reason: "ActivationFailed", entityType: entry.reg.entity.type, key: entry.key, message: "it stopped as it started" }))
+          return
+        }
         entry.ref = ref
         entry.status = "running"
         const queue = entry.queue
@@ -561,7 +569,8 @@ export const make = (config: Config) =>
         epoch: state.lease.epoch,
         at: wall()
       })
-      if (state.entities.get(entry.id) !== entry || (entry.ref !== undefined && !entry.ref.equals(ref))) return
+      // a start that failed is the activation's to report (to what waits for it), not to retry here
+      if (state.entities.get(entry.id) !== entry || entry.ref === undefined || !entry.ref.equals(ref)) return
       state.entities.delete(entry.id)
       entry.status = "stopping"
       if (entry.queue.length === 0 && entry.waiters.length === 0) return
@@ -802,6 +811,8 @@ export const make = (config: Config) =>
         const deadline = now() + timeoutMillis
         let encoded: unknown = undefined
         let missingRegion = false
+        /** NotOwner answers followed at once: one, then the next lease round (two stale views must not ping-pong) */
+        let redirects = 0
         while (true) {
           const remaining = deadline - now()
           if (remaining <= 0) {
@@ -874,7 +885,7 @@ export const make = (config: Config) =>
               case "NotOwner": {
                 // the owner we knew moved on: take its hint, or wait for the next lease read
                 owners[shard] = v.owner !== null && v.owner !== r.owner ? v.owner : undefined
-                if (owners[shard] !== undefined) continue
+                if (owners[shard] !== undefined && redirects++ === 0) continue
               }
             }
           } else {
