@@ -46,6 +46,10 @@ export interface LocalActor extends Target {
   readonly protocol: AnyProtocol
   readonly mailbox: { readonly size: number }
   readonly overflow: OverflowPolicy
+  readonly capacity: number
+  readonly name: string | undefined
+  /** messages accepted into its mailbox since it was spawned */
+  readonly delivered: number
   /** Calls `f` once when the mailbox has drained to half its capacity, or the actor stopped. */
   onLowWater(f: () => void): void
 }
@@ -119,6 +123,8 @@ export interface Kernel extends Resolver {
   setRemote(remote: RemoteResolver | undefined): void
   counters(): Counters
   snapshot(): Snapshot
+  /** The registered actors (alive or stopping), without copying: for tools that page through many. */
+  localActors(): IterableIterator<LocalActor>
   /** The process state of a live actor of this node (`undefined` for any other ref). */
   processInfo(ref: ActorRef<any>): ProcessInfo | undefined
   /**

@@ -14,6 +14,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import * as ClusterNode from "../cluster/ClusterNode.ts"
 import { ConfigError } from "../cluster/Config.ts"
 import * as Launcher from "../cluster/Launcher.ts"
+import * as Observer from "../cluster/Observer.ts"
 import * as Shell from "../cluster/Shell.ts"
 import * as Status from "../cluster/Status.ts"
 import type { NodeStartError } from "../transport/Node.ts"
@@ -76,11 +77,27 @@ const reportConfigErrors = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
     } as any)
   )
 
-const start = Command.make("start", { config, duration }, ({ config, duration }) =>
+const observePort = Flag.Int("port").pipe(
+  Flag.withDescription("the observer's port on 127.0.0.1 (default 0: a free port, printed)"),
+  Flag.withDefault(0)
+)
+
+const start = Command.make("start", {
+  config,
+  duration,
+  observe: Flag.Boolean("observe").pipe(
+    Flag.withDescription("also serve the observer page (as telex observe) and print its URL"),
+    Flag.withDefault(false)
+  ),
+  observePort: Flag.Int("observe-port").pipe(
+    Flag.withDescription("with --observe: the observer's port on 127.0.0.1 (default 0: a free port)"),
+    Flag.withDefault(0)
+  )
+}, ({ config, duration, observe, observePort }) =>
   reportConfigErrors(Effect.gen(function*() {
     const d = yield* parseDuration(duration)
-    yield* Launcher.launch(defaultConfig(config), { duration: d })
-  }).pipe(Effect.scoped))).pipe(Command.withDescription("Launch every node of a cluster config on this machine"))
+    yield* Launcher.launch(defaultConfig(config), { duration: d, ...(observe ? { observe: { port: observePort } } : {}) })
+  }).pipe(Effect.scoped))).pipe(Command.withDescription("Launch every node of a cluster config on this machine (--observe: and serve the observer page)"))
 
 const node = Command.make("node", {
   config: Flag.String("config").pipe(Flag.withAlias("c"), Flag.withDescription("cluster config file")),
@@ -127,6 +144,23 @@ const shell = Command.make("shell", {
     )
   )
 
+const observe = Command.make("observe", { config, port: observePort }, ({ config, port }) =>
+  reportConfigErrors(Effect.gen(function*() {
+    const observer = yield* Observer.serve(defaultConfig(config), { port })
+    yield* Console.log(`telex: observer on ${observer.url}`)
+    yield* Console.log(`telex: serving on 127.0.0.1 only; the token in the URL is required (Ctrl-C stops)`)
+    return yield* Effect.never
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTag("ObserverError", (e) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e)))),
+    // stdout carries the URL: the client node's own log lines (warnings only) go to stderr
+    Effect.provide(Log.layer({ stderr: true, minimum: "Warn" }))
+  ))).pipe(
+    Command.withDescription(
+      "Serve a live web page of a running cluster (nodes, links, supervision trees, actors, events, charts; stop, kill, send) on 127.0.0.1, behind a token printed in its URL"
+    )
+  )
+
 const newProject = Command.make("new", {
   dir: Argument.String("dir").pipe(Argument.withDescription("directory for the new project (created; must be empty if it exists)"))
 }, ({ dir }) =>
@@ -144,6 +178,7 @@ export const telex = Command.make("telex").pipe(
     node,
     status,
     shell,
+    observe,
     newProject,
     demo
   ])

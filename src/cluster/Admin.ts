@@ -13,6 +13,7 @@ import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
 import * as Supervisor from "../supervision/Supervisor.ts"
 import { Node } from "../transport/Node.ts"
 import * as AdminCommands from "./AdminCommands.ts"
+import * as AdminObserve from "./AdminObserve.ts"
 import { Registry } from "./Registry.ts"
 
 export interface TreeNode {
@@ -56,7 +57,9 @@ export type NodeStatus = typeof NodeStatus.Type
 export const Protocol = Actor.make("telex/Admin", {
   Status: Actor.ask({}, { success: NodeStatus }),
   // `telex shell`'s requests
-  ...AdminCommands.defs
+  ...AdminCommands.defs,
+  // `telex observe`'s requests
+  ...AdminObserve.defs
 })
 
 export const ADMIN_NAME = "telex/admin"
@@ -70,6 +73,7 @@ export const start = Effect.gen(function*() {
   const registry = yield* Registry
   const restarts = new Map<string, number>() // actor key → restarts of the child it incarnates
   const commands = yield* AdminCommands.make
+  const observe = yield* AdminObserve.make(Protocol, ADMIN_NAME, commands.deliver)
 
   yield* system.supervisionEvents.pipe(
     Stream.runForEach((e) => Effect.sync(() => {
@@ -113,7 +117,8 @@ export const start = Effect.gen(function*() {
     })
 
   const behavior = Protocol.behavior(Effect.succeed({
-    ...commands,
+    ...commands.handlers,
+    ...observe,
     Status: () =>
       Effect.gen(function*() {
         const childIds = yield* childIdsOf(kernel.snapshot().actorInfos)

@@ -32,7 +32,9 @@ export const CommandFailedKind = Schema.Literals([
   "InvalidJson",
   "InvalidMessage",
   "SendFailed",
-  "AskFailed"
+  "AskFailed",
+  "NoSuchActor",
+  "Refused"
 ])
 export type CommandFailedKind = typeof CommandFailedKind.Type
 
@@ -109,7 +111,11 @@ const errorText = (e: unknown): string => {
   return String(any?.message ?? any)
 }
 
-/** The handlers of `defs` for this node's admin actor (a watch forks the dead-letter ring's subscriber in the caller's scope). */
+/**
+ * The handlers of `defs` for this node's admin actor (a watch forks the dead-letter ring's
+ * subscriber in the caller's scope), and `deliver`, the decode-and-send they share with the
+ * observer's requests.
+ */
 export const make = Effect.gen(function*() {
   const system = yield* ActorSystem
   const registry = yield* Registry
@@ -166,19 +172,25 @@ export const make = Effect.gen(function*() {
     return fail("NoSuchName", `no actor named ${JSON.stringify(name)} on node ${system.nodeId.name} or in the cluster registry (names: ${known.join(", ") || "none"})`)
   }
 
-  const send = (request: { readonly name: string; readonly kind: "tell" | "ask"; readonly tag: string; readonly json: string; readonly timeoutMillis?: number | undefined }) =>
+  /**
+   * Decodes `json` by `protocol`'s Schema for `tag` and sends it to `ref` (`kind`: what the
+   * caller expects; `undefined`: whatever the message is). A tell replies `"null"`, an ask its
+   * reply as JSON text. `label` names the target in messages.
+   */
+  const deliver = (
+    ref: ActorRef<any>,
+    protocol: Actor.AnyProtocol,
+    label: string,
+    request: { readonly kind?: "tell" | "ask" | undefined; readonly tag: string; readonly json: string; readonly timeoutMillis?: number | undefined }
+  ): Effect.Effect<string, CommandFailed> =>
     Effect.gen(function*() {
-      const { ref, protocol } = yield* find(request.name)
-      if (protocol === undefined) {
-        return yield* fail("UnknownProtocol", `${request.name} speaks ${ref.address.protocol}, a protocol node ${system.nodeId.name} does not know`)
-      }
       const def = Object.hasOwn(protocol.defs, request.tag) ? protocol.defs[request.tag] : undefined
       if (def === undefined) {
         const tags = Object.keys(protocol.defs).map((t) => `${t} (${protocol.defs[t]!._kind})`).join(", ")
         return yield* fail("UnknownMessage", `${protocol.name} has no message ${JSON.stringify(request.tag)} (messages: ${tags})`)
       }
-      if (def._kind !== request.kind) {
-        return yield* fail("WrongKind", `${protocol.name}.${request.tag} is ${def._kind === "ask" ? "an ask" : "a tell"}: use \`${def._kind} ${request.name} ${request.tag} ...\``)
+      if (request.kind !== undefined && def._kind !== request.kind) {
+        return yield* fail("WrongKind", `${protocol.name}.${request.tag} is ${def._kind === "ask" ? "an ask" : "a tell"}: use \`${def._kind} ${label} ${request.tag} ...\``)
       }
       let fields: unknown
       try {
@@ -195,22 +207,31 @@ export const make = Effect.gen(function*() {
       }
       const message = decoded.value as any
       if (def._kind === "tell") {
-        yield* ref.tell(message).pipe(Effect.mapError((e) => new CommandFailed({ kind: "SendFailed", message: `tell ${request.name} ${request.tag}: ${errorText(e)}` })))
+        yield* ref.tell(message).pipe(Effect.mapError((e) => new CommandFailed({ kind: "SendFailed", message: `tell ${label} ${request.tag}: ${errorText(e)}` })))
         return "null"
       }
       const timeout = Math.min(Math.max(request.timeoutMillis ?? DEFAULT_ASK_MILLIS, 1), MAX_ASK_MILLIS)
       const exit = yield* Effect.exit(ref.ask(message, { timeout }))
       if (Exit.isSuccess(exit)) return yield* toJson(def.success, exit.value)
       const error = Cause.findErrorOption(exit.cause)
-      if (error._tag === "None") return yield* fail("AskFailed", `ask ${request.name} ${request.tag}: ${issueOf(exit.cause)}`)
+      if (error._tag === "None") return yield* fail("AskFailed", `ask ${label} ${request.tag}: ${issueOf(exit.cause)}`)
       // a typed error of the protocol goes back encoded; a runtime one (timeout, no such actor) as text
       const typed = Schema.is(def.error as Schema.Top)(error.value)
       const json = typed ? yield* toJson(def.error, error.value) : undefined
-      return yield* fail("AskFailed", `ask ${request.name} ${request.tag} failed: ${errorText(error.value)}`, json)
+      return yield* fail("AskFailed", `ask ${label} ${request.tag} failed: ${errorText(error.value)}`, json)
     }).pipe(
-      // whatever goes wrong in here, the admin actor keeps running and the shell hears why
+      // whatever goes wrong in here, the admin actor keeps running and the caller hears why
       Effect.catchDefect((defect) => fail("SendFailed", `the node could not carry out the command: ${errorText(defect)}`))
     )
+
+  const send = (request: { readonly name: string; readonly kind: "tell" | "ask"; readonly tag: string; readonly json: string; readonly timeoutMillis?: number | undefined }) =>
+    Effect.gen(function*() {
+      const { ref, protocol } = yield* find(request.name)
+      if (protocol === undefined) {
+        return yield* fail("UnknownProtocol", `${request.name} speaks ${ref.address.protocol}, a protocol node ${system.nodeId.name} does not know`)
+      }
+      return yield* deliver(ref, protocol, request.name, request)
+    })
 
   const deadLetters = (after: number): DeadLetterPage => {
     if (after < 0 || after > count) return { letters: [], next: count, missed: 0 } // (past the count: an earlier incarnation's)
@@ -224,8 +245,12 @@ export const make = Effect.gen(function*() {
   }
 
   return {
-    // a fiber of its own: an ask to a slow actor must not hold up the admin actor's mailbox
-    Send: (request: Parameters<typeof send>[0]) => Actor.fork(send(request)),
-    DeadLetters: ({ after }: { readonly after: number }) => watch.pipe(Effect.andThen(Effect.sync(() => deadLetters(after))))
+    handlers: {
+      // a fiber of its own: an ask to a slow actor must not hold up the admin actor's mailbox
+      Send: (request: Parameters<typeof send>[0]) => Actor.fork(send(request)),
+      DeadLetters: ({ after }: { readonly after: number }) => watch.pipe(Effect.andThen(Effect.sync(() => deadLetters(after))))
+    },
+    /** sends a message given as JSON to an actor whose protocol is known (the observer's send) */
+    deliver
   }
 })

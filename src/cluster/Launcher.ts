@@ -10,6 +10,8 @@
  * `--duration` summary (the launcher then exits with code 1) — while the other nodes keep
  * running. Only when every node has been given up does the launcher stop at once.
  *
+ * With `observe`, it also serves the observer page (see `Observer.ts`) for the cluster it runs.
+ *
  * If the secret's environment variable is not set, a random secret is generated for this launch
  * and saved (mode 0600) in `.telex/<cluster>.secret`, where `telex status` finds it.
  *
@@ -22,12 +24,13 @@ import * as Net from "node:net"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import { Console, Duration, Effect, Option } from "effect"
+import { Console, Duration, Effect, Option, Redacted } from "effect"
 import * as RestartPolicy from "../supervision/RestartPolicy.ts"
 import * as ShortDuration from "./ShortDuration.ts"
 import { loadApp, READY_PREFIX } from "./ClusterNode.ts"
 import * as Config from "./Config.ts"
 import { STATS_PREFIX } from "./NodeStats.ts"
+import * as Observer from "./Observer.ts"
 
 const BIN = fileURLToPath(new URL("../../bin/telex.js", import.meta.url))
 const COLORS = [36, 35, 33, 32, 34, 31]
@@ -46,6 +49,8 @@ const portFree = (host: string, port: number) =>
 export interface LaunchOptions {
   /** run this long once the cluster has formed, then stop and print a JSON summary */
   readonly duration: Option.Option<Duration.Duration>
+  /** also serve the observer page (`telex start --observe`) on this port (0: a free one) */
+  readonly observe?: { readonly port: number } | undefined
 }
 
 const FORMATION_TIMEOUT = Duration.seconds(60)
@@ -201,6 +206,11 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
   yield* Console.log(paint(1, `telex: starting cluster ${JSON.stringify(config.cluster)} with ${total} nodes (${config.nodes.map((n) => `${n.name}:${n.port}`).join(", ")})`))
   yield* Effect.addFinalizer(() => stopAll)
   for (const p of procs) start(p)
+  if (options.observe !== undefined) {
+    // a client of the cluster like `telex observe`: it finds the nodes as they come up
+    const observer = yield* Observer.serve(path, { port: options.observe.port, secret: Redacted.make(secret) })
+    yield* Console.log(paint(1, `telex: observer on ${observer.url}`))
+  }
 
   const fatal = Effect.callback<string>((resume) => {
     onFatal = (reason) => resume(Effect.succeed(reason))

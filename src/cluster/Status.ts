@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { Console, Context, Effect, Layer, Redacted, Schema } from "effect"
 import { Node } from "../transport/Node.ts"
 import * as Admin from "./Admin.ts"
+import { CLIENT_NAME } from "./AdminObserve.ts"
 import * as Config from "./Config.ts"
 import { secretFile } from "./Launcher.ts"
 
@@ -53,15 +54,17 @@ export class ClusterUnreachable extends Schema.TaggedError<ClusterUnreachable>()
   message: Schema.String
 }) {}
 
-/** the names of the short-lived client nodes (`telex status`, `telex shell`), left out of the links shown */
-const CLIENT_NAME = /^(status|shell)-\d+$/
 
 /**
  * A short-lived client node of the config's cluster, authenticated with the cluster secret. It
  * advertises no address and gossips no members: nodes do not dial it, nor each other because of it.
  */
-export const clientNode = Effect.fnUntraced(function*(config: Config.ClusterConfig, kind: "status" | "shell") {
-  const secret = yield* secretFor(config)
+export const clientNode = Effect.fnUntraced(function*(
+  config: Config.ClusterConfig,
+  kind: "status" | "shell" | "observe",
+  knownSecret?: Redacted.Redacted<string>
+) {
+  const secret = knownSecret ?? (yield* secretFor(config))
   const ctx = yield* Layer.build(Node.layerWithSystem({
     name: `${kind}-${process.pid}`,
     cluster: config.cluster,

@@ -305,6 +305,22 @@ export const ChildInfo = Schema.Struct({
 })
 export type ChildInfo = typeof ChildInfo.Type
 
+/** What a supervisor is and how close it is to its intensity limit (for `telex observe`). */
+export const SupervisorDescription = Schema.Struct({
+  strategy: Schema.Literals(["one_for_one", "one_for_all", "rest_for_one"]),
+  intensity: Schema.Number,
+  /** the intensity's period; `Infinity` for `"infinity"` */
+  periodMillis: Schema.Number,
+  /** restarts within the period ending now */
+  recentRestarts: Schema.Number,
+  children: Schema.Array(Schema.Struct({
+    ...ChildInfo.fields,
+    /** for a child waiting for its backoff restart: when it is due (epoch millis, the supervisor's clock) */
+    dueAt: Schema.optional(Schema.Number)
+  }))
+})
+export type SupervisorDescription = typeof SupervisorDescription.Type
+
 /** OTP's `count_children`. */
 export const ChildCounts = Schema.Struct({
   /** child specs */
@@ -330,6 +346,7 @@ export const Protocol = Actor.make("telex/Supervisor", {
   WhichChildren: Actor.ask({}, { success: Schema.Array(ChildInfo) }),
   WhichChild: Actor.ask({ id: Schema.Any }, { success: ChildInfo, error: SupervisorError }),
   CountChildren: Actor.ask({}, { success: ChildCounts }),
+  Describe: Actor.ask({}, { success: SupervisorDescription }),
   RestartDue: Actor.tell({ ids: Schema.Array(Schema.String), generation: Schema.Number })
 }, { local: true }) // child specs hold behaviours: a supervisor is driven from its own process
 export type Protocol = typeof Protocol.defs
@@ -368,6 +385,10 @@ export const deleteChild = (supervisor: SupervisorRef, id: string): Effect.Effec
 
 /** All children, in start order. */
 export const whichChildren = (supervisor: SupervisorRef) => supervisor.ask(Protocol.WhichChildren({}))
+
+/** Its strategy, intensity, restarts within the period and children (with when a backoff restart is due). */
+export const describeSupervisor = (supervisor: SupervisorRef): Effect.Effect<SupervisorDescription, AskError> =>
+  supervisor.ask(Protocol.Describe({}))
 
 /** One child by id (OTP's `get_childspec` + the state `which_children` shows). */
 export const whichChild = (supervisor: SupervisorRef, id: string): Effect.Effect<ChildInfo, SupervisorError | AskError> =>
@@ -454,6 +475,8 @@ const build = (
     let history = RestartPolicy.emptyHistory
     let generation = 0
     const pendingRestarts = new Set<number>()
+    /** restart timer generation → when it fires */
+    const dueAt = new Map<number, number>()
     let dynamicIndex = 0
 
     const publish = (event: SupervisionEvent) => supervision.publish(event)
@@ -613,6 +636,7 @@ const build = (
             }
             if (gen !== undefined) {
               pendingRestarts.add(gen)
+              dueAt.set(gen, at + decision.delayMillis)
               publish({ _tag: "RestartScheduled", supervisor: selfKey, at, childIds: decision.start, delayMillis: decision.delayMillis })
               yield* ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids: decision.start, generation: gen }), decision.delayMillis)
               return
@@ -768,7 +792,21 @@ const build = (
           supervisors: children.filter((c) => c.type === "supervisor").length,
           workers: children.filter((c) => c.type === "worker").length
         })),
-      RestartDue: ({ ids, generation: gen }) => (pendingRestarts.delete(gen) ? restartGroup(ids, gen) : Effect.void),
+      Describe: () =>
+        Effect.map(now, (at) => ({
+          strategy: policy.strategy,
+          intensity: policy.intensity,
+          periodMillis: policy.periodMillis,
+          recentRestarts: history.restarts.filter((t) => t > at - policy.periodMillis).length,
+          children: children.map((c) => {
+            const due = c.status === "restarting" && c.due !== undefined ? dueAt.get(c.due) : undefined
+            return due !== undefined ? { ...info(c), dueAt: due } : info(c)
+          })
+        })),
+      RestartDue: ({ ids, generation: gen }) => {
+        dueAt.delete(gen)
+        return pendingRestarts.delete(gen) ? restartGroup(ids, gen) : Effect.void
+      },
       onExit: (signal: ExitSignal) =>
         Effect.gen(function*() {
           const child = findRef(signal.from)

@@ -81,6 +81,9 @@ export class Connection {
   readonly session: string
   sent = 0
   received = 0
+  /** bytes written to and read from the socket (frames, heartbeats included), for the observer */
+  bytesOut = 0
+  bytesIn = 0
   closed: string | undefined = undefined
 
   private readonly socket: Socket
@@ -336,6 +339,7 @@ export class Connection {
       }
     }
     if (writer.size === 0) return
+    this.bytesOut += writer.size
     this.writing = true
     this.writeStarted = this.timers.now()
     const out = writer.takeParts()
@@ -401,6 +405,7 @@ export class Connection {
     // a gracefully closing connection reads on only to drain the socket
     if (this.closed !== undefined) return
     this.lastReceived = this.timers.now()
+    this.bytesIn += chunk.length
     const frames = this.frames
     const error = this.decoder.push(chunk, frames)
     for (let i = 0; i < frames.length; i++) {

@@ -132,6 +132,10 @@ export interface LinkStats {
   readonly sent: number
   /** envelopes received on the open connection (0 when none is open) */
   readonly received: number
+  /** bytes written to the open connection's socket (0 when none is open) */
+  readonly bytesOut: number
+  /** bytes read from the open connection's socket (0 when none is open) */
+  readonly bytesIn: number
 }
 
 export interface NodeShape {
@@ -723,7 +727,15 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     linkStats: () =>
       Array.from(router.peers.values()).map((p) => {
         const open = p.conn !== undefined && p.conn.closed === undefined
-        return { name: p.name, up: p.isUp, sent: open ? p.conn!.sent : 0, received: open ? p.conn!.received : 0 }
+        const conn = open ? p.conn! : undefined
+        return {
+          name: p.name,
+          up: p.isUp,
+          sent: conn?.sent ?? 0,
+          received: conn?.received ?? 0,
+          bytesOut: conn?.bytesOut ?? 0,
+          bytesIn: conn?.bytesIn ?? 0
+        }
       }),
     peers: () =>
       Array.from(router.peers.values()).map((p) => ({

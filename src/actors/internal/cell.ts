@@ -55,6 +55,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
   readonly scope: Scope.Closeable
 
   state: number = State.Starting
+  /** messages accepted into the mailbox (the observer's per-actor rate) */
+  delivered = 0
   scheduled = false
   trapping = false
   handlers: Handlers<MessageDefs, any> | undefined = undefined
@@ -148,6 +150,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
     }
     this.mailbox.push(message, reply, sender)
     this.system.deliveredCount++
+    this.delivered++
     if (!this.scheduled && this.state === State.Running) {
       this.scheduled = true
       this.system.dispatcher.schedule(this)

@@ -112,6 +112,10 @@ export class SystemCore implements Resolver, Kernel {
     }
   }
 
+  localActors(): IterableIterator<LocalActor> {
+    return this.cells.values()
+  }
+
   snapshot(): Snapshot {
     // cells are registered in spawn order, and a parent is spawned before its children
     const actorInfos: Array<ActorInfo> = []

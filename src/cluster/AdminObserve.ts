@@ -1,0 +1,627 @@
+/**
+ * What `telex observe` asks of a node's admin actor: the node's figures and its links' counters
+ * (`NodeInfo`), its supervision tree with each supervisor's strategy and intensity and each
+ * child's restart type and state (`Tree`), one page of its actors, filtered and sorted here on
+ * the node (`Actors`: a node with 100 000 actors sends one page, never all of them), its recent
+ * events (`Events`, from a numbered ring), and actions on one actor found by its address: its
+ * protocol's messages as JSON Schema, stop, kill, send.
+ *
+ * A node keeps what costs nothing when nobody looks: the events ring takes supervision and link
+ * events (rare) always. What costs per message or per second runs only while an observer polls
+ * (within the last `OBSERVED_IDLE_MILLIS`): dead letters into the ring, the event-loop delay
+ * histogram, and a round trip to each peer once per second (its `rttMillis`).
+ *
+ * @since 0.1.0
+ */
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { Effect, Schema, Stream } from "effect"
+import * as Actor from "../actors/Actor.ts"
+import type { ActorRef } from "../actors/ActorRef.ts"
+import { type DeadLetterReason, formatReason } from "../actors/DeadLetter.ts"
+import * as ExitReason from "../actors/ExitReason.ts"
+import type { ActorInfo, LocalActor } from "../actors/Kernel.ts"
+import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
+import * as Supervisor from "../supervision/Supervisor.ts"
+import { Node } from "../transport/Node.ts"
+import { CommandFailed } from "./AdminCommands.ts"
+
+/** the names of short-lived client nodes (`telex status`, `telex shell`, `telex observe`): not links of the cluster */
+export const CLIENT_NAME = /^(status|shell|observe)-\d+$/
+
+export const EVENT_RING = 1000
+/** what a node does for an observer stops when none has polled for this long */
+const OBSERVED_IDLE_MILLIS = 30_000
+/** at most this many children of one actor in a tree (the rest are counted in `more`) */
+export const TREE_CHILDREN_LIMIT = 200
+export const ACTORS_PAGE_LIMIT = 1000
+const ELD_RESOLUTION_MILLIS = 20
+
+export const LinkInfo = Schema.Struct({
+  peer: Schema.String,
+  up: Schema.Boolean,
+  /** whether it has been up since this node started */
+  everUp: Schema.Boolean,
+  /** envelopes and bytes on the open connection (0 when none is open) */
+  sent: Schema.Number,
+  received: Schema.Number,
+  bytesOut: Schema.Number,
+  bytesIn: Schema.Number,
+  /** the last round trip of a transport request to the peer */
+  rttMillis: Schema.NullOr(Schema.Number),
+  /** envelopes reported lost on this link (LinkGap), since this node started */
+  gaps: Schema.Number
+})
+export type LinkInfo = typeof LinkInfo.Type
+
+export const NodeInfo = Schema.Struct({
+  node: Schema.String,
+  incarnation: Schema.Number,
+  pid: Schema.Int,
+  uptimeMillis: Schema.Number,
+  actors: Schema.Int,
+  delivered: Schema.Number,
+  deadLetters: Schema.Number,
+  rssBytes: Schema.Number,
+  /** mean and p99 over the time since the previous `NodeInfo` (0 on the first) */
+  eventLoopDelayMillis: Schema.Number,
+  eventLoopDelayP99Millis: Schema.Number,
+  /** process.cpuUsage() */
+  cpuUserMicros: Schema.Number,
+  cpuSystemMicros: Schema.Number,
+  links: Schema.Array(LinkInfo)
+})
+export type NodeInfo = typeof NodeInfo.Type
+
+export const EventKind = Schema.Literals(["LinkUp", "LinkDown", "LinkGap", "Restart", "GiveUp", "DeadLetter", "Partition"])
+export type EventKind = typeof EventKind.Type
+
+export const NodeEventEntry = Schema.Struct({
+  seq: Schema.Int,
+  at: Schema.Number,
+  kind: EventKind,
+  text: Schema.String,
+  actor: Schema.optional(Schema.String),
+  peer: Schema.optional(Schema.String),
+  reason: Schema.optional(Schema.String)
+})
+export type NodeEventEntry = typeof NodeEventEntry.Type
+
+export const EventPage = Schema.Struct({
+  events: Schema.Array(NodeEventEntry),
+  /** the `after` to ask with next */
+  next: Schema.Int,
+  /** events after `after` that fell out of the ring before this read */
+  missed: Schema.Int
+})
+export type EventPage = typeof EventPage.Type
+
+export interface ObservedTree {
+  readonly actor: string
+  readonly name?: string | undefined
+  readonly protocol: string
+  readonly kind: "supervisor" | "worker"
+  readonly child?: string | undefined
+  readonly peer?: string | undefined
+  readonly strategy?: "one-for-one" | "one-for-all" | "rest-for-one" | undefined
+  readonly restartType?: "permanent" | "transient" | "temporary" | undefined
+  readonly state: "running" | "restarting" | "backoff" | "stopped"
+  readonly backoffLeftMs?: number | undefined
+  readonly restarts: number
+  readonly intensity?: { readonly max: number; readonly withinMs: number | null; readonly recent: number } | undefined
+  readonly mailbox: number
+  readonly children: ReadonlyArray<ObservedTree>
+  /** children left out (more than `TREE_CHILDREN_LIMIT`) */
+  readonly more?: number | undefined
+}
+
+export const ObservedTree: Schema.Codec<ObservedTree> = Schema.Struct({
+  actor: Schema.String,
+  name: Schema.optional(Schema.String),
+  protocol: Schema.String,
+  kind: Schema.Literals(["supervisor", "worker"]),
+  child: Schema.optional(Schema.String),
+  peer: Schema.optional(Schema.String),
+  strategy: Schema.optional(Schema.Literals(["one-for-one", "one-for-all", "rest-for-one"])),
+  restartType: Schema.optional(Schema.Literals(["permanent", "transient", "temporary"])),
+  state: Schema.Literals(["running", "restarting", "backoff", "stopped"]),
+  backoffLeftMs: Schema.optional(Schema.Number),
+  restarts: Schema.Number,
+  intensity: Schema.optional(Schema.Struct({ max: Schema.Number, withinMs: Schema.NullOr(Schema.Number), recent: Schema.Number })),
+  mailbox: Schema.Number,
+  children: Schema.Array(Schema.suspend((): Schema.Codec<ObservedTree> => ObservedTree)),
+  more: Schema.optional(Schema.Int)
+})
+
+export const ActorSort = Schema.Literals(["actor", "name", "protocol", "mailbox", "msgsPerSec"])
+export type ActorSort = typeof ActorSort.Type
+
+export const ActorRow = Schema.Struct({
+  actor: Schema.String,
+  name: Schema.optional(Schema.String),
+  protocol: Schema.String,
+  mailbox: Schema.Number,
+  capacity: Schema.NullOr(Schema.Number),
+  msgsPerSec: Schema.Number,
+  policy: Schema.Literals(["backpressure", "dropNewest", "dropOldest", "fail"])
+})
+export type ActorRow = typeof ActorRow.Type
+
+export const ActorPage = Schema.Struct({
+  total: Schema.Int,
+  offset: Schema.Int,
+  rows: Schema.Array(ActorRow)
+})
+export type ActorPage = typeof ActorPage.Type
+
+export const MessageSchema = Schema.Struct({
+  tag: Schema.String,
+  kind: Schema.Literals(["tell", "ask"]),
+  /** the JSON Schema of the message's fields (without `_tag`), as JSON text */
+  schema: Schema.String
+})
+
+/** The observer's requests (spread into `Admin.Protocol`). */
+export const defs = {
+  NodeInfo: Actor.ask({}, { success: NodeInfo }),
+  /** events numbered above `after` (numbered from 1; -1: none, only the number to go on from) */
+  Events: Actor.ask({ after: Schema.Int }, { success: EventPage }),
+  Tree: Actor.ask({}, { success: Schema.Array(ObservedTree) }),
+  Actors: Actor.ask({
+    offset: Schema.Int,
+    limit: Schema.Int,
+    sort: ActorSort,
+    descending: Schema.Boolean,
+    filter: Schema.String
+  }, { success: ActorPage }),
+  ActorMailbox: Actor.ask({ actor: Schema.String }, { success: Schema.Struct({ mailbox: Schema.Number, alive: Schema.Boolean }) }),
+  ActorProtocol: Actor.ask({ actor: Schema.String }, {
+    success: Schema.Struct({ protocol: Schema.String, messages: Schema.Array(MessageSchema) }),
+    error: CommandFailed
+  }),
+  StopActor: Actor.ask({ actor: Schema.String, kill: Schema.Boolean }, { error: CommandFailed }),
+  /** `json`: the message's fields; the reply (an ask's, encoded by its Schema) as JSON text, "null" for a tell */
+  SendTo: Actor.ask({ actor: Schema.String, tag: Schema.String, json: Schema.String, timeoutMillis: Schema.optional(Schema.Int) }, {
+    success: Schema.Struct({ kind: Schema.Literals(["tell", "ask"]), reply: Schema.String }),
+    error: CommandFailed
+  })
+} as const
+
+type Deliver = (
+  ref: ActorRef<any>,
+  protocol: Actor.AnyProtocol,
+  label: string,
+  request: { readonly tag: string; readonly json: string; readonly timeoutMillis?: number | undefined }
+) => Effect.Effect<string, CommandFailed>
+
+interface Kept {
+  readonly seq: number
+  readonly at: number
+  readonly kind: EventKind
+  readonly text: string
+  readonly actor?: string | undefined
+  readonly peer?: string | undefined
+  readonly reason?: string | undefined
+}
+/** a dead letter as kept: formatted when read */
+interface KeptLetter {
+  readonly seq: number
+  readonly at: number
+  readonly recipient: string
+  readonly message: string
+  readonly reason: DeadLetterReason
+}
+
+const strategyName = { one_for_one: "one-for-one", one_for_all: "one-for-all", rest_for_one: "rest-for-one" } as const
+
+const fail = (kind: CommandFailed["kind"], message: string) => Effect.fail(new CommandFailed({ kind, message }))
+
+/** The JSON Schema of a message's fields (its `_tag` left out): what a form for it needs. */
+export const fieldsJsonSchema = (schema: Schema.Top): Record<string, unknown> => {
+  try {
+    const doc = Schema.toJsonSchemaDocument(schema)
+    const out: Record<string, unknown> = { ...(doc.schema as Record<string, unknown>) }
+    const properties = out["properties"]
+    if (typeof properties === "object" && properties !== null) {
+      const { _tag: _, ...rest } = properties as Record<string, unknown>
+      out["properties"] = rest
+    }
+    if (Array.isArray(out["required"])) out["required"] = (out["required"] as Array<unknown>).filter((k) => k !== "_tag")
+    if (Object.keys(doc.definitions).length > 0) out["$defs"] = doc.definitions
+    return out
+  } catch {
+    // a Schema with no JSON form (a declared type): the page falls back to raw JSON
+    return {}
+  }
+}
+
+/**
+ * The handlers of `defs` for this node's admin actor. `adminProtocol` is the admin actor's own
+ * (looked up on peers to time a round trip); `deliver` decodes and sends a message given as JSON.
+ */
+export const make = (adminProtocol: Actor.AnyProtocol, adminName: string, deliver: Deliver) =>
+  Effect.gen(function*() {
+    const system = yield* ActorSystem
+    const node = yield* Node
+    const kernel = kernelOf(system)
+    const scope = yield* Effect.scope
+    const started = Date.now()
+
+    // --- the events ring ----------------------------------------------------------------------
+    const ring: Array<Kept | KeptLetter | undefined> = new Array(EVENT_RING)
+    let count = 0
+    const keep = (e: Omit<Kept, "seq">) => {
+      count++
+      ring[count % EVENT_RING] = { seq: count, ...e }
+    }
+    const readEvent = (k: Kept | KeptLetter): NodeEventEntry => {
+      if ("kind" in k) return k
+      const reason = formatReason(k.reason)
+      return { seq: k.seq, at: k.at, kind: "DeadLetter", text: `dead letter to ${k.recipient}: ${k.message} (${reason})`, actor: k.recipient, reason }
+    }
+    const eventsAfter = (after: number): EventPage => {
+      if (after < 0 || after > count) return { events: [], next: count, missed: 0 }
+      const from = Math.max(after + 1, count - EVENT_RING + 1)
+      const events: Array<NodeEventEntry> = []
+      for (let seq = from; seq <= count; seq++) events.push(readEvent(ring[seq % EVENT_RING]!))
+      return { events, next: count, missed: from - after - 1 }
+    }
+
+    // per peer: reported gaps, whether it has been up
+    const gaps = new Map<string, number>()
+    const everUp = new Set<string>()
+    // supervisor key + child id → why that child last exited (for the restart that follows)
+    const lastExit = new Map<string, string>()
+    const restarts = new Map<string, number>() // actor key → restarts of the child it incarnates
+
+    yield* system.supervisionEvents.pipe(
+      Stream.runForEach((e) => Effect.sync(() => {
+        switch (e._tag) {
+          case "ChildExited":
+            if (e.reason._tag !== "Normal" && e.reason._tag !== "Shutdown") lastExit.set(`${e.supervisor} ${e.childId}`, ExitReason.format(e.reason))
+            return
+          case "ChildRestarted": {
+            restarts.set(e.actor, e.restarts)
+            const why = lastExit.get(`${e.supervisor} ${e.childId}`)
+            lastExit.delete(`${e.supervisor} ${e.childId}`)
+            return keep({
+              at: e.at,
+              kind: "Restart",
+              text: `${e.childId} restarted (restart #${e.restarts})${why !== undefined ? ` after ${why}` : ""}`,
+              actor: e.actor,
+              ...(why !== undefined ? { reason: why } : {})
+            })
+          }
+          case "IntensityExceeded":
+            return keep({
+              at: e.at,
+              kind: "GiveUp",
+              text: `supervisor ${e.supervisor} gave up: ${e.restarts} restarts within ${e.periodMillis} ms`,
+              actor: e.supervisor,
+              reason: `more than its intensity within ${e.periodMillis} ms`
+            })
+          default:
+            return
+        }
+      })),
+      Effect.forkScoped
+    )
+    yield* node.events.pipe(
+      Stream.runForEach((e) => Effect.sync(() => {
+        if (e._tag === "HandshakeRefused") return
+        const peer = e.node.name
+        if (CLIENT_NAME.test(peer)) return
+        const at = Date.now()
+        switch (e._tag) {
+          case "NodeUp":
+            everUp.add(peer)
+            return keep({ at, kind: "LinkUp", text: `link to ${peer} up`, peer })
+          case "NodeDown":
+            if (e.reason.startsWith("simulated partition")) keep({ at, kind: "Partition", text: `partitioned from ${peer}: ${e.reason}`, peer, reason: e.reason })
+            return keep({ at, kind: "LinkDown", text: `link to ${peer} down: ${e.reason}`, peer, reason: e.reason })
+          case "LinkGap":
+            gaps.set(peer, (gaps.get(peer) ?? 0) + e.lost)
+            return keep({ at, kind: "LinkGap", text: `${e.lost} envelopes to ${peer} lost with the connection that ended`, peer, reason: `${e.lost} lost` })
+        }
+      })),
+      Effect.forkScoped
+    )
+    for (const p of node.peers()) if (p.up) everUp.add(p.name)
+
+    // --- what runs only while observed --------------------------------------------------------
+    let lastPoll = 0
+    let observed = false
+    const rtt = new Map<string, number>()
+    const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MILLIS })
+    const deadLetters = system.deadLetters.pipe(
+      Stream.runForEach((d) => Effect.sync(() => {
+        const m = d.message as any
+        count++
+        ring[count % EVENT_RING] = {
+          seq: count,
+          at: Date.now(),
+          recipient: d.recipient,
+          message: typeof m?._tag === "string" ? m._tag : typeof m,
+          reason: d.reason
+        }
+      }))
+    )
+    const pingPeers = Effect.gen(function*() {
+      const peers = node.peers().filter((p) => p.up && !CLIENT_NAME.test(p.name))
+      yield* Effect.forEach(peers, (p) =>
+        Effect.gen(function*() {
+          const t0 = performance.now()
+          // a lookup is answered by the peer's transport itself: the link's round trip, not an actor's
+          const found = yield* Effect.result(node.lookup(p.name, adminProtocol as Actor.ActorProtocol<any>, adminName, { timeout: "2 seconds" }))
+          // any answer is a round trip (a peer without an admin actor answers ActorNotFound)
+          if (found._tag === "Success" || found.failure._tag === "ActorNotFound") rtt.set(p.name, performance.now() - t0)
+          else rtt.delete(p.name)
+        }), { concurrency: "unbounded", discard: true })
+    }).pipe(Effect.andThen(Effect.sleep("1 second")), Effect.forever)
+    const idle = Effect.sleep(OBSERVED_IDLE_MILLIS / 2).pipe(
+      Effect.repeat({ until: () => Date.now() - lastPoll > OBSERVED_IDLE_MILLIS })
+    )
+    const observe = Effect.suspend(() => {
+      lastPoll = Date.now()
+      if (observed) return Effect.void
+      observed = true
+      eld.enable()
+      return Effect.raceFirst(Effect.all([deadLetters, pingPeers], { concurrency: "unbounded", discard: true }), idle).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          observed = false
+          eld.disable()
+          eld.reset()
+          rtt.clear()
+        })),
+        Effect.forkIn(scope),
+        Effect.asVoid
+      )
+    })
+
+    const nodeInfo = (): NodeInfo => {
+      const counters = kernel.counters()
+      const cpu = process.cpuUsage()
+      // the histogram records the whole interval between its timer's runs: the delay is past the resolution
+      const mean = eld.count > 0 ? Math.max(0, eld.mean / 1e6 - ELD_RESOLUTION_MILLIS) : 0
+      const p99 = eld.count > 0 ? Math.max(0, eld.percentile(99) / 1e6 - ELD_RESOLUTION_MILLIS) : 0
+      eld.reset()
+      const links = node.linkStats().filter((l) => !CLIENT_NAME.test(l.name)).map((l) => {
+        if (l.up) everUp.add(l.name)
+        return {
+          peer: l.name,
+          up: l.up,
+          everUp: everUp.has(l.name),
+          sent: l.sent,
+          received: l.received,
+          bytesOut: l.bytesOut,
+          bytesIn: l.bytesIn,
+          rttMillis: rtt.get(l.name) ?? null,
+          gaps: gaps.get(l.name) ?? 0
+        }
+      })
+      return {
+        node: system.nodeId.name,
+        incarnation: system.nodeId.incarnation,
+        pid: process.pid,
+        uptimeMillis: Date.now() - started,
+        actors: counters.actors,
+        delivered: counters.delivered,
+        deadLetters: counters.deadLetters,
+        rssBytes: process.memoryUsage.rss(),
+        eventLoopDelayMillis: mean,
+        eventLoopDelayP99Millis: p99,
+        cpuUserMicros: cpu.user,
+        cpuSystemMicros: cpu.system,
+        links
+      }
+    }
+
+    // --- the tree --------------------------------------------------------------------------
+    const supervisorProtocol = Supervisor.Protocol.name
+    const describeAll = (actors: ReadonlyArray<ActorInfo>) =>
+      Effect.gen(function*() {
+        const out = new Map<string, Supervisor.SupervisorDescription>()
+        const supervisors = actors.filter((a) => a.alive && a.protocol === supervisorProtocol)
+        yield* Effect.forEach(supervisors, (a) =>
+          Supervisor.describeSupervisor(a.ref as Supervisor.SupervisorRef).pipe(
+            // a busy supervisor is shown without its details rather than holding up the tree
+            Effect.timeout("1 second"),
+            Effect.tap((d) => Effect.sync(() => out.set(a.key, d))),
+            Effect.ignore
+          ), { concurrency: "unbounded", discard: true })
+        return out
+      })
+
+    const tree = Effect.gen(function*() {
+      const described = yield* describeAll(kernel.snapshot().actorInfos)
+      const snapshot = kernel.snapshot()
+      const now = Date.now()
+      const roots: Array<ActorInfo> = []
+      const byParent = new Map<string, Array<ActorInfo>>()
+      for (const a of snapshot.actorInfos) {
+        if (a.parent === undefined) roots.push(a)
+        else {
+          const siblings = byParent.get(a.parent)
+          if (siblings === undefined) byParent.set(a.parent, [a])
+          else siblings.push(a)
+        }
+      }
+      // actor key → its entry under its supervisor
+      const asChild = new Map<string, Supervisor.SupervisorDescription["children"][number]>()
+      for (const d of described.values()) for (const c of d.children) if (c.actor !== undefined) asChild.set(c.actor, c)
+
+      const childState = (c: Supervisor.SupervisorDescription["children"][number]): Pick<ObservedTree, "state" | "backoffLeftMs"> => {
+        if (c.status === "running") return { state: "running" }
+        if (c.status === "stopped") return { state: "stopped" }
+        if (c.dueAt !== undefined && c.dueAt > now) return { state: "backoff", backoffLeftMs: Math.round(c.dueAt - now) }
+        return { state: "restarting" }
+      }
+      const build = (a: ActorInfo): ObservedTree => {
+        const entry = asChild.get(a.key)
+        const d = described.get(a.key)
+        const peer = node.linkActors.get(a.key)
+        const kids = byParent.get(a.key) ?? []
+        const children: Array<ObservedTree> = []
+        for (let i = 0; i < kids.length && children.length < TREE_CHILDREN_LIMIT; i++) children.push(build(kids[i]!))
+        // children waiting for a restart (or stopped) have no actor: shown from the supervisor's list
+        let waiting = 0
+        if (d !== undefined) {
+          for (const c of d.children) {
+            if (c.actor !== undefined) continue
+            if (children.length >= TREE_CHILDREN_LIMIT) {
+              waiting++
+              continue
+            }
+            children.push({
+              actor: "",
+              protocol: "",
+              kind: c.type,
+              child: c.id,
+              restartType: c.restart,
+              ...childState(c),
+              restarts: c.restarts,
+              mailbox: 0,
+              children: []
+            })
+          }
+        }
+        const more = Math.max(0, kids.length - TREE_CHILDREN_LIMIT) + waiting
+        return {
+          actor: a.key,
+          ...(a.name !== undefined ? { name: a.name } : {}),
+          protocol: a.protocol,
+          kind: a.protocol === supervisorProtocol ? "supervisor" : "worker",
+          ...(entry !== undefined ? { child: entry.id, restartType: entry.restart } : {}),
+          ...(peer !== undefined ? { peer } : {}),
+          ...(d !== undefined
+            ? {
+              strategy: strategyName[d.strategy],
+              intensity: { max: d.intensity, withinMs: Number.isFinite(d.periodMillis) ? d.periodMillis : null, recent: d.recentRestarts }
+            }
+            : {}),
+          state: a.alive ? "running" : "stopped",
+          restarts: entry?.restarts ?? restarts.get(a.key) ?? 0,
+          mailbox: a.mailbox,
+          children,
+          ...(more > 0 ? { more } : {})
+        }
+      }
+      return roots.map(build)
+    })
+
+    // --- the actor table -------------------------------------------------------------------
+    /** per actor: its delivered count when last read, and the rate then computed */
+    const samples = new WeakMap<LocalActor, { count: number; at: number; rate: number }>()
+    const rateOf = (a: LocalActor, now: number): number => {
+      const s = samples.get(a)
+      if (s === undefined) {
+        samples.set(a, { count: a.delivered, at: now, rate: 0 })
+        return 0
+      }
+      // reads closer together than this keep the last rate (two tabs, a quick re-sort)
+      if (now - s.at >= 500) {
+        s.rate = ((a.delivered - s.count) * 1000) / (now - s.at)
+        s.count = a.delivered
+        s.at = now
+      }
+      return s.rate
+    }
+    const compare: Record<ActorSort, (x: Row, y: Row) => number> = {
+      actor: (x, y) => x.a.self.address.id - y.a.self.address.id,
+      name: (x, y) =>
+        x.a.name === y.a.name ? 0 : x.a.name === undefined ? 1 : y.a.name === undefined ? -1 : x.a.name < y.a.name ? -1 : 1,
+      protocol: (x, y) => (x.a.protocol.name < y.a.protocol.name ? -1 : x.a.protocol.name > y.a.protocol.name ? 1 : 0),
+      mailbox: (x, y) => x.a.mailbox.size - y.a.mailbox.size,
+      msgsPerSec: (x, y) => x.rate - y.rate
+    }
+    interface Row {
+      readonly a: LocalActor
+      readonly rate: number
+    }
+    const actors = (request: { readonly offset: number; readonly limit: number; readonly sort: ActorSort; readonly descending: boolean; readonly filter: string }): ActorPage => {
+      const now = Date.now()
+      const filter = request.filter.trim().toLowerCase()
+      const rows: Array<Row> = []
+      for (const a of kernel.localActors()) {
+        // the rate is sampled for every actor, matching or not, so a later filter finds it current
+        const rate = rateOf(a, now)
+        if (filter.length > 0) {
+          const hit = a.self.key.toLowerCase().includes(filter) || (a.name !== undefined && a.name.toLowerCase().includes(filter))
+          if (!hit) continue
+        }
+        rows.push({ a, rate })
+      }
+      const byKey = compare[request.sort]
+      // ties by spawn order, so that pages do not shuffle between reads
+      const order = (x: Row, y: Row) => byKey(x, y) || compare.actor(x, y)
+      rows.sort(request.descending ? (x, y) => order(y, x) : order)
+      const offset = Math.max(0, request.offset)
+      const limit = Math.min(Math.max(0, request.limit), ACTORS_PAGE_LIMIT)
+      return {
+        total: rows.length,
+        offset,
+        rows: rows.slice(offset, offset + limit).map(({ a, rate }) => ({
+          actor: a.self.key,
+          ...(a.name !== undefined ? { name: a.name } : {}),
+          protocol: a.protocol.name,
+          mailbox: a.mailbox.size,
+          capacity: Number.isFinite(a.capacity) ? a.capacity : null,
+          msgsPerSec: Math.round(rate * 10) / 10,
+          policy: a.overflow
+        }))
+      }
+    }
+
+    // --- one actor, by its address ---------------------------------------------------------
+    const actorAt = (key: string): LocalActor | undefined => {
+      const slash = key.lastIndexOf("/")
+      const id = Number(key.slice(slash + 1))
+      if (slash < 0 || !Number.isInteger(id)) return undefined
+      const a = kernel.local(id)
+      return a !== undefined && a.isAlive && a.self.key === key ? a : undefined
+    }
+    const find = (key: string) => {
+      const a = actorAt(key)
+      return a !== undefined
+        ? Effect.succeed(a)
+        : fail("NoSuchActor", `no live actor ${key} on node ${system.nodeId.name}`)
+    }
+
+    return {
+      NodeInfo: () => observe.pipe(Effect.andThen(Effect.sync(nodeInfo))),
+      Events: ({ after }: { readonly after: number }) => observe.pipe(Effect.andThen(Effect.sync(() => eventsAfter(after)))),
+      // a fiber of its own: the supervisors it asks must not hold up the admin actor's mailbox
+      Tree: () => Actor.fork(tree),
+      Actors: (request: Parameters<typeof actors>[0]) => Effect.sync(() => actors(request)),
+      ActorMailbox: ({ actor }: { readonly actor: string }) =>
+        Effect.sync(() => {
+          const a = actorAt(actor)
+          return { mailbox: a?.mailbox.size ?? 0, alive: a !== undefined }
+        }),
+      ActorProtocol: ({ actor }: { readonly actor: string }) =>
+        Effect.map(find(actor), (a) => ({
+          protocol: a.protocol.name,
+          messages: Object.entries(a.protocol.defs).map(([tag, def]) => ({
+            tag,
+            kind: def._kind,
+            schema: JSON.stringify(fieldsJsonSchema(a.protocol.messages[tag] as Schema.Top))
+          }))
+        })),
+      // the stop waits for the actor to be gone: a fiber of its own, as an actor may take its time
+      StopActor: ({ actor, kill }: { readonly actor: string; readonly kill: boolean }) =>
+        Actor.fork(Effect.gen(function*() {
+          const a = yield* find(actor)
+          if (a.name?.startsWith("telex/") === true) {
+            return yield* fail("Refused", `${a.name} is one of the node's own actors: stopping it would take the node down`)
+          }
+          if (kill) yield* system.kill(a.self)
+          else yield* system.stop(a.self)
+        })),
+      SendTo: (request: { readonly actor: string; readonly tag: string; readonly json: string; readonly timeoutMillis?: number | undefined }) =>
+        Actor.fork(Effect.gen(function*() {
+          const a = yield* find(request.actor)
+          const kind = Object.hasOwn(a.protocol.defs, request.tag) ? a.protocol.defs[request.tag]!._kind : "tell"
+          const reply = yield* deliver(a.self, a.protocol, request.actor, request)
+          return { kind, reply }
+        }))
+    }
+  })
