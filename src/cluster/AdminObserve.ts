@@ -165,7 +165,8 @@ export const defs = {
   NodeInfo: Actor.ask({}, { success: NodeInfo }),
   /** events numbered above `after` (numbered from 1; -1: none, only the number to go on from) */
   Events: Actor.ask({ after: Schema.Int }, { success: EventPage }),
-  Tree: Actor.ask({}, { success: Schema.Array(ObservedTree) }),
+  /** `more`: top-level actors left out (more than `TREE_CHILDREN_LIMIT`) */
+  Tree: Actor.ask({}, { success: Schema.Struct({ roots: Schema.Array(ObservedTree), more: Schema.Int }) }),
   Actors: Actor.ask({
     offset: Schema.Int,
     limit: Schema.Int,
@@ -505,7 +506,7 @@ export const make = (adminProtocol: Actor.AnyProtocol, adminName: string, delive
           ...(more > 0 ? { more } : {})
         }
       }
-      return roots.map(build)
+      return { roots: roots.slice(0, TREE_CHILDREN_LIMIT).map(build), more: Math.max(0, roots.length - TREE_CHILDREN_LIMIT) }
     })
 
     // --- the actor table -------------------------------------------------------------------

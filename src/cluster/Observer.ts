@@ -46,6 +46,8 @@ export interface Observer {
   readonly token: string
   /** `http://127.0.0.1:PORT/?token=TOKEN` */
   readonly url: string
+  /** bytes written to and read from each node's admin connection so far (for the cost benchmark) */
+  readonly traffic: () => ReadonlyArray<{ readonly node: string; readonly bytesOut: number; readonly bytesIn: number }>
 }
 
 export type EventKind = NodeEventEntry["kind"] | "NodeUp" | "NodeDown"
@@ -431,7 +433,8 @@ export const serve = Effect.fnUntraced(function*(configFile: string, options?: O
       const n = yield* nodeFor(name)
       const ask = <A, E>(effect: Effect.Effect<A, E>) => effect.pipe(Effect.mapError(asHttp(name)))
       if (method === "GET" && parts.length === 3 && parts[2] === "tree") {
-        return { node: name, roots: yield* ask(n.admin.ask(Admin.Protocol.Tree(), { timeout: "10 seconds" })) }
+        const tree = yield* ask(n.admin.ask(Admin.Protocol.Tree(), { timeout: "10 seconds" }))
+        return { node: name, roots: tree.roots, ...(tree.more > 0 ? { more: tree.more } : {}) }
       }
       if (method === "GET" && parts.length === 3 && parts[2] === "actors") {
         const offset = intParam(q, "offset", 0)
@@ -646,5 +649,7 @@ export const serve = Effect.fnUntraced(function*(configFile: string, options?: O
       server.closeAllConnections()
     })
   )
-  return { port, token, url: `http://127.0.0.1:${port}/?token=${token}` } satisfies Observer
+  const traffic = () =>
+    client.linkStats().filter((l) => byName.has(l.name)).map((l) => ({ node: l.name, bytesOut: l.bytesOut, bytesIn: l.bytesIn }))
+  return { port, token, url: `http://127.0.0.1:${port}/?token=${token}`, traffic } satisfies Observer
 })

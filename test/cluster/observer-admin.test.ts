@@ -10,7 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { Actor, ActorSystem, Supervisor } from "../../src/index.ts"
 import * as Admin from "../../src/cluster/Admin.ts"
-import { ACTORS_PAGE_LIMIT, EVENT_RING } from "../../src/cluster/AdminObserve.ts"
+import { ACTORS_PAGE_LIMIT, EVENT_RING, TREE_CHILDREN_LIMIT } from "../../src/cluster/AdminObserve.ts"
 import { Registry } from "../../src/cluster/Registry.ts"
 import { Node } from "../../src/transport/Node.ts"
 import { quiet, startNode } from "./_helpers.ts"
@@ -74,6 +74,12 @@ describe("admin observer requests", () => {
       const tail = yield* page(admin, { offset: all.total - 5, limit: 100 })
       assert.deepStrictEqual(tail.rows.map((r) => r.actor), [...last.rows.map((r) => r.actor)].reverse())
       assert.strictEqual(tail.offset, all.total - 5)
+
+      // the tree lists at most TREE_CHILDREN_LIMIT top-level actors and counts the others
+      const tree = yield* admin.ask(Admin.Protocol.Tree(), { timeout: "30 seconds" })
+      assert.strictEqual(tree.roots.length, TREE_CHILDREN_LIMIT)
+      assert.isAtLeast(tree.roots.length + tree.more, N)
+      assert.isAtMost(tree.roots.length + tree.more, all.total)
 
       // limit is bounded
       assert.strictEqual((yield* page(admin, { limit: 10 ** 6 })).rows.length, ACTORS_PAGE_LIMIT)
@@ -150,7 +156,7 @@ describe("admin observer requests", () => {
         }
         return undefined
       }
-      const tree = yield* poll(admin.ask(Admin.Protocol.Tree()), (t) => find(t, "crashy")?.state === "backoff", "crashy in backoff")
+      const tree = yield* poll(admin.ask(Admin.Protocol.Tree()).pipe(Effect.map((t) => t.roots)), (t) => find(t, "crashy")?.state === "backoff", "crashy in backoff")
       const sup = find(tree, "pool")
       assert.strictEqual(sup.kind, "supervisor")
       assert.strictEqual(sup.strategy, "rest-for-one")
@@ -163,7 +169,7 @@ describe("admin observer requests", () => {
       // rest_for_one: calm was stopped with it and waits too
       assert.strictEqual(find(tree, "calm").state, "backoff")
 
-      const after = yield* poll(admin.ask(Admin.Protocol.Tree()), (t) => find(t, "crashy")?.state === "running", "crashy restarted")
+      const after = yield* poll(admin.ask(Admin.Protocol.Tree()).pipe(Effect.map((t) => t.roots)), (t) => find(t, "crashy")?.state === "running", "crashy restarted")
       const restarted = find(after, "crashy")
       assert.strictEqual(restarted.restarts, 2)
       assert.match(restarted.actor, /^ObsTestWorker@a#/)
