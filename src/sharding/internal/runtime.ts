@@ -7,7 +7,7 @@
  * changed synchronously; effects are forked into the node's fiber set (interrupted when the
  * sharding layer closes).
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, Option, PubSub, Schema, Stream } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, FiberSet, Option, PubSub, Schema, Stream } from "effect"
 import * as Actor from "../../actors/Actor.ts"
 import { ActorContext } from "../../actors/ActorContext.ts"
 import {
@@ -499,8 +499,8 @@ export const make = (config: Config) =>
             node: selfName,
             state: handle
           }
-          const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-            effect.pipe(Effect.provideService(EntityContext, ctx), Effect.provideService(Sharding, service))
+          const services = Context.make(EntityContext, ctx).pipe(Context.add(Sharding, service))
+          const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideContext(effect, services)
           const save = Effect.suspend(() => {
             if (!dirty) return Effect.void
             dirty = false
@@ -521,14 +521,12 @@ export const make = (config: Config) =>
           for (const tag of Object.keys(entity.protocol.defs)) {
             const h = handlers[tag]
             wrapped[tag] = (message: unknown) => {
+              // idle time counts from when it was handled, not when it arrived (it may have waited)
+              entry.lastActive = now()
               const effect = h(message)
-              // idle time counts from the end of the last message, not its arrival
-              const done = Effect.sync(() => {
-                entry.lastActive = now()
-              })
               const run = entity.state === undefined
-                ? provide(effect).pipe(Effect.ensuring(done))
-                : provide(effect).pipe(Effect.exit, Effect.flatMap((exit) => Effect.andThen(save, exit)), Effect.ensuring(done))
+                ? provide(effect)
+                : provide(effect).pipe(Effect.exit, Effect.flatMap((exit) => Effect.andThen(save, exit)))
               return effect[Actor.ForkTypeId] === true ? Actor.fork(run) : run
             }
           }
@@ -791,6 +789,12 @@ export const make = (config: Config) =>
     // asks
     // -------------------------------------------------------------------------
 
+    /**
+     * A timeout rounded up to 50 ms: asks with one timeout share one deadline queue and timer
+     * (ActorRef), so the time left of an ask is not a new timeout every time.
+     */
+    const bucket = (millis: number) => Math.max(50, Math.ceil(millis / 50) * 50)
+
     const notOwner = (shard: number): Reply => ({ _tag: "NotOwner", owner: owners[shard] ?? null })
 
     /**
@@ -832,9 +836,10 @@ export const make = (config: Config) =>
           if (r._tag === "Local") {
             const entry = entryFor(r.state, reg, key)
             entry.lastActive = now()
+            if (entry.status === "running") return yield* entry.ref!.ask(message as any, { timeout: bucket(remaining) })
             const got = yield* awaitRunning(entry, remaining)
             if (Option.isNone(got) || got.value === "retry") continue
-            return yield* got.value.ask(message as any, { timeout: Math.max(1, deadline - now()) })
+            return yield* got.value.ask(message as any, { timeout: bucket(deadline - now()) })
           }
           if (r._tag === "Remote") {
             if (remote) return { _tag: "NotOwner-local", reply: notOwner(shard) }
@@ -847,7 +852,7 @@ export const make = (config: Config) =>
             }
             const sent = yield* r.region.ask(
               RegionProtocol.Ask({ key, message: encoded, timeoutMillis: remaining }),
-              { timeout: remaining }
+              { timeout: bucket(remaining) }
             ).pipe(Effect.result)
             if (sent._tag === "Failure") {
               // refused before it left (the owner's node is not connected): never sent, so routed again
@@ -909,7 +914,16 @@ export const make = (config: Config) =>
           return Effect.succeed(runtimeReply(error))
         }
         const def = reg.entity.protocol.defs[message._tag]!
-        return askEntity(reg, key, message, timeoutMillis, true).pipe(
+        // the common case first: the entity runs here
+        const local = shardStates.get(Hash.shardOf(key, shards))
+        const entry = local?.status === "active" ? local.entities.get(entityId(reg.entity.type, key)) : undefined
+        const asked = entry !== undefined && entry.status === "running"
+          ? Effect.suspend(() => {
+            entry.lastActive = now()
+            return entry.ref!.ask(message as any, { timeout: bucket(timeoutMillis) })
+          })
+          : askEntity(reg, key, message, timeoutMillis, true)
+        return asked.pipe(
           Effect.map((value): Reply => {
             if (typeof value === "object" && value !== null && (value as any)._tag === "NotOwner-local") return (value as any).reply
             const out = encoderFor(def.success)(value)
