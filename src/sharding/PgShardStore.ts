@@ -126,14 +126,25 @@ export const fromClient = (sql: SqlClient, tablePrefix = "telex_"): Effect.Effec
         expires_at = excluded.expires_at
       WHERE l.expires_at <= now() OR l.owner = excluded.owner
       RETURNING l.shard, l.owner, l.epoch`
-    const renewSql = `UPDATE ${leases} AS l SET expires_at = ${until}
-      FROM unnest(string_to_array($1, ',')::int[], string_to_array($4, ',')::bigint[]) AS r(shard, epoch)
-      WHERE l.shard = r.shard AND l.epoch = r.epoch AND l.owner = $2 AND l.expires_at > now()
+    // renew and release lock their rows in shard order first, as acquire does (its ON CONFLICT
+    // locks the rows it refuses too): concurrent calls then wait for each other, never deadlock
+    const lockOwn = (epochs: string) => `r AS (
+        SELECT * FROM unnest(string_to_array($1, ',')::int[], string_to_array(${epochs}, ',')::bigint[]) AS r(shard, epoch)
+      ),
+      locked AS MATERIALIZED (
+        SELECT l.shard FROM ${leases} AS l JOIN r ON l.shard = r.shard AND l.epoch = r.epoch
+        WHERE l.owner = $2 ORDER BY l.shard FOR UPDATE OF l
+      )`
+    const renewSql = `WITH ${lockOwn("$4")}
+      UPDATE ${leases} AS l SET expires_at = ${until}
+      FROM locked JOIN r USING (shard)
+      WHERE l.shard = locked.shard AND l.epoch = r.epoch AND l.owner = $2 AND l.expires_at > now()
       RETURNING l.shard, l.owner, l.epoch`
     // the row (and its epoch) stays: the next acquisition gets a larger epoch
-    const releaseSql = `UPDATE ${leases} AS l SET expires_at = now()
-      FROM unnest(string_to_array($1, ',')::int[], string_to_array($3, ',')::bigint[]) AS r(shard, epoch)
-      WHERE l.shard = r.shard AND l.epoch = r.epoch AND l.owner = $2 AND l.expires_at > now()`
+    const releaseSql = `WITH ${lockOwn("$3")}
+      UPDATE ${leases} AS l SET expires_at = now()
+      FROM locked JOIN r USING (shard)
+      WHERE l.shard = locked.shard AND l.epoch = r.epoch AND l.owner = $2 AND l.expires_at > now()`
     const leasesSql = `SELECT shard, owner, epoch FROM ${leases} WHERE expires_at > now() ORDER BY shard`
     const fence = `SELECT 1 AS ok FROM ${leases}
       WHERE shard = $1 AND owner = $2 AND epoch = $3::bigint AND expires_at > now() FOR SHARE`
