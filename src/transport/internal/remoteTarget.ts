@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { Exit, type Schema } from "effect"
+import { Exit } from "effect"
 import type { AnyProtocol } from "../../actors/Actor.ts"
 import { InvalidMessage, MailboxFull, NodeDown, NoProc, ProtocolMismatch } from "../../actors/ActorError.ts"
 import { type ActorAddress, ActorRef, formatAddress } from "../../actors/ActorRef.ts"
@@ -27,8 +27,6 @@ import * as Watch from "./watch.ts"
 import type { Outbound, PendingTarget } from "./writer.ts"
 
 type SendError = InvalidMessage | ProtocolMismatch
-
-const isSendError = (u: unknown): u is SendError => u instanceof InvalidMessage || u instanceof ProtocolMismatch
 
 interface PendingAsk {
   readonly reply: Reply
@@ -113,24 +111,16 @@ export class RemoteTarget implements Target {
   }
 
   /**
-   * What can be checked before encoding: the protocol is known in this process, the peer speaks
-   * the same version of it (fingerprints), and it has the message's tag. The message's fields
-   * are checked by `offer`, which encodes it once (an invalid one fails the send there).
+   * Nothing to check before sending: `offer` checks the message where it encodes it, once (the
+   * protocol is known here, the peer speaks the same version of it, the message matches its
+   * Schema), and returns why it sent nothing.
    */
-  validate(message: unknown): InvalidMessage | ProtocolMismatch | undefined {
-    // a held destination under a dropping policy: the send is refused by `offer`, never encoded
-    const peer = this.router.peers.get(this.address.node.name)
-    if (peer !== undefined && peer.flow.held.size !== 0) {
-      const held = this.held(peer)
-      if (held !== undefined && held.credit === 0 && held.overflow !== "backpressure") return undefined
-    }
-    const schema = this.schemaFor(message)
-    return isSendError(schema) ? schema : undefined
+  validate(): undefined {
+    return undefined
   }
 
-  /** The Schema of the message's tag in its protocol, or why the message cannot be sent. */
-  private schemaFor(message: unknown): Schema.Top | SendError {
-    const protocol = ProtocolRegistry.get(this.address.protocol)
+  /** Why a message with this tag cannot be sent to this actor, if it cannot. */
+  private refusal(tag: unknown, protocol: AnyProtocol | undefined, peer: Peer | undefined): SendError | undefined {
     if (protocol === undefined) {
       return new InvalidMessage({
         actor: this.key,
@@ -138,36 +128,22 @@ export class RemoteTarget implements Target {
         issue: `protocol ${this.address.protocol} is not known in this process (import its module)`
       })
     }
-    const target = this.peer
-    if (target.isUp) {
-      const remote = target.protocols[protocol.name]
+    if (peer !== undefined && peer.isUp) {
+      const remote = peer.protocols[protocol.name]
       const local = ProtocolRegistry.fingerprint(protocol)
       if (remote !== local) {
         return new ProtocolMismatch({
           protocol: protocol.name,
-          node: target.name,
+          node: peer.name,
           local,
           ...(remote === undefined ? {} : { remote: String(remote) })
         })
       }
     }
-    const tag = tagOf(message)
-    const schema = typeof tag === "string" ? protocol.messages[tag] : undefined
-    if (schema === undefined) {
+    if (typeof tag !== "string" || protocol.messages[tag] === undefined) {
       return new InvalidMessage({ actor: this.key, protocol: protocol.name, issue: `unknown message tag ${JSON.stringify(tag)}` })
     }
-    return schema
-  }
-
-  /** Encodes with the protocol's Schema, so that every remote send is validated. */
-  private encode(message: unknown): unknown {
-    const schema = this.schemaFor(message)
-    if (isSendError(schema)) return schema
-    const exit = encoderFor(schema)(message)
-    if (Exit.isSuccess(exit)) return exit.value
-    const issue = issueOf(exit)
-    this.router.system.deadLetter(this.key, message, { _tag: "InvalidMessage", issue })
-    return new InvalidMessage({ actor: this.key, protocol: this.address.protocol, issue })
+    return undefined
   }
 
   /** The id to put in the envelope: now if the incarnation is known, at attach time otherwise. */
@@ -209,10 +185,25 @@ export class RemoteTarget implements Target {
     let held: Held | undefined
     if (peer.flow.held.size !== 0) {
       held = this.held(peer)
-      if (held !== undefined && held.credit === 0) return this.offerHeld(held, message, reply, force)
+      // under a dropping policy the send is refused before any encoding
+      if (held !== undefined && held.credit === 0 && held.overflow !== "backpressure") {
+        return this.offerHeld(held, message, reply, force)
+      }
     }
-    const encoded = this.encode(message)
-    if (isSendError(encoded)) return encoded
+    // encoded with the protocol's Schema, so that every remote send is validated
+    const tag = tagOf(message)
+    const protocol = ProtocolRegistry.get(this.address.protocol)
+    const refused = this.refusal(tag, protocol, peer)
+    if (refused !== undefined) return refused
+    const exit = encoderFor(protocol!.messages[tag as string]!)(message)
+    if (Exit.isFailure(exit)) {
+      const issue = issueOf(exit)
+      this.router.system.deadLetter(this.key, message, { _tag: "InvalidMessage", issue })
+      return new InvalidMessage({ actor: this.key, protocol: this.address.protocol, issue })
+    }
+    // held under `backpressure`: the (valid) send waits for the Release
+    if (held !== undefined && held.credit === 0) return this.offerHeld(held, message, reply, force)
+    const encoded = exit.value
     const to = this.to(peer)
     if (to === undefined) {
       // addressed to another incarnation of the node: refused, never delivered to its successor
@@ -237,8 +228,7 @@ export class RemoteTarget implements Target {
     if (reply === undefined) {
       envelope = [Kind.Tell, to, this.address.protocol, encoded]
     } else {
-      const protocol = ProtocolRegistry.get(this.address.protocol)!
-      const askId = peer.asks.add(reply, protocol, tagOf(message) as string)
+      const askId = peer.asks.add(reply, protocol!, tag as string)
       const span = reply.span
       envelope = span === undefined
         ? [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null]
