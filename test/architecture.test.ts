@@ -114,6 +114,15 @@ describe("architecture", () => {
     expect(naming).toEqual([])
   })
 
+  it("outside src/actors a ref's delivery target is reached through Kernel.targetOf", () => {
+    const targetCall = /\.target\.(isAlive|capacity|validate|offer|waitForSpace|signal|exitSignal|addLink|removeLink|addMonitor|removeMonitor|shutdown|onExit|cancelAsk)\b|=\s*\w+\.target\s*$/m
+    const reaching = sourceFiles(SRC)
+      .filter((file) => folderOf(path.relative(SRC, file).split(path.sep).join("/")) !== "actors")
+      .filter((file) => targetCall.test(fs.readFileSync(file, "utf8")))
+      .map((file) => path.relative(SRC, file))
+    expect(reaching).toEqual([])
+  })
+
   it("nothing in src/ imports from outside src/", () => {
     expect(edges.filter(({ to }) => to.startsWith("..")).map(({ from, to }) => `${from} -> ${to}`)).toEqual([])
   })

@@ -60,7 +60,12 @@ export class ActorRef<D extends MessageDefs = any> {
     this._resolver = resolver
   }
 
-  /** @internal */
+  /**
+   * Where this ref delivers, resolved once (its system's local actor, or the transport for
+   * another node's). Other folders of the runtime reach it through `targetOf` in `Kernel.ts`.
+   *
+   * @internal
+   */
   get target(): Target {
     if (this._target !== undefined) return this._target
     // a ref decoded where no system was known binds to the system of the first fiber that uses it

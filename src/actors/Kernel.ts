@@ -10,8 +10,8 @@
  * - installing the resolver of other nodes' addresses (`setRemote`, the transport's router);
  * - counters and a snapshot for introspection (`counters`, `snapshot`: actors, parents,
  *   names, protocols, mailbox depths);
- * - delivery targets (`Target`, `Offer`, `Reply`): the synchronous interface a ref delivers
- *   through, which the transport implements for remote actors;
+ * - delivery targets (`Target`, `Offer`, `Reply`, `targetOf(ref)`): the synchronous interface
+ *   a ref delivers through, which the transport implements for remote actors;
  * - binding decoded refs to their system: `withResolver` (the transport, while it decodes an
  *   envelope) and `CurrentResolver` (the system a fiber runs under, provided by its layer).
  *
@@ -164,6 +164,13 @@ export const ofContext = (ctx: ActorContextShape): Kernel | undefined => ctx ins
  * undefined, true)` queues past the mailbox bound, as a timer's message is.
  */
 export const localOf = (ctx: ActorContextShape): LocalActor | undefined => ctx instanceof Cell ? ctx : undefined
+
+/**
+ * The delivery target a ref resolves to (a local actor, another node's actor through the
+ * transport, or a dead one): how the runtime's other folders signal, link, watch or stop an
+ * actor synchronously, without an Effect per call. Applications use the ref's own API.
+ */
+export const targetOf = (ref: ActorRef<any>): Target => ref.target
 
 /**
  * Stops an actor and waits until it is gone. `timeoutMillis` bounds its orderly shutdown

@@ -10,6 +10,13 @@
  * removed, renamed or retyped changes it. (Version 1 is deliberately strict: no compatible
  * evolution rules yet.)
  *
+ * The registry is per process, not per actor system, on purpose: a protocol is a module-level
+ * definition (made once, when its module is imported, like a Schema), it holds no state of any
+ * system, and every system of a process runs the same code, so "which protocol is called X"
+ * has one answer per process. What must be per system — refs, which are bound to the system
+ * that decoded them — is. Protocols made `{ local: true }` (asked only inside their own node,
+ * as the supervisor's and the transport link's) are not registered, so no node advertises them.
+ *
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"

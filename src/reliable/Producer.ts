@@ -433,7 +433,7 @@ export const producer = <A>(
         for (const w of waiters.splice(0)) w()
         for (const w of drainWaiters.splice(0)) w(error)
       }).pipe(
-        Effect.andThen(Effect.sync(() => endpoint!.target.shutdown(ExitReason.normal))),
+        Effect.andThen(Effect.sync(() => Kernel.targetOf(endpoint!).shutdown(ExitReason.normal))),
         Effect.andThen(Effect.suspend(() => resolveFiber === undefined ? Effect.void : Fiber.interrupt(resolveFiber)))
       )
     )

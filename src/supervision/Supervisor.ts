@@ -60,6 +60,7 @@ import type { AskError } from "../actors/ActorError.ts"
 import * as ActorRefModule from "../actors/ActorRef.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
 import type { SpawnOptions } from "../actors/SpawnOptions.ts"
+import { targetOf } from "../actors/Kernel.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
 import * as RestartPolicy from "./RestartPolicy.ts"
 import type { ExitSignal } from "../actors/Signals.ts"
@@ -738,7 +739,7 @@ const build = (
           if (isRef(id)) {
             const child = findRef(id)
             // a former child that is gone: done already (OTP); a live actor that is no child: NotFound
-            if (child === undefined) return id.target.isAlive ? yield* notFound(id) : undefined
+            if (child === undefined) return targetOf(id).isAlive ? yield* notFound(id) : undefined
             yield* stop(child)
             if (template !== undefined || child.restart === "temporary") removeSpecs([child.spec.id])
             return

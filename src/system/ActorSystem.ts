@@ -183,14 +183,14 @@ const make = Effect.fnUntraced(function*(options?: Options) {
     stop: (ref, reason = ExitReason.shutdown) => Kernel.awaitStop(ref, reason),
     kill: (ref) =>
       Effect.callback<void>((resume) => {
-        const target = ref.target
+        const target = Kernel.targetOf(ref)
         target.onExit(() => resume(Effect.void))
         target.exitSignal(ref, ExitReason.killed, true)
       }),
     exit: (ref, reason) =>
       Effect.withFiber((fiber) => {
         const from = Context.getOrUndefined(fiber.context, ActorContext)?.self ?? external
-        ref.target.exitSignal(from, reason, reason._tag === "Killed", true)
+        Kernel.targetOf(ref).exitSignal(from, reason, reason._tag === "Killed", true)
         return Effect.void
       }),
     info: (ref) => Option.fromUndefinedOr(core.processInfo(ref)),
@@ -208,7 +208,7 @@ const make = Effect.fnUntraced(function*(options?: Options) {
     },
     awaitExit: (ref) =>
       Effect.callback<ExitReason.ExitReason>((resume) => {
-        const cancel = ref.target.onExit((reason) => resume(Effect.succeed(reason)))
+        const cancel = Kernel.targetOf(ref).onExit((reason) => resume(Effect.succeed(reason)))
         return Effect.sync(cancel)
       }),
     refFor: (address) => new ActorRef(address, undefined, core),
@@ -222,7 +222,7 @@ const make = Effect.fnUntraced(function*(options?: Options) {
   // detached: stopped after the other top-level actors (below), not among them
   const rootBehavior = Supervisor.make({ ...options?.root, children: [] })
   root = yield* withThisSystem(core.spawnTopLevel(rootBehavior, { name: "telex/root" }, true)).pipe(Effect.orDie)
-  root.target.onExit((reason) => Deferred.doneUnsafe(rootExit, Effect.succeed(reason)))
+  Kernel.targetOf(root).onExit((reason) => Deferred.doneUnsafe(rootExit, Effect.succeed(reason)))
   const servicesBehavior = Supervisor.make({ children: [] })
   services = yield* withThisSystem(core.spawnTopLevel(servicesBehavior, { name: "telex/services" }, true)).pipe(Effect.orDie)
 

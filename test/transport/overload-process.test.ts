@@ -10,12 +10,12 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Duration, Effect, Layer, PubSub, Redacted, Stream } from "effect"
+import { Deferred, Duration, Effect, PubSub, Redacted, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { Counter } from "../../examples/counter.ts"
-import { ActorSystem } from "../../src/index.ts"
 import type { NodeEvent } from "../../src/transport/Node.ts"
-import { Node } from "../../src/transport/Node.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
+import { kernelOf } from "../../src/system/ActorSystem.ts"
 
 const fixture = fileURLToPath(new URL("../fixtures/node-main.ts", import.meta.url))
 const secret = "overload-process-secret"
@@ -26,15 +26,12 @@ const capacity = 16
 describe("failure detection while a mailbox is full", () => {
   it.live("a frozen flooding peer is declared lost within the detection deadline, though the mailbox it fills stays full", () =>
     Effect.gen(function*() {
-      const ctx = yield* Layer.build(Node.layerWithSystem({
-        name: "t",
+      const { node, system } = yield* TestNode.startNode("t", {
         cluster: "overload-process",
         secret: Redacted.make(secret),
         heartbeatInterval: Duration.millis(heartbeatMillis),
         acceptablePause: Duration.millis(acceptablePauseMillis)
-      }))
-      const node = Context.get(ctx, Node)
-      const system = Context.get(ctx, ActorSystem)
+      })
       const never = yield* Deferred.make<void>()
       // the sink never finishes a message: once full, its mailbox stays full
       const sink = yield* system.spawn(
@@ -45,7 +42,7 @@ describe("failure detection while a mailbox is full", () => {
         })),
         { name: "sink", mailbox: { capacity, overflow: "backpressure" } }
       )
-      const mailbox = (sink.target as unknown as { mailbox: { size: number } }).mailbox
+      const mailbox = { get size() { return kernelOf(system).processInfo(sink)?.mailboxSize ?? 0 } }
       const events = yield* node.subscribe
 
       const spawner = yield* ChildProcessSpawner.ChildProcessSpawner

@@ -14,7 +14,7 @@
  */
 import type { ActorRef } from "../../actors/ActorRef.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
-import type { LocalActor, Target } from "../../actors/Kernel.ts"
+import { type LocalActor, type Target, targetOf } from "../../actors/Kernel.ts"
 import { Down, MonitorRef } from "../../actors/Signals.ts"
 import * as Envelope from "../Envelope.ts"
 import { Kind } from "../Envelope.ts"
@@ -45,7 +45,7 @@ export class PeerWatch {
     const watches = Array.from(this.watches.entries())
     this.watches.clear()
     for (const [id, { watcher, target }] of watches) {
-      watcher.target.signal(new Down(new MonitorRef(id, target), target, noconnection))
+      targetOf(watcher).signal(new Down(new MonitorRef(id, target), target, noconnection))
     }
     for (const { localId, cell } of this.remoteMonitors.values()) cell.removeMonitor(localId)
     this.remoteMonitors.clear()
@@ -57,7 +57,7 @@ export class PeerWatch {
     const watch = this.watches.get(id)
     if (watch === undefined) return
     this.watches.delete(id)
-    watch.watcher.target.signal(new Down(new MonitorRef(id, watch.target), watch.target, reason))
+    targetOf(watch.watcher).signal(new Down(new MonitorRef(id, watch.target), watch.target, reason))
   }
 
   /** A buffered Link that will not be sent: the local side gets the exit signal now. */
@@ -75,7 +75,7 @@ export class PeerWatch {
 
 /** Links local `from` to `remote` (addressed `to`, undefined: another incarnation). */
 export const link = (router: Router, peer: Peer, from: ActorRef<any>, remote: ActorRef<any>, to: To | undefined): void => {
-  const local = from.target
+  const local = targetOf(from)
   if (to === undefined) return local.exitSignal(remote, ExitReason.noproc)
   const key = `${from.key}|${remote.key}`
   peer.watch.links.set(key, { local, remote })
@@ -115,12 +115,12 @@ export const exit = (
 
 export const monitor = (router: Router, peer: Peer, id: number, watcher: ActorRef<any>, remote: ActorRef<any>, to: To | undefined): void => {
   if (to === undefined) {
-    return watcher.target.signal(new Down(new MonitorRef(id, remote), remote, ExitReason.noproc))
+    return targetOf(watcher).signal(new Down(new MonitorRef(id, remote), remote, ExitReason.noproc))
   }
   peer.watch.watches.set(id, { watcher, target: remote })
   if (!router.send(peer, [Kind.Monitor, watcher.address, to, id])) {
     peer.watch.watches.delete(id)
-    watcher.target.signal(new Down(new MonitorRef(id, remote), remote, ExitReason.noconnection(peer.name)))
+    targetOf(watcher).signal(new Down(new MonitorRef(id, remote), remote, ExitReason.noconnection(peer.name)))
   }
 }
 
@@ -202,7 +202,7 @@ export const onDown = (peer: Peer, e: Envelope.Down): string | undefined => {
   const reason = decodeReason(e[3])
   if (reason === undefined) return "undecodable exit reason"
   peer.watch.watches.delete(id)
-  watch.watcher.target.signal(new Down(new MonitorRef(id, watch.target), watch.target, reason))
+  targetOf(watch.watcher).signal(new Down(new MonitorRef(id, watch.target), watch.target, reason))
   return
 }
 
