@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, Redacted, References, Schema } from "effect"
+import { Effect, Logger, Redacted, References, Schema } from "effect"
 import { Actor, ActorContext, ActorSystem } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 import { waitUntil } from "./_helpers.ts"
 
 interface Line {
@@ -109,9 +109,7 @@ describe("logs from actors", () => {
     const secret = Redacted.make("logging-test-secret")
     return Effect.gen(function*() {
       const build = (name: string) =>
-        Layer.build(Node.layerWithSystem({ name, cluster: "logging", secret, spawnable: [ChattyLive] })).pipe(
-          Effect.map((ctx) => Context.get(ctx, Node))
-        )
+        Effect.map(TestNode.startNode(name, { cluster: "logging", secret, spawnable: [ChattyLive] }), (n) => n.node)
       // b's loggers are the capturing one; a's are the default
       const b = yield* build("b").pipe(Effect.provide(Logger.layer([logger])))
       const a = yield* build("a")

@@ -5,7 +5,8 @@
 import { Context, Effect, Exit, Layer, Option, Redacted, References, Scope } from "effect"
 import { ActorSystem } from "../../src/index.ts"
 import { Registry } from "../../src/cluster/Registry.ts"
-import { Node } from "../../src/transport/Node.ts"
+import * as TestNodes from "../../src/testing/TestNode.ts"
+import type { Node } from "../../src/transport/Node.ts"
 
 const secret = Redacted.make("registry-test-secret")
 
@@ -32,22 +33,19 @@ export const startNode = (name: string, cluster = "registry-test") =>
       return Scope.close(scope, Exit.void)
     })
     yield* Effect.addFinalizer(() => stop)
-    const layer = Registry.layer.pipe(
-      Layer.provideMerge(Node.layerWithSystem({
-        name,
-        cluster,
-        secret,
-        heartbeatInterval: "200 millis",
-        acceptablePause: "3 seconds",
-        reconnect: { initial: "50 millis", max: "300 millis" }
-      }))
-    )
-    const ctx = yield* Layer.buildWithScope(layer, scope)
+    const n = yield* TestNodes.startNode(name, {
+      cluster,
+      secret,
+      heartbeatInterval: "200 millis",
+      acceptablePause: "3 seconds",
+      reconnect: { initial: "50 millis", max: "300 millis" }
+    }).pipe(Scope.provide(scope))
+    const registry = yield* Layer.buildWithScope(Registry.layer, scope).pipe(Effect.provideContext(n.context))
     return {
       name,
-      node: Context.get(ctx, Node),
-      system: Context.get(ctx, ActorSystem),
-      registry: Context.get(ctx, Registry),
+      node: n.node,
+      system: n.system,
+      registry: Context.get(registry, Registry),
       stop
     } satisfies TestNode
   })

@@ -1,14 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Redacted } from "effect"
-import { ActorSystem } from "../../src/index.ts"
-import { Node, type PeerAddress } from "../../src/transport/Node.ts"
+import { Effect } from "effect"
+import * as TestNode from "../../src/testing/TestNode.ts"
+import type { Node, PeerAddress } from "../../src/transport/Node.ts"
 
-const secret = Redacted.make("membership")
 const startNode = (name: string, peers: ReadonlyArray<PeerAddress> = [], advertise = true) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "mem", secret, peers, advertise, reconnect: { initial: "20 millis", max: "200 millis" } }))
-    return { node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
-  })
+  TestNode.startNode(name, { cluster: "mem", peers, advertise, reconnect: { initial: "20 millis", max: "200 millis" } })
 const upPeers = (n: { node: Node["Service"] }) => n.node.peers().filter((p) => p.up).map((p) => p.name).sort()
 
 describe("membership", () => {

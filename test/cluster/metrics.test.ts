@@ -1,16 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Effect } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
-import { ActorSystem } from "../../src/index.ts"
 import * as Metrics from "../../src/cluster/Metrics.ts"
-import { Node } from "../../src/transport/Node.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 
-const secret = Redacted.make("metrics")
-const build = (name: string) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "m", secret }))
-    return { context: ctx, node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
-  })
+const build = (name: string) => TestNode.startNode(name, { cluster: "m" })
 
 describe("metrics", () => {
   it.live("GET /metrics reports messages, actors, mailboxes and links in Prometheus format", () =>

@@ -17,10 +17,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Redacted, Schema, Scope } from "effect"
-import { Actor, ActorSystem, Supervisor } from "../../src/index.ts"
+import { Effect, Exit, Redacted, Schema, Scope } from "effect"
+import { Actor, Supervisor } from "../../src/index.ts"
 import * as ExitReason from "../../src/actors/ExitReason.ts"
-import { Node } from "../../src/transport/Node.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 import { Probe, Worker, workerSpec } from "../supervision/helpers.ts"
 import { eventually, quiet } from "./_helpers.ts"
 import { freePorts, killAll, telex } from "./_process.ts"
@@ -41,17 +41,14 @@ const startNode = (name: string, root?: Supervisor.Options) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
     yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-    const layer = Node.layerWithSystem({
-      name,
+    return yield* TestNode.startNode(name, {
       cluster: "node-isolation",
       secret: Redacted.make("node-isolation-secret"),
       heartbeatInterval: "200 millis",
       acceptablePause: "3 seconds",
       reconnect: { initial: "50 millis", max: "300 millis" },
       system: root !== undefined ? { root } : {}
-    })
-    const ctx = yield* Layer.buildWithScope(layer, scope)
-    return { node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
+    }).pipe(Scope.provide(scope))
   })
 
 describe("node isolation: the application tree cannot take the node's services down", () => {

@@ -14,8 +14,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Tracing from "../../src/cluster/Tracing.ts"
-import { Actor, ActorSystem } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
+import { Actor } from "../../src/index.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 import { eventually } from "./_helpers.ts"
 import { freePorts, killAll, telex } from "./_process.ts"
 
@@ -91,12 +91,10 @@ const secret = Redacted.make("otlp-test-secret")
 const startNode = (name: string, settings: Tracing.OtlpSettings) =>
   Effect.gen(function*() {
     const tracing = yield* Layer.build(Tracing.layer({ ...settings, node: name, exportInterval: "1 hour", env: {} }))
-    const ctx = yield* Layer.build(Node.layerWithSystem({ name, cluster: "otlp", secret })).pipe(
-      Effect.provideContext(tracing)
-    )
+    const { node, system } = yield* TestNode.startNode(name, { cluster: "otlp", secret }).pipe(Effect.provideContext(tracing))
     return {
-      node: Context.get(ctx, Node),
-      system: Context.get(ctx, ActorSystem),
+      node,
+      system,
       /** runs an effect as code of this node (with its tracer) */
       run: <A, E>(effect: Effect.Effect<A, E>) => Effect.provideContext(effect, tracing),
       flush: Context.get(tracing, OtlpExporter.Flusher).flush

@@ -2,20 +2,17 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Layer, Redacted } from "effect"
 import { makeMember, makeRoom, Member, NickTaken, NotAMember, Room, type ChatMessage } from "../../examples/chat.ts"
 import { makePinger, PongerLive, Ponger } from "../../examples/ping-pong.ts"
-import { ActorSystem } from "../../src/index.ts"
 import { Registry } from "../../src/cluster/Registry.ts"
-import { Node } from "../../src/transport/Node.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 
 const secret = Redacted.make("examples")
 
+/** A test node with the cluster registry. */
 const startNode = (name: string) =>
   Effect.gen(function*() {
-    const ctx = yield* Layer.build(Registry.layer.pipe(Layer.provideMerge(Node.layerWithSystem({ name, cluster: "ex", secret }))))
-    return {
-      node: Context.get(ctx, Node),
-      system: Context.get(ctx, ActorSystem),
-      registry: Context.get(ctx, Registry)
-    }
+    const n = yield* TestNode.startNode(name, { cluster: "ex", secret })
+    const registry = yield* Layer.build(Registry.layer).pipe(Effect.provideContext(n.context))
+    return { ...n, registry: Context.get(registry, Registry) }
   })
 
 const eventually = <A, E>(check: Effect.Effect<A | undefined, E>, what: string) =>

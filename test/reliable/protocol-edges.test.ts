@@ -5,21 +5,12 @@
  * timing must be exact.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Deferred, Effect, Option, Schema } from "effect"
 import { Actor, ActorSystem, Reliable } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 
 const startSystem = (name: string) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({
-      name,
-      cluster: "review",
-      secret: Redacted.make("review"),
-      heartbeatInterval: "100 millis",
-      acceptablePause: "400 millis"
-    }))
-    return Context.get(ctx, ActorSystem)
-  })
+  Effect.map(TestNode.startNode(name, { heartbeatInterval: "100 millis", acceptablePause: "400 millis" }), (n) => n.system)
 
 const Order = Schema.Struct({ n: Schema.Int })
 

@@ -53,7 +53,7 @@
  * `RELIABLE_PER_SEED=1` also one line per seed (timeouts, confirmed, crashes), to compare runs.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Random, Redacted, Schema, Stream } from "effect"
+import { Effect, Exit, Fiber, Random, Redacted, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { ActorSystem, type ActorRef, Reliable, Supervisor } from "../../src/index.ts"
 import * as P from "../../src/reliable/internal/protocol.ts"
@@ -61,7 +61,8 @@ import * as Checkers from "../../src/testing/Checkers.ts"
 import { prng } from "../../src/testing/FaultProxy.ts"
 import * as History from "../../src/testing/History.ts"
 import * as SimNetwork from "../../src/testing/SimNetwork.ts"
-import { Node } from "../../src/transport/Node.ts"
+import type { Node } from "../../src/transport/Node.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 
 const HEARTBEAT = 200
 const PAUSE = 800
@@ -185,8 +186,7 @@ const runSeed = (seed: number) =>
     const names = ["a", "b", "c"]
     const nodes: Record<string, { node: Node["Service"]; system: ActorSystem["Service"] }> = {}
     for (const name of names) {
-      const ctx = yield* Layer.build(Node.layerWithSystem({
-        name,
+      nodes[name] = yield* TestNode.startNode(name, {
         port: 7000,
         cluster: "reliable-scenarios",
         secret,
@@ -197,8 +197,7 @@ const runSeed = (seed: number) =>
         connectTimeout: `${CONNECT_TIMEOUT} millis`,
         reconnect: { initial: "50 millis", max: `${BACKOFF_MAX} millis` },
         peers: names.filter((p) => p > name).map((p) => ({ name: p, host: p, port: 7000 }))
-      }))
-      nodes[name] = { node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
+      })
     }
     const clock = sim.timers
     const step = (millis: number) => TestClock.adjust(`${millis} millis`)

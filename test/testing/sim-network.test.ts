@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Redacted, Schema, Stream } from "effect"
+import { Effect, Exit, Redacted, Schema, Stream } from "effect"
 import type { Socket } from "../../src/transport/Network.ts"
 import { TestClock } from "effect/testing"
 import { Counter, CounterLive } from "../../examples/counter.ts"
-import { Actor, ActorSystem } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
+import { Actor } from "../../src/index.ts"
 import * as SimNetwork from "../../src/testing/SimNetwork.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 
 const secret = Redacted.make("sim")
 
@@ -18,22 +18,15 @@ const bodyOf = (seq: number): string => {
 }
 
 const startNode = (sim: SimNetwork.SimNetwork, name: string, peers: ReadonlyArray<string> = []) =>
-  Effect.gen(function*() {
-    const ctx = yield* Layer.build(Node.layerWithSystem({
-      name,
-      port: 7000,
-      cluster: "sim",
-      secret,
-      network: sim.host(name),
-      heartbeatInterval: "250 millis",
-      acceptablePause: "1 second",
-      reconnect: { initial: "100 millis", max: "400 millis" },
-      peers: peers.map((p) => ({ name: p, host: p, port: 7000 }))
-    }))
-    return {
-      node: Context.get(ctx, Node),
-      system: Context.get(ctx, ActorSystem)
-    }
+  TestNode.startNode(name, {
+    port: 7000,
+    cluster: "sim",
+    secret,
+    network: sim.host(name),
+    heartbeatInterval: "250 millis",
+    acceptablePause: "1 second",
+    reconnect: { initial: "100 millis", max: "400 millis" },
+    peers: peers.map((p) => ({ name: p, host: p, port: 7000 }))
   })
 
 /** Advances virtual time in small steps until `check` holds (or fails after `maxMillis`). */

@@ -19,10 +19,11 @@
  * `TELEX_SEED=<n>` replays one seed; `TELEX_OVERLOAD_SEEDS` sets how many (default 40).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, PubSub, Random, Redacted, Schema } from "effect"
+import { Effect, Exit, Fiber, PubSub, Random, Redacted, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, ActorContext, ActorRef, ActorSystem, type Down } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
+import type { Node } from "../../src/transport/Node.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 import * as SimNetwork from "../../src/testing/SimNetwork.ts"
 import { kernelOf } from "../../src/system/ActorSystem.ts"
 
@@ -78,8 +79,7 @@ const runSeed = (seed: number) =>
     const clock = sim.timers
     const nodes: Record<string, { node: Node["Service"]; system: ActorSystem["Service"] }> = {}
     for (const name of names) {
-      const ctx = yield* Layer.build(Node.layerWithSystem({
-        name,
+      nodes[name] = yield* TestNode.startNode(name, {
         port: 7000,
         cluster: "sim-overload",
         secret,
@@ -91,8 +91,7 @@ const runSeed = (seed: number) =>
         highWaterBytes: 512,
         reconnect: { initial: "50 millis", max: `${BACKOFF_MAX} millis` },
         peers: names.filter((p) => p > name).map((p) => ({ name: p, host: p, port: 7000 }))
-      }))
-      nodes[name] = { node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
+      })
     }
     const step = (millis: number) => TestClock.adjust(`${millis} millis`)
     const advance = Effect.fnUntraced(function*(millis: number) {

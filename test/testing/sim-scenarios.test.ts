@@ -27,10 +27,11 @@
  * `TELEX_SEED=<n> npx vitest run test/testing/sim-scenarios.test.ts` replays one seed exactly.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, PubSub, Random, Redacted, Schema, Stream } from "effect"
+import { Effect, Exit, Fiber, PubSub, Random, Redacted, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, ActorContext, ActorRef, ActorSystem, type Down, Supervisor } from "../../src/index.ts"
-import { Node } from "../../src/transport/Node.ts"
+import type { Node } from "../../src/transport/Node.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 import * as SimNetwork from "../../src/testing/SimNetwork.ts"
 
 const HEARTBEAT = 200
@@ -113,8 +114,7 @@ const runSeed = (seed: number) =>
     const names = ["a", "b", "c"]
     const nodes: Record<string, { node: Node["Service"]; system: ActorSystem["Service"] }> = {}
     for (const name of names) {
-      const ctx = yield* Layer.build(Node.layerWithSystem({
-        name,
+      nodes[name] = yield* TestNode.startNode(name, {
         port: 7000,
         cluster: "scenarios",
         secret,
@@ -127,8 +127,7 @@ const runSeed = (seed: number) =>
         reconnect: { initial: "50 millis", max: `${BACKOFF_MAX} millis` },
         // a dials b and c; b dials c: a full mesh
         peers: names.filter((p) => p > name).map((p) => ({ name: p, host: p, port: 7000 }))
-      }))
-      nodes[name] = { node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem) }
+      })
     }
     const step = (millis: number) => TestClock.adjust(`${millis} millis`)
     const advance = Effect.fnUntraced(function*(millis: number) {

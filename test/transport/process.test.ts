@@ -14,21 +14,20 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Duration, Effect, Exit, Layer, PubSub, Queue, Redacted, Schema, Scope, Stream } from "effect"
+import { Duration, Effect, Exit, PubSub, Queue, Redacted, Schema, Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { Counter } from "../../examples/counter.ts"
 import {
   Actor,
   ActorContext,
   ActorRef,
-  ActorSystem,
   type DeadLetter,
   type Down,
   ExitReason,
   type ExitSignal
 } from "../../src/index.ts"
 import type { NodeEvent } from "../../src/transport/Node.ts"
-import { Node } from "../../src/transport/Node.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
 import { kernelOf } from "../../src/system/ActorSystem.ts"
 
 const fixture = fileURLToPath(new URL("../fixtures/node-main.ts", import.meta.url))
@@ -139,20 +138,13 @@ const makeWatcher = (signals: Queue.Queue<Down | ExitSignal>) =>
     }
   }))
 
-const startTestNode = Effect.gen(function*() {
-  const ctx = yield* Layer.build(Node.layerWithSystem({
-    name: "t",
-    cluster: "process-test",
-    secret: Redacted.make(secret),
-    heartbeatInterval: Duration.millis(heartbeatMillis),
-    acceptablePause: Duration.millis(acceptablePauseMillis),
-    handshakeTimeout: "1 second",
-    reconnect: { initial: "50 millis", max: "300 millis" }
-  }))
-  return {
-    node: Context.get(ctx, Node),
-    system: Context.get(ctx, ActorSystem)
-  }
+const startTestNode = TestNode.startNode("t", {
+  cluster: "process-test",
+  secret: Redacted.make(secret),
+  heartbeatInterval: Duration.millis(heartbeatMillis),
+  acceptablePause: Duration.millis(acceptablePauseMillis),
+  handshakeTimeout: "1 second",
+  reconnect: { initial: "50 millis", max: "300 millis" }
 })
 
 const bounded = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>, millis = 5000) =>
