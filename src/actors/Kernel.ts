@@ -50,6 +50,8 @@ export interface LocalActor extends Target {
   readonly name: string | undefined
   /** messages accepted into its mailbox since it was spawned */
   readonly delivered: number
+  /** the actor that spawned it (`undefined` for a top-level actor) */
+  readonly parent: LocalActor | undefined
   /** Calls `f` once when the mailbox has drained to half its capacity, or the actor stopped. */
   onLowWater(f: () => void): void
 }
@@ -123,7 +125,7 @@ export interface Kernel extends Resolver {
   setRemote(remote: RemoteResolver | undefined): void
   counters(): Counters
   snapshot(): Snapshot
-  /** The registered actors (alive or stopping), without copying: for tools that page through many. */
+  /** The registered actors (alive or stopping), in spawn order, without copying: for tools that page through many. */
   localActors(): IterableIterator<LocalActor>
   /** The process state of a live actor of this node (`undefined` for any other ref). */
   processInfo(ref: ActorRef<any>): ProcessInfo | undefined

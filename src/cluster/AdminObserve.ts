@@ -14,12 +14,12 @@
  * @since 0.1.0
  */
 import { monitorEventLoopDelay } from "node:perf_hooks"
-import { Effect, Schema, Stream } from "effect"
+import { Effect, PubSub, Schema, Stream } from "effect"
 import * as Actor from "../actors/Actor.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
 import { type DeadLetterReason, formatReason } from "../actors/DeadLetter.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
-import type { ActorInfo, LocalActor } from "../actors/Kernel.ts"
+import type { LocalActor } from "../actors/Kernel.ts"
 import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
 import * as Supervisor from "../supervision/Supervisor.ts"
 import { Node } from "../transport/Node.ts"
@@ -236,6 +236,55 @@ export const fieldsJsonSchema = (schema: Schema.Top): Record<string, unknown> =>
 }
 
 /**
+ * The first `k` of `items` ordered by `values` (descending or not), ties in their given order:
+ * a selection of the k-th value (O(n)), then a sort of the k that come first. Sorting all of
+ * 100 000 actors by their rate to show 100 of them would take most of the time.
+ */
+export const topByValue = <A>(items: ReadonlyArray<A>, values: Float64Array, descending: boolean, k: number): Array<A> => {
+  const n = items.length
+  if (k <= 0) return []
+  const sign = descending ? -1 : 1
+  const keyed = (i: number) => sign * values[i]!
+  if (k >= n) {
+    const index = Array.from({ length: n }, (_, i) => i)
+    index.sort((i, j) => keyed(i) - keyed(j) || i - j)
+    return index.map((i) => items[i]!)
+  }
+  // the k-th smallest key, by quickselect on a copy
+  const keys = new Float64Array(n)
+  for (let i = 0; i < n; i++) keys[i] = keyed(i)
+  let lo = 0
+  let hi = n - 1
+  const target = k - 1
+  while (lo < hi) {
+    const pivot = keys[(lo + hi) >> 1]!
+    let i = lo
+    let j = hi
+    while (i <= j) {
+      while (keys[i]! < pivot) i++
+      while (keys[j]! > pivot) j--
+      if (i <= j) {
+        const t = keys[i]!
+        keys[i] = keys[j]!
+        keys[j] = t
+        i++
+        j--
+      }
+    }
+    if (target <= j) hi = j
+    else if (target >= i) lo = i
+    else break
+  }
+  const threshold = keys[target]!
+  // every item below the threshold, then those at it in their given order until there are k
+  const below: Array<number> = []
+  for (let i = 0; i < n; i++) if (keyed(i) < threshold) below.push(i)
+  below.sort((i, j) => keyed(i) - keyed(j) || i - j)
+  for (let i = 0; i < n && below.length < k; i++) if (keyed(i) === threshold) below.push(i)
+  return below.map((i) => items[i]!)
+}
+
+/**
  * The handlers of `defs` for this node's admin actor. `adminProtocol` is the admin actor's own
  * (looked up on peers to time a round trip); `deliver` decodes and sends a message given as JSON.
  */
@@ -274,58 +323,63 @@ export const make = (adminProtocol: Actor.AnyProtocol, adminName: string, delive
     const lastExit = new Map<string, string>()
     const restarts = new Map<string, number>() // actor key → restarts of the child it incarnates
 
-    yield* system.supervisionEvents.pipe(
-      Stream.runForEach((e) => Effect.sync(() => {
-        switch (e._tag) {
-          case "ChildExited":
-            if (e.reason._tag !== "Normal" && e.reason._tag !== "Shutdown") lastExit.set(`${e.supervisor} ${e.childId}`, ExitReason.format(e.reason))
-            return
-          case "ChildRestarted": {
-            restarts.set(e.actor, e.restarts)
-            const why = lastExit.get(`${e.supervisor} ${e.childId}`)
-            lastExit.delete(`${e.supervisor} ${e.childId}`)
-            return keep({
-              at: e.at,
-              kind: "Restart",
-              text: `${e.childId} restarted (restart #${e.restarts})${why !== undefined ? ` after ${why}` : ""}`,
-              actor: e.actor,
-              ...(why !== undefined ? { reason: why } : {})
-            })
-          }
-          case "IntensityExceeded":
-            return keep({
-              at: e.at,
-              kind: "GiveUp",
-              text: `supervisor ${e.supervisor} gave up: ${e.restarts} restarts within ${e.periodMillis} ms`,
-              actor: e.supervisor,
-              reason: `more than its intensity within ${e.periodMillis} ms`
-            })
-          default:
-            return
+    // subscribed now, not when a forked stream gets to it: no event after this point is missed
+    const supervisionEvents = yield* PubSub.subscribe(kernel.events)
+    const nodeEvents = yield* node.subscribe
+    const each = <A>(subscription: PubSub.Subscription<A>, f: (a: A) => void) =>
+      PubSub.takeAll(subscription).pipe(
+        Effect.tap((as) => Effect.sync(() => {
+          for (const a of as) f(a)
+        })),
+        Effect.forever,
+        Effect.forkScoped
+      )
+    yield* each(supervisionEvents, (e) => {
+      switch (e._tag) {
+        case "ChildExited":
+          if (e.reason._tag !== "Normal" && e.reason._tag !== "Shutdown") lastExit.set(`${e.supervisor} ${e.childId}`, ExitReason.format(e.reason))
+          return
+        case "ChildRestarted": {
+          restarts.set(e.actor, e.restarts)
+          const why = lastExit.get(`${e.supervisor} ${e.childId}`)
+          lastExit.delete(`${e.supervisor} ${e.childId}`)
+          return keep({
+            at: e.at,
+            kind: "Restart",
+            text: `${e.childId} restarted (restart #${e.restarts})${why !== undefined ? ` after ${why}` : ""}`,
+            actor: e.actor,
+            ...(why !== undefined ? { reason: why } : {})
+          })
         }
-      })),
-      Effect.forkScoped
-    )
-    yield* node.events.pipe(
-      Stream.runForEach((e) => Effect.sync(() => {
-        if (e._tag === "HandshakeRefused") return
-        const peer = e.node.name
-        if (CLIENT_NAME.test(peer)) return
-        const at = Date.now()
-        switch (e._tag) {
-          case "NodeUp":
-            everUp.add(peer)
-            return keep({ at, kind: "LinkUp", text: `link to ${peer} up`, peer })
-          case "NodeDown":
-            if (e.reason.startsWith("simulated partition")) keep({ at, kind: "Partition", text: `partitioned from ${peer}: ${e.reason}`, peer, reason: e.reason })
-            return keep({ at, kind: "LinkDown", text: `link to ${peer} down: ${e.reason}`, peer, reason: e.reason })
-          case "LinkGap":
-            gaps.set(peer, (gaps.get(peer) ?? 0) + e.lost)
-            return keep({ at, kind: "LinkGap", text: `${e.lost} envelopes to ${peer} lost with the connection that ended`, peer, reason: `${e.lost} lost` })
-        }
-      })),
-      Effect.forkScoped
-    )
+        case "IntensityExceeded":
+          return keep({
+            at: e.at,
+            kind: "GiveUp",
+            text: `supervisor ${e.supervisor} gave up: ${e.restarts} restarts within ${e.periodMillis} ms`,
+            actor: e.supervisor,
+            reason: `more than its intensity within ${e.periodMillis} ms`
+          })
+        default:
+          return
+      }
+    })
+    yield* each(nodeEvents, (e) => {
+      if (e._tag === "HandshakeRefused") return
+      const peer = e.node.name
+      if (CLIENT_NAME.test(peer)) return
+      const at = Date.now()
+      switch (e._tag) {
+        case "NodeUp":
+          everUp.add(peer)
+          return keep({ at, kind: "LinkUp", text: `link to ${peer} up`, peer })
+        case "NodeDown":
+          if (e.reason.startsWith("simulated partition")) keep({ at, kind: "Partition", text: `partitioned from ${peer}: ${e.reason}`, peer, reason: e.reason })
+          return keep({ at, kind: "LinkDown", text: `link to ${peer} down: ${e.reason}`, peer, reason: e.reason })
+        case "LinkGap":
+          gaps.set(peer, (gaps.get(peer) ?? 0) + e.lost)
+          return keep({ at, kind: "LinkGap", text: `${e.lost} envelopes to ${peer} lost with the connection that ended`, peer, reason: `${e.lost} lost` })
+      }
+    })
     for (const p of node.peers()) if (p.up) everUp.add(p.name)
 
     // --- what runs only while observed --------------------------------------------------------
@@ -417,50 +471,56 @@ export const make = (adminProtocol: Actor.AnyProtocol, adminName: string, delive
     }
 
     // --- the tree --------------------------------------------------------------------------
+    // Built from the kernel's actors themselves: an address is formatted only for the actors shown
+    // (a node of 100 000 actors lists at most TREE_CHILDREN_LIMIT per level).
     const supervisorProtocol = Supervisor.Protocol.name
-    const describeAll = (actors: ReadonlyArray<ActorInfo>) =>
+    type Description = Supervisor.SupervisorDescription
+    const describeAll = (supervisors: ReadonlyArray<LocalActor>) =>
       Effect.gen(function*() {
-        const out = new Map<string, Supervisor.SupervisorDescription>()
-        const supervisors = actors.filter((a) => a.alive && a.protocol === supervisorProtocol)
+        const out = new Map<LocalActor, Description>()
         yield* Effect.forEach(supervisors, (a) =>
-          Supervisor.describeSupervisor(a.ref as Supervisor.SupervisorRef).pipe(
+          Supervisor.describeSupervisor(a.self as Supervisor.SupervisorRef).pipe(
             // a busy supervisor is shown without its details rather than holding up the tree
             Effect.timeout("1 second"),
-            Effect.tap((d) => Effect.sync(() => out.set(a.key, d))),
+            Effect.tap((d) => Effect.sync(() => out.set(a, d))),
             Effect.ignore
           ), { concurrency: "unbounded", discard: true })
         return out
       })
 
     const tree = Effect.gen(function*() {
-      const described = yield* describeAll(kernel.snapshot().actorInfos)
-      const snapshot = kernel.snapshot()
+      const supervisors: Array<LocalActor> = []
+      for (const a of kernel.localActors()) if (a.isAlive && a.protocol.name === supervisorProtocol) supervisors.push(a)
+      const described = yield* describeAll(supervisors)
+      // the tree as it is once the supervisors have answered
       const now = Date.now()
-      const roots: Array<ActorInfo> = []
-      const byParent = new Map<string, Array<ActorInfo>>()
-      for (const a of snapshot.actorInfos) {
-        if (a.parent === undefined) roots.push(a)
+      const roots: Array<LocalActor> = []
+      const byParent = new Map<LocalActor, Array<LocalActor>>()
+      for (const a of kernel.localActors()) {
+        const parent = a.parent
+        if (parent === undefined) roots.push(a)
         else {
-          const siblings = byParent.get(a.parent)
-          if (siblings === undefined) byParent.set(a.parent, [a])
+          const siblings = byParent.get(parent)
+          if (siblings === undefined) byParent.set(parent, [a])
           else siblings.push(a)
         }
       }
       // actor key → its entry under its supervisor
-      const asChild = new Map<string, Supervisor.SupervisorDescription["children"][number]>()
+      const asChild = new Map<string, Description["children"][number]>()
       for (const d of described.values()) for (const c of d.children) if (c.actor !== undefined) asChild.set(c.actor, c)
 
-      const childState = (c: Supervisor.SupervisorDescription["children"][number]): Pick<ObservedTree, "state" | "backoffLeftMs"> => {
+      const childState = (c: Description["children"][number]): Pick<ObservedTree, "state" | "backoffLeftMs"> => {
         if (c.status === "running") return { state: "running" }
         if (c.status === "stopped") return { state: "stopped" }
         if (c.dueAt !== undefined && c.dueAt > now) return { state: "backoff", backoffLeftMs: Math.round(c.dueAt - now) }
         return { state: "restarting" }
       }
-      const build = (a: ActorInfo): ObservedTree => {
-        const entry = asChild.get(a.key)
-        const d = described.get(a.key)
-        const peer = node.linkActors.get(a.key)
-        const kids = byParent.get(a.key) ?? []
+      const build = (a: LocalActor): ObservedTree => {
+        const key = a.self.key
+        const entry = asChild.get(key)
+        const d = described.get(a)
+        const peer = node.linkActors.get(key)
+        const kids = byParent.get(a) ?? []
         const children: Array<ObservedTree> = []
         for (let i = 0; i < kids.length && children.length < TREE_CHILDREN_LIMIT; i++) children.push(build(kids[i]!))
         // children waiting for a restart (or stopped) have no actor: shown from the supervisor's list
@@ -487,10 +547,10 @@ export const make = (adminProtocol: Actor.AnyProtocol, adminName: string, delive
         }
         const more = Math.max(0, kids.length - TREE_CHILDREN_LIMIT) + waiting
         return {
-          actor: a.key,
+          actor: key,
           ...(a.name !== undefined ? { name: a.name } : {}),
-          protocol: a.protocol,
-          kind: a.protocol === supervisorProtocol ? "supervisor" : "worker",
+          protocol: a.protocol.name,
+          kind: a.protocol.name === supervisorProtocol ? "supervisor" : "worker",
           ...(entry !== undefined ? { child: entry.id, restartType: entry.restart } : {}),
           ...(peer !== undefined ? { peer } : {}),
           ...(d !== undefined
@@ -499,9 +559,9 @@ export const make = (adminProtocol: Actor.AnyProtocol, adminName: string, delive
               intensity: { max: d.intensity, withinMs: Number.isFinite(d.periodMillis) ? d.periodMillis : null, recent: d.recentRestarts }
             }
             : {}),
-          state: a.alive ? "running" : "stopped",
-          restarts: entry?.restarts ?? restarts.get(a.key) ?? 0,
-          mailbox: a.mailbox,
+          state: a.isAlive ? "running" : "stopped",
+          restarts: entry?.restarts ?? restarts.get(key) ?? 0,
+          mailbox: a.mailbox.size,
           children,
           ...(more > 0 ? { more } : {})
         }
@@ -510,12 +570,17 @@ export const make = (adminProtocol: Actor.AnyProtocol, adminName: string, delive
     })
 
     // --- the actor table -------------------------------------------------------------------
-    /** per actor: its delivered count when last read, and the rate then computed */
-    const samples = new WeakMap<LocalActor, { count: number; at: number; rate: number }>()
+    // One page is computed here and only it crosses the link. The kernel lists actors in spawn
+    // order, so the default order (by address: spawn order) needs no sort; a message rate needs
+    // two reads of an actor's counter, so rates are sampled for the rows shown, or for every
+    // actor when the table is sorted by rate.
+    /** actor id → its delivered count when last read, and the rate then computed */
+    const samples = new Map<number, { count: number; at: number; rate: number }>()
     const rateOf = (a: LocalActor, now: number): number => {
-      const s = samples.get(a)
+      const id = a.self.address.id
+      const s = samples.get(id)
       if (s === undefined) {
-        samples.set(a, { count: a.delivered, at: now, rate: 0 })
+        samples.set(id, { count: a.delivered, at: now, rate: 0 })
         return 0
       }
       // reads closer together than this keep the last rate (two tabs, a quick re-sort)
@@ -526,47 +591,71 @@ export const make = (adminProtocol: Actor.AnyProtocol, adminName: string, delive
       }
       return s.rate
     }
-    const compare: Record<ActorSort, (x: Row, y: Row) => number> = {
-      actor: (x, y) => x.a.self.address.id - y.a.self.address.id,
-      name: (x, y) =>
-        x.a.name === y.a.name ? 0 : x.a.name === undefined ? 1 : y.a.name === undefined ? -1 : x.a.name < y.a.name ? -1 : 1,
-      protocol: (x, y) => (x.a.protocol.name < y.a.protocol.name ? -1 : x.a.protocol.name > y.a.protocol.name ? 1 : 0),
-      mailbox: (x, y) => x.a.mailbox.size - y.a.mailbox.size,
-      msgsPerSec: (x, y) => x.rate - y.rate
+    const pruneSamples = () => {
+      if (samples.size <= 2 * kernel.counters().actors + 1000) return
+      for (const id of samples.keys()) if (kernel.local(id) === undefined) samples.delete(id)
     }
-    interface Row {
-      readonly a: LocalActor
-      readonly rate: number
+    // an address is `Protocol@node#incarnation/id`: matched without formatting it whole
+    const addressMiddle = `@${system.nodeId.name}#${system.nodeId.incarnation}/`.toLowerCase()
+    const lowerNames = new Map<string, string>()
+    const lower = (s: string) => {
+      let l = lowerNames.get(s)
+      if (l === undefined) lowerNames.set(s, l = s.toLowerCase())
+      return l
     }
+    const matches = (a: LocalActor, filter: string) =>
+      (a.name !== undefined && a.name.toLowerCase().includes(filter)) ||
+      (lower(a.protocol.name) + addressMiddle + a.self.address.id).includes(filter)
+
+    const byName = (x: LocalActor, y: LocalActor) =>
+      x.name === y.name ? 0 : x.name === undefined ? 1 : y.name === undefined ? -1 : x.name < y.name ? -1 : 1
+    const byProtocol = (x: LocalActor, y: LocalActor) =>
+      x.protocol.name < y.protocol.name ? -1 : x.protocol.name > y.protocol.name ? 1 : 0
+    const byId = (x: LocalActor, y: LocalActor) => x.self.address.id - y.self.address.id
+
     const actors = (request: { readonly offset: number; readonly limit: number; readonly sort: ActorSort; readonly descending: boolean; readonly filter: string }): ActorPage => {
       const now = Date.now()
       const filter = request.filter.trim().toLowerCase()
-      const rows: Array<Row> = []
-      for (const a of kernel.localActors()) {
-        // the rate is sampled for every actor, matching or not, so a later filter finds it current
-        const rate = rateOf(a, now)
-        if (filter.length > 0) {
-          const hit = a.self.key.toLowerCase().includes(filter) || (a.name !== undefined && a.name.toLowerCase().includes(filter))
-          if (!hit) continue
-        }
-        rows.push({ a, rate })
+      let list: Array<LocalActor>
+      if (filter.length === 0) list = Array.from(kernel.localActors())
+      else {
+        list = []
+        for (const a of kernel.localActors()) if (matches(a, filter)) list.push(a)
       }
-      const byKey = compare[request.sort]
+      const total = list.length
+      const dir = request.descending ? -1 : 1
       // ties by spawn order, so that pages do not shuffle between reads
-      const order = (x: Row, y: Row) => byKey(x, y) || compare.actor(x, y)
-      rows.sort(request.descending ? (x, y) => order(y, x) : order)
+      switch (request.sort) {
+        case "actor":
+          if (request.descending) list.reverse()
+          break
+        case "name":
+          list.sort((x, y) => dir * (byName(x, y) || byId(x, y)))
+          break
+        case "protocol":
+          list.sort((x, y) => dir * (byProtocol(x, y) || byId(x, y)))
+          break
+        case "mailbox":
+        case "msgsPerSec": {
+          const values = new Float64Array(list.length)
+          for (let i = 0; i < list.length; i++) values[i] = request.sort === "mailbox" ? list[i]!.mailbox.size : rateOf(list[i]!, now)
+          list = topByValue(list, values, request.descending, Math.max(0, request.offset) + Math.min(Math.max(0, request.limit), ACTORS_PAGE_LIMIT))
+          break
+        }
+      }
+      pruneSamples()
       const offset = Math.max(0, request.offset)
       const limit = Math.min(Math.max(0, request.limit), ACTORS_PAGE_LIMIT)
       return {
-        total: rows.length,
+        total,
         offset,
-        rows: rows.slice(offset, offset + limit).map(({ a, rate }) => ({
+        rows: list.slice(offset, offset + limit).map((a) => ({
           actor: a.self.key,
           ...(a.name !== undefined ? { name: a.name } : {}),
           protocol: a.protocol.name,
           mailbox: a.mailbox.size,
           capacity: Number.isFinite(a.capacity) ? a.capacity : null,
-          msgsPerSec: Math.round(rate * 10) / 10,
+          msgsPerSec: Math.round(rateOf(a, now) * 10) / 10,
           policy: a.overflow
         }))
       }

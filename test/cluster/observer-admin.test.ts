@@ -10,7 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { Actor, ActorSystem, Supervisor } from "../../src/index.ts"
 import * as Admin from "../../src/cluster/Admin.ts"
-import { ACTORS_PAGE_LIMIT, EVENT_RING, TREE_CHILDREN_LIMIT } from "../../src/cluster/AdminObserve.ts"
+import { ACTORS_PAGE_LIMIT, EVENT_RING, topByValue, TREE_CHILDREN_LIMIT } from "../../src/cluster/AdminObserve.ts"
 import { Registry } from "../../src/cluster/Registry.ts"
 import { Node } from "../../src/transport/Node.ts"
 import { quiet, startNode } from "./_helpers.ts"
@@ -56,6 +56,22 @@ const poll = <A, E>(effect: Effect.Effect<A, E>, until: (a: A) => boolean, what:
   })
 
 describe("admin observer requests", () => {
+  it("topByValue: the first k of a full sort (ties in given order), for random values with many ties", () => {
+    let seed = 7
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
+    for (let round = 0; round < 200; round++) {
+      const n = 1 + Math.floor(random() * 300)
+      const values = Float64Array.from({ length: n }, () => (random() < 0.5 ? 0 : Math.floor(random() * 10)))
+      const items = Array.from({ length: n }, (_, i) => i)
+      for (const descending of [false, true]) {
+        const sorted = [...items].sort((i, j) => (descending ? values[j]! - values[i]! : values[i]! - values[j]!) || i - j)
+        for (const k of [0, 1, 5, Math.floor(n / 2), n, n + 3]) {
+          assert.deepStrictEqual(topByValue(items, values, descending, k), sorted.slice(0, k), `n ${n} k ${k} descending ${descending}`)
+        }
+      }
+    }
+  })
+
   it.live("the actor table: 20 000 actors paged, sorted and filtered on the node", () =>
     quiet(Effect.gen(function*() {
       const { a, admin } = yield* withAdmin
@@ -182,7 +198,10 @@ describe("admin observer requests", () => {
       const restart = events.events.find((e) => e.kind === "Restart" && e.actor === restarted.actor)
       assert.isDefined(restart)
       assert.include(restart!.reason, "crashed on request")
-      assert.include(restart!.text, "crashy restarted")
+      assert.include(restart!.text, "crashy restarted (restart #2)")
+      // both restarts, from the node's start: the admin actor heard the first one too
+      const crashyRestarts = events.events.filter((e) => e.kind === "Restart" && e.text.startsWith("crashy restarted"))
+      assert.deepStrictEqual(crashyRestarts.map((e) => e.reason), ["error(Error: crashed on request)", "error(Error: crashed on request)"])
     })), 60_000)
 
   it.live("events: numbered, read after a cursor, dead letters kept while observed", () =>
