@@ -114,6 +114,11 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${m[2]}`
   token = m[3]!
   await launcher.waitFor("the cluster to form", (out) => out.includes("nodes up 3/3"), 150_000)
+  // the observer started with the nodes: until it has reached each one, its requests are 502
+  await waitUntil("the observer to reach every node", async () => {
+    const v = (await get("/api/cluster")).json
+    return v.nodes.every((n: any) => n.up) ? v : undefined
+  }, 120_000)
 }, 300_000)
 
 afterAll(() => {
