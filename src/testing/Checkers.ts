@@ -1064,12 +1064,13 @@ export interface SingleActivationOptions {
 
 /**
  * **At most one activation per key** (sharded entities). From `Activation` and `Crash` entries,
- * taken in time order (at one instant, stops before starts): an activation lasts from its
+ * taken in time order (at one instant, in history order): an activation lasts from its
  * `activated` until the `deactivated` of the same entity and key on the same node, or until its
  * node's `Crash`; one still running at the end of the history lasts until then. Violations:
  *
  * - `overlap`: an activation of a key starts while another one of the same key is running — on
- *   another node, or a second one on the same node — for longer than `toleranceMillis`;
+ *   another node, or a second one on the same node — for longer than `toleranceMillis` (one that
+ *   ends at the instant the next starts does not overlap it);
  * - `epoch`: an activation whose lease epoch is lower than an earlier activation's of the same
  *   key (leases only move forward), or equal to the epoch of an activation on another node (one
  *   acquisition, one owner);
@@ -1080,7 +1081,7 @@ export const singleActivation = (history: HistoryT, options: SingleActivationOpt
   const tol = options.toleranceMillis ?? 0
   const events = history.entries
     .filter((e): e is History.ActivationEntry | History.CrashEntry => e._tag === "Activation" || e._tag === "Crash")
-    .sort((a, b) => a.at - b.at || rank(a) - rank(b) || a.index - b.index)
+    .sort((a, b) => a.at - b.at || a.index - b.index)
   const violations: Array<Violation> = []
   const report = (kind: string, detail: string, ops: ReadonlyArray<Entry | undefined>) =>
     violations.push(violation("singleActivation", `${kind}: ${detail}`, ops))
@@ -1169,9 +1170,6 @@ export const singleActivation = (history: HistoryT, options: SingleActivationOpt
   for (const list of running.values()) for (const a of list) ended(a, undefined, history.end)
   return verdict(violations)
 }
-
-/** at one instant, stops and crashes come before starts */
-const rank = (e: History.ActivationEntry | History.CrashEntry): number => (e._tag === "Activation" && e.event === "activated" ? 1 : 0)
 
 /** The key an operation is about: its invocation value's `key` field, by default. */
 export type KeyOf = (op: History.Operation) => string | undefined

@@ -37,6 +37,7 @@ import { fileURLToPath } from "node:url"
 import { Context, Duration, Effect, Layer, Redacted, Scope } from "effect"
 import { ActorSystem } from "../system/ActorSystem.ts"
 import { READY_PREFIX } from "../cluster/ClusterNode.ts"
+import type { ClusterConfig } from "../cluster/Config.ts"
 import { STATS_PREFIX } from "../cluster/NodeStats.ts"
 import { Registry } from "../cluster/Registry.ts"
 import { Node } from "../transport/Node.ts"
@@ -61,6 +62,10 @@ export interface TestClusterOptions {
   readonly reconnect?: { readonly initial: string; readonly max: string }
   /** how long to wait for every node to be ready, default 60 s */
   readonly startTimeout?: Duration.Input
+  /** the config's `sharding` section (the shard store and lease timing of the app's entities) */
+  readonly sharding?: ClusterConfig["sharding"]
+  /** extra environment variables of the node processes */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 interface Proc {
@@ -139,6 +144,7 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
         app: options.app,
         heartbeat: options.heartbeat ?? { interval: "250ms", acceptablePause: "1s" },
         reconnect: options.reconnect ?? { initial: "100ms", max: "500ms" },
+        ...(options.sharding === undefined ? {} : { sharding: options.sharding }),
         nodes: options.nodes.map((m) =>
           m.name === n.name
             ? { name: m.name, port: ports.get(m.name)!, run: [...(m.run ?? [])], spawnable: [...(m.spawnable ?? [])] }
@@ -153,7 +159,7 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
     const launch = (p: Proc) =>
       new Promise<void>((resolve, reject) => {
         const child = spawn(process.execPath, [BIN, "node", "--config", p.configFile, "--name", p.name], {
-          env: { ...process.env, TELEX_SECRET: secret },
+          env: { ...process.env, ...options.env, TELEX_SECRET: secret },
           stdio: ["ignore", "pipe", "pipe"]
         })
         p.child = child

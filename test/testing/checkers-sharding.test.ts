@@ -33,16 +33,21 @@ describe("Checkers.singleActivation", () => {
     rec.activated("n2", "Cart", "k2", { epoch: 1 })
     at(100)
     rec.deactivated("n1", "Cart", "k1", { epoch: 1 }, "passivated")
-    rec.activated("n1", "Cart", "k1", { epoch: 1 }) // same instant: the stop counts first
-    at(200)
+    rec.activated("n1", "Cart", "k1", { epoch: 1 })
+    at(150)
+    rec.activated("n2", "Cart", "k1", { epoch: 2 }) // recorded before the stop of the same instant: no overlap
     rec.deactivated("n1", "Cart", "k1", { epoch: 1 }, "handoff")
+    at(200)
+    rec.activated("n3", "Cart", "k3", { epoch: 1 })
+    rec.deactivated("n3", "Cart", "k3", { epoch: 1 }) // started and stopped at one instant
+    rec.deactivated("n2", "Cart", "k1", { epoch: 2 }, "handoff")
     at(201)
-    rec.activated("n3", "Cart", "k1", { epoch: 2 })
+    rec.activated("n3", "Cart", "k1", { epoch: 3 })
     at(300)
     rec.crashed("n3")
-    rec.deactivated("n3", "Cart", "k1", { epoch: 2 }) // its finalizer ran after the crash
+    rec.deactivated("n3", "Cart", "k1", { epoch: 3 }) // its finalizer ran after the crash
     at(400)
-    rec.activated("n2", "Cart", "k1", { epoch: 3 })
+    rec.activated("n2", "Cart", "k1", { epoch: 4 })
     const h = rec.snapshot()
     assertValid(Checkers.singleActivation(h))
     const all = Checkers.checkAll(h)
