@@ -9,11 +9,12 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
+import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
-import { freePorts, killAll, telex, type TelexProcess } from "./_process.ts"
+import { freePorts, killAll, STACK_FRAME, telex, type TelexProcess } from "./_process.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "telex-observer-test-"))
 const SECRET = { TELEX_SECRET: "observer-test-secret-0123456789" }
@@ -337,6 +338,21 @@ describe.concurrent("telex observe (server)", () => {
     assert.strictEqual(mailbox.actor, crashy)
     assert.isNumber(mailbox.mailbox)
   }, 60_000)
+
+  it("telex observe on a port in use: one line saying so, exit 1", async () => {
+    const busy = Net.createServer()
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", () => resolve()))
+    const port = (busy.address() as Net.AddressInfo).port
+    try {
+      const r = await telex(["observe", config, "--port", String(port)], { env: SECRET, cwd: dir }).result(60_000)
+      assert.strictEqual(r.code, 1, r.stderr)
+      assert.match(r.stderr.trim(), new RegExp(`^telex: cannot serve the observer on 127\\.0\\.0\\.1:${port}: [^\\n]+$`))
+      assert.notMatch(r.stderr, STACK_FRAME)
+      assert.strictEqual(r.stdout, "")
+    } finally {
+      busy.close()
+    }
+  }, 90_000)
 
   it("telex observe: a separate process prints its URL and serves the same cluster", async () => {
     const observer = telex(["observe", config], { env: SECRET, cwd: dir })
