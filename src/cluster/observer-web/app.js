@@ -403,11 +403,16 @@ renderers.tree = () => {
     if (!open) return
     const shown = t.children.slice(0, TREE_CHILDREN_SHOWN)
     for (const c of shown) walk(c, depth + 1)
-    if (t.children.length > shown.length) {
-      rows.push(`<tr class="more"><td colspan="7" style="padding-left:${28 + (depth + 1) * 18}px">… and ${num(t.children.length - shown.length)} more children (the Actors view pages through them all)</td></tr>`)
+    // children the page leaves out, and those the node left out of its answer
+    moreRow(t.children.length - shown.length + (t.more ?? 0), depth + 1)
+  }
+  const moreRow = (more, depth) => {
+    if (more > 0) {
+      rows.push(`<tr class="more"><td colspan="7" style="padding-left:${28 + depth * 18}px">… and ${num(more)} more (the Actors view pages through them all)</td></tr>`)
     }
   }
   for (const root of state.tree.roots) walk(root, 0)
+  moreRow(state.tree.more ?? 0, 0)
   body.innerHTML = rows.length > 0 ? rows.join("") : `<tr><td class="empty" colspan="7">no actors</td></tr>`
 }
 
@@ -674,14 +679,14 @@ class Chart {
   resize() {
     if (this.plot && this.el.clientWidth > 0) this.plot.setSize(this.size())
   }
-  update(t, series) {
+  update(t, series, empty = "waiting for the first samples…") {
     if (this.el.offsetParent === null) return // hidden: drawn when shown
     const keys = series.map((s) => s.label).join("\n")
     if (series.length === 0 || t.length === 0) {
       this.plot?.destroy()
       this.plot = null
       this.keys = ""
-      this.el.innerHTML = `<div class="placeholder">waiting for the first samples…</div>`
+      this.el.innerHTML = `<div class="placeholder">${esc(empty)}</div>`
       return
     }
     const data = [t, ...series.map((s) => s.values)]
@@ -751,6 +756,7 @@ renderers.charts = () => {
     charts.nodes.update(r.t, sorted(r.nodes, () => true))
     charts.links.update(r.t, sorted(r.links, (k) => state.linksOf === "" || k.split("->")[0] === state.linksOf))
     if (state.selected) charts.mailbox.update(state.mailbox.t, [{ label: state.selected.name ?? state.selected.actor, values: state.mailbox.v }])
+    else charts.mailbox.update([], [], "no actor selected: click one in Supervision or Actors")
   }
   if (state.selected) charts.drawer.update(state.mailbox.t, [{ label: "mailbox", values: state.mailbox.v }])
 }
