@@ -100,18 +100,26 @@ export const startFake = async (port: number, options: FakeOptions = {}) => {
     actor: `Counter@${node}#${100000 + i}`, ...(i % 7 === 0 ? { name: `counter-${i}` } : {}), protocol: i % 3 === 0 ? "Counter" : "Session",
     mailbox: (i * 37) % 90, capacity: i % 5 === 0 ? null : 4096, msgsPerSec: (i * 13) % 50, policy: i % 4 === 0 ? "dropNewest" : "backpressure"
   })
+  // a node's rows in the order asked, kept per (node, sort, filter): the page asks for the same order every second
+  const orders = new Map<string, Array<number>>()
+  const ordered = (node: string, sort: string, dir: number, filter: string) => {
+    const key = `${node}|${sort}|${dir}|${filter}`
+    let ids = orders.get(key)
+    if (ids === undefined) {
+      ids = Array.from({ length: actorsPerNode }, (_, i) => i)
+      if (filter !== "") ids = ids.filter((i) => JSON.stringify(actorRow(node, i)).toLowerCase().includes(filter))
+      if (sort !== "actor" || dir === -1) {
+        const keyed = ids.map((i) => [(actorRow(node, i) as any)[sort] ?? "", i] as const)
+        keyed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0) * dir)
+        ids = keyed.map(([, i]) => i)
+      }
+      orders.set(key, ids)
+    }
+    return ids
+  }
   const actors = (node: string, q: URLSearchParams) => {
     const offset = Number(q.get("offset") ?? 0), limit = Math.min(500, Number(q.get("limit") ?? 100))
-    const filter = (q.get("filter") ?? "").toLowerCase()
-    const sort = q.get("sort") ?? "actor", dir = q.get("dir") === "desc" ? -1 : 1
-    // made up on demand: the fake never holds a node's actors, as the real server must not send them all
-    let ids = Array.from({ length: actorsPerNode }, (_, i) => i)
-    if (filter !== "") ids = ids.filter((i) => JSON.stringify(actorRow(node, i)).toLowerCase().includes(filter))
-    if (sort !== "actor" || dir === -1) {
-      const keyed = ids.map((i) => [(actorRow(node, i) as any)[sort] ?? "", i] as const)
-      keyed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0) * dir)
-      ids = keyed.map(([, i]) => i)
-    }
+    const ids = ordered(node, q.get("sort") ?? "actor", q.get("dir") === "desc" ? -1 : 1, (q.get("filter") ?? "").toLowerCase())
     return { node, total: ids.length, offset, rows: ids.slice(offset, offset + limit).map((i) => actorRow(node, i)) }
   }
   const protocol = {
