@@ -24,6 +24,12 @@ const expectations: Record<string, ReadonlyArray<RegExp>> = {
     /^n3 cut off: the room's monitor removed bob; members: alice$/m
   ],
   "jobs.ts": [/^60\/60 jobs done, each once; \d+ retried after a crash; \d+ worker restarts$/m],
+  "carts.ts": [
+    /^30 carts, 2 items each, on c1: \d+, c2: [1-9]\d*, c3: \d+$/m,
+    /^checkout of an empty cart: EmptyCart$/m,
+    /^c2 stopped: its (\d+) carts answer from c1 and c3, \1 with both items$/m,
+    /^checkout of user-1: 2 items$/m
+  ],
   "orders.ts": [
     /^link shop–billing cut \(3\/3\)/m,
     /^100 orders confirmed to the shop, 100 distinct charges \(each exactly once\)$/m,
