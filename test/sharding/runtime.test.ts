@@ -57,6 +57,37 @@ const fencedStore = () => {
 }
 
 describe("sharding: one node", () => {
+  it.live("while a shard has no owner: messages are held up to bufferSize (then BufferFull), asks end with AskTimeout", () =>
+    quiet(Effect.gen(function*() {
+      // a store that grants nothing: no shard ever has an owner
+      const store: ShardStore.ShardStore = { ...ShardStore.memory(), acquire: () => Effect.succeed([]) }
+      const layer = Sharding.layer({ ...fast, bufferSize: 2, entities: [CounterEntity] }).pipe(
+        Layer.provide(ShardStore.Service.layer(store)),
+        Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
+      )
+      yield* Effect.gen(function*() {
+        const a = (yield* Sharding.entity(CounterEntity)).ref("held")
+        yield* a.tell(Counter.Add({ by: 1 }))
+        yield* a.tell(Counter.Add({ by: 1 }))
+        const full = yield* Effect.flip(a.tell(Counter.Add({ by: 1 })))
+        assert.strictEqual(full._tag, "ShardingError")
+        assert.strictEqual((full as any).reason, "BufferFull")
+        const error = yield* Effect.flip(a.ask(Counter.Get(), { timeout: "300 millis" }))
+        assert.strictEqual(error._tag, "ShardingError") // the buffer is full for the ask too
+        const sharding = yield* Sharding
+        assert.strictEqual(sharding.ownedShards().length, 0)
+      }).pipe(Effect.provide(layer))
+      const roomy = Sharding.layer({ ...fast, entities: [CounterEntity] }).pipe(
+        Layer.provide(ShardStore.Service.layer(store)),
+        Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
+      )
+      yield* Effect.gen(function*() {
+        const a = (yield* Sharding.entity(CounterEntity)).ref("held")
+        const error = yield* Effect.flip(a.ask(Counter.Get(), { timeout: "300 millis" }))
+        assert.strictEqual(error._tag, "AskTimeout")
+      }).pipe(Effect.provide(roomy))
+    })))
+
   it.live("an activation that fails (its state cannot be loaded) fails what waits for it, once; the next message tries again", () =>
     quiet(Effect.gen(function*() {
       const inner = ShardStore.memory()
