@@ -18,6 +18,9 @@
  * Every `renewInterval` a node renews all its leases in one call, reads who holds what, hands
  * off the shards another member should own (stops their entities under the shard's supervisor,
  * then releases the lease) and acquires the free or expired leases of the shards it should own.
+ * A node with peers acquires nothing in its first `renewInterval` (its seeds connect meanwhile:
+ * nodes started together do not take every shard first and hand them off after). A member that
+ * cannot reach the store is still handed its shards: they wait for it (no owner) until it can.
  * Every node must host (declare) the same entity types.
  *
  * **Leases and timing** (defaults: `leaseTtl` 3 s, `renewInterval` ttl/3, `stopBudget` 500 ms,

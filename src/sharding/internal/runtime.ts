@@ -702,6 +702,14 @@ export const make = (config: Config) =>
     const storeCall = <A, E>(effect: Effect.Effect<A, E>) =>
       effect.pipe(Effect.timeout(t.renewIntervalMillis), Effect.result)
 
+    const startedAt = now()
+    /**
+     * Whether this node's view of the members is worth acquiring by: on a node with peers, not
+     * before a renew interval since start (its seeds connect and are probed meanwhile) — else a
+     * node starting with others would take every free shard, then hand most of them off.
+     */
+    const settledMembers = () => node === undefined || now() - startedAt >= t.renewIntervalMillis || node.peers().length === 0
+
     /** set when the layer closes: the loops change nothing more */
     let closing = false
 
@@ -742,7 +750,7 @@ export const make = (config: Config) =>
           stopShard(local, "handoff", `${desired} joined`)
         }
       }
-      if (want.length > 0 && !closing && config.hosting) {
+      if (want.length > 0 && !closing && config.hosting && settledMembers()) {
         const sentAt = now()
         const acquired = yield* storeCall(store.acquire(selfId, want, ttl))
         if (acquired._tag === "Success") {
