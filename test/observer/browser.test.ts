@@ -38,6 +38,8 @@ const nodes = new Map<string, TelexProcess>()
 const proxies = new Map<string, FaultProxy>()
 let browser: BrowserContext
 let page: Page
+/** script errors on any page of the browser: there should be none */
+const pageErrors: Array<string> = []
 
 const why = () =>
   [...nodes.entries()].map(([n, p]) => `=== ${n} ===\n${p.describe()}`).join("\n") +
@@ -102,8 +104,9 @@ describe.skipIf(!available)("the observer page in chromium", () => {
       args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
       viewport: { width: 1440, height: 900 }
     })
+    browser.on("page", (p) => p.on("pageerror", (e) => pageErrors.push(`${p.url()}: ${e.message}`)))
     page = browser.pages()[0] ?? await browser.newPage()
-    page.on("pageerror", (e) => console.log(`page error: ${e.message}`))
+    page.on("pageerror", (e) => pageErrors.push(`${page.url()}: ${e.message}`))
     page.on("dialog", (d) => void d.accept())
   }, 240_000)
 
@@ -294,5 +297,7 @@ describe.skipIf(!available)("the observer page in chromium", () => {
     const response = await fresh.goto(base)
     assert.strictEqual(response?.status(), 401)
     await fresh.close()
+    // and no page had a script error along the way
+    assert.deepStrictEqual(pageErrors, [])
   }, 30_000)
 })
