@@ -89,7 +89,6 @@ const isRuntimeError = (e: unknown): boolean =>
 
 const encodeRuntime = encoderFor(RuntimeError)
 const decodeRuntime = decoderFor(RuntimeError)
-const decodeReply = decoderFor(RegionProtocol.defs.Ask.success)
 
 const nameOf = (owner: string): string => {
   const i = owner.lastIndexOf("#")
@@ -870,12 +869,8 @@ export const make = (config: Config) =>
               }
               return yield* Effect.fail(sent.failure)
             }
-            const answer = sent.success
-            const reply = decodeReply(answer)
-            if (Exit.isFailure(reply)) {
-              return yield* new InvalidMessage({ actor: `${type}/${key}`, protocol: RegionProtocol.name, issue: `reply: ${issueOf(reply)}` })
-            }
-            const v = reply.value as Reply
+            // decoded by the transport with the Reply schema already
+            const v = sent.success as Reply
             switch (v._tag) {
               case "Ok": {
                 const out = decoderFor(reg.entity.protocol.defs[message._tag]!.success ?? Schema.Void)(v.value)
