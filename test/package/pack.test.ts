@@ -13,7 +13,7 @@
 // and a Node.js older than `engines` (when this machine has one) gets one line, not a crash.
 // One pack and one install, shared by the checks, which run in order.
 import { spawnSync } from "node:child_process"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { delimiter, dirname, join } from "node:path"
@@ -208,6 +208,10 @@ describe("the packed package, installed in a fresh app outside the repository", 
     assert.ok(pkg.peerDependencies.effect)
     assert.strictEqual(pkg.peerDependenciesMeta["better-sqlite3"].optional, true)
     assert.strictEqual(pkg.peerDependenciesMeta["@effect/sql-pg"].optional, true)
+    // the observer's page ships as it is (no build step), and the charting library it loads is installed with telex
+    for (const f of ["index.html", "app.js", "schema-form.js", "style.css"]) assert.include(files, `package/src/cluster/observer-web/${f}`)
+    assert.ok(pkg.dependencies.uplot)
+    assert.ok(existsSync(join(app, "node_modules", "uplot", "dist", "uPlot.esm.js")))
   })
 
   it("(a) plain node runs a JavaScript file importing telex; telex/sqlite without better-sqlite3 fails in one line", () => {
