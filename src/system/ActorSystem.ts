@@ -27,7 +27,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Effect, Layer, Option, Stream } from "effect"
+import { Context, Deferred, Effect, Layer, LogLevel, Option, Stream } from "effect"
 import * as ExitReason from "../actors/ExitReason.ts"
 import type { SupervisionEvent } from "../actors/SupervisionEvent.ts"
 import * as Supervisor from "../supervision/Supervisor.ts"
@@ -144,15 +144,19 @@ const make = Effect.fnUntraced(function*(options?: Options) {
   const nodeId: NodeId = { name: options?.node ?? "local", incarnation: options?.incarnation ?? newIncarnation() }
   const core = Kernel.make(nodeId, options)
 
-  // dead letters are logged at debug level by a background subscriber
-  yield* Stream.fromPubSub(core.deadLetters).pipe(
-    Stream.runForEach((d) =>
-      Effect.logDebug(`dead letter to ${d.recipient}: ${formatReason(d.reason)}`).pipe(
-        Effect.annotateLogs({ node: nodeId.name, message: (d.message as any)?._tag ?? typeof d.message })
-      )
-    ),
-    Effect.forkScoped
-  )
+  // dead letters are logged at debug level by a background subscriber, when debug is on where the
+  // system is made (the subscriber logs with that context): otherwise each one would be formatted
+  // for nothing, most of a sender's cost under a flood of dead letters
+  if (yield* LogLevel.isEnabled("Debug")) {
+    yield* Stream.fromPubSub(core.deadLetters).pipe(
+      Stream.runForEach((d) =>
+        Effect.logDebug(`dead letter to ${d.recipient}: ${formatReason(d.reason)}`).pipe(
+          Effect.annotateLogs({ node: nodeId.name, message: (d.message as any)?._tag ?? typeof d.message })
+        )
+      ),
+      Effect.forkScoped
+    )
+  }
 
   const rootExit = yield* Deferred.make<ExitReason.ExitReason>()
   // set below, once the service they see in their context exists
