@@ -13,6 +13,7 @@ import * as Singleton from "../../src/sharding/Singleton.ts"
 import { RegionProtocol, regionName } from "../../src/sharding/internal/protocol.ts"
 import type { ShardingEvent } from "../../src/sharding/Sharding.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
+import { backends } from "./_backends.ts"
 import { Counter, CounterEntity, connect, eventually, quiet, settled, type ShardNode, startNode } from "./_runtime.ts"
 
 const keys = Array.from({ length: 24 }, (_, i) => `key-${i}`)
@@ -156,4 +157,27 @@ describe("sharding: several nodes", () => {
       const cb = yield* b.sharding.entity(CounterEntity)
       assert.strictEqual(yield* cb.ref("x").ask(Counter.Get()), 0)
     })), 60_000)
+
+  // the same runtime on the stores of real deployments (one store shared by the nodes of this process)
+  for (const backend of backends.filter((b) => b.live)) {
+    it.live.skipIf(backend.skip !== undefined)(`on the ${backend.name} store: routing, handoff on join, state kept`, () =>
+      quiet(Effect.gen(function*() {
+        const store = yield* backend.make
+        const a = yield* startNode("a", store)
+        const b = yield* startNode("b", store)
+        yield* connect(a, b)
+        yield* settled([a, b])
+        const ca = yield* a.sharding.entity(CounterEntity)
+        for (const k of keys) yield* ca.ref(k).tell(Counter.Add({ by: 1 }))
+        for (const k of keys) assert.strictEqual(yield* ca.ref(k).ask(Counter.Get()), 1, k)
+        const c = yield* startNode("c", store)
+        yield* connect(c, a)
+        yield* connect(c, b)
+        yield* settled([a, b, c])
+        const cc = yield* c.sharding.entity(CounterEntity)
+        for (const k of keys) assert.strictEqual(yield* cc.ref(k).ask(Counter.Get(), { timeout: "10 seconds" }), 1, k)
+        assert.isTrue(c.sharding.ownedShards().length > 0)
+        assertNoOverlap([a, b, c])
+      })), 60_000)
+  }
 })
