@@ -166,6 +166,8 @@ describe.skipIf(!available)("the observer page in chromium", () => {
     await page.selectOption("#send-tag", { label: "Crash (tell)" })
     // selecting the worker reopened the page's stream (with its mailbox samples): wait until it is back
     await page.locator(`#stream-status[data-state="live"]`).waitFor({ timeout: 10_000 })
+    // the reopened stream carries the worker's mailbox samples: its chart is drawn
+    await page.locator("#drawer-chart .uplot").waitFor({ timeout: 10_000 })
     await shot(page, "actor")
     // both pages are watched from the instant the crash is sent
     const sent = Date.now()
