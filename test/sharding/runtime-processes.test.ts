@@ -1,7 +1,8 @@
 /**
  * Sharded entities between real node processes over real TCP, with the SQLite shard store the
  * nodes share (a file next to their configs): keys answer from any node, their state is durable,
- * and when a node is killed (-9) its keys answer again from the others once its leases expire.
+ * and when a node is killed (-9) its keys answer again from the others once its leases expire;
+ * restarted, it takes its shards back by handoff.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -14,7 +15,7 @@ const app = fileURLToPath(new URL("../fixtures/sharding-app.ts", import.meta.url
 const keys = Array.from({ length: 30 }, (_, i) => `k${i}`)
 
 describe("sharding: real processes", () => {
-  it.live("3 nodes, SQLite store: keys answer from any node; a node killed -9, its keys answer again with their state", () =>
+  it.live("3 nodes, SQLite store: keys answer from any node; a node killed -9, its keys answer again with their state; back, it takes them over again", () =>
     Effect.gen(function*() {
       const cluster = yield* TestCluster.start({
         app,
@@ -51,6 +52,21 @@ describe("sharding: real processes", () => {
         assert.strictEqual(got.value, 1, k)
         assert.notStrictEqual(got.node, "n2")
         assert.strictEqual(yield* g3.ask(Gateway.Add({ key: k, by: 1 }), { timeout: "10 seconds" }), 2)
+      }
+
+      // n2 comes back (a new incarnation): it takes its shards over again, by handoff, states kept
+      yield* cluster.restart("n2")
+      const g2 = yield* cluster.eventually(gateway("n2"), "30 seconds")
+      yield* cluster.eventually(
+        Effect.gen(function*() {
+          const got = yield* g2.ask(Gateway.Get({ key: onN2[0]! }), { timeout: "10 seconds" })
+          if (got.node !== "n2") return yield* Effect.fail(new Error(`${onN2[0]} still on ${got.node}`))
+        }),
+        "30 seconds"
+      )
+      for (const k of keys) {
+        const got = yield* cluster.eventually(g1.ask(Gateway.Get({ key: k }), { timeout: "10 seconds" }), "30 seconds")
+        assert.strictEqual(got.value, onN2.includes(k) ? 2 : 1, k)
       }
     }).pipe(Effect.scoped, quiet), 120_000)
 })
