@@ -172,7 +172,7 @@ export const make = (config: Config) =>
         if (item.kind === "wake") item.wake()
         else if (item.until < t0) {
           run(Effect.logDebug(`sharding: dropped a tell to ${item.reg.entity.type}/${item.key}: its shard ${shard} had no owner for ${holdMillis} ms`))
-        } else dispatchTell(item.reg, item.key, item.message, item.hops)
+        } else dispatchTell(item.reg, item.key, item.message, Math.min(item.hops, MAX_HOPS - 1)) // one more forward per round
       }
     }
     const flushAll = () => {
