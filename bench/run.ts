@@ -33,9 +33,10 @@ import { overload } from "./overload.ts"
 import { peers } from "./peers.ts"
 import { reliable } from "./reliable.ts"
 import { remote } from "./remote.ts"
+import { sharding } from "./sharding.ts"
 
 /** Every group, in run order. Add new groups (one file each) here. */
-const groups: ReadonlyArray<BenchGroup> = [local, remote, reliable, cluster, peers, overload]
+const groups: ReadonlyArray<BenchGroup> = [local, remote, reliable, cluster, peers, overload, sharding]
 
 if (globalThis.gc === undefined) {
   const child = spawnSync(
