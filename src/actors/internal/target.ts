@@ -35,8 +35,8 @@ export type Offer = (typeof Offer)[keyof typeof Offer]
 export interface Target {
   readonly capacity: number
   /**
-   * Checks a message before anything is sent (a local actor: when it asks for it,
-   * `validateLocal`; a remote one: its protocol and version), else undefined.
+   * Checks a message before anything is sent, else undefined: a local actor when it asks for
+   * it (`validateLocal`); a remote one checks in `offer`, where it encodes the message.
    */
   validate(message: unknown): InvalidMessage | ProtocolMismatch | undefined
   /**
