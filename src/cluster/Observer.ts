@@ -426,7 +426,8 @@ export const serve = Effect.fnUntraced(function*(configFile: string, options?: O
       if (method === "GET" && parts.length === 1 && parts[0] === "events") {
         const limit = intParam(q, "limit", 200)
         if (isHttpError(limit)) return yield* Effect.fail(limit)
-        return { events: events.slice(-Math.min(Math.max(limit, 0), EVENTS_KEPT) || events.length).reverse().slice(0, limit) }
+        const n = Math.min(limit, EVENTS_KEPT)
+        return { events: n === 0 ? [] : events.slice(-n).reverse() }
       }
       if (parts[0] !== "nodes" || parts.length < 3) return yield* Effect.fail({ status: 404, error: `no such API: ${method} /api/${parts.join("/")}` })
       const name = parts[1]!
