@@ -175,12 +175,13 @@ describe.skipIf(!available)("the observer page in chromium", () => {
       page.waitForFunction(
         (n) => Number((globalThis as any).document.querySelector(`#tree tr[data-child="crashy"] td.restarts`)?.getAttribute("data-restarts")) > n,
         before,
-        { timeout: VISIBLE_WITHIN }
+        // polled on a timer: a page in a background tab gets no animation frames to poll on
+        { timeout: VISIBLE_WITHIN, polling: 50 }
       ).then(() => Date.now() - sent),
       events.waitForFunction(
         (n) => [...(globalThis as any).document.querySelectorAll(`#events tr[data-kind="Restart"]`)].filter((r: any) => r.textContent.includes("crashy")).length > n,
         restartsBefore,
-        { timeout: VISIBLE_WITHIN }
+        { timeout: VISIBLE_WITHIN, polling: 50 }
       ).then(() => Date.now() - sent)
     ])
     shown.catch(() => {}) // awaited below; a failure before then must not go unhandled

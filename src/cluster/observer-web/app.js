@@ -119,16 +119,20 @@ const hideBanner = () => {
   $("banner").hidden = true
 }
 
-/** Coalesces renders to one per frame. */
+/** Coalesces renders to one per frame (or per 100 ms: a tab in the background gets no frames, a window beside it may). */
 const dirty = new Set()
-let frame = 0
+let scheduled = false
 const invalidate = (...what) => {
   for (const w of what) dirty.add(w)
-  if (frame === 0) frame = requestAnimationFrame(flush)
+  if (scheduled) return
+  scheduled = true
+  requestAnimationFrame(flush)
+  setTimeout(flush, 100)
 }
 const renderers = {}
 function flush() {
-  frame = 0
+  if (!scheduled) return
+  scheduled = false
   const todo = [...dirty]
   dirty.clear()
   for (const w of todo) renderers[w]?.()
