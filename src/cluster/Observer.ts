@@ -68,6 +68,7 @@ export interface ClusterView {
   readonly nodes: ReadonlyArray<{
     readonly node: string
     readonly incarnation: number | null
+    readonly pid: number | null
     readonly address: string
     readonly up: boolean
     readonly uptimeMs: number
@@ -364,6 +365,7 @@ export const serve = Effect.fnUntraced(function*(configFile: string, options?: O
         return {
           node: n.name,
           incarnation: n.incarnation ?? null,
+          pid: n.info?.pid ?? null,
           address: `${entry.host ?? "127.0.0.1"}:${entry.port}`,
           up: n.up,
           uptimeMs: i?.uptimeMillis ?? 0,

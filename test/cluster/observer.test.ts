@@ -375,3 +375,30 @@ describe.concurrent("telex observe (server)", () => {
     }
   }, 120_000)
 })
+
+// after the tests above: it kills a node
+describe("telex observe (server): a node that dies", () => {
+  it("shows as NodeDown, then NodeUp with a new incarnation once the launcher has restarted it; its events are read again", async () => {
+    const before = (await get("/api/cluster")).json.nodes.find((n: any) => n.node === "n3")
+    assert.isTrue(before.up)
+    assert.isNumber(before.pid)
+    const lastId = Math.max(0, ...(await get("/api/events?limit=2000")).json.events.map((e: any) => e.id))
+    process.kill(before.pid, "SIGKILL")
+    const after = await waitUntil("n3 back with a new incarnation", async () => {
+      const n3 = (await get("/api/cluster")).json.nodes.find((n: any) => n.node === "n3")
+      return n3.up && n3.incarnation !== before.incarnation ? n3 : undefined
+    }, 120_000)
+    assert.notStrictEqual(after.pid, before.pid)
+    const events = (await get("/api/events?limit=2000")).json.events.filter((e: any) => e.id > lastId).reverse()
+    const down = events.findIndex((e: any) => e.kind === "NodeDown" && e.node === "n3")
+    const up = events.findIndex((e: any) => e.kind === "NodeUp" && e.node === "n3")
+    assert.isAtLeast(down, 0, JSON.stringify(events))
+    assert.isAbove(up, down, JSON.stringify(events))
+    assert.include(events[up].text, String(after.incarnation))
+    // the other nodes saw their links to n3 go down
+    assert.isTrue(events.some((e: any) => e.kind === "LinkDown" && e.peer === "n3"), JSON.stringify(events))
+    // the new n3 answers for its actors
+    const crashy = await waitUntil("crashy on the new n3", () => actorOf("n3", "crashy"))
+    assert.include(crashy, `#${after.incarnation}/`)
+  }, 150_000)
+})
