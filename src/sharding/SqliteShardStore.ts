@@ -40,7 +40,12 @@ export interface SqliteShardStoreOptions {
 
 /**
  * `expires_at`: milliseconds of the host's wall clock; a released lease keeps its row (and its
- * epoch, so the next acquisition gets a larger one) with `expires_at` set to the release time.
+ * epoch, so the next acquisition gets a larger one) with `expires_at` set just before the release.
+ *
+ * The clock is read in whole milliseconds (`Date.now()` truncates), so a lease stamped in the
+ * millisecond `t` may have been stamped up to 1 ms after `t`: the holder counts it valid while
+ * `now < expires_at`, another node may take it only once `now > expires_at` — never before the
+ * ttl has run out in real time. At `now = expires_at` it is neither.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS telex_shard_lease (
@@ -127,7 +132,7 @@ const fromDatabase = (db: DatabaseSync, path: string, busyTimeoutMs: number): Sh
       "ON CONFLICT (shard) DO UPDATE SET " +
       "epoch = CASE WHEN owner = excluded.owner AND expires_at > :now THEN epoch ELSE epoch + 1 END, " +
       "owner = excluded.owner, expires_at = excluded.expires_at " +
-      "WHERE expires_at <= :now OR owner = excluded.owner " +
+      "WHERE expires_at < :now OR owner = excluded.owner " +
       "RETURNING shard, owner, epoch"
   )
   const renewOne = prepare(
@@ -135,7 +140,7 @@ const fromDatabase = (db: DatabaseSync, path: string, busyTimeoutMs: number): Sh
       "WHERE shard = :shard AND owner = :owner AND epoch = :epoch AND expires_at > :now RETURNING shard, owner, epoch"
   )
   const releaseOne = prepare(
-    "UPDATE telex_shard_lease SET expires_at = :now " +
+    "UPDATE telex_shard_lease SET expires_at = :now - 1 " +
       "WHERE shard = :shard AND owner = :owner AND epoch = :epoch AND expires_at > :now"
   )
   const selectLeases = prepare("SELECT shard, owner, epoch FROM telex_shard_lease WHERE expires_at > ? ORDER BY shard")
