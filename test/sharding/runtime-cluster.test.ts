@@ -158,6 +158,50 @@ describe("sharding: several nodes", () => {
       assert.strictEqual(yield* cb.ref("x").ask(Counter.Get()), 0)
     })), 60_000)
 
+  it.live("a running entity on another node is asked directly; a tell, its passivation or its region's answer decide when the region routes again", () =>
+    quiet(Effect.gen(function*() {
+      const store = ShardStore.memory()
+      const a = yield* startNode("a", store)
+      const b = yield* startNode("b", store)
+      yield* connect(a, b)
+      yield* settled([a, b])
+      const owned = new Set(b.sharding.ownedShards().map((l) => l.shard))
+      const remoteKeys = keys.filter((k) => owned.has(a.sharding.shardOf(k)))
+      assert.isAtLeast(remoteKeys.length, 3)
+      const [ordered, passivating, cut] = remoteKeys as [string, string, string]
+      const counters = yield* a.sharding.entity(CounterEntity)
+      // a tell then an ask from one fiber stay in order, though asks alone go straight to the entity
+      for (let i = 1; i <= 40; i++) {
+        yield* counters.ref(ordered).tell(Counter.Add({ by: 1 }))
+        assert.strictEqual(yield* counters.ref(ordered).ask(Counter.Get()), i)
+        assert.strictEqual(yield* counters.ref(ordered).ask(Counter.Where()), "b")
+      }
+      // typed errors and the receiving side's Schema on the direct path too
+      assert.strictEqual(yield* counters.ref(ordered).ask(Counter.Fail({ reason: "no" })).pipe(Effect.flip), "no")
+      const invalid = yield* counters.ref(ordered).ask(Counter.Fail({ reason: 5 as any })).pipe(Effect.flip)
+      assert.strictEqual((invalid as any)._tag, "InvalidMessage")
+      // a passivated entity: the ask goes through the region, which activates it again (state kept)
+      yield* counters.ref(passivating).tell(Counter.Add({ by: 5 }))
+      assert.strictEqual(yield* counters.ref(passivating).ask(Counter.Get()), 5)
+      assert.strictEqual(yield* counters.ref(passivating).ask(Counter.Get()), 5)
+      const passivated = () => b.events.some((e) => e.kind === "passivated" && "key" in e && e.key === passivating)
+      yield* eventually(`${passivating} passivates`, passivated)
+      assert.strictEqual(yield* counters.ref(passivating).ask(Counter.Get()), 5)
+      const activations = b.events.filter((e) => e.kind === "activated" && "key" in e && e.key === passivating)
+      assert.strictEqual(activations.length, 2)
+      // with b's region gone, only the direct path answers: asked once, the entity answers on
+      assert.strictEqual(yield* counters.ref(cut).ask(Counter.Get()), 0)
+      const region = b.system.whereis(regionName(CounterEntity.type))
+      assert.isTrue(region._tag === "Some")
+      if (region._tag === "Some") yield* b.system.stop(region.value)
+      for (let i = 0; i < 5; i++) assert.strictEqual(yield* counters.ref(cut).ask(Counter.Key()), cut)
+      // a tell goes through the region (here: nowhere), and the next ask too: it does not pass the tell
+      yield* counters.ref(cut).tell(Counter.Add({ by: 1 }))
+      const after = yield* counters.ref(cut).ask(Counter.Get(), { timeout: "1 second" }).pipe(Effect.flip)
+      assert.include(["NoProc", "AskTimeout"], (after as any)._tag)
+      assertNoOverlap([a, b])
+    })), 60_000)
+
   // the same runtime on the stores of real deployments (one store shared by the nodes of this process)
   for (const backend of backends.filter((b) => b.live)) {
     it.live.skipIf(backend.skip !== undefined)(`on the ${backend.name} store: routing, handoff on join, state kept`, () =>

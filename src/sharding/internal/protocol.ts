@@ -8,6 +8,7 @@
 import { Schema } from "effect"
 import * as Actor from "../../actors/Actor.ts"
 import { AskErrorSchema } from "../../actors/ActorError.ts"
+import * as ActorRef from "../../actors/ActorRef.ts"
 import { ShardingError } from "../ShardingError.ts"
 
 export const NODE_NAME = "telex/sharding"
@@ -15,8 +16,11 @@ export const regionName = (type: string): string => `telex/sharding/${type}`
 
 /** A request's outcome on the owner's node, encoded. */
 export const Reply = Schema.Union([
-  /** the entity's reply, encoded by the message's `success` schema */
-  Schema.TaggedStruct("Ok", { value: Schema.Unknown }),
+  /**
+   * the entity's reply, encoded by the message's `success` schema; `entity`: the running entity's
+   * own ref, which the asker may ask directly while the owner holds the shard
+   */
+  Schema.TaggedStruct("Ok", { value: Schema.Unknown, entity: Schema.optional(ActorRef.schema) }),
   /** the entity's typed error, encoded by the message's `error` schema */
   Schema.TaggedStruct("Fail", { error: Schema.Unknown }),
   /** a runtime error (`RuntimeError`, encoded) */

@@ -79,6 +79,16 @@ interface ShardState {
   readonly entities: Map<string, EntityEntry>
 }
 
+interface Direct {
+  readonly owner: string
+  readonly ref: ActorRef<any> | undefined
+  /** `directSeq` when a tell to the key was last routed (0: none known) */
+  readonly told: number
+}
+
+/** entries of the direct-ask cache past which it is cleared (a clearing only costs region hops) */
+const MAX_DIRECTS = 100_000
+
 type Held =
   | { readonly kind: "tell"; readonly reg: Registered; readonly key: string; readonly message: unknown; readonly hops: number; readonly until: number }
   | { readonly kind: "wake"; readonly wake: () => void }
@@ -142,6 +152,19 @@ export const make = (config: Config) =>
     const missingRegions = new Map<string, number>()
     const held = new Map<number, Array<Held>>()
     let buffered = 0
+    /**
+     * Entities on other nodes that this node's asks reach directly (one hop, the entity's own
+     * mailbox), learned from their regions' replies: entity id → its ref and the lease owner it
+     * runs under. Used only while that owner still owns the shard here; a ref whose entity has
+     * stopped answers `NoProc` (the message was not delivered) and the ask goes through the
+     * region again, which alone activates entities. A tell to a key (always through the region)
+     * marks it `told`: its asks go through the region after it, and a region's reply to an ask
+     * sent before a later tell does not make the key direct (a sender's tell then ask stay in order).
+     */
+    const directs = new Map<string, Direct>()
+    /** bumped at each tell marked and each clearing of `directs` */
+    let directSeq = 0
+    let directsClearedAt = 0
     let service: ShardingShape
 
     const memberNames = (): Array<string> => [selfName, ...members.values()]
@@ -271,6 +294,7 @@ export const make = (config: Config) =>
     /** Sends a tell on its way (or holds it); false when it had to be held and the buffer is full. */
     const dispatchTell = (reg: Registered, key: string, message: unknown, hops: number): boolean => {
       const shard = Hash.shardOf(key, shards)
+      if (!shardStates.has(shard)) markTold(entityId(reg.entity.type, key))
       const queued = held.get(shard)
       // behind what is held for the shard already: order per sender is kept
       if (queued !== undefined && queued.length > 0) return holdTell(shard, reg, key, message, hops)
@@ -297,6 +321,33 @@ export const make = (config: Config) =>
           return holdTell(shard, reg, key, message, hops)
       }
     }
+    const setDirect = (id: string, direct: Direct) => {
+      if (directs.size >= MAX_DIRECTS && !directs.has(id)) {
+        directs.clear()
+        directsClearedAt = ++directSeq
+      }
+      directs.set(id, direct)
+    }
+    const markTold = (id: string) => setDirect(id, { owner: "", ref: undefined, told: ++directSeq })
+    /** A region's reply to an ask sent at `sentAt` (a `directSeq`) names the running entity. */
+    const learnDirect = (id: string, owner: string, ref: ActorRef<any>, sentAt: number) => {
+      if (sentAt < directsClearedAt || nodeKey(ref.address.node) !== owner) return
+      const d = directs.get(id)
+      if (d !== undefined && d.told > sentAt) return
+      setDirect(id, { owner, ref, told: d?.told ?? 0 })
+    }
+    /** The entity's ref to ask directly, if known and its owner still owns the shard here. */
+    const directOf = (id: string, shard: number): Direct | undefined => {
+      const d = directs.get(id)
+      return d !== undefined && d.ref !== undefined && owners[shard] === d.owner && members.has(d.owner) &&
+          !shardStates.has(shard) && (held.get(shard)?.length ?? 0) === 0
+        ? d
+        : undefined
+    }
+    const forgetDirect = (id: string, d: Direct) => {
+      if (directs.get(id) === d) directs.set(id, { owner: "", ref: undefined, told: d.told })
+    }
+
     const holdTell = (shard: number, reg: Registered, key: string, message: unknown, hops: number) =>
       hold(shard, { kind: "tell", reg, key, message, hops, until: now() + holdMillis })
 
@@ -819,6 +870,7 @@ export const make = (config: Config) =>
       Effect.gen(function*() {
         const type = reg.entity.type
         const shard = Hash.shardOf(key, shards)
+        const id = entityId(type, key)
         const deadline = now() + timeoutMillis
         let encoded: unknown = undefined
         let missingRegion = false
@@ -839,6 +891,28 @@ export const make = (config: Config) =>
           }
           const local = shardStates.get(shard)
           if (remote && local === undefined && desiredOwner(shard) !== selfName) return { _tag: "NotOwner-local", reply: notOwner(shard) }
+          if (!remote && local === undefined) {
+            const d = directOf(id, shard)
+            if (d !== undefined) {
+              const got = yield* Effect.result(d.ref!.ask(message as any, { timeout: bucket(remaining) }))
+              if (got._tag === "Success") return got.success
+              const f = got.failure as { readonly _tag?: string; readonly reason?: unknown }
+              if (f._tag === "NoProc") {
+                // the entity stopped (passivated, its shard moved): not delivered; the region routes it
+                forgetDirect(id, d)
+                continue
+              }
+              if (f._tag === "NodeDown" || f._tag === "ActorStopped" || f._tag === "ProtocolMismatch") {
+                forgetDirect(id, d)
+                if (f._tag === "NodeDown" && f.reason === "not connected") {
+                  // refused before it left: never sent, so routed again
+                  forgetMember(d.owner)
+                  continue
+                }
+              }
+              return yield* Effect.fail(got.failure)
+            }
+          }
           const r = route(shard, reg)
           if (r._tag === "Local") {
             const entry = entryFor(r.state, reg, key)
@@ -857,6 +931,7 @@ export const make = (config: Config) =>
               }
               encoded = e.value
             }
+            const sentAt = directSeq
             const sent = yield* r.region.ask(
               RegionProtocol.Ask({ key, message: encoded, timeoutMillis: remaining }),
               { timeout: bucket(remaining) }
@@ -873,6 +948,7 @@ export const make = (config: Config) =>
             const v = sent.success as Reply
             switch (v._tag) {
               case "Ok": {
+                if (v.entity !== undefined) learnDirect(id, r.owner, v.entity, sentAt)
                 const out = decoderFor(reg.entity.protocol.defs[message._tag]!.success ?? Schema.Void)(v.value)
                 if (Exit.isFailure(out)) {
                   return yield* new InvalidMessage({ actor: `${type}/${key}`, protocol: reg.entity.protocol.name, issue: `reply: ${issueOf(out)}` })
@@ -917,9 +993,11 @@ export const make = (config: Config) =>
           return Effect.succeed(runtimeReply(error))
         }
         const def = reg.entity.protocol.defs[message._tag]!
+        const shard = Hash.shardOf(key, shards)
+        const id = entityId(reg.entity.type, key)
         // the common case first: the entity runs here
-        const local = shardStates.get(Hash.shardOf(key, shards))
-        const entry = local?.status === "active" ? local.entities.get(entityId(reg.entity.type, key)) : undefined
+        const local = shardStates.get(shard)
+        const entry = local?.status === "active" ? local.entities.get(id) : undefined
         const asked = entry !== undefined && entry.status === "running"
           ? Effect.suspend(() => {
             entry.lastActive = now()
@@ -930,9 +1008,15 @@ export const make = (config: Config) =>
           Effect.map((value): Reply => {
             if (typeof value === "object" && value !== null && (value as any)._tag === "NotOwner-local") return (value as any).reply
             const out = encoderFor(def.success)(value)
-            return Exit.isSuccess(out)
-              ? { _tag: "Ok", value: out.value }
-              : runtimeReply(new InvalidMessage({ actor: `${reg.entity.type}/${key}`, protocol: reg.entity.protocol.name, issue: `reply: ${issueOf(out)}` }))
+            if (Exit.isFailure(out)) {
+              return runtimeReply(new InvalidMessage({ actor: `${reg.entity.type}/${key}`, protocol: reg.entity.protocol.name, issue: `reply: ${issueOf(out)}` }))
+            }
+            // the entity that answered, if it still runs here: the asker may ask it directly
+            const s = shardStates.get(shard)
+            const running = s?.status === "active" ? s.entities.get(id) : undefined
+            return running !== undefined && running.status === "running"
+              ? { _tag: "Ok", value: out.value, entity: running.ref! }
+              : { _tag: "Ok", value: out.value }
           }),
           Effect.catchCause((cause): Effect.Effect<Reply> => {
             const error = Cause.findErrorOption(cause)
@@ -991,6 +1075,7 @@ export const make = (config: Config) =>
     const makeRef = (reg: Registered, key: string): EntityRef<any> => {
       const type = reg.entity.type
       const shard = Hash.shardOf(key, shards)
+      const id = entityId(type, key)
       return {
         entityType: type,
         key,
@@ -1010,7 +1095,41 @@ export const make = (config: Config) =>
           }),
         ask: (message, options) => {
           const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
-          return askEntity(reg, key, message, timeoutMillis, false) as any
+          const started = now()
+          // the common cases first: a running entity here, or on another node, asked directly
+          const local = shardStates.get(shard)
+          if (local !== undefined) {
+            const entry = local.status === "active" ? local.entities.get(id) : undefined
+            if (entry === undefined || entry.status !== "running") return askEntity(reg, key, message, timeoutMillis, false) as any
+            entry.lastActive = started
+            return Effect.catchTag(entry.ref!.ask(message as any, { timeout: bucket(timeoutMillis) }) as Effect.Effect<unknown, NoProc>, "NoProc", () =>
+              // it stopped meanwhile: not delivered
+              askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false)) as any
+          }
+          const d = directOf(id, shard)
+          if (d === undefined) return askEntity(reg, key, message, timeoutMillis, false) as any
+          return Effect.catch(d.ref!.ask(message as any, { timeout: timeoutMillis }), (e: any) => {
+            switch (e?._tag) {
+              case "NoProc":
+                // it stopped (passivated, its shard moved): not delivered; routed by the regions
+                forgetDirect(id, d)
+                return askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false)
+              case "NodeDown":
+                forgetDirect(id, d)
+                if (e.reason === "not connected") {
+                  // refused before it left: never sent
+                  forgetMember(d.owner)
+                  return askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false)
+                }
+                return Effect.fail(e)
+              case "ActorStopped":
+              case "ProtocolMismatch":
+                forgetDirect(id, d)
+                return Effect.fail(e)
+              default:
+                return Effect.fail(e)
+            }
+          }) as any
         }
       }
     }
