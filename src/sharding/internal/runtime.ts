@@ -1095,6 +1095,8 @@ export const make = (config: Config) =>
           }),
         ask: (message, options) => {
           const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
+          // no timeout given: the refs' default (5 s) as is, not a Duration made per ask
+          const askOptions = options?.timeout === undefined ? undefined : { timeout: bucket(timeoutMillis) }
           const started = now()
           // the common cases first: a running entity here, or on another node, asked directly
           const local = shardStates.get(shard)
@@ -1102,13 +1104,13 @@ export const make = (config: Config) =>
             const entry = local.status === "active" ? local.entities.get(id) : undefined
             if (entry === undefined || entry.status !== "running") return askEntity(reg, key, message, timeoutMillis, false) as any
             entry.lastActive = started
-            return Effect.catchTag(entry.ref!.ask(message as any, { timeout: bucket(timeoutMillis) }) as Effect.Effect<unknown, NoProc>, "NoProc", () =>
+            return Effect.catchTag(entry.ref!.ask(message as any, askOptions) as Effect.Effect<unknown, NoProc>, "NoProc", () =>
               // it stopped meanwhile: not delivered
               askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false)) as any
           }
           const d = directOf(id, shard)
           if (d === undefined) return askEntity(reg, key, message, timeoutMillis, false) as any
-          return Effect.catch(d.ref!.ask(message as any, { timeout: timeoutMillis }), (e: any) => {
+          return Effect.catch(d.ref!.ask(message as any, askOptions), (e: any) => {
             switch (e?._tag) {
               case "NoProc":
                 // it stopped (passivated, its shard moved): not delivered; routed by the regions
