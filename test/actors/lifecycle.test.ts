@@ -337,6 +337,33 @@ describe("spawn", () => {
     }).pipe(Effect.ensuring(Deferred.succeed(initGate, undefined)), withSystem())
   })
 
+  it.effect("stopping an actor whose handler is spawning a child (the child's init runs): both stop", () => {
+    const initGate = Deferred.makeUnsafe<void>()
+    return Effect.gen(function*() {
+      const Slow = Actor.make("SlowChild", { Ping: Actor.ask({}) })
+      const Spawner = Actor.make("Spawner", { Spawn: Actor.tell({}) })
+      const initStarted = yield* Deferred.make<void>()
+      const system = yield* ActorSystem
+      const spawner = yield* system.spawn(Spawner.behavior(Effect.gen(function*() {
+        const ctx = yield* ActorContext
+        return {
+          Spawn: () =>
+            Effect.ignore(ctx.spawn(Slow.behavior(Effect.gen(function*() {
+              yield* Deferred.succeed(initStarted, undefined)
+              yield* Deferred.await(initGate)
+              return { Ping: () => Effect.void }
+            })), { name: "slow-child", link: true }))
+        }
+      })))
+      yield* spawner.tell(Spawner.Spawn({}))
+      yield* Deferred.await(initStarted)
+      // the stop interrupts the handler, and with it the child's init (run in the handler's fiber)
+      yield* system.stop(spawner)
+      assert.deepStrictEqual(yield* system.awaitExit(spawner), ExitReason.shutdown)
+      assert.strictEqual(system.whereis("slow-child")._tag, "None")
+    }).pipe(Effect.ensuring(Deferred.succeed(initGate, undefined)), withSystem())
+  })
+
   it.effect("system.kill does not wait for finalizers (stop does)", () => {
     // made outside, so that a failing assertion still releases the finalizers
     const finalizerGate = Deferred.makeUnsafe<void>()

@@ -871,9 +871,11 @@ export const initCell = (cell: Cell, callerContext: Context.Context<never>): Eff
   // would copy the service map twice per spawn and keep one copy per actor — measured 1055 → 871
   // bytes per idle actor and ~+40 % spawns/s)
   const init = Effect.updateContext(cell.behavior.init as Effect.Effect<any, unknown>, () => context) as Effect.Effect<any, unknown>
+  let settled = false
   return Effect.exit(init).pipe(
     Effect.map(checkHandlers),
     Effect.flatMap((exit) => {
+      settled = true
       if (Exit.isSuccess(exit) && cell.state === State.Starting) {
         cell.handlers = exit.value
         cell.state = State.Running
@@ -901,6 +903,21 @@ export const initCell = (cell: Cell, callerContext: Context.Context<never>): Eff
       cell.state = State.Running // let terminate() run the full path (children, scope, notifications)
       cell.terminate(reason)
       return Effect.fail(new SpawnError({ protocol: cell.behavior.protocol.name, message }))
-    })
+    }),
+    // The spawner's fiber was interrupted during the init (e.g. the spawning actor was stopped):
+    // the branch above never ran, and a stop asked of the cell meanwhile waits for it (terminate
+    // leaves a starting cell to this function). Stop it here, or it and its spawner never end.
+    Effect.onInterrupt(() =>
+      Effect.sync(() => {
+        if (settled || (cell.state !== State.Starting && cell.state !== State.Stopping)) return
+        if (cell.links !== undefined) {
+          for (const linked of cell.links.values()) linked.target.removeLink(cell.self)
+          cell.links = undefined
+        }
+        const reason = cell.exitReason ?? ExitReason.shutdownWith("its spawner was interrupted during its init")
+        cell.state = State.Running
+        cell.terminate(reason)
+      })
+    )
   )
 }
