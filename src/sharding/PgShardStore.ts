@@ -160,16 +160,10 @@ export const fromClient = (sql: SqlClient, tablePrefix = "telex_"): Effect.Effec
 
     const query = (what: string, text: string, params: ReadonlyArray<unknown>) =>
       sql.unsafe<Record<string, unknown>>(text, params).pipe(Effect.mapError(storeError(what)))
-    const stale = (lease: Lease) =>
-      new StaleEpoch({
-        shard: lease.shard,
-        epoch: lease.epoch,
-        message: `shard ${lease.shard}: epoch ${lease.epoch} of ${lease.owner} is not the current lease`
-      })
     const fenced = (what: string, text: string, lease: Lease, params: ReadonlyArray<unknown>) =>
       Effect.flatMap(
         query(what, text, [lease.shard, lease.owner, String(lease.epoch), ...params]),
-        (rows) => rows.length > 0 ? Effect.void : Effect.fail(stale(lease))
+        (rows) => rows.length > 0 ? Effect.void : Effect.fail(StaleEpoch.of(lease))
       )
 
     const store: ShardStore = {

@@ -46,7 +46,16 @@ export class StaleEpoch extends Schema.TaggedError<StaleEpoch>()("StaleEpoch", {
   shard: Schema.Number,
   epoch: Schema.Number,
   message: Schema.String
-}) {}
+}) {
+  /** The refusal of a write fenced by `fence`. */
+  static of(fence: Lease): StaleEpoch {
+    return new StaleEpoch({
+      shard: fence.shard,
+      epoch: fence.epoch,
+      message: `shard ${fence.shard}: epoch ${fence.epoch} of ${fence.owner} is not the current lease`
+    })
+  }
+}
 
 export interface ShardStore {
   /**
@@ -132,12 +141,6 @@ export const memory = (options?: MemoryOptions): ShardStore => {
     const row = leases.get(fence.shard)
     return row !== undefined && row.owner === fence.owner && row.epoch === fence.epoch && row.until > now
   }
-  const stale = (fence: Lease) =>
-    new StaleEpoch({
-      shard: fence.shard,
-      epoch: fence.epoch,
-      message: `shard ${fence.shard}: epoch ${fence.epoch} of ${fence.owner} is not the current lease`
-    })
 
   return {
     acquire: (owner, shards, ttl) =>
@@ -189,14 +192,14 @@ export const memory = (options?: MemoryOptions): ShardStore => {
     loadState: (entityType, key) => Effect.sync(() => Option.fromUndefinedOr(states.get(stateKey(entityType, key)))),
     saveState: (entityType, key, fence, state) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        if (!current(fence, now)) return Effect.fail(stale(fence))
+        if (!current(fence, now)) return Effect.fail(StaleEpoch.of(fence))
         states.set(stateKey(entityType, key), state)
         emit({ _tag: "StateSaved", entityType, key, fence, state, at: now })
         return Effect.void
       }),
     deleteState: (entityType, key, fence) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        if (!current(fence, now)) return Effect.fail(stale(fence))
+        if (!current(fence, now)) return Effect.fail(StaleEpoch.of(fence))
         states.delete(stateKey(entityType, key))
         emit({ _tag: "StateDeleted", entityType, key, fence, at: now })
         return Effect.void

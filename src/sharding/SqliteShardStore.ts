@@ -189,13 +189,7 @@ const fromDatabase = (db: DatabaseSync, path: string, busyTimeoutMs: number): Sh
           return true
         })),
       (written) =>
-        written ? Effect.void : Effect.fail(
-          new StaleEpoch({
-            shard: fence.shard,
-            epoch: fence.epoch,
-            message: `shard ${fence.shard}: epoch ${fence.epoch} of ${fence.owner} is not the current lease`
-          })
-        )
+        written ? Effect.void : Effect.fail(StaleEpoch.of(fence))
     )
 
   return {
