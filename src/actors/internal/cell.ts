@@ -827,13 +827,20 @@ const drainLoop: (cell: Cell) => Effect.Effect<void, unknown> = Effect.fnUntrace
       continue
     }
     if (reply === undefined) {
-      yield* effect
+      const done = runNow(effect)
+      if (done === undefined) yield* effect
+      else if (done !== true) return yield* done
       continue
     }
     cell.currentReply = reply
-    const exit: Exit.Exit<unknown, unknown> = yield* Effect.exit(
-      span === undefined ? effect : handlerSpan(cell, message._tag, span, effect)
-    )
+    let exit: Exit.Exit<unknown, unknown> | undefined = span === undefined ? exitNow(effect) : undefined
+    if (exit === undefined) {
+      exit = yield* Effect.exit(span === undefined ? effect : handlerSpan(cell, message._tag, span, effect))
+    } else if (cell.state !== State.Running) {
+      // stopped by its own handler: the ask fails with ActorStopped when the actor is finalized,
+      // as it would have after the interrupt of a handler run by the fiber
+      return
+    }
     cell.currentReply = undefined
     if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
       reply(exit)
@@ -843,6 +850,39 @@ const drainLoop: (cell: Cell) => Effect.Effect<void, unknown> = Effect.fnUntrace
     }
   }
 }) as any
+
+/**
+ * Most handlers return `Effect.sync(...)`, `Effect.succeed(...)` or `Effect.void`: those run here,
+ * in the drain's own step, rather than as a step of the fiber each (which costs about as much as
+ * the rest of a message's handling). The thunk of an `Effect.sync` is found once by probing.
+ */
+const probeThunk = () => undefined
+const syncProbe = Effect.sync(probeThunk) as any
+const syncProto: object = Object.getPrototypeOf(syncProbe)
+const syncThunkKey: string | undefined = Object.keys(syncProbe).find((k) => syncProbe[k] === probeThunk)
+
+/** Runs `effect` now if it is an Exit or an `Effect.sync`: true on success, the failure, or undefined (the fiber must run it). */
+const runNow = (effect: any): true | Exit.Exit<unknown, unknown> | undefined => {
+  if (Exit.isExit(effect)) return effect._tag === "Success" ? true : effect
+  if (syncThunkKey === undefined || Object.getPrototypeOf(effect) !== syncProto) return undefined
+  try {
+    effect[syncThunkKey]()
+    return true
+  } catch (defect) {
+    return Exit.die(defect)
+  }
+}
+
+/** As `runNow`, with the value: the Exit of `effect`, or undefined when the fiber must run it. */
+const exitNow = (effect: any): Exit.Exit<unknown, unknown> | undefined => {
+  if (Exit.isExit(effect)) return effect
+  if (syncThunkKey === undefined || Object.getPrototypeOf(effect) !== syncProto) return undefined
+  try {
+    return Exit.succeed(effect[syncThunkKey]())
+  } catch (defect) {
+    return Exit.die(defect)
+  }
+}
 
 const handlerSpan = (cell: Cell, tag: string, parent: Tracer.AnySpan, effect: Effect.Effect<unknown, unknown>) =>
   Tracing.withHandlerSpan(effect, parent, {
