@@ -860,28 +860,37 @@ const probeThunk = () => undefined
 const syncProbe = Effect.sync(probeThunk) as any
 const syncProto: object = Object.getPrototypeOf(syncProbe)
 const syncThunkKey: string | undefined = Object.keys(syncProbe).find((k) => syncProbe[k] === probeThunk)
+// (the prototypes of Effect's two Exit kinds: comparing prototypes is much cheaper than Exit.isExit)
+const successProto: object = Object.getPrototypeOf(Exit.void)
+const failureProto: object = Object.getPrototypeOf(Exit.die(undefined))
 
 /** Runs `effect` now if it is an Exit or an `Effect.sync`: true on success, the failure, or undefined (the fiber must run it). */
 const runNow = (effect: any): true | Exit.Exit<unknown, unknown> | undefined => {
-  if (Exit.isExit(effect)) return effect._tag === "Success" ? true : effect
-  if (syncThunkKey === undefined || Object.getPrototypeOf(effect) !== syncProto) return undefined
-  try {
-    effect[syncThunkKey]()
-    return true
-  } catch (defect) {
-    return Exit.die(defect)
+  const proto = Object.getPrototypeOf(effect)
+  if (proto === syncProto && syncThunkKey !== undefined) {
+    try {
+      effect[syncThunkKey]()
+      return true
+    } catch (defect) {
+      return Exit.die(defect)
+    }
   }
+  if (proto === successProto) return true
+  if (proto === failureProto) return effect
+  return undefined
 }
 
 /** As `runNow`, with the value: the Exit of `effect`, or undefined when the fiber must run it. */
 const exitNow = (effect: any): Exit.Exit<unknown, unknown> | undefined => {
-  if (Exit.isExit(effect)) return effect
-  if (syncThunkKey === undefined || Object.getPrototypeOf(effect) !== syncProto) return undefined
-  try {
-    return Exit.succeed(effect[syncThunkKey]())
-  } catch (defect) {
-    return Exit.die(defect)
+  const proto = Object.getPrototypeOf(effect)
+  if (proto === syncProto && syncThunkKey !== undefined) {
+    try {
+      return Exit.succeed(effect[syncThunkKey]())
+    } catch (defect) {
+      return Exit.die(defect)
+    }
   }
+  return proto === successProto || proto === failureProto ? effect : undefined
 }
 
 const handlerSpan = (cell: Cell, tag: string, parent: Tracer.AnySpan, effect: Effect.Effect<unknown, unknown>) =>
