@@ -408,6 +408,8 @@ interface ChildState {
   restart: RestartPolicy.RestartType
   significant: boolean
   ref: ActorRef<any> | undefined
+  /** `ref.key`, kept: formatting a key costs, and every exit looks the child up by it */
+  refKey: string | undefined
   status: "running" | "restarting" | "stopped"
   /** the restart timer this child waits for (a later decision supersedes an older timer) */
   due: number | undefined
@@ -481,20 +483,27 @@ const build = (
     let dynamicIndex = 0
 
     const publish = (event: SupervisionEvent) => supervision.publish(event)
+    // the actor's context is fixed: its clock and random source, read once, are those every
+    // handler would read (a TestClock included)
+    const clock = yield* Clock.Clock
+    const rng = yield* Random.Random
     const now = Clock.currentTimeMillis
+    const nowMillis = () => clock.currentTimeMillisUnsafe()
     // indexes over `children`, so that a supervisor of many (dynamic) children finds one in O(1)
     const byId = new Map<string, ChildState>()
     const byRef = new Map<string, ChildState>()
     const find = (id: string) => byId.get(id)
-    const findRef = (ref: ActorRef<any>) => byRef.get(ref.key)
+    const findRef = (key: string) => byRef.get(key)
     const addEntry = (child: ChildState) => {
       children.push(child)
       byId.set(child.spec.id, child)
     }
-    const setRef = (child: ChildState, ref: ActorRef<any> | undefined) => {
-      if (child.ref !== undefined) byRef.delete(child.ref.key)
+    /** `key`: the ref's key when the caller has it (formatting one costs) */
+    const setRef = (child: ChildState, ref: ActorRef<any> | undefined, key = ref?.key) => {
+      if (child.refKey !== undefined) byRef.delete(child.refKey)
       child.ref = ref
-      if (ref !== undefined) byRef.set(ref.key, child)
+      child.refKey = key
+      if (key !== undefined) byRef.set(key, child)
     }
 
     const newChild = (spec: ChildSpec<any>): ChildState => ({
@@ -503,6 +512,7 @@ const build = (
       restart: spec.restart ?? "permanent",
       significant: spec.significant === true,
       ref: undefined,
+      refKey: undefined,
       status: "stopped",
       restarts: 0,
       due: undefined,
@@ -510,8 +520,11 @@ const build = (
       ignored: false
     })
 
-    /** Starts a child; `undefined` when its init chose `Supervisor.ignore` (it stays stopped). */
-    const start = Effect.fnUntraced(function*(child: ChildState) {
+    /**
+     * Starts a child; `undefined` when its init chose `Supervisor.ignore` (it stays stopped).
+     * (Plain combinators rather than a generator: this is every restart's path.)
+     */
+    const start = (child: ChildState): Effect.Effect<ActorRef<any> | undefined, SupervisorError, any> => {
       child.ignored = false
       const { behavior, options } = child.startWith ??= {
         behavior: {
@@ -523,23 +536,27 @@ const build = (
         },
         options: { ...child.spec.options, link: true }
       }
-      const spawned = yield* Effect.result(ctx.spawn(behavior, options))
-      if (spawned._tag === "Failure") {
-        setRef(child, undefined)
-        child.status = "stopped"
-        if (child.ignored) return undefined
-        return yield* supervisorError("StartFailed", child.spec.id, spawned.failure.message)
-      }
-      const ref = spawned.success
-      // The supervisor stops its children itself (finalizer below: reverse start order, each within
-      // its shutdown budget). Left in the cell's generic child set, they would be stopped before
-      // that finalizer runs, in spawn order (wrong after a restart) and with no budget.
-      supervision.adopt(ref)
-      setRef(child, ref)
-      child.status = "running"
-      publish({ _tag: "ChildStarted", supervisor: selfKey, at: yield* now, childId: child.spec.id, actor: ref.key })
-      return ref
-    })
+      return Effect.matchEffect(ctx.spawn(behavior, options), {
+        onFailure: (error) => {
+          setRef(child, undefined)
+          child.status = "stopped"
+          if (child.ignored) return Effect.undefined
+          return Effect.fail(supervisorError("StartFailed", child.spec.id, error.message))
+        },
+        onSuccess: (ref) => {
+          // The supervisor stops its children itself (finalizer below: reverse start order, each
+          // within its shutdown budget). Left in the cell's generic child set, they would be
+          // stopped before that finalizer runs, in spawn order (wrong after a restart) and with
+          // no budget.
+          supervision.adopt(ref)
+          const key = ref.key
+          setRef(child, ref, key)
+          child.status = "running"
+          publish({ _tag: "ChildStarted", supervisor: selfKey, at: nowMillis(), childId: child.spec.id, actor: key })
+          return Effect.succeed(ref)
+        }
+      })
+    }
 
     const stop = Effect.fnUntraced(function*(child: ChildState) {
       const ref = child.ref
@@ -594,88 +611,101 @@ const build = (
       return running ? Effect.void : shutdownSelf("all significant children exited")
     }
 
-    /** Applies the policy to one child's exit (or failed restart). */
-    const onChildExit: (child: ChildState, reason: ExitReason.ExitReason) => Effect.Effect<void, never, any> = Effect.fnUntraced(
-      function*(child: ChildState, reason: ExitReason.ExitReason) {
-        const at = yield* now
-        const random = yield* Random.next
-        // one_for_one touches the failed child alone: no need to list the others (O(1) per exit)
-        const listed = policy.strategy === "one_for_one"
-          ? [{ id: child.spec.id, restart: child.restart, running: child.status === "running" }]
-          : infos()
-        const [decision, next] = RestartPolicy.decide(policy, listed, child.spec.id, reason, at, history, random)
-        history = next
-        switch (decision._tag) {
-          case "NoRestart": {
-            removeSpecs(decision.remove)
-            yield* checkAutoShutdown(child)
-            return
-          }
-          case "Escalate": {
-            publish({ _tag: "IntensityExceeded", supervisor: selfKey, at, restarts: decision.restarts, periodMillis: policy.periodMillis })
-            // OTP exits with `shutdown`: a transient parent does not restart a supervisor that gave up
-            const escalation = ExitReason.shutdownWith(
-              `supervisor gave up: more than ${policy.intensity} restarts within ${policy.periodMillis} ms`
-            )
-            publish({ _tag: "Escalated", supervisor: selfKey, at, reason: escalation })
-            yield* ctx.stop(escalation)
-            return
-          }
-          case "Restart": {
-            for (const id of decision.stop) {
+    /**
+     * Applies the policy to one child's exit (or failed restart) at `at`. Plain code returning the
+     * effect that is left to run (stops, the restart): this is every restart's path.
+     */
+    const onChildExit = (child: ChildState, reason: ExitReason.ExitReason, at: number = nowMillis()): Effect.Effect<void, never, any> => {
+      // one_for_one touches the failed child alone: no need to list the others (O(1) per exit)
+      const listed = policy.strategy === "one_for_one"
+        ? [{ id: child.spec.id, restart: child.restart, running: child.status === "running" }]
+        : infos()
+      // the random number is for the backoff's jitter only
+      const random = policy.backoff === undefined ? 0 : rng.nextDoubleUnsafe()
+      const [decision, next] = RestartPolicy.decide(policy, listed, child.spec.id, reason, at, history, random)
+      history = next
+      switch (decision._tag) {
+        case "NoRestart": {
+          removeSpecs(decision.remove)
+          return checkAutoShutdown(child)
+        }
+        case "Escalate": {
+          publish({ _tag: "IntensityExceeded", supervisor: selfKey, at, restarts: decision.restarts, periodMillis: policy.periodMillis })
+          // OTP exits with `shutdown`: a transient parent does not restart a supervisor that gave up
+          const escalation = ExitReason.shutdownWith(
+            `supervisor gave up: more than ${policy.intensity} restarts within ${policy.periodMillis} ms`
+          )
+          publish({ _tag: "Escalated", supervisor: selfKey, at, reason: escalation })
+          return ctx.stop(escalation)
+        }
+        case "Restart": {
+          if (decision.stop.length === 0) return afterStops(decision, at)
+          return Effect.andThen(
+            Effect.forEach(decision.stop, (id) => {
               const other = find(id)
-              if (other !== undefined) yield* stop(other)
-            }
-            removeSpecs(decision.remove)
-            const gen = decision.delayMillis > 0 ? ++generation : undefined
-            for (const id of decision.start) {
-              const c = find(id)
-              if (c !== undefined) {
-                c.status = "restarting"
-                c.due = gen
-              }
-            }
-            if (gen !== undefined) {
-              pendingRestarts.add(gen)
-              dueAt.set(gen, at + decision.delayMillis)
-              publish({ _tag: "RestartScheduled", supervisor: selfKey, at, childIds: decision.start, delayMillis: decision.delayMillis })
-              yield* ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids: decision.start, generation: gen }), decision.delayMillis)
-              return
-            }
-            yield* restartGroup(decision.start)
-          }
+              return other === undefined ? Effect.void : stop(other)
+            }, { discard: true }),
+            Effect.suspend(() => afterStops(decision, at))
+          )
         }
       }
-    )
+    }
+
+    /** A restart decision, once the children it stops have stopped. */
+    const afterStops = (decision: Extract<RestartPolicy.Decision, { _tag: "Restart" }>, at: number): Effect.Effect<void, never, any> => {
+      removeSpecs(decision.remove)
+      const gen = decision.delayMillis > 0 ? ++generation : undefined
+      for (const id of decision.start) {
+        const c = find(id)
+        if (c !== undefined) {
+          c.status = "restarting"
+          c.due = gen
+        }
+      }
+      if (gen !== undefined) {
+        pendingRestarts.add(gen)
+        dueAt.set(gen, at + decision.delayMillis)
+        publish({ _tag: "RestartScheduled", supervisor: selfKey, at, childIds: decision.start, delayMillis: decision.delayMillis })
+        return ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids: decision.start, generation: gen }), decision.delayMillis)
+      }
+      return restartGroup(decision.start)
+    }
 
     const removeSpecs = (ids: ReadonlyArray<string>) => {
       for (const id of ids) {
         const child = byId.get(id)
         if (child === undefined) continue
         byId.delete(id)
-        if (child.ref !== undefined) byRef.delete(child.ref.key)
+        if (child.refKey !== undefined) byRef.delete(child.refKey)
         children.splice(children.indexOf(child), 1)
       }
     }
 
-    const restartGroup = Effect.fnUntraced(function*(ids: ReadonlyArray<string>, gen?: number) {
-      for (const id of ids) {
+    /** Starts `ids` (from index `from`) one after another, those still waiting for this restart. */
+    const restartGroup = (ids: ReadonlyArray<string>, gen?: number, from = 0): Effect.Effect<void, never, any> => {
+      for (let i = from; i < ids.length; i++) {
+        const id = ids[i]!
         const child = find(id)
         // skip children a later decision has rescheduled (e.g. after a failed restart)
         if (child === undefined || child.status !== "restarting" || child.due !== gen) continue
         child.due = undefined
-        const started = yield* Effect.result(start(child))
-        if (started._tag === "Failure") {
-          publish({ _tag: "ChildStartFailed", supervisor: selfKey, at: yield* now, childId: id, message: started.failure.message })
-          // a failed restart counts as another failure of that child (OTP)
-          yield* onChildExit(child, ExitReason.error(started.failure.message))
-          return
-        }
-        if (started.success === undefined) continue // ignored: stays stopped, spec kept
-        child.restarts++
-        publish({ _tag: "ChildRestarted", supervisor: selfKey, at: yield* now, childId: id, actor: started.success.key, restarts: child.restarts })
+        return Effect.matchEffect(start(child), {
+          onFailure: (failure) => {
+            publish({ _tag: "ChildStartFailed", supervisor: selfKey, at: nowMillis(), childId: id, message: failure.message })
+            // a failed restart counts as another failure of that child (OTP)
+            return onChildExit(child, ExitReason.error(failure.message))
+          },
+          onSuccess: (ref) => {
+            if (ref !== undefined) { // else ignored: stays stopped, spec kept
+              child.restarts++
+              publish({ _tag: "ChildRestarted", supervisor: selfKey, at: nowMillis(), childId: id, actor: child.refKey!, restarts: child.restarts })
+            }
+            return i + 1 < ids.length ? restartGroup(ids, gen, i + 1) : Effect.void
+          }
+        })
       }
-    })
+      return Effect.void
+    }
 
     const ignoredError = (id: string) =>
       supervisorError("Ignored", id, `child ${JSON.stringify(id)} chose not to start (Supervisor.ignore)`)
@@ -737,7 +767,7 @@ const build = (
       TerminateChild: ({ id }) =>
         Effect.gen(function*() {
           if (isRef(id)) {
-            const child = findRef(id)
+            const child = findRef(id.key)
             // a former child that is gone: done already (OTP); a live actor that is no child: NotFound
             if (child === undefined) return targetOf(id).isAlive ? yield* notFound(id) : undefined
             yield* stop(child)
@@ -809,19 +839,20 @@ const build = (
         return pendingRestarts.delete(gen) ? restartGroup(ids, gen) : Effect.void
       },
       onExit: (signal: ExitSignal) =>
-        Effect.gen(function*() {
-          const child = findRef(signal.from)
+        Effect.suspend(() => {
+          const key = signal.from.key
+          const child = findRef(key)
           if (child === undefined) {
             // our parent exited: follow it (OTP). Exits of former children (stopped by us) and of
             // other linked actors are ignored, as OTP's supervisor does.
             const parent = supervision.parent
-            if (parent !== undefined && signal.from.key === parent.key) yield* ctx.stop(signal.reason)
-            return
+            return parent !== undefined && key === parent.key ? ctx.stop(signal.reason) : Effect.void
           }
           setRef(child, undefined)
           child.status = "stopped"
-          publish({ _tag: "ChildExited", supervisor: selfKey, at: yield* now, childId: child.spec.id, actor: signal.from.key, reason: signal.reason })
-          yield* onChildExit(child, signal.reason)
+          const at = nowMillis()
+          publish({ _tag: "ChildExited", supervisor: selfKey, at, childId: child.spec.id, actor: key, reason: signal.reason })
+          return onChildExit(child, signal.reason, at)
         })
     }
   }))
