@@ -901,14 +901,8 @@ const handlerSpan = (cell: Cell, tag: string, parent: Tracer.AnySpan, effect: Ef
     protocol: cell.behavior.protocol.name
   }, tag)
 
-/** An init that returns anything but the handlers object fails to start (a JS caller's mistake, typically). */
-const checkHandlers = (exit: Exit.Exit<any, unknown>): Exit.Exit<any, unknown> =>
-  Exit.isSuccess(exit) && (typeof exit.value !== "object" || exit.value === null)
-    ? Exit.die(new TypeError(`the behaviour's init must return its handlers (an object), got ${exit.value === null ? "null" : typeof exit.value}`))
-    : exit
-
-/** Runs a behaviour's init for a new cell in the caller's fiber (like OTP's synchronous start). */
-export const initCell = (cell: Cell, callerContext: Context.Context<never>): Effect.Effect<void, SpawnError> => {
+/** Runs a behaviour's init for a new cell in the caller's fiber (like OTP's synchronous start); `ref` on success. */
+export const initCell = <A>(cell: Cell, callerContext: Context.Context<never>, ref: A): Effect.Effect<A, SpawnError> => {
   // (withActorLoggers: logs from the actor carry actor= and node=, at no cost per actor)
   const context = Context.add(
     Context.add(withActorLoggers(callerContext), ActorContext, cell as ActorContextShape),
@@ -920,53 +914,65 @@ export const initCell = (cell: Cell, callerContext: Context.Context<never>): Eff
   // would copy the service map twice per spawn and keep one copy per actor — measured 1055 → 871
   // bytes per idle actor and ~+40 % spawns/s)
   const init = Effect.updateContext(cell.behavior.init as Effect.Effect<any, unknown>, () => context) as Effect.Effect<any, unknown>
+  // two frames around the init (every spawn's path): one settles the start, one catches an
+  // interruption of the spawner, which skips the first
   let settled = false
-  return Effect.exit(init).pipe(
-    Effect.map(checkHandlers),
-    Effect.flatMap((exit) => {
-      settled = true
-      if (Exit.isSuccess(exit) && cell.state === State.Starting) {
-        cell.handlers = exit.value
+  return Effect.onExit(
+    Effect.matchCauseEffect(init, {
+      onSuccess: (handlers): Effect.Effect<A, SpawnError> => {
+        settled = true
+        // an init that returns anything but the handlers object fails to start (a JS caller's
+        // mistake, typically)
+        if (typeof handlers !== "object" || handlers === null) {
+          return failStart(cell, Cause.die(new TypeError(`the behaviour's init must return its handlers (an object), got ${handlers === null ? "null" : typeof handlers}`)))
+        }
+        // stopped while initialising
+        if (cell.state !== State.Starting) return failStart(cell, undefined)
+        cell.handlers = handlers
         cell.state = State.Running
         if (cell.stopRequested !== undefined) {
           // ctx.stop() during init: the actor has started, and stops at once
           cell.terminate(cell.stopRequested)
-          return Effect.void
-        }
-        if (cell.mailbox.size > 0 && !cell.scheduled) {
+        } else if (cell.mailbox.size > 0 && !cell.scheduled) {
           cell.scheduled = true
           cell.system.dispatcher.schedule(cell)
         }
-        return Effect.void
+        return Effect.succeed(ref)
+      },
+      onFailure: (cause) => {
+        settled = true
+        return failStart(cell, cause)
       }
-      // init failed, or the actor was stopped while initialising
-      const reason = Exit.isFailure(exit) ? ExitReason.fromCause(exit.cause) : cell.exitReason!
-      const message = Exit.isFailure(exit)
-        ? Cause.pretty(exit.cause)
-        : `stopped during initialisation (${ExitReason.format(reason)})`
-      // a failed start is reported to the spawner, not signalled over links
+    }),
+    // The spawner's fiber was interrupted during the init (e.g. the spawning actor was stopped):
+    // neither branch above ran, and a stop asked of the cell meanwhile waits for it (terminate
+    // leaves a starting cell to this function). Stop it here, or it and its spawner never end.
+    () => {
+      if (settled || (cell.state !== State.Starting && cell.state !== State.Stopping)) return Effect.void
       if (cell.links !== undefined) {
         for (const linked of cell.links.values()) linked.target.removeLink(cell.self)
         cell.links = undefined
       }
-      cell.state = State.Running // let terminate() run the full path (children, scope, notifications)
+      const reason = cell.exitReason ?? ExitReason.shutdownWith("its spawner was interrupted during its init")
+      cell.state = State.Running
       cell.terminate(reason)
-      return Effect.fail(new SpawnError({ protocol: cell.behavior.protocol.name, message }))
-    }),
-    // The spawner's fiber was interrupted during the init (e.g. the spawning actor was stopped):
-    // the branch above never ran, and a stop asked of the cell meanwhile waits for it (terminate
-    // leaves a starting cell to this function). Stop it here, or it and its spawner never end.
-    Effect.onInterrupt(() =>
-      Effect.sync(() => {
-        if (settled || (cell.state !== State.Starting && cell.state !== State.Stopping)) return
-        if (cell.links !== undefined) {
-          for (const linked of cell.links.values()) linked.target.removeLink(cell.self)
-          cell.links = undefined
-        }
-        const reason = cell.exitReason ?? ExitReason.shutdownWith("its spawner was interrupted during its init")
-        cell.state = State.Running
-        cell.terminate(reason)
-      })
-    )
+      return Effect.void
+    }
   )
+}
+
+/** The init failed (`cause`), or the actor was stopped while initialising (no cause): stop it, fail the spawn. */
+const failStart = (cell: Cell, cause: Cause.Cause<unknown> | undefined): Effect.Effect<never, SpawnError> => {
+  const reason = cause !== undefined ? ExitReason.fromCause(cause) : cell.exitReason!
+  const message = cause !== undefined
+    ? Cause.pretty(cause)
+    : `stopped during initialisation (${ExitReason.format(reason)})`
+  // a failed start is reported to the spawner, not signalled over links
+  if (cell.links !== undefined) {
+    for (const linked of cell.links.values()) linked.target.removeLink(cell.self)
+    cell.links = undefined
+  }
+  cell.state = State.Running // let terminate() run the full path (children, scope, notifications)
+  cell.terminate(reason)
+  return Effect.fail(new SpawnError({ protocol: cell.behavior.protocol.name, message }))
 }

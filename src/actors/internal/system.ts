@@ -215,7 +215,7 @@ export class SystemCore implements Resolver, Kernel {
       } else {
         this.topLevel.add(cell)
       }
-      return Effect.as(initCell(cell, fiber.context), cell.self as ActorRef<D>)
+      return initCell(cell, fiber.context, cell.self as ActorRef<D>)
     })
   }
 }
