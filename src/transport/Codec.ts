@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Packr, Unpackr } from "msgpackr"
+import { Packr, RESET_BUFFER_MODE, Unpackr } from "msgpackr"
 
 export type CodecName = "msgpackr-records" | "msgpack" | "json"
 
@@ -26,32 +26,61 @@ export const supportedCodecs: ReadonlyArray<CodecName> = ["msgpackr-records", "m
 export interface Codec {
   readonly name: CodecName
   encode(value: unknown): Uint8Array
+  /**
+   * The same bytes as `encode`, valid only until the next call (the encoder's buffer, reused):
+   * for a caller that copies them at once, or calls `keep`.
+   */
+  encodeTransient(value: unknown): Uint8Array
+  /** The last `encodeTransient` result stays valid, as one from `encode` would. */
+  keep(): void
   decode(bytes: Uint8Array): unknown
 }
 
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder("utf-8", { fatal: true })
 
+/**
+ * msgpackr packs each value after the previous one in its buffer and starts a new buffer when it
+ * is full; `RESET_BUFFER_MODE` packs the next value at the same place instead, and `keep` moves
+ * past it as a plain `pack` would have (msgpackr's buffers start at offset 0).
+ */
+const packing = (packr: Packr): Pick<Codec, "encode" | "encodeTransient" | "keep"> => {
+  const state = packr as unknown as { position: number }
+  let last: Uint8Array | undefined
+  return {
+    encode: (v) => packr.pack(v),
+    encodeTransient: (v) => (last = packr.pack(v, RESET_BUFFER_MODE)),
+    keep: () => {
+      if (last !== undefined) state.position = last.byteOffset + last.length
+      last = undefined
+    }
+  }
+}
+
 export const make = (name: CodecName): Codec => {
   switch (name) {
     case "msgpackr-records": {
       const packr = new Packr({ useRecords: true, sequential: true, moreTypes: false })
       const unpackr = new Unpackr({ useRecords: true, sequential: true, moreTypes: false })
-      return { name, encode: (v) => packr.pack(v), decode: (b) => unpackr.unpack(b as Buffer) }
+      return { name, ...packing(packr), decode: (b) => unpackr.unpack(b as Buffer) }
     }
     case "msgpack": {
       const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
       // other MessagePack libraries encode integers >= 2^32 (incarnations, ids) as uint 64 / int 64,
       // which msgpackr would decode as BigInt and every number check would reject
       const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" })
-      return { name, encode: (v) => packr.pack(v), decode: (b) => unpackr.unpack(b as Buffer) }
+      return { name, ...packing(packr), decode: (b) => unpackr.unpack(b as Buffer) }
     }
-    case "json":
+    case "json": {
+      const encode = (v: unknown) => textEncoder.encode(JSON.stringify(v))
       return {
         name,
-        encode: (v) => textEncoder.encode(JSON.stringify(v)),
+        encode,
+        encodeTransient: encode,
+        keep: () => {},
         decode: (b) => JSON.parse(textDecoder.decode(b))
       }
+    }
   }
 }
 

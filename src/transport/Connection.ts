@@ -38,9 +38,11 @@ import {
   type FrameDecoder,
   FrameType,
   FrameWriter,
+  LARGE_BODY,
   ProtocolError,
   singleFrameLimit
 } from "./Frame.ts"
+import { Slabs } from "./internal/slabs.ts"
 
 export interface ConnectionOptions {
   readonly heartbeatMillis: number
@@ -91,6 +93,12 @@ export class Connection {
   private readonly options: Required<ConnectionOptions>
   private handlers: ConnectionHandlers
   private readonly writer = new FrameWriter()
+  /** the encoded envelopes of the queue (see slabs.ts) */
+  private readonly slabs = new Slabs()
+  /** queue entries queued and written so far, and in the write in flight */
+  private entries = 0
+  private writtenEntries = 0
+  private inFlightEntries = 0
   private queueTypes: Array<number> = []
   private queueBodies: Array<Uint8Array> = []
   private queueHead = 0
@@ -186,12 +194,19 @@ export class Connection {
   /** Encodes and queues one envelope. */
   send(envelope: unknown): void {
     if (this.closed !== undefined) return
-    const bytes = this.codec.encode(envelope)
+    // a small envelope is kept where the encoder put it; a large one is copied into a reused slab
+    // (the encoder's buffer is reused for the next one)
+    const transient = this.codec.encodeTransient(envelope)
     this.sent++
-    if (bytes.length <= Math.max(this.options.fragmentSize, singleFrameLimit)) {
-      this.enqueue(FrameType.Message, bytes)
+    const length = transient.length
+    if (length <= Math.max(this.options.fragmentSize, singleFrameLimit)) {
+      let body = transient
+      if (length < LARGE_BODY) this.codec.keep()
+      else body = this.slabs.copy(transient, this.entries + 1)
+      this.enqueue(FrameType.Message, body)
     } else {
-      this.enqueueFragments(bytes)
+      const size = this.options.fragmentSize
+      this.enqueueFragments(this.slabs.copy(transient, this.entries + Math.ceil(length / size)))
     }
     if (this.queuedBytes > this.options.maxQueuedBytes) {
       return this.overloaded(
@@ -244,6 +259,7 @@ export class Connection {
     this.fragmentHeaders = []
     this.fragmentHead = 0
     this.queuedBytes = 0
+    this.slabs.clear()
     const socket = this.socket
     if (graceful && socket.end !== undefined && !socket.destroyed) {
       socket.end()
@@ -262,6 +278,7 @@ export class Connection {
   // --- outbound ------------------------------------------------------------
 
   private enqueue(type: number, body: Uint8Array): void {
+    this.entries++
     this.queueTypes.push(type)
     this.queueBodies.push(body)
     this.queuedBytes += body.length + 5
@@ -320,6 +337,7 @@ export class Connection {
       i++
     }
     this.queuedBytes -= bytes
+    this.inFlightEntries = i - this.queueHead
     if (i === bodies.length) {
       this.queueTypes = []
       this.queueBodies = []
@@ -361,6 +379,12 @@ export class Connection {
   private afterWrite = (error?: Error | null): void => {
     this.writing = false
     if (error) return this.close(`write failed: ${error.message}`)
+    // the socket is done with the batch's buffers: they may be reused
+    this.writer.written()
+    this.writtenEntries += this.inFlightEntries
+    this.inFlightEntries = 0
+    if (this.writtenEntries === this.entries) this.slabs.rewind(this.writtenEntries)
+    else this.slabs.release(this.writtenEntries)
     if (this.queueHead < this.queueBodies.length || this.heartbeatDue) this.flush()
   }
 

@@ -117,7 +117,8 @@ export class FrameDecoder {
   private startPending(rest: Uint8Array, total: number): void {
     // allocate at most the frame's (already checked) size; for a partial header, 5 bytes
     const size = total < 0 ? HEADER_SIZE : total
-    const buf = new Uint8Array(size)
+    // not zero-filled: every byte is written before the frame is delivered
+    const buf = Buffer.allocUnsafe(size)
     buf.set(rest.subarray(0, size))
     this.pending = buf
     this.pendingLength = Math.min(rest.length, size)
@@ -143,7 +144,7 @@ export class FrameDecoder {
         return -1
       }
       const total = 4 + length
-      const buf = new Uint8Array(total)
+      const buf = Buffer.allocUnsafe(total)
       buf.set(header)
       this.pending = buf
       this.expected = total
@@ -261,7 +262,7 @@ export class FrameWriter {
       this.length = 0
       if (length <= SMALL_BATCH) return this.copyOut(0, length)
       const out = this.buf.subarray(0, length)
-      this.buf = Buffer.allocUnsafe(Math.min(Math.max(16 * 1024, length), 1024 * 1024))
+      this.lend(Math.min(Math.max(16 * 1024, length), 1024 * 1024))
       return out
     }
     this.seal()
@@ -270,7 +271,7 @@ export class FrameWriter {
     this.length = 0
     this.sealed = 0
     if (length > SMALL_BATCH) {
-      this.buf = Buffer.allocUnsafe(16 * 1024)
+      this.lend(16 * 1024)
       return parts
     }
     // parts cut from the buffer we keep are copied out; large bodies and parts of a buffer
@@ -282,6 +283,28 @@ export class FrameWriter {
       if (part.buffer === buf.buffer && from >= 0 && from < buf.length) parts[i] = this.copyOut(from, part.length)
     }
     return parts
+  }
+
+  /** the buffer handed over with the batch being written, and one to reuse once it is */
+  private lent: Buffer | undefined = undefined
+  private spare: Buffer | undefined = undefined
+
+  /** Hands the buffer over with the batch; the next batch goes into the spare or a new one. */
+  private lend(size: number): void {
+    this.lent = this.buf
+    const spare = this.spare
+    this.spare = undefined
+    this.buf = spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size)
+  }
+
+  /**
+   * The batch last taken has been written (the socket no longer reads its buffers): its buffer
+   * is reused for a later batch rather than a new one allocated per write.
+   */
+  written(): void {
+    const lent = this.lent
+    this.lent = undefined
+    if (lent !== undefined && lent.length <= 1024 * 1024) this.spare = lent
   }
 
   private copyOut(from: number, length: number): Buffer {

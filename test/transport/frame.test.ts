@@ -28,7 +28,8 @@ const KNOWN = new Set<number>(TYPES)
 const REASONS = new Set(["FrameTooLarge", "EmptyFrame", "UnknownFrameType", "BadEnvelope", "UnexpectedFrame", "BadFragment"])
 
 // ---------------------------------------------------------------------------
-// allocation spy: records the sizes of `new Uint8Array(n)` made by the decoder during `push`
+// allocation spy: records the sizes of `new Uint8Array(n)` and `Buffer.allocUnsafe(n)` made by the
+// decoder during `push`
 // ---------------------------------------------------------------------------
 
 const RealUint8Array = globalThis.Uint8Array
@@ -41,16 +42,24 @@ const SpyUint8Array: Uint8ArrayConstructor = new Proxy(RealUint8Array, {
   }
 })
 
+const realAllocUnsafe = Buffer.allocUnsafe
+const spyAllocUnsafe = (size: number): Buffer<ArrayBuffer> => {
+  if (recording) allocations.push(size)
+  return realAllocUnsafe(size)
+}
+
 /**
- * Runs `f` with the spy as the global `Uint8Array` (installed once: replacing a global on every
- * push would deoptimise everything that uses it).
+ * Runs `f` with the spy as the global `Uint8Array` and `Buffer.allocUnsafe` (installed once:
+ * replacing a global on every push would deoptimise everything that uses it).
  */
 const withAllocationSpy = <A>(f: () => A): A => {
   globalThis.Uint8Array = SpyUint8Array
+  Buffer.allocUnsafe = spyAllocUnsafe
   try {
     return f()
   } finally {
     globalThis.Uint8Array = RealUint8Array
+    Buffer.allocUnsafe = realAllocUnsafe
   }
 }
 
