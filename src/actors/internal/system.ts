@@ -17,6 +17,7 @@ import type { ActorInfo, Counters, Kernel, LocalActor, ProcessInfo, RemoteResolv
 import { defaultCapacity, type OverflowPolicy } from "../Mailbox.ts"
 import type { SpawnOptions } from "../SpawnOptions.ts"
 import { awaitStop, Cell, initCell, State } from "./cell.ts"
+import { CellTable } from "./cellTable.ts"
 import { Dispatcher } from "./dispatcher.ts"
 import { Offer, type Target } from "./target.ts"
 
@@ -39,12 +40,16 @@ export class SystemCore implements Resolver, Kernel {
   readonly nodeKey: string
   readonly defaults: SystemDefaults
   readonly dispatcher = new Dispatcher()
-  readonly cells = new Map<number, Cell>()
+  readonly cells = new CellTable<Cell>()
   readonly names = new Map<string, Cell>()
   readonly deadLetters: PubSub.PubSub<DeadLetter>
   readonly events: PubSub.PubSub<SupervisionEvent>
-  /** top-level actors spawned from outside any actor, stopped when the system stops */
-  readonly topLevel = new Set<Cell>()
+  /**
+   * Top-level actors (no parent) that `stopTopLevel` leaves alone; the others are stopped when
+   * the system stops. (Top-level actors are found among all cells then: a set of them cost
+   * every spawn and stop an insert and a delete.)
+   */
+  readonly detached = new Set<Cell>()
   remote: RemoteResolver | undefined = undefined
   nextId = 1
   nextMonitorId = 1
@@ -140,14 +145,22 @@ export class SystemCore implements Resolver, Kernel {
   ): Effect.Effect<ActorRef<D>, SpawnError, R> {
     const spawned = this.spawn(behavior, options, undefined)
     return detached
-      ? Effect.tap(spawned, (ref) => Effect.sync(() => this.topLevel.delete(this.cells.get(ref.address.id)!)))
+      ? Effect.tap(spawned, (ref) =>
+        Effect.sync(() => {
+          const cell = this.cells.get(ref.address.id)
+          if (cell !== undefined) this.detached.add(cell)
+        }))
       : spawned
   }
 
   stopTopLevel(): Effect.Effect<void> {
     return Effect.suspend(() => {
       this.shuttingDown = true
-      return Effect.forEach(Array.from(this.topLevel).reverse(), (cell) => awaitStop(cell, ExitReason.shutdown), {
+      const topLevel: Array<Cell> = []
+      for (const cell of this.cells.values()) {
+        if (cell.parent === undefined && !this.detached.has(cell)) topLevel.push(cell)
+      }
+      return Effect.forEach(topLevel.reverse(), (cell) => awaitStop(cell, ExitReason.shutdown), {
         discard: true
       })
     })
@@ -182,7 +195,7 @@ export class SystemCore implements Resolver, Kernel {
   unregister(cell: Cell): void {
     this.cells.delete(cell.self.address.id)
     if (cell.name !== undefined && this.names.get(cell.name) === cell) this.names.delete(cell.name)
-    this.topLevel.delete(cell)
+    if (this.detached.size > 0) this.detached.delete(cell)
   }
 
   spawn<D extends MessageDefs, E, R>(
@@ -204,7 +217,7 @@ export class SystemCore implements Resolver, Kernel {
         )
       }
       const cell = new Cell(this, this.nextId++, behavior, options, parent)
-      this.cells.set(cell.self.address.id, cell)
+      this.cells.add(cell.self.address.id, cell)
       if (name !== undefined) this.names.set(name, cell)
       if (parent !== undefined) {
         ;(parent.children ??= new Set()).add(cell)
@@ -212,8 +225,6 @@ export class SystemCore implements Resolver, Kernel {
           ;(parent.links ??= new Map()).set(cell.self.key, cell.self)
           ;(cell.links = new Map()).set(parent.self.key, parent.self)
         }
-      } else {
-        this.topLevel.add(cell)
       }
       return initCell(cell, fiber.context, cell.self as ActorRef<D>)
     })
