@@ -279,6 +279,7 @@ export class Connection {
 
   private enqueue(type: number, body: Uint8Array): void {
     this.entries++
+    this.writerIdle = false
     this.queueTypes.push(type)
     this.queueBodies.push(body)
     this.queuedBytes += body.length + 5
@@ -418,8 +419,19 @@ export class Connection {
       })
     }
     this.heartbeatDue = true
-    if (!this.writing) this.scheduleFlush()
+    if (!this.writing) {
+      // buffers of large messages are let go once the connection has not needed them for a beat
+      if (this.writtenEntries === this.entries) {
+        this.slabs.trim()
+        if (this.writerIdle) this.writer.trim()
+        this.writerIdle = true
+      }
+      this.scheduleFlush()
+    }
   }
+
+  /** no data frame was queued since the last heartbeat */
+  private writerIdle = false
 
   // --- inbound -------------------------------------------------------------
 

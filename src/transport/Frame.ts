@@ -307,6 +307,12 @@ export class FrameWriter {
     if (lent !== undefined && lent.length <= 1024 * 1024) this.spare = lent
   }
 
+  /** Lets go of the spare buffer and of a batch buffer grown past its initial size (idle connection). */
+  trim(): void {
+    this.spare = undefined
+    if (this.length === 0 && this.parts === undefined && this.buf.length > 16 * 1024) this.buf = Buffer.allocUnsafe(16 * 1024)
+  }
+
   private copyOut(from: number, length: number): Buffer {
     const out = Buffer.allocUnsafe(length)
     this.buf.copy(out, 0, from, from + length)

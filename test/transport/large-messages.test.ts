@@ -12,7 +12,7 @@ import * as Net from "node:net"
 import * as Codec from "../../src/transport/Codec.ts"
 import { Connection } from "../../src/transport/Connection.ts"
 import { FrameDecoder, LARGE_BODY } from "../../src/transport/Frame.ts"
-import { SLAB_SIZE } from "../../src/transport/internal/slabs.ts"
+import { SLAB_SIZE, Slabs } from "../../src/transport/internal/slabs.ts"
 import { baseSeed, Rng } from "./_random.ts"
 
 const sizes = [0, 1, 100, LARGE_BODY - 64, LARGE_BODY, 65536, 100_000, 200_000, SLAB_SIZE / 4 + 1, SLAB_SIZE + 3]
@@ -134,5 +134,36 @@ describe("large envelopes", () => {
     } finally {
       close()
     }
+  })
+
+  it("slabs: a copy is not overwritten until its entry is released; a slab unused for two trims is let go", () => {
+    const rng = new Rng(baseSeed)
+    const slabs = new Slabs()
+    const live: Array<{ view: Uint8Array; seed: number; entry: number }> = []
+    let entry = 0
+    let released = 0
+    for (let i = 0; i < 2000; i++) {
+      const n = rng.pick([LARGE_BODY, 65536, 100_000, SLAB_SIZE / 4, SLAB_SIZE / 4 + 1])
+      entry++
+      live.push({ view: slabs.copy(fill(n, i), entry), seed: i, entry })
+      if (rng.bool(0.3)) {
+        // some of what was queued has been written: check it, then release it
+        released = rng.int(released, entry)
+        for (const l of live) if (l.entry <= released) assert.isTrue(intact(l.view, l.seed), `copy ${l.seed} intact until released (seed ${baseSeed})`)
+        for (let k = live.length - 1; k >= 0; k--) if (live[k]!.entry <= released) live.splice(k, 1)
+        if (released === entry) slabs.rewind(released)
+        else slabs.release(released)
+      }
+    }
+    for (const l of live) assert.isTrue(intact(l.view, l.seed), `copy ${l.seed} intact (seed ${baseSeed})`)
+    slabs.rewind(entry)
+    const before = slabs.copy(fill(LARGE_BODY, 1), ++entry).buffer
+    slabs.rewind(entry)
+    slabs.trim() // used since the last trim: kept
+    assert.strictEqual(slabs.copy(fill(LARGE_BODY, 1), ++entry).buffer, before)
+    slabs.rewind(entry)
+    slabs.trim()
+    slabs.trim() // unused for a whole beat: let go
+    assert.notStrictEqual(slabs.copy(fill(LARGE_BODY, 1), ++entry).buffer, before)
   })
 })

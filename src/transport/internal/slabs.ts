@@ -42,6 +42,7 @@ export class Slabs {
     } else if (this.current === undefined || SLAB_SIZE - this.offset < n) {
       this.next()
     }
+    this.used = true
     const slab = this.current!
     const start = this.offset
     slab.set(bytes, start)
@@ -75,6 +76,24 @@ export class Slabs {
   rewind(written: number): void {
     this.release(written)
     if (this.filled.length === 0 && written >= this.lastEntry) this.offset = 0
+  }
+
+  /** a slab was taken or used since the last `trim` */
+  private used = false
+
+  /**
+   * Called now and then (the heartbeat): slabs not used since the last call are let go, so a
+   * connection that carried large messages once does not keep its slabs for good.
+   */
+  trim(): void {
+    if (this.used) {
+      this.used = false
+      return
+    }
+    if (this.filled.length > 0) return
+    this.current = undefined
+    this.spare = undefined
+    this.offset = 0
   }
 
   /** The connection closed: nothing is kept. */
