@@ -117,8 +117,9 @@ export class FrameDecoder {
   private startPending(rest: Uint8Array, total: number): void {
     // allocate at most the frame's (already checked) size; for a partial header, 5 bytes
     const size = total < 0 ? HEADER_SIZE : total
-    // not zero-filled: every byte is written before the frame is delivered
-    const buf = Buffer.allocUnsafe(size)
+    // not zero-filled: every byte is written before the frame is delivered; a frame's buffer is
+    // its own (not a slice of Node's shared pool: a delivered view exposes its whole buffer)
+    const buf = total < 0 ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(size)
     buf.set(rest.subarray(0, size))
     this.pending = buf
     this.pendingLength = Math.min(rest.length, size)
@@ -144,7 +145,7 @@ export class FrameDecoder {
         return -1
       }
       const total = 4 + length
-      const buf = Buffer.allocUnsafe(total)
+      const buf = Buffer.allocUnsafeSlow(total)
       buf.set(header)
       this.pending = buf
       this.expected = total

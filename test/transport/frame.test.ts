@@ -28,8 +28,8 @@ const KNOWN = new Set<number>(TYPES)
 const REASONS = new Set(["FrameTooLarge", "EmptyFrame", "UnknownFrameType", "BadEnvelope", "UnexpectedFrame", "BadFragment"])
 
 // ---------------------------------------------------------------------------
-// allocation spy: records the sizes of `new Uint8Array(n)` and `Buffer.allocUnsafe(n)` made by the
-// decoder during `push`
+// allocation spy: records the sizes of `new Uint8Array(n)` and `Buffer.allocUnsafe(Slow)(n)` made by
+// the decoder during `push`
 // ---------------------------------------------------------------------------
 
 const RealUint8Array = globalThis.Uint8Array
@@ -47,19 +47,26 @@ const spyAllocUnsafe = (size: number): Buffer<ArrayBuffer> => {
   if (recording) allocations.push(size)
   return realAllocUnsafe(size)
 }
+const realAllocUnsafeSlow = Buffer.allocUnsafeSlow
+const spyAllocUnsafeSlow = (size: number): Buffer<ArrayBuffer> => {
+  if (recording) allocations.push(size)
+  return realAllocUnsafeSlow(size)
+}
 
 /**
- * Runs `f` with the spy as the global `Uint8Array` and `Buffer.allocUnsafe` (installed once:
+ * Runs `f` with the spy as the global `Uint8Array` and `Buffer.allocUnsafe(Slow)` (installed once:
  * replacing a global on every push would deoptimise everything that uses it).
  */
 const withAllocationSpy = <A>(f: () => A): A => {
   globalThis.Uint8Array = SpyUint8Array
   Buffer.allocUnsafe = spyAllocUnsafe
+  Buffer.allocUnsafeSlow = spyAllocUnsafeSlow
   try {
     return f()
   } finally {
     globalThis.Uint8Array = RealUint8Array
     Buffer.allocUnsafe = realAllocUnsafe
+    Buffer.allocUnsafeSlow = realAllocUnsafeSlow
   }
 }
 
