@@ -145,6 +145,8 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
       const isAsk = Actor.isAsk(protocol, tag)
       handlers[tag] = (message) => {
         const effect = current[tag](message)
+        // a handler that answered at once (Effect.succeed) has nothing to guard
+        if (Exit.isExit(effect) && Exit.isSuccess(effect)) return effect
         const guarded = guard(effect, isAsk)
         // a handler marked with Actor.fork stays forked
         return effect[Actor.ForkTypeId] === true ? Actor.fork(guarded) : guarded
