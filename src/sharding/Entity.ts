@@ -71,7 +71,11 @@ export interface StateOptions<S> {
 export interface Options<S = never> {
   /** the entity type's name, unique in the cluster; default the protocol's name */
   readonly type?: string | undefined
-  /** stop the entity after this long without a message (its state is already saved); default never */
+  /**
+   * stop the entity after this long without a message (its state is already saved); default
+   * never. Idleness is checked at each lease round (every `renewInterval`), so it stops between
+   * `passivateAfter` and `passivateAfter` + two rounds after its last message.
+   */
   readonly passivateAfter?: Duration.Input | undefined
   readonly state?: StateOptions<S> | undefined
   /**

@@ -21,6 +21,7 @@ import {
   ProtocolMismatch
 } from "../../actors/ActorError.ts"
 import { type ActorRef, nodeKey } from "../../actors/ActorRef.ts"
+import * as Kernel from "../../actors/Kernel.ts"
 import * as Supervise from "../../supervision/Supervise.ts"
 import * as Supervisor from "../../supervision/Supervisor.ts"
 import { ActorSystem } from "../../system/ActorSystem.ts"
@@ -58,6 +59,8 @@ type Wake = (outcome: "retry" | ActorRef<any> | ShardingError) => void
 interface EntityEntry {
   readonly id: string
   readonly reg: Registered
+  /** its shard (an entry that runs, of a shard that is active, is the one its shard's map holds) */
+  readonly shard: ShardState
   readonly key: string
   status: "starting" | "running" | "stopping"
   ref: ActorRef<any> | undefined
@@ -65,6 +68,11 @@ interface EntityEntry {
   queue: Array<unknown>
   /** asks waiting for it to run */
   waiters: Array<Wake>
+  /** its actor once it runs: its count of messages delivered tells whether it was idle since the last round */
+  actor: Kernel.LocalActor | undefined
+  /** `actor.delivered` at the last lease round */
+  seen: number
+  /** monotonic ms: the lease round that last saw it busy (or its creation) */
   lastActive: number
   stopKind: "passivated" | "stopped"
 }
@@ -84,6 +92,8 @@ interface Direct {
   readonly ref: ActorRef<any> | undefined
   /** `directSeq` when a tell to the key was last routed (0: none known) */
   readonly told: number
+  /** false once replaced or cleared from the cache (refs holding it look again) */
+  live: boolean
 }
 
 /** entries of the direct-ask cache past which it is cleared (a clearing only costs region hops) */
@@ -322,30 +332,34 @@ export const make = (config: Config) =>
       }
     }
     const setDirect = (id: string, direct: Direct) => {
-      if (directs.size >= MAX_DIRECTS && !directs.has(id)) {
+      const previous = directs.get(id)
+      if (previous !== undefined) previous.live = false
+      else if (directs.size >= MAX_DIRECTS) {
+        for (const d of directs.values()) d.live = false
         directs.clear()
         directsClearedAt = ++directSeq
       }
       directs.set(id, direct)
     }
-    const markTold = (id: string) => setDirect(id, { owner: "", ref: undefined, told: ++directSeq })
+    const markTold = (id: string) => setDirect(id, { owner: "", ref: undefined, told: ++directSeq, live: true })
     /** A region's reply to an ask sent at `sentAt` (a `directSeq`) names the running entity. */
     const learnDirect = (id: string, owner: string, ref: ActorRef<any>, sentAt: number) => {
       if (sentAt < directsClearedAt || nodeKey(ref.address.node) !== owner) return
       const d = directs.get(id)
       if (d !== undefined && d.told > sentAt) return
-      setDirect(id, { owner, ref, told: d?.told ?? 0 })
+      setDirect(id, { owner, ref, told: d?.told ?? 0, live: true })
     }
     /** The entity's ref to ask directly, if known and its owner still owns the shard here. */
     const directOf = (id: string, shard: number): Direct | undefined => {
       const d = directs.get(id)
-      return d !== undefined && d.ref !== undefined && owners[shard] === d.owner && members.has(d.owner) &&
-          !shardStates.has(shard) && (held.get(shard)?.length ?? 0) === 0
-        ? d
-        : undefined
+      return d !== undefined && directUsable(d, shard) ? d : undefined
     }
+    /** Whether a direct ref may be asked: its owner still owns the shard here, and nothing is held for the shard. */
+    const directUsable = (d: Direct, shard: number): boolean =>
+      d.ref !== undefined && owners[shard] === d.owner && members.has(d.owner) && !shardStates.has(shard) &&
+      (held.get(shard)?.length ?? 0) === 0
     const forgetDirect = (id: string, d: Direct) => {
-      if (directs.get(id) === d) directs.set(id, { owner: "", ref: undefined, told: d.told })
+      if (directs.get(id) === d) setDirect(id, { owner: "", ref: undefined, told: d.told, live: true })
     }
 
     const holdTell = (shard: number, reg: Registered, key: string, message: unknown, hops: number) =>
@@ -361,7 +375,20 @@ export const make = (config: Config) =>
       const id = entityId(reg.entity.type, key)
       let entry = state.entities.get(id)
       if (entry === undefined) {
-        entry = { id, reg, key, status: "starting", ref: undefined, queue: [], waiters: [], lastActive: now(), stopKind: "stopped" }
+        entry = {
+          id,
+          reg,
+          shard: state,
+          key,
+          status: "starting",
+          ref: undefined,
+          queue: [],
+          waiters: [],
+          actor: undefined,
+          seen: -1,
+          lastActive: now(),
+          stopKind: "stopped"
+        }
         state.entities.set(id, entry)
         run(activate(state, entry))
       }
@@ -370,7 +397,6 @@ export const make = (config: Config) =>
 
     const deliverLocal = (state: ShardState, reg: Registered, key: string, message: unknown) => {
       const entry = entryFor(state, reg, key)
-      entry.lastActive = now()
       if (entry.status === "running") {
         try {
           entry.ref!.tellUnsafe(message as any)
@@ -571,8 +597,6 @@ export const make = (config: Config) =>
           for (const tag of Object.keys(entity.protocol.defs)) {
             const h = handlers[tag]
             wrapped[tag] = (message: unknown) => {
-              // idle time counts from when it was handled, not when it arrived (it may have waited)
-              entry.lastActive = now()
               const effect = h(message)
               const run = entity.state === undefined
                 ? provide(effect)
@@ -596,6 +620,7 @@ export const make = (config: Config) =>
         init: Effect.gen(function*() {
           const actx = yield* ActorContext
           const self = actx.self
+          entry.actor = Kernel.localOf(actx)
           emit({ kind: "activated", entityType: type, key, node: selfName, owner: selfId, shard: state.shard, epoch: lease.epoch, at: wall() })
           yield* Effect.addFinalizer(() => Effect.sync(() => onEntityStopped(state, entry, self)))
           return yield* supervised.init
@@ -814,13 +839,19 @@ export const make = (config: Config) =>
           }
         }
       }
-      // 4. passivation and singletons
+      // 4. passivation and singletons: an entity is busy at a round when messages were delivered
+      // to it since the previous one, or wait in its mailbox (nothing is counted per message here)
       const t0 = now()
       for (const s of shardStates.values()) {
         if (s.status !== "active") continue
         for (const entry of s.entities.values()) {
           const after = entry.reg.entity.passivateAfterMillis
-          if (after !== undefined && entry.status === "running" && t0 - entry.lastActive > after) passivate(s, entry)
+          if (after === undefined || entry.status !== "running") continue
+          const actor = entry.actor
+          if (actor !== undefined && (actor.delivered !== entry.seen || actor.mailbox.size > 0)) {
+            entry.seen = actor.delivered
+            entry.lastActive = t0
+          } else if (t0 - entry.lastActive > after) passivate(s, entry)
         }
         startSingletons(s)
       }
@@ -916,7 +947,6 @@ export const make = (config: Config) =>
           const r = route(shard, reg)
           if (r._tag === "Local") {
             const entry = entryFor(r.state, reg, key)
-            entry.lastActive = now()
             if (entry.status === "running") return yield* entry.ref!.ask(message as any, { timeout: bucket(remaining) })
             const got = yield* awaitRunning(entry, remaining)
             if (Option.isNone(got) || got.value === "retry") continue
@@ -999,10 +1029,7 @@ export const make = (config: Config) =>
         const local = shardStates.get(shard)
         const entry = local?.status === "active" ? local.entities.get(id) : undefined
         const asked = entry !== undefined && entry.status === "running"
-          ? Effect.suspend(() => {
-            entry.lastActive = now()
-            return entry.ref!.ask(message as any, { timeout: bucket(timeoutMillis) })
-          })
+          ? Effect.suspend(() => entry.ref!.ask(message as any, { timeout: bucket(timeoutMillis) }))
           : askEntity(reg, key, message, timeoutMillis, true)
         return asked.pipe(
           Effect.map((value): Reply => {
@@ -1072,69 +1099,95 @@ export const make = (config: Config) =>
         )
       })
 
-    const makeRef = (reg: Registered, key: string): EntityRef<any> => {
-      const type = reg.entity.type
-      const shard = Hash.shardOf(key, shards)
-      const id = entityId(type, key)
-      return {
-        entityType: type,
-        key,
-        shard,
-        tell: (message) =>
-          Effect.suspend((): Effect.Effect<void, TellError | ShardingError> => {
-            // the local fast path keeps the mailbox's back-pressure
-            const local = shardStates.get(shard)
-            if (local !== undefined && local.status === "active" && (held.get(shard)?.length ?? 0) === 0) {
-              const entry = local.entities.get(entityId(type, key))
-              if (entry !== undefined && entry.status === "running") {
-                entry.lastActive = now()
-                return entry.ref!.tell(message)
-              }
-            }
-            return dispatchTell(reg, key, message, 0) ? Effect.void : Effect.fail(bufferFull(type, key))
-          }),
-        ask: (message, options) => {
-          const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
-          // no timeout given: the refs' default (5 s) as is, not a Duration made per ask
-          const askOptions = options?.timeout === undefined ? undefined : { timeout: bucket(timeoutMillis) }
-          const started = now()
-          // the common cases first: a running entity here, or on another node, asked directly
-          const local = shardStates.get(shard)
-          if (local !== undefined) {
-            const entry = local.status === "active" ? local.entities.get(id) : undefined
-            if (entry === undefined || entry.status !== "running") return askEntity(reg, key, message, timeoutMillis, false) as any
-            entry.lastActive = started
-            return Effect.catchTag(entry.ref!.ask(message as any, askOptions) as Effect.Effect<unknown, NoProc>, "NoProc", () =>
-              // it stopped meanwhile: not delivered
-              askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false)) as any
+    /**
+     * An entity's ref. It remembers the running entity it reached last — here, or on another
+     * node asked directly — and checks it before each use, so an ask to a running entity looks
+     * nothing up by its id.
+     */
+    class Ref implements EntityRef<any> {
+      readonly entityType: string
+      readonly key: string
+      readonly shard: number
+      readonly reg: Registered
+      readonly id: string
+      /** the running entity here this ref asked last, if it still runs */
+      entry: EntityEntry | undefined = undefined
+      /** the entity on another node this ref asked last, while the cache still holds it */
+      direct: Direct | undefined = undefined
+
+      constructor(reg: Registered, key: string) {
+        this.reg = reg
+        this.entityType = reg.entity.type
+        this.key = key
+        this.shard = Hash.shardOf(key, shards)
+        this.id = entityId(this.entityType, key)
+      }
+
+      /** The running entity here (`undefined`: not one, or the shard is not active here). */
+      running(local: ShardState): EntityEntry | undefined {
+        let entry = this.entry
+        if (entry !== undefined && entry.status === "running" && entry.shard === local && local.status === "active") return entry
+        entry = local.status === "active" ? local.entities.get(this.id) : undefined
+        this.entry = entry !== undefined && entry.status === "running" ? entry : undefined
+        return this.entry
+      }
+
+      tell(message: unknown): Effect.Effect<void, TellError | ShardingError> {
+        return Effect.suspend((): Effect.Effect<void, TellError | ShardingError> => {
+          // the local fast path keeps the mailbox's back-pressure
+          const local = shardStates.get(this.shard)
+          if (local !== undefined && (held.get(this.shard)?.length ?? 0) === 0) {
+            const entry = this.running(local)
+            if (entry !== undefined) return entry.ref!.tell(message as any)
           }
-          const d = directOf(id, shard)
-          if (d === undefined) return askEntity(reg, key, message, timeoutMillis, false) as any
-          return Effect.catch(d.ref!.ask(message as any, askOptions), (e: any) => {
-            switch (e?._tag) {
-              case "NoProc":
-                // it stopped (passivated, its shard moved): not delivered; routed by the regions
-                forgetDirect(id, d)
-                return askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false)
-              case "NodeDown":
-                forgetDirect(id, d)
-                if (e.reason === "not connected") {
-                  // refused before it left: never sent
-                  forgetMember(d.owner)
-                  return askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false)
-                }
-                return Effect.fail(e)
-              case "ActorStopped":
-              case "ProtocolMismatch":
-                forgetDirect(id, d)
-                return Effect.fail(e)
-              default:
-                return Effect.fail(e)
-            }
-          }) as any
+          return dispatchTell(this.reg, this.key, message, 0) ? Effect.void : Effect.fail(bufferFull(this.entityType, this.key))
+        })
+      }
+
+      ask(message: any, options?: { readonly timeout?: Duration.Input | undefined }): Effect.Effect<any, any> {
+        const { reg, key, shard, id } = this
+        const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
+        // no timeout given: the refs' default (5 s) as is, not a Duration made per ask
+        const askOptions = options?.timeout === undefined ? undefined : { timeout: bucket(timeoutMillis) }
+        const started = now()
+        // the common cases first: a running entity here, or on another node, asked directly
+        const local = shardStates.get(shard)
+        if (local !== undefined) {
+          const entry = this.running(local)
+          if (entry === undefined) return askEntity(reg, key, message, timeoutMillis, false)
+          return Effect.catchTag(entry.ref!.ask(message, askOptions) as Effect.Effect<unknown, NoProc>, "NoProc", () =>
+            // it stopped meanwhile: not delivered
+            askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false))
         }
+        let d = this.direct
+        if (d === undefined || !d.live) this.direct = d = directs.get(id)
+        if (d === undefined || !directUsable(d, shard)) return askEntity(reg, key, message, timeoutMillis, false)
+        const direct = d
+        return Effect.catch(direct.ref!.ask(message, askOptions), (e: any) => {
+          switch (e?._tag) {
+            case "NoProc":
+              // it stopped (passivated, its shard moved): not delivered; routed by the regions
+              forgetDirect(id, direct)
+              return askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false)
+            case "NodeDown":
+              forgetDirect(id, direct)
+              if (e.reason === "not connected") {
+                // refused before it left: never sent
+                forgetMember(direct.owner)
+                return askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false)
+              }
+              return Effect.fail(e)
+            case "ActorStopped":
+            case "ProtocolMismatch":
+              forgetDirect(id, direct)
+              return Effect.fail(e)
+            default:
+              return Effect.fail(e)
+          }
+        })
       }
     }
+    const makeRef = (reg: Registered, key: string): EntityRef<any> => new Ref(reg, key)
 
     service = {
       node: selfName,
