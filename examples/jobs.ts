@@ -7,7 +7,11 @@
  * The pool is also what `telex demo` runs, so its code lives with the demo in
  * `src/cli/demo/jobs.ts`; this module is the examples' name for it.
  */
-import { Effect, Layer, References, Schedule, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as References from "effect/References"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import { ActorSystem, Supervisor } from "../src/index.ts"
 import { JobQueue, JobQueueLive, makeWorker } from "../src/cli/demo/jobs.ts"
 

@@ -7,7 +7,9 @@
  * again once the partition heals. The queue monitors every worker and retries the jobs of the
  * ones it loses, so every job completes once.
  */
-import { Console, Effect, Schedule } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import { ActorSystem, Supervisor } from "../../src/index.ts"
 import * as ClusterApp from "../../src/cluster/ClusterApp.ts"
 import { NodeStats } from "../../src/cluster/NodeStats.ts"

@@ -30,7 +30,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import type { ActorContext } from "./ActorContext.ts"
 import type { Down, ExitSignal } from "./Signals.ts"
 import * as ProtocolRegistry from "./ProtocolRegistry.ts"

@@ -4,7 +4,9 @@
  *
  * @since 0.1.0
  */
-import { Context, type Duration, Effect } from "effect"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import type { ExitReason } from "./ExitReason.ts"
 import type { MonitorRef } from "./Signals.ts"
 import type { ActorProtocol, Behavior, Message, MessageDefs } from "./Actor.ts"

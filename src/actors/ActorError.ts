@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { ExitReason } from "./ExitReason.ts"
 
 /** An ask got no reply within its timeout. */

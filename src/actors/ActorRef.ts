@@ -8,7 +8,13 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, type Fiber, Schema, SchemaTransformation, type Tracer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
+import * as SchemaTransformation from "effect/SchemaTransformation"
+import type * as Tracer from "effect/Tracer"
 import type { AskMessage, ErrorOf, Message, MessageDefs, SuccessOf } from "./Actor.ts"
 import { type AskError, AskTimeout, MailboxFull, NoProc, type TellError } from "./ActorError.ts"
 import { Offer, type Reply, type Target } from "./internal/target.ts"

@@ -12,7 +12,8 @@
  *
  * @since 0.1.0
  */
-import { Cause, Schema } from "effect"
+import * as Cause from "effect/Cause"
+import * as Schema from "effect/Schema"
 
 export const Normal = Schema.TaggedStruct("Normal", {})
 export const Shutdown = Schema.TaggedStruct("Shutdown", { detail: Schema.optional(Schema.String) })

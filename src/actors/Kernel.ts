@@ -20,7 +20,8 @@
  *
  * @since 0.1.0
  */
-import type { Effect, PubSub } from "effect"
+import type * as Effect from "effect/Effect"
+import type * as PubSub from "effect/PubSub"
 import type { AnyProtocol, Behavior, MessageDefs } from "./Actor.ts"
 import type { ActorContextShape } from "./ActorContext.ts"
 import type { SpawnError } from "./ActorError.ts"

@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import type { AnyProtocol as ActorProtocol } from "./Actor.ts"
 
 const byName = new Map<string, ActorProtocol>()

@@ -4,7 +4,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, Layer, Logger, References } from "effect"
+import * as Cause from "effect/Cause"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as References from "effect/References"
 
 const colors: Record<string, number> = { Fatal: 31, Error: 31, Warn: 33, Info: 32, Debug: 90, Trace: 90 }
 export interface Options {

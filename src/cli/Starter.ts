@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { basename, dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { ConfigError } from "../cluster/Config.ts"
 
 const TEMPLATES = fileURLToPath(new URL("../../templates/starter/", import.meta.url))

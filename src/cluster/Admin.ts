@@ -6,7 +6,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as Actor from "../actors/Actor.ts"
 import type { ActorInfo } from "../actors/Kernel.ts"
 import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"

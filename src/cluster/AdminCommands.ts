@@ -16,7 +16,11 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, Exit, Schema, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as Actor from "../actors/Actor.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
 import { type DeadLetterReason, formatReason } from "../actors/DeadLetter.ts"

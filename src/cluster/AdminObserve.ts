@@ -14,7 +14,10 @@
  * @since 0.1.0
  */
 import { monitorEventLoopDelay } from "node:perf_hooks"
-import { Effect, PubSub, Schema, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as Actor from "../actors/Actor.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
 import { type DeadLetterReason, formatReason } from "../actors/DeadLetter.ts"

@@ -27,7 +27,8 @@
  *
  * @since 0.1.0
  */
-import type { Effect, Scope } from "effect"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { Behavior } from "../actors/Actor.ts"
 import type { ActorSystem } from "../system/ActorSystem.ts"
 import type { Node } from "../transport/Node.ts"

@@ -32,7 +32,9 @@
 import { readFileSync } from "node:fs"
 import { dirname, isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import { Effect, Exit, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
 
 const Name = Schema.String.check(Schema.isPattern(/^[A-Za-z][A-Za-z0-9_.-]{0,62}$/u, {
   message: "a node name: a letter, then letters, digits, '_', '.' or '-' (at most 63)"

@@ -10,7 +10,8 @@
  */
 import { writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { JsonSchema, Schema } from "effect"
+import * as JsonSchema from "effect/JsonSchema"
+import * as Schema from "effect/Schema"
 import { ClusterConfig } from "./Config.ts"
 
 type Json = null | boolean | number | string | Array<Json> | { [key: string]: Json }

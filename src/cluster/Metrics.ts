@@ -14,8 +14,10 @@
  * @since 0.1.0
  */
 import * as Http from "node:http"
-import { Effect, Metric, Stream } from "effect"
-import { PrometheusMetrics } from "effect/observability"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Stream from "effect/Stream"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import { ActorSystem, kernelOf } from "../system/ActorSystem.ts"
 import { Node } from "../transport/Node.ts"
 

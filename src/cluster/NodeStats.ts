@@ -11,7 +11,8 @@
  *
  * @since 0.1.0
  */
-import { Context, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
 
 export interface NodeStatsShape {
   add(key: string, n?: number): void

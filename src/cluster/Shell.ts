@@ -20,7 +20,11 @@
  * @since 0.1.0
  */
 import * as Readline from "node:readline"
-import { Cause, Console, Effect, Queue, Schema } from "effect"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
 import * as Admin from "./Admin.ts"
 import type { DeadLetterEntry } from "./AdminCommands.ts"
 import * as Config from "./Config.ts"

@@ -3,7 +3,8 @@
  *
  * @since 0.1.0
  */
-import { Duration, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
 
 const SHORT = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/
 

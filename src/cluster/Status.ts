@@ -9,7 +9,12 @@
  * @since 0.1.0
  */
 import { existsSync, readFileSync } from "node:fs"
-import { Console, Context, Effect, Layer, Redacted, Schema } from "effect"
+import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { Node } from "../transport/Node.ts"
 import * as Admin from "./Admin.ts"
 import { CLIENT_NAME } from "./AdminObserve.ts"

@@ -22,9 +22,12 @@
  *
  * @since 0.1.0
  */
-import { type Duration, Layer } from "effect"
-import { FetchHttpClient } from "effect/http"
-import { OtlpExporter, OtlpSerialization, OtlpTracer } from "effect/observability"
+import type * as Duration from "effect/Duration"
+import * as Layer from "effect/Layer"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
+import * as OtlpExporter from "effect/observability/OtlpExporter"
+import * as OtlpSerialization from "effect/observability/OtlpSerialization"
+import * as OtlpTracer from "effect/observability/OtlpTracer"
 
 export type Protocol = "http/protobuf" | "http/json"
 

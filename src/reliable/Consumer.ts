@@ -34,7 +34,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
 import type * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"

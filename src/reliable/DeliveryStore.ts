@@ -21,7 +21,8 @@
  *
  * @since 0.1.0
  */
-import { Context, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
 
 /** One accepted, not yet confirmed message of a producer's outbox. */
 export interface StoredMessage {

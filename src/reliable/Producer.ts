@@ -43,7 +43,14 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Exit, Fiber, Option, Random, type Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import type * as Scope from "effect/Scope"
 import { ActorContext, type ActorContextShape } from "../actors/ActorContext.ts"
 import { ActorRef } from "../actors/ActorRef.ts"
 import * as Kernel from "../actors/Kernel.ts"
@@ -54,7 +61,7 @@ import { storeFor } from "./internal/defaultStore.ts"
 import * as P from "./internal/protocol.ts"
 import { DEFAULT_WINDOW } from "./internal/protocol.ts"
 import { DeliveryTimeout, InvalidPayload, MessageRejected, ProducerClosed, type Undelivered } from "./ReliableError.ts"
-import type { Schema } from "effect"
+import type * as Schema from "effect/Schema"
 import * as ExitReason from "../actors/ExitReason.ts"
 import type { Down, MonitorRef } from "../actors/Signals.ts"
 

@@ -51,7 +51,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Schema } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type { ActorProtocol, AskMessage, Behavior, ErrorOf, Message, MessageDefs, SuccessOf } from "../actors/Actor.ts"
 import type { AskError, TellError } from "../actors/ActorError.ts"
 import type { AskOptions } from "../actors/ActorRef.ts"

@@ -52,7 +52,11 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, type Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Stream from "effect/Stream"
 import type { MessageDefs } from "../actors/Actor.ts"
 import { ActorSystem, type ActorSystemShape } from "../system/ActorSystem.ts"
 import type { Entity, EntityClient, EntityRef } from "./Entity.ts"

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export class ShardingError extends Schema.TaggedError<ShardingError>()("ShardingError", {
   reason: Schema.Literals([

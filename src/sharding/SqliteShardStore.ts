@@ -28,7 +28,10 @@
  * @since 0.1.0
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite"
-import { Effect, Layer, Option, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import { type Lease, Service, type ShardStore, ShardStoreError, sortedShards, StaleEpoch, ttlMillis } from "./ShardStore.ts"
 
 export interface SqliteShardStoreOptions {

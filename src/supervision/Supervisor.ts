@@ -53,7 +53,12 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Duration, Effect, Random, Schema } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
 import * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import type { AskError } from "../actors/ActorError.ts"

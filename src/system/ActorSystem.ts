@@ -27,7 +27,13 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Effect, Layer, LogLevel, Option, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as ExitReason from "../actors/ExitReason.ts"
 import type { SupervisionEvent } from "../actors/SupervisionEvent.ts"
 import * as Supervisor from "../supervision/Supervisor.ts"

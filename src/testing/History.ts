@@ -40,7 +40,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Effect, Exit } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type { ExitReason } from "../actors/ExitReason.ts"
 import type { SupervisionEvent } from "../actors/SupervisionEvent.ts"
 

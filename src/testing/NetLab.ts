@@ -46,7 +46,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import { Data, Duration, Effect, Scope } from "effect"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
 import { READY_PREFIX } from "../cluster/ClusterNode.ts"
 
 const BIN = fileURLToPath(new URL("../../bin/telex.js", import.meta.url))

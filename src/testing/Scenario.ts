@@ -5,7 +5,8 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Effect } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import type { ActorSystem } from "../system/ActorSystem.ts"
 import type { Registry } from "../cluster/Registry.ts"
 import type { Node } from "../transport/Node.ts"

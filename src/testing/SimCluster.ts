@@ -26,8 +26,17 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Random, Redacted, Scope } from "effect"
-import { TestClock } from "effect/testing"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
 import { ActorSystem } from "../system/ActorSystem.ts"
 import * as Admin from "../cluster/Admin.ts"
 import type { ClusterApp } from "../cluster/ClusterApp.ts"

@@ -33,7 +33,9 @@
  * @since 0.1.0
  */
 import { EventEmitter } from "node:events"
-import { Clock, Context, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import { prng } from "./FaultProxy.ts"
 import type { Cancel, Listener, Network, Socket, Timers } from "../transport/Network.ts"
 

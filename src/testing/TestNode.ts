@@ -13,7 +13,12 @@
  *
  * @since 0.1.0
  */
-import { Context, type Duration, Effect, Layer, Redacted, type Scope } from "effect"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import { ActorSystem } from "../system/ActorSystem.ts"
 import type { NodeId } from "../actors/ActorRef.ts"
 import type { NodeDown } from "../actors/ActorError.ts"

@@ -18,7 +18,7 @@
  * @since 0.1.0
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto"
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 import { type NodeId, nodeKey } from "../actors/ActorRef.ts"
 import * as Codec from "./Codec.ts"
 import { encodeFrame, type Frame, FrameDecoder, FrameType } from "./Frame.ts"

@@ -32,7 +32,17 @@
  * @since 0.1.0
  */
 import * as Tls from "node:tls"
-import { Context, Duration, Effect, Layer, Option, PubSub, Redacted, References, Schema, type Scope, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Redacted from "effect/Redacted"
+import * as References from "effect/References"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
 import { ActorNotFound, NodeDown } from "../actors/ActorError.ts"

@@ -9,8 +9,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, type Exit, Schema } from "effect"
-import { SchemaJITCompiler } from "effect/schema"
+import * as Cause from "effect/Cause"
+import type * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import * as SchemaJITCompiler from "effect/schema/SchemaJITCompiler"
 
 export type Coder = (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
 

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export { NodeDown, ProtocolMismatch } from "../actors/ActorError.ts"
 

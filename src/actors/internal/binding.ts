@@ -6,7 +6,8 @@
  *
  * @internal
  */
-import { Context, Fiber } from "effect"
+import * as Context from "effect/Context"
+import * as Fiber from "effect/Fiber"
 import type { Resolver } from "../ActorRef.ts"
 import { currentSelf } from "./currentActor.ts"
 

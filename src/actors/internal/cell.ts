@@ -12,7 +12,15 @@
  *
  * @internal
  */
-import { Cause, Context, Duration, Effect, Exit, Fiber, Schema, Scope, type Tracer } from "effect"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import * as ExitReason from "../ExitReason.ts"
 import { Down, ExitSignal, MonitorRef } from "../Signals.ts"
 import { type AnyProtocol, type Behavior, ForkTypeId, type Handlers, type MessageDefs } from "../Actor.ts"

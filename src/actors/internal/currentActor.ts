@@ -3,7 +3,8 @@
  *
  * @internal
  */
-import { Context, type Fiber } from "effect"
+import * as Context from "effect/Context"
+import type * as Fiber from "effect/Fiber"
 import { ActorContext } from "../ActorContext.ts"
 import type { ActorRef } from "../ActorRef.ts"
 

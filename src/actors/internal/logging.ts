@@ -11,7 +11,9 @@
  *
  * @internal
  */
-import { Context, Logger, References } from "effect"
+import * as Context from "effect/Context"
+import * as Logger from "effect/Logger"
+import * as References from "effect/References"
 import { ActorContext } from "../ActorContext.ts"
 
 type AnyLogger = Logger.Logger<unknown, any>

@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import { Effect, PubSub } from "effect"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
 import * as ExitReason from "../ExitReason.ts"
 import { Down, MonitorRef } from "../Signals.ts"
 import type { SupervisionEvent } from "../SupervisionEvent.ts"

@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import type { Exit, Tracer } from "effect"
+import type * as Exit from "effect/Exit"
+import type * as Tracer from "effect/Tracer"
 import type { ExitReason } from "../ExitReason.ts"
 import type { Down, ExitSignal } from "../Signals.ts"
 import type { InvalidMessage, ProtocolMismatch } from "../ActorError.ts"

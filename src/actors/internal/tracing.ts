@@ -10,7 +10,10 @@
  *
  * @internal
  */
-import { Context, Effect, type Fiber, Tracer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Tracer from "effect/Tracer"
 
 /** Whether an ask from this fiber gets a client span (and carries trace context). */
 export const isTraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {

@@ -7,7 +7,10 @@
  * Messages carry refs (`worker`, `queue`), so the same module runs with the queue and the
  * workers on different nodes.
  */
-import { Effect, Option, Random, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
 import * as Actor from "../../actors/Actor.ts"
 import { ActorContext } from "../../actors/ActorContext.ts"
 import * as ActorRef from "../../actors/ActorRef.ts"

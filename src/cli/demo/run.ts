@@ -6,7 +6,13 @@
  *
  * @since 0.1.0
  */
-import { Console, Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import { JobQueue, JobQueueLive, makeWorker } from "./jobs.ts"
 import { ActorSystem, kernelOf } from "../../system/ActorSystem.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Kernel } from "../../actors/Kernel.ts"
 import * as DeliveryStore from "../DeliveryStore.ts"
 

@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import * as Actor from "../../actors/Actor.ts"
 import * as ActorRef from "../../actors/ActorRef.ts"
 

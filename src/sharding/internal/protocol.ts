@@ -5,7 +5,7 @@
  * Entity messages travel as their protocol's encoded form and are decoded (validated) by the
  * receiving region.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import * as Actor from "../../actors/Actor.ts"
 import { AskErrorSchema } from "../../actors/ActorError.ts"
 import * as ActorRef from "../../actors/ActorRef.ts"

@@ -7,7 +7,18 @@
  * changed synchronously; effects are forked into the node's fiber set (interrupted when the
  * sharding layer closes).
  */
-import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, FiberSet, Option, PubSub, Schema, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as Actor from "../../actors/Actor.ts"
 import { ActorContext } from "../../actors/ActorContext.ts"
 import {

@@ -4,7 +4,8 @@
  *
  * @internal
  */
-import { Exit, Schema } from "effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
 import type { ActorAddress } from "../../actors/ActorRef.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 

@@ -7,7 +7,8 @@
  *
  * @internal
  */
-import { Cause, Exit } from "effect"
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
 import type { AnyProtocol } from "../../actors/Actor.ts"
 import {
   ActorStopped,

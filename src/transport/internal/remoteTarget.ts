@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { Exit } from "effect"
+import * as Exit from "effect/Exit"
 import type { AnyProtocol } from "../../actors/Actor.ts"
 import { InvalidMessage, MailboxFull, NodeDown, NoProc, ProtocolMismatch } from "../../actors/ActorError.ts"
 import { type ActorAddress, ActorRef, formatAddress } from "../../actors/ActorRef.ts"

@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { NodeDown } from "../../actors/ActorError.ts"
 import type { ActorAddress } from "../../actors/ActorRef.ts"
 import * as Envelope from "../Envelope.ts"

@@ -14,7 +14,8 @@
  *
  * @internal
  */
-import { Effect, PubSub } from "effect"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
 import { type ActorAddress, ActorRef, type NodeId } from "../../actors/ActorRef.ts"
 import type { Kernel, RemoteResolver, Target } from "../../actors/Kernel.ts"
 import type { Connection } from "../Connection.ts"
