@@ -108,24 +108,28 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     let scope = yield* Scope.fork(outer, "sequential")
     let current: any = yield* Scope.provide(inner.init, scope)
 
-    // per rule: the times of its in-place restarts, for `limit`
-    const restarts = new Map<Rule, Array<number>>()
-    const withinLimit = Effect.fnUntraced(function*(rule: Rule) {
-      if (rule.limit === undefined) return true
-      const now = yield* Clock.currentTimeMillis
-      const window = Duration.toMillis(Duration.fromInputUnsafe(rule.limit.within))
-      const times = (restarts.get(rule) ?? []).filter((t) => t > now - window)
-      times.push(now)
-      restarts.set(rule, times)
-      return times.length <= rule.limit.maxRestarts
-    })
+    // per rule: the times of its in-place restarts, for `limit` (made at the first restart: most
+    // actors never fail, and what an actor holds for its failures is paid by each of them)
+    let restarts: Map<Rule, Array<number>> | undefined
+    const withinLimit = (rule: Rule) =>
+      Effect.gen(function*() {
+        if (rule.limit === undefined) return true
+        const now = yield* Clock.currentTimeMillis
+        const window = Duration.toMillis(Duration.fromInputUnsafe(rule.limit.within))
+        restarts ??= new Map()
+        const times = (restarts.get(rule) ?? []).filter((t) => t > now - window)
+        times.push(now)
+        restarts.set(rule, times)
+        return times.length <= rule.limit.maxRestarts
+      })
 
-    const restart = Effect.fnUntraced(function*(rule: Rule, error: unknown) {
-      yield* Scope.close(scope, Exit.fail(new PreRestart({ message: describe(error) })))
-      if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
-      scope = yield* Scope.fork(outer, "sequential")
-      current = yield* Scope.provide(inner.init, scope).pipe(Effect.orDie)
-    })
+    const restart = (rule: Rule, error: unknown) =>
+      Effect.gen(function*() {
+        yield* Scope.close(scope, Exit.fail(new PreRestart({ message: describe(error) })))
+        if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
+        scope = yield* Scope.fork(outer, "sequential")
+        current = yield* Scope.provide(inner.init, scope).pipe(Effect.orDie)
+      })
 
     /** The failure of one handler: a directive, or the failure itself when no rule fits. */
     const guard = (effect: Effect.Effect<unknown, unknown, any>, isAsk: boolean) =>
