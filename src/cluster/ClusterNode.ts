@@ -37,10 +37,9 @@ import * as SqliteShardStore from "../sharding/SqliteShardStore.ts"
 import * as Admin from "./Admin.ts"
 import { type ClusterApp, isClusterApp } from "./ClusterApp.ts"
 import * as Config from "./Config.ts"
-import * as Metrics from "./Metrics.ts"
 import * as NodeStats from "./NodeStats.ts"
 import { Registry, REGISTRY_NAME } from "./Registry.ts"
-import * as Tracing from "./Tracing.ts"
+import * as OtlpSettings from "./internal/otlpSettings.ts"
 
 export const READY_PREFIX = "@@telex-ready "
 
@@ -152,6 +151,7 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
   const self = yield* Config.nodeOf(config, name)
   const app = yield* loadApp(config, dir)
   const secret = yield* secretOf(config)
+  const otlp = OtlpSettings.settings(config.otlp)
   for (const m of self.run ?? []) {
     if (app.modules[m] === undefined) {
       return yield* new Config.ConfigError({
@@ -241,9 +241,10 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
     )
     const admin = yield* Admin.start
     const registry = system.whereis(REGISTRY_NAME)
-    const otlp = Tracing.settings(config.otlp)
     if (otlp !== undefined) yield* Effect.logInfo(`exporting spans to ${otlp.url} (OTLP ${otlp.protocol})`)
     if (self.metricsPort !== undefined) {
+      // loaded only here, as the OTLP exporter below: their HTTP stacks are not kept by a node without them
+      const Metrics = yield* Effect.promise(() => import("./Metrics.ts"))
       const metrics = yield* Metrics.serve(self.metricsPort).pipe(
         Effect.mapError((e) => new Config.ConfigError({ path: `nodes[${name}].metricsPort`, message: `cannot serve metrics: ${e.message}` }))
       )
@@ -303,7 +304,11 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
   }).pipe(
     Effect.provide(Live),
     // outside the node's layers, so that the actors they spawn trace with it
-    Effect.provide(Tracing.layerFor(name, config.otlp)),
+    Effect.provide(
+      otlp === undefined
+        ? Layer.empty
+        : Layer.unwrap(Effect.map(Effect.promise(() => import("./Tracing.ts")), (Tracing) => Tracing.layer({ ...otlp, node: name })))
+    ),
     Effect.annotateLogs({ node: name })
   )
 })
