@@ -18,18 +18,15 @@ import { fileURLToPath } from "node:url"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import * as ClusterNode from "../cluster/ClusterNode.ts"
+import type * as ClusterNode from "../cluster/ClusterNode.ts"
 import { ConfigError } from "../cluster/Config.ts"
-import * as Launcher from "../cluster/Launcher.ts"
-import * as Observer from "../cluster/Observer.ts"
-import * as Shell from "../cluster/Shell.ts"
-import * as Status from "../cluster/Status.ts"
 import type { NodeStartError } from "../transport/Node.ts"
-import { ActorSystem } from "../system/ActorSystem.ts"
-import { runDemo } from "./demo/run.ts"
 import * as ShortDuration from "../cluster/ShortDuration.ts"
 import * as Log from "./Log.ts"
-import * as Starter from "./Starter.ts"
+
+// Each command's implementation is loaded when that command runs: a `telex node` process keeps
+// neither the launcher, the shell, the observer's web server nor the demo in memory.
+const load = <M>(module: () => Promise<M>): Effect.Effect<M> => Effect.promise(module)
 
 const duration = Flag.String("duration").pipe(
   Flag.withAlias("d"),
@@ -44,6 +41,8 @@ const demo = Command.make("demo", { duration }, ({ duration }) =>
       yield* Console.error(`telex demo: --duration ${JSON.stringify(duration.pipe(Option.getOrElse(() => "")))} is not a duration (try 20s, 500ms, 2m)`)
       return yield* Effect.fail(new Error("bad --duration"))
     }
+    const { runDemo } = yield* load(() => import("./demo/run.ts"))
+    const { ActorSystem } = yield* load(() => import("../system/ActorSystem.ts"))
     yield* runDemo({ duration: Option.flatten(parsed) }).pipe(
       Effect.provide(ActorSystem.layer({ node: "demo" })),
       Effect.scoped
@@ -103,6 +102,7 @@ const start = Command.make("start", {
 }, ({ config, duration, observe, observePort }) =>
   reportConfigErrors(Effect.gen(function*() {
     const d = yield* parseDuration(duration)
+    const Launcher = yield* load(() => import("../cluster/Launcher.ts"))
     yield* Launcher.launch(defaultConfig(config), { duration: d, ...(observe ? { observe: { port: observePort } } : {}) })
   }).pipe(Effect.scoped))).pipe(Command.withDescription("Launch every node of a cluster config on this machine (--observe: and serve the observer page)"))
 
@@ -110,7 +110,12 @@ const node = Command.make("node", {
   config: Flag.String("config").pipe(Flag.withAlias("c"), Flag.withDescription("cluster config file")),
   name: Flag.String("name").pipe(Flag.withAlias("n"), Flag.withDescription("this node's name in the config"))
 }, ({ config, name }) =>
-  reportConfigErrors(ClusterNode.run(config, name).pipe(Effect.scoped))).pipe(
+  reportConfigErrors(
+    load(() => import("../cluster/ClusterNode.ts")).pipe(
+      Effect.flatMap((ClusterNode) => ClusterNode.run(config, name)),
+      Effect.scoped
+    )
+  )).pipe(
     Command.withDescription("Run one node of a cluster config in the foreground")
   )
 
@@ -118,7 +123,8 @@ const status = Command.make("status", {
   config,
   json: Flag.Boolean("json").pipe(Flag.withDescription("print the report as JSON"), Flag.withDefault(false))
 }, ({ config, json }) =>
-  reportConfigErrors(Status.print(defaultConfig(config), { json }).pipe(
+  reportConfigErrors(load(() => import("../cluster/Status.ts")).pipe(
+    Effect.flatMap((Status) => Status.print(defaultConfig(config), { json })),
     Effect.scoped,
     Effect.catchTag("ClusterUnreachable", (e) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e)))),
     // stdout is the report: the client node's own log lines (warnings only) go to stderr
@@ -139,7 +145,10 @@ const shell = Command.make("shell", {
   )
 }, ({ config, node, command }) =>
   reportConfigErrors(
-    (Option.isSome(command) ? Shell.runOnce(config, node, command.value) : Shell.interactive(config, node)).pipe(
+    load(() => import("../cluster/Shell.ts")).pipe(
+      Effect.flatMap((Shell) =>
+        Option.isSome(command) ? Shell.runOnce(config, node, command.value) : Shell.interactive(config, node)
+      ),
       Effect.scoped,
       Effect.catchTag("ShellError", (e) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e)))),
       // stdout carries results only: the client node's own log lines (warnings only) go to stderr
@@ -153,6 +162,7 @@ const shell = Command.make("shell", {
 
 const observe = Command.make("observe", { config, port: observePort }, ({ config, port }) =>
   reportConfigErrors(Effect.gen(function*() {
+    const Observer = yield* load(() => import("../cluster/Observer.ts"))
     const observer = yield* Observer.serve(defaultConfig(config), { port })
     yield* Console.log(`telex: observer on ${observer.url}`)
     yield* Console.log(`telex: serving on 127.0.0.1 only; the token in the URL is required (Ctrl-C stops)`)
@@ -173,6 +183,7 @@ const newProject = Command.make("new", {
 }, ({ dir }) =>
   reportConfigErrors(Effect.gen(function*() {
     const target = resolve(process.cwd(), dir)
+    const Starter = yield* load(() => import("./Starter.ts"))
     const written = yield* Starter.generate(target)
     yield* Console.log(`telex: created ${written.length} files in ${target}:\n${written.map((f) => `  ${f}`).join("\n")}`)
     yield* Console.log(`next:\n  cd ${dir}\n  npm install\n  npm test          # a SimCluster test: partition and heal\n  npm start         # the 2-node cluster of cluster.json; Ctrl-C to stop`)
