@@ -161,9 +161,7 @@ export class SystemCore implements Resolver, Kernel {
       for (const cell of this.cells.values()) {
         if (cell.parent === undefined && !this.detached.has(cell)) topLevel.push(cell)
       }
-      return Effect.forEach(topLevel.reverse(), (cell) => awaitStop(cell, ExitReason.shutdown), {
-        discard: true
-      })
+      return stopInOrder(topLevel.reverse(), 0)
     })
   }
 
@@ -231,6 +229,25 @@ export class SystemCore implements Resolver, Kernel {
     })
   }
 }
+
+/**
+ * Stops `cells` one after another (each gone before the next is asked), from index `from`. An
+ * actor that is gone at once (an idle one: most of them) costs no effect of its own; the loop
+ * yields every so often so a system of many actors does not hold the event loop while it stops.
+ */
+const stopInOrder = (cells: ReadonlyArray<Cell>, from: number): Effect.Effect<void> => {
+  for (let i = from; i < cells.length; i++) {
+    const cell = cells[i]!
+    cell.terminate(ExitReason.shutdown)
+    if (cell.state !== State.Dead) {
+      return Effect.flatMap(awaitStop(cell, ExitReason.shutdown), () => stopInOrder(cells, i + 1))
+    }
+    if (i - from === STOP_SLICE) return Effect.flatMap(Effect.yieldNow, () => stopInOrder(cells, i + 1))
+  }
+  return Effect.void
+}
+
+const STOP_SLICE = 1024
 
 /** The target of an address with no live actor: everything is a dead letter or `NoProc`. */
 export class DeadTarget implements Target {
