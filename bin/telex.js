@@ -3,6 +3,7 @@
 // Telex repository (a checkout, not under node_modules) it runs the TypeScript sources directly,
 // so development needs no build step (TELEX_FROM_DIST=1 runs dist/ there too).
 import { existsSync } from "node:fs"
+import * as Module from "node:module"
 import { sep } from "node:path"
 import { fileURLToPath } from "node:url"
 import { setFlagsFromString } from "node:v8"
@@ -22,6 +23,12 @@ if (process.argv[2] === "node" && !process.execArgv.some((a) => a.startsWith("--
   setFlagsFromString("--semi-space-growth-factor=1")
   globalThis[Symbol.for("telex/heldNursery")] = true
 }
+
+// Node's on-disk compile cache (NODE_COMPILE_CACHE picks its directory, default under the OS temp
+// dir; NODE_DISABLE_COMPILE_CACHE=1 turns it off): a start with a warm cache neither compiles the
+// modules again nor, for TypeScript sources, strips their types again, so that the type stripper
+// (tens of MiB a node would keep to its end) is not even loaded.
+Module.enableCompileCache()
 
 const sources = new URL("../src/cli/main.ts", import.meta.url)
 const fromSources = process.env.TELEX_FROM_DIST !== "1" &&
