@@ -39,12 +39,16 @@ export interface Codec {
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder("utf-8", { fatal: true })
 
+const canMovePosition = Object.getOwnPropertyDescriptor(Packr.prototype, "position")?.set !== undefined
+
 /**
  * msgpackr packs each value after the previous one in its buffer and starts a new buffer when it
  * is full; `RESET_BUFFER_MODE` packs the next value at the same place instead, and `keep` moves
  * past it as a plain `pack` would have (msgpackr's buffers start at offset 0).
  */
 const packing = (packr: Packr): Pick<Codec, "encode" | "encodeTransient" | "keep"> => {
+  // a msgpackr without the `position` setter: every result is kept (plain `pack`)
+  if (!canMovePosition) return { encode: (v) => packr.pack(v), encodeTransient: (v) => packr.pack(v), keep: () => {} }
   const state = packr as unknown as { position: number }
   let last: Uint8Array | undefined
   return {

@@ -70,6 +70,7 @@ describe("large envelopes", () => {
       const plain = Codec.make(codec)
       const transient = Codec.make(codec)
       const decoder = Codec.make(codec)
+      const kept: Array<{ got: Uint8Array; copy: Uint8Array; i: number }> = []
       for (let i = 0; i < 400; i++) {
         const n = rng.pick(sizes)
         const value = rng.pick([
@@ -81,9 +82,14 @@ describe("large envelopes", () => {
         const got = transient.encodeTransient(value)
         assert.isTrue(Buffer.from(got).equals(Buffer.from(expected)), `value ${i} (${n} bytes, seed ${baseSeed})`)
         const copy = Uint8Array.from(got)
-        if (got.length < LARGE_BODY || rng.pick([true, false])) transient.keep()
+        if (got.length < LARGE_BODY || rng.pick([true, false])) {
+          transient.keep()
+          kept.push({ got, copy, i })
+        }
         assert.deepStrictEqual(decoder.decode(copy), value, `value ${i} decodes (seed ${baseSeed})`)
       }
+      // what was kept is still there after everything encoded since
+      for (const k of kept) assert.isTrue(Buffer.from(k.got).equals(k.copy), `kept value ${k.i} unchanged (seed ${baseSeed})`)
     })
   }
 
