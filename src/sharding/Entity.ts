@@ -5,8 +5,9 @@
  * gives refs by key (example below).
  *
  * An entity is a plain Telex behaviour of its protocol; inside it `EntityContext` gives its key
- * (and `ActorContext` its actor's context, as for any actor). Each activation runs under its
- * shard's supervisor, wrapped with `restart` rules (`Supervise.behavior`: by default a failure
+ * (and `ActorContext` its actor's context, as for any actor). Each activation is an actor the
+ * sharding runtime spawns and stops itself (each within `stopBudget`, then killed), wrapped
+ * with `restart` rules (`Supervise.behavior`: by default a failure
  * restarts it in place, at most 10 times in 10 s, then it stops; the next message activates it
  * again). It stops when idle for `passivateAfter`, when its shard moves to another node, or when
  * it stops itself.

@@ -16,8 +16,8 @@
  * hold it is chosen by rendezvous hashing over the sharding members — this node and the peers
  * its failure detector says are up and that run sharding (they answer for `telex/sharding`).
  * Every `renewInterval` a node renews all its leases in one call, reads who holds what, hands
- * off the shards another member should own (stops their entities under the shard's supervisor,
- * then releases the lease) and acquires the free or expired leases of the shards it should own.
+ * off the shards another member should own (stops their entities, each within
+ * `stopBudget`, then releases the lease) and acquires the free or expired leases of the shards it should own.
  * A node with peers acquires nothing in its first `renewInterval` (its seeds connect meanwhile:
  * nodes started together do not take every shard first and hand them off after). A member that
  * cannot reach the store is still handed its shards: they wait for it (no owner) until it can.

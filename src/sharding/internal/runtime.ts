@@ -10,10 +10,10 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
@@ -32,9 +32,9 @@ import {
   ProtocolMismatch
 } from "../../actors/ActorError.ts"
 import { type ActorRef, nodeKey } from "../../actors/ActorRef.ts"
+import * as ExitReason from "../../actors/ExitReason.ts"
 import * as Kernel from "../../actors/Kernel.ts"
 import * as Supervise from "../../supervision/Supervise.ts"
-import * as Supervisor from "../../supervision/Supervisor.ts"
 import { ActorSystem } from "../../system/ActorSystem.ts"
 import { decoderFor, encoderFor, issueOf } from "../../transport/SchemaCodec.ts"
 import { Node } from "../../transport/Node.ts"
@@ -79,6 +79,8 @@ interface EntityEntry {
   queue: Array<unknown>
   /** asks waiting for it to run */
   waiters: Array<Wake>
+  /** its actor once spawned (to stop it, whether or not it came to run) */
+  spawned: ActorRef<any> | undefined
   /** its actor once it runs: its count of messages delivered tells whether it was idle since the last round */
   actor: Kernel.LocalActor | undefined
   /** `actor.delivered` at the last lease round */
@@ -94,7 +96,8 @@ interface ShardState {
   status: "active" | "stopping"
   /** monotonic ms: past it, the lease may be close to expiring in the store: stop */
   validUntil: number
-  supervisor: Deferred.Deferred<Supervisor.SupervisorRef, unknown> | undefined
+  /** activations under way (stopping the shard interrupts them) */
+  readonly activating: Set<Fiber.Fiber<unknown, unknown>>
   readonly entities: Map<string, EntityEntry>
 }
 
@@ -395,13 +398,18 @@ export const make = (config: Config) =>
           ref: undefined,
           queue: [],
           waiters: [],
+          spawned: undefined,
           actor: undefined,
           seen: -1,
           lastActive: now(),
           stopKind: "stopped"
         }
         state.entities.set(id, entry)
-        run(activate(state, entry))
+        const fiber = fork(activate(state, entry).pipe(Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logWarning(`sharding: ${Cause.pretty(cause)}`)
+        )))
+        state.activating.add(fiber)
+        fiber.addObserver(() => state.activating.delete(fiber))
       }
       return entry
     }
@@ -425,23 +433,22 @@ export const make = (config: Config) =>
       }
     }
 
-    const supervisorOf = (state: ShardState): Effect.Effect<Supervisor.SupervisorRef, unknown> => {
-      if (state.supervisor !== undefined) return Deferred.await(state.supervisor)
-      const deferred = Deferred.makeUnsafe<Supervisor.SupervisorRef, unknown>()
-      state.supervisor = deferred
-      const behavior = Supervisor.dynamic({
-        // entities restart in place (Supervise); the shard's supervisor owns and stops them
-        intensity: 0,
-        backoff: false,
-        template: (args: { readonly id: string; readonly behavior: Actor.Behavior<any, any, any> }) =>
-          Supervisor.child(args.id, args.behavior, { restart: "temporary", shutdown: Duration.millis(t.stopBudgetMillis) })
+    /** Stops an entity's actor: within the stop budget, then killed. */
+    const stopActor = (ref: ActorRef<any>) => Kernel.awaitStop(ref, ExitReason.shutdown, t.stopBudgetMillis)
+
+    /**
+     * Stops a shard's entities: activations under way are interrupted (an init interrupted stops
+     * its actor), then every actor spawned is stopped, all at once, each within the stop budget.
+     */
+    const stopEntities = (state: ShardState) =>
+      Effect.gen(function*() {
+        yield* Effect.forEach(Array.from(state.activating), Fiber.interrupt, { concurrency: "unbounded", discard: true })
+        yield* Effect.forEach(
+          Array.from(state.entities.values()),
+          (entry) => (entry.spawned === undefined ? Effect.void : stopActor(entry.spawned)),
+          { concurrency: "unbounded", discard: true }
+        )
       })
-      return (system.spawn(behavior) as Effect.Effect<ActorRef<any>, unknown>).pipe(
-        Effect.tap((ref) => Deferred.succeed(deferred, ref as Supervisor.SupervisorRef)),
-        Effect.tapCause((cause) => Deferred.failCause(deferred, cause)),
-        Effect.map((ref) => ref as Supervisor.SupervisorRef)
-      )
-    }
 
     const wakeAll = (entry: EntityEntry, outcome: "retry" | ActorRef<any> | ShardingError) => {
       const waiters = entry.waiters
@@ -461,9 +468,21 @@ export const make = (config: Config) =>
 
     const activate = (state: ShardState, entry: EntityEntry) =>
       Effect.gen(function*() {
-        const sup = yield* supervisorOf(state)
-        const ref = yield* Supervisor.startDynamic(sup, { id: entry.id, behavior: entityBehavior(state, entry) })
-        if (entry.status !== "starting") return // the shard is stopping: its supervisor stops it
+        // after the caller that made the entry has queued its message or its wait for it
+        yield* Effect.yieldNow
+        // recorded as it is spawned, so that the shard's stop finds it even if this fiber is interrupted just after
+        const ref = yield* Effect.uninterruptibleMask((restore) =>
+          restore(system.spawn(entityBehavior(state, entry)) as Effect.Effect<ActorRef<any>, unknown>).pipe(Effect.tap((ref) =>
+            Effect.sync(() => {
+              entry.spawned = ref
+            })
+          ))
+        )
+        if (entry.status !== "starting") {
+          // the shard is stopping (it may have looked for this actor before it was spawned)
+          yield* stopActor(ref)
+          return
+        }
         if (Option.isNone(system.info(ref))) {
           // it stopped during its start (its finalizer found no ref to match)
           if (state.entities.get(entry.id) === entry) state.entities.delete(entry.id)
@@ -674,10 +693,7 @@ export const make = (config: Config) =>
     const passivate = (state: ShardState, entry: EntityEntry) => {
       entry.status = "stopping"
       entry.stopKind = "passivated"
-      run(Effect.gen(function*() {
-        const sup = yield* supervisorOf(state)
-        yield* Supervisor.terminateChild(sup, entry.ref!).pipe(Effect.ignore)
-      }))
+      run(stopActor(entry.ref!))
     }
 
     // -------------------------------------------------------------------------
@@ -693,10 +709,7 @@ export const make = (config: Config) =>
         entry.stopKind = "stopped"
       }
       run(Effect.gen(function*() {
-        if (state.supervisor !== undefined) {
-          const sup = yield* Effect.result(Deferred.await(state.supervisor))
-          if (sup._tag === "Success") yield* system.stop(sup.success)
-        }
+        yield* stopEntities(state)
         if (why === "handoff" || shardStates.get(state.shard) === state) {
           // a lost lease of the same epoch is released too, so the next owner need not wait for it to expire
           yield* store.release(selfId, [state.lease]).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
@@ -725,7 +738,7 @@ export const make = (config: Config) =>
         lease,
         status: "active",
         validUntil: sentAt + t.renewDeadlineMillis,
-        supervisor: undefined,
+        activating: new Set(),
         entities: new Map()
       }
       shardStates.set(lease.shard, state)
@@ -1233,12 +1246,7 @@ export const make = (config: Config) =>
           Effect.gen(function*() {
             closing = true
             const states = Array.from(shardStates.values())
-            yield* Effect.forEach(states, (s) =>
-              s.supervisor === undefined
-                ? Effect.void
-                : Effect.result(Deferred.await(s.supervisor)).pipe(
-                  Effect.flatMap((r) => (r._tag === "Success" ? system.stop(r.success) : Effect.void))
-                ), { concurrency: "unbounded", discard: true })
+            yield* Effect.forEach(states, stopEntities, { concurrency: "unbounded", discard: true })
             if (states.length > 0) {
               yield* store.release(selfId, states.map((s) => s.lease)).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
             }
