@@ -126,15 +126,18 @@ export class ActorRef<D extends MessageDefs = any> {
       const target = ref.target
       const invalid = target.validate(message)
       if (invalid !== undefined) return Effect.fail(invalid)
-      const sender = Context.currentSelf(fiber)
-      if (!Tracing.isTraced(fiber)) return askEffect(fiber, ref, target, message, sender, timeout, undefined)
+      if (fiber.context !== askerContext) learnAsker(fiber)
+      const sender = askerSelf
+      const liveClock = askerLiveClock
+      if (!Tracing.isTraced(fiber)) return askEffect(ref, target, message, sender, timeout, liveClock, undefined)
       // traced: a client span around the ask; the handler's span (here or on the remote node)
       // is its child
       const protocol = ref.address.protocol
       return Effect.useSpan(
         `telex.ask ${protocol}.${message._tag}`,
         { kind: "client", attributes: Tracing.askAttributes(ref.key, protocol, message._tag, sender?.key) },
-        (span) => askEffect(fiber, ref, target, message, sender, timeout, Tracing.propagationDisabled(fiber) ? undefined : span)
+        (span) =>
+          askEffect(ref, target, message, sender, timeout, liveClock, Tracing.propagationDisabled(fiber) ? undefined : span)
       )
     })
   }
@@ -161,13 +164,29 @@ export class ActorRef<D extends MessageDefs = any> {
   }
 }
 
+/**
+ * What an ask needs from its fiber's context — the asking actor, if any, and whether the clock
+ * is the live one — kept for the last context seen: contexts are immutable, and a loop of asks
+ * (or an actor's handler) asks from the same one each time. Looking both up in the context was
+ * ~10 % of a local ask. (This holds on to that one context until an ask from another.)
+ */
+let askerContext: unknown = undefined
+let askerSelf: ActorRef<any> | undefined = undefined
+let askerLiveClock = false
+
+const learnAsker = (fiber: Fiber.Fiber<unknown, unknown>): void => {
+  askerContext = fiber.context
+  askerSelf = Context.currentSelf(fiber)
+  askerLiveClock = fiber.getRef(Clock.Clock) instanceof LiveClock
+}
+
 const askEffect = (
-  fiber: Fiber.Fiber<unknown, unknown>,
   ref: ActorRef<any>,
   target: Target,
   message: { readonly _tag: string },
   sender: ActorRef<any> | undefined,
   timeout: Duration.Duration,
+  liveClock: boolean,
   span: Tracer.AnySpan | undefined
 ): Effect.Effect<any, any> => {
   const timeoutMillis = Duration.toMillis(timeout)
@@ -176,8 +195,7 @@ const askEffect = (
   // timeout (internal/deadlines.ts), not a timer per ask: `timeoutOrElse` would race two forked
   // fibers per ask (measured: most of the ask's own CPU cost). Any other clock (TestClock)
   // keeps `timeoutOrElse`, which sleeps on that clock.
-  const direct = timeoutMillis > 0 && timeoutMillis <= MAX_TIMER_MILLIS &&
-    fiber.getRef(Clock.Clock) instanceof LiveClock
+  const direct = timeoutMillis > 0 && timeoutMillis <= MAX_TIMER_MILLIS && liveClock
   const request = Effect.callback<any, any>((resume) => {
     let done = false
     let cancelWait: (() => void) | undefined
