@@ -18,7 +18,9 @@
  *   --size=65536`).
  *
  * Tell and bulk run in `slices` slices per round, alternating baseline and runtime (A B B A), so
- * that load from elsewhere hits both sides of a ratio alike; ask latency likewise.
+ * that load from elsewhere hits both sides of a ratio alike; ask latency likewise. For tell and
+ * bulk the CPU time per message of each process is recorded too (this one's, and the peer's from
+ * `/proc` where there is one): on a shared machine it moves much less with the load than rates do.
  *
  * Environment: `BENCH_REMOTE_TELL_N` (300 000), `BENCH_REMOTE_ASK_N` (20 000),
  * `BENCH_REMOTE_PIPELINED_N` (100 000), `BENCH_REMOTE_BULK_N` (4096 messages of 64 KiB),
@@ -31,9 +33,10 @@
  */
 import { Effect, Layer, ManagedRuntime, Redacted, References } from "effect"
 import { Packr } from "msgpackr"
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { once } from "node:events"
+import { readFileSync } from "node:fs"
 import * as Net from "node:net"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
@@ -305,6 +308,46 @@ const telexBulk = (runtime: Runtime, ref: BenchRef, n: number): Promise<number> 
   }))
 
 // ---------------------------------------------------------------------------
+// CPU time of both processes (load-robust: on a shared machine wall-clock rates swing with
+// whatever else runs, CPU per message much less)
+// ---------------------------------------------------------------------------
+
+/** this process's CPU time in µs */
+const selfCpuMicros = (): number => {
+  const u = process.cpuUsage()
+  return u.user + u.system
+}
+
+/** another process's CPU time in µs (Linux `/proc`, clock-tick resolution), NaN where unknown */
+const processCpuMicros = (pid: number | undefined): number => {
+  if (pid === undefined) return NaN
+  try {
+    // fields after the command name: utime and stime are the 12th and 13th
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / clockTicks
+  } catch {
+    return NaN
+  }
+}
+
+/** clock ticks per second of `/proc` times (`getconf CLK_TCK`, 100 on Linux almost everywhere) */
+const clockTicks = ((): number => {
+  const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" })
+  const n = Number(r.stdout?.trim())
+  return Number.isFinite(n) && n > 0 ? n : 100
+})()
+
+/** Runs `f`, adding the CPU time of this process and of `peerPid` to `cpu`. */
+const withCpu = async <A>(cpu: { self: number; peer: number }, peerPid: number | undefined, f: () => Promise<A>): Promise<A> => {
+  const self0 = selfCpuMicros()
+  const peer0 = processCpuMicros(peerPid)
+  const a = await f()
+  cpu.self += selfCpuMicros() - self0
+  cpu.peer += processCpuMicros(peerPid) - peer0
+  return a
+}
+
+// ---------------------------------------------------------------------------
 // statistics
 // ---------------------------------------------------------------------------
 
@@ -362,7 +405,11 @@ const metrics: ReadonlyArray<Metric> = [
   { key: "pipelinedAskRatio", label: "  ratio pipelined asks / tells", unit: "×", digits: 3 },
   { key: "bulkMBps", label: "bulk 64 KiB messages", unit: "MB/s", digits: 1 },
   { key: "bulkBaselineMBps", label: "  baseline framed 64 KiB", unit: "MB/s", digits: 1 },
-  { key: "bulkRatio", label: "  ratio bulk / baseline", unit: "×", digits: 3, goal: { op: ">=", value: 0.5 } }
+  { key: "bulkRatio", label: "  ratio bulk / baseline", unit: "×", digits: 3, goal: { op: ">=", value: 0.5 } },
+  { key: "tellSenderCpuMicros", label: "CPU per tell: sender", unit: "µs", digits: 2 },
+  { key: "tellReceiverCpuMicros", label: "  receiver (peer process)", unit: "µs", digits: 2 },
+  { key: "bulkSenderCpuMicros", label: "CPU per 64 KiB message: sender", unit: "µs", digits: 1 },
+  { key: "bulkReceiverCpuMicros", label: "  receiver (peer process)", unit: "µs", digits: 1 }
 ]
 
 interface Sizes {
@@ -377,7 +424,8 @@ const oneRound = async (
   runtime: Runtime,
   ref: BenchRef,
   rawPort: number,
-  sizes: Sizes
+  sizes: Sizes,
+  peerPid: number | undefined
 ): Promise<Record<string, number>> => {
   const slices = params.slices
   const targetId = ref.address.id
@@ -385,12 +433,13 @@ const oneRound = async (
   const tellPerSlice = Math.ceil(sizes.tell / slices)
   let tellNs = 0
   let tellBaselineNs = 0
+  const tellCpu = { self: 0, peer: 0 }
   await alternate(slices, [
     async () => {
       tellBaselineNs += await baselineTell(rawPort, targetId, tellPerSlice)
     },
     async () => {
-      tellNs += await telexTell(runtime, ref, tellPerSlice)
+      tellNs += await withCpu(tellCpu, peerPid, () => telexTell(runtime, ref, tellPerSlice))
     }
   ])
   const tellPerSec = (tellPerSlice * slices * 1e9) / tellNs
@@ -416,12 +465,13 @@ const oneRound = async (
   const bulkPerSlice = Math.ceil(sizes.bulk / slices)
   let bulkNs = 0
   let bulkBaselineNs = 0
+  const bulkCpu = { self: 0, peer: 0 }
   await alternate(slices, [
     async () => {
       bulkBaselineNs += await baselineBulk(rawPort, bulkPerSlice)
     },
     async () => {
-      bulkNs += await telexBulk(runtime, ref, bulkPerSlice)
+      bulkNs += await withCpu(bulkCpu, peerPid, () => telexBulk(runtime, ref, bulkPerSlice))
     }
   ])
   const bulkPayload = bulkPerSlice * slices * params.bulkBytes
@@ -444,7 +494,11 @@ const oneRound = async (
     pipelinedAskRatio: pipelinedAskPerSec / tellPerSec,
     bulkMBps,
     bulkBaselineMBps,
-    bulkRatio: bulkMBps / bulkBaselineMBps
+    bulkRatio: bulkMBps / bulkBaselineMBps,
+    tellSenderCpuMicros: tellCpu.self / (tellPerSlice * slices),
+    tellReceiverCpuMicros: tellCpu.peer / (tellPerSlice * slices),
+    bulkSenderCpuMicros: bulkCpu.self / (bulkPerSlice * slices),
+    bulkReceiverCpuMicros: bulkCpu.peer / (bulkPerSlice * slices)
   }
 }
 
@@ -491,11 +545,11 @@ export const remote: BenchGroup = {
         askWarmup: 500,
         pipelined: Math.ceil(full.pipelined / 10),
         bulk: Math.ceil(full.bulk / 10)
-      })
+      }, peer.child.pid)
       const results: Array<Record<string, number>> = []
       for (let r = 1; r <= rounds; r++) {
         const t0 = nowNs()
-        results.push(await oneRound(rt, ref, peer.rawPort, full))
+        results.push(await oneRound(rt, ref, peer.rawPort, full, peer.child.pid))
         log(`remote: round ${r}/${rounds} done in ${((nowNs() - t0) / 1e9).toFixed(1)} s`)
       }
       return { metrics, rounds: results, params: { ...params } }
