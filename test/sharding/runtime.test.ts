@@ -4,7 +4,8 @@
  * errors, restarts in place, the shard hash's documented test vectors.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Logger } from "effect"
+import { TestClock } from "effect/testing"
 import { ActorSystem } from "../../src/system/ActorSystem.ts"
 import * as Hash from "../../src/sharding/internal/hash.ts"
 import { Sharding } from "../../src/sharding/Sharding.ts"
@@ -178,4 +179,30 @@ describe("sharding: one node", () => {
         assert.strictEqual(events.filter((e) => e.kind === "activated").length, 1)
       }).pipe(Effect.provide(single(store, events)))
     })))
+  it.effect("tells held longer than max(10 s, 3 × leaseTtl) for a shard with no owner are dropped with one warning that counts them", () => {
+    const warnings: Array<string> = []
+    const logger = Logger.make<unknown, void>(({ logLevel, message }) => {
+      if (logLevel === "Warn") warnings.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+    })
+    return Effect.gen(function*() {
+      // a store that grants nothing: no shard ever has an owner
+      const store: ShardStore.ShardStore = { ...ShardStore.memory(), acquire: () => Effect.succeed([]) }
+      const layer = Sharding.layer({ ...fast, entities: [CounterEntity] }).pipe(
+        Layer.provide(ShardStore.Service.layer(store)),
+        Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
+      )
+      yield* Effect.gen(function*() {
+        const a = (yield* Sharding.entity(CounterEntity)).ref("held")
+        for (let i = 0; i < 3; i++) yield* a.tell(Counter.Add({ by: 1 }))
+        yield* TestClock.adjust("9 seconds")
+        assert.deepStrictEqual(warnings.filter((w) => w.includes("dropped")), [])
+        for (let t = 0; t < 2000; t += 100) yield* TestClock.adjust("100 millis")
+        const dropped = warnings.filter((w) => w.includes("dropped"))
+        assert.strictEqual(dropped.length, 1, dropped.join("\n"))
+        assert.include(dropped[0], "dropped 3 tells")
+        assert.include(dropped[0], `shard ${a.shard}`)
+        assert.include(dropped[0], "test/ShardedCounter/held")
+      }).pipe(Effect.provide(layer))
+    }).pipe(Effect.provide(Logger.layer([logger])), Effect.scoped)
+  })
 })

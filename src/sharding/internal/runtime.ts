@@ -214,12 +214,19 @@ export const make = (config: Config) =>
       if (queue === undefined) return
       held.delete(shard)
       const t0 = now()
+      let dropped: Array<string> | undefined
       for (const item of queue) {
         buffered--
         if (item.kind === "wake") item.wake()
-        else if (item.until < t0) {
-          run(Effect.logDebug(`sharding: dropped a tell to ${item.reg.entity.type}/${item.key}: its shard ${shard} had no owner for ${holdMillis} ms`))
-        } else dispatchTell(item.reg, item.key, item.message, Math.min(item.hops, MAX_HOPS - 1)) // one more forward per round
+        else if (item.until < t0) (dropped ??= []).push(`${item.reg.entity.type}/${item.key}`)
+        else dispatchTell(item.reg, item.key, item.message, Math.min(item.hops, MAX_HOPS - 1), item.until) // one more forward per round
+      }
+      // lost messages are worth a warning (one per shard and round, with the count and a few keys)
+      if (dropped !== undefined) {
+        const some = dropped.slice(0, 5).join(", ") + (dropped.length > 5 ? ", ..." : "")
+        run(Effect.logWarning(
+          `sharding: dropped ${dropped.length} tell${dropped.length === 1 ? "" : "s"} held longer than ${holdMillis} ms for shard ${shard}, which had no reachable owner meanwhile (${some})`
+        ))
       }
     }
     const flushAll = () => {
@@ -316,19 +323,19 @@ export const make = (config: Config) =>
     }
 
     /** Sends a tell on its way (or holds it); false when it had to be held and the buffer is full. */
-    const dispatchTell = (reg: Registered, key: string, message: unknown, hops: number): boolean => {
+    const dispatchTell = (reg: Registered, key: string, message: unknown, hops: number, until?: number): boolean => {
       const shard = Hash.shardOf(key, shards)
       if (!shardStates.has(shard)) markTold(entityId(reg.entity.type, key))
       const queued = held.get(shard)
       // behind what is held for the shard already: order per sender is kept
-      if (queued !== undefined && queued.length > 0) return holdTell(shard, reg, key, message, hops)
+      if (queued !== undefined && queued.length > 0) return holdTell(shard, reg, key, message, hops, until)
       const r = route(shard, reg)
       switch (r._tag) {
         case "Local":
           deliverLocal(r.state, reg, key, message)
           return true
         case "Remote": {
-          if (hops >= MAX_HOPS) return holdTell(shard, reg, key, message, hops)
+          if (hops >= MAX_HOPS) return holdTell(shard, reg, key, message, hops, until)
           const encoded = reg.encode(message)
           if (Exit.isFailure(encoded)) {
             run(Effect.logWarning(`sharding: a message to ${reg.entity.type}/${key} does not encode: ${issueOf(encoded)}`))
@@ -342,7 +349,7 @@ export const make = (config: Config) =>
           return true
         }
         case "Hold":
-          return holdTell(shard, reg, key, message, hops)
+          return holdTell(shard, reg, key, message, hops, until)
       }
     }
     const setDirect = (id: string, direct: Direct) => {
@@ -376,8 +383,9 @@ export const make = (config: Config) =>
       if (directs.get(id) === d) setDirect(id, { owner: "", ref: undefined, told: d.told, live: true })
     }
 
-    const holdTell = (shard: number, reg: Registered, key: string, message: unknown, hops: number) =>
-      hold(shard, { kind: "tell", reg, key, message, hops, until: now() + holdMillis })
+    /** `until`: the end of its holding, kept when it is held again (a tell held first now gets `holdMillis`) */
+    const holdTell = (shard: number, reg: Registered, key: string, message: unknown, hops: number, until?: number) =>
+      hold(shard, { kind: "tell", reg, key, message, hops, until: until ?? now() + holdMillis })
 
     // -------------------------------------------------------------------------
     // local entities
