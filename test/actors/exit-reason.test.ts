@@ -34,4 +34,14 @@ describe("ExitReason.fromCause", () => {
     assert.deepStrictEqual(encode(ExitReason.fromCause(cause)), encode(plain))
     assert.deepStrictEqual(ExitReason.fromCause(cause), plain)
   })
+
+  it("is a plain object whose message is an own enumerable property, a fixed value once read", () => {
+    const reason = ExitReason.fromCause(cause)
+    assert.strictEqual(Object.getPrototypeOf(reason), Object.prototype)
+    const before = Object.getOwnPropertyDescriptor(reason, "message")!
+    assert.isTrue(before.enumerable)
+    assert.deepStrictEqual({ ...reason }, { _tag: "Error", message: Cause.pretty(cause) })
+    const after = Object.getOwnPropertyDescriptor(reason, "message")!
+    assert.deepStrictEqual(after, { value: Cause.pretty(cause), enumerable: true, writable: false, configurable: false })
+  })
 })
