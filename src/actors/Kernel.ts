@@ -20,6 +20,7 @@
  *
  * @since 0.1.0
  */
+import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as PubSub from "effect/PubSub"
 import type { AnyProtocol, Behavior, MessageDefs } from "./Actor.ts"
@@ -167,6 +168,16 @@ export const ofContext = (ctx: ActorContextShape): Kernel | undefined => ctx ins
  * undefined, true)` queues past the mailbox bound, as a timer's message is.
  */
 export const localOf = (ctx: ActorContextShape): LocalActor | undefined => ctx instanceof Cell ? ctx : undefined
+
+/**
+ * Adds services to what a running actor's handlers see from now on (its later turns, forked
+ * handlers and timers; not the init running now): for runtimes that wrap a user's behaviour
+ * (sharded entities), so that its handlers' effects need no provide per message. Call it from
+ * the actor's own init.
+ */
+export const provideToHandlers = (ctx: ActorContextShape, f: (context: Context.Context<never>) => Context.Context<never>): void => {
+  if (ctx instanceof Cell && ctx.context !== undefined) ctx.context = f(ctx.context)
+}
 
 /**
  * The delivery target a ref resolves to (a local actor, another node's actor through the

@@ -571,6 +571,8 @@ export const make = (config: Config) =>
       const encodeState = stateSchema !== undefined ? encoderFor(stateSchema) : undefined
       const decodeState = stateSchema !== undefined ? decoderFor(stateSchema) : undefined
 
+      /** whether the actor's context has the entity's services (a stateless entity's, at its first init) */
+      let provided = false
       // one incarnation (run again by an in-place restart: its state is loaded again)
       const inner: Actor.Behavior<any, any, any> = {
         protocol: entity.protocol,
@@ -631,14 +633,21 @@ export const make = (config: Config) =>
             )
           })
           const handlers: Record<string, any> = yield* provide(entity.behavior.init)
+          if (entity.state === undefined) {
+            // nothing to save: the services go into the actor's own context (once: they do not
+            // change across restarts) and its handlers run as written, with no wrapper per message
+            if (!provided) {
+              provided = true
+              Kernel.provideToHandlers(yield* ActorContext, (c) => Context.add(Context.add(c, EntityContext, ctx), Sharding, service))
+            }
+            return handlers
+          }
           const wrapped: Record<string, any> = {}
           for (const tag of Object.keys(entity.protocol.defs)) {
             const h = handlers[tag]
             wrapped[tag] = (message: unknown) => {
               const effect = h(message)
-              const run = entity.state === undefined
-                ? provide(effect)
-                : provide(effect).pipe(Effect.exit, Effect.flatMap((exit) => Effect.andThen(save, exit)))
+              const run = provide(effect).pipe(Effect.exit, Effect.flatMap((exit) => Effect.andThen(save, exit)))
               return effect[Actor.ForkTypeId] === true ? Actor.fork(run) : run
             }
           }
