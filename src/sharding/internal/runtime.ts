@@ -1186,6 +1186,12 @@ export const make = (config: Config) =>
       }
 
       ask(message: any, options?: { readonly timeout?: Duration.Input | undefined }): Effect.Effect<any, any> {
+        // looked up when the ask runs, not when it is made: an ask effect kept and run again
+        // (retry, repeat) finds the entity as it is then, with its whole timeout from then
+        return Effect.suspend(() => this.askNow(message, options))
+      }
+
+      private askNow(message: any, options: { readonly timeout?: Duration.Input | undefined } | undefined): Effect.Effect<any, any> {
         const { reg, key, shard, id } = this
         const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
         // no timeout given: the refs' default (5 s) as is, not a Duration made per ask
