@@ -52,6 +52,8 @@ export interface LocalActor extends Target {
   readonly name: string | undefined
   /** messages accepted into its mailbox since it was spawned */
   readonly delivered: number
+  /** it is handling messages now (a handler forked with `Actor.fork` runs apart and does not count) */
+  readonly busy: boolean
   /** the actor that spawned it (`undefined` for a top-level actor) */
   readonly parent: LocalActor | undefined
   /** Calls `f` once when the mailbox has drained to half its capacity, or the actor stopped. */

@@ -109,6 +109,11 @@ export class Cell implements Target, ActorContextShape, Activatable {
     this.self = new ActorRef({ node: system.nodeId, id, protocol: behavior.protocol.name }, this, system)
   }
 
+  /** handling messages now: its drain fiber runs (until the turn's last handler has ended) */
+  get busy(): boolean {
+    return this.fiber !== undefined
+  }
+
   get isAlive(): boolean {
     return this.state < State.Stopping
   }
