@@ -39,5 +39,8 @@ if (!fromSources && !existsSync(compiled)) {
   console.error("telex: dist/ is missing: run `npm run build` in the telex package")
   process.exit(1)
 }
-const { main } = await import(fromSources ? sources.href : compiled.href)
-main()
+const entry = (name) => new URL(fromSources ? `../src/cli/${name}.ts` : `../dist/cli/${name}.js`, import.meta.url).href
+// `telex node --config <file> --name <node>` (as the launcher starts nodes) runs without loading
+// the command-line parser: a node process keeps less memory; any other command line goes through it
+const fast = process.argv[2] === "node" && (await import(entry("nodeCommand"))).main(process.argv.slice(2))
+if (!fast) (await import(entry("main"))).main()

@@ -3,14 +3,8 @@
  *
  * @since 0.1.0
  */
-// deep imports: the package index loads every module it has (a Redis client, WebSockets, ...)
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as NodeServices from "@effect/platform-node/NodeServices"
-import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
@@ -18,11 +12,10 @@ import { fileURLToPath } from "node:url"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import type * as ClusterNode from "../cluster/ClusterNode.ts"
 import { ConfigError } from "../cluster/Config.ts"
-import type { NodeStartError } from "../transport/Node.ts"
 import * as ShortDuration from "../cluster/ShortDuration.ts"
 import * as Log from "./Log.ts"
+import * as NodeCommand from "./nodeCommand.ts"
 
 // Each command's implementation is loaded when that command runs: a `telex node` process keeps
 // neither the launcher, the shell, the observer's web server nor the demo in memory.
@@ -73,15 +66,7 @@ const config = Argument.String("config").pipe(
   Argument.optional
 )
 
-/** Prints a ConfigError as one clear message (no stack trace) and fails. */
-const reportConfigErrors = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
-  effect.pipe(
-    Effect.catchTags({
-      ConfigError: (e: ConfigError) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e))),
-      NodeStartError: (e: NodeStartError) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e))),
-      NodeFailed: (e: ClusterNode.NodeFailed) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e)))
-    } as any)
-  )
+const reportConfigErrors = NodeCommand.reportConfigErrors
 
 const observePort = Flag.Int("port").pipe(
   Flag.withDescription("the observer's port on 127.0.0.1 (default 0: a free port, printed)"),
@@ -109,13 +94,7 @@ const start = Command.make("start", {
 const node = Command.make("node", {
   config: Flag.String("config").pipe(Flag.withAlias("c"), Flag.withDescription("cluster config file")),
   name: Flag.String("name").pipe(Flag.withAlias("n"), Flag.withDescription("this node's name in the config"))
-}, ({ config, name }) =>
-  reportConfigErrors(
-    load(() => import("../cluster/ClusterNode.ts")).pipe(
-      Effect.flatMap((ClusterNode) => ClusterNode.run(config, name)),
-      Effect.scoped
-    )
-  )).pipe(
+}, ({ config, name }) => NodeCommand.runNode(config, name)).pipe(
     Command.withDescription("Run one node of a cluster config in the foreground")
   )
 
@@ -202,19 +181,6 @@ export const telex = Command.make("telex").pipe(
   ])
 )
 
-// the launcher prefixes each node's lines with its name: no need to repeat it
-const LoggingLive = Log.layer({ omit: ["node"] })
-
-export const main = (): void =>
-  (telex.pipe(
-    Command.run({ version: "0.1.0" }),
-    Effect.provide(Layer.mergeAll(NodeServices.layer, LoggingLive))
-  ) as Effect.Effect<void, unknown>).pipe(
-    NodeRuntime.runMain({
-      disableErrorReporting: true,
-      // Ctrl-C / SIGTERM is the normal way to stop a node or a cluster: exit 0 once stopped
-      teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
-    })
-  )
+export const main = (): void => NodeCommand.runMain(telex.pipe(Command.run({ version: "0.1.0" })))
 
 if (import.meta.main) main()
