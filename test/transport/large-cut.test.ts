@@ -2,20 +2,21 @@
  * Large messages over a connection that is reset in the middle of a frame, again and again, and
  * comes back: what the receiving actor gets is always a whole message as it was at `tell` (the
  * sender scribbles over its array right after), never twice, never out of order (a lost tell is
- * allowed: remote tells are at most once across a connection loss; the sender scribbles only
- * while the link is up). The reset is done by a TCP
+ * allowed: remote tells are at most once across a connection loss), also for the sends buffered
+ * while the node is dialled again. The reset is done by a TCP
  * forwarder that passes half of a chunk, then destroys both sides, so the receiver's frame
  * decoder holds a partial frame and the sender's write fails with its slabs and batch buffer in
  * use.
  */
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Deferred, Effect, Fiber, Schema } from "effect"
 import { Actor } from "../../src/index.ts"
 import { startNode } from "../../src/testing/TestNode.ts"
 import { LARGE_BODY } from "../../src/transport/Frame.ts"
 import { SLAB_SIZE } from "../../src/transport/internal/slabs.ts"
-import { remote, withTimeout } from "./_remote.ts"
+import { routerOf } from "../../src/transport/Node.ts"
+import { makeProxy, remote, withTimeout } from "./_remote.ts"
 
 const Sink = Actor.make("test/LargeCutSink", {
   Bulk: Actor.tell({ seq: Schema.Int, data: Schema.Uint8Array }),
@@ -124,17 +125,14 @@ describe("large messages across connection resets", () => {
       const stats = () => withTimeout("stats", sink.ask(Sink.Stats(), { timeout: "5 seconds" }), 6000)
 
       let seq = 0
-      // (`scribble`: not while the link may be down: sends buffered while the node is dialled
-      // are kept as objects until a connection exists to encode them with, as a local tell
-      // shares its object with the receiver)
-      const burst = (n: number, scribble = true) =>
+      const burst = (n: number) =>
         Effect.gen(function*() {
           for (let i = 0; i < n; i++) {
             const data = makeData(seq++)
             // a tell to a node that is down fails or dead-letters: that message is lost, not resent
             yield* Effect.ignore(sink.tell(Sink.Bulk({ seq: seq - 1, data })))
             // what was sent is what it was at tell
-            if (scribble) data.fill(0xee)
+            data.fill(0xee)
             // now and then let writes complete between sends, so slabs are released and reused
             // while later envelopes are queued
             if (i % 4 === 3) yield* Effect.sleep("1 millis")
@@ -145,7 +143,7 @@ describe("large messages across connection resets", () => {
       assert.strictEqual((yield* stats()).count, 12)
       for (let round = 0; round < 3; round++) {
         proxy.arm()
-        yield* burst(12, false)
+        yield* burst(12)
         for (let tries = 0; proxy.cuts() <= round && tries < 100; tries++) yield* Effect.sleep("10 millis")
         assert.strictEqual(proxy.cuts(), round + 1, `round ${round}: the proxy cut the connection`)
         // until the link is back and messages flow again
@@ -168,4 +166,31 @@ describe("large messages across connection resets", () => {
       assert.strictEqual(final.last, seq - 1, "the last burst (after the link came back) arrived")
       assert.isAtLeast(final.count, 12 + 3 * 6)
     }).pipe(Effect.scoped), 60_000)
+
+  it.live("sends buffered while the node is dialled are sent as they were at tell", () =>
+    Effect.gen(function*() {
+      const proxy = yield* makeProxy
+      const b = yield* startNode("b")
+      proxy.setTarget(b.node.address.port)
+      const a = yield* startNode("a")
+      const sinkLocal = yield* b.system.spawn(SinkLive)
+      // the dial is held by the proxy: connected, the handshake not yet answered
+      proxy.hold()
+      const dial = yield* Effect.forkChild(a.node.connect({ name: "b", host: "127.0.0.1", port: proxy.port }, "10 seconds"), {
+        startImmediately: true
+      })
+      yield* withTimeout("the dial", Deferred.await(proxy.held))
+      assert.isTrue(routerOf(a.node).peers.get("b")!.outbox.dialing)
+      const sink = a.system.refFor(sinkLocal.address) as typeof sinkLocal
+      for (let seq = 0; seq < 4; seq++) {
+        const data = makeData(seq)
+        yield* sink.tell(Sink.Bulk({ seq, data }))
+        data.fill(0xee)
+      }
+      assert.strictEqual(routerOf(a.node).peers.get("b")!.outbox.buffer.length, 4, "all four are buffered")
+      proxy.release()
+      yield* withTimeout("the dial", Fiber.join(dial), 10_000)
+      const stats = yield* withTimeout("stats", sink.ask(Sink.Stats()))
+      assert.deepStrictEqual(stats, { count: 4, last: 3, bad: [] })
+    }).pipe(Effect.scoped), 30_000)
 })

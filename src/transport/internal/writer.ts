@@ -32,7 +32,7 @@ export class Outbox {
 export const send = (router: Router, peer: Peer, envelope: Outbound): boolean => {
   const outbox = peer.outbox
   if (outbox.flushing) {
-    outbox.buffer.push(envelope)
+    outbox.buffer.push(detached(envelope))
     return true
   }
   const conn = peer.conn
@@ -41,10 +41,29 @@ export const send = (router: Router, peer: Peer, envelope: Outbound): boolean =>
     return true
   }
   if (outbox.dialing && outbox.buffer.length < router.options.bufferLimit) {
-    outbox.buffer.push(envelope)
+    outbox.buffer.push(detached(envelope))
     return true
   }
   return false
+}
+
+/**
+ * A buffered tell or ask is encoded only once a connection exists (the handshake chooses the
+ * codec): its message is copied now, so that what the sender does to its arrays after the send
+ * does not change what is sent, as for a send on a connection (encoded at once). A message that
+ * cannot be copied (it holds something structuredClone refuses) is kept as it is.
+ */
+const detached = (e: Outbound): Outbound => {
+  if (e[0] !== Kind.Tell && e[0] !== Kind.Ask) return e
+  const message = e[3]
+  if (typeof message !== "object" || message === null) return e
+  try {
+    const copy = e.slice() as Array<unknown>
+    copy[3] = structuredClone(message)
+    return copy as unknown as Outbound
+  } catch {
+    return e
+  }
 }
 
 /** Sends what was buffered on the connection just attached, before anything else. */
