@@ -88,6 +88,7 @@ export interface Options<S = never> {
    * it (the next message activates it again).
    */
   readonly restart?: ReadonlyArray<Supervise.Rule> | undefined
+  /** The mailbox of each activation (capacity and overflow policy). Default: the actor default. */
   readonly mailbox?: MailboxOptions | undefined
 }
 

@@ -480,7 +480,7 @@ export const make = (config: Config) =>
         yield* Effect.yieldNow
         // recorded as it is spawned, so that the shard's stop finds it even if this fiber is interrupted just after
         const ref = yield* Effect.uninterruptibleMask((restore) =>
-          restore(system.spawn(entityBehavior(state, entry)) as Effect.Effect<ActorRef<any>, unknown>).pipe(Effect.tap((ref) =>
+          restore(system.spawn(entityBehavior(state, entry), { mailbox: entry.reg.entity.mailbox }) as Effect.Effect<ActorRef<any>, unknown>).pipe(Effect.tap((ref) =>
             Effect.sync(() => {
               entry.spawned = ref
             })
