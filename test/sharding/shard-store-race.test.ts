@@ -58,7 +58,8 @@ const race = (store: ShardStore, storeConfig: ChildConfig["store"]) =>
     )
     const finalState = new Map<number, string | undefined>()
     for (const shard of SHARDS) finalState.set(shard, Option.getOrUndefined(yield* store.loadState("Race", `k${shard}`)))
-    const { violations, summary } = check(logs.flat(), TTL_MS, finalState)
+    // a tick of the store's clock: SQLite stamps leases with Date.now() (whole ms), PostgreSQL with now() (µs)
+    const { violations, summary } = check(logs.flat(), TTL_MS, finalState, storeConfig.kind === "sqlite" ? 1 : 0.001)
     assert.deepStrictEqual(violations, [], JSON.stringify(summary))
     // the race raced: leases changed hands, writes were accepted and stale ones refused
     assert.isAbove(summary.takeovers, 0, JSON.stringify(summary))
@@ -125,6 +126,17 @@ describe("the race checker", () => {
     assert.strictEqual(violationsOf([g("a", 0, 1, 0, 1), g("b", 0, 2, 50, 51)]).length, 1)
     assert.match(violationsOf([g("a", 0, 1, 0, 1), g("b", 0, 1, 200, 201)]).join(), /granted to a and b/)
     assert.match(violationsOf([g("a", 0, 3, 0, 1), g("b", 0, 2, 200, 201)]).join(), /after epoch 3 was confirmed/)
+  })
+
+  it("lets an owner's new epoch overlap its previous one by less than a tick of the store's clock, no more, and no other owner", () => {
+    // the store ended a's lease in the millisecond a stamped it, up to 1 ms before a's own (send + ttl)
+    assert.deepStrictEqual(violationsOf([g("a", 0, 1, 0, 1), g("a", 0, 2, 99.2, 99.5)]), [])
+    assert.match(violationsOf([g("a", 0, 1, 0, 1), g("a", 0, 2, 98.7, 99)]).join(), /epoch 1 \(a, until 100.0\) overlaps epoch 2 \(a, from 99.0\)/)
+    assert.match(violationsOf([g("a", 0, 1, 0, 1), g("b", 0, 2, 99.2, 99.5)]).join(), /epoch 1 \(a, until 100.0\) overlaps epoch 2 \(b, from 99.5\)/)
+    // with a finer clock, the same history is a break
+    assert.strictEqual(check([g("a", 0, 1, 0, 1), g("a", 0, 2, 99.2, 99.5)], ttl, new Map([[0, undefined]]), 0.001).violations.length, 1)
+    // the old epoch's writes are refused once the new one is granted, to its own owner too
+    assert.match(violationsOf([g("a", 0, 1, 0, 1), g("a", 0, 2, 99.2, 99.5), w("a", 1, 99.7, true, "x")], "x").join(), /after epoch 2 was granted to a/)
   })
 
   it("reports a stale write accepted, a write past the ttl accepted, and a lost write", () => {

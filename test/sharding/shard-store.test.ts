@@ -14,6 +14,7 @@ import { join } from "node:path"
 import { Cause, Effect, Exit, Fiber, Option, Redacted, Scope } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { TestClock } from "effect/testing"
+import { vi } from "vitest"
 import * as PgShardStore from "../../src/sharding/PgShardStore.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
 import * as SqliteShardStore from "../../src/sharding/SqliteShardStore.ts"
@@ -264,5 +265,30 @@ describe("SqliteShardStore", () => {
       assert.include(String(Exit.isFailure(refused) ? Cause.squash(refused.cause) : ""), "locked for 100 ms")
       other.exec("COMMIT")
       assert.deepStrictEqual(yield* Fiber.join(waiting), [{ shard: 1, owner: "n1", epoch: 1 }])
+    }).pipe(Effect.scoped))
+
+  it.effect("a lease's last millisecond (now = expires_at): no other owner may take it, its owner gets a new epoch; the next, anyone may", () =>
+    Effect.gen(function*() {
+      const store = yield* SqliteShardStore.make(join(yield* tempDir("telex-shard-tick-"), "shards.db"))
+      // the store's clock is Date.now(), in whole milliseconds: stamped in the ms t0, a lease may
+      // have been stamped up to 1 ms after t0, so in the ms t0 + ttl it may still run in real time
+      let t = 1_000_000
+      const clock = vi.spyOn(Date, "now").mockImplementation(() => t)
+      yield* Effect.addFinalizer(() => Effect.sync(() => clock.mockRestore()))
+      const [a1, a2] = yield* store.acquire("a", [1, 2], 100)
+      t += 99
+      yield* store.saveState("E", "k", a1!, "a1")
+      t += 1
+      assert.deepStrictEqual(yield* store.acquire("b", [1, 2], 100), [], "another owner waits for the next ms")
+      // for its owner the lease is over (it counts it valid while now < expires_at): not renewed, writes refused
+      assert.deepStrictEqual(yield* store.renew("a", [a1!], 100), [])
+      assertStale(yield* Effect.exit(store.saveState("E", "k", a1!, "a-last-ms")), 1, 1)
+      // its owner may acquire it anew (it alone holds both epochs; the old one's writes stay refused)
+      assert.deepStrictEqual(yield* store.acquire("a", [1], 100), [{ shard: 1, owner: "a", epoch: 2 }])
+      assertStale(yield* Effect.exit(store.saveState("E", "k", a1!, "a-old-epoch")), 1, 1)
+      t += 1
+      assert.deepStrictEqual(yield* store.acquire("b", [1, 2], 100), [{ shard: 2, owner: "b", epoch: 2 }])
+      assert.deepStrictEqual(a2, { shard: 2, owner: "a", epoch: 1 })
+      assert.deepStrictEqual(yield* store.loadState("E", "k"), Option.some("a1"))
     }).pipe(Effect.scoped))
 })
