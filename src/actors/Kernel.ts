@@ -54,6 +54,8 @@ export interface LocalActor extends Target {
   readonly delivered: number
   /** it is handling messages now (a handler forked with `Actor.fork` runs apart and does not count) */
   readonly busy: boolean
+  /** handlers forked with `Actor.fork` still running (an actor with one is not idle) */
+  readonly forked: number
   /** the actor that spawned it (`undefined` for a top-level actor) */
   readonly parent: LocalActor | undefined
   /** Calls `f` once when the mailbox has drained to half its capacity, or the actor stopped. */

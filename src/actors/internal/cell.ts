@@ -65,6 +65,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
   state: number = State.Starting
   /** messages accepted into the mailbox (the observer's per-actor rate) */
   delivered = 0
+  /** handlers forked with `Actor.fork` still running */
+  forked = 0
   scheduled = false
   trapping = false
   handlers: Handlers<MessageDefs, any> | undefined = undefined
@@ -290,9 +292,11 @@ export class Cell implements Target, ActorContextShape, Activatable {
 
   /** Runs a handler marked with `Actor.fork` in its own fiber in the actor's scope. */
   forkHandler(effect: Effect.Effect<unknown, unknown>, reply: Reply | undefined): void {
+    this.forked++
     const fiber = Effect.runForkWith(this.context!)(Effect.exit(effect))
     Effect.runFork(Scope.addFinalizer(this.scope, Fiber.interrupt(fiber)))
     fiber.addObserver((result) => {
+      this.forked--
       if (result._tag !== "Success") {
         // interrupted because the actor is stopping: the ask must not wait for its timeout
         reply?.(Exit.fail(new ActorStopped({ actor: this.self.key, reason: this.exitReason ?? ExitReason.killed })))

@@ -882,7 +882,8 @@ export const make = (config: Config) =>
       }
       // 4. passivation and singletons: an entity is busy at a round when messages were delivered
       // to it since the previous one, wait in its mailbox, or one is being handled (a handler
-      // longer than passivateAfter is not interrupted by a passivation: the entity is not idle);
+      // longer than passivateAfter, run in the actor's turn or forked with `Actor.fork`, is not
+      // interrupted by a passivation: the entity is not idle);
       // nothing is counted per message here
       const t0 = now()
       for (const s of shardStates.values()) {
@@ -891,7 +892,7 @@ export const make = (config: Config) =>
           const after = entry.reg.entity.passivateAfterMillis
           if (after === undefined || entry.status !== "running") continue
           const actor = entry.actor
-          if (actor !== undefined && (actor.delivered !== entry.seen || actor.mailbox.size > 0 || actor.busy)) {
+          if (actor !== undefined && (actor.delivered !== entry.seen || actor.mailbox.size > 0 || actor.busy || actor.forked > 0)) {
             entry.seen = actor.delivered
             entry.lastActive = t0
           } else if (t0 - entry.lastActive > after) passivate(s, entry)
