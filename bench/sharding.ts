@@ -5,7 +5,10 @@
  *   over loopback TCP, sharding on a shared in-memory shard store; from node s1, `inFlight`
  *   fibers ask in a loop — the baseline asks a plain echo actor on each of the three nodes in
  *   turn, the measured side asks `keys` echo entities (already active) spread over the three
- *   nodes by their shards. Slices alternate (A B B A) so that load from elsewhere hits both.
+ *   nodes by their shards. Slices alternate (A B C C B A) so that load from elsewhere hits all.
+ * - `askRatioSameActors`: the same entity asks ÷ plain asks to `keys` plain echo actors spread
+ *   over the three nodes (each woken for one message at a time, as the entities are): what
+ *   sharding itself adds, apart from what having that many actors costs.
  * - `activationsPerSec`: asks to keys never used before (each activates an entity on its
  *   shard's node), pipelined the same way.
  * - `bytesPerPassivatedKey`: one node; `passivatedKeys` entities activated, then passivated
@@ -100,27 +103,47 @@ const threeNodes = (round: number) =>
       yield* s1!.node.lookup("s2", Echo, "echo"),
       yield* s1!.node.lookup("s3", Echo, "echo")
     ]
+    // as many plain actors as there are keys, spread over the three nodes the same way: what
+    // sharding adds beside what having that many actors (each woken for one message) costs
+    const spread: Array<(typeof plain)[number]> = []
+    for (let i = 0; i < params.keys; i++) {
+      const n = nodes[i % 3]!
+      const name = `echo-${i}`
+      const ref = yield* n.system.spawn(EchoLive, { name })
+      spread.push(i % 3 === 0 ? ref : yield* s1!.node.lookup(`s${(i % 3) + 1}`, Echo, name))
+    }
     const echoes = yield* s1!.sharding.entity(EchoEntity)
     const keys = Array.from({ length: params.keys }, (_, i) => `k${i}`)
     const refs = keys.map((k) => echoes.ref(k))
     yield* pipelined(params.keys, (i) => refs[i]!.ask(Echo.Ping({ n: i }))) // activates them
     const plainAsk = (i: number) => plain[i % 3]!.ask(Echo.Ping({ n: i }))
     const entityAsk = (i: number) => refs[i % refs.length]!.ask(Echo.Ping({ n: i }))
+    const spreadAsk = (i: number) => spread[i % spread.length]!.ask(Echo.Ping({ n: i }))
     yield* pipelined(10_000, plainAsk) // warm-up
+    yield* pipelined(10_000, spreadAsk)
     yield* pipelined(10_000, entityAsk)
     const half = Math.floor(params.asks / 2)
-    const rates = { plain: [] as Array<number>, entity: [] as Array<number> }
+    const rates = { plain: [] as Array<number>, spread: [] as Array<number>, entity: [] as Array<number> }
     rates.plain.push(yield* pipelined(half, plainAsk))
+    rates.spread.push(yield* pipelined(half, spreadAsk))
     rates.entity.push(yield* pipelined(half, entityAsk))
     rates.entity.push(yield* pipelined(half, entityAsk))
+    rates.spread.push(yield* pipelined(half, spreadAsk))
     rates.plain.push(yield* pipelined(half, plainAsk))
     const mean = (xs: ReadonlyArray<number>) => xs.length / xs.reduce((a, x) => a + 1 / x, 0)
     const plainPerSec = mean(rates.plain)
     const entityPerSec = mean(rates.entity)
+    const spreadPerSec = mean(rates.spread)
     const fresh = Array.from({ length: params.activations }, (_, i) => echoes.ref(`new-${round}-${i}`))
     const activationsPerSec = yield* pipelined(params.activations, (i) => fresh[i]!.ask(Echo.Ping({ n: i })))
     const active = nodes.map((n) => n.sharding.activeEntities())
-    return { plainPerSec, entityPerSec, askRatio: entityPerSec / plainPerSec, activationsPerSec, activeAfter: active.reduce((a, b) => a + b, 0) }
+    return {
+      plainPerSec,
+      entityPerSec,
+      askRatio: entityPerSec / plainPerSec,
+      spreadPerSec,
+      askRatioSameActors: entityPerSec / spreadPerSec,
+      activationsPerSec, activeAfter: active.reduce((a, b) => a + b, 0) }
   }).pipe(Effect.scoped)
 
 const PassivatingEcho = Entity.make(Echo, Echo.behavior(Effect.succeed({ Ping: ({ n }) => Effect.succeed(n), Where: () => Effect.succeed("one") })), {
@@ -206,7 +229,9 @@ export const sharding: BenchGroup = {
     const records: Array<Record<string, number>> = []
     for (let r = 0; r < rounds; r++) {
       const three = await Effect.runPromise(quiet(threeNodes(r)))
-      log(`sharding: round ${r + 1}: entity ${three.entityPerSec.toFixed(0)} / plain ${three.plainPerSec.toFixed(0)} asks/s`)
+      log(
+        `sharding: round ${r + 1}: entity ${three.entityPerSec.toFixed(0)} / plain ${three.plainPerSec.toFixed(0)} / plain over ${params.keys} actors ${three.spreadPerSec.toFixed(0)} asks/s`
+      )
       const memory = await Effect.runPromise(quiet(passivatedMemory))
       const rec = await Effect.runPromise(quiet(recovery))
       log(`sharding: round ${r + 1}/${rounds} done (recovery ${rec.recoveryMs.toFixed(0)} ms for ${rec.recoveredKeys} keys)`)
@@ -214,6 +239,8 @@ export const sharding: BenchGroup = {
         entityAskPerSec: three.entityPerSec,
         plainAskPerSec: three.plainPerSec,
         askRatio: three.askRatio,
+        plainSpreadAskPerSec: three.spreadPerSec,
+        askRatioSameActors: three.askRatioSameActors,
         activationsPerSec: three.activationsPerSec,
         bytesPerActiveKey: memory.bytesPerActiveKey,
         bytesPerPassivatedKey: memory.bytesPerPassivatedKey,
@@ -227,6 +254,8 @@ export const sharding: BenchGroup = {
       { key: "entityAskPerSec", label: "entity ask, keys over 3 nodes, 64 in flight", unit: "ask/s" },
       { key: "plainAskPerSec", label: "  plain remote ask, same run (baseline)", unit: "ask/s" },
       { key: "askRatio", label: "  entity ÷ plain", unit: "×", digits: 2, goal: { op: ">=", value: 0.8 } },
+      { key: "plainSpreadAskPerSec", label: "  plain remote ask to as many actors as keys", unit: "ask/s" },
+      { key: "askRatioSameActors", label: "  entity ÷ plain, same number of actors", unit: "×", digits: 2 },
       { key: "activationsPerSec", label: "activations of new keys (3 nodes)", unit: "/s" },
       { key: "bytesPerActiveKey", label: "heap per active entity (one node)", unit: "B" },
       { key: "bytesPerPassivatedKey", label: "heap per passivated key", unit: "B", digits: 1 },
