@@ -52,6 +52,11 @@ export class MessageQueue {
     this.size++
   }
 
+  /** The oldest message, left in place (undefined when empty). */
+  peek(): unknown {
+    return this.size === 0 ? undefined : this.buf[this.head]
+  }
+
   /** Removes the oldest triple into `out` (message, reply, sender); false when empty. */
   shift(out: Entry): boolean {
     if (this.size === 0) return false

@@ -113,7 +113,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
 
   /** handling messages now: its drain fiber runs (until the turn's last handler has ended) */
   get busy(): boolean {
-    return this.fiber !== undefined
+    return this.fiber !== undefined || syncTurn === this
   }
 
   get isAlive(): boolean {
@@ -262,6 +262,11 @@ export class Cell implements Target, ActorContextShape, Activatable {
       this.scheduled = false
       return
     }
+    // A turn starts without a fiber: handlers whose effect is an Exit or an `Effect.sync` run
+    // here; at the first that needs the fiber (or a signal, or an unknown tag), the rest of the
+    // turn goes to a drain fiber. Waking an idle actor for one message then costs no fiber.
+    const handoff = this.syncTurn()
+    if (handoff === undefined) return
     const fiber = Effect.runForkWith(this.context!)(drain)
     const exit = fiber.pollUnsafe()
     if (exit !== undefined) {
@@ -269,6 +274,96 @@ export class Cell implements Target, ActorContextShape, Activatable {
     } else {
       fiber.addObserver((exit) => this.afterDrain(exit))
     }
+  }
+
+  /**
+   * The fiberless part of a turn. Returns the hand-off for a drain fiber (also left in
+   * `handoff`), or undefined when the turn is over (and its end handled).
+   */
+  private syncTurn(): Handoff | undefined {
+    const handlers = this.handlers as any
+    const mailbox = this.mailbox
+    const entry = turnEntry
+    let budget = this.throughput
+    let failure: Cause.Cause<unknown> | undefined = undefined
+    let pending: Handoff | undefined = undefined
+    syncTurn = this
+    try {
+      while (budget > 0 && this.state === State.Running && this.stopRequested === undefined && mailbox.size > 0) {
+        const message = mailbox.peek() as any
+        if (message instanceof Down || message instanceof ExitSignal) {
+          pending = { budget, message: undefined, reply: undefined, sender: undefined, effect: undefined }
+          break
+        }
+        const handler = handlers[message?._tag]
+        if (handler === undefined) {
+          pending = { budget, message: undefined, reply: undefined, sender: undefined, effect: undefined }
+          break
+        }
+        mailbox.shift(entry)
+        budget--
+        if (this.putWaiters !== undefined || this.lowWater !== undefined) this.wakePutters()
+        const reply = entry.reply as Reply | undefined
+        const sender = entry.sender as ActorRef<any> | undefined
+        entry.message = entry.reply = entry.sender = undefined
+        this.sender = sender
+        const effect = handler(message)
+        if (effect[ForkTypeId] === true || reply?.span !== undefined) {
+          pending = { budget, message, reply, sender, effect }
+          break
+        }
+        if (reply === undefined) {
+          const done = runNow(effect)
+          if (done === undefined) {
+            pending = { budget, message, reply, sender, effect }
+            break
+          }
+          if (done !== true) {
+            failure = (done as Exit.Failure<unknown, unknown>).cause
+            break
+          }
+          continue
+        }
+        this.currentReply = reply
+        const exit = exitNow(effect)
+        if (exit === undefined) {
+          pending = { budget, message, reply, sender, effect }
+          break
+        }
+        // stopped by its own handler: the ask fails with ActorStopped when the actor is finalized
+        if (this.state !== State.Running) break
+        this.currentReply = undefined
+        if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
+          reply(exit)
+        } else {
+          reply(Exit.fail(new ActorStopped({ actor: this.self.key, reason: ExitReason.fromCause(exit.cause) })))
+          failure = exit.cause
+          break
+        }
+      }
+    } catch (defect) {
+      // a handler (or a reply) threw: a defect, as in the drain fiber
+      failure = Cause.die(defect)
+      pending = undefined
+    } finally {
+      syncTurn = undefined
+    }
+    if (syncStop) {
+      // stopped from within a handler: finish the stop now that it has returned
+      syncStop = false
+      const timeout = syncStopTimeout
+      syncStopTimeout = undefined
+      if (pending?.reply !== undefined) this.currentReply = pending.reply
+      this.scheduled = false
+      this.stopNow(this.exitReason!, timeout)
+      return undefined
+    }
+    if (pending !== undefined) {
+      handoff = pending
+      return pending
+    }
+    this.afterDrain(failure === undefined ? Exit.void : Exit.failCause(failure))
+    return undefined
   }
 
   private afterDrain(exit: Exit.Exit<unknown, unknown>): void {
@@ -389,6 +484,17 @@ export class Cell implements Target, ActorContextShape, Activatable {
     this.exitReason = reason
     // init runs in the spawner's fiber, which is not ours to interrupt: initCell finishes the job
     if (wasStarting) return
+    // stopped from within a handler of a fiberless turn: the turn finishes the stop once that
+    // handler has returned, as a drain fiber would be awaited
+    if (syncTurn === this) {
+      syncStop = true
+      syncStopTimeout = timeoutMillis
+      return
+    }
+    this.stopNow(reason, timeoutMillis)
+  }
+
+  private stopNow(reason: ExitReason.ExitReason, timeoutMillis: number | undefined): void {
     const fiber = this.fiber
     fiber?.interruptUnsafe()
     // An idle actor without children or finalizers (most of them) has nothing to wait for: no
@@ -519,7 +625,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
 
   stop(reason: ExitReason.ExitReason = ExitReason.normal): Effect.Effect<void> {
     return Effect.sync(() => {
-      if (this.fiber !== undefined || this.state === State.Starting) this.stopRequested ??= reason
+      if (this.busy || this.state === State.Starting) this.stopRequested ??= reason
       else this.terminate(reason)
     })
   }
@@ -793,50 +899,82 @@ export const awaitStop = (target: Target, reason: ExitReason.ExitReason, timeout
 const drain: Effect.Effect<void, unknown> = Effect.withFiber((fiber) => {
   const cell = Context.getUnsafe(fiber.context, ActorContext) as unknown as Cell
   cell.fiber = fiber
-  return drainLoop(cell)
+  // (the fiber's first step runs synchronously in `activate`, right after its fiberless part)
+  const from = handoff!
+  handoff = undefined
+  return drainLoop(cell, from)
 })
 
-const drainLoop: (cell: Cell) => Effect.Effect<void, unknown> = Effect.fnUntraced(function*(cell: Cell) {
+/** Where a turn's fiberless part stopped: the budget left, and the handler effect it built, if any. */
+interface Handoff {
+  readonly budget: number
+  readonly message: any
+  readonly reply: Reply | undefined
+  readonly sender: ActorRef<any> | undefined
+  readonly effect: any
+}
+
+/** the turn running without a fiber, its hand-off to the drain fiber, and a stop deferred until its handler returns */
+let syncTurn: Cell | undefined = undefined
+let handoff: Handoff | undefined = undefined
+let syncStop = false
+let syncStopTimeout: number | undefined = undefined
+const turnEntry: Entry = { message: undefined, reply: undefined, sender: undefined }
+
+const drainLoop: (cell: Cell, from: Handoff) => Effect.Effect<void, unknown> = Effect.fnUntraced(function*(cell: Cell, from: Handoff) {
   const handlers = cell.handlers as any
   const mailbox = cell.mailbox
   const entry: Entry = { message: undefined, reply: undefined, sender: undefined }
-  let budget = cell.throughput
+  let pending = from.effect !== undefined
+  let budget = from.budget + (pending ? 1 : 0)
   while (budget-- > 0 && cell.state === State.Running && cell.stopRequested === undefined) {
-    if (!mailbox.shift(entry)) break
-    if (cell.putWaiters !== undefined || cell.lowWater !== undefined) cell.wakePutters()
-    const message = entry.message as any
-    if (message instanceof Down) {
-      // skip a Down whose monitor was cancelled after it was queued; hand over the watcher's own
-      // MonitorRef (the one `monitor` returned, with its name or node)
-      const id = message.monitor.id
-      const mine = cell.watching?.get(id)
-      if (mine === undefined) continue
-      cell.watching!.delete(id)
-      cell.downsQueued?.delete(id)
-      if (handlers.onDown !== undefined) {
-        yield* handlers.onDown(mine === message.monitor ? message : new Down(mine, message.actor, message.reason))
+    let message: any
+    let reply: Reply | undefined
+    let effect: any
+    if (pending) {
+      // the message whose handler effect the fiberless part built: run it here
+      pending = false
+      message = from.message
+      reply = from.reply
+      cell.sender = from.sender
+      effect = from.effect
+    } else {
+      if (!mailbox.shift(entry)) break
+      if (cell.putWaiters !== undefined || cell.lowWater !== undefined) cell.wakePutters()
+      message = entry.message as any
+      if (message instanceof Down) {
+        // skip a Down whose monitor was cancelled after it was queued; hand over the watcher's own
+        // MonitorRef (the one `monitor` returned, with its name or node)
+        const id = message.monitor.id
+        const mine = cell.watching?.get(id)
+        if (mine === undefined) continue
+        cell.watching!.delete(id)
+        cell.downsQueued?.delete(id)
+        if (handlers.onDown !== undefined) {
+          yield* handlers.onDown(mine === message.monitor ? message : new Down(mine, message.actor, message.reason))
+        }
+        continue
       }
-      continue
-    }
-    if (message instanceof ExitSignal) {
-      if (handlers.onExit !== undefined) yield* handlers.onExit(message)
-      // as a gen_server: an abnormal exit signal from the parent (its supervisor's shutdown) ends
-      // the actor once handled, with that reason unless the handler chose its own (`ctx.stop`)
-      if (cell.parent !== undefined && message.from.key === cell.parent.self.key && !ExitReason.isNormal(message.reason)) {
-        cell.stopRequested ??= message.reason
+      if (message instanceof ExitSignal) {
+        if (handlers.onExit !== undefined) yield* handlers.onExit(message)
+        // as a gen_server: an abnormal exit signal from the parent (its supervisor's shutdown) ends
+        // the actor once handled, with that reason unless the handler chose its own (`ctx.stop`)
+        if (cell.parent !== undefined && message.from.key === cell.parent.self.key && !ExitReason.isNormal(message.reason)) {
+          cell.stopRequested ??= message.reason
+        }
+        continue
       }
-      continue
+      reply = entry.reply as Reply | undefined
+      const handler = handlers[message?._tag]
+      if (handler === undefined) {
+        const issue = `no handler for message tag ${JSON.stringify(message?._tag)}`
+        cell.system.deadLetter(cell.self.key, message, { _tag: "InvalidMessage", issue })
+        reply?.(Exit.fail(new InvalidMessage({ actor: cell.self.key, protocol: cell.behavior.protocol.name, issue })))
+        continue
+      }
+      cell.sender = entry.sender as ActorRef<any> | undefined
+      effect = handler(message)
     }
-    const reply = entry.reply as Reply | undefined
-    const handler = handlers[message?._tag]
-    if (handler === undefined) {
-      const issue = `no handler for message tag ${JSON.stringify(message?._tag)}`
-      cell.system.deadLetter(cell.self.key, message, { _tag: "InvalidMessage", issue })
-      reply?.(Exit.fail(new InvalidMessage({ actor: cell.self.key, protocol: cell.behavior.protocol.name, issue })))
-      continue
-    }
-    cell.sender = entry.sender as ActorRef<any> | undefined
-    const effect = handler(message)
     // a traced ask carries its span on the reply (see internal/tracing.ts)
     const span = reply?.span
     if (effect[ForkTypeId] === true) {
