@@ -333,13 +333,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
         // stopped by its own handler: the ask fails with ActorStopped when the actor is finalized
         if (this.state !== State.Running) break
         this.currentReply = undefined
-        if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
-          reply(exit)
-        } else {
-          reply(Exit.fail(new ActorStopped({ actor: this.self.key, reason: ExitReason.fromCause(exit.cause) })))
-          failure = exit.cause
-          break
-        }
+        failure = this.answer(reply, exit)
+        if (failure !== undefined) break
       }
     } catch (defect) {
       // a handler (or a reply) threw: a defect, as in the drain fiber
@@ -385,6 +380,19 @@ export class Cell implements Target, ActorContextShape, Activatable {
     }
   }
 
+  /**
+   * Answers an ask with its handler's exit. A crash (a defect or an interruption) answers
+   * ActorStopped instead, and is returned: it ends the actor.
+   */
+  answer(reply: Reply | undefined, exit: Exit.Exit<unknown, unknown>): Cause.Cause<unknown> | undefined {
+    if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
+      reply?.(exit)
+      return undefined
+    }
+    reply?.(Exit.fail(new ActorStopped({ actor: this.self.key, reason: ExitReason.fromCause(exit.cause) })))
+    return exit.cause
+  }
+
   /** Runs a handler marked with `Actor.fork` in its own fiber in the actor's scope. */
   forkHandler(effect: Effect.Effect<unknown, unknown>, reply: Reply | undefined): void {
     this.forked++
@@ -398,12 +406,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
         return
       }
       const exit = result.value
-      if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
-        reply?.(exit)
-      } else {
-        reply?.(Exit.fail(new ActorStopped({ actor: this.self.key, reason: ExitReason.fromCause(exit.cause) })))
-        this.terminate(ExitReason.fromCause(exit.cause))
-      }
+      const crash = this.answer(reply, exit)
+      if (crash !== undefined) this.terminate(ExitReason.fromCause(crash))
     })
   }
 
@@ -997,12 +1001,8 @@ const drainLoop: (cell: Cell, from: Handoff) => Effect.Effect<void, unknown> = E
       return
     }
     cell.currentReply = undefined
-    if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
-      reply(exit)
-    } else {
-      reply(Exit.fail(new ActorStopped({ actor: cell.self.key, reason: ExitReason.fromCause(exit.cause) })))
-      return yield* Effect.failCause(exit.cause)
-    }
+    const crash = cell.answer(reply, exit)
+    if (crash !== undefined) return yield* Effect.failCause(crash)
   }
 }) as any
 
