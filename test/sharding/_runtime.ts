@@ -68,6 +68,13 @@ export interface ShardNode {
 
 const secret = Redacted.make("sharding-runtime-test")
 
+/** Sharding with its own ActorSystem (node "solo") on `store` (default: a fresh memory store): a one-node runtime with no transport. */
+export const soloLayer = (options: Parameters<typeof Sharding.layer>[0], store: ShardStore.ShardStore = ShardStore.memory()) =>
+  Sharding.layer(options).pipe(
+    Layer.provide(ShardStore.Service.layer(store)),
+    Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
+  )
+
 /** A node with sharding on `store`, in its own scope (closed with the test's, or by `stop`). */
 export const startNode = (name: string, store: ShardStore.ShardStore, options?: Parameters<typeof Sharding.layer>[0]) =>
   Effect.gen(function*() {

@@ -4,23 +4,19 @@
  * `MailboxFull` rather than queued behind them.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Schema } from "effect"
+import { Effect, Exit, Fiber, Schema } from "effect"
 import * as Actor from "../../src/actors/Actor.ts"
 import { ActorSystem } from "../../src/system/ActorSystem.ts"
 import * as Entity from "../../src/sharding/Entity.ts"
 import { Sharding } from "../../src/sharding/Sharding.ts"
-import * as ShardStore from "../../src/sharding/ShardStore.ts"
-import { fast, quiet } from "./_runtime.ts"
+import { fast, quiet, soloLayer } from "./_runtime.ts"
 
 const Slow = Actor.make("test/SmallMailbox", { Work: Actor.ask({ millis: Schema.Int }, { success: Schema.String }) })
 const behavior = Slow.behavior(Effect.succeed({ Work: ({ millis }) => Effect.sleep(millis).pipe(Effect.as("done")) }))
 const Small = Entity.make(Slow, behavior, { mailbox: { capacity: 1, overflow: "fail" } })
 
 const run = <A, E>(entity: Entity.Entity<any, any>, body: Effect.Effect<A, E, Sharding | ActorSystem>) =>
-  quiet(body.pipe(Effect.provide(Sharding.layer({ ...fast, entities: [entity] }).pipe(
-    Layer.provide(ShardStore.Service.layer(ShardStore.memory())),
-    Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
-  ))))
+  quiet(body.pipe(Effect.provide(soloLayer({ ...fast, entities: [entity] }))))
 
 describe("sharding: an entity's mailbox option", () => {
   it.live("capacity 1 with `fail`: the third ask at once is refused with MailboxFull", () =>

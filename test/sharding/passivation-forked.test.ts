@@ -4,13 +4,11 @@
  * answer (not `ActorStopped`), and the handler runs once.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as Actor from "../../src/actors/Actor.ts"
-import { ActorSystem } from "../../src/system/ActorSystem.ts"
 import * as Entity from "../../src/sharding/Entity.ts"
 import { Sharding } from "../../src/sharding/Sharding.ts"
-import * as ShardStore from "../../src/sharding/ShardStore.ts"
-import { eventually, fast, quiet } from "./_runtime.ts"
+import { eventually, fast, quiet, soloLayer } from "./_runtime.ts"
 
 const Slow = Actor.make("test/ForkedSlowEntity", { Work: Actor.ask({ millis: Schema.Int }, { success: Schema.String }) })
 let runs = 0
@@ -33,9 +31,6 @@ describe("sharding: passivation of an entity with a forked handler running", () 
         assert.strictEqual(runs, 1)
         assert.isFalse(events.some((e) => e.kind === "passivated"), "passivated while its forked handler ran")
         yield* eventually("passivated once idle", () => events.some((e) => e.kind === "passivated" && e.key === "k"))
-      }).pipe(Effect.provide(Sharding.layer({ ...fast, entities: [SlowEntity], onEvent: (e) => events.push(e) }).pipe(
-        Layer.provide(ShardStore.Service.layer(ShardStore.memory())),
-        Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
-      )))
+      }).pipe(Effect.provide(soloLayer({ ...fast, entities: [SlowEntity], onEvent: (e) => events.push(e) })))
     })), 30_000)
 })

@@ -9,15 +9,14 @@
  * and after the round's idleness check and the stops it starts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Schema } from "effect"
+import { Effect, Exit, Schema } from "effect"
 import * as Actor from "../../src/actors/Actor.ts"
 import { ActorContext } from "../../src/actors/ActorContext.ts"
 import type { ActorRef } from "../../src/actors/ActorRef.ts"
-import { ActorSystem } from "../../src/system/ActorSystem.ts"
 import * as Entity from "../../src/sharding/Entity.ts"
 import { Sharding } from "../../src/sharding/Sharding.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
-import { fast, quiet } from "./_runtime.ts"
+import { fast, quiet, soloLayer } from "./_runtime.ts"
 
 const Pinged = Actor.make("test/PassivationRace", { Ping: Actor.ask({ id: Schema.Int }, { success: Schema.Int }) })
 
@@ -97,16 +96,13 @@ describe("sharding: an ask racing a passivation", () => {
         yield* Effect.sleep("4 seconds")
         // let the last asks finish
         yield* Effect.sleep("1 second")
-      }).pipe(Effect.provide(Sharding.layer({
+      }).pipe(Effect.provide(soloLayer({
         ...fast,
         entities: [PingedEntity],
         onEvent: (e) => {
           if (e.kind === "passivated") passivations++
         }
-      }).pipe(
-        Layer.provide(ShardStore.Service.layer(store)),
-        Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
-      )))
+      }, store)))
       assert.deepStrictEqual(stopped, [], "asks failed although nothing failed")
       assert.isAbove(passivations, keys.length, "the entities passivated during the test")
       assert.strictEqual(answered.length, nextId, "every ask answered")

@@ -4,17 +4,13 @@
  * when it runs — passivated and activated again meanwhile — with its whole timeout from then.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import { ActorSystem } from "../../src/system/ActorSystem.ts"
+import { Effect } from "effect"
 import { Sharding } from "../../src/sharding/Sharding.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
-import { Counter, CounterEntity, eventually, fast, quiet } from "./_runtime.ts"
+import { Counter, CounterEntity, eventually, fast, quiet, soloLayer } from "./_runtime.ts"
 
 const single = (store: ShardStore.ShardStore, events: Array<any>) =>
-  Sharding.layer({ ...fast, entities: [CounterEntity], onEvent: (e) => events.push(e) }).pipe(
-    Layer.provide(ShardStore.Service.layer(store)),
-    Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
-  )
+  soloLayer({ ...fast, entities: [CounterEntity], onEvent: (e) => events.push(e) }, store)
 
 /** A memory store whose state loads take a while (as a database's would). */
 const slowLoads = (): ShardStore.ShardStore => {

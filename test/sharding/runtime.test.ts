@@ -4,19 +4,15 @@
  * errors, restarts in place, the shard hash's documented test vectors.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Logger } from "effect"
+import { Effect, Logger } from "effect"
 import { TestClock } from "effect/testing"
-import { ActorSystem } from "../../src/system/ActorSystem.ts"
 import * as Hash from "../../src/sharding/internal/hash.ts"
 import { Sharding } from "../../src/sharding/Sharding.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
-import { Counter, CounterEntity, eventually, fast, quiet } from "./_runtime.ts"
+import { Counter, CounterEntity, eventually, fast, quiet, soloLayer } from "./_runtime.ts"
 
 const single = (store: ShardStore.ShardStore, events: Array<any>) =>
-  Sharding.layer({ ...fast, entities: [CounterEntity], onEvent: (e) => events.push(e) }).pipe(
-    Layer.provide(ShardStore.Service.layer(store)),
-    Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
-  )
+  soloLayer({ ...fast, entities: [CounterEntity], onEvent: (e) => events.push(e) }, store)
 
 describe("sharding: the shard hash", () => {
   it("FNV-1a 32 of the key's UTF-8 bytes, modulo the shard count (docs/protocol.md vectors)", () => {
@@ -62,10 +58,7 @@ describe("sharding: one node", () => {
     quiet(Effect.gen(function*() {
       // a store that grants nothing: no shard ever has an owner
       const store: ShardStore.ShardStore = { ...ShardStore.memory(), acquire: () => Effect.succeed([]) }
-      const layer = Sharding.layer({ ...fast, bufferSize: 2, entities: [CounterEntity] }).pipe(
-        Layer.provide(ShardStore.Service.layer(store)),
-        Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
-      )
+      const layer = soloLayer({ ...fast, bufferSize: 2, entities: [CounterEntity] }, store)
       yield* Effect.gen(function*() {
         const a = (yield* Sharding.entity(CounterEntity)).ref("held")
         yield* a.tell(Counter.Add({ by: 1 }))
@@ -78,10 +71,7 @@ describe("sharding: one node", () => {
         const sharding = yield* Sharding
         assert.strictEqual(sharding.ownedShards().length, 0)
       }).pipe(Effect.provide(layer))
-      const roomy = Sharding.layer({ ...fast, entities: [CounterEntity] }).pipe(
-        Layer.provide(ShardStore.Service.layer(store)),
-        Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
-      )
+      const roomy = soloLayer({ ...fast, entities: [CounterEntity] }, store)
       yield* Effect.gen(function*() {
         const a = (yield* Sharding.entity(CounterEntity)).ref("held")
         const error = yield* Effect.flip(a.ask(Counter.Get(), { timeout: "300 millis" }))
@@ -187,10 +177,7 @@ describe("sharding: one node", () => {
     return Effect.gen(function*() {
       // a store that grants nothing: no shard ever has an owner
       const store: ShardStore.ShardStore = { ...ShardStore.memory(), acquire: () => Effect.succeed([]) }
-      const layer = Sharding.layer({ ...fast, entities: [CounterEntity] }).pipe(
-        Layer.provide(ShardStore.Service.layer(store)),
-        Layer.provideMerge(ActorSystem.layer({ node: "solo" }))
-      )
+      const layer = soloLayer({ ...fast, entities: [CounterEntity] }, store)
       yield* Effect.gen(function*() {
         const a = (yield* Sharding.entity(CounterEntity)).ref("held")
         for (let i = 0; i < 3; i++) yield* a.tell(Counter.Add({ by: 1 }))
