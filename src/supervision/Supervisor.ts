@@ -571,7 +571,9 @@ const build = (
       if (ref === undefined) return
       yield* ctx.unlink(ref)
       const millis = shutdownMillis(child)
-      yield* supervision.stopChild(ref, millis)
+      // uninterruptible: a supervisor stopped meanwhile still sees the child gone (killed past
+      // its budget) before its own finalizer runs, which no longer knows this child
+      yield* Effect.uninterruptible(supervision.stopChild(ref, millis))
     })
 
     // Static children stop one after another in reverse start order (OTP); dynamic children
