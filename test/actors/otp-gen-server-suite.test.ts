@@ -150,4 +150,24 @@ describe("erl_link_SUITE across two nodes (real TCP)", () => {
       assert.strictEqual(yield* far2.ask(S.Echo({ n: 4 })), 4)
       assert.isTrue(far2Local.target.isAlive)
     }).pipe(Effect.scoped))
+
+  it.live("unlink crossing the remote actor's exit signal: once unlink has returned, the link has no effect", () =>
+    Effect.gen(function*() {
+      const b = yield* startNode("b")
+      const a = yield* startNode("a")
+      yield* a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port }, "5 seconds")
+      const local = yield* a.system.spawn(server())
+      const farLocal = yield* b.system.spawn(server())
+      const far = a.system.refFor(farLocal.address) as typeof farLocal
+      yield* inActor(local, (ctx) => ctx.link(far))
+      assert.strictEqual(yield* far.ask(S.Echo({ n: 1 })), 1)
+      // the Unlink to b and b's exit signal to a cross on the connection
+      yield* inActor(local, (ctx) => Effect.andThen(ctx.unlink(far), b.system.exit(farLocal, ExitReason.error("racing"))))
+      yield* b.system.awaitExit(farLocal)
+      // a round trip to b: the exit signal sent before its reply has been handled on a
+      const other = a.system.refFor((yield* b.system.spawn(server())).address) as typeof farLocal
+      assert.strictEqual(yield* other.ask(S.Echo({ n: 2 })), 2)
+      assert.strictEqual(yield* local.ask(S.Echo({ n: 3 })), 3)
+      assert.isTrue(local.target.isAlive)
+    }).pipe(Effect.scoped))
 })

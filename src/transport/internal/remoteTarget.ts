@@ -277,7 +277,7 @@ export class RemoteTarget implements Target {
 
   exitSignal(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable?: boolean, direct?: boolean): void {
     const peer = this.peer
-    Watch.exit(this.router, peer, from, this.key, this.to(peer), reason, untrappable, direct)
+    Watch.exit(this.router, peer, from, this.address, this.to(peer), reason, untrappable, direct)
   }
 
   addLink(from: ActorRef<any>): void {

@@ -12,7 +12,7 @@
  *
  * @internal
  */
-import type { ActorRef } from "../../actors/ActorRef.ts"
+import type { ActorAddress, ActorRef } from "../../actors/ActorRef.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 import { type LocalActor, type Target, targetOf } from "../../actors/Kernel.ts"
 import { Down, MonitorRef } from "../../actors/Signals.ts"
@@ -25,6 +25,14 @@ import type { PendingTarget } from "./writer.ts"
 
 /** Where an outbound signal goes: an actor id, a target resolved at attach time (see `writer.ts`). */
 export type To = number | PendingTarget
+
+/**
+ * The key of a link between a local actor and an actor of the peer: the remote side by node and
+ * id, not protocol (the exit signal for a link to an actor that was already gone names the
+ * linker's protocol, the only one its node knows).
+ */
+export const linkKey = (localKey: string, remote: ActorAddress): string =>
+  `${localKey}|${remote.node.name}#${remote.node.incarnation}/${remote.id}`
 
 /** The links and monitors across one peer's connection. */
 export class PeerWatch {
@@ -77,7 +85,7 @@ export class PeerWatch {
 export const link = (router: Router, peer: Peer, from: ActorRef<any>, remote: ActorRef<any>, to: To | undefined): void => {
   const local = targetOf(from)
   if (to === undefined) return local.exitSignal(remote, ExitReason.noproc)
-  const key = `${from.key}|${remote.key}`
+  const key = linkKey(from.key, remote.address)
   peer.watch.links.set(key, { local, remote })
   if (!router.send(peer, [Kind.Link, from.address, to])) {
     peer.watch.links.delete(key)
@@ -86,7 +94,7 @@ export const link = (router: Router, peer: Peer, from: ActorRef<any>, remote: Ac
 }
 
 export const unlink = (router: Router, peer: Peer, from: ActorRef<any>, remote: ActorRef<any>, to: To | undefined): void => {
-  peer.watch.links.delete(`${from.key}|${remote.key}`)
+  peer.watch.links.delete(linkKey(from.key, remote.address))
   if (to !== undefined) router.send(peer, [Kind.Unlink, from.address, to])
 }
 
@@ -95,13 +103,13 @@ export const exit = (
   router: Router,
   peer: Peer,
   from: ActorRef<any>,
-  remoteKey: string,
+  remote: ActorAddress,
   to: To | undefined,
   reason: ExitReason.ExitReason,
   untrappable: boolean | undefined,
   direct: boolean | undefined
 ): void => {
-  if (direct !== true) peer.watch.links.delete(`${from.key}|${remoteKey}`)
+  if (direct !== true) peer.watch.links.delete(linkKey(from.key, remote))
   if (to === undefined) return // that incarnation is gone
   const encoded = encodeReason(reason)
   // not sent: the connection is gone, and the remote side saw NoConnection
@@ -148,7 +156,7 @@ export const onLinkSignal = (router: Router, peer: Peer, e: Envelope.Link | Enve
   if (from.node.name !== peer.name) return "link signal from an actor of another node"
   const remote = router.refFor(from)
   const cell = router.system.local(e[2])
-  const key = (local: string) => `${local}|${remote.key}`
+  const key = (local: string) => linkKey(local, from)
   if (e[0] === Kind.Link) {
     if (cell === undefined || !cell.isAlive) {
       const self = router.refFor({ node: router.system.nodeId, id: e[2], protocol: from.protocol })
@@ -162,11 +170,14 @@ export const onLinkSignal = (router: Router, peer: Peer, e: Envelope.Link | Enve
   if (cell === undefined) return
   // an exit signal sent by `system.exit` (`direct`) is no link's: the link, if any, stays
   const direct = e[0] === Kind.Exit && e[5] === true
-  if (!direct) peer.watch.links.delete(key(cell.self.key))
+  const linked = !direct && peer.watch.links.delete(key(cell.self.key))
   if (e[0] === Kind.Unlink) {
     cell.removeLink(remote)
     return
   }
+  // the exit signal of a link our actor has removed (its Unlink crossed this signal): once
+  // unlink has returned, the link has no effect on the caller (Erlang's unlink/1)
+  if (!direct && !linked) return
   const reason = decodeReason(e[3])
   if (reason === undefined) return "undecodable exit reason"
   cell.exitSignal(remote, reason, e[4], direct)

@@ -17,6 +17,7 @@ import type { Connection } from "../Connection.ts"
 import * as Envelope from "../Envelope.ts"
 import { type ActorId, Kind } from "../Envelope.ts"
 import type { Peer } from "./peers.ts"
+import { linkKey } from "./watch.ts"
 import type { Router } from "./router.ts"
 
 /** What is waiting to be written to a peer that is not connected yet. */
@@ -120,7 +121,7 @@ const refuse = (router: Router, peer: Peer, e: Outbound, to: PendingTarget, unre
     case Kind.Monitor:
       return peer.watch.monitorRefused(e[3], reason)
     case Kind.Link:
-      return peer.watch.linkRefused(`${formatAddress(e[1])}|${key}`, reason)
+      return peer.watch.linkRefused(linkKey(formatAddress(e[1]), to.address), reason)
   }
 }
 
