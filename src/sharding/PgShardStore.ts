@@ -27,6 +27,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import type { SqlClient } from "effect/sql/SqlClient"
 import { type Lease, Service, type ShardStore, ShardStoreError, sortedShards, StaleEpoch, ttlMillis } from "./ShardStore.ts"
@@ -72,7 +73,7 @@ export const make = (options: PgShardStoreOptions): Effect.Effect<ShardStore, Sh
       connectTimeout: options.connectTimeout ?? "5 seconds",
       applicationName: options.applicationName ?? "telex-shard-store"
     }).pipe(Scope.provide(own), Effect.provide(Reactivity.layer), Effect.mapError(storeError(`cannot connect`)))
-    return yield* fromClient(client, options.tablePrefix)
+    return yield* fromClient(client, options.tablePrefix, { maxConnections: options.maxConnections ?? 4 })
   })
 
 /** The store as the `ShardStore.Service` of a node's sharding. */
@@ -87,11 +88,26 @@ const toLease = (row: Record<string, unknown>): Lease => ({
   epoch: Number(row.epoch)
 })
 
+export interface FromClientOptions {
+  /** the client's pool size (default 4): entity state calls use at most one connection fewer */
+  readonly maxConnections?: number | undefined
+}
+
 /**
  * Opens the store through an existing PostgreSQL `SqlClient` (creating its tables if missing),
- * for an application that already has one.
+ * for an application that already has one; give its pool size as `maxConnections`.
+ *
+ * Entity state calls (`loadState`, `saveState`, `deleteState`) use at most `maxConnections − 1`
+ * of the pool's connections at once (at least one): a burst of activations — thousands of
+ * entities loading their state — then never holds every connection, and a node's lease calls
+ * do not queue behind it (a renewal that waits there past the renew deadline makes the node
+ * give up every shard it holds).
  */
-export const fromClient = (sql: SqlClient, tablePrefix = "telex_"): Effect.Effect<ShardStore, ShardStoreError> =>
+export const fromClient = (
+  sql: SqlClient,
+  tablePrefix = "telex_",
+  options?: FromClientOptions
+): Effect.Effect<ShardStore, ShardStoreError> =>
   Effect.gen(function*() {
     if (!/^[a-z_][a-z0-9_]{0,40}$/.test(tablePrefix)) {
       return yield* new ShardStoreError({ message: `tablePrefix must be lower-case letters, digits and _ (got ${JSON.stringify(tablePrefix)})` })
@@ -165,9 +181,13 @@ export const fromClient = (sql: SqlClient, tablePrefix = "telex_"): Effect.Effec
 
     const query = (what: string, text: string, params: ReadonlyArray<unknown>) =>
       sql.unsafe<Record<string, unknown>>(text, params).pipe(Effect.mapError(storeError(what)))
+    // state calls leave a connection to the lease calls (see `fromClient`)
+    const stateSlots = Semaphore.makeUnsafe(Math.max(1, Math.trunc(options?.maxConnections ?? 4) - 1))
+    const stateQuery = (what: string, text: string, params: ReadonlyArray<unknown>) =>
+      stateSlots.withPermits(1)(query(what, text, params))
     const fenced = (what: string, text: string, lease: Lease, params: ReadonlyArray<unknown>) =>
       Effect.flatMap(
-        query(what, text, [lease.shard, lease.owner, String(lease.epoch), ...params]),
+        stateQuery(what, text, [lease.shard, lease.owner, String(lease.epoch), ...params]),
         (rows) => rows.length > 0 ? Effect.void : Effect.fail(StaleEpoch.of(lease))
       )
 
@@ -200,7 +220,7 @@ export const fromClient = (sql: SqlClient, tablePrefix = "telex_"): Effect.Effec
       leases: () => Effect.map(query("leases", leasesSql, []), (rows) => rows.map(toLease)),
       loadState: (entityType, key) =>
         Effect.map(
-          query("loadState", loadSql, [entityType, key]),
+          stateQuery("loadState", loadSql, [entityType, key]),
           (rows) => rows.length === 0 ? Option.none() : Option.some(String(rows[0]!.state))
         ),
       saveState: (entityType, key, lease, state) => fenced("saveState", saveSql, lease, [entityType, key, state]),

@@ -42,7 +42,7 @@ const pgStore = (url: string): Effect.Effect<ShardStore.ShardStore, unknown, Sco
     yield* Effect.addFinalizer(() =>
       sql.unsafe(`DROP TABLE IF EXISTS ${prefix}shard_lease, ${prefix}entity_state`).pipe(Effect.ignore)
     )
-    return yield* PgShardStore.fromClient(sql, prefix)
+    return yield* PgShardStore.fromClient(sql, prefix, { maxConnections: 2 })
   })
 
 /** why the PostgreSQL tests cannot run here, or undefined when they can */
