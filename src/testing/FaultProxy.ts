@@ -78,6 +78,13 @@ interface Lane {
   held: Array<Buffer>
   pending: number
   ended: boolean
+  /**
+   * chunks waiting for their instant, in stream order: one timer drains them from the head.
+   * A timer per chunk would reorder them (Node's timers of different durations that expire
+   * at the same instant fire in no set order), and a TCP stream never reorders.
+   */
+  queue: Array<{ readonly at: number; readonly deliver: () => void }>
+  armed: boolean
 }
 
 interface Link {
@@ -201,7 +208,7 @@ export class FaultProxy {
     client.setNoDelay(true)
     server.setNoDelay(true)
     const lane = (from: Net.Socket, to: Net.Socket, direction: Direction): Lane => ({
-      from, to, direction, lastAt: 0, freeAt: 0, passed: 0, held: [], pending: 0, ended: false
+      from, to, direction, lastAt: 0, freeAt: 0, passed: 0, held: [], pending: 0, ended: false, queue: [], armed: false
     })
     const link: Link = {
       client,
@@ -301,9 +308,24 @@ export class FaultProxy {
         }
         if (lane.ended && lane.pending === 0 && lane.held.length === 0) this.endLane(link, lane)
       }
-      if (at <= now) deliver()
-      else this.later(link, at - now, deliver)
+      if (at <= now && lane.queue.length === 0) deliver()
+      else {
+        lane.queue.push({ at, deliver })
+        this.drainLater(link, lane)
+      }
     }
+  }
+
+  /** Delivers the lane's queued chunks whose instant has come, in order, from one timer at a time. */
+  private drainLater(link: Link, lane: Lane): void {
+    if (lane.armed || lane.queue.length === 0) return
+    lane.armed = true
+    this.later(link, Math.max(0, lane.queue[0]!.at - Date.now()), () => {
+      lane.armed = false
+      const now = Date.now()
+      while (lane.queue.length > 0 && lane.queue[0]!.at <= now) lane.queue.shift()!.deliver()
+      this.drainLater(link, lane)
+    })
   }
 
   private endLane(link: Link, lane: Lane): void {

@@ -76,6 +76,21 @@ describe("FaultProxy", () => {
     assert.strictEqual(c.text(), Array.from({ length: 20 }, (_, i) => `${i},`).join(""))
   })
 
+  it("latency with jitter keeps order for chunks written over time (a byte stream, never reordered)", async () => {
+    const { proxy } = await setup()
+    proxy.addToxic("lat", "downstream", { type: "latency", latencyMillis: 100, jitterMillis: 50 })
+    const c = await client(proxy.address.port)
+    const expected: Array<string> = []
+    for (let i = 0; i < 150; i++) {
+      c.socket.write(`${i},`)
+      expected.push(`${i},`)
+      // each chunk scheduled at its own instant, with its own jitter
+      await new Promise((r) => setTimeout(r, 1))
+    }
+    await until(() => c.text().split(",").length === 151, 10_000)
+    assert.strictEqual(c.text(), expected.join(""))
+  })
+
   it("partition holds traffic both ways; heal releases it in order", async () => {
     const { proxy } = await setup()
     const c = await client(proxy.address.port)
