@@ -11,8 +11,9 @@
  * ```
  *
  * **Placement.** A key's shard is FNV-1a 32 of its UTF-8 bytes modulo `shards` (default 1024,
- * the same on every node; docs/protocol.md has test vectors). Shards are shared by every entity
- * type. A shard's owner is the node holding its lease in the shard store; the node that should
+ * the same on every node; docs/protocol.md has test vectors). A key with a lone surrogate has no
+ * UTF-8 form (another node would get U+FFFD, another key): its sends fail with `InvalidMessage`.
+ * Shards are shared by every entity type. A shard's owner is the node holding its lease in the shard store; the node that should
  * hold it is chosen by rendezvous hashing over the sharding members — this node and the peers
  * its failure detector says are up and that run sharding (they answer for `telex/sharding`).
  * Every `renewInterval` a node renews all its leases in one call, reads who holds what, hands

@@ -1237,7 +1237,20 @@ export const make = (config: Config) =>
         })
       }
     }
-    const makeRef = (reg: Registered, key: string): EntityRef<any> => new Ref(reg, key)
+    const makeRef = (reg: Registered, key: string): EntityRef<any> =>
+      Hash.isWellFormed(key) ? new Ref(reg, key) : malformedKeyRef(reg, key)
+
+    /** A ref whose key has a lone surrogate: it would reach other nodes as another key (U+FFFD), so nothing is sent. */
+    const malformedKeyRef = (reg: Registered, key: string): EntityRef<any> => {
+      const refused = Effect.suspend(() =>
+        Effect.fail(new InvalidMessage({
+          actor: `${reg.entity.type}/${key}`,
+          protocol: reg.entity.protocol.name,
+          issue: "the entity key is not well-formed UTF-16 (a lone surrogate): it has no UTF-8 form"
+        }))
+      )
+      return { entityType: reg.entity.type, key, shard: Hash.shardOf(key, shards), tell: () => refused, ask: () => refused }
+    }
 
     service = {
       node: selfName,
