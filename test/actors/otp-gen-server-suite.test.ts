@@ -5,7 +5,7 @@
  * two nodes over real TCP.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Queue, Schema } from "effect"
+import { Deferred, Effect, Exit, Fiber, Option, Queue, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, ActorContext, ActorSystem, type Down, ExitReason, type ExitSignal } from "../../src/index.ts"
 import { startNode } from "../../src/testing/TestNode.ts"
@@ -19,6 +19,8 @@ const S = Actor.make("test/OtpGenServer", {
   Crash: Actor.tell({}),
   Run: Actor.ask({ f: Schema.Any }, { success: Schema.Any })
 })
+
+const Other = Actor.make("test/OtpOther", { Nop: Actor.tell({}) })
 
 const server = (signals?: Queue.Queue<Down | ExitSignal>) =>
   S.behavior(Effect.gen(function*() {
@@ -149,6 +151,27 @@ describe("erl_link_SUITE across two nodes (real TCP)", () => {
       yield* a.system.awaitExit(local2)
       assert.strictEqual(yield* far2.ask(S.Echo({ n: 4 })), 4)
       assert.isTrue(far2Local.target.isAlive)
+    }).pipe(Effect.scoped))
+
+  it.live("link to a remote actor that is gone: ExitSignal(NoProc) from that ref, and the link is gone (process_info)", () =>
+    Effect.gen(function*() {
+      const b = yield* startNode("b")
+      const a = yield* startNode("a")
+      yield* a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port }, "5 seconds")
+      const signals = yield* Queue.unbounded<Down | ExitSignal>()
+      const local = yield* a.system.spawn(server(signals))
+      yield* local.ask(S.Trap({ enabled: true }))
+      // of another protocol than the linker's
+      const goneLocal = yield* b.system.spawn(Other.behavior(Effect.succeed({ Nop: () => Effect.void })))
+      yield* b.system.stop(goneLocal)
+      const gone = a.system.refFor(goneLocal.address) as typeof goneLocal
+      yield* inActor(local, (ctx) => ctx.link(gone))
+      const signal = (yield* Queue.take(signals).pipe(
+        Effect.timeoutOrElse({ duration: 5000, orElse: () => Effect.die(new Error("no ExitSignal")) })
+      )) as ExitSignal
+      assert.deepStrictEqual(signal.reason, ExitReason.noproc)
+      assert.strictEqual(signal.from.key, gone.key)
+      assert.deepStrictEqual(Option.getOrThrow(a.system.info(local)).links, [])
     }).pipe(Effect.scoped))
 
   it.live("unlink crossing the remote actor's exit signal: once unlink has returned, the link has no effect", () =>

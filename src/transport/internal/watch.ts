@@ -170,17 +170,20 @@ export const onLinkSignal = (router: Router, peer: Peer, e: Envelope.Link | Enve
   if (cell === undefined) return
   // an exit signal sent by `system.exit` (`direct`) is no link's: the link, if any, stays
   const direct = e[0] === Kind.Exit && e[5] === true
-  const linked = !direct && peer.watch.links.delete(key(cell.self.key))
+  const k = key(cell.self.key)
+  const link = direct ? undefined : peer.watch.links.get(k)
+  if (link !== undefined) peer.watch.links.delete(k)
   if (e[0] === Kind.Unlink) {
     cell.removeLink(remote)
     return
   }
   // the exit signal of a link our actor has removed (its Unlink crossed this signal): once
   // unlink has returned, the link has no effect on the caller (Erlang's unlink/1)
-  if (!direct && !linked) return
+  if (!direct && link === undefined) return
   const reason = decodeReason(e[3])
   if (reason === undefined) return "undecodable exit reason"
-  cell.exitSignal(remote, reason, e[4], direct)
+  // from the link's own ref: the NoProc of an actor that was gone names the linker's protocol
+  cell.exitSignal(link?.remote ?? remote, reason, e[4], direct)
   return
 }
 
