@@ -51,7 +51,10 @@ describe("soak: fan-in and head-of-line across processes", () => {
       }\nreceiver MailboxFull ${dlReceiver}`
       assert.deepStrictEqual(failures, [], `every node answered during the fan-in\n${account}\n${why()}`)
       assert.isAbove(answered, 0)
-      assert.deepStrictEqual(stats.outOfOrder, {}, `no duplicates, per-sender order\n${account}`)
+      assert.deepStrictEqual(stats.duplicates, {}, `nothing handled twice\n${account}`)
+      // each sender's tells stay in order (its 32 concurrent asks have no order to keep)
+      assert.isUndefined(stats.outOfOrder["n2"], `per-sender order\n${account}`)
+      assert.isUndefined(stats.outOfOrder["n4"], `per-sender order\n${account}`)
       assert.strictEqual(stats.by["n2"], COUNT, `nothing lost for the waiting tells\n${account}`)
       assert.strictEqual(byAsk.ok, COUNT, `every ask answered\n${account}`)
       assert.strictEqual(stats.by["n3"], COUNT, account)
