@@ -23,7 +23,9 @@
  *
  * Plus `partition()` / `heal()`: bytes stop flowing both ways and are held (a kernel DROP
  * partition: TCP keeps the data and retransmits it after the heal, if the connection is still
- * alive); new connections are accepted but get no answer (a connect through a partition hangs).
+ * alive), and so are FINs and resets (a process killed behind a partition is not seen to go
+ * until the heal); new connections are accepted but get no answer (a connect through a
+ * partition hangs).
  * `down()` resets every connection and refuses new ones until `up()`.
  *
  * @since 0.1.0
@@ -93,6 +95,8 @@ interface Link {
   readonly lanes: readonly [Lane, Lane]
   closed: boolean
   timers: Set<ReturnType<typeof setTimeout>>
+  /** a reset or close of one side during a partition, passed on to the other side at the heal */
+  heldEnd: "reset" | "close" | undefined
 }
 
 export class FaultProxy {
@@ -154,7 +158,7 @@ export class FaultProxy {
     this.toxics.clear()
   }
 
-  /** Stops all traffic both ways, holding it (a silent partition). */
+  /** Stops all traffic both ways, holding it, and the ends of connections (a silent partition). */
   partition(): void {
     this.partitioned = true
   }
@@ -162,13 +166,15 @@ export class FaultProxy {
   /** Lets held traffic through again, in order. */
   heal(): void {
     this.partitioned = false
-    for (const link of this.links) {
+    for (const link of Array.from(this.links)) {
       for (const lane of link.lanes) {
         const held = lane.held
         lane.held = []
         for (const chunk of held) this.forward(link, lane, chunk)
-        if (lane.ended && lane.pending === 0) this.endLane(link, lane)
+        if (lane.ended && lane.pending === 0 && !link.closed) this.endLane(link, lane)
       }
+      if (link.heldEnd === "reset") this.reset(link)
+      else if (link.heldEnd === "close") this.closeLink(link)
     }
   }
 
@@ -215,19 +221,27 @@ export class FaultProxy {
       server,
       lanes: [lane(client, server, "upstream"), lane(server, client, "downstream")],
       closed: false,
-      timers: new Set()
+      timers: new Set(),
+      heldEnd: undefined
     }
     this.links.add(link)
     for (const l of link.lanes) {
       l.from.on("data", (chunk: Buffer) => this.onChunk(link, l, chunk))
+      // a partition drops FINs and resets as it drops data: the other side learns of the end
+      // only after the heal (a process killed during a partition is not seen to go)
       l.from.on("end", () => {
         l.ended = true
-        if (l.pending === 0 && l.held.length === 0) this.endLane(link, l)
+        if (l.pending === 0 && l.held.length === 0 && !this.partitioned) this.endLane(link, l)
       })
-      l.from.on("error", () => this.reset(link))
+      l.from.on("error", () => {
+        if (this.partitioned) link.heldEnd = "reset"
+        else this.reset(link)
+      })
       l.from.on("close", () => {
         // a side that closes without FIN (error, reset): close the other side too
-        if (!l.ended) this.closeLink(link)
+        if (l.ended) return
+        if (this.partitioned) link.heldEnd ??= "close"
+        else this.closeLink(link)
       })
     }
     for (const { direction, toxic } of this.toxics.values()) {

@@ -103,6 +103,31 @@ describe("FaultProxy", () => {
     await until(() => c.text() === "ab")
   })
 
+  it("a partition holds the end of a connection too: a FIN or a reset crosses only at the heal", async () => {
+    const ends: Array<string> = []
+    const server = Net.createServer((s) => {
+      s.on("end", () => ends.push("end"))
+      s.on("error", (e: NodeJS.ErrnoException) => ends.push(e.code ?? "error"))
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    const proxy = await FaultProxy.start({ upstream: { host: "127.0.0.1", port: (server.address() as Net.AddressInfo).port } })
+    cleanups.push(() => proxy.close(), () => new Promise<void>((r) => server.close(() => r())))
+    for (const how of ["end", "reset"] as const) {
+      ends.length = 0
+      const c = await client(proxy.address.port)
+      await until(() => proxy.connections === 1)
+      proxy.partition()
+      if (how === "end") c.socket.end()
+      else c.socket.resetAndDestroy()
+      await new Promise((r) => setTimeout(r, 150))
+      assert.deepStrictEqual(ends, [], `${how}: nothing crosses the partition`)
+      proxy.heal()
+      await until(() => ends.length > 0)
+      assert.strictEqual(ends[0], how === "end" ? "end" : "ECONNRESET")
+      await until(() => proxy.connections === 0)
+    }
+  })
+
   it("a connect through a partition gets no answer until the heal", async () => {
     const { proxy } = await setup()
     proxy.partition()
