@@ -1129,7 +1129,13 @@ export const make = (config: Config) =>
     const register = (entity: Entity<any, any>): Effect.Effect<Registered> =>
       Effect.suspend(() => {
         const existing = registry.get(entity.type)
-        if (existing !== undefined) return Effect.succeed(existing)
+        if (existing !== undefined) {
+          if (existing.entity === entity) return Effect.succeed(existing)
+          // its refs would send with the first definition's protocol, to its behaviour
+          return Effect.die(new Error(
+            `Sharding: entity type ${entity.type} is already hosted on ${selfName} with another definition (protocol ${existing.entity.protocol.name}); define each entity type once (Entity.make) and use that value everywhere`
+          ))
+        }
         const reg: Registered = { entity, encode: encoderFor(entity.protocol.schema), decode: decoderFor(entity.protocol.schema) }
         registry.set(entity.type, reg)
         // a proxy owns no shard: nobody sends to it
