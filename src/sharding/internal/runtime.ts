@@ -266,7 +266,7 @@ export const make = (config: Config) =>
         reason: "BufferFull",
         entityType,
         key,
-        message: `node ${selfName} holds ${bufferSize} messages for entities whose shard has no owner now: refused`
+        message: `node ${selfName} holds ${bufferSize} messages (bufferSize) for entities not reachable yet (activating, or their shard has no owner or is handed over): refused`
       })
 
     // -------------------------------------------------------------------------
@@ -332,8 +332,7 @@ export const make = (config: Config) =>
       const r = route(shard, reg)
       switch (r._tag) {
         case "Local":
-          deliverLocal(r.state, reg, key, message)
-          return true
+          return deliverLocal(r.state, reg, key, message)
         case "Remote": {
           if (hops >= MAX_HOPS) return holdTell(shard, reg, key, message, hops, until)
           const encoded = reg.encode(message)
@@ -422,7 +421,8 @@ export const make = (config: Config) =>
       return entry
     }
 
-    const deliverLocal = (state: ShardState, reg: Registered, key: string, message: unknown) => {
+    /** false when the entity is not running yet and the buffer is full: the tell is refused */
+    const deliverLocal = (state: ShardState, reg: Registered, key: string, message: unknown): boolean => {
       const entry = entryFor(state, reg, key)
       if (entry.status === "running") {
         try {
@@ -432,13 +432,11 @@ export const make = (config: Config) =>
         }
       } else {
         // bounded with the held messages: a key that cannot start does not grow the node
-        if (buffered >= bufferSize) {
-          run(Effect.logDebug(`sharding: dropped a tell to ${reg.entity.type}/${key}: buffer full`))
-          return
-        }
+        if (buffered >= bufferSize) return false
         buffered++
         entry.queue.push(message)
       }
+      return true
     }
 
     /** Stops an entity's actor: within the stop budget, then killed. */
