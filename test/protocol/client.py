@@ -1,0 +1,1133 @@
+#!/usr/bin/env python3
+"""
+A Telex client written from docs/protocol.md alone, in Python 3 with the standard library only
+(socket, hmac, hashlib, json, struct). It is what a team writing a client in another language
+would write: frames (section 2), the handshake (3), heartbeats and fragments (4), the json codec
+(5), envelopes (6-8), sharded entities (14).
+
+Usage: client.py --port N --cluster C --secret S SCENARIO [--args JSON]
+
+Each scenario checks what the document says the node does and prints one line per check:
+"PASS <name>" or "FAIL <name>: <detail>", then "DONE"; the exit status is 1 if a check failed.
+test/protocol/python-client.test.ts runs every scenario against a real node.
+"""
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+# section 2: frame types
+HELLO, CHALLENGE, AUTH, READY, REFUSE = 1, 2, 3, 4, 5
+HEARTBEAT, MESSAGE, FRAGMENT = 16, 32, 33
+MAX_FRAME = 262144  # the default maximum of the length field
+FRAGMENT_SIZE = 65536
+SINGLE_FRAME_LIMIT = 131072  # encoded envelopes larger than this travel as fragments
+
+# section 6: envelope kinds
+TELL, ASK, REPLY = 0, 1, 2
+LINK, UNLINK, EXIT, MONITOR, DEMONITOR, DOWN, STOP = 10, 11, 12, 13, 14, 15, 16
+SPAWN, SPAWNED, LOOKUP, FOUND, PROTOCOLS, MEMBERS = 20, 21, 22, 23, 24, 25
+HOLD, RELEASE = 30, 31
+
+
+class Closed(Exception):
+    pass
+
+
+class Refused(Exception):
+    def __init__(self, body):
+        super().__init__(f"refused: {body}")
+        self.code = body.get("code") if isinstance(body, dict) else None
+        self.reason = body.get("reason") if isinstance(body, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# encodings (sections 2, 3.4, 5)
+# ---------------------------------------------------------------------------------------------
+
+def frame(ftype, body=b""):
+    """u32 big-endian length (1 type byte + body), u8 type, body"""
+    return struct.pack(">IB", len(body) + 1, ftype) + body
+
+
+def encode_json(value):
+    # JSON.stringify's form: no spaces; non-ASCII as UTF-8 (either form decodes the same)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def js_number(n):
+    """String(number) for the integers a node id carries"""
+    if isinstance(n, float) and n.is_integer() and abs(n) < 1e21:
+        return str(int(n))
+    return str(n)
+
+
+def node_key(node):
+    return f"{node['name']}#{js_number(node['incarnation'])}"
+
+
+def proof(secret, role, nonce_a, nonce_b, server, client):
+    msg = "\n".join([f"telex/{role}", nonce_a, nonce_b, node_key(server), node_key(client)])
+    return base64.b64encode(hmac.new(secret.encode("utf-8"), msg.encode("utf-8"), hashlib.sha256).digest()).decode()
+
+
+def session_id(client_nonce, server_nonce):
+    return hashlib.sha256(f"{client_nonce}\n{server_nonce}".encode("utf-8")).hexdigest()[:16]
+
+
+def fnv1a32(key):
+    h = 0x811C9DC5
+    for b in key.encode("utf-8"):
+        h ^= b
+        h = (h * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def shard_of(key, shards):
+    return fnv1a32(key) % shards
+
+
+def fragments(encoded, fragment_id, size=FRAGMENT_SIZE):
+    """FRAGMENT bodies: u32 id, u32 total, u32 offset, piece (all big-endian)"""
+    out = []
+    for offset in range(0, len(encoded), size):
+        out.append(struct.pack(">III", fragment_id, len(encoded), offset) + encoded[offset:offset + size])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# a connection
+# ---------------------------------------------------------------------------------------------
+
+class Conn:
+    def __init__(self, host, port, cluster, secret, name=None, incarnation=None):
+        self.cluster = cluster
+        self.secret = secret
+        self.me = {"name": name or f"py-{os.getpid()}-{time.monotonic_ns() % 1000000}",
+                   "incarnation": incarnation if incarnation is not None else time.time_ns() // 1000}
+        self.sock = socket.create_connection((host, port), timeout=5)
+        self.sock.settimeout(None)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.lock = threading.Lock()  # writes
+        self.cond = threading.Condition()
+        self.frames = []  # handshake frames
+        self.envelopes = []  # decoded envelopes not taken yet
+        self.heartbeats_received = 0
+        self.established = False
+        self.late_handshake_frames = []  # a REFUSE after our READY
+        self.closed = False
+        self.close_reason = None
+        self.last_received = time.monotonic()
+        self.assembly = None  # (id, total, bytearray)
+        self.next_fragment_id = 1
+        self.next_id = 1
+        self.answer_lookups = True  # section 8.9: answer every Lookup with null
+        self.lookups_answered = 0
+        self.reading = threading.Event()
+        self.reading.set()
+        self.heartbeat_interval = 1.0
+        self.acceptable_pause = 3.0
+        self.heartbeating = False
+        self.server = None
+        self.server_ready = None
+        self.codec = None
+        self.session = None
+        threading.Thread(target=self._read_loop, daemon=True).start()
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def _read_loop(self):
+        buf = b""
+        try:
+            while True:
+                self.reading.wait()
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    return self._closed("end of stream")
+                self.last_received = time.monotonic()
+                buf += chunk
+                while len(buf) >= 5:
+                    length, ftype = struct.unpack(">IB", buf[:5])
+                    if length == 0:
+                        return self._closed("EmptyFrame from the node")
+                    if length > MAX_FRAME:
+                        return self._closed("FrameTooLarge from the node")
+                    if len(buf) < 4 + length:
+                        break
+                    body = buf[5:4 + length]
+                    buf = buf[4 + length:]
+                    self._on_frame(ftype, body)
+        except OSError as e:
+            self._closed(f"socket error: {e}")
+
+    def _closed(self, reason):
+        with self.cond:
+            if not self.closed:
+                self.closed = True
+                self.close_reason = reason
+            self.cond.notify_all()
+
+    def _on_frame(self, ftype, body):
+        if not self.established:
+            with self.cond:
+                self.frames.append((ftype, body))
+                self.cond.notify_all()
+            return
+        if ftype == HEARTBEAT:
+            self.heartbeats_received += 1
+            return
+        if ftype == MESSAGE:
+            return self._deliver(body)
+        if ftype == FRAGMENT:
+            iden, total, offset = struct.unpack(">III", body[:12])
+            piece = body[12:]
+            if offset == 0:
+                self.assembly = (iden, total, bytearray())
+            a = self.assembly
+            if a is None or a[0] != iden or a[1] != total or len(a[2]) != offset or offset + len(piece) > total:
+                raise OSError("fragment out of sequence from the node")
+            a[2].extend(piece)
+            if len(a[2]) == total:
+                self.assembly = None
+                self._deliver(bytes(a[2]))
+            return
+        if ftype in (HELLO, CHALLENGE, AUTH, READY, REFUSE):
+            self.late_handshake_frames.append((ftype, body))
+        raise OSError(f"frame type {ftype} after the handshake")
+
+    def _deliver(self, body):
+        env = json.loads(body.decode("utf-8"))
+        if self.answer_lookups and isinstance(env, list) and len(env) >= 3 and env[0] == LOOKUP:
+            self.send([FOUND, env[1], None])
+            self.lookups_answered += 1
+            return
+        with self.cond:
+            self.envelopes.append(env)
+            self.cond.notify_all()
+
+    def take(self, pred, timeout=5.0):
+        """The first received envelope matching pred (removed), or None after timeout or closure."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for i, env in enumerate(self.envelopes):
+                    if pred(env):
+                        return self.envelopes.pop(i)
+                if self.closed:
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def wait_closed(self, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not self.closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+            return True
+
+    def _frame(self, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not self.frames:
+                if self.closed:
+                    raise Closed(self.close_reason)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("no handshake frame")
+                self.cond.wait(left)
+            return self.frames.pop(0)
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def raw(self, data):
+        with self.lock:
+            self.sock.sendall(data)
+
+    def send_frame(self, ftype, body=b""):
+        self.raw(frame(ftype, body))
+
+    def send(self, envelope):
+        """One envelope, json codec: a MESSAGE frame, or FRAGMENTs above 128 KiB."""
+        encoded = encode_json(envelope)
+        if len(encoded) <= SINGLE_FRAME_LIMIT:
+            return self.send_frame(MESSAGE, encoded)
+        fid = self.next_fragment_id
+        self.next_fragment_id += 1
+        with self.lock:  # no other frame between the pieces
+            for piece in fragments(encoded, fid):
+                self.sock.sendall(frame(FRAGMENT, piece))
+
+    def new_id(self):
+        i = self.next_id
+        self.next_id += 1
+        return i
+
+    def close(self):
+        self.heartbeating = False
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self._closed("closed by the client")
+
+    # --- the handshake (section 3) --------------------------------------------------------------
+
+    def hello(self, **override):
+        self.nonce = base64.b64encode(os.urandom(32)).decode()
+        body = {"protocol": "telex", "version": 1, "cluster": self.cluster, "node": self.me,
+                "listen": None, "codecs": ["json"], "nonce": self.nonce}
+        body.update(override)
+        self.nonce = body["nonce"]
+        self.send_frame(HELLO, encode_json(body))
+
+    def read_handshake(self, expected, timeout=5.0):
+        ftype, body = self._frame(timeout)
+        value = json.loads(body.decode("utf-8"))
+        if ftype == REFUSE:
+            raise Refused(value)
+        if ftype != expected:
+            raise ValueError(f"expected frame {expected}, got {ftype}")
+        return value
+
+    def handshake(self, codecs=("json",), auth_secret=None, ready=None, heartbeat=1.0, pause=3.0, hello=None):
+        self.hello(codecs=list(codecs), **(hello or {}))
+        c = self.read_handshake(CHALLENGE)
+        if c["codec"] not in codecs:
+            self.send_frame(REFUSE, encode_json({"code": "codec", "reason": "not offered"}))
+            raise ValueError("the server chose a codec we did not offer")
+        expected = proof(self.secret, "server", self.nonce, c["nonce"], c["node"], self.me)
+        if not hmac.compare_digest(expected, c["proof"]):
+            self.send_frame(REFUSE, encode_json({"code": "auth", "reason": "bad server proof"}))
+            raise ValueError("the server does not know the cluster secret")
+        self.server = c["node"]
+        self.codec = c["codec"]
+        self.challenge = c
+        self.send_frame(AUTH, encode_json({"proof": proof(auth_secret or self.secret, "client", c["nonce"], self.nonce, c["node"], self.me)}))
+        self.server_ready = self.read_handshake(READY)
+        self.session = session_id(self.nonce, c["nonce"])
+        self.established = True
+        self.send_frame(READY, encode_json(ready if ready is not None else {"protocols": {}}))
+        self.heartbeat_interval = heartbeat
+        self.acceptable_pause = pause
+        self.start_heartbeats()
+        return self
+
+    def start_heartbeats(self):
+        self.heartbeating = True
+
+        def loop():
+            while self.heartbeating and not self.closed:
+                try:
+                    self.send_frame(HEARTBEAT)
+                except OSError:
+                    return
+                # section 4.1: close a connection silent for more than the acceptable pause
+                if self.reading.is_set() and time.monotonic() - self.last_received > self.acceptable_pause:
+                    self.close()
+                    self._closed_by_us = True
+                    return
+                time.sleep(self.heartbeat_interval)
+
+        threading.Thread(target=loop, daemon=True).start()
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def lookup(self, name, timeout=5.0):
+        rid = self.new_id()
+        self.send([LOOKUP, rid, name])
+        found = self.take(lambda e: e[0] == FOUND and e[1] == rid, timeout)
+        if found is None:
+            raise Closed("no Found")
+        return found[2]
+
+    def ask(self, address, message, timeout=5.0, protocol=None, sender=None, extra=()):
+        aid = self.new_id()
+        self.send([ASK, address["id"], protocol or address["protocol"], message, aid, sender, *extra])
+        reply = self.take(lambda e: e[0] == REPLY and e[1] == aid, timeout)
+        if reply is None:
+            raise Closed(f"no reply to ask {aid} ({self.close_reason or 'timeout'})")
+        return [reply[2], reply[3]]
+
+    def tell(self, address, message, protocol=None):
+        self.send([TELL, address["id"], protocol or address["protocol"], message])
+
+    def my_address(self, aid, protocol):
+        return {"node": self.me, "id": aid, "protocol": protocol}
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+# ---------------------------------------------------------------------------------------------
+
+failures = 0
+
+
+def check(name, ok, detail=""):
+    global failures
+    if ok:
+        print(f"PASS {name}", flush=True)
+    else:
+        failures += 1
+        print(f"FAIL {name}: {detail}", flush=True)
+
+
+def expect(name, got, want):
+    check(name, got == want, f"got {json.dumps(got)}, want {json.dumps(want)}")
+
+
+def refusal(fn):
+    """The REFUSE code fn's handshake ends with, 'closed' if the socket closed without one."""
+    try:
+        fn()
+        return "admitted"
+    except Refused as r:
+        return r.code
+    except Closed:
+        return "closed"
+
+
+class Ctx:
+    def __init__(self, args):
+        self.host = "127.0.0.1"
+        self.port = args.port
+        self.cluster = args.cluster
+        self.secret = args.secret
+        self.args = json.loads(args.args) if args.args else {}
+
+    def conn(self, **kw):
+        return Conn(self.host, self.port, self.cluster, self.secret, **kw)
+
+    def connect(self, **kw):
+        hs = {k: kw.pop(k) for k in list(kw) if k in ("codecs", "auth_secret", "ready", "heartbeat", "pause", "hello")}
+        return self.conn(**kw).handshake(**hs)
+
+
+# ---------------------------------------------------------------------------------------------
+# scenarios
+# ---------------------------------------------------------------------------------------------
+
+def scenario_vectors(ctx):
+    """Section 11's worked values and section 14.1's hash vectors, offline."""
+    cn = "Y2xpZW50LW5vbmNlLWNsaWVudC1ub25jZS1jbGllbnQ="
+    sn = "4afMfi77P/4YQdRdRsP+KgMXGqgUkw2uqMFwOv90nTw="
+    b = {"name": "b", "incarnation": 1718000000000000}
+    py = {"name": "py", "incarnation": 1}
+    expect("11 server proof", proof("s3cret", "server", cn, sn, b, py), "GwfB9Y11sNqnsvroB68OwWu5///35j9gs227HhZ6CC0=")
+    expect("11 client proof", proof("s3cret", "client", sn, cn, b, py), "3pBckQxiywuV4Ef1vPsgxtJ8rQZ0Bhs5Z0cwSZNSdn8=")
+    msg = "\n".join(["telex/server", cn, sn, node_key(b), node_key(py)])
+    expect("11 server proof input length", len(msg.encode()), 126)
+    expect("11 session id", session_id(cn, sn), "8014245d837f5b4a")
+    hello = {"protocol": "telex", "version": 1, "cluster": "demo", "node": py, "listen": None, "codecs": ["json"], "nonce": cn}
+    expect("11 HELLO header", frame(HELLO, encode_json(hello))[:5].hex(), "000000ae01")
+    tell = frame(MESSAGE, encode_json([0, 3, "Counter", {"_tag": "Increment", "by": 5}]))
+    expect("11 tell frame bytes", tell.hex(),
+           "0000002c205b302c332c22436f756e746572222c7b225f746167223a22496e6372656d656e74222c226279223a357d5d")
+    expect("11 lookup header", frame(MESSAGE, encode_json([22, 1, "counter"]))[:5].hex(), "0000001120")
+    expect("11 ask header", frame(MESSAGE, encode_json([1, 3, "Counter", {"_tag": "Get"}, 1, None]))[:5].hex(), "0000002620")
+    expect("11 client READY header", frame(READY, encode_json({"protocols": {}}))[:5].hex(), "0000001104")
+    expect("js String(incarnation)", node_key({"name": "b", "incarnation": 1718000000000000.0}), "b#1718000000000000")
+    vectors = [("", 0x811C9DC5, 453, 5), ("a", 0xE40C292C, 300, 44), ("foobar", 0xBF9CF968, 360, 40),
+               ("user-42", 0x026073AB, 939, 43), ("cart:1001", 0x1B471E21, 545, 33),
+               ("\u00e9", 0x1E9DE8C1, 193, 1), ("\u65e5\u672c", 0x9F26EE51, 593, 17)]
+    for key, h, s1024, s64 in vectors:
+        expect(f"14.1 fnv1a32 {key!r}", [fnv1a32(key), shard_of(key, 1024), shard_of(key, 64)], [h, s1024, s64])
+
+
+def scenario_handshake(ctx):
+    """Section 3: a real handshake, the server's proof, READY, refusals and their order, admission."""
+    c = ctx.connect()
+    check("3.2 server proof verified, node id", isinstance(c.server["incarnation"], int) and c.server["name"] == ctx.args["server"],
+          json.dumps(c.server))
+    expect("3.2 the codec is the one offered", c.codec, "json")
+    expect("3.2 listen of the server", c.challenge["listen"], {"host": "127.0.0.1", "port": ctx.port})
+    protocols = c.server_ready.get("protocols")
+    check("3.5 READY protocols: name -> 16 hex digits", isinstance(protocols, dict) and all(
+        isinstance(v, str) and len(v) == 16 for v in protocols.values()) and "Counter" in protocols, json.dumps(protocols))
+    check("3.5 READY previous is null for a new name", c.server_ready.get("previous") is None, json.dumps(c.server_ready))
+    addr = c.lookup("counter")
+    check("8.4 lookup after the handshake", isinstance(addr, dict) and addr["node"] == c.server, json.dumps(addr))
+    # section 3.5: the previous session, as the server saw it, comes back in the next READY
+    first_session = c.session
+    c.lookup("nobody")
+    c.lookup("nobody")  # three envelopes received by the server on this connection
+    c.close()
+    time.sleep(0.2)
+    c2 = ctx.connect(name=c.me["name"], incarnation=c.me["incarnation"] + 1)
+    expect("3.5 READY previous: the session id and the envelopes the server received", c2.server_ready.get("previous"),
+           {"session": first_session, "received": 3})
+    # section 3.7: the same name and incarnation dialling again displaces the old connection
+    c3 = ctx.connect(name=c2.me["name"], incarnation=c2.me["incarnation"])
+    check("3.7 same name again: admitted, the old connection closed", c2.wait_closed(3) and c3.lookup("counter") is not None)
+    c3.close()
+
+    # a CHALLENGE names the first codec of the client's list that the server has
+    for offer, want in ((["msgpack", "json"], "msgpack"), (["cbor", "json"], "json"), (["json", "msgpack"], "json")):
+        k = ctx.conn()
+        k.hello(codecs=offer)
+        expect(f"3.2 codec chosen from {offer}", k.read_handshake(CHALLENGE)["codec"], want)
+        k.close()
+
+    # AUTH proofs: Node's lenient base64 (URL-safe alphabet, no padding) is accepted
+    k = ctx.conn()
+    k.hello()
+    ch = k.read_handshake(CHALLENGE)
+    p = proof(ctx.secret, "client", ch["nonce"], k.nonce, ch["node"], k.me).replace("+", "-").replace("/", "_").rstrip("=")
+    k.send_frame(AUTH, encode_json({"proof": p}))
+    check("3.4 a URL-safe unpadded proof is accepted", refusal(lambda: k.read_handshake(READY)) == "admitted")
+    k.close()
+
+    # a nonce that is not base64 is used as it is
+    k = ctx.conn()
+    check("3.1 any nonce string", refusal(lambda: k.handshake(hello={"nonce": "n"})) == "admitted")
+    k.close()
+
+    def refused(name, want, **hello):
+        k = ctx.conn()
+        got = refusal(lambda: (k.hello(**hello), k.read_handshake(CHALLENGE)))
+        expect(f"3.6 {name}", got, want)
+        check(f"3.6 {name}: closed after REFUSE", k.wait_closed(3))
+        k.close()
+
+    refused("wrong cluster", "cluster", cluster="elsewhere")
+    refused("version 2", "version", version=2)
+    refused("protocol not telex", "protocol", protocol="http")
+    refused("order: protocol before version", "protocol", protocol="x", version=2)
+    refused("order: version before cluster", "version", version=2, cluster="elsewhere")
+    refused("order: cluster before shape", "cluster", cluster="elsewhere", nonce=5)
+    refused("nonce not a string", "protocol", nonce=5)
+    refused("node without a name", "protocol", node={"incarnation": 1})
+    refused("node name empty", "protocol", node={"name": "", "incarnation": 1})
+    refused("incarnation a string", "protocol", node={"name": "x", "incarnation": "1"})
+    refused("listen port 0", "protocol", listen={"host": "127.0.0.1", "port": 0})
+    refused("codecs not an array", "protocol", codecs="json")
+    refused("no common codec", "codec", codecs=["cbor"])
+    refused("order: shape before codec", "protocol", codecs=["cbor"], nonce=5)
+    refused("the server's own name", "name", node={"name": ctx.args["server"], "incarnation": 1})
+    refused("order: codec before name", "codec", codecs=["cbor"], node={"name": ctx.args["server"], "incarnation": 1})
+
+    k = ctx.conn()
+    check("3.6 wrong AUTH proof", refusal(lambda: k.handshake(auth_secret="not the secret")) == "auth")
+    k.close()
+
+    k = ctx.conn()
+    k.send_frame(HEARTBEAT)
+    expect("3.5 a HEARTBEAT before the handshake", refusal(lambda: k.read_handshake(CHALLENGE)), "protocol")
+    k.close()
+
+    k = ctx.conn()
+    k.send_frame(HELLO, b"[1,2]")
+    expect("3.6 a HELLO body that is a JSON array", refusal(lambda: k.read_handshake(CHALLENGE)), "protocol")
+    k.close()
+
+    k = ctx.conn()
+    k.send_frame(HELLO, b"{not json")
+    expect("3.6 a HELLO body that is not JSON", refusal(lambda: k.read_handshake(CHALLENGE)), "protocol")
+    k.close()
+
+    k = ctx.conn()
+    k.raw(struct.pack(">IB", 1, 7))
+    expect("2 an unknown frame type during the handshake", refusal(lambda: k.read_handshake(CHALLENGE)), "protocol")
+    k.close()
+
+    k = ctx.conn()
+    k.hello()
+    k.read_handshake(CHALLENGE)
+    k.send_frame(MESSAGE, encode_json([22, 1, "counter"]))
+    expect("3.6 MESSAGE in place of AUTH", refusal(lambda: k.read_handshake(READY)), "protocol")
+    k.close()
+
+    for name, ready in (("protocols missing", {}), ("a fingerprint not a string", {"protocols": {"A": 1}}),
+                        ("protocols null", {"protocols": None}),
+                        ("previous.received negative", {"protocols": {}, "previous": {"session": "x", "received": -1}})):
+        k = ctx.connect(ready=ready)
+        closed = k.wait_closed(3)
+        late = [(t, json.loads(b)) for t, b in k.late_handshake_frames]
+        check(f"3.5 malformed READY ({name}): REFUSE protocol, closed", closed and late == [(REFUSE, {"code": "protocol", "reason": "malformed READY"})],
+              json.dumps(late))
+        k.close()
+    k = ctx.connect(ready={"protocols": {}, "previous": {"session": "0123456789abcdef", "received": 0}, "extra": True})
+    check("3.5 READY with previous and an unknown field", k.lookup("counter") is not None)
+    k.close()
+
+    # the client verifies the server before proving itself
+    k = ctx.conn()
+    k.secret = "not the secret"
+    try:
+        k.handshake()
+        check("3.2 an impostor server is detected", False, "admitted")
+    except ValueError:
+        check("3.2 an impostor server is detected", True)
+    k.close()
+
+
+def scenario_handshake_timeout(ctx):
+    k = ctx.conn()
+    k.hello()
+    k.read_handshake(CHALLENGE)
+    start = time.monotonic()
+    got = refusal(lambda: k.read_handshake(READY, timeout=10))
+    expect("3.6 no AUTH: REFUSE timeout", got, "timeout")
+    check("3.6 the timeout runs from the start of the handshake", time.monotonic() - start < 5)
+    k.close()
+
+
+def scenario_messaging(ctx):
+    """Sections 6-8: lookup, tell, ask, replies of every kind, runtime errors."""
+    c = ctx.connect()
+    inc = c.server["incarnation"]
+    addr = c.lookup("counter")
+    expect("8.4 Found: the address", addr, {"node": c.server, "id": addr["id"], "protocol": "Counter"})
+    expect("8.4 not found: null", c.lookup("nobody"), None)
+    expect("8.4 a name that is not a string: null", c.lookup(42), None)
+    rid = "any value"
+    c.send([LOOKUP, {"my": rid}, "counter"])
+    got = c.take(lambda e: e[0] == FOUND and e[1] == {"my": rid})
+    check("8.4 the request id is echoed unchanged", got is not None and got[2] == addr, json.dumps(got))
+    c.tell(addr, {"_tag": "Increment", "by": 5})
+    c.tell(addr, {"_tag": "Increment", "by": "x"})  # invalid: a dead letter, no reply
+    c.tell({"id": 999999}, {"_tag": "Increment", "by": 1}, protocol="Counter")  # no such actor: nothing
+    expect("8.2 ask Get after tells", c.ask(addr, {"_tag": "Get"}), [0, 5])
+    kind, err = c.ask(addr, {"_tag": "Increment", "by": "x"})
+    check("7.3 InvalidMessage for a field of the wrong type", kind == 2 and err.get("_tag") == "InvalidMessage"
+          and err.get("actor") == f"Counter@{c.server['name']}#{inc}/{addr['id']}" and err.get("protocol") == "Counter"
+          and isinstance(err.get("issue"), str), json.dumps([kind, err]))
+    kind, err = c.ask(addr, {"_tag": "Nope"})
+    check("7.3 InvalidMessage for an unknown tag", kind == 2 and err.get("_tag") == "InvalidMessage", json.dumps(err))
+    kind, err = c.ask(addr, None)
+    check("7.3 InvalidMessage for a message that is not an object", kind == 2 and err.get("_tag") == "InvalidMessage", json.dumps(err))
+    expect("7.3 NoProc for a missing actor", c.ask({"id": 999999, "protocol": "Counter"}, {"_tag": "Get"}),
+           [2, {"_tag": "NoProc", "actor": f"Counter@{c.server['name']}#{inc}/999999"}])
+    kind, err = c.ask(addr, {"_tag": "Get"}, protocol="Other")
+    check("7.3 InvalidMessage for the wrong protocol name", kind == 2 and err.get("_tag") == "InvalidMessage"
+          and err.get("protocol") == "Other" and err.get("actor") == f"Other@{c.server['name']}#{inc}/{addr['id']}",
+          json.dumps(err))
+    expect("6 reply kind 1: the declared error", c.ask(addr, {"_tag": "Decrement", "by": 100}), [1, {"_tag": "Overdrawn", "balance": 5}])
+    expect("6 a tell-kind message asked: success null", c.ask(addr, {"_tag": "Increment", "by": 1}), [0, None])
+    expect("6 reply kind 0", c.ask(addr, {"_tag": "Decrement", "by": 1}), [0, 5])
+    expect("8.2 a sender that is not an address counts as null", c.ask(addr, {"_tag": "Get"}, sender="nobody"), [0, 5])
+    expect("8.2 a traceparent appended", c.ask(addr, {"_tag": "Get"}, extra=["00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"]), [0, 5])
+    expect("8.2 a traceparent that is not one is ignored", c.ask(addr, {"_tag": "Get"}, extra=[42]), [0, 5])
+    expect("6 fields after the listed ones are ignored", c.ask(addr, {"_tag": "Get"}, extra=[None, "future", 1]), [0, 5])
+    expect("6 an ask id that is a float is echoed", (c.send([ASK, addr["id"], "Counter", {"_tag": "Get"}, 0.5, None]),
+                                                     c.take(lambda e: e[0] == REPLY and e[1] == 0.5))[1], [REPLY, 0.5, 0, 5])
+    # runtime errors from a handler (section 7.3)
+    crash = c.lookup("crasher")
+    kind, err = c.ask(crash, {"_tag": "Undeclared"})
+    check("7.3 InvalidMessage for an error outside the error schema", kind == 2 and err.get("_tag") == "InvalidMessage",
+          json.dumps(err))
+    kind, err = c.ask(crash, {"_tag": "BadReply"})
+    check("7.3 InvalidMessage for a reply that does not encode", kind == 2 and err.get("_tag") == "InvalidMessage"
+          and err.get("issue", "").startswith("reply: "), json.dumps(err))
+    kind, err = c.ask(crash, {"_tag": "Crash"})
+    check("7.3 ActorStopped for a handler that crashed", kind == 2 and err.get("_tag") == "ActorStopped"
+          and isinstance(err.get("reason"), dict) and err["reason"].get("_tag") == "Error", json.dumps(err))
+    kind, err = c.ask(crash, {"_tag": "BadReply"})
+    check("7.3 the crashed actor is gone: NoProc", kind == 2 and err.get("_tag") == "NoProc", json.dumps(err))
+    # 4.2: a tell then an ask to one actor are handled in that order
+    for i in range(20):
+        c.tell(addr, {"_tag": "Increment", "by": 1})
+    expect("4.2 in order", c.ask(addr, {"_tag": "Get"}), [0, 25])
+    check("the connection is still up", not c.closed)
+    c.close()
+
+
+def scenario_heartbeats(ctx):
+    """Section 4.1: heartbeats both ways; a silent client is dropped."""
+    interval = ctx.args["heartbeat"]
+    pause = ctx.args["pause"]
+    c = ctx.connect(heartbeat=interval / 2, pause=pause * 3)
+    time.sleep(pause * 4)
+    check("4.1 the node heartbeats", c.heartbeats_received >= 2, str(c.heartbeats_received))
+    check("4.1 answering heartbeats keeps the connection", not c.closed and c.lookup("counter") is not None)
+    c.heartbeating = False
+    start = time.monotonic()
+    closed = c.wait_closed(pause * 10 + 2)
+    took = time.monotonic() - start
+    check("4.1 a silent client is dropped", closed)
+    check("4.1 ...after the acceptable pause, before pause + 2 intervals", pause * 0.8 <= took <= pause + 2 * interval + 1.5,
+          f"{took:.2f} s")
+    c.close()
+    # a client that sends envelopes but no HEARTBEAT is alive too (any frame counts)
+    c = ctx.connect(heartbeat=interval / 2, pause=pause * 3)
+    c.heartbeating = False
+    addr = c.lookup("counter")
+    ok = True
+    for _ in range(int(pause * 4 / (interval / 2))):
+        time.sleep(interval / 2)
+        try:
+            c.ask(addr, {"_tag": "Get"}, timeout=2)
+        except Closed:
+            ok = False
+            break
+    check("4.1 any frame counts as a sign of life", ok and not c.closed)
+    # no half-close: the node ends the connection when it reads our FIN
+    c.sock.shutdown(socket.SHUT_WR)
+    check("4.1 a FIN from the client closes the connection", c.wait_closed(3))
+    c.close()
+
+
+def scenario_fragments(ctx):
+    """Section 4.3: fragments both ways, the single-frame limit, odd piece sizes."""
+    c = ctx.connect()
+    echo = c.lookup("echo")
+    big = "x" * 300_000 + "\u00e9\u65e5\U0001F600" * 1000
+    kind, value = c.ask(echo, {"_tag": "Echo", "text": big}, timeout=10)
+    check("4.3 a 300 KB ask goes as fragments and comes back as fragments", kind == 0 and value == big,
+          f"kind {kind}, {len(value) if isinstance(value, str) else value}")
+    # one MESSAGE frame right at the maximum frame size (length field = 262 144)
+    head = encode_json([ASK, echo["id"], "Echo", {"_tag": "Size", "text": ""}, 999, None])
+    pad = MAX_FRAME - 1 - len(head)
+    env = [ASK, echo["id"], "Echo", {"_tag": "Size", "text": "y" * pad}, 999, None]
+    body = encode_json(env)
+    c.send_frame(MESSAGE, body)
+    got = c.take(lambda e: e[0] == REPLY and e[1] == 999)
+    check("2 a MESSAGE frame of exactly the maximum size", len(body) == MAX_FRAME - 1 and got == [REPLY, 999, 0, pad],
+          json.dumps(got)[:200])
+    # small pieces, heartbeats and a MESSAGE between them
+    encoded = encode_json([ASK, echo["id"], "Echo", {"_tag": "Echo", "text": "z" * 5000}, 1000, None])
+    pieces = fragments(encoded, 77, 1000)
+    for i, piece in enumerate(pieces):
+        c.send_frame(FRAGMENT, piece)
+        if i == 1:
+            c.send_frame(HEARTBEAT)
+            c.send([LOOKUP, 1001, "echo"])
+    found = c.take(lambda e: e[0] == FOUND and e[1] == 1001)
+    got = c.take(lambda e: e[0] == REPLY and e[1] == 1000)
+    check("4.3 a MESSAGE between pieces is delivered at once", found is not None and found[2] == echo)
+    check("4.3 1000-byte pieces with a heartbeat and a message between", got == [REPLY, 1000, 0, "z" * 5000], json.dumps(got)[:200])
+    # a small envelope may travel as one fragment too
+    c.send_frame(FRAGMENT, fragments(encode_json([LOOKUP, 1002, "echo"]), 78)[0])
+    check("4.3 a small envelope as one fragment", c.take(lambda e: e[0] == FOUND and e[1] == 1002) is not None)
+    c.close()
+
+
+def closes(ctx, name, send, want_closed=True):
+    """Sends bad input on a fresh connection; the connection must close without an answer (or stay up)."""
+    c = ctx.connect()
+    send(c)
+    rid = c.new_id()
+    try:
+        c.send([LOOKUP, rid, "counter"])
+    except OSError:
+        pass
+    found = c.take(lambda e: e[0] == FOUND and e[1] == rid, 3)
+    if want_closed:
+        check(f"10 closes: {name}", found is None and c.wait_closed(3) and not c.envelopes,
+              f"found {found}, closed {c.closed}, envelopes {c.envelopes}")
+    else:
+        check(f"10 stays up: {name}", found is not None and not c.closed, f"closed: {c.close_reason}")
+    c.close()
+    return c
+
+
+def scenario_invalid(ctx):
+    """Section 10: invalid messages keep the connection; malformed envelopes close it."""
+    c = ctx.connect()
+    addr = c.lookup("counter")
+    other = {"node": {"name": "someone-else", "incarnation": 1}, "id": 1, "protocol": "Py"}
+    sm = lambda env: lambda k: k.send(env)  # noqa: E731
+    mine = lambda f: lambda k: k.send(f(k.my_address(1, "Py")))  # noqa: E731  an envelope with our own address
+    raw = lambda body: lambda k: k.send_frame(MESSAGE, body)  # noqa: E731
+    c.close()
+    # stays up
+    closes(ctx, "an unknown kind", sm([99, "from the future"]), False)
+    closes(ctx, "a kind that is not an integer", sm([0.5, 1]), False)
+    closes(ctx, "a tell to no actor", sm([TELL, 424242, "Counter", {"_tag": "Get"}]), False)
+    closes(ctx, "a tell whose message fails its Schema", sm([TELL, addr["id"], "Counter", {"_tag": "Increment", "by": []}]), False)
+    closes(ctx, "a tell without a message", sm([TELL, addr["id"], "Counter"]), False)
+    closes(ctx, "a Spawn whose module is not a string", sm([SPAWN, 1, 5, None]), False)
+    closes(ctx, "a Demonitor of garbage", sm([DEMONITOR, "x", "y"]), False)
+    closes(ctx, "a Found for no request", sm([FOUND, 12345, None]), False)
+    closes(ctx, "a Spawned for no request", sm([SPAWNED, "x", None, None]), False)
+    closes(ctx, "a Reply for no ask", sm([REPLY, 12345, 0, 1]), False)
+    closes(ctx, "a Down for no monitor", sm([DOWN, 12345, None, "not a reason"]), False)
+    closes(ctx, "an Unlink for no actor", mine(lambda me: [UNLINK, me, 424242]), False)
+    closes(ctx, "an Exit for no actor, reason undecodable", mine(lambda me: [EXIT, me, 424242, "??", False]), False)
+    closes(ctx, "a Members list with bad entries", sm([MEMBERS, [1, {"name": "x"}]]), False)
+    closes(ctx, "a Protocols table", sm([PROTOCOLS, {"Py": "0000000000000000"}]), False)
+    closes(ctx, "a Hold with an unknown policy", sm([HOLD, 1, "whatever", "x"]), False)
+    closes(ctx, "a Release with a bad credit", sm([RELEASE, 1, -3]), False)
+    # closes
+    closes(ctx, "not an array", sm("hello"))
+    closes(ctx, "an empty array", sm([]))
+    closes(ctx, "a kind that is a string", sm(["0", addr["id"], "Counter", {"_tag": "Get"}]))
+    closes(ctx, "invalid JSON", raw(b"[0,1,"))
+    closes(ctx, "invalid UTF-8", raw(b'[22,1,"\xff"]'))
+    closes(ctx, "an empty MESSAGE", raw(b""))
+    closes(ctx, "a tell whose id is a string", sm([TELL, str(addr["id"]), "Counter", {"_tag": "Get"}]))
+    closes(ctx, "a tell whose protocol is not a string", sm([TELL, addr["id"], 1, {"_tag": "Get"}]))
+    closes(ctx, "an ask whose ask id is a string", sm([ASK, addr["id"], "Counter", {"_tag": "Get"}, "1", None]))
+    closes(ctx, "an ask without an ask id", sm([ASK, addr["id"], "Counter", {"_tag": "Get"}]))
+    closes(ctx, "a reply whose kind is a string", sm([REPLY, 1, "0", 1]))
+    closes(ctx, "a Link whose from is not an address", sm([LINK, {"id": 1}, addr["id"]]))
+    closes(ctx, "a Link from an actor of another node", sm([LINK, other, addr["id"]]))
+    closes(ctx, "an Exit from an actor of another node", sm([EXIT, other, addr["id"], {"_tag": "Normal"}, False]))
+    closes(ctx, "an Exit with an undecodable reason", mine(lambda me: [EXIT, me, addr["id"], {"_tag": "Sleepy"}, False]))
+    closes(ctx, "a Monitor whose id is missing", mine(lambda me: [MONITOR, me, addr["id"]]))
+    closes(ctx, "a Stop whose reason is not an exit reason", sm([STOP, 424242, "bye"]))
+    closes(ctx, "a Stop whose id is a string", sm([STOP, "1", {"_tag": "Normal"}]))
+    closes(ctx, "a Protocols table that is null", sm([PROTOCOLS, None]))
+    closes(ctx, "a Members list that is not an array", sm([MEMBERS, {}]))
+    closes(ctx, "a Hold whose actor is not a number", sm([HOLD, "1", "backpressure", 4]))
+    closes(ctx, "a Release whose actor is not a number", sm([RELEASE, None]))
+    closes(ctx, "a handshake frame after the handshake", lambda k: k.send_frame(HELLO, b"{}"))
+    closes(ctx, "an unknown frame type", lambda k: k.send_frame(7, b""))
+    closes(ctx, "a frame of length 0", lambda k: k.raw(b"\x00\x00\x00\x00"))
+    closes(ctx, "a frame larger than the maximum", lambda k: k.raw(struct.pack(">IB", MAX_FRAME + 1, MESSAGE)))
+    closes(ctx, "a fragment shorter than its header", lambda k: k.send_frame(FRAGMENT, b"\x00" * 11))
+    closes(ctx, "a fragment whose total is past 64 MiB", lambda k: k.send_frame(FRAGMENT, struct.pack(">III", 1, 64 * 1024 * 1024 + 1, 0)))
+    closes(ctx, "a fragment that does not start at 0", lambda k: k.send_frame(FRAGMENT, struct.pack(">III", 1, 10, 5) + b"abc"))
+    closes(ctx, "a fragment past its total", lambda k: k.send_frame(FRAGMENT, struct.pack(">III", 1, 2, 0) + b"abc"))
+    closes(ctx, "a new fragmented message before the previous one ended",
+           lambda k: (k.send_frame(FRAGMENT, struct.pack(">III", 1, 10, 0) + b"[22"), k.send_frame(FRAGMENT, struct.pack(">III", 2, 10, 0) + b"[22")))
+    closes(ctx, "a reassembled message that is not JSON", lambda k: k.send_frame(FRAGMENT, struct.pack(">III", 1, 3, 0) + b"abc"))
+
+
+def scenario_signals(ctx):
+    """Section 8.5-8.6: remote spawn, monitors, links, stop, exit reasons."""
+    c = ctx.connect()
+    me = c.my_address(1, "Py/Watcher")
+    rid = c.new_id()
+    c.send([SPAWN, rid, "Counter", None])
+    sp = c.take(lambda e: e[0] == SPAWNED and e[1] == rid)
+    check("8.6 spawn: an address", sp is not None and isinstance(sp[2], dict) and sp[2]["protocol"] == "Counter" and sp[3] is None,
+          json.dumps(sp))
+    spawned = sp[2]
+    expect("8.6 the spawned actor answers", c.ask(spawned, {"_tag": "Get"}), [0, 0])
+    name = f"spawned-{c.me['name']}"
+    c.send([SPAWN, "r1", "Counter", name])
+    sp1 = c.take(lambda e: e[0] == SPAWNED and e[1] == "r1")
+    check("8.6 spawn with a name, registered", sp1 is not None and sp1[2] is not None and c.lookup(name) == sp1[2], json.dumps(sp1))
+    c.send([SPAWN, "r2", "Counter", name])
+    sp2 = c.take(lambda e: e[0] == SPAWNED and e[1] == "r2")
+    check("8.6 a taken name: an error", sp2 is not None and sp2[2] is None and isinstance(sp2[3], str), json.dumps(sp2))
+    c.send([SPAWN, "r3", "Nope", None])
+    sp3 = c.take(lambda e: e[0] == SPAWNED and e[1] == "r3")
+    expect("8.6 a module not spawnable", sp3, [SPAWNED, "r3", None, f"module \"Nope\" is not spawnable on {c.server['name']}"])
+
+    # monitor, then stop with a reason: Down with that reason
+    c.send([MONITOR, me, spawned["id"], 7])
+    c.send([STOP, spawned["id"], {"_tag": "Shutdown", "detail": "by the client"}])
+    down = c.take(lambda e: e[0] == DOWN and e[1] == 7)
+    expect("8.5 Down after Stop, the reason as sent", down, [DOWN, 7, spawned, {"_tag": "Shutdown", "detail": "by the client"}])
+    c.send([MONITOR, me, spawned["id"], 8])
+    down = c.take(lambda e: e[0] == DOWN and e[1] == 8)
+    expect("8.5 Monitor of a dead actor: Down NoProc at once", down,
+           [DOWN, 8, {"node": c.server, "id": spawned["id"], "protocol": "unknown"}, {"_tag": "NoProc"}])
+    c.send([LINK, me, spawned["id"]])
+    ex = c.take(lambda e: e[0] == EXIT)
+    expect("8.5 Link to a dead actor: Exit NoProc", ex,
+           [EXIT, {"node": c.server, "id": spawned["id"], "protocol": me["protocol"]}, me["id"], {"_tag": "NoProc"}, False])
+
+    # demonitor: no Down
+    a = spawn(c)
+    c.send([MONITOR, me, a["id"], 9])
+    c.send([DEMONITOR, a["id"], 9])
+    c.send([STOP, a["id"], {"_tag": "Normal"}])
+    check("8.5 Demonitor: no Down", c.take(lambda e: e[0] == DOWN and e[1] == 9, 0.5) is None)
+
+    # every exit reason of 7.2, through Stop and Down
+    for reason in ({"_tag": "Normal"}, {"_tag": "Shutdown"}, {"_tag": "Killed"}, {"_tag": "Error", "message": "line 1\nline 2"},
+                   {"_tag": "NoProc"}, {"_tag": "NoConnection"}, {"_tag": "NoConnection", "node": "elsewhere"}):
+        a = spawn(c)
+        mid = c.new_id()
+        c.send([MONITOR, me, a["id"], mid])
+        c.send([STOP, a["id"], reason])
+        down = c.take(lambda e: e[0] == DOWN and e[1] == mid)
+        expect(f"7.2 exit reason {reason['_tag']}{'/' + reason.get('node', reason.get('message', ''))[:6] if len(reason) > 1 else ''}",
+               down and down[3], reason)
+
+    # a link: the actor's exit comes back as Exit; our Exit stops the actor
+    a = spawn(c)
+    c.send([LINK, me, a["id"]])
+    expect("8.5 linked actor answers", c.ask(a, {"_tag": "Get"}), [0, 0])
+    c.send([STOP, a["id"], {"_tag": "Error", "message": "stopped"}])
+    ex = c.take(lambda e: e[0] == EXIT and e[1]["id"] == a["id"])
+    expect("8.5 the linked actor's end comes back as Exit", ex, [EXIT, a, me["id"], {"_tag": "Error", "message": "stopped"}, False])
+    b = spawn(c)
+    c.send([LINK, me, b["id"]])
+    mid = c.new_id()
+    c.send([MONITOR, me, b["id"], mid])
+    c.send([EXIT, me, b["id"], {"_tag": "Error", "message": "from python"}, False])
+    down = c.take(lambda e: e[0] == DOWN and e[1] == mid)
+    expect("8.5 an Exit from a linked actor stops it", down and down[3], {"_tag": "Error", "message": "from python"})
+    b = spawn(c)
+    mid = c.new_id()
+    c.send([MONITOR, me, b["id"], mid])
+    c.send([EXIT, me, b["id"], {"_tag": "Killed"}, True, True])
+    down = c.take(lambda e: e[0] == DOWN and e[1] == mid)
+    expect("8.5 a direct untrappable Exit without a link", down and down[3], {"_tag": "Killed"})
+    b = spawn(c)
+    mid = c.new_id()
+    c.send([MONITOR, me, b["id"], mid])
+    c.send([EXIT, me, b["id"], {"_tag": "Normal"}, False, True])
+    check("8.5 a direct Exit Normal is ignored by an actor that does not trap", c.take(lambda e: e[0] == DOWN and e[1] == mid, 0.5) is None)
+    # the incarnation in our addresses: a Down goes back under its monitor id whatever the watcher's
+    # incarnation; an Exit is sent only to an address of this connection's incarnation
+    stale = {"node": {"name": c.me["name"], "incarnation": c.me["incarnation"] - 1}, "id": 1, "protocol": "Py/Watcher"}
+    b = spawn(c)
+    mid = c.new_id()
+    c.send([MONITOR, stale, b["id"], mid])
+    c.send([STOP, b["id"], {"_tag": "Normal"}])
+    check("8.5 a Monitor whose watcher has another incarnation of us gets its Down",
+          c.take(lambda e: e[0] == DOWN and e[1] == mid, 2) is not None)
+    b = spawn(c)
+    c.send([LINK, stale, b["id"]])
+    c.send([STOP, b["id"], {"_tag": "Error", "message": "x"}])
+    check("8.5 a Link from another incarnation of us: no Exit comes back", c.take(lambda e: e[0] == EXIT and e[1]["id"] == b["id"], 0.5) is None)
+
+    # closing the connection: a Telex actor linked to us gets NoConnection; it was watched by the test
+    watched = c.lookup("linked-to-client")
+    c.send([LINK, me, watched["id"]])
+    expect("8.5 linked", c.ask(watched, {"_tag": "Get"}), [0, 0])
+    c.close()
+    print("INFO closed with a link to linked-to-client", flush=True)
+
+
+def spawn(c):
+    rid = c.new_id()
+    c.send([SPAWN, rid, "Counter", None])
+    sp = c.take(lambda e: e[0] == SPAWNED and e[1] == rid)
+    return sp[2]
+
+
+def scenario_protocols(ctx):
+    """Section 8.8: a client that hosts an actor receives tells once it advertises the server's fingerprint."""
+    c = ctx.connect()
+    relay = c.lookup("relay")
+    mine = c.my_address(5, "Counter")
+    expect("8.8 without the fingerprint: the sender fails locally with ProtocolMismatch",
+           c.ask(relay, {"_tag": "Forward", "to": mine, "by": 2}), [0, "ProtocolMismatch"])
+    fp = c.server_ready["protocols"]["Counter"]
+    c.send([PROTOCOLS, {"Counter": fp}])
+    expect("8.7 after Protocols: the tell is sent", c.ask(relay, {"_tag": "Forward", "to": mine, "by": 2}), [0, "sent"])
+    tell = c.take(lambda e: e[0] == TELL)
+    expect("8.1 the tell the relay sent to our actor", tell, [TELL, 5, "Counter", {"_tag": "Increment", "by": 2}])
+    c.send([PROTOCOLS, {"Counter": "0000000000000000"}])
+    expect("8.8 a different fingerprint: ProtocolMismatch", c.ask(relay, {"_tag": "Forward", "to": mine, "by": 2}), [0, "ProtocolMismatch"])
+    c.close()
+    c = ctx.connect(ready={"protocols": {"Counter": fp}})
+    mine = c.my_address(6, "Counter")
+    expect("8.8 the fingerprint in READY", c.ask(relay, {"_tag": "Forward", "to": mine, "by": 3}), [0, "sent"])
+    expect("8.1 the tell", c.take(lambda e: e[0] == TELL), [TELL, 6, "Counter", {"_tag": "Increment", "by": 3}])
+    # asks to our actor: the node asks, we reply
+    stale = {"node": {"name": c.me["name"], "incarnation": c.me["incarnation"] + 1}, "id": 6, "protocol": "Counter"}
+    expect("9 an address of another incarnation of us: NoProc on the sender's side",
+           c.ask(relay, {"_tag": "AskGet", "to": stale}), [0, "NoProc"])
+    rid = c.new_id()
+    c.send([ASK, relay["id"], "Relay", {"_tag": "AskGet", "to": mine}, rid, None])
+    ask = c.take(lambda e: e[0] == ASK)
+    check("8.2 the node asks our actor", ask is not None and ask[1] == 6 and ask[2] == "Counter" and ask[3] == {"_tag": "Get"}
+          and isinstance(ask[4], (int, float)), json.dumps(ask))
+    c.send([REPLY, ask[4], 0, 41])
+    expect("8.3 our reply reaches the asker", c.take(lambda e: e[0] == REPLY and e[1] == rid), [REPLY, rid, 0, "41"])
+    rid = c.new_id()
+    c.send([ASK, relay["id"], "Relay", {"_tag": "AskGet", "to": mine}, rid, None])
+    ask = c.take(lambda e: e[0] == ASK)
+    c.send([REPLY, ask[4], 0, "not a number"])
+    kind, err = c.take(lambda e: e[0] == REPLY and e[1] == rid)[2:]
+    expect("8.3 a reply that does not decode fails the ask with InvalidMessage", [kind, err], [0, "InvalidMessage"])
+    c.close()
+
+
+def scenario_flow(ctx):
+    """Section 4.4: Hold and Release for a full mailbox; a client that honours them loses nothing."""
+    c = ctx.connect()
+    slow = c.lookup("slow")
+    total = ctx.args["tells"]
+    state = {"holds": 0, "releases": 0, "held": False, "credit": None, "waited": 0}
+
+    def honour(timeout):
+        e = c.take(lambda e: e[0] in (HOLD, RELEASE) and e[1] == slow["id"], timeout)
+        if e is None:
+            return False
+        if e[0] == HOLD:
+            state["holds"] += 1
+            if state["holds"] == 1:
+                expect("4.4 Hold: actor, policy, capacity", e, [HOLD, slow["id"], "backpressure", ctx.args["capacity"]])
+            state["held"] = True
+        else:
+            state["releases"] += 1
+            state["held"] = False
+            state["credit"] = e[2] if len(e) > 2 else None
+            check(f"4.4 Release {state['releases']}: a credit is a positive integer when present",
+                  state["credit"] is None or (isinstance(state["credit"], int) and state["credit"] > 0), json.dumps(e))
+        return True
+
+    sent = 0
+    deadline = time.monotonic() + 20
+    while sent < total and time.monotonic() < deadline:
+        while honour(0):
+            pass
+        if state["held"] or state["credit"] == 0:
+            state["waited"] += 1
+            honour(1)  # stop sending to it until Release
+            continue
+        c.tell(slow, {"_tag": "Increment", "by": 1})
+        sent += 1
+        if state["credit"] is not None:
+            state["credit"] -= 1
+        time.sleep(0.002)
+    check("4.4 all tells sent", sent == total, f"{sent}/{total}")
+    value = None
+    for _ in range(100):
+        kind, value = c.ask(slow, {"_tag": "Get"}, timeout=10)
+        if value == total:
+            break
+        time.sleep(0.1)
+    while honour(0.2):
+        pass
+    check("4.4 the node sent Hold, then Release", state["holds"] >= 1 and state["releases"] >= 1 and not state["held"], json.dumps(state))
+    check("4.4 the client waited while held", state["waited"] >= 1, json.dumps(state))
+    expect("4.4 nothing lost", value, total)
+    c.close()
+
+
+def scenario_outbound(ctx):
+    """Section 4.5: a client that heartbeats but does not read is disconnected."""
+    c = ctx.connect()
+    echo = c.lookup("echo")
+    c.reading.clear()
+    text = "w" * 60_000
+    for i in range(300):
+        c.send([ASK, echo["id"], "Echo", {"_tag": "Echo", "text": text}, 10_000 + i, None])
+    time.sleep(ctx.args["stall"] + 2)
+    c.heartbeating = False
+    c.reading.set()
+    check("4.5 disconnected for not reading", c.wait_closed(15), c.close_reason or "still open")
+    c.close()
+
+
+def scenario_sharding(ctx):
+    """Section 14: key -> shard, asking entities through the region, NotOwner, Deliver, direct asks."""
+    a = ctx.args
+    shards = a["shards"]
+    own = {"a": set(a["ownedA"]), "b": set(a["ownedB"])}
+    conns = {"a": Conn("127.0.0.1", ctx.port, ctx.cluster, ctx.secret).handshake()}
+    # the other node's address: from the Members envelope a sends right after the handshake
+    members = conns["a"].take(lambda e: e[0] == MEMBERS, 2)
+    entry = next((m for m in (members or [None, []])[1] if m.get("name") == a["nameB"]), None)
+    expect("8.7a Members from a: b with its address", entry, {"name": a["nameB"], "host": "127.0.0.1", "port": a["portB"]})
+    conns["b"] = Conn(entry["host"], entry["port"], ctx.cluster, ctx.secret).handshake()
+    nodes = {n: conns[n].lookup("telex/sharding") for n in conns}
+    regions = {n: conns[n].lookup(f"telex/sharding/{a['type']}") for n in conns}
+    check("14.2 regions found", all(r is not None and r["protocol"] == "telex/ShardRegion" for r in regions.values()), json.dumps(regions))
+    owner_ids = {}
+    for n in conns:
+        kind, owner = conns[n].ask(nodes[n], {"_tag": "Owner"})
+        owner_ids[n] = owner
+        expect(f"14.2 Owner of {n}", owner, node_key(conns[n].server))
+    keys = ["", "a", "user-42", "\u00e9", "\u65e5\u672c", "\u043a\u043b\u044e\u0447-7", "\U0001F600 emoji", "x" * 200] + [f"k{i}" for i in range(40)]
+    bad = []
+    saw = {"a": 0, "b": 0}
+    for key in keys:
+        shard = shard_of(key, shards)
+        home = "a" if shard in own["a"] else "b" if shard in own["b"] else None
+        if home is None:
+            bad.append(f"{key!r}: shard {shard} owned by nobody")
+            continue
+        saw[home] += 1
+        away = "b" if home == "a" else "a"
+        kind, rep = conns[away].ask(regions[away], {"_tag": "Ask", "key": key, "message": {"_tag": "Key"}, "timeoutMillis": 3000})
+        # "name#incarnation": the node to ask is the one named before the last '#'
+        if not (kind == 0 and rep.get("_tag") == "NotOwner" and rep.get("owner") == owner_ids[home]
+                and rep["owner"].rsplit("#", 1)[0] == conns[home].server["name"]):
+            bad.append(f"{key!r} (shard {shard}) at {away}: {json.dumps([kind, rep])}")
+            continue
+        kind, rep = conns[home].ask(regions[home], {"_tag": "Ask", "key": key, "message": {"_tag": "Key"}, "timeoutMillis": 3000})
+        if not (kind == 0 and rep.get("_tag") == "Ok" and rep.get("value") == key):
+            bad.append(f"{key!r} (shard {shard}) at {home}: {json.dumps([kind, rep])}")
+    check("14.1 every key's shard, as computed here, is the one the nodes route by (NotOwner elsewhere, Ok at home)",
+          not bad and saw["a"] > 0 and saw["b"] > 0, "; ".join(bad[:5]) + f" {saw}")
+
+    key = "\u65e5\u672c"
+    home = "a" if shard_of(key, shards) in own["a"] else "b"
+    away = "b" if home == "a" else "a"
+    c, region = conns[home], regions[home]
+    ask = lambda m, t=3000: c.ask(region, {"_tag": "Ask", "key": key, "message": m, "timeoutMillis": t})  # noqa: E731
+    kind, rep = ask({"_tag": "Get"})
+    check("14.2 Ok with the entity's address", kind == 0 and rep.get("_tag") == "Ok" and isinstance(rep.get("entity"), dict)
+          and rep["entity"]["protocol"] == a["protocol"] and rep["entity"]["node"] == c.server, json.dumps(rep))
+    entity = rep.get("entity")
+    base = rep.get("value")
+    expect("14.2 Fail: the typed error", ask({"_tag": "Fail", "reason": "no"}), [0, {"_tag": "Fail", "error": "no"}])
+    kind, rep = ask({"_tag": "Add", "by": 1})
+    check("14.2 a tell-kind message asked: Runtime InvalidMessage", kind == 0 and rep.get("_tag") == "Runtime"
+          and rep["error"].get("_tag") == "InvalidMessage", json.dumps(rep))
+    kind, rep = ask({"_tag": "Get", "extra": 1, "by": "x"})
+    check("14.2 extra fields are ignored", kind == 0 and rep.get("_tag") == "Ok", json.dumps(rep))
+    kind, rep = ask({"_tag": "Add", "by": "x"})
+    check("14.2 a message its Schema refuses: Runtime InvalidMessage", kind == 0 and rep.get("_tag") == "Runtime"
+          and rep["error"].get("_tag") == "InvalidMessage", json.dumps(rep))
+    kind, rep = c.ask(region, {"_tag": "Ask", "key": 5, "message": {"_tag": "Get"}, "timeoutMillis": 3000})
+    check("14.2 a region message its own Schema refuses: reply kind 2 InvalidMessage", kind == 2 and rep.get("_tag") == "InvalidMessage",
+          json.dumps(rep))
+    # tells through the regions: at home, and forwarded from the other node
+    c.send([TELL, region["id"], "telex/ShardRegion", {"_tag": "Deliver", "key": key, "message": {"_tag": "Add", "by": 3}, "hops": 0}])
+    conns[away].send([TELL, regions[away]["id"], "telex/ShardRegion",
+                      {"_tag": "Deliver", "key": key, "message": {"_tag": "Add", "by": 4}, "hops": 0}])
+    conns[away].send([TELL, regions[away]["id"], "telex/ShardRegion",
+                      {"_tag": "Deliver", "key": key, "message": {"_tag": "Add", "by": "bad"}, "hops": 0}])
+    value = None
+    for _ in range(50):
+        kind, rep = ask({"_tag": "Get"})
+        value = rep.get("value")
+        if value == base + 7:
+            break
+        time.sleep(0.05)
+    expect("14.2 Deliver at the owner and forwarded by the other region (a bad one dropped)", value, base + 7)
+    if entity is not None:
+        expect("14.2 a direct ask to the entity's address", c.ask(entity, {"_tag": "Get"}), [0, base + 7])
+    check("the connections are up", not conns["a"].closed and not conns["b"].closed)
+    for k in conns.values():
+        k.close()
+
+
+SCENARIOS = {
+    "vectors": scenario_vectors,
+    "handshake": scenario_handshake,
+    "handshake-timeout": scenario_handshake_timeout,
+    "messaging": scenario_messaging,
+    "heartbeats": scenario_heartbeats,
+    "fragments": scenario_fragments,
+    "invalid": scenario_invalid,
+    "signals": scenario_signals,
+    "protocols": scenario_protocols,
+    "flow": scenario_flow,
+    "outbound": scenario_outbound,
+    "sharding": scenario_sharding,
+}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("scenario", choices=sorted(SCENARIOS))
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--cluster", default="demo")
+    p.add_argument("--secret", default="s3cret")
+    p.add_argument("--args", default="")
+    args = p.parse_args()
+    try:
+        SCENARIOS[args.scenario](Ctx(args))
+    except Exception as e:  # a scenario that cannot go on is one failure
+        import traceback
+        traceback.print_exc()
+        check(f"{args.scenario} ran to the end", False, f"{type(e).__name__}: {e}")
+    print("DONE", flush=True)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

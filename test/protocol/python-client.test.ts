@@ -1,0 +1,210 @@
+/**
+ * Runs test/protocol/client.py — a client written in Python from docs/protocol.md alone — against
+ * real Telex nodes on loopback. Each scenario prints `PASS <check>` / `FAIL <check>: why` lines;
+ * a scenario passes when it ran to its end with no FAIL. Skipped (one line) where python3 is absent.
+ */
+import { spawnSync } from "node:child_process"
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import { Counter, CounterLive } from "../../examples/counter.ts"
+import { Actor, ActorRef, ActorSystem } from "../../src/index.ts"
+import * as ShardStore from "../../src/sharding/ShardStore.ts"
+import { Node, type NodeOptions } from "../../src/transport/Node.ts"
+import { connect, CounterEntity, quiet, settled, startNode } from "../sharding/_runtime.ts"
+
+const client = fileURLToPath(new URL("./client.py", import.meta.url))
+const python = spawnSync("python3", ["--version"]).status === 0
+if (!python) console.log("python3 not found: the Python protocol client tests are skipped")
+
+const CLUSTER = "py-proto"
+const SECRET = "py-s3cret"
+
+const Echo = Actor.make("Echo", {
+  Echo: Actor.ask({ text: Schema.String }, { success: Schema.String }),
+  Size: Actor.ask({ text: Schema.String }, { success: Schema.Int })
+})
+
+const Crasher = Actor.make("Crasher", {
+  Crash: Actor.ask({}, { success: Schema.Int }),
+  Undeclared: Actor.ask({}, { success: Schema.Int, error: Schema.String }),
+  BadReply: Actor.ask({}, { success: Schema.Int })
+})
+
+const Relay = Actor.make("Relay", {
+  /** tells `to` Increment: "sent", or the tag of the local refusal */
+  Forward: Actor.ask({ to: ActorRef.schemaFor(Counter), by: Schema.Int }, { success: Schema.String }),
+  /** asks `to` Get: the value as text, or the tag of the failure */
+  AskGet: Actor.ask({ to: ActorRef.schemaFor(Counter) }, { success: Schema.String })
+})
+
+const tagOf = (e: unknown) => (typeof (e as any)?._tag === "string" ? (e as any)._tag as string : String(e))
+
+const startServer = (extra?: Partial<NodeOptions>) =>
+  Effect.gen(function*() {
+    const ctx = yield* Layer.build(
+      Node.layerWithSystem({
+        name: "server",
+        cluster: CLUSTER,
+        secret: Redacted.make(SECRET),
+        spawnable: [CounterLive],
+        ...extra
+      })
+    )
+    const node = Context.get(ctx, Node)
+    const system = Context.get(ctx, ActorSystem)
+    yield* system.spawn(CounterLive, { name: "counter" })
+    yield* system.spawn(Echo.behavior(Effect.succeed({
+      Echo: ({ text }) => Effect.succeed(text),
+      Size: ({ text }) => Effect.succeed(text.length)
+    })), { name: "echo" })
+    yield* system.spawn(Crasher.behavior(Effect.succeed({
+      Crash: () => Effect.die(new Error("crash on purpose")),
+      Undeclared: () => Effect.fail(42 as unknown as string),
+      BadReply: () => Effect.succeed("not a number" as unknown as number)
+    })), { name: "crasher" })
+    yield* system.spawn(Relay.behavior(Effect.succeed({
+      Forward: ({ to, by }) => to.tell(Counter.Increment({ by })).pipe(Effect.as("sent"), Effect.catch((e) => Effect.succeed(tagOf(e)))),
+      AskGet: ({ to }) =>
+        Actor.fork(to.ask(Counter.Get(), { timeout: "3 seconds" }).pipe(Effect.map(String), Effect.catch((e) => Effect.succeed(tagOf(e)))))
+    })), { name: "relay" })
+    return { node, system }
+  })
+
+interface Run {
+  readonly code: number | null
+  readonly out: string
+  readonly err: string
+}
+
+const runPython = (scenario: string, port: number, args?: unknown, timeoutMillis = 60_000) =>
+  Effect.callback<Run>((resume) => {
+    const argv = [client, scenario, "--port", String(port), "--cluster", CLUSTER, "--secret", SECRET]
+    if (args !== undefined) argv.push("--args", JSON.stringify(args))
+    const child = execFile("python3", argv, { timeout: timeoutMillis }, (error, out, err) => {
+      resume(Effect.succeed({ code: error === null ? 0 : (error as any).code ?? 1, out, err }))
+    })
+    return Effect.sync(() => child.kill())
+  })
+
+/** every check passed, the scenario ran to its end, and it checked at least `min` things */
+const passed = (run: Run, min = 1) => {
+  const lines = run.out.split("\n").filter((l) => l.length > 0)
+  const failed = lines.filter((l) => l.startsWith("FAIL"))
+  const detail = `${failed.join("\n")}\n--- stderr\n${run.err}`
+  assert.deepStrictEqual(failed, [], detail)
+  assert.isTrue(lines.includes("DONE"), detail)
+  assert.strictEqual(run.code, 0, detail)
+  assert.isAtLeast(lines.filter((l) => l.startsWith("PASS")).length, min, run.out)
+}
+
+describe.skipIf(!python)("a Python client written from docs/protocol.md", () => {
+  it.live("worked values of section 11 and the shard hash vectors of section 14.1", () =>
+    Effect.gen(function*() {
+      passed(yield* runPython("vectors", 0), 17)
+    }))
+
+  it.live("the handshake: proofs, READY, previous sessions, refusals and their order, admission", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer()
+      passed(yield* runPython("handshake", node.address.port, { server: "server" }), 40)
+      const short = yield* startServer({ handshakeTimeout: "300 millis" })
+      passed(yield* runPython("handshake-timeout", short.node.address.port))
+    }).pipe(quiet))
+
+  it.live("tell, ask, every reply kind, runtime errors", () =>
+    Effect.gen(function*() {
+      const { node, system } = yield* startServer()
+      const before = system.deadLetterCount()
+      passed(yield* runPython("messaging", node.address.port), 20)
+      // the invalid tell, the tell to no actor, and each failing ask before the handler: dead letters
+      assert.isAtLeast(system.deadLetterCount() - before, 6)
+    }).pipe(quiet))
+
+  it.live("heartbeats both ways; a silent client is dropped after the acceptable pause", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer({ heartbeatInterval: "100 millis", acceptablePause: "400 millis" })
+      passed(yield* runPython("heartbeats", node.address.port, { heartbeat: 0.1, pause: 0.4 }), 5)
+    }).pipe(quiet))
+
+  it.live("fragments both ways, a frame of the maximum size, pieces of any size", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer()
+      passed(yield* runPython("fragments", node.address.port), 5)
+    }).pipe(quiet))
+
+  it.live("section 10: what keeps the connection and what closes it", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer()
+      passed(yield* runPython("invalid", node.address.port), 45)
+    }).pipe(quiet))
+
+  it.live("remote spawn, monitors, links, stop, exit reasons", () =>
+    Effect.gen(function*() {
+      const { node, system } = yield* startServer()
+      const linked = yield* system.spawn(CounterLive, { name: "linked-to-client" })
+      passed(yield* runPython("signals", node.address.port), 20)
+      // the client closed with a link to this actor: it got NoConnection and stopped
+      const after = yield* linked.ask(Counter.Get(), { timeout: "2 seconds" }).pipe(
+        Effect.retry({ while: (e) => e._tag !== "NoProc" && e._tag !== "ActorStopped", times: 20 }),
+        Effect.flip
+      )
+      assert.include(["NoProc", "ActorStopped"], after._tag)
+    }).pipe(quiet))
+
+  it.live("protocol fingerprints: a client hosting an actor receives tells and asks", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer()
+      passed(yield* runPython("protocols", node.address.port), 8)
+    }).pipe(quiet))
+
+  it.live("flow control: a client that honours Hold/Release loses nothing", () =>
+    Effect.gen(function*() {
+      const { node, system } = yield* startServer()
+      yield* system.spawn(Counter.behavior(Effect.sync(() => {
+        let count = 0
+        return {
+          Increment: ({ by }) => Effect.andThen(Effect.sleep("30 millis"), Effect.sync(() => { count += by })),
+          Decrement: () => Effect.succeed(0),
+          Get: () => Effect.succeed(count)
+        }
+      })), { name: "slow", mailbox: { capacity: 4, overflow: "backpressure" } })
+      passed(yield* runPython("flow", node.address.port, { tells: 40, capacity: 4 }), 4)
+    }).pipe(quiet))
+
+  it.live("outbound limits: a client that does not read is disconnected", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer({ writeStallTimeout: "1 second" })
+      passed(yield* runPython("outbound", node.address.port, { stall: 1 }), 1)
+    }).pipe(quiet), 60_000)
+
+  it.live("sharded entities: key -> shard, the region protocol, NotOwner, Deliver, direct asks", () =>
+    Effect.gen(function*() {
+      const store = ShardStore.memory()
+      const options = { shards: 64 }
+      const a = yield* startNode("a", store, options)
+      const b = yield* startNode("b", store, options)
+      yield* connect(a, b)
+      yield* settled([a, b])
+      const owned = (n: typeof a) => n.sharding.ownedShards().map((l) => l.shard)
+      // the python client speaks to nodes of this cluster
+      const args = {
+        shards: 64,
+        type: CounterEntity.type,
+        protocol: "test/ShardedCounter",
+        ownedA: owned(a),
+        ownedB: owned(b),
+        portB: b.node.address.port,
+        nameB: "b"
+      }
+      const run = yield* Effect.callback<Run>((resume) => {
+        const argv = [client, "sharding", "--port", String(a.node.address.port), "--cluster", "sharding-test", "--secret", "sharding-runtime-test", "--args", JSON.stringify(args)]
+        const child = execFile("python3", argv, { timeout: 60_000 }, (error, out, err) =>
+          resume(Effect.succeed({ code: error === null ? 0 : (error as any).code ?? 1, out, err })))
+        return Effect.sync(() => child.kill())
+      })
+      passed(run, 10)
+    }).pipe(quiet, Effect.scoped), 60_000)
+})
+
