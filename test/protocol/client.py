@@ -773,6 +773,7 @@ def scenario_invalid(ctx):
     closes(ctx, "a reply whose kind is a string", sm([REPLY, 1, "0", 1]))
     closes(ctx, "a Link whose from is not an address", sm([LINK, {"id": 1}, addr["id"]]))
     closes(ctx, "a Link from an actor of another node", sm([LINK, other, addr["id"]]))
+    closes(ctx, "a Monitor whose watcher is on another node", sm([MONITOR, other, addr["id"], 1]))
     closes(ctx, "an Exit from an actor of another node", sm([EXIT, other, addr["id"], {"_tag": "Normal"}, False]))
     closes(ctx, "an Exit with an undecodable reason", mine(lambda me: [EXIT, me, addr["id"], {"_tag": "Sleepy"}, False]))
     closes(ctx, "a Monitor whose id is missing", mine(lambda me: [MONITOR, me, addr["id"]]))

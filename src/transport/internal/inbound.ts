@@ -54,7 +54,8 @@ export const dispatch = (router: Router, peer: Peer, conn: Connection, envelope:
       error = onLinkSignal(router, peer, e)
       break
     case Kind.Monitor:
-      return onMonitor(router, peer, e)
+      error = onMonitor(router, peer, e)
+      break
     case Kind.Demonitor:
       return onDemonitor(peer, e)
     case Kind.Down:

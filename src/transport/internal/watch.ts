@@ -187,8 +187,10 @@ export const onLinkSignal = (router: Router, peer: Peer, e: Envelope.Link | Enve
   return
 }
 
-export const onMonitor = (router: Router, peer: Peer, e: Envelope.Monitor): void => {
+export const onMonitor = (router: Router, peer: Peer, e: Envelope.Monitor): string | undefined => {
   const [, watcherAddress, to, remoteId] = e
+  // the Down goes back to the watcher's node: one named for another node would be lost there
+  if (watcherAddress.node.name !== peer.name) return "monitor from an actor of another node"
   const cell = router.system.local(to)
   if (cell === undefined || !cell.isAlive) {
     const actor = { node: router.system.nodeId, id: to, protocol: "unknown" }
@@ -199,6 +201,7 @@ export const onMonitor = (router: Router, peer: Peer, e: Envelope.Monitor): void
   peer.watch.remoteMonitors.set(remoteId, { localId, cell })
   peer.watch.localToRemote.set(localId, remoteId)
   cell.addMonitor(localId, router.refFor(watcherAddress))
+  return
 }
 
 export const onDemonitor = (peer: Peer, e: Envelope.Demonitor<unknown>): void => {
