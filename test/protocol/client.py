@@ -94,6 +94,106 @@ def shard_of(key, shards):
     return fnv1a32(key) % shards
 
 
+def mp_encode(v, big_ints_as="uint64"):
+    """Standard MessagePack (section 5's `msgpack`): nil, booleans, ints, float 64, str, arrays, maps."""
+    out = bytearray()
+
+    def enc(v):
+        if v is None:
+            out.append(0xC0)
+        elif v is True:
+            out.append(0xC3)
+        elif v is False:
+            out.append(0xC2)
+        elif isinstance(v, int):
+            if 0 <= v < 128:
+                out.append(v)
+            elif -32 <= v < 0:
+                out.append(v & 0xFF)
+            elif 0 <= v < 2**32 and big_ints_as != "int64":
+                out.extend(struct.pack(">BI", 0xCE, v) if v >= 2**16 else struct.pack(">BH", 0xCD, v) if v >= 256 else struct.pack(">BB", 0xCC, v))
+            elif -2**31 <= v < 2**31:
+                out.extend(struct.pack(">Bi", 0xD2, v))
+            elif big_ints_as == "float64":
+                out.extend(struct.pack(">Bd", 0xCB, float(v)))
+            elif big_ints_as == "int64" or v < 0:
+                out.extend(struct.pack(">Bq", 0xD3, v))
+            else:
+                out.extend(struct.pack(">BQ", 0xCF, v))
+        elif isinstance(v, float):
+            out.extend(struct.pack(">Bd", 0xCB, v))
+        elif isinstance(v, str):
+            b = v.encode("utf-8")
+            n = len(b)
+            out.extend(bytes([0xA0 | n]) if n < 32 else struct.pack(">BB", 0xD9, n) if n < 256 else struct.pack(">BH", 0xDA, n) if n < 65536 else struct.pack(">BI", 0xDB, n))
+            out.extend(b)
+        elif isinstance(v, (list, tuple)):
+            n = len(v)
+            out.extend(bytes([0x90 | n]) if n < 16 else struct.pack(">BH", 0xDC, n) if n < 65536 else struct.pack(">BI", 0xDD, n))
+            for x in v:
+                enc(x)
+        elif isinstance(v, dict):
+            n = len(v)
+            out.extend(bytes([0x80 | n]) if n < 16 else struct.pack(">BH", 0xDE, n) if n < 65536 else struct.pack(">BI", 0xDF, n))
+            for k, x in v.items():
+                enc(k)
+                enc(x)
+        else:
+            raise TypeError(type(v))
+
+    enc(v)
+    return bytes(out)
+
+
+def mp_decode(b):
+    pos = 0
+
+    def take(n):
+        nonlocal pos
+        chunk = b[pos:pos + n]
+        if len(chunk) != n:
+            raise ValueError("truncated MessagePack")
+        pos += n
+        return chunk
+
+    def dec():
+        t = take(1)[0]
+        if t < 0x80:
+            return t
+        if t >= 0xE0:
+            return t - 256
+        if 0x80 <= t <= 0x8F:
+            return {dec(): dec() for _ in range(t & 0x0F)}
+        if 0x90 <= t <= 0x9F:
+            return [dec() for _ in range(t & 0x0F)]
+        if 0xA0 <= t <= 0xBF:
+            return take(t & 0x1F).decode("utf-8")
+        simple = {0xC0: None, 0xC2: False, 0xC3: True}
+        if t in simple:
+            return simple[t]
+        fixed = {0xCA: ">f", 0xCB: ">d", 0xCC: ">B", 0xCD: ">H", 0xCE: ">I", 0xCF: ">Q", 0xD0: ">b", 0xD1: ">h", 0xD2: ">i", 0xD3: ">q"}
+        if t in fixed:
+            fmt = fixed[t]
+            return struct.unpack(fmt, take(struct.calcsize(fmt)))[0]
+        lengths = {0xD9: ">B", 0xDA: ">H", 0xDB: ">I", 0xC4: ">B", 0xC5: ">H", 0xC6: ">I", 0xDC: ">H", 0xDD: ">I", 0xDE: ">H", 0xDF: ">I"}
+        if t in lengths:
+            fmt = lengths[t]
+            n = struct.unpack(fmt, take(struct.calcsize(fmt)))[0]
+            if t in (0xD9, 0xDA, 0xDB):
+                return take(n).decode("utf-8")
+            if t in (0xC4, 0xC5, 0xC6):
+                return bytes(take(n))
+            if t in (0xDC, 0xDD):
+                return [dec() for _ in range(n)]
+            return {dec(): dec() for _ in range(n)}
+        raise ValueError(f"MessagePack type 0x{t:02x} not expected from a Telex node")
+
+    v = dec()
+    if pos != len(b):
+        raise ValueError("trailing bytes after a MessagePack value")
+    return v
+
+
 def fragments(encoded, fragment_id, size=FRAGMENT_SIZE):
     """FRAGMENT bodies: u32 id, u32 total, u32 offset, piece (all big-endian)"""
     out = []
@@ -107,12 +207,12 @@ def fragments(encoded, fragment_id, size=FRAGMENT_SIZE):
 # ---------------------------------------------------------------------------------------------
 
 class Conn:
-    def __init__(self, host, port, cluster, secret, name=None, incarnation=None):
+    def __init__(self, host, port, cluster, secret, name=None, incarnation=None, sock=None):
         self.cluster = cluster
         self.secret = secret
         self.me = {"name": name or f"py-{os.getpid()}-{time.monotonic_ns() % 1000000}",
                    "incarnation": incarnation if incarnation is not None else time.time_ns() // 1000}
-        self.sock = socket.create_connection((host, port), timeout=5)
+        self.sock = sock if sock is not None else socket.create_connection((host, port), timeout=5)
         self.sock.settimeout(None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.lock = threading.Lock()  # writes
@@ -122,6 +222,7 @@ class Conn:
         self.heartbeats_received = 0
         self.established = False
         self.late_handshake_frames = []  # a REFUSE after our READY
+        self.big_ints_as = "uint64"  # msgpack: how integers beyond 32 bits are sent
         self.closed = False
         self.close_reason = None
         self.last_received = time.monotonic()
@@ -203,7 +304,7 @@ class Conn:
         raise OSError(f"frame type {ftype} after the handshake")
 
     def _deliver(self, body):
-        env = json.loads(body.decode("utf-8"))
+        env = mp_decode(body) if self.codec == "msgpack" else json.loads(body.decode("utf-8"))
         if self.answer_lookups and isinstance(env, list) and len(env) >= 3 and env[0] == LOOKUP:
             self.send([FOUND, env[1], None])
             self.lookups_answered += 1
@@ -260,7 +361,7 @@ class Conn:
 
     def send(self, envelope):
         """One envelope, json codec: a MESSAGE frame, or FRAGMENTs above 128 KiB."""
-        encoded = encode_json(envelope)
+        encoded = mp_encode(envelope, self.big_ints_as) if self.codec == "msgpack" else encode_json(envelope)
         if len(encoded) <= SINGLE_FRAME_LIMIT:
             return self.send_frame(MESSAGE, encoded)
         fid = self.next_fragment_id
@@ -321,6 +422,29 @@ class Conn:
         self.send_frame(READY, encode_json(ready if ready is not None else {"protocols": {}}))
         self.heartbeat_interval = heartbeat
         self.acceptable_pause = pause
+        self.start_heartbeats()
+        return self
+
+    def accept_handshake(self, listen=None):
+        """The server's side (a node that advertised `listen` is dialled by the others)."""
+        h = self.read_handshake(HELLO)
+        self.hello_received = h
+        codec = next((c for c in h["codecs"] if c == "json"), None)
+        if codec is None:
+            self.send_frame(REFUSE, encode_json({"code": "codec", "reason": "json only"}))
+            raise Refused({"code": "codec"})
+        self.nonce = base64.b64encode(os.urandom(32)).decode()
+        self.server = h["node"]  # the peer
+        self.send_frame(CHALLENGE, encode_json({"node": self.me, "listen": listen, "codec": codec, "nonce": self.nonce,
+                                                "proof": proof(self.secret, "server", h["nonce"], self.nonce, self.me, h["node"])}))
+        a = self.read_handshake(AUTH)
+        if not hmac.compare_digest(a.get("proof", ""), proof(self.secret, "client", self.nonce, h["nonce"], self.me, h["node"])):
+            self.send_frame(REFUSE, encode_json({"code": "auth", "reason": "bad proof"}))
+            raise Refused({"code": "auth"})
+        self.send_frame(READY, encode_json({"protocols": {}, "previous": None}))
+        self.server_ready = self.read_handshake(READY)
+        self.session = session_id(h["nonce"], self.nonce)
+        self.established = True
         self.start_heartbeats()
         return self
 
@@ -470,7 +594,22 @@ def scenario_handshake(ctx):
     # section 3.7: the same name and incarnation dialling again displaces the old connection
     c3 = ctx.connect(name=c2.me["name"], incarnation=c2.me["incarnation"])
     check("3.7 same name again: admitted, the old connection closed", c2.wait_closed(3) and c3.lookup("counter") is not None)
+    # a new incarnation of the same name displaces the old connection too
+    c4 = ctx.connect(name=c3.me["name"], incarnation=c3.me["incarnation"] + 1)
+    check("3.7 a new incarnation: admitted, the old connection closed", c3.wait_closed(3) and c4.lookup("counter") is not None)
+    c4.close()
     c3.close()
+    # READY and the first envelopes in one TCP segment
+    k = ctx.conn()
+    k.hello()
+    ch = k.read_handshake(CHALLENGE)
+    k.send_frame(AUTH, encode_json({"proof": proof(ctx.secret, "client", ch["nonce"], k.nonce, ch["node"], k.me)}))
+    k.read_handshake(READY)
+    k.established = True
+    k.raw(frame(READY, encode_json({"protocols": {}})) + frame(MESSAGE, encode_json([LOOKUP, 1, "counter"])) + frame(HEARTBEAT))
+    found = k.take(lambda e: e[0] == FOUND and e[1] == 1)
+    check("3.5 envelopes in the same segment as the client's READY", found is not None and found[2] is not None, json.dumps(found))
+    k.close()
 
     # a CHALLENGE names the first codec of the client's list that the server has
     for offer, want in ((["msgpack", "json"], "msgpack"), (["cbor", "json"], "json"), (["json", "msgpack"], "json")):
@@ -640,6 +779,33 @@ def scenario_messaging(ctx):
         c.tell(addr, {"_tag": "Increment", "by": 1})
     expect("4.2 in order", c.ask(addr, {"_tag": "Get"}), [0, 25])
     check("the connection is still up", not c.closed)
+    c.close()
+
+
+def scenario_msgpack(ctx):
+    """Section 5: the standard MessagePack codec; integers beyond 32 bits."""
+    c = ctx.connect(codecs=("msgpack", "json"))
+    expect("5 msgpack chosen (first of ours the node has)", c.codec, "msgpack")
+    addr = c.lookup("counter")
+    inc = addr["node"]["incarnation"]
+    check("5 the incarnation arrives as a float 64 of an integer", isinstance(inc, float) and inc.is_integer()
+          and int(inc) == c.server["incarnation"], repr(inc))
+    c.tell(addr, {"_tag": "Increment", "by": 2})
+    expect("5 ask over msgpack", c.ask(addr, {"_tag": "Get"}), [0, 2])
+    big = 2**40 + 7
+    for form in ("uint64", "int64", "float64"):
+        c.big_ints_as = form
+        c.send([ASK, addr["id"], "Counter", {"_tag": "Get"}, big, c.my_address(1, "Py")])
+        got = c.take(lambda e: e[0] == REPLY and e[1] == big)
+        check(f"5 an ask id and a sender incarnation beyond 2^32 sent as {form}", got is not None and got[2:] == [0, 2], repr(got))
+    c.big_ints_as = "uint64"
+    kind, err = c.ask(addr, {"_tag": "Increment", "by": 1.5})
+    check("5 a float where the Schema wants an integer: InvalidMessage", kind == 2 and err.get("_tag") == "InvalidMessage", repr(err))
+    echo = c.lookup("echo")
+    big_text = "m\u00e9" * 100_000
+    expect("4.3 fragments with msgpack", c.ask(echo, {"_tag": "Echo", "text": big_text}, timeout=10), [0, big_text])
+    c.send_frame(MESSAGE, b"\xc1")
+    check("10 a body that is not MessagePack closes the connection", c.wait_closed(3))
     c.close()
 
 
@@ -996,6 +1162,22 @@ def scenario_flow(ctx):
     c.close()
 
 
+def scenario_overflow(ctx):
+    """Sections 4.4, 7.3, 8.1, 8.2: a full mailbox under the `fail` policy."""
+    c = ctx.connect()
+    strict = c.lookup("strict")
+    for _ in range(4):
+        c.tell(strict, {"_tag": "Increment", "by": 1})
+    kind, err = c.ask(strict, {"_tag": "Get"})
+    expect("8.2 an ask to a full `fail` mailbox: MailboxFull", [kind, err],
+           [2, {"_tag": "MailboxFull", "actor": f"Counter@{c.server['name']}#{js_number(c.server['incarnation'])}/{strict['id']}", "capacity": 1}])
+    hold = c.take(lambda e: e[0] == HOLD, 2)
+    expect("4.4 Hold with the `fail` policy", hold, [HOLD, strict["id"], "fail", 1])
+    release = c.take(lambda e: e[0] == RELEASE, 5)
+    check("4.4 Release once it drained", release is not None and release[1] == strict["id"], json.dumps(release))
+    c.close()
+
+
 def scenario_outbound(ctx):
     """Section 4.5: a client that heartbeats but does not read is disconnected."""
     c = ctx.connect()
@@ -1096,7 +1278,42 @@ def scenario_sharding(ctx):
         k.close()
 
 
+def scenario_listen(ctx):
+    """Section 3.1 / 8.7a: an advertised listen address is passed on in Members, and other nodes dial it."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    me = {"name": f"py-listener-{os.getpid()}", "incarnation": time.time_ns() // 1000}
+    c = ctx.conn(name=me["name"], incarnation=me["incarnation"]).handshake(hello={"listen": {"host": "127.0.0.1", "port": port}})
+    check("3.1 admitted with a listen address", c.lookup("counter") is not None)
+    print("WAITING", flush=True)  # the test now starts another node that joins the server
+    server.settimeout(10)
+    try:
+        sock, _ = server.accept()
+    except socket.timeout:
+        check("8.7a the node that joined dials the advertised address", False, "nobody dialled")
+        return
+    check("8.7a the node that joined dials the advertised address", True)
+    d = Conn(None, None, ctx.cluster, ctx.secret, name=me["name"], incarnation=me["incarnation"], sock=sock)
+    d.accept_handshake(listen={"host": "127.0.0.1", "port": port})
+    h = d.hello_received
+    check("3.1 Telex's HELLO", h["protocol"] == "telex" and h["version"] == 1 and h["cluster"] == ctx.cluster
+          and h["node"]["name"] == ctx.args["joiner"] and "json" in h["codecs"] and isinstance(h["nonce"], str)
+          and len(base64.b64decode(h["nonce"])) == 32, json.dumps(h))
+    expect("3.3/3.5 handshake as the server: Telex's READY previous", d.server_ready.get("previous"), None)
+    addr = d.lookup("counter")
+    check("8.4 lookup on the connection the joiner dialled", addr is not None and addr["node"]["name"] == ctx.args["joiner"], json.dumps(addr))
+    print("CONNECTED", flush=True)
+    time.sleep(0.5)
+    d.close()
+    c.close()
+
+
 SCENARIOS = {
+    "overflow": scenario_overflow,
+    "msgpack": scenario_msgpack,
+    "listen": scenario_listen,
     "vectors": scenario_vectors,
     "handshake": scenario_handshake,
     "handshake-timeout": scenario_handshake_timeout,

@@ -122,6 +122,12 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       assert.isAtLeast(system.deadLetterCount() - before, 6)
     }).pipe(quiet))
 
+  it.live("the standard MessagePack codec: large integers both ways, fragments", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer()
+      passed(yield* runPython("msgpack", node.address.port), 8)
+    }).pipe(quiet))
+
   it.live("heartbeats both ways; a silent client is dropped after the acceptable pause", () =>
     Effect.gen(function*() {
       const { node } = yield* startServer({ heartbeatInterval: "100 millis", acceptablePause: "400 millis" })
@@ -173,10 +179,49 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       passed(yield* runPython("flow", node.address.port, { tells: 40, capacity: 4 }), 4)
     }).pipe(quiet))
 
+  it.live("a full mailbox under the `fail` policy: MailboxFull for asks, dead letters for tells, Hold", () =>
+    Effect.gen(function*() {
+      const { node, system } = yield* startServer()
+      yield* system.spawn(Counter.behavior(Effect.sync(() => {
+        let count = 0
+        return {
+          Increment: ({ by }) => Effect.andThen(Effect.sleep("300 millis"), Effect.sync(() => { count += by })),
+          Decrement: () => Effect.succeed(0),
+          Get: () => Effect.succeed(count)
+        }
+      })), { name: "strict", mailbox: { capacity: 1, overflow: "fail" } })
+      const before = system.deadLetterCount()
+      passed(yield* runPython("overflow", node.address.port), 3)
+      // of the 4 tells, one runs, one waits in the mailbox, the others are refused: dead letters
+      assert.isAtLeast(system.deadLetterCount() - before, 2)
+    }).pipe(quiet))
+
   it.live("outbound limits: a client that does not read is disconnected", () =>
     Effect.gen(function*() {
       const { node } = yield* startServer({ writeStallTimeout: "1 second" })
       passed(yield* runPython("outbound", node.address.port, { stall: 1 }), 1)
+    }).pipe(quiet), 60_000)
+
+  it.live("a client that advertises a listen address is dialled by a node that joins later (Members)", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer()
+      const joiner = yield* startServer({ name: "joiner" })
+      let out = ""
+      const run = yield* Effect.callback<Run>((resume) => {
+        const argv = [client, "listen", "--port", String(node.address.port), "--cluster", CLUSTER, "--secret", SECRET, "--args", JSON.stringify({ joiner: "joiner" })]
+        const child = execFile("python3", argv, { timeout: 30_000 }, (error, stdout, err) =>
+          resume(Effect.succeed({ code: error === null ? 0 : (error as any).code ?? 1, out: stdout, err })))
+        child.stdout!.on("data", (chunk: Buffer) => {
+          out += chunk.toString()
+          // the client is connected with its listen address: the joiner connects to the server now
+          if (out.includes("WAITING\n") && !out.includes("JOINING")) {
+            out += "JOINING"
+            Effect.runFork(joiner.node.connect({ name: "server", host: "127.0.0.1", port: node.address.port }, "5 seconds").pipe(Effect.ignore))
+          }
+        })
+        return Effect.sync(() => child.kill())
+      })
+      passed(run, 5)
     }).pipe(quiet), 60_000)
 
   it.live("sharded entities: key -> shard, the region protocol, NotOwner, Deliver, direct asks", () =>
