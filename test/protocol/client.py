@@ -561,6 +561,25 @@ def scenario_vectors(ctx):
     expect("11 lookup header", frame(MESSAGE, encode_json([22, 1, "counter"]))[:5].hex(), "0000001120")
     expect("11 ask header", frame(MESSAGE, encode_json([1, 3, "Counter", {"_tag": "Get"}, 1, None]))[:5].hex(), "0000002620")
     expect("11 client READY header", frame(READY, encode_json({"protocols": {}}))[:5].hex(), "0000001104")
+    # every other frame header of the worked session
+    sess = [
+        (CHALLENGE, {"node": b, "listen": {"host": "127.0.0.1", "port": 40593}, "codec": "json", "nonce": sn,
+                     "proof": "GwfB9Y11sNqnsvroB68OwWu5///35j9gs227HhZ6CC0="}, "000000dd02"),
+        (AUTH, {"proof": "3pBckQxiywuV4Ef1vPsgxtJ8rQZ0Bhs5Z0cwSZNSdn8="}, "0000003903"),
+        (READY, {"protocols": {"telex/Supervisor": "940d7aa751f0ca42", "Counter": "2fec9bc119b83da4", "telex/Link": "2f1f4d246409f7ab"},
+                 "previous": None}, "0000008304"),
+        (MESSAGE, [23, 1, {"node": b, "id": 3, "protocol": "Counter"}], "0000005820"),
+        (MESSAGE, [0, 3, "Counter", {"_tag": "Increment", "by": "x"}], "0000002e20"),
+        (MESSAGE, [2, 1, 0, 5], "0000000a20"),
+        (MESSAGE, [1, 3, "Counter", {"_tag": "Increment", "by": "x"}, 2, None], "0000003520"),
+        (MESSAGE, [2, 2, 2, {"_tag": "InvalidMessage", "actor": "Counter@b#1718000000000000/3", "protocol": "Counter",
+                             "issue": "Expected number\n  at [\"by\"]"}], "0000008720"),
+        (MESSAGE, [1, 42, "Counter", {"_tag": "Get"}, 3, None], "0000002720"),
+        (MESSAGE, [2, 3, 2, {"_tag": "NoProc", "actor": "Counter@b#1718000000000000/42"}], "0000004220"),
+        (HEARTBEAT, None, "0000000110"),
+    ]
+    for i, (t, body, header) in enumerate(sess):
+        expect(f"11 frame header {i + 1}", frame(t, b"" if body is None else encode_json(body))[:5].hex(), header)
     expect("js String(incarnation)", node_key({"name": "b", "incarnation": 1718000000000000.0}), "b#1718000000000000")
     vectors = [("", 0x811C9DC5, 453, 5), ("a", 0xE40C292C, 300, 44), ("foobar", 0xBF9CF968, 360, 40),
                ("user-42", 0x026073AB, 939, 43), ("cart:1001", 0x1B471E21, 545, 33),
