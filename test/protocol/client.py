@@ -774,6 +774,7 @@ def scenario_messaging(ctx):
     expect("6 reply kind 1: the declared error", c.ask(addr, {"_tag": "Decrement", "by": 100}), [1, {"_tag": "Overdrawn", "balance": 5}])
     expect("6 a tell-kind message asked: success null", c.ask(addr, {"_tag": "Increment", "by": 1}), [0, None])
     expect("6 reply kind 0", c.ask(addr, {"_tag": "Decrement", "by": 1}), [0, 5])
+    expect("5 fields a message's Schema does not declare are ignored", c.ask(addr, {"_tag": "Get", "unknown": [1, 2]}), [0, 5])
     expect("8.2 a sender that is not an address counts as null", c.ask(addr, {"_tag": "Get"}, sender="nobody"), [0, 5])
     expect("8.2 a traceparent appended", c.ask(addr, {"_tag": "Get"}, extra=["00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"]), [0, 5])
     expect("8.2 a traceparent that is not one is ignored", c.ask(addr, {"_tag": "Get"}, extra=[42]), [0, 5])
@@ -940,6 +941,7 @@ def scenario_invalid(ctx):
     closes(ctx, "a Down for no monitor", sm([DOWN, 12345, None, "not a reason"]), False)
     closes(ctx, "an Unlink for no actor", mine(lambda me: [UNLINK, me, 424242]), False)
     closes(ctx, "an Exit for no actor, reason undecodable", mine(lambda me: [EXIT, me, 424242, "??", False]), False)
+    closes(ctx, "an Exit for no link, reason undecodable", mine(lambda me: [EXIT, me, addr["id"], "??", False]), False)
     closes(ctx, "a Members list with bad entries", sm([MEMBERS, [1, {"name": "x"}]]), False)
     closes(ctx, "a Protocols table", sm([PROTOCOLS, {"Py": "0000000000000000"}]), False)
     closes(ctx, "a Hold with an unknown policy", sm([HOLD, 1, "whatever", "x"]), False)
@@ -960,10 +962,11 @@ def scenario_invalid(ctx):
     closes(ctx, "a Link from an actor of another node", sm([LINK, other, addr["id"]]))
     closes(ctx, "a Monitor whose watcher is on another node", sm([MONITOR, other, addr["id"], 1]))
     closes(ctx, "an Exit from an actor of another node", sm([EXIT, other, addr["id"], {"_tag": "Normal"}, False]))
-    closes(ctx, "an Exit with an undecodable reason", mine(lambda me: [EXIT, me, addr["id"], {"_tag": "Sleepy"}, False]))
+    closes(ctx, "a direct Exit with an undecodable reason", mine(lambda me: [EXIT, me, addr["id"], {"_tag": "Sleepy"}, False, True]))
     closes(ctx, "a Monitor whose id is missing", mine(lambda me: [MONITOR, me, addr["id"]]))
     closes(ctx, "a Stop whose reason is not an exit reason", sm([STOP, 424242, "bye"]))
     closes(ctx, "a Stop whose id is a string", sm([STOP, "1", {"_tag": "Normal"}]))
+    closes(ctx, "a Stop whose reason has an optional field set to null", sm([STOP, 424242, {"_tag": "Shutdown", "detail": None}]))
     closes(ctx, "a Protocols table that is null", sm([PROTOCOLS, None]))
     closes(ctx, "a Members list that is not an array", sm([MEMBERS, {}]))
     closes(ctx, "a Hold whose actor is not a number", sm([HOLD, "1", "backpressure", 4]))
@@ -1052,6 +1055,8 @@ def scenario_signals(ctx):
     b = spawn(c)
     mid = c.new_id()
     c.send([MONITOR, me, b["id"], mid])
+    c.send([EXIT, me, b["id"], {"_tag": "Error", "message": "no link"}, False])
+    check("8.5 an Exit that is not direct, with no link between the two: ignored", c.take(lambda e: e[0] == DOWN and e[1] == mid, 0.5) is None)
     c.send([EXIT, me, b["id"], {"_tag": "Killed"}, True, True])
     down = c.take(lambda e: e[0] == DOWN and e[1] == mid)
     expect("8.5 a direct untrappable Exit without a link", down and down[3], {"_tag": "Killed"})
@@ -1329,7 +1334,78 @@ def scenario_listen(ctx):
     c.close()
 
 
+def tls_session(ctx, cert_key=None, tls=True):
+    """Section 1: one synchronous session over TLS (or plain TCP to a TLS node): the Found it got, or why not."""
+    import ssl
+    raw = socket.create_connection(("127.0.0.1", ctx.port), timeout=5)
+    try:
+        if tls:
+            sc = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the server's chain...
+            sc.check_hostname = False  # ...against the cluster CA, not its host name
+            sc.load_verify_locations(ctx.args["ca"])
+            if cert_key is not None:
+                sc.load_cert_chain(*cert_key)
+            sock = sc.wrap_socket(raw)
+        else:
+            sock = raw
+        buf = bytearray()
+
+        def read_frame():
+            while True:
+                if len(buf) >= 5:
+                    length, ftype = struct.unpack(">IB", bytes(buf[:5]))
+                    if len(buf) >= 4 + length:
+                        body = bytes(buf[5:4 + length])
+                        del buf[:4 + length]
+                        if ftype != HEARTBEAT:
+                            return ftype, body
+                        continue
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise Closed("end of stream")
+                buf.extend(chunk)
+
+        me = {"name": f"py-tls-{os.getpid()}", "incarnation": time.time_ns() // 1000}
+        nonce = base64.b64encode(os.urandom(32)).decode()
+        sock.sendall(frame(HELLO, encode_json({"protocol": "telex", "version": 1, "cluster": ctx.cluster, "node": me, "listen": None,
+                                                "codecs": ["json"], "nonce": nonce})))
+        t, body = read_frame()
+        if t != CHALLENGE:
+            return f"frame {t}"
+        c = json.loads(body)
+        if c["proof"] != proof(ctx.secret, "server", nonce, c["nonce"], c["node"], me):
+            return "bad server proof"
+        sock.sendall(frame(AUTH, encode_json({"proof": proof(ctx.secret, "client", c["nonce"], nonce, c["node"], me)})))
+        t, body = read_frame()
+        if t != READY:
+            return f"frame {t}"
+        sock.sendall(frame(READY, encode_json({"protocols": {}})) + frame(MESSAGE, encode_json([LOOKUP, 1, "counter"])))
+        while True:
+            t, body = read_frame()
+            env = json.loads(body)
+            if env[0] == FOUND:
+                return env
+    except (OSError, Closed) as e:
+        return f"failed: {type(e).__name__}"
+    finally:
+        raw.close()
+
+
+def scenario_tls(ctx):
+    a = ctx.args
+    found = tls_session(ctx, (a["clientCert"], a["clientKey"]))
+    check("1 mutual TLS with a certificate of the cluster CA (server verified by CA, not host name)",
+          isinstance(found, list) and found[2] is not None and found[2]["protocol"] == "Counter", str(found))
+    got = tls_session(ctx, None)
+    check("1 no client certificate: no Telex frame", isinstance(got, str) and got.startswith("failed"), str(got))
+    got = tls_session(ctx, (a["otherCert"], a["otherKey"]))
+    check("1 a certificate of another CA: no Telex frame", isinstance(got, str) and got.startswith("failed"), str(got))
+    got = tls_session(ctx, None, tls=False)
+    check("1 plain TCP to a TLS node: no Telex frame", isinstance(got, str) and got.startswith("failed"), str(got))
+
+
 SCENARIOS = {
+    "tls": scenario_tls,
     "overflow": scenario_overflow,
     "msgpack": scenario_msgpack,
     "listen": scenario_listen,

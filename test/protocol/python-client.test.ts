@@ -3,8 +3,10 @@
  * real Telex nodes on loopback. Each scenario prints `PASS <check>` / `FAIL <check>: why` lines;
  * a scenario passes when it ran to its end with no FAIL. Skipped (one line) where python3 is absent.
  */
-import { spawnSync } from "node:child_process"
-import { execFile } from "node:child_process"
+import { execFile, execFileSync, spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted, Schema } from "effect"
@@ -223,6 +225,39 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       })
       passed(run, 5)
     }).pipe(quiet), 60_000)
+
+  it.live("mutual TLS: a client certificate of the cluster CA is required", () =>
+    Effect.gen(function*() {
+      if (spawnSync("openssl", ["version"]).status !== 0) return console.log("openssl not found: the TLS scenario is skipped")
+      const dir = mkdtempSync(join(tmpdir(), "telex-py-tls-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const openssl = (args: ReadonlyArray<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
+      const ca = (prefix: string) =>
+        openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${prefix}-ca.key`, "-out", `${prefix}-ca.pem`, "-days", "1", "-subj", `/CN=${prefix}-ca`])
+      const leaf = (prefix: string, name: string) => {
+        openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`])
+        openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", `${prefix}-ca.pem`, "-CAkey", `${prefix}-ca.key`, "-CAcreateserial", "-out", `${name}.pem`, "-days", "1"])
+        return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) }
+      }
+      ca("good")
+      ca("other")
+      const server = leaf("good", "server")
+      const clientCert = leaf("good", "client")
+      const otherCert = leaf("other", "stranger")
+      const { node } = yield* startServer({
+        tls: { key: readFileSync(server.key, "utf8"), cert: readFileSync(server.cert, "utf8"), ca: readFileSync(join(dir, "good-ca.pem"), "utf8") }
+      })
+      passed(
+        yield* runPython("tls", node.address.port, {
+          ca: join(dir, "good-ca.pem"),
+          clientCert: clientCert.cert,
+          clientKey: clientCert.key,
+          otherCert: otherCert.cert,
+          otherKey: otherCert.key
+        }),
+        4
+      )
+    }).pipe(quiet, Effect.scoped), 60_000)
 
   it.live("sharded entities: key -> shard, the region protocol, NotOwner, Deliver, direct asks", () =>
     Effect.gen(function*() {
