@@ -405,6 +405,7 @@ class Conn:
     def handshake(self, codecs=("json",), auth_secret=None, ready=None, heartbeat=1.0, pause=3.0, hello=None):
         self.hello(codecs=list(codecs), **(hello or {}))
         c = self.read_handshake(CHALLENGE)
+        self.challenge_received = True
         if c["codec"] not in codecs:
             self.send_frame(REFUSE, encode_json({"code": "codec", "reason": "not offered"}))
             raise ValueError("the server chose a codec we did not offer")
@@ -1404,7 +1405,40 @@ def scenario_tls(ctx):
     check("1 plain TCP to a TLS node: no Telex frame", isinstance(got, str) and got.startswith("failed"), str(got))
 
 
+def scenario_registry(ctx):
+    """Sections 8.9 and 3.7: a node's registry asks peers that advertise an address for their registry;
+    a partitioned name is refused after AUTH."""
+    spare = socket.socket()
+    spare.bind(("127.0.0.1", 0))  # an address to advertise (nobody dials it here)
+    listen = {"host": "127.0.0.1", "port": spare.getsockname()[1]}
+    c = ctx.connect(hello={"listen": listen})
+    deadline = time.monotonic() + 5
+    while c.lookups_answered == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    check("8.9 a client with a listen address: the registry's Lookup, answered with null", c.lookups_answered >= 1, str(c.lookups_answered))
+    check("8.9 the connection stays up after the null answer", c.lookup("counter") is not None and not c.closed)
+    c.close()
+    c = ctx.conn()
+    c.answer_lookups = False
+    c.handshake(hello={"listen": listen})
+    reg = c.take(lambda e: e[0] == LOOKUP, 5)
+    check("8.9 the registry's Lookup: [22, id, \"telex/registry\"]", reg is not None and reg[2] == "telex/registry" and len(reg) == 3,
+          json.dumps(reg))
+    check("8.9 unanswered, the connection works", c.lookup("counter") is not None and not c.closed)
+    c.close()
+    c = ctx.conn()
+    c.answer_lookups = False
+    c.handshake()
+    check("8.9 a client without a listen address is not asked", c.take(lambda e: e[0] == LOOKUP, 1.5) is None)
+    c.close()
+    spare.close()
+    k = ctx.conn(name=ctx.args["cut"])
+    expect("3.6/3.7 a name under a simulated partition: refused after AUTH", refusal(lambda: k.handshake()), "partitioned")
+    k.close()
+
+
 SCENARIOS = {
+    "registry": scenario_registry,
     "tls": scenario_tls,
     "overflow": scenario_overflow,
     "msgpack": scenario_msgpack,

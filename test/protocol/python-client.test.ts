@@ -13,6 +13,7 @@ import { Context, Effect, Layer, Redacted, Schema } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { Actor, ActorRef, ActorSystem } from "../../src/index.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
+import { Registry } from "../../src/cluster/Registry.ts"
 import { Node, type NodeOptions } from "../../src/transport/Node.ts"
 import { connect, CounterEntity, quiet, settled, startNode } from "../sharding/_runtime.ts"
 
@@ -225,6 +226,17 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       })
       passed(run, 5)
     }).pipe(quiet), 60_000)
+
+  it.live("a node with the cluster registry: its Lookup to the client; a partitioned name", () =>
+    Effect.gen(function*() {
+      const ctx = yield* Layer.build(
+        Registry.layer.pipe(Layer.provideMerge(Node.layerWithSystem({ name: "server", cluster: CLUSTER, secret: Redacted.make(SECRET) })))
+      )
+      const node = Context.get(ctx, Node)
+      yield* Context.get(ctx, ActorSystem).spawn(CounterLive, { name: "counter" })
+      yield* node.partition("py-cut", "30 seconds")
+      passed(yield* runPython("registry", node.address.port, { cut: "py-cut" }), 5)
+    }).pipe(quiet))
 
   it.live("mutual TLS: a client certificate of the cluster CA is required", () =>
     Effect.gen(function*() {
