@@ -58,8 +58,17 @@ def frame(ftype, body=b""):
 
 
 def encode_json(value):
-    # JSON.stringify's form: no spaces; non-ASCII as UTF-8 (either form decodes the same)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # JSON.stringify's form: no spaces; non-ASCII as UTF-8 (either form decodes the same); a
+    # string with a lone surrogate (which UTF-8 cannot carry) is sent as \\u escapes
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def utf8(key):
+    """A key's UTF-8 bytes as Telex hashes them: a lone surrogate counts as U+FFFD (WHATWG TextEncoder)."""
+    return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in key).encode("utf-8")
 
 
 def js_number(n):
@@ -84,7 +93,7 @@ def session_id(client_nonce, server_nonce):
 
 def fnv1a32(key):
     h = 0x811C9DC5
-    for b in key.encode("utf-8"):
+    for b in utf8(key):
         h ^= b
         h = (h * 0x01000193) & 0xFFFFFFFF
     return h
@@ -585,6 +594,8 @@ def scenario_vectors(ctx):
     vectors = [("", 0x811C9DC5, 453, 5), ("a", 0xE40C292C, 300, 44), ("foobar", 0xBF9CF968, 360, 40),
                ("user-42", 0x026073AB, 939, 43), ("cart:1001", 0x1B471E21, 545, 33),
                ("\u00e9", 0x1E9DE8C1, 193, 1), ("\u65e5\u672c", 0x9F26EE51, 593, 17)]
+    vectors.append(("a\ud800", fnv1a32("a\ufffd"), fnv1a32("a\ufffd") % 1024, fnv1a32("a\ufffd") % 64))
+    expect("14.1 a lone surrogate hashes as U+FFFD (bytes ef bf bd)", utf8("\ud800").hex(), "efbfbd")
     for key, h, s1024, s64 in vectors:
         expect(f"14.1 fnv1a32 {key!r}", [fnv1a32(key), shard_of(key, 1024), shard_of(key, 64)], [h, s1024, s64])
 
@@ -629,6 +640,11 @@ def scenario_handshake(ctx):
     k.raw(frame(READY, encode_json({"protocols": {}})) + frame(MESSAGE, encode_json([LOOKUP, 1, "counter"])) + frame(HEARTBEAT))
     found = k.take(lambda e: e[0] == FOUND and e[1] == 1)
     check("3.5 envelopes in the same segment as the client's READY", found is not None and found[2] is not None, json.dumps(found))
+    k.close()
+
+    # names are hashed as UTF-8
+    k = ctx.connect(name=f"p\u00fd-\u65e5\u672c-{os.getpid()}")
+    check("3.4 a non-ASCII node name: the proofs over its UTF-8 bytes", k.lookup("counter") is not None)
     k.close()
 
     # a CHALLENGE names the first codec of the client's list that the server has
@@ -1237,7 +1253,8 @@ def scenario_sharding(ctx):
         kind, owner = conns[n].ask(nodes[n], {"_tag": "Owner"})
         owner_ids[n] = owner
         expect(f"14.2 Owner of {n}", owner, node_key(conns[n].server))
-    keys = ["", "a", "user-42", "\u00e9", "\u65e5\u672c", "\u043a\u043b\u044e\u0447-7", "\U0001F600 emoji", "x" * 200] + [f"k{i}" for i in range(40)]
+    keys = ["", "a", "user-42", "\u00e9", "\u65e5\u672c", "\u043a\u043b\u044e\u0447-7", "\U0001F600 emoji", "x" * 200,
+            "lone \ud800 surrogate", "\udfff", "tab\tnew\nline", "\u0000nul"] + [f"k{i}" for i in range(40)]
     bad = []
     saw = {"a": 0, "b": 0}
     for key in keys:
@@ -1437,7 +1454,26 @@ def scenario_registry(ctx):
     k.close()
 
 
+def scenario_gap(ctx):
+    """Section 3.5: READY previous in both directions; the node reports the envelopes we never received."""
+    name = ctx.args["name"]
+    c = ctx.connect(name=name, incarnation=1)
+    for _ in range(3):
+        c.lookup("counter")
+    session = c.session
+    c.close()
+    time.sleep(0.2)
+    # we claim to have received only 1 of the node's 3 envelopes on that connection
+    c2 = ctx.connect(name=name, incarnation=2, ready={"protocols": {}, "previous": {"session": session, "received": 1}})
+    expect("3.5 the node's previous: our session and the 3 envelopes it received", c2.server_ready.get("previous"),
+           {"session": session, "received": 3})
+    check("3.5 connected after sending previous", c2.lookup("counter") is not None)
+    print(f"SESSION {session}", flush=True)
+    c2.close()
+
+
 SCENARIOS = {
+    "gap": scenario_gap,
     "registry": scenario_registry,
     "tls": scenario_tls,
     "overflow": scenario_overflow,

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import { Context, Effect, Layer, PubSub, Redacted, Schema } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { Actor, ActorRef, ActorSystem } from "../../src/index.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
@@ -226,6 +226,20 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       })
       passed(run, 5)
     }).pipe(quiet), 60_000)
+
+  it.live("READY previous: the node publishes LinkGap for what the client says it never received", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer()
+      const events = yield* node.subscribe
+      const run = yield* runPython("gap", node.address.port, { name: "py-gap" })
+      passed(run, 2)
+      const session = /SESSION ([0-9a-f]{16})/.exec(run.out)?.[1]
+      const gap = yield* PubSub.take(events).pipe(
+        Effect.repeat({ until: (e) => e._tag === "LinkGap" }),
+        Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die(new Error("no LinkGap")) })
+      )
+      assert.deepInclude(gap, { _tag: "LinkGap", session, sent: 3, received: 1, lost: 2 })
+    }).pipe(quiet, Effect.scoped))
 
   it.live("a node with the cluster registry: its Lookup to the client; a partitioned name", () =>
     Effect.gen(function*() {
