@@ -4,9 +4,9 @@
  * Life cycle: `Starting` (the behaviour's init is running; messages queue up) → `Running`
  * (drained by the dispatcher, one message at a time) → `Stopping` (the current handler is
  * interrupted, children stop in reverse order, the scope's finalizers run) → `Dead` (queued
- * messages become dead letters, pending asks fail with `ActorStopped`, then monitors and links
- * are notified — after cleanup, as in Erlang, so a watcher that restarts the actor never races
- * its predecessor's finalizers).
+ * messages become dead letters, monitors and links are notified — after cleanup, as in Erlang,
+ * so a watcher that restarts the actor never races its predecessor's finalizers — and then
+ * pending asks, the one whose handler crashed included, fail with `ActorStopped`).
  *
  * The cell is also the `ActorContext` service given to its behaviour: no per-actor closures.
  *
@@ -381,15 +381,16 @@ export class Cell implements Target, ActorContextShape, Activatable {
   }
 
   /**
-   * Answers an ask with its handler's exit. A crash (a defect or an interruption) answers
-   * ActorStopped instead, and is returned: it ends the actor.
+   * Answers an ask with its handler's exit. A crash (a defect or an interruption) is returned: it
+   * ends the actor, and the ask fails with ActorStopped once the actor is gone (with its links and
+   * monitors signalled, as for the asks still queued).
    */
   answer(reply: Reply | undefined, exit: Exit.Exit<unknown, unknown>): Cause.Cause<unknown> | undefined {
     if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
       reply?.(exit)
       return undefined
     }
-    reply?.(Exit.fail(new ActorStopped({ actor: this.self.key, reason: ExitReason.fromCause(exit.cause) })))
+    if (reply !== undefined) this.onExit((reason) => this.failReply(reply, reason))
     return exit.cause
   }
 
@@ -565,20 +566,17 @@ export class Cell implements Target, ActorContextShape, Activatable {
     const self = this.self
     this.system.unregister(this)
     this.parent?.children?.delete(this)
-    this.failReply(this.currentReply, reason)
+    // the asks to fail: after the monitors and links below have their signals, since a failed ask
+    // resumes its asker at once, which must then find them signalled (a supervisor's mailbox
+    // holding its child's exit) as a caller that got its DOWN would in Erlang
+    let replies: Array<Reply> | undefined = this.currentReply === undefined ? undefined : [this.currentReply]
     this.currentReply = undefined
     const entry: Entry = { message: undefined, reply: undefined, sender: undefined }
     while (this.mailbox.shift(entry)) {
       if (entry.message instanceof Down || entry.message instanceof ExitSignal) continue
-      if (entry.reply !== undefined) this.failReply(entry.reply as Reply, reason)
+      if (entry.reply !== undefined) (replies ??= []).push(entry.reply as Reply)
       else this.system.deadLetter(self.key, entry.message, { _tag: "ActorStopped", reason })
     }
-    const waiters = this.putWaiters
-    this.putWaiters = undefined
-    if (waiters !== undefined) for (const wake of waiters) wake()
-    const low = this.lowWater
-    this.lowWater = undefined
-    if (low !== undefined) for (const f of low) f()
     if (this.watching !== undefined) {
       const watching = this.watching
       this.watching = undefined
@@ -595,6 +593,13 @@ export class Cell implements Target, ActorContextShape, Activatable {
       this.links = undefined
       for (const linked of links.values()) linked.target.exitSignal(self, reason)
     }
+    if (replies !== undefined) for (const reply of replies) this.failReply(reply, reason)
+    const waiters = this.putWaiters
+    this.putWaiters = undefined
+    if (waiters !== undefined) for (const wake of waiters) wake()
+    const low = this.lowWater
+    this.lowWater = undefined
+    if (low !== undefined) for (const f of low) f()
     const observers = this.exitObservers
     this.exitObservers = undefined
     if (observers !== undefined) for (const f of observers) f(reason)
