@@ -58,6 +58,8 @@ export interface LocalActor extends Target {
   readonly forked: number
   /** the actor that spawned it (`undefined` for a top-level actor) */
   readonly parent: LocalActor | undefined
+  /** the behaviour it was spawned with (a runtime that spawns actors finds what it gave each) */
+  readonly behavior: Behavior<any, any, any>
   /** Calls `f` once when the mailbox has drained to half its capacity, or the actor stopped. */
   onLowWater(f: () => void): void
 }

@@ -38,7 +38,7 @@ import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Actor from "../actors/Actor.ts"
-import { ActorContext } from "../actors/ActorContext.ts"
+import { ActorContext, type ActorContextShape } from "../actors/ActorContext.ts"
 
 export type Directive = "resume" | "restart" | "stop"
 
@@ -94,7 +94,25 @@ const fits = (rule: Rule, error: unknown): boolean =>
     ? typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === rule.match
     : rule.match(error)
 
-/** Wraps a behaviour with per-failure directives (see the module doc). */
+/** What one supervised actor holds: its incarnation, and its restarts (made at the first one). */
+interface Supervised {
+  readonly ctx: ActorContextShape
+  readonly outer: Scope.Scope
+  /** the current incarnation's scope and handlers */
+  scope: Scope.Closeable
+  current: any
+  /**
+   * per rule: the times of its in-place restarts, for `limit` (made at the first restart: most
+   * actors never fail, and what an actor holds for its failures is paid by each of them)
+   */
+  restarts: Map<Rule, Array<number>> | undefined
+}
+
+/**
+ * Wraps a behaviour with per-failure directives (see the module doc). What does not depend on
+ * one actor (the rules, which tags are asks, the failure handling) is made here once, shared by
+ * every actor of the behaviour: an actor holds its incarnation and three small closures.
+ */
 export const behavior = <D extends Actor.MessageDefs, E, R>(
   inner: Actor.Behavior<D, E, R>,
   rules: ReadonlyArray<Rule>
@@ -102,68 +120,68 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
   check(rules)
   const protocol = inner.protocol
   const tags = Object.keys(protocol.defs)
+  const asks = new Set(tags.filter((tag) => Actor.isAsk(protocol, tag)))
+
+  const withinLimit = (st: Supervised, rule: Rule) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      if (rule.limit === undefined) return true
+      const window = Duration.toMillis(Duration.fromInputUnsafe(rule.limit.within))
+      const restarts: Map<Rule, Array<number>> = (st.restarts ??= new Map())
+      const times = (restarts.get(rule) ?? []).filter((t) => t > now - window)
+      times.push(now)
+      restarts.set(rule, times)
+      return times.length <= rule.limit.maxRestarts
+    })
+
+  const restart = (st: Supervised, rule: Rule, error: unknown) =>
+    Effect.gen(function*() {
+      yield* Scope.close(st.scope, Exit.fail(new PreRestart({ message: describe(error) })))
+      if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
+      st.scope = yield* Scope.fork(st.outer, "sequential")
+      st.current = yield* Scope.provide(inner.init, st.scope).pipe(Effect.orDie)
+    })
+
+  /** The failure of one handler: a directive, or the failure itself when no rule fits. */
+  const guard = (st: Supervised, effect: Effect.Effect<unknown, unknown, any>, isAsk: boolean) =>
+    Effect.catchCause(effect, (cause) => {
+      // an interruption is the actor stopping; an ask's typed failure is its reply
+      if (Cause.hasInterrupts(cause) || (isAsk && !Cause.hasDies(cause))) return Effect.failCause(cause)
+      const error = Cause.squash(cause)
+      const rule = rules.find((r) => fits(r, error))
+      if (rule === undefined) return Effect.failCause(cause)
+      switch (rule.directive) {
+        case "resume":
+          return isAsk ? Effect.fail(error) : Effect.logWarning(`resumed after a failure: ${describe(error)}`)
+        case "stop":
+          return Effect.andThen(st.ctx.stop({ _tag: "Error", message: Cause.pretty(cause) }), isAsk ? Effect.fail(error) : Effect.void)
+        case "restart":
+          return Effect.flatMap(withinLimit(st, rule), (ok) =>
+            ok ? Effect.andThen(restart(st, rule, error), isAsk ? Effect.fail(error) : Effect.void) : Effect.failCause(cause))
+      }
+    })
+
+  /** A message to the current incarnation. */
+  const handle = (st: Supervised, message: { readonly _tag: string }) => {
+    const effect = st.current[message._tag](message)
+    // a handler that answered at once (Effect.succeed) has nothing to guard
+    if (Exit.isExit(effect) && Exit.isSuccess(effect)) return effect
+    const guarded = guard(st, effect, asks.has(message._tag))
+    // a handler marked with Actor.fork stays forked
+    return effect[Actor.ForkTypeId] === true ? Actor.fork(guarded) : guarded
+  }
+
   const init = Effect.gen(function*() {
     const ctx = yield* ActorContext
     const outer = yield* Effect.scope
-    let scope = yield* Scope.fork(outer, "sequential")
-    let current: any = yield* Scope.provide(inner.init, scope)
-
-    // per rule: the times of its in-place restarts, for `limit` (made at the first restart: most
-    // actors never fail, and what an actor holds for its failures is paid by each of them)
-    let restarts: Map<Rule, Array<number>> | undefined
-    const withinLimit = (rule: Rule) =>
-      Effect.gen(function*() {
-        if (rule.limit === undefined) return true
-        const now = yield* Clock.currentTimeMillis
-        const window = Duration.toMillis(Duration.fromInputUnsafe(rule.limit.within))
-        restarts ??= new Map()
-        const times = (restarts.get(rule) ?? []).filter((t) => t > now - window)
-        times.push(now)
-        restarts.set(rule, times)
-        return times.length <= rule.limit.maxRestarts
-      })
-
-    const restart = (rule: Rule, error: unknown) =>
-      Effect.gen(function*() {
-        yield* Scope.close(scope, Exit.fail(new PreRestart({ message: describe(error) })))
-        if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
-        scope = yield* Scope.fork(outer, "sequential")
-        current = yield* Scope.provide(inner.init, scope).pipe(Effect.orDie)
-      })
-
-    /** The failure of one handler: a directive, or the failure itself when no rule fits. */
-    const guard = (effect: Effect.Effect<unknown, unknown, any>, isAsk: boolean) =>
-      Effect.catchCause(effect, (cause) => {
-        // an interruption is the actor stopping; an ask's typed failure is its reply
-        if (Cause.hasInterrupts(cause) || (isAsk && !Cause.hasDies(cause))) return Effect.failCause(cause)
-        const error = Cause.squash(cause)
-        const rule = rules.find((r) => fits(r, error))
-        if (rule === undefined) return Effect.failCause(cause)
-        switch (rule.directive) {
-          case "resume":
-            return isAsk ? Effect.fail(error) : Effect.logWarning(`resumed after a failure: ${describe(error)}`)
-          case "stop":
-            return Effect.andThen(ctx.stop({ _tag: "Error", message: Cause.pretty(cause) }), isAsk ? Effect.fail(error) : Effect.void)
-          case "restart":
-            return Effect.flatMap(withinLimit(rule), (ok) =>
-              ok ? Effect.andThen(restart(rule, error), isAsk ? Effect.fail(error) : Effect.void) : Effect.failCause(cause))
-        }
-      })
-
+    const scope = yield* Scope.fork(outer, "sequential")
+    const st: Supervised = { ctx, outer, scope, current: undefined, restarts: undefined }
+    st.current = yield* Scope.provide(inner.init, scope)
+    // one closure for every tag (the message carries its tag)
+    const onMessage = (message: { readonly _tag: string }) => handle(st, message)
     const handlers: Record<string, (message: any) => Effect.Effect<unknown, unknown, any>> = {}
-    for (const tag of tags) {
-      const isAsk = Actor.isAsk(protocol, tag)
-      handlers[tag] = (message) => {
-        const effect = current[tag](message)
-        // a handler that answered at once (Effect.succeed) has nothing to guard
-        if (Exit.isExit(effect) && Exit.isSuccess(effect)) return effect
-        const guarded = guard(effect, isAsk)
-        // a handler marked with Actor.fork stays forked
-        return effect[Actor.ForkTypeId] === true ? Actor.fork(guarded) : guarded
-      }
-    }
-    handlers.onDown = (down) => guard(Effect.suspend(() => current.onDown?.(down) ?? Effect.void), false) as any
-    handlers.onExit = (exit) => guard(Effect.suspend(() => current.onExit?.(exit) ?? Effect.void), false) as any
+    for (const tag of tags) handlers[tag] = onMessage
+    handlers.onDown = (down) => guard(st, Effect.suspend(() => st.current.onDown?.(down) ?? Effect.void), false) as any
+    handlers.onExit = (exit) => guard(st, Effect.suspend(() => st.current.onExit?.(exit) ?? Effect.void), false) as any
     return handlers as unknown as Actor.Handlers<D, any>
   })
   return { protocol, init } as Actor.Behavior<D, E, R>

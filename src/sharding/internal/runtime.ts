@@ -20,7 +20,7 @@ import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Actor from "../../actors/Actor.ts"
-import { ActorContext } from "../../actors/ActorContext.ts"
+import { ActorContext, type ActorContextShape } from "../../actors/ActorContext.ts"
 import {
   ActorStopped,
   type TellError,
@@ -63,6 +63,8 @@ interface Registered {
   readonly entity: Entity<any, any>
   readonly encode: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
   readonly decode: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  /** the init of its activations' actors, made at the first one and shared by all */
+  init: Effect.Effect<any, any, any> | undefined
 }
 
 type Wake = (outcome: "retry" | ActorRef<any> | ShardingError) => void
@@ -88,7 +90,28 @@ interface EntityEntry {
   /** monotonic ms: the lease round that last saw it busy (or its creation) */
   lastActive: number
   stopKind: "passivated" | "stopped"
+  /** what `EntityContext` gives a stateless entity (made at its first init, kept across restarts) */
+  context: EntityContextShape | undefined
 }
+
+/**
+ * The behaviour an entity's actor is spawned with: its type's shared init, and the entry it
+ * finds from its actor (`entryOf`) — what one activation costs beyond a plain actor is this
+ * object, its entry and its supervision state, not a behaviour built for it.
+ */
+class EntityActor implements Actor.Behavior<any, any, any> {
+  readonly protocol: Actor.ActorProtocol<any>
+  readonly init: Effect.Effect<any, any, any>
+  readonly entry: EntityEntry
+  constructor(protocol: Actor.ActorProtocol<any>, init: Effect.Effect<any, any, any>, entry: EntityEntry) {
+    this.protocol = protocol
+    this.init = init
+    this.entry = entry
+  }
+}
+
+/** The entry of the entity whose actor `actx` is (from its init). */
+const entryOf = (actx: ActorContextShape): EntityEntry => (Kernel.localOf(actx)!.behavior as EntityActor).entry
 
 interface ShardState {
   readonly shard: number
@@ -409,7 +432,8 @@ export const make = (config: Config) =>
           actor: undefined,
           seen: -1,
           lastActive: now(),
-          stopKind: "stopped"
+          stopKind: "stopped",
+          context: undefined
         }
         state.entities.set(id, entry)
         const fiber = fork(activate(state, entry).pipe(Effect.catchCause((cause) =>
@@ -478,7 +502,7 @@ export const make = (config: Config) =>
         yield* Effect.yieldNow
         // recorded as it is spawned, so that the shard's stop finds it even if this fiber is interrupted just after
         const ref = yield* Effect.uninterruptibleMask((restore) =>
-          restore(system.spawn(entityBehavior(state, entry), { mailbox: entry.reg.entity.mailbox }) as Effect.Effect<ActorRef<any>, unknown>).pipe(Effect.tap((ref) =>
+          restore(spawnEntity(entry)).pipe(Effect.tap((ref) =>
             Effect.sync(() => {
               entry.spawned = ref
             })
@@ -559,118 +583,126 @@ export const make = (config: Config) =>
         })
       }).pipe(Effect.timeoutOption(remainingMillis))
 
-    /** The entity's actor: the user's behaviour with its context, durable state and restart rules. */
-    const entityBehavior = (state: ShardState, entry: EntityEntry): Actor.Behavior<any, any, any> => {
-      const entity = entry.reg.entity
+    /**
+     * The caller's context an entity's actor is spawned in: the runtime's, with `Sharding` (made
+     * once: every actor spawned from one context shares what it derives from it).
+     */
+    let spawnBase: Context.Context<any> | undefined
+    let spawnContext: Context.Context<any> | undefined
+    const withSharding = (context: Context.Context<any>): Context.Context<any> => {
+      if (context !== spawnBase) {
+        spawnBase = context
+        spawnContext = Context.add(context, Sharding, service)
+      }
+      return spawnContext!
+    }
+    const spawnEntity = (entry: EntityEntry) =>
+      Effect.updateContext(
+        system.spawn(new EntityActor(entry.reg.entity.protocol, entityInit(entry.reg), entry), { mailbox: entry.reg.entity.mailbox }),
+        withSharding
+      ) as Effect.Effect<ActorRef<any>, unknown>
+
+    /**
+     * The init of an entity type's actors: the user's behaviour with its context, durable state
+     * and restart rules. Made once per type; each actor finds its entry from its context.
+     */
+    const entityInit = (reg: Registered): Effect.Effect<any, any, any> => {
+      if (reg.init !== undefined) return reg.init
+      const entity = reg.entity
       const { type } = entity
-      const key = entry.key
-      const lease = state.lease
       const stateSchema = entity.state?.schema
       const encodeState = stateSchema !== undefined ? encoderFor(stateSchema) : undefined
       const decodeState = stateSchema !== undefined ? decoderFor(stateSchema) : undefined
 
-      /** whether the actor's context has the entity's services (a stateless entity's, at its first init) */
-      let provided = false
-      // one incarnation (run again by an in-place restart: its state is loaded again)
-      const inner: Actor.Behavior<any, any, any> = {
-        protocol: entity.protocol,
-        init: Effect.gen(function*() {
-          let value: unknown
-          let dirty = false
-          let handle: EntityState<unknown> | undefined
-          if (entity.state !== undefined) {
-            const saved = yield* store.loadState(type, key)
-            if (Option.isSome(saved)) {
-              const decoded = decodeState!(JSON.parse(saved.value))
-              if (Exit.isFailure(decoded)) {
-                return yield* Effect.die(new Error(`the saved state of ${type}/${key} does not decode: ${issueOf(decoded)}`))
-              }
-              value = decoded.value
-            } else {
-              const initial = entity.state.initial
-              value = typeof initial === "function" ? (initial as (k: string) => unknown)(key) : initial
-            }
-            handle = {
-              get: Effect.sync(() => value),
-              set: (v) =>
-                Effect.sync(() => {
-                  if (v !== value) dirty = true
-                  value = v
-                }),
-              update: (f) =>
-                Effect.sync(() => {
-                  const v = f(value)
-                  if (v !== value) dirty = true
-                  value = v
-                })
-            }
+      /** one incarnation (run again by an in-place restart: its state is loaded again) */
+      const incarnation = Effect.fnUntraced(function*(actx: ActorContextShape) {
+        const entry = entryOf(actx)
+        const state = entry.shard
+        const key = entry.key
+        const lease = state.lease
+        if (entity.state === undefined) {
+          // nothing to save: the context goes into the actor's own (once: it does not change
+          // across restarts) and its handlers run as written, with no wrapper per message
+          let ctx = entry.context
+          if (ctx === undefined) {
+            ctx = entry.context = { entityType: type, entityKey: key, shard: state.shard, epoch: lease.epoch, node: selfName, state: undefined }
+            Kernel.provideToHandlers(actx, (c) => Context.add(c, EntityContext, ctx!))
           }
-          const ctx: EntityContextShape = {
-            entityType: type,
-            entityKey: key,
-            shard: state.shard,
-            epoch: lease.epoch,
-            node: selfName,
-            state: handle
+          return yield* Effect.provideService(entity.behavior.init, EntityContext, ctx)
+        }
+        let value: unknown
+        let dirty = false
+        const saved = yield* store.loadState(type, key)
+        if (Option.isSome(saved)) {
+          const decoded = decodeState!(JSON.parse(saved.value))
+          if (Exit.isFailure(decoded)) {
+            return yield* Effect.die(new Error(`the saved state of ${type}/${key} does not decode: ${issueOf(decoded)}`))
           }
-          const services = Context.make(EntityContext, ctx).pipe(Context.add(Sharding, service))
-          const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideContext(effect, services)
-          const save = Effect.suspend(() => {
-            if (!dirty) return Effect.void
-            dirty = false
-            const encoded = encodeState!(value)
-            if (Exit.isFailure(encoded)) {
-              return Effect.die(stateNotSaved(type, key, `the state does not encode: ${issueOf(encoded)}`))
-            }
-            return store.saveState(type, key, lease, JSON.stringify(encoded.value)).pipe(
-              Effect.catchTag("StaleEpoch", (e) =>
-                Effect.sync(() => loseShard(state, `a fenced write was refused: ${e.message}`)).pipe(
-                  Effect.andThen(Effect.die(new ShardingError({ reason: "ShardLost", entityType: type, key, message: e.message })))
-                )),
-              Effect.catchTag("ShardStoreError", (e) => Effect.die(stateNotSaved(type, key, e.message)))
-            )
-          })
-          const handlers: Record<string, any> = yield* provide(entity.behavior.init)
-          if (entity.state === undefined) {
-            // nothing to save: the services go into the actor's own context (once: they do not
-            // change across restarts) and its handlers run as written, with no wrapper per message
-            if (!provided) {
-              provided = true
-              Kernel.provideToHandlers(yield* ActorContext, (c) => Context.add(Context.add(c, EntityContext, ctx), Sharding, service))
-            }
-            return handlers
+          value = decoded.value
+        } else {
+          const initial = entity.state.initial
+          value = typeof initial === "function" ? (initial as (k: string) => unknown)(key) : initial
+        }
+        const handle: EntityState<unknown> = {
+          get: Effect.sync(() => value),
+          set: (v) =>
+            Effect.sync(() => {
+              if (v !== value) dirty = true
+              value = v
+            }),
+          update: (f) =>
+            Effect.sync(() => {
+              const v = f(value)
+              if (v !== value) dirty = true
+              value = v
+            })
+        }
+        const ctx: EntityContextShape = { entityType: type, entityKey: key, shard: state.shard, epoch: lease.epoch, node: selfName, state: handle }
+        const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideService(effect, EntityContext, ctx)
+        const save = Effect.suspend(() => {
+          if (!dirty) return Effect.void
+          dirty = false
+          const encoded = encodeState!(value)
+          if (Exit.isFailure(encoded)) {
+            return Effect.die(stateNotSaved(type, key, `the state does not encode: ${issueOf(encoded)}`))
           }
-          const wrapped: Record<string, any> = {}
-          for (const tag of Object.keys(entity.protocol.defs)) {
-            const h = handlers[tag]
-            wrapped[tag] = (message: unknown) => {
-              const effect = h(message)
-              const run = provide(effect).pipe(Effect.exit, Effect.flatMap((exit) => Effect.andThen(save, exit)))
-              return effect[Actor.ForkTypeId] === true ? Actor.fork(run) : run
-            }
-          }
-          if (handlers.onDown !== undefined) wrapped.onDown = (d: unknown) => provide(handlers.onDown(d))
-          if (handlers.onExit !== undefined) wrapped.onExit = (e: unknown) => provide(handlers.onExit(e))
-          return wrapped
+          return store.saveState(type, key, lease, JSON.stringify(encoded.value)).pipe(
+            Effect.catchTag("StaleEpoch", (e) =>
+              Effect.sync(() => loseShard(state, `a fenced write was refused: ${e.message}`)).pipe(
+                Effect.andThen(Effect.die(new ShardingError({ reason: "ShardLost", entityType: type, key, message: e.message })))
+              )),
+            Effect.catchTag("ShardStoreError", (e) => Effect.die(stateNotSaved(type, key, e.message)))
+          )
         })
-      }
+        const handlers: Record<string, any> = yield* provide(entity.behavior.init)
+        const wrapped: Record<string, any> = {}
+        for (const tag of Object.keys(entity.protocol.defs)) {
+          const h = handlers[tag]
+          wrapped[tag] = (message: unknown) => {
+            const effect = h(message)
+            const run = provide(effect).pipe(Effect.exit, Effect.flatMap((exit) => Effect.andThen(save, exit)))
+            return effect[Actor.ForkTypeId] === true ? Actor.fork(run) : run
+          }
+        }
+        if (handlers.onDown !== undefined) wrapped.onDown = (d: unknown) => provide(handlers.onDown(d))
+        if (handlers.onExit !== undefined) wrapped.onExit = (e: unknown) => provide(handlers.onExit(e))
+        return wrapped
+      })
+      const inner: Actor.Behavior<any, any, any> = { protocol: entity.protocol, init: ActorContext.use(incarnation) }
       // a lost shard stops its entities: never restarted in place
       const rules: Array<Supervise.Rule> = [
         { match: (e) => e instanceof ShardingError && e.reason === "ShardLost", directive: "stop" },
         ...entity.restart
       ]
       const supervised = Supervise.behavior(inner, rules)
-      return {
-        protocol: entity.protocol,
-        init: Effect.gen(function*() {
-          const actx = yield* ActorContext
-          const self = actx.self
-          entry.actor = Kernel.localOf(actx)
-          emit({ kind: "activated", entityType: type, key, node: selfName, owner: selfId, shard: state.shard, epoch: lease.epoch, at: wall() })
-          yield* Effect.addFinalizer(() => Effect.sync(() => onEntityStopped(state, entry, self)))
-          return yield* supervised.init
-        })
-      }
+      return reg.init = ActorContext.use((actx) => {
+        const entry = entryOf(actx)
+        const state = entry.shard
+        const self = actx.self
+        entry.actor = Kernel.localOf(actx)
+        emit({ kind: "activated", entityType: type, key: entry.key, node: selfName, owner: selfId, shard: state.shard, epoch: state.lease.epoch, at: wall() })
+        return Effect.andThen(Effect.addFinalizer(() => Effect.sync(() => onEntityStopped(state, entry, self))), supervised.init)
+      })
     }
 
     const stateNotSaved = (type: string, key: string, message: string) =>
@@ -1134,7 +1166,7 @@ export const make = (config: Config) =>
             `Sharding: entity type ${entity.type} is already hosted on ${selfName} with another definition (protocol ${existing.entity.protocol.name}); define each entity type once (Entity.make) and use that value everywhere`
           ))
         }
-        const reg: Registered = { entity, encode: encoderFor(entity.protocol.schema), decode: decoderFor(entity.protocol.schema) }
+        const reg: Registered = { entity, encode: encoderFor(entity.protocol.schema), decode: decoderFor(entity.protocol.schema), init: undefined }
         registry.set(entity.type, reg)
         // a proxy owns no shard: nobody sends to it
         if (!config.hosting) return Effect.succeed(reg)

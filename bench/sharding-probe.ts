@@ -1,0 +1,124 @@
+/**
+ * A focused probe of the sharding ask path (not a bench group): the three-node set-up of
+ * `sharding.ts`, then alternating slices of plain / spread / entity asks, and asks to the
+ * entities' own actor refs (`raw`: what an entity costs as an actor, apart from its ref); and
+ * the heap of active entities and plain actors on one node. For paired before/after runs of a
+ * change (run it from two checkouts in turn).
+ *
+ *   node --expose-gc bench/sharding-probe.ts [slices] [ask|mem|both]
+ *   PROBE_ONLY=entity|raw|spread|plain node --expose-gc --cpu-prof bench/sharding-probe.ts 1 ask
+ */
+import { Context, Effect, Layer, Redacted, References } from "effect"
+import { Node } from "../src/transport/Node.ts"
+import { ActorSystem } from "../src/system/ActorSystem.ts"
+import { Sharding } from "../src/sharding/Sharding.ts"
+import * as ShardStore from "../src/sharding/ShardStore.ts"
+import { fullGc, nowNs } from "./lib.ts"
+import { Echo, EchoEntity } from "./sharding-app.ts"
+
+const keys = 3000
+const inFlight = 64
+const slices = Number(process.argv[2] ?? 4)
+const mode = process.argv[3] ?? "both"
+const quiet = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, References.MinimumLogLevel, "Error")
+
+const pipelined = (n: number, ask: (i: number) => Effect.Effect<unknown, unknown>) =>
+  Effect.gen(function*() {
+    const t0 = nowNs()
+    yield* Effect.forEach(Array.from({ length: inFlight }, (_, w) => w), (w) =>
+      Effect.gen(function*() {
+        for (let i = w; i < n; i += inFlight) yield* ask(i)
+      }), { concurrency: "unbounded", discard: true })
+    return n / ((nowNs() - t0) / 1e9)
+  })
+
+const EchoLive = Echo.behavior(Effect.succeed({ Ping: ({ n }) => Effect.succeed(n), Where: () => Effect.succeed("plain") }))
+
+const three = Effect.gen(function*() {
+  const store = ShardStore.memory()
+  const nodes: Array<{ node: Node["Service"]; system: ActorSystem["Service"]; sharding: Sharding["Service"] }> = []
+  for (let i = 1; i <= 3; i++) {
+    const seed = nodes[0]?.node
+    const base = Layer.merge(
+      Node.layerWithSystem({ name: `s${i}`, cluster: "probe", secret: Redacted.make("p"), acceptablePause: "10 seconds",
+        peers: seed === undefined ? [] : [{ name: "s1", host: "127.0.0.1", port: seed.address.port }] }),
+      ShardStore.Service.layer(store))
+    const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity] }).pipe(Layer.provideMerge(base)))
+    nodes.push({ node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem), sharding: Context.get(ctx, Sharding) })
+  }
+  const local = yield* nodes[0]!.system.spawn(EchoLive, { name: "echo" })
+  for (const n of nodes.slice(1)) yield* n.system.spawn(EchoLive, { name: "echo" })
+  const s1 = nodes[0]!
+  const settled = () => nodes.every((n) => n.node.peers().filter((p) => p.up).length >= 2) &&
+    nodes.every((n) => n.sharding.ownedShards().length > 0) &&
+    nodes.reduce((sum, n) => sum + n.sharding.ownedShards().length, 0) === s1.sharding.shards
+  while (!settled()) yield* Effect.sleep("50 millis")
+  const plain = [local, yield* s1.node.lookup("s2", Echo, "echo"), yield* s1.node.lookup("s3", Echo, "echo")]
+  const spread: Array<(typeof plain)[number]> = []
+  for (let i = 0; i < keys; i++) {
+    const n = nodes[i % 3]!
+    const ref = yield* n.system.spawn(EchoLive, { name: `echo-${i}` })
+    spread.push(i % 3 === 0 ? ref : yield* s1.node.lookup(`s${(i % 3) + 1}`, Echo, `echo-${i}`))
+  }
+  const echoes = yield* s1.sharding.entity(EchoEntity)
+  const refs = Array.from({ length: keys }, (_, i) => echoes.ref(`k${i}`))
+  yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
+  const plainAsk = (i: number) => plain[i % 3]!.ask(Echo.Ping({ n: i }))
+  const entityAsk = (i: number) => refs[i % refs.length]!.ask(Echo.Ping({ n: i }))
+  const spreadAsk = (i: number) => spread[i % spread.length]!.ask(Echo.Ping({ n: i }))
+  // the entities' own actor refs (what the entity ref reaches), asked as plain refs
+  yield* pipelined(10_000, entityAsk)
+  const raw = refs.map((r: any) => r.entry?.ref ?? r.direct?.ref)
+  const rawAsk = (i: number) => raw[i % raw.length]!.ask(Echo.Ping({ n: i }))
+  console.error("raw refs known:", raw.filter((x) => x !== undefined).length)
+  yield* pipelined(10_000, plainAsk)
+  yield* pipelined(10_000, spreadAsk)
+  yield* pipelined(10_000, entityAsk)
+  const r = { plain: [] as Array<number>, spread: [] as Array<number>, entity: [] as Array<number>, raw: [] as Array<number> }
+  const n = 50_000
+  const only = process.env.PROBE_ONLY
+  if (only !== undefined) {
+    const f = only === "plain" ? plainAsk : only === "spread" ? spreadAsk : only === "raw" ? rawAsk : entityAsk
+    const t0 = Date.now()
+    const rate = yield* pipelined(400_000, f)
+    return { [only]: rate, ms: Date.now() - t0 } as any
+  }
+  for (let s = 0; s < slices; s++) {
+    const order = s % 2 === 0 ? ["plain", "spread", "entity", "raw"] as const : ["raw", "entity", "spread", "plain"] as const
+    for (const k of order) r[k].push(yield* pipelined(n, k === "plain" ? plainAsk : k === "spread" ? spreadAsk : k === "raw" ? rawAsk : entityAsk))
+  }
+  const hm = (xs: Array<number>) => xs.length / xs.reduce((a, x) => a + 1 / x, 0)
+  return { plain: hm(r.plain), spread: hm(r.spread), entity: hm(r.entity), askRatio: hm(r.entity) / hm(r.plain), sameActors: hm(r.entity) / hm(r.spread), raw: hm(r.raw), rawRatioSame: hm(r.raw) / hm(r.spread) }
+}).pipe(Effect.scoped)
+
+/** one node: heap per active entity vs per plain actor (same behaviour) */
+const memory = Effect.gen(function*() {
+  const N = 20_000
+  const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity] }).pipe(
+    Layer.provideMerge(Layer.merge(ActorSystem.layer({ node: "solo" }), ShardStore.Service.layer(ShardStore.memory())))))
+  const sharding = Context.get(ctx, Sharding)
+  const system = Context.get(ctx, ActorSystem)
+  while (sharding.ownedShards().length < sharding.shards) yield* Effect.sleep("50 millis")
+  const echoes = yield* sharding.entity(EchoEntity)
+  yield* pipelined(N, (i) => echoes.ref(`warm-${i}`).ask(Echo.Ping({ n: i })))
+  fullGc()
+  const b0 = process.memoryUsage().heapUsed
+  yield* pipelined(N, (i) => echoes.ref(`m-${i}`).ask(Echo.Ping({ n: i })))
+  fullGc()
+  const b1 = process.memoryUsage().heapUsed
+  const plainRefs: Array<any> = []
+  for (let i = 0; i < N; i++) plainRefs.push(yield* system.spawn(EchoLive))
+  yield* pipelined(N, (i) => plainRefs[i]!.ask(Echo.Ping({ n: i })))
+  fullGc()
+  const b2 = process.memoryUsage().heapUsed
+  return { bytesPerActiveKey: (b1 - b0) / N, bytesPerPlainActor: (b2 - b1) / N }
+}).pipe(Effect.scoped)
+
+const main = async () => {
+  const out: Record<string, number> = {}
+  if (mode !== "mem") Object.assign(out, await Effect.runPromise(quiet(three)))
+  if (mode !== "ask") Object.assign(out, await Effect.runPromise(quiet(memory)))
+  console.log(JSON.stringify(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Number(v.toFixed(3))]))))
+  process.exit(0)
+}
+main()
