@@ -429,6 +429,8 @@ class Conn:
         self.server_ready = self.read_handshake(READY)
         self.session = session_id(self.nonce, c["nonce"])
         self.established = True
+        if callable(ready):
+            ready = ready(self.server_ready)
         self.send_frame(READY, encode_json(ready if ready is not None else {"protocols": {}}))
         self.heartbeat_interval = heartbeat
         self.acceptable_pause = pause
@@ -1472,7 +1474,65 @@ def scenario_gap(ctx):
     c2.close()
 
 
+def scenario_reliable(ctx):
+    """Section 13: a consumer of a Telex producer's reliable channel, with a lost delivery."""
+    c = ctx.connect(ready=lambda r: {"protocols": {"telex/ReliableConsumer": r["protocols"]["telex/ReliableConsumer"]}})
+    me = c.my_address(1, "telex/ReliableConsumer")
+    print("ADDR " + json.dumps(me), flush=True)  # the test starts a producer for this address
+    total = ctx.args["messages"]
+    window = 8
+    state = {}  # channel -> {session, processed}
+    received = []
+    lost_once = resent = duplicates = acks = past_grant = 0
+    monitors = 0
+    deadline = time.monotonic() + 20
+    while len(received) < total and time.monotonic() < deadline:
+        e = c.take(lambda e: e[0] in (TELL, MONITOR), 1)
+        if e is None:
+            continue
+        if e[0] == MONITOR:  # the producer watches its consumer: fine to leave unanswered while we live
+            monitors += 1
+            continue
+        m = e[3]
+        if e[1] != 1 or e[2] != "telex/ReliableConsumer" or m.get("_tag") not in ("Deliver", "DeliverBatch"):
+            continue
+        ch = state.get(m["channel"])
+        if ch is None or m["session"] > ch["session"]:
+            ch = state[m["channel"]] = {"session": m["session"], "processed": 0, "asked": None}
+        elif m["session"] < ch["session"]:
+            continue  # an older session is refused
+        ch["processed"] = max(ch["processed"], m["floor"])
+        items = [(m["seq"], m["payload"])] if m["_tag"] == "Deliver" else [(m["seq"] + i, p) for i, p in enumerate(m["payloads"])]
+        last_seq = items[-1][0] if items else 0
+        if ch.get("grant") is not None and last_seq > ch["grant"]:
+            past_grant += 1
+        for seq, payload in items:
+            if seq == 3 and lost_once == 0:
+                lost_once = 1  # as if this delivery were lost: what follows is a gap
+                continue
+            if seq <= ch["processed"]:
+                duplicates += 1
+            elif seq == ch["processed"] + 1:
+                ch["processed"] = seq
+                received.append(payload)
+            elif ch["asked"] != ch["processed"] + 1:
+                ch["asked"] = ch["processed"] + 1  # one Resend per hole
+                resent += 1
+                c.tell(m["replyTo"], {"_tag": "Resend", "channel": m["channel"], "session": m["session"], "from": ch["processed"] + 1})
+        acks += 1
+        ch["grant"] = max(ch.get("grant") or 0, ch["processed"] + window)
+        c.tell(m["replyTo"], {"_tag": "Ack", "channel": m["channel"], "consumer": "py", "session": m["session"],
+                              "processed": ch["processed"], "grant": ch["grant"], "rejected": []})
+    expect("13 every message processed once, in order, after a lost delivery", received, list(range(1, total + 1)))
+    check("13 a Resend was needed and sent", lost_once == 1 and resent >= 1, f"lost {lost_once}, resent {resent}")
+    check("13 the producer sent nothing past the last grant", past_grant == 0 and acks > total // window, f"{past_grant} past, {acks} acks")
+    print(f"INFO acks {acks}, duplicates {duplicates}, monitors {monitors}", flush=True)
+    time.sleep(0.3)  # the last Ack reaches the producer
+    c.close()
+
+
 SCENARIOS = {
+    "reliable": scenario_reliable,
     "gap": scenario_gap,
     "registry": scenario_registry,
     "tls": scenario_tls,

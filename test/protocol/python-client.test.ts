@@ -9,9 +9,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, PubSub, Redacted, Schema } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, PubSub, Redacted, Schema } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
-import { Actor, ActorRef, ActorSystem } from "../../src/index.ts"
+import { Actor, ActorRef, ActorSystem, Reliable } from "../../src/index.ts"
+import type { ActorAddress } from "../../src/actors/ActorRef.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
 import { Registry } from "../../src/cluster/Registry.ts"
 import { Node, type NodeOptions } from "../../src/transport/Node.ts"
@@ -240,6 +241,39 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       )
       assert.deepInclude(gap, { _tag: "LinkGap", session, sent: 3, received: 1, lost: 2 })
     }).pipe(quiet, Effect.scoped))
+
+  it.live("a Python consumer of a Telex producer's reliable channel (section 13)", () =>
+    Effect.gen(function*() {
+      const { node, system } = yield* startServer()
+      const total = 40
+      let out = ""
+      const address = yield* Deferred.make<ActorAddress>()
+      const run = yield* Effect.callback<Run>((resume) => {
+        const argv = [client, "reliable", "--port", String(node.address.port), "--cluster", CLUSTER, "--secret", SECRET, "--args", JSON.stringify({ messages: total })]
+        const child = execFile("python3", argv, { timeout: 40_000 }, (error, stdout, err) =>
+          resume(Effect.succeed({ code: error === null ? 0 : (error as any).code ?? 1, out: stdout, err })))
+        child.stdout!.on("data", (chunk: Buffer) => {
+          out += chunk.toString()
+          const m = /^ADDR (.*)$/m.exec(out)
+          if (m !== null) Deferred.doneUnsafe(address, Exit.succeed(JSON.parse(m[1]!)))
+        })
+        return Effect.sync(() => child.kill())
+      }).pipe(Effect.forkScoped)
+      const consumer = system.refFor(yield* Deferred.await(address))
+      const outcomes: Array<Reliable.Outcome> = []
+      const producer = yield* Reliable.producer({
+        id: "py-channel",
+        schema: Schema.Int,
+        consumer: consumer as Reliable.ConsumerRef,
+        resendInterval: "200 millis",
+        window: 4,
+        onOutcome: (o) => void outcomes.push(o)
+      }).pipe(Effect.provideService(ActorSystem, system))
+      yield* producer.offerAll(Array.from({ length: total }, (_, i) => i + 1))
+      yield* producer.drain.pipe(Effect.timeout("20 seconds"))
+      passed(yield* Fiber.join(run), 3)
+      assert.strictEqual(outcomes.filter((o) => o._tag === "Confirmed").length, total)
+    }).pipe(quiet, Effect.scoped), 60_000)
 
   it.live("a node with the cluster registry: its Lookup to the client; a partitioned name", () =>
     Effect.gen(function*() {
