@@ -139,6 +139,34 @@ describe("supervisor_SUITE sup_stop_timeout, stopped mid-restart (OTP-9549)", ()
     ))
 })
 
+describe("supervisor_SUITE sup_stop_race: a child already exiting by itself", () => {
+  it.effect("its shutdown budget still holds: terminateChild and the supervisor's own stop kill it past the budget", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const spec = (id: string) => workerSpec(id, probe, { hangOnStop: true, shutdown: "1 second", restart: "temporary" })
+        const sup = yield* system.spawn(Supervisor.make({ children: [spec("a"), spec("b")] }))
+        const [a, b] = [probe.ref("a"), probe.ref("b")]
+        // both stop themselves and hang in their finalizers
+        yield* a.tell(Worker.Stop())
+        yield* b.tell(Worker.Stop())
+        yield* settle()
+        assert.isFalse(a.target.isAlive)
+        const terminating = yield* Effect.forkChild(Supervisor.terminateChild(sup, "a"))
+        yield* settle()
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(terminating)
+        assert.strictEqual((yield* system.awaitExit(a))._tag, "Killed")
+        const stopping = yield* Effect.forkChild(system.stop(sup))
+        yield* settle()
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(stopping)
+        assert.strictEqual((yield* system.awaitExit(b))._tag, "Killed")
+        assert.strictEqual((yield* system.awaitExit(sup))._tag, "Shutdown")
+      })
+    ))
+})
+
 const terminateHow = ["kill", "normal", "abnormal", "supervisor"] as const
 type How = (typeof terminateHow)[number]
 

@@ -471,7 +471,21 @@ export class Cell implements Target, ActorContextShape, Activatable {
     timeoutMillis?: number
   ): void {
     if (onExit !== undefined) this.onExit(onExit)
+    // already stopping by itself (its own stop, a crash): the budget still holds, and past it the
+    // actor is killed, as OTP's supervisor kills a child that has not exited within its shutdown
+    if (this.state === State.Stopping && this.handlers !== undefined && timeoutMillis !== undefined && Number.isFinite(timeoutMillis)) {
+      return this.killAfter(timeoutMillis)
+    }
     this.terminate(reason, timeoutMillis)
+  }
+
+  private killAfter(millis: number): void {
+    if (millis <= 0) return this.kill()
+    const timer = Effect.runForkWith(this.context ?? Context.empty())(Effect.sleep(millis))
+    timer.addObserver((exit) => {
+      if (Exit.isSuccess(exit)) this.kill()
+    })
+    this.onExit(() => timer.interruptUnsafe())
   }
 
   // -------------------------------------------------------------------------
