@@ -1531,7 +1531,81 @@ def scenario_reliable(ctx):
     c.close()
 
 
+def scenario_producer(ctx):
+    """Section 13: a producer feeding a Telex consumer: grants, a duplicate, a gap and its Resend, a rejected payload."""
+    c = ctx.connect(ready=lambda r: {"protocols": {"telex/ReliableProducer": r["protocols"]["telex/ReliableProducer"]}})
+    consumer = c.lookup("billing")
+    me = c.my_address(2, "telex/ReliableProducer")
+    total = ctx.args["messages"]
+    channel, session = f"py-{os.getpid()}", time.time_ns() // 1000000
+    payload = lambda seq: "not an int" if seq == 10 else seq  # noqa: E731  seq 10 fails the consumer's Schema
+    state = {"grant": 4, "processed": 0, "floor": 0, "resend_from": None, "rejected": []}  # 4: our window before the first Ack
+
+    def deliver(seq):
+        c.tell(consumer, {"_tag": "Deliver", "channel": channel, "to": "billing", "session": session, "seq": seq,
+                          "floor": state["floor"], "payload": payload(seq), "replyTo": me})
+
+    def batch(first, last):
+        c.tell(consumer, {"_tag": "DeliverBatch", "channel": channel, "to": "billing", "session": session, "seq": first,
+                          "floor": state["floor"], "payloads": [payload(s) for s in range(first, last + 1)], "replyTo": me})
+
+    def absorb(timeout):
+        e = c.take(lambda e: e[0] == TELL and e[1] == 2, timeout)
+        if e is None:
+            return False
+        m = e[3]
+        if m.get("channel") != channel or m.get("session") != session:
+            return True
+        if m["_tag"] == "Ack":
+            state["processed"] = max(state["processed"], m["processed"])
+            state["grant"] = max(state["grant"], m["grant"])
+            for r in m["rejected"]:
+                if r not in state["rejected"]:
+                    state["rejected"].append(r)
+                state["floor"] = max(state["floor"], r["seq"])  # reported: the next deliveries carry it as the floor
+        elif m["_tag"] == "Resend":
+            state["resend_from"] = m["from"]
+        return True
+
+    sent = 0
+    gap_done = dup_done = False
+    deadline = time.monotonic() + 20
+    while state["processed"] < total and time.monotonic() < deadline:
+        while absorb(0):
+            pass
+        if state["resend_from"] is not None:
+            sent = state["resend_from"] - 1
+            state["resend_from"] = None
+        if sent >= min(total, state["grant"]):
+            absorb(0.5)
+            if sent >= total and state["processed"] < total:
+                sent = max(state["processed"], state["floor"])  # silence: resend from what is confirmed
+            continue
+        nxt = sent + 1
+        if nxt == 7 and not gap_done:
+            gap_done = True  # as if 7 were lost: 8 arrives first
+            deliver(8)
+            sent = 8
+            continue
+        if nxt >= 11:
+            last = min(total, state["grant"], nxt + 4)
+            batch(nxt, last)
+            sent = last
+            continue
+        deliver(nxt)
+        if nxt == 5 and not dup_done:
+            dup_done = True
+            deliver(5)  # a duplicate
+        sent = nxt
+    expect("13 the consumer processed every message", state["processed"], total)
+    check("13 the gap was reported with Resend from 7", gap_done and state["resend_from"] is None, json.dumps(state))
+    check("13 the payload its Schema refused: reported in Ack.rejected", [r["seq"] for r in state["rejected"]] == [10]
+          and isinstance(state["rejected"][0].get("issue"), str), json.dumps(state["rejected"]))
+    c.close()
+
+
 SCENARIOS = {
+    "producer": scenario_producer,
     "reliable": scenario_reliable,
     "gap": scenario_gap,
     "registry": scenario_registry,

@@ -275,6 +275,24 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       assert.strictEqual(outcomes.filter((o) => o._tag === "Confirmed").length, total)
     }).pipe(quiet, Effect.scoped), 60_000)
 
+  it.live("a Python producer feeding a Telex consumer (section 13)", () =>
+    Effect.gen(function*() {
+      const { node, system } = yield* startServer()
+      const handled: Array<number> = []
+      const events: Array<string> = []
+      yield* system.spawn(Reliable.consumer({
+        id: "billing",
+        schema: Schema.Int,
+        window: 6,
+        handle: (n) => Effect.sync(() => void handled.push(n)),
+        onEvent: (e) => Effect.sync(() => void events.push(e._tag))
+      }), { name: "billing" })
+      passed(yield* runPython("producer", node.address.port, { messages: 30 }), 3)
+      // every message once, in order, but the one the Schema refused
+      assert.deepStrictEqual(handled, Array.from({ length: 30 }, (_, i) => i + 1).filter((n) => n !== 10))
+      assert.include(events, "SequenceGap")
+    }).pipe(quiet))
+
   it.live("a node with the cluster registry: its Lookup to the client; a partitioned name", () =>
     Effect.gen(function*() {
       const ctx = yield* Layer.build(
