@@ -703,9 +703,12 @@ const build = (
             return onChildExit(child, ExitReason.error(failure.message))
           },
           onSuccess: (ref) => {
-            if (ref !== undefined) { // else ignored: stays stopped, spec kept
+            if (ref !== undefined) {
               child.restarts++
               publish({ _tag: "ChildRestarted", supervisor: selfKey, at: nowMillis(), childId: id, actor: child.refKey!, restarts: child.restarts })
+            } else if (template !== undefined) {
+              // ignored: a dynamic child is forgotten (OTP's simple_one_for_one); a static one stays stopped, its spec kept
+              removeSpecs([id])
             }
             return i + 1 < ids.length ? restartGroup(ids, gen, i + 1) : Effect.void
           }

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, ActorContext, ActorRef, ExitReason, Supervisor } from "../../src/index.ts"
-import { childInfo, Probe, settle, supervisorError, Worker, workerSpec, withSystem } from "./helpers.ts"
+import { childInfo, Probe, settle, supervisorError, Worker, worker, workerSpec, withSystem } from "./helpers.ts"
 
 /** A child that can unlink itself from its supervisor (supervisor_SUITE's naughty_child) or hang. */
 const N = Actor.make("test/Naughty", {
@@ -165,6 +165,36 @@ describe("supervisor_SUITE sup_stop_race: a child already exiting by itself", ()
         assert.strictEqual((yield* system.awaitExit(sup))._tag, "Shutdown")
       })
     ))
+})
+
+describe("supervisor_SUITE simple_one_for_one_restart_ignore", () => {
+  for (const restart of ["transient", "permanent"] as const) {
+    it.effect(`a ${restart} dynamic child whose restart returns ignore is forgotten`, () =>
+      withSystem((system) =>
+        Effect.gen(function*() {
+          const probe = new Probe()
+          let starts = 0
+          const child = Worker.behavior(Effect.gen(function*() {
+            if (++starts === 3) return yield* Supervisor.ignore
+            return yield* worker("d", probe).init
+          }))
+          const sup = yield* system.spawn(Supervisor.dynamic({
+            intensity: 10,
+            backoff: false,
+            template: () => Supervisor.child("d", child, { restart })
+          }))
+          yield* Supervisor.startDynamic(sup, undefined)
+          for (let i = 0; i < 2; i++) {
+            const ref = (yield* Supervisor.whichChildren(sup))[0]!.ref!
+            yield* system.kill(ref)
+            yield* system.awaitExit(ref)
+          }
+          assert.deepStrictEqual(yield* Supervisor.whichChildren(sup), [])
+          assert.strictEqual(starts, 3)
+          assert.deepStrictEqual(yield* Supervisor.countChildren(sup), { specs: 1, active: 0, supervisors: 0, workers: 0 })
+        })
+      ))
+  }
 })
 
 const terminateHow = ["kill", "normal", "abnormal", "supervisor"] as const
