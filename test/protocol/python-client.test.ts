@@ -310,10 +310,12 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       const dir = mkdtempSync(join(tmpdir(), "telex-py-tls-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
       const openssl = (args: ReadonlyArray<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
+      // EC keys: RSA key generation takes seconds on a busy machine
+      const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
       const ca = (prefix: string) =>
-        openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${prefix}-ca.key`, "-out", `${prefix}-ca.pem`, "-days", "1", "-subj", `/CN=${prefix}-ca`])
+        openssl(["req", "-x509", ...ec, "-nodes", "-keyout", `${prefix}-ca.key`, "-out", `${prefix}-ca.pem`, "-days", "1", "-subj", `/CN=${prefix}-ca`])
       const leaf = (prefix: string, name: string) => {
-        openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`])
+        openssl(["req", ...ec, "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`])
         openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", `${prefix}-ca.pem`, "-CAkey", `${prefix}-ca.key`, "-CAcreateserial", "-out", `${name}.pem`, "-days", "1"])
         return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) }
       }
