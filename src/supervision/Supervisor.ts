@@ -415,6 +415,8 @@ interface ChildState {
   ref: ActorRef<any> | undefined
   /** `ref.key`, kept: formatting a key costs, and every exit looks the child up by it */
   refKey: string | undefined
+  /** the key of the ref it had when it last exited (OTP keeps a restarting child's last pid) */
+  lastRefKey: string | undefined
   status: "running" | "restarting" | "stopped"
   /** the restart timer this child waits for (a later decision supersedes an older timer) */
   due: number | undefined
@@ -518,6 +520,7 @@ const build = (
       significant: spec.significant === true,
       ref: undefined,
       refKey: undefined,
+      lastRefKey: undefined,
       status: "stopped",
       restarts: 0,
       due: undefined,
@@ -777,7 +780,9 @@ const build = (
       TerminateChild: ({ id }) =>
         Effect.gen(function*() {
           if (isRef(id)) {
-            const child = findRef(id.key)
+            // or the child this ref was, now waiting for its restart
+            const child = findRef(id.key) ??
+              children.find((c) => c.status === "restarting" && c.lastRefKey === id.key)
             // a former child that is gone: done already (OTP); a live actor that is no child: NotFound
             if (child === undefined) return targetOf(id).isAlive ? yield* notFound(id) : undefined
             yield* stop(child)
@@ -859,6 +864,7 @@ const build = (
             return parent !== undefined && key === parent.key ? ctx.stop(signal.reason) : Effect.void
           }
           setRef(child, undefined)
+          child.lastRefKey = key
           child.status = "stopped"
           const at = nowMillis()
           publish({ _tag: "ChildExited", supervisor: selfKey, at, childId: child.spec.id, actor: key, reason: signal.reason })

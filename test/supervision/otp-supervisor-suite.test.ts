@@ -197,6 +197,31 @@ describe("supervisor_SUITE simple_one_for_one_restart_ignore", () => {
   }
 })
 
+describe("supervisor_SUITE hanging_restart_loop_simple", () => {
+  it.effect("terminateChild by the last ref of a dynamic child waiting for its restart cancels the restart and removes it", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const sup = yield* system.spawn(Supervisor.dynamic({ template: () => workerSpec("d", probe) }))
+        yield* Supervisor.startDynamic(sup, undefined)
+        // the first crash restarts at once, the second waits for the backoff
+        let last = (yield* Supervisor.whichChildren(sup))[0]!.ref!
+        for (let i = 0; i < 2; i++) {
+          last = (yield* Supervisor.whichChildren(sup))[0]!.ref!
+          yield* system.exit(last, ExitReason.error("crash"))
+          yield* system.awaitExit(last)
+        }
+        assert.strictEqual((yield* Supervisor.whichChildren(sup))[0]!.status, "restarting")
+        assert.deepStrictEqual(yield* Supervisor.countChildren(sup), { specs: 1, active: 0, supervisors: 0, workers: 1 })
+        yield* Supervisor.terminateChild(sup, last)
+        assert.deepStrictEqual(yield* Supervisor.whichChildren(sup), [])
+        yield* TestClock.adjust("2 seconds")
+        assert.deepStrictEqual(yield* Supervisor.whichChildren(sup), [])
+        assert.strictEqual(probe.starts.get("d"), 2)
+      })
+    ))
+})
+
 const terminateHow = ["kill", "normal", "abnormal", "supervisor"] as const
 type How = (typeof terminateHow)[number]
 
