@@ -448,12 +448,19 @@ export const make = <R = never>(
   return build(options, options.children, undefined)
 }
 
-/** OTP's `simple_one_for_one`: children are made from `template` by `startDynamic(sup, args)`. */
+/**
+ * OTP's `simple_one_for_one`: children are made from `template` by `startDynamic(sup, args)`.
+ * As in OTP, `autoShutdown` must be `never` (a `SupervisorSpecError` otherwise).
+ */
 export const dynamic = <A, R = never>(
   options: Omit<Options, "strategy"> & { readonly template: (args: A, index: number) => ChildSpec<R> }
 ): Actor.Behavior<Protocol, never, R> => {
   if (typeof options !== "object" || options === null) throw flagsError("options must be an object")
   if (typeof options.template !== "function") throw flagsError("template must be a function (args, index) => ChildSpec")
+  // OTP's bad_combination of simple_one_for_one and auto_shutdown
+  if (options.autoShutdown !== undefined && options.autoShutdown !== "never") {
+    throw flagsError(`autoShutdown must be never for a dynamic supervisor, got ${describe(options.autoShutdown)}`)
+  }
   return build({ ...options, strategy: "one_for_one" }, [], options.template as (args: unknown, index: number) => ChildSpec<any>)
 }
 
