@@ -952,6 +952,18 @@ def scenario_invalid(ctx):
     closes(ctx, "a tell to no actor", sm([TELL, 424242, "Counter", {"_tag": "Get"}]), False)
     closes(ctx, "a tell whose message fails its Schema", sm([TELL, addr["id"], "Counter", {"_tag": "Increment", "by": []}]), False)
     closes(ctx, "a tell without a message", sm([TELL, addr["id"], "Counter"]), False)
+    for tag in ("constructor", "toString", "__proto__", "hasOwnProperty", "valueOf"):
+        closes(ctx, f"a tell whose _tag is {tag}", sm([TELL, addr["id"], "Counter", {"_tag": tag}]), False)
+
+    def ask_tag(tag):
+        def run(k):
+            k.send([ASK, addr["id"], "Counter", {"_tag": tag}, 77, None])
+            got = k.take(lambda e: e[0] == REPLY and e[1] == 77, 3)
+            check(f"7.3 an ask whose _tag is {tag}: InvalidMessage", got is not None and got[2] == 2 and got[3].get("_tag") == "InvalidMessage",
+                  json.dumps(got))
+        return run
+    for tag in ("constructor", "toString", "__proto__"):
+        closes(ctx, f"an ask whose _tag is {tag}", ask_tag(tag), False)
     closes(ctx, "a Spawn whose module is not a string", sm([SPAWN, 1, 5, None]), False)
     closes(ctx, "a Demonitor of garbage", sm([DEMONITOR, "x", "y"]), False)
     closes(ctx, "a Found for no request", sm([FOUND, 12345, None]), False)

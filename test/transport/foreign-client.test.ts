@@ -292,6 +292,32 @@ describe("a foreign client written from docs/protocol.md", () => {
       assert.strictEqual(system.deadLetterCount() - deadLettersBefore, 4)
     }))
 
+  it.live("a message whose _tag names an Object.prototype property is an invalid message, not a crash", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer()
+      const replies = yield* Effect.promise(async () => {
+        const client = await Client.connect(node.address.port)
+        try {
+          const hs = await client.handshake({ cluster: "foreign", secret: SECRET, node: me() })
+          if (!hs.ok) throw new Error("refused")
+          client.sendEnvelope([LOOKUP, 1, "counter"])
+          const counter = (await client.envelope())[2]
+          const tags = ["constructor", "__proto__", "toString", "hasOwnProperty"]
+          for (const tag of tags) client.sendEnvelope([TELL, counter.id, "Counter", { _tag: tag }])
+          tags.forEach((tag, i) => client.sendEnvelope([ASK, counter.id, "Counter", { _tag: tag }, 100 + i, null]))
+          const out: Array<any> = []
+          for (const _ of tags) out.push(await client.envelope())
+          return out
+        } finally {
+          client.close()
+        }
+      })
+      for (const [i, reply] of replies.entries()) {
+        assert.deepStrictEqual(reply.slice(0, 3), [REPLY, 100 + i, 2])
+        assert.strictEqual(reply[3]._tag, "InvalidMessage")
+      }
+    }))
+
   it.live("the server sends heartbeats, and closes a connection that sends a malformed envelope", () =>
     Effect.gen(function*() {
       const { node } = yield* startServer({ heartbeatInterval: "100 millis" })

@@ -100,7 +100,8 @@ const target = (router: Router, e: Tell | Ask): { cell: LocalActor; protocol: An
 /** Decodes an inbound message with the target protocol's Schema (refs bind to this system). */
 const decodeMessage = (router: Router, protocol: AnyProtocol, message: unknown): { value: unknown } | { issue: string } => {
   const tag = tagOf(message)
-  const schema = typeof tag === "string" ? protocol.messages[tag] : undefined
+  // own tags only: a peer's "constructor" or "__proto__" is no message of the protocol
+  const schema = typeof tag === "string" && Object.hasOwn(protocol.messages, tag) ? protocol.messages[tag] : undefined
   if (schema === undefined) return { issue: `unknown message tag ${JSON.stringify(tag)} for ${protocol.name}` }
   const exit = withResolver(router.system, () => decoderFor(schema)(message))
   return Exit.isSuccess(exit) ? { value: exit.value } : { issue: issueOf(exit) }

@@ -140,7 +140,7 @@ export class RemoteTarget implements Target {
         })
       }
     }
-    if (typeof tag !== "string" || protocol.messages[tag] === undefined) {
+    if (typeof tag !== "string" || !Object.hasOwn(protocol.messages, tag)) {
       return new InvalidMessage({ actor: this.key, protocol: protocol.name, issue: `unknown message tag ${JSON.stringify(tag)}` })
     }
     return undefined
