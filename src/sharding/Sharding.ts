@@ -48,7 +48,9 @@
  * answers an ask with the owner it knows, and the asker routes again. While a shard has no
  * reachable owner, or is handed off, messages are held (at most `bufferSize` per node; past it,
  * `ShardingError` `BufferFull`) and delivered when it has one; an ask fails with `AskTimeout`
- * at its timeout. Tells are at most once; an ask whose owner is lost after it was sent fails
+ * at its timeout. Messages to an entity still activating wait with them; an activation (the
+ * entity's init, its state load) not done within max(10 s, 3 × `leaseTtl`) fails
+ * (`ActivationFailed` for what waits for it; its tells are dropped, counted in a warning). Tells are at most once; an ask whose owner is lost after it was sent fails
  * (`NodeDown`, `AskTimeout`), it is not sent twice.
  *
  * @since 0.1.0

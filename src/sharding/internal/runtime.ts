@@ -502,7 +502,15 @@ export const make = (config: Config) =>
         yield* Effect.yieldNow
         // recorded as it is spawned, so that the shard's stop finds it even if this fiber is interrupted just after
         const ref = yield* Effect.uninterruptibleMask((restore) =>
-          restore(spawnEntity(entry)).pipe(Effect.tap((ref) =>
+          restore(
+            spawnEntity(entry).pipe(
+              // bounded as a held message's wait is: an init that never ends must not hold its tells (and the node's buffer) for good
+              Effect.timeoutOrElse({
+                duration: holdMillis,
+                orElse: () => Effect.fail(new Error(`it did not complete within ${holdMillis} ms`))
+              })
+            )
+          ).pipe(Effect.tap((ref) =>
             Effect.sync(() => {
               entry.spawned = ref
             })
@@ -545,7 +553,10 @@ export const make = (config: Config) =>
               return
             }
             const text = Cause.pretty(cause).split("\n")[0]
-            yield* Effect.logWarning(`sharding: activation of ${entry.reg.entity.type}/${entry.key} failed: ${text}`)
+            const dropped = entry.queue.length
+            yield* Effect.logWarning(
+              `sharding: activation of ${entry.reg.entity.type}/${entry.key} failed: ${text}${dropped > 0 ? ` (dropped ${dropped} tell${dropped === 1 ? "" : "s"} sent to it)` : ""}`
+            )
             buffered -= entry.queue.length
             entry.queue = []
             wakeAll(
