@@ -17,6 +17,8 @@ const S = Actor.make("test/OtpGenServer", {
   Slow: Actor.ask({ n: Schema.Number, gate: Schema.Any }, { success: Schema.Number }),
   Trap: Actor.ask({ enabled: Schema.Boolean }),
   Crash: Actor.tell({}),
+  /** stops with an Error reason of `size` characters */
+  Die: Actor.tell({ size: Schema.Number }),
   Run: Actor.ask({ f: Schema.Any }, { success: Schema.Any })
 })
 
@@ -30,6 +32,7 @@ const server = (signals?: Queue.Queue<Down | ExitSignal>) =>
       Slow: ({ n, gate }) => Effect.as(Deferred.await(gate as Deferred.Deferred<void>), n),
       Trap: ({ enabled }) => ctx.trapExit(enabled),
       Crash: () => Effect.die(new Error("crash")),
+      Die: ({ size }) => ctx.stop(ExitReason.error("x".repeat(size))),
       Run: ({ f }) => (f as (c: typeof ctx) => Effect.Effect<unknown>)(ctx),
       onDown: (down) => signals === undefined ? Effect.void : Queue.offer(signals, down),
       onExit: (exit) => signals === undefined ? Effect.void : Queue.offer(signals, exit)
@@ -192,5 +195,30 @@ describe("erl_link_SUITE across two nodes (real TCP)", () => {
       assert.strictEqual(yield* other.ask(S.Echo({ n: 2 })), 2)
       assert.strictEqual(yield* local.ask(S.Echo({ n: 3 })), 3)
       assert.isTrue(local.target.isAlive)
+    }).pipe(Effect.scoped))
+
+  it.live("monitor_SUITE large_exit: a 2 MB exit reason reaches a remote monitor and a remote link", () =>
+    Effect.gen(function*() {
+      const b = yield* startNode("b")
+      const a = yield* startNode("a")
+      yield* a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port }, "5 seconds")
+      const signals = yield* Queue.unbounded<Down | ExitSignal>()
+      const local = yield* a.system.spawn(server(signals))
+      yield* local.ask(S.Trap({ enabled: true }))
+      const farLocal = yield* b.system.spawn(server())
+      const far = a.system.refFor(farLocal.address) as typeof farLocal
+      yield* inActor(local, (ctx) => Effect.andThen(ctx.monitor(far), ctx.link(far)))
+      assert.strictEqual(yield* far.ask(S.Echo({ n: 1 })), 1)
+      yield* far.tell(S.Die({ size: 2_000_000 }))
+      for (let i = 0; i < 2; i++) {
+        const signal = yield* Queue.take(signals).pipe(
+          Effect.timeoutOrElse({ duration: 5000, orElse: () => Effect.die(new Error("no signal")) })
+        )
+        assert.strictEqual(signal.reason._tag, "Error")
+        assert.strictEqual((signal.reason as { message: string }).message.length, 2_000_000)
+      }
+      // the connection is still up
+      const other = a.system.refFor((yield* b.system.spawn(server())).address) as typeof farLocal
+      assert.strictEqual(yield* other.ask(S.Echo({ n: 2 })), 2)
     }).pipe(Effect.scoped))
 })

@@ -6,9 +6,9 @@
  * Also one_for_all_escalation / rest_for_one_escalation with a nested supervisor.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { ExitReason, Supervisor } from "../../src/index.ts"
-import { childInfo, Probe, Worker, workerSpec, withSystem } from "./helpers.ts"
+import { Effect, Fiber } from "effect"
+import { Actor, ExitReason, Supervisor } from "../../src/index.ts"
+import { childInfo, Probe, settle, Worker, workerSpec, withSystem } from "./helpers.ts"
 
 describe("a failed call is answered after the server's links have its exit", () => {
   it.effect("a call whose handler crashes: the supervisor's next which_children shows the restarted child", () =>
@@ -37,6 +37,24 @@ describe("a failed call is answered after the server's links have its exit", () 
         const info = yield* childInfo(sup, "a")
         assert.notStrictEqual(info.actor, a1.key)
         assert.strictEqual(info.restarts, 1)
+      })
+    ))
+})
+
+const F = Actor.make("test/ForkedCall", { Hang: Actor.ask({}), Crash: Actor.tell({}) })
+const forked = F.behavior(Effect.succeed({ Hang: () => Actor.fork(Effect.never), Crash: () => Effect.die("boom") }))
+
+describe("a call handled in a forked handler (Actor.fork)", () => {
+  it.effect("in flight when the server crashes: it fails after the supervisor has the exit", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const sup = yield* system.spawn(Supervisor.make({ backoff: false, children: [Supervisor.child("f", forked)] }))
+        const f1 = (yield* childInfo(sup, "f")).ref!
+        const hang = yield* Effect.forkChild(Effect.flip(f1.ask(F.Hang())))
+        yield* settle()
+        yield* f1.tell(F.Crash())
+        assert.strictEqual(((yield* Fiber.join(hang)) as { _tag: string })._tag, "ActorStopped")
+        assert.notStrictEqual((yield* childInfo(sup, "f")).actor, f1.key)
       })
     ))
 })

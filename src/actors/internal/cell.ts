@@ -402,8 +402,9 @@ export class Cell implements Target, ActorContextShape, Activatable {
     fiber.addObserver((result) => {
       this.forked--
       if (result._tag !== "Success") {
-        // interrupted because the actor is stopping: the ask must not wait for its timeout
-        reply?.(Exit.fail(new ActorStopped({ actor: this.self.key, reason: this.exitReason ?? ExitReason.killed })))
+        // interrupted because the actor is stopping: the ask must not wait for its timeout, and
+        // fails once the actor is gone (as the asks still queued)
+        if (reply !== undefined) this.onExit((reason) => this.failReply(reply, reason))
         return
       }
       const exit = result.value
