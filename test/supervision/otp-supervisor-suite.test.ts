@@ -222,6 +222,32 @@ describe("supervisor_SUITE hanging_restart_loop_simple", () => {
     ))
 })
 
+describe("supervisor_SUITE temporary_bystander", () => {
+  for (const strategy of ["one_for_all", "rest_for_one"] as const) {
+    it.effect(`${strategy}: a temporary child stopped by a group restart is removed, not restarted; the supervisor lives on`, () =>
+      withSystem((system) =>
+        Effect.gen(function*() {
+          const probe = new Probe()
+          const sup = yield* system.spawn(Supervisor.make({
+            strategy,
+            intensity: 2,
+            backoff: false,
+            children: [workerSpec("p1", probe), workerSpec("t", probe, { restart: "temporary" }), workerSpec("p2", probe)]
+          }))
+          const p1 = probe.ref("p1")
+          const t = probe.ref("t")
+          yield* p1.tell(Worker.Stop())
+          yield* system.awaitExit(p1)
+          const kids = yield* Supervisor.whichChildren(sup)
+          assert.deepStrictEqual(kids.map((c) => [c.id, c.status]), [["p1", "running"], ["p2", "running"]])
+          assert.strictEqual((yield* system.awaitExit(t))._tag, "Shutdown")
+          assert.deepStrictEqual(yield* Supervisor.countChildren(sup), { specs: 2, active: 2, supervisors: 0, workers: 2 })
+          assert.isTrue(sup.target.isAlive)
+        })
+      ))
+  }
+})
+
 const terminateHow = ["kill", "normal", "abnormal", "supervisor"] as const
 type How = (typeof terminateHow)[number]
 
