@@ -198,13 +198,20 @@ const askEffect = (
   const direct = timeoutMillis > 0 && timeoutMillis <= MAX_TIMER_MILLIS && liveClock
   const request = Effect.callback<any, any>((resume) => {
     let done = false
+    let sending = true
     let cancelWait: (() => void) | undefined
     let timer: Deadlines.Deadline | undefined
     const reply: Reply = (exit) => {
       if (done) return
       done = true
       if (timer !== undefined) Deadlines.cancel(timer)
-      resume(exit)
+      // An ask refused while it is being sent (NoProc, NodeDown, MailboxFull...) completes its
+      // fiber without suspending it; a loop of such asks (`Effect.forEach` with concurrency
+      // forks each one and goes on while they end at once) would never yield, and a node
+      // sending to a peer that just went down would starve its own timers and sockets for as
+      // long as the loop lasts — its heartbeats with them. The refusal resumes after I/O.
+      if (sending) setImmediate(() => resume(exit))
+      else resume(exit)
     }
     if (span !== undefined) reply.span = span
     const attempt = () => {
@@ -238,6 +245,7 @@ const askEffect = (
       })
     }
     attempt()
+    sending = false
     return Effect.sync(cancel)
   })
   if (direct || timeoutMillis === Infinity) return request
