@@ -32,7 +32,7 @@ export const start = (options: Omit<TestCluster.TestClusterOptions, "app">) =>
         "60 seconds"
       )
     const why = (names: ReadonlyArray<string> = cluster.names) =>
-      names.map((n) => `--- ${n} ---\n${cluster.logs(n).slice(-30).join("\n")}`).join("\n")
+      names.map((n) => `--- ${n} ---\n${cluster.logs(n).slice(-60).join("\n")}`).join("\n")
     return { cluster, probe, sink, meshed, why }
   })
 

@@ -25,13 +25,21 @@ describe("soak: fan-in and head-of-line across processes", () => {
           { name: "n2", run: ["probe"] },
           { name: "n3", run: ["probe"] },
           { name: "n4", run: ["probe"] }
-        ]
+        ],
+        // the test process (client, fault proxies) can stall for a second on a loaded machine:
+        // the nodes must not take it for dead (kills are seen at once by their resets)
+        heartbeat: { interval: "250ms", acceptablePause: "3s" }
       })
       yield* meshed()
       const probes = yield* Effect.forEach(["n1", "n2", "n3", "n4"], probe)
       const [p1, p2, p3, p4] = probes as [typeof probes[0], typeof probes[0], typeof probes[0], typeof probes[0]]
       const downs = () =>
-        Effect.forEach(probes, (p) => p.ask(Probe.Info({ gc: false })).pipe(Effect.map((i) => i.nodeDowns)))
+        Effect.forEach(probes, (p) =>
+          p.ask(Probe.Info({ gc: false })).pipe(
+            // links between the nodes (the test's client is another matter: its process forwards
+            // the proxies' bytes and may stall)
+            Effect.map((i) => Object.fromEntries(Object.entries(i.nodeDowns).filter(([n]) => n !== "client")))
+          ))
       const downsBefore = yield* downs()
       const dlBefore = (yield* p1.ask(Probe.Info({ gc: false }))).deadLetters["MailboxFull"] ?? 0
 

@@ -1,7 +1,7 @@
 /**
  * Partitions between real node processes through the fault proxies (Jepsen's partition nemesis):
- * a silent drop partition, connection resets, latency, and a one-way (half-open) partition,
- * each while n2 sends sequenced tells and asks to a slow actor on n1, then healed.
+ * a silent drop partition, connection resets, latency, a one-way (half-open) partition and a
+ * frozen receiver (SIGSTOP), each while n2 sends sequenced tells and asks to a slow actor on n1, then healed.
  *
  * What must hold in every phase:
  * - every ask ends: answered, or a typed error (`NodeDown`, `AskTimeout`) — none hangs;
@@ -98,6 +98,11 @@ describe("soak: partitions, resets, latency and one-way loss between processes, 
         yield* Effect.sleep("3 seconds")
       })
       yield* phase("one-way", oneWay, { expectLoss: true })
+      // the receiving process frozen (SIGSTOP) past the pause, then resumed: it reads a stale
+      // backlog, finds its connection gone, and reconnects
+      yield* phase("pause", Effect.andThen(cluster.pause("n1"), Effect.andThen(Effect.sleep("2500 millis"), cluster.resume("n1"))), {
+        expectLoss: true
+      })
       assert.isAbove(yield* downs(p1, "n2"), 0, "n1 saw the link go down too")
     }).pipe(Effect.scoped), 300_000)
 })
