@@ -808,6 +808,9 @@ def scenario_messaging(ctx):
     kind, err = c.ask(crash, {"_tag": "BadReply"})
     check("7.3 InvalidMessage for a reply that does not encode", kind == 2 and err.get("_tag") == "InvalidMessage"
           and err.get("issue", "").startswith("reply: "), json.dumps(err))
+    kind, err = c.ask(crash, {"_tag": "Nested"})
+    check("7.3 a handler whose own ask timed out: AskTimeout", kind == 2 and err.get("_tag") == "AskTimeout"
+          and err.get("message") == "Wait" and err.get("timeoutMillis") == 50 and isinstance(err.get("actor"), str), json.dumps(err))
     kind, err = c.ask(crash, {"_tag": "Crash"})
     check("7.3 ActorStopped for a handler that crashed", kind == 2 and err.get("_tag") == "ActorStopped"
           and isinstance(err.get("reason"), dict) and err["reason"].get("_tag") == "Error", json.dumps(err))
@@ -846,6 +849,20 @@ def scenario_msgpack(ctx):
     c.send_frame(MESSAGE, b"\xc1")
     check("10 a body that is not MessagePack closes the connection", c.wait_closed(3))
     c.close()
+    for name, body in (("an envelope nested 200 000 deep", b"\x91" * 200_000 + b"\xc0"),
+                       ("a tell whose message is nested 200 000 deep", b"\x94\x00\x01\xa7Counter" + b"\x91" * 200_000 + b"\xc0"),
+                       ("an ext type (timestamp) as the actor id", b"\x94\x00\xd6\xff\x00\x00\x00\x01\xa7Counter\x80")):
+        k = ctx.connect(codecs=("msgpack",))
+        k.send_frame(MESSAGE, body)
+        rid = k.new_id()
+        k.send([LOOKUP, rid, "counter"])
+        found = k.take(lambda e: e[0] == FOUND and e[1] == rid, 3)
+        check(f"10 msgpack: {name}: closed, or answered and up; never a crash",
+              (found is None and k.wait_closed(3)) or (found is not None and not k.closed), f"{found} {k.close_reason}")
+        k.close()
+    k = ctx.connect()
+    check("the node still serves after the msgpack cases", k.lookup("counter") is not None)
+    k.close()
 
 
 def scenario_heartbeats(ctx):
@@ -954,6 +971,17 @@ def scenario_invalid(ctx):
     closes(ctx, "a tell without a message", sm([TELL, addr["id"], "Counter"]), False)
     for tag in ("constructor", "toString", "__proto__", "hasOwnProperty", "valueOf"):
         closes(ctx, f"a tell whose _tag is {tag}", sm([TELL, addr["id"], "Counter", {"_tag": tag}]), False)
+
+    deep = b"[" * 60000 + b"]" * 60000  # 120 KB: fits one frame
+    closes(ctx, "a tell whose field is nested 60 000 deep", raw(b'[0,' + str(addr["id"]).encode() + b',"Counter",{"_tag":"Increment","by":' + deep + b'}]'), False)
+
+    def deep_ask(k):
+        k.send_frame(MESSAGE, b'[1,' + str(addr["id"]).encode() + b',"Counter",{"_tag":"Increment","by":' + deep + b'},78,null]')
+        got = k.take(lambda e: e[0] == REPLY and e[1] == 78, 3)
+        check("7.3 an ask whose field is nested 60 000 deep: InvalidMessage", got is not None and got[3].get("_tag") == "InvalidMessage",
+              json.dumps(got)[:300])
+    closes(ctx, "an ask whose field is nested 60 000 deep", deep_ask, False)
+    closes(ctx, "an envelope nested 60 000 deep", raw(deep), True)
 
     def ask_tag(tag):
         def run(k):

@@ -30,10 +30,14 @@ const Echo = Actor.make("Echo", {
   Size: Actor.ask({ text: Schema.String }, { success: Schema.Int })
 })
 
+const Hang = Actor.make("Hang", { Wait: Actor.ask({}, { success: Schema.Int }) })
+
 const Crasher = Actor.make("Crasher", {
   Crash: Actor.ask({}, { success: Schema.Int }),
   Undeclared: Actor.ask({}, { success: Schema.Int, error: Schema.String }),
-  BadReply: Actor.ask({}, { success: Schema.Int })
+  BadReply: Actor.ask({}, { success: Schema.Int }),
+  /** asks an actor that never answers, with a short timeout, and lets the AskTimeout through */
+  Nested: Actor.ask({}, { success: Schema.Int })
 })
 
 const Relay = Actor.make("Relay", {
@@ -59,6 +63,7 @@ const startServer = (extra?: Partial<NodeOptions>) =>
     const node = Context.get(ctx, Node)
     const system = Context.get(ctx, ActorSystem)
     yield* system.spawn(CounterLive, { name: "counter" })
+    const hang = yield* system.spawn(Hang.behavior(Effect.succeed({ Wait: () => Actor.fork(Effect.never) })), { name: "hang" })
     yield* system.spawn(Echo.behavior(Effect.succeed({
       Echo: ({ text }) => Effect.succeed(text),
       Size: ({ text }) => Effect.succeed(text.length)
@@ -66,7 +71,8 @@ const startServer = (extra?: Partial<NodeOptions>) =>
     yield* system.spawn(Crasher.behavior(Effect.succeed({
       Crash: () => Effect.die(new Error("crash on purpose")),
       Undeclared: () => Effect.fail(42 as unknown as string),
-      BadReply: () => Effect.succeed("not a number" as unknown as number)
+      BadReply: () => Effect.succeed("not a number" as unknown as number),
+      Nested: () => Actor.fork(hang.ask(Hang.Wait(), { timeout: "50 millis" }).pipe(Effect.as(0)))
     })), { name: "crasher" })
     yield* system.spawn(Relay.behavior(Effect.succeed({
       Forward: ({ to, by }) => to.tell(Counter.Increment({ by })).pipe(Effect.as("sent"), Effect.catch((e) => Effect.succeed(tagOf(e)))),
