@@ -1258,6 +1258,25 @@ def scenario_overflow(ctx):
     expect("4.4 Hold with the `fail` policy", hold, [HOLD, strict["id"], "fail", 1])
     release = c.take(lambda e: e[0] == RELEASE, 5)
     check("4.4 Release once it drained", release is not None and release[1] == strict["id"], json.dumps(release))
+    # dropNewest: the newest (this ask) is refused; dropOldest: the oldest waiting ask is evicted
+    for name, policy in (("newest", "dropNewest"), ("oldest", "dropOldest")):
+        a = c.lookup(f"drop-{name}")
+        c.tell(a, {"_tag": "Increment", "by": 1})  # the handler sleeps on this one
+        first = c.new_id()
+        c.send([ASK, a["id"], "Counter", {"_tag": "Get"}, first, None])  # fills the mailbox (capacity 1)
+        second = c.new_id()
+        c.send([ASK, a["id"], "Counter", {"_tag": "Get"}, second, None])
+        r1 = c.take(lambda e: e[0] == REPLY and e[1] == first, 5)
+        r2 = c.take(lambda e: e[0] == REPLY and e[1] == second, 5)
+        full = {"_tag": "MailboxFull", "actor": f"Counter@{c.server['name']}#{js_number(c.server['incarnation'])}/{a['id']}", "capacity": 1}
+        # (whether the first ask found the mailbox full depends on whether the handler had taken the tell yet)
+        if policy == "dropNewest":
+            ok = r2 == [REPLY, second, 2, full] and r1 is not None and (r1[2:] == [2, full] or r1[2] == 0)
+        else:
+            ok = r1 == [REPLY, first, 2, full] and r2 is not None and r2[2] == 0
+        check(f"7.3 {policy}: every ask answered, the one dropped with MailboxFull", ok, json.dumps([r1, r2]))
+        hold = c.take(lambda e: e[0] == HOLD and e[1] == a["id"], 2)
+        expect(f"4.4 Hold with the `{policy}` policy", hold, [HOLD, a["id"], policy, 1])
     c.close()
 
 

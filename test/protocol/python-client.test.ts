@@ -200,6 +200,16 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
           Get: () => Effect.succeed(count)
         }
       })), { name: "strict", mailbox: { capacity: 1, overflow: "fail" } })
+      for (const overflow of ["dropNewest", "dropOldest"] as const) {
+        yield* system.spawn(Counter.behavior(Effect.sync(() => {
+          let count = 0
+          return {
+            Increment: ({ by }) => Effect.andThen(Effect.sleep("300 millis"), Effect.sync(() => { count += by })),
+            Decrement: () => Effect.succeed(0),
+            Get: () => Effect.succeed(count)
+          }
+        })), { name: overflow === "dropNewest" ? "drop-newest" : "drop-oldest", mailbox: { capacity: 1, overflow } })
+      }
       const before = system.deadLetterCount()
       passed(yield* runPython("overflow", node.address.port), 3)
       // of the 4 tells, one runs, one waits in the mailbox, the others are refused: dead letters
