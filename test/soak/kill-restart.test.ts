@@ -103,6 +103,10 @@ describe("soak: kill -9 under load and restart with the same name", () => {
       const after = { n1: yield* info(p1), n3: yield* info(p3) }
       for (const n of ["n1", "n3"] as const) {
         const [b, a] = [before[n], after[n]]
+        yield* Effect.logInfo(
+          `${n} after ${CYCLES} kill/restart cycles: fds ${b.fds} → ${a.fds}, handles ${b.handles} → ${a.handles}, timers ${b.timers} → ${a.timers}, ` +
+            `actors ${b.actors} → ${a.actors}, heap ${(b.heapUsed / MiB).toFixed(1)} → ${(a.heapUsed / MiB).toFixed(1)} MiB`
+        )
         const figures = `${n}: ${JSON.stringify({ before: b, after: a })}`
         assert.isAtMost(a.fds, b.fds + 2, `file descriptors: ${figures}`)
         assert.isAtMost(a.handles, b.handles + 2, `handles: ${figures}`)

@@ -57,6 +57,7 @@ describe("soak: fan-in and head-of-line across processes", () => {
       const account = `tell ${JSON.stringify(byTell)}\nask ${JSON.stringify(byAsk)}\ntellUnsafe ${JSON.stringify(byUnsafe)}\nsink ${
         JSON.stringify(stats)
       }\nreceiver MailboxFull ${dlReceiver}`
+      yield* Effect.logInfo(`fan-in: the slow actor's mailbox peaked at ${stats.maxMailbox} (capacity 16; what was in flight when Hold left is accepted)`)
       assert.deepStrictEqual(failures, [], `every node answered during the fan-in\n${account}\n${why()}`)
       assert.isAbove(answered, 0)
       assert.deepStrictEqual(stats.duplicates, {}, `nothing handled twice\n${account}`)

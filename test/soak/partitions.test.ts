@@ -12,7 +12,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Probe, Sink } from "../fixtures/soak-app.ts"
-import { start } from "./_soak.ts"
+import { MiB, start } from "./_soak.ts"
 
 describe("soak: partitions, resets, latency and one-way loss between processes, then heal", () => {
   it.live("asks end with typed errors, tells never duplicate or reorder, the link comes back", () =>
@@ -72,6 +72,8 @@ describe("soak: partitions, resets, latency and one-way loss between processes, 
           if (!options.expectLoss) assert.strictEqual(stats.by[`${label}-tell`], tellCount, `${label}: nothing lost: ${JSON.stringify(stats)}`)
         }).pipe(Effect.tapCause(() => Effect.sync(() => console.error(why()))))
 
+      const figures = () => Effect.forEach([p1, p2], (p) => p.ask(Probe.Info({ gc: true }), { timeout: "10 seconds" }))
+      const before = yield* figures()
       // a silent partition longer than the failure detector's pause (1 s), then the heal
       yield* phase("drop", Effect.andThen(cluster.partition("n1", "n2"), Effect.sleep("2500 millis")), { expectLoss: true })
       // resets mid-stream, three times
@@ -104,5 +106,20 @@ describe("soak: partitions, resets, latency and one-way loss between processes, 
         expectLoss: true
       })
       assert.isAbove(yield* downs(p1, "n2"), 0, "n1 saw the link go down too")
+      // soak: after the five faults and their heals, both nodes hold what they held before
+      yield* meshed()
+      yield* Effect.sleep("500 millis")
+      const after = yield* figures()
+      for (const [i, b] of before.entries()) {
+        const a = after[i]!
+        const report = `${a.node}: fds ${b.fds} → ${a.fds}, handles ${b.handles} → ${a.handles}, timers ${b.timers} → ${a.timers}, heap ${
+          (b.heapUsed / MiB).toFixed(1)
+        } → ${(a.heapUsed / MiB).toFixed(1)} MiB`
+        yield* Effect.logInfo(`after the partition phases: ${report}`)
+        assert.isAtMost(a.fds, b.fds + 3, report)
+        assert.isAtMost(a.handles, b.handles + 3, report)
+        assert.isAtMost(a.timers, b.timers + 3, report)
+        assert.isBelow(a.heapUsed - b.heapUsed, 16 * MiB, report)
+      }
     }).pipe(Effect.scoped), 300_000)
 })
