@@ -1376,6 +1376,13 @@ def scenario_sharding(ctx):
     expect("14.2 Deliver at the owner and forwarded by the other region (a bad one dropped)", value, base + 7)
     if entity is not None:
         expect("14.2 a direct ask to the entity's address", c.ask(entity, {"_tag": "Get"}), [0, base + 7])
+        # the entity passivates when idle: a direct ask is then NoProc (not delivered), and the region activates it again
+        time.sleep(a["passivateMillis"] / 1000 * 2.5)
+        kind, err = c.ask(entity, {"_tag": "Get"})
+        check("14.2 after passivation a direct ask is NoProc", kind == 2 and err.get("_tag") == "NoProc", json.dumps(err))
+        kind, rep = ask({"_tag": "Get"})
+        check("14.2 ...and the region activates it again, with its state", kind == 0 and rep.get("value") == base + 7
+              and rep.get("entity") is not None and rep["entity"]["id"] != entity["id"], json.dumps(rep))
     check("the connections are up", not conns["a"].closed and not conns["b"].closed)
     for k in conns.values():
         k.close()

@@ -372,7 +372,8 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
         ownedA: owned(a),
         ownedB: owned(b),
         portB: b.node.address.port,
-        nameB: "b"
+        nameB: "b",
+        passivateMillis: 400
       }
       const run = yield* Effect.callback<Run>((resume) => {
         const argv = [client, "sharding", "--port", String(a.node.address.port), "--cluster", "sharding-test", "--secret", "sharding-runtime-test", "--args", JSON.stringify(args)]
