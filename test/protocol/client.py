@@ -1670,7 +1670,58 @@ def scenario_producer(ctx):
     c.close()
 
 
+def scenario_sharding_move(ctx):
+    """Section 14.2: shards move to a node that joins; the old owner answers NotOwner naming the new one."""
+    a = ctx.args
+    shards = a["shards"]
+    conns = {"a": ctx.connect(), "b": Conn("127.0.0.1", a["ports"]["b"], ctx.cluster, ctx.secret).handshake()}
+    regions = {n: conns[n].lookup(f"telex/sharding/{a['type']}") for n in conns}
+    keys = [f"move-{i}" for i in range(120)]
+    home = {}
+    for key in keys:
+        shard = shard_of(key, shards)
+        home[key] = "a" if shard in a["ownedA"] else "b"
+        kind, rep = conns[home[key]].ask(regions[home[key]], {"_tag": "Ask", "key": key, "message": {"_tag": "Add", "by": 0}, "timeoutMillis": 3000})
+    print("JOIN", flush=True)  # the test starts node c and waits until the shards are placed again
+    moved = json.loads(sys.stdin.readline())  # {"c": port, "ownedC": [...], "idC": "c#inc"}
+    conns["c"] = Conn("127.0.0.1", moved["c"], ctx.cluster, ctx.secret).handshake()
+    regions["c"] = conns["c"].lookup(f"telex/sharding/{a['type']}")
+    to_c = [k for k in keys if shard_of(k, shards) in moved["ownedC"]]
+    answers = {"hint": 0, "null": 0, "other": []}
+    for key in to_c:
+        old = home[key]
+        kind, rep = conns[old].ask(regions[old], {"_tag": "Ask", "key": key, "message": {"_tag": "Key"}, "timeoutMillis": 3000})
+        if kind == 0 and rep == {"_tag": "NotOwner", "owner": moved["idC"]}:
+            answers["hint"] += 1
+        elif kind == 0 and rep == {"_tag": "NotOwner", "owner": None}:
+            answers["null"] += 1
+        else:
+            answers["other"].append([key, kind, rep])
+        kind, rep = conns["c"].ask(regions["c"], {"_tag": "Ask", "key": key, "message": {"_tag": "Key"}, "timeoutMillis": 3000})
+        if not (kind == 0 and rep.get("_tag") == "Ok" and rep.get("value") == key):
+            answers["other"].append([key, "at c", kind, rep])
+    check("14.2 keys moved to the new node: the old owner answers NotOwner (naming it, or null), the new one Ok",
+          len(to_c) > 0 and not answers["other"] and answers["hint"] + answers["null"] == len(to_c), json.dumps(answers)[:500])
+    print(f"INFO {len(to_c)} keys moved: {answers['hint']} NotOwner naming c, {answers['null']} NotOwner null", flush=True)
+    # the old owner learns the new holder at its next lease read (every renewInterval: 150 ms here)
+    deadline = time.monotonic() + 8
+    pending = list(to_c)
+    later = []
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.3)
+        later = []
+        for key in pending:
+            kind, rep = conns[home[key]].ask(regions[home[key]], {"_tag": "Ask", "key": key, "message": {"_tag": "Key"}, "timeoutMillis": 3000})
+            if not (kind == 0 and rep == {"_tag": "NotOwner", "owner": moved["idC"]}):
+                later.append([key, kind, rep])
+        pending = [k for k, *_ in later]
+    check("14.2 a lease read later, NotOwner names the new holder", not later, json.dumps(later)[:500])
+    for k in conns.values():
+        k.close()
+
+
 SCENARIOS = {
+    "sharding-move": scenario_sharding_move,
     "producer": scenario_producer,
     "reliable": scenario_reliable,
     "gap": scenario_gap,

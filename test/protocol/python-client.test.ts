@@ -355,6 +355,39 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       )
     }).pipe(quiet, Effect.scoped), 60_000)
 
+  it.live("sharded entities: shards move to a node that joins; the old owner answers NotOwner", () =>
+    Effect.gen(function*() {
+      const store = ShardStore.memory()
+      const options = { shards: 64 }
+      const a = yield* startNode("a", store, options)
+      const b = yield* startNode("b", store, options)
+      yield* connect(a, b)
+      yield* settled([a, b])
+      const owned = (n: typeof a) => n.sharding.ownedShards().map((l) => l.shard)
+      const args = { shards: 64, type: CounterEntity.type, ownedA: owned(a), ports: { b: b.node.address.port } }
+      const join = yield* Deferred.make<void>()
+      let out = ""
+      let child: ReturnType<typeof execFile> | undefined
+      const run = yield* Effect.callback<Run>((resume) => {
+        const argv = [client, "sharding-move", "--port", String(a.node.address.port), "--cluster", "sharding-test", "--secret", "sharding-runtime-test", "--args", JSON.stringify(args)]
+        child = execFile("python3", argv, { timeout: 60_000 }, (error, stdout, err) =>
+          resume(Effect.succeed({ code: error === null ? 0 : (error as any).code ?? 1, out: stdout, err })))
+        child.stdout!.on("data", (chunk: Buffer) => {
+          out += chunk.toString()
+          if (out.includes("JOIN\n")) Deferred.doneUnsafe(join, Exit.void)
+        })
+        return Effect.sync(() => child?.kill())
+      }).pipe(Effect.forkScoped)
+      yield* Deferred.await(join)
+      const c = yield* startNode("c", store, options)
+      yield* connect(c, a)
+      yield* connect(c, b)
+      yield* settled([a, b, c])
+      const cId = `c#${c.node.nodeId.incarnation}`
+      child!.stdin!.write(JSON.stringify({ c: c.node.address.port, ownedC: owned(c), idC: cId }) + "\n")
+      passed(yield* Fiber.join(run), 2)
+    }).pipe(quiet, Effect.scoped), 60_000)
+
   it.live("sharded entities: key -> shard, the region protocol, NotOwner, Deliver, direct asks", () =>
     Effect.gen(function*() {
       const store = ShardStore.memory()
