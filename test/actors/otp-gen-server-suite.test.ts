@@ -17,6 +17,8 @@ const S = Actor.make("test/OtpGenServer", {
   Slow: Actor.ask({ n: Schema.Number, gate: Schema.Any }, { success: Schema.Number }),
   Trap: Actor.ask({ enabled: Schema.Boolean }),
   Crash: Actor.tell({}),
+  /** a call whose handler crashes */
+  CrashCall: Actor.ask({}, { success: Schema.Number }),
   /** stops with an Error reason of `size` characters */
   Die: Actor.tell({ size: Schema.Number }),
   Run: Actor.ask({ f: Schema.Any }, { success: Schema.Any })
@@ -32,6 +34,7 @@ const server = (signals?: Queue.Queue<Down | ExitSignal>) =>
       Slow: ({ n, gate }) => Effect.as(Deferred.await(gate as Deferred.Deferred<void>), n),
       Trap: ({ enabled }) => ctx.trapExit(enabled),
       Crash: () => Effect.die(new Error("crash")),
+      CrashCall: () => Effect.die(new Error("crash in the call")),
       Die: ({ size }) => ctx.stop(ExitReason.error("x".repeat(size))),
       Run: ({ f }) => (f as (c: typeof ctx) => Effect.Effect<unknown>)(ctx),
       onDown: (down) => signals === undefined ? Effect.void : Queue.offer(signals, down),
@@ -220,5 +223,23 @@ describe("erl_link_SUITE across two nodes (real TCP)", () => {
       // the connection is still up
       const other = a.system.refFor((yield* b.system.spawn(server())).address) as typeof farLocal
       assert.strictEqual(yield* other.ask(S.Echo({ n: 2 })), 2)
+    }).pipe(Effect.scoped))
+
+  it.live("a call to a remote server that crashes fails after its Down reached a remote monitor (links and monitors first)", () =>
+    Effect.gen(function*() {
+      const b = yield* startNode("b")
+      const a = yield* startNode("a")
+      yield* a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port }, "5 seconds")
+      const signals = yield* Queue.unbounded<Down | ExitSignal>()
+      const watcher = yield* a.system.spawn(server(signals))
+      const farLocal = yield* b.system.spawn(server())
+      const far = a.system.refFor(farLocal.address) as typeof farLocal
+      yield* inActor(watcher, (ctx) => ctx.monitor(far))
+      assert.strictEqual(yield* far.ask(S.Echo({ n: 1 })), 1)
+      const e = yield* Effect.flip(far.ask(S.CrashCall()))
+      assert.strictEqual((e as { _tag: string })._tag, "ActorStopped")
+      // the watcher's next message is handled after the Down that came before the failed reply
+      yield* watcher.ask(S.Echo({ n: 2 }))
+      assert.strictEqual(yield* Queue.size(signals), 1)
     }).pipe(Effect.scoped))
 })
