@@ -32,14 +32,23 @@ describe("sharding: real processes", () => {
       const g1 = yield* gateway("n1")
       const g3 = yield* gateway("n3")
       // every key answers (through n1), its update acknowledged
+      // an Add that failed (timed out, or its shard moved) may still have been applied, so a
+      // retried key may hold 2: what each key holds once acknowledged is its baseline below
+      const retried = new Set<string>()
       for (const k of keys) {
-        yield* cluster.eventually(g1.ask(Gateway.Add({ key: k, by: 1 }), { timeout: "10 seconds" }), "30 seconds")
+        yield* cluster.eventually(
+          g1.ask(Gateway.Add({ key: k, by: 1 }), { timeout: "10 seconds" }).pipe(Effect.tapError(() => Effect.sync(() => retried.add(k)))),
+          "30 seconds"
+        )
       }
       const where = new Map<string, string>()
+      const base = new Map<string, number>()
       for (const k of keys) {
         const got = yield* g3.ask(Gateway.Get({ key: k }), { timeout: "10 seconds" })
-        assert.strictEqual(got.value, 1, k)
+        if (retried.has(k)) assert.isTrue(got.value >= 1 && got.value <= 2, `${k}: ${got.value}`)
+        else assert.strictEqual(got.value, 1, k)
         where.set(k, got.node)
+        base.set(k, got.value)
       }
       // spread over the nodes (placement settles as the nodes see each other)
       const onN2 = keys.filter((k) => where.get(k) === "n2")
@@ -49,9 +58,9 @@ describe("sharding: real processes", () => {
       // n2's keys answer again from n1 or n3, with their saved state
       for (const k of onN2) {
         const got = yield* cluster.eventually(g1.ask(Gateway.Get({ key: k }), { timeout: "10 seconds" }), "30 seconds")
-        assert.strictEqual(got.value, 1, k)
+        assert.strictEqual(got.value, base.get(k), k)
         assert.notStrictEqual(got.node, "n2")
-        assert.strictEqual(yield* g3.ask(Gateway.Add({ key: k, by: 1 }), { timeout: "10 seconds" }), 2)
+        assert.strictEqual(yield* g3.ask(Gateway.Add({ key: k, by: 1 }), { timeout: "10 seconds" }), base.get(k)! + 1)
       }
 
       // n2 comes back (a new incarnation): it takes its shards over again, by handoff, states kept
@@ -66,7 +75,7 @@ describe("sharding: real processes", () => {
       )
       for (const k of keys) {
         const got = yield* cluster.eventually(g1.ask(Gateway.Get({ key: k }), { timeout: "10 seconds" }), "30 seconds")
-        assert.strictEqual(got.value, onN2.includes(k) ? 2 : 1, k)
+        assert.strictEqual(got.value, base.get(k)! + (onN2.includes(k) ? 1 : 0), k)
       }
     }).pipe(Effect.scoped, quiet), 120_000)
 })
