@@ -74,3 +74,29 @@ export type AskError = AskTimeout | NoProc | MailboxFull | ActorStopped | Invali
 
 /** The runtime errors an ask can fail with, as one Schema (remote replies carry them). */
 export const AskErrorSchema = Schema.Union([AskTimeout, NoProc, MailboxFull, ActorStopped, InvalidMessage, NodeDown, ProtocolMismatch])
+
+/** A Schema error class that a folder above the actors adds to the runtime errors. */
+export type RuntimeErrorClass = Schema.Top & (abstract new(...args: ReadonlyArray<any>) => unknown)
+
+const extraErrors: Array<RuntimeErrorClass> = []
+let runtimeErrors: Schema.Top = AskErrorSchema
+
+/**
+ * Adds an error class to the runtime errors a remote ask's reply may carry (reply kind 2): a
+ * layer whose actors fail asks with errors of its own (sharding's `ShardingError`) registers
+ * them when it is built, on both the asker's and the callee's node. Idempotent.
+ */
+export const registerRuntimeError = (error: RuntimeErrorClass): void => {
+  if (extraErrors.includes(error)) return
+  extraErrors.push(error)
+  runtimeErrors = Schema.Union([AskErrorSchema, ...extraErrors])
+}
+
+/** The runtime errors as one Schema: `AskErrorSchema` and the registered ones. */
+export const runtimeErrorSchema = (): Schema.Top => runtimeErrors
+
+/** Whether `u` is an instance of a registered runtime error class. */
+export const isRegisteredRuntimeError = (u: unknown): boolean => {
+  for (const c of extraErrors) if (u instanceof c) return true
+  return false
+}

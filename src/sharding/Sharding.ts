@@ -61,10 +61,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
 import type { MessageDefs } from "../actors/Actor.ts"
+import { registerRuntimeError } from "../actors/ActorError.ts"
 import { ActorSystem, type ActorSystemShape } from "../system/ActorSystem.ts"
 import type { Entity, EntityClient, EntityRef } from "./Entity.ts"
 import * as Runtime from "./internal/runtime.ts"
-import { ShardingConfigError } from "./ShardingError.ts"
+import { ShardingConfigError, ShardingError } from "./ShardingError.ts"
 import type * as ShardStore from "./ShardStore.ts"
 
 export interface Options {
@@ -197,6 +198,8 @@ export class Sharding extends Context.Service<Sharding, ShardingShape>()("telex/
         if (!Number.isInteger(bufferSize) || bufferSize < 0) {
           return yield* new ShardingConfigError({ message: `bufferSize must be a non-negative integer, got ${String(bufferSize)}` })
         }
+        // an entity's asker on another node gets ShardingError (StateNotSaved, ShardLost) as a runtime error
+        registerRuntimeError(ShardingError)
         const runtime = yield* Runtime.make({ shards, timing: t, bufferSize, hosting: options?.hosting !== false, onEvent: options?.onEvent })
         // regions before the node actor: a peer that sees the node sees its regions
         for (const entity of options?.entities ?? []) yield* runtime.register(entity)

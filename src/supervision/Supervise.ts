@@ -21,6 +21,10 @@
  *   Messages that arrive meanwhile wait in the mailbox (Pekko's stash during a backoff) and go to
  *   the new incarnation. A failing re-init ends the actor.
  * - `stop`: the actor stops with the failure's `Error` reason (as if unsupervised).
+ *
+ * The asker of an ask whose handler crashed and was restarted or stopped gets `ActorStopped`, as
+ * from an unsupervised actor's crash (or the defect itself when it is a registered runtime
+ * error, see `registerRuntimeError`).
  * - no rule fits: the failure ends the actor as usual, and its supervisor decides.
  *
  * PreRestart vs PostStop: finalizers the behaviour adds in its init see the `Exit` their scope
@@ -39,6 +43,8 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Actor from "../actors/Actor.ts"
 import { ActorContext, type ActorContextShape } from "../actors/ActorContext.ts"
+import { ActorStopped, isRegisteredRuntimeError } from "../actors/ActorError.ts"
+import * as ExitReason from "../actors/ExitReason.ts"
 
 export type Directive = "resume" | "restart" | "stop"
 
@@ -141,6 +147,14 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
       st.current = yield* Scope.provide(inner.init, st.scope).pipe(Effect.orDie)
     })
 
+  /**
+   * What the asker of a handler that crashed (restarted or stopped) gets: `ActorStopped`, as from
+   * an unsupervised actor's crash, or the defect itself when it is a registered runtime error
+   * (a sharded entity's `StateNotSaved`), which the asker's error channel is typed with.
+   */
+  const crashed = (st: Supervised, error: unknown, cause: Cause.Cause<unknown>) =>
+    isRegisteredRuntimeError(error) ? error : new ActorStopped({ actor: st.ctx.self.key, reason: ExitReason.fromCause(cause) })
+
   /** The failure of one handler: a directive, or the failure itself when no rule fits. */
   const guard = (st: Supervised, effect: Effect.Effect<unknown, unknown, any>, isAsk: boolean) =>
     Effect.catchCause(effect, (cause) => {
@@ -153,10 +167,10 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
         case "resume":
           return isAsk ? Effect.fail(error) : Effect.logWarning(`resumed after a failure: ${describe(error)}`)
         case "stop":
-          return Effect.andThen(st.ctx.stop({ _tag: "Error", message: Cause.pretty(cause) }), isAsk ? Effect.fail(error) : Effect.void)
+          return Effect.andThen(st.ctx.stop({ _tag: "Error", message: Cause.pretty(cause) }), isAsk ? Effect.fail(crashed(st, error, cause)) : Effect.void)
         case "restart":
           return Effect.flatMap(withinLimit(st, rule), (ok) =>
-            ok ? Effect.andThen(restart(st, rule, error), isAsk ? Effect.fail(error) : Effect.void) : Effect.failCause(cause))
+            ok ? Effect.andThen(restart(st, rule, error), isAsk ? Effect.fail(crashed(st, error, cause)) : Effect.void) : Effect.failCause(cause))
       }
     })
 

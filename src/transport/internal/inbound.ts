@@ -12,13 +12,14 @@ import * as Exit from "effect/Exit"
 import type { AnyProtocol } from "../../actors/Actor.ts"
 import {
   ActorStopped,
-  AskErrorSchema,
   AskTimeout,
   InvalidMessage,
+  isRegisteredRuntimeError,
   MailboxFull,
   NodeDown,
   NoProc,
-  ProtocolMismatch
+  ProtocolMismatch,
+  runtimeErrorSchema
 } from "../../actors/ActorError.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 import { fromTraceparent, type LocalActor, Offer, type Reply, withResolver } from "../../actors/Kernel.ts"
@@ -133,7 +134,7 @@ const onTell = (router: Router, peer: Peer, conn: Connection, e: Tell, bytes: nu
 
 const isRuntimeError = (u: unknown): boolean =>
   u instanceof NoProc || u instanceof ActorStopped || u instanceof MailboxFull || u instanceof InvalidMessage ||
-  u instanceof NodeDown || u instanceof ProtocolMismatch || u instanceof AskTimeout
+  u instanceof NodeDown || u instanceof ProtocolMismatch || u instanceof AskTimeout || isRegisteredRuntimeError(u)
 
 const onAsk = (router: Router, peer: Peer, conn: Connection, e: Ask, bytes: number): void => {
   if (peer.flow.holding.size !== 0) countCredit(router, peer, conn, e[1])
@@ -195,7 +196,7 @@ const onAsk = (router: Router, peer: Peer, conn: Connection, e: Ask, bytes: numb
 const sendReply = (peer: Peer, conn: Connection, askId: number, kind: number, value: unknown): void => {
   if (peer.conn !== conn || conn.closed !== undefined) return // the asker learns NodeDown on its side
   if (kind === ReplyKind.RuntimeError) {
-    const encoded = encoderFor(AskErrorSchema)(value)
+    const encoded = encoderFor(runtimeErrorSchema())(value)
     value = Exit.isSuccess(encoded) ? encoded.value : { _tag: "NoProc", actor: "unknown" }
   }
   conn.send([Kind.Reply, askId, kind, value])
@@ -209,7 +210,7 @@ const onReply = (router: Router, peer: Peer, e: ReplyEnvelope): void => {
     ? (def._kind === "ask" ? def.success : undefined)
     : e[2] === ReplyKind.ProtocolError
     ? (def._kind === "ask" ? def.error : undefined)
-    : AskErrorSchema
+    : runtimeErrorSchema()
   if (schema === undefined) return pending.reply(Exit.void)
   const exit = withResolver(router.system, () => decoderFor(schema)(e[3]))
   if (Exit.isFailure(exit)) {
