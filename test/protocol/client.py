@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """
 A Telex client written from docs/protocol.md alone, in Python 3 with the standard library only
-(socket, hmac, hashlib, json, struct). It is what a team writing a client in another language
-would write: frames (section 2), the handshake (3), heartbeats and fragments (4), the json codec
-(5), envelopes (6-8), sharded entities (14).
+(socket, hmac, hashlib, json, struct; base64, threading, ssl for TLS). It is what a team writing
+a client in another language would write: frames (section 2), the handshake on both sides (3),
+heartbeats and fragments (4), the json and msgpack codecs (5), envelopes (6-8), incarnations
+(9), invalid input (10), reliable channels (13) and sharded entities (14).
 
 Usage: client.py --port N --cluster C --secret S SCENARIO [--args JSON]
 
