@@ -1097,6 +1097,8 @@ export const make = (config: Config) =>
     /** A request from another node's region, answered with an encoded `Reply`. */
     const remoteAsk = (reg: Registered, key: string, raw: unknown, timeoutMillis: number): Effect.Effect<Reply> =>
       Effect.suspend(() => {
+        // as for local refs: a key with a lone surrogate would be another key once forwarded
+        if (!Hash.isWellFormed(key)) return Effect.succeed(runtimeReply(malformedKey(reg, key)))
         const decoded = reg.decode(raw)
         if (Exit.isFailure(decoded)) {
           const error = new InvalidMessage({ actor: `${reg.entity.type}/${key}`, protocol: reg.entity.protocol.name, issue: issueOf(decoded) })
@@ -1155,6 +1157,9 @@ export const make = (config: Config) =>
       RegionProtocol.behavior(Effect.succeed({
         Deliver: ({ key, message, hops }) =>
           Effect.suspend(() => {
+            if (!Hash.isWellFormed(key)) {
+              return Effect.logWarning(`sharding: refused a message for ${reg.entity.type} from another node: ${malformedKey(reg, key).issue}`)
+            }
             const decoded = reg.decode(message)
             if (Exit.isFailure(decoded)) {
               return Effect.logWarning(`sharding: refused a message for ${reg.entity.type}/${key} from another node: ${issueOf(decoded)}`)
@@ -1288,14 +1293,14 @@ export const make = (config: Config) =>
       Hash.isWellFormed(key) ? new Ref(reg, key) : malformedKeyRef(reg, key)
 
     /** A ref whose key has a lone surrogate: it would reach other nodes as another key (U+FFFD), so nothing is sent. */
+    const malformedKey = (reg: Registered, key: string) =>
+      new InvalidMessage({
+        actor: `${reg.entity.type}/${key}`,
+        protocol: reg.entity.protocol.name,
+        issue: "the entity key is not well-formed UTF-16 (a lone surrogate): it has no UTF-8 form"
+      })
     const malformedKeyRef = (reg: Registered, key: string): EntityRef<any> => {
-      const refused = Effect.suspend(() =>
-        Effect.fail(new InvalidMessage({
-          actor: `${reg.entity.type}/${key}`,
-          protocol: reg.entity.protocol.name,
-          issue: "the entity key is not well-formed UTF-16 (a lone surrogate): it has no UTF-8 form"
-        }))
-      )
+      const refused = Effect.suspend(() => Effect.fail(malformedKey(reg, key)))
       return { entityType: reg.entity.type, key, shard: Hash.shardOf(key, shards), tell: () => refused, ask: () => refused }
     }
 
