@@ -59,6 +59,9 @@ export interface Config {
 /** a region forwards a tell at most this many times (stale views of the owners cannot loop it) */
 const MAX_HOPS = 2
 
+/** the longest stretch of admitted asks run before the event loop gets its turn */
+const ADMIT_SLICE_MILLIS = 4
+
 interface Registered {
   readonly entity: Entity<any, any>
   readonly encode: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
@@ -972,6 +975,38 @@ export const make = (config: Config) =>
     const notOwner = (shard: number): Reply => ({ _tag: "NotOwner", owner: owners[shard] ?? null })
 
     /**
+     * Asks to an entity of a shard held here that is not running (it must be activated, or is
+     * starting) go on from here by slices of a few ms, each after I/O. A burst of them
+     * (`Effect.forEach` with concurrency runs each one in the caller's loop until it suspends)
+     * would otherwise make every activation, and its spawn, in one stretch of the event loop:
+     * seconds for tens of thousands, with the node's lease timers, and so its renewals, starved
+     * past the renew deadline (every shard lost, its entities stopped).
+     */
+    let admitting: Array<() => void> = []
+    let admitScheduled = false
+    const admitSlice = () => {
+      const start = performance.now()
+      let i = 0
+      while (i < admitting.length) {
+        admitting[i++]!()
+        if ((i & 15) === 0 && performance.now() - start > ADMIT_SLICE_MILLIS) {
+          admitting = admitting.slice(i)
+          setImmediate(admitSlice)
+          return
+        }
+      }
+      admitting = []
+      admitScheduled = false
+    }
+    const admitted: Effect.Effect<void> = Effect.callback<void>((resume) => {
+      admitting.push(() => resume(Effect.void))
+      if (!admitScheduled) {
+        admitScheduled = true
+        setImmediate(admitSlice)
+      }
+    })
+
+    /**
      * Asks entity `key`, wherever it lives; retries while its shard has no owner or moves, until
      * `deadline`. `remote`: the request came from another node's region (then this node answers
      * for its own shards only, and `NotOwner` otherwise).
@@ -1256,7 +1291,12 @@ export const make = (config: Config) =>
         const local = shardStates.get(shard)
         if (local !== undefined) {
           const entry = this.running(local)
-          if (entry === undefined) return askEntity(reg, key, message, timeoutMillis, false)
+          if (entry === undefined) {
+            return Effect.andThen(
+              admitted,
+              Effect.suspend(() => askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false))
+            )
+          }
           return Effect.catchTag(entry.ref!.ask(message, askOptions) as Effect.Effect<unknown, NoProc>, "NoProc", () =>
             // it stopped meanwhile: not delivered
             askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false))
