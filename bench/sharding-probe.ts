@@ -22,13 +22,18 @@ const slices = Number(process.argv[2] ?? 4)
 const mode = process.argv[3] ?? "both"
 const quiet = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, References.MinimumLogLevel, "Error")
 
+/** CPU microseconds of the process per ask in the last `pipelined` run (less load-sensitive than rates) */
+let lastCpu = 0
 const pipelined = (n: number, ask: (i: number) => Effect.Effect<unknown, unknown>) =>
   Effect.gen(function*() {
+    const c0 = process.cpuUsage()
     const t0 = nowNs()
     yield* Effect.forEach(Array.from({ length: inFlight }, (_, w) => w), (w) =>
       Effect.gen(function*() {
         for (let i = w; i < n; i += inFlight) yield* ask(i)
       }), { concurrency: "unbounded", discard: true })
+    const c = process.cpuUsage(c0)
+    lastCpu = (c.user + c.system) / n
     return n / ((nowNs() - t0) / 1e9)
   })
 
@@ -75,26 +80,48 @@ const three = Effect.gen(function*() {
   yield* pipelined(10_000, spreadAsk)
   yield* pipelined(10_000, entityAsk)
   const r = { plain: [] as Array<number>, spread: [] as Array<number>, entity: [] as Array<number>, raw: [] as Array<number> }
-  const n = 50_000
+  const n = Number(process.env.PROBE_SLICE ?? 50_000)
   const only = process.env.PROBE_ONLY
   if (only !== undefined) {
     const f = only === "plain" ? plainAsk : only === "spread" ? spreadAsk : only === "raw" ? rawAsk : entityAsk
     const t0 = Date.now()
     const rate = yield* pipelined(400_000, f)
-    return { [only]: rate, ms: Date.now() - t0 } as any
+    return { [only]: rate, ms: Date.now() - t0, usPerAsk: lastCpu } as any
   }
+  // per cycle (each kind once, the order reversed every other cycle) the ratios; their medians
+  // resist the load of a shared machine better than ratios of means
+  const cycles = { askRatio: [] as Array<number>, sameActors: [] as Array<number>, rawRatioSame: [] as Array<number>, cpuRatio: [] as Array<number>, cpuRatioSame: [] as Array<number> }
+  const cpu = { plain: [] as Array<number>, spread: [] as Array<number>, entity: [] as Array<number>, raw: [] as Array<number> }
   for (let s = 0; s < slices; s++) {
     const order = s % 2 === 0 ? ["plain", "spread", "entity", "raw"] as const : ["raw", "entity", "spread", "plain"] as const
-    for (const k of order) r[k].push(yield* pipelined(n, k === "plain" ? plainAsk : k === "spread" ? spreadAsk : k === "raw" ? rawAsk : entityAsk))
+    for (const k of order) {
+      r[k].push(yield* pipelined(n, k === "plain" ? plainAsk : k === "spread" ? spreadAsk : k === "raw" ? rawAsk : entityAsk))
+      cpu[k].push(lastCpu)
+    }
+    cycles.cpuRatio.push(cpu.plain[s]! / cpu.entity[s]!)
+    cycles.cpuRatioSame.push(cpu.spread[s]! / cpu.entity[s]!)
+    cycles.askRatio.push(r.entity[s]! / r.plain[s]!)
+    cycles.sameActors.push(r.entity[s]! / r.spread[s]!)
+    cycles.rawRatioSame.push(r.raw[s]! / r.spread[s]!)
   }
   const hm = (xs: Array<number>) => xs.length / xs.reduce((a, x) => a + 1 / x, 0)
-  return { plain: hm(r.plain), spread: hm(r.spread), entity: hm(r.entity), askRatio: hm(r.entity) / hm(r.plain), sameActors: hm(r.entity) / hm(r.spread), raw: hm(r.raw), rawRatioSame: hm(r.raw) / hm(r.spread) }
+  const median = (xs: Array<number>) => {
+    const t = [...xs].sort((a, b) => a - b)
+    return t.length % 2 === 1 ? t[(t.length - 1) / 2]! : (t[t.length / 2 - 1]! + t[t.length / 2]!) / 2
+  }
+  return {
+    plain: hm(r.plain), spread: hm(r.spread), entity: hm(r.entity), raw: hm(r.raw),
+    askRatio: median(cycles.askRatio), sameActors: median(cycles.sameActors), rawRatioSame: median(cycles.rawRatioSame),
+    // CPU per ask (all three nodes are this process): plain ÷ entity, as askRatio would be if CPU alone limited both
+    cpuRatio: median(cycles.cpuRatio), cpuRatioSame: median(cycles.cpuRatioSame),
+    usPerAskPlain: median(cpu.plain), usPerAskSpread: median(cpu.spread), usPerAskEntity: median(cpu.entity), usPerAskRaw: median(cpu.raw)
+  }
 }).pipe(Effect.scoped)
 
 /** one node: heap per active entity vs per plain actor (same behaviour) */
 const memory = Effect.gen(function*() {
   const N = 20_000
-  const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity] }).pipe(
+  const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity], leaseTtl: "10 minutes" }).pipe(
     Layer.provideMerge(Layer.merge(ActorSystem.layer({ node: "solo" }), ShardStore.Service.layer(ShardStore.memory())))))
   const sharding = Context.get(ctx, Sharding)
   const system = Context.get(ctx, ActorSystem)
@@ -111,7 +138,8 @@ const memory = Effect.gen(function*() {
   yield* pipelined(N, (i) => plainRefs[i]!.ask(Echo.Ping({ n: i })))
   fullGc()
   const b2 = process.memoryUsage().heapUsed
-  return { bytesPerActiveKey: (b1 - b0) / N, bytesPerPlainActor: (b2 - b1) / N }
+  // (long leases: under load a full GC must not outlast the renew deadline and stop the entities)
+  return { bytesPerActiveKey: (b1 - b0) / N, bytesPerPlainActor: (b2 - b1) / N, active: sharding.activeEntities() }
 }).pipe(Effect.scoped)
 
 const main = async () => {

@@ -112,6 +112,8 @@ interface Supervised {
    * actors never fail, and what an actor holds for its failures is paid by each of them)
    */
   restarts: Map<Rule, Array<number>> | undefined
+  /** the actor's handlers (what the cell calls): `onDown`/`onExit` follow the current incarnation */
+  readonly handlers: Record<string, ((message: any) => Effect.Effect<unknown, unknown, any>) | undefined>
 }
 
 /**
@@ -145,6 +147,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
       if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
       st.scope = yield* Scope.fork(st.outer, "sequential")
       st.current = yield* Scope.provide(inner.init, st.scope).pipe(Effect.orDie)
+      signals(st)
     })
 
   /**
@@ -184,18 +187,30 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     return effect[Actor.ForkTypeId] === true ? Actor.fork(guarded) : guarded
   }
 
+  /**
+   * `onDown`/`onExit` of the actor, guarded, when its current incarnation has them (the cell
+   * skips a signal with no handler, as the incarnation would): most have neither, and two
+   * closures per actor for them are then not made.
+   */
+  const signals = (st: Supervised) => {
+    const handlers = st.handlers
+    if (st.current.onDown === undefined) handlers.onDown = undefined
+    else handlers.onDown ??= (down) => guard(st, Effect.suspend(() => st.current.onDown?.(down) ?? Effect.void), false)
+    if (st.current.onExit === undefined) handlers.onExit = undefined
+    else handlers.onExit ??= (exit) => guard(st, Effect.suspend(() => st.current.onExit?.(exit) ?? Effect.void), false)
+  }
+
   const init = Effect.gen(function*() {
     const ctx = yield* ActorContext
     const outer = yield* Effect.scope
     const scope = yield* Scope.fork(outer, "sequential")
-    const st: Supervised = { ctx, outer, scope, current: undefined, restarts: undefined }
+    const handlers: Supervised["handlers"] = {}
+    const st: Supervised = { ctx, outer, scope, current: undefined, restarts: undefined, handlers }
     st.current = yield* Scope.provide(inner.init, scope)
     // one closure for every tag (the message carries its tag)
     const onMessage = (message: { readonly _tag: string }) => handle(st, message)
-    const handlers: Record<string, (message: any) => Effect.Effect<unknown, unknown, any>> = {}
     for (const tag of tags) handlers[tag] = onMessage
-    handlers.onDown = (down) => guard(st, Effect.suspend(() => st.current.onDown?.(down) ?? Effect.void), false) as any
-    handlers.onExit = (exit) => guard(st, Effect.suspend(() => st.current.onExit?.(exit) ?? Effect.void), false) as any
+    signals(st)
     return handlers as unknown as Actor.Handlers<D, any>
   })
   return { protocol, init } as Actor.Behavior<D, E, R>

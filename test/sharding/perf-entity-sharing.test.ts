@@ -127,4 +127,48 @@ describe("sharding: what the activations of one entity type share", () => {
       assert.strictEqual(gone._tag, "Failure")
       assert.strictEqual(yield* b.ask(Tally.Get()), 0)
     }).pipe(Effect.provide(ActorSystem.layer({ node: "solo" })))))
+
+  it.live("a supervised actor's onDown follows its current incarnation across a restart", () =>
+    quiet(Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const Watcher = Actor.make("test/PerfWatcher", {
+        Watch: Actor.ask({ target: Schema.Any }, { success: Schema.Boolean }),
+        Downs: Actor.ask({}, { success: Schema.Int }),
+        Crash: Actor.tell({})
+      })
+      let incarnations = 0
+      const supervised = Supervise.behavior(
+        Watcher.behavior(Effect.gen(function*() {
+          const ctx = yield* ActorContext
+          const mine = ++incarnations
+          let downs = 0
+          const handlers = {
+            Watch: ({ target }: { target: any }) => Effect.as(ctx.monitor(target), true),
+            Downs: () => Effect.sync(() => downs),
+            Crash: () => Effect.die(new Error("crash on purpose"))
+          }
+          // the first incarnation handles Down signals; the second has no onDown
+          return mine === 1 ? { ...handlers, onDown: () => Effect.sync(() => void downs++) } : handlers
+        })),
+        [{ match: () => true, directive: "restart" }]
+      )
+      const Idle = Actor.make("test/PerfIdle", { Ping: Actor.ask({}, { success: Schema.Int }) })
+      const idle = Idle.behavior(Effect.succeed({ Ping: () => Effect.succeed(1) }))
+      const w = yield* system.spawn(supervised)
+      const t1 = yield* system.spawn(idle)
+      assert.isTrue(yield* w.ask(Watcher.Watch({ target: t1 })))
+      yield* system.stop(t1)
+      for (let i = 0; i < 100 && (yield* w.ask(Watcher.Downs())) === 0; i++) yield* Effect.sleep("10 millis")
+      assert.strictEqual(yield* w.ask(Watcher.Downs()), 1)
+      // restarted: the new incarnation has no onDown, so a Down is skipped (and does not crash it)
+      yield* w.tell(Watcher.Crash())
+      assert.strictEqual(yield* w.ask(Watcher.Downs()), 0)
+      const t2 = yield* system.spawn(idle)
+      assert.isTrue(yield* w.ask(Watcher.Watch({ target: t2 })))
+      yield* system.stop(t2)
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual(yield* w.ask(Watcher.Downs()), 0)
+      assert.strictEqual(incarnations, 2)
+      assert.isTrue(system.info(w)._tag === "Some")
+    }).pipe(Effect.provide(ActorSystem.layer({ node: "solo" })))))
 })

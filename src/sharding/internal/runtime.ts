@@ -72,7 +72,14 @@ interface Registered {
 
 type Wake = (outcome: "retry" | ActorRef<any> | ShardingError) => void
 
+/**
+ * One entity of a shard. It is also the behaviour its actor is spawned with (its type's
+ * protocol and shared init): the init finds its entry from its actor (`entryOf`), so an
+ * activation costs its entry and its supervision state, not a behaviour built for it.
+ */
 interface EntityEntry {
+  readonly protocol: Actor.ActorProtocol<any>
+  readonly init: Effect.Effect<any, any, any>
   readonly id: string
   readonly reg: Registered
   /** its shard (an entry that runs, of a shard that is active, is the one its shard's map holds) */
@@ -97,24 +104,8 @@ interface EntityEntry {
   context: EntityContextShape | undefined
 }
 
-/**
- * The behaviour an entity's actor is spawned with: its type's shared init, and the entry it
- * finds from its actor (`entryOf`) — what one activation costs beyond a plain actor is this
- * object, its entry and its supervision state, not a behaviour built for it.
- */
-class EntityActor implements Actor.Behavior<any, any, any> {
-  readonly protocol: Actor.ActorProtocol<any>
-  readonly init: Effect.Effect<any, any, any>
-  readonly entry: EntityEntry
-  constructor(protocol: Actor.ActorProtocol<any>, init: Effect.Effect<any, any, any>, entry: EntityEntry) {
-    this.protocol = protocol
-    this.init = init
-    this.entry = entry
-  }
-}
-
-/** The entry of the entity whose actor `actx` is (from its init). */
-const entryOf = (actx: ActorContextShape): EntityEntry => (Kernel.localOf(actx)!.behavior as EntityActor).entry
+/** The entry of the entity whose actor `actx` is: the entry is the behaviour it was spawned with. */
+const entryOf = (actx: ActorContextShape): EntityEntry => Kernel.localOf(actx)!.behavior as unknown as EntityEntry
 
 interface ShardState {
   readonly shard: number
@@ -423,6 +414,8 @@ export const make = (config: Config) =>
       let entry = state.entities.get(id)
       if (entry === undefined) {
         entry = {
+          protocol: reg.entity.protocol,
+          init: entityInit(reg),
           id,
           reg,
           shard: state,
@@ -612,7 +605,7 @@ export const make = (config: Config) =>
     }
     const spawnEntity = (entry: EntityEntry) =>
       Effect.updateContext(
-        system.spawn(new EntityActor(entry.reg.entity.protocol, entityInit(entry.reg), entry), { mailbox: entry.reg.entity.mailbox }),
+        system.spawn(entry as Actor.Behavior<any, any, any>, { mailbox: entry.reg.entity.mailbox }),
         withSharding
       ) as Effect.Effect<ActorRef<any>, unknown>
 
@@ -972,6 +965,9 @@ export const make = (config: Config) =>
      */
     const bucket = (millis: number) => Math.max(50, Math.ceil(millis / 50) * 50)
 
+    /** what is left of an ask's timeout, from its start on the wall clock */
+    const timeLeft = (timeoutMillis: number, started: number) => Math.max(1, Math.min(timeoutMillis, timeoutMillis - (wall() - started)))
+
     const notOwner = (shard: number): Reply => ({ _tag: "NotOwner", owner: owners[shard] ?? null })
 
     /**
@@ -1286,7 +1282,9 @@ export const make = (config: Config) =>
         const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
         // no timeout given: the refs' default (5 s) as is, not a Duration made per ask
         const askOptions = options?.timeout === undefined ? undefined : { timeout: bucket(timeoutMillis) }
-        const started = now()
+        // on the wall clock: a number read, where the monotonic one makes two BigInts per ask
+        // (it only sizes what is left of the timeout if the ask must be routed again)
+        const started = wall()
         // the common cases first: a running entity here, or on another node, asked directly
         const local = shardStates.get(shard)
         if (local !== undefined) {
@@ -1299,7 +1297,7 @@ export const make = (config: Config) =>
           }
           return Effect.catchTag(entry.ref!.ask(message, askOptions) as Effect.Effect<unknown, NoProc>, "NoProc", () =>
             // it stopped meanwhile: not delivered
-            askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false))
+            askEntity(reg, key, message, timeLeft(timeoutMillis, started), false))
         }
         let d = this.direct
         if (d === undefined || !d.live) this.direct = d = directs.get(id)
@@ -1310,13 +1308,13 @@ export const make = (config: Config) =>
             case "NoProc":
               // it stopped (passivated, its shard moved): not delivered; routed by the regions
               forgetDirect(id, direct)
-              return askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false)
+              return askEntity(reg, key, message, timeLeft(timeoutMillis, started), false)
             case "NodeDown":
               forgetDirect(id, direct)
               if (e.reason === "not connected") {
                 // refused before it left: never sent
                 forgetMember(direct.owner)
-                return askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false)
+                return askEntity(reg, key, message, timeLeft(timeoutMillis, started), false)
               }
               return Effect.fail(e)
             case "ActorStopped":
