@@ -32,10 +32,18 @@ export type Reply = typeof Reply.Type
 
 export const RuntimeError = Schema.Union([AskErrorSchema, ShardingError])
 
+/** The longest `timeoutMillis` of a region `Ask` (setTimeout's bound, about 24.8 days): a longer wait is sent as this. */
+export const MAX_ASK_MILLIS = 2_147_483_647
+
 export const RegionProtocol = Actor.make("telex/ShardRegion", {
   /** a tell to entity `key`; `hops`: regions it went through (a region forwards at most twice) */
-  Deliver: Actor.tell({ key: Schema.String, message: Schema.Unknown, hops: Schema.Int }),
-  Ask: Actor.ask({ key: Schema.String, message: Schema.Unknown, timeoutMillis: Schema.Number }, { success: Reply })
+  Deliver: Actor.tell({ key: Schema.String, message: Schema.Unknown, hops: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)) }),
+  /** `timeoutMillis`: finite, 0 to `MAX_ASK_MILLIS` (a foreign client's Infinity would hold the ask forever) */
+  Ask: Actor.ask({
+    key: Schema.String,
+    message: Schema.Unknown,
+    timeoutMillis: Schema.Number.check(Schema.isFinite(), Schema.isBetween({ minimum: 0, maximum: MAX_ASK_MILLIS }))
+  }, { success: Reply })
 })
 export type RegionProtocol = typeof RegionProtocol.defs
 

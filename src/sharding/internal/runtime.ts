@@ -45,7 +45,7 @@ import { Sharding } from "../Sharding.ts"
 import { ShardingError } from "../ShardingError.ts"
 import * as ShardStore from "../ShardStore.ts"
 import * as Hash from "./hash.ts"
-import { NODE_NAME, NodeProtocol, RegionProtocol, regionName, type Reply, RuntimeError } from "./protocol.ts"
+import { MAX_ASK_MILLIS, NODE_NAME, NodeProtocol, RegionProtocol, regionName, type Reply, RuntimeError } from "./protocol.ts"
 
 export interface Config {
   readonly shards: number
@@ -1079,7 +1079,7 @@ export const make = (config: Config) =>
             }
             const sentAt = directSeq
             const sent = yield* r.region.ask(
-              RegionProtocol.Ask({ key, message: encoded, timeoutMillis: remaining }),
+              RegionProtocol.Ask({ key, message: encoded, timeoutMillis: Math.min(remaining, MAX_ASK_MILLIS) }),
               { timeout: bucket(remaining) }
             ).pipe(Effect.result)
             if (sent._tag === "Failure") {
