@@ -407,6 +407,40 @@ export const make = (config: Config) =>
     // local entities
     // -------------------------------------------------------------------------
 
+    /**
+     * Activations, and asks and tells to an entity of a shard held here that is not running (it
+     * must be activated, or is starting), go on from here by slices of a few ms, each after I/O
+     * (a sender's messages keep their order: it waits for each). A burst
+     * of them (`Effect.forEach` with concurrency runs each ask or tell in the caller's loop
+     * until it suspends; the activations it forks are then one scheduler batch) would otherwise
+     * make every activation, and its spawn, in one stretch of the event loop: seconds for tens
+     * of thousands, with the node's lease timers, and so its renewals, starved past the renew
+     * deadline (every shard lost, its entities stopped).
+     */
+    let admitting: Array<() => void> = []
+    let admitScheduled = false
+    const admitSlice = () => {
+      const start = performance.now()
+      let i = 0
+      while (i < admitting.length) {
+        admitting[i++]!()
+        if ((i & 15) === 0 && performance.now() - start > ADMIT_SLICE_MILLIS) {
+          admitting = admitting.slice(i)
+          setImmediate(admitSlice)
+          return
+        }
+      }
+      admitting = []
+      admitScheduled = false
+    }
+    const admitted: Effect.Effect<void> = Effect.callback<void>((resume) => {
+      admitting.push(() => resume(Effect.void))
+      if (!admitScheduled) {
+        admitScheduled = true
+        setImmediate(admitSlice)
+      }
+    })
+
     const entityId = (type: string, key: string) => `${type}\u0000${key}`
 
     const entryFor = (state: ShardState, reg: Registered, key: string): EntityEntry => {
@@ -495,7 +529,7 @@ export const make = (config: Config) =>
     const activate = (state: ShardState, entry: EntityEntry) =>
       Effect.gen(function*() {
         // after the caller that made the entry has queued its message or its wait for it
-        yield* Effect.yieldNow
+        yield* admitted
         // recorded as it is spawned, so that the shard's stop finds it even if this fiber is interrupted just after
         const ref = yield* Effect.uninterruptibleMask((restore) =>
           restore(
@@ -971,38 +1005,6 @@ export const make = (config: Config) =>
     const notOwner = (shard: number): Reply => ({ _tag: "NotOwner", owner: owners[shard] ?? null })
 
     /**
-     * Asks to an entity of a shard held here that is not running (it must be activated, or is
-     * starting) go on from here by slices of a few ms, each after I/O. A burst of them
-     * (`Effect.forEach` with concurrency runs each one in the caller's loop until it suspends)
-     * would otherwise make every activation, and its spawn, in one stretch of the event loop:
-     * seconds for tens of thousands, with the node's lease timers, and so its renewals, starved
-     * past the renew deadline (every shard lost, its entities stopped).
-     */
-    let admitting: Array<() => void> = []
-    let admitScheduled = false
-    const admitSlice = () => {
-      const start = performance.now()
-      let i = 0
-      while (i < admitting.length) {
-        admitting[i++]!()
-        if ((i & 15) === 0 && performance.now() - start > ADMIT_SLICE_MILLIS) {
-          admitting = admitting.slice(i)
-          setImmediate(admitSlice)
-          return
-        }
-      }
-      admitting = []
-      admitScheduled = false
-    }
-    const admitted: Effect.Effect<void> = Effect.callback<void>((resume) => {
-      admitting.push(() => resume(Effect.void))
-      if (!admitScheduled) {
-        admitScheduled = true
-        setImmediate(admitSlice)
-      }
-    })
-
-    /**
      * Asks entity `key`, wherever it lives; retries while its shard has no owner or moves, until
      * `deadline`. `remote`: the request came from another node's region (then this node answers
      * for its own shards only, and `NotOwner` otherwise).
@@ -1266,9 +1268,15 @@ export const make = (config: Config) =>
           if (local !== undefined && (held.get(this.shard)?.length ?? 0) === 0) {
             const entry = this.running(local)
             if (entry !== undefined) return entry.ref!.tell(message as any)
+            // to be activated, or starting: admitted first (see `admitted`)
+            if (local.status === "active") return Effect.andThen(admitted, Effect.suspend(() => this.dispatch(message)))
           }
-          return dispatchTell(this.reg, this.key, message, 0) ? Effect.void : Effect.fail(bufferFull(this.entityType, this.key))
+          return this.dispatch(message)
         })
+      }
+
+      private dispatch(message: unknown): Effect.Effect<void, ShardingError> {
+        return dispatchTell(this.reg, this.key, message, 0) ? Effect.void : Effect.fail(bufferFull(this.entityType, this.key))
       }
 
       ask(message: any, options?: { readonly timeout?: Duration.Input | undefined }): Effect.Effect<any, any> {
