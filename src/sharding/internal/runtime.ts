@@ -259,7 +259,8 @@ export const make = (config: Config) =>
           wake: () => {
             if (done) return
             done = true
-            resume(Effect.void)
+            // a flush wakes every held ask of a shard at once: they go on by admission slices
+            admit(() => resume(Effect.void))
           }
         }
         if (!hold(shard, item)) {
@@ -408,9 +409,10 @@ export const make = (config: Config) =>
     // -------------------------------------------------------------------------
 
     /**
-     * Activations, and asks and tells to an entity of a shard held here that is not running (it
-     * must be activated, or is starting), go on from here by slices of a few ms, each after I/O
-     * (a sender's messages keep their order: it waits for each). A burst
+     * Activations, asks and tells to an entity of a shard held here that is not running (it
+     * must be activated, or is starting), and held asks woken by a flush go on from here by
+     * slices of a few ms, each after I/O (a sender's messages keep their order: it waits for
+     * each). A burst
      * of them (`Effect.forEach` with concurrency runs each ask or tell in the caller's loop
      * until it suspends; the activations it forks are then one scheduler batch) would otherwise
      * make every activation, and its spawn, in one stretch of the event loop: seconds for tens
@@ -433,13 +435,14 @@ export const make = (config: Config) =>
       admitting = []
       admitScheduled = false
     }
-    const admitted: Effect.Effect<void> = Effect.callback<void>((resume) => {
-      admitting.push(() => resume(Effect.void))
+    const admit = (f: () => void) => {
+      admitting.push(f)
       if (!admitScheduled) {
         admitScheduled = true
         setImmediate(admitSlice)
       }
-    })
+    }
+    const admitted: Effect.Effect<void> = Effect.callback<void>((resume) => admit(() => resume(Effect.void)))
 
     const entityId = (type: string, key: string) => `${type}\u0000${key}`
 
