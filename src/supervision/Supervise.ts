@@ -100,6 +100,9 @@ const fits = (rule: Rule, error: unknown): boolean =>
     ? typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === rule.match
     : rule.match(error)
 
+/** Marks a supervised actor's handlers, whose `onDown`/`onExit` follow its incarnation. */
+const LiveSignals: unique symbol = Symbol.for("telex/Supervise/LiveSignals")
+
 /** What one supervised actor holds: its incarnation, and its restarts (made at the first one). */
 interface Supervised {
   readonly ctx: ActorContextShape
@@ -194,9 +197,11 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
    */
   const signals = (st: Supervised) => {
     const handlers = st.handlers
-    if (st.current.onDown === undefined) handlers.onDown = undefined
+    // a nested Supervise.behavior's handlers gain or lose onDown/onExit at its own restarts
+    const live = st.current[LiveSignals] === true
+    if (!live && st.current.onDown === undefined) handlers.onDown = undefined
     else handlers.onDown ??= (down) => guard(st, Effect.suspend(() => st.current.onDown?.(down) ?? Effect.void), false)
-    if (st.current.onExit === undefined) handlers.onExit = undefined
+    if (!live && st.current.onExit === undefined) handlers.onExit = undefined
     else handlers.onExit ??= (exit) => guard(st, Effect.suspend(() => st.current.onExit?.(exit) ?? Effect.void), false)
   }
 
@@ -205,6 +210,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     const outer = yield* Effect.scope
     const scope = yield* Scope.fork(outer, "sequential")
     const handlers: Supervised["handlers"] = {}
+    Object.defineProperty(handlers, LiveSignals, { value: true })
     const st: Supervised = { ctx, outer, scope, current: undefined, restarts: undefined, handlers }
     st.current = yield* Scope.provide(inner.init, scope)
     // one closure for every tag (the message carries its tag)
