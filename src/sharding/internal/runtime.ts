@@ -178,6 +178,35 @@ export const make = (config: Config) =>
       )))
     }
 
+    // tells refused after their sender was answered (an entity's full `fail` mailbox as it
+    // starts, a tell from another node, a full buffer): lost, so counted in a warning, the
+    // first at once and then at most one a second with the count
+    let refusedTells = 0
+    let refusedPending = 0
+    let lastRefused = ""
+    let refusalWarning = false
+    const warnRefused = Effect.suspend(() => {
+      const n = refusedPending
+      refusedPending = 0
+      return n === 0 ? Effect.void : Effect.logWarning(
+        `sharding: ${n} tell${n === 1 ? "" : "s"} to entities refused after their senders were answered, dropped (last: ${lastRefused}; ${refusedTells} since start)`
+      )
+    })
+    const tellRefused = (type: string, key: string, why: unknown) => {
+      refusedTells++
+      refusedPending++
+      lastRefused = `${type}/${key}: ${why instanceof MailboxFull ? `mailbox full (capacity ${why.capacity})` : String(why)}`
+      if (refusalWarning) return
+      refusalWarning = true
+      run(warnRefused.pipe(
+        Effect.andThen(Effect.sleep("1 second")),
+        Effect.andThen(Effect.suspend(() => {
+          refusalWarning = false
+          return warnRefused
+        }))
+      ))
+    }
+
     const registry = new Map<string, Registered>()
     const shardStates = new Map<number, ShardState>()
     /** the owner (lease holder id) of each shard, as last read from the store, or learned */
@@ -236,7 +265,11 @@ export const make = (config: Config) =>
         buffered--
         if (item.kind === "wake") item.wake()
         else if (item.until < t0) (dropped ??= []).push(`${item.reg.entity.type}/${item.key}`)
-        else dispatchTell(item.reg, item.key, item.message, Math.min(item.hops, MAX_HOPS - 1), item.until) // one more forward per round
+        else {
+          // one more forward per round
+          const sent = dispatchTell(item.reg, item.key, item.message, Math.min(item.hops, MAX_HOPS - 1), item.until)
+          if (sent !== true) tellRefused(item.reg.entity.type, item.key, sent === false ? "buffer full" : sent)
+        }
       }
       // lost messages are worth a warning (one per shard and round, with the count and a few keys)
       if (dropped !== undefined) {
@@ -340,8 +373,11 @@ export const make = (config: Config) =>
       return { _tag: "Remote", owner, region }
     }
 
-    /** Sends a tell on its way (or holds it); false when it had to be held and the buffer is full. */
-    const dispatchTell = (reg: Registered, key: string, message: unknown, hops: number, until?: number): boolean => {
+    /**
+     * Sends a tell on its way (or holds it); false when it had to be held and the buffer is full,
+     * the error when the entity, running here, refused it at once.
+     */
+    const dispatchTell = (reg: Registered, key: string, message: unknown, hops: number, until?: number): boolean | unknown => {
       const shard = Hash.shardOf(key, shards)
       if (!shardStates.has(shard)) markTold(entityId(reg.entity.type, key))
       const queued = held.get(shard)
@@ -361,7 +397,7 @@ export const make = (config: Config) =>
           try {
             r.region.tellUnsafe(RegionProtocol.Deliver({ key, message: encoded.value, hops }))
           } catch (e) {
-            run(Effect.logDebug(`sharding: a tell to ${reg.entity.type}/${key} on ${r.owner} was refused: ${String(e)}`))
+            tellRefused(reg.entity.type, key, e)
           }
           return true
         }
@@ -478,14 +514,17 @@ export const make = (config: Config) =>
       return entry
     }
 
-    /** false when the entity is not running yet and the buffer is full: the tell is refused */
-    const deliverLocal = (state: ShardState, reg: Registered, key: string, message: unknown): boolean => {
+    /**
+     * false when the entity is not running yet and the buffer is full: the tell is refused; the
+     * error when the running entity refused it at once (its full `fail` mailbox)
+     */
+    const deliverLocal = (state: ShardState, reg: Registered, key: string, message: unknown): boolean | unknown => {
       const entry = entryFor(state, reg, key)
       if (entry.status === "running") {
         try {
           entry.ref!.tellUnsafe(message as any)
         } catch (e) {
-          run(Effect.logDebug(`sharding: a tell to ${reg.entity.type}/${key} was refused: ${String(e)}`))
+          return e
         }
       } else {
         // bounded with the held messages: a key that cannot start does not grow the node
@@ -571,7 +610,7 @@ export const make = (config: Config) =>
           try {
             ref.tellUnsafe(message as any)
           } catch (e) {
-            yield* Effect.logDebug(`sharding: a tell to ${entry.reg.entity.type}/${entry.key} was refused: ${String(e)}`)
+            tellRefused(entry.reg.entity.type, entry.key, e)
           }
         }
         wakeAll(entry, ref)
@@ -772,7 +811,10 @@ export const make = (config: Config) =>
         // messages came while it passivated: a new activation takes them
         const next = entryFor(state, entry.reg, entry.key)
         buffered -= entry.queue.length
-        for (const m of entry.queue) deliverLocal(state, entry.reg, entry.key, m)
+        for (const m of entry.queue) {
+          const sent = deliverLocal(state, entry.reg, entry.key, m)
+          if (sent !== true) tellRefused(entry.reg.entity.type, entry.key, sent === false ? "buffer full" : sent)
+        }
         entry.queue = []
         next.lastActive = now()
         wakeAll(entry, "retry")
@@ -1200,9 +1242,8 @@ export const make = (config: Config) =>
             if (Exit.isFailure(decoded)) {
               return Effect.logWarning(`sharding: refused a message for ${reg.entity.type}/${key} from another node: ${issueOf(decoded)}`)
             }
-            if (!dispatchTell(reg, key, decoded.value, hops + 1)) {
-              return Effect.logDebug(`sharding: dropped a tell to ${reg.entity.type}/${key}: buffer full`)
-            }
+            const sent = dispatchTell(reg, key, decoded.value, hops + 1)
+            if (sent !== true) tellRefused(reg.entity.type, key, sent === false ? "buffer full" : sent)
             return Effect.void
           }),
         Ask: ({ key, message, timeoutMillis }) => Actor.fork(remoteAsk(reg, key, message, timeoutMillis))
@@ -1278,8 +1319,10 @@ export const make = (config: Config) =>
         })
       }
 
-      private dispatch(message: unknown): Effect.Effect<void, ShardingError> {
-        return dispatchTell(this.reg, this.key, message, 0) ? Effect.void : Effect.fail(bufferFull(this.entityType, this.key))
+      private dispatch(message: unknown): Effect.Effect<void, TellError | ShardingError> {
+        const sent = dispatchTell(this.reg, this.key, message, 0)
+        // refused at once by the running entity (its full `fail` mailbox): the sender learns it
+        return sent === true ? Effect.void : sent === false ? Effect.fail(bufferFull(this.entityType, this.key)) : Effect.fail(sent as TellError)
       }
 
       ask(message: any, options?: { readonly timeout?: Duration.Input | undefined }): Effect.Effect<any, any> {
