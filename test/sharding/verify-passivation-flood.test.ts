@@ -38,5 +38,7 @@ describe("sharding: asks to many entities while they passivate", () => {
         yield* Effect.sleep(`${120 + 25 * round} millis`)
       }
       assert.deepStrictEqual(failures.slice(0, 5), [], `${failures.length} asks failed`)
-    }).pipe(Effect.provide(soloLayer({ ...fast, entities: [EchoEntity] })))), 120_000)
+      // the default lease timing (3 s), not the short test one: under a loaded full run a 900 ms
+      // lease can be lost to a stall, and a lost shard's stops are not what this test is about
+    }).pipe(Effect.provide(soloLayer({ shards: fast.shards, entities: [EchoEntity] })))), 120_000)
 })
