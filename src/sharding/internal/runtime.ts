@@ -1346,7 +1346,7 @@ export const make = (config: Config) =>
           if (entry === undefined) {
             return Effect.andThen(
               admitted,
-              Effect.suspend(() => askEntity(reg, key, message, Math.max(1, timeoutMillis - (now() - started)), false))
+              Effect.suspend(() => askEntity(reg, key, message, timeLeft(timeoutMillis, started), false))
             )
           }
           return Effect.catchTag(entry.ref!.ask(message, askOptions) as Effect.Effect<unknown, NoProc>, "NoProc", () =>
