@@ -157,7 +157,8 @@ const passivatedMemory = Effect.gen(function*() {
   const ctx = yield* Layer.build(
     // long leases: a full GC can outlast a 3 s lease's renew deadline, and a lost shard stops
     // its entities, which the heap figures would then count as passivated
-    Sharding.layer({ entities: [PassivatingEcho], leaseTtl: "10 minutes" }).pipe(
+    // (rounds, which passivate idle entities, stay every 200 ms)
+    Sharding.layer({ entities: [PassivatingEcho], leaseTtl: "10 minutes", renewInterval: "200 millis" }).pipe(
       Layer.provideMerge(Layer.merge(ActorSystem.layer({ node: "solo" }), ShardStore.Service.layer(ShardStore.memory())))
     )
   )
