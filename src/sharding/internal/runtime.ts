@@ -192,10 +192,13 @@ export const make = (config: Config) =>
         `sharding: ${n} tell${n === 1 ? "" : "s"} to entities refused after their senders were answered, dropped (last: ${lastRefused}; ${refusedTells} since start)`
       )
     })
+    /** `why`: what refused it (`false`: the buffer was full, as `dispatchTell` says) */
     const tellRefused = (type: string, key: string, why: unknown) => {
       refusedTells++
       refusedPending++
-      lastRefused = `${type}/${key}: ${why instanceof MailboxFull ? `mailbox full (capacity ${why.capacity})` : String(why)}`
+      lastRefused = `${type}/${key}: ${
+        why === false ? "buffer full" : why instanceof MailboxFull ? `mailbox full (capacity ${why.capacity})` : String(why)
+      }`
       if (refusalWarning) return
       refusalWarning = true
       run(warnRefused.pipe(
@@ -268,7 +271,7 @@ export const make = (config: Config) =>
         else {
           // one more forward per round
           const sent = dispatchTell(item.reg, item.key, item.message, Math.min(item.hops, MAX_HOPS - 1), item.until)
-          if (sent !== true) tellRefused(item.reg.entity.type, item.key, sent === false ? "buffer full" : sent)
+          if (sent !== true) tellRefused(item.reg.entity.type, item.key, sent)
         }
       }
       // lost messages are worth a warning (one per shard and round, with the count and a few keys)
@@ -813,7 +816,7 @@ export const make = (config: Config) =>
         buffered -= entry.queue.length
         for (const m of entry.queue) {
           const sent = deliverLocal(state, entry.reg, entry.key, m)
-          if (sent !== true) tellRefused(entry.reg.entity.type, entry.key, sent === false ? "buffer full" : sent)
+          if (sent !== true) tellRefused(entry.reg.entity.type, entry.key, sent)
         }
         entry.queue = []
         next.lastActive = now()
@@ -1243,7 +1246,7 @@ export const make = (config: Config) =>
               return Effect.logWarning(`sharding: refused a message for ${reg.entity.type}/${key} from another node: ${issueOf(decoded)}`)
             }
             const sent = dispatchTell(reg, key, decoded.value, hops + 1)
-            if (sent !== true) tellRefused(reg.entity.type, key, sent === false ? "buffer full" : sent)
+            if (sent !== true) tellRefused(reg.entity.type, key, sent)
             return Effect.void
           }),
         Ask: ({ key, message, timeoutMillis }) => Actor.fork(remoteAsk(reg, key, message, timeoutMillis))
