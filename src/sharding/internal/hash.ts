@@ -35,22 +35,6 @@ export const fnv1a32String = (s: string): number => {
   return h >>> 0
 }
 
-/**
- * Whether `s` is well-formed UTF-16 (no lone surrogate), i.e. has a UTF-8 form: a lone
- * surrogate is encoded as U+FFFD, so two keys would share one form on the wire.
- */
-export const isWellFormed = (s: string): boolean => {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0xd800 || c > 0xdfff) continue
-    if (c > 0xdbff) return false
-    const next = s.charCodeAt(i + 1)
-    if (!(next >= 0xdc00 && next <= 0xdfff)) return false
-    i++
-  }
-  return true
-}
-
 /** The shard of a key: FNV-1a 32 of its UTF-8 bytes, as an unsigned integer, modulo `shards`. */
 export const shardOf = (key: string, shards: number): number => fnv1a32String(key) % shards
 

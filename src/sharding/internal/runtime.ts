@@ -1179,7 +1179,7 @@ export const make = (config: Config) =>
     const remoteAsk = (reg: Registered, key: string, raw: unknown, timeoutMillis: number): Effect.Effect<Reply> =>
       Effect.suspend(() => {
         // as for local refs: a key with a lone surrogate would be another key once forwarded
-        if (!Hash.isWellFormed(key)) return Effect.succeed(runtimeReply(malformedKey(reg, key)))
+        if (!key.isWellFormed()) return Effect.succeed(runtimeReply(malformedKey(reg, key)))
         const decoded = reg.decode(raw)
         if (Exit.isFailure(decoded)) {
           const error = new InvalidMessage({ actor: `${reg.entity.type}/${key}`, protocol: reg.entity.protocol.name, issue: issueOf(decoded) })
@@ -1238,7 +1238,7 @@ export const make = (config: Config) =>
       RegionProtocol.behavior(Effect.succeed({
         Deliver: ({ key, message, hops }) =>
           Effect.suspend(() => {
-            if (!Hash.isWellFormed(key)) {
+            if (!key.isWellFormed()) {
               return Effect.logWarning(`sharding: refused a message for ${reg.entity.type} from another node: ${malformedKey(reg, key).issue}`)
             }
             const decoded = reg.decode(message)
@@ -1385,7 +1385,7 @@ export const make = (config: Config) =>
       }
     }
     const makeRef = (reg: Registered, key: string): EntityRef<any> =>
-      Hash.isWellFormed(key) ? new Ref(reg, key) : malformedKeyRef(reg, key)
+      key.isWellFormed() ? new Ref(reg, key) : malformedKeyRef(reg, key)
 
     /** A ref whose key has a lone surrogate: it would reach other nodes as another key (U+FFFD), so nothing is sent. */
     const malformedKey = (reg: Registered, key: string) =>
