@@ -17,8 +17,8 @@
  *   the middle of a frame — and the rest is lost, as on real sockets; `clog`/`unclog` (hold
  *   without partitioning new connects);
  * - `pause(host)` / `resume(host)`: a stopped process — nothing is delivered to or sent from it;
- * - `crash(host)`: its listeners close and its connections reset (its node should be stopped and
- *   started again by the test as a new incarnation).
+ * - `crash(host)`: its listeners close, its connections reset and its connects in progress fail
+ *   (its node should be stopped and started again by the test as a new incarnation).
  *
  * Reading is a Node socket's: a `data` event carries at most `readBytes` (64 KiB by default; a
  * small value splits frames across reads), `pause()` in a handler holds everything after that
@@ -238,7 +238,10 @@ class SimNetworkImpl {
   private readonly paused = new Set<string>()
   private readonly directions = new Map<string, Direction>()
   private nextPort = 40000
-  private heldConnects: Array<{ readonly from: string; readonly to: string; readonly attempt: () => void }> = []
+  /** crashes per host: a connect from a host that crashed since it was made never completes */
+  private readonly crashes = new Map<string, number>()
+  /** connects whose SYN is held by a partition or a pause; `abort` ends one whose host crashed */
+  private heldConnects: Array<{ readonly from: string; readonly to: string; readonly attempt: () => void; readonly abort: () => void }> = []
 
   constructor(seed: number, timers: Timers, readBytes: number, windowBytes: number) {
     this.random = prng(seed)
@@ -362,8 +365,15 @@ class SimNetworkImpl {
             settled = true
             reject(new Error(`connect timeout after ${timeoutMillis} ms`))
           }, timeoutMillis)
+          const crashes = this.crashes.get(name) ?? 0
           const attempt = () => {
             if (settled) return
+            if ((this.crashes.get(name) ?? 0) !== crashes) {
+              // the dialling host crashed since: its SYN died with it
+              settled = true
+              cancel()
+              return reject(Object.assign(new Error("connect aborted: the host crashed"), { code: "ECONNABORTED" }))
+            }
             const accept = this.listeners.get(`${host}:${port}`)
             if (accept === undefined) {
               settled = true
@@ -387,7 +397,7 @@ class SimNetworkImpl {
           // and is retried, so the connect completes after the heal unless it timed out first
           const d = newDirection()
           if (this.cut.has(`${name}→${host}`) || this.cut.has(`${host}→${name}`) || this.paused.has(host) || this.paused.has(name)) {
-            this.heldConnects.push({ from: name, to: host, attempt: () => this.schedule(name, host, d, attempt) })
+            this.heldConnects.push({ from: name, to: host, attempt: () => this.schedule(name, host, d, attempt), abort: attempt })
             return
           }
           this.schedule(name, host, d, attempt)
@@ -473,6 +483,11 @@ class SimNetworkImpl {
   }
 
   crash(host: string): void {
+    this.crashes.set(host, (this.crashes.get(host) ?? 0) + 1)
+    // its held connects end now (their attempts see the crash), not at the next heal
+    const held = this.heldConnects.filter((c) => c.from === host)
+    this.heldConnects = this.heldConnects.filter((c) => c.from !== host)
+    for (const c of held) c.abort()
     for (const key of Array.from(this.listeners.keys())) if (key.startsWith(`${host}:`)) this.listeners.delete(key)
     for (const s of Array.from(this.sockets)) {
       if (s.local === host || s.remoteAddress === host) {

@@ -412,7 +412,16 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     }
   })
 
+  // set when the node stops: its link actors, still running while the connections close, dial
+  // no more (a dial cut short by the process's exit would reach the peer as a reset), and a dial
+  // or handshake that ends after the stop is closed, not attached: a stopped node must not stay
+  // reachable to the peer it was dialling
+  let stopping = false
   const established = (socket: Socket, est: Handshake.Established): Connection | undefined => {
+    if (stopping) {
+      socket.destroy()
+      return undefined
+    }
     const conn = new Connection(socket, { ...est, codec: Codec.make(est.codec) }, ++epoch, connectionOptions, {
       onEnvelope: () => {},
       onClose: () => {}
@@ -457,9 +466,6 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   // Connections end with a FIN, and the node waits (bounded) for its peers to close their ends:
   // a process that exits with unread bytes in a socket makes the kernel reset it, which the peer
   // could only log as a fault.
-  // set when the node stops: its link actors, still running while the connections close, dial
-  // no more (a dial cut short by the process's exit would reach the peer as a reset)
-  let stopping = false
   yield* Effect.addFinalizer(() =>
     Effect.promise(() => {
       stopping = true
@@ -484,6 +490,10 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   const dial = (peerAddress: PeerAddress): Promise<Connection> =>
     stopping ? Promise.reject(new Error("this node is stopping")) : network.connect(peerAddress.host, peerAddress.port, connectTimeoutMillis).then((socket) =>
       new Promise<Connection>((resolve, reject) => {
+        if (stopping) {
+          socket.destroy()
+          return reject(new Error("this node is stopping"))
+        }
         let admitted: NodeId | undefined
         Handshake.client(socket, handshakeOptions(), (peer) => {
           if (peer.name !== peerAddress.name) {
@@ -495,7 +505,9 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         }).then(
           (est) => {
             const conn = established(socket, est)
-            if (conn === undefined) reject(new HandshakeError({ code: "duplicate", message: "lost a simultaneous connect" }))
+            if (conn === undefined) {
+              reject(stopping ? new Error("this node is stopping") : new HandshakeError({ code: "duplicate", message: "lost a simultaneous connect" }))
+            }
             else resolve(conn)
           },
           (error) => {

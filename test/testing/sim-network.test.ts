@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Redacted, Schema, Stream } from "effect"
+import { Effect, Exit, Redacted, Schema, Scope, Stream } from "effect"
 import type { Socket } from "../../src/transport/Network.ts"
 import { TestClock } from "effect/testing"
 import { Counter, CounterLive } from "../../examples/counter.ts"
@@ -262,5 +262,38 @@ describe("SimNetwork (in-process nodes on TestClock)", () => {
       sim.reset("a", "b", { cutAt: 0 })
       yield* TestClock.adjust("1 millis")
       assert.deepStrictEqual(done, ["1", "2", "3", "4 failed"])
+    }))
+
+  it.effect("a crashed host's connects in progress fail; none reaches the listener after the heal", () =>
+    Effect.gen(function*() {
+      const sim = yield* SimNetwork.make({ seed: 3 })
+      const accepted: Array<Socket> = []
+      yield* Effect.promise(() => sim.host("b").listen("b", 9000, (s) => void accepted.push(s)))
+      sim.partition("a", "b")
+      let outcome: string | undefined
+      sim.host("a").connect("b", 9000, 10_000).then(() => (outcome = "connected"), (e: Error & { code?: string }) => (outcome = e.code))
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual(outcome, undefined, "the SYN is held by the partition")
+      sim.crash("a")
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(outcome, "ECONNABORTED")
+      sim.heal()
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual(accepted.length, 0, "the dead host's SYN never completes a connection")
+    }))
+
+  it.effect("a node stopped while its dial is held by a partition never connects: the peer sees no zombie after the heal", () =>
+    Effect.gen(function*() {
+      const sim = yield* SimNetwork.make({ seed: 4 })
+      const b = yield* startNode(sim, "b")
+      sim.partition("a", "b")
+      const scope = yield* Scope.make()
+      yield* startNode(sim, "a", ["b"]).pipe(Scope.provide(scope))
+      yield* TestClock.adjust("200 millis")
+      // a stops (its process may live on: an in-process restart), its network is not crashed
+      yield* Scope.close(scope, Exit.void)
+      sim.heal()
+      yield* TestClock.adjust("3 seconds")
+      assert.deepStrictEqual(b.node.peers().filter((p) => p.up).map((p) => p.name), [])
     }))
 })
