@@ -20,6 +20,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as PubSub from "effect/PubSub"
@@ -155,7 +156,21 @@ export interface Options {
   readonly overflow?: OverflowPolicy | undefined
   readonly throughput?: number | undefined
   readonly validateLocal?: boolean | undefined
+  /**
+   * Time is virtual (a `TestClock`): work is sliced by counts, not by the wall clock, so that
+   * a simulated run replays exactly (see `isLiveClock`).
+   */
+  readonly virtualTime?: boolean | undefined
 }
+
+/** the class of Effect's default (live) clock */
+const LiveClock = (Clock.Clock.defaultValue() as object).constructor as new() => Clock.Clock
+
+/**
+ * Whether `clock` is Effect's live clock. Under any other (`TestClock`) time is virtual: what
+ * the runtime does must not depend on the wall clock, or a seeded simulation would not replay.
+ */
+export const isLiveClock = (clock: Clock.Clock): boolean => clock instanceof LiveClock
 
 /** A new kernel for the node `nodeId`. */
 export const make = (nodeId: NodeId, options?: Options): Kernel =>
@@ -163,7 +178,8 @@ export const make = (nodeId: NodeId, options?: Options): Kernel =>
     capacity: options?.mailboxCapacity ?? defaultDefaults.capacity,
     overflow: options?.overflow ?? defaultDefaults.overflow,
     throughput: options?.throughput ?? defaultDefaults.throughput,
-    validateLocal: options?.validateLocal ?? defaultDefaults.validateLocal
+    validateLocal: options?.validateLocal ?? defaultDefaults.validateLocal,
+    virtualTime: options?.virtualTime ?? defaultDefaults.virtualTime
   })
 
 /** The kernel an actor runs on (`undefined` for a context that is not a running actor's). */

@@ -27,6 +27,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -148,7 +149,7 @@ export const newIncarnation = (): number => Date.now() * 1000 + (incarnationCoun
 
 const make = Effect.fnUntraced(function*(options?: Options) {
   const nodeId: NodeId = { name: options?.node ?? "local", incarnation: options?.incarnation ?? newIncarnation() }
-  const core = Kernel.make(nodeId, options)
+  const core = Kernel.make(nodeId, { ...options, virtualTime: !Kernel.isLiveClock(yield* Clock.Clock) })
 
   // dead letters are logged at debug level by a background subscriber, when debug is on where the
   // system is made (the subscriber logs with that context): otherwise each one would be formatted

@@ -27,6 +27,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -44,6 +45,7 @@ import { NodeStats } from "../cluster/NodeStats.ts"
 import { Registry } from "../cluster/Registry.ts"
 import * as ShardStore from "../sharding/ShardStore.ts"
 import { Node } from "../transport/Node.ts"
+import { prng } from "./FaultProxy.ts"
 import type * as History from "./History.ts"
 import type { ClusterHandle } from "./Scenario.ts"
 import * as SimNetwork from "./SimNetwork.ts"
@@ -89,6 +91,13 @@ interface Running {
 
 export interface SimCluster extends ClusterHandle {
   readonly network: SimNetwork.SimNetwork
+  /**
+   * A PRNG for the scenario's own choices (which node, which key, which fault), from the seed
+   * but apart from the network's: the network draws per chunk it sends, so a workload drawing
+   * from `network.random()` would change all its later choices with any change in how the
+   * nodes write.
+   */
+  random(): number
   /** the shard store the nodes share (with `sharding`) */
   readonly store: ShardStore.ShardStore | undefined
   /** cuts `name` off from the shard store: its calls fail with `ShardStoreError` until healed */
@@ -119,6 +128,16 @@ const PORT = 7000
 export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, SimClusterError, Scope.Scope> =>
   Effect.gen(function*() {
     const network = yield* SimNetwork.make(options.seed === undefined ? undefined : { seed: options.seed })
+    const seed = network.seed
+    const scenarioRandom = prng(Math.imul(seed ^ 0x5bd1e995, 0x85ebca6b) ^ 0x27d4eb2f)
+    const startedAt = yield* Clock.currentTimeMillis
+    /**
+     * A node's incarnation, which a real node takes from the wall clock: the virtual time since
+     * the cluster started, and a count of the starts so far (the client's included), so a run
+     * replays with the same ones whenever it starts. It also seeds the node's random stream.
+     */
+    let boots = 0
+    const incarnation = Effect.map(Clock.currentTimeMillis, (now) => (now - startedAt) * 1000 + (++boots % 1000))
     const step = options.stepMillis ?? 10
     const names = options.nodes.map((n) => n.name)
     const outer = yield* Effect.scope
@@ -150,7 +169,9 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
         for (let t = 0; t < total; t += step) yield* TestClock.adjust(`${step} millis`)
       })
 
-    const boot = Effect.fnUntraced(function*(spec: SimClusterOptions["nodes"][number]) {
+    const boot = (spec: SimClusterOptions["nodes"][number]) =>
+      Effect.flatMap(incarnation, (inc) => Random.withSeed(bootWith(spec, inc), `${seed}/${spec.name}/${inc}`))
+    const bootWith = Effect.fnUntraced(function*(spec: SimClusterOptions["nodes"][number], inc: number) {
       const scope = yield* Scope.fork(outer)
       const base = Layer.mergeAll(Registry.layer, NodeStats.layer).pipe(
         Layer.provideMerge(Node.layerWithSystem({
@@ -162,7 +183,8 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
           heartbeatInterval: options.heartbeatInterval ?? "250 millis",
           acceptablePause: options.acceptablePause ?? "1 second",
           reconnect: { initial: "50 millis", max: "500 millis" },
-          peers: names.filter((p) => p > spec.name).map((p) => ({ name: p, host: p, port: PORT }))
+          peers: names.filter((p) => p > spec.name).map((p) => ({ name: p, host: p, port: PORT })),
+          system: { incarnation: inc }
         }))
       )
       alive.add(spec.name)
@@ -196,6 +218,7 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
 
     // the test's own node
     const clientScope = yield* Scope.fork(outer)
+    const clientIncarnation = yield* incarnation
     const clientCtx = yield* Layer.buildWithScope(
       Registry.layer.pipe(Layer.provideMerge(Node.layerWithSystem({
         name: "client",
@@ -207,10 +230,14 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
         heartbeatInterval: options.heartbeatInterval ?? "250 millis",
         acceptablePause: options.acceptablePause ?? "1 second",
         reconnect: { initial: "50 millis", max: "500 millis" },
-        peers: names.map((p) => ({ name: p, host: p, port: PORT }))
+        peers: names.map((p) => ({ name: p, host: p, port: PORT })),
+        system: { incarnation: clientIncarnation }
       }))),
       clientScope
-    ).pipe(Effect.mapError((e) => new SimClusterError(e.message)))
+    ).pipe(
+      Effect.mapError((e) => new SimClusterError(e.message)),
+      Random.withSeed(`${seed}/client/${clientIncarnation}`)
+    )
     const client = {
       node: Context.get(clientCtx, Node),
       system: Context.get(clientCtx, ActorSystem),
@@ -294,6 +321,7 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       names,
       client,
       network,
+      random: scenarioRandom,
       advance,
       services: (name) => {
         const r = get(name)
@@ -379,4 +407,4 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       eventually
     }
     return cluster
-  }).pipe((effect) => (options.seed === undefined ? effect : Random.withSeed(effect, options.seed)))
+  })

@@ -111,7 +111,7 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
           )
       }
     })
-    const r = () => cluster.network.random()
+    const r = () => cluster.random()
     const pick = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(r() * xs.length)]!
     const keys = Array.from({ length: size.keys }, (_, i) => `k${i}`)
     const step = Effect.fnUntraced(function*(millis: number) {
@@ -204,6 +204,8 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
       acked: h.operations.filter((o) => o.f === "increment" && o.completion?.type === "ok").length,
       crashes: h.entries.filter((e) => e._tag === "Crash").length,
       storeCuts: h.entries.filter((e) => e._tag === "Fault" && e.name === "partitionStore").length,
+      restarts: h.entries.filter((e) => e._tag === "Fault" && e.name === "restart").length,
+      joins: h.entries.filter((e) => e._tag === "Fault" && e.name === "join").length,
       healedAt
     }
     // what a replay must reproduce: every entry with its virtual time
@@ -219,6 +221,21 @@ const seeds = process.env.TELEX_SEED !== undefined
   ? [Number(process.env.TELEX_SEED)]
   : Array.from({ length: Number(process.env.TELEX_SEEDS ?? 200) }, (_, i) => i + 1)
 
+type Run = Effect.Success<ReturnType<typeof runSeed>>
+
+/** Seeds whose schedules kill and restart nodes, cut nodes off from the store and let a node join. */
+const REPLAY_SEEDS = [1, 4, 10, 13, 14, 20]
+
+/** Where two traces first differ (undefined: they are the same). */
+const firstDifference = (first: string, second: string): string | undefined => {
+  if (first === second) return undefined
+  const a = first.split("\n")
+  const b = second.split("\n")
+  const i = a.findIndex((line, j) => line !== b[j])
+  const at = i === -1 ? a.length : i
+  return `from entry ${at}:\n  ${a[at] ?? "(end)"}\n  ${b[at] ?? "(end)"}`
+}
+
 const check = (seed: number, result: Checkers.CheckAllResult) => {
   if (!result.valid) {
     assert.fail(`seed ${seed} (replay: TELEX_SEED=${seed} npx vitest run test/sharding/scenarios.test.ts): ${Checkers.format(result, { maxViolations: 10 })}`)
@@ -232,13 +249,26 @@ describe("sharded entities: seeded scenarios on SimCluster", () => {
       const seed = Number(process.env.TELEX_SEED ?? 7)
       const first = yield* runSeed(seed)
       const second = yield* runSeed(seed)
-      if (first.trace !== second.trace) {
-        const a = first.trace.split("\n")
-        const b = second.trace.split("\n")
-        const i = a.findIndex((line, j) => line !== b[j])
-        assert.fail(`seed ${seed} ran differently the second time, from entry ${i}:\n  ${a[i]}\n  ${b[i]}`)
-      }
+      const diff = firstDifference(first.trace, second.trace)
+      if (diff !== undefined) assert.fail(`seed ${seed} ran differently the second time, ${diff}`)
     }), 60_000)
+
+  it.effect(`seeds ${REPLAY_SEEDS.join(", ")} replay exactly, whatever ran before them in the process`, () =>
+    Effect.gen(function*() {
+      const first = new Map<number, Run>()
+      for (const seed of REPLAY_SEEDS) first.set(seed, yield* runSeed(seed))
+      // the faults replayed include kills, restarts, store partitions and joins
+      const runs = [...first.values()]
+      for (const k of ["crashes", "restarts", "storeCuts", "joins"] as const) {
+        assert.isTrue(runs.some((r) => r.stats[k] > 0), `a seed with ${k}`)
+      }
+      // again, in the reverse order: each seed after others than the first time
+      for (const seed of [...REPLAY_SEEDS].reverse()) {
+        const again = yield* runSeed(seed)
+        const diff = firstDifference(first.get(seed)!.trace, again.trace)
+        if (diff !== undefined) assert.fail(`seed ${seed} ran differently the second time, ${diff}`)
+      }
+    }), 120_000)
 
   it.effect(`one seed with ${LARGE.keys} keys`, () =>
     Effect.gen(function*() {

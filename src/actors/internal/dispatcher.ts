@@ -6,7 +6,9 @@
  *
  * Activations start from a microtask, never inside the sender's call stack, so a `tell` never
  * runs the receiver's handler re-entrantly. A flush that runs longer than a few milliseconds
- * continues in `setImmediate` so timers and sockets are not starved.
+ * continues in `setImmediate` so timers and sockets are not starved. With virtual time
+ * (TestClock) a slice is a number of activations instead: where a slice ends decides what runs
+ * together in one tick, which must not depend on how fast the machine is for a run to replay.
  *
  * @internal
  */
@@ -16,10 +18,17 @@ export interface Activatable {
 }
 
 const SLICE_MILLIS = 4
+/** the activations in one slice with virtual time */
+const SLICE_ACTIVATIONS = 1024
 
 export class Dispatcher {
   private ready: Array<Activatable> = []
   private scheduled = false
+  private readonly virtualTime: boolean
+
+  constructor(virtualTime = false) {
+    this.virtualTime = virtualTime
+  }
 
   schedule(actor: Activatable): void {
     this.ready.push(actor)
@@ -35,7 +44,7 @@ export class Dispatcher {
     while (i < this.ready.length) {
       const actor = this.ready[i++]!
       actor.activate()
-      if ((i & 63) === 0 && performance.now() - start > SLICE_MILLIS) {
+      if ((i & 63) === 0 && (this.virtualTime ? i >= SLICE_ACTIVATIONS : performance.now() - start > SLICE_MILLIS)) {
         this.ready = this.ready.slice(i)
         setImmediate(this.flush)
         return

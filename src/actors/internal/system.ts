@@ -27,20 +27,23 @@ export interface SystemDefaults {
   readonly overflow: OverflowPolicy
   readonly throughput: number
   readonly validateLocal: boolean
+  /** time is virtual (TestClock): nothing may depend on the wall clock */
+  readonly virtualTime: boolean
 }
 
 export const defaultDefaults: SystemDefaults = {
   capacity: defaultCapacity,
   overflow: "backpressure",
   throughput: 128,
-  validateLocal: false
+  validateLocal: false,
+  virtualTime: false
 }
 
 export class SystemCore implements Resolver, Kernel {
   readonly nodeId: NodeId
   readonly nodeKey: string
   readonly defaults: SystemDefaults
-  readonly dispatcher = new Dispatcher()
+  readonly dispatcher: Dispatcher
   readonly cells = new CellTable<Cell>()
   readonly names = new Map<string, Cell>()
   readonly deadLetters: PubSub.PubSub<DeadLetter>
@@ -63,6 +66,7 @@ export class SystemCore implements Resolver, Kernel {
     this.nodeId = nodeId
     this.nodeKey = nodeKey(nodeId)
     this.defaults = defaults
+    this.dispatcher = new Dispatcher(defaults.virtualTime)
     this.deadLetters = Effect.runSync(PubSub.sliding<DeadLetter>(8192))
     this.events = Effect.runSync(PubSub.sliding<SupervisionEvent>(8192))
   }

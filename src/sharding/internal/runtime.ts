@@ -61,6 +61,8 @@ const MAX_HOPS = 2
 
 /** the longest stretch of admitted asks run before the event loop gets its turn */
 const ADMIT_SLICE_MILLIS = 4
+/** with virtual time (TestClock), the admissions in one slice */
+const ADMIT_SLICE_COUNT = 256
 
 interface Registered {
   readonly entity: Entity<any, any>
@@ -456,8 +458,10 @@ export const make = (config: Config) =>
      * until it suspends; the activations it forks are then one scheduler batch) would otherwise
      * make every activation, and its spawn, in one stretch of the event loop: seconds for tens
      * of thousands, with the node's lease timers, and so its renewals, starved past the renew
-     * deadline (every shard lost, its entities stopped).
+     * deadline (every shard lost, its entities stopped). With virtual time a slice is a count:
+     * what runs in one tick must not depend on the machine's speed for a simulation to replay.
      */
+    const virtualTime = !Kernel.isLiveClock(clock)
     let admitting: Array<() => void> = []
     let admitScheduled = false
     const admitSlice = () => {
@@ -465,7 +469,7 @@ export const make = (config: Config) =>
       let i = 0
       while (i < admitting.length) {
         admitting[i++]!()
-        if ((i & 15) === 0 && performance.now() - start > ADMIT_SLICE_MILLIS) {
+        if ((i & 15) === 0 && (virtualTime ? i >= ADMIT_SLICE_COUNT : performance.now() - start > ADMIT_SLICE_MILLIS)) {
           admitting = admitting.slice(i)
           setImmediate(admitSlice)
           return
