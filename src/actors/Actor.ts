@@ -117,6 +117,11 @@ export type Handlers<D extends MessageDefs, R> =
 export interface Behavior<D extends MessageDefs = any, out E = unknown, out R = never> {
   readonly protocol: ActorProtocol<D>
   readonly init: Effect.Effect<Handlers<D, any>, E, any>
+  /**
+   * The stop budget of an actor of this behaviour when `SpawnOptions.shutdown` gives none
+   * (default 5 seconds; a supervisor's is `"infinity"`).
+   */
+  readonly shutdown?: "brutal_kill" | "infinity" | number | undefined
   /** phantom: the services `spawn` must provide */
   readonly "~R"?: (_: never) => R
 }

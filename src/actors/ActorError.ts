@@ -36,6 +36,17 @@ export class ActorStopped extends Schema.TaggedError<ActorStopped>()("ActorStopp
   reason: ExitReason
 }) {}
 
+/**
+ * An actor asked itself from its own handler (OTP's `calling_self`): the reply could only come
+ * from the handler that is waiting for it, so the ask fails at once instead of at its timeout.
+ * (An ask to itself from another fiber — a handler marked with `Actor.fork`, a forked fiber — is
+ * delivered as usual.)
+ */
+export class CallingSelf extends Schema.TaggedError<CallingSelf>()("CallingSelf", {
+  actor: Schema.String,
+  message: Schema.String
+}) {}
+
 /** The message does not match the actor's protocol Schema. */
 export class InvalidMessage extends Schema.TaggedError<InvalidMessage>()("InvalidMessage", {
   actor: Schema.String,
@@ -70,10 +81,27 @@ export class ProtocolMismatch extends Schema.TaggedError<ProtocolMismatch>()("Pr
 export type TellError = MailboxFull | InvalidMessage | ProtocolMismatch
 
 /** Errors every ask can fail with, besides the protocol's own error type. */
-export type AskError = AskTimeout | NoProc | MailboxFull | ActorStopped | InvalidMessage | NodeDown | ProtocolMismatch
+export type AskError =
+  | AskTimeout
+  | NoProc
+  | MailboxFull
+  | ActorStopped
+  | InvalidMessage
+  | NodeDown
+  | ProtocolMismatch
+  | CallingSelf
 
 /** The runtime errors an ask can fail with, as one Schema (remote replies carry them). */
-export const AskErrorSchema = Schema.Union([AskTimeout, NoProc, MailboxFull, ActorStopped, InvalidMessage, NodeDown, ProtocolMismatch])
+export const AskErrorSchema = Schema.Union([
+  AskTimeout,
+  NoProc,
+  MailboxFull,
+  ActorStopped,
+  InvalidMessage,
+  NodeDown,
+  ProtocolMismatch,
+  CallingSelf
+])
 
 /** A Schema error class that a folder above the actors adds to the runtime errors. */
 export type RuntimeErrorClass = Schema.Top & (abstract new(...args: ReadonlyArray<any>) => unknown)

@@ -16,7 +16,7 @@ import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import type * as Tracer from "effect/Tracer"
 import type { AskMessage, ErrorOf, Message, MessageDefs, SuccessOf } from "./Actor.ts"
-import { type AskError, AskTimeout, MailboxFull, NoProc, type TellError } from "./ActorError.ts"
+import { type AskError, AskTimeout, CallingSelf, MailboxFull, NoProc, type TellError } from "./ActorError.ts"
 import { Offer, type Reply, type Target } from "./internal/target.ts"
 import * as Binding from "./internal/binding.ts"
 import * as Context from "./internal/currentActor.ts"
@@ -128,6 +128,10 @@ export class ActorRef<D extends MessageDefs = any> {
       if (invalid !== undefined) return Effect.fail(invalid)
       if (fiber.context !== askerContext) learnAsker(fiber)
       const sender = askerSelf
+      // OTP's calling_self: the handler would wait for its own reply until the timeout
+      if (sender !== undefined && sender._target === target && target.runsHandlerIn?.(fiber) === true) {
+        return Effect.fail(new CallingSelf({ actor: ref.key, message: message._tag }))
+      }
       const liveClock = askerLiveClock
       if (!Tracing.isTraced(fiber)) return askEffect(ref, target, message, sender, timeout, liveClock, undefined)
       // traced: a client span around the ask; the handler's span (here or on the remote node)

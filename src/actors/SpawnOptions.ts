@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import type { MailboxOptions } from "./Mailbox.ts"
 
 export interface SpawnOptions {
@@ -15,4 +16,13 @@ export interface SpawnOptions {
   readonly throughput?: number | undefined
   /** Link the new actor to the spawning actor (only from inside an actor). Default false. */
   readonly link?: boolean | undefined
+  /**
+   * The budget for the actor's orderly stop (its running handler, children and finalizers) when
+   * it is stopped by `system.stop`, by its parent, or by its system or node stopping; past it the
+   * actor is killed (OTP's child-spec `shutdown`). `"brutal_kill"` kills it at once (its
+   * finalizers still run, nobody waits for them). Default 5 seconds, `"infinity"` for a
+   * supervisor (its children have budgets of their own). A supervisor stops its children with
+   * the `shutdown` of their child specs instead.
+   */
+  readonly shutdown?: Duration.Input | "brutal_kill" | "infinity" | undefined
 }

@@ -372,7 +372,8 @@ const make = Effect.gen(function*() {
           ActorStopped: Effect.die,
           InvalidMessage: Effect.die,
           NodeDown: Effect.die,
-          ProtocolMismatch: Effect.die
+          ProtocolMismatch: Effect.die,
+          CallingSelf: Effect.die
         })
       ),
     unregister: (name) => Effect.ignore(registry.tell(Protocol.Unregister({ name }))),

@@ -482,7 +482,7 @@ const build = (
     }
     ids.add(spec.id)
   }
-  return Protocol.behavior(Effect.gen(function*() {
+  const behavior = Protocol.behavior(Effect.gen(function*() {
     const ctx = yield* ActorContext.for(Protocol)
     const self = ctx.self
     const selfKey = self.key
@@ -879,4 +879,6 @@ const build = (
         })
     }
   }))
+  // its children have budgets of their own (OTP: a supervisor child's default shutdown is infinity)
+  return { ...behavior, shutdown: "infinity" }
 }

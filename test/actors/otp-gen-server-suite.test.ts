@@ -7,9 +7,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Option, Queue, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Actor, ActorContext, ActorSystem, type Down, ExitReason, type ExitSignal } from "../../src/index.ts"
+import { Actor, ActorContext, ActorSystem, CallingSelf, type Down, ExitReason, type ExitSignal } from "../../src/index.ts"
 import { startNode } from "../../src/testing/TestNode.ts"
-import { settle, withSystem } from "./_helpers.ts"
+import { assertError, settle, withSystem } from "./_helpers.ts"
 
 const S = Actor.make("test/OtpGenServer", {
   Echo: Actor.ask({ n: Schema.Number }, { success: Schema.Number }),
@@ -63,18 +63,33 @@ describe("gen_server_SUITE call timeouts", () => {
       assert.strictEqual(yield* ref.ask(S.Echo({ n: 3 })), 3)
     })))
 
-  it.effect("call to self from a handler (calling_self): times out and the server keeps serving", () =>
+  it.effect("call to self from a handler (calling_self): fails at once with CallingSelf and the server keeps serving", () =>
     withSystem()(Effect.gen(function*() {
       const system = yield* ActorSystem
       const ref = yield* system.spawn(server())
-      const self = yield* Effect.forkChild(
-        inActor(ref, (ctx) => Effect.exit((ctx.self as any).ask(S.Echo({ n: 7 }), { timeout: "1 second" })))
-      )
-      yield* settle()
-      yield* TestClock.adjust("1 second")
-      const exit = (yield* Fiber.join(self)) as Exit.Exit<unknown, { _tag: string }>
+      // no clock adjustment: the ask must not wait for its timeout
+      const exit = (yield* inActor(ref, (ctx) => Effect.exit((ctx.self as any).ask(S.Echo({ n: 7 }), { timeout: "1 hour" })))) as Exit.Exit<unknown, unknown>
       assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? (exit.cause.reasons[0] as any).error : undefined
+      assertError(error, new CallingSelf({ actor: ref.key, message: "Echo" }))
       assert.strictEqual(yield* ref.ask(S.Echo({ n: 8 })), 8)
+    })))
+
+  it.effect("call to self through another ref of the same actor (ActorRef from refFor) also fails with CallingSelf", () =>
+    withSystem()(Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const ref = yield* system.spawn(server())
+      const other = system.refFor(ref.address)
+      const tag = yield* inActor(ref, () => Effect.match((other as any).ask(S.Echo({ n: 1 })), { onFailure: (e: any) => e._tag, onSuccess: () => "ok" }))
+      assert.strictEqual(tag, "CallingSelf")
+    })))
+
+  it.effect("an ask to self from a fiber the handler forks is delivered: only the handler's own fiber is calling_self", () =>
+    withSystem()(Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const ref = yield* system.spawn(server())
+      const forked = yield* inActor(ref, (ctx) => Effect.forkDetach((ctx.self as any).ask(S.Echo({ n: 5 })) as Effect.Effect<number>))
+      assert.strictEqual(yield* Fiber.join(forked as Fiber.Fiber<number, unknown>), 5)
     })))
 })
 
@@ -242,4 +257,25 @@ describe("erl_link_SUITE across two nodes (real TCP)", () => {
       yield* watcher.ask(S.Echo({ n: 2 }))
       assert.strictEqual(yield* Queue.size(signals), 1)
     }).pipe(Effect.scoped))
+})
+
+const Forking = Actor.make("test/OtpForkingSelf", {
+  Echo: Actor.ask({ n: Schema.Number }, { success: Schema.Number }),
+  /** asks itself from a handler marked with Actor.fork */
+  Twice: Actor.ask({ n: Schema.Number }, { success: Schema.Number })
+})
+
+describe("calling_self and Actor.fork", () => {
+  it.effect("a handler marked with Actor.fork may ask its own actor: the actor serves the ask meanwhile", () =>
+    withSystem()(Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const ref = yield* system.spawn(Forking.behavior(Effect.gen(function*() {
+        const ctx = yield* ActorContext.for(Forking)
+        return {
+          Echo: ({ n }) => Effect.succeed(n),
+          Twice: ({ n }) => Actor.fork(Effect.map(Effect.orDie(ctx.self.ask(Forking.Echo({ n }))), (m) => 2 * m))
+        }
+      })))
+      assert.strictEqual(yield* ref.ask(Forking.Twice({ n: 21 })), 42)
+    })))
 })

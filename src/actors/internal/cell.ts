@@ -59,6 +59,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
   readonly overflow: OverflowPolicy
   readonly throughput: number
   readonly validating: boolean
+  /** the budget of a stop that comes without one (`SpawnOptions.shutdown`) */
+  readonly stopBudget: number
   readonly mailbox = new MessageQueue()
   readonly scope: Scope.Closeable
 
@@ -107,6 +109,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
     this.overflow = options?.mailbox?.overflow ?? system.defaults.overflow
     this.throughput = options?.throughput ?? system.defaults.throughput
     this.validating = options?.validateLocal ?? system.defaults.validateLocal
+    this.stopBudget = stopBudgetMillis(options?.shutdown ?? behavior.shutdown)
     this.scope = Scope.makeUnsafe()
     this.self = new ActorRef({ node: system.nodeId, id, protocol: behavior.protocol.name }, this, system)
   }
@@ -114,6 +117,10 @@ export class Cell implements Target, ActorContextShape, Activatable {
   /** handling messages now: its drain fiber runs (until the turn's last handler has ended) */
   get busy(): boolean {
     return this.fiber !== undefined || syncTurn === this
+  }
+
+  runsHandlerIn(fiber: Fiber.Fiber<unknown, unknown>): boolean {
+    return this.fiber === fiber
   }
 
   get isAlive(): boolean {
@@ -472,6 +479,10 @@ export class Cell implements Target, ActorContextShape, Activatable {
     timeoutMillis?: number
   ): void {
     if (onExit !== undefined) this.onExit(onExit)
+    if (timeoutMillis === undefined) {
+      timeoutMillis = this.stopBudget
+      if (timeoutMillis === 0) reason = ExitReason.killed
+    }
     // already stopping by itself (its own stop, a crash): the budget still holds, and past it the
     // actor is killed, as OTP's supervisor kills a child that has not exited within its shutdown
     if (this.state === State.Stopping && this.handlers !== undefined && timeoutMillis !== undefined && Number.isFinite(timeoutMillis)) {
@@ -905,6 +916,20 @@ class CellSupervision implements SupervisorCapability {
     }
     return awaitStop(target, budgetMillis === 0 ? ExitReason.killed : ExitReason.shutdown, budgetMillis)
   }
+}
+
+/** The default stop budget of an actor (OTP's default `shutdown` for a worker). */
+const DEFAULT_STOP_BUDGET_MILLIS = 5000
+
+const stopBudgetMillis = (shutdown: Duration.Input | "brutal_kill" | "infinity" | undefined): number => {
+  if (shutdown === undefined) return DEFAULT_STOP_BUDGET_MILLIS
+  if (shutdown === "infinity") return Infinity
+  if (shutdown === "brutal_kill") return 0
+  const d = Duration.fromInput(shutdown)
+  if (d._tag === "None" || !(Duration.toMillis(d.value) >= 0)) {
+    throw new TypeError(`spawn: shutdown must be "brutal_kill", "infinity" or a duration, got ${String(shutdown)}`)
+  }
+  return Duration.toMillis(d.value)
 }
 
 /** A defect or an interruption ends the actor; a typed failure of an ask goes back to the asker. */

@@ -6,6 +6,7 @@
  * @internal
  */
 import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import type * as Tracer from "effect/Tracer"
 import type { ExitReason } from "../ExitReason.ts"
 import type { Down, ExitSignal } from "../Signals.ts"
@@ -66,6 +67,8 @@ export interface Target {
   /** Calls `f` with the exit reason once the actor has stopped (at once if it already has). */
   onExit(f: (reason: ExitReason) => void): () => void
   readonly isAlive: boolean
+  /** Whether `fiber` is the one running this actor's handlers now (a local actor's turn). */
+  runsHandlerIn?(fiber: Fiber.Fiber<unknown, unknown>): boolean
   /** An ask gave up (timeout or interruption): forget its reply (remote targets keep a table). */
   cancelAsk?(reply: Reply): void
 }
