@@ -14,8 +14,10 @@
  * handler (an ask's typed failure is a reply, not a failure). The first rule whose `match` (an
  * error `_tag`, or a predicate on the error or defect) fits decides:
  *
- * - `resume`: the failing message is dropped and the actor goes on with its state (the asker of
- *   a failed ask gets the error as its failure).
+ * - `resume`: the failing message is dropped and the actor goes on with its state. The asker of
+ *   an ask whose handler died gets the error when the ask declares it (its `error` schema),
+ *   else `ActorStopped` with the `Error` reason, as after a crash (a raw defect is not a value of
+ *   the asker's error type, nor one another node could encode).
  * - `restart`: the behaviour's init runs again in the same actor — same ref, same mailbox, same
  *   links and monitors — after the old incarnation's finalizers, and after `backoff` if given.
  *   Messages that arrive meanwhile wait in the mailbox (Pekko's stash during a backoff) and go to
@@ -132,6 +134,10 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
   const protocol = inner.protocol
   const tags = Object.keys(protocol.defs)
   const asks = new Set(tags.filter((tag) => Actor.isAsk(protocol, tag)))
+  /** per ask: whether a value is one of the errors it declares */
+  const declares = new Map(
+    [...asks].map((tag) => [tag, Schema.is((protocol.defs[tag] as unknown as { readonly error: Schema.Top }).error)] as const)
+  )
 
   const withinLimit = (st: Supervised, rule: Rule) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
@@ -162,7 +168,16 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     isRegisteredRuntimeError(error) ? error : new ActorStopped({ actor: st.ctx.self.key, reason: ExitReason.fromCause(cause) })
 
   /** The failure of one handler: a directive, or the failure itself when no rule fits. */
-  const guard = (st: Supervised, effect: Effect.Effect<unknown, unknown, any>, isAsk: boolean) =>
+  /**
+   * What the asker of a handler that died and was resumed gets: the error itself when it is one
+   * the ask declares (its `error` schema) — a typed reply, here and across nodes — else what a
+   * crash gives (`crashed`): a raw defect is not a value of the asker's error type, and another
+   * node could not even encode it.
+   */
+  const resumed = (st: Supervised, tag: string, error: unknown, cause: Cause.Cause<unknown>) =>
+    declares.get(tag)?.(error) === true ? error : crashed(st, error, cause)
+
+  const guard = (st: Supervised, effect: Effect.Effect<unknown, unknown, any>, isAsk: boolean, tag: string) =>
     Effect.catchCause(effect, (cause) => {
       // an interruption is the actor stopping; an ask's typed failure is its reply
       if (Cause.hasInterrupts(cause) || (isAsk && !Cause.hasDies(cause))) return Effect.failCause(cause)
@@ -171,7 +186,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
       if (rule === undefined) return Effect.failCause(cause)
       switch (rule.directive) {
         case "resume":
-          return isAsk ? Effect.fail(error) : Effect.logWarning(`resumed after a failure: ${describe(error)}`)
+          return isAsk ? Effect.fail(resumed(st, tag, error, cause)) : Effect.logWarning(`resumed after a failure: ${describe(error)}`)
         case "stop":
           return Effect.andThen(st.ctx.stop({ _tag: "Error", message: Cause.pretty(cause) }), isAsk ? Effect.fail(crashed(st, error, cause)) : Effect.void)
         case "restart":
@@ -185,7 +200,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     const effect = st.current[message._tag](message)
     // a handler that answered at once (Effect.succeed) has nothing to guard
     if (Exit.isExit(effect) && Exit.isSuccess(effect)) return effect
-    const guarded = guard(st, effect, asks.has(message._tag))
+    const guarded = guard(st, effect, asks.has(message._tag), message._tag)
     // a handler marked with Actor.fork stays forked
     return effect[Actor.ForkTypeId] === true ? Actor.fork(guarded) : guarded
   }
@@ -200,9 +215,9 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     // a nested Supervise.behavior's handlers gain or lose onDown/onExit at its own restarts
     const live = st.current[LiveSignals] === true
     if (!live && st.current.onDown === undefined) handlers.onDown = undefined
-    else handlers.onDown ??= (down) => guard(st, Effect.suspend(() => st.current.onDown?.(down) ?? Effect.void), false)
+    else handlers.onDown ??= (down) => guard(st, Effect.suspend(() => st.current.onDown?.(down) ?? Effect.void), false, "onDown")
     if (!live && st.current.onExit === undefined) handlers.onExit = undefined
-    else handlers.onExit ??= (exit) => guard(st, Effect.suspend(() => st.current.onExit?.(exit) ?? Effect.void), false)
+    else handlers.onExit ??= (exit) => guard(st, Effect.suspend(() => st.current.onExit?.(exit) ?? Effect.void), false, "onExit")
   }
 
   const init = Effect.gen(function*() {

@@ -67,9 +67,11 @@ describe("Supervise.behavior (Pekko typed supervise/onFailure)", () => {
         yield* ref.tell(C.Fail({ kind: "transient" }))
         yield* ref.tell(C.Inc())
         assert.strictEqual(yield* ref.ask(C.Get()), 2)
-        // an ask whose handler dies: the asker gets the error, the actor goes on
+        // an ask whose handler dies with an error it does not declare: the asker gets
+        // ActorStopped (Error reason), as after a crash; the actor goes on
         const failed = yield* Effect.flip(ref.ask(C.DieAsk()))
-        assert.strictEqual((failed as { _tag?: string })._tag, "Transient")
+        assert.strictEqual(failed._tag, "ActorStopped")
+        assert.strictEqual((failed as { reason: { _tag: string } }).reason._tag, "Error")
         assert.strictEqual(yield* ref.ask(C.Get()), 2)
         assert.deepStrictEqual(log.events, ["init"])
       })
