@@ -525,7 +525,10 @@ export interface SimNetwork {
   pause(host: string): void
   resume(host: string): void
   crash(host: string): void
-  /** the seeded PRNG driving this network (use it for scenario choices too) */
+  /**
+   * The seeded PRNG driving this network: it draws per chunk sent, so choices a scenario draws
+   * from it change with any change in how the nodes write (`SimCluster.random` is a stream apart).
+   */
   random(): number
 }
 
