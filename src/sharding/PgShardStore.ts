@@ -16,6 +16,11 @@
  * Tables (`telex_shard_lease`, `telex_entity_state` by default; another `tablePrefix` keeps
  * several clusters in one database) are created if missing.
  *
+ * Any entity key keeps its state, as in the other stores: a key that PostgreSQL's `text` or its
+ * primary-key index cannot hold as it is — one with a NUL, or longer than 1 024 UTF-8 bytes (an
+ * index entry holds about 2.7 kB) — or that starts with U+0001 is stored as
+ * `"\u0001sha256:" + hex(sha256(utf8(key)))`; every other key as itself.
+ *
  *   import { PgShardStore } from "telex/postgres"
  *   const layer = PgShardStore.layer({ url: "postgres://telex@db.internal/telex" })
  *
@@ -30,6 +35,7 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import type { SqlClient } from "effect/sql/SqlClient"
+import { createHash } from "node:crypto"
 import { type Lease, Service, type ShardStore, ShardStoreError, sortedShards, StaleEpoch, ttlMillis } from "./ShardStore.ts"
 
 export interface PgShardStoreOptions {
@@ -87,6 +93,22 @@ const toLease = (row: Record<string, unknown>): Lease => ({
   owner: String(row.owner),
   epoch: Number(row.epoch)
 })
+
+/** the longest key (in UTF-8 bytes) stored as it is: the primary key's index entries stay far below their limit */
+const PLAIN_KEY_BYTES = 1024
+
+/** The key column of an entity key (see the module doc). */
+export const storedKey = (key: string): string =>
+  (key.length * 3 <= PLAIN_KEY_BYTES || Buffer.byteLength(key, "utf8") <= PLAIN_KEY_BYTES) &&
+    !key.includes("\u0000") && key.charCodeAt(0) !== 1
+    ? key
+    : `\u0001sha256:${createHash("sha256").update(key, "utf8").digest("hex")}`
+
+/**
+ * The other row an entity's state may be in: a long key or one starting with U+0001 was stored
+ * as itself by earlier versions (when its index entry fitted). Loads prefer the stored key's row.
+ */
+const legacyKey = (key: string, stored: string): string => (stored === key || key.includes("\u0000") ? stored : key)
 
 export interface FromClientOptions {
   /** the client's pool size (default 4): entity state calls use at most one connection fewer */
@@ -175,9 +197,9 @@ export const fromClient = (
       ON CONFLICT (entity_type, key) DO UPDATE SET state = excluded.state, shard = excluded.shard, epoch = excluded.epoch
       RETURNING 1 AS ok`
     const deleteSql = `WITH fence AS (${fence}),
-      gone AS (DELETE FROM ${states} WHERE entity_type = $4 AND key = $5 AND EXISTS (SELECT 1 FROM fence))
+      gone AS (DELETE FROM ${states} WHERE entity_type = $4 AND key IN ($5, $6) AND EXISTS (SELECT 1 FROM fence))
       SELECT ok FROM fence`
-    const loadSql = `SELECT state FROM ${states} WHERE entity_type = $1 AND key = $2`
+    const loadSql = `SELECT state FROM ${states} WHERE entity_type = $1 AND key IN ($2, $3) ORDER BY key = $2 DESC LIMIT 1`
 
     const query = (what: string, text: string, params: ReadonlyArray<unknown>) =>
       sql.unsafe<Record<string, unknown>>(text, params).pipe(Effect.mapError(storeError(what)))
@@ -218,13 +240,18 @@ export const fromClient = (
         )
       },
       leases: () => Effect.map(query("leases", leasesSql, []), (rows) => rows.map(toLease)),
-      loadState: (entityType, key) =>
-        Effect.map(
-          stateQuery("loadState", loadSql, [entityType, key]),
+      loadState: (entityType, key) => {
+        const stored = storedKey(key)
+        return Effect.map(
+          stateQuery("loadState", loadSql, [entityType, stored, legacyKey(key, stored)]),
           (rows) => rows.length === 0 ? Option.none() : Option.some(String(rows[0]!.state))
-        ),
-      saveState: (entityType, key, lease, state) => fenced("saveState", saveSql, lease, [entityType, key, state]),
-      deleteState: (entityType, key, lease) => fenced("deleteState", deleteSql, lease, [entityType, key])
+        )
+      },
+      saveState: (entityType, key, lease, state) => fenced("saveState", saveSql, lease, [entityType, storedKey(key), state]),
+      deleteState: (entityType, key, lease) => {
+        const stored = storedKey(key)
+        return fenced("deleteState", deleteSql, lease, [entityType, stored, legacyKey(key, stored)])
+      }
     }
     return store
   })
