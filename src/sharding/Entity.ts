@@ -9,8 +9,8 @@
  * sharding runtime spawns and stops itself (each within `stopBudget`, then killed), wrapped
  * with `restart` rules (`Supervise.behavior`: by default a failure
  * restarts it in place, at most 10 times in 10 s, then it stops; the next message activates it
- * again). It stops when idle for `passivateAfter`, when its shard moves to another node, or when
- * it stops itself.
+ * again). It stops when idle for `passivateAfter`, when its shard moves to another node (after
+ * handling the messages it was sent before the move), or when it stops itself.
  *
  * With `state`, the entity has durable state (Akka's DurableStateBehavior): loaded from the
  * shard store when it activates (or `initial`), and saved after each handled message that

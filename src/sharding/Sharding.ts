@@ -19,6 +19,11 @@
  * Every `renewInterval` a node renews all its leases in one call, reads who holds what, hands
  * off the shards another member should own (stops their entities, each within
  * `stopBudget`, then releases the lease) and acquires the free or expired leases of the shards it should own.
+ * A shard handed off (or given up as its node stops gracefully) takes no more messages (they are
+ * held for its next owner) and its entities first handle what they were sent before — their
+ * stop comes behind those messages, as Akka's handoff stop message does — for at most
+ * max(10 s, 3 × `leaseTtl`), and only while its lease is surely held; a message that reaches an
+ * entity after that (an ask in flight from a node that asks it directly) fails with `ActorStopped`.
  * A node with peers acquires nothing in its first `renewInterval` (its seeds connect meanwhile:
  * nodes started together do not take every shard first and hand them off after). A member that
  * cannot reach the store is still handed its shards: they wait for it (no owner) until it can.

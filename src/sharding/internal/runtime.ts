@@ -115,6 +115,8 @@ interface ShardState {
   status: "active" | "stopping"
   /** monotonic ms: past it, the lease may be close to expiring in the store: stop */
   validUntil: number
+  /** monotonic ms: a handoff waits for its entities' mailboxes to drain until then (0: it does not wait) */
+  drainUntil: number
   /** activations under way (stopping the shard interrupts them) */
   readonly activating: Set<Fiber.Fiber<unknown, unknown>>
   readonly entities: Map<string, EntityEntry>
@@ -559,6 +561,33 @@ export const make = (config: Config) =>
         )
       })
 
+    /**
+     * Waits until the shard's running entities have handled what they were sent before it
+     * stopped taking messages (its stop comes behind them, as Akka's handoff stop message does;
+     * what reaches an entity later — an ask in flight from another node that asks it directly —
+     * is not waited for): at most until its `drainUntil`, and never past its `validUntil` (while
+     * its lease is surely held).
+     */
+    const drainEntities = (state: ShardState) =>
+      Effect.gen(function*() {
+        // what each entity had accepted into its mailbox when the drain began
+        const marks: Array<[Kernel.LocalActor, number]> = []
+        for (const entry of state.entities.values()) {
+          if (entry.status === "running" && entry.actor !== undefined) marks.push([entry.actor, entry.actor.delivered])
+        }
+        const drained = ([actor, mark]: [Kernel.LocalActor, number]) => {
+          if (!actor.isAlive) return true
+          // taken out of its mailbox: handled, or being handled (one at a time)
+          const taken = actor.delivered - actor.mailbox.size
+          return taken > mark || (taken >= mark && !actor.busy && actor.forked === 0)
+        }
+        while (true) {
+          const end = Math.min(state.drainUntil, state.validUntil)
+          if (now() >= end || marks.every(drained)) return
+          yield* Effect.sleep(Math.max(1, Math.min(10, end - now())))
+        }
+      })
+
     const wakeAll = (entry: EntityEntry, outcome: "retry" | ActorRef<any> | ShardingError) => {
       const waiters = entry.waiters
       entry.waiters = []
@@ -842,13 +871,15 @@ export const make = (config: Config) =>
 
     /** Stops a shard's entities, then gives its lease up (`release`) or lets it go (`lost`). */
     const stopShard = (state: ShardState, why: "handoff" | "lost", detail: string) => {
-      if (state.status === "stopping") return
-      state.status = "stopping"
-      for (const entry of state.entities.values()) {
-        if (entry.status === "starting") entry.status = "stopping"
-        entry.stopKind = "stopped"
+      if (state.status === "stopping") {
+        // lost while its handoff drains: its entities stop now
+        if (why === "lost") state.drainUntil = 0
+        return
       }
+      // a handoff lets the entities handle what they were sent first
+      beginStop(state, why === "handoff" ? now() + holdMillis : 0)
       run(Effect.gen(function*() {
+        yield* drainEntities(state)
         yield* stopEntities(state)
         if (why === "handoff" || shardStates.get(state.shard) === state) {
           // a lost lease of the same epoch is released too, so the next owner need not wait for it to expire
@@ -872,12 +903,23 @@ export const make = (config: Config) =>
     }
     const loseShard = (state: ShardState, detail: string) => stopShard(state, "lost", detail)
 
+    /** The shard takes no more messages (they are held, for its next owner); `drainUntil`: see `drainEntities`. */
+    const beginStop = (state: ShardState, drainUntil: number) => {
+      state.status = "stopping"
+      state.drainUntil = drainUntil
+      for (const entry of state.entities.values()) {
+        if (entry.status === "starting") entry.status = "stopping"
+        entry.stopKind = "stopped"
+      }
+    }
+
     const addShard = (lease: ShardStore.Lease, sentAt: number) => {
       const state: ShardState = {
         shard: lease.shard,
         lease,
         status: "active",
         validUntil: sentAt + t.renewDeadlineMillis,
+        drainUntil: 0,
         activating: new Set(),
         entities: new Map()
       }
@@ -953,8 +995,7 @@ export const make = (config: Config) =>
     let closing = false
 
     const tick = Effect.gen(function*() {
-      if (closing) return
-      // 1. renew every lease held (one call)
+      // 1. renew every lease held (one call; also while the node stops: its entities drain)
       const renewing = Array.from(shardStates.values())
       if (renewing.length > 0) {
         const sentAt = now()
@@ -970,6 +1011,7 @@ export const make = (config: Config) =>
           yield* Effect.logDebug(`sharding: renewing ${renewing.length} leases failed: ${String(renewed.failure)}`)
         }
       }
+      if (closing) return
       // 2. who owns what (for routing)
       const all = yield* storeCall(store.leases())
       if (all._tag === "Success") {
@@ -1436,7 +1478,10 @@ export const make = (config: Config) =>
           Effect.gen(function*() {
             closing = true
             const states = Array.from(shardStates.values())
-            yield* Effect.forEach(states, stopEntities, { concurrency: "unbounded", discard: true })
+            // as at a handoff: the entities handle what they were sent first (the leases are still renewed meanwhile)
+            const drainUntil = now() + holdMillis
+            for (const s of states) if (s.status === "active") beginStop(s, drainUntil)
+            yield* Effect.forEach(states, (s) => Effect.andThen(drainEntities(s), stopEntities(s)), { concurrency: "unbounded", discard: true })
             if (states.length > 0) {
               yield* store.release(selfId, states.map((s) => s.lease)).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
             }
