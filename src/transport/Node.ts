@@ -15,10 +15,14 @@
  *
  * Supervision: each dialled peer gets a link actor under a `transport` supervisor, itself a child
  * of the system's services supervisor (`system.services`, apart from the application's
- * `system.root`, so that an application tree giving up leaves the links supervised). A link actor lives as long as its connection; when the
- * connection fails (error, reset, heartbeat deadline) the actor exits with an `Error` reason and
- * the supervisor restarts it — that is, reconnects — with exponential backoff and jitter
- * (100 ms doubling to 5 s). The transport supervisor never gives up on a peer.
+ * `system.root`, so that an application tree giving up leaves the links supervised). A link
+ * actor dials until it connects (100 ms doubling to 5 s between dials, jitter 20%; an inbound
+ * connection from the peer meanwhile ends the wait), then lives as long as that connection; when
+ * it fails (error, reset, heartbeat deadline) the actor exits with an `Error` reason and the
+ * supervisor restarts it — that is, reconnects — with exponential backoff. The transport
+ * supervisor never gives up on a configured or `connect`ed peer; a member learned only from a
+ * peer's `Members` is forgotten once a dial finds it gone (refused, or another node there).
+ * A node that listens on loopback dials only loopback members.
  *
  * Defaults: heartbeat every 1 s, a connection silent for 3 s is declared lost (Akka's 1 s
  * interval / 3 s acceptable pause); handshake and connect timeouts 5 s; frames up to 256 KiB,
@@ -520,6 +524,12 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     )
 
   const linkActors = new Map<string, string>()
+  const reconnectInitialMillis = millis(options.reconnect?.initial, 100)
+  const reconnectMaxMillis = Math.max(reconnectInitialMillis, millis(options.reconnect?.max, 5000))
+  /** a dial failure that says the node is not there any more (nothing listens, another node does) */
+  const gone = (error: unknown) =>
+    (error as NodeJS.ErrnoException | undefined)?.code === "ECONNREFUSED" ||
+    (error instanceof HandshakeError && error.code === "name")
   /** peers whose connection `disconnect` closed: their loss is not a fault */
   const requestedCloses = new Set<string>()
   const linkBehavior = (peerAddress: PeerAddress) =>
@@ -542,8 +552,24 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
           if (!p.isUp) return resume(Effect.succeed("not connected"))
           p.closeWaiters.push((reason) => resume(Effect.succeed(reason)))
         })
+      /** Waits `delay` ms, or less if the peer comes up meanwhile (it dialled us). */
+      const pause = (p: Peer, delay: number) =>
+        Effect.callback<void>((resume) => {
+          if (p.isUp) return resume(Effect.void)
+          const w = () => resume(Effect.void)
+          p.redialWaiter = w
+          return Effect.sync(() => {
+            if (p.redialWaiter === w) p.redialWaiter = undefined
+          })
+        }).pipe(Effect.timeoutOrElse({ duration: delay, orElse: () => Effect.void }))
+      // A failed dial does not end the link: it waits and dials again (100 ms doubling to 5 s,
+      // jitter 20%) while staying in the supervision tree, and an inbound connection from the
+      // peer meanwhile ends the wait at once. The actor ends (and is restarted) when a
+      // connection it watched is lost, or when a member it only learned from gossip is gone.
+      let delay = reconnectInitialMillis
       const run = Effect.gen(function*() {
-        if (!peer.isUp) {
+        while (!peer.isUp) {
+          state = "connecting"
           peer.outbox.dialing = true
           const result = yield* Effect.tryPromise(() => dial(peerAddress)).pipe(Effect.result)
           peer.outbox.dialing = false
@@ -561,14 +587,21 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
               } else {
                 yield* Effect.logDebug(`cannot reach ${peerAddress.name}: ${error?.message ?? error}`)
               }
-              return `connect to ${peerAddress.name} at ${peerAddress.host}:${peerAddress.port} failed: ${error?.message ?? error}`
+              if (learned.has(peerAddress.name) && gone(error)) {
+                return { forget: true, reason: `${peerAddress.name} left: ${error?.message ?? error}` }
+              }
+              if (stopping) return { forget: false, reason: "this node is stopping" }
+              state = "backoff"
+              yield* pause(peer, delay * (1 + 0.2 * (2 * Math.random() - 1)))
+              delay = Math.min(reconnectMaxMillis, delay * 2)
+              continue
             }
             // the peer's own connection to us won the race: watch that one instead, once its
             // handshake has ended here too (it may still be finishing)
             if (!peer.isUp) {
               if (!(yield* waitUp(peer))) {
                 yield* Effect.logDebug(`lost a simultaneous connect with ${peerAddress.name}, and its connection did not come up`)
-                return `the connection from ${peerAddress.name} that won a simultaneous connect did not come up`
+                return { forget: false, reason: `the connection from ${peerAddress.name} that won a simultaneous connect did not come up` }
               }
             }
             yield* Effect.logDebug(`connected to ${peerAddress.name} by its own connection (it won a simultaneous connect)`)
@@ -589,10 +622,17 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         } else {
           yield* Effect.logWarning(`connection to ${peerAddress.name} lost: ${reason}`)
         }
-        return `connection to ${peerAddress.name} lost: ${reason}`
+        return { forget: false, reason: `connection to ${peerAddress.name} lost: ${reason}` }
       })
       yield* run.pipe(
-        Effect.flatMap((reason) => ctx.stop(ExitReason.error(reason))),
+        Effect.flatMap(({ forget, reason }) => {
+          if (!forget) return ctx.stop(ExitReason.error(reason))
+          // a member learned from gossip that is gone: its link and address are forgotten (it is
+          // learned again if it comes back and a peer tells of it)
+          return Effect.logInfo(`no longer dialling ${reason}`).pipe(
+            Effect.andThen(Effect.sync(() => forgetMember(peerAddress.name)))
+          )
+        }),
         Effect.forkScoped
       )
       yield* Effect.addFinalizer(() => Effect.sync(() => {
@@ -644,8 +684,12 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       })
       return Effect.raceFirst(effect, failure).pipe(Effect.ensuring(Effect.sync(() => dialFailWaiters.get(name)?.delete(f))))
     })
-  const ensureLink = (peerAddress: PeerAddress) =>
+  /** links started only because a peer's `Members` told of the node (not configured, not `connect`ed) */
+  const learned = new Set<string>()
+  const ensureLink = (peerAddress: PeerAddress, fromGossip = false) =>
     Effect.suspend(() => {
+      if (!fromGossip) learned.delete(peerAddress.name)
+      else if (!linked.has(peerAddress.name)) learned.add(peerAddress.name)
       linked.add(peerAddress.name)
       return Supervisor.startChild(transport, Supervisor.child(`link:${peerAddress.name}`, linkBehavior(peerAddress)))
     }).pipe(
@@ -659,15 +703,35 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   for (const peer of options.peers ?? []) yield* ensureLink(peer)
   // members learned from peers: dial the ones we have no link to (a full mesh from seeds)
   const runInNode = Effect.runForkWith(context)
-  // (a transient client stays a client: it talks to the nodes it was given)
+  // (a transient client stays a client: it talks to the nodes it was given). A node that listens
+  // on loopback only dials loopback members: a peer cannot make it connect anywhere else.
+  const loopbackOnly = options.allowNonLoopback !== true
   if (options.advertise !== false) dialMembers = (members) => {
     for (const m of members) {
-      if (m.name === options.name) continue
+      if (m.name === options.name || m.name.length === 0) continue
+      if (loopbackOnly && !LOOPBACK.test(m.host)) {
+        runLog(Effect.logWarning(`not dialling member ${m.name} at ${m.host}:${m.port}: this node dials loopback addresses only (allowNonLoopback)`))
+        continue
+      }
       const known = router.peers.get(m.name)
       if (linked.has(m.name) || (known !== undefined && known.isUp)) continue
-      runInNode(ensureLink(m))
+      runInNode(ensureLink(m, true))
     }
   }
+  /** Stops dialling a member learned from gossip that is gone, and forgets its address. */
+  const forgetMember = (name: string) =>
+    runInNode(
+      Supervisor.terminateChild(transport, `link:${name}`).pipe(
+        Effect.andThen(Supervisor.deleteChild(transport, `link:${name}`)),
+        Effect.ignore,
+        Effect.andThen(Effect.sync(() => {
+          linked.delete(name)
+          learned.delete(name)
+          const peer = router.peers.get(name)
+          if (peer !== undefined && !peer.isUp) peer.listen = undefined
+        }))
+      )
+    )
 
   const awaitUp = (name: string, timeoutMillis: number) =>
     Effect.callback<NodeId, NodeDown>((resume) => {

@@ -63,6 +63,8 @@ export class Peer {
   /** how the last connection with this peer ended, from our side */
   lastSession: { readonly session: string; readonly sent: number; readonly received: number } | undefined = undefined
   upWaiters: Array<() => void> = []
+  /** the link actor waiting to dial this peer again: woken when a connection comes up */
+  redialWaiter: (() => void) | undefined = undefined
   closeWaiters: Array<(reason: string) => void> = []
   readonly outbox = new Outbox()
   readonly asks = new PendingAsks()
@@ -163,10 +165,11 @@ export const attach = (
   if (conn.closed !== undefined) return false
   const waiters = peer.upWaiters
   peer.upWaiters = []
-  // tell the new peer about the other nodes we know, so that seeds grow into a full mesh
+  // tell the new peer about the other nodes we are connected to, so that seeds grow into a full
+  // mesh (a node that left, or is unreachable from here, is not passed on)
   const members: Array<{ name: string; host: string; port: number }> = []
   for (const other of router.peers.values()) {
-    if (other !== peer && other.listen !== undefined) members.push({ name: other.name, ...other.listen })
+    if (other !== peer && other.listen !== undefined && other.isUp) members.push({ name: other.name, ...other.listen })
   }
   if (members.length > 0 && router.options.gossip !== false) conn.send([Kind.Members, members])
   // events last: a subscriber may run synchronously inside publish and must see the new state
@@ -182,6 +185,9 @@ export const attach = (
   }
   router.publish({ _tag: "NodeUp", node: conn.peer, outbound: conn.outbound })
   for (const wake of waiters) wake()
+  const redial = peer.redialWaiter
+  peer.redialWaiter = undefined
+  redial?.()
   return true
 }
 
