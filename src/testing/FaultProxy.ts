@@ -26,6 +26,12 @@
  * alive), and so are FINs and resets (a process killed behind a partition is not seen to go
  * until the heal); new connections are accepted but get no answer (a connect through a
  * partition hangs).
+ *
+ * Backpressure: like the network it stands for, the proxy holds at most a bounded amount of
+ * each direction's bytes (about `laneBufferBytes`, default 1 MiB, plus one read). When a side
+ * does not read, when toxics delay more than that, or during a partition, the proxy stops
+ * reading from the sending side, whose own socket buffers then fill and whose writes wait, as
+ * they would behind a real slow reader or a real partition.
  * `down()` resets every connection and refuses new ones until `up()`.
  *
  * @since 0.1.0
@@ -54,6 +60,8 @@ export interface FaultProxyOptions {
   readonly listen?: Partial<Address>
   readonly seed?: number
   readonly name?: string
+  /** bytes of one direction the proxy holds before it stops reading the sender; default 1 MiB */
+  readonly laneBufferBytes?: number
 }
 
 /** A small seeded PRNG (mulberry32): the same seed replays the same jitter, loss and slices. */
@@ -87,6 +95,10 @@ interface Lane {
    */
   queue: Array<{ readonly at: number; readonly deliver: () => void }>
   armed: boolean
+  /** bytes read from `from` and not yet written to `to` (held, or queued for their instant) */
+  buffered: number
+  /** `to` did not take the last write: reading `from` waits for its drain */
+  blocked: boolean
 }
 
 interface Link {
@@ -161,6 +173,7 @@ export class FaultProxy {
   /** Stops all traffic both ways, holding it, and the ends of connections (a silent partition). */
   partition(): void {
     this.partitioned = true
+    for (const link of this.links) for (const lane of link.lanes) this.flow(lane)
   }
 
   /** Lets held traffic through again, in order. */
@@ -172,6 +185,7 @@ export class FaultProxy {
         lane.held = []
         for (const chunk of held) this.forward(link, lane, chunk)
         if (lane.ended && lane.pending === 0 && !link.closed) this.endLane(link, lane)
+        this.flow(lane)
       }
       if (link.heldEnd === "reset") this.reset(link)
       else if (link.heldEnd === "close") this.closeLink(link)
@@ -214,7 +228,8 @@ export class FaultProxy {
     client.setNoDelay(true)
     server.setNoDelay(true)
     const lane = (from: Net.Socket, to: Net.Socket, direction: Direction): Lane => ({
-      from, to, direction, lastAt: 0, freeAt: 0, passed: 0, held: [], pending: 0, ended: false, queue: [], armed: false
+      from, to, direction, lastAt: 0, freeAt: 0, passed: 0, held: [], pending: 0, ended: false, queue: [], armed: false,
+      buffered: 0, blocked: false
     })
     const link: Link = {
       client,
@@ -244,6 +259,7 @@ export class FaultProxy {
         else this.closeLink(link)
       })
     }
+    for (const l of link.lanes) this.flow(l)
     for (const { direction, toxic } of this.toxics.values()) {
       if (toxic.type === "reset_peer") this.later(link, toxic.timeoutMillis ?? 0, () => this.reset(link))
       if (toxic.type === "timeout" && toxic.timeoutMillis > 0) this.later(link, toxic.timeoutMillis, () => this.closeLink(link))
@@ -261,11 +277,22 @@ export class FaultProxy {
     if (link.closed) return
     if (lane.direction === "upstream") this.stats.bytesUpstream += chunk.length
     else this.stats.bytesDownstream += chunk.length
+    lane.buffered += chunk.length
     if (this.partitioned) {
       lane.held.push(chunk)
+      this.flow(lane)
       return
     }
     this.forward(link, lane, chunk)
+    this.flow(lane)
+  }
+
+  /** Reads the lane's sender only while the proxy holds little of its bytes and the receiver takes them. */
+  private flow(lane: Lane): void {
+    const stop = this.partitioned || lane.blocked || lane.buffered > (this.options.laneBufferBytes ?? 1024 * 1024)
+    if (lane.from.destroyed) return
+    if (stop && !lane.from.isPaused()) lane.from.pause()
+    else if (!stop && lane.from.isPaused()) lane.from.resume()
   }
 
   private forward(link: Link, lane: Lane, chunk: Buffer): void {
@@ -314,9 +341,17 @@ export class FaultProxy {
       lane.pending++
       const deliver = () => {
         lane.pending--
+        lane.buffered -= piece.chunk.length
         if (link.closed) return
         lane.passed += piece.chunk.length
-        lane.to.write(piece.chunk)
+        if (!lane.to.write(piece.chunk) && !lane.blocked) {
+          lane.blocked = true
+          lane.to.once("drain", () => {
+            lane.blocked = false
+            this.flow(lane)
+          })
+        }
+        this.flow(lane)
         for (const toxic of toxics) {
           if (toxic.type === "limit_data" && lane.passed >= toxic.bytes) return this.closeLink(link)
         }

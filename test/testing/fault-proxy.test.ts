@@ -183,6 +183,103 @@ describe("FaultProxy", () => {
     assert.isAtLeast(Date.now() - start, 60) // 2000 B at 20 kB/s ≈ 100 ms of simulated bandwidth
   })
 
+  /**
+   * A server that does not read until told to; `received` counts what it has read. Behind the
+   * proxy, a writer sends `total` bytes: what the proxy read of them must stay bounded while the
+   * server does not read (the writer's own buffers fill instead), and all of it arrives, in
+   * order, once it reads.
+   */
+  const stalledReader = async () => {
+    let received = 0
+    let sum = 0
+    let sock: Net.Socket | undefined
+    const server = Net.createServer((s) => {
+      sock = s
+      s.pause()
+      s.on("error", () => {})
+      s.on("data", (b: Buffer) => {
+        for (const x of b) sum = (sum * 31 + x) >>> 0
+        received += b.length
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    cleanups.push(() => new Promise<void>((r) => { sock?.destroy(); server.close(() => r()) }))
+    return {
+      port: (server.address() as Net.AddressInfo).port,
+      read: () => sock!.resume(),
+      received: () => received,
+      sum: () => sum,
+      connected: () => sock !== undefined
+    }
+  }
+  const pattern = (total: number) => {
+    const data = Buffer.alloc(total)
+    for (let i = 0; i < total; i++) data[i] = (i * 7 + (i >>> 10)) & 0xff
+    let sum = 0
+    for (const x of data) sum = (sum * 31 + x) >>> 0
+    return { data, sum }
+  }
+  /** waits until `value` has not changed for `quietMillis` (the pipe is as full as it gets) */
+  const settled = async (value: () => number, quietMillis = 300, millis = 20_000) => {
+    const start = Date.now()
+    let last = value()
+    let since = Date.now()
+    while (Date.now() - since < quietMillis) {
+      if (Date.now() - start > millis) throw new Error("never settled")
+      await new Promise((r) => setTimeout(r, 20))
+      if (value() !== last) {
+        last = value()
+        since = Date.now()
+      }
+    }
+    return last
+  }
+
+  it("backpressure: a reader that does not read stops the proxy reading the writer; everything arrives once it reads", async () => {
+    const reader = await stalledReader()
+    const proxy = await FaultProxy.start({ upstream: { host: "127.0.0.1", port: reader.port } })
+    cleanups.push(() => proxy.close())
+    const c = await client(proxy.address.port)
+    const total = 48 * 1024 * 1024
+    const { data, sum } = pattern(total)
+    c.socket.write(data)
+    await until(() => reader.connected())
+    const read = await settled(() => proxy.stats.bytesUpstream)
+    // the proxy holds about its 1 MiB lane buffer plus what the kernel buffers; the rest waits
+    // in the writer's socket
+    assert.isBelow(read, 24 * 1024 * 1024, `the proxy read ${read} of ${total} bytes the reader never took`)
+    assert.isAbove(c.socket.writableLength, 0, "the writer's socket still holds bytes")
+    reader.read()
+    await until(() => reader.received() === total, 20_000)
+    assert.strictEqual(reader.sum(), sum, "the bytes arrive intact and in order")
+  }, 60_000)
+
+  it("backpressure: a partition stops the proxy reading; bandwidth-delayed bytes are bounded too", async () => {
+    const reader = await stalledReader()
+    const proxy = await FaultProxy.start({ upstream: { host: "127.0.0.1", port: reader.port } })
+    cleanups.push(() => proxy.close())
+    const c = await client(proxy.address.port)
+    await until(() => reader.connected())
+    reader.read()
+    proxy.partition()
+    const total = 48 * 1024 * 1024
+    const { data, sum } = pattern(total)
+    c.socket.write(data)
+    const held = await settled(() => proxy.stats.bytesUpstream)
+    assert.isBelow(held, 24 * 1024 * 1024, `the proxy read ${held} of ${total} bytes during the partition`)
+    assert.strictEqual(reader.received(), 0, "nothing crosses the partition")
+    proxy.heal()
+    // a slow link: what waits for its turn stays bounded as well
+    proxy.addToxic("slow", "upstream", { type: "bandwidth", bytesPerSecond: 64 * 1024 * 1024 })
+    let inProxy = 0
+    await until(() => {
+      inProxy = Math.max(inProxy, proxy.stats.bytesUpstream - reader.received())
+      return reader.received() === total
+    }, 30_000)
+    assert.isBelow(inProxy, 24 * 1024 * 1024, `the proxy held up to ${inProxy} bytes waiting for the bandwidth`)
+    assert.strictEqual(reader.sum(), sum, "the bytes arrive intact and in order after the heal")
+  }, 60_000)
+
   it("the same seed replays the same random choices", () => {
     const a = prng(42)
     const b = prng(42)
