@@ -117,6 +117,16 @@ const isProtocols = (u: any): u is Record<string, string> =>
  * rejects with a `HandshakeError` (after sending REFUSE when we are the refusing side). The socket
  * is not closed here; the caller destroys it on failure.
  */
+const lostDuringHandshake = /^(connection closed|socket error) during the handshake/
+
+/**
+ * Whether a handshake failed because its connection closed or failed before the peer said
+ * anything decisive (no REFUSE): the peer went away or was never there (a proxy that could not
+ * reach it, a process stopping), which is no refusal.
+ */
+export const isConnectionLoss = (error: unknown): boolean =>
+  error instanceof HandshakeError && error.code === "protocol" && lostDuringHandshake.test(error.message)
+
 const run = (
   socket: Socket,
   options: HandshakeOptions,
@@ -152,7 +162,7 @@ const run = (
       () => fail("timeout", `handshake did not complete within ${options.timeoutMillis} ms`, true),
       options.timeoutMillis
     )
-    const onClose = () => fail("protocol", "connection closed during the handshake", false)
+    const onClose = () => fail("protocol", `connection closed during the handshake`, false)
     const onError = (e: Error) => fail("protocol", `socket error during the handshake: ${e.message}`, false)
 
     const onFrame = (frame: Frame, rest: Array<Frame>): void => {

@@ -582,7 +582,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
               dialFailWaiters.delete(peerAddress.name)
               for (const f of failWaiters ?? []) f(String(error?.message ?? error))
               // refusals matter (bad secret, wrong cluster...); a peer not listening yet is routine
-              if (error instanceof HandshakeError && error.code !== "partitioned") {
+              if (error instanceof HandshakeError && error.code !== "partitioned" && !Handshake.isConnectionLoss(error)) {
                 yield* Effect.logWarning(`connection to ${peerAddress.name} refused: ${error.code}: ${error.message}`)
               } else {
                 yield* Effect.logDebug(`cannot reach ${peerAddress.name}: ${error?.message ?? error}`)
@@ -706,6 +706,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   // (a transient client stays a client: it talks to the nodes it was given). A node that listens
   // on loopback only dials loopback members: a peer cannot make it connect anywhere else.
   const loopbackOnly = options.allowNonLoopback !== true
+  /** a bound on the links a peer's gossip can make this node keep (a full mesh of this many nodes) */
+  const maxLearnedMembers = 1024
   if (options.advertise !== false) dialMembers = (members) => {
     for (const m of members) {
       if (m.name === options.name || m.name.length === 0) continue
@@ -715,6 +717,12 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       }
       const known = router.peers.get(m.name)
       if (linked.has(m.name) || (known !== undefined && known.isUp)) continue
+      if (learned.size >= maxLearnedMembers) {
+        runLog(Effect.logWarning(`not dialling member ${m.name}: this node already dials ${learned.size} members learned from peers`))
+        continue
+      }
+      if (learned.has(m.name)) continue
+      learned.add(m.name)
       runInNode(ensureLink(m, true))
     }
   }

@@ -25,6 +25,18 @@ describe("soak: a node restarted behind a partition, before its peer noticed it 
         heartbeat: { interval: "250ms", acceptablePause: "8s" }
       })
       yield* meshed()
+      // the scenario needs the connection between them dialled by n1 (over proxy n1→n2), so that
+      // the restarted n2 can dial n1 over the other proxy. Whichever node's dial came through at
+      // start keeps its connection; if it was n2's, that proxy refuses n2 for a moment so that
+      // the connection n1 dials instead replaces it.
+      if (cluster.proxy("n2", "n1").connections > 0) {
+        cluster.proxy("n2", "n1").down()
+        yield* cluster.eventually(Effect.suspend(() =>
+          cluster.proxy("n1", "n2").connections > 0 ? meshed() : Effect.fail(new Error("n1 has not dialled n2 yet"))
+        ))
+        cluster.proxy("n2", "n1").up()
+      }
+      assert.strictEqual(cluster.proxy("n2", "n1").connections, 0, "the connection is n1's")
       const p1 = yield* probe("n1")
       const name = "sink-backpressure"
       assert.isTrue(yield* p1.ask(Probe.Watch({ node: "n2", name }), { timeout: "30 seconds" }))
@@ -33,7 +45,6 @@ describe("soak: a node restarted behind a partition, before its peer noticed it 
         p1.ask(Probe.Whereis({ name: `${name}@n2` })).pipe(Effect.filterOrFail((i) => i === old, (i) => new Error(`whereis: ${i}`)))
       )
       const downsBefore = (yield* p1.ask(Probe.Info({ gc: false }))).nodeDowns["n2"] ?? 0
-      // the connection between them is dialled by n1 (the smaller name wins): cut that proxy only
       cluster.proxy("n1", "n2").partition()
       yield* cluster.kill("n2")
       yield* cluster.restart("n2")

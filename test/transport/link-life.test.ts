@@ -6,11 +6,14 @@
  *   inbound connection from that peer ends the wait at once (it does not sit out a backoff while
  *   the peer's own connection serves);
  * - a member learned only from gossip that leaves is dialled no more, and nobody passes it on;
- * - a node that listens on loopback dials no member at another address.
+ * - a node that listens on loopback dials no member at another address;
+ * - a dial whose connection is reset before the peer answers (a proxy in front of a node not
+ *   listening yet) is a peer not reachable yet, logged below WARN, not a refusal.
  */
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Redacted, Scope } from "effect"
+import { Effect, Exit, Logger, Redacted, Scope } from "effect"
+import { FaultProxy } from "../../src/testing/FaultProxy.ts"
 import * as Supervisor from "../../src/supervision/Supervisor.ts"
 import * as TestNode from "../../src/testing/TestNode.ts"
 import { Kind } from "../../src/transport/Envelope.ts"
@@ -154,4 +157,48 @@ describe("link actors and learned members", () => {
       assert.isFalse(l.has("far"), "a does not dial 192.0.2.1")
       assert.isFalse(l.has("named"), "a does not dial a host name that is not localhost")
     }).pipe(Effect.scoped), 30_000)
+  it.live("a dial reset before the peer answers (a proxy, its node not up yet) is no refusal: nothing at WARN", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel === "Warn" || logLevel === "Error" || logLevel === "Fatal") {
+          logged.push(`${logLevel}: ${Array.isArray(message) ? message.join(" ") : String(message)}`)
+        }
+      })
+      const pb = yield* freePort()
+      // a's way to b goes through a proxy; b does not listen yet, so the proxy resets a's dials
+      const proxy = yield* Effect.promise(() => FaultProxy.start({ upstream: { host: "127.0.0.1", port: pb } }))
+      yield* Effect.addFinalizer(() => Effect.promise(() => proxy.close()))
+      yield* Effect.gen(function*() {
+        const a = yield* TestNode.startNode("a", {
+          ...common,
+          peers: [{ name: "b", host: "127.0.0.1", port: proxy.address.port }],
+          reconnect: { initial: "20 millis", max: "100 millis" }
+        })
+        yield* eventually("a's dials were reset", Effect.sync(() => proxy.stats.resets >= 2))
+        yield* TestNode.startNode("b", { ...common, port: pb })
+        yield* eventually("a connected to b through the proxy", Effect.sync(() => up(a, "b")))
+      }).pipe(Effect.scoped, Effect.provide(Logger.layer([logger])))
+      assert.deepStrictEqual(logged, [])
+    }).pipe(Effect.scoped), 30_000)
+  it.live("a peer's gossip makes a node dial at most 1 024 learned members", () =>
+    Effect.gen(function*() {
+      const skipped: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        const text = Array.isArray(message) ? message.join(" ") : String(message)
+        if (logLevel === "Warn" && text.includes("members learned from peers")) skipped.push(text)
+      })
+      const closed = yield* freePort() // nothing listens there: every dial is refused
+      yield* Effect.gen(function*() {
+        const a = yield* TestNode.startNode("a", common)
+        const b = yield* TestNode.startNode("b", common)
+        yield* TestNode.connect(b, a)
+        const members = Array.from({ length: 1100 }, (_, i) => ({ name: `m${i}`, host: "127.0.0.1", port: closed }))
+        routerOf(b.node).peers.get("a")!.conn!.send([Kind.Members, members])
+        yield* eventually("a skipped the members past the bound", Effect.sync(() => skipped.length >= 76))
+        // the members it did dial are refused, hence forgotten
+        yield* eventually("a forgot the refused members", Effect.map(links(a), (l) => l.size === 0), 60_000)
+      }).pipe(Effect.scoped, Effect.provide(Logger.layer([logger])))
+      assert.strictEqual(skipped.length, 76)
+    }).pipe(Effect.scoped), 90_000)
 })
