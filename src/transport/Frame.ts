@@ -55,8 +55,16 @@ export interface Frame {
  * Incremental decoder. `push(chunk)` returns the complete frames found so far, or a
  * `ProtocolError`; after an error the decoder stays failed.
  */
+/**
+ * The largest frame accepted before the peer has proved it knows the cluster secret (HELLO and
+ * AUTH on the server, CHALLENGE on the client): an unauthenticated peer cannot make a node hold
+ * more than this per connection (a 5-byte header announcing a larger frame is refused at once).
+ */
+export const maxUnauthenticatedFrameSize = 16 * 1024
+
 export class FrameDecoder {
-  private readonly maxFrameSize: number
+  /** may be raised (never above what the connection accepts) once the peer is authenticated */
+  maxFrameSize: number
   /** partial data: either a header fragment or a frame body being assembled */
   private pending: Uint8Array | undefined = undefined
   private pendingLength = 0

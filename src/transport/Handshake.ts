@@ -21,7 +21,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypt
 import * as Redacted from "effect/Redacted"
 import { type NodeId, nodeKey } from "../actors/ActorRef.ts"
 import * as Codec from "./Codec.ts"
-import { encodeFrame, type Frame, FrameDecoder, FrameType } from "./Frame.ts"
+import { encodeFrame, type Frame, FrameDecoder, FrameType, maxUnauthenticatedFrameSize } from "./Frame.ts"
 import { realTimers, type Socket, type Timers } from "./Network.ts"
 import { HandshakeError, type RefuseCode } from "./TransportError.ts"
 
@@ -134,7 +134,8 @@ const run = (
   admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined
 ): Promise<Established> =>
   new Promise((resolve, reject) => {
-    const frames = new FrameDecoder(options.maxFrameSize)
+    // until the peer has proved it knows the secret, only small frames (see maxUnauthenticatedFrameSize)
+    const frames = new FrameDecoder(Math.min(options.maxFrameSize, maxUnauthenticatedFrameSize))
     const myNonce = randomBytes(32).toString("base64")
     let peerNonce = ""
     let peer: NodeId | undefined
@@ -219,6 +220,7 @@ const run = (
           peerListen = body.listen ?? undefined
           peerNonce = body.nonce
           codec = body.codec
+          frames.maxFrameSize = options.maxFrameSize
           send(socket, FrameType.Auth, {
             proof: proof(options.secret, "client", peerNonce, myNonce, peer!, options.node).toString("base64")
           })
@@ -229,6 +231,7 @@ const run = (
           if (frame.type !== FrameType.Auth) return fail("protocol", `expected AUTH, got frame type ${frame.type}`, true)
           const expected = proof(options.secret, "client", myNonce, peerNonce, options.node, peer!)
           if (!sameProof(expected, body.proof)) return fail("auth", "bad secret: the client failed authentication", true)
+          frames.maxFrameSize = options.maxFrameSize
           const refusal = admit(peer!, false)
           if (refusal !== undefined) return fail(refusal.code, refusal.message, true)
           send(socket, FrameType.Ready, { protocols: options.protocols(), previous: options.previous?.(peer!.name) ?? null })

@@ -28,6 +28,7 @@ import time
 HELLO, CHALLENGE, AUTH, READY, REFUSE = 1, 2, 3, 4, 5
 HEARTBEAT, MESSAGE, FRAGMENT = 16, 32, 33
 MAX_FRAME = 262144  # the default maximum of the length field
+MAX_UNAUTHENTICATED_FRAME = 16384  # the maximum of the length field before the proofs (section 2)
 FRAGMENT_SIZE = 65536
 SINGLE_FRAME_LIMIT = 131072  # encoded envelopes larger than this travel as fragments
 
@@ -407,6 +408,13 @@ class Conn:
         self.nonce = body["nonce"]
         self.send_frame(HELLO, encode_json(body))
 
+    def read_frame_or_close(self, timeout):
+        """The next handshake frame as (type, body), or None if the socket closed or nothing came in time."""
+        try:
+            return self._frame(timeout)
+        except (Closed, TimeoutError):
+            return None
+
     def read_handshake(self, expected, timeout=5.0):
         ftype, body = self._frame(timeout)
         value = json.loads(body.decode("utf-8"))
@@ -726,6 +734,38 @@ def scenario_handshake(ctx):
     k.read_handshake(CHALLENGE)
     k.send_frame(MESSAGE, encode_json([22, 1, "counter"]))
     expect("3.6 MESSAGE in place of AUTH", refusal(lambda: k.read_handshake(READY)), "protocol")
+    k.close()
+
+    # before the proofs, frames are limited to 16 KiB: a header announcing more is refused at once
+    # (the node does not wait for, or make room for, its body)
+    k = ctx.conn()
+    k.raw(struct.pack(">IB", MAX_UNAUTHENTICATED_FRAME + 1, HELLO))
+    r = k.read_frame_or_close(3)
+    check("2 a HELLO header of 16 KiB + 1: REFUSE protocol at once", r is not None and r[0] == REFUSE and json.loads(r[1])["code"] == "protocol"
+          and "exceeds" in json.loads(r[1])["reason"], repr(r)[:300])
+    k.close()
+    k = ctx.conn()
+    k.raw(struct.pack(">IB", MAX_FRAME, HELLO))
+    r = k.read_frame_or_close(3)
+    check("2 a HELLO header of the maximum frame size: REFUSE protocol at once", r is not None and r[0] == REFUSE
+          and json.loads(r[1])["code"] == "protocol", repr(r)[:300])
+    k.close()
+    k = ctx.conn()
+    big = {"pad": "x" * (MAX_UNAUTHENTICATED_FRAME - 400)}
+    k.hello(**big)
+    check("3.1 a HELLO of almost 16 KiB (unknown fields ignored) is answered", k.read_handshake(CHALLENGE) is not None)
+    k.close()
+    k = ctx.conn()
+    k.hello()
+    k.read_handshake(CHALLENGE)
+    k.raw(struct.pack(">IB", MAX_UNAUTHENTICATED_FRAME + 1, AUTH))
+    expect("2 an AUTH header of 16 KiB + 1", refusal(lambda: k.read_handshake(READY)), "protocol")
+    k.close()
+    # once the client has proved itself, its READY may use the whole maximum frame
+    protocols = {f"P{i:05d}": "0000000000000000" for i in range(5000)}
+    k = ctx.connect(ready={"protocols": protocols})
+    check("3.5 a READY larger than 16 KiB after the proofs", len(encode_json({"protocols": protocols})) > MAX_UNAUTHENTICATED_FRAME
+          and k.lookup("counter") is not None)
     k.close()
 
     for name, ready in (("protocols missing", {}), ("a fingerprint not a string", {"protocols": {"A": 1}}),
