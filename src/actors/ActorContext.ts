@@ -88,6 +88,8 @@ export interface SupervisorCapability {
    * the child counts as killed), or with `Killed` at once when the budget is 0.
    */
   stopChild(child: ActorRef<any>, budgetMillis: number): Effect.Effect<void>
+  /** Cancels every timer of this actor (`Supervise`'s in-place restart: timers are an incarnation's). */
+  cancelTimers(): Effect.Effect<void>
 }
 
 /** What `monitor` accepts: a ref, a name registered on this node, or a name on a node. */

@@ -29,6 +29,9 @@
  * error, see `registerRuntimeError`).
  * - no rule fits: the failure ends the actor as usual, and its supervisor decides.
  *
+ * Timers (`startTimer`, `startPeriodicTimer`) belong to an incarnation: an in-place restart
+ * cancels them (Pekko), so the new incarnation gets no message from a timer it did not start.
+ *
  * PreRestart vs PostStop: finalizers the behaviour adds in its init see the `Exit` their scope
  * closes with — a failure whose error `isPreRestart` before an in-place restart, success when the
  * actor stops. Children spawned by the old incarnation keep running across an in-place restart
@@ -152,6 +155,8 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
 
   const restart = (st: Supervised, rule: Rule, error: unknown) =>
     Effect.gen(function*() {
+      // the old incarnation's timers would send its messages to the new one (Pekko cancels them)
+      yield* st.ctx.supervision.cancelTimers()
       yield* Scope.close(st.scope, Exit.fail(new PreRestart({ message: describe(error) })))
       if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
       st.scope = yield* Scope.fork(st.outer, "sequential")

@@ -893,6 +893,16 @@ class CellSupervision implements SupervisorCapability {
     return this.cell.parent?.self
   }
 
+  cancelTimers(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const timers = this.cell.timers
+      if (timers === undefined || timers.size === 0) return Effect.void
+      const fibers = [...timers.values()]
+      timers.clear()
+      return Fiber.interruptAll(fibers)
+    })
+  }
+
   stopChild(child: ActorRef<any>, budgetMillis: number): Effect.Effect<void> {
     const target = child.target
     if (budgetMillis > 0 && target instanceof Cell && target.trapping && target.state === State.Running) {
