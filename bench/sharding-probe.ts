@@ -16,7 +16,7 @@ import * as ShardStore from "../src/sharding/ShardStore.ts"
 import { fullGc, nowNs } from "./lib.ts"
 import { Echo, EchoEntity } from "./sharding-app.ts"
 
-const keys = 3000
+const keys = Number(process.env.PROBE_KEYS ?? 3000)
 const inFlight = 64
 const slices = Number(process.argv[2] ?? 4)
 const mode = process.argv[3] ?? "both"

@@ -36,10 +36,42 @@ describe("deadlines", () => {
       const e = Deadlines.after(30, () => fired.push(i))
       if (i % 1000 !== 7) Deadlines.cancel(e)
     }
-    const queue = Deadlines.after(30, () => {}).queue as unknown as { entries: Array<unknown>; head: number }
-    assert.isBelow(queue.entries.length - queue.head, 2_000)
+    const queue = Deadlines.after(30, () => {}).queue as unknown as { size: number }
+    assert.isBelow(queue.size, 2_000)
     await sleep(150)
     assert.deepStrictEqual(fired, Array.from({ length: 20 }, (_, k) => k * 1000 + 7))
+  })
+
+  it("entries that left hold nothing: their slots are cleared, and an answered entry lets go of its expiry", async () => {
+    type Ring = { ring: Array<unknown>; size: number }
+    const live: Array<Deadlines.Deadline> = []
+    const answered: Array<Deadlines.Deadline> = []
+    const expire = () => {}
+    // growth (more than the first 1 024 slots pending), compaction and answers at the head
+    for (let i = 0; i < 5_000; i++) {
+      const e = Deadlines.after(25, expire)
+      if (i % 3 === 0) live.push(e)
+      else answered.push(e)
+      if (i % 3 === 2) Deadlines.cancel(answered[answered.length - 2]!)
+    }
+    for (const e of answered) Deadlines.cancel(e)
+    const queue = live[0]!.queue as unknown as Ring
+    // answered entries may wait in the ring (up to four per live one), but no slot outside it holds one
+    assert.strictEqual(queue.ring.filter((slot) => slot !== undefined).length, queue.size)
+    assert.isTrue(live.every((e) => queue.ring.includes(e)))
+    assert.isTrue(answered.every((e) => e.expire !== expire))
+    // a compaction behind a live head: what it moved leaves no copy behind
+    const head = Deadlines.after(26, expire)
+    const rest = Array.from({ length: 3_000 }, () => Deadlines.after(26, expire))
+    for (const e of rest.slice(0, 2_990)) Deadlines.cancel(e)
+    const other = head.queue as unknown as Ring
+    assert.isBelow(other.size, 1_000)
+    assert.strictEqual(other.ring.filter((slot) => slot !== undefined).length, other.size)
+    assert.isTrue([head, ...rest.slice(2_990)].every((e) => other.ring.includes(e)))
+    await sleep(100)
+    // all expired: nothing is left in the rings
+    assert.strictEqual(queue.ring.filter((slot) => slot !== undefined).length, 0)
+    assert.strictEqual(other.ring.filter((slot) => slot !== undefined).length, 0)
   })
 })
 

@@ -14,13 +14,23 @@ export interface Deadline {
   readonly at: number
   /** set by `cancel`; the entry is then skipped */
   cancelled: boolean
-  readonly expire: () => void
+  /** dropped by `cancel`: an answered ask's entry waits in the queue, and must not keep the ask alive */
+  expire: () => void
   readonly queue: Queue
 }
 
 export class Queue {
-  private entries: Array<Deadline> = []
+  /**
+   * A ring of `mask + 1` slots, from `head` (oldest) for `size` entries. One array for the
+   * queue's life, whose slots are cleared as entries leave: an array replaced (by growth or
+   * compaction) would be left in old space still pointing at the entries of recent asks, and a
+   * scavenge keeps everything an old object points to alive (promoted, until a full GC), however
+   * dead the old object itself is.
+   */
+  private ring: Array<Deadline | undefined> = new Array(1024).fill(undefined)
+  private mask = 1023
   private head = 0
+  private size = 0
   private live = 0
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   /** whether the timer keeps the process alive: only while some ask is pending, as a timer per ask would */
@@ -35,7 +45,11 @@ export class Queue {
 
   add(expire: () => void): Deadline {
     const entry: Deadline = { at: Date.now() + this.millis, cancelled: false, expire, queue: this }
-    this.entries.push(entry)
+    if (this.size > this.mask) {
+      this.compact()
+      if (this.size * 2 > this.mask) this.grow()
+    }
+    this.ring[(this.head + this.size++) & this.mask] = entry
     this.live++
     if (this.timer === undefined) this.arm(this.millis)
     else if (!this.refed) {
@@ -48,21 +62,53 @@ export class Queue {
   cancel(entry: Deadline): void {
     if (entry.cancelled) return
     entry.cancelled = true
+    // an answered ask's entry may wait in the ring: it must not keep the ask alive
+    entry.expire = noop
     if (--this.live === 0 && this.timer !== undefined) {
       this.refed = false
       this.timer.unref()
     }
-    const pending = this.entries.length - this.head
-    if (pending > 1024 && pending > 4 * this.live) this.compact()
+    // answered asks at the head leave at once; the others when they outnumber the live ones
+    this.dropCancelled()
+    if (this.size > 1024 && this.size > 4 * this.live) this.compact()
   }
 
-  private compact(): void {
-    const kept: Array<Deadline> = []
-    for (let i = this.head; i < this.entries.length; i++) {
-      const e = this.entries[i]!
-      if (!e.cancelled) kept.push(e)
+  private dropCancelled(): void {
+    const ring = this.ring
+    const mask = this.mask
+    while (this.size > 0) {
+      const i = this.head
+      if (!ring[i]!.cancelled) return
+      ring[i] = undefined
+      this.head = (i + 1) & mask
+      this.size--
     }
-    this.entries = kept
+  }
+
+  /** Keeps the live entries, in order, from the head; the slots they leave are cleared. */
+  private compact(): void {
+    const ring = this.ring
+    const mask = this.mask
+    let kept = 0
+    for (let k = 0; k < this.size; k++) {
+      const i = (this.head + k) & mask
+      const e = ring[i]!
+      ring[i] = undefined
+      if (!e.cancelled) ring[(this.head + kept++) & mask] = e
+    }
+    this.size = kept
+  }
+
+  private grow(): void {
+    const old = this.ring
+    const next: Array<Deadline | undefined> = new Array(old.length * 2).fill(undefined)
+    for (let k = 0; k < this.size; k++) {
+      const i = (this.head + k) & this.mask
+      next[k] = old[i]
+      old[i] = undefined
+    }
+    this.ring = next
+    this.mask = next.length - 1
     this.head = 0
   }
 
@@ -75,30 +121,30 @@ export class Queue {
   private fire = (): void => {
     this.timer = undefined
     const now = Date.now()
-    const entries = this.entries
-    while (this.head < entries.length) {
-      const e = entries[this.head]!
+    const ring = this.ring
+    while (this.size > 0) {
+      const i = this.head
+      const e = ring[i]!
       if (!e.cancelled && e.at > now) break
-      entries[this.head++] = undefined as unknown as Deadline
+      ring[i] = undefined
+      this.head = (i + 1) & this.mask
+      this.size--
       if (e.cancelled) continue
       e.cancelled = true
       this.live--
       e.expire()
     }
-    if (this.head >= entries.length) {
-      this.entries = []
+    if (this.size === 0) {
       this.head = 0
       // nothing pending: forget this timeout's queue
       if (this.queues.get(this.millis) === this) this.queues.delete(this.millis)
       return
     }
-    if (this.head > 1024 && this.head * 2 > entries.length) {
-      this.entries = entries.slice(this.head)
-      this.head = 0
-    }
-    this.arm(this.entries[this.head]!.at - now)
+    this.arm(ring[this.head]!.at - now)
   }
 }
+
+const noop = (): void => {}
 
 const queues = new Map<number, Queue>()
 
