@@ -279,3 +279,25 @@ describe("calling_self and Actor.fork", () => {
       assert.strictEqual(yield* ref.ask(Forking.Twice({ n: 21 })), 42)
     })))
 })
+
+describe("calling_self from init", () => {
+  it.effect("an ask to self from the init fails at once with CallingSelf; one from a fiber the init forks is served once the actor runs", () =>
+    withSystem()(Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const seen: Array<string> = []
+      const later = yield* Deferred.make<number>()
+      const ref = yield* system.spawn(Forking.behavior(Effect.gen(function*() {
+        const ctx = yield* ActorContext.for(Forking)
+        const exit = yield* Effect.exit(ctx.self.ask(Forking.Echo({ n: 1 }), { timeout: "1 hour" }))
+        seen.push(Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? (exit.cause.reasons[0] as any).error._tag : "no failure")
+        yield* Effect.forkDetach(Effect.flatMap(Effect.orDie(ctx.self.ask(Forking.Echo({ n: 2 }))), (n) => Deferred.succeed(later, n)))
+        return {
+          Echo: ({ n }) => Effect.succeed(n),
+          Twice: ({ n }) => Effect.succeed(2 * n)
+        }
+      })))
+      assert.deepStrictEqual(seen, ["CallingSelf"])
+      assert.strictEqual(yield* Deferred.await(later), 2)
+      assert.strictEqual(yield* ref.ask(Forking.Echo({ n: 3 })), 3)
+    })))
+})

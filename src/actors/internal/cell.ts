@@ -74,6 +74,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
   handlers: Handlers<MessageDefs, any> | undefined = undefined
   context: Context.Context<never> | undefined = undefined
   fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  /** the spawner's fiber, while it runs this actor's init */
+  initFiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
   exitReason: ExitReason.ExitReason | undefined = undefined
   stopRequested: ExitReason.ExitReason | undefined = undefined
   sender: ActorRef<any> | undefined = undefined
@@ -120,7 +122,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
   }
 
   runsHandlerIn(fiber: Fiber.Fiber<unknown, unknown>): boolean {
-    return this.fiber === fiber
+    return this.fiber === fiber || this.initFiber === fiber
   }
 
   get isAlive(): boolean {
@@ -1112,7 +1114,9 @@ const handlerSpan = (cell: Cell, tag: string, parent: Tracer.AnySpan, effect: Ef
   }, tag)
 
 /** Runs a behaviour's init for a new cell in the caller's fiber (like OTP's synchronous start); `ref` on success. */
-export const initCell = <A>(cell: Cell, callerContext: Context.Context<never>, ref: A): Effect.Effect<A, SpawnError> => {
+export const initCell = <A>(cell: Cell, caller: Fiber.Fiber<unknown, unknown>, ref: A): Effect.Effect<A, SpawnError> => {
+  const callerContext = caller.context as Context.Context<never>
+  cell.initFiber = caller
   // (withActorLoggers: logs from the actor carry actor= and node=, at no cost per actor)
   const context = Context.add(
     Context.add(withActorLoggers(callerContext), ActorContext, cell as ActorContextShape),
@@ -1131,6 +1135,7 @@ export const initCell = <A>(cell: Cell, callerContext: Context.Context<never>, r
     Effect.matchCauseEffect(init, {
       onSuccess: (handlers): Effect.Effect<A, SpawnError> => {
         settled = true
+        cell.initFiber = undefined
         // an init that returns anything but the handlers object fails to start (a JS caller's
         // mistake, typically)
         if (typeof handlers !== "object" || handlers === null) {
@@ -1151,6 +1156,7 @@ export const initCell = <A>(cell: Cell, callerContext: Context.Context<never>, r
       },
       onFailure: (cause) => {
         settled = true
+        cell.initFiber = undefined
         return failStart(cell, cause)
       }
     }),
@@ -1158,6 +1164,7 @@ export const initCell = <A>(cell: Cell, callerContext: Context.Context<never>, r
     // neither branch above ran, and a stop asked of the cell meanwhile waits for it (terminate
     // leaves a starting cell to this function). Stop it here, or it and its spawner never end.
     () => {
+      cell.initFiber = undefined
       if (settled || (cell.state !== State.Starting && cell.state !== State.Stopping)) return Effect.void
       if (cell.links !== undefined) {
         for (const linked of cell.links.values()) linked.target.removeLink(cell.self)

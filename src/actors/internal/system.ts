@@ -229,7 +229,7 @@ export class SystemCore implements Resolver, Kernel {
           ;(cell.links = new Map()).set(parent.self.key, parent.self)
         }
       }
-      return initCell(cell, fiber.context, cell.self as ActorRef<D>)
+      return initCell(cell, fiber, cell.self as ActorRef<D>)
     })
   }
 }
