@@ -14,6 +14,8 @@
  *   }).pipe(Effect.scoped))
  * ```
  *
+ * Provide `testClock` around a run that must replay exactly whatever the load on the machine.
+ *
  * `eventually` advances virtual time in small steps between attempts and while an attempt runs
  * (a check may itself wait on the clock, as an ask does), so tests never sleep and never hang.
  *
@@ -119,6 +121,9 @@ export interface SimCluster extends ClusterHandle {
   /** advances virtual time */
   advance(duration: Duration.Input): Effect.Effect<void>
 }
+
+/** The TestClock for a run that must replay exactly (`SimNetwork.testClock`). */
+export const testClock: Layer.Layer<TestClock.TestClock> = SimNetwork.testClock
 
 const secret = Redacted.make("sim-cluster")
 

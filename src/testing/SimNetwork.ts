@@ -36,6 +36,8 @@ import { EventEmitter } from "node:events"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as TestClock from "effect/testing/TestClock"
 import { prng } from "./FaultProxy.ts"
 import type { Cancel, Listener, Network, Socket, Timers } from "../transport/Network.ts"
 
@@ -531,6 +533,15 @@ export interface SimNetwork {
    */
   random(): number
 }
+
+/**
+ * The TestClock for a run that must replay exactly: provide it around each run
+ * (`Effect.provide(SimNetwork.testClock)`). The run starts at virtual time 0 on its own clock,
+ * whatever ran before it, and an adjust waits for everything each wake resumes however long the
+ * machine takes: `it.effect`'s clock moves on after 1 s of real time, so on a loaded machine a
+ * run would differ from its replay.
+ */
+export const testClock: Layer.Layer<TestClock.TestClock> = TestClock.layer({ warningDelay: "1 minute" })
 
 /**
  * A simulated network on Effect's Clock. The seed defaults to `TELEX_SEED` from the environment,

@@ -534,6 +534,8 @@ const runSeed = (seed: number) =>
     return summary
   }).pipe(
     Effect.scoped,
+    // each run on its own clock, which waits for the simulation however slow the machine is
+    Effect.provide(SimNetwork.testClock),
     // the runtime's own randomness (sessions, supervisor jitter) from the same seed
     Random.withSeed(seed),
     // a fresh clock (at 0) per seed: a seed run alone replays exactly what it did among others

@@ -213,6 +213,8 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
     return { result, stats, trace }
   }).pipe(
     Effect.scoped,
+    // each run on its own clock, which waits for the simulation however slow the machine is
+    Effect.provide(SimCluster.testClock),
     // the runtime's warnings (lost leases, refused writes) are expected here
     Effect.provideService(References.MinimumLogLevel, "Error")
   )

@@ -279,7 +279,7 @@ const runSeed = (seed: number) =>
       assert.strictEqual(fired[0]!.at, first.at, `seed ${seed}: ${x}'s watcher of ${y}'s sink told at ${fired[0]!.at}, loss at ${first.at}`)
     }
     return JSON.stringify({ sinkLog, slowLog, nodeDowns, slowSent })
-  }).pipe(Effect.scoped, Random.withSeed(seed))
+  }).pipe(Effect.scoped, Effect.provide(SimNetwork.testClock), Random.withSeed(seed))
 
 /** the mailbox size of the actor registered as `name` */
 const lookupSize = (system: ActorSystem["Service"], name: string) =>
@@ -293,6 +293,14 @@ const seeds = process.env.TELEX_SEED !== undefined
   : Array.from({ length: Number(process.env.TELEX_OVERLOAD_SEEDS ?? 40) }, (_, i) => i + 1)
 
 describe("seeded overload scenario on SimNetwork", () => {
+  it.effect("a seed replays exactly", () =>
+    Effect.gen(function*() {
+      const seed = Number(process.env.TELEX_SEED ?? 7)
+      const first = yield* runSeed(seed)
+      const second = yield* runSeed(seed)
+      assert.strictEqual(second, first)
+    }), 60_000)
+
   it.effect(`${seeds.length} seeds: a slow flooded actor on every node, every other pair unaffected`, () =>
     Effect.gen(function*() {
       for (const seed of seeds) {

@@ -408,6 +408,8 @@ const runSeed = (seed: number) =>
     })
   }).pipe(
     Effect.scoped,
+    // each run on its own clock, which waits for the simulation however slow the machine is
+    Effect.provide(SimNetwork.testClock),
     // the runtime's own randomness (supervisor backoff jitter) from the same seed
     Random.withSeed(seed)
   )
