@@ -72,3 +72,20 @@ export const backends: ReadonlyArray<Backend> = [
   },
   { name: "postgres", make: pgStore(pgUrl), live: true, skip: pgSkip }
 ]
+
+/**
+ * A schema of this run's own in the test database, dropped at the end: the nodes' tables (the
+ * config has no table prefix) are then apart from any other cluster using the same database.
+ * Returns the URL whose connections use it.
+ */
+export const ownSchema = (url: string, name: string): Effect.Effect<string, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { PgClient } = yield* Effect.promise(() => import("@effect/sql-pg"))
+    const admin = PgClient.make({ url: Redacted.make(url), maxConnections: 1, connectTimeout: "3 seconds" })
+    const run = (statement: string) =>
+      Effect.flatMap(admin, (sql) => sql.unsafe(statement)).pipe(Effect.provide(Reactivity.layer), Effect.scoped)
+    yield* Effect.acquireRelease(run(`CREATE SCHEMA ${name}`), () => Effect.ignore(run(`DROP SCHEMA ${name} CASCADE`)))
+    const withSchema = new URL(url)
+    withSchema.searchParams.set("options", `-c search_path=${name}`)
+    return withSchema.toString()
+  })

@@ -15,8 +15,7 @@
  * 10 000 keys (about 15 s on two cores); `SHARDING_PG_KEYS` sets another count.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Redacted, type Scope } from "effect"
-import * as Reactivity from "effect/reactivity/Reactivity"
+import { Effect, Fiber } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -25,7 +24,7 @@ import * as Checkers from "../../src/testing/Checkers.ts"
 import * as History from "../../src/testing/History.ts"
 import * as TestCluster from "../../src/testing/TestCluster.ts"
 import { Gateway } from "../fixtures/sharding-counters-app.ts"
-import { pgSkip, tempDir } from "./_backends.ts"
+import { ownSchema, pgSkip, tempDir } from "./_backends.ts"
 import { quiet } from "./_runtime.ts"
 
 const app = fileURLToPath(new URL("../fixtures/sharding-counters-app.ts", import.meta.url))
@@ -41,23 +40,6 @@ const activationLog = (dir: string): Array<History.EntryInput> =>
       return { _tag: "Activation", event: e.event, node: e.node, entity: "Counter", key: e.key, epoch: e.epoch, shard: e.shard, reason: undefined, at: e.at }
     })
   )
-
-/**
- * A schema of this run's own in the test database, dropped at the end: the nodes' tables (the
- * config has no table prefix) are then apart from any other cluster using the same database.
- * Returns the URL whose connections use it.
- */
-const ownSchema = (url: string, name: string): Effect.Effect<string, unknown, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { PgClient } = yield* Effect.promise(() => import("@effect/sql-pg"))
-    const admin = PgClient.make({ url: Redacted.make(url), maxConnections: 1, connectTimeout: "3 seconds" })
-    const run = (statement: string) =>
-      Effect.flatMap(admin, (sql) => sql.unsafe(statement)).pipe(Effect.provide(Reactivity.layer), Effect.scoped)
-    yield* Effect.acquireRelease(run(`CREATE SCHEMA ${name}`), () => Effect.ignore(run(`DROP SCHEMA ${name} CASCADE`)))
-    const withSchema = new URL(url)
-    withSchema.searchParams.set("options", `-c search_path=${name}`)
-    return withSchema.toString()
-  })
 
 describe("sharding with PostgreSQL: real processes", () => {
   if (pgSkip !== undefined) {
