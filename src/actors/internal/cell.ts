@@ -487,8 +487,9 @@ export class Cell implements Target, ActorContextShape, Activatable {
     }
     // already stopping by itself (its own stop, a crash): the budget still holds, and past it the
     // actor is killed, as OTP's supervisor kills a child that has not exited within its shutdown
-    if (this.state === State.Stopping && this.handlers !== undefined && timeoutMillis !== undefined && Number.isFinite(timeoutMillis)) {
-      return this.killAfter(timeoutMillis)
+    if (this.state === State.Stopping && timeoutMillis !== undefined && Number.isFinite(timeoutMillis)) {
+      if (this.handlers !== undefined) return this.killAfter(timeoutMillis)
+      if (this.initFiber !== undefined) return this.killStartingAfter(timeoutMillis)
     }
     this.terminate(reason, timeoutMillis)
   }
@@ -515,8 +516,12 @@ export class Cell implements Target, ActorContextShape, Activatable {
     const wasStarting = this.state === State.Starting
     this.state = State.Stopping
     this.exitReason = reason
-    // init runs in the spawner's fiber, which is not ours to interrupt: initCell finishes the job
-    if (wasStarting) return
+    // init runs in the spawner's fiber, which is not ours to interrupt: initCell finishes the job,
+    // or, when the init outlasts the stop's budget, killStarting
+    if (wasStarting) {
+      if (timeoutMillis !== undefined && Number.isFinite(timeoutMillis)) this.killStartingAfter(timeoutMillis)
+      return
+    }
     // stopped from within a handler of a fiberless turn: the turn finishes the stop once that
     // handler has returned, as a drain fiber would be awaited
     if (syncTurn === this) {
@@ -525,6 +530,30 @@ export class Cell implements Target, ActorContextShape, Activatable {
       return
     }
     this.stopNow(reason, timeoutMillis)
+  }
+
+  /**
+   * A stop with a budget asked while the init runs: past the budget, if the init is still running
+   * (an init that never ends would hold the stop, and its system's stop, for ever), the actor
+   * counts as killed — gone, its monitors told, its asks failed, its children stopped — and the
+   * spawn fails once the init ends (initCell), which then closes its scope. As for a failed
+   * start, its links are not signalled: its spawner learns it from the spawn.
+   */
+  private killStartingAfter(millis: number): void {
+    const timer = Effect.runForkWith(this.context ?? Context.empty())(Effect.sleep(Math.max(0, millis)))
+    timer.addObserver((exit) => {
+      if (Exit.isFailure(exit) || this.state !== State.Stopping || this.initFiber === undefined) return
+      if (this.links !== undefined) {
+        for (const linked of this.links.values()) linked.target.removeLink(this.self)
+        this.links = undefined
+      }
+      this.exitReason = ExitReason.killed
+      const children = this.children
+      this.children = undefined
+      if (children !== undefined) for (const child of children) child.shutdown(ExitReason.shutdown)
+      this.finalize()
+    })
+    this.onExit(() => timer.interruptUnsafe())
   }
 
   private stopNow(reason: ExitReason.ExitReason, timeoutMillis: number | undefined): void {
@@ -1136,6 +1165,7 @@ export const initCell = <A>(cell: Cell, caller: Fiber.Fiber<unknown, unknown>, r
       onSuccess: (handlers): Effect.Effect<A, SpawnError> => {
         settled = true
         cell.initFiber = undefined
+        if (cell.state === State.Dead) return killedDuringInit(cell)
         // an init that returns anything but the handlers object fails to start (a JS caller's
         // mistake, typically)
         if (typeof handlers !== "object" || handlers === null) {
@@ -1157,6 +1187,7 @@ export const initCell = <A>(cell: Cell, caller: Fiber.Fiber<unknown, unknown>, r
       onFailure: (cause) => {
         settled = true
         cell.initFiber = undefined
+        if (cell.state === State.Dead) return killedDuringInit(cell)
         return failStart(cell, cause)
       }
     }),
@@ -1175,6 +1206,14 @@ export const initCell = <A>(cell: Cell, caller: Fiber.Fiber<unknown, unknown>, r
       cell.terminate(reason)
       return Effect.void
     }
+  )
+}
+
+/** The init ended after the actor was killed past a stop's budget (killStartingAfter): close its scope, fail the spawn. */
+const killedDuringInit = (cell: Cell): Effect.Effect<never, SpawnError> => {
+  Effect.runFork(Scope.close(cell.scope, Exit.void))
+  return Effect.fail(
+    new SpawnError({ protocol: cell.behavior.protocol.name, message: "killed during initialisation: its init outlasted a stop's budget" })
   )
 }
 

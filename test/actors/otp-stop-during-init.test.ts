@@ -1,0 +1,87 @@
+/**
+ * A stop asked while an actor's init runs waits for the init (it runs in the spawner's fiber),
+ * but no longer than the stop's budget: an init that never ends is then killed — the stop and
+ * the system's own stop complete, monitors get `Down(Killed)`, the name is free — and the spawn
+ * fails with `SpawnError` if the init ever ends (OTP: `exit(Pid, shutdown)` ends a process in
+ * its `init/1`).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import { Actor, ActorContext, ActorSystem, type ActorRef } from "../../src/index.ts"
+import { settle } from "./_helpers.ts"
+
+const R = Actor.make("test/OtpStopDuringInit", { Ping: Actor.ask({}, { success: Schema.Number }) })
+
+/** an init that hands out its ref, then waits for `gate` (never opened: an init that never ends) */
+const slowInit = (self: Deferred.Deferred<ActorRef.ActorRef<typeof R.defs>>, gate: Deferred.Deferred<void>, log: Array<string>) =>
+  R.behavior(Effect.gen(function*() {
+    const ctx = yield* ActorContext.for(R)
+    yield* Effect.addFinalizer(() => Effect.sync(() => void log.push("finalized")))
+    yield* Deferred.succeed(self, ctx.self)
+    yield* Deferred.await(gate)
+    return { Ping: () => Effect.succeed(1) }
+  }))
+
+describe("stop of an actor whose init does not end", () => {
+  it.effect("system.stop is bounded by the budget; the actor is killed; the spawn fails when the init ends", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const log: Array<string> = []
+      const selfRef = yield* Deferred.make<ActorRef.ActorRef<typeof R.defs>>()
+      const gate = yield* Deferred.make<void>()
+      const spawn = yield* Effect.forkChild(Effect.exit(system.spawn(slowInit(selfRef, gate, log), { name: "slow", shutdown: "1 second" })))
+      const ref = yield* Deferred.await(selfRef)
+      const exit = yield* Effect.forkChild(system.awaitExit(ref))
+      const stop = yield* Effect.forkChild(system.stop(ref))
+      yield* settle()
+      yield* TestClock.adjust("999 millis")
+      yield* settle()
+      assert.isUndefined(stop.pollUnsafe(), "stopped before the budget")
+      yield* TestClock.adjust("1 millis")
+      yield* settle()
+      assert.isDefined(stop.pollUnsafe(), "system.stop waits for the init for ever")
+      assert.strictEqual((yield* Fiber.join(exit))._tag, "Killed")
+      assert.isTrue(Option.isNone(system.whereis("slow")), "the name is free")
+      assert.strictEqual((yield* Effect.flip(ref.ask(R.Ping())))._tag, "NoProc")
+      // the init ends at last: the spawn fails, the scope is closed
+      assert.isUndefined(spawn.pollUnsafe())
+      yield* Deferred.succeed(gate, undefined)
+      const spawned = yield* Fiber.join(spawn)
+      assert.isTrue(Exit.isFailure(spawned))
+      yield* settle()
+      assert.deepStrictEqual(log, ["finalized"])
+    }).pipe(Effect.provide(ActorSystem.layer())))
+
+  it.effect("an init that ends within the budget: the actor starts and stops as before", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const log: Array<string> = []
+      const selfRef = yield* Deferred.make<ActorRef.ActorRef<typeof R.defs>>()
+      const gate = yield* Deferred.make<void>()
+      const spawn = yield* Effect.forkChild(Effect.exit(system.spawn(slowInit(selfRef, gate, log), { shutdown: "1 second" })))
+      const ref = yield* Deferred.await(selfRef)
+      const exit = yield* Effect.forkChild(system.awaitExit(ref))
+      const stop = yield* Effect.forkChild(system.stop(ref))
+      yield* TestClock.adjust("500 millis")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(stop)
+      assert.isTrue(Exit.isFailure(yield* Fiber.join(spawn)))
+      assert.strictEqual((yield* Fiber.join(exit))._tag, "Shutdown")
+      assert.deepStrictEqual(log, ["finalized"])
+    }).pipe(Effect.provide(ActorSystem.layer())))
+
+  it.live("the system (a node) stops although an actor's init never ends", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const selfRef = yield* Deferred.make<ActorRef.ActorRef<typeof R.defs>>()
+      const gate = yield* Deferred.make<void>()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const system = yield* ActorSystem
+        // spawned from a fiber outside the system, which the system's stop does not interrupt
+        yield* Effect.forkDetach(system.spawn(slowInit(selfRef, gate, log), { shutdown: "20 millis" }))
+        yield* Deferred.await(selfRef)
+      }).pipe(Effect.provide(Layer.fresh(ActorSystem.layer()))) as Effect.Effect<void, unknown, never>)
+      assert.deepStrictEqual(log, [])
+    }))
+})
