@@ -33,6 +33,11 @@ export interface Codec {
   encodeTransient(value: unknown): Uint8Array
   /** The last `encodeTransient` result stays valid, as one from `encode` would. */
   keep(): void
+  /**
+   * Whether the last `encodeTransient` result may be left unsent: false when it defined shared
+   * state the peer's decoder must see (a msgpackr record structure used for the first time).
+   */
+  droppable(): boolean
   decode(bytes: Uint8Array): unknown
 }
 
@@ -46,18 +51,31 @@ const canMovePosition = Object.getOwnPropertyDescriptor(Packr.prototype, "positi
  * is full; `RESET_BUFFER_MODE` packs the next value at the same place instead, and `keep` moves
  * past it as a plain `pack` would have (msgpackr's buffers start at offset 0).
  */
-const packing = (packr: Packr): Pick<Codec, "encode" | "encodeTransient" | "keep"> => {
+const packing = (packr: Packr, records: boolean): Pick<Codec, "encode" | "encodeTransient" | "keep" | "droppable"> => {
+  // with records, a value that uses a record structure for the first time defines it inline (the
+  // structure's id is msgpackr's `structures.nextId`, which moves on): the peer must receive it
+  const structures = () => (packr as unknown as { structures?: { nextId?: number } }).structures?.nextId
+  let defined = false
+  const pack = (v: unknown, mode?: number) => {
+    if (!records) return mode === undefined ? packr.pack(v) : packr.pack(v, mode)
+    const before = structures()
+    const bytes = mode === undefined ? packr.pack(v) : packr.pack(v, mode)
+    defined = structures() !== before
+    return bytes
+  }
+  const droppable = () => !defined
   // a msgpackr without the `position` setter: every result is kept (plain `pack`)
-  if (!canMovePosition) return { encode: (v) => packr.pack(v), encodeTransient: (v) => packr.pack(v), keep: () => {} }
+  if (!canMovePosition) return { encode: (v) => pack(v), encodeTransient: (v) => pack(v), keep: () => {}, droppable }
   const state = packr as unknown as { position: number }
   let last: Uint8Array | undefined
   return {
-    encode: (v) => packr.pack(v),
-    encodeTransient: (v) => (last = packr.pack(v, RESET_BUFFER_MODE)),
+    encode: (v) => pack(v),
+    encodeTransient: (v) => (last = pack(v, RESET_BUFFER_MODE)),
     keep: () => {
       if (last !== undefined) state.position = last.byteOffset + last.length
       last = undefined
-    }
+    },
+    droppable
   }
 }
 
@@ -66,14 +84,14 @@ export const make = (name: CodecName): Codec => {
     case "msgpackr-records": {
       const packr = new Packr({ useRecords: true, sequential: true, moreTypes: false })
       const unpackr = new Unpackr({ useRecords: true, sequential: true, moreTypes: false })
-      return { name, ...packing(packr), decode: (b) => unpackr.unpack(b as Buffer) }
+      return { name, ...packing(packr, true), decode: (b) => unpackr.unpack(b as Buffer) }
     }
     case "msgpack": {
       const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
       // other MessagePack libraries encode integers >= 2^32 (incarnations, ids) as uint 64 / int 64,
       // which msgpackr would decode as BigInt and every number check would reject
       const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" })
-      return { name, ...packing(packr), decode: (b) => unpackr.unpack(b as Buffer) }
+      return { name, ...packing(packr, false), decode: (b) => unpackr.unpack(b as Buffer) }
     }
     case "json": {
       const encode = (v: unknown) => textEncoder.encode(JSON.stringify(v))
@@ -82,6 +100,7 @@ export const make = (name: CodecName): Codec => {
         encode,
         encodeTransient: encode,
         keep: () => {},
+        droppable: () => true,
         decode: (b) => JSON.parse(textDecoder.decode(b))
       }
     }

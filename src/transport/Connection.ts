@@ -191,14 +191,25 @@ export class Connection {
     return this.options.highWaterBytes
   }
 
-  /** Encodes and queues one envelope. */
-  send(envelope: unknown): void {
-    if (this.closed !== undefined) return
+  /**
+   * Encodes and queues one envelope. An envelope whose encoding is larger than the largest
+   * message a node accepts (`maxMessageSize`, 64 MiB) is not sent, since its receiver would
+   * close the connection on it: the reason is returned, and the caller refuses that one send.
+   */
+  send(envelope: unknown): string | undefined {
+    if (this.closed !== undefined) return undefined
     // a small envelope is kept where the encoder put it; a large one is copied into a reused slab
     // (the encoder's buffer is reused for the next one)
     const transient = this.codec.encodeTransient(envelope)
-    this.sent++
     const length = transient.length
+    if (length > this.options.maxMessageSize) {
+      const issue = `its encoding of ${length} bytes exceeds the largest message a node accepts (${this.options.maxMessageSize} bytes)`
+      // left unsent, it would leave the peer's decoder behind ours (a record structure defined
+      // in it): the connection cannot go on
+      if (!this.codec.droppable()) this.overloaded(`an envelope ${issue}, and the peer must see the record structures it defines`)
+      return issue
+    }
+    this.sent++
     if (length <= Math.max(this.options.fragmentSize, singleFrameLimit)) {
       let body = transient
       if (length < LARGE_BODY) this.codec.keep()
@@ -208,12 +219,15 @@ export class Connection {
       const size = this.options.fragmentSize
       this.enqueueFragments(this.slabs.copy(transient, this.entries + Math.ceil(length / size)))
     }
-    if (this.queuedBytes > this.options.maxQueuedBytes) {
-      return this.overloaded(
+    // what was queued before this envelope: one large message alone is no sign of a peer not reading
+    if (this.queuedBytes - length > this.options.maxQueuedBytes) {
+      this.overloaded(
         `${this.peer.name} is not reading: more than ${this.options.maxQueuedBytes} bytes queued for it (outbound queue limit)`
       )
+      return undefined
     }
     this.scheduleFlush()
+    return undefined
   }
 
   /** Calls `wake` once the outbound queue is below the high-water mark (or the connection closed). */

@@ -129,7 +129,8 @@ export const countCredit = (router: Router, peer: Peer, conn: Connection, id: nu
   const cell = router.system.local(id)
   if (cell === undefined || !cell.isAlive || cell.mailbox.size <= cell.capacity >> 1) {
     peer.flow.holding.delete(id)
-    return conn.send([Kind.Release, id])
+    conn.send([Kind.Release, id])
+    return
   }
   hold(peer, conn, cell)
 }

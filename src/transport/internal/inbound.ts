@@ -142,7 +142,7 @@ const onAsk = (router: Router, peer: Peer, conn: Connection, e: Ask, bytes: numb
   const askId = e[4]
   const found = target(router, e)
   const actor = `${e[2]}@${system.nodeKey}/${e[1]}`
-  const replyError = (error: unknown) => sendReply(peer, conn, askId, ReplyKind.RuntimeError, error)
+  const replyError = (error: unknown) => sendReply(peer, conn, askId, ReplyKind.RuntimeError, error, actor, e[2])
   if ("reason" in found) {
     system.deadLetter(actor, e[3], found.noproc ? { _tag: "NoSuchActor" } : { _tag: "InvalidMessage", issue: found.reason })
     return replyError(
@@ -161,9 +161,9 @@ const onAsk = (router: Router, peer: Peer, conn: Connection, e: Ask, bytes: numb
     if (replied) return
     replied = true
     if (Exit.isSuccess(exit)) {
-      if (def._kind !== "ask") return sendReply(peer, conn, askId, ReplyKind.Success, null)
+      if (def._kind !== "ask") return sendReply(peer, conn, askId, ReplyKind.Success, null, actor, e[2])
       const encoded = encoderFor(def.success)(exit.value)
-      if (Exit.isSuccess(encoded)) return sendReply(peer, conn, askId, ReplyKind.Success, encoded.value)
+      if (Exit.isSuccess(encoded)) return sendReply(peer, conn, askId, ReplyKind.Success, encoded.value, actor, e[2])
       return replyError(new InvalidMessage({ actor, protocol: found.protocol.name, issue: `reply: ${issueOf(encoded)}` }))
     }
     const error = Cause.findErrorOption(exit.cause)
@@ -171,7 +171,7 @@ const onAsk = (router: Router, peer: Peer, conn: Connection, e: Ask, bytes: numb
     if (isRuntimeError(value)) return replyError(value)
     if (def._kind === "ask") {
       const encoded = encoderFor(def.error)(value)
-      if (Exit.isSuccess(encoded)) return sendReply(peer, conn, askId, ReplyKind.ProtocolError, encoded.value)
+      if (Exit.isSuccess(encoded)) return sendReply(peer, conn, askId, ReplyKind.ProtocolError, encoded.value, actor, e[2])
     }
     return replyError(new InvalidMessage({ actor, protocol: found.protocol.name, issue: "the handler failed with an error outside the protocol's error schema" }))
   }
@@ -193,13 +193,25 @@ const onAsk = (router: Router, peer: Peer, conn: Connection, e: Ask, bytes: numb
   if (cell.mailbox.size >= cell.capacity) hold(peer, conn, cell)
 }
 
-const sendReply = (peer: Peer, conn: Connection, askId: number, kind: number, value: unknown): void => {
+const sendReply = (
+  peer: Peer,
+  conn: Connection,
+  askId: number,
+  kind: number,
+  value: unknown,
+  actor: string,
+  protocol: string
+): void => {
   if (peer.conn !== conn || conn.closed !== undefined) return // the asker learns NodeDown on its side
   if (kind === ReplyKind.RuntimeError) {
     const encoded = encoderFor(runtimeErrorSchema())(value)
     value = Exit.isSuccess(encoded) ? encoded.value : { _tag: "NoProc", actor: "unknown" }
   }
-  conn.send([Kind.Reply, askId, kind, value])
+  const tooLarge = conn.send([Kind.Reply, askId, kind, value])
+  // a reply too large to send: the asker gets InvalidMessage instead (the connection is untouched)
+  if (tooLarge !== undefined) {
+    conn.send([Kind.Reply, askId, ReplyKind.RuntimeError, { _tag: "InvalidMessage", actor, protocol, issue: `reply: ${tooLarge}` }])
+  }
 }
 
 const onReply = (router: Router, peer: Peer, e: ReplyEnvelope): void => {

@@ -234,10 +234,17 @@ export class RemoteTarget implements Target {
         ? [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null]
         : [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null, toTraceparent(span)]
     }
-    if (this.router.send(peer, envelope)) {
+    const sent = this.router.send(peer, envelope)
+    if (sent === true) {
       // counted only once sent: the receiver counts what arrives
       if (held !== undefined) held.credit--
       return Offer.Ok
+    }
+    if (sent !== false) {
+      // too large to send: refused like a message that does not encode; the connection is untouched
+      if (reply !== undefined) peer.asks.cancel(reply)
+      this.router.system.deadLetter(this.key, message, { _tag: "InvalidMessage", issue: sent })
+      return new InvalidMessage({ actor: this.key, protocol: this.address.protocol, issue: sent })
     }
     this.router.system.deadLetter(this.key, message, { _tag: "NoRoute", node: peer.name })
     if (reply !== undefined) {

@@ -41,9 +41,10 @@ const request = (
     const requests = peer.requests
     const id = requests.nextId++
     requests.pending.set(id, (answer) => resume(answer instanceof NodeDown ? Effect.fail(answer) : Effect.succeed(answer)))
-    if (!router.send(peer, build(id))) {
+    const sent = router.send(peer, build(id))
+    if (sent !== true) {
       requests.pending.delete(id)
-      resume(Effect.fail(new NodeDown({ node: peer.name, reason: "not connected" })))
+      resume(Effect.fail(new NodeDown({ node: peer.name, reason: sent === false ? "not connected" : `request not sent: ${sent}` })))
     }
     return Effect.sync(() => requests.pending.delete(id))
   })

@@ -123,7 +123,8 @@ export class Router implements RemoteResolver {
   // outbound (writer.ts)
 
   /** Sends an envelope to a peer now, or buffers it while the first connection is being made. */
-  send(peer: Peer, envelope: Writer.Outbound): boolean {
+  /** true: sent or buffered; false: no connection; a string: too large to send (why) */
+  send(peer: Peer, envelope: Writer.Outbound): boolean | string {
     return Writer.send(this, peer, envelope)
   }
 

@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { NodeDown, NoProc } from "../../actors/ActorError.ts"
+import { InvalidMessage, NodeDown, NoProc } from "../../actors/ActorError.ts"
 import { type ActorAddress, formatAddress } from "../../actors/ActorRef.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 import type { Connection } from "../Connection.ts"
@@ -30,7 +30,7 @@ export class Outbox {
 }
 
 /** Sends an envelope to a peer now, or buffers it while the first connection is being made. */
-export const send = (router: Router, peer: Peer, envelope: Outbound): boolean => {
+export const send = (router: Router, peer: Peer, envelope: Outbound): boolean | string => {
   const outbox = peer.outbox
   if (outbox.flushing) {
     outbox.buffer.push(detached(envelope))
@@ -38,8 +38,8 @@ export const send = (router: Router, peer: Peer, envelope: Outbound): boolean =>
   }
   const conn = peer.conn
   if (conn !== undefined && conn.closed === undefined) {
-    conn.send(envelope)
-    return true
+    // an envelope too large to send: the reason (the caller refuses that send)
+    return conn.send(envelope) ?? true
   }
   if (outbox.dialing && outbox.buffer.length < router.options.bufferLimit) {
     outbox.buffer.push(detached(envelope))
@@ -82,9 +82,23 @@ export const flushBuffer = (router: Router, peer: Peer, conn: Connection): void 
 const sendBuffered = (router: Router, peer: Peer, conn: Connection, e: Outbound): void => {
   // buffered envelopes were addressed before we knew the incarnation: check it now
   const to = targetOf(e)
-  if (to === undefined || typeof to === "number") return conn.send(e)
+  if (to === undefined || typeof to === "number") {
+    conn.send(e)
+    return
+  }
   if (to.address.node.incarnation !== conn.peer.incarnation) return refuse(router, peer, e, to, undefined)
-  conn.send(retarget(e, to.address.id))
+  const tooLarge = conn.send(retarget(e, to.address.id))
+  if (tooLarge !== undefined) refuseTooLarge(router, peer, e, formatAddress(to.address), tooLarge)
+}
+
+/**
+ * A tell or ask that was not sent because its encoding is larger than a node accepts: a dead
+ * letter (`InvalidMessage`), and the ask fails with `InvalidMessage`. The connection is untouched.
+ */
+export const refuseTooLarge = (router: Router, peer: Peer, e: Outbound, actor: string, issue: string): void => {
+  if (e[0] !== Kind.Tell && e[0] !== Kind.Ask) return
+  router.system.deadLetter(actor, e[3], { _tag: "InvalidMessage", issue })
+  if (e[0] === Kind.Ask) peer.asks.fail(e[4], new InvalidMessage({ actor, protocol: e[2], issue }))
 }
 
 /** The dialler gave up (connect failed): buffered sends become dead letters / failed asks. */
