@@ -114,6 +114,7 @@ interface Link {
 export class FaultProxy {
   readonly name: string
   private readonly options: FaultProxyOptions
+  private upstream: Address
   private readonly random: () => number
   private readonly toxics = new Map<string, { readonly direction: Direction; readonly toxic: Toxic }>()
   private readonly links = new Set<Link>()
@@ -125,6 +126,7 @@ export class FaultProxy {
 
   private constructor(options: FaultProxyOptions) {
     this.options = options
+    this.upstream = options.upstream
     this.name = options.name ?? `proxy→${options.upstream.port}`
     this.random = prng(options.seed ?? 1)
   }
@@ -146,6 +148,11 @@ export class FaultProxy {
         resolve()
       })
     })
+  }
+
+  /** Where new connections are forwarded from now on (current ones keep their upstream). */
+  setUpstream(upstream: Address): void {
+    this.upstream = upstream
   }
 
   addToxic(name: string, direction: Direction, toxic: Toxic): void {
@@ -224,7 +231,7 @@ export class FaultProxy {
       return
     }
     this.stats.connections++
-    const server = Net.connect(this.options.upstream.port, this.options.upstream.host)
+    const server = Net.connect(this.upstream.port, this.upstream.host)
     client.setNoDelay(true)
     server.setNoDelay(true)
     const lane = (from: Net.Socket, to: Net.Socket, direction: Direction): Lane => ({

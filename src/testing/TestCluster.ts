@@ -71,11 +71,17 @@ export interface TestClusterOptions {
   readonly sharding?: ClusterConfig["sharding"]
   /** extra environment variables of the node processes */
   readonly env?: Readonly<Record<string, string>>
+  /**
+   * the port to try first for some nodes (default: a free port picked at start). A node whose
+   * port turns out to be taken when it starts is moved to another free port (up to 3 times),
+   * and the proxies to it follow.
+   */
+  readonly ports?: Readonly<Record<string, number>>
 }
 
 interface Proc {
   readonly name: string
-  readonly port: number
+  port: number
   readonly configFile: string
   child: ChildProcess | undefined
   ready: boolean
@@ -130,7 +136,7 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
     const secret = `test-${Math.random().toString(36).slice(2)}`
     const names = options.nodes.map((n) => n.name)
     const ports = new Map<string, number>()
-    for (const n of options.nodes) ports.set(n.name, yield* Effect.promise(freePort))
+    for (const n of options.nodes) ports.set(n.name, options.ports?.[n.name] ?? (yield* Effect.promise(freePort)))
     const proxies = new Map<string, FaultProxy>()
     let seed = options.seed ?? 1
     for (const a of names) {
@@ -143,7 +149,7 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
       }
     }
     const procs = new Map<string, Proc>()
-    for (const n of options.nodes) {
+    const writeConfig = (n: TestClusterOptions["nodes"][number]) => {
       const config = {
         cluster: "telex-test",
         app: options.app,
@@ -158,10 +164,35 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
       }
       const configFile = join(dir, `${n.name}.json`)
       writeFileSync(configFile, JSON.stringify(config, null, 2))
+      return configFile
+    }
+    for (const n of options.nodes) {
+      const configFile = writeConfig(n)
       procs.set(n.name, { name: n.name, port: ports.get(n.name)!, configFile, child: undefined, ready: false, exited: undefined, log: [], stats: undefined })
     }
+    /**
+     * A node's port was taken between `freePort` and the node's start (another process's
+     * ephemeral port): the node gets another one, and the proxies to it forward there.
+     */
+    const movePort = async (p: Proc) => {
+      const port = await freePort()
+      ports.set(p.name, port)
+      p.port = port
+      writeConfig(options.nodes.find((n) => n.name === p.name)!)
+      for (const a of names) if (a !== p.name) proxies.get(`${a}→${p.name}`)!.setUpstream({ host: "127.0.0.1", port })
+    }
 
-    const launch = (p: Proc) =>
+    const launch = async (p: Proc): Promise<void> => {
+      for (let attempt = 1;; attempt++) {
+        try {
+          return await launchOnce(p)
+        } catch (e) {
+          if (!(e instanceof TestClusterError && e.message.includes("is already in use") && attempt < 4)) throw e
+          await movePort(p)
+        }
+      }
+    }
+    const launchOnce = (p: Proc) =>
       new Promise<void>((resolve, reject) => {
         const child = spawn(process.execPath, [BIN, "node", "--config", p.configFile, "--name", p.name], {
           env: { ...process.env, ...options.env, TELEX_SECRET: secret },
