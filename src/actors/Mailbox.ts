@@ -77,6 +77,29 @@ export class MessageQueue {
     return true
   }
 
+  /** Removes every triple for which `drop` holds, keeping the others in order. O(size). */
+  removeWhere(drop: (message: unknown, reply: unknown, sender: unknown) => boolean): void {
+    const buf = this.buf
+    const len = buf.length
+    let kept = 0
+    for (let k = 0; k < this.size; k++) {
+      const i = (this.head + k * 3) % len
+      const message = buf[i], reply = buf[i + 1], sender = buf[i + 2]
+      if (drop(message, reply, sender)) continue
+      const j = (this.head + kept * 3) % len
+      buf[j] = message
+      buf[j + 1] = reply
+      buf[j + 2] = sender
+      kept++
+    }
+    for (let k = kept; k < this.size; k++) {
+      const i = (this.head + k * 3) % len
+      buf[i] = buf[i + 1] = buf[i + 2] = undefined
+    }
+    this.size = kept
+    if (kept === 0) this.head = 0
+  }
+
   private grow(): Array<unknown> {
     const old = this.buf
     const next = new Array<unknown>(old.length === 0 ? (old as SizedEmpty).next : old.length * 2)

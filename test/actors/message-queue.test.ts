@@ -52,3 +52,34 @@ describe("MessageQueue", () => {
     assert.deepStrictEqual(drain(q), ["x", undefined, undefined])
   })
 })
+
+describe("MessageQueue.removeWhere", () => {
+  it("removes the matching triples and keeps the others in order, across wrap-around, growth and later pushes", () => {
+    for (let seed = 1; seed < 200; seed++) {
+      const q = new MessageQueue()
+      const model: Array<[number, string, string]> = []
+      const e: Entry = { message: undefined, reply: undefined, sender: undefined }
+      let next = 0
+      let r = seed
+      const rand = (n: number) => (r = (r * 1103515245 + 12345) % 2147483648) % n
+      for (let step = 0; step < 60; step++) {
+        const op = rand(10)
+        if (op < 5) {
+          q.push(next, `r${next}`, `s${next}`)
+          model.push([next, `r${next}`, `s${next}`])
+          next++
+        } else if (op < 8) {
+          if (q.shift(e)) assert.deepStrictEqual([e.message, e.reply, e.sender], model.shift())
+          else assert.strictEqual(model.length, 0)
+        } else {
+          const m = 2 + rand(3)
+          q.removeWhere((message) => (message as number) % m === 0)
+          for (let i = model.length - 1; i >= 0; i--) if (model[i]![0] % m === 0) model.splice(i, 1)
+          assert.strictEqual(q.size, model.length)
+        }
+      }
+      const rest = drain(q)
+      assert.deepStrictEqual(rest, model.flat(), `seed ${seed}`)
+    }
+  })
+})

@@ -95,6 +95,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
   /** one-shot callbacks for when the mailbox has drained to half its capacity (remote flow control) */
   lowWater: Array<() => void> | undefined = undefined
   timers: Map<string, Fiber.Fiber<unknown, unknown>> | undefined = undefined
+  /** per timer key, the message of its last fire, which may still be in the mailbox */
+  timersFired: Map<string, unknown> | undefined = undefined
 
   constructor(
     system: SystemCore,
@@ -823,21 +825,50 @@ export class Cell implements Target, ActorContextShape, Activatable {
   }
 
   startTimer(key: string, message: unknown, delay: Duration.Input): Effect.Effect<void> {
-    return this.setTimer(key, Effect.sleep(delay).pipe(Effect.andThen(Effect.sync(() => this.forceOffer(message)))))
+    return this.setTimer(key, Effect.sleep(delay).pipe(Effect.andThen(this.fireTimer(key, message))))
   }
 
   startPeriodicTimer(key: string, message: unknown, interval: Duration.Input): Effect.Effect<void> {
-    const fire = Effect.sleep(interval).pipe(Effect.andThen(Effect.sync(() => this.forceOffer(message))))
+    const fire = Effect.sleep(interval).pipe(Effect.andThen(this.fireTimer(key, message)))
     return this.setTimer(key, Effect.forever(fire))
   }
 
   cancelTimer(key: string): Effect.Effect<void> {
     return Effect.suspend(() => {
+      this.dropFired(key)
       const fiber = this.timers?.get(key)
       if (fiber === undefined) return Effect.void
       this.timers!.delete(key)
       return Fiber.interrupt(fiber)
     })
+  }
+
+  /**
+   * A timer's message, sent to self by the timer that is `key`'s now (one cancelled or replaced
+   * meanwhile sends nothing). Its sender is the actor itself, which tells it apart in the
+   * mailbox from a message told (no sender) or asked.
+   */
+  private fireTimer(key: string, message: unknown): Effect.Effect<void> {
+    return Effect.withFiber((fiber) => {
+      if (this.timers?.get(key) === fiber) {
+        ;(this.timersFired ??= new Map()).set(key, message)
+        this.offer(message, undefined, this.self, true)
+      }
+      return Effect.void
+    })
+  }
+
+  /**
+   * A cancelled or replaced timer's messages still in the mailbox are dropped (Pekko's
+   * TimerScheduler: no message of a cancelled timer is received). Scans the mailbox only when
+   * that timer has fired since it was started.
+   */
+  dropFired(key: string): void {
+    const message = this.timersFired?.get(key)
+    if (message === undefined) return
+    this.timersFired!.delete(key)
+    const self = this.self
+    this.mailbox.removeWhere((m, reply, sender) => m === message && reply === undefined && sender === self)
   }
 
   get supervision(): SupervisorCapability {
@@ -926,7 +957,9 @@ class CellSupervision implements SupervisorCapability {
 
   cancelTimers(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      const timers = this.cell.timers
+      const cell = this.cell
+      if (cell.timersFired !== undefined) for (const key of [...cell.timersFired.keys()]) cell.dropFired(key)
+      const timers = cell.timers
       if (timers === undefined || timers.size === 0) return Effect.void
       const fibers = [...timers.values()]
       timers.clear()
