@@ -85,3 +85,34 @@ describe("stop of an actor whose init does not end", () => {
       assert.deepStrictEqual(log, [])
     }))
 })
+
+describe("kill and exit signals to an actor whose init does not end", () => {
+  it.effect("system.kill ends it at once (Killed); an exit signal ends it within its own budget", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const log: Array<string> = []
+      const gate = yield* Deferred.make<void>()
+      const spawnSlow = Effect.gen(function*() {
+        const selfRef = yield* Deferred.make<ActorRef.ActorRef<typeof R.defs>>()
+        yield* Effect.forkChild(Effect.exit(system.spawn(slowInit(selfRef, gate, log), { shutdown: "2 seconds" })))
+        return yield* Deferred.await(selfRef)
+      })
+      const a = yield* spawnSlow
+      const killed = yield* Effect.forkChild(system.awaitExit(a))
+      const kill = yield* Effect.forkChild(system.kill(a))
+      yield* settle()
+      assert.isDefined(kill.pollUnsafe(), "system.kill waits for the init")
+      assert.strictEqual((yield* Fiber.join(killed))._tag, "Killed")
+
+      const b = yield* spawnSlow
+      const exited = yield* Effect.forkChild(system.awaitExit(b))
+      yield* system.exit(b, { _tag: "Error", message: "go" })
+      yield* settle()
+      yield* TestClock.adjust("1999 millis")
+      yield* settle()
+      assert.isUndefined(exited.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      yield* settle()
+      assert.strictEqual((yield* Fiber.join(exited))._tag, "Killed")
+    }).pipe(Effect.provide(ActorSystem.layer())))
+})

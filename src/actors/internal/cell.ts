@@ -521,7 +521,9 @@ export class Cell implements Target, ActorContextShape, Activatable {
     // init runs in the spawner's fiber, which is not ours to interrupt: initCell finishes the job,
     // or, when the init outlasts the stop's budget, killStarting
     if (wasStarting) {
-      if (timeoutMillis !== undefined && Number.isFinite(timeoutMillis)) this.killStartingAfter(timeoutMillis)
+      // a kill does not wait; any other stop waits within its budget (the actor's own if none)
+      const budget = reason._tag === "Killed" ? 0 : timeoutMillis ?? this.stopBudget
+      if (Number.isFinite(budget)) this.killStartingAfter(budget)
       return
     }
     // stopped from within a handler of a fiberless turn: the turn finishes the stop once that
