@@ -309,7 +309,9 @@ export class FaultProxy {
     for (const toxic of toxics) {
       switch (toxic.type) {
         case "timeout":
-          return // data stops flowing; the timer set at connect/add closes the link
+          // data stops flowing (dropped, not held); the timer set at connect/add closes the link
+          lane.buffered -= chunk.length
+          return
         case "latency":
           delay += toxic.latencyMillis + (toxic.jitterMillis ?? 0) * (2 * this.random() - 1)
           break

@@ -171,6 +171,18 @@ describe("FaultProxy", () => {
     assert.isAtLeast(d.bytes(), 10)
   })
 
+  it("a black hole (timeout 0) drops what it swallows, however much; once removed, data flows again", async () => {
+    const { proxy } = await setup()
+    proxy.addToxic("hole", "upstream", { type: "timeout", timeoutMillis: 0 })
+    const c = await client(proxy.address.port)
+    c.socket.write(Buffer.alloc(3 * 1024 * 1024, 1))
+    await until(() => proxy.stats.bytesUpstream >= 3 * 1024 * 1024, 10_000)
+    proxy.removeToxic("hole")
+    c.socket.write("after")
+    await until(() => c.text().endsWith("after"), 10_000)
+    assert.strictEqual(c.text(), "after", "what the hole swallowed is gone")
+  })
+
   it("slicer cuts chunks into small pieces without changing the bytes; bandwidth paces them", async () => {
     const { proxy } = await setup()
     proxy.addToxic("s", "downstream", { type: "slicer", averageSize: 3, sizeVariation: 2, delayMicros: 100 })
