@@ -92,4 +92,38 @@ describe("sharding: messages queued at an entity when its shard moves", () => {
       assert.deepStrictEqual(failed, [], "no queued ask failed because its node stopped")
       assert.strictEqual(yield* ref.ask(Slow.Count(), { timeout: "10 seconds" }).pipe(Effect.retry({ times: 5 })), 15)
     })), 60_000)
+
+  it.live("graceful stop: asks that reach the stopping node's regions meanwhile go to the next owner, none fails", () =>
+    quiet(Effect.gen(function*() {
+      const store = ShardStore.memory()
+      const a = yield* startNode("a", store, { entities: [SlowEntity] })
+      const b = yield* startNode("b", store, { entities: [SlowEntity] })
+      yield* connect(a, b)
+      yield* settled([a, b])
+      const onB = yield* b.sharding.entity(SlowEntity)
+      // a backlog at one of a's entities keeps a's stop going for a while
+      const busy = keyMovingTo("a", ["a", "b"])
+      assert.strictEqual(yield* onB.ref(busy).ask(Slow.Count(), { timeout: "10 seconds" }), 0)
+      const backlog = yield* Effect.forkChild(Effect.forEach(
+        Array.from({ length: 15 }, (_, i) => i),
+        (n) => Effect.exit(onB.ref(busy).ask(Slow.Work({ n }), { timeout: "30 seconds" })),
+        { concurrency: "unbounded" }
+      ))
+      yield* Effect.sleep("100 millis")
+      const stopping = yield* Effect.forkChild(a.stop)
+      yield* Effect.sleep("100 millis")
+      // keys of a's shards that b never asked: b asks a's region
+      const fresh: Array<string> = []
+      for (let i = 0; fresh.length < 20; i++) {
+        const key = `fresh-${i}`
+        if (Hash.owner(["a", "b"], Hash.shardOf(key, fast.shards)) === "a") fresh.push(key)
+      }
+      const exits = yield* Effect.forEach(fresh, (key) => Effect.exit(onB.ref(key).ask(Slow.Count(), { timeout: "20 seconds" })), {
+        concurrency: "unbounded"
+      })
+      const failed = exits.filter(Exit.isFailure).map((e) => JSON.stringify(e.cause))
+      assert.deepStrictEqual(failed, [], "no ask failed because the node it reached was stopping")
+      yield* Fiber.join(stopping)
+      assert.isTrue((yield* Fiber.join(backlog)).every(Exit.isSuccess))
+    })), 60_000)
 })

@@ -1133,7 +1133,10 @@ export const make = (config: Config) =>
             return yield* new AskTimeout({ actor: `${type}/${key}`, message: message._tag, timeoutMillis })
           }
           const local = shardStates.get(shard)
-          if (remote && local === undefined && desiredOwner(shard) !== selfName) return { _tag: "NotOwner-local", reply: notOwner(shard) }
+          if (remote && (local === undefined ? closing || desiredOwner(shard) !== selfName : local.status === "stopping")) {
+            // a shard handed off or lost, or a node stopping: the asker holds the ask until the shard has an owner
+            return { _tag: "NotOwner-local", reply: local === undefined && !closing ? notOwner(shard) : { _tag: "NotOwner", owner: null } }
+          }
           if (!remote && local === undefined) {
             const d = directOf(id, shard)
             if (d !== undefined) {
@@ -1486,6 +1489,8 @@ export const make = (config: Config) =>
               yield* store.release(selfId, states.map((s) => s.lease)).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
             }
             shardStates.clear()
+            // asks from other nodes waiting here are answered NotOwner (their nodes hold them)
+            flushAll()
           })
         )
         if (node !== undefined) {
