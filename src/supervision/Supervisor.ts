@@ -549,7 +549,10 @@ const build = (
               child.ignored = isIgnore(cause)
             }))
         },
-        options: { ...child.spec.options, link: true }
+        // the spec's shutdown is also the child's own stop budget (system.stop of the child)
+        options: child.spec.shutdown === undefined
+          ? { ...child.spec.options, link: true }
+          : { ...child.spec.options, link: true, shutdown: child.spec.shutdown }
       }
       return Effect.matchEffect(ctx.spawn(behavior, options), {
         onFailure: (error) => {

@@ -139,3 +139,22 @@ describe("stop budget of an actor whose finalizer never ends", () => {
       assert.deepStrictEqual(log, ["finalizing", "finalizing"])
     }))
 })
+
+describe("a supervisor child's stop budget", () => {
+  it.effect("system.stop of a supervised child uses the shutdown of its child spec", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const log: Array<string> = []
+        const sup = yield* system.spawn(Supervisor.make({
+          backoff: false,
+          children: [Supervisor.child("a", supervised(log), { shutdown: "1 second", restart: "temporary" })]
+        }))
+        const a = (yield* Supervisor.whichChild(sup, "a")).ref!
+        const stop = yield* Effect.forkChild(system.stop(a))
+        yield* settle()
+        yield* TestClock.adjust("1 second")
+        yield* settle()
+        assert.isDefined(stop.pollUnsafe(), "the child's stop waits its default 5 s, not its spec's 1 s")
+      })
+    ))
+})
