@@ -973,6 +973,13 @@ def scenario_fragments(ctx):
     # a small envelope may travel as one fragment too
     c.send_frame(FRAGMENT, fragments(encode_json([LOOKUP, 1002, "echo"]), 78)[0])
     check("4.3 a small envelope as one fragment", c.take(lambda e: e[0] == FOUND and e[1] == 1002) is not None)
+    # a reply larger than the largest message (64 MiB) is not sent: InvalidMessage instead, and the
+    # connection goes on
+    kind, value = c.ask(echo, {"_tag": "Big", "bytes": 64 * 1024 * 1024 + 1}, timeout=30)
+    check("4.5 a reply over 64 MiB: InvalidMessage, nothing sent that the client would have to refuse",
+          kind == 2 and value.get("_tag") == "InvalidMessage" and "exceeds" in value.get("issue", ""), json.dumps(value)[:300])
+    kind, value = c.ask(echo, {"_tag": "Size", "text": "still up"})
+    check("4.5 the connection goes on after the refused reply", kind == 0 and value == 8 and not c.closed)
     c.close()
 
 

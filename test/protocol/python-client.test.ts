@@ -27,7 +27,9 @@ const SECRET = "py-s3cret"
 
 const Echo = Actor.make("Echo", {
   Echo: Actor.ask({ text: Schema.String }, { success: Schema.String }),
-  Size: Actor.ask({ text: Schema.String }, { success: Schema.Int })
+  Size: Actor.ask({ text: Schema.String }, { success: Schema.Int }),
+  /** a text of `bytes` characters */
+  Big: Actor.ask({ bytes: Schema.Int }, { success: Schema.String })
 })
 
 const Hang = Actor.make("Hang", { Wait: Actor.ask({}, { success: Schema.Int }) })
@@ -66,7 +68,8 @@ const startServer = (extra?: Partial<NodeOptions>) =>
     const hang = yield* system.spawn(Hang.behavior(Effect.succeed({ Wait: () => Actor.fork(Effect.never) })), { name: "hang" })
     yield* system.spawn(Echo.behavior(Effect.succeed({
       Echo: ({ text }) => Effect.succeed(text),
-      Size: ({ text }) => Effect.succeed(text.length)
+      Size: ({ text }) => Effect.succeed(text.length),
+      Big: ({ bytes }) => Effect.sync(() => "b".repeat(bytes))
     })), { name: "echo" })
     yield* system.spawn(Crasher.behavior(Effect.succeed({
       Crash: () => Effect.die(new Error("crash on purpose")),
