@@ -25,7 +25,9 @@
  * max(10 s, 3 × `leaseTtl`), and only while its lease is surely held; a message that reaches an
  * entity after that (an ask in flight from a node that asks it directly) fails with `ActorStopped`.
  * An ask from another node that reaches a shard being stopped, or a node stopping, is answered
- * `NotOwner`: the asking node holds it until the shard has an owner again.
+ * `NotOwner`: the asking node holds it until the shard has an owner again. A tell that reaches a
+ * node stopping gracefully for a shard it gives up is held there and dropped when the node is
+ * gone (its peers still count the node as a member, and so as the shards' placement, until then).
  * A node with peers acquires nothing in its first `renewInterval` (its seeds connect meanwhile:
  * nodes started together do not take every shard first and hand them off after). A member that
  * cannot reach the store is still handed its shards: they wait for it (no owner) until it can.
