@@ -1,7 +1,8 @@
 /**
  * A focused probe of the sharding ask path (not a bench group): the three-node set-up of
  * `sharding.ts`, then alternating slices of plain / spread / entity asks, and asks to the
- * entities' own actor refs (`raw`: what an entity costs as an actor, apart from its ref); and
+ * entities' own actor refs (`raw`: what an entity costs as an actor, apart from its ref), and to
+ * as many plain actors with handlers made per actor (`own`) and under `Supervise.behavior` (`sup`); and
  * the heap of active entities and plain actors on one node. For paired before/after runs of a
  * change (run it from two checkouts in turn).
  *
@@ -14,6 +15,7 @@ import { ActorSystem } from "../src/system/ActorSystem.ts"
 import { Sharding } from "../src/sharding/Sharding.ts"
 import * as ShardStore from "../src/sharding/ShardStore.ts"
 import { fullGc, nowNs } from "./lib.ts"
+import * as Supervise from "../src/supervision/Supervise.ts"
 import { Echo, EchoEntity } from "./sharding-app.ts"
 
 const keys = Number(process.env.PROBE_KEYS ?? 3000)
@@ -65,12 +67,26 @@ const three = Effect.gen(function*() {
     const ref = yield* n.system.spawn(EchoLive, { name: `echo-${i}` })
     spread.push(i % 3 === 0 ? ref : yield* s1.node.lookup(`s${(i % 3) + 1}`, Echo, `echo-${i}`))
   }
+  // as many plain actors again with handlers made per actor (as an entity's are), and those under
+  // Supervise.behavior with the entities' default rule: what each of those adds
+  const EchoOwn = Echo.behavior(Effect.sync(() => ({ Ping: ({ n }: { n: number }) => Effect.succeed(n), Where: () => Effect.succeed("own") })))
+  const EchoSup = Supervise.behavior(EchoOwn, [{ match: () => true, directive: "restart", limit: { maxRestarts: 10, within: "10 seconds" } }])
+  const own: Array<(typeof plain)[number]> = []
+  const sup: Array<(typeof plain)[number]> = []
+  for (const [list, behavior, prefix] of [[own, EchoOwn, "own"], [sup, EchoSup, "sup"]] as const) {
+    for (let i = 0; i < keys; i++) {
+      const ref = yield* nodes[i % 3]!.system.spawn(behavior, { name: `${prefix}-${i}` })
+      list.push(i % 3 === 0 ? ref : yield* s1.node.lookup(`s${(i % 3) + 1}`, Echo, `${prefix}-${i}`))
+    }
+  }
   const echoes = yield* s1.sharding.entity(EchoEntity)
   const refs = Array.from({ length: keys }, (_, i) => echoes.ref(`k${i}`))
   yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
   const plainAsk = (i: number) => plain[i % 3]!.ask(Echo.Ping({ n: i }))
   const entityAsk = (i: number) => refs[i % refs.length]!.ask(Echo.Ping({ n: i }))
   const spreadAsk = (i: number) => spread[i % spread.length]!.ask(Echo.Ping({ n: i }))
+  const ownAsk = (i: number) => own[i % own.length]!.ask(Echo.Ping({ n: i }))
+  const supAsk = (i: number) => sup[i % sup.length]!.ask(Echo.Ping({ n: i }))
   // the entities' own actor refs (what the entity ref reaches), asked as plain refs
   yield* pipelined(10_000, entityAsk)
   const raw = refs.map((r: any) => r.entry?.ref ?? r.direct?.ref)
@@ -79,11 +95,13 @@ const three = Effect.gen(function*() {
   yield* pipelined(10_000, plainAsk)
   yield* pipelined(10_000, spreadAsk)
   yield* pipelined(10_000, entityAsk)
-  const r = { plain: [] as Array<number>, spread: [] as Array<number>, entity: [] as Array<number>, raw: [] as Array<number> }
+  const kinds = { plain: plainAsk, spread: spreadAsk, own: ownAsk, sup: supAsk, entity: entityAsk, raw: rawAsk }
+  type Kind = keyof typeof kinds
+  const r = { plain: [], spread: [], own: [], sup: [], entity: [], raw: [] } as Record<Kind, Array<number>>
   const n = Number(process.env.PROBE_SLICE ?? 50_000)
   const only = process.env.PROBE_ONLY
   if (only !== undefined) {
-    const f = only === "plain" ? plainAsk : only === "spread" ? spreadAsk : only === "raw" ? rawAsk : entityAsk
+    const f = kinds[only as Kind] ?? entityAsk
     const t0 = Date.now()
     const rate = yield* pipelined(400_000, f)
     return { [only]: rate, ms: Date.now() - t0, usPerAsk: lastCpu } as any
@@ -91,11 +109,12 @@ const three = Effect.gen(function*() {
   // per cycle (each kind once, the order reversed every other cycle) the ratios; their medians
   // resist the load of a shared machine better than ratios of means
   const cycles = { askRatio: [] as Array<number>, sameActors: [] as Array<number>, rawRatioSame: [] as Array<number>, cpuRatio: [] as Array<number>, cpuRatioSame: [] as Array<number> }
-  const cpu = { plain: [] as Array<number>, spread: [] as Array<number>, entity: [] as Array<number>, raw: [] as Array<number> }
+  const cpu = { plain: [], spread: [], own: [], sup: [], entity: [], raw: [] } as Record<Kind, Array<number>>
   for (let s = 0; s < slices; s++) {
-    const order = s % 2 === 0 ? ["plain", "spread", "entity", "raw"] as const : ["raw", "entity", "spread", "plain"] as const
+    const forward: Array<Kind> = ["plain", "spread", "own", "sup", "entity", "raw"]
+    const order = s % 2 === 0 ? forward : forward.toReversed()
     for (const k of order) {
-      r[k].push(yield* pipelined(n, k === "plain" ? plainAsk : k === "spread" ? spreadAsk : k === "raw" ? rawAsk : entityAsk))
+      r[k].push(yield* pipelined(n, kinds[k]))
       cpu[k].push(lastCpu)
     }
     cycles.cpuRatio.push(cpu.plain[s]! / cpu.entity[s]!)
@@ -114,7 +133,8 @@ const three = Effect.gen(function*() {
     askRatio: median(cycles.askRatio), sameActors: median(cycles.sameActors), rawRatioSame: median(cycles.rawRatioSame),
     // CPU per ask (all three nodes are this process): plain ÷ entity, as askRatio would be if CPU alone limited both
     cpuRatio: median(cycles.cpuRatio), cpuRatioSame: median(cycles.cpuRatioSame),
-    usPerAskPlain: median(cpu.plain), usPerAskSpread: median(cpu.spread), usPerAskEntity: median(cpu.entity), usPerAskRaw: median(cpu.raw)
+    usPerAskPlain: median(cpu.plain), usPerAskSpread: median(cpu.spread), usPerAskOwn: median(cpu.own), usPerAskSup: median(cpu.sup),
+    usPerAskRaw: median(cpu.raw), usPerAskEntity: median(cpu.entity)
   }
 }).pipe(Effect.scoped)
 

@@ -210,6 +210,17 @@ export const isAsk = (protocol: AnyProtocol, tag: string): boolean => protocol.d
 export const ForkTypeId: unique symbol = Symbol.for("telex/Actor/fork")
 
 /**
+ * A handlers object may hold, under this key, one function for all its tags, shared by every
+ * actor of a behaviour: the cell then calls `dispatch(handlers, message)` where it would call
+ * `handlers[tag](message)`, with the same result (the tag's handler must still be there, for
+ * the cell to know the tag). A wrapper (`Supervise.behavior`) keeps its state in the handlers
+ * object instead of in a closure per actor: two objects fewer to reach per message.
+ *
+ * @internal
+ */
+export const DispatchTypeId: unique symbol = Symbol.for("telex/Actor/dispatch")
+
+/**
  * Marks a handler's effect to run concurrently with the actor's next messages, in its own fiber
  * inside the actor's scope (like `Rpc.fork` for Effect's entities). State shared between
  * concurrent handlers is the behaviour's responsibility.

@@ -108,6 +108,9 @@ const fits = (rule: Rule, error: unknown): boolean =>
 /** Marks a supervised actor's handlers, whose `onDown`/`onExit` follow its incarnation. */
 const LiveSignals: unique symbol = Symbol.for("telex/Supervise/LiveSignals")
 
+/** Where a supervised actor's handlers hold its state, for the dispatch shared by its behaviour's actors. */
+const StateKey: unique symbol = Symbol.for("telex/Supervise/state")
+
 /** What one supervised actor holds: its incarnation, and its restarts (made at the first one). */
 interface Supervised {
   readonly ctx: ActorContextShape
@@ -225,13 +228,19 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     else handlers.onExit ??= (exit) => guard(st, Effect.suspend(() => st.current.onExit?.(exit) ?? Effect.void), false, "onExit")
   }
 
+  const dispatch = (handlers: any, message: { readonly _tag: string }) => handle(handlers[StateKey], message)
+
   const init = Effect.gen(function*() {
     const ctx = yield* ActorContext
     const outer = yield* Effect.scope
     const scope = yield* Scope.fork(outer, "sequential")
     const handlers: Supervised["handlers"] = {}
-    Object.defineProperty(handlers, LiveSignals, { value: true })
     const st: Supervised = { ctx, outer, scope, current: undefined, restarts: undefined, handlers }
+    Object.defineProperty(handlers, LiveSignals, { value: true })
+    // the cell calls `dispatch` (shared), which finds the state here; the tags' closure below is
+    // for whoever calls a tag's handler itself (an outer Supervise.behavior, a wrapper)
+    Object.defineProperty(handlers, StateKey, { value: st })
+    Object.defineProperty(handlers, Actor.DispatchTypeId, { value: dispatch })
     st.current = yield* Scope.provide(inner.init, scope)
     // one closure for every tag (the message carries its tag)
     const onMessage = (message: { readonly _tag: string }) => handle(st, message)

@@ -23,7 +23,7 @@ import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import * as ExitReason from "../ExitReason.ts"
 import { Down, ExitSignal, MonitorRef } from "../Signals.ts"
-import { type AnyProtocol, type Behavior, ForkTypeId, type Handlers, type MessageDefs } from "../Actor.ts"
+import { type AnyProtocol, type Behavior, DispatchTypeId, ForkTypeId, type Handlers, type MessageDefs } from "../Actor.ts"
 import { ActorContext, type ActorContextShape, type MonitorTarget, type SupervisorCapability } from "../ActorContext.ts"
 import { ActorStopped, InvalidMessage, MailboxFull, SpawnError } from "../ActorError.ts"
 import { ActorRef } from "../ActorRef.ts"
@@ -53,6 +53,11 @@ export class Cell implements Target, ActorContextShape, Activatable {
   readonly system: SystemCore
   readonly self: ActorRef<any>
   readonly behavior: Behavior<any, any, any>
+  /**
+   * `behavior.protocol`, kept here: an inbound message reads it, and the cell is touched anyway
+   * (a sharded entity's behaviour is an object of its own, one more cache miss per message)
+   */
+  readonly protocol: AnyProtocol
   readonly name: string | undefined
   readonly parent: Cell | undefined
   readonly capacity: number
@@ -107,6 +112,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
   ) {
     this.system = system
     this.behavior = behavior
+    this.protocol = behavior.protocol as unknown as AnyProtocol
     this.parent = parent
     this.name = options?.name
     this.capacity = options?.mailbox?.capacity ?? system.defaults.capacity
@@ -131,9 +137,6 @@ export class Cell implements Target, ActorContextShape, Activatable {
     return this.state < State.Stopping
   }
 
-  get protocol(): AnyProtocol {
-    return this.behavior.protocol as unknown as AnyProtocol
-  }
 
   // -------------------------------------------------------------------------
   // Target: delivery
@@ -318,7 +321,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
         const sender = entry.sender as ActorRef<any> | undefined
         entry.message = entry.reply = entry.sender = undefined
         this.sender = sender
-        const effect = handler(message)
+        const dispatch = handlers[DispatchTypeId]
+        const effect = dispatch === undefined ? handler(message) : dispatch(handlers, message)
         if (effect[ForkTypeId] === true || reply?.span !== undefined) {
           pending = { budget, message, reply, sender, effect }
           break
@@ -1098,7 +1102,8 @@ const drainLoop: (cell: Cell, from: Handoff) => Effect.Effect<void, unknown> = E
         continue
       }
       cell.sender = entry.sender as ActorRef<any> | undefined
-      effect = handler(message)
+      const dispatch = (handlers as any)[DispatchTypeId]
+      effect = dispatch === undefined ? handler(message) : dispatch(handlers, message)
     }
     // a traced ask carries its span on the reply (see internal/tracing.ts)
     const span = reply?.span

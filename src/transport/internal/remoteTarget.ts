@@ -84,15 +84,25 @@ export class RemoteTarget implements Target {
   private readonly router: Router
   private readonly address: ActorAddress
   private readonly key: string
+  // the address's parts that every send reads, kept here: the target is reached anyway, the
+  // address and its node are two more objects (cache misses, with many actors) per message
+  private readonly nodeName: string
+  private readonly incarnation: number
+  private readonly id: number
+  private readonly protocolName: string
 
   constructor(router: Router, address: ActorAddress) {
     this.router = router
     this.address = address
     this.key = formatAddress(address)
+    this.nodeName = address.node.name
+    this.incarnation = address.node.incarnation
+    this.id = address.id
+    this.protocolName = address.protocol
   }
 
   private get peer(): Peer {
-    return this.router.peer(this.address.node.name)
+    return this.router.peer(this.nodeName)
   }
 
   get isAlive(): boolean {
@@ -106,8 +116,8 @@ export class RemoteTarget implements Target {
 
   /** The Hold the peer put on this actor, if any (only for this incarnation, while connected). */
   private held(peer: Peer): Held | undefined {
-    if (peer.flow.held.size === 0 || peer.incarnation !== this.address.node.incarnation || !peer.isUp) return undefined
-    return peer.flow.held.get(this.address.id)
+    if (peer.flow.held.size === 0 || peer.incarnation !== this.incarnation || !peer.isUp) return undefined
+    return peer.flow.held.get(this.id)
   }
 
   /**
@@ -148,7 +158,7 @@ export class RemoteTarget implements Target {
 
   /** The id to put in the envelope: now if the incarnation is known, at attach time otherwise. */
   private to(peer: Peer): number | PendingTarget | undefined {
-    if (peer.isUp) return peer.incarnation === this.address.node.incarnation ? this.address.id : undefined
+    if (peer.isUp) return peer.incarnation === this.incarnation ? this.id : undefined
     return { address: this.address }
   }
 
@@ -192,7 +202,7 @@ export class RemoteTarget implements Target {
     }
     // encoded with the protocol's Schema, so that every remote send is validated
     const tag = tagOf(message)
-    const protocol = ProtocolRegistry.get(this.address.protocol)
+    const protocol = ProtocolRegistry.get(this.protocolName)
     const refused = this.refusal(tag, protocol, peer)
     if (refused !== undefined) return refused
     const exit = encoderFor(protocol!.messages[tag as string]!)(message)
@@ -226,13 +236,13 @@ export class RemoteTarget implements Target {
     }
     let envelope: Outbound
     if (reply === undefined) {
-      envelope = [Kind.Tell, to, this.address.protocol, encoded]
+      envelope = [Kind.Tell, to, this.protocolName, encoded]
     } else {
       const askId = peer.asks.add(reply, protocol!, tag as string)
       const span = reply.span
       envelope = span === undefined
-        ? [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null]
-        : [Kind.Ask, to, this.address.protocol, encoded, askId, sender?.address ?? null, toTraceparent(span)]
+        ? [Kind.Ask, to, this.protocolName, encoded, askId, sender?.address ?? null]
+        : [Kind.Ask, to, this.protocolName, encoded, askId, sender?.address ?? null, toTraceparent(span)]
     }
     const sent = this.router.send(peer, envelope)
     if (sent === true) {
@@ -255,7 +265,7 @@ export class RemoteTarget implements Target {
   }
 
   cancelAsk(reply: Reply): void {
-    this.router.peers.get(this.address.node.name)?.asks.cancel(reply)
+    this.router.peers.get(this.nodeName)?.asks.cancel(reply)
   }
 
   waitForSpace(wake: () => void): () => void {
