@@ -42,6 +42,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as References from "effect/References"
 import * as Schema from "effect/Schema"
@@ -592,7 +593,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
               }
               if (stopping) return { forget: false, reason: "this node is stopping" }
               state = "backoff"
-              yield* pause(peer, delay * (1 + 0.2 * (2 * Math.random() - 1)))
+              // the jitter from the context's Random: a seeded simulation replays its redials
+              yield* pause(peer, delay * (1 + 0.2 * (2 * (yield* Random.next) - 1)))
               delay = Math.min(reconnectMaxMillis, delay * 2)
               continue
             }
