@@ -120,6 +120,11 @@ interface ShardState {
   /** activations under way (stopping the shard interrupts them) */
   readonly activating: Set<Fiber.Fiber<unknown, unknown>>
   readonly entities: Map<string, EntityEntry>
+  /**
+   * bumped each time one of its entities stops running: a ref that saw it running, at the count
+   * it saw, asks its actor without reaching the entity's entry (one object fewer per message)
+   */
+  leftRunning: number
 }
 
 interface Direct {
@@ -842,6 +847,7 @@ export const make = (config: Config) =>
       if (state.entities.get(entry.id) !== entry || entry.ref === undefined || !entry.ref.equals(ref)) return
       state.entities.delete(entry.id)
       entry.status = "stopping"
+      state.leftRunning++
       if (entry.queue.length === 0 && entry.waiters.length === 0) return
       if (state.status === "active") {
         // messages came while it passivated: a new activation takes them
@@ -861,6 +867,7 @@ export const make = (config: Config) =>
 
     const passivate = (state: ShardState, entry: EntityEntry) => {
       entry.status = "stopping"
+      state.leftRunning++
       entry.stopKind = "passivated"
       run(stopActor(entry.ref!))
     }
@@ -921,7 +928,8 @@ export const make = (config: Config) =>
         validUntil: sentAt + t.renewDeadlineMillis,
         drainUntil: 0,
         activating: new Set(),
-        entities: new Map()
+        entities: new Map(),
+        leftRunning: 0
       }
       shardStates.set(lease.shard, state)
       owners[lease.shard] = selfId
@@ -1339,6 +1347,10 @@ export const make = (config: Config) =>
       entry: EntityEntry | undefined = undefined
       /** the entity on another node this ref asked last, while the cache still holds it */
       direct: Direct | undefined = undefined
+      /** the actor of `entry` while it runs: valid while `runningIn` is active with `leftRunning` at `runningSeen` */
+      runningActor: ActorRef<any> | undefined = undefined
+      runningIn: ShardState | undefined = undefined
+      runningSeen = 0
 
       constructor(reg: Registered, key: string) {
         this.reg = reg
@@ -1357,13 +1369,29 @@ export const make = (config: Config) =>
         return this.entry
       }
 
+      /**
+       * The actor of the running entity here, as `running`, without reaching its entry while no
+       * entity of the shard has stopped running since it was seen.
+       */
+      runningRef(local: ShardState): ActorRef<any> | undefined {
+        if (this.runningIn === local && local.leftRunning === this.runningSeen && local.status === "active") return this.runningActor
+        const entry = this.running(local)
+        if (entry === undefined) {
+          this.runningIn = this.runningActor = undefined
+          return undefined
+        }
+        this.runningIn = local
+        this.runningSeen = local.leftRunning
+        return this.runningActor = entry.ref!
+      }
+
       tell(message: unknown): Effect.Effect<void, TellError | ShardingError> {
         return Effect.suspend((): Effect.Effect<void, TellError | ShardingError> => {
           // the local fast path keeps the mailbox's back-pressure
           const local = shardStates.get(this.shard)
           if (local !== undefined && (held.get(this.shard)?.length ?? 0) === 0) {
-            const entry = this.running(local)
-            if (entry !== undefined) return entry.ref!.tell(message as any)
+            const ref = this.runningRef(local)
+            if (ref !== undefined) return ref.tell(message as any)
             // to be activated, or starting: admitted first (see `admitted`)
             if (local.status === "active") return Effect.andThen(admitted, Effect.suspend(() => this.dispatch(message)))
           }
@@ -1394,14 +1422,14 @@ export const make = (config: Config) =>
         // the common cases first: a running entity here, or on another node, asked directly
         const local = shardStates.get(shard)
         if (local !== undefined) {
-          const entry = this.running(local)
-          if (entry === undefined) {
+          const ref = this.runningRef(local)
+          if (ref === undefined) {
             return Effect.andThen(
               admitted,
               Effect.suspend(() => askEntity(reg, key, message, timeLeft(timeoutMillis, started), false))
             )
           }
-          return Effect.catchTag(entry.ref!.ask(message, askOptions) as Effect.Effect<unknown, NoProc>, "NoProc", () =>
+          return Effect.catchTag(ref.ask(message, askOptions) as Effect.Effect<unknown, NoProc>, "NoProc", () =>
             // it stopped meanwhile: not delivered
             askEntity(reg, key, message, timeLeft(timeoutMillis, started), false))
         }
