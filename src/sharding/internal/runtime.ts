@@ -417,10 +417,15 @@ export const make = (config: Config) =>
           return holdTell(shard, reg, key, message, hops, until)
       }
     }
+    /** bumped each time a direct entry stops being live: refs holding one look again */
+    let directsRetired = 0
     const setDirect = (id: string, direct: Direct) => {
       const previous = directs.get(id)
-      if (previous !== undefined) previous.live = false
-      else if (directs.size >= MAX_DIRECTS) {
+      if (previous !== undefined) {
+        previous.live = false
+        directsRetired++
+      } else if (directs.size >= MAX_DIRECTS) {
+        directsRetired++
         for (const d of directs.values()) d.live = false
         directs.clear()
         directsClearedAt = ++directSeq
@@ -441,9 +446,9 @@ export const make = (config: Config) =>
       return d !== undefined && directUsable(d, shard) ? d : undefined
     }
     /** Whether a direct ref may be asked: its owner still owns the shard here, and nothing is held for the shard. */
-    const directUsable = (d: Direct, shard: number): boolean =>
-      d.ref !== undefined && owners[shard] === d.owner && members.has(d.owner) && !shardStates.has(shard) &&
-      (held.get(shard)?.length ?? 0) === 0
+    const directUsable = (d: Direct, shard: number): boolean => d.ref !== undefined && ownerUsable(d.owner, shard)
+    const ownerUsable = (owner: string, shard: number): boolean =>
+      owners[shard] === owner && members.has(owner) && !shardStates.has(shard) && (held.get(shard)?.length ?? 0) === 0
     const forgetDirect = (id: string, d: Direct) => {
       if (directs.get(id) === d) setDirect(id, { owner: "", ref: undefined, told: d.told, live: true })
     }
@@ -1351,6 +1356,10 @@ export const make = (config: Config) =>
       runningActor: ActorRef<any> | undefined = undefined
       runningIn: ShardState | undefined = undefined
       runningSeen = 0
+      /** `direct`'s ref and owner, valid while no direct entry was retired since (`directsRetired` at `directSeen`) */
+      directActor: ActorRef<any> | undefined = undefined
+      directOwner = ""
+      directSeen = -1
 
       constructor(reg: Registered, key: string) {
         this.reg = reg
@@ -1433,11 +1442,19 @@ export const make = (config: Config) =>
             // it stopped meanwhile: not delivered
             askEntity(reg, key, message, timeLeft(timeoutMillis, started), false))
         }
+        // the direct entry itself is reached only when some entry was retired since it was seen
         let d = this.direct
-        if (d === undefined || !d.live) this.direct = d = directs.get(id)
-        if (d === undefined || !directUsable(d, shard)) return askEntity(reg, key, message, timeoutMillis, false)
+        if (d === undefined || this.directSeen !== directsRetired) {
+          if (d === undefined || !d.live) this.direct = d = directs.get(id)
+          if (d === undefined) return askEntity(reg, key, message, timeoutMillis, false)
+          this.directSeen = directsRetired
+          this.directActor = d.ref
+          this.directOwner = d.owner
+        }
+        const actor = this.directActor
+        if (actor === undefined || !ownerUsable(this.directOwner, shard)) return askEntity(reg, key, message, timeoutMillis, false)
         const direct = d
-        return Effect.catch(direct.ref!.ask(message, askOptions), (e: any) => {
+        return Effect.catch(actor.ask(message, askOptions), (e: any) => {
           switch (e?._tag) {
             case "NoProc":
               // it stopped (passivated, its shard moved): not delivered; routed by the regions
