@@ -579,7 +579,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         const afterLoss = redialAfterLoss.get(peerAddress.name)
         if (afterLoss !== undefined && !peer.isUp) {
           state = "backoff"
-          yield* pause(peer, afterLoss * (1 + 0.2 * (2 * Math.random() - 1)))
+          yield* pause(peer, afterLoss * (1 + 0.2 * (2 * (yield* Random.next) - 1)))
           delay = Math.min(reconnectMaxMillis, afterLoss * 2)
         }
         while (!peer.isUp) {
