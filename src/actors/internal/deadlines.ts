@@ -27,8 +27,10 @@ export class Queue {
    * scavenge keeps everything an old object points to alive (promoted, until a full GC), however
    * dead the old object itself is.
    */
-  private ring: Array<Deadline | undefined> = new Array(1024).fill(undefined)
-  private mask = 1023
+  // small at first: a queue is made for each timeout in use (the sharding runtime's asks use
+  // what is left of theirs, in steps of 50 ms) and dropped once empty
+  private ring: Array<Deadline | undefined> = new Array(16).fill(undefined)
+  private mask = 15
   private head = 0
   private size = 0
   private live = 0
