@@ -627,7 +627,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
           }
         }
         state = "up"
-        upSince = Date.now()
+        upSince = network.timers.now()
         let reason = yield* waitClose(peer)
         // replaced by the other side's connection (a simultaneous connect): watch the new one
         while (reason.startsWith("replaced") && (yield* waitUp(peer))) {
@@ -646,7 +646,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         const previous = redialAfterLoss.get(peerAddress.name)
         redialAfterLoss.set(
           peerAddress.name,
-          Date.now() - upSince >= 10_000 || previous === undefined
+          network.timers.now() - upSince >= 10_000 || previous === undefined
             ? reconnectInitialMillis
             : Math.min(reconnectMaxMillis, previous * 2)
         )
