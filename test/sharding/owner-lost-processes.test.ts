@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url"
 import * as TestCluster from "../../src/testing/TestCluster.ts"
 import { Gateway } from "../fixtures/sharding-counters-app.ts"
 import { quiet } from "./_runtime.ts"
+import { logsOnFailure } from "./_processes.ts"
 
 const app = fileURLToPath(new URL("../fixtures/sharding-counters-app.ts", import.meta.url))
 
@@ -26,13 +27,7 @@ describe("sharding: an ask in flight when the entity's node is lost (real proces
         sharding: { store: "sqlite", leaseTtl: "2s", shards: 64 },
         heartbeat: { interval: "500ms", acceptablePause: "2s" }
       })
-      yield* Effect.addFinalizer((exit) =>
-        exit._tag === "Failure"
-          ? Effect.sync(() => {
-            for (const n of cluster.names) console.log(`--- ${n} ---\n${cluster.logs(n).slice(-40).join("\n")}`)
-          })
-          : Effect.void
-      )
+      yield* logsOnFailure(cluster, 40)
       const gateway = (n: string) => cluster.client.node.lookup(n, Gateway, "gateway", { timeout: "5 seconds" })
       const g1 = yield* gateway("n1")
       const g3 = yield* gateway("n3")

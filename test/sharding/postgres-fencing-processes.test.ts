@@ -12,11 +12,11 @@ import { Deferred, Effect, Exit, Fiber, Redacted } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { fileURLToPath } from "node:url"
 import * as Hash from "../../src/sharding/internal/hash.ts"
-import { FaultProxy } from "../../src/testing/FaultProxy.ts"
 import * as TestCluster from "../../src/testing/TestCluster.ts"
 import { Gateway } from "../fixtures/sharding-counters-app.ts"
 import { ownSchema, pgSkip } from "./_backends.ts"
 import { quiet } from "./_runtime.ts"
+import { logsOnFailure, pgBehindProxy } from "./_processes.ts"
 
 const app = fileURLToPath(new URL("../fixtures/sharding-counters-app.ts", import.meta.url))
 
@@ -29,27 +29,15 @@ describe("sharding with PostgreSQL: a stale owner's late write (real processes)"
     Effect.gen(function*() {
       const url = yield* ownSchema(process.env.TELEX_PG_URL!, `telex_fence_${process.pid}_${Math.random().toString(36).slice(2, 8)}`)
       // the nodes reach the server through a proxy the test can cut
-      const upstream = new URL(url)
-      const proxy = yield* Effect.acquireRelease(
-        Effect.promise(() => FaultProxy.start({ upstream: { host: upstream.hostname, port: Number(upstream.port || 5432) }, name: "pg" })),
-        (p) => Effect.promise(() => p.close())
-      )
-      const viaProxy = new URL(url)
-      viaProxy.port = String(proxy.address.port)
+      const { proxy, url: viaProxy } = yield* pgBehindProxy(url)
       const cluster = yield* TestCluster.start({
         app,
         nodes: ["n1", "n2", "n3"].map((name) => ({ name, run: ["gateway"] })),
         sharding: { store: "postgres", leaseTtl: "2s", shards: 64 },
         heartbeat: { interval: "500ms", acceptablePause: "2s" },
-        env: { TELEX_PG_URL: viaProxy.toString() }
+        env: { TELEX_PG_URL: viaProxy }
       })
-      yield* Effect.addFinalizer((exit) =>
-        exit._tag === "Failure"
-          ? Effect.sync(() => {
-            for (const n of cluster.names) console.log(`--- ${n} ---\n${cluster.logs(n).slice(-40).join("\n")}`)
-          })
-          : Effect.void
-      )
+      yield* logsOnFailure(cluster, 40)
       const gateway = (n: string) => cluster.client.node.lookup(n, Gateway, "gateway", { timeout: "5 seconds" })
       const g1 = yield* gateway("n1")
       const g2 = yield* gateway("n2")

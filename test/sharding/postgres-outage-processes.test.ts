@@ -13,30 +13,20 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { readdirSync, readFileSync } from "node:fs"
-import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { ActorRef } from "../../src/index.ts"
 import * as Checkers from "../../src/testing/Checkers.ts"
-import { FaultProxy } from "../../src/testing/FaultProxy.ts"
 import * as History from "../../src/testing/History.ts"
 import * as TestCluster from "../../src/testing/TestCluster.ts"
 import { Gateway } from "../fixtures/sharding-counters-app.ts"
 import { ownSchema, pgSkip, tempDir } from "./_backends.ts"
 import { quiet } from "./_runtime.ts"
+import { activationLog, logsOnFailure, pgBehindProxy } from "./_processes.ts"
 
 const app = fileURLToPath(new URL("../fixtures/sharding-counters-app.ts", import.meta.url))
 const KEYS = 300
 const ASK_TIMEOUT = 8_000
 const SINGLETON = "checks-beacon"
-
-const activationLog = (dir: string): Array<History.EntryInput> =>
-  readdirSync(dir).flatMap((file) =>
-    readFileSync(join(dir, file), "utf8").split("\n").filter((l) => l.length > 0).map((line): History.EntryInput => {
-      const e = JSON.parse(line) as { event: "activated" | "deactivated"; node: string; key: string; epoch: number; shard: number; at: number }
-      return { _tag: "Activation", event: e.event, node: e.node, entity: "Counter", key: e.key, epoch: e.epoch, shard: e.shard, reason: undefined, at: e.at }
-    })
-  )
 
 describe("sharding with PostgreSQL: the store down for every node, under load (real processes)", () => {
   if (pgSkip !== undefined) {
@@ -47,27 +37,15 @@ describe("sharding with PostgreSQL: the store down for every node, under load (r
     Effect.gen(function*() {
       const logDir = yield* tempDir("telex-outage-")
       const url = yield* ownSchema(process.env.TELEX_PG_URL!, `telex_outage_${process.pid}_${Math.random().toString(36).slice(2, 8)}`)
-      const upstream = new URL(url)
-      const proxy = yield* Effect.acquireRelease(
-        Effect.promise(() => FaultProxy.start({ upstream: { host: upstream.hostname, port: Number(upstream.port || 5432) }, name: "pg" })),
-        (p) => Effect.promise(() => p.close())
-      )
-      const viaProxy = new URL(url)
-      viaProxy.port = String(proxy.address.port)
+      const { proxy, url: viaProxy } = yield* pgBehindProxy(url)
       const cluster = yield* TestCluster.start({
         app,
         nodes: ["n1", "n2", "n3"].map((name) => ({ name, run: ["gateway"] })),
         sharding: { store: "postgres", leaseTtl: "2s", shards: 64 },
         heartbeat: { interval: "500ms", acceptablePause: "3s" },
-        env: { TELEX_ACTIVATION_LOG: logDir, TELEX_PG_URL: viaProxy.toString(), TELEX_CHECKS_SINGLETON: "1" }
+        env: { TELEX_ACTIVATION_LOG: logDir, TELEX_PG_URL: viaProxy, TELEX_CHECKS_SINGLETON: "1" }
       })
-      yield* Effect.addFinalizer((exit) =>
-        exit._tag === "Failure"
-          ? Effect.sync(() => {
-            for (const n of cluster.names) console.log(`--- ${n} ---\n${cluster.logs(n).slice(-40).join("\n")}`)
-          })
-          : Effect.void
-      )
+      yield* logsOnFailure(cluster, 40)
       const history = History.make()
       const gateways = new Map<string, ActorRef.ActorRef<typeof Gateway.defs>>()
       for (const n of cluster.names) gateways.set(n, yield* cluster.client.node.lookup(n, Gateway, "gateway", { timeout: "5 seconds" }))

@@ -16,8 +16,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { readdirSync, readFileSync } from "node:fs"
-import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { ActorRef } from "../../src/index.ts"
 import * as Checkers from "../../src/testing/Checkers.ts"
@@ -26,6 +24,7 @@ import * as TestCluster from "../../src/testing/TestCluster.ts"
 import { Gateway } from "../fixtures/sharding-counters-app.ts"
 import { ownSchema, pgSkip, tempDir } from "./_backends.ts"
 import { quiet } from "./_runtime.ts"
+import { activationLog, logsOnFailure } from "./_processes.ts"
 
 const app = fileURLToPath(new URL("../fixtures/sharding-counters-app.ts", import.meta.url))
 const KEYS = Number(process.env.SHARDING_PG_KEYS ?? 10_000)
@@ -33,14 +32,6 @@ const ASK_TIMEOUT = 8_000
 const CONCURRENCY = 64
 
 /** the activation logs of the nodes, as history entries */
-const activationLog = (dir: string): Array<History.EntryInput> =>
-  readdirSync(dir).flatMap((file) =>
-    readFileSync(join(dir, file), "utf8").split("\n").filter((l) => l.length > 0).map((line): History.EntryInput => {
-      const e = JSON.parse(line) as { event: "activated" | "deactivated"; node: string; key: string; epoch: number; shard: number; at: number }
-      return { _tag: "Activation", event: e.event, node: e.node, entity: "Counter", key: e.key, epoch: e.epoch, shard: e.shard, reason: undefined, at: e.at }
-    })
-  )
-
 describe("sharding with PostgreSQL: real processes", () => {
   if (pgSkip !== undefined) {
     it.skip(`skipped: ${pgSkip}`, () => {})
@@ -59,13 +50,7 @@ describe("sharding with PostgreSQL: real processes", () => {
         heartbeat: { interval: "1s", acceptablePause: "3s" },
         env: { TELEX_ACTIVATION_LOG: logDir, TELEX_PG_URL: url }
       })
-      yield* Effect.addFinalizer((exit) =>
-        exit._tag === "Failure"
-          ? Effect.sync(() => {
-            for (const n of cluster.names) console.log(`--- ${n} ---\n${cluster.logs(n).slice(-60).join("\n")}`)
-          })
-          : Effect.void
-      )
+      yield* logsOnFailure(cluster, 60)
       const history = History.make()
       const gateways = new Map<string, ActorRef.ActorRef<typeof Gateway.defs>>()
       for (const n of cluster.names) gateways.set(n, yield* cluster.client.node.lookup(n, Gateway, "gateway", { timeout: "5 seconds" }))

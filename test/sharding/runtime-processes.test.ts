@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url"
 import * as TestCluster from "../../src/testing/TestCluster.ts"
 import { Gateway } from "../fixtures/sharding-app.ts"
 import { quiet } from "./_runtime.ts"
+import { logsOnFailure } from "./_processes.ts"
 
 const app = fileURLToPath(new URL("../fixtures/sharding-app.ts", import.meta.url))
 const keys = Array.from({ length: 30 }, (_, i) => `k${i}`)
@@ -21,13 +22,7 @@ describe("sharding: real processes", () => {
         app,
         nodes: [{ name: "n1", run: ["gateway"] }, { name: "n2", run: ["gateway"] }, { name: "n3", run: ["gateway"] }]
       })
-      yield* Effect.addFinalizer((exit) =>
-        exit._tag === "Failure"
-          ? Effect.sync(() => {
-            for (const n of cluster.names) console.log(`--- ${n} ---\n${cluster.logs(n).slice(-30).join("\n")}`)
-          })
-          : Effect.void
-      )
+      yield* logsOnFailure(cluster, 30)
       const gateway = (node: string) => cluster.client.node.lookup(node, Gateway, "gateway", { timeout: "5 seconds" })
       const g1 = yield* gateway("n1")
       const g3 = yield* gateway("n3")

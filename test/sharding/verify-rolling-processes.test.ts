@@ -13,8 +13,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { readdirSync, readFileSync } from "node:fs"
-import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { ActorRef } from "../../src/index.ts"
 import * as Checkers from "../../src/testing/Checkers.ts"
@@ -23,19 +21,12 @@ import * as TestCluster from "../../src/testing/TestCluster.ts"
 import { Gateway } from "../fixtures/sharding-counters-app.ts"
 import { tempDir } from "./_backends.ts"
 import { quiet } from "./_runtime.ts"
+import { activationLog, logsOnFailure } from "./_processes.ts"
 
 const app = fileURLToPath(new URL("../fixtures/sharding-counters-app.ts", import.meta.url))
 const KEYS = 200
 const ASK_TIMEOUT = 6_000
 const WORKERS = 12
-
-const activationLog = (dir: string): Array<History.EntryInput> =>
-  readdirSync(dir).flatMap((file) =>
-    readFileSync(join(dir, file), "utf8").split("\n").filter((l) => l.length > 0).map((line): History.EntryInput => {
-      const e = JSON.parse(line) as { event: "activated" | "deactivated"; node: string; key: string; epoch: number; shard: number; at: number }
-      return { _tag: "Activation", event: e.event, node: e.node, entity: "Counter", key: e.key, epoch: e.epoch, shard: e.shard, reason: undefined, at: e.at }
-    })
-  )
 
 describe("sharding: a rolling restart with kill -9 under load (real processes, SQLite)", () => {
   it.live(`3 nodes, ${KEYS} keys: each node killed -9 and restarted in turn; every key answers, no acknowledged update lost, no double activation`, () =>
@@ -50,13 +41,7 @@ describe("sharding: a rolling restart with kill -9 under load (real processes, S
         heartbeat: { interval: "500ms", acceptablePause: "2s" },
         env: { TELEX_ACTIVATION_LOG: logDir }
       })
-      yield* Effect.addFinalizer((exit) =>
-        exit._tag === "Failure"
-          ? Effect.sync(() => {
-            for (const n of cluster.names) console.log(`--- ${n} ---\n${cluster.logs(n).slice(-40).join("\n")}`)
-          })
-          : Effect.void
-      )
+      yield* logsOnFailure(cluster, 40)
       const history = History.make()
       const gateways = new Map<string, ActorRef.ActorRef<typeof Gateway.defs>>()
       const up = new Set(names)
