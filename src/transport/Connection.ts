@@ -72,6 +72,9 @@ export interface ConnectionHandlers {
 
 const EMPTY = new Uint8Array(0)
 
+/** The first buffer of a fragmented message being reassembled (it grows as its pieces arrive). */
+const initialAssembly = 1024 * 1024
+
 /** How long a gracefully closed socket waits for the peer's own close before it is destroyed. */
 const gracefulCloseMillis = 1000
 
@@ -115,7 +118,11 @@ export class Connection {
   private stopTimer: Cancel
   private drainWaiters: Array<() => void> = []
   private nextFragmentId = 1
-  private assembly: { id: number; buf: Uint8Array; filled: number } | undefined = undefined
+  /**
+   * the fragmented message being reassembled: its buffer grows with the pieces (doubling, up to
+   * `total`), so what a peer announces costs nothing until it has sent it
+   */
+  private assembly: { id: number; total: number; buf: Buffer; filled: number } | undefined = undefined
 
   constructor(
     socket: Socket,
@@ -505,17 +512,24 @@ export class Connection {
         return this.close(`protocol error: fragmented message of ${total} bytes exceeds ${this.options.maxMessageSize}`)
       }
       if (this.assembly !== undefined) return this.close("protocol error: new fragmented message before the previous one ended")
-      this.assembly = { id, buf: Buffer.allocUnsafe(total), filled: 0 } // every byte is written before use
+      // every byte is written before use
+      this.assembly = { id, total, buf: Buffer.allocUnsafe(Math.min(total, Math.max(initialAssembly, piece.length))), filled: 0 }
     }
     const a = this.assembly
-    if (a === undefined || a.id !== id || offset !== a.filled || a.buf.length !== total || offset + piece.length > total) {
+    if (a === undefined || a.id !== id || offset !== a.filled || a.total !== total || offset + piece.length > total) {
       return this.close("protocol error: fragment out of sequence")
     }
+    const filled = offset + piece.length
+    if (filled > a.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(total, Math.max(filled, a.buf.length * 2)))
+      grown.set(a.buf.subarray(0, a.filled))
+      a.buf = grown
+    }
     a.buf.set(piece, offset)
-    a.filled += piece.length
-    if (a.filled === total) {
+    a.filled = filled
+    if (filled === total) {
       this.assembly = undefined
-      this.deliver(a.buf)
+      this.deliver(a.buf) // grown to exactly `total` by now
     }
   }
 }
