@@ -32,7 +32,12 @@ export class RawPeer {
   server: { name: string; incarnation: number } | undefined
   private heartbeat: ReturnType<typeof setInterval> | undefined
 
-  constructor(readonly socket: Net.Socket, readonly codec: "json" | "msgpack") {
+  readonly socket: Net.Socket
+  readonly codec: "json" | "msgpack"
+
+  constructor(socket: Net.Socket, codec: "json" | "msgpack") {
+    this.socket = socket
+    this.codec = codec
     socket.on("data", (chunk: Buffer) => {
       const out: Array<Frame> = []
       this.decoder.push(chunk, out)
