@@ -34,10 +34,10 @@ export interface Codec {
   /** The last `encodeTransient` result stays valid, as one from `encode` would. */
   keep(): void
   /**
-   * Whether the last `encodeTransient` result may be left unsent: false when it defined shared
-   * state the peer's decoder must see (a msgpackr record structure used for the first time).
+   * The last `encodeTransient` result will not be sent: the encoder forgets what it defined in
+   * it (a msgpackr record structure used for the first time), so nothing sent later refers to it.
    */
-  droppable(): boolean
+  discard(): void
   decode(bytes: Uint8Array): unknown
 }
 
@@ -50,10 +50,16 @@ const canMovePosition = Object.getOwnPropertyDescriptor(Packr.prototype, "positi
  * msgpackr packs each value after the previous one in its buffer and starts a new buffer when it
  * is full; `RESET_BUFFER_MODE` packs the next value at the same place instead, and `keep` moves
  * past it as a plain `pack` would have (msgpackr's buffers start at offset 0).
+ *
+ * With records, a value that uses a record structure for the first time defines it inline (the
+ * structure's id is msgpackr's `structures.nextId`, which moves on), and later values refer to
+ * it by id: a value that defined one and is then not sent is discarded by starting a new packer.
+ * The new one defines each structure again at its next use, from the first id; the peer's
+ * unpacker (sequential) takes a definition for an id it already has as the new meaning of that
+ * id, so it follows.
  */
-const packing = (packr: Packr, records: boolean): Pick<Codec, "encode" | "encodeTransient" | "keep" | "droppable"> => {
-  // with records, a value that uses a record structure for the first time defines it inline (the
-  // structure's id is msgpackr's `structures.nextId`, which moves on): the peer must receive it
+const packing = (make: () => Packr, records: boolean): Pick<Codec, "encode" | "encodeTransient" | "keep" | "discard"> => {
+  let packr = make()
   const structures = () => (packr as unknown as { structures?: { nextId?: number } }).structures?.nextId
   let defined = false
   const pack = (v: unknown, mode?: number) => {
@@ -63,35 +69,44 @@ const packing = (packr: Packr, records: boolean): Pick<Codec, "encode" | "encode
     defined = structures() !== before
     return bytes
   }
-  const droppable = () => !defined
-  // a msgpackr without the `position` setter: every result is kept (plain `pack`)
-  if (!canMovePosition) return { encode: (v) => pack(v), encodeTransient: (v) => pack(v), keep: () => {}, droppable }
-  const state = packr as unknown as { position: number }
   let last: Uint8Array | undefined
+  const discard = () => {
+    last = undefined
+    if (defined) packr = make()
+    defined = false
+  }
+  // a msgpackr without the `position` setter: every result is kept (plain `pack`)
+  if (!canMovePosition) return { encode: (v) => pack(v), encodeTransient: (v) => pack(v), keep: () => {}, discard }
   return {
     encode: (v) => pack(v),
     encodeTransient: (v) => (last = pack(v, RESET_BUFFER_MODE)),
     keep: () => {
-      if (last !== undefined) state.position = last.byteOffset + last.length
+      if (last !== undefined) (packr as unknown as { position: number }).position = last.byteOffset + last.length
       last = undefined
     },
-    droppable
+    discard
   }
 }
 
 export const make = (name: CodecName): Codec => {
   switch (name) {
     case "msgpackr-records": {
-      const packr = new Packr({ useRecords: true, sequential: true, moreTypes: false })
       const unpackr = new Unpackr({ useRecords: true, sequential: true, moreTypes: false })
-      return { name, ...packing(packr, true), decode: (b) => unpackr.unpack(b as Buffer) }
+      return {
+        name,
+        ...packing(() => new Packr({ useRecords: true, sequential: true, moreTypes: false }), true),
+        decode: (b) => unpackr.unpack(b as Buffer)
+      }
     }
     case "msgpack": {
-      const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
       // other MessagePack libraries encode integers >= 2^32 (incarnations, ids) as uint 64 / int 64,
       // which msgpackr would decode as BigInt and every number check would reject
       const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" })
-      return { name, ...packing(packr, false), decode: (b) => unpackr.unpack(b as Buffer) }
+      return {
+        name,
+        ...packing(() => new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true }), false),
+        decode: (b) => unpackr.unpack(b as Buffer)
+      }
     }
     case "json": {
       const encode = (v: unknown) => textEncoder.encode(JSON.stringify(v))
@@ -100,7 +115,7 @@ export const make = (name: CodecName): Codec => {
         encode,
         encodeTransient: encode,
         keep: () => {},
-        droppable: () => true,
+        discard: () => {},
         decode: (b) => JSON.parse(textDecoder.decode(b))
       }
     }

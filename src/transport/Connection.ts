@@ -211,9 +211,7 @@ export class Connection {
     const length = transient.length
     if (length > this.options.maxMessageSize) {
       const issue = `its encoding of ${length} bytes exceeds the largest message a node accepts (${this.options.maxMessageSize} bytes)`
-      // left unsent, it would leave the peer's decoder behind ours (a record structure defined
-      // in it): the connection cannot go on
-      if (!this.codec.droppable()) this.overloaded(`an envelope ${issue}, and the peer must see the record structures it defines`)
+      this.codec.discard()
       return issue
     }
     this.sent++

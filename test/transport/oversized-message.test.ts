@@ -8,8 +8,8 @@
  * - a reply too large is replaced by an `InvalidMessage` runtime error for the asker;
  * - an ask made meanwhile is answered, and no NodeDown happens on either side.
  *
- * With `msgpackr-records` a message is refused so only if it defines no new record structure
- * (the peer's decoder must see every definition): a message shape already sent once.
+ * Every message shape is sent once first; that the first message of a shape is refused the same
+ * way with `msgpackr-records` (it defines a record structure) is in large-messages.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Redacted, Schema, Stream } from "effect"
