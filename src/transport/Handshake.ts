@@ -112,6 +112,61 @@ const isPrevious = (u: any): u is PreviousSession | null | undefined =>
 const isProtocols = (u: any): u is Record<string, string> =>
   typeof u === "object" && u !== null && Object.values(u).every((v) => typeof v === "string")
 
+/** The default of `maxPendingHandshakes`: inbound connections in the handshake at once. */
+export const defaultMaxPendingHandshakes = 64
+
+/**
+ * A server's inbound connections still in the handshake, at most `max` at once: each may hold a
+ * frame buffer of up to 16 KiB until the handshake timeout, so connections that never
+ * authenticate would otherwise cost memory and sockets without bound. When a connection comes in
+ * and `max` are in progress, one is closed at once (no REFUSE): the oldest that has not sent a
+ * valid HELLO yet (the new one counts, as the youngest), or if every other one has, the oldest.
+ * A flood then only shortens how long each of its own connections may stay silent, and a peer
+ * that sends its HELLO at once (a Telex node does) is not the one closed: evicting the oldest
+ * rather than refusing the newest lets peers in while a flood holds every slot.
+ */
+export class PendingHandshakes {
+  readonly max: number
+  /** connections closed to make room, since the start */
+  shed = 0
+  /** oldest first (a Set iterates in insertion order) */
+  private readonly silent = new Set<() => void>()
+  private readonly greeted = new Set<() => void>()
+
+  constructor(max: number) {
+    this.max = Math.max(1, max)
+  }
+
+  get size(): number {
+    return this.silent.size + this.greeted.size
+  }
+
+  /** A new connection; `close` ends its handshake. Closes an older one if `max` were in progress. */
+  add(close: () => void): void {
+    this.silent.add(close)
+    if (this.size <= this.max) return
+    const victim = this.silent.size > 1 ? this.silent.values().next().value! : this.greeted.values().next().value!
+    this.remove(victim)
+    this.shed++
+    victim()
+  }
+
+  /** The connection sent a valid HELLO. */
+  greet(close: () => void): void {
+    if (this.silent.delete(close)) this.greeted.add(close)
+  }
+
+  /** The handshake ended (established or failed). */
+  remove(close: () => void): void {
+    if (!this.silent.delete(close)) this.greeted.delete(close)
+  }
+}
+
+const shedMessage = "closed at once: too many handshakes in progress"
+
+/** Whether a handshake failed because its connection was closed to make room (`PendingHandshakes`). */
+export const isShed = (error: unknown): boolean => error instanceof HandshakeError && error.message.startsWith(shedMessage)
+
 /**
  * Runs one side of the handshake on a connected socket. Resolves with the established session or
  * rejects with a `HandshakeError` (after sending REFUSE when we are the refusing side). The socket
@@ -131,7 +186,8 @@ const run = (
   socket: Socket,
   options: HandshakeOptions,
   role: "client" | "server",
-  admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined
+  admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined,
+  pending?: PendingHandshakes
 ): Promise<Established> =>
   new Promise((resolve, reject) => {
     // until the peer has proved it knows the secret, only small frames (see maxUnauthenticatedFrameSize)
@@ -146,6 +202,7 @@ const run = (
 
     const cleanup = () => {
       settled = true
+      pending?.remove(shed)
       // hold further bytes until the connection has its handlers (Connection.start resumes)
       socket.pause()
       cancelTimer()
@@ -164,6 +221,10 @@ const run = (
       options.timeoutMillis
     )
     const onClose = () => fail("protocol", `connection closed during the handshake`, false)
+    const shed = () => {
+      fail("protocol", `${shedMessage} (at most ${pending?.max})`, false)
+      socket.destroy()
+    }
     const onError = (e: Error) => fail("protocol", `socket error during the handshake: ${e.message}`, false)
 
     const onFrame = (frame: Frame, rest: Array<Frame>): void => {
@@ -196,6 +257,7 @@ const run = (
           peer = body.node
           peerListen = body.listen ?? undefined
           peerNonce = body.nonce
+          pending?.greet(shed)
           send(socket, FrameType.Challenge, {
             node: options.node,
             listen: options.listen ?? null,
@@ -274,6 +336,7 @@ const run = (
     socket.on("data", onData)
     socket.on("close", onClose)
     socket.on("error", onError)
+    pending?.add(shed)
     if (role === "client") {
       send(socket, FrameType.Hello, {
         protocol: "telex",
@@ -293,8 +356,10 @@ export const client = (
   admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined
 ) => run(socket, options, "client", admit)
 
+/** The server's side; with `pending`, the connection counts among the handshakes in progress (and may be closed to make room). */
 export const server = (
   socket: Socket,
   options: HandshakeOptions,
-  admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined
-) => run(socket, options, "server", admit)
+  admit: (peer: NodeId, outbound: boolean) => HandshakeError | undefined,
+  pending?: PendingHandshakes
+) => run(socket, options, "server", admit, pending)

@@ -105,6 +105,11 @@ export interface NodeOptions {
   /** codecs offered when dialling, in preference order; default all (msgpackr-records first) */
   readonly codecs?: ReadonlyArray<Codec.CodecName> | undefined
   readonly maxFrameSize?: number | undefined
+  /**
+   * inbound connections in the handshake at once; past it, the oldest is closed (one that has
+   * not sent a HELLO first). Default 64.
+   */
+  readonly maxPendingHandshakes?: number | undefined
   /** outbound bytes queued per connection before senders wait; default 1 MiB */
   readonly highWaterBytes?: number | undefined
   /**
@@ -286,6 +291,10 @@ const validateOptions = (options: NodeOptions): NodeStartError | undefined => {
     for (const key of ["heartbeatInterval", "acceptablePause", "handshakeTimeout", "connectTimeout"] as const) {
       if (!isDuration(options[key])) return `${key} is not a duration: ${String(options[key])}`
     }
+    const pending = options.maxPendingHandshakes
+    if (pending !== undefined && !(typeof pending === "number" && Number.isInteger(pending) && pending >= 1)) {
+      return "maxPendingHandshakes must be a positive integer"
+    }
     for (const key of ["maxFrameSize", "highWaterBytes", "bufferLimit"] as const) {
       const v = options[key]
       if (v !== undefined && !(typeof v === "number" && Number.isInteger(v) && v >= 0)) return `${key} must be a non-negative integer`
@@ -436,6 +445,17 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   }
 
   // ---- listener -------------------------------------------------------------
+  const pendingHandshakes = new Handshake.PendingHandshakes(options.maxPendingHandshakes ?? Handshake.defaultMaxPendingHandshakes)
+  // connections closed to make room are a flood's: logged at debug, once a second at most
+  let shedLogged = -Infinity
+  const onShed = () => {
+    const now = network.timers.now()
+    if (now - shedLogged < 1000) return
+    shedLogged = now
+    runLog(Effect.logDebug(
+      `closing inbound connections still in the handshake to make room: ${pendingHandshakes.max} in progress (maxPendingHandshakes), ${pendingHandshakes.shed} closed so far`
+    ))
+  }
   const onInbound = (socket: Socket) => {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`
     let admitted: NodeId | undefined
@@ -443,7 +463,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       const refusal = router.admit(peer, false)
       if (refusal === undefined) admitted = peer
       return refusal
-    }).then(
+    }, pendingHandshakes).then(
       (est) => {
         const conn = established(socket, est)
         if (conn !== undefined) runLog(Effect.logInfo(`connected to ${est.peer.name} (inbound from ${remote}, codec ${est.codec})`))
@@ -451,6 +471,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       (error: HandshakeError) => {
         router.release(admitted, false)
         socket.destroy()
+        if (Handshake.isShed(error)) return onShed()
         router.publish({ _tag: "HandshakeRefused", peer: remote, code: error.code, message: error.message })
         if (error.code !== "duplicate") runLog(Effect.logWarning(`refused connection from ${remote}: ${error.code}: ${error.message}`))
       }
