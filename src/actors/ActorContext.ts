@@ -25,8 +25,11 @@ export interface ActorContextShape<D extends MessageDefs = any> {
   /** The ref of the actor that sent the message being handled (asks from inside an actor), if any. */
   readonly sender: ActorRef<any> | undefined
   /**
-   * Spawns a child. Children stop (with `Shutdown`) when their parent stops. With
-   * `{ link: true }` the child is also linked to this actor.
+   * Spawns a child. Children stop (with `Shutdown`, in reverse spawn order, before the parent's
+   * finalizers) when their parent stops, whatever the parent's reason (`Normal` too) and whether
+   * or not they trap exits; they are killed with it when it is killed. With `{ link: true }` the
+   * child is also linked to this actor. A name that is taken fails the spawn with a `SpawnError`
+   * whose `alreadyStarted` is the actor registered under it.
    */
   spawn<D extends MessageDefs, E, R>(
     behavior: Behavior<D, E, R>,

@@ -6,6 +6,11 @@
  */
 import * as Schema from "effect/Schema"
 import { ExitReason } from "./ExitReason.ts"
+import * as ActorRefModule from "./ActorRef.ts"
+import type { ActorRef } from "./ActorRef.ts"
+
+type ActorAddressEncoded = typeof ActorRefModule.ActorAddress.Encoded
+const ActorRefSchema = () => ActorRefModule.schema
 
 /** An ask got no reply within its timeout. */
 export class AskTimeout extends Schema.TaggedError<AskTimeout>()("AskTimeout", {
@@ -54,10 +59,17 @@ export class InvalidMessage extends Schema.TaggedError<InvalidMessage>()("Invali
   issue: Schema.String
 }) {}
 
-/** The actor's behaviour failed during initialisation, so it never started. */
+/**
+ * The actor was not started: its behaviour's init failed, its name is taken, its parent is
+ * stopping or its system is shutting down. When the name is taken, `alreadyStarted` is the actor
+ * registered under it (OTP's `{error, {already_started, Pid}}`), which may speak another protocol
+ * (see its `address.protocol`).
+ */
 export class SpawnError extends Schema.TaggedError<SpawnError>()("SpawnError", {
   protocol: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  // suspended: ActorRef.ts imports this module
+  alreadyStarted: Schema.optional(Schema.suspend((): Schema.Codec<ActorRef<any>, ActorAddressEncoded> => ActorRefSchema()))
 }) {}
 
 /** The connection to the node hosting the actor was lost (or could not be made) before the reply came. */

@@ -61,7 +61,7 @@ export interface LocalActor extends Target {
   readonly parent: LocalActor | undefined
   /** the behaviour it was spawned with (a runtime that spawns actors finds what it gave each) */
   readonly behavior: Behavior<any, any, any>
-  /** Calls `f` once when the mailbox has drained to half its capacity, or the actor stopped. */
+  /** Calls `f` once when the mailbox has drained to half its capacity, or the actor is stopping. */
   onLowWater(f: () => void): void
 }
 

@@ -4,7 +4,9 @@
  * The default capacity is 4096 messages (as Effect cluster's `entityMailboxCapacity`). When a
  * mailbox is full, the actor's policy decides:
  *
- * - `backpressure` (default): `tell`/`ask` suspend the sender until there is room.
+ * - `backpressure` (default): `tell`/`ask` suspend the sender until there is room, or until the
+ *   actor starts stopping: the suspended tell's message then becomes a dead letter, the ask fails
+ *   with `NoProc` (at once, not once the actor's finalizers have run).
  * - `dropNewest`: the incoming message becomes a dead letter (`MailboxFull` reason); an ask
  *   fails with `MailboxFull`.
  * - `dropOldest`: the oldest queued message becomes a dead letter to make room; if it was an

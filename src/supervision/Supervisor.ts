@@ -138,6 +138,7 @@ export class SupervisorError extends Schema.TaggedError<SupervisorError>()("Supe
     "Running",
     /** `restartChild` / `deleteChild` of a child waiting for its backoff restart (OTP's `restarting`) */
     "Restarting",
+    /** the child did not start; when its name (`options.name`) is taken, `actor` is the actor registered under it */
     "StartFailed",
     /** the child's init returned `Supervisor.ignore`: not started, its spec is kept */
     "Ignored",
@@ -559,7 +560,8 @@ const build = (
           setRef(child, undefined)
           child.status = "stopped"
           if (child.ignored) return Effect.undefined
-          return Effect.fail(supervisorError("StartFailed", child.spec.id, error.message))
+          // a name taken: the actor registered under it (OTP's `{already_started, Pid}`)
+          return Effect.fail(supervisorError("StartFailed", child.spec.id, error.message, error.alreadyStarted))
         },
         onSuccess: (ref) => {
           // The supervisor stops its children itself (finalizer below: reverse start order, each

@@ -229,12 +229,12 @@ export class Cell implements Target, ActorContextShape, Activatable {
   }
 
   /**
-   * Calls `f` once the mailbox holds at most half its capacity, or the actor has stopped. Half,
+   * Calls `f` once the mailbox holds at most half its capacity, or the actor is stopping. Half,
    * not one free slot: a remote sender released at the first free slot would be held again at
    * once, a control envelope per message.
    */
   onLowWater(f: () => void): void {
-    if (this.state === State.Dead || this.mailbox.size <= this.capacity >> 1) return f()
+    if (this.state >= State.Stopping || this.mailbox.size <= this.capacity >> 1) return f()
     ;(this.lowWater ??= []).push(f)
   }
 
@@ -522,6 +522,19 @@ export class Cell implements Target, ActorContextShape, Activatable {
     const wasStarting = this.state === State.Starting
     this.state = State.Stopping
     this.exitReason = reason
+    // a stopping actor takes no more messages: its suspended senders fail (an ask with NoProc) or
+    // dead-letter (a tell) now, not once its children and finalizers are done; the tells queued
+    // before theirs become dead letters first, so they come in the order they were sent (the
+    // queued asks fail when the actor is gone, after its monitors and links, as always)
+    if (this.putWaiters !== undefined && this.putWaiters.length > 0) {
+      const self = this.self.key
+      this.mailbox.removeWhere((message, reply) => {
+        if (reply !== undefined || message instanceof Down || message instanceof ExitSignal) return false
+        this.system.deadLetter(self, message, { _tag: "ActorStopped", reason })
+        return true
+      })
+    }
+    this.releaseSenders()
     // init runs in the spawner's fiber, which is not ours to interrupt: initCell finishes the job,
     // or, when the init outlasts the stop's budget, killStarting
     if (wasStarting) {
@@ -590,7 +603,9 @@ export class Cell implements Target, ActorContextShape, Activatable {
     // with the actor's context, so the shutdown budget is measured on Effect's Clock (TestClock in tests)
     const run = Effect.runForkWith(this.context ?? Context.empty())
     if (brutal) {
-      // finalizers still run, but nobody waits for them
+      // finalizers still run, but nobody waits for them; its children are killed with it (as
+      // OTP's linked children see `killed`), so a child that hangs does not hold its finalizers
+      this.killChildren()
       run(orderly)
       finalizeSoon(this)
       return
@@ -611,8 +626,18 @@ export class Cell implements Target, ActorContextShape, Activatable {
     timer.addObserver((exit) => {
       if (Exit.isFailure(exit) || this.state === State.Dead) return
       this.exitReason = ExitReason.killed
+      // the children still stopping are killed too: the orderly part, waiting for them, then
+      // goes on to this actor's own finalizers (which nobody waits for any longer)
+      this.killChildren()
       this.finalize()
     })
+  }
+
+  /** Kills the children still running or stopping, newest first. */
+  private killChildren(): void {
+    const children = this.children
+    if (children === undefined || children.size === 0) return
+    for (const child of Array.from(children).reverse()) child.kill()
   }
 
   /** Children stop in reverse spawn order, each awaited (its own finalizers first). */
@@ -659,12 +684,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
       for (const linked of links.values()) linked.target.exitSignal(self, reason)
     }
     if (replies !== undefined) for (const reply of replies) this.failReply(reply, reason)
-    const waiters = this.putWaiters
-    this.putWaiters = undefined
-    if (waiters !== undefined) for (const wake of waiters) wake()
-    const low = this.lowWater
-    this.lowWater = undefined
-    if (low !== undefined) for (const f of low) f()
+    this.releaseSenders()
     const observers = this.exitObservers
     this.exitObservers = undefined
     if (observers !== undefined) for (const f of observers) f(reason)
@@ -672,6 +692,16 @@ export class Cell implements Target, ActorContextShape, Activatable {
     this.handlers = undefined
     this.context = undefined
     this.timers = undefined
+  }
+
+  /** Wakes the suspended senders and the low-water callbacks: they find the actor stopping (or gone). */
+  private releaseSenders(): void {
+    const waiters = this.putWaiters
+    this.putWaiters = undefined
+    if (waiters !== undefined) for (const wake of waiters) wake()
+    const low = this.lowWater
+    this.lowWater = undefined
+    if (low !== undefined) for (const f of low) f()
   }
 
   /** Kills the actor now, even while it runs its finalizers (past a shutdown budget). */

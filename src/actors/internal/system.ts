@@ -214,9 +214,14 @@ export class SystemCore implements Resolver, Kernel {
         return Effect.fail(new SpawnError({ protocol: behavior.protocol.name, message: "the parent actor is stopping" }))
       }
       const name = options?.name
-      if (name !== undefined && this.names.has(name)) {
+      const registered = name === undefined ? undefined : this.names.get(name)
+      if (registered !== undefined) {
         return Effect.fail(
-          new SpawnError({ protocol: behavior.protocol.name, message: `the name ${JSON.stringify(name)} is already registered` })
+          new SpawnError({
+            protocol: behavior.protocol.name,
+            message: `the name ${JSON.stringify(name)} is already registered`,
+            alreadyStarted: registered.self
+          })
         )
       }
       const cell = new Cell(this, this.nextId++, behavior, options, parent)
