@@ -88,7 +88,8 @@ export interface SupervisorCapability {
   readonly parent: ActorRef<any> | undefined
   /**
    * Stops a child and waits until it is gone: with `Shutdown` within `budgetMillis` (past it,
-   * the child counts as killed), or with `Killed` at once when the budget is 0.
+   * the child counts as killed), or with `Killed` at once when the budget is 0. If this actor
+   * is killed meanwhile, the child is killed at once.
    */
   stopChild(child: ActorRef<any>, budgetMillis: number): Effect.Effect<void>
   /** Cancels every timer of this actor (`Supervise`'s in-place restart: timers are an incarnation's). */

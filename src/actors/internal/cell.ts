@@ -1005,6 +1005,18 @@ class CellSupervision implements SupervisorCapability {
 
   stopChild(child: ActorRef<any>, budgetMillis: number): Effect.Effect<void> {
     const target = child.target
+    // a supervisor killed while it waits for a child (past its own stop budget, or brutally)
+    // kills that child, as OTP's children see their supervisor's `killed`: the child's budget
+    // does not outlive its supervisor (nobody would kill it past that budget)
+    const parent = this.cell
+    return Effect.acquireUseRelease(
+      Effect.sync(() => parent.onExit(() => target instanceof Cell ? target.kill() : target.exitSignal(parent.self, ExitReason.killed, true))),
+      () => this.stopChildWithin(target, budgetMillis),
+      (cancel) => Effect.sync(cancel)
+    )
+  }
+
+  private stopChildWithin(target: Target, budgetMillis: number): Effect.Effect<void> {
     if (budgetMillis > 0 && target instanceof Cell && target.trapping && target.state === State.Running) {
       // OTP's exit(Child, shutdown): a trapping child gets it as an ExitSignal after its current
       // message, handles it, and exits (with its own reason if it chooses); past the budget it
