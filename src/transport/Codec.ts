@@ -91,7 +91,7 @@ const packing = (make: () => Packr, records: boolean): Pick<Codec, "encode" | "e
 export const make = (name: CodecName): Codec => {
   switch (name) {
     case "msgpackr-records": {
-      const unpackr = new Unpackr({ useRecords: true, sequential: true, moreTypes: false })
+      const unpackr = new Unpackr({ useRecords: true, sequential: true, moreTypes: false, structuredClone: false })
       return {
         name,
         ...packing(() => new Packr({ useRecords: true, sequential: true, moreTypes: false }), true),
@@ -101,7 +101,9 @@ export const make = (name: CodecName): Codec => {
     case "msgpack": {
       // other MessagePack libraries encode integers >= 2^32 (incarnations, ids) as uint 64 / int 64,
       // which msgpackr would decode as BigInt and every number check would reject
-      const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" })
+      // no structured-clone references (msgpackr's extensions 0x69/0x70): they would let a peer
+      // send cyclic values, which nothing downstream expects
+      const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number", structuredClone: false })
       return {
         name,
         ...packing(() => new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true }), false),

@@ -38,6 +38,7 @@ export class RawPeer {
   constructor(socket: Net.Socket, codec: "json" | "msgpack") {
     this.socket = socket
     this.codec = codec
+    socket.setNoDelay(true)
     socket.on("data", (chunk: Buffer) => {
       const out: Array<Frame> = []
       this.decoder.push(chunk, out)
