@@ -495,7 +495,14 @@ export class Connection {
         `protocol error: ${new ProtocolError({ reason: "BadEnvelope", message: `undecodable envelope (${String(e)})` }).message}`
       )
     }
-    this.handlers.onEnvelope(envelope, bytes)
+    try {
+      this.handlers.onEnvelope(envelope, bytes)
+    } catch (e) {
+      // a fault in handling one envelope ends this connection, not the process (it would be
+      // thrown out of the socket's data event)
+      this.options.log(`closing the connection to ${this.peer.name}: handling an envelope failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`)
+      this.close(`handling an envelope failed: ${String(e)}`)
+    }
   }
 
   private onFragment(body: Uint8Array): void {

@@ -188,6 +188,30 @@ describe("large envelopes", () => {
     }
   })
 
+  it("an envelope whose handling throws closes its connection (logged), not the process", async () => {
+    const { a, b, close } = await connect()
+    try {
+      let closed: string | undefined
+      const received: Array<unknown> = []
+      const receiver = connection(b, "json", (e) => {
+        if ((e as Array<unknown>)[0] === 666) throw new Error("boom")
+        received.push(e)
+      }, (r) => (closed = r))
+      const sender = connection(a, "json", () => {}, () => {})
+      receiver.start()
+      sender.start()
+      sender.send([0, 1])
+      sender.send([666])
+      sender.send([0, 2])
+      while (closed === undefined) await new Promise((resolve) => setTimeout(resolve, 5))
+      assert.match(closed, /handling an envelope failed: Error: boom/)
+      assert.deepStrictEqual(received, [[0, 1]])
+      sender.close("done")
+    } finally {
+      close()
+    }
+  })
+
   it("slabs: a copy is not overwritten until its entry is released; a slab unused for two trims is let go", () => {
     const rng = new Rng(baseSeed)
     const slabs = new Slabs()
