@@ -731,23 +731,33 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   const loopbackOnly = options.allowNonLoopback !== true
   /** a bound on the links a peer's gossip can make this node keep (a full mesh of this many nodes) */
   const maxLearnedMembers = 1024
+  // one warning per list for the members skipped (a peer's list may hold thousands)
+  const skipped = (what: Array<string>, why: string) => {
+    if (what.length === 0) return
+    const shown = what.slice(0, 5).join(", ") + (what.length > 5 ? `, and ${what.length - 5} more` : "")
+    runLog(Effect.logWarning(`not dialling ${what.length === 1 ? "member" : `${what.length} members`} ${shown}: ${why}`))
+  }
   if (options.advertise !== false) dialMembers = (members) => {
+    const remote: Array<string> = []
+    const overLimit: Array<string> = []
     for (const m of members) {
       if (m.name === options.name || m.name.length === 0) continue
       if (loopbackOnly && !LOOPBACK.test(m.host)) {
-        runLog(Effect.logWarning(`not dialling member ${m.name} at ${m.host}:${m.port}: this node dials loopback addresses only (allowNonLoopback)`))
+        remote.push(`${m.name} at ${m.host}:${m.port}`)
         continue
       }
       const known = router.peers.get(m.name)
       if (linked.has(m.name) || (known !== undefined && known.isUp)) continue
       if (learned.size >= maxLearnedMembers) {
-        runLog(Effect.logWarning(`not dialling member ${m.name}: this node already dials ${learned.size} members learned from peers`))
+        overLimit.push(m.name)
         continue
       }
       if (learned.has(m.name)) continue
       learned.add(m.name)
       runInNode(ensureLink(m, true))
     }
+    skipped(remote, "this node dials loopback addresses only (allowNonLoopback)")
+    skipped(overLimit, `this node already dials ${learned.size} members learned from peers`)
   }
   /** Stops dialling a member learned from gossip that is gone, and forgets its address. */
   const forgetMember = (name: string) =>

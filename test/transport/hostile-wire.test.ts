@@ -5,11 +5,12 @@
  * connection up, and neither loses what was sent before it nor stops the node from serving.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Context, Effect, Layer, Logger, Redacted } from "effect"
 import { Packr } from "msgpackr"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import * as TestNode from "../../src/testing/TestNode.ts"
 import { FrameType } from "../../src/transport/Frame.ts"
+import { Node } from "../../src/transport/Node.ts"
 import { fragment, RawPeer } from "./_raw.ts"
 
 const cluster = "hostile"
@@ -138,4 +139,27 @@ describe("hostile input after the handshake", () => {
       const counter = yield* a.node.lookup("b", Counter, "counter")
       assert.strictEqual(yield* counter.ask(Counter.Get()), increments)
     }).pipe(Effect.scoped), 60_000)
+
+  it.live("a Members list of thousands of members the node will not dial costs one warning, not one per member", () =>
+    Effect.gen(function*() {
+      const logs: Array<string> = []
+      const ctx = yield* Layer.build(
+        Node.layerWithSystem({ name: "b", cluster, secret: Redacted.make(secret) }).pipe(
+          Layer.provide(Logger.layer([Logger.make((o) => void logs.push(String(o.message)))], { mergeWithExisting: false }))
+        )
+      )
+      const port = Context.get(ctx, Node).address.port
+      yield* Effect.promise(async () => {
+        const peer = await RawPeer.authenticated(port, { cluster, secret, name: "gossip" })
+        const members = Array.from({ length: 3000 }, (_, i) => ({ name: `m${i}`, host: "10.0.0.1", port: 4000 }))
+        peer.sendEnvelope([25, members])
+        peer.sendEnvelope([22, 1, "nobody"])
+        await peer.envelope(23)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        peer.destroy()
+      })
+      const skipped = logs.filter((l) => l.startsWith("not dialling"))
+      assert.strictEqual(skipped.length, 1, skipped.slice(0, 3).join("\n"))
+      assert.match(skipped[0]!, /^not dialling 3000 members m0 at 10\.0\.0\.1:4000, .*and 2995 more: this node dials loopback addresses only/)
+    }).pipe(Effect.scoped))
 })
