@@ -10,7 +10,7 @@ import { Packr } from "msgpackr"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import * as TestNode from "../../src/testing/TestNode.ts"
 import { FrameType } from "../../src/transport/Frame.ts"
-import { Node } from "../../src/transport/Node.ts"
+import { Node, routerOf } from "../../src/transport/Node.ts"
 import { fragment, RawPeer } from "./_raw.ts"
 
 const cluster = "hostile"
@@ -132,6 +132,16 @@ describe("hostile input after the handshake", () => {
           assert.isFalse(peer.closed, name)
           peer.destroy()
         }
+      })
+      // a Protocols table keeps the entries whose fingerprint is a string
+      yield* Effect.promise(async () => {
+        const { peer } = await connect("json")
+        peer.sendEnvelope([24, { A: "a1", B: 2, C: { x: 1 } }])
+        peer.sendEnvelope([24, { D: "d1" }])
+        peer.sendEnvelope([22, 2, "nobody"])
+        await peer.envelope(23)
+        assert.deepStrictEqual(routerOf(b.node).peers.get(`raw${peers}`)!.protocols, { A: "a1", D: "d1" })
+        peer.destroy()
       })
       // a node connects and is served; no valid message was lost
       const a = yield* TestNode.startNode("a", { cluster, secret: Redacted.make(secret) })

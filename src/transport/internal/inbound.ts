@@ -75,8 +75,7 @@ export const dispatch = (router: Router, peer: Peer, conn: Connection, envelope:
     case Kind.Found:
       return onAnswer(peer, e)
     case Kind.Protocols:
-      peer.protocols = { ...peer.protocols, ...e[1] }
-      return
+      return mergeProtocols(peer, e[1])
     case Kind.Hold:
       return onHold(peer, e)
     case Kind.Release:
@@ -85,6 +84,19 @@ export const dispatch = (router: Router, peer: Peer, conn: Connection, envelope:
       return router.members(e[1])
   }
   if (error !== undefined) protocolError(conn, error)
+}
+
+/**
+ * Adds a peer's newly advertised protocols to its table, in place (a copy per envelope would
+ * cost the whole table each time); entries whose fingerprint is not a string are ignored, as READY
+ * refuses them.
+ */
+const mergeProtocols = (peer: Peer, table: Readonly<Record<string, unknown>>): void => {
+  const protocols = peer.protocols
+  for (const name of Object.keys(table)) {
+    const fingerprint = table[name]
+    if (typeof fingerprint === "string" && name !== "__proto__") protocols[name] = fingerprint
+  }
 }
 
 /** Finds the local actor for an inbound message, or says why not. */
