@@ -4,7 +4,9 @@
  * - `Normal`: the actor stopped itself, or finished. Linked actors ignore it.
  * - `Shutdown`: its parent or supervisor stopped it in an orderly way.
  * - `Killed`: it was killed without a chance to clean up (brutal kill, or an untrappable kill signal).
- * - `Error`: a defect in its behaviour (or an exit signal carrying an error) ended it.
+ * - `Error`: a defect in its behaviour (or an exit signal carrying an error) ended it. A
+ *   finalizer that dies while the actor stops makes the crash its exit reason, whatever the
+ *   stop's reason was (as a crash in OTP's `terminate/2`), unless the actor was killed.
  * - `NoProc`: the actor did not exist (a monitor on a dead actor fires with it at once).
  * - `NoConnection`: the node hosting the actor became unreachable.
  *

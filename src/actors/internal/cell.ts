@@ -612,15 +612,19 @@ export class Cell implements Target, ActorContextShape, Activatable {
     }
     const runner = run(orderly)
     if (timeoutMillis === undefined || !Number.isFinite(timeoutMillis)) {
-      runner.addObserver(() => this.finalize())
+      runner.addObserver((exit) => {
+        this.cleanupCrashed(exit)
+        this.finalize()
+      })
       return
     }
     // Past the budget the actor counts as killed and, as for a brutal kill, nobody waits for its
     // cleanup any longer. (Not `Effect.timeout`: it would wait for the interrupted cleanup, and
     // finalizers are uninterruptible, so a finalizer that hangs would hang the stop forever.)
     const timer = run(Effect.sleep(timeoutMillis))
-    runner.addObserver(() => {
+    runner.addObserver((exit) => {
       timer.interruptUnsafe()
+      this.cleanupCrashed(exit)
       this.finalize()
     })
     timer.addObserver((exit) => {
@@ -631,6 +635,16 @@ export class Cell implements Target, ActorContextShape, Activatable {
       this.killChildren()
       this.finalize()
     })
+  }
+
+  /**
+   * A finalizer that died makes the crash the exit reason (as a crash in OTP's `terminate/2`),
+   * unless the actor was killed meanwhile (past its budget: nobody waited for the cleanup).
+   */
+  private cleanupCrashed(exit: Exit.Exit<unknown, unknown>): void {
+    if (Exit.isFailure(exit) && this.state === State.Stopping && this.exitReason?._tag !== "Killed") {
+      this.exitReason = ExitReason.fromCause(exit.cause)
+    }
   }
 
   /** Kills the children still running or stopping, newest first. */
