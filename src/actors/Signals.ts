@@ -19,7 +19,8 @@
  *   already dead (or never existed, or belongs to an earlier incarnation of this node) delivers
  *   `Down(NoProc)` at once. A monitor may name its target: `ctx.monitor("name")` or
  *   `ctx.monitor({ name, node })` resolves the name once (an unregistered name: `Down(NoProc)`;
- *   an unreachable node: `Down(NoConnection)`). `demonitor` cancels a monitor — only the actor
+ *   an unreachable node: `Down(NoConnection)`; an actor of this node that is stopping still
+ *   holds its name, and its `Down` carries the reason it ends with, as a monitor by ref does). `demonitor` cancels a monitor — only the actor
  *   that owns it can — and always flushes: no `Down` is delivered after it returns. It returns
  *   whether the monitor was still active (OTP's `demonitor(Ref, [flush, info])`).
  * - A **node monitor** (`ctx.monitorNode(node)`, Erlang's `monitor_node/2`) delivers one `Down`

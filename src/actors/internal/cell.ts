@@ -790,10 +790,14 @@ export class Cell implements Target, ActorContextShape, Activatable {
     return monitor
   }
 
-  /** A monitor on whatever is registered as `name` here now; `Down(NoProc)` at once if nothing is. */
+  /**
+   * A monitor on whatever is registered as `name` here now — an actor that is stopping too (its
+   * name is held until it is gone, and the Down carries the reason it ends with, as by ref);
+   * `Down(NoProc)` at once if nothing is.
+   */
   private monitorName(name: string): MonitorRef {
     const cell = this.system.names.get(name)
-    if (cell !== undefined && cell.isAlive) return this.monitorTarget(cell.self, cell, name)
+    if (cell !== undefined && cell.state !== State.Dead) return this.monitorTarget(cell.self, cell, name)
     return this.firedMonitor(this.system.refFor(unknownAddress(this.system.nodeId)), name, undefined, ExitReason.noproc)
   }
 
