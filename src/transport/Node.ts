@@ -456,6 +456,22 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       `closing inbound connections still in the handshake to make room: ${pendingHandshakes.max} in progress (maxPendingHandshakes), ${pendingHandshakes.shed} closed so far`
     ))
   }
+  // refused connections are logged one by one up to 10 a second; past that (a flood of bad
+  // connections) they are counted, and the count goes with the next one logged
+  let refusalWindow = -Infinity
+  let refusalsInWindow = 0
+  let refusalsUnlogged = 0
+  const logRefusal = (message: string) => {
+    const now = network.timers.now()
+    if (now - refusalWindow >= 1000) {
+      refusalWindow = now
+      refusalsInWindow = 0
+    }
+    if (++refusalsInWindow > 10) return void refusalsUnlogged++
+    const unlogged = refusalsUnlogged === 0 ? "" : ` (and ${refusalsUnlogged} refused connections not logged before it)`
+    refusalsUnlogged = 0
+    runLog(Effect.logWarning(message + unlogged))
+  }
   const onInbound = (socket: Socket) => {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`
     let admitted: NodeId | undefined
@@ -473,7 +489,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         socket.destroy()
         if (Handshake.isShed(error)) return onShed()
         router.publish({ _tag: "HandshakeRefused", peer: remote, code: error.code, message: error.message })
-        if (error.code !== "duplicate") runLog(Effect.logWarning(`refused connection from ${remote}: ${error.code}: ${error.message}`))
+        if (error.code !== "duplicate") logRefusal(`refused connection from ${remote}: ${error.code}: ${error.message}`)
       }
     )
   }

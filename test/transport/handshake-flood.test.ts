@@ -3,7 +3,8 @@
  * `maxPendingHandshakes` inbound connections in the handshake, closing the oldest silent one (no
  * valid HELLO yet) when another comes in, and logs that at debug, once a second at most. A
  * connection that has sent its HELLO outlives the silent ones, and a node still connects (and
- * is served) while the flood goes on.
+ * is served) while the flood goes on. A flood of connections that send garbage is refused one by
+ * one, with at most 10 warnings a second.
  */
 import { randomBytes } from "node:crypto"
 import * as Net from "node:net"
@@ -90,5 +91,31 @@ describe("a flood of unauthenticated connections", () => {
         flooding = false
         for (const s of sockets) s.destroy()
       }
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a flood of refused connections: at most 10 warnings a second, the rest counted", () =>
+    Effect.gen(function*() {
+      const logs: Array<string> = []
+      const ctx = yield* Layer.build(
+        Node.layerWithSystem({ name: "b", cluster, secret }).pipe(
+          Layer.provide(Logger.layer([Logger.make((o) => void logs.push(String(o.message)))], { mergeWithExisting: false }))
+        )
+      )
+      const port = Context.get(ctx, Node).address.port
+      // an HTTP request: its first bytes announce a frame far over the limit, refused at once
+      const probe = () =>
+        new Promise<void>((resolve) => {
+          const s = Net.connect({ host: "127.0.0.1", port }, () => s.write("GET / HTTP/1.1\r\n\r\n"))
+          s.on("error", () => {})
+          s.resume() // the REFUSE is read, so that the end is seen
+          s.on("close", () => resolve())
+        })
+      yield* Effect.promise(() => Promise.all(Array.from({ length: 200 }, probe)))
+      yield* Effect.sleep("1100 millis")
+      yield* Effect.promise(probe)
+      yield* Effect.sleep("100 millis")
+      const warnings = logs.filter((l) => l.startsWith("refused connection from"))
+      assert.isBelow(warnings.length, 100, `${warnings.length} warnings for 201 refused connections`)
+      assert.match(warnings.at(-1)!, /protocol: .*\(and \d+ refused connections not logged before it\)$/)
     }).pipe(Effect.scoped), 30_000)
 })
