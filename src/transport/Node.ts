@@ -35,6 +35,7 @@
  *
  * @since 0.1.0
  */
+import type { Socket as NetSocket } from "node:net"
 import type * as Tls from "node:tls"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -358,8 +359,37 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   const connectTimeoutMillis = millis(options.connectTimeout, 5000)
   const codecs = options.codecs ?? Codec.supportedCodecs
   const maxFrameSize = options.maxFrameSize ?? defaultMaxFrameSize
+  // refused connections are logged one by one up to 10 a second; past that (a flood of bad
+  // connections) they are counted, and the count goes with the next one logged
+  let refusalWindow = -Infinity
+  let refusalsInWindow = 0
+  let refusalsUnlogged = 0
+  const logRefusal = (message: string) => {
+    const now = network.timers.now()
+    if (now - refusalWindow >= 1000) {
+      refusalWindow = now
+      refusalsInWindow = 0
+    }
+    if (++refusalsInWindow > 10) return void refusalsUnlogged++
+    const unlogged = refusalsUnlogged === 0 ? "" : ` (and ${refusalsUnlogged} refused connections not logged before it)`
+    refusalsUnlogged = 0
+    runLog(Effect.logWarning(message + unlogged))
+  }
+  const maxPendingHandshakes = options.maxPendingHandshakes ?? Handshake.defaultMaxPendingHandshakes
+  // connections closed to make room are a flood's: logged at debug, once a second at most
+  let shedLogged = -Infinity
+  let shedCount = 0
+  const onShed = () => {
+    shedCount++
+    const now = network.timers.now()
+    if (now - shedLogged < 1000) return
+    shedLogged = now
+    runLog(Effect.logDebug(
+      `closing inbound connections still in the handshake to make room: ${maxPendingHandshakes} in progress (maxPendingHandshakes), ${shedCount} closed so far`
+    ))
+  }
   const network: Network = options.network ?? (options.tls !== undefined
-    ? tlsNetwork(options.tls, (message) => runLog(Effect.logWarning(message)))
+    ? tlsNetwork(options.tls, { warn: logRefusal, shed: onShed, handshakeTimeoutMillis, maxPending: maxPendingHandshakes })
     : tcp)
   const connectionOptions = {
     heartbeatMillis,
@@ -445,33 +475,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   }
 
   // ---- listener -------------------------------------------------------------
-  const pendingHandshakes = new Handshake.PendingHandshakes(options.maxPendingHandshakes ?? Handshake.defaultMaxPendingHandshakes)
-  // connections closed to make room are a flood's: logged at debug, once a second at most
-  let shedLogged = -Infinity
-  const onShed = () => {
-    const now = network.timers.now()
-    if (now - shedLogged < 1000) return
-    shedLogged = now
-    runLog(Effect.logDebug(
-      `closing inbound connections still in the handshake to make room: ${pendingHandshakes.max} in progress (maxPendingHandshakes), ${pendingHandshakes.shed} closed so far`
-    ))
-  }
-  // refused connections are logged one by one up to 10 a second; past that (a flood of bad
-  // connections) they are counted, and the count goes with the next one logged
-  let refusalWindow = -Infinity
-  let refusalsInWindow = 0
-  let refusalsUnlogged = 0
-  const logRefusal = (message: string) => {
-    const now = network.timers.now()
-    if (now - refusalWindow >= 1000) {
-      refusalWindow = now
-      refusalsInWindow = 0
-    }
-    if (++refusalsInWindow > 10) return void refusalsUnlogged++
-    const unlogged = refusalsUnlogged === 0 ? "" : ` (and ${refusalsUnlogged} refused connections not logged before it)`
-    refusalsUnlogged = 0
-    runLog(Effect.logWarning(message + unlogged))
-  }
+  const pendingHandshakes = new Handshake.PendingHandshakes(maxPendingHandshakes)
   const onInbound = (socket: Socket) => {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`
     let admitted: NodeId | undefined
@@ -910,15 +914,66 @@ export const secretFromEnv = (variable = "TELEX_SECRET"): Option.Option<Redacted
 const tlsModule = (): typeof Tls => process.getBuiltinModule("node:tls")
 
 /** Mutual TLS over `node:tls`: both sides present certificates signed by `ca`. */
-const tlsNetwork = (tls: TlsOptions, warn: (message: string) => void): Network => ({
+const tlsNetwork = (
+  tls: TlsOptions,
+  options: {
+    readonly warn: (message: string) => void
+    readonly shed: () => void
+    readonly handshakeTimeoutMillis: number
+    readonly maxPending: number
+  }
+): Network => ({
   timers: tcp.timers,
   listen: (host, port, onConnection) =>
     new Promise((resolve, reject) => {
+      // connections in the TLS handshake are bounded as those in the node's handshake are (its
+      // timeout, at most maxPendingHandshakes at once, the oldest closed past it), by TCP socket
+      const pending = new Handshake.PendingHandshakes(options.maxPending)
+      const inTls = new Map<string, () => void>()
+      const settled = (socket: { readonly remoteAddress?: string | undefined; readonly remotePort?: number | undefined }) => {
+        const key = `${socket.remoteAddress}:${socket.remotePort}`
+        const close = inTls.get(key)
+        if (close === undefined) return
+        inTls.delete(key)
+        pending.remove(close)
+      }
       const server = tlsModule().createServer(
-        { key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true },
-        (socket) => onConnection(socket)
+        {
+          key: tls.key,
+          cert: tls.cert,
+          ca: tls.ca,
+          requestCert: true,
+          rejectUnauthorized: true,
+          handshakeTimeout: options.handshakeTimeoutMillis
+        },
+        (socket) => {
+          settled(socket)
+          onConnection(socket)
+        }
       )
-      server.on("tlsClientError", (e: Error) => warn(`refused TLS connection: ${e.message}`))
+      server.on("connection", (raw: NetSocket) => {
+        const key = `${raw.remoteAddress}:${raw.remotePort}`
+        const close = () => {
+          inTls.delete(key)
+          raw.destroy()
+          options.shed()
+        }
+        inTls.set(key, close)
+        raw.once("close", () => {
+          if (inTls.get(key) !== close) return
+          inTls.delete(key)
+          pending.remove(close)
+        })
+        pending.add(close)
+      })
+      server.on("tlsClientError", (e: Error, socket: Tls.TLSSocket) => {
+        // with a listener for this event, the server leaves the socket open
+        socket.destroy()
+        // one closed to make room is no refusal (it was counted)
+        if (!inTls.has(`${socket.remoteAddress}:${socket.remotePort}`)) return
+        settled(socket)
+        options.warn(`refused TLS connection: ${e.message}`)
+      })
       server.once("error", reject)
       server.listen(port, host, () => resolve({ port: (server.address() as { port: number }).port, close: () => server.close() }))
     }),

@@ -1,8 +1,10 @@
 /**
  * Mutual TLS between nodes: certificates from one CA talk; another CA's, or plain TCP, are
- * refused.
+ * refused. Connections that never finish the TLS handshake are bounded as those in the node's
+ * own handshake are: closed after the handshake timeout, at most `maxPendingHandshakes` at once.
  */
 import { execFileSync } from "node:child_process"
+import * as Net from "node:net"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -65,5 +67,37 @@ describe("TLS", () => {
       const a = yield* startNode("a", { connectTimeout: "1 second", handshakeTimeout: "1 second" })
       const exit = yield* Effect.exit(a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port }, "1500 millis"))
       assert.isTrue(Exit.isFailure(exit))
+    }).pipe(Effect.scoped))
+
+  it.live("silent TCP connections to a TLS node: at most maxPendingHandshakes, each closed after the handshake timeout; a node connects meanwhile", () =>
+    Effect.gen(function*() {
+      const b = yield* startNode("b", { tls, maxPendingHandshakes: 8, handshakeTimeout: "1 second" })
+      yield* b.system.spawn(CounterLive, { name: "counter" })
+      const port = b.node.address.port
+      let closed = 0
+      const sockets = Array.from({ length: 100 }, () => {
+        const s = Net.connect({ host: "127.0.0.1", port })
+        s.on("error", () => {})
+        s.on("close", () => closed++)
+        return s
+      })
+      try {
+        yield* Effect.promise(async () => {
+          for (let i = 0; i < 200 && closed < 92; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+        })
+        assert.isAtLeast(closed, 92, "all but 8 closed at once")
+        const a = yield* startNode("a", { tls })
+        yield* a.node.connect({ name: "b", host: "127.0.0.1", port })
+        const counter = yield* a.node.lookup("b", Counter, "counter")
+        yield* counter.tell(Counter.Increment({ by: 2 }))
+        assert.strictEqual(yield* counter.ask(Counter.Get()), 2)
+        // the rest are closed by the handshake timeout (the TLS default is 2 minutes)
+        yield* Effect.promise(async () => {
+          for (let i = 0; i < 500 && closed < 100; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+        })
+        assert.strictEqual(closed, 100)
+      } finally {
+        for (const s of sockets) s.destroy()
+      }
     }).pipe(Effect.scoped))
 })
