@@ -7,7 +7,12 @@
  * to every other actor flows on. What was in flight when `Hold` left is accepted up to
  * `holdSlackBytes`.
  *
- * Holds belong to a connection: they start empty on a new one and end with it.
+ * Holds belong to a connection: they start empty on a new one and end with it. The actors the
+ * peer was asked to hold when its connection ended that are still more than half full are held
+ * again as soon as the next connection to the same incarnation is attached, before the peer has
+ * sent anything on it: a sender whose hold ended with the connection would otherwise flood the
+ * actor at full speed on the new one until its first message there brought a new `Hold` back,
+ * and what arrives meanwhile is accepted within the slack, far past the mailbox's capacity.
  *
  * @internal
  */
@@ -51,8 +56,12 @@ export class PeerFlow {
     this.holding.clear()
   }
 
+  /** our actors the peer held (or had a credit for) when its last connection ended, and its incarnation */
+  lastHolding: { readonly incarnation: number; readonly ids: ReadonlyArray<number> } | undefined = undefined
+
   /** Holds end with the connection: held senders retry (and learn the link is down). */
-  connectionLost(): void {
+  connectionLost(incarnation: number): void {
+    this.lastHolding = this.holding.size === 0 ? undefined : { incarnation, ids: Array.from(this.holding.keys()) }
     this.holding.clear()
     const held = Array.from(this.held.values())
     this.held.clear()
@@ -116,6 +125,21 @@ export const hold = (peer: Peer, conn: Connection, cell: LocalActor): void => {
     h.received = 0
     conn.send([Kind.Release, id, h.granted])
   })
+}
+
+/**
+ * A new connection to the peer, before anything is read from it: the actors it was asked to hold
+ * on its previous connection (the same incarnation) that are still more than half full are held
+ * again at once.
+ */
+export const holdAgain = (router: Router, peer: Peer, conn: Connection): void => {
+  const last = peer.flow.lastHolding
+  peer.flow.lastHolding = undefined
+  if (last === undefined || last.incarnation !== conn.peer.incarnation) return
+  for (const id of last.ids) {
+    const cell = router.system.local(id)
+    if (cell !== undefined && cell.isAlive && cell.mailbox.size > cell.capacity >> 1) hold(peer, conn, cell)
+  }
 }
 
 /**

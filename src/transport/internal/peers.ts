@@ -19,7 +19,7 @@ import type { Connection } from "../Connection.ts"
 import { Kind } from "../Envelope.ts"
 import type { ListenAddress } from "../Handshake.ts"
 import { HandshakeError } from "../TransportError.ts"
-import { PeerFlow } from "./flow.ts"
+import { holdAgain, PeerFlow } from "./flow.ts"
 import { PendingAsks } from "./remoteTarget.ts"
 import { PeerRequests } from "./requests.ts"
 import type { Router } from "./router.ts"
@@ -152,6 +152,7 @@ export const attach = (
   peer.incarnation = conn.peer.incarnation
   peer.protocols = { ...protocols }
   peer.flow.reset()
+  holdAgain(router, peer, conn)
   conn.setHandlers({
     // through the router, so that its transport tests can observe inbound traffic
     onEnvelope: (envelope, bytes) => router.onEnvelope(peer, conn, envelope, bytes),
@@ -201,7 +202,7 @@ const closed = (router: Router, peer: Peer, conn: Connection, reason: string): v
   peer.asks.failAll(down)
   peer.watch.connectionLost(node.name)
   peer.requests.failAll(down)
-  peer.flow.connectionLost()
+  peer.flow.connectionLost(node.incarnation)
   const waiters = peer.closeWaiters
   peer.closeWaiters = []
   for (const f of waiters) f(reason)

@@ -1,0 +1,68 @@
+/**
+ * Holds across a lost connection: a sender held on a full actor whose connection is lost and
+ * made again is held on the new connection from its start, not only once a message it sent there
+ * has brought a new `Hold` back.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Random, Redacted, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import { Actor } from "../../src/index.ts"
+import { kernelOf } from "../../src/system/ActorSystem.ts"
+import * as SimNetwork from "../../src/testing/SimNetwork.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
+import { routerOf } from "../../src/transport/Node.ts"
+
+const Slow = Actor.make("LinkHolds/Slow", { Deliver: Actor.tell({ seq: Schema.Int }) })
+
+describe("holds across a lost connection", () => {
+  it.effect("the receiver holds the sender again as soon as the new connection is attached", () =>
+    Effect.gen(function*() {
+      const sim = yield* SimNetwork.make({ seed: 1, readBytes: 256, windowBytes: 1024 })
+      sim.setDefaultFaults({ delayMillis: 5 })
+      const common = {
+        port: 7000,
+        cluster: "link-holds",
+        secret: Redacted.make("link-holds"),
+        heartbeatInterval: "200 millis",
+        acceptablePause: "800 millis",
+        reconnect: { initial: "50 millis", max: "50 millis" }
+      } as const
+      const b = yield* TestNode.startNode("b", { ...common, network: sim.host("b") })
+      // a (the receiver) dials b (the sender)
+      const a = yield* TestNode.startNode("a", { ...common, network: sim.host("a"), peers: [{ name: "b", host: "b", port: 7000 }] })
+      const step = (millis: number) => Effect.gen(function*() {
+        for (let t = 0; t < millis; t += 5) yield* TestClock.adjust("5 millis")
+      })
+      const up = () => a.node.peers().some((p) => p.name === "b" && p.up) && b.node.peers().some((p) => p.name === "a" && p.up)
+      while (!up()) yield* step(5)
+      // a's actor takes nothing: its mailbox stays full
+      const gate = yield* Deferred.make<void>()
+      yield* a.system.spawn(Slow.behavior(Effect.succeed({ Deliver: () => Deferred.await(gate) })), {
+        name: "slow",
+        mailbox: { capacity: 8, overflow: "backpressure" }
+      })
+      const slowSize = () => kernelOf(a.system).named("slow")!.mailbox.size
+      const ref = yield* b.node.lookup("a", Slow, "slow").pipe(Effect.forkChild)
+      yield* step(50)
+      const slow = ref.pollUnsafe()!
+      assert.isTrue(slow._tag === "Success")
+      if (slow._tag !== "Success") return
+      let seq = 0
+      yield* Effect.forkChild(Effect.forever(Effect.suspend(() =>
+        slow.value.target.isAlive ? slow.value.tell(Slow.Deliver({ seq: ++seq })) : Effect.sleep("10 millis")
+      )))
+      yield* step(100)
+      const heldBefore = routerOf(b.node).peers.get("a")!.flow.held.size
+      assert.strictEqual(heldBefore, 1, "b is held on a's full actor")
+      const before = slowSize()
+      assert.isAtLeast(before, 8)
+
+      sim.reset("a", "b")
+      yield* step(5)
+      while (!up()) yield* step(5)
+      yield* step(200)
+      // nothing b sent on the new connection got into the full mailbox (held from the start)
+      assert.strictEqual(slowSize(), before, `${slowSize() - before} messages accepted past the capacity on the new connection`)
+      assert.strictEqual(routerOf(b.node).peers.get("a")!.flow.held.size, 1, "b is held on the new connection")
+    }).pipe(Effect.scoped, Effect.provide(SimNetwork.testClock), Random.withSeed(1)))
+})
