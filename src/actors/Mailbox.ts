@@ -34,16 +34,48 @@ export const defaultCapacity = 4096
 
 /** @internal A growable ring buffer of triples. */
 export class MessageQueue {
-  private buf: Array<unknown>
-  private head = 0
   /** number of triples */
   size = 0
+  /**
+   * The one triple of a queue that was empty (an idle actor woken for one message: the common
+   * case with many actors) is kept in the fields below, not in the ring: the ring is two more
+   * objects (the array and its backing store) to reach per message, each a cache miss when the
+   * actor was not used for a while. A second push moves it into the ring.
+   */
+  private single = false
+  private m: unknown = undefined
+  private r: unknown = undefined
+  private s: unknown = undefined
+  private buf: Array<unknown>
+  private head = 0
 
   constructor() {
     this.buf = EMPTY
   }
 
   push(message: unknown, reply: unknown, sender: unknown): void {
+    if (this.size === 0) {
+      this.m = message
+      this.r = reply
+      this.s = sender
+      this.single = true
+      this.size = 1
+      return
+    }
+    if (this.single) this.unsingle()
+    this.ringPush(message, reply, sender)
+  }
+
+  /** Moves the single triple into the (empty) ring. */
+  private unsingle(): void {
+    const message = this.m, reply = this.r, sender = this.s
+    this.m = this.r = this.s = undefined
+    this.single = false
+    this.size = 0
+    this.ringPush(message, reply, sender)
+  }
+
+  private ringPush(message: unknown, reply: unknown, sender: unknown): void {
     let buf = this.buf
     const cap = buf.length / 3
     if (this.size === cap) buf = this.grow()
@@ -56,12 +88,21 @@ export class MessageQueue {
 
   /** The oldest message, left in place (undefined when empty). */
   peek(): unknown {
-    return this.size === 0 ? undefined : this.buf[this.head]
+    return this.size === 0 ? undefined : this.single ? this.m : this.buf[this.head]
   }
 
   /** Removes the oldest triple into `out` (message, reply, sender); false when empty. */
   shift(out: Entry): boolean {
     if (this.size === 0) return false
+    if (this.single) {
+      out.message = this.m
+      out.reply = this.r
+      out.sender = this.s
+      this.m = this.r = this.s = undefined
+      this.single = false
+      this.size = 0
+      return true
+    }
     const buf = this.buf
     const i = this.head
     out.message = buf[i]
@@ -81,6 +122,14 @@ export class MessageQueue {
 
   /** Removes every triple for which `drop` holds, keeping the others in order. O(size). */
   removeWhere(drop: (message: unknown, reply: unknown, sender: unknown) => boolean): void {
+    if (this.single) {
+      if (drop(this.m, this.r, this.s)) {
+        this.m = this.r = this.s = undefined
+        this.single = false
+        this.size = 0
+      }
+      return
+    }
     const buf = this.buf
     const len = buf.length
     let kept = 0

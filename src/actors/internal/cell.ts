@@ -50,41 +50,48 @@ const validatorFor = (schema: Schema.Top): (u: unknown) => Exit.Exit<unknown, Sc
 }
 
 export class Cell implements Target, ActorContextShape, Activatable {
+  // The fields a message reads come first: an object's fields are laid out in the order they
+  // are declared, and a message to an actor not used for a while (one of many) then misses the
+  // cache on the first two or three lines of it rather than on all six.
+  state: number = State.Starting
+  readonly mailbox = new MessageQueue()
+  readonly capacity: number
+  scheduled = false
+  /** messages accepted into the mailbox (the observer's per-actor rate) */
+  delivered = 0
   readonly system: SystemCore
-  readonly self: ActorRef<any>
-  readonly behavior: Behavior<any, any, any>
   /**
    * `behavior.protocol`, kept here: an inbound message reads it, and the cell is touched anyway
    * (a sharded entity's behaviour is an object of its own, one more cache miss per message)
    */
   readonly protocol: AnyProtocol
+  handlers: Handlers<MessageDefs, any> | undefined = undefined
+  readonly throughput: number
+  stopRequested: ExitReason.ExitReason | undefined = undefined
+  putWaiters: Array<() => void> | undefined = undefined
+  /** one-shot callbacks for when the mailbox has drained to half its capacity (remote flow control) */
+  lowWater: Array<() => void> | undefined = undefined
+  sender: ActorRef<any> | undefined = undefined
+  currentReply: Reply | undefined = undefined
+  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  readonly overflow: OverflowPolicy
+
+  readonly self: ActorRef<any>
+  readonly behavior: Behavior<any, any, any>
   readonly name: string | undefined
   readonly parent: Cell | undefined
-  readonly capacity: number
-  readonly overflow: OverflowPolicy
-  readonly throughput: number
   readonly validating: boolean
   /** the budget of a stop that comes without one (`SpawnOptions.shutdown`) */
   readonly stopBudget: number
-  readonly mailbox = new MessageQueue()
   readonly scope: Scope.Closeable
 
-  state: number = State.Starting
-  /** messages accepted into the mailbox (the observer's per-actor rate) */
-  delivered = 0
   /** handlers forked with `Actor.fork` still running */
   forked = 0
-  scheduled = false
   trapping = false
-  handlers: Handlers<MessageDefs, any> | undefined = undefined
   context: Context.Context<never> | undefined = undefined
-  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
   /** the spawner's fiber, while it runs this actor's init */
   initFiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
   exitReason: ExitReason.ExitReason | undefined = undefined
-  stopRequested: ExitReason.ExitReason | undefined = undefined
-  sender: ActorRef<any> | undefined = undefined
-  currentReply: Reply | undefined = undefined
 
   // allocated on first use: most actors never link, monitor, spawn or use timers
   links: Map<string, ActorRef<any>> | undefined = undefined
@@ -96,9 +103,6 @@ export class Cell implements Target, ActorContextShape, Activatable {
   nodeWatches: Map<number, () => void> | undefined = undefined
   children: Set<Cell> | undefined = undefined
   exitObservers: Array<(reason: ExitReason.ExitReason) => void> | undefined = undefined
-  putWaiters: Array<() => void> | undefined = undefined
-  /** one-shot callbacks for when the mailbox has drained to half its capacity (remote flow control) */
-  lowWater: Array<() => void> | undefined = undefined
   timers: Map<string, Fiber.Fiber<unknown, unknown>> | undefined = undefined
   /** per timer key, the message of its last fire, which may still be in the mailbox */
   timersFired: Map<string, unknown> | undefined = undefined
