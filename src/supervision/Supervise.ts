@@ -108,23 +108,29 @@ const fits = (rule: Rule, error: unknown): boolean =>
 /** Marks a supervised actor's handlers, whose `onDown`/`onExit` follow its incarnation. */
 const LiveSignals: unique symbol = Symbol.for("telex/Supervise/LiveSignals")
 
-/** Where a supervised actor's handlers hold its state, for the dispatch shared by its behaviour's actors. */
-const StateKey: unique symbol = Symbol.for("telex/Supervise/state")
+// What one supervised actor holds is kept on its handlers object (what the cell calls), under
+// symbol keys (its own keys are its protocol's tags, any strings): a message then reaches one
+// object of the wrapper, not two — each a cache miss for an actor among many not used lately.
+const Ctx: unique symbol = Symbol("telex/Supervise/ctx")
+const Outer: unique symbol = Symbol("telex/Supervise/outer")
+/** the current incarnation's scope */
+const Incarnation: unique symbol = Symbol("telex/Supervise/incarnation")
+/** the current incarnation's handlers */
+const Current: unique symbol = Symbol("telex/Supervise/current")
+/**
+ * per rule: the times of its in-place restarts, for `limit` (made at the first restart: most
+ * actors never fail, and what an actor holds for its failures is paid by each of them)
+ */
+const Restarts: unique symbol = Symbol("telex/Supervise/restarts")
 
-/** What one supervised actor holds: its incarnation, and its restarts (made at the first one). */
+/** One supervised actor: its handlers (`onDown`/`onExit` follow the current incarnation), and its state. */
 interface Supervised {
-  readonly ctx: ActorContextShape
-  readonly outer: Scope.Scope
-  /** the current incarnation's scope and handlers */
-  scope: Scope.Closeable
-  current: any
-  /**
-   * per rule: the times of its in-place restarts, for `limit` (made at the first restart: most
-   * actors never fail, and what an actor holds for its failures is paid by each of them)
-   */
-  restarts: Map<Rule, Array<number>> | undefined
-  /** the actor's handlers (what the cell calls): `onDown`/`onExit` follow the current incarnation */
-  readonly handlers: Record<string, ((message: any) => Effect.Effect<unknown, unknown, any>) | undefined>
+  readonly [Ctx]: ActorContextShape
+  readonly [Outer]: Scope.Scope
+  [Incarnation]: Scope.Closeable
+  [Current]: any
+  [Restarts]: Map<Rule, Array<number>> | undefined
+  [tag: string]: ((message: any) => Effect.Effect<unknown, unknown, any>) | undefined
 }
 
 /**
@@ -149,7 +155,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     Effect.map(Clock.currentTimeMillis, (now) => {
       if (rule.limit === undefined) return true
       const window = Duration.toMillis(Duration.fromInputUnsafe(rule.limit.within))
-      const restarts: Map<Rule, Array<number>> = (st.restarts ??= new Map())
+      const restarts: Map<Rule, Array<number>> = (st[Restarts] ??= new Map())
       const times = (restarts.get(rule) ?? []).filter((t) => t > now - window)
       times.push(now)
       restarts.set(rule, times)
@@ -159,11 +165,11 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
   const restart = (st: Supervised, rule: Rule, error: unknown) =>
     Effect.gen(function*() {
       // the old incarnation's timers would send its messages to the new one (Pekko cancels them)
-      yield* st.ctx.supervision.cancelTimers()
-      yield* Scope.close(st.scope, Exit.fail(new PreRestart({ message: describe(error) })))
+      yield* st[Ctx].supervision.cancelTimers()
+      yield* Scope.close(st[Incarnation], Exit.fail(new PreRestart({ message: describe(error) })))
       if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
-      st.scope = yield* Scope.fork(st.outer, "sequential")
-      st.current = yield* Scope.provide(inner.init, st.scope).pipe(Effect.orDie)
+      st[Incarnation] = yield* Scope.fork(st[Outer], "sequential")
+      st[Current] = yield* Scope.provide(inner.init, st[Incarnation]).pipe(Effect.orDie)
       signals(st)
     })
 
@@ -173,7 +179,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
    * (a sharded entity's `StateNotSaved`), which the asker's error channel is typed with.
    */
   const crashed = (st: Supervised, error: unknown, cause: Cause.Cause<unknown>) =>
-    isRegisteredRuntimeError(error) ? error : new ActorStopped({ actor: st.ctx.self.key, reason: ExitReason.fromCause(cause) })
+    isRegisteredRuntimeError(error) ? error : new ActorStopped({ actor: st[Ctx].self.key, reason: ExitReason.fromCause(cause) })
 
   /** The failure of one handler: a directive, or the failure itself when no rule fits. */
   /**
@@ -196,7 +202,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
         case "resume":
           return isAsk ? Effect.fail(resumed(st, tag, error, cause)) : Effect.logWarning(`resumed after a failure: ${describe(error)}`)
         case "stop":
-          return Effect.andThen(st.ctx.stop({ _tag: "Error", message: Cause.pretty(cause) }), isAsk ? Effect.fail(crashed(st, error, cause)) : Effect.void)
+          return Effect.andThen(st[Ctx].stop({ _tag: "Error", message: Cause.pretty(cause) }), isAsk ? Effect.fail(crashed(st, error, cause)) : Effect.void)
         case "restart":
           return Effect.flatMap(withinLimit(st, rule), (ok) =>
             ok ? Effect.andThen(restart(st, rule, error), isAsk ? Effect.fail(crashed(st, error, cause)) : Effect.void) : Effect.failCause(cause))
@@ -205,7 +211,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
 
   /** A message to the current incarnation. */
   const handle = (st: Supervised, message: { readonly _tag: string }) => {
-    const effect = st.current[message._tag](message)
+    const effect = st[Current][message._tag](message)
     // a handler that answered at once (Effect.succeed) has nothing to guard
     if (Exit.isExit(effect) && Exit.isSuccess(effect)) return effect
     const guarded = guard(st, effect, asks.has(message._tag), message._tag)
@@ -219,34 +225,51 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
    * closures per actor for them are then not made.
    */
   const signals = (st: Supervised) => {
-    const handlers = st.handlers
+    const current = st[Current]
     // a nested Supervise.behavior's handlers gain or lose onDown/onExit at its own restarts
-    const live = st.current[LiveSignals] === true
-    if (!live && st.current.onDown === undefined) handlers.onDown = undefined
-    else handlers.onDown ??= (down) => guard(st, Effect.suspend(() => st.current.onDown?.(down) ?? Effect.void), false, "onDown")
-    if (!live && st.current.onExit === undefined) handlers.onExit = undefined
-    else handlers.onExit ??= (exit) => guard(st, Effect.suspend(() => st.current.onExit?.(exit) ?? Effect.void), false, "onExit")
+    const live = current[LiveSignals] === true
+    if (!live && current.onDown === undefined) st.onDown = undefined
+    else st.onDown ??= (down) => guard(st, Effect.suspend(() => st[Current].onDown?.(down) ?? Effect.void), false, "onDown")
+    if (!live && current.onExit === undefined) st.onExit = undefined
+    else st.onExit ??= (exit) => guard(st, Effect.suspend(() => st[Current].onExit?.(exit) ?? Effect.void), false, "onExit")
   }
 
-  const dispatch = (handlers: any, message: { readonly _tag: string }) => handle(handlers[StateKey], message)
+  /**
+   * The actors' handlers objects: the state in fields made by the constructor, then the tags
+   * and signals (one class per behaviour, so all of them fit in the object itself); what the
+   * cell calls (`dispatch`, shared) and the mark of live signals are on its prototype.
+   */
+  class Handlers implements Supervised {
+    // (semicolons: a line starting with a computed key would continue the one before)
+    readonly [Ctx]: ActorContextShape;
+    readonly [Outer]: Scope.Scope;
+    [Incarnation]: Scope.Closeable;
+    [Current]: any = undefined;
+    [Restarts]: Map<Rule, Array<number>> | undefined = undefined;
+    [tag: string]: ((message: any) => Effect.Effect<unknown, unknown, any>) | undefined
+    constructor(ctx: ActorContextShape, outer: Scope.Scope, scope: Scope.Closeable) {
+      this[Ctx] = ctx
+      this[Outer] = outer
+      this[Incarnation] = scope
+    }
+  }
+  Object.defineProperty(Handlers.prototype, LiveSignals, { value: true })
+  Object.defineProperty(Handlers.prototype, Actor.DispatchTypeId, {
+    value: (st: Supervised, message: { readonly _tag: string }) => handle(st, message)
+  })
 
   const init = Effect.gen(function*() {
     const ctx = yield* ActorContext
     const outer = yield* Effect.scope
     const scope = yield* Scope.fork(outer, "sequential")
-    const handlers: Supervised["handlers"] = {}
-    const st: Supervised = { ctx, outer, scope, current: undefined, restarts: undefined, handlers }
-    Object.defineProperty(handlers, LiveSignals, { value: true })
-    // the cell calls `dispatch` (shared), which finds the state here; the tags' closure below is
-    // for whoever calls a tag's handler itself (an outer Supervise.behavior, a wrapper)
-    Object.defineProperty(handlers, StateKey, { value: st })
-    Object.defineProperty(handlers, Actor.DispatchTypeId, { value: dispatch })
-    st.current = yield* Scope.provide(inner.init, scope)
-    // one closure for every tag (the message carries its tag)
+    const st = new Handlers(ctx, outer, scope)
+    st[Current] = yield* Scope.provide(inner.init, scope)
+    // one closure for every tag (the message carries its tag), for whoever calls a tag's handler
+    // itself (an outer Supervise.behavior, a wrapper); the cell calls `dispatch`
     const onMessage = (message: { readonly _tag: string }) => handle(st, message)
-    for (const tag of tags) handlers[tag] = onMessage
+    for (const tag of tags) st[tag] = onMessage
     signals(st)
-    return handlers as unknown as Actor.Handlers<D, any>
+    return st as unknown as Actor.Handlers<D, any>
   })
   return { protocol, init } as Actor.Behavior<D, E, R>
 }
