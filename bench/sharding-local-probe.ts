@@ -56,7 +56,11 @@ const main = Effect.gen(function*() {
   yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
   yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
   const raw = refs.map((r: any) => r.entry?.ref)
+  const perm = Array.from({ length: keys }, (_, i) => i).sort(() => Math.random() - 0.5)
   const asks = {
+    supShuffled: (i: number) => sup[perm[i % keys]!]!.ask(Echo.Ping({ n: i })),
+    spreadShuffled: (i: number) => spread[perm[i % keys]!]!.ask(Echo.Ping({ n: i })),
+    entityShuffled: (i: number) => refs[perm[i % keys]!]!.ask(Echo.Ping({ n: i })),
     spread: (i: number) => spread[i % keys]!.ask(Echo.Ping({ n: i }), askOpts),
     raw: (i: number) => raw[i % keys]!.ask(Echo.Ping({ n: i })),
     entity: (i: number) => refs[i % keys]!.ask(Echo.Ping({ n: i })),
@@ -69,16 +73,16 @@ const main = Effect.gen(function*() {
     yield* pipelined(1_000_000, asks[only])
     return { [only]: lastCpu }
   }
-  const cpu = { spread: [] as Array<number>, raw: [] as Array<number>, entity: [] as Array<number>, own: [] as Array<number>, sup: [] as Array<number> }
+  const cpu = { supShuffled: [] as Array<number>, spreadShuffled: [] as Array<number>, entityShuffled: [] as Array<number>, spread: [] as Array<number>, raw: [] as Array<number>, entity: [] as Array<number>, own: [] as Array<number>, sup: [] as Array<number> }
   for (let s = 0; s < slices; s++) {
-    const order = s % 2 === 0 ? ["spread", "own", "sup", "raw", "entity"] as const : ["entity", "raw", "sup", "own", "spread"] as const
+    const order = s % 2 === 0 ? ["spread", "own", "sup", "raw", "entity", "supShuffled", "spreadShuffled", "entityShuffled"] as const : ["entityShuffled", "spreadShuffled", "supShuffled", "entity", "raw", "sup", "own", "spread"] as const
     for (const k of order) {
       yield* pipelined(n, asks[k])
       cpu[k].push(lastCpu)
     }
   }
   const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
-  return { usSpread: median(cpu.spread), usRaw: median(cpu.raw), usEntity: median(cpu.entity), usOwn: median(cpu.own), usSup: median(cpu.sup) }
+  return { usSpread: median(cpu.spread), usRaw: median(cpu.raw), usEntity: median(cpu.entity), usOwn: median(cpu.own), usSup: median(cpu.sup), usSupSh: median(cpu.supShuffled), usSpreadSh: median(cpu.spreadShuffled), usEntitySh: median(cpu.entityShuffled) }
 }).pipe(Effect.scoped)
 
 const out = await Effect.runPromise(Effect.provideService(main, References.MinimumLogLevel, "Error"))

@@ -81,7 +81,9 @@ const three = Effect.gen(function*() {
   }
   const echoes = yield* s1.sharding.entity(EchoEntity)
   const refs = Array.from({ length: keys }, (_, i) => echoes.ref(`k${i}`))
-  yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
+  if (process.env.PROBE_SEQ_ACTIVATE === "1") {
+    for (let i = 0; i < keys; i++) yield* refs[i]!.ask(Echo.Ping({ n: i }))
+  } else yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
   const plainAsk = (i: number) => plain[i % 3]!.ask(Echo.Ping({ n: i }))
   const entityAsk = (i: number) => refs[i % refs.length]!.ask(Echo.Ping({ n: i }))
   const spreadAsk = (i: number) => spread[i % spread.length]!.ask(Echo.Ping({ n: i }))
@@ -91,17 +93,28 @@ const three = Effect.gen(function*() {
   yield* pipelined(10_000, entityAsk)
   const raw = refs.map((r: any) => r.entry?.ref ?? r.direct?.ref)
   const rawAsk = (i: number) => raw[i % raw.length]!.ask(Echo.Ping({ n: i }))
+  const byNode = new Map<string, Array<any>>()
+  for (const x of raw) { const k = x.address.node.name; byNode.set(k, [...(byNode.get(k) ?? []), x]) }
+  const groups = [...byNode.values()]
+  console.error("raw per node", groups.map((g) => g.length))
+  const rr: Array<any> = []
+  for (let j = 0; rr.length < raw.length; j++) for (const g of groups) if (j < g.length) rr.push(g[j])
+  const rrAsk = (i: number) => rr[i % rr.length]!.ask(Echo.Ping({ n: i }))
+  const perm = Array.from({ length: keys }, (_, i) => i).sort(() => Math.random() - 0.5)
+  const spreadShuffledAsk = (i: number) => spread[perm[i % spread.length]!]!.ask(Echo.Ping({ n: i }))
+  const supShuffledAsk = (i: number) => sup[perm[i % sup.length]!]!.ask(Echo.Ping({ n: i }))
   console.error("raw refs known:", raw.filter((x) => x !== undefined).length)
   yield* pipelined(10_000, plainAsk)
   yield* pipelined(10_000, spreadAsk)
   yield* pipelined(10_000, entityAsk)
+  const extra: Record<string, (i: number) => Effect.Effect<unknown, unknown>> = { spreadShuffled: spreadShuffledAsk, rr: rrAsk, supShuffled: supShuffledAsk }
   const kinds = { plain: plainAsk, spread: spreadAsk, own: ownAsk, sup: supAsk, entity: entityAsk, raw: rawAsk }
   type Kind = keyof typeof kinds
   const r = { plain: [], spread: [], own: [], sup: [], entity: [], raw: [] } as Record<Kind, Array<number>>
   const n = Number(process.env.PROBE_SLICE ?? 50_000)
   const only = process.env.PROBE_ONLY
   if (only !== undefined) {
-    const f = kinds[only as Kind] ?? entityAsk
+    const f = kinds[only as Kind] ?? extra[only] ?? entityAsk
     const t0 = Date.now()
     const rate = yield* pipelined(400_000, f)
     return { [only]: rate, ms: Date.now() - t0, usPerAsk: lastCpu } as any
