@@ -52,6 +52,10 @@ const closing: Array<[string, "json" | "msgpack", Attack]> = [
   ["ask with a string ask id", "json", (p, id) => p.sendEnvelope([1, id, "Counter", { _tag: "Get" }, "1", null])],
   ["reply with a string ask id", "json", (p) => p.sendEnvelope([2, "1", 0, null])],
   ["stop with a bad reason", "json", (p, id) => p.sendEnvelope([16, id, { _tag: "Nope" }])],
+  ["link from an address on another node", "json", (p, id) =>
+    p.sendEnvelope([10, { node: { name: "elsewhere", incarnation: 1 }, id: 1, protocol: "X" }, id])],
+  ["monitor whose watcher is not an address", "json", (p, id) => p.sendEnvelope([13, { id: 1 }, id, 1])],
+  ["hold of a string id", "json", (p) => p.sendEnvelope([30, "1", "backpressure", 10])],
   ["fragment shorter than its header", "json", (p) => p.send(FrameType.Fragment, Buffer.alloc(11))],
   ["fragmented message not starting at 0", "json", (p) => p.send(FrameType.Fragment, fragment(1, 1000, 10, Buffer.alloc(10)))],
   ["fragmented message over 64 MiB", "json", (p) => p.send(FrameType.Fragment, fragment(1, 64 * MiB + 1, 0, Buffer.alloc(10)))],
@@ -132,6 +136,18 @@ describe("hostile input after the handshake", () => {
           assert.isFalse(peer.closed, name)
           peer.destroy()
         }
+      })
+      // signals about actors that do not exist are answered at once (8.5)
+      yield* Effect.promise(async () => {
+        const { peer } = await connect("json")
+        const me = { node: { name: `raw${peers}`, incarnation: 1 }, id: 1, protocol: "X" }
+        peer.sendEnvelope([13, me, 999_999, 7])
+        const down = await peer.envelope(15)
+        assert.deepStrictEqual([down[1], down[2].id, down[3]], [7, 999_999, { _tag: "NoProc" }])
+        peer.sendEnvelope([10, me, 999_999])
+        const exit = await peer.envelope(12)
+        assert.deepStrictEqual([exit[1].id, exit[2], exit[3], exit[4]], [999_999, 1, { _tag: "NoProc" }, false])
+        peer.destroy()
       })
       // a Protocols table keeps the entries whose fingerprint is a string
       yield* Effect.promise(async () => {
