@@ -150,6 +150,16 @@ const isRuntimeError = (e: unknown): boolean =>
 const encodeRuntime = encoderFor(RuntimeError)
 const decodeRuntime = decoderFor(RuntimeError)
 
+/** The error of a failure that `Effect.catch` would handle (a `Fail`, no defect); else undefined. */
+const failureOf = (cause: Cause.Cause<unknown>): unknown => {
+  let error: unknown = undefined
+  for (const r of cause.reasons) {
+    if (r._tag === "Die") return undefined
+    if (r._tag === "Fail" && error === undefined) error = r.error
+  }
+  return error
+}
+
 const nameOf = (owner: string): string => {
   const i = owner.lastIndexOf("#")
   return i < 0 ? owner : owner.slice(0, i)
@@ -1343,23 +1353,25 @@ export const make = (config: Config) =>
      * nothing up by its id.
      */
     class Ref implements EntityRef<any> {
-      readonly entityType: string
-      readonly key: string
+      // what an ask to a running entity reads comes first (fields are laid out in this order):
+      // with many keys, each ref is a cache miss per line of it that an ask reads
       readonly shard: number
+      /** the actor of `entry` while it runs: valid while `runningIn` is active with `leftRunning` at `runningSeen` */
+      runningIn: ShardState | undefined = undefined
+      runningSeen = 0
+      runningActor: ActorRef<any> | undefined = undefined
+      /** `direct`'s ref and owner, valid while no direct entry was retired since (`directsRetired` at `directSeen`) */
+      directSeen = -1
+      directActor: ActorRef<any> | undefined = undefined
+      directOwner = ""
+      /** the entity on another node this ref asked last, while the cache still holds it */
+      direct: Direct | undefined = undefined
       readonly reg: Registered
+      readonly key: string
       readonly id: string
       /** the running entity here this ref asked last, if it still runs */
       entry: EntityEntry | undefined = undefined
-      /** the entity on another node this ref asked last, while the cache still holds it */
-      direct: Direct | undefined = undefined
-      /** the actor of `entry` while it runs: valid while `runningIn` is active with `leftRunning` at `runningSeen` */
-      runningActor: ActorRef<any> | undefined = undefined
-      runningIn: ShardState | undefined = undefined
-      runningSeen = 0
-      /** `direct`'s ref and owner, valid while no direct entry was retired since (`directsRetired` at `directSeen`) */
-      directActor: ActorRef<any> | undefined = undefined
-      directOwner = ""
-      directSeen = -1
+      readonly entityType: string
 
       constructor(reg: Registered, key: string) {
         this.reg = reg
@@ -1421,7 +1433,7 @@ export const make = (config: Config) =>
       }
 
       private askNow(message: any, options: { readonly timeout?: Duration.Input | undefined } | undefined): Effect.Effect<any, any> {
-        const { reg, key, shard, id } = this
+        const shard = this.shard
         const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
         // no timeout given: the refs' default (5 s) as is, not a Duration made per ask
         const askOptions = options?.timeout === undefined ? undefined : { timeout: bucket(timeoutMillis) }
@@ -1429,51 +1441,56 @@ export const make = (config: Config) =>
         // (it only sizes what is left of the timeout if the ask must be routed again)
         const started = wall()
         // the common cases first: a running entity here, or on another node, asked directly
+        // (their failures are caught with `catchCause`: `catch` and `catchTag` make several
+        // closures per ask)
         const local = shardStates.get(shard)
         if (local !== undefined) {
           const ref = this.runningRef(local)
           if (ref === undefined) {
             return Effect.andThen(
               admitted,
-              Effect.suspend(() => askEntity(reg, key, message, timeLeft(timeoutMillis, started), false))
+              Effect.suspend(() => askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, started), false))
             )
           }
-          return Effect.catchTag(ref.ask(message, askOptions) as Effect.Effect<unknown, NoProc>, "NoProc", () =>
+          return Effect.catchCause(ref.ask(message, askOptions), (cause) =>
             // it stopped meanwhile: not delivered
-            askEntity(reg, key, message, timeLeft(timeoutMillis, started), false))
+            (failureOf(cause) as { readonly _tag?: unknown } | undefined)?._tag === "NoProc"
+              ? askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, started), false)
+              : Effect.failCause(cause))
         }
         // the direct entry itself is reached only when some entry was retired since it was seen
         let d = this.direct
         if (d === undefined || this.directSeen !== directsRetired) {
-          if (d === undefined || !d.live) this.direct = d = directs.get(id)
-          if (d === undefined) return askEntity(reg, key, message, timeoutMillis, false)
+          if (d === undefined || !d.live) this.direct = d = directs.get(this.id)
+          if (d === undefined) return askEntity(this.reg, this.key, message, timeoutMillis, false)
           this.directSeen = directsRetired
           this.directActor = d.ref
           this.directOwner = d.owner
         }
         const actor = this.directActor
-        if (actor === undefined || !ownerUsable(this.directOwner, shard)) return askEntity(reg, key, message, timeoutMillis, false)
+        if (actor === undefined || !ownerUsable(this.directOwner, shard)) return askEntity(this.reg, this.key, message, timeoutMillis, false)
         const direct = d
-        return Effect.catch(actor.ask(message, askOptions), (e: any) => {
+        return Effect.catchCause(actor.ask(message, askOptions), (cause) => {
+          const e = failureOf(cause) as { readonly _tag?: unknown; readonly reason?: unknown } | undefined
           switch (e?._tag) {
             case "NoProc":
               // it stopped (passivated, its shard moved): not delivered; routed by the regions
-              forgetDirect(id, direct)
-              return askEntity(reg, key, message, timeLeft(timeoutMillis, started), false)
+              forgetDirect(this.id, direct)
+              return askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, started), false)
             case "NodeDown":
-              forgetDirect(id, direct)
+              forgetDirect(this.id, direct)
               if (e.reason === "not connected") {
                 // refused before it left: never sent
                 forgetMember(direct.owner)
-                return askEntity(reg, key, message, timeLeft(timeoutMillis, started), false)
+                return askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, started), false)
               }
-              return Effect.fail(e)
+              return Effect.failCause(cause)
             case "ActorStopped":
             case "ProtocolMismatch":
-              forgetDirect(id, direct)
-              return Effect.fail(e)
+              forgetDirect(this.id, direct)
+              return Effect.failCause(cause)
             default:
-              return Effect.fail(e)
+              return Effect.failCause(cause)
           }
         })
       }
