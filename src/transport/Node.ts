@@ -19,7 +19,9 @@
  * actor dials until it connects (100 ms doubling to 5 s between dials, jitter 20%; an inbound
  * connection from the peer meanwhile ends the wait), then lives as long as that connection; when
  * it fails (error, reset, heartbeat deadline) the actor exits with an `Error` reason and the
- * supervisor restarts it — that is, reconnects — with exponential backoff. The transport
+ * supervisor restarts it at once; the new link waits before it dials (100 ms, doubling after
+ * each connection that lasted less than 10 s), in the tree and woken by an inbound connection
+ * from the peer, as while it redials. The transport
  * supervisor never gives up on a configured or `connect`ed peer; a member learned only from a
  * peer's `Members` is forgotten once a dial finds it gone (refused, or another node there).
  * A node that listens on loopback dials only loopback members.
@@ -566,6 +568,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     )
 
   const linkActors = new Map<string, string>()
+  /** per peer: how long the link waits before it dials again after its connection was lost */
+  const redialAfterLoss = new Map<string, number>()
   const reconnectInitialMillis = millis(options.reconnect?.initial, 100)
   const reconnectMaxMillis = Math.max(reconnectInitialMillis, millis(options.reconnect?.max, 5000))
   /** a dial failure that says the node is not there any more (nothing listens, another node does) */
@@ -609,8 +613,18 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       // peer meanwhile ends the wait at once. The actor ends (and is restarted) when a
       // connection it watched is lost, or when a member it only learned from gossip is gone.
       let delay = reconnectInitialMillis
+      let upSince = 0
       const run = Effect.gen(function*() {
+        // restarted after a lost connection: wait (in the tree, woken by an inbound connection)
+        // before dialling again, longer after each loss that follows a short-lived connection
+        const afterLoss = redialAfterLoss.get(peerAddress.name)
+        if (afterLoss !== undefined && !peer.isUp) {
+          state = "backoff"
+          yield* pause(peer, afterLoss * (1 + 0.2 * (2 * (yield* Random.next) - 1)))
+          delay = Math.min(reconnectMaxMillis, afterLoss * 2)
+        }
         while (!peer.isUp) {
+          if (stopping) return yield* Effect.never
           state = "connecting"
           peer.outbox.dialing = true
           const result = yield* Effect.tryPromise(() => dial(peerAddress)).pipe(Effect.result)
@@ -632,7 +646,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
               if (learned.has(peerAddress.name) && gone(error)) {
                 return { forget: true, reason: `${peerAddress.name} left: ${error?.message ?? error}` }
               }
-              if (stopping) return { forget: false, reason: "this node is stopping" }
+              // the node is stopping: nothing more to dial, and no reason to be restarted
+              if (stopping) return yield* Effect.never
               state = "backoff"
               // the jitter from the context's Random: a seeded simulation replays its redials
               yield* pause(peer, delay * (1 + 0.2 * (2 * (yield* Random.next) - 1)))
@@ -653,6 +668,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
           }
         }
         state = "up"
+        upSince = network.timers.now()
         let reason = yield* waitClose(peer)
         // replaced by the other side's connection (a simultaneous connect): watch the new one
         while (reason.startsWith("replaced") && (yield* waitUp(peer))) {
@@ -665,6 +681,16 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         } else {
           yield* Effect.logWarning(`connection to ${peerAddress.name} lost: ${reason}`)
         }
+        if (stopping) return yield* Effect.never
+        // the next incarnation of this link waits before it dials: the initial delay after a
+        // connection that lasted, twice the previous one after a short-lived one
+        const previous = redialAfterLoss.get(peerAddress.name)
+        redialAfterLoss.set(
+          peerAddress.name,
+          network.timers.now() - upSince >= 10_000 || previous === undefined
+            ? reconnectInitialMillis
+            : Math.min(reconnectMaxMillis, previous * 2)
+        )
         return { forget: false, reason: `connection to ${peerAddress.name} lost: ${reason}` }
       })
       yield* run.pipe(
@@ -692,13 +718,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       Supervisor.make({
         strategy: "one_for_one",
         intensity: Number.MAX_SAFE_INTEGER,
-        backoff: {
-          initial: options.reconnect?.initial ?? "100 millis",
-          max: options.reconnect?.max ?? "5 seconds",
-          factor: 2,
-          jitter: 0.2,
-          resetAfter: "10 seconds"
-        },
+        // links pace their own dials (see linkBehavior), in the tree the whole time
+        backoff: false,
         children: []
       })
     )
@@ -788,6 +809,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         Effect.andThen(Effect.sync(() => {
           linked.delete(name)
           learned.delete(name)
+          redialAfterLoss.delete(name)
           const peer = router.peers.get(name)
           if (peer !== undefined && !peer.isUp) peer.listen = undefined
         }))

@@ -98,6 +98,32 @@ describe("link actors and learned members", () => {
       yield* eventually("the loss of b's connection restarted a's link", Effect.map(links(a), (l) => (l.get("b")?.restarts ?? 0) > before))
     }).pipe(Effect.scoped), 60_000)
 
+  it.live("after a lost connection the link waits to redial in the tree, and takes the peer's inbound connection at once", () =>
+    Effect.gen(function*() {
+      // a waits a minute before redialling: whatever brings the link back within the test is b's dial
+      const b = yield* TestNode.startNode("b", common)
+      const a = yield* TestNode.startNode("a", {
+        ...common,
+        peers: [{ name: "b", host: "127.0.0.1", port: b.node.address.port }],
+        reconnect: { initial: "60 seconds", max: "60 seconds" }
+      })
+      yield* eventually("a connected to b", Effect.sync(() => up(a, "b") && up(b, "a")))
+      yield* b.node.disconnect("a")
+      yield* eventually("a's link restarted after the loss", Effect.map(links(a), (l) => (l.get("b")?.restarts ?? 0) > 0))
+      assert.strictEqual((yield* links(a)).get("b")!.status, "running", "the restarted link waits in the tree")
+      // b dials a: a's waiting link takes that connection
+      yield* TestNode.connect(b, a)
+      yield* eventually(
+        "a's link watches b's connection",
+        Effect.map(links(a), (l) => l.get("b")?.status === "running" && a.node.linkActors.size === 1 && up(a, "b")),
+        10_000
+      )
+      const restarts = (yield* links(a)).get("b")!.restarts
+      yield* b.node.disconnect("a")
+      yield* eventually("the loss of b's connection restarted a's link again", Effect.map(links(a), (l) => (l.get("b")?.restarts ?? 0) > restarts))
+      assert.strictEqual((yield* links(a)).get("b")!.status, "running", "after a second loss too, the link waits in the tree")
+    }).pipe(Effect.scoped), 60_000)
+
   it.live("a member learned from gossip that leaves is dialled no more and not passed on", () =>
     Effect.gen(function*() {
       const options = { ...common, reconnect: { initial: "20 millis", max: "100 millis" } } as const
