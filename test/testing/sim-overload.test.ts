@@ -16,6 +16,14 @@
  * - liveness: after the final heal, within backoff max + 2 heartbeats, every link is up, every
  *   sink answers, and the floods go on.
  *
+ * The buffers are scaled down together (outbound high water 512 bytes, window 1 KiB, hold slack
+ * 4 KiB): a slow actor takes at most its capacity and the slack past it (about 100 messages, 2 s
+ * at 20 ms each) however late a `Hold` arrives — one behind a retransmission takes 200 ms, while
+ * its sender goes on at the link's speed. After the final heal the links keep a 1 ms delay (no
+ * jitter, no loss): a link without delay moves any number of bytes in no virtual time, and a
+ * sender flooding over one while its `Hold` waits behind a retransmission never lets the clock
+ * reach that `Hold`.
+ *
  * `TELEX_SEED=<n>` replays one seed; `TELEX_OVERLOAD_SEEDS` sets how many (default 40).
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -89,6 +97,7 @@ const runSeed = (seed: number) =>
         handshakeTimeout: "1 second",
         connectTimeout: "1 second",
         highWaterBytes: 512,
+        holdSlackBytes: 4096,
         reconnect: { initial: "50 millis", max: `${BACKOFF_MAX} millis` },
         peers: names.filter((p) => p > name).map((p) => ({ name: p, host: p, port: 7000 }))
       })
@@ -222,6 +231,7 @@ const runSeed = (seed: number) =>
     // ---- heal; liveness
     sim.heal()
     sim.clearFaults()
+    sim.setDefaultFaults({ delayMillis: 1 })
     for (const p of open) p.until = clock.now()
     for (let t = 0; !allUp(); t += 10) {
       if (t > BACKOFF_MAX + 2 * HEARTBEAT + 1_200) return yield* Effect.die(new Error(`seed ${seed}: links not back ${t} ms after the heal`))
