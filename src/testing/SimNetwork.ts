@@ -26,6 +26,11 @@
  * flow-controlled as TCP's: once `windowBytes` (256 KiB by default) written on a link are unread
  * by the peer — in flight, held by a fault, or left in its buffer by a paused reader — a write
  * completes only when the peer has read enough, so a sender's own outbound buffer fills up.
+ * The window bounds the bytes in flight, not the rate: a link without delay (no faults, or after
+ * `clearFaults`) moves any number of bytes in no virtual time, so a sender that floods over one
+ * while the reply that would stop it (a `Hold`) waits behind a retransmission on the other
+ * direction never lets TestClock reach that reply (the clock gives up on it after its warning
+ * delay). Keep a delay on links that carry floods.
  *
  * Duplication and reordering do not exist on a TCP stream, so this network does not invent
  * them: the promises under test are the runtime's, over TCP-like links.
