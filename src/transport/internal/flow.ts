@@ -9,10 +9,11 @@
  *
  * Holds belong to a connection: they start empty on a new one and end with it. The actors the
  * peer was asked to hold when its connection ended that are still more than half full are held
- * again as soon as the next connection to the same incarnation is attached, before the peer has
- * sent anything on it: a sender whose hold ended with the connection would otherwise flood the
- * actor at full speed on the new one until its first message there brought a new `Hold` back,
- * and what arrives meanwhile is accepted within the slack, far past the mailbox's capacity.
+ * again as soon as the next connection to the same incarnation is attached here, before anything
+ * is read from it (a dialler's `Hold` reaches the peer right behind the handshake's last frame): a
+ * sender whose hold ended with the connection would otherwise flood the actor at full speed on
+ * the new one until its first message there brought a new `Hold` back, and what arrives meanwhile
+ * (up to all it queued, `highWaterBytes`) is accepted within the slack, far past the capacity.
  *
  * @internal
  */
