@@ -5,8 +5,9 @@
  *   carrying the exit reason. A receiver that does not trap exits ignores `Normal` and exits
  *   itself with the same reason for anything else. A receiver that traps exits gets the signal
  *   as an `ExitSignal` message instead (handled by its `onExit` handler) and keeps running.
- *   `ActorSystem.kill` sends the one untrappable signal: the target exits with `Killed`, and
- *   its links then see `Killed` (which they may trap).
+ *   `ActorSystem.kill` sends the one untrappable signal: the target exits with `Killed` (even
+ *   one already stopping, whose cleanup is then no longer waited for), and its links then see
+ *   `Killed` (which they may trap).
  * - An abnormal exit signal from an actor's **parent** (its supervisor stopping it with
  *   `Shutdown`) ends a trapping actor once its `onExit` has handled it, with that reason unless
  *   the handler stopped the actor with its own (a gen_server's behaviour in OTP).

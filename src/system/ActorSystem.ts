@@ -65,7 +65,10 @@ export interface ActorSystemShape {
    * to let queued work finish first, send a message whose handler calls `ctx.stop()`.
    */
   stop(ref: ActorRef<any>, reason?: ExitReason.ExitReason): Effect.Effect<void>
-  /** Sends the untrappable kill signal: the actor exits with `Killed` at once. */
+  /**
+   * Sends the untrappable kill signal: the actor exits with `Killed` at once — also one that is
+   * already stopping (its finalizers still run; nobody waits for them any longer).
+   */
   kill(ref: ActorRef<any>): Effect.Effect<void>
   /**
    * Sends an exit signal, as Erlang's `exit/2` (from the calling actor, if any): a trapping

@@ -441,7 +441,12 @@ export class Cell implements Target, ActorContextShape, Activatable {
    * `exit/2`, which leaves links alone and stops the sender itself on a `Normal` exit to self.
    */
   exitSignal(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable = false, direct = false): void {
-    if (this.state >= State.Stopping) return
+    if (this.state >= State.Stopping) {
+      // the kill signal still ends an actor that is stopping (`exit(Pid, kill)` to a process in
+      // its terminate/2): nobody waits for its cleanup any longer
+      if (untrappable && this.state === State.Stopping) this.shutdown(ExitReason.killed, undefined, 0)
+      return
+    }
     if (!direct) this.links?.delete(from.key)
     if (untrappable) return this.terminate(ExitReason.killed)
     if (this.trapping) return this.signal(new ExitSignal(from, reason))
