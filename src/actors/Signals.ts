@@ -8,9 +8,11 @@
  *   `ActorSystem.kill` sends the one untrappable signal: the target exits with `Killed` (even
  *   one already stopping, whose cleanup is then no longer waited for), and its links then see
  *   `Killed` (which they may trap).
- * - An abnormal exit signal from an actor's **parent** (its supervisor stopping it with
- *   `Shutdown`) ends a trapping actor once its `onExit` has handled it, with that reason unless
- *   the handler stopped the actor with its own (a gen_server's behaviour in OTP).
+ * - An exit signal from an actor's **parent** (its supervisor stopping it with `Shutdown`, or
+ *   any other reason, `Normal` too) ends a trapping actor once its `onExit` has handled it, with
+ *   that reason unless the handler stopped the actor with its own (a gen_server's behaviour in
+ *   OTP, for the `'EXIT'` of its parent). From anyone else, a trapped signal is only a message.
+ *   A parent's own stop stops its children whatever its reason and their trapping.
  * - **Exit signals without a link** (Erlang's `exit/2`): `system.exit(ref, reason)` sends one.
  *   A trapping receiver gets an `ExitSignal`; a non-trapping one exits with `reason` unless it
  *   is `Normal`; `Killed` is untrappable. An exit to oneself with `Normal` (not trapping) stops

@@ -9,12 +9,13 @@
  * - a spawn under a name that is taken fails with a `SpawnError` carrying the running actor's ref
  *   (OTP's `{error, {already_started, Pid}}`);
  * - children are owned by their parent: a parent's stop stops them whatever their exit trapping
- *   and whatever the parent's reason (`Normal` included).
+ *   and whatever the parent's reason (`Normal` included); an exit signal from the parent ends a
+ *   trapping child whatever its reason, as a gen_server's `'EXIT'` from its parent.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Actor, ActorContext, ActorSystem, ExitReason, SpawnError, Supervisor } from "../../src/index.ts"
+import { Actor, ActorContext, type ActorRef, ActorSystem, ExitReason, SpawnError, Supervisor } from "../../src/index.ts"
 import { settle, waitUntil, withSystem } from "./_helpers.ts"
 
 const R = Actor.make("test/OtpGaps", {
@@ -22,7 +23,8 @@ const R = Actor.make("test/OtpGaps", {
   Wait: Actor.tell({}),
   Note: Actor.tell({}),
   Quit: Actor.tell({}),
-  SpawnChild: Actor.ask({ trap: Schema.Boolean, link: Schema.Boolean }, { success: Schema.Number })
+  SpawnChild: Actor.ask({ trap: Schema.Boolean, link: Schema.Boolean }, { success: Schema.Number }),
+  ExitChild: Actor.ask({ reason: Schema.Literal("normal") })
 })
 
 const errorOf = (exit: Exit.Exit<unknown, unknown>): any =>
@@ -42,7 +44,8 @@ describe("a sender suspended on a full mailbox", () => {
             Wait: () => Effect.never,
             Note: () => Effect.void,
             Quit: () => Effect.void,
-            SpawnChild: () => Effect.succeed(0)
+            SpawnChild: () => Effect.succeed(0),
+            ExitChild: () => Effect.void
           }
         })),
         { mailbox: { capacity: 1, overflow: "backpressure" } }
@@ -78,7 +81,8 @@ describe("a parent killed past its stop budget", () => {
           Wait: () => Effect.void,
           Note: () => Effect.void,
           Quit: () => Effect.void,
-          SpawnChild: () => Effect.succeed(0)
+          SpawnChild: () => Effect.succeed(0),
+          ExitChild: () => Effect.void
         }
       }))
       let child: any
@@ -92,7 +96,8 @@ describe("a parent killed past its stop budget", () => {
             Wait: () => Effect.void,
             Note: () => Effect.void,
             Quit: () => Effect.void,
-            SpawnChild: () => Effect.succeed(0)
+            SpawnChild: () => Effect.succeed(0),
+            ExitChild: () => Effect.void
           }
         })),
         { shutdown: "1 second" }
@@ -121,7 +126,8 @@ describe("a name already taken", () => {
         Wait: () => Effect.void,
         Note: () => Effect.void,
         Quit: () => Effect.void,
-        SpawnChild: () => Effect.succeed(0)
+        SpawnChild: () => Effect.succeed(0),
+        ExitChild: () => Effect.void
       }))
       const first = yield* system.spawn(idle, { name: "taken" })
       const error = yield* Effect.flip(system.spawn(idle, { name: "taken" }))
@@ -153,10 +159,11 @@ describe("children are stopped with their parent", () => {
         Note: () => Effect.void,
         Quit: () => Effect.void,
         SpawnChild: () => Effect.succeed(0),
+        ExitChild: () => Effect.void,
         onExit: () => Effect.void
       }
     }))
-  const parentOf = (log: Array<string>, children: Array<any>) =>
+  const parentOf = (log: Array<string>, children: Array<any>, exitChild: (child: any) => Effect.Effect<void> = () => Effect.void) =>
     R.behavior(Effect.gen(function*() {
       const ctx = yield* ActorContext
       yield* Effect.addFinalizer(() => Effect.sync(() => log.push("parent finalized")))
@@ -168,9 +175,33 @@ describe("children are stopped with their parent", () => {
         SpawnChild: ({ link, trap }) =>
           Effect.orDie(ctx.spawn(trap ? trappingChild(log) : trappingChild(log), { link })).pipe(
             Effect.map((ref) => children.push(ref))
-          )
+          ),
+        ExitChild: () => exitChild(children[0])
       }
     }))
+
+  it.effect("an exit signal from its parent ends a trapping child whatever the reason, Normal too (a gen_server's 'EXIT' from its parent)", () =>
+    withSystem()(Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const log: Array<string> = []
+      const children: Array<ActorRef.ActorRef<typeof R.defs>> = []
+      const parent = yield* system.spawn(parentOf(log, children, (child) => system.exit(child, ExitReason.normal)))
+      yield* parent.ask(R.SpawnChild({ trap: true, link: false }))
+      const child = children[0]
+      const childExit = yield* Effect.forkChild(system.awaitExit(child))
+      // from the parent: ends it once handled, with that reason
+      yield* parent.ask(R.ExitChild({ reason: "normal" }))
+      yield* settle()
+      assert.isDefined(childExit.pollUnsafe(), "the trapping child ignores its parent's Normal exit signal")
+      assert.deepStrictEqual(yield* Fiber.join(childExit), ExitReason.normal)
+      assert.deepStrictEqual(log, ["child finalized"])
+      // from anyone else, Normal is only a message to a trapping actor
+      yield* parent.ask(R.SpawnChild({ trap: true, link: false }))
+      const other = children[1]
+      yield* system.exit(other, ExitReason.normal)
+      yield* settle()
+      assert.strictEqual(yield* other.ask(R.Ping()), 2)
+    })))
 
   for (const link of [false, true]) {
     it.effect(`a trapping child${link ? " (linked)" : ""} stops when its parent stops with Normal`, () =>

@@ -79,3 +79,34 @@ describe("supervisor_SUITE significant_simple", () => {
     Supervisor.dynamic({ autoShutdown: "never", template: () => workerSpec("d", new Probe()) })
   })
 })
+
+describe("supervisor_SUITE significant_temporary / significant_transient: a killed significant child", () => {
+  it.effect("temporary: its kill shuts the supervisor down; transient: it is restarted and the supervisor lives on", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const temp = yield* system.spawn(Supervisor.make({
+          autoShutdown: "any_significant",
+          intensity: 5,
+          backoff: false,
+          children: [workerSpec("t", probe, { restart: "temporary", significant: true }), workerSpec("a", probe)]
+        }))
+        yield* system.kill(probe.ref("t"))
+        assert.strictEqual((yield* system.awaitExit(temp))._tag, "Shutdown")
+        assert.strictEqual((yield* system.awaitExit(probe.ref("a")))._tag, "Shutdown")
+        const trans = yield* system.spawn(Supervisor.make({
+          autoShutdown: "any_significant",
+          intensity: 5,
+          backoff: false,
+          children: [workerSpec("r", probe, { restart: "transient", significant: true }), workerSpec("b", probe)]
+        }))
+        const first = probe.ref("r")
+        yield* system.kill(first)
+        yield* system.awaitExit(first)
+        const r = yield* childInfo(trans, "r")
+        assert.strictEqual(r.status, "running")
+        assert.strictEqual(r.restarts, 1)
+        assert.isTrue(trans.target.isAlive)
+      })
+    ))
+})

@@ -1155,9 +1155,10 @@ const drainLoop: (cell: Cell, from: Handoff) => Effect.Effect<void, unknown> = E
       }
       if (message instanceof ExitSignal) {
         if (handlers.onExit !== undefined) yield* handlers.onExit(message)
-        // as a gen_server: an abnormal exit signal from the parent (its supervisor's shutdown) ends
-        // the actor once handled, with that reason unless the handler chose its own (`ctx.stop`)
-        if (cell.parent !== undefined && message.from.key === cell.parent.self.key && !ExitReason.isNormal(message.reason)) {
+        // as a gen_server: an exit signal from the parent (its supervisor's shutdown), whatever its
+        // reason (`Normal` too), ends the actor once handled, with that reason unless the handler
+        // chose its own (`ctx.stop`)
+        if (cell.parent !== undefined && message.from.key === cell.parent.self.key) {
           cell.stopRequested ??= message.reason
         }
         continue
