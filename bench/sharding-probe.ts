@@ -8,6 +8,11 @@
  *
  *   node --expose-gc bench/sharding-probe.ts [slices] [ask|mem|both]
  *   PROBE_ONLY=entity|raw|spread|plain node --expose-gc --cpu-prof bench/sharding-probe.ts 1 ask
+ *
+ * PROBE_ONLY also takes `spreadShuffled` and `supShuffled` (those actors asked in a random order,
+ * as keys spread by hash are: what the order alone costs, in cache misses and in socket writes
+ * when consecutive asks go to different nodes) and `rr` (the entities' own refs interleaved by
+ * node). PROBE_SEQ_ACTIVATE=1 activates the entities one at a time instead of 64 at once.
  */
 import { Context, Effect, Layer, Redacted, References } from "effect"
 import { Node } from "../src/transport/Node.ts"
