@@ -121,29 +121,7 @@ export class ActorRef<D extends MessageDefs = any> {
     options?: AskOptions
   ): Effect.Effect<SuccessOf<D, M["_tag"]>, ErrorOf<D, M["_tag"]> | AskError> {
     const timeout = options?.timeout === undefined ? defaultAskTimeout : Duration.fromInputUnsafe(options.timeout)
-    const ref = this
-    return Effect.withFiber((fiber) => {
-      const target = ref.target
-      const invalid = target.validate(message)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      if (fiber.context !== askerContext) learnAsker(fiber)
-      const sender = askerSelf
-      // OTP's calling_self: the handler would wait for its own reply until the timeout
-      if (sender !== undefined && sender._target === target && target.runsHandlerIn?.(fiber) === true) {
-        return Effect.fail(new CallingSelf({ actor: ref.key, message: message._tag }))
-      }
-      const liveClock = askerLiveClock
-      if (!Tracing.isTraced(fiber)) return askEffect(ref, target, message, sender, timeout, liveClock, undefined)
-      // traced: a client span around the ask; the handler's span (here or on the remote node)
-      // is its child
-      const protocol = ref.address.protocol
-      return Effect.useSpan(
-        `telex.ask ${protocol}.${message._tag}`,
-        { kind: "client", attributes: Tracing.askAttributes(ref.key, protocol, message._tag, sender?.key) },
-        (span) =>
-          askEffect(ref, target, message, sender, timeout, liveClock, Tracing.propagationDisabled(fiber) ? undefined : span)
-      )
-    })
+    return Effect.withFiber((fiber) => askIn(this, fiber, message, timeout))
   }
 
   /** @internal */
@@ -166,6 +144,39 @@ export class ActorRef<D extends MessageDefs = any> {
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return this.toString()
   }
+}
+
+/**
+ * An ask of `ref` as it runs in `fiber` (the body of `ActorRef.ask`): for a caller already
+ * running in a fiber — an entity ref's ask — without a second `withFiber`.
+ * @internal
+ */
+export const askIn = (
+  ref: ActorRef<any>,
+  fiber: Fiber.Fiber<unknown, unknown>,
+  message: { readonly _tag: string },
+  timeout: Duration.Duration
+): Effect.Effect<any, any> => {
+  const target = ref.target
+  const invalid = target.validate(message)
+  if (invalid !== undefined) return Effect.fail(invalid)
+  if (fiber.context !== askerContext) learnAsker(fiber)
+  const sender = askerSelf
+  // OTP's calling_self: the handler would wait for its own reply until the timeout
+  if (sender !== undefined && sender._target === target && target.runsHandlerIn?.(fiber) === true) {
+    return Effect.fail(new CallingSelf({ actor: ref.key, message: message._tag }))
+  }
+  const liveClock = askerLiveClock
+  if (!Tracing.isTraced(fiber)) return askEffect(ref, target, message, sender, timeout, liveClock, undefined)
+  // traced: a client span around the ask; the handler's span (here or on the remote node)
+  // is its child
+  const protocol = ref.address.protocol
+  return Effect.useSpan(
+    `telex.ask ${protocol}.${message._tag}`,
+    { kind: "client", attributes: Tracing.askAttributes(ref.key, protocol, message._tag, sender?.key) },
+    (span) =>
+      askEffect(ref, target, message, sender, timeout, liveClock, Tracing.propagationDisabled(fiber) ? undefined : span)
+  )
 }
 
 /**

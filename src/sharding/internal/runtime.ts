@@ -31,7 +31,7 @@ import {
   NoProc,
   ProtocolMismatch
 } from "../../actors/ActorError.ts"
-import { type ActorRef, nodeKey } from "../../actors/ActorRef.ts"
+import { type ActorRef, askIn, defaultAskTimeout, nodeKey } from "../../actors/ActorRef.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 import * as Kernel from "../../actors/Kernel.ts"
 import * as Supervise from "../../supervision/Supervise.ts"
@@ -1429,14 +1429,20 @@ export const make = (config: Config) =>
       ask(message: any, options?: { readonly timeout?: Duration.Input | undefined }): Effect.Effect<any, any> {
         // looked up when the ask runs, not when it is made: an ask effect kept and run again
         // (retry, repeat) finds the entity as it is then, with its whole timeout from then
-        return Effect.suspend(() => this.askNow(message, options))
+        // (`withFiber`: the actor's ask is then made in this fiber, as `ActorRef.ask` would, with
+        // one fiber step per ask instead of two)
+        return Effect.withFiber((fiber) => this.askNow(fiber, message, options))
       }
 
-      private askNow(message: any, options: { readonly timeout?: Duration.Input | undefined } | undefined): Effect.Effect<any, any> {
+      private askNow(
+        fiber: Fiber.Fiber<unknown, unknown>,
+        message: any,
+        options: { readonly timeout?: Duration.Input | undefined } | undefined
+      ): Effect.Effect<any, any> {
         const shard = this.shard
         const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
         // no timeout given: the refs' default (5 s) as is, not a Duration made per ask
-        const askOptions = options?.timeout === undefined ? undefined : { timeout: bucket(timeoutMillis) }
+        const askTimeout = options?.timeout === undefined ? defaultAskTimeout : Duration.millis(bucket(timeoutMillis))
         // on the wall clock: a number read, where the monotonic one makes two BigInts per ask
         // (it only sizes what is left of the timeout if the ask must be routed again)
         const started = wall()
@@ -1452,7 +1458,7 @@ export const make = (config: Config) =>
               Effect.suspend(() => askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, started), false))
             )
           }
-          return Effect.catchCause(ref.ask(message, askOptions), (cause) =>
+          return Effect.catchCause(askIn(ref, fiber, message, askTimeout), (cause) =>
             // it stopped meanwhile: not delivered
             (failureOf(cause) as { readonly _tag?: unknown } | undefined)?._tag === "NoProc"
               ? askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, started), false)
@@ -1470,7 +1476,7 @@ export const make = (config: Config) =>
         const actor = this.directActor
         if (actor === undefined || !ownerUsable(this.directOwner, shard)) return askEntity(this.reg, this.key, message, timeoutMillis, false)
         const direct = d
-        return Effect.catchCause(actor.ask(message, askOptions), (cause) => {
+        return Effect.catchCause(askIn(actor, fiber, message, askTimeout), (cause) => {
           const e = failureOf(cause) as { readonly _tag?: unknown; readonly reason?: unknown } | undefined
           switch (e?._tag) {
             case "NoProc":
