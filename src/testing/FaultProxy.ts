@@ -64,6 +64,21 @@ export interface FaultProxyOptions {
   readonly laneBufferBytes?: number
 }
 
+/**
+ * Closes `socket` with a reset (RST). Not while its FIN is being sent (`end()` called, its writes
+ * done, the shutdown not yet): libuv refuses a reset then (EINVAL) and Node leaves the socket
+ * open for good, with a handle that makes the process spin at exit instead of exiting. Such a
+ * socket is reset once the FIN is out.
+ */
+const resetSocket = (socket: Net.Socket): void => {
+  if (socket.destroyed) return
+  if (socket.writableEnded && !socket.writableFinished && socket.writableLength === 0) {
+    socket.once("finish", () => resetSocket(socket))
+    return
+  }
+  socket.resetAndDestroy()
+}
+
 /** A small seeded PRNG (mulberry32): the same seed replays the same jitter, loss and slices. */
 export const prng = (seed: number) => {
   let a = seed >>> 0
@@ -227,7 +242,7 @@ export class FaultProxy {
 
   private accept(client: Net.Socket): void {
     if (this.isDown) {
-      client.resetAndDestroy()
+      resetSocket(client)
       return
     }
     this.stats.connections++
@@ -410,8 +425,8 @@ export class FaultProxy {
     link.closed = true
     for (const t of link.timers) clearTimeout(t)
     link.timers.clear()
-    if (!link.client.destroyed) link.client.resetAndDestroy()
-    if (!link.server.destroyed) link.server.resetAndDestroy()
+    resetSocket(link.client)
+    resetSocket(link.server)
     this.links.delete(link)
   }
 

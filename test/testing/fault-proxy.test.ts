@@ -128,6 +128,22 @@ describe("FaultProxy", () => {
     }
   })
 
+  it("a reset just after the proxy passed on a FIN still closes its socket (none left open, which would spin the process at exit)", async () => {
+    const { proxy } = await setup()
+    const sockets = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length
+    const before = sockets()
+    const c = await client(proxy.address.port)
+    await until(() => proxy.connections === 1)
+    proxy.partition()
+    c.socket.end()
+    await until(() => c.ended() !== undefined) // the proxy has read the FIN (and answered it)
+    // the heal passes the FIN on (the proxy's socket to the server starts its shutdown), and
+    // the reset comes before that shutdown is done
+    proxy.heal()
+    proxy.resetAll()
+    await until(() => proxy.connections === 0 && sockets() === before, 3000)
+  })
+
   it("a connect through a partition gets no answer until the heal", async () => {
     const { proxy } = await setup()
     proxy.partition()
