@@ -383,11 +383,23 @@ export const make = (config: Config) =>
 
     const HOLD: Route = { _tag: "Hold", missingRegion: false }
 
+    /** The member (owner id) that should own `shard` once this node is gone. */
+    const nextOwner = (shard: number): string | undefined => {
+      if (members.size === 0) return undefined
+      const name = Hash.owner(Array.from(members.values()), shard)
+      for (const [id, n] of members) if (n === name) return id
+      return undefined
+    }
+
     const route = (shard: number, reg: Registered): Route => {
       const local = shardStates.get(shard)
       if (local !== undefined) return local.status === "active" ? { _tag: "Local", state: local } : HOLD
-      const owner = owners[shard]
-      if (owner === undefined || owner === selfId || !members.has(owner)) return HOLD
+      let owner = owners[shard]
+      if (owner === undefined || owner === selfId || !members.has(owner)) {
+        // a node stopping gracefully sends what reaches it for a shard it gave up to the
+        // member that should own it next (which holds it until it has the lease)
+        if (!closing || (owner = nextOwner(shard)) === undefined) return HOLD
+      }
       const region = regionOf(owner, reg)
       if (region === undefined) {
         return { _tag: "Hold", missingRegion: missingRegions.has(regionKey(owner, reg.entity.type)) }
@@ -1210,6 +1222,13 @@ export const make = (config: Config) =>
                 forgetMember(r.owner)
                 continue
               }
+              if (sent.failure._tag === "NoProc") {
+                // its node has no such region (any more: it is stopping): not delivered; routed
+                // again at the next lease read (its next owner's, once its node has let it go)
+                if (owners[shard] === r.owner) owners[shard] = undefined
+                yield* waitChange(shard, type, key, deadline - now())
+                continue
+              }
               return yield* Effect.fail(sent.failure)
             }
             // decoded by the transport with the Reply schema already
@@ -1557,8 +1576,20 @@ export const make = (config: Config) =>
               yield* store.release(selfId, states.map((s) => s.lease)).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
             }
             shardStates.clear()
-            // asks from other nodes waiting here are answered NotOwner (their nodes hold them)
+            // asks from other nodes waiting here are answered NotOwner (their nodes hold them);
+            // tells held here go to the shards' next owners
             flushAll()
+            if (states.length > 0 && members.size > 0 && !virtualTime) {
+              // the other members route to this node until their next lease read shows the
+              // leases given up (within a renew interval, and its store call's): meanwhile the
+              // tells that still reach it are forwarded, the asks answered NotOwner (not with
+              // virtual time: nothing moves the clock while a simulation's scope closes)
+              const lingerUntil = now() + 2 * t.renewIntervalMillis
+              while (now() < lingerUntil) {
+                yield* Effect.sleep(Math.min(50, lingerUntil - now()))
+                flushAll()
+              }
+            }
           })
         )
         if (node !== undefined) {
