@@ -254,9 +254,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     }
   }
   Object.defineProperty(Handlers.prototype, LiveSignals, { value: true })
-  Object.defineProperty(Handlers.prototype, Actor.DispatchTypeId, {
-    value: (st: Supervised, message: { readonly _tag: string }) => handle(st, message)
-  })
+  Object.defineProperty(Handlers.prototype, Actor.DispatchTypeId, { value: handle })
 
   const init = Effect.gen(function*() {
     const ctx = yield* ActorContext

@@ -568,6 +568,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     )
 
   const linkActors = new Map<string, string>()
+  /** a redial delay ±20 %, from the context's Random: a seeded simulation replays its redials */
+  const jittered = (millis: number) => Effect.map(Random.next, (r) => millis * (1 + 0.2 * (2 * r - 1)))
   /** per peer: how long the link waits before it dials again after its connection was lost */
   const redialAfterLoss = new Map<string, number>()
   const reconnectInitialMillis = millis(options.reconnect?.initial, 100)
@@ -620,7 +622,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         const afterLoss = redialAfterLoss.get(peerAddress.name)
         if (afterLoss !== undefined && !peer.isUp) {
           state = "backoff"
-          yield* pause(peer, afterLoss * (1 + 0.2 * (2 * (yield* Random.next) - 1)))
+          yield* pause(peer, yield* jittered(afterLoss))
           delay = Math.min(reconnectMaxMillis, afterLoss * 2)
         }
         while (!peer.isUp) {
@@ -649,8 +651,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
               // the node is stopping: nothing more to dial, and no reason to be restarted
               if (stopping) return yield* Effect.never
               state = "backoff"
-              // the jitter from the context's Random: a seeded simulation replays its redials
-              yield* pause(peer, delay * (1 + 0.2 * (2 * (yield* Random.next) - 1)))
+              yield* pause(peer, yield* jittered(delay))
               delay = Math.min(reconnectMaxMillis, delay * 2)
               continue
             }

@@ -17,6 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Actor from "../../actors/Actor.ts"
@@ -152,12 +153,9 @@ const decodeRuntime = decoderFor(RuntimeError)
 
 /** The error of a failure that `Effect.catch` would handle (a `Fail`, no defect); else undefined. */
 const failureOf = (cause: Cause.Cause<unknown>): unknown => {
-  let error: unknown = undefined
-  for (const r of cause.reasons) {
-    if (r._tag === "Die") return undefined
-    if (r._tag === "Fail" && error === undefined) error = r.error
-  }
-  return error
+  if (Cause.hasDies(cause)) return undefined
+  const error = Cause.findError(cause)
+  return Result.isSuccess(error) ? error.success : undefined
 }
 
 const nameOf = (owner: string): string => {
