@@ -23,8 +23,19 @@ const R = Actor.make("test/OtpGaps", {
   Wait: Actor.tell({}),
   Note: Actor.tell({}),
   Quit: Actor.tell({}),
-  SpawnChild: Actor.ask({ trap: Schema.Boolean, link: Schema.Boolean }, { success: Schema.Number }),
+  SpawnChild: Actor.ask({ link: Schema.Boolean }, { success: Schema.Number }),
   ExitChild: Actor.ask({ reason: Schema.Literal("normal") })
+})
+
+/** `R`'s handlers: each answers at once (Ping with 1), but for those given */
+const handlers = (own: Partial<Actor.Handlers<typeof R.defs, never>> = {}): Actor.Handlers<typeof R.defs, never> => ({
+  Ping: () => Effect.succeed(1),
+  Wait: () => Effect.void,
+  Note: () => Effect.void,
+  Quit: () => Effect.void,
+  SpawnChild: () => Effect.succeed(0),
+  ExitChild: () => Effect.void,
+  ...own
 })
 
 const errorOf = (exit: Exit.Exit<unknown, unknown>): any =>
@@ -39,14 +50,7 @@ describe("a sender suspended on a full mailbox", () => {
       const ref = yield* system.spawn(
         R.behavior(Effect.gen(function*() {
           yield* Effect.addFinalizer(() => Deferred.succeed(finalizing, undefined).pipe(Effect.andThen(Deferred.await(release))))
-          return {
-            Ping: () => Effect.succeed(1),
-            Wait: () => Effect.never,
-            Note: () => Effect.void,
-            Quit: () => Effect.void,
-            SpawnChild: () => Effect.succeed(0),
-            ExitChild: () => Effect.void
-          }
+          return handlers({ Wait: () => Effect.never })
         })),
         { mailbox: { capacity: 1, overflow: "backpressure" } }
       )
@@ -76,14 +80,7 @@ describe("a parent killed past its stop budget", () => {
       const log: Array<string> = []
       const hangingChild = R.behavior(Effect.gen(function*() {
         yield* Effect.addFinalizer(() => Effect.sync(() => log.push("child finalizing")).pipe(Effect.andThen(Effect.never)))
-        return {
-          Ping: () => Effect.succeed(2),
-          Wait: () => Effect.void,
-          Note: () => Effect.void,
-          Quit: () => Effect.void,
-          SpawnChild: () => Effect.succeed(0),
-          ExitChild: () => Effect.void
-        }
+        return handlers({ Ping: () => Effect.succeed(2) })
       }))
       let child: any
       const parent = yield* system.spawn(
@@ -91,14 +88,7 @@ describe("a parent killed past its stop budget", () => {
           const ctx = yield* ActorContext
           yield* Effect.addFinalizer(() => Effect.sync(() => log.push("parent finalized")))
           child = yield* Effect.orDie(ctx.spawn(hangingChild, { shutdown: "infinity" }))
-          return {
-            Ping: () => Effect.succeed(1),
-            Wait: () => Effect.void,
-            Note: () => Effect.void,
-            Quit: () => Effect.void,
-            SpawnChild: () => Effect.succeed(0),
-            ExitChild: () => Effect.void
-          }
+          return handlers()
         })),
         { shutdown: "1 second" }
       )
@@ -121,14 +111,7 @@ describe("a name already taken", () => {
   it.effect("the spawn fails with a SpawnError carrying the running actor's ref", () =>
     withSystem()(Effect.gen(function*() {
       const system = yield* ActorSystem
-      const idle = R.behavior(Effect.succeed({
-        Ping: () => Effect.succeed(1),
-        Wait: () => Effect.void,
-        Note: () => Effect.void,
-        Quit: () => Effect.void,
-        SpawnChild: () => Effect.succeed(0),
-        ExitChild: () => Effect.void
-      }))
+      const idle = R.behavior(Effect.succeed(handlers()))
       const first = yield* system.spawn(idle, { name: "taken" })
       const error = yield* Effect.flip(system.spawn(idle, { name: "taken" }))
       assert.instanceOf(error, SpawnError)
@@ -153,31 +136,20 @@ describe("children are stopped with their parent", () => {
       const ctx = yield* ActorContext
       yield* ctx.trapExit(true)
       yield* Effect.addFinalizer(() => Effect.sync(() => log.push("child finalized")))
-      return {
-        Ping: () => Effect.succeed(2),
-        Wait: () => Effect.void,
-        Note: () => Effect.void,
-        Quit: () => Effect.void,
-        SpawnChild: () => Effect.succeed(0),
-        ExitChild: () => Effect.void,
-        onExit: () => Effect.void
-      }
+      return handlers({ Ping: () => Effect.succeed(2), onExit: () => Effect.void })
     }))
   const parentOf = (log: Array<string>, children: Array<any>, exitChild: (child: any) => Effect.Effect<void> = () => Effect.void) =>
     R.behavior(Effect.gen(function*() {
       const ctx = yield* ActorContext
       yield* Effect.addFinalizer(() => Effect.sync(() => log.push("parent finalized")))
-      return {
-        Ping: () => Effect.succeed(1),
-        Wait: () => Effect.void,
-        Note: () => Effect.void,
+      return handlers({
         Quit: () => ctx.stop(),
-        SpawnChild: ({ link, trap }) =>
-          Effect.orDie(ctx.spawn(trap ? trappingChild(log) : trappingChild(log), { link })).pipe(
+        SpawnChild: ({ link }) =>
+          Effect.orDie(ctx.spawn(trappingChild(log), { link })).pipe(
             Effect.map((ref) => children.push(ref))
           ),
         ExitChild: () => exitChild(children[0])
-      }
+      })
     }))
 
   it.effect("an exit signal from its parent ends a trapping child whatever the reason, Normal too (a gen_server's 'EXIT' from its parent)", () =>
@@ -186,7 +158,7 @@ describe("children are stopped with their parent", () => {
       const log: Array<string> = []
       const children: Array<ActorRef.ActorRef<typeof R.defs>> = []
       const parent = yield* system.spawn(parentOf(log, children, (child) => system.exit(child, ExitReason.normal)))
-      yield* parent.ask(R.SpawnChild({ trap: true, link: false }))
+      yield* parent.ask(R.SpawnChild({ link: false }))
       const child = children[0]
       const childExit = yield* Effect.forkChild(system.awaitExit(child))
       // from the parent: ends it once handled, with that reason
@@ -196,7 +168,7 @@ describe("children are stopped with their parent", () => {
       assert.deepStrictEqual(yield* Fiber.join(childExit), ExitReason.normal)
       assert.deepStrictEqual(log, ["child finalized"])
       // from anyone else, Normal is only a message to a trapping actor
-      yield* parent.ask(R.SpawnChild({ trap: true, link: false }))
+      yield* parent.ask(R.SpawnChild({ link: false }))
       const other = children[1]
       yield* system.exit(other, ExitReason.normal)
       yield* settle()
@@ -210,7 +182,7 @@ describe("children are stopped with their parent", () => {
         const log: Array<string> = []
         const children: Array<any> = []
         const parent = yield* system.spawn(parentOf(log, children))
-        yield* parent.ask(R.SpawnChild({ trap: true, link }))
+        yield* parent.ask(R.SpawnChild({ link }))
         const childExit = yield* Effect.forkChild(system.awaitExit(children[0]))
         yield* parent.tell(R.Quit())
         assert.deepStrictEqual(yield* system.awaitExit(parent), ExitReason.normal)
