@@ -57,7 +57,9 @@ export interface Network {
 }
 
 export const realTimers: Timers = {
-  now: () => Date.now(),
+  // monotonic: heartbeat deadlines and backoffs are durations, which a step of the wall clock
+  // (NTP, a VM resumed) must not change
+  now: () => performance.now(),
   setTimeout: (f, millis) => {
     const t = setTimeout(f, millis)
     return () => clearTimeout(t)

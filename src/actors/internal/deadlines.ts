@@ -10,7 +10,7 @@
  */
 
 export interface Deadline {
-  /** the time (`Date.now()` scale) past which `expire` runs, unless cancelled before */
+  /** the time (`performance.now()` scale) past which `expire` runs, unless cancelled before */
   readonly at: number
   /** set by `cancel`; the entry is then skipped */
   cancelled: boolean
@@ -46,7 +46,7 @@ export class Queue {
   }
 
   add(expire: () => void): Deadline {
-    const entry: Deadline = { at: Date.now() + this.millis, cancelled: false, expire, queue: this }
+    const entry: Deadline = { at: performance.now() + this.millis, cancelled: false, expire, queue: this }
     if (this.size > this.mask) {
       this.compact()
       if (this.size * 2 > this.mask) this.grow()
@@ -122,7 +122,9 @@ export class Queue {
 
   private fire = (): void => {
     this.timer = undefined
-    const now = Date.now()
+    // the monotonic clock, as the timers: a step of the wall clock (NTP, a VM resumed) would
+    // keep asks waiting for as long as it went back
+    const now = performance.now()
     const ring = this.ring
     while (this.size > 0) {
       const i = this.head
