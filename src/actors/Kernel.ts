@@ -31,9 +31,9 @@ import type { ActorAddress, ActorRef, NodeId, Resolver } from "./ActorRef.ts"
 import type { DeadLetter, DeadLetterReason } from "./DeadLetter.ts"
 import type { ExitReason } from "./ExitReason.ts"
 import type { MonitorRef } from "./Signals.ts"
-import { awaitStop as awaitStopTarget, Cell } from "./internal/cell.ts"
+import { awaitStop as awaitStopTarget, Cell, StoppingHook } from "./internal/cell.ts"
 import { defaultDefaults, SystemCore } from "./internal/system.ts"
-import type { Target } from "./internal/target.ts"
+import type { Reply, Target } from "./internal/target.ts"
 import type { OverflowPolicy } from "./Mailbox.ts"
 import type { SpawnOptions } from "./SpawnOptions.ts"
 import type { SupervisionEvent } from "./SupervisionEvent.ts"
@@ -200,6 +200,28 @@ export const localOf = (ctx: ActorContextShape): LocalActor | undefined => ctx i
 export const provideToHandlers = (ctx: ActorContextShape, f: (context: Context.Context<never>) => Context.Context<never>): void => {
   if (ctx instanceof Cell && ctx.context !== undefined) ctx.context = f(ctx.context)
 }
+
+export {
+  /**
+   * A behaviour's optional method `(actor: LocalActor) => void`, called synchronously when an
+   * actor spawned with it begins to stop (for any reason), before its queued messages become
+   * dead letters: it may take them (`takeQueued`) to deliver them to the actor's successor.
+   */
+  StoppingHook
+}
+
+/** A message taken from a mailbox, with its ask's reply (undefined for a tell) and its sender. */
+export interface Queued {
+  readonly message: unknown
+  readonly reply: Reply | undefined
+  readonly sender: ActorRef<any> | undefined
+}
+
+/**
+ * Takes the messages queued in a local actor's mailbox, oldest first (signals, and the messages
+ * it sent itself — its timers' — stay). For a `StoppingHook`: they are the caller's to deliver.
+ */
+export const takeQueued = (actor: LocalActor): Array<Queued> => actor instanceof Cell ? actor.takeQueued() : []
 
 /**
  * The delivery target a ref resolves to (a local actor, another node's actor through the

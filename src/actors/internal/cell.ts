@@ -49,6 +49,13 @@ const validatorFor = (schema: Schema.Top): (u: unknown) => Exit.Exit<unknown, Sc
   return v!
 }
 
+/**
+ * A behaviour's optional method, called synchronously when an actor spawned with it begins to
+ * stop (for any reason), before its queued messages become dead letters: a runtime that moves
+ * an actor's messages to its successor (sharded entities) takes them then (`takeQueued`).
+ */
+export const StoppingHook: unique symbol = Symbol.for("telex/Kernel/StoppingHook")
+
 export class Cell implements Target, ActorContextShape, Activatable {
   // The fields a message reads come first: an object's fields are laid out in the order they
   // are declared, and a message to an actor not used for a while (one of many) then misses the
@@ -531,6 +538,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
     const wasStarting = this.state === State.Starting
     this.state = State.Stopping
     this.exitReason = reason
+    const hook = (this.behavior as { [StoppingHook]?: (cell: Cell) => void })[StoppingHook]
+    if (hook !== undefined) hook.call(this.behavior, this)
     // a stopping actor takes no more messages: its suspended senders fail (an ask with NoProc) or
     // dead-letter (a tell) now, not once its children and finalizers are done; the tells queued
     // before theirs become dead letters first, so they come in the order they were sent (the
@@ -715,6 +724,21 @@ export class Cell implements Target, ActorContextShape, Activatable {
     this.handlers = undefined
     this.context = undefined
     this.timers = undefined
+  }
+
+  /**
+   * Takes the messages queued in the mailbox, oldest first, but for signals and those the actor
+   * sent itself (its timers'): they stay, and go with it.
+   */
+  takeQueued(): Array<{ readonly message: unknown; readonly reply: Reply | undefined; readonly sender: ActorRef<any> | undefined }> {
+    const taken: Array<{ readonly message: unknown; readonly reply: Reply | undefined; readonly sender: ActorRef<any> | undefined }> = []
+    const self = this.self
+    this.mailbox.removeWhere((message, reply, sender) => {
+      if (message instanceof Down || message instanceof ExitSignal || sender === self) return false
+      taken.push({ message, reply: reply as Reply | undefined, sender: sender as ActorRef<any> | undefined })
+      return true
+    })
+    return taken
   }
 
   /** Wakes the suspended senders and the low-water callbacks: they find the actor stopping (or gone). */

@@ -90,7 +90,10 @@ interface EntityEntry {
   readonly key: string
   status: "starting" | "running" | "stopping"
   ref: ActorRef<any> | undefined
-  /** tells that came while it was starting or stopping */
+  /**
+   * messages that came while it was starting or stopping (tells, and the asks its stopping
+   * actor's mailbox held: `QueuedAsk`), in order: its next activation takes them first
+   */
   queue: Array<unknown>
   /** asks waiting for it to run */
   waiters: Array<Wake>
@@ -105,6 +108,18 @@ interface EntityEntry {
   stopKind: "passivated" | "stopped"
   /** what `EntityContext` gives a stateless entity (made at its first init, kept across restarts) */
   context: EntityContextShape | undefined
+}
+
+/** An ask taken from the mailbox of an entity's actor as it stopped, with its reply: its next activation gets it. */
+class QueuedAsk {
+  readonly message: unknown
+  readonly reply: Kernel.Reply
+  readonly sender: ActorRef<any> | undefined
+  constructor(message: unknown, reply: Kernel.Reply, sender: ActorRef<any> | undefined) {
+    this.message = message
+    this.reply = reply
+    this.sender = sender
+  }
 }
 
 /** The entry of the entity whose actor `actx` is: the entry is the behaviour it was spawned with. */
@@ -521,28 +536,42 @@ export const make = (config: Config) =>
 
     const entityId = (type: string, key: string) => `${type}\u0000${key}`
 
+    /** An entity's entry; its actor calls `StoppingHook` as it begins to stop (see `onEntityStopping`). */
+    class Entry implements EntityEntry {
+      readonly protocol: Actor.ActorProtocol<any>
+      readonly init: Effect.Effect<any, any, any>
+      readonly id: string
+      readonly reg: Registered
+      readonly shard: ShardState
+      readonly key: string
+      status: "starting" | "running" | "stopping" = "starting"
+      ref: ActorRef<any> | undefined = undefined
+      queue: Array<unknown> = []
+      waiters: Array<Wake> = []
+      spawned: ActorRef<any> | undefined = undefined
+      actor: Kernel.LocalActor | undefined = undefined
+      seen = -1
+      lastActive = now()
+      stopKind: "passivated" | "stopped" = "stopped"
+      context: EntityContextShape | undefined = undefined
+      constructor(reg: Registered, shard: ShardState, key: string, id: string) {
+        this.protocol = reg.entity.protocol
+        this.init = entityInit(reg)
+        this.id = id
+        this.reg = reg
+        this.shard = shard
+        this.key = key
+      }
+      [Kernel.StoppingHook](actor: Kernel.LocalActor): void {
+        onEntityStopping(this, actor)
+      }
+    }
+
     const entryFor = (state: ShardState, reg: Registered, key: string): EntityEntry => {
       const id = entityId(reg.entity.type, key)
       let entry = state.entities.get(id)
       if (entry === undefined) {
-        entry = {
-          protocol: reg.entity.protocol,
-          init: entityInit(reg),
-          id,
-          reg,
-          shard: state,
-          key,
-          status: "starting",
-          ref: undefined,
-          queue: [],
-          waiters: [],
-          spawned: undefined,
-          actor: undefined,
-          seen: -1,
-          lastActive: now(),
-          stopKind: "stopped",
-          context: undefined
-        }
+        entry = new Entry(reg, state, key, id)
         state.entities.set(id, entry)
         const fiber = fork(activate(state, entry).pipe(Effect.catchCause((cause) =>
           Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logWarning(`sharding: ${Cause.pretty(cause)}`)
@@ -625,13 +654,33 @@ export const make = (config: Config) =>
       for (const w of waiters) w(outcome)
     }
 
-    /** Moves what an entry queued to the shard's held queue (its shard is stopping, or it stopped). */
+    /**
+     * Moves what an entry queued to the shard's held queue (its shard is stopping, or it
+     * stopped); an ask taken from its actor's mailbox fails with `NoProc` (not delivered: its
+     * asker routes it again, to the shard's next owner).
+     */
     const requeue = (state: ShardState, entry: EntityEntry) => {
       const queue = entry.queue
       entry.queue = []
       buffered -= queue.length
-      for (const message of queue) holdTell(state.shard, entry.reg, entry.key, message, 0)
+      for (const message of queue) {
+        if (message instanceof QueuedAsk) message.reply(Exit.fail(new NoProc({ actor: `${entry.reg.entity.type}/${entry.key}` })))
+        else holdTell(state.shard, entry.reg, entry.key, message, 0)
+      }
       wakeAll(entry, "retry")
+    }
+
+    /** Drops what an entry queued (its activation failed): its asks fail with `error`; returns the count of tells dropped. */
+    const dropQueue = (entry: EntityEntry, error: ShardingError): number => {
+      const queue = entry.queue
+      entry.queue = []
+      buffered -= queue.length
+      let tells = 0
+      for (const message of queue) {
+        if (message instanceof QueuedAsk) message.reply(Exit.fail(error))
+        else tells++
+      }
+      return tells
     }
 
     const activate = (state: ShardState, entry: EntityEntry) =>
@@ -662,9 +711,9 @@ export const make = (config: Config) =>
         if (Option.isNone(system.info(ref))) {
           // it stopped during its start (its finalizer found no ref to match)
           if (state.entities.get(entry.id) === entry) state.entities.delete(entry.id)
-          buffered -= entry.queue.length
-          entry.queue = []
-          wakeAll(entry, new ShardingError({ reason: "ActivationFailed", entityType: entry.reg.entity.type, key: entry.key, message: "it stopped as it started" }))
+          const error = new ShardingError({ reason: "ActivationFailed", entityType: entry.reg.entity.type, key: entry.key, message: "it stopped as it started" })
+          dropQueue(entry, error)
+          wakeAll(entry, error)
           return
         }
         entry.ref = ref
@@ -673,6 +722,10 @@ export const make = (config: Config) =>
         entry.queue = []
         buffered -= queue.length
         for (const message of queue) {
+          if (message instanceof QueuedAsk) {
+            Kernel.targetOf(ref).offer(message.message, message.reply, message.sender, true)
+            continue
+          }
           try {
             ref.tellUnsafe(message as any)
           } catch (e) {
@@ -691,16 +744,12 @@ export const make = (config: Config) =>
               return
             }
             const text = Cause.pretty(cause).split("\n")[0]
-            const dropped = entry.queue.length
+            const error = new ShardingError({ reason: "ActivationFailed", entityType: entry.reg.entity.type, key: entry.key, message: text })
+            const dropped = dropQueue(entry, error)
             yield* Effect.logWarning(
               `sharding: activation of ${entry.reg.entity.type}/${entry.key} failed: ${text}${dropped > 0 ? ` (dropped ${dropped} tell${dropped === 1 ? "" : "s"} sent to it)` : ""}`
             )
-            buffered -= entry.queue.length
-            entry.queue = []
-            wakeAll(
-              entry,
-              new ShardingError({ reason: "ActivationFailed", entityType: entry.reg.entity.type, key: entry.key, message: text })
-            )
+            wakeAll(entry, error)
           })
         )
       )
@@ -875,19 +924,42 @@ export const make = (config: Config) =>
       state.leftRunning++
       if (entry.queue.length === 0 && entry.waiters.length === 0) return
       if (state.status === "active") {
-        // messages came while it passivated: a new activation takes them
+        // messages came while it stopped: a new activation takes them, in order (still counted
+        // in `buffered` until it runs)
         const next = entryFor(state, entry.reg, entry.key)
-        buffered -= entry.queue.length
-        for (const m of entry.queue) {
-          const sent = deliverLocal(state, entry.reg, entry.key, m)
-          if (sent !== true) tellRefused(entry.reg.entity.type, entry.key, sent)
-        }
+        next.queue = entry.queue
         entry.queue = []
         next.lastActive = now()
         wakeAll(entry, "retry")
       } else {
         requeue(state, entry)
       }
+    }
+
+    /**
+     * An entity's actor begins to stop — it stopped itself, failed past its restarts, was
+     * passivated or stopped with its shard: what is sent to the key from now on waits for its
+     * next activation here (or, its shard stopping, for the next owner), and what its mailbox
+     * still holds goes first (`onEntityStopped` hands it on): a message never meets a stopping
+     * entity.
+     */
+    const onEntityStopping = (entry: EntityEntry, actor: Kernel.LocalActor) => {
+      const state = entry.shard
+      if (entry.actor !== actor || state.entities.get(entry.id) !== entry) return
+      if (entry.status === "running") {
+        entry.status = "stopping"
+        state.leftRunning++
+      } else if (entry.status !== "stopping") {
+        // it failed as it started: its activation reports that to what waits for it
+        return
+      }
+      const taken = Kernel.takeQueued(actor)
+      if (taken.length === 0) return
+      const messages: Array<unknown> = []
+      for (const q of taken) messages.push(q.reply === undefined ? q.message : new QueuedAsk(q.message, q.reply, q.sender))
+      // accepted before what came since it was marked stopping
+      entry.queue = entry.queue.length === 0 ? messages : messages.concat(entry.queue)
+      buffered += messages.length
     }
 
     const passivate = (state: ShardState, entry: EntityEntry) => {
@@ -1195,10 +1267,19 @@ export const make = (config: Config) =>
           const r = route(shard, reg)
           if (r._tag === "Local") {
             const entry = entryFor(r.state, reg, key)
-            if (entry.status === "running") return yield* entry.ref!.ask(message as any, { timeout: bucket(remaining) })
-            const got = yield* awaitRunning(entry, remaining)
-            if (Option.isNone(got) || got.value === "retry") continue
-            return yield* got.value.ask(message as any, { timeout: bucket(deadline - now()) })
+            let ref: ActorRef<any>
+            if (entry.status === "running") ref = entry.ref!
+            else {
+              const got = yield* awaitRunning(entry, remaining)
+              if (Option.isNone(got) || got.value === "retry") continue
+              ref = got.value
+            }
+            const answer = yield* Effect.result(ref.ask(message as any, { timeout: bucket(deadline - now()) }))
+            if (answer._tag === "Success") return answer.success
+            // its actor began to stop as the ask reached it: not delivered, and its entry no
+            // longer runs (see `onEntityStopping`): it waits for the next activation
+            if ((answer.failure as { readonly _tag?: unknown })._tag === "NoProc" && !(entry.status === "running" && entry.ref === ref)) continue
+            return yield* Effect.fail(answer.failure)
           }
           if (r._tag === "Remote") {
             if (remote) return { _tag: "NotOwner-local", reply: notOwner(shard) }
@@ -1286,7 +1367,14 @@ export const make = (config: Config) =>
         const local = shardStates.get(shard)
         const entry = local?.status === "active" ? local.entities.get(id) : undefined
         const asked = entry !== undefined && entry.status === "running"
-          ? Effect.suspend(() => entry.ref!.ask(message as any, { timeout: bucket(timeoutMillis) }))
+          ? Effect.suspend(() => {
+            const started = wall()
+            return Effect.catchCause(entry.ref!.ask(message as any, { timeout: bucket(timeoutMillis) }), (cause) =>
+              // it began to stop: not delivered; routed as the first message to a key is
+              (failureOf(cause) as { readonly _tag?: unknown } | undefined)?._tag === "NoProc"
+                ? askEntity(reg, key, message, timeLeft(timeoutMillis, started), true)
+                : Effect.failCause(cause))
+          })
           : askEntity(reg, key, message, timeoutMillis, true)
         return asked.pipe(
           Effect.map((value): Reply => {
