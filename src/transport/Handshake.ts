@@ -7,9 +7,13 @@
  * client → HELLO     { protocol:"telex", version, cluster, node, listen, codecs, nonce }
  * server → CHALLENGE { node, listen, codec, nonce, proof = HMAC(secret, "telex/server" | nonces | ids) }
  * client → AUTH      { proof = HMAC(secret, "telex/client" | nonces | ids) }
- * server → READY     { protocols }        (or REFUSE { code, reason } at any step)
- * client → READY     { protocols }
+ * server → READY     { protocols, previous, hold? }   (or REFUSE { code, reason } at any step)
+ * client → READY     { protocols, previous, hold? }
  * ```
+ *
+ * `hold` lists the sender's actors the peer must hold from the connection's start (flow control
+ * carried over from the previous connection, see `internal/flow.ts`): in the READY, it reaches the
+ * peer before the peer can send anything, whichever side dialled.
  *
  * The client verifies the server's proof before proving itself, so a client never authenticates
  * to an impostor; the server decides about duplicates (simultaneous connects) only after the
@@ -46,7 +50,12 @@ export interface HandshakeOptions {
   readonly timers?: Timers | undefined
   /** what we received on our previous connection with this peer (for gap reports) */
   readonly previous?: ((peer: string) => PreviousSession | undefined) | undefined
+  /** our actors the peer must hold from the start of the connection, as `[id, overflow, capacity]` */
+  readonly holds?: ((peer: NodeId) => ReadonlyArray<HoldEntry>) | undefined
 }
+
+/** One actor to hold: the fields of a `Hold` envelope after its kind. */
+export type HoldEntry = readonly [id: number, overflow: string, capacity: number]
 
 /** The end of the previous connection between two nodes, as one side saw it. */
 export interface PreviousSession {
@@ -68,6 +77,10 @@ export interface Established {
   readonly session: string
   /** what the peer received on its previous connection with us */
   readonly peerPrevious: PreviousSession | undefined
+  /** the actors the peer asked us to hold in its READY (entries unchecked beyond being arrays) */
+  readonly peerHolds: ReadonlyArray<ReadonlyArray<unknown>>
+  /** the ids of our actors we asked the peer to hold in our READY */
+  readonly holdsSent: ReadonlyArray<number>
 }
 
 const encoder = new TextEncoder()
@@ -108,6 +121,9 @@ const isListen = (u: any): u is ListenAddress | null =>
 const isPrevious = (u: any): u is PreviousSession | null | undefined =>
   u === null || u === undefined ||
   (typeof u === "object" && typeof u.session === "string" && Number.isInteger(u.received) && u.received >= 0)
+
+const isHolds = (u: any): u is ReadonlyArray<ReadonlyArray<unknown>> | undefined =>
+  u === undefined || (Array.isArray(u) && u.every(Array.isArray))
 
 const isProtocols = (u: any): u is Record<string, string> =>
   typeof u === "object" && u !== null && Object.values(u).every((v) => typeof v === "string")
@@ -227,6 +243,17 @@ const run = (
     }
     const onError = (e: Error) => fail("protocol", `socket error during the handshake: ${e.message}`, false)
 
+    let holdsSent: ReadonlyArray<number> = []
+    const sendReady = () => {
+      const holds = options.holds?.(peer!) ?? []
+      holdsSent = holds.map((h) => h[0])
+      send(socket, FrameType.Ready, {
+        protocols: options.protocols(),
+        previous: options.previous?.(peer!.name) ?? null,
+        ...(holds.length > 0 ? { hold: holds } : {})
+      })
+    }
+
     const onFrame = (frame: Frame, rest: Array<Frame>): void => {
       if (frame.type === FrameType.Refuse) {
         const body = parse(frame)
@@ -296,17 +323,19 @@ const run = (
           frames.maxFrameSize = options.maxFrameSize
           const refusal = admit(peer!, false)
           if (refusal !== undefined) return fail(refusal.code, refusal.message, true)
-          send(socket, FrameType.Ready, { protocols: options.protocols(), previous: options.previous?.(peer!.name) ?? null })
+          sendReady()
           step = "ready"
           return
         }
         case "ready": {
           if (frame.type !== FrameType.Ready) return fail("protocol", `expected READY, got frame type ${frame.type}`, true)
-          if (!isProtocols(body.protocols) || !isPrevious(body.previous)) return fail("protocol", "malformed READY", true)
+          if (!isProtocols(body.protocols) || !isPrevious(body.previous) || !isHolds(body.hold)) {
+            return fail("protocol", "malformed READY", true)
+          }
           if (role === "client") {
             const refusal = admit(peer!, true)
             if (refusal !== undefined) return fail(refusal.code, refusal.message, true)
-            send(socket, FrameType.Ready, { protocols: options.protocols(), previous: options.previous?.(peer!.name) ?? null })
+            sendReady()
           }
           const [clientNonce, serverNonce] = role === "client" ? [myNonce, peerNonce] : [peerNonce, myNonce]
           cleanup()
@@ -319,7 +348,9 @@ const run = (
             leftover: rest,
             outbound: role === "client",
             session: createHash("sha256").update(`${clientNonce}\n${serverNonce}`).digest("hex").slice(0, 16),
-            peerPrevious: body.previous ?? undefined
+            peerPrevious: body.previous ?? undefined,
+            peerHolds: body.hold ?? [],
+            holdsSent
           })
           return
         }

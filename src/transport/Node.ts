@@ -66,6 +66,7 @@ import { defaultMaxFrameSize } from "./Frame.ts"
 import * as Handshake from "./Handshake.ts"
 import { type Listener, type Network, type Socket, tcp } from "./Network.ts"
 import type { Peer } from "./internal/peers.ts"
+import { holdsFor } from "./internal/flow.ts"
 import * as Requests from "./internal/requests.ts"
 import { type Member, type NodeEvent, Router } from "./internal/router.ts"
 import { HandshakeError, RemoteSpawnError } from "./TransportError.ts"
@@ -455,6 +456,10 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     previous: (name) => {
       const last = router.peers.get(name)?.lastSession
       return last === undefined ? undefined : { session: last.session, received: last.received }
+    },
+    holds: (peer) => {
+      const p = router.peers.get(peer.name)
+      return p === undefined ? [] : holdsFor(router, p, peer.incarnation)
     }
   })
 
@@ -473,7 +478,9 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       onClose: () => {}
     })
     if (conn.closed !== undefined) return undefined
-    return router.attach(conn, est.peerListen, est.peerProtocols, est.peerPrevious) ? conn : undefined
+    return router.attach(conn, est.peerListen, est.peerProtocols, est.peerPrevious, { sent: est.holdsSent, received: est.peerHolds })
+      ? conn
+      : undefined
   }
 
   // ---- listener -------------------------------------------------------------

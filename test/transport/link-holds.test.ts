@@ -1,7 +1,7 @@
 /**
  * Holds across a lost connection: a sender held on a full actor whose connection is lost and
  * made again is held on the new connection from its start, not only once a message it sent there
- * has brought a new `Hold` back.
+ * has brought a new `Hold` back, whichever of the two dialled the new connection.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Random, Redacted, Schema } from "effect"
@@ -14,8 +14,11 @@ import { routerOf } from "../../src/transport/Node.ts"
 
 const Slow = Actor.make("LinkHolds/Slow", { Deliver: Actor.tell({ seq: Schema.Int }) })
 
+// the node given the other's address dials it, and dials it again after the loss
+const cases = [{ dialler: "receiver" }, { dialler: "sender" }] as const
+
 describe("holds across a lost connection", () => {
-  it.effect("the receiver holds the sender again as soon as the new connection is attached", () =>
+  it.effect.each(cases)("the receiver holds the sender again as soon as the new connection is attached (the $dialler dials)", ({ dialler }) =>
     Effect.gen(function*() {
       const sim = yield* SimNetwork.make({ seed: 1, readBytes: 256, windowBytes: 1024 })
       sim.setDefaultFaults({ delayMillis: 5 })
@@ -27,9 +30,10 @@ describe("holds across a lost connection", () => {
         acceptablePause: "800 millis",
         reconnect: { initial: "50 millis", max: "50 millis" }
       } as const
-      const b = yield* TestNode.startNode("b", { ...common, network: sim.host("b") })
-      // a (the receiver) dials b (the sender)
-      const a = yield* TestNode.startNode("a", { ...common, network: sim.host("a"), peers: [{ name: "b", host: "b", port: 7000 }] })
+      // a is the receiver, b the sender
+      const dial = (name: string) => ({ peers: [{ name, host: name, port: 7000 }] })
+      const b = yield* TestNode.startNode("b", { ...common, network: sim.host("b"), ...(dialler === "sender" ? dial("a") : {}) })
+      const a = yield* TestNode.startNode("a", { ...common, network: sim.host("a"), ...(dialler === "receiver" ? dial("b") : {}) })
       const step = (millis: number) => Effect.gen(function*() {
         for (let t = 0; t < millis; t += 5) yield* TestClock.adjust("5 millis")
       })

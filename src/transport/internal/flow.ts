@@ -9,17 +9,19 @@
  *
  * Holds belong to a connection: they start empty on a new one and end with it. The actors the
  * peer was asked to hold when its connection ended that are still more than half full are held
- * again as soon as the next connection to the same incarnation is attached here, before anything
- * is read from it (a dialler's `Hold` reaches the peer right behind the handshake's last frame): a
- * sender whose hold ended with the connection would otherwise flood the actor at full speed on
- * the new one until its first message there brought a new `Hold` back, and what arrives meanwhile
- * (up to all it queued, `highWaterBytes`) is accepted within the slack, far past the capacity.
+ * again from the start of the next connection to the same incarnation: they are listed in our
+ * handshake READY (`hold`), which the peer reads before it can send anything on the connection,
+ * whichever side dialled. A sender whose hold ended with the connection would otherwise flood the
+ * actor at full speed on the new one until its first message there brought a new `Hold` back,
+ * and what arrives meanwhile (up to all it queued, `highWaterBytes`) is accepted within the
+ * slack, far past the capacity.
  *
  * @internal
  */
 import type { LocalActor } from "../../actors/Kernel.ts"
 import type { OverflowPolicy } from "../../actors/Mailbox.ts"
 import type { Connection } from "../Connection.ts"
+import type { HoldEntry } from "../Handshake.ts"
 import * as Envelope from "../Envelope.ts"
 import { Kind } from "../Envelope.ts"
 import type { Peer } from "./peers.ts"
@@ -98,7 +100,7 @@ export const onRelease = (peer: Peer, e: Envelope.Release): void => {
  * and release it when the mailbox has drained to half its capacity, or the actor stopped.
  * Reading goes on: other actors' traffic and heartbeats are never held behind a slow actor.
  */
-export const hold = (peer: Peer, conn: Connection, cell: LocalActor): void => {
+export const hold = (peer: Peer, conn: Connection, cell: LocalActor, announced = false): void => {
   const id = cell.self.address.id
   const holdings = peer.flow.holding
   let holding = holdings.get(id)
@@ -110,7 +112,7 @@ export const hold = (peer: Peer, conn: Connection, cell: LocalActor): void => {
     holding.granted = undefined
     holding.excess = 0
   }
-  conn.send([Kind.Hold, id, cell.overflow, cell.capacity])
+  if (!announced) conn.send([Kind.Hold, id, cell.overflow, cell.capacity])
   const h = holding
   cell.onLowWater(() => {
     if (holdings.get(id) !== h || h.granted !== undefined) return // that connection is gone
@@ -129,17 +131,43 @@ export const hold = (peer: Peer, conn: Connection, cell: LocalActor): void => {
 }
 
 /**
- * A new connection to the peer, before anything is read from it: the actors it was asked to hold
- * on its previous connection (the same incarnation) that are still more than half full are held
- * again at once.
+ * For our READY on a new connection to `incarnation` of the peer: the actors it was asked to hold
+ * on its previous connection (the same incarnation) that are still more than half full.
  */
-export const holdAgain = (router: Router, peer: Peer, conn: Connection): void => {
+export const holdsFor = (router: Router, peer: Peer, incarnation: number): ReadonlyArray<HoldEntry> => {
   const last = peer.flow.lastHolding
-  peer.flow.lastHolding = undefined
-  if (last === undefined || last.incarnation !== conn.peer.incarnation) return
+  if (last === undefined || last.incarnation !== incarnation) return []
+  const holds: Array<HoldEntry> = []
   for (const id of last.ids) {
     const cell = router.system.local(id)
-    if (cell !== undefined && cell.isAlive && cell.mailbox.size > cell.capacity >> 1) hold(peer, conn, cell)
+    if (cell !== undefined && cell.isAlive && cell.mailbox.size > cell.capacity >> 1) {
+      holds.push([id, cell.overflow, cell.capacity])
+    }
+  }
+  return holds
+}
+
+/**
+ * A new connection to the peer is attached, before anything is read from or sent on it: the holds
+ * each READY announced start now. Ours (`sent`) are released as usual once the actor drains (at
+ * once if it already has); the peer's are applied as its `Hold` envelopes would be.
+ */
+export const startHolds = (
+  router: Router,
+  peer: Peer,
+  conn: Connection,
+  sent: ReadonlyArray<number>,
+  received: ReadonlyArray<ReadonlyArray<unknown>>
+): void => {
+  peer.flow.lastHolding = undefined
+  for (const id of sent) {
+    const cell = router.system.local(id)
+    if (cell === undefined || !cell.isAlive) conn.send([Kind.Release, id])
+    else hold(peer, conn, cell, true)
+  }
+  for (const entry of received) {
+    const e = Envelope.decoders[Kind.Hold]([Kind.Hold, ...entry])
+    if (typeof e === "object") onHold(peer, e)
   }
 }
 

@@ -19,7 +19,7 @@ import type { Connection } from "../Connection.ts"
 import { Kind } from "../Envelope.ts"
 import type { ListenAddress } from "../Handshake.ts"
 import { HandshakeError } from "../TransportError.ts"
-import { holdAgain, PeerFlow } from "./flow.ts"
+import { PeerFlow, startHolds } from "./flow.ts"
 import { PendingAsks } from "./remoteTarget.ts"
 import { PeerRequests } from "./requests.ts"
 import type { Router } from "./router.ts"
@@ -136,7 +136,8 @@ export const attach = (
   conn: Connection,
   listen: ListenAddress | undefined,
   protocols: Record<string, string>,
-  peerPrevious?: { readonly session: string; readonly received: number }
+  peerPrevious?: { readonly session: string; readonly received: number },
+  holds?: { readonly sent: ReadonlyArray<number>; readonly received: ReadonlyArray<ReadonlyArray<unknown>> }
 ): boolean => {
   const peer = router.peer(conn.peer.name, listen)
   if (peer.claim !== (conn.outbound ? "outbound" : "inbound")) {
@@ -152,7 +153,7 @@ export const attach = (
   peer.incarnation = conn.peer.incarnation
   peer.protocols = { ...protocols }
   peer.flow.reset()
-  holdAgain(router, peer, conn)
+  startHolds(router, peer, conn, holds?.sent ?? [], holds?.received ?? [])
   conn.setHandlers({
     // through the router, so that its transport tests can observe inbound traffic
     onEnvelope: (envelope, bytes) => router.onEnvelope(peer, conn, envelope, bytes),

@@ -110,9 +110,10 @@ export class Router implements RemoteResolver {
     conn: Connection,
     listen: ListenAddress | undefined,
     protocols: Record<string, string>,
-    peerPrevious?: { readonly session: string; readonly received: number }
+    peerPrevious?: { readonly session: string; readonly received: number },
+    holds?: { readonly sent: ReadonlyArray<number>; readonly received: ReadonlyArray<ReadonlyArray<unknown>> }
   ): boolean {
-    return Peers.attach(this, conn, listen, protocols, peerPrevious)
+    return Peers.attach(this, conn, listen, protocols, peerPrevious, holds)
   }
 
   /** Cuts the connection to a peer and refuses it (both directions) for `millis`. */
