@@ -12,7 +12,8 @@
  *   and the children started after it. Temporary children stopped by a group restart are removed,
  *   not restarted.
  * - Intensity: more than `intensity` restarts within `period` makes the supervisor give up: it
- *   stops its children and exits, so its own supervisor decides (escalation).
+ *   stops its children and exits, so its own supervisor decides (escalation). A restart exactly
+ *   `period` ago still counts (the window is `[now - period, now]`, as OTP's `add_restart`).
  *
  * Backoff (what OTP lacks, from Akka's BackoffSupervisor): consecutive failures of the same child
  * are delayed by `initial × factor^(n-1)` (capped at `max`, ±`jitter`); the first failure
@@ -113,13 +114,13 @@ const isSorted = (xs: ReadonlyArray<number>): boolean => {
   return true
 }
 
-/** The restart times within the period ending at `now`, with `now` appended (as `filter` + `push`). */
+/** The restart times within the period ending at `now` (from `now - period` on), with `now` appended (as `filter` + `push`). */
 const recordRestart = (history: History, now: number, periodMillis: number): Window => {
   const since = now - periodMillis
   if (history instanceof Window && history.sorted) {
     const { end, times } = history
     let start = history.start
-    while (start < end && times[start]! <= since) start++
+    while (start < end && times[start]! < since) start++
     const sorted = end === start || times[end - 1]! <= now
     if (end === times.length && 2 * start <= times.length) {
       times.push(now)
@@ -129,7 +130,7 @@ const recordRestart = (history: History, now: number, periodMillis: number): Win
     copy.push(now)
     return new Window(copy, 0, copy.length, sorted, history.streaks)
   }
-  const times = history.restarts.filter((t) => t > since)
+  const times = history.restarts.filter((t) => t >= since)
   times.push(now)
   return new Window(times, 0, times.length, isSorted(times), history.streaks)
 }

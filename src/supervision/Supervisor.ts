@@ -857,7 +857,7 @@ const build = (
           strategy: policy.strategy,
           intensity: policy.intensity,
           periodMillis: policy.periodMillis,
-          recentRestarts: history.restarts.filter((t) => t > at - policy.periodMillis).length,
+          recentRestarts: history.restarts.filter((t) => t >= at - policy.periodMillis).length,
           children: children.map((c) => {
             const due = c.status === "restarting" && c.due !== undefined ? dueAt.get(c.due) : undefined
             return due !== undefined ? { ...info(c), dueAt: due } : info(c)

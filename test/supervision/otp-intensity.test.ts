@@ -1,8 +1,8 @@
 /**
  * Restart intensity and the restart path as OTP's supervisor_SUITE pins them down: a group
  * restart (one_for_all, rest_for_one) is ONE restart for the intensity, whatever the group's
- * size; the window slides (a restart older than the period no longer counts, newer ones still
- * do); a transient child exiting with `{shutdown, Term}` is not restarted; a supervisor stopped
+ * size; the window slides (a restart older than the period no longer counts, newer ones and one
+ * exactly a period ago still do); a transient child exiting with `{shutdown, Term}` is not restarted; a supervisor stopped
  * while a restart waits for its backoff exits with the stop's reason and starts nothing later;
  * a child that crashes in its init on restart counts as another restart and ends the
  * supervisor once the intensity is exceeded.
@@ -70,6 +70,25 @@ describe("Supervisor intensity (OTP supervisor_SUITE)", () => {
         yield* probe.ref("a").tell(Worker.Crash())
         assert.strictEqual((yield* system.awaitExit(sup))._tag, "Shutdown")
         assert.strictEqual(probe.starts.get("a"), 4)
+      })
+    ))
+
+  it.effect("a restart exactly `period` ago still counts (OTP's add_restart keeps R >= Now - Period)", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const sup = yield* system.spawn(Supervisor.make({
+          intensity: 1,
+          period: "10 seconds",
+          backoff: false,
+          children: [workerSpec("a", probe)]
+        }))
+        yield* crash(system, sup, probe.ref("a")) // t = 0
+        yield* TestClock.adjust("10 seconds")
+        // t = 10: the one at 0 is still in the window: two is one too many
+        yield* probe.ref("a").tell(Worker.Crash())
+        assert.strictEqual((yield* system.awaitExit(sup))._tag, "Shutdown")
+        assert.strictEqual(probe.starts.get("a"), 2)
       })
     ))
 

@@ -277,14 +277,14 @@ describe("RestartPolicy.decide: intensity", () => {
     assert.strictEqual(decide(p, children, "x", ExitReason.error("e"))[0]._tag, "NoRestart")
   })
 
-  it("restarts older than the period do not count (the window is (now - period, now])", () => {
+  it("restarts older than the period do not count (the window is [now - period, now], as OTP's add_restart)", () => {
     const p = policy({ intensity: 1, periodMillis: 1_000 })
-    // exactly one period apart: the older one is out of the window
-    const apart = run(p, abcd, [{ id: "a", at: 0 }, { id: "a", at: 1_000 }, { id: "a", at: 2_000 }, { id: "a", at: 3_000 }])
+    // one millisecond more than a period apart: the older one is out of the window
+    const apart = run(p, abcd, [{ id: "a", at: 0 }, { id: "a", at: 1_001 }, { id: "a", at: 2_002 }, { id: "a", at: 3_003 }])
     assert.deepStrictEqual(apart.decisions.map((d) => d._tag), ["Restart", "Restart", "Restart", "Restart"])
-    assert.deepStrictEqual(apart.history.restarts, [3_000])
-    // one millisecond less: both are in the window
-    const close = run(p, abcd, [{ id: "a", at: 0 }, { id: "a", at: 999 }])
+    assert.deepStrictEqual(apart.history.restarts, [3_003])
+    // exactly one period apart: both are in the window
+    const close = run(p, abcd, [{ id: "a", at: 0 }, { id: "a", at: 1_000 }])
     assert.deepStrictEqual(close.decisions.map((d) => d._tag), ["Restart", "Escalate"])
   })
 
@@ -308,8 +308,8 @@ describe("RestartPolicy.decide: intensity", () => {
       for (const g of gaps) times.push(t += g)
       const failures = times.map((at, i) => ({ at, id: abcd[(ids[i] ?? 0) % abcd.length]!.id }))
       const { decisions } = run(policy({ intensity, periodMillis: period }), abcd, failures)
-      // oracle: the first failure i whose window (t_i - period, t_i] holds more than `intensity` failures
-      const firstOver = times.findIndex((ti, i) => times.slice(0, i + 1).filter((tj) => tj > ti - period).length > intensity)
+      // oracle: the first failure i whose window [t_i - period, t_i] holds more than `intensity` failures
+      const firstOver = times.findIndex((ti, i) => times.slice(0, i + 1).filter((tj) => tj >= ti - period).length > intensity)
       const escalatedAt = decisions.findIndex((d) => d._tag === "Escalate")
       assert.strictEqual(escalatedAt, firstOver)
       if (firstOver >= 0) assert.strictEqual(decisions.length, firstOver + 1)
@@ -337,7 +337,7 @@ describe("RestartPolicy.decide: the history is a value", () => {
         const base = made[from % made.length]!
         const now = base.now + dt
         const [d, next] = decide(p, abcd, "a", ExitReason.error("x"), now, base.history)
-        const model = [...base.model.filter((t) => t > now - period), now]
+        const model = [...base.model.filter((t) => t >= now - period), now]
         assert.strictEqual(d._tag, "Restart")
         assert.deepStrictEqual(next.restarts, model)
         made.push({ history: next, model, now })
@@ -355,7 +355,7 @@ describe("RestartPolicy.decide: the history is a value", () => {
       assert.strictEqual(d._tag, "Restart")
       history = next
     }
-    assert.deepStrictEqual(history.restarts, Array.from({ length: 50 }, (_, i) => 9_950 + i))
+    assert.deepStrictEqual(history.restarts, Array.from({ length: 51 }, (_, i) => 9_949 + i))
   })
 })
 
