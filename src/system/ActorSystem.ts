@@ -83,8 +83,13 @@ export interface ActorSystemShape {
    * live actor of this node.
    */
   info(ref: ActorRef<any>): Option.Option<ActorInfo>
-  /** Finds the actor registered under `name` on this node, checking its protocol. */
+  /**
+   * Finds the actor registered under `name` on this node, checking its protocol. An actor that
+   * is stopping is found until it is gone (its name is taken until then, as a process's during
+   * its `terminate/2`).
+   */
   lookup<D extends MessageDefs>(protocol: ActorProtocol<D>, name: string): Effect.Effect<ActorRef<D>, ActorNotFound>
+  /** The actor registered under `name` on this node, stopping or not (as `lookup`, unchecked). */
   whereis(name: string): Option.Option<ActorRef<any>>
   /** Waits until the actor has stopped and returns its exit reason (`NoProc` if it was never alive). */
   awaitExit(ref: ActorRef<any>): Effect.Effect<ExitReason.ExitReason>
@@ -210,15 +215,16 @@ const make = Effect.fnUntraced(function*(options?: Options) {
     info: (ref) => Option.fromUndefinedOr(core.processInfo(ref)),
     lookup: (protocol, name) =>
       Effect.suspend(() => {
+        // (a registered actor is found until it is gone, stopping too: its name is taken until then)
         const cell = core.named(name)
-        if (cell === undefined || cell.protocol.name !== protocol.name || !cell.isAlive) {
+        if (cell === undefined || cell.protocol.name !== protocol.name) {
           return Effect.fail(new ActorNotFound({ name }))
         }
         return Effect.succeed(cell.self)
       }),
     whereis: (name) => {
       const cell = core.named(name)
-      return cell !== undefined && cell.isAlive ? Option.some(cell.self) : Option.none()
+      return cell !== undefined ? Option.some(cell.self) : Option.none()
     },
     awaitExit: (ref) =>
       Effect.callback<ExitReason.ExitReason>((resume) => {

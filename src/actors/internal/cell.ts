@@ -449,9 +449,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
    */
   exitSignal(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable = false, direct = false): void {
     if (this.state >= State.Stopping) {
-      // the kill signal still ends an actor that is stopping (`exit(Pid, kill)` to a process in
-      // its terminate/2): nobody waits for its cleanup any longer
-      if (untrappable && this.state === State.Stopping) this.shutdown(ExitReason.killed, undefined, 0)
+      if (this.state === State.Stopping) this.exitSignalStopping(from, reason, untrappable, direct)
       return
     }
     if (!direct) this.links?.delete(from.key)
@@ -462,6 +460,28 @@ export class Cell implements Target, ActorContextShape, Activatable {
       return
     }
     this.terminate(reason)
+  }
+
+  /**
+   * An exit signal to an actor that is stopping, which is alive until it is gone (a process in
+   * its terminate/2): the kill signal, and an abnormal signal when it does not trap exits, end it
+   * at once with that reason — nobody waits for its cleanup any longer. The signals of its own
+   * children, which its stop is stopping, do not.
+   */
+  private exitSignalStopping(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable: boolean, direct: boolean): void {
+    if (untrappable) return this.shutdown(ExitReason.killed, undefined, 0)
+    if (!direct) this.links?.delete(from.key)
+    if (this.trapping) return
+    if (ExitReason.isNormal(reason) && !(direct && from.key === this.self.key)) return
+    const sender = from._target
+    if (!direct && sender instanceof Cell && sender.parent === this) return
+    if (this.handlers === undefined) {
+      // stopped during its init: ended as a kill past the budget ends it (killStartingAfter)
+      if (this.initFiber !== undefined) this.killStartingAfter(0, reason)
+      return
+    }
+    this.exitReason = reason
+    finalizeSoon(this)
   }
 
   addLink(from: ActorRef<any>): void {
@@ -578,7 +598,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
    * spawn fails once the init ends (initCell), which then closes its scope. As for a failed
    * start, its links are not signalled: its spawner learns it from the spawn.
    */
-  private killStartingAfter(millis: number): void {
+  private killStartingAfter(millis: number, reason: ExitReason.ExitReason = ExitReason.killed): void {
     const timer = Effect.runForkWith(this.context ?? Context.empty())(Effect.sleep(Math.max(0, millis)))
     timer.addObserver((exit) => {
       if (Exit.isFailure(exit) || this.state !== State.Stopping || this.initFiber === undefined) return
@@ -586,7 +606,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
         for (const linked of this.links.values()) linked.target.removeLink(this.self)
         this.links = undefined
       }
-      this.exitReason = ExitReason.killed
+      this.exitReason = reason
       const children = this.children
       this.children = undefined
       if (children !== undefined) for (const child of children) child.shutdown(ExitReason.shutdown)
@@ -1343,11 +1363,20 @@ export const initCell = <A>(cell: Cell, caller: Fiber.Fiber<unknown, unknown>, r
   )
 }
 
-/** The init ended after the actor was killed past a stop's budget (killStartingAfter): close its scope, fail the spawn. */
+/**
+ * The init ended after the actor was killed past a stop's budget, or ended by an exit signal
+ * while it stopped (killStartingAfter): close its scope, fail the spawn.
+ */
 const killedDuringInit = (cell: Cell): Effect.Effect<never, SpawnError> => {
   Effect.runFork(Scope.close(cell.scope, Exit.void))
+  const reason = cell.exitReason!
   return Effect.fail(
-    new SpawnError({ protocol: cell.behavior.protocol.name, message: "killed during initialisation: its init outlasted a stop's budget" })
+    new SpawnError({
+      protocol: cell.behavior.protocol.name,
+      message: reason._tag === "Killed"
+        ? "killed during initialisation: its init outlasted a stop's budget"
+        : `ended during initialisation by an exit signal (${ExitReason.format(reason)})`
+    })
   )
 }
 
