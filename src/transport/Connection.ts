@@ -43,6 +43,7 @@ import {
   singleFrameLimit
 } from "./Frame.ts"
 import { Slabs } from "./internal/slabs.ts"
+import { WaitQueue } from "../internal/WaitQueue.ts"
 
 export interface ConnectionOptions {
   readonly heartbeatMillis: number
@@ -116,7 +117,7 @@ export class Connection {
   private lastReceived: number
   private readonly timers: Timers
   private stopTimer: Cancel
-  private drainWaiters: Array<() => void> = []
+  private readonly drainWaiters = new WaitQueue()
   private nextFragmentId = 1
   /**
    * the fragmented message being reassembled: its buffer grows with the pieces (doubling, up to
@@ -241,11 +242,7 @@ export class Connection {
       queueMicrotask(wake)
       return () => {}
     }
-    this.drainWaiters.push(wake)
-    return () => {
-      const i = this.drainWaiters.indexOf(wake)
-      if (i >= 0) this.drainWaiters.splice(i, 1)
-    }
+    return this.drainWaiters.add(wake)
   }
 
   /** Closes a connection whose peer does not keep up, and says so in the log (both directions). */
@@ -288,9 +285,7 @@ export class Connection {
     } else {
       socket.destroy()
     }
-    const waiters = this.drainWaiters
-    this.drainWaiters = []
-    for (const wake of waiters) wake()
+    this.drainWaiters.wakeAll()
     this.handlers.onClose(reason)
   }
 
@@ -393,7 +388,7 @@ export class Connection {
     } else {
       this.socket.write(Buffer.concat(out), this.afterWrite)
     }
-    if (this.drainWaiters.length > 0 && !this.isFull) this.wakeDrainWaiters()
+    if (this.drainWaiters.size > 0 && !this.isFull) this.wakeDrainWaiters()
   }
 
   private afterWrite = (error?: Error | null): void => {
@@ -409,9 +404,7 @@ export class Connection {
   }
 
   private wakeDrainWaiters(): void {
-    const waiters = this.drainWaiters
-    this.drainWaiters = []
-    for (const wake of waiters) wake()
+    this.drainWaiters.wakeAll()
   }
 
   private tick = (): void => {

@@ -77,7 +77,7 @@ const runSeed = (seed: number) =>
     yield* step(50 + Math.floor(r() * 200))
     const held = new Set(fibers.flatMap((f, i) => (f.pollUnsafe() === undefined ? [i] : [])))
     const deadBefore = a.system.deadLetterCount()
-    assert.strictEqual(routerOf(a.node).peers.get("b")!.flow.held.get(ref.address.id)?.waiters.length, held.size, `seed ${seed}: the senders wait for the Release`)
+    assert.strictEqual(routerOf(a.node).peers.get("b")!.flow.held.get(ref.address.id)?.waiters.size, held.size, `seed ${seed}: the senders wait for the Release`)
     const cutAt = sim.timers.now()
     sim.partition("a", "b", { oneWay: r() < 0.3 })
     if (r() < 0.5) {

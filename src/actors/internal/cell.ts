@@ -36,6 +36,7 @@ import { withActorLoggers } from "./logging.ts"
 import type { SystemCore } from "./system.ts"
 import { Offer, type Reply, type Target } from "./target.ts"
 import * as Tracing from "./tracing.ts"
+import { WaitQueue } from "../../internal/WaitQueue.ts"
 
 export const State = { Starting: 0, Running: 1, Stopping: 2, Dead: 3 } as const
 
@@ -75,7 +76,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
   handlers: Handlers<MessageDefs, any> | undefined = undefined
   readonly throughput: number
   stopRequested: ExitReason.ExitReason | undefined = undefined
-  putWaiters: Array<() => void> | undefined = undefined
+  putWaiters: WaitQueue | undefined = undefined
   /** one-shot callbacks for when the mailbox has drained to half its capacity (remote flow control) */
   lowWater: Array<() => void> | undefined = undefined
   sender: ActorRef<any> | undefined = undefined
@@ -231,12 +232,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
       queueMicrotask(wake)
       return noop
     }
-    const waiters = (this.putWaiters ??= [])
-    waiters.push(wake)
-    return () => {
-      const i = waiters.indexOf(wake)
-      if (i >= 0) waiters.splice(i, 1)
-    }
+    return (this.putWaiters ??= new WaitQueue()).add(wake)
   }
 
   /**
@@ -260,9 +256,9 @@ export class Cell implements Target, ActorContextShape, Activatable {
       for (const f of low) f()
     }
     const waiters = this.putWaiters
-    if (waiters === undefined || waiters.length === 0) return
+    if (waiters === undefined || waiters.size === 0) return
     let room = this.capacity - this.mailbox.size
-    while (room-- > 0 && waiters.length > 0) waiters.shift()!()
+    while (room-- > 0 && waiters.size > 0) waiters.shift()!()
   }
 
   signal(message: Down | ExitSignal): void {
@@ -564,7 +560,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
     // dead-letter (a tell) now, not once its children and finalizers are done; the tells queued
     // before theirs become dead letters first, so they come in the order they were sent (the
     // queued asks fail when the actor is gone, after its monitors and links, as always)
-    if (this.putWaiters !== undefined && this.putWaiters.length > 0) {
+    if (this.putWaiters !== undefined && this.putWaiters.size > 0) {
       const self = this.self.key
       this.mailbox.removeWhere((message, reply) => {
         if (reply !== undefined || message instanceof Down || message instanceof ExitSignal) return false
@@ -765,7 +761,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
   private releaseSenders(): void {
     const waiters = this.putWaiters
     this.putWaiters = undefined
-    if (waiters !== undefined) for (const wake of waiters) wake()
+    waiters?.wakeAll()
     const low = this.lowWater
     this.lowWater = undefined
     if (low !== undefined) for (const f of low) f()

@@ -26,6 +26,7 @@ import * as Envelope from "../Envelope.ts"
 import { Kind } from "../Envelope.ts"
 import type { Peer } from "./peers.ts"
 import type { Router } from "./router.ts"
+import { WaitQueue } from "../../internal/WaitQueue.ts"
 
 /** A destination on the peer that it asked us to hold (its mailbox is full). */
 export interface Held {
@@ -34,7 +35,7 @@ export interface Held {
   /** messages we may still send it (granted by its last Release); 0: held */
   credit: number
   /** local senders waiting for the Release */
-  waiters: Array<() => void>
+  readonly waiters: WaitQueue
 }
 
 /** One of our actors we asked the peer to hold, or gave it a credit of messages. */
@@ -68,14 +69,14 @@ export class PeerFlow {
     this.holding.clear()
     const held = Array.from(this.held.values())
     this.held.clear()
-    for (const h of held) for (const wake of h.waiters) wake()
+    for (const h of held) h.waiters.wakeAll()
   }
 }
 
 /** The peer holds one of its actors: stop sending to it (until a Release). */
 export const onHold = (peer: Peer, [, id, overflow, capacity]: Envelope.Hold): void => {
   const h = peer.flow.held.get(id)
-  if (h === undefined) peer.flow.held.set(id, { overflow, capacity, credit: 0, waiters: [] })
+  if (h === undefined) peer.flow.held.set(id, { overflow, capacity, credit: 0, waiters: new WaitQueue() })
   else {
     h.overflow = overflow
     h.capacity = capacity
@@ -90,9 +91,7 @@ export const onRelease = (peer: Peer, e: Envelope.Release): void => {
   if (h === undefined) return
   if (e.length === 3) h.credit = e[2]
   else peer.flow.held.delete(id)
-  const waiters = h.waiters
-  h.waiters = []
-  for (const wake of waiters) wake()
+  h.waiters.wakeAll()
 }
 
 /**

@@ -271,14 +271,7 @@ export class RemoteTarget implements Target {
   waitForSpace(wake: () => void): () => void {
     const peer = this.peer
     const held = this.held(peer)
-    if (held !== undefined && held.credit === 0) {
-      const waiters = held.waiters
-      waiters.push(wake)
-      return () => {
-        const i = waiters.indexOf(wake)
-        if (i >= 0) waiters.splice(i, 1)
-      }
-    }
+    if (held !== undefined && held.credit === 0) return held.waiters.add(wake)
     const conn = peer.conn
     if (conn === undefined) {
       queueMicrotask(wake)
