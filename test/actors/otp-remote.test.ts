@@ -3,7 +3,7 @@
  * real loopback TCP (dist_SUITE / monitor_SUITE cases with a remote side).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option, Queue, Schema } from "effect"
+import { Deferred, Effect, Option, Queue, Schema } from "effect"
 import { Actor, ActorContext, type Down, ExitReason, type ExitSignal } from "../../src/index.ts"
 import { startNode } from "../../src/testing/TestNode.ts"
 
@@ -68,6 +68,38 @@ describe("across nodes (real TCP)", () => {
       const nc = (yield* within("Down(NoConnection)", Queue.take(watcher.signals))) as Down
       assert.strictEqual(nc.reason._tag, "NoConnection")
     }).pipe(Effect.scoped))
+
+  it.live("an actor that is stopping on another node: monitor (by name or ref) and link fire when it is gone, with its reason", () => {
+    const release = Deferred.makeUnsafe<void>()
+    return Effect.gen(function*() {
+      const { a, b, spawn } = yield* twoNodes
+      const watcher = yield* spawn(a)
+      yield* watcher.ref.ask(R.Trap({ enabled: true }))
+      const finalizing = yield* Deferred.make<void>()
+      const target = yield* b.system.spawn(R.behavior(Effect.gen(function*() {
+        yield* Effect.addFinalizer(() => Deferred.succeed(finalizing, undefined).pipe(Effect.andThen(Deferred.await(release))))
+        return { Ping: () => Effect.succeed("pong"), Trap: () => Effect.void, Crash: () => Effect.void, Run: () => Effect.void }
+      })), { name: "slow", shutdown: "infinity" })
+      yield* Effect.forkChild(b.system.stop(target, ExitReason.shutdownWith("stopping")))
+      yield* Deferred.await(finalizing)
+      const fromA = a.system.refFor(target.address)
+      yield* watcher.ref.ask(R.Run({ f: (ctx: any) => ctx.monitor({ name: "slow", node: "b" }) }))
+      yield* watcher.ref.ask(R.Run({ f: (ctx: any) => ctx.monitor(fromA) }))
+      yield* watcher.ref.ask(R.Run({ f: (ctx: any) => ctx.link(fromA) }))
+      // barrier: the requests above have reached b
+      yield* within("barrier", b.system.refFor(watcher.ref.address).ask(R.Ping()))
+      yield* Deferred.succeed(release, undefined)
+      const signals = [
+        yield* within("signal 1", Queue.take(watcher.signals)),
+        yield* within("signal 2", Queue.take(watcher.signals)),
+        yield* within("signal 3", Queue.take(watcher.signals))
+      ]
+      assert.deepStrictEqual(
+        signals.map((s) => [s._tag, s.reason]).sort(),
+        [["Down", ExitReason.shutdownWith("stopping")], ["Down", ExitReason.shutdownWith("stopping")], ["Exit", ExitReason.shutdownWith("stopping")]]
+      )
+    }).pipe(Effect.ensuring(Deferred.succeed(release, undefined)), Effect.scoped)
+  })
 
   it.live("an exit signal across nodes: trapped as ExitSignal, or the receiver dies; Killed is untrappable", () =>
     Effect.gen(function*() {

@@ -91,7 +91,8 @@ export const onAnswer = (peer: Peer, e: Answer): void => {
 
 export const onLookup = (router: Router, peer: Peer, [, requestId, name]: Envelope.Lookup): void => {
   const cell = typeof name === "string" ? router.system.named(name) : undefined
-  router.send(peer, [Kind.Found, requestId, cell !== undefined && cell.isAlive ? cell.self.address : null])
+  // an actor that is stopping is found: its name is registered until it is gone
+  router.send(peer, [Kind.Found, requestId, cell !== undefined ? cell.self.address : null])
 }
 
 export const onSpawn = (router: Router, peer: Peer, [, requestId, module, name]: Envelope.Spawn): void => {

@@ -158,7 +158,8 @@ export const onLinkSignal = (router: Router, peer: Peer, e: Envelope.Link | Enve
   const cell = router.system.local(e[2])
   const key = (local: string) => linkKey(local, from)
   if (e[0] === Kind.Link) {
-    if (cell === undefined || !cell.isAlive) {
+    // an actor that is stopping is still there: the link fires when it is gone, with its reason
+    if (cell === undefined) {
       const self = router.refFor({ node: router.system.nodeId, id: e[2], protocol: from.protocol })
       router.send(peer, [Kind.Exit, self.address, from.id, encodeReason(ExitReason.noproc), false])
       return
@@ -192,7 +193,8 @@ export const onMonitor = (router: Router, peer: Peer, e: Envelope.Monitor): stri
   // the Down goes back to the watcher's node: one named for another node would be lost there
   if (watcherAddress.node.name !== peer.name) return "monitor from an actor of another node"
   const cell = router.system.local(to)
-  if (cell === undefined || !cell.isAlive) {
+  // (an actor that is stopping is monitored: its Down comes when it is gone, with its reason)
+  if (cell === undefined) {
     const actor = { node: router.system.nodeId, id: to, protocol: "unknown" }
     router.send(peer, [Kind.Down, remoteId, actor, encodeReason(ExitReason.noproc)])
     return
