@@ -426,6 +426,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     bufferLimit: options.bufferLimit ?? 10_000,
     gossip: options.advertise !== false,
     holdSlackBytes: options.holdSlackBytes ?? 8 * 1024 * 1024,
+    timers: network.timers,
+    replaceGraceMillis: handshakeTimeoutMillis,
     unsafeLimitBytes: (options.maxQueuedBytes ?? 64 * 1024 * 1024) / 8,
     spawnable,
     onMembers: (members) => dialMembers(members)
@@ -532,6 +534,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         conn.close("node stopping", true)
         closing.push(conn.socketClosed())
       }
+      // no next connection: holds kept for one end now (and their timers with them)
+      for (const peer of router.peers.values()) peer.flow.giveUp()
       if (closing.length === 0) return Promise.resolve()
       let cancel = () => {}
       const grace = new Promise<void>((resolve) => {

@@ -24,6 +24,7 @@ import type { Connection } from "../Connection.ts"
 import type { HoldEntry } from "../Handshake.ts"
 import * as Envelope from "../Envelope.ts"
 import { Kind } from "../Envelope.ts"
+import type { Timers } from "../Network.ts"
 import type { Peer } from "./peers.ts"
 import type { Router } from "./router.ts"
 import { WaitQueue } from "../../internal/WaitQueue.ts"
@@ -49,28 +50,93 @@ interface Holding {
 
 /** The holds of one connection, both ways. */
 export class PeerFlow {
-  /** actors of the peer it asked us to hold (this connection), by id */
+  /** actors of the peer it asked us to hold (this connection, or the lost one: see `connectionLost`), by id */
   readonly held = new Map<number, Held>()
   /** our actors we asked the peer to hold (this connection), by id */
   readonly holding = new Map<number, Holding>()
 
-  /** A new connection starts with no holds. */
-  reset(): void {
-    this.held.clear()
-    this.holding.clear()
-  }
-
   /** our actors the peer held (or had a credit for) when its last connection ended, and its incarnation */
   lastHolding: { readonly incarnation: number; readonly ids: ReadonlyArray<number> } | undefined = undefined
 
-  /** Holds end with the connection: held senders retry (and learn the link is down). */
-  connectionLost(incarnation: number): void {
+  /** ends the wait for the next connection (see `connectionLost`) */
+  private cancelGrace: (() => void) | undefined = undefined
+
+  /**
+   * The connection ended. Our holds on the peer's actors end with it. The peer's holds on ours
+   * end too, and their senders retry (and learn the link is down) — unless the connection was
+   * `replaced` by a new handshake with the same incarnation of the peer (it redialled, having
+   * found the old connection dead before we did, or won a simultaneous connect): then the peer is
+   * not down, and its `backpressure` holds are kept, without credit, for the new connection. A
+   * sender waiting for a Release goes on waiting and continues on the new connection as its holds
+   * say (see `resumeHeld`), instead of failing only because the connection was replaced. If the
+   * new connection is not attached within `graceMillis` (its handshake failed), the holds end.
+   * Holds under the other policies end at once: their senders never wait.
+   */
+  connectionLost(incarnation: number, replaced: boolean, timers: Timers, graceMillis: number): void {
     this.lastHolding = this.holding.size === 0 ? undefined : { incarnation, ids: Array.from(this.holding.keys()) }
     this.holding.clear()
+    if (!replaced) return this.giveUp()
+    this.cancelGrace?.()
+    this.cancelGrace = undefined
+    const ended: Array<Held> = []
+    for (const [id, h] of this.held) {
+      if (h.overflow === "backpressure") h.credit = 0
+      else {
+        this.held.delete(id)
+        ended.push(h)
+      }
+    }
+    if (this.held.size > 0) this.cancelGrace = timers.setTimeout(() => this.giveUp(), graceMillis)
+    wakeAll(ended)
+  }
+
+  /** The holds end (the connection was lost, or no new one came in time): their senders retry. */
+  giveUp(): void {
+    this.cancelGrace?.()
+    this.cancelGrace = undefined
     const held = Array.from(this.held.values())
     this.held.clear()
-    for (const h of held) h.waiters.wakeAll()
+    wakeAll(held)
   }
+
+  /**
+   * A new connection is attached: it starts with no holds (the READYs' holds are applied next).
+   * Returns the holds kept from the lost connection, for `resumeHeld`.
+   */
+  attached(): ReadonlyArray<readonly [number, Held]> {
+    this.cancelGrace?.()
+    this.cancelGrace = undefined
+    const kept = Array.from(this.held)
+    this.held.clear()
+    this.holding.clear()
+    return kept
+  }
+}
+
+const wakeAll = (held: ReadonlyArray<Held>): void => {
+  for (const h of held) h.waiters.wakeAll()
+}
+
+/**
+ * After a new connection is attached and its holds applied: senders that waited on a hold of the
+ * lost connection wait on, if the new connection is to the same incarnation and holds the actor
+ * too (the kept hold, with its waiters, takes the new one's place); otherwise they retry now
+ * (and send, or learn the actor is gone with its incarnation).
+ */
+export const resumeHeld = (peer: Peer, kept: ReadonlyArray<readonly [number, Held]>, sameIncarnation: boolean): void => {
+  const woken: Array<Held> = []
+  for (const [id, h] of kept) {
+    const now = sameIncarnation ? peer.flow.held.get(id) : undefined
+    if (now !== undefined && now.credit === 0 && now.waiters.size === 0) {
+      h.overflow = now.overflow
+      h.capacity = now.capacity
+      h.credit = 0
+      peer.flow.held.set(id, h)
+    } else {
+      woken.push(h)
+    }
+  }
+  wakeAll(woken)
 }
 
 /** The peer holds one of its actors: stop sending to it (until a Release). */

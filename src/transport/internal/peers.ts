@@ -5,7 +5,8 @@
  * A connection is to one incarnation of a node, and there is at most one per pair of nodes.
  * When it is lost every piece of state that lives with it ends at once: pending asks and
  * requests fail with `NodeDown`, links fire `NoConnection`, monitors deliver
- * `Down(NoConnection)`, holds are lifted (held senders retry and learn the link is down).
+ * `Down(NoConnection)`, holds are lifted (held senders retry and learn the link is down) — except
+ * when the connection is replaced by a new one to the same incarnation (see `flow.ts`).
  *
  * The per-peer state of each concern lives with the code of that concern: the outbox in
  * `writer.ts`, pending asks in `remoteTarget.ts`, links and monitors in `watch.ts`, spawn and
@@ -19,7 +20,7 @@ import type { Connection } from "../Connection.ts"
 import { Kind } from "../Envelope.ts"
 import type { ListenAddress } from "../Handshake.ts"
 import { HandshakeError } from "../TransportError.ts"
-import { PeerFlow, startHolds } from "./flow.ts"
+import { PeerFlow, resumeHeld, startHolds } from "./flow.ts"
 import { PendingAsks } from "./remoteTarget.ts"
 import { PeerRequests } from "./requests.ts"
 import type { Router } from "./router.ts"
@@ -66,6 +67,8 @@ export class Peer {
   /** the link actor waiting to dial this peer again: woken when a connection comes up */
   redialWaiter: (() => void) | undefined = undefined
   closeWaiters: Array<(reason: string) => void> = []
+  /** the connection is being closed for a new one to the same incarnation (see `PeerFlow.connectionLost`) */
+  replacing = false
   readonly outbox = new Outbox()
   readonly asks = new PendingAsks()
   readonly watch = new PeerWatch()
@@ -104,9 +107,9 @@ export const admit = (router: Router, node: NodeId, outbound: boolean): Handshak
       peer.conn!.close(`${node.name} restarted (new incarnation ${node.incarnation})`)
     } else if (peer.conn!.outbound === outbound) {
       // the same dialler again: it found its old connection dead before we did
-      peer.conn!.close(`${node.name} reconnected; the old connection is dead`)
+      replace(peer, `${node.name} reconnected; the old connection is dead`)
     } else if (dialer === winner) {
-      peer.conn!.close("replaced by the connection dialled by the node with the smaller name")
+      replace(peer, "replaced by the connection dialled by the node with the smaller name")
     } else {
       return new HandshakeError({ code: "duplicate", message: `already connected to ${node.name}` })
     }
@@ -123,11 +126,24 @@ export const admit = (router: Router, node: NodeId, outbound: boolean): Handshak
   return undefined
 }
 
-/** A handshake that was admitted failed later: release its claim. */
+/** Closes the connection to a peer for a new one to the same incarnation: the peer is not down. */
+const replace = (peer: Peer, reason: string): void => {
+  peer.replacing = true
+  try {
+    peer.conn!.close(reason)
+  } finally {
+    peer.replacing = false
+  }
+}
+
+/** A handshake that was admitted failed later: release its claim (and what waited for it). */
 export const release = (router: Router, node: NodeId | undefined, outbound: boolean): void => {
   if (node === undefined) return
   const peer = router.peers.get(node.name)
-  if (peer !== undefined && peer.claim === (outbound ? "outbound" : "inbound")) peer.claim = undefined
+  if (peer !== undefined && peer.claim === (outbound ? "outbound" : "inbound")) {
+    peer.claim = undefined
+    if (!peer.isUp) peer.flow.giveUp()
+  }
 }
 
 /** Makes an established connection the one to its peer; false if it lost a race. */
@@ -145,14 +161,18 @@ export const attach = (
     return false
   }
   peer.claim = undefined
-  if (peer.isUp) peer.conn!.close("replaced")
+  if (peer.isUp) {
+    if (peer.incarnation === conn.peer.incarnation) replace(peer, "replaced")
+    else peer.conn!.close("replaced")
+  }
   const last = peer.lastSession
   const gap = last !== undefined && peerPrevious !== undefined && last.session === peerPrevious.session &&
     last.sent > peerPrevious.received
+  const sameIncarnation = peer.incarnation === conn.peer.incarnation
   peer.conn = conn
   peer.incarnation = conn.peer.incarnation
   peer.protocols = { ...protocols }
-  peer.flow.reset()
+  const kept = peer.flow.attached()
   startHolds(router, peer, conn, holds?.sent ?? [], holds?.received ?? [])
   conn.setHandlers({
     // through the router, so that its transport tests can observe inbound traffic
@@ -163,6 +183,7 @@ export const attach = (
   // connection: settling a buffered envelope (or reading the first frames, below) can resume a
   // sender synchronously, and its send must queue behind the buffer (per-pair FIFO).
   flushBuffer(router, peer, conn)
+  resumeHeld(peer, kept, sameIncarnation)
   conn.start()
   if (conn.closed !== undefined) return false
   const waiters = peer.upWaiters
@@ -203,7 +224,7 @@ const closed = (router: Router, peer: Peer, conn: Connection, reason: string): v
   peer.asks.failAll(down)
   peer.watch.connectionLost(node.name)
   peer.requests.failAll(down)
-  peer.flow.connectionLost(node.incarnation)
+  peer.flow.connectionLost(node.incarnation, peer.replacing, router.options.timers, router.options.replaceGraceMillis)
   const waiters = peer.closeWaiters
   peer.closeWaiters = []
   for (const f of waiters) f(reason)

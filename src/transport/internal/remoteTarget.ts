@@ -114,9 +114,12 @@ export class RemoteTarget implements Target {
     return new ActorRef(this.address, this, this.router.system)
   }
 
-  /** The Hold the peer put on this actor, if any (only for this incarnation, while connected). */
+  /**
+   * The Hold the peer put on this actor, if any (only for this incarnation; between connections,
+   * a `backpressure` hold kept for the next one).
+   */
   private held(peer: Peer): Held | undefined {
-    if (peer.flow.held.size === 0 || peer.incarnation !== this.incarnation || !peer.isUp) return undefined
+    if (peer.flow.held.size === 0 || peer.incarnation !== this.incarnation) return undefined
     return peer.flow.held.get(this.id)
   }
 

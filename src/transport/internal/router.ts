@@ -20,6 +20,7 @@ import { type ActorAddress, ActorRef, type NodeId } from "../../actors/ActorRef.
 import type { Kernel, RemoteResolver, Target } from "../../actors/Kernel.ts"
 import type { Connection } from "../Connection.ts"
 import type { ListenAddress } from "../Handshake.ts"
+import type { Timers } from "../Network.ts"
 import type { HandshakeError } from "../TransportError.ts"
 import { dispatch } from "./inbound.ts"
 import * as Peers from "./peers.ts"
@@ -44,6 +45,10 @@ export interface RouterOptions {
   readonly gossip?: boolean | undefined
   /** bytes a held peer may still send to one actor (in flight when Hold left) */
   readonly holdSlackBytes: number
+  /** the clock for the wait of held senders across a replaced connection */
+  readonly timers: Timers
+  /** how long senders held on a replaced connection wait for the new one (see `flow.ts`) */
+  readonly replaceGraceMillis: number
   /** queued bytes past which remote `tellUnsafe`s become dead letters */
   readonly unsafeLimitBytes: number
   /** protocol allowlist for remote spawn, by protocol name */
