@@ -8,6 +8,11 @@
  *   `ActorSystem.kill` sends the one untrappable signal: the target exits with `Killed` (even
  *   one already stopping, whose cleanup is then no longer waited for), and its links then see
  *   `Killed` (which they may trap).
+ * - An actor that is **stopping** (its cleanup runs) is alive until it is gone, as a process in
+ *   its `terminate/2`: an abnormal exit signal (by link or `system.exit`) ends it at once with
+ *   that reason if it does not trap exits, its cleanup no longer waited for (`Normal` is
+ *   ignored, and so are the signals of its own children, which its stop is stopping); its name
+ *   stays registered, and links and monitors made meanwhile fire when it is gone.
  * - An exit signal from an actor's **parent** (its supervisor stopping it with `Shutdown`, or
  *   any other reason, `Normal` too) ends a trapping actor once its `onExit` has handled it, with
  *   that reason unless the handler stopped the actor with its own (a gen_server's behaviour in
