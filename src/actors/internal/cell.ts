@@ -598,10 +598,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
     const timer = Effect.runForkWith(this.context ?? Context.empty())(Effect.sleep(Math.max(0, millis)))
     timer.addObserver((exit) => {
       if (Exit.isFailure(exit) || this.state !== State.Stopping || this.initFiber === undefined) return
-      if (this.links !== undefined) {
-        for (const linked of this.links.values()) linked.target.removeLink(this.self)
-        this.links = undefined
-      }
+      unlinkSpawner(this)
       this.exitReason = reason
       const children = this.children
       this.children = undefined
@@ -1347,10 +1344,7 @@ export const initCell = <A>(cell: Cell, caller: Fiber.Fiber<unknown, unknown>, r
     () => {
       cell.initFiber = undefined
       if (settled || (cell.state !== State.Starting && cell.state !== State.Stopping)) return Effect.void
-      if (cell.links !== undefined) {
-        for (const linked of cell.links.values()) linked.target.removeLink(cell.self)
-        cell.links = undefined
-      }
+      unlinkSpawner(cell)
       const reason = cell.exitReason ?? ExitReason.shutdownWith("its spawner was interrupted during its init")
       cell.state = State.Running
       cell.terminate(reason)
@@ -1376,17 +1370,25 @@ const killedDuringInit = (cell: Cell): Effect.Effect<never, SpawnError> => {
   )
 }
 
+/**
+ * A start that fails is reported to the spawner by the spawn's error, not by an exit signal over
+ * the link `spawn({ link: true })` made (which would end a spawner that does not trap exits): that
+ * link goes. The actors the init linked to itself see the exit, as a process's links do when its
+ * `init/1` fails.
+ */
+const unlinkSpawner = (cell: Cell): void => {
+  const parent = cell.parent
+  if (parent === undefined || cell.links?.delete(parent.self.key) !== true) return
+  parent.removeLink(cell.self)
+}
+
 /** The init failed (`cause`), or the actor was stopped while initialising (no cause): stop it, fail the spawn. */
 const failStart = (cell: Cell, cause: Cause.Cause<unknown> | undefined): Effect.Effect<never, SpawnError> => {
   const reason = cause !== undefined ? ExitReason.fromCause(cause) : cell.exitReason!
   const message = cause !== undefined
     ? Cause.pretty(cause)
     : `stopped during initialisation (${ExitReason.format(reason)})`
-  // a failed start is reported to the spawner, not signalled over links
-  if (cell.links !== undefined) {
-    for (const linked of cell.links.values()) linked.target.removeLink(cell.self)
-    cell.links = undefined
-  }
+  unlinkSpawner(cell)
   cell.state = State.Running // let terminate() run the full path (children, scope, notifications)
   cell.terminate(reason)
   return Effect.fail(new SpawnError({ protocol: cell.behavior.protocol.name, message }))
