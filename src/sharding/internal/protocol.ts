@@ -49,5 +49,10 @@ export type RegionProtocol = typeof RegionProtocol.defs
 
 export const NodeProtocol = Actor.make("telex/ShardingNode", {
   /** the node's lease owner id (`name#incarnation`) */
-  Owner: Actor.ask({}, { success: Schema.String })
+  Owner: Actor.ask({}, { success: Schema.String }),
+  /**
+   * the node `owner` (its lease owner id) stops gracefully: the receiver stops routing to it and
+   * placing shards on it at once (what it sends for its shards waits for their next owner)
+   */
+  Leaving: Actor.tell({ owner: Schema.String })
 })

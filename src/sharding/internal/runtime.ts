@@ -250,6 +250,10 @@ export const make = (config: Config) =>
     let members = new Map<string, string>()
     const confirmed = new Set<string>()
     const probing = new Set<string>()
+    /** the node actors of the confirmed members (told when this node leaves) */
+    const nodeRefs = new Map<string, ActorRef<typeof NodeProtocol.defs>>()
+    /** members that said they are leaving (a graceful stop): neither routed to nor placed on again */
+    const leaving = new Set<string>()
     /** regions of other nodes: `${owner}\0${type}` → ref */
     const regions = new Map<string, ActorRef<RegionProtocol>>()
     const regionLookups = new Set<string>()
@@ -1057,19 +1061,40 @@ export const make = (config: Config) =>
       placementMembers = memberNames()
     }
 
+    /**
+     * A member says it stops gracefully: from now on, what this node sends for its shards is held
+     * here until their next owner has them, so nothing is sent to it as its regions go away; and
+     * its shards are placed on the others at once (acquired once it has given them up).
+     */
+    const memberLeaving = (owner: string) => {
+      if (owner === selfId) return
+      leaving.add(owner)
+      forgetMember(owner)
+      nodeRefs.delete(owner)
+    }
+
     const refreshMembers = () => {
       if (node === undefined) return
       const next = new Map<string, string>()
+      const listed = new Set<string>()
       for (const p of node.peers()) {
+        if (p.node !== undefined) listed.add(nodeKey(p.node))
         if (!p.up || p.node === undefined || p.listen === undefined) continue
         const id = nodeKey(p.node)
+        if (leaving.has(id)) continue
         if (confirmed.has(id)) {
           next.set(id, p.name)
         } else if (!probing.has(id)) {
           probing.add(id)
           run(
             node.lookup(p.name, NodeProtocol, NODE_NAME, { timeout: "2 seconds" }).pipe(
-              Effect.tap((ref) => Effect.sync(() => nodeKey(ref.address.node) === id && confirmed.add(id))),
+              Effect.tap((ref) =>
+                Effect.sync(() => {
+                  if (nodeKey(ref.address.node) !== id || leaving.has(id)) return
+                  confirmed.add(id)
+                  nodeRefs.set(id, ref)
+                })
+              ),
               Effect.ignore,
               Effect.ensuring(Effect.sync(() => probing.delete(id)))
             )
@@ -1077,6 +1102,9 @@ export const make = (config: Config) =>
         }
       }
       for (const id of confirmed) if (!next.has(id)) confirmed.delete(id)
+      for (const id of nodeRefs.keys()) if (!confirmed.has(id)) nodeRefs.delete(id)
+      // an incarnation gone from the peers will not come back (a restart is another id)
+      for (const id of leaving) if (!listed.has(id)) leaving.delete(id)
       members = next
       placementMembers = memberNames()
     }
@@ -1646,13 +1674,24 @@ export const make = (config: Config) =>
       start: Effect.gen(function*() {
         // the node actor: its presence makes this node a sharding member for its peers
         if (config.hosting) yield* system.spawn(
-          NodeProtocol.behavior(Effect.succeed({ Owner: () => Effect.succeed(selfId) })),
+          NodeProtocol.behavior(Effect.succeed({
+            Owner: () => Effect.succeed(selfId),
+            Leaving: ({ owner }) => Effect.sync(() => memberLeaving(owner))
+          })),
           { name: NODE_NAME }
         ).pipe(Effect.orDie)
         // graceful stop: entities stop, leases are given up, so the next owners need not wait for them to expire
         yield* Effect.addFinalizer(() =>
           Effect.gen(function*() {
             closing = true
+            // the other members stop routing to this node now, not at their next lease read
+            for (const ref of nodeRefs.values()) {
+              try {
+                ref.tellUnsafe(NodeProtocol.Leaving({ owner: selfId }))
+              } catch {
+                // not connected: it routes nothing here
+              }
+            }
             const states = Array.from(shardStates.values())
             // as at a handoff: the entities handle what they were sent first (the leases are still renewed meanwhile)
             const drainUntil = now() + holdMillis
