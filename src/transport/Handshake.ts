@@ -50,6 +50,8 @@ export interface HandshakeOptions {
   readonly timers?: Timers | undefined
   /** what we received on our previous connection with this peer (for gap reports) */
   readonly previous?: ((peer: string) => PreviousSession | undefined) | undefined
+  /** paces the verification of this connection's AUTH by its remote address (server side, see `AuthThrottle`) */
+  readonly authThrottle?: AuthGate | undefined
   /** our actors the peer must hold from the start of the connection, as `[id, overflow, capacity]` */
   readonly holds?: ((peer: NodeId) => ReadonlyArray<HoldEntry>) | undefined
 }
@@ -178,6 +180,69 @@ export class PendingHandshakes {
   }
 }
 
+/** One connection's view of the `AuthThrottle` (its remote address). */
+export interface AuthGate {
+  /** ms to wait before verifying this AUTH (its turn); reserves the turn */
+  delay(): number
+  failed(): void
+  succeeded(): void
+}
+
+/**
+ * Paces the proofs of a remote address that keeps failing them (a peer guessing the secret):
+ * after `free` failed AUTHs, each AUTH from that address is verified only at its turn, the turns
+ * `step` apart, doubling with each further failure up to `maxStep` (a guesser with many
+ * connections gets no more turns than with one). An AUTH whose turn would come after its
+ * handshake's timeout is refused at once (`auth`), unverified. Per address: a peer at another
+ * address is never slowed, and a success from the address forgets its failures, as does a
+ * minute without one. At most `capacity` addresses are remembered (the oldest is forgotten
+ * first), so a flood of addresses costs bounded memory.
+ */
+export class AuthThrottle {
+  private readonly entries = new Map<string, { failures: number; next: number; last: number }>()
+  private readonly timers: Timers
+  private readonly options: { free: number; step: number; maxStep: number; forgetMillis: number; capacity: number }
+
+  constructor(timers: Timers, options?: Partial<AuthThrottle["options"]>) {
+    this.timers = timers
+    this.options = { free: 3, step: 100, maxStep: 1000, forgetMillis: 60_000, capacity: 4096, ...options }
+  }
+
+  private entry(address: string) {
+    const e = this.entries.get(address)
+    if (e !== undefined && this.timers.now() - e.last > this.options.forgetMillis) {
+      this.entries.delete(address)
+      return undefined
+    }
+    return e
+  }
+
+  gate(address: string): AuthGate {
+    return {
+      delay: () => {
+        const e = this.entry(address)
+        if (e === undefined || e.failures < this.options.free) return 0
+        const now = this.timers.now()
+        const turn = Math.max(now, e.next)
+        e.next = turn + Math.min(this.options.maxStep, this.options.step * 2 ** (e.failures - this.options.free))
+        return turn - now
+      },
+      failed: () => {
+        const now = this.timers.now()
+        const e = this.entry(address)
+        if (e !== undefined) {
+          e.failures++
+          e.last = now
+          return
+        }
+        if (this.entries.size >= this.options.capacity) this.entries.delete(this.entries.keys().next().value!)
+        this.entries.set(address, { failures: 1, next: now, last: now })
+      },
+      succeeded: () => void this.entries.delete(address)
+    }
+  }
+}
+
 const shedMessage = "closed at once: too many handshakes in progress"
 
 /** Whether a handshake failed because its connection was closed to make room (`PendingHandshakes`). */
@@ -232,7 +297,9 @@ const run = (
       if (refuse && !socket.destroyed) send(socket, FrameType.Refuse, { code, reason: message })
       reject(new HandshakeError({ code, message }))
     }
-    const cancelTimer = (options.timers ?? realTimers).setTimeout(
+    const timers = options.timers ?? realTimers
+    const started = timers.now()
+    const cancelTimer = timers.setTimeout(
       () => fail("timeout", `handshake did not complete within ${options.timeoutMillis} ms`, true),
       options.timeoutMillis
     )
@@ -252,6 +319,21 @@ const run = (
         previous: options.previous?.(peer!.name) ?? null,
         ...(holds.length > 0 ? { hold: holds } : {})
       })
+    }
+
+    /** the server's side of a received AUTH */
+    const verify = (body: any): void => {
+      const expected = proof(options.secret, "client", myNonce, peerNonce, options.node, peer!)
+      if (!sameProof(expected, body.proof)) {
+        options.authThrottle?.failed()
+        return fail("auth", "bad secret: the client failed authentication", true)
+      }
+      options.authThrottle?.succeeded()
+      frames.maxFrameSize = options.maxFrameSize
+      const refusal = admit(peer!, false)
+      if (refusal !== undefined) return fail(refusal.code, refusal.message, true)
+      sendReady()
+      step = "ready"
     }
 
     const onFrame = (frame: Frame, rest: Array<Frame>): void => {
@@ -318,16 +400,22 @@ const run = (
         }
         case "auth": {
           if (frame.type !== FrameType.Auth) return fail("protocol", `expected AUTH, got frame type ${frame.type}`, true)
-          const expected = proof(options.secret, "client", myNonce, peerNonce, options.node, peer!)
-          if (!sameProof(expected, body.proof)) return fail("auth", "bad secret: the client failed authentication", true)
-          frames.maxFrameSize = options.maxFrameSize
-          const refusal = admit(peer!, false)
-          if (refusal !== undefined) return fail(refusal.code, refusal.message, true)
-          sendReady()
-          step = "ready"
+          const wait = options.authThrottle?.delay() ?? 0
+          if (wait === 0) return verify(body)
+          if (timers.now() + wait >= started + options.timeoutMillis) {
+            return fail("auth", "too many failed authentications from this address: try again later", true)
+          }
+          // nothing is due from the client until our READY
+          step = "verifying"
+          timers.setTimeout(() => {
+            if (!settled) verify(body)
+          }, wait)
           return
         }
+        case "verifying":
+          return fail("protocol", `unexpected frame type ${frame.type} before READY`, true)
         case "ready": {
+
           if (frame.type !== FrameType.Ready) return fail("protocol", `expected READY, got frame type ${frame.type}`, true)
           if (!isProtocols(body.protocols) || !isPrevious(body.previous) || !isHolds(body.hold)) {
             return fail("protocol", "malformed READY", true)

@@ -487,10 +487,11 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
 
   // ---- listener -------------------------------------------------------------
   const pendingHandshakes = new Handshake.PendingHandshakes(maxPendingHandshakes)
+  const authThrottle = new Handshake.AuthThrottle(network.timers)
   const onInbound = (socket: Socket) => {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`
     let admitted: NodeId | undefined
-    Handshake.server(socket, handshakeOptions(), (peer) => {
+    Handshake.server(socket, { ...handshakeOptions(), authThrottle: authThrottle.gate(socket.remoteAddress ?? "") }, (peer) => {
       const refusal = router.admit(peer, false)
       if (refusal === undefined) admitted = peer
       return refusal
