@@ -132,4 +132,33 @@ describe("an exit signal over a link to an actor that is stopping", () => {
       assert.deepStrictEqual(yield* system.awaitExit(parent), ExitReason.normal)
       assert.deepStrictEqual(log, ["parent finalized"])
     })))
+
+  for (const how of ["system.kill", "a linked crash"] as const) {
+    it.effect(`${how} ends a stopping parent, and the children it is still stopping go with it`, () =>
+      withReleased((release) => Effect.gen(function*() {
+        const system = yield* ActorSystem
+        const finalizing = yield* Deferred.make<void>()
+        let child: ActorRef.ActorRef<typeof R.defs> | undefined
+        const parent = yield* system.spawn(R.behavior(Effect.gen(function*() {
+          const ctx = yield* ActorContext
+          child = yield* Effect.orDie(ctx.spawn(slowCleanup(finalizing, release), { shutdown: "infinity" }))
+          return { Ping: () => Effect.succeed(1), Crash: () => Effect.die(new Error("boom")) }
+        })), { shutdown: "infinity" })
+        const linker = yield* system.spawn(L.behavior(Effect.gen(function*() {
+          const ctx = yield* ActorContext
+          return { Link: () => ctx.link(parent), Crash: () => Effect.die(new Error("linked crash")) }
+        })))
+        yield* linker.ask(L.Link())
+        const childExit = yield* Effect.forkChild(system.awaitExit(child!))
+        const parentExit = yield* Effect.forkChild(system.awaitExit(parent))
+        yield* Effect.forkChild(system.stop(parent))
+        yield* Deferred.await(finalizing)
+        if (how === "system.kill") yield* system.kill(parent)
+        else yield* linker.tell(L.Crash())
+        yield* settle()
+        assert.isDefined(parentExit.pollUnsafe(), "the parent is gone")
+        assert.isDefined(childExit.pollUnsafe(), "its child is still stopping")
+        assert.deepStrictEqual(yield* Fiber.join(childExit), ExitReason.killed)
+      })))
+  }
 })

@@ -461,8 +461,9 @@ export class Cell implements Target, ActorContextShape, Activatable {
   /**
    * An exit signal to an actor that is stopping, which is alive until it is gone (a process in
    * its terminate/2): the kill signal, and an abnormal signal when it does not trap exits, end it
-   * at once with that reason — nobody waits for its cleanup any longer. The signals of its own
-   * children, which its stop is stopping, do not.
+   * at once with that reason — nobody waits for its cleanup any longer, and the children it is
+   * still stopping are killed with it. The signals of its own children, which its stop is
+   * stopping, do not.
    */
   private exitSignalStopping(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable: boolean, direct: boolean): void {
     if (untrappable) return this.shutdown(ExitReason.killed, undefined, 0)
@@ -477,6 +478,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
       return
     }
     this.exitReason = reason
+    this.killChildren()
     finalizeSoon(this)
   }
 
@@ -764,11 +766,15 @@ export class Cell implements Target, ActorContextShape, Activatable {
     if (low !== undefined) for (const f of low) f()
   }
 
-  /** Kills the actor now, even while it runs its finalizers (past a shutdown budget). */
+  /**
+   * Kills the actor now, even while it runs its finalizers (past a shutdown budget); the children
+   * it is still stopping are killed with it.
+   */
   kill(): void {
     if (this.state === State.Dead) return
     if (this.state < State.Stopping) return this.terminate(ExitReason.killed)
     this.exitReason = ExitReason.killed
+    this.killChildren()
     finalizeSoon(this)
   }
 
