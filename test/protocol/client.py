@@ -1292,6 +1292,23 @@ def scenario_flow(ctx):
     expect("4.4 nothing lost", value, total)
     c.close()
 
+    # 3.5 `hold`: a client that connects again (same name and incarnation) while the actor it was
+    # held on is still more than half full is held from the server's READY, then released
+    name, incarnation = f"py-hold-{os.getpid()}", time.time_ns() // 1000
+    d = ctx.connect(name=name, incarnation=incarnation)
+    check("3.5 no `hold` in a first READY", "hold" not in d.server_ready, json.dumps(d.server_ready))
+    slow = d.lookup("slow")
+    d.send_together([[TELL, slow["id"], "Counter", {"_tag": "Increment", "by": 1}] for _ in range(12)])
+    hold = d.take(lambda e: e[0] == HOLD and e[1] == slow["id"], 2)
+    check("4.4 a flood without honouring Hold: Hold", hold is not None)
+    d.close()
+    e = ctx.connect(name=name, incarnation=incarnation)
+    expect("3.5 READY `hold`: the actor still full is held from the start", e.server_ready.get("hold"),
+           [[slow["id"], "backpressure", ctx.args["capacity"]]])
+    release = e.take(lambda x: x[0] == RELEASE and x[1] == slow["id"], 5)
+    check("4.4 a hold from the READY ends with a Release", release is not None, json.dumps(release))
+    e.close()
+
 
 def scenario_overflow(ctx):
     """Sections 4.4, 7.3, 8.1, 8.2: a full mailbox under the `fail` policy."""
