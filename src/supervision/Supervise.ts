@@ -169,8 +169,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
       yield* Scope.close(st[Incarnation], Exit.fail(new PreRestart({ message: describe(error) })))
       if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
       st[Incarnation] = yield* Scope.fork(st[Outer], "sequential")
-      st[Current] = yield* Scope.provide(inner.init, st[Incarnation]).pipe(Effect.orDie)
-      signals(st)
+      incarnate(st, yield* Scope.provide(inner.init, st[Incarnation]).pipe(Effect.orDie))
     })
 
   /**
@@ -209,14 +208,32 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
       }
     })
 
+  /**
+   * Per tag, the key under which an actor's handlers object holds its current incarnation's
+   * handler: a message then reaches that handler from the object the cell already holds,
+   * without reaching the incarnation's own handlers object (a cache miss per message for an
+   * actor among many not used lately).
+   */
+  const slots: Record<string, symbol> = Object.create(null)
+  for (const tag of tags) slots[tag] = Symbol(tag)
+
   /** A message to the current incarnation. */
   const handle = (st: Supervised, message: { readonly _tag: string }) => {
-    const effect = st[Current][message._tag](message)
-    // a handler that answered at once (Effect.succeed) has nothing to guard
-    if (Exit.isExit(effect) && Exit.isSuccess(effect)) return effect
+    // (called as its incarnation's handlers object's method, as before)
+    const effect = (st as any)[slots[message._tag]!].call(st[Current], message)
+    // a handler that answered at once (Effect.succeed) has nothing to guard (a prototype
+    // comparison: Exit.isExit looks a symbol up along the effect's prototype chain)
+    if (Object.getPrototypeOf(effect) === successProto) return effect
     const guarded = guard(st, effect, asks.has(message._tag), message._tag)
     // a handler marked with Actor.fork stays forked
     return effect[Actor.ForkTypeId] === true ? Actor.fork(guarded) : guarded
+  }
+
+  /** Makes `current` the actor's incarnation: its handlers, and its signals. */
+  const incarnate = (st: Supervised, current: any) => {
+    st[Current] = current
+    for (const tag of tags) (st as any)[slots[tag]!] = current[tag]
+    signals(st)
   }
 
   /**
@@ -251,6 +268,8 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
       this[Ctx] = ctx
       this[Outer] = outer
       this[Incarnation] = scope
+      // the incarnation's handlers' slots, made here so that every actor of the behaviour has one shape
+      for (const tag of tags) (this as any)[slots[tag]!] = undefined
     }
   }
   Object.defineProperty(Handlers.prototype, LiveSignals, { value: true })
@@ -261,16 +280,19 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     const outer = yield* Effect.scope
     const scope = yield* Scope.fork(outer, "sequential")
     const st = new Handlers(ctx, outer, scope)
-    st[Current] = yield* Scope.provide(inner.init, scope)
+    const current = yield* Scope.provide(inner.init, scope)
     // one closure for every tag (the message carries its tag), for whoever calls a tag's handler
     // itself (an outer Supervise.behavior, a wrapper); the cell calls `dispatch`
     const onMessage = (message: { readonly _tag: string }) => handle(st, message)
     for (const tag of tags) st[tag] = onMessage
-    signals(st)
+    incarnate(st, current)
     return st as unknown as Actor.Handlers<D, any>
   })
   return { protocol, init } as Actor.Behavior<D, E, R>
 }
+
+/** the prototype of a successful Exit */
+const successProto: object = Object.getPrototypeOf(Exit.void)
 
 const describe = (e: unknown): string =>
   e instanceof Error ? e.message : typeof e === "object" && e !== null && "_tag" in e ? String((e as any)._tag) : String(e)
