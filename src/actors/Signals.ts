@@ -11,8 +11,9 @@
  * - An actor that is **stopping** (its cleanup runs) is alive until it is gone, as a process in
  *   its `terminate/2`: an abnormal exit signal (by link or `system.exit`) ends it at once with
  *   that reason if it does not trap exits, its cleanup no longer waited for (`Normal` is
- *   ignored, and so are the signals of its own children, which its stop is stopping); its name
- *   stays registered, and links and monitors made meanwhile fire when it is gone.
+ *   ignored, and so are the signals of its own children, which its stop is stopping, and any
+ *   signal to an actor stopping because an earlier signal ended it: the first reason stands);
+ *   its name stays registered, and links and monitors made meanwhile fire when it is gone.
  * - An exit signal from an actor's **parent** (its supervisor stopping it with `Shutdown`, or
  *   any other reason, `Normal` too) ends a trapping actor once its `onExit` has handled it, with
  *   that reason unless the handler stopped the actor with its own (a gen_server's behaviour in

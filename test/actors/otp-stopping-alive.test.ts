@@ -161,4 +161,18 @@ describe("an exit signal over a link to an actor that is stopping", () => {
         assert.deepStrictEqual(yield* Fiber.join(childExit), ExitReason.killed)
       })))
   }
+
+  it.effect("two exit signals in a row: the first ends the actor, the second finds it gone (process_SUITE exit_twice)", () =>
+    withReleased((release) => Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const finalizing = yield* Deferred.make<void>()
+      const ref = yield* system.spawn(slowCleanup(finalizing, release), { shutdown: "infinity" })
+      const exit = yield* Effect.forkChild(system.awaitExit(ref))
+      yield* system.exit(ref, ExitReason.error("first"))
+      yield* Deferred.await(finalizing)
+      yield* system.exit(ref, ExitReason.error("second"))
+      yield* settle()
+      yield* Deferred.succeed(release, undefined)
+      assert.deepStrictEqual(yield* Fiber.join(exit), ExitReason.error("first"))
+    })))
 })

@@ -96,6 +96,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
   /** handlers forked with `Actor.fork` still running */
   forked = 0
   trapping = false
+  /** stopping because an exit signal ended it: it is gone for the later signals but the kill */
+  endedBySignal = false
   context: Context.Context<never> | undefined = undefined
   /** the spawner's fiber, while it runs this actor's init */
   initFiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
@@ -451,24 +453,23 @@ export class Cell implements Target, ActorContextShape, Activatable {
     if (!direct) this.links?.delete(from.key)
     if (untrappable) return this.terminate(ExitReason.killed)
     if (this.trapping) return this.signal(new ExitSignal(from, reason))
-    if (ExitReason.isNormal(reason)) {
-      if (direct && from.key === this.self.key) this.terminate(reason)
-      return
-    }
+    if (ExitReason.isNormal(reason) && !(direct && from.key === this.self.key)) return
+    this.endedBySignal = true
     this.terminate(reason)
   }
 
   /**
    * An exit signal to an actor that is stopping, which is alive until it is gone (a process in
-   * its terminate/2): the kill signal, and an abnormal signal when it does not trap exits, end it
-   * at once with that reason — nobody waits for its cleanup any longer, and the children it is
+   * its terminate/2): the kill signal, and an abnormal signal when it does not trap exits (and
+   * is not stopping because an earlier signal ended it: that one's reason stands, as a process
+   * is dead after the first), end it at once with that reason — nobody waits for its cleanup any longer, and the children it is
    * still stopping are killed with it. The signals of its own children, which its stop is
    * stopping, do not.
    */
   private exitSignalStopping(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable: boolean, direct: boolean): void {
     if (untrappable) return this.shutdown(ExitReason.killed, undefined, 0)
     if (!direct) this.links?.delete(from.key)
-    if (this.trapping) return
+    if (this.trapping || this.endedBySignal) return
     if (ExitReason.isNormal(reason) && !(direct && from.key === this.self.key)) return
     const sender = from._target
     if (!direct && sender instanceof Cell && sender.parent === this) return
