@@ -413,9 +413,11 @@ export const make = (config: Config) =>
       if (local !== undefined) return local.status === "active" ? { _tag: "Local", state: local } : HOLD
       let owner = owners[shard]
       if (owner === undefined || owner === selfId || !members.has(owner)) {
-        // a node stopping gracefully sends what reaches it for a shard it gave up to the
-        // member that should own it next (which holds it until it has the lease)
-        if (!closing || (owner = nextOwner(shard)) === undefined) return HOLD
+        // with no owner known, what is for a shard that another member should own (one this node
+        // handed off, or gave up as it stops) goes to that member at once, which holds it until
+        // it has the lease: not held here for a lease read of this node's own, which a sender
+        // reading the new owner first would overtake
+        if (!(closing || desiredOwner(shard) !== selfName) || (owner = nextOwner(shard)) === undefined) return HOLD
       }
       const region = regionOf(owner, reg)
       if (region === undefined) {
