@@ -43,6 +43,37 @@ import * as OtlpSettings from "./internal/otlpSettings.ts"
 
 export const READY_PREFIX = "@@telex-ready "
 
+/** Set to "1" by `telex start` in the environment of its nodes, whose stdin is a pipe from it. */
+export const LAUNCHED_ENV = "TELEX_LAUNCHED"
+
+/**
+ * A node started by `telex start` stops as on SIGTERM when its launcher is gone, killed with
+ * SIGKILL included: the pipe of its stdin then ends. Without this the nodes of a killed launcher
+ * lived on as orphans holding their ports, until a log line failed on the launcher's closed pipe
+ * (EPIPE) and crashed them. Writes to that pipe fail quietly meanwhile.
+ */
+const stopWithLauncher = (): void => {
+  if (process.env[LAUNCHED_ENV] !== "1") return
+  // not for the processes this one starts: their stdin is not that pipe
+  delete process.env[LAUNCHED_ENV]
+  const ignore = () => {}
+  process.stdout.on("error", ignore)
+  process.stderr.on("error", ignore)
+  const stdin = process.stdin
+  let gone = false
+  const stop = () => {
+    if (gone) return
+    gone = true
+    process.kill(process.pid, "SIGTERM")
+  }
+  stdin.on("error", ignore)
+  stdin.once("end", stop)
+  stdin.once("close", stop)
+  stdin.resume()
+  // the pipe alone does not keep the process running
+  ;(stdin as { unref?: () => void }).unref?.()
+}
+
 /**
  * `bin/telex.js node` holds V8's young generation at its initial size while the node starts
  * (module loading would grow it to its maximum, which an idle node keeps: ~20 MiB of its
@@ -147,6 +178,7 @@ const shardingLayer = (config: Config.ClusterConfig, dir: string, app: ClusterAp
 }
 
 export const run = Effect.fnUntraced(function*(configFile: string, name: string) {
+  stopWithLauncher()
   const { config, dir } = yield* Config.load(configFile)
   const self = yield* Config.nodeOf(config, name)
   const app = yield* loadApp(config, dir)

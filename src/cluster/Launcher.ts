@@ -31,7 +31,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as RestartPolicy from "../supervision/RestartPolicy.ts"
 import * as ShortDuration from "./ShortDuration.ts"
-import { loadApp, READY_PREFIX } from "./ClusterNode.ts"
+import { LAUNCHED_ENV, loadApp, READY_PREFIX } from "./ClusterNode.ts"
 import * as Config from "./Config.ts"
 import { STATS_PREFIX } from "./NodeStats.ts"
 import * as Observer from "./Observer.ts"
@@ -138,8 +138,9 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
   const start = (p: NodeProcess) => {
     // the launcher's own Node and flags: a user running under a loader (--import …) keeps it
     const child = spawn(process.execPath, [...process.execArgv, BIN, "node", "--config", path, "--name", p.name], {
-      env: { ...process.env, [secretEnv]: secret },
-      stdio: ["ignore", "pipe", "pipe"]
+      env: { ...process.env, [secretEnv]: secret, [LAUNCHED_ENV]: "1" },
+      // stdin: a pipe that ends when this process is gone, however it ends (the node then stops)
+      stdio: ["pipe", "pipe", "pipe"]
     })
     p.child = child
     p.up = false
