@@ -124,8 +124,9 @@ export interface NodeOptions {
   /** a peer that has not taken a write for this long is disconnected; default 10 s */
   readonly writeStallTimeout?: Duration.Input | undefined
   /**
-   * bytes a peer may still send to one of our actors after we asked it to hold that actor (what
-   * was in flight); past it, its messages to that actor are refused as `MailboxFull`. Default 8 MiB.
+   * bytes a peer may still send past the capacity of the actors we asked it to hold (what was in
+   * flight), to each and to all of them together; past it, its messages to a full actor are
+   * refused as `MailboxFull`. Default 8 MiB.
    */
   readonly holdSlackBytes?: number | undefined
   /** envelopes buffered per peer while its connection is being made; default 10 000 */

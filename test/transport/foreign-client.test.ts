@@ -402,6 +402,44 @@ describe("a foreign client written from docs/protocol.md", () => {
       assert.strictEqual(1 + mailbox + (refused() - before), 500)
     }))
 
+  it.live("a client that ignores Hold on two actors: the slack is for both together", () =>
+    Effect.gen(function*() {
+      const { node, system } = yield* startServer({ holdSlackBytes: 2000 })
+      const gate = yield* Deferred.make<void>()
+      const spawnStuck = (name: string) =>
+        system.spawn(
+          Counter.behavior(Effect.succeed({
+            Increment: () => Deferred.await(gate),
+            Decrement: () => Effect.succeed(0),
+            Get: () => Effect.succeed(0)
+          })),
+          { name, mailbox: { capacity: 4, overflow: "backpressure" } }
+        )
+      const stuck = [yield* spawnStuck("stuck-1"), yield* spawnStuck("stuck-2")]
+      const before = system.deadLetterCount()
+      yield* Effect.promise(async () => {
+        const client = await Client.connect(node.address.port)
+        try {
+          const hs = await client.handshake({ cluster: "foreign", secret: SECRET, node: me() })
+          if (!hs.ok) throw new Error("refused")
+          for (let i = 0; i < 500; i++) {
+            for (const s of stuck) client.sendEnvelope([TELL, s.address.id, "Counter", { _tag: "Increment", by: 1 }])
+          }
+          // a round trip: every tell has been handled
+          client.sendEnvelope([LOOKUP, 1, "stuck-1"])
+          while ((await client.envelope())[0] !== 23);
+        } finally {
+          client.close()
+        }
+      })
+      const size = (s: (typeof stuck)[number]) => (s.target as unknown as { mailbox: { size: number } }).mailbox.size
+      // each actor: one in its handler, 4 in its mailbox, and what fits in the shared slack past it
+      // (tells of ~50 bytes: at most 40 for both, not 40 each)
+      const past = size(stuck[0]!) + size(stuck[1]!) - 2 * 4
+      assert.isAtMost(past, 2000 / 40)
+      assert.strictEqual(2 + size(stuck[0]!) + size(stuck[1]!) + (system.deadLetterCount() - before), 1000)
+    }))
+
   it.live("a client that heartbeats but does not read its replies is disconnected: write stall, or queue limit", () =>
     Effect.gen(function*() {
       const Big = Actor.make("Foreign/Big", { Get: Actor.ask({}, { success: Schema.String }) })

@@ -5,7 +5,10 @@
  * once it has sent that many). A held sender's `tell`/`ask` to that actor wait (or, under the
  * dropping policies, fail or drop at once, before encoding: see `remoteTarget.ts`); its traffic
  * to every other actor flows on. What was in flight when `Hold` left is accepted up to
- * `holdSlackBytes`.
+ * `holdSlackBytes`, a number of bytes that does not depend on the actor's capacity: what a
+ * sender honouring `Hold` has in flight meanwhile is its outbound queue plus what the network
+ * buffers (a bandwidth-delay product), whatever the size of the mailbox, so a slack scaled down
+ * for small mailboxes would turn a conforming sender's in-flight messages into losses.
  *
  * Holds belong to a connection: they start empty on a new one and end with it. The actors the
  * peer was asked to hold when its connection ended that are still more than half full are held
@@ -54,6 +57,14 @@ export class PeerFlow {
   readonly held = new Map<number, Held>()
   /** our actors we asked the peer to hold (this connection), by id */
   readonly holding = new Map<number, Holding>()
+  /** the sum of the `excess` of `holding`: the slack is for all of the peer's held actors together */
+  excess = 0
+
+  /** The mailbox took what came past its capacity (or the hold ended): its excess stops counting. */
+  settle(h: Holding): void {
+    this.excess -= h.excess
+    h.excess = 0
+  }
 
   /** our actors the peer held (or had a credit for) when its last connection ended, and its incarnation */
   lastHolding: { readonly incarnation: number; readonly ids: ReadonlyArray<number> } | undefined = undefined
@@ -75,6 +86,7 @@ export class PeerFlow {
   connectionLost(incarnation: number, replaced: boolean, timers: Timers, graceMillis: number): void {
     this.lastHolding = this.holding.size === 0 ? undefined : { incarnation, ids: Array.from(this.holding.keys()) }
     this.holding.clear()
+    this.excess = 0
     if (!replaced) return this.giveUp()
     this.cancelGrace?.()
     this.cancelGrace = undefined
@@ -109,6 +121,7 @@ export class PeerFlow {
     const kept = Array.from(this.held)
     this.held.clear()
     this.holding.clear()
+    this.excess = 0
     return kept
   }
 }
@@ -175,13 +188,15 @@ export const hold = (peer: Peer, conn: Connection, cell: LocalActor, announced =
     holdings.set(id, holding)
   } else {
     holding.granted = undefined
-    holding.excess = 0
+    peer.flow.settle(holding)
   }
   if (!announced) conn.send([Kind.Hold, id, cell.overflow, cell.capacity])
   const h = holding
   cell.onLowWater(() => {
     if (holdings.get(id) !== h || h.granted !== undefined) return // that connection is gone
     if (peer.conn !== conn || conn.closed !== undefined) return void holdings.delete(id)
+    // drained to half: what came past the capacity has been taken
+    peer.flow.settle(h)
     if (!cell.isAlive) {
       // nothing more to hold: sends to it now fail as to any stopped actor
       holdings.delete(id)
@@ -246,6 +261,7 @@ export const countCredit = (router: Router, peer: Peer, conn: Connection, id: nu
   if (holding === undefined || holding.granted === undefined || ++holding.received < holding.granted) return
   const cell = router.system.local(id)
   if (cell === undefined || !cell.isAlive || cell.mailbox.size <= cell.capacity >> 1) {
+    peer.flow.settle(holding)
     peer.flow.holding.delete(id)
     conn.send([Kind.Release, id])
     return
@@ -255,8 +271,11 @@ export const countCredit = (router: Router, peer: Peer, conn: Connection, id: nu
 
 /**
  * A message for a full `backpressure` mailbox: accepted (it was in flight when Hold left) while
- * the peer's bytes to this actor stay within the slack; past it the peer is not honouring Hold
- * (e.g. a client that ignores the envelope) and the message is refused.
+ * the peer's bytes past the capacity of this actor, and of all the actors it is held on together,
+ * stay within the slack; past it the peer is not honouring Hold (e.g. a client that ignores the
+ * envelope) and the message is refused. Together as well as per actor: what a sender honouring
+ * Hold has in flight is bounded for the connection as a whole, and a peer flooding many actors
+ * would otherwise make the node keep a slack's worth for each.
  */
 export const inSlack = (router: Router, peer: Peer, conn: Connection, cell: LocalActor, bytes: number): boolean => {
   const id = cell.self.address.id
@@ -266,5 +285,6 @@ export const inSlack = (router: Router, peer: Peer, conn: Connection, cell: Loca
     holding = peer.flow.holding.get(id)!
   }
   holding.excess += bytes
-  return holding.excess <= router.options.holdSlackBytes
+  peer.flow.excess += bytes
+  return holding.excess <= router.options.holdSlackBytes && peer.flow.excess <= router.options.holdSlackBytes
 }
