@@ -41,7 +41,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { ActorSystem } from "../system/ActorSystem.ts"
-import { READY_PREFIX } from "../cluster/ClusterNode.ts"
+import { LAUNCHED_ENV, READY_PREFIX } from "../cluster/ClusterNode.ts"
 import type { ClusterConfig } from "../cluster/Config.ts"
 import { STATS_PREFIX } from "../cluster/NodeStats.ts"
 import { Registry } from "../cluster/Registry.ts"
@@ -195,8 +195,10 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
     const launchOnce = (p: Proc) =>
       new Promise<void>((resolve, reject) => {
         const child = spawn(process.execPath, [BIN, "node", "--config", p.configFile, "--name", p.name], {
-          env: { ...process.env, ...options.env, TELEX_SECRET: secret },
-          stdio: ["ignore", "pipe", "pipe"]
+          env: { ...process.env, ...options.env, TELEX_SECRET: secret, [LAUNCHED_ENV]: "1" },
+          // stdin: a pipe that ends with this process, however it ends (as `telex start`'s nodes,
+          // the node then stops): a test run killed before its scope closed leaves no node behind
+          stdio: ["pipe", "pipe", "pipe"]
         })
         p.child = child
         p.ready = false
