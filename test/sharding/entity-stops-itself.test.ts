@@ -6,7 +6,7 @@
  * the regions).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Fiber, Schema } from "effect"
 import * as Actor from "../../src/actors/Actor.ts"
 import { ActorContext } from "../../src/actors/ActorContext.ts"
 import * as Entity from "../../src/sharding/Entity.ts"
@@ -17,7 +17,8 @@ import { connect, fast, quiet, settled, soloLayer, startNode } from "./_runtime.
 const Quitter = Actor.make("test/Quitter", {
   Add: Actor.tell({ by: Schema.Int }),
   Get: Actor.ask({}, { success: Schema.Int }),
-  Quit: Actor.tell({})
+  Quit: Actor.tell({}),
+  QuitLater: Actor.tell({})
 })
 
 const QuitterEntity = Entity.make(
@@ -30,11 +31,19 @@ const QuitterEntity = Entity.make(
     return {
       Add: ({ by }) => count.update((n) => n + by),
       Get: () => count.get,
-      Quit: () => ctx.stop()
+      Quit: () => ctx.stop(),
+      QuitLater: () => Effect.andThen(Effect.sleep("100 millis"), ctx.stop())
     }
   })),
   { state: { schema: Schema.Int, initial: 0 } }
 )
+
+/** the same, with a mailbox of 4 under back-pressure */
+const SmallQuitterEntity = Entity.make(Quitter, QuitterEntity.behavior, {
+  type: "test/SmallQuitter",
+  state: { schema: Schema.Int, initial: 0 },
+  mailbox: { capacity: 4, overflow: "backpressure" }
+})
 
 const activations = (events: ReadonlyArray<{ readonly kind: string }>, key: string) =>
   events.filter((e) => e.kind === "activated" && (e as any).key === key).length
@@ -69,6 +78,22 @@ describe("sharding: an entity that stops itself", () => {
         yield* exercise(quitters.ref("q"))
         assert.strictEqual(activations(events, "q"), 4)
       }).pipe(Effect.provide(soloLayer({ ...fast, entities: [QuitterEntity], onEvent: (e) => events.push(e) })))
+    })), 20_000)
+
+  it.live("tells waiting for room in its full mailbox when it stops reach its next activation", () =>
+    quiet(Effect.gen(function*() {
+      yield* Effect.gen(function*() {
+        const ref = (yield* Sharding.entity(SmallQuitterEntity)).ref("small")
+        assert.strictEqual(yield* ref.ask(Quitter.Get()), 0)
+        yield* ref.tell(Quitter.QuitLater())
+        // 4 fit in its mailbox, 16 wait for room
+        const senders = yield* Effect.forkChild(Effect.forEach(Array.from({ length: 20 }), () => ref.tell(Quitter.Add({ by: 1 })), {
+          concurrency: "unbounded",
+          discard: true
+        }))
+        yield* Fiber.join(senders)
+        assert.strictEqual(yield* ref.ask(Quitter.Get(), { timeout: "5 seconds" }), 20)
+      }).pipe(Effect.provide(soloLayer({ ...fast, entities: [SmallQuitterEntity] })))
     })), 20_000)
 
   it.live("from another node, through the regions", () =>

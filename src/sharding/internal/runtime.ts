@@ -542,6 +542,13 @@ export const make = (config: Config) =>
 
     const entityId = (type: string, key: string) => `${type}\u0000${key}`
 
+    /** Waits until `target`'s mailbox has room, or its actor stops. */
+    const roomIn = (target: Kernel.Target): Effect.Effect<void> =>
+      Effect.callback<void>((resume) => {
+        const cancel = target.waitForSpace(() => resume(Effect.void))
+        return Effect.sync(cancel)
+      })
+
     /** An entity's entry; its actor calls `StoppingHook` as it begins to stop (see `onEntityStopping`). */
     class Entry implements EntityEntry {
       readonly protocol: Actor.ActorProtocol<any>
@@ -1547,12 +1554,29 @@ export const make = (config: Config) =>
           const local = shardStates.get(this.shard)
           if (local !== undefined && (held.get(this.shard)?.length ?? 0) === 0) {
             const ref = this.runningRef(local)
-            if (ref !== undefined) return ref.tell(message as any)
+            if (ref !== undefined) return this.tellRunning(ref, message)
             // to be activated, or starting: admitted first (see `admitted`)
             if (local.status === "active") return Effect.andThen(admitted, Effect.suspend(() => this.dispatch(message)))
           }
           return this.dispatch(message)
         })
+      }
+
+      /**
+       * A tell to the running entity here, as `ActorRef.tell` sends it (its mailbox's
+       * back-pressure kept), except that a sender that waited for room routes it again: the
+       * entity may have begun to stop meanwhile, and its next activation takes it then.
+       */
+      private tellRunning(ref: ActorRef<any>, message: unknown): Effect.Effect<void, TellError | ShardingError> {
+        const target = Kernel.targetOf(ref)
+        const invalid = target.validate(message)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        const result = target.offer(message, undefined, undefined)
+        if (result === Kernel.Offer.Ok) return Effect.void
+        if (result === Kernel.Offer.Full) return Effect.andThen(roomIn(target), this.tell(message))
+        if (result === Kernel.Offer.Rejected) return Effect.fail(ref.mailboxFull(target))
+        if (typeof result === "object") return Effect.fail(result)
+        return Effect.void
       }
 
       private dispatch(message: unknown): Effect.Effect<void, TellError | ShardingError> {
