@@ -637,9 +637,15 @@ const build = (
 
     /**
      * Applies the policy to one child's exit (or failed restart) at `at`. Plain code returning the
-     * effect that is left to run (stops, the restart): this is every restart's path.
+     * effect that is left to run (stops, the restart): this is every restart's path. `retry`: the
+     * exit is a restart's failed start, whose own restart goes through the mailbox (below).
      */
-    const onChildExit = (child: ChildState, reason: ExitReason.ExitReason, at: number = nowMillis()): Effect.Effect<void, never, any> => {
+    const onChildExit = (
+      child: ChildState,
+      reason: ExitReason.ExitReason,
+      at: number = nowMillis(),
+      retry = false
+    ): Effect.Effect<void, never, any> => {
       // one_for_one touches the failed child alone: no need to list the others (O(1) per exit)
       const listed = policy.strategy === "one_for_one"
         ? [{ id: child.spec.id, restart: child.restart, running: child.status === "running" }]
@@ -663,22 +669,31 @@ const build = (
           return ctx.stop(escalation)
         }
         case "Restart": {
-          if (decision.stop.length === 0) return afterStops(decision, at)
+          if (decision.stop.length === 0) return afterStops(decision, at, retry)
           return Effect.andThen(
             Effect.forEach(decision.stop, (id) => {
               const other = find(id)
               return other === undefined ? Effect.void : stop(other)
             }, { discard: true }),
-            Effect.suspend(() => afterStops(decision, at))
+            Effect.suspend(() => afterStops(decision, at, retry))
           )
         }
       }
     }
 
-    /** A restart decision, once the children it stops have stopped. */
-    const afterStops = (decision: Extract<RestartPolicy.Decision, { _tag: "Restart" }>, at: number): Effect.Effect<void, never, any> => {
+    /**
+     * A restart decision, once the children it stops have stopped. The restart after a failed
+     * start (`retry`) is a message to self even without a delay, as OTP's `try_again_restart`:
+     * the calls queued meanwhile (`whichChildren`, `terminateChild`, a stop) are served between
+     * the attempts of a child that keeps failing to start, rather than after the loop ends.
+     */
+    const afterStops = (
+      decision: Extract<RestartPolicy.Decision, { _tag: "Restart" }>,
+      at: number,
+      retry: boolean
+    ): Effect.Effect<void, never, any> => {
       removeSpecs(decision.remove)
-      const gen = decision.delayMillis > 0 ? ++generation : undefined
+      const gen = decision.delayMillis > 0 || retry ? ++generation : undefined
       for (const id of decision.start) {
         const c = find(id)
         if (c !== undefined) {
@@ -689,6 +704,10 @@ const build = (
       if (gen !== undefined) {
         pendingRestarts.add(gen)
         dueAt.set(gen, at + decision.delayMillis)
+        if (decision.delayMillis === 0) {
+          targetOf(self).offer(Protocol.RestartDue({ ids: decision.start, generation: gen }), undefined, undefined, true)
+          return Effect.void
+        }
         publish({ _tag: "RestartScheduled", supervisor: selfKey, at, childIds: decision.start, delayMillis: decision.delayMillis })
         return ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids: decision.start, generation: gen }), decision.delayMillis)
       }
@@ -717,7 +736,7 @@ const build = (
           onFailure: (failure) => {
             publish({ _tag: "ChildStartFailed", supervisor: selfKey, at: nowMillis(), childId: id, message: failure.message })
             // a failed restart counts as another failure of that child (OTP)
-            return onChildExit(child, ExitReason.error(failure.message))
+            return onChildExit(child, ExitReason.error(failure.message), undefined, true)
           },
           onSuccess: (ref) => {
             if (ref !== undefined) {

@@ -101,6 +101,18 @@ export const crash = Effect.fnUntraced(function*(
   return yield* Supervisor.whichChildren(sup)
 })
 
+/**
+ * The children once no restart is waiting (without backoff): a failed start is retried through
+ * the supervisor's mailbox (OTP's try_again_restart), so a call may come between the attempts.
+ */
+export const settledChildren = Effect.fnUntraced(function*(sup: Supervisor.SupervisorRef) {
+  for (let i = 0; i < 100; i++) {
+    const infos = yield* Supervisor.whichChildren(sup)
+    if (infos.every((c) => c.status !== "restarting")) return infos
+  }
+  return yield* Effect.die(new Error("children still restarting after 100 calls"))
+})
+
 /** Same as `crash`, with a normal self-stop. */
 export const selfStop = Effect.fnUntraced(function*(
   system: ActorSystemShape,

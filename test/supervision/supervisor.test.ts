@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { ActorSystem, type ActorSystemShape, Supervisor } from "../../src/index.ts"
-import { childInfo, crash, Probe, selfStop, settle, Worker, workerSpec } from "./helpers.ts"
+import { childInfo, crash, Probe, selfStop, settle, settledChildren, Worker, workerSpec } from "./helpers.ts"
 
 const withSystem = <A, E>(f: (system: ActorSystemShape) => Effect.Effect<A, E, never>) =>
   Effect.gen(function*() {
@@ -464,7 +464,8 @@ describe("Supervisor: start failures", () => {
           backoff: false,
           children: [workerSpec("a", probe, { failOnStart: (n) => n === 2 || n === 3 })]
         }))
-        const infos = yield* crash(system, sup, probe.ref("a"))
+        yield* crash(system, sup, probe.ref("a"))
+        const infos = yield* settledChildren(sup)
         assert.deepStrictEqual(probe.log, ["start:a", "stop:a", "failed:a", "failed:a", "start:a"])
         assert.deepStrictEqual([infos[0]!.status, infos[0]!.restarts], ["running", 1])
       })

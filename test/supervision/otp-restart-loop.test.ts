@@ -1,0 +1,63 @@
+/**
+ * supervisor_SUITE hanging_restart_loop (OTP-9549): a child that keeps failing to start does not
+ * hang its supervisor. Each retry of a failed start is a message to self (OTP's
+ * `try_again_restart`), so the calls queued meanwhile are served between the attempts: the child
+ * is `restarting`, `restartChild` and `deleteChild` fail with `Restarting`, `startChild` of its
+ * spec with `AlreadyPresent`, and `terminateChild` ends the loop.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { Actor, Supervisor } from "../../src/index.ts"
+import { childInfo, settle, supervisorError, withSystem } from "./helpers.ts"
+
+const C = Actor.make("test/RestartLoop", { Crash: Actor.tell({}) })
+
+/** A child whose start, while `failing.on`, takes 2 s and then fails (supervisor_deadlock's child). */
+const child = (failing: { on: boolean }) =>
+  C.behavior(Effect.gen(function*() {
+    if (failing.on) {
+      yield* Effect.sleep("2 seconds")
+      return yield* Effect.die(new Error("start failed"))
+    }
+    return { Crash: () => Effect.die(new Error("crash")) }
+  }))
+
+describe("a child that keeps failing to start", () => {
+  it.effect("its supervisor serves calls between the attempts; terminateChild ends the loop", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const failing = { on: false }
+        const spec = Supervisor.child("c", child(failing), { shutdown: "brutal_kill" })
+        // 8 restarts in 10 s: a start every 2 s never exceeds it
+        const sup = yield* system.spawn(Supervisor.make({ backoff: false, intensity: 8, period: "10 seconds", children: [spec] }))
+        const first = (yield* childInfo(sup, "c")).ref!
+        failing.on = true
+        yield* first.tell(C.Crash())
+        yield* settle()
+        // the supervisor is in the first failing start: this call waits for it, not for the loop
+        const which = yield* Effect.forkChild(Supervisor.whichChildren(sup))
+        yield* TestClock.adjust("2 seconds")
+        yield* settle()
+        assert.isDefined(which.pollUnsafe(), "the supervisor hangs in the restart loop")
+        assert.deepStrictEqual((yield* Fiber.join(which)).map((c) => [c.id, c.status]), [["c", "restarting"]])
+        const calls = yield* Effect.forkChild(Effect.all([
+          supervisorError(Supervisor.restartChild(sup, "c")),
+          supervisorError(Supervisor.deleteChild(sup, "c")),
+          supervisorError(Supervisor.startChild(sup, spec)),
+          Supervisor.terminateChild(sup, "c")
+        ], { concurrency: "unbounded" }))
+        yield* TestClock.adjust("2 seconds")
+        yield* settle()
+        const [restart, del, start] = yield* Fiber.join(calls)
+        assert.deepStrictEqual([restart.reason, del.reason, start.reason], ["Restarting", "Restarting", "AlreadyPresent"])
+        assert.strictEqual((yield* childInfo(sup, "c")).status, "stopped")
+        yield* TestClock.adjust("10 seconds")
+        yield* settle()
+        assert.strictEqual((yield* childInfo(sup, "c")).status, "stopped", "the loop goes on after terminateChild")
+        failing.on = false
+        yield* Supervisor.restartChild(sup, "c")
+        assert.strictEqual((yield* childInfo(sup, "c")).status, "running")
+      })
+    ))
+})
