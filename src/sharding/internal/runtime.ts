@@ -1726,6 +1726,12 @@ export const make = (config: Config) =>
             if (states.length > 0) {
               yield* store.release(selfId, states.map((s) => s.lease)).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
             }
+            // what waited for entities that did not come to run (an activation interrupted) is
+            // held with the rest, as at a handoff
+            for (const s of states) {
+              for (const entry of s.entities.values()) requeue(s, entry)
+              s.entities.clear()
+            }
             shardStates.clear()
             // asks from other nodes waiting here are answered NotOwner (their nodes hold them);
             // tells held here go to the shards' next owners
