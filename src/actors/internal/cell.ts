@@ -96,8 +96,6 @@ export class Cell implements Target, ActorContextShape, Activatable {
   /** handlers forked with `Actor.fork` still running */
   forked = 0
   trapping = false
-  /** stopping because an exit signal ended it: it is gone for the later signals but the kill */
-  endedBySignal = false
   context: Context.Context<never> | undefined = undefined
   /** the spawner's fiber, while it runs this actor's init */
   initFiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
@@ -454,7 +452,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
     if (untrappable) return this.terminate(ExitReason.killed)
     if (this.trapping) return this.signal(new ExitSignal(from, reason))
     if (ExitReason.isNormal(reason) && !(direct && from.key === this.self.key)) return
-    this.endedBySignal = true
+    endedBySignal.add(this)
     this.terminate(reason)
   }
 
@@ -469,7 +467,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
   private exitSignalStopping(from: ActorRef<any>, reason: ExitReason.ExitReason, untrappable: boolean, direct: boolean): void {
     if (untrappable) return this.shutdown(ExitReason.killed, undefined, 0)
     if (!direct) this.links?.delete(from.key)
-    if (this.trapping || this.endedBySignal) return
+    if (this.trapping || endedBySignal.has(this)) return
     if (ExitReason.isNormal(reason) && !(direct && from.key === this.self.key)) return
     const sender = from._target
     if (!direct && sender instanceof Cell && sender.parent === this) return
@@ -999,6 +997,12 @@ export class Cell implements Target, ActorContextShape, Activatable {
 }
 
 const noop = () => {}
+
+/**
+ * Actors stopping because an exit signal ended them: gone for the later signals but the kill.
+ * (A set rather than a field: few actors are ever in it, and a field would cost every actor.)
+ */
+const endedBySignal = new WeakSet<Cell>()
 
 /**
  * Cells to finalize, when finalizing one leads synchronously to others (exit signals over links
