@@ -709,6 +709,21 @@ def scenario_handshake(ctx):
     check("3.6 wrong AUTH proof", refusal(lambda: k.handshake(auth_secret="not the secret")) == "auth")
     k.close()
 
+    # 3.6 failed proofs: after 3 from this address, its AUTHs are verified at turns 100 ms apart
+    # (doubling), so a guess right after another waits for its turn; a valid proof forgets them
+    took = []
+    for _ in range(4):
+        k = ctx.conn()
+        start = time.monotonic()
+        code = refusal(lambda: k.handshake(auth_secret="not the secret"))
+        took.append(time.monotonic() - start)
+        k.close()
+        check("3.6 a guessed secret: auth", code == "auth", code)
+    check("3.6 the 5th failed proof in a row waited for its turn (>= 100 ms after the 4th)", took[3] >= 0.09, json.dumps(took))
+    k = ctx.connect()
+    check("3.6 then a valid proof from the same address is admitted", k.server_ready is not None)
+    k.close()
+
     k = ctx.conn()
     k.send_frame(HEARTBEAT)
     expect("3.5 a HEARTBEAT before the handshake", refusal(lambda: k.read_handshake(CHALLENGE)), "protocol")
