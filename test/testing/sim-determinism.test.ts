@@ -25,13 +25,13 @@ const patterns: Record<string, RegExp> = {
 
 /** `file: pattern` → why it may stay */
 const allowed: Record<string, string> = {
-  "src/actors/internal/deadlines.ts: Date.now": "ask deadlines on the live clock only (ActorRef checks the clock)",
+  "src/actors/internal/deadlines.ts: performance.now": "ask deadlines on the live clock only (ActorRef checks the clock)",
   "src/actors/internal/deadlines.ts: setTimeout": "ask deadlines on the live clock only (ActorRef checks the clock)",
   "src/actors/internal/dispatcher.ts: performance.now": "slices by count under virtual time",
   "src/sharding/internal/runtime.ts: performance.now": "admission slices by count under virtual time",
   "src/system/ActorSystem.ts: Date.now": "the default incarnation; SimCluster gives its own",
   "src/transport/internal/peers.ts: Date.now": "Node.partition, a test tool SimCluster does not use",
-  "src/transport/Network.ts: Date.now": "the real network's timers",
+  "src/transport/Network.ts: performance.now": "the real network's timers",
   "src/transport/Network.ts: setTimeout": "the real network's timers",
   "src/transport/Network.ts: setInterval": "the real network's timers",
   "src/transport/Node.ts: setTimeout": "the TLS network's connect timeout",
