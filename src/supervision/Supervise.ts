@@ -151,9 +151,11 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     [...asks].map((tag) => [tag, Schema.is((protocol.defs[tag] as unknown as { readonly error: Schema.Top }).error)] as const)
   )
 
+  // on the monotonic clock: a step of the wall clock back would count old restarts as recent
   const withinLimit = (st: Supervised, rule: Rule) =>
-    Effect.map(Clock.currentTimeMillis, (now) => {
+    Effect.map(Clock.monotonicTimeNanos, (nanos) => {
       if (rule.limit === undefined) return true
+      const now = Number(nanos / 1_000_000n)
       const window = Duration.toMillis(Duration.fromInputUnsafe(rule.limit.within))
       const restarts: Map<Rule, Array<number>> = (st[Restarts] ??= new Map())
       const times = (restarts.get(rule) ?? []).filter((t) => t > now - window)

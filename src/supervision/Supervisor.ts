@@ -506,6 +506,10 @@ const build = (
     const rng = yield* Random.Random
     const now = Clock.currentTimeMillis
     const nowMillis = () => clock.currentTimeMillisUnsafe()
+    // restart intensity and backoff reset count on the monotonic clock (events carry the wall
+    // clock's time): a step of the wall clock back would count old restarts as recent, and the
+    // supervisor would give up on a child that failed once in a while
+    const monoMillis = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
     // indexes over `children`, so that a supervisor of many (dynamic) children finds one in O(1)
     const byId = new Map<string, ChildState>()
     const byRef = new Map<string, ChildState>()
@@ -652,7 +656,7 @@ const build = (
         : infos()
       // the random number is for the backoff's jitter only
       const random = policy.backoff === undefined ? 0 : rng.nextDoubleUnsafe()
-      const [decision, next] = RestartPolicy.decide(policy, listed, child.spec.id, reason, at, history, random)
+      const [decision, next] = RestartPolicy.decide(policy, listed, child.spec.id, reason, monoMillis(), history, random)
       history = next
       switch (decision._tag) {
         case "NoRestart": {
@@ -872,11 +876,11 @@ const build = (
           workers: children.filter((c) => c.type === "worker").length
         })),
       Describe: () =>
-        Effect.map(now, (at) => ({
+        Effect.sync(() => ({
           strategy: policy.strategy,
           intensity: policy.intensity,
           periodMillis: policy.periodMillis,
-          recentRestarts: history.restarts.filter((t) => t >= at - policy.periodMillis).length,
+          recentRestarts: history.restarts.filter((t) => t >= monoMillis() - policy.periodMillis).length,
           children: children.map((c) => {
             const due = c.status === "restarting" && c.due !== undefined ? dueAt.get(c.due) : undefined
             return due !== undefined ? { ...info(c), dueAt: due } : info(c)

@@ -7,17 +7,24 @@
  * - an hour back while an ask to a stuck actor on the other node waits: the ask still fails
  *   with `AskTimeout` at its timeout (on the wall clock it would wait an hour more);
  * - a minute forward on a healthy link: no `NodeDown`, asks still answered (on the wall
- *   clock every connection looks silent for a minute and is closed).
+ *   clock every connection looks silent for a minute and is closed);
+ * - an hour back between two crashes of a child, further apart than its supervisor's period:
+ *   the child is restarted (on the wall clock the first restart looks an hour recent, and the
+ *   supervisor gives up); the same for a `Supervise.behavior` restart limit.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schema, Stream } from "effect"
 import { vi } from "vitest"
-import { Actor } from "../../src/index.ts"
+import { Actor, ActorSystem, Supervise, Supervisor } from "../../src/index.ts"
 import { connect, startNode } from "../../src/testing/TestNode.ts"
 
 const Svc = Actor.make("soak/ClockSteps", {
   Ping: Actor.ask({}, { success: Schema.String }),
   Stuck: Actor.ask({}, { success: Schema.String })
+})
+
+const Crashy = Actor.make("soak/ClockStepsCrashy", {
+  Crash: Actor.tell({})
 })
 
 const realNow = Date.now.bind(Date)
@@ -80,4 +87,46 @@ describe("soak: the wall clock steps", () => {
       }).pipe(Effect.scoped)
       assert.deepStrictEqual(downs, [])
     }).pipe(Effect.scoped), 10_000)
+
+  it.live("an hour back between two crashes a period apart: the supervisor restarts the child", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      let starts = 0
+      let inPlace = 0
+      const crashy = Crashy.behavior(Effect.sync(() => {
+        starts++
+        return { Crash: () => Effect.die("crash") }
+      }))
+      // restarted in place by its own rule: one restart a second at most
+      const supervised = Supervise.behavior(
+        Crashy.behavior(Effect.sync(() => {
+          inPlace++
+          return { Crash: () => Effect.die("crash") }
+        })),
+        [{ match: () => true, directive: "restart", limit: { maxRestarts: 1, within: "1 second" } }]
+      )
+      const sup = yield* system.spawn(Supervisor.make({
+        intensity: 1,
+        period: "1 second",
+        backoff: false,
+        children: [Supervisor.child("c", crashy), Supervisor.child("s", supervised)]
+      }))
+      const crash = (id: string, started: () => number) =>
+        Effect.gen(function*() {
+          const before = started()
+          const { ref } = yield* Supervisor.whichChild(sup, id)
+          yield* ref!.tell(Crashy.Crash())
+          while (started() === before) yield* Effect.sleep("10 millis")
+        }).pipe(Effect.timeout("3 seconds"))
+      yield* crash("c", () => starts)
+      yield* crash("s", () => inPlace)
+      yield* Effect.sleep("1200 millis")
+      yield* Effect.gen(function*() {
+        yield* stepClock(-3_600_000)
+        yield* crash("c", () => starts)
+        yield* crash("s", () => inPlace)
+      }).pipe(Effect.scoped)
+      assert.deepStrictEqual([starts, inPlace], [3, 3])
+      assert.strictEqual((yield* Supervisor.whichChild(sup, "c")).status, "running")
+    }).pipe(Effect.scoped, Effect.provide(ActorSystem.layer())), 10_000)
 })
