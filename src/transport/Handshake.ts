@@ -189,12 +189,27 @@ export interface AuthGate {
 }
 
 /**
+ * What the `AuthThrottle` counts failures by: an IPv4 address (also when mapped into IPv6), or
+ * the /64 prefix of an IPv6 address (one host commonly has a whole /64 to pick addresses from).
+ */
+export const addressKey = (address: string): string => {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped !== null) return mapped[1]!
+  if (!address.includes(":")) return address
+  const [head = "", tail] = address.split("%")[0]!.split("::")
+  const left = head === "" ? [] : head.split(":")
+  const right = tail === undefined || tail === "" ? [] : tail.split(":")
+  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right]
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(":")}::/64`
+}
+
+/**
  * Paces the proofs of a remote address that keeps failing them (a peer guessing the secret):
  * after `free` failed AUTHs, each AUTH from that address is verified only at its turn, the turns
  * `step` apart, doubling with each further failure up to `maxStep` (a guesser with many
  * connections gets no more turns than with one). An AUTH whose turn would come after its
- * handshake's timeout is refused at once (`auth`), unverified. Per address: a peer at another
- * address is never slowed, and a success from the address forgets its failures, as does a
+ * handshake's timeout is refused at once (`auth`), unverified. Per address (`addressKey`): a
+ * peer at another address is never slowed, and a success from the address forgets its failures, as does a
  * minute without one. At most `capacity` addresses are remembered (the oldest is forgotten
  * first), so a flood of addresses costs bounded memory.
  */
@@ -217,7 +232,8 @@ export class AuthThrottle {
     return e
   }
 
-  gate(address: string): AuthGate {
+  gate(remoteAddress: string): AuthGate {
+    const address = addressKey(remoteAddress)
     return {
       delay: () => {
         const e = this.entry(address)

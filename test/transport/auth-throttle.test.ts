@@ -9,6 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import * as TestNode from "../../src/testing/TestNode.ts"
 import { encodeFrame, type Frame, FrameDecoder, FrameType } from "../../src/transport/Frame.ts"
+import { addressKey } from "../../src/transport/Handshake.ts"
 import { RawPeer } from "./_raw.ts"
 
 const SECRET = "auth-throttle"
@@ -68,4 +69,14 @@ describe("failed proofs", () => {
       // the peer at 127.0.0.1 did not wait behind the guesser's turns
       assert.isBelow(order.indexOf("good"), order.lastIndexOf(order.find((r) => r.includes("bad secret"))!))
     }).pipe(Effect.scoped))
+
+  it("are counted by IPv4 address, or by the /64 of an IPv6 address", () => {
+    assert.strictEqual(addressKey("127.0.0.2"), "127.0.0.2")
+    assert.strictEqual(addressKey("::ffff:10.1.2.3"), "10.1.2.3")
+    assert.strictEqual(addressKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64")
+    assert.strictEqual(addressKey("2001:0db8:0001:0002::9"), "2001:db8:1:2::/64")
+    assert.strictEqual(addressKey("2001:db8::1"), "2001:db8:0:0::/64")
+    assert.strictEqual(addressKey("::1"), "0:0:0:0::/64")
+    assert.strictEqual(addressKey("fe80::1%eth0"), "fe80:0:0:0::/64")
+  })
 })
