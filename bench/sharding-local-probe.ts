@@ -7,6 +7,8 @@
  *
  *   node --expose-gc bench/sharding-local-probe.ts [slices]
  *   PROBE_ONLY=spread|raw|entity|own|sup node --cpu-prof bench/sharding-local-probe.ts (1 000 000 asks)
+ *   PROBE_KINDS=raw,entity,...: those kinds only, in alternating slices; with each one's excess over
+ *   the first in the same cycle (median)
  *   PROBE_KEYS (3000), PROBE_SLICE (100 000), PROBE_INF=1: the spread asks without a timeout
  */
 import { Context, Effect, Layer, References } from "effect"
@@ -72,6 +74,22 @@ const main = Effect.gen(function*() {
   if (only !== undefined) {
     yield* pipelined(1_000_000, asks[only])
     return { [only]: lastCpu }
+  }
+  const chosen = process.env.PROBE_KINDS?.split(",") as Array<keyof typeof asks> | undefined
+  if (chosen !== undefined) {
+    // the kinds named, in alternating slices: the median CPU microseconds per ask of each, and
+    // of each one's excess over the first kind in the same cycle (less sensitive to load)
+    const us: Record<string, Array<number>> = {}
+    for (let s = 0; s < slices; s++) {
+      const cycle: Record<string, number> = {}
+      for (const k of s % 2 === 0 ? chosen : chosen.toReversed()) {
+        yield* pipelined(n, asks[k])
+        ;(us[k] ??= []).push(cycle[k] = lastCpu)
+      }
+      for (const k of chosen.slice(1)) (us[`${k}-${chosen[0]}`] ??= []).push(cycle[k]! - cycle[chosen[0]!]!)
+    }
+    const mid = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+    return Object.fromEntries(Object.entries(us).map(([k, xs]) => [k, mid(xs)]))
   }
   const cpu = { supShuffled: [] as Array<number>, spreadShuffled: [] as Array<number>, entityShuffled: [] as Array<number>, spread: [] as Array<number>, raw: [] as Array<number>, entity: [] as Array<number>, own: [] as Array<number>, sup: [] as Array<number> }
   for (let s = 0; s < slices; s++) {

@@ -12,9 +12,13 @@
  * PROBE_ONLY also takes `spreadShuffled` and `supShuffled` (those actors asked in a random order,
  * as keys spread by hash are: what the order alone costs, in cache misses and in socket writes
  * when consecutive asks go to different nodes) and `rr` (the entities' own refs interleaved by
- * node). PROBE_SEQ_ACTIVATE=1 activates the entities one at a time instead of 64 at once.
+ * node). PROBE_KINDS=a,b,... alternates slices of the kinds named (any of the above) and prints the
+ * median CPU microseconds per ask (`us_`), thousands of asks per second (`k_`) and socket writes per
+ * ask (`w_`, all three nodes') of each.
+ * PROBE_SEQ_ACTIVATE=1 activates the entities one at a time instead of 64 at once.
  */
 import { Context, Effect, Layer, Redacted, References } from "effect"
+import * as net from "node:net"
 import { Node } from "../src/transport/Node.ts"
 import { ActorSystem } from "../src/system/ActorSystem.ts"
 import { Sharding } from "../src/sharding/Sharding.ts"
@@ -29,11 +33,21 @@ const slices = Number(process.argv[2] ?? 4)
 const mode = process.argv[3] ?? "both"
 const quiet = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, References.MinimumLogLevel, "Error")
 
+/** socket writes (system calls, a gather write counted once) since start */
+let writes = 0
+const writeGeneric = (net.Socket.prototype as any)._writeGeneric
+;(net.Socket.prototype as any)._writeGeneric = function(this: unknown, ...args: Array<unknown>) {
+  writes++
+  return writeGeneric.apply(this, args)
+}
+/** socket writes per ask in the last `pipelined` run */
+let lastWrites = 0
 /** CPU microseconds of the process per ask in the last `pipelined` run (less load-sensitive than rates) */
 let lastCpu = 0
 const pipelined = (n: number, ask: (i: number) => Effect.Effect<unknown, unknown>) =>
   Effect.gen(function*() {
     const c0 = process.cpuUsage()
+    const w0 = writes
     const t0 = nowNs()
     yield* Effect.forEach(Array.from({ length: inFlight }, (_, w) => w), (w) =>
       Effect.gen(function*() {
@@ -41,6 +55,7 @@ const pipelined = (n: number, ask: (i: number) => Effect.Effect<unknown, unknown
       }), { concurrency: "unbounded", discard: true })
     const c = process.cpuUsage(c0)
     lastCpu = (c.user + c.system) / n
+    lastWrites = (writes - w0) / n
     return n / ((nowNs() - t0) / 1e9)
   })
 
@@ -122,7 +137,24 @@ const three = Effect.gen(function*() {
     const f = kinds[only as Kind] ?? extra[only] ?? entityAsk
     const t0 = Date.now()
     const rate = yield* pipelined(400_000, f)
-    return { [only]: rate, ms: Date.now() - t0, usPerAsk: lastCpu } as any
+    return { [only]: rate, ms: Date.now() - t0, usPerAsk: lastCpu, writesPerAsk: lastWrites } as any
+  }
+  const chosen = process.env.PROBE_KINDS?.split(",")
+  if (chosen !== undefined) {
+    // the kinds named, in alternating slices: median CPU microseconds per ask and rate of each
+    const all: Record<string, (i: number) => Effect.Effect<unknown, unknown>> = { ...kinds, ...extra }
+    const us: Record<string, Array<number>> = {}
+    const rate: Record<string, Array<number>> = {}
+    const wr: Record<string, Array<number>> = {}
+    for (let s = 0; s < slices; s++) {
+      for (const k of s % 2 === 0 ? chosen : chosen.toReversed()) {
+        ;(rate[k] ??= []).push(yield* pipelined(n, all[k]!))
+        ;(us[k] ??= []).push(lastCpu)
+        ;(wr[k] ??= []).push(lastWrites)
+      }
+    }
+    const mid = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+    return Object.fromEntries(chosen.flatMap((k) => [[`us_${k}`, mid(us[k]!)], [`k_${k}`, mid(rate[k]!) / 1000], [`w_${k}`, mid(wr[k]!)]])) as any
   }
   // per cycle (each kind once, the order reversed every other cycle) the ratios; their medians
   // resist the load of a shared machine better than ratios of means

@@ -8,9 +8,11 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
@@ -147,36 +149,63 @@ export class ActorRef<D extends MessageDefs = any> {
 }
 
 /**
+ * What the caller of `askIn` does with the ask's failure before its fiber gets it (an entity ref
+ * routes the ask again when the actor it asked had stopped): the effect the fiber goes on with
+ * instead, or undefined for the failure as it is. Called at most once per ask, where the failure
+ * is known (in a socket's or a mailbox's callback): it decides, and leaves any work to the effect
+ * it returns. `elapsedMillis`: since the ask was made, on the asker's clock. Not called for an
+ * interruption, nor for the timeout of an ask timed by `Effect.timeoutOrElse`.
+ * @internal
+ */
+export type AskFailed = (exit: Exit.Failure<unknown, unknown>, elapsedMillis: number) => Effect.Effect<any, any> | undefined
+
+/**
  * An ask of `ref` as it runs in `fiber` (the body of `ActorRef.ask`): for a caller already
- * running in a fiber — an entity ref's ask — without a second `withFiber`.
+ * running in a fiber — an entity ref's ask — without a second `withFiber`; `failed`, if given,
+ * sees its failure first (in place of an `Effect.catchCause` around it: no primitive, closure or
+ * stack frame more on the way of a reply).
  * @internal
  */
 export const askIn = (
   ref: ActorRef<any>,
   fiber: Fiber.Fiber<unknown, unknown>,
   message: { readonly _tag: string },
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  failed?: AskFailed
 ): Effect.Effect<any, any> => {
   const target = ref.target
   const invalid = target.validate(message)
-  if (invalid !== undefined) return Effect.fail(invalid)
+  if (invalid !== undefined) return refused(invalid, failed)
   if (fiber.context !== askerContext) learnAsker(fiber)
   const sender = askerSelf
   // OTP's calling_self: the handler would wait for its own reply until the timeout
   if (sender !== undefined && sender._target === target && target.runsHandlerIn?.(fiber) === true) {
-    return Effect.fail(new CallingSelf({ actor: ref.key, message: message._tag }))
+    return refused(new CallingSelf({ actor: ref.key, message: message._tag }), failed)
   }
   const liveClock = askerLiveClock
-  if (!Tracing.isTraced(fiber)) return askEffect(ref, target, message, sender, timeout, liveClock, undefined)
+  if (!Tracing.isTraced(fiber)) return askEffect(ref, target, message, sender, timeout, liveClock, undefined, failed, fiber)
   // traced: a client span around the ask; the handler's span (here or on the remote node)
-  // is its child
+  // is its child (and what `failed` goes on with is not)
   const protocol = ref.address.protocol
-  return Effect.useSpan(
+  const traced = Effect.useSpan(
     `telex.ask ${protocol}.${message._tag}`,
     { kind: "client", attributes: Tracing.askAttributes(ref.key, protocol, message._tag, sender?.key) },
     (span) =>
-      askEffect(ref, target, message, sender, timeout, liveClock, Tracing.propagationDisabled(fiber) ? undefined : span)
+      askEffect(ref, target, message, sender, timeout, liveClock, Tracing.propagationDisabled(fiber) ? undefined : span, undefined, fiber)
   )
+  if (failed === undefined) return traced
+  const clock = fiber.getRef(Clock.Clock)
+  const started = clock.currentTimeMillisUnsafe()
+  return Effect.catchCause(traced, (cause) => {
+    const exit = Exit.failCause(cause) as Exit.Failure<unknown, unknown>
+    return Cause.hasInterruptsOnly(cause) ? exit : failed(exit, clock.currentTimeMillisUnsafe() - started) ?? exit
+  })
+}
+
+/** An ask refused before it was sent, as its caller's `failed` sees it. */
+const refused = (error: unknown, failed: AskFailed | undefined): Effect.Effect<any, any> => {
+  const exit = Exit.fail(error) as Exit.Failure<unknown, unknown>
+  return failed === undefined ? exit : failed(exit, 0) ?? exit
 }
 
 /**
@@ -202,7 +231,9 @@ const askEffect = (
   sender: ActorRef<any> | undefined,
   timeout: Duration.Duration,
   liveClock: boolean,
-  span: Tracer.AnySpan | undefined
+  span: Tracer.AnySpan | undefined,
+  failed: AskFailed | undefined,
+  fiber: Fiber.Fiber<unknown, unknown>
 ): Effect.Effect<any, any> => {
   const timeoutMillis = Duration.toMillis(timeout)
   const timedOut = () => new AskTimeout({ actor: ref.key, message: message._tag, timeoutMillis })
@@ -211,15 +242,24 @@ const askEffect = (
   // fibers per ask (measured: most of the ask's own CPU cost). Any other clock (TestClock)
   // keeps `timeoutOrElse`, which sleeps on that clock.
   const direct = timeoutMillis > 0 && timeoutMillis <= MAX_TIMER_MILLIS && liveClock
+  // with a deadline, the time an ask was made is its deadline's less the timeout: no clock is
+  // read for `failed` until it is called
+  const clock = failed !== undefined && !direct ? fiber.getRef(Clock.Clock) : undefined
   const request = Effect.callback<any, any>((resume) => {
     let done = false
     let sending = true
     let cancelWait: (() => void) | undefined
     let timer: Deadlines.Deadline | undefined
-    const reply: Reply = (exit) => {
+    const started = clock?.currentTimeMillisUnsafe() ?? 0
+    const reply: Reply = (result) => {
       if (done) return
       done = true
       if (timer !== undefined) Deadlines.cancel(timer)
+      let exit: Effect.Effect<any, any> = result
+      if (failed !== undefined && result._tag === "Failure") {
+        const elapsed = timer !== undefined ? Date.now() - (timer.at - timeoutMillis) : clock!.currentTimeMillisUnsafe() - started
+        exit = failed(result, elapsed) ?? result
+      }
       // An ask refused while it is being sent (NoProc, NodeDown, MailboxFull...) completes its
       // fiber without suspending it; a loop of such asks (`Effect.forEach` with concurrency
       // forks each one and goes on while they end at once) would never yield, and a node

@@ -1235,8 +1235,8 @@ export const make = (config: Config) =>
      */
     const bucket = (millis: number) => Math.max(50, Math.ceil(millis / 50) * 50)
 
-    /** what is left of an ask's timeout, from its start on the wall clock */
-    const timeLeft = (timeoutMillis: number, started: number) => Math.max(1, Math.min(timeoutMillis, timeoutMillis - (wall() - started)))
+    /** what is left of an ask's timeout after `elapsedMillis` */
+    const timeLeft = (timeoutMillis: number, elapsedMillis: number) => Math.max(1, Math.min(timeoutMillis, timeoutMillis - elapsedMillis))
 
     const notOwner = (shard: number): Reply => ({ _tag: "NotOwner", owner: owners[shard] ?? null })
 
@@ -1602,26 +1602,20 @@ export const make = (config: Config) =>
         const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
         // no timeout given: the refs' default (5 s) as is, not a Duration made per ask
         const askTimeout = options?.timeout === undefined ? defaultAskTimeout : Duration.millis(bucket(timeoutMillis))
-        // on the wall clock: a number read, where the monotonic one makes two BigInts per ask
-        // (it only sizes what is left of the timeout if the ask must be routed again)
-        const started = wall()
-        // the common cases first: a running entity here, or on another node, asked directly
-        // (their failures are caught with `catchCause`: `catch` and `catchTag` make several
-        // closures per ask)
+        // the common cases first: a running entity here, or on another node, asked directly;
+        // their failures are seen by the ask's own reply (`AskFailed`), with the time it took
+        // (what is left of the timeout if the ask must be routed again)
         const local = shardStates.get(shard)
         if (local !== undefined) {
           const ref = this.runningRef(local)
           if (ref === undefined) {
-            return Effect.andThen(
-              admitted,
-              Effect.suspend(() => askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, started), false))
-            )
+            return Effect.andThen(admitted, Effect.suspend(() => askEntity(this.reg, this.key, message, timeoutMillis, false)))
           }
-          return Effect.catchCause(askIn(ref, fiber, message, askTimeout), (cause) =>
+          return askIn(ref, fiber, message, askTimeout, (exit, elapsed) =>
             // it stopped meanwhile: not delivered
-            (failureOf(cause) as { readonly _tag?: unknown } | undefined)?._tag === "NoProc"
-              ? askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, started), false)
-              : Effect.failCause(cause))
+            (failureOf(exit.cause) as { readonly _tag?: unknown } | undefined)?._tag === "NoProc"
+              ? Effect.suspend(() => askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, elapsed), false))
+              : undefined)
         }
         // the direct entry itself is reached only when some entry was retired since it was seen
         let d = this.direct
@@ -1634,30 +1628,40 @@ export const make = (config: Config) =>
         }
         const actor = this.directActor
         if (actor === undefined || !ownerUsable(this.directOwner, shard)) return askEntity(this.reg, this.key, message, timeoutMillis, false)
-        const direct = d
-        return Effect.catchCause(askIn(actor, fiber, message, askTimeout), (cause) => {
-          const e = failureOf(cause) as { readonly _tag?: unknown; readonly reason?: unknown } | undefined
-          switch (e?._tag) {
-            case "NoProc":
-              // it stopped (passivated, its shard moved): not delivered; routed by the regions
+        return askIn(actor, fiber, message, askTimeout, (exit, elapsed) => this.directFailed(d, exit, message, timeLeft(timeoutMillis, elapsed)))
+      }
+
+      /**
+       * What follows the failure of an ask made directly to the entity on another node (see
+       * `AskFailed`): routed again by the regions when it was not delivered, the entry let go
+       * when the entity or its node is gone.
+       */
+      private directFailed(direct: Direct, exit: Exit.Failure<unknown, unknown>, message: unknown, remaining: number): Effect.Effect<any, any> | undefined {
+        const e = failureOf(exit.cause) as { readonly _tag?: unknown; readonly reason?: unknown } | undefined
+        switch (e?._tag) {
+          case "NoProc":
+            // it stopped (passivated, its shard moved): not delivered; routed by the regions
+            return Effect.suspend(() => {
               forgetDirect(this.id, direct)
-              return askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, started), false)
-            case "NodeDown":
+              return askEntity(this.reg, this.key, message as { readonly _tag: string }, remaining, false)
+            })
+          case "NodeDown":
+            return Effect.suspend(() => {
               forgetDirect(this.id, direct)
-              if (e.reason === "not connected") {
-                // refused before it left: never sent
-                forgetMember(direct.owner)
-                return askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, started), false)
-              }
-              return Effect.failCause(cause)
-            case "ActorStopped":
-            case "ProtocolMismatch":
+              if (e.reason !== "not connected") return exit
+              // refused before it left: never sent
+              forgetMember(direct.owner)
+              return askEntity(this.reg, this.key, message as { readonly _tag: string }, remaining, false)
+            })
+          case "ActorStopped":
+          case "ProtocolMismatch":
+            return Effect.suspend(() => {
               forgetDirect(this.id, direct)
-              return Effect.failCause(cause)
-            default:
-              return Effect.failCause(cause)
-          }
-        })
+              return exit
+            })
+          default:
+            return undefined
+        }
       }
     }
     const makeRef = (reg: Registered, key: string): EntityRef<any> =>
