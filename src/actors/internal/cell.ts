@@ -328,8 +328,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
         const sender = entry.sender as ActorRef<any> | undefined
         entry.message = entry.reply = entry.sender = undefined
         this.sender = sender
-        const dispatch = handlers[DispatchTypeId]
-        const effect = dispatch === undefined ? handler(message) : dispatch(handlers, message)
+        const effect = handle(handlers, handler, message)
         if (effect[ForkTypeId] === true || reply?.span !== undefined) {
           pending = { budget, message, reply, sender, effect }
           break
@@ -1151,6 +1150,21 @@ const drain: Effect.Effect<void, unknown> = Effect.withFiber((fiber) => {
   return drainLoop(cell, from)
 })
 
+/**
+ * The effect of `handler` for `message`. A handler that throws instead of returning an effect
+ * gives a defect, handled as any other: the actor crashes, and the ask it was handling fails
+ * with `ActorStopped` once the actor is gone (a throw past this point lost the ask: its asker
+ * waited for its timeout).
+ */
+const handle = (handlers: any, handler: (message: unknown) => any, message: unknown): any => {
+  try {
+    const dispatch = handlers[DispatchTypeId]
+    return dispatch === undefined ? handler(message) : dispatch(handlers, message)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}
+
 /** Where a turn's fiberless part stopped: the budget left, and the handler effect it built, if any. */
 interface Handoff {
   readonly budget: number
@@ -1220,8 +1234,7 @@ const drainLoop: (cell: Cell, from: Handoff) => Effect.Effect<void, unknown> = E
         continue
       }
       cell.sender = entry.sender as ActorRef<any> | undefined
-      const dispatch = (handlers as any)[DispatchTypeId]
-      effect = dispatch === undefined ? handler(message) : dispatch(handlers, message)
+      effect = handle(handlers, handler, message)
     }
     // a traced ask carries its span on the reply (see internal/tracing.ts)
     const span = reply?.span
