@@ -123,7 +123,11 @@ export interface Kernel extends Resolver {
   refFor(address: ActorAddress): ActorRef<any>
   /** The local actor with this id, if it has not been unregistered (check `isAlive`). */
   local(id: number): LocalActor | undefined
-  /** The local actor registered under `name`, if any (check `isAlive`). */
+  /**
+   * The local actor registered under `name`, if any: alive or stopping (a name is held until its
+   * actor is gone, so whereis, lookups and monitors by name find a stopping one; check `isAlive`
+   * before handing it work).
+   */
   named(name: string): LocalActor | undefined
   newMonitorId(): number
   deadLetter(recipient: string, message: unknown, reason: DeadLetterReason): void
