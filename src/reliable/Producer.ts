@@ -214,10 +214,29 @@ export const producer = <A>(
       if (unconfirmed() === 0) for (const w of drainWaiters.splice(0)) w(Exit.void)
     }
 
+    // A throw of the caller's `onOutcome` is its own bug: caught, so that it cannot leave the
+    // channel half-updated (nor reach the pump's microtask as an uncaught exception, which ends
+    // the process), and logged by the handler that reported the outcome. The outcome stands.
+    let thrown: Array<unknown> = []
+    const notify = (outcome: Outcome) => {
+      if (options.onOutcome === undefined) return
+      try {
+        options.onOutcome(outcome)
+      } catch (defect) {
+        thrown.push(defect)
+      }
+    }
+    const logThrown = Effect.suspend(() => {
+      if (thrown.length === 0) return Effect.void
+      const defects = thrown
+      thrown = []
+      return Effect.logError(`reliable producer ${id}: onOutcome threw ${defects.length} time(s); the outcomes stand`, ...defects)
+    })
+
     const confirm = (e: Entry) => {
       e.settled = true
       stats.confirmed++
-      options.onOutcome?.({ _tag: "Confirmed", channel: id, seq: e.seq })
+      notify({ _tag: "Confirmed", channel: id, seq: e.seq })
       e.waiter?.(Exit.succeed(e.seq))
     }
 
@@ -225,7 +244,7 @@ export const producer = <A>(
       e.settled = true
       e.error = error
       stats.failed++
-      options.onOutcome?.({ _tag: "Failed", channel: id, seq: e.seq, error })
+      notify({ _tag: "Failed", channel: id, seq: e.seq, error })
       e.waiter?.(Exit.fail(error))
     }
 
@@ -408,9 +427,9 @@ export const producer = <A>(
       const self = yield* ActorContext
       yield* self.startPeriodicTimer("tick", P.Producer.Tick(), Duration.millis(tickMillis))
       return {
-        Ack: (a) => Effect.map(Clock.currentTimeMillis, (now) => onAck(a, now)),
+        Ack: (a) => Effect.andThen(Effect.map(Clock.currentTimeMillis, (now) => onAck(a, now)), logThrown),
         Resend: (r) => Effect.sync(() => onResend(r)),
-        Tick: () => Effect.andThen(Effect.map(Clock.currentTimeMillis, onTick), Effect.suspend(() => watch(self))),
+        Tick: () => Effect.andThen(Effect.map(Clock.currentTimeMillis, onTick), Effect.andThen(logThrown, Effect.suspend(() => watch(self)))),
         onDown
       }
     }))
@@ -421,6 +440,7 @@ export const producer = <A>(
     // messages recovered from the store whose deadline passed while no producer ran: reported
     // now, before anything is sent (the first tick would come after they were delivered)
     expire(now0)
+    yield* logThrown
     if (consumer === undefined) startResolve()
     pump()
 
@@ -434,12 +454,13 @@ export const producer = <A>(
         for (let i = head; i < entries.length; i++) {
           const e = entries[i]!
           if (e.settled === true) continue
-          options.onOutcome?.({ _tag: "Failed", channel: id, seq: e.seq, error: closedError })
+          notify({ _tag: "Failed", channel: id, seq: e.seq, error: closedError })
           e.waiter?.(error)
         }
         for (const w of waiters.splice(0)) w()
         for (const w of drainWaiters.splice(0)) w(error)
       }).pipe(
+        Effect.andThen(logThrown),
         Effect.andThen(Effect.sync(() => Kernel.targetOf(endpoint!).shutdown(ExitReason.normal))),
         Effect.andThen(Effect.suspend(() => resolveFiber === undefined ? Effect.void : Fiber.interrupt(resolveFiber)))
       )
