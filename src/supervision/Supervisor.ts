@@ -495,6 +495,8 @@ const build = (
     let history = RestartPolicy.emptyHistory
     let generation = 0
     const pendingRestarts = new Set<number>()
+    /** restart timer generation → the child whose failed start it retries */
+    const retryLeads = new Map<number, string>()
     /** restart timer generation → when it fires */
     const dueAt = new Map<number, number>()
     let dynamicIndex = 0
@@ -548,6 +550,8 @@ const build = (
      */
     const start = (child: ChildState): Effect.Effect<ActorRef<any> | undefined, SupervisorError, any> => {
       child.ignored = false
+      // (started now, by a call too: no pending restart applies to it any longer)
+      child.due = undefined
       const { behavior, options } = child.startWith ??= {
         behavior: {
           protocol: child.spec.behavior.protocol,
@@ -673,13 +677,13 @@ const build = (
           return ctx.stop(escalation)
         }
         case "Restart": {
-          if (decision.stop.length === 0) return afterStops(decision, at, retry)
+          if (decision.stop.length === 0) return afterStops(decision, at, retry ? child.spec.id : undefined)
           return Effect.andThen(
             Effect.forEach(decision.stop, (id) => {
               const other = find(id)
               return other === undefined ? Effect.void : stop(other)
             }, { discard: true }),
-            Effect.suspend(() => afterStops(decision, at, retry))
+            Effect.suspend(() => afterStops(decision, at, retry ? child.spec.id : undefined))
           )
         }
       }
@@ -687,27 +691,30 @@ const build = (
 
     /**
      * A restart decision, once the children it stops have stopped. The restart after a failed
-     * start (`retry`) is a message to self even without a delay, as OTP's `try_again_restart`:
-     * the calls queued meanwhile (`whichChildren`, `terminateChild`, a stop) are served between
-     * the attempts of a child that keeps failing to start, rather than after the loop ends.
+     * start (`retryOf`: the child that failed) is a message to self even without a delay, as
+     * OTP's `try_again_restart`: the calls queued meanwhile (`whichChildren`, `terminateChild`, a
+     * stop) are served between the attempts of a child that keeps failing to start, rather than
+     * after the loop ends. Meanwhile only that child is `restarting`; the others of its group
+     * wait `stopped` and start with it, unless it is terminated first (then none does).
      */
     const afterStops = (
       decision: Extract<RestartPolicy.Decision, { _tag: "Restart" }>,
       at: number,
-      retry: boolean
+      retryOf: string | undefined
     ): Effect.Effect<void, never, any> => {
       removeSpecs(decision.remove)
-      const gen = decision.delayMillis > 0 || retry ? ++generation : undefined
+      const gen = decision.delayMillis > 0 || retryOf !== undefined ? ++generation : undefined
       for (const id of decision.start) {
         const c = find(id)
         if (c !== undefined) {
-          c.status = "restarting"
+          c.status = retryOf === undefined || id === retryOf ? "restarting" : "stopped"
           c.due = gen
         }
       }
       if (gen !== undefined) {
         pendingRestarts.add(gen)
         dueAt.set(gen, at + decision.delayMillis)
+        if (retryOf !== undefined) retryLeads.set(gen, retryOf)
         if (decision.delayMillis === 0) {
           targetOf(self).offer(Protocol.RestartDue({ ids: decision.start, generation: gen }), undefined, undefined, true)
           return Effect.void
@@ -733,8 +740,9 @@ const build = (
       for (let i = from; i < ids.length; i++) {
         const id = ids[i]!
         const child = find(id)
-        // skip children a later decision has rescheduled (e.g. after a failed restart)
-        if (child === undefined || child.status !== "restarting" || child.due !== gen) continue
+        // skip children a later decision has rescheduled (e.g. after a failed restart), and those
+        // started or stopped by a call meanwhile
+        if (child === undefined || child.due !== gen || child.status === "running") continue
         child.due = undefined
         return Effect.matchEffect(start(child), {
           onFailure: (failure) => {
@@ -888,7 +896,21 @@ const build = (
         })),
       RestartDue: ({ ids, generation: gen }) => {
         dueAt.delete(gen)
-        return pendingRestarts.delete(gen) ? restartGroup(ids, gen) : Effect.void
+        if (!pendingRestarts.delete(gen)) return Effect.void
+        const lead = retryLeads.get(gen)
+        retryLeads.delete(gen)
+        if (lead !== undefined) {
+          // the retry of a failed start: nothing of its group starts if that child no longer waits
+          const failed = find(lead)
+          if (failed === undefined || failed.due !== gen || failed.status !== "restarting") {
+            for (const id of ids) {
+              const c = find(id)
+              if (c !== undefined && c.due === gen) c.due = undefined
+            }
+            return Effect.void
+          }
+        }
+        return restartGroup(ids, gen)
       },
       onExit: (signal: ExitSignal) =>
         Effect.suspend(() => {

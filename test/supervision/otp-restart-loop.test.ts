@@ -60,4 +60,49 @@ describe("a child that keeps failing to start", () => {
         assert.strictEqual((yield* childInfo(sup, "c")).status, "running")
       })
     ))
+
+  it.effect("rest_for_one: only it is restarting, the children after it wait stopped; terminateChild of it ends the group's restart", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const failing = { on: false }
+        const other = C.behavior(Effect.succeed({ Crash: () => Effect.die(new Error("crash")) }))
+        const spec2 = Supervisor.child("c2", child(failing), { shutdown: "brutal_kill" })
+        const sup = yield* system.spawn(Supervisor.make({
+          strategy: "rest_for_one",
+          backoff: false,
+          intensity: 8,
+          period: "10 seconds",
+          children: [
+            Supervisor.child("c1", other, { shutdown: "brutal_kill" }),
+            spec2,
+            Supervisor.child("c3", other, { shutdown: "brutal_kill" })
+          ]
+        }))
+        const statuses = () => Effect.map(Supervisor.whichChildren(sup), (cs) => cs.map((c) => [c.id, c.status]))
+        const c2 = (yield* childInfo(sup, "c2")).ref!
+        failing.on = true
+        yield* c2.tell(C.Crash())
+        yield* settle()
+        const which = yield* Effect.forkChild(statuses())
+        yield* TestClock.adjust("2 seconds")
+        yield* settle()
+        assert.deepStrictEqual(yield* Fiber.join(which), [["c1", "running"], ["c2", "restarting"], ["c3", "stopped"]])
+        // (the next attempt is under way: these calls are served after it)
+        const calls = yield* Effect.forkChild(Effect.all([Supervisor.countChildren(sup), Supervisor.terminateChild(sup, "c2")], {
+          concurrency: "unbounded"
+        }))
+        yield* TestClock.adjust("2 seconds")
+        yield* settle()
+        const [counts] = yield* Fiber.join(calls)
+        assert.deepStrictEqual(counts, { specs: 3, active: 1, supervisors: 0, workers: 3 })
+        yield* TestClock.adjust("10 seconds")
+        yield* settle()
+        assert.deepStrictEqual(yield* statuses(), [["c1", "running"], ["c2", "stopped"], ["c3", "stopped"]])
+        failing.on = false
+        yield* Supervisor.restartChild(sup, "c2")
+        yield* TestClock.adjust("10 seconds")
+        yield* settle()
+        assert.deepStrictEqual(yield* statuses(), [["c1", "running"], ["c2", "running"], ["c3", "stopped"]])
+      })
+    ))
 })
