@@ -537,7 +537,10 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         closing.push(conn.socketClosed())
       }
       // no next connection: holds kept for one end now (and their timers with them)
-      for (const peer of router.peers.values()) peer.flow.giveUp()
+      for (const peer of router.peers.values()) {
+        peer.flow.giveUp()
+        peer.flow.dialEnded()
+      }
       if (closing.length === 0) return Promise.resolve()
       let cancel = () => {}
       const grace = new Promise<void>((resolve) => {
@@ -644,6 +647,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
           peer.outbox.dialing = true
           const result = yield* Effect.tryPromise(() => dial(peerAddress)).pipe(Effect.result)
           peer.outbox.dialing = false
+          // senders that waited for this dial's connection (flow.ts) retry: sent, or refused
+          peer.flow.dialEnded()
           if (result._tag === "Failure") {
             const error = result.failure.cause as any
             const duplicate = error instanceof HandshakeError && error.code === "duplicate"
@@ -720,6 +725,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       )
       yield* Effect.addFinalizer(() => Effect.sync(() => {
         peer.outbox.dialing = false
+        peer.flow.dialEnded()
         linkActors.delete(key)
       }))
       return { Status: () => Effect.sync(() => state) }

@@ -1,7 +1,9 @@
 /**
  * Holds across a lost connection: a sender held on a full actor whose connection is lost and
  * made again is held on the new connection from its start, not only once a message it sent there
- * has brought a new `Hold` back, whichever of the two dialled the new connection; and a sender
+ * has brought a new `Hold` back, whichever of the two dialled the new connection (and what the
+ * sender tells it while dialling again waits for that connection, rather than being buffered
+ * and written ahead of its holds); and a sender
  * that was waiting for a Release when its connection was replaced (the peer redialled, having
  * found it dead first) goes on on the new one.
  */
@@ -58,7 +60,10 @@ describe("holds across a lost connection", () => {
       if (slow._tag !== "Success") return
       let seq = 0
       yield* Effect.forkChild(Effect.forever(Effect.suspend(() =>
-        slow.value.target.isAlive ? slow.value.tell(Slow.Deliver({ seq: ++seq })) : Effect.sleep("10 millis")
+        slow.value.target.isAlive
+          ? slow.value.tell(Slow.Deliver({ seq: ++seq }))
+          // while disconnected: on trying (dead letters, or buffered while the link dials)
+          : Effect.andThen(slow.value.tell(Slow.Deliver({ seq: ++seq })), Effect.sleep("1 millis"))
       )))
       yield* step(100)
       const heldBefore = routerOf(b.node).peers.get("a")!.flow.held.size

@@ -69,6 +69,22 @@ export class PeerFlow {
   /** our actors the peer held (or had a credit for) when its last connection ended, and its incarnation */
   lastHolding: { readonly incarnation: number; readonly ids: ReadonlyArray<number> } | undefined = undefined
 
+  /**
+   * After a loss (not a replacement): the peer's actors it held us on under `backpressure`, and
+   * its incarnation. While our link dials the peer again, sends to them wait for the new
+   * connection (`dialWaiters`) rather than being buffered: the buffer is written on the new
+   * connection before anything else, past the holds its READY brings, into a mailbox still full.
+   */
+  heldBeforeLoss: { readonly incarnation: number; readonly ids: ReadonlySet<number> } | undefined = undefined
+  /** senders waiting, while the peer is dialled, for the next connection (or the dial's failure) */
+  readonly dialWaiters = new WaitQueue()
+
+  /** The link's dial ended (a new connection, or a failure): senders waiting for it retry. */
+  dialEnded(): void {
+    this.heldBeforeLoss = undefined
+    this.dialWaiters.wakeAll()
+  }
+
   /** ends the wait for the next connection (see `connectionLost`) */
   private cancelGrace: (() => void) | undefined = undefined
 
@@ -87,7 +103,12 @@ export class PeerFlow {
     this.lastHolding = this.holding.size === 0 ? undefined : { incarnation, ids: Array.from(this.holding.keys()) }
     this.holding.clear()
     this.excess = 0
-    if (!replaced) return this.giveUp()
+    if (!replaced) {
+      const ids = new Set<number>()
+      for (const [id, h] of this.held) if (h.overflow === "backpressure") ids.add(id)
+      this.heldBeforeLoss = ids.size === 0 ? undefined : { incarnation, ids }
+      return this.giveUp()
+    }
     this.cancelGrace?.()
     this.cancelGrace = undefined
     const ended: Array<Held> = []

@@ -184,6 +184,7 @@ export const attach = (
   // sender synchronously, and its send must queue behind the buffer (per-pair FIFO).
   flushBuffer(router, peer, conn)
   resumeHeld(peer, kept, sameIncarnation)
+  peer.flow.dialEnded()
   conn.start()
   if (conn.closed !== undefined) return false
   const waiters = peer.upWaiters

@@ -123,6 +123,12 @@ export class RemoteTarget implements Target {
     return peer.flow.held.get(this.id)
   }
 
+  /** Whether the peer held this actor when its connection was lost, and our link is dialling it again. */
+  private heldBeforeLoss(peer: Peer): boolean {
+    const lost = peer.flow.heldBeforeLoss
+    return lost !== undefined && peer.outbox.dialing && lost.incarnation === this.incarnation && lost.ids.has(this.id)
+  }
+
   /**
    * Nothing to check before sending: `offer` checks the message where it encodes it, once (the
    * protocol is known here, the peer speaks the same version of it, the message matches its
@@ -217,6 +223,8 @@ export class RemoteTarget implements Target {
     // held under `backpressure`: the (valid) send waits for the Release
     if (held !== undefined && held.credit === 0) return this.offerHeld(held, message, reply, force)
     const encoded = exit.value
+    // held when the connection was lost, and being dialled again: wait for the new connection
+    if (peer.conn === undefined && !force && this.heldBeforeLoss(peer)) return Offer.Full
     const to = this.to(peer)
     if (to === undefined) {
       // addressed to another incarnation of the node: refused, never delivered to its successor
@@ -276,6 +284,7 @@ export class RemoteTarget implements Target {
     const held = this.held(peer)
     if (held !== undefined && held.credit === 0) return held.waiters.add(wake)
     const conn = peer.conn
+    if (conn === undefined && this.heldBeforeLoss(peer)) return peer.flow.dialWaiters.add(wake)
     if (conn === undefined) {
       queueMicrotask(wake)
       return () => {}

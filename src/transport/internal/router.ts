@@ -137,6 +137,7 @@ export class Router implements RemoteResolver {
   /** The dialler gave up (connect failed): buffered sends become dead letters / failed asks. */
   dialFailed(peer: Peer, reason: string): void {
     Writer.dialFailed(this, peer, reason)
+    peer.flow.dialEnded()
   }
 
   // inbound (inbound.ts)
