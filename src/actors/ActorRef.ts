@@ -257,7 +257,7 @@ const askEffect = (
       if (timer !== undefined) Deadlines.cancel(timer)
       let exit: Effect.Effect<any, any> = result
       if (failed !== undefined && result._tag === "Failure") {
-        const elapsed = timer !== undefined ? Date.now() - (timer.at - timeoutMillis) : clock!.currentTimeMillisUnsafe() - started
+        const elapsed = timer !== undefined ? Deadlines.elapsed(timer) : clock!.currentTimeMillisUnsafe() - started
         exit = failed(result, elapsed) ?? result
       }
       // An ask refused while it is being sent (NoProc, NodeDown, MailboxFull...) completes its

@@ -37,7 +37,7 @@ export class Queue {
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   /** whether the timer keeps the process alive: only while some ask is pending, as a timer per ask would */
   private refed = true
-  private readonly millis: number
+  readonly millis: number
   private readonly queues: Map<number, Queue>
 
   constructor(millis: number, queues: Map<number, Queue>) {
@@ -163,3 +163,6 @@ export const after = (millis: number, expire: () => void): Deadline => {
 }
 
 export const cancel = (entry: Deadline): void => entry.queue.cancel(entry)
+
+/** Milliseconds since `entry` was added, on the clock of `at`. */
+export const elapsed = (entry: Deadline): number => performance.now() - (entry.at - entry.queue.millis)
