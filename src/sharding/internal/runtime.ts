@@ -1502,9 +1502,12 @@ export const make = (config: Config) =>
       runningIn: ShardState | undefined = undefined
       runningSeen = 0
       runningActor: ActorRef<any> | undefined = undefined
+      /** `runningActor`'s delivery target (kept here: the ask reaches it without a read of the actor's ref) */
+      runningTarget: Kernel.Target | undefined = undefined
       /** `direct`'s ref and owner, valid while no direct entry was retired since (`directsRetired` at `directSeen`) */
       directSeen = -1
       directActor: ActorRef<any> | undefined = undefined
+      directTarget: Kernel.Target | undefined = undefined
       directOwner = ""
       /** the entity on another node this ref asked last, while the cache still holds it */
       direct: Direct | undefined = undefined
@@ -1540,11 +1543,12 @@ export const make = (config: Config) =>
         if (this.runningIn === local && local.leftRunning === this.runningSeen && local.status === "active") return this.runningActor
         const entry = this.running(local)
         if (entry === undefined) {
-          this.runningIn = this.runningActor = undefined
+          this.runningIn = this.runningActor = this.runningTarget = undefined
           return undefined
         }
         this.runningIn = local
         this.runningSeen = local.leftRunning
+        this.runningTarget = Kernel.targetOf(entry.ref!)
         return this.runningActor = entry.ref!
       }
 
@@ -1615,7 +1619,7 @@ export const make = (config: Config) =>
             // it stopped meanwhile: not delivered
             (failureOf(exit.cause) as { readonly _tag?: unknown } | undefined)?._tag === "NoProc"
               ? Effect.suspend(() => askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, elapsed), false))
-              : undefined)
+              : undefined, this.runningTarget)
         }
         // the direct entry itself is reached only when some entry was retired since it was seen
         let d = this.direct
@@ -1624,11 +1628,24 @@ export const make = (config: Config) =>
           if (d === undefined) return askEntity(this.reg, this.key, message, timeoutMillis, false)
           this.directSeen = directsRetired
           this.directActor = d.ref
+          this.directTarget = d.ref === undefined ? undefined : Kernel.targetOf(d.ref)
           this.directOwner = d.owner
         }
         const actor = this.directActor
-        if (actor === undefined || !ownerUsable(this.directOwner, shard)) return askEntity(this.reg, this.key, message, timeoutMillis, false)
-        return askIn(actor, fiber, message, askTimeout, (exit, elapsed) => this.directFailed(d, exit, message, timeLeft(timeoutMillis, elapsed)))
+        // `ownerUsable`, knowing that the shard is not active here and that nothing is held when
+        // nothing is buffered
+        const owner = this.directOwner
+        if (actor === undefined || owners[shard] !== owner || !members.has(owner) || (buffered > 0 && (held.get(shard)?.length ?? 0) > 0)) {
+          return askEntity(this.reg, this.key, message, timeoutMillis, false)
+        }
+        return askIn(
+          actor,
+          fiber,
+          message,
+          askTimeout,
+          (exit, elapsed) => this.directFailed(d, exit, message, timeLeft(timeoutMillis, elapsed)),
+          this.directTarget
+        )
       }
 
       /**
