@@ -79,9 +79,12 @@ export class PeerFlow {
   /** senders waiting, while the peer is dialled, for the next connection (or the dial's failure) */
   readonly dialWaiters = new WaitQueue()
 
-  /** The link's dial ended (a new connection, or a failure): senders waiting for it retry. */
+  /**
+   * A dial of the peer ended (or the link stopped): senders waiting for it retry (sent on the new
+   * connection, or refused). What the peer held is forgotten only once a new connection's READY
+   * says what it holds now (`attached`): a later dial, after a failed one, waits the same way.
+   */
   dialEnded(): void {
-    this.heldBeforeLoss = undefined
     this.dialWaiters.wakeAll()
   }
 
@@ -137,6 +140,7 @@ export class PeerFlow {
    * Returns the holds kept from the lost connection, for `resumeHeld`.
    */
   attached(): ReadonlyArray<readonly [number, Held]> {
+    this.heldBeforeLoss = undefined
     this.cancelGrace?.()
     this.cancelGrace = undefined
     const kept = Array.from(this.held)
