@@ -44,6 +44,10 @@
  *   stopped yet, as OTP's children see their supervisor's `killed`.
  * - `whichChildren` lists children in start order (OTP lists the newest first): that is the
  *   order they are started and restarted in, and the reverse of the stop order.
+ * - A restart whose start fails is retried through the supervisor's mailbox (OTP's
+ *   `try_again_restart`), so calls are served between the attempts of a child that keeps
+ *   failing to start: meanwhile only that child is `restarting` (the others of its group wait
+ *   `stopped` and start with it), and `terminateChild` of it ends the retries.
  * - While a restart waits for its backoff (which OTP lacks), the child is `restarting`:
  *   `restartChild` and `deleteChild` fail with `Restarting` (OTP's `{error, restarting}`), and
  *   `terminateChild` cancels the pending restart.
