@@ -58,6 +58,18 @@ const lazyError = (cause: Cause.Cause<unknown>): ExitReason => {
   return reason
 }
 
+/**
+ * Marks a defect that ends an init without failing it: the init chose not to start
+ * (`Supervisor.ignore`, OTP's `ignore`). Such an actor exits with `Normal`.
+ *
+ * @internal
+ */
+export const NotStartedTypeId: unique symbol = Symbol.for("telex/NotStarted")
+
+/** Whether `cause` is an init's choice not to start (see `NotStartedTypeId`). */
+export const isNotStarted = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((r) => Cause.isDieReason(r) && (r.defect as any)?.[NotStartedTypeId] === true)
+
 /** Normal and Shutdown are the "expected" exits: transient children are not restarted for them. */
 export const isNormalOrShutdown = (reason: ExitReason): boolean =>
   reason._tag === "Normal" || reason._tag === "Shutdown"

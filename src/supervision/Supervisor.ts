@@ -289,6 +289,8 @@ const toPolicy = (options: Options): RestartPolicy.Policy => {
 
 class IgnoreStart {
   readonly _tag = "IgnoreStart"
+  // (the actor exits with Normal, as a process whose init returns `ignore`)
+  readonly [ExitReason.NotStartedTypeId] = true
 }
 
 /**

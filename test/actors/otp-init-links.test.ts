@@ -1,11 +1,12 @@
 /**
  * An actor whose init fails exits, and its links see it, as a process whose `init/1` fails
  * sends its exit signal to the processes it linked to — all but its spawner, which learns it
- * from the failed spawn (a `SpawnError`) instead of a signal that would end it.
+ * from the failed spawn (a `SpawnError`) instead of a signal that would end it. An init that
+ * chooses not to start (`Supervisor.ignore`, OTP's `ignore`) exits with `Normal`.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { Actor, ActorContext, type ActorRef, ActorSystem, type ExitSignal, SpawnError } from "../../src/index.ts"
+import { Actor, ActorContext, type ActorRef, ActorSystem, ExitReason, type ExitSignal, SpawnError, Supervisor } from "../../src/index.ts"
 import { settle, withSystem } from "./_helpers.ts"
 
 const R = Actor.make("test/InitLinks", {
@@ -58,5 +59,24 @@ describe("an init that fails", () => {
       assert.strictEqual(yield* parent.ask(R.SpawnFailing()), "SpawnError")
       yield* settle()
       assert.deepStrictEqual(exits, [])
+    })))
+
+  it.effect("Supervisor.ignore exits Normal: a trapping linked actor gets ExitSignal(Normal), a non-trapping one lives on", () =>
+    withSystem()(Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const exits: Array<ExitSignal> = []
+      const x = yield* system.spawn(trapper(exits))
+      yield* x.ask(R.Trap())
+      const plain = yield* system.spawn(trapper([]))
+      const ignoring = R.behavior(Effect.gen(function*() {
+        const ctx = yield* ActorContext
+        yield* ctx.link(x)
+        yield* ctx.link(plain)
+        return yield* Supervisor.ignore
+      }))
+      assert.instanceOf(yield* Effect.flip(system.spawn(ignoring)), SpawnError)
+      yield* settle()
+      assert.deepStrictEqual(exits.map((e) => e.reason), [ExitReason.normal])
+      assert.strictEqual(yield* plain.ask(R.SpawnFailing()), "SpawnError", "the non-trapping linked actor died")
     })))
 })

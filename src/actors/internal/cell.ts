@@ -1408,7 +1408,11 @@ const unlinkSpawner = (cell: Cell): void => {
 
 /** The init failed (`cause`), or the actor was stopped while initialising (no cause): stop it, fail the spawn. */
 const failStart = (cell: Cell, cause: Cause.Cause<unknown> | undefined): Effect.Effect<never, SpawnError> => {
-  const reason = cause !== undefined ? ExitReason.fromCause(cause) : cell.exitReason!
+  const reason = cause === undefined
+    ? cell.exitReason!
+    : ExitReason.isNotStarted(cause)
+    ? ExitReason.normal
+    : ExitReason.fromCause(cause)
   const message = cause !== undefined
     ? Cause.pretty(cause)
     : `stopped during initialisation (${ExitReason.format(reason)})`
