@@ -24,7 +24,8 @@
  *   is `Normal`; `Killed` is untrappable. An exit to oneself with `Normal` (not trapping) stops
  *   the actor normally. Such a signal does not remove a link between the two actors.
  * - A **monitor** is one-way and fires exactly once: the watcher receives one `Down` message
- *   (its `onDown` handler) with the monitored actor's exit reason. Monitoring an actor that is
+ *   (its `onDown` handler) with the monitored actor's exit reason. A monitor on oneself is not
+ *   made (it could never fire): `monitor` returns a `MonitorRef` that `demonitor` does not find. Monitoring an actor that is
  *   already dead (or never existed, or belongs to an earlier incarnation of this node) delivers
  *   `Down(NoProc)` at once. A monitor may name its target: `ctx.monitor("name")` or
  *   `ctx.monitor({ name, node })` resolves the name once (an unregistered name: `Down(NoProc)`;

@@ -276,6 +276,24 @@ describe("introspection (process_info links / monitors / monitored_by / trap_exi
     }).pipe(withSystem()))
 })
 
+describe("a monitor on oneself (erl_link_SUITE process_monitors)", () => {
+  it.effect("by ref or by its own name: none is made (process_info shows none), demonitor finds none", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const a = yield* spawnProbe({ name: "me" })
+      const byRef = yield* inActor(a.ref, (ctx) => ctx.monitor(ctx.self))
+      const byName = yield* inActor(a.ref, (ctx) => ctx.monitor("me"))
+      const info = Option.getOrThrow(system.info(a.ref))
+      assert.deepStrictEqual([info.monitors, info.monitoredBy], [[], []])
+      assert.deepStrictEqual(
+        [yield* inActor(a.ref, (ctx) => ctx.demonitor(byRef)), yield* inActor(a.ref, (ctx) => ctx.demonitor(byName))],
+        [false, false]
+      )
+      assert.strictEqual(yield* ping(a.ref), "pong")
+      assert.deepStrictEqual(a.log.downs, [])
+    }).pipe(withSystem()))
+})
+
 // keep the imported types used
 export type _M = MonitorRef
 

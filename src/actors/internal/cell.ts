@@ -835,6 +835,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
 
   private monitorTarget(ref: ActorRef<any>, target: Target, name: string | undefined): MonitorRef {
     const monitor = new MonitorRef(this.system.nextMonitorId++, ref, name)
+    // a monitor on oneself never fires: none is made (as `monitor(process, self())`)
+    if (target === this) return monitor
     ;(this.watching ??= new Map()).set(monitor.id, monitor)
     target.addMonitor(monitor.id, this.self)
     return monitor
