@@ -497,7 +497,9 @@ const build = (
     const selfKey = self.key
     const supervision = ctx.supervision
     yield* ctx.trapExit(true)
-    const children: Array<ChildState> = []
+    // in start order; a Set, so that removing one of many (dynamic) children is O(1), not a
+    // scan and a splice (50 000 temporary children exiting took 6.5 s of the event loop)
+    const children = new Set<ChildState>()
     let history = RestartPolicy.emptyHistory
     let generation = 0
     const pendingRestarts = new Set<number>()
@@ -524,7 +526,7 @@ const build = (
     const find = (id: string) => byId.get(id)
     const findRef = (key: string) => byRef.get(key)
     const addEntry = (child: ChildState) => {
-      children.push(child)
+      children.add(child)
       byId.set(child.spec.id, child)
     }
     /** `key`: the ref's key when the caller has it (formatting one costs) */
@@ -631,12 +633,12 @@ const build = (
       // an ignored temporary child's spec is not kept (OTP)
       if (started.success === undefined && child.restart === "temporary") {
         byId.delete(spec.id)
-        children.splice(children.indexOf(child), 1)
+        children.delete(child)
       }
     }
 
     const infos = (): Array<RestartPolicy.ChildInfo> =>
-      children.map((c) => ({ id: c.spec.id, restart: c.restart, running: c.status === "running" }))
+      Array.from(children, (c) => ({ id: c.spec.id, restart: c.restart, running: c.status === "running" }))
 
     /** Stops the children and exits with `Shutdown` (as OTP's supervisor does when it gives up or auto-shuts down). */
     const shutdownSelf = (detail: string) => ctx.stop(ExitReason.shutdownWith(detail))
@@ -645,7 +647,7 @@ const build = (
     const checkAutoShutdown = (child: ChildState) => {
       if (!child.significant || autoShutdown === "never") return Effect.void
       if (autoShutdown === "any_significant") return shutdownSelf(`significant child ${JSON.stringify(child.spec.id)} exited`)
-      const running = children.some((c) => c.significant && c.status !== "stopped")
+      const running = Array.from(children).some((c) => c.significant && c.status !== "stopped")
       return running ? Effect.void : shutdownSelf("all significant children exited")
     }
 
@@ -737,7 +739,7 @@ const build = (
         if (child === undefined) continue
         byId.delete(id)
         if (child.refKey !== undefined) byRef.delete(child.refKey)
-        children.splice(children.indexOf(child), 1)
+        children.delete(child)
       }
     }
 
@@ -833,7 +835,7 @@ const build = (
           if (isRef(id)) {
             // or the child this ref was, now waiting for its restart
             const child = findRef(id.key) ??
-              children.find((c) => c.status === "restarting" && c.lastRefKey === id.key)
+              Array.from(children).find((c) => c.status === "restarting" && c.lastRefKey === id.key)
             // a former child that is gone: done already (OTP); a live actor that is no child: NotFound
             if (child === undefined) return targetOf(id).isAlive ? yield* notFound(id) : undefined
             yield* stop(child)
@@ -874,7 +876,7 @@ const build = (
           }
           removeSpecs([id])
         }),
-      WhichChildren: () => Effect.sync(() => children.map(info)),
+      WhichChildren: () => Effect.sync(() => Array.from(children, (c) => info(c))),
       WhichChild: ({ id }) =>
         Effect.suspend(() => {
           if (typeof id !== "string") return Effect.fail(badId(id))
@@ -884,10 +886,10 @@ const build = (
       CountChildren: () =>
         Effect.sync(() => ({
           // a dynamic supervisor has one spec, its template (OTP's simple_one_for_one)
-          specs: template === undefined ? children.length : 1,
-          active: children.filter((c) => c.status === "running").length,
-          supervisors: children.filter((c) => c.type === "supervisor").length,
-          workers: children.filter((c) => c.type === "worker").length
+          specs: template === undefined ? children.size : 1,
+          active: Array.from(children).filter((c) => c.status === "running").length,
+          supervisors: Array.from(children).filter((c) => c.type === "supervisor").length,
+          workers: Array.from(children).filter((c) => c.type === "worker").length
         })),
       Describe: () =>
         Effect.sync(() => ({
@@ -895,7 +897,7 @@ const build = (
           intensity: policy.intensity,
           periodMillis: policy.periodMillis,
           recentRestarts: history.restarts.filter((t) => t >= monoMillis() - policy.periodMillis).length,
-          children: children.map((c) => {
+          children: Array.from(children, (c) => {
             const due = c.status === "restarting" && c.due !== undefined ? dueAt.get(c.due) : undefined
             return due !== undefined ? { ...info(c), dueAt: due } : info(c)
           })
