@@ -73,7 +73,6 @@ interface Registered {
   init: Effect.Effect<any, any, any> | undefined
 }
 
-type Wake = (outcome: "retry" | ActorRef<any> | ShardingError) => void
 
 /**
  * One entity of a shard. It is also the behaviour its actor is spawned with (its type's
@@ -91,12 +90,10 @@ interface EntityEntry {
   status: "starting" | "running" | "stopping"
   ref: ActorRef<any> | undefined
   /**
-   * messages that came while it was starting or stopping (tells, and the asks its stopping
-   * actor's mailbox held: `QueuedAsk`), in order: its next activation takes them first
+   * messages that came while it was starting or stopping, in order (tells, and asks as
+   * `QueuedAsk`): its next activation takes them first
    */
   queue: Array<unknown>
-  /** asks waiting for it to run */
-  waiters: Array<Wake>
   /** its actor once spawned (to stop it, whether or not it came to run) */
   spawned: ActorRef<any> | undefined
   /** its actor once it runs: its count of messages delivered tells whether it was idle since the last round */
@@ -560,7 +557,6 @@ export const make = (config: Config) =>
       status: "starting" | "running" | "stopping" = "starting"
       ref: ActorRef<any> | undefined = undefined
       queue: Array<unknown> = []
-      waiters: Array<Wake> = []
       spawned: ActorRef<any> | undefined = undefined
       actor: Kernel.LocalActor | undefined = undefined
       seen = -1
@@ -660,13 +656,6 @@ export const make = (config: Config) =>
         }
       })
 
-    const wakeAll = (entry: EntityEntry, outcome: "retry" | ActorRef<any> | ShardingError) => {
-      const waiters = entry.waiters
-      entry.waiters = []
-      buffered -= waiters.length
-      for (const w of waiters) w(outcome)
-    }
-
     /**
      * Moves what an entry queued to the shard's held queue (its shard is stopping, or it
      * stopped); an ask taken from its actor's mailbox fails with `NoProc` (not delivered: its
@@ -680,7 +669,6 @@ export const make = (config: Config) =>
         if (message instanceof QueuedAsk) message.reply(Exit.fail(new NoProc({ actor: `${entry.reg.entity.type}/${entry.key}` })))
         else holdTell(state.shard, entry.reg, entry.key, message, 0)
       }
-      wakeAll(entry, "retry")
     }
 
     /** Drops what an entry queued (its activation failed): its asks fail with `error`; returns the count of tells dropped. */
@@ -726,7 +714,6 @@ export const make = (config: Config) =>
           if (state.entities.get(entry.id) === entry) state.entities.delete(entry.id)
           const error = new ShardingError({ reason: "ActivationFailed", entityType: entry.reg.entity.type, key: entry.key, message: "it stopped as it started" })
           dropQueue(entry, error)
-          wakeAll(entry, error)
           return
         }
         entry.ref = ref
@@ -736,7 +723,12 @@ export const make = (config: Config) =>
         buffered -= queue.length
         for (const message of queue) {
           if (message instanceof QueuedAsk) {
-            Kernel.targetOf(ref).offer(message.message, message.reply, message.sender, true)
+            // as the tells: past a full mailbox under back-pressure, refused under `fail`
+            const target = Kernel.targetOf(ref)
+            const result = target.offer(message.message, message.reply, message.sender)
+            if (result === Kernel.Offer.Full) target.offer(message.message, message.reply, message.sender, true)
+            else if (result === Kernel.Offer.Rejected) message.reply(Exit.fail(ref.mailboxFull(target)))
+            else if (result === Kernel.Offer.Dead) message.reply(Exit.fail(new NoProc({ actor: ref.key })))
             continue
           }
           try {
@@ -745,7 +737,6 @@ export const make = (config: Config) =>
             tellRefused(entry.reg.entity.type, entry.key, e)
           }
         }
-        wakeAll(entry, ref)
       }).pipe(
         Effect.catchCause((cause) =>
           Effect.gen(function*() {
@@ -762,33 +753,35 @@ export const make = (config: Config) =>
             yield* Effect.logWarning(
               `sharding: activation of ${entry.reg.entity.type}/${entry.key} failed: ${text}${dropped > 0 ? ` (dropped ${dropped} tell${dropped === 1 ? "" : "s"} sent to it)` : ""}`
             )
-            wakeAll(entry, error)
           })
         )
       )
 
-    /** The entity's ref once it runs (or a reason to route again). */
-    const awaitRunning = (entry: EntityEntry, remainingMillis: number) =>
-      Effect.callback<"retry" | ActorRef<any>, ShardingError>((resume) => {
-        if (entry.status === "running") return resume(Effect.succeed(entry.ref!))
-        if (entry.status === "stopping") {
-          // passivating: the message waits for the next activation
-        }
+    /**
+     * Asks an entity that does not run yet (starting, or stopping: its next activation): the ask
+     * is queued with the tells sent to it meanwhile, in the order sent, and its activation
+     * delivers them all. Its outcome is the entity's answer (an `Exit`), or `NoProc` if the shard
+     * stopped first (not delivered: routed again); `None` past `remainingMillis`.
+     */
+    const askQueued = (entry: EntityEntry, message: unknown, sender: ActorRef<any> | undefined, remainingMillis: number) =>
+      Effect.callback<Exit.Exit<unknown, unknown>, ShardingError>((resume) => {
         if (buffered >= bufferSize) return resume(Effect.fail(bufferFull(entry.reg.entity.type, entry.key)))
         buffered++
         let done = false
-        const w: Wake = (outcome) => {
+        const reply: Kernel.Reply = (exit) => {
           if (done) return
           done = true
-          resume(outcome instanceof ShardingError ? Effect.fail(outcome) : Effect.succeed(outcome))
+          resume(Effect.succeed(exit))
         }
-        entry.waiters.push(w)
+        const queued = new QueuedAsk(message, reply, sender)
+        entry.queue.push(queued)
         return Effect.sync(() => {
           if (done) return
           done = true
-          const i = entry.waiters.indexOf(w)
+          // still queued here: taken out (moved to a next activation, it is delivered and its answer ignored)
+          const i = entry.queue.indexOf(queued)
           if (i >= 0) {
-            entry.waiters.splice(i, 1)
+            entry.queue.splice(i, 1)
             buffered--
           }
         })
@@ -935,7 +928,7 @@ export const make = (config: Config) =>
       state.entities.delete(entry.id)
       entry.status = "stopping"
       state.leftRunning++
-      if (entry.queue.length === 0 && entry.waiters.length === 0) return
+      if (entry.queue.length === 0) return
       if (state.status === "active") {
         // messages came while it stopped: a new activation takes them, in order (still counted
         // in `buffered` until it runs)
@@ -943,7 +936,6 @@ export const make = (config: Config) =>
         next.queue = entry.queue
         entry.queue = []
         next.lastActive = now()
-        wakeAll(entry, "retry")
       } else {
         requeue(state, entry)
       }
@@ -1304,13 +1296,15 @@ export const make = (config: Config) =>
           const r = route(shard, reg)
           if (r._tag === "Local") {
             const entry = entryFor(r.state, reg, key)
-            let ref: ActorRef<any>
-            if (entry.status === "running") ref = entry.ref!
-            else {
-              const got = yield* awaitRunning(entry, remaining)
-              if (Option.isNone(got) || got.value === "retry") continue
-              ref = got.value
+            if (entry.status !== "running") {
+              const sender = yield* Effect.withFiber((fiber) => Effect.succeed(Kernel.currentSelf(fiber)))
+              const got = yield* askQueued(entry, message, sender, remaining)
+              if (Option.isNone(got)) continue
+              // its shard stopped first: not delivered, routed again
+              if (Exit.isFailure(got.value) && (failureOf(got.value.cause) as { readonly _tag?: unknown } | undefined)?._tag === "NoProc") continue
+              return yield* got.value
             }
+            const ref = entry.ref!
             const answer = yield* Effect.result(ref.ask(message as any, { timeout: bucket(deadline - now()) }))
             if (answer._tag === "Success") return answer.success
             // its actor began to stop as the ask reached it: not delivered, and its entry no
