@@ -221,8 +221,14 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
 
   /** A message to the current incarnation. */
   const handle = (st: Supervised, message: { readonly _tag: string }) => {
-    // (called as its incarnation's handlers object's method, as before)
-    const effect = (st as any)[slots[message._tag]!].call(st[Current], message)
+    // (called as its incarnation's handlers object's method, as before); a handler that throws
+    // instead of returning an effect fails as a defect would, under the same rules
+    let effect: any
+    try {
+      effect = (st as any)[slots[message._tag]!].call(st[Current], message)
+    } catch (defect) {
+      effect = Effect.die(defect)
+    }
     // a handler that answered at once (Effect.succeed) has nothing to guard (a prototype
     // comparison: Exit.isExit looks a symbol up along the effect's prototype chain)
     if (Object.getPrototypeOf(effect) === successProto) return effect
