@@ -34,9 +34,10 @@ import { peers } from "./peers.ts"
 import { reliable } from "./reliable.ts"
 import { remote } from "./remote.ts"
 import { sharding } from "./sharding.ts"
+import { teardown } from "./teardown.ts"
 
 /** Every group, in run order. Add new groups (one file each) here. */
-const groups: ReadonlyArray<BenchGroup> = [local, remote, reliable, cluster, peers, overload, sharding]
+const groups: ReadonlyArray<BenchGroup> = [local, remote, reliable, cluster, peers, overload, sharding, teardown]
 
 if (globalThis.gc === undefined) {
   const child = spawnSync(

@@ -1,10 +1,9 @@
 /**
- * Senders that give up while they wait for room: 100 000 waits behind a full `backpressure`
+ * Senders that give up while they wait for room: many waits behind a full `backpressure`
  * mailbox, here and held by another node, cancelled oldest first (as asks with one timeout
- * expire) in a few milliseconds: the bound, 500 ms, is far above that and far below what a
- * scan and a splice per cancel cost (2 s here for these cancels; 100 000 asks timing out
- * together behind one full actor kept the event loop busy for 10 s, heartbeats included). The
- * waiters left are still woken in order, the cancelled ones never.
+ * expire). The waiters left are still woken in order, the cancelled ones never. What a cancel
+ * costs (constant time, against a start of a wait) is the `teardown` benchmark's
+ * `waiterCancelRatio`.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Schema } from "effect"
@@ -18,23 +17,21 @@ const Stuck = Actor.make("soak/WaitersCancel", {
   Ping: Actor.ask({}, { success: Schema.String })
 })
 
-const WAITS = 100_000
+const WAITS = 10_000
 
 /** `WAITS` waits on `target` cancelled oldest first, then three more with the middle one cancelled */
 const cancelMany = (target: Kernel.Target) => {
   const woken: Array<number> = []
   const cancels: Array<() => void> = []
   for (let i = 0; i < WAITS; i++) cancels.push(target.waitForSpace(() => woken.push(i)))
-  const started = performance.now()
   for (const cancel of cancels) cancel()
-  const millis = performance.now() - started
   const kept = [1, 2, 3].map((i) => target.waitForSpace(() => woken.push(WAITS + i)))
   kept[1]!()
-  return { millis, woken }
+  return { woken }
 }
 
 describe("soak: many senders give up waiting for room", () => {
-  it.live("a local full mailbox and a remote held one: cancels are cheap, the rest still woken in order", () =>
+  it.live("a local full mailbox and a remote held one: the cancelled never woken, the rest woken in order", () =>
     Effect.gen(function*() {
       const b = yield* startNode("b")
       const a = yield* startNode("a")
@@ -47,7 +44,6 @@ describe("soak: many senders give up waiting for room", () => {
       // one message in the handler, two in the mailbox: full
       for (let n = 0; n < 3; n++) yield* stuck.tell(Stuck.Work({ n }))
       const local = cancelMany(Kernel.targetOf(stuck))
-      assert.isBelow(local.millis, 500, `local: ${local.millis} ms`)
 
       // on node a, the same actor held by b (its mailbox is full)
       const remote = yield* a.node.lookup("b", Stuck, "stuck")
@@ -57,7 +53,6 @@ describe("soak: many senders give up waiting for room", () => {
         while (held()?.credit !== 0) yield* Effect.sleep("10 millis")
       }).pipe(Effect.timeout("5 seconds"))
       const far = cancelMany(Kernel.targetOf(remote))
-      assert.isBelow(far.millis, 500, `remote: ${far.millis} ms`)
 
       yield* Deferred.succeed(gate, undefined)
       yield* Effect.gen(function*() {
