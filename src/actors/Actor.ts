@@ -211,9 +211,11 @@ export const ForkTypeId: unique symbol = Symbol.for("telex/Actor/fork")
 
 /**
  * A handlers object may hold, under this key, one function for all its tags, shared by every
- * actor of a behaviour: the cell then calls `dispatch(handlers, message)` where it would call
- * `handlers[tag](message)`, with the same result (the tag's handler must still be there, for
- * the cell to know the tag). A wrapper (`Supervise.behavior`) keeps its state in the handlers
+ * actor of a behaviour: the cell then calls `dispatch(handlers, message, untraced)` where it
+ * would call `handlers[tag](message)`, with the same result (the tag's handler must still be
+ * there, for the cell to know the tag). `untraced`: the cell runs the effect returned at once,
+ * with no span around it (the message is not a traced ask), so a `dispatch` may run an
+ * `Effect.sync`'s body itself and return its `Exit`. A wrapper (`Supervise.behavior`) keeps its state in the handlers
  * object instead of in a closure per actor: two objects fewer to reach per message.
  *
  * @internal

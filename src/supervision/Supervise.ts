@@ -219,8 +219,11 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
   const slots: Record<string, symbol> = Object.create(null)
   for (const tag of tags) slots[tag] = Symbol(tag)
 
-  /** A message to the current incarnation. */
-  const handle = (st: Supervised, message: { readonly _tag: string }) => {
+  /**
+   * A message to the current incarnation. `untraced` (from the cell, see `Actor.DispatchTypeId`):
+   * the effect returned runs at once, with no span around it.
+   */
+  const handle = (st: Supervised, message: { readonly _tag: string }, untraced?: boolean) => {
     // (called as its incarnation's handlers object's method, as before); a handler that throws
     // instead of returning an effect fails as a defect would, under the same rules
     let effect: any
@@ -231,7 +234,18 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     }
     // a handler that answered at once (Effect.succeed) has nothing to guard (a prototype
     // comparison: Exit.isExit looks a symbol up along the effect's prototype chain)
-    if (Object.getPrototypeOf(effect) === successProto) return effect
+    const proto = Object.getPrototypeOf(effect)
+    if (proto === successProto) return effect
+    // an Effect.sync the cell runs at once anyway: its body runs here and its value is the Exit,
+    // which the cell handles without a fiber (a guarded effect takes one per message); only a
+    // throw goes to the rules, as the defect it is
+    if (untraced === true && proto === syncProto && syncThunkKey !== undefined) {
+      try {
+        return Exit.succeed(effect[syncThunkKey]())
+      } catch (defect) {
+        effect = Effect.die(defect)
+      }
+    }
     const guarded = guard(st, effect, asks.has(message._tag), message._tag)
     // a handler marked with Actor.fork stays forked
     return effect[Actor.ForkTypeId] === true ? Actor.fork(guarded) : guarded
@@ -301,6 +315,11 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
 
 /** the prototype of a successful Exit */
 const successProto: object = Object.getPrototypeOf(Exit.void)
+/** the prototype of an `Effect.sync`, and the key of its thunk (found once by probing, as the cell does) */
+const probeThunk = () => undefined
+const syncProbe = Effect.sync(probeThunk) as any
+const syncProto: object = Object.getPrototypeOf(syncProbe)
+const syncThunkKey: string | undefined = Object.keys(syncProbe).find((k) => syncProbe[k] === probeThunk)
 
 const describe = (e: unknown): string =>
   e instanceof Error ? e.message : typeof e === "object" && e !== null && "_tag" in e ? String((e as any)._tag) : String(e)

@@ -8,7 +8,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Actor, ActorSystem, Supervise, Supervisor } from "../../src/index.ts"
+import { Actor, ActorContext, ActorSystem, Supervise, Supervisor } from "../../src/index.ts"
+import * as Kernel from "../../src/actors/Kernel.ts"
 import { settle } from "./helpers.ts"
 
 class Transient extends Schema.TaggedError<Transient>()("Transient", {}) {}
@@ -165,6 +166,48 @@ describe("Supervise.behavior (Pekko typed supervise/onFailure)", () => {
         yield* ref.tell(C.Fail({ kind: "corrupt" }))
         assert.strictEqual(yield* ref.ask(C.Get()), 0)
         assert.deepStrictEqual(log.events, ["init", "preRestart", "init"])
+      })
+    ))
+
+  it.effect("an Effect.sync handler runs without a drain fiber, and a throw in its body still meets the rules", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const S = Actor.make("test/SupervisedSync", {
+          Bump: Actor.tell({ throws: Schema.Boolean }),
+          Fiberless: Actor.ask({}, { success: Schema.Boolean }),
+          Get: Actor.ask({ throws: Schema.Boolean }, { success: Schema.Number })
+        })
+        let inits = 0
+        const live = S.behavior(Effect.gen(function*() {
+          const actor = Kernel.localOf(yield* ActorContext)!
+          let n = 0
+          inits++
+          return {
+            Bump: ({ throws }) => Effect.sync(() => {
+              if (throws) throw new RangeError("bump")
+              n++
+            }),
+            // whether the actor's drain fiber runs this body (the fiberless turn has none)
+            Fiberless: () => Effect.sync(() => (actor as unknown as { fiber: unknown }).fiber === undefined),
+            Get: ({ throws }) => Effect.sync(() => {
+              if (throws) throw new TypeError("get")
+              return n
+            })
+          }
+        }))
+        const ref = yield* system.spawn(Supervise.behavior(live, [
+          { match: (e) => e instanceof RangeError, directive: "resume" },
+          { match: (e) => e instanceof TypeError, directive: "restart" }
+        ]))
+        assert.isTrue(yield* ref.ask(S.Fiberless()))
+        yield* ref.tell(S.Bump({ throws: false }))
+        yield* ref.tell(S.Bump({ throws: true }))
+        yield* ref.tell(S.Bump({ throws: false }))
+        assert.strictEqual(yield* ref.ask(S.Get({ throws: false })), 2)
+        const failed = yield* Effect.flip(ref.ask(S.Get({ throws: true })))
+        assert.strictEqual(failed._tag, "ActorStopped")
+        assert.strictEqual(yield* ref.ask(S.Get({ throws: false })), 0)
+        assert.strictEqual(inits, 2)
       })
     ))
 

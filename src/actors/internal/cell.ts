@@ -328,7 +328,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
         const sender = entry.sender as ActorRef<any> | undefined
         entry.message = entry.reply = entry.sender = undefined
         this.sender = sender
-        const effect = handle(handlers, handler, message)
+        const effect = handle(handlers, handler, message, reply?.span === undefined)
         if (effect[ForkTypeId] === true || reply?.span !== undefined) {
           pending = { budget, message, reply, sender, effect }
           break
@@ -1158,10 +1158,10 @@ const drain: Effect.Effect<void, unknown> = Effect.withFiber((fiber) => {
  * with `ActorStopped` once the actor is gone (a throw past this point lost the ask: its asker
  * waited for its timeout).
  */
-const handle = (handlers: any, handler: (message: unknown) => any, message: unknown): any => {
+const handle = (handlers: any, handler: (message: unknown) => any, message: unknown, untraced: boolean): any => {
   try {
     const dispatch = handlers[DispatchTypeId]
-    return dispatch === undefined ? handler(message) : dispatch(handlers, message)
+    return dispatch === undefined ? handler(message) : dispatch(handlers, message, untraced)
   } catch (defect) {
     return Effect.die(defect)
   }
@@ -1236,7 +1236,7 @@ const drainLoop: (cell: Cell, from: Handoff) => Effect.Effect<void, unknown> = E
         continue
       }
       cell.sender = entry.sender as ActorRef<any> | undefined
-      effect = handle(handlers, handler, message)
+      effect = handle(handlers, handler, message, reply?.span === undefined)
     }
     // a traced ask carries its span on the reply (see internal/tracing.ts)
     const span = reply?.span
