@@ -328,8 +328,10 @@ export class Cell implements Target, ActorContextShape, Activatable {
         const sender = entry.sender as ActorRef<any> | undefined
         entry.message = entry.reply = entry.sender = undefined
         this.sender = sender
-        const effect = handle(handlers, handler, message, reply?.span === undefined)
-        if (effect[ForkTypeId] === true || reply?.span !== undefined) {
+        // a traced ask carries its span on the reply: its handler runs in the drain fiber, in the span
+        const untraced = reply?.span === undefined
+        const effect = handle(handlers, handler, message, untraced)
+        if (effect[ForkTypeId] === true || !untraced) {
           pending = { budget, message, reply, sender, effect }
           break
         }
