@@ -170,6 +170,9 @@ const failureOf = (cause: Cause.Cause<unknown>): unknown => {
   return Result.isSuccess(error) ? error.success : undefined
 }
 
+/** Whether `cause` is a `NoProc` failure: the message was not delivered (its actor had stopped). */
+const isNoProc = (cause: Cause.Cause<unknown>): boolean => (failureOf(cause) as { readonly _tag?: unknown } | undefined)?._tag === "NoProc"
+
 const nameOf = (owner: string): string => {
   const i = owner.lastIndexOf("#")
   return i < 0 ? owner : owner.slice(0, i)
@@ -1301,7 +1304,7 @@ export const make = (config: Config) =>
               const got = yield* askQueued(entry, message, sender, remaining)
               if (Option.isNone(got)) continue
               // its shard stopped first: not delivered, routed again
-              if (Exit.isFailure(got.value) && (failureOf(got.value.cause) as { readonly _tag?: unknown } | undefined)?._tag === "NoProc") continue
+              if (Exit.isFailure(got.value) && isNoProc(got.value.cause)) continue
               return yield* got.value
             }
             const ref = entry.ref!
@@ -1398,14 +1401,11 @@ export const make = (config: Config) =>
         const local = shardStates.get(shard)
         const entry = local?.status === "active" ? local.entities.get(id) : undefined
         const asked = entry !== undefined && entry.status === "running"
-          ? Effect.suspend(() => {
-            const started = wall()
-            return Effect.catchCause(entry.ref!.ask(message as any, { timeout: bucket(timeoutMillis) }), (cause) =>
+          ? Effect.withFiber((fiber) =>
+            askIn(entry.ref!, fiber, message, Duration.millis(bucket(timeoutMillis)), (exit, elapsed) =>
               // it began to stop: not delivered; routed as the first message to a key is
-              (failureOf(cause) as { readonly _tag?: unknown } | undefined)?._tag === "NoProc"
-                ? askEntity(reg, key, message, timeLeft(timeoutMillis, started), true)
-                : Effect.failCause(cause))
-          })
+              isNoProc(exit.cause) ? Effect.suspend(() => askEntity(reg, key, message, timeLeft(timeoutMillis, elapsed), true)) : undefined)
+          )
           : askEntity(reg, key, message, timeoutMillis, true)
         return asked.pipe(
           Effect.map((value): Reply => {
@@ -1611,7 +1611,7 @@ export const make = (config: Config) =>
           }
           return askIn(ref, fiber, message, askTimeout, (exit, elapsed) =>
             // it stopped meanwhile: not delivered
-            (failureOf(exit.cause) as { readonly _tag?: unknown } | undefined)?._tag === "NoProc"
+            isNoProc(exit.cause)
               ? Effect.suspend(() => askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, elapsed), false))
               : undefined, this.runningTarget)
         }
