@@ -50,6 +50,7 @@ import * as Actor from "../actors/Actor.ts"
 import { ActorContext, type ActorContextShape } from "../actors/ActorContext.ts"
 import { ActorStopped, isRegisteredRuntimeError } from "../actors/ActorError.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
+import { successProto, syncProto, syncThunkKey } from "../internal/effectShape.ts"
 
 export type Directive = "resume" | "restart" | "stop"
 
@@ -312,14 +313,6 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
   })
   return { protocol, init } as Actor.Behavior<D, E, R>
 }
-
-/** the prototype of a successful Exit */
-const successProto: object = Object.getPrototypeOf(Exit.void)
-/** the prototype of an `Effect.sync`, and the key of its thunk (found once by probing, as the cell does) */
-const probeThunk = () => undefined
-const syncProbe = Effect.sync(probeThunk) as any
-const syncProto: object = Object.getPrototypeOf(syncProbe)
-const syncThunkKey: string | undefined = Object.keys(syncProbe).find((k) => syncProbe[k] === probeThunk)
 
 const describe = (e: unknown): string =>
   e instanceof Error ? e.message : typeof e === "object" && e !== null && "_tag" in e ? String((e as any)._tag) : String(e)

@@ -36,6 +36,7 @@ import { withActorLoggers } from "./logging.ts"
 import type { SystemCore } from "./system.ts"
 import { Offer, type Reply, type Target } from "./target.ts"
 import * as Tracing from "./tracing.ts"
+import { failureProto, successProto, syncProto, syncThunkKey } from "../../internal/effectShape.ts"
 import { WaitQueue } from "../../internal/WaitQueue.ts"
 
 export const State = { Starting: 0, Running: 1, Stopping: 2, Dead: 3 } as const
@@ -1267,18 +1268,9 @@ const drainLoop: (cell: Cell, from: Handoff) => Effect.Effect<void, unknown> = E
   }
 }) as any
 
-/**
- * Most handlers return `Effect.sync(...)`, `Effect.succeed(...)` or `Effect.void`: those run here,
- * in the drain's own step, rather than as a step of the fiber each (which costs about as much as
- * the rest of a message's handling). The thunk of an `Effect.sync` is found once by probing.
- */
-const probeThunk = () => undefined
-const syncProbe = Effect.sync(probeThunk) as any
-const syncProto: object = Object.getPrototypeOf(syncProbe)
-const syncThunkKey: string | undefined = Object.keys(syncProbe).find((k) => syncProbe[k] === probeThunk)
-// (the prototypes of Effect's two Exit kinds: comparing prototypes is much cheaper than Exit.isExit)
-const successProto: object = Object.getPrototypeOf(Exit.void)
-const failureProto: object = Object.getPrototypeOf(Exit.die(undefined))
+// Most handlers return `Effect.sync(...)`, `Effect.succeed(...)` or `Effect.void`: those run here,
+// in the drain's own step, rather than as a step of the fiber each (which costs about as much as
+// the rest of a message's handling); see effectShape.ts.
 
 /** Runs `effect` now if it is an Exit or an `Effect.sync`: true on success, the failure, or undefined (the fiber must run it). */
 const runNow = (effect: any): true | Exit.Exit<unknown, unknown> | undefined => {
