@@ -637,6 +637,19 @@ const build = (
       }
     }
 
+    /** `countChildren`'s counts, in one pass */
+    const countOf = (all: Iterable<ChildState>) => {
+      let active = 0
+      let supervisors = 0
+      let workers = 0
+      for (const c of all) {
+        if (c.status === "running") active++
+        if (c.type === "supervisor") supervisors++
+        else if (c.type === "worker") workers++
+      }
+      return { active, supervisors, workers }
+    }
+
     const infos = (): Array<RestartPolicy.ChildInfo> =>
       Array.from(children, (c) => ({ id: c.spec.id, restart: c.restart, running: c.status === "running" }))
 
@@ -647,8 +660,8 @@ const build = (
     const checkAutoShutdown = (child: ChildState) => {
       if (!child.significant || autoShutdown === "never") return Effect.void
       if (autoShutdown === "any_significant") return shutdownSelf(`significant child ${JSON.stringify(child.spec.id)} exited`)
-      const running = Array.from(children).some((c) => c.significant && c.status !== "stopped")
-      return running ? Effect.void : shutdownSelf("all significant children exited")
+      for (const c of children) if (c.significant && c.status !== "stopped") return Effect.void
+      return shutdownSelf("all significant children exited")
     }
 
     /**
@@ -887,21 +900,22 @@ const build = (
         Effect.sync(() => ({
           // a dynamic supervisor has one spec, its template (OTP's simple_one_for_one)
           specs: template === undefined ? children.size : 1,
-          active: Array.from(children).filter((c) => c.status === "running").length,
-          supervisors: Array.from(children).filter((c) => c.type === "supervisor").length,
-          workers: Array.from(children).filter((c) => c.type === "worker").length
+          ...countOf(children)
         })),
       Describe: () =>
-        Effect.sync(() => ({
-          strategy: policy.strategy,
-          intensity: policy.intensity,
-          periodMillis: policy.periodMillis,
-          recentRestarts: history.restarts.filter((t) => t >= monoMillis() - policy.periodMillis).length,
-          children: Array.from(children, (c) => {
-            const due = c.status === "restarting" && c.due !== undefined ? dueAt.get(c.due) : undefined
-            return due !== undefined ? { ...info(c), dueAt: due } : info(c)
-          })
-        })),
+        Effect.sync(() => {
+          const since = monoMillis() - policy.periodMillis
+          return {
+            strategy: policy.strategy,
+            intensity: policy.intensity,
+            periodMillis: policy.periodMillis,
+            recentRestarts: history.restarts.filter((t) => t >= since).length,
+            children: Array.from(children, (c) => {
+              const due = c.status === "restarting" && c.due !== undefined ? dueAt.get(c.due) : undefined
+              return due !== undefined ? { ...info(c), dueAt: due } : info(c)
+            })
+          }
+        }),
       RestartDue: ({ ids, generation: gen }) => {
         dueAt.delete(gen)
         if (!pendingRestarts.delete(gen)) return Effect.void
