@@ -63,6 +63,7 @@ import * as Codec from "./Codec.ts"
 import { Connection } from "./Connection.ts"
 import { Kind } from "./Envelope.ts"
 import { defaultMaxFrameSize } from "./Frame.ts"
+import { AuthThrottle } from "./AuthThrottle.ts"
 import * as Handshake from "./Handshake.ts"
 import { type Listener, type Network, type Socket, tcp } from "./Network.ts"
 import type { Peer } from "./internal/peers.ts"
@@ -488,7 +489,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
 
   // ---- listener -------------------------------------------------------------
   const pendingHandshakes = new Handshake.PendingHandshakes(maxPendingHandshakes)
-  const authThrottle = new Handshake.AuthThrottle(network.timers)
+  const authThrottle = new AuthThrottle(network.timers)
   const onInbound = (socket: Socket) => {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`
     let admitted: NodeId | undefined

@@ -9,7 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import * as TestNode from "../../src/testing/TestNode.ts"
 import { encodeFrame, type Frame, FrameDecoder, FrameType } from "../../src/transport/Frame.ts"
-import { addressKey } from "../../src/transport/Handshake.ts"
+import { addressKey } from "../../src/transport/AuthThrottle.ts"
 import { RawPeer } from "./_raw.ts"
 
 const SECRET = "auth-throttle"
