@@ -4,25 +4,11 @@
  * instead of living on, holding ports and memory, after every killed or crashed test run.
  */
 import { spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "vitest"
+import { alive, childrenOf } from "./_proc.ts"
 
 const HOST = fileURLToPath(new URL("./_orphan-host.ts", import.meta.url))
-
-/** the processes whose parent is `pid` */
-const childrenOf = (pid: number): Array<number> =>
-  readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter((s) => s !== "").map(Number)
-
-const alive = (pid: number): boolean => {
-  try {
-    // the state is the field after the command's closing parenthesis: Z is a zombie (exited)
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z"
-  } catch {
-    return false
-  }
-}
 
 describe("soak: the test process killed with SIGKILL", () => {
   it("its TestCluster's node processes stop by themselves", async () => {

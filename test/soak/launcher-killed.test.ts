@@ -3,31 +3,18 @@
  * the pipe of their stdin ends — and stop by themselves, as on SIGTERM, instead of living on as
  * orphans that hold the cluster's ports (the next `telex start` would find them taken).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, describe, it } from "vitest"
 import { freePorts, killAll, telex } from "../cluster/_process.ts"
+import { alive, childrenOf } from "./_proc.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "telex-launcher-killed-"))
 afterAll(() => {
   killAll()
   rmSync(dir, { recursive: true, force: true })
 })
-
-/** the live (not zombie) processes whose parent is `pid` */
-const childrenOf = (pid: number): Array<number> =>
-  readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter((s) => s !== "").map(Number)
-
-const alive = (pid: number): boolean => {
-  try {
-    // the state is the field after the command's closing parenthesis: Z is a zombie (exited)
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z"
-  } catch {
-    return false
-  }
-}
 
 describe("soak: the launcher killed with SIGKILL", () => {
   it("its node processes stop by themselves", async () => {
