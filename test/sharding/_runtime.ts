@@ -111,3 +111,20 @@ export const settled = (nodes: ReadonlyArray<ShardNode>, shards = fast.shards) =
   eventually(`${nodes.length} nodes see each other and own all ${shards} shards`, () =>
     nodes.every((n) => n.sharding.members().length === nodes.length) &&
     nodes.reduce((sum, n) => sum + n.sharding.ownedShards().length, 0) === shards)
+
+/**
+ * A view of `store` whose lease reads can be made to lag: after `freeze` they return the leases
+ * as they were then, until `thaw` (a node that reads the store late, or through a slow replica).
+ */
+export const laggingView = (store: ShardStore.ShardStore) => {
+  let stale: ReadonlyArray<ShardStore.Lease> | undefined
+  const view: ShardStore.ShardStore = {
+    ...store,
+    leases: () => Effect.suspend(() => stale !== undefined ? Effect.succeed(stale) : store.leases())
+  }
+  return {
+    view,
+    freeze: Effect.map(store.leases(), (leases) => void (stale = leases)),
+    thaw: Effect.sync(() => void (stale = undefined))
+  }
+}

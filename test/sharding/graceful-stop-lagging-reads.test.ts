@@ -13,7 +13,7 @@ import * as Actor from "../../src/actors/Actor.ts"
 import * as Entity from "../../src/sharding/Entity.ts"
 import * as Hash from "../../src/sharding/internal/hash.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
-import { connect, Counter, CounterEntity, eventually, fast, quiet, settled, startNode } from "./_runtime.ts"
+import { connect, Counter, CounterEntity, eventually, fast, laggingView, quiet, settled, startNode } from "./_runtime.ts"
 
 const Slow = Actor.make("test/LaggingSlow", { Work: Actor.ask({}, { success: Schema.Int }) })
 /** every message takes 100 ms: a backlog keeps its node's graceful stop draining */
@@ -30,14 +30,10 @@ describe("sharding: a graceful stop seen by a sender whose lease reads lag", () 
   it.live("every tell sent to the stopping node's keys is handled once by the next owner", () =>
     quiet(Effect.gen(function*() {
       const store = ShardStore.memory()
-      // b's view of the store: its lease reads return a snapshot while `stale` is set
-      let stale: ReadonlyArray<ShardStore.Lease> | undefined
-      const lagging: ShardStore.ShardStore = {
-        ...store,
-        leases: () => Effect.suspend(() => stale !== undefined ? Effect.succeed(stale) : store.leases())
-      }
+      // b's view of the store, whose lease reads lag while frozen
+      const lagging = laggingView(store)
       const a = yield* startNode("a", store, { entities: [CounterEntity, SlowEntity] })
-      const b = yield* startNode("b", lagging, { entities: [CounterEntity, SlowEntity] })
+      const b = yield* startNode("b", lagging.view, { entities: [CounterEntity, SlowEntity] })
       yield* connect(a, b)
       yield* settled([a, b])
       yield* a.system.spawn(lingering)
@@ -53,7 +49,7 @@ describe("sharding: a graceful stop seen by a sender whose lease reads lag", () 
       }))
       const onB = yield* b.sharding.entity(CounterEntity)
       for (const key of keys) assert.strictEqual(yield* onB.ref(key).ask(Counter.Where(), { timeout: "10 seconds" }), "a")
-      stale = yield* store.leases()
+      yield* lagging.freeze
       let told = 0
       let stopped = false
       // a tell to each key every 5 ms, from before a's stop until 600 ms after it ended
@@ -77,7 +73,7 @@ describe("sharding: a graceful stop seen by a sender whose lease reads lag", () 
       yield* Fiber.join(waiting)
       stopped = true
       yield* Fiber.join(loop)
-      stale = undefined
+      yield* lagging.thaw
       let counted = 0
       for (let i = 0; i < 15 && counted !== told; i++) {
         if (i > 0) yield* Effect.sleep("200 millis")

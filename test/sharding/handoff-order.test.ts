@@ -12,7 +12,7 @@ import * as Actor from "../../src/actors/Actor.ts"
 import * as Entity from "../../src/sharding/Entity.ts"
 import * as Hash from "../../src/sharding/internal/hash.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
-import { connect, fast, quiet, settled, startNode } from "./_runtime.ts"
+import { connect, fast, laggingView, quiet, settled, startNode } from "./_runtime.ts"
 
 const Seq = Actor.make("test/HandoffSeq", {
   Next: Actor.tell({ n: Schema.Int }),
@@ -36,13 +36,9 @@ describe("sharding: one sender's tells across a handoff", () => {
   it.live("arrive in order at the new owner, each once, while the old owner's lease reads lag", () =>
     quiet(Effect.gen(function*() {
       const store = ShardStore.memory()
-      let stale: ReadonlyArray<ShardStore.Lease> | undefined
-      const lagging: ShardStore.ShardStore = {
-        ...store,
-        leases: () => Effect.suspend(() => stale !== undefined ? Effect.succeed(stale) : store.leases())
-      }
+      const lagging = laggingView(store)
       const options = { entities: [SeqEntity] }
-      const a = yield* startNode("a", lagging, options)
+      const a = yield* startNode("a", lagging.view, options)
       const b = yield* startNode("b", store, options)
       yield* connect(a, b)
       yield* settled([a, b])
@@ -53,7 +49,7 @@ describe("sharding: one sender's tells across a handoff", () => {
         if (Hash.owner(["a", "b"], shard) === "a" && Hash.owner(["a", "b", "c"], shard) === "c") keys.push(`seq-${i}`)
       }
       const onB = yield* b.sharding.entity(SeqEntity)
-      stale = yield* store.leases()
+      yield* lagging.freeze
       let n = 0
       let joined = false
       // from b, a tell to each key every 3 ms, from before c joins until 300 ms after it owns the keys
@@ -73,7 +69,7 @@ describe("sharding: one sender's tells across a handoff", () => {
       yield* settled([a, b, c])
       joined = true
       yield* Fiber.join(loop)
-      stale = undefined
+      yield* lagging.thaw
       for (const key of keys) {
         let report = yield* onB.ref(key).ask(Seq.Report(), { timeout: "10 seconds" })
         for (let i = 0; i < 10 && report.count < n; i++) {
