@@ -10,7 +10,9 @@
  *   clock every connection looks silent for a minute and is closed);
  * - an hour back between two crashes of a child, further apart than its supervisor's period:
  *   the child is restarted (on the wall clock the first restart looks an hour recent, and the
- *   supervisor gives up); the same for a `Supervise.behavior` restart limit.
+ *   supervisor gives up); the same for a `Supervise.behavior` restart limit;
+ * - an hour back during a node's simulated partition (`node.partition`): the nodes connect
+ *   again when it ends (on the wall clock it would refuse the peer for an hour more).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schema, Stream } from "effect"
@@ -86,6 +88,19 @@ describe("soak: the wall clock steps", () => {
         assert.strictEqual(yield* svc.ask(Svc.Ping(), { timeout: "2 seconds" }), "pong")
       }).pipe(Effect.scoped)
       assert.deepStrictEqual(downs, [])
+    }).pipe(Effect.scoped), 10_000)
+
+  it.live("an hour back during a simulated partition: it still ends at its duration", () =>
+    Effect.gen(function*() {
+      const { a, b, svc } = yield* twoNodes
+      const up = () => a.node.peers().some((p) => p.name === "b" && p.up) && b.node.peers().some((p) => p.name === "a" && p.up)
+      yield* b.node.partition("a", "300 millis")
+      const outcome = yield* Effect.gen(function*() {
+        yield* stepClock(-3_600_000)
+        while (!up()) yield* Effect.sleep("20 millis")
+        return yield* svc.ask(Svc.Ping(), { timeout: "2 seconds" })
+      }).pipe(Effect.scoped, Effect.timeoutOrElse({ duration: "6 seconds", orElse: () => Effect.succeed("still cut off after 6 s") }))
+      assert.strictEqual(outcome, "pong")
     }).pipe(Effect.scoped), 10_000)
 
   it.live("an hour back between two crashes a period apart: the supervisor restarts the child", () =>

@@ -93,7 +93,7 @@ export class Peer {
 export const admit = (router: Router, node: NodeId, outbound: boolean): HandshakeError | undefined => {
   const until = router.blocked.get(node.name)
   if (until !== undefined) {
-    if (Date.now() < until) {
+    if (router.options.timers.now() < until) {
       return new HandshakeError({ code: "partitioned", message: `${node.name} is cut off by a simulated partition` })
     }
     router.blocked.delete(node.name)
@@ -235,6 +235,7 @@ const closed = (router: Router, peer: Peer, conn: Connection, reason: string): v
 
 /** Cuts the connection to a peer and refuses it (both directions) for `millis`. */
 export const partition = (router: Router, name: string, millis: number): void => {
-  router.blocked.set(name, Date.now() + millis)
+  // on the transport's monotonic clock: a step of the wall clock neither ends nor prolongs it
+  router.blocked.set(name, router.options.timers.now() + millis)
   router.peers.get(name)?.conn?.close(`simulated partition for ${millis} ms`)
 }

@@ -64,7 +64,7 @@ export class Router implements RemoteResolver {
   readonly events: PubSub.PubSub<NodeEvent>
   readonly spawnable: RouterOptions["spawnable"]
   readonly nodeWatchers = new NodeWatchers()
-  /** simulated partitions: peer name → until (epoch ms) */
+  /** simulated partitions: peer name → until (`options.timers.now()` ms) */
   readonly blocked = new Map<string, number>()
 
   constructor(system: Kernel, options: RouterOptions) {
