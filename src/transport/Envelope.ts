@@ -205,7 +205,7 @@ const decodeLookup = (e: Raw): Decoded<Lookup> => [Kind.Lookup, e[1], e[2]]
 
 const decodeFound = (e: Raw): Decoded<Found> => [Kind.Found, e[1], isAddress(e[2]) ? e[2] : null]
 
-const isTable = (u: unknown): u is Readonly<Record<string, unknown>> => typeof u === "object" && u !== null
+const isTable = (u: unknown): u is Readonly<Record<string, unknown>> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const decodeProtocols = (e: Raw): Decoded<Protocols> => isTable(e[1]) ? [Kind.Protocols, e[1]] : "malformed protocol table"
 

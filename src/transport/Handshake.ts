@@ -107,7 +107,7 @@ const send = (socket: Socket, type: FrameType, body: object) => {
 const parse = (frame: Frame): any => {
   try {
     const value = JSON.parse(decoder.decode(frame.body))
-    return typeof value === "object" && value !== null ? value : undefined
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : undefined
   } catch {
     return undefined
   }
@@ -129,7 +129,7 @@ const isHolds = (u: any): u is ReadonlyArray<ReadonlyArray<unknown>> | undefined
   u === undefined || (Array.isArray(u) && u.every(Array.isArray))
 
 const isProtocols = (u: any): u is Record<string, string> =>
-  typeof u === "object" && u !== null && Object.values(u).every((v) => typeof v === "string")
+  typeof u === "object" && u !== null && !Array.isArray(u) && Object.values(u).every((v) => typeof v === "string")
 
 /** The default of `maxPendingHandshakes`: inbound connections in the handshake at once. */
 export const defaultMaxPendingHandshakes = 64

@@ -784,7 +784,7 @@ def scenario_handshake(ctx):
     k.close()
 
     for name, ready in (("protocols missing", {}), ("a fingerprint not a string", {"protocols": {"A": 1}}),
-                        ("protocols null", {"protocols": None}),
+                        ("protocols null", {"protocols": None}), ("protocols an array", {"protocols": []}),
                         ("previous.received negative", {"protocols": {}, "previous": {"session": "x", "received": -1}})):
         k = ctx.connect(ready=ready)
         closed = k.wait_closed(3)
@@ -1090,6 +1090,7 @@ def scenario_invalid(ctx):
     closes(ctx, "a Stop whose id is a string", sm([STOP, "1", {"_tag": "Normal"}]))
     closes(ctx, "a Stop whose reason has an optional field set to null", sm([STOP, 424242, {"_tag": "Shutdown", "detail": None}]))
     closes(ctx, "a Protocols table that is null", sm([PROTOCOLS, None]))
+    closes(ctx, "a Protocols table that is an array", sm([PROTOCOLS, []]))
     closes(ctx, "a Members list that is not an array", sm([MEMBERS, {}]))
     closes(ctx, "a Hold whose actor is not a number", sm([HOLD, "1", "backpressure", 4]))
     closes(ctx, "a Release whose actor is not a number", sm([RELEASE, None]))
@@ -1196,6 +1197,8 @@ def scenario_signals(ctx):
     c.send([STOP, b["id"], {"_tag": "Normal"}])
     check("8.5 a Monitor whose watcher has another incarnation of us gets its Down",
           c.take(lambda e: e[0] == DOWN and e[1] == mid, 2) is not None)
+    c.send([LINK, stale, 424242])
+    check("8.5/9 a Link from another incarnation of us to no actor: no Exit NoProc comes back", c.take(lambda e: e[0] == EXIT, 0.5) is None)
     b = spawn(c)
     c.send([LINK, stale, b["id"]])
     c.send([STOP, b["id"], {"_tag": "Error", "message": "x"}])
@@ -1823,7 +1826,439 @@ def scenario_sharding_move(ctx):
         k.close()
 
 
+# ---------------------------------------------------------------------------------------------
+# section 10 as a model: what the node does with any frame after the handshake, and a fuzzer
+# that checks the node against it
+# ---------------------------------------------------------------------------------------------
+
+def is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_obj(v):
+    """a JavaScript object that is not null (JSON arrays are objects there too)"""
+    return isinstance(v, (dict, list))
+
+
+def is_address(v):
+    """7.1"""
+    return (isinstance(v, dict) and is_num(v.get("id")) and isinstance(v.get("protocol"), str)
+            and is_obj(v.get("node")) and isinstance(v["node"], dict) and isinstance(v["node"].get("name"), str)
+            and is_num(v["node"].get("incarnation")))
+
+
+def is_reason(v):
+    """7.2 (fields a reason does not declare are ignored; an optional field is absent or a string, never null)"""
+    if not isinstance(v, dict):
+        return False
+    tag = v.get("_tag")
+    if tag in ("Normal", "Killed", "NoProc"):
+        return True
+    if tag == "Shutdown":
+        return "detail" not in v or isinstance(v["detail"], str)
+    if tag == "Error":
+        return isinstance(v.get("message"), str)
+    if tag == "NoConnection":
+        return "node" not in v or isinstance(v["node"], str)
+    return False
+
+
+def js_value(v):
+    """A value as the node sends it back after JSON.parse/JSON.stringify (doubles; no Infinity)."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        return v if abs(v) <= 2**53 else int(float(v))
+    if isinstance(v, float):
+        return None if v != v or v in (float("inf"), float("-inf")) else v
+    if isinstance(v, list):
+        return [js_value(x) for x in v]
+    return {k: js_value(x) for k, x in v.items()}
+
+
+def js_string(v):
+    """JavaScript's String(v) for the numbers and strings an error text quotes"""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e21:
+        return str(int(v))
+    return str(v)
+
+
+def js_stringify(v):
+    """JSON.stringify(v): no spaces, non-ASCII as it is, a lone surrogate escaped"""
+    text = json.dumps(js_value(v), separators=(",", ":"), ensure_ascii=False)
+    return "".join(f"\\u{ord(ch):04x}" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+
+
+def strict_json(body):
+    """JSON.parse(new TextDecoder("utf-8", {fatal: true}).decode(body)), or ValueError."""
+    text = body.decode("utf-8")  # strict: invalid UTF-8 raises
+    if text.startswith("\ufeff"):
+        text = text[1:]  # TextDecoder drops a byte order mark
+
+    def no_constants(name):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=no_constants)
+
+
+class Model:
+    """
+    The receiving node after the handshake, as sections 2, 4.3, 8 and 10 describe it, for a peer
+    `me` (the client) connected to `server`. `actors`: ids of live actors and their protocols;
+    `names`: registered names and their addresses. feed() returns "close" or the answers due.
+    """
+
+    def __init__(self, me, server, actors, names, spawnable=()):
+        self.me = me
+        self.server = server
+        self.actors = actors
+        self.names = names
+        self.spawnable = spawnable
+        self.assembly = None  # (id, total, filled)
+        self.closed = None
+
+    def copy(self):
+        m = Model(self.me, self.server, self.actors, self.names, self.spawnable)
+        m.assembly = self.assembly
+        m.closed = self.closed
+        return m
+
+    def close(self, why):
+        self.closed = why
+        return "close"
+
+    def feed(self, ftype, body):
+        if self.closed:
+            return "close"
+        if ftype == HEARTBEAT:
+            return []
+        if ftype == MESSAGE:
+            return self.message(body)
+        if ftype == FRAGMENT:
+            if len(body) < 12:
+                return self.close("fragment shorter than its header")
+            fid, total, offset = struct.unpack(">III", body[:12])
+            n = len(body) - 12
+            if offset == 0:
+                if total > 64 * 1024 * 1024:
+                    return self.close("total past 64 MiB")
+                if self.assembly is not None:
+                    return self.close("a new fragmented message before the previous one ended")
+                self.assembly = (fid, total, 0, b"")
+            a = self.assembly
+            if a is None or a[0] != fid or a[1] != total or a[2] != offset or offset + n > total:
+                return self.close("fragment out of sequence")
+            data = a[3] + body[12:]
+            if len(data) == total:
+                self.assembly = None
+                return self.message(data)
+            self.assembly = (fid, total, len(data), data)
+            return []
+        return self.close(f"frame type {ftype} after the handshake")
+
+    def message(self, body):
+        try:
+            env = strict_json(body)
+        except (ValueError, RecursionError):
+            return self.close("undecodable")
+        return self.envelope(env)
+
+    def envelope(self, e):
+        if not isinstance(e, list) or len(e) == 0 or not is_num(e[0]):
+            return self.close("not an array with a kind")
+        at = lambda i: e[i] if i < len(e) else None  # noqa: E731  (a missing field is `undefined`: no type check passes)
+        has = lambda i: i < len(e)  # noqa: E731
+        kind = e[0]
+        node = self.server
+        if kind == TELL:
+            if not (is_num(at(1)) and isinstance(at(2), str)):
+                return self.close("malformed tell")
+            return []
+        if kind == ASK:
+            if not (is_num(at(1)) and isinstance(at(2), str) and is_num(at(4))):
+                return self.close("malformed ask")
+            to, protocol = at(1), at(2)
+            if to not in self.actors:
+                return [[REPLY, js_value(at(4)), 2, {"_tag": "NoProc", "actor": f"{protocol}@{node_key(node)}/{js_string(js_value(to))}"}]]
+            return [("reply", js_value(at(4)))]
+        if kind == REPLY:
+            return [] if is_num(at(1)) and is_num(at(2)) else self.close("malformed reply")
+        if kind in (LINK, UNLINK, EXIT):
+            if not (is_address(at(1)) and is_num(at(2))):
+                return self.close("malformed link signal")
+            frm, to = at(1), at(2)
+            if frm["node"]["name"] != self.me["name"]:
+                return self.close("link signal from another node")
+            if to in self.actors:
+                raise ValueError("the fuzzer does not link or exit the node's actors")
+            if kind == LINK and frm["node"]["incarnation"] == self.me["incarnation"]:
+                return [[EXIT, {"node": node, "id": js_value(to), "protocol": frm["protocol"]}, js_value(frm["id"]), {"_tag": "NoProc"}, False]]
+            return []
+        if kind == MONITOR:
+            if not (is_address(at(1)) and is_num(at(2)) and is_num(at(3))):
+                return self.close("malformed monitor")
+            if at(1)["node"]["name"] != self.me["name"]:
+                return self.close("monitor from another node")
+            if at(2) in self.actors:
+                raise ValueError("the fuzzer does not monitor the node's actors")
+            return [[DOWN, js_value(at(3)), {"node": node, "id": js_value(at(2)), "protocol": "unknown"}, {"_tag": "NoProc"}]]
+        if kind in (DEMONITOR, DOWN, SPAWNED, FOUND):
+            return []  # no monitors, requests or watches of the node's on this connection
+        if kind == STOP:
+            if not (is_num(at(1)) and is_reason(at(2))):
+                return self.close("malformed stop")
+            if at(1) in self.actors:
+                raise ValueError("the fuzzer does not stop the node's actors")
+            return []
+        if kind == SPAWN:
+            module = at(2)
+            if isinstance(module, str) and module in self.spawnable:
+                raise ValueError("the fuzzer does not spawn")
+            quoted = "undefined" if not has(2) else js_stringify(module)
+            return [[SPAWNED, js_value(at(1)), None, f"module {quoted} is not spawnable on {node['name']}"]]
+        if kind == LOOKUP:
+            name = at(2)
+            return [[FOUND, js_value(at(1)), self.names.get(name) if isinstance(name, str) else None]]
+        if kind == PROTOCOLS:
+            return [] if isinstance(at(1), dict) else self.close("malformed protocol table")
+        if kind == MEMBERS:
+            return [] if isinstance(at(1), list) else self.close("malformed member list")
+        if kind in (HOLD, RELEASE):
+            return [] if is_num(at(1)) else self.close("malformed hold/release")
+        return []  # an unknown kind: ignored
+
+
+class Fuzz:
+    """Random envelopes and frames, the values a buggy or hostile client might send."""
+
+    def __init__(self, rnd, me, server, existing):
+        self.r = rnd
+        self.me = me
+        self.server = server
+        self.existing = existing  # an actor id that exists, for tells and asks: (id, protocol)
+
+    def pick(self, xs):
+        return xs[self.r.randrange(len(xs))]
+
+    def missing_id(self):
+        return self.pick([10**6 + self.r.randrange(10**6), -3, 0.5, 2**53 + 1, 1e21, 0])
+
+    def anything(self, depth=0):
+        choices = [None, True, False, 0, -1, 7, 0.25, 2**40, 2**53 + 1, 1e300, "", "x", "\u00e9\u65e5", "\ud800", "0",
+                   {"_tag": "Normal"}, {"_tag": "Shutdown", "detail": None}, {"_tag": "Error"}, {}, []]
+        if depth < 2 and self.r.random() < 0.2:
+            return [self.anything(depth + 1) for _ in range(self.r.randrange(3))]
+        if depth < 2 and self.r.random() < 0.1:
+            return {self.pick(["_tag", "id", "node", "x"]): self.anything(depth + 1)}
+        return self.pick(choices)
+
+    def address(self):
+        mine = {"node": dict(self.me), "id": self.pick([1, 2, 0.5, 2**40]), "protocol": self.pick(["Py", "Counter", ""])}
+        r = self.r.random()
+        if r < 0.6:
+            return mine
+        if r < 0.7:
+            mine["node"]["incarnation"] = self.me["incarnation"] - 1  # another incarnation of us
+            return mine
+        if r < 0.8:
+            return {"node": {"name": "someone-else", "incarnation": 1}, "id": 1, "protocol": "Py"}
+        if r < 0.9:
+            broken = dict(mine)
+            del broken[self.pick(["id", "protocol", "node"])]
+            return broken
+        return self.anything()
+
+    def reason(self):
+        good = [{"_tag": "Normal"}, {"_tag": "Shutdown"}, {"_tag": "Shutdown", "detail": "d"}, {"_tag": "Killed"},
+                {"_tag": "Error", "message": "m"}, {"_tag": "NoProc"}, {"_tag": "NoConnection"}, {"_tag": "NoConnection", "node": "n"},
+                {"_tag": "Normal", "extra": 1}]
+        bad = [{"_tag": "Shutdown", "detail": None}, {"_tag": "Error"}, {"_tag": "Sleepy"}, "Normal", None, [], {"_tag": "NoConnection", "node": 5}]
+        return self.pick(good) if self.r.random() < 0.6 else self.pick(bad)
+
+    def field(self, good):
+        return good() if self.r.random() < 0.75 else self.anything()
+
+    def envelope(self):
+        f, r = self.field, self.r
+        kind = self.pick([TELL, ASK, REPLY, LINK, UNLINK, EXIT, MONITOR, DEMONITOR, DOWN, STOP, SPAWN, SPAWNED, LOOKUP, FOUND,
+                          PROTOCOLS, MEMBERS, HOLD, RELEASE, 99, 0.5, -1, "0", None])
+        existing_id, existing_protocol = self.existing
+        to = lambda: self.missing_id()  # noqa: E731
+        msg_to = lambda: existing_id if r.random() < 0.3 else self.missing_id()  # noqa: E731
+        ask_id = lambda: self.pick([r.randrange(1, 2**31), 0.5, -7, 2**52])  # noqa: E731
+        fields = {
+            TELL: [lambda: msg_to(), lambda: self.pick([existing_protocol, "Other"]), lambda: {"_tag": self.pick(["Get", "Increment", "Nope"])}],
+            ASK: [lambda: msg_to(), lambda: self.pick([existing_protocol, "Other"]),
+                  lambda: {"_tag": self.pick(["Get", "Increment", "Nope", "constructor"]), "by": self.pick([1, "x"])},
+                  ask_id, lambda: self.pick([None, self.address()]), lambda: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"],
+            REPLY: [ask_id, lambda: self.pick([0, 1, 2, 3]), lambda: self.anything()],
+            LINK: [self.address, to], UNLINK: [self.address, to],
+            EXIT: [self.address, to, self.reason, lambda: self.pick([True, False]), lambda: self.pick([True, False])],
+            MONITOR: [self.address, to, ask_id], DEMONITOR: [to, ask_id], DOWN: [ask_id, self.address, self.reason],
+            STOP: [to, self.reason],
+            SPAWN: [lambda: self.anything(), lambda: self.pick(["Nope", "Echo", 5, None, "\u00e9\"q"]), lambda: self.pick([None, "n"])],
+            SPAWNED: [lambda: self.anything(), lambda: self.address(), lambda: None],
+            LOOKUP: [lambda: self.anything(), lambda: self.pick(["counter", "nobody", 5, None, ""])],
+            FOUND: [lambda: self.anything(), lambda: self.address()],
+            PROTOCOLS: [lambda: self.pick([{"Fuzz": "0000000000000000"}, {"Fuzz": 1}, {}])],
+            # never a well-formed member: the node would dial it
+            MEMBERS: [lambda: self.pick([[], [{"name": "x", "host": "127.0.0.1", "port": 0}], [1, "x"]])],
+            HOLD: [to, lambda: self.pick(["backpressure", "fail", "whatever"]), lambda: self.pick([4, "x"])],
+            RELEASE: [to, lambda: self.pick([3, -1, "x"])],
+        }.get(kind, [lambda: self.anything()])
+        e = [kind] + [f(g) for g in fields]
+        if r.random() < 0.15:
+            e = e[:r.randrange(1, len(e) + 1)]  # fields missing
+        elif r.random() < 0.1:
+            e.append(self.anything())  # a field from a newer version
+        return e if r.random() > 0.03 else self.anything()
+
+    def mutate(self, body):
+        b = bytearray(body)
+        for _ in range(self.r.randrange(1, 4)):
+            op = self.r.random()
+            i = self.r.randrange(len(b) + 1)
+            if op < 0.4 and len(b) > 0:
+                b[min(i, len(b) - 1)] = self.r.randrange(256)
+            elif op < 0.7:
+                b[i:i] = bytes([self.pick([0x5b, 0x5d, 0x2c, 0x22, 0x7b, 0x7d, 0x30, 0x20, 0xc3, 0xff])])
+            elif len(b) > 0:
+                del b[min(i, len(b) - 1)]
+        return bytes(b)
+
+    def case(self, model):
+        """A list of frames: one envelope (maybe mangled), a fragmented one, or a frame of any type."""
+        r = self.r.random()
+        if r < 0.6:
+            return [(MESSAGE, encode_json(self.envelope()))]
+        if r < 0.75:
+            return [(MESSAGE, self.mutate(encode_json(self.envelope())))]
+        if r < 0.9:
+            encoded = encode_json(self.envelope())
+            fid = self.r.randrange(2**32)
+            frames = []
+            offset = 0
+            while offset < len(encoded):
+                n = self.r.randrange(1, max(2, len(encoded) // 2))
+                frames.append((FRAGMENT, struct.pack(">III", fid, len(encoded), offset) + encoded[offset:offset + n]))
+                offset += n
+            if self.r.random() < 0.3:
+                frames = frames[:-1]  # left incomplete: the connection goes on
+            if self.r.random() < 0.3 and frames:
+                i = self.r.randrange(len(frames))
+                fields = list(struct.unpack(">III", frames[i][1][:12]))
+                fields[self.r.randrange(3)] = self.pick([0, 1, 2**32 - 1, fields[1] + 1, 64 * 1024 * 1024 + 1])
+                frames[i] = (FRAGMENT, struct.pack(">III", *fields) + frames[i][1][12:])
+            if self.r.random() < 0.3 and len(frames) > 1:
+                frames.insert(1, (MESSAGE, encode_json([LOOKUP, "between", "counter"])))
+            if self.r.random() < 0.2:
+                frames.insert(self.r.randrange(len(frames) + 1), (HEARTBEAT, b""))
+            return frames
+        ftype = self.pick([0, 6, 7, 15, 17, 31, 34, 255, HELLO, READY, REFUSE, HEARTBEAT, FRAGMENT])
+        body = self.pick([b"", b"{}", b"\x00" * 11, b"[22,1,\"x\"]"])
+        return [(ftype, body)]
+
+
+def answers_match(got, want):
+    """got: received envelopes; want: exact envelopes and ("reply", askId) for a Reply of any kind"""
+    rest = list(got)
+    for w in want:
+        for i, g in enumerate(rest):
+            if (isinstance(w, tuple) and g[0] == REPLY and g[1] == w[1]) or g == w:
+                del rest[i]
+                break
+        else:
+            return False
+    return not rest
+
+
+def scenario_fuzz(ctx):
+    """Section 10 (and 2, 4.3, 8): random and mangled frames and envelopes get exactly the documented
+    outcome, never stop the node, and never disturb another connection."""
+    import random
+    seed = ctx.args.get("seed", random.randrange(2**32))
+    cases = ctx.args.get("cases", 300)
+    print(f"INFO fuzz seed {seed} (run again with --args '{{\"seed\": {seed}}}')", flush=True)
+    rnd = random.Random(seed)
+    witness = ctx.connect()
+    counter = witness.lookup("counter")
+    names = {n: witness.lookup(n) for n in ("counter", "echo", "hang", "crasher", "relay")}
+    actors = {a["id"] for a in names.values()} | {1, 2}  # and the node's supervisors
+
+    def fresh():
+        c = ctx.connect()
+        c.answer_lookups = False
+        return c, Model(c.me, c.server, actors, names, ("Counter",))
+
+    shared, model = fresh()
+    fuzz = Fuzz(rnd, shared.me, shared.server, (counter["id"], "Counter"))
+    bad = []
+    counts = {"close": 0, "up": 0}
+    for n in range(cases):
+        state = rnd.getstate()
+        fuzz.me = shared.me
+        frames = fuzz.case(model)
+        c, m = shared, model.copy()
+        try:
+            outcome = [m.feed(t, b) for t, b in frames]
+            if "close" in outcome:
+                # on a connection of its own, the same case with that connection's node id
+                c, m = fresh()
+                rnd.setstate(state)
+                fuzz.me = c.me
+                frames = fuzz.case(m)
+                outcome = [m.feed(t, b) for t, b in frames]
+        except ValueError:
+            if c is not shared:
+                c.close()
+            continue  # a case the fuzzer must not send (it would touch the node's own actors)
+        closing = "close" in outcome
+        want = [a for o in outcome if o != "close" for a in o]
+        try:
+            c.raw(b"".join(frame(t, b) for t, b in frames))
+            c.send([LOOKUP, f"probe-{n}", "counter"])
+        except OSError:
+            pass
+        found = c.take(lambda e: e[0] == FOUND and e[1] == f"probe-{n}", 3)
+        desc = f"case {n}: {[(t, b[:160]) for t, b in frames]!r}"
+        if closing:
+            counts["close"] += 1
+            if found is not None or not c.wait_closed(3):
+                bad.append(f"{desc}: want closed at frame {outcome.index('close')} ({m.closed}), got up")
+        else:
+            counts["up"] += 1
+            if found is None or c.closed:
+                bad.append(f"{desc}: want up, got closed ({c.close_reason})")
+            else:
+                # answers to asks to a live actor come once it has handled them; the others came before the probe's
+                deadline = time.monotonic() + 2
+                due = sum(1 for w in want if isinstance(w, tuple) or w[0] == REPLY)
+                while time.monotonic() < deadline and sum(1 for e in c.envelopes if e[0] == REPLY) < due:
+                    time.sleep(0.005)
+                with c.cond:
+                    got = [e for e in c.envelopes if e[0] != MEMBERS]
+                    c.envelopes.clear()
+                if not answers_match(got, want):
+                    bad.append(f"{desc}: answers {json.dumps(got)[:400]}, want {json.dumps(want)[:400]}")
+        if c is shared and (closing or c.closed):
+            shared, model = fresh()
+        elif c is shared:
+            model = m
+        else:
+            c.close()
+        if n % 25 == 0:
+            kind, value = witness.ask(counter, {"_tag": "Get"}, timeout=3)
+            if kind != 0 or witness.closed:
+                bad.append(f"case {n}: the witness connection got {kind} {value} ({witness.close_reason})")
+    for b in bad[:12]:
+        check("10 fuzz case", False, b)
+    check(f"10 fuzz: {counts['close']} cases closed the connection, {counts['up']} kept it, each as documented",
+          not bad and counts["close"] > cases // 10 and counts["up"] > cases // 3, f"{len(bad)} cases not as documented (seed {seed})")
+    check("10 fuzz: another connection kept working throughout", not witness.closed and witness.ask(counter, {"_tag": "Get"})[0] == 0)
+    shared.close()
+    witness.close()
+
 SCENARIOS = {
+    "fuzz": scenario_fuzz,
     "sharding-move": scenario_sharding_move,
     "producer": scenario_producer,
     "reliable": scenario_reliable,

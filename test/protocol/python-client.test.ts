@@ -159,6 +159,13 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       passed(yield* runPython("invalid", node.address.port), 45)
     }).pipe(quiet))
 
+  it.live("fuzz: random and mangled frames and envelopes get section 10's outcome; the node and other connections go on", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer()
+      const seed = process.env.TELEX_FUZZ_SEED
+      passed(yield* runPython("fuzz", node.address.port, { cases: Number(process.env.TELEX_FUZZ_CASES ?? 300), ...(seed === undefined ? {} : { seed: Number(seed) }) }), 2)
+    }).pipe(quiet))
+
   it.live("remote spawn, monitors, links, stop, exit reasons", () =>
     Effect.gen(function*() {
       const { node, system } = yield* startServer()

@@ -160,6 +160,8 @@ export const onLinkSignal = (router: Router, peer: Peer, e: Envelope.Link | Enve
   if (e[0] === Kind.Link) {
     // an actor that is stopping is still there: the link fires when it is gone, with its reason
     if (cell === undefined) {
+      // addressed to `from.id`: only on the incarnation of this connection, as any envelope with a `to`
+      if (from.node.incarnation !== peer.incarnation) return
       const self = router.refFor({ node: router.system.nodeId, id: e[2], protocol: from.protocol })
       router.send(peer, [Kind.Exit, self.address, from.id, encodeReason(ExitReason.noproc), false])
       return
