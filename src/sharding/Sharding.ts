@@ -16,7 +16,8 @@
  * Shards are shared by every entity type. A shard's owner is the node holding its lease in the shard store; the node that should
  * hold it is chosen by rendezvous hashing over the sharding members — this node and the peers
  * its failure detector says are up and that run sharding (they answer for `telex/sharding`).
- * Every `renewInterval` a node renews all its leases in one call, reads who holds what, hands
+ * Every `renewInterval` a node renews all its leases in one call (a loop of its own, which a slow
+ * lease read or acquisition does not delay), and, in a placement round, reads who holds what, hands
  * off the shards another member should own (stops their entities, each within
  * `stopBudget`, then releases the lease) and acquires the free or expired leases of the shards it should own.
  * A shard handed off (or given up as its node stops gracefully) takes no more messages (they are

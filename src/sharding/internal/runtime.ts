@@ -1131,32 +1131,47 @@ export const make = (config: Config) =>
     /** set when the layer closes: the loops change nothing more */
     let closing = false
 
-    const tick = Effect.gen(function*() {
-      // 1. renew every lease held (one call; also while the node stops: its entities drain)
+    /**
+     * Renews every lease held, in one call (also while the node stops: its entities drain). Its
+     * own loop, one call every `renewInterval` from the previous send, whatever the lease reads
+     * and acquisitions of the placement round take: a renewal is confirmed before the renew
+     * deadline as long as one store call takes less than a renew interval.
+     */
+    const renewLeases = Effect.gen(function*() {
       const renewing = Array.from(shardStates.values())
-      if (renewing.length > 0) {
-        const sentAt = now()
-        const renewed = yield* storeCall(store.renew(selfId, renewing.map((s) => s.lease), ttl))
-        if (renewed._tag === "Success") {
-          const kept = new Set(renewed.success.filter((l) => l.owner === selfId).map((l) => `${l.shard}/${l.epoch}`))
-          for (const s of renewing) {
-            if (shardStates.get(s.shard) !== s) continue
-            if (kept.has(`${s.shard}/${s.lease.epoch}`)) s.validUntil = Math.max(s.validUntil, sentAt + t.renewDeadlineMillis)
-            else loseShard(s, "the store no longer has this node's lease")
-          }
-        } else {
-          yield* Effect.logDebug(`sharding: renewing ${renewing.length} leases failed: ${String(renewed.failure)}`)
+      if (renewing.length === 0) return
+      const sentAt = now()
+      const renewed = yield* storeCall(store.renew(selfId, renewing.map((s) => s.lease), ttl))
+      if (renewed._tag === "Success") {
+        const kept = new Set(renewed.success.filter((l) => l.owner === selfId).map((l) => `${l.shard}/${l.epoch}`))
+        for (const s of renewing) {
+          if (shardStates.get(s.shard) !== s) continue
+          if (kept.has(`${s.shard}/${s.lease.epoch}`)) s.validUntil = Math.max(s.validUntil, sentAt + t.renewDeadlineMillis)
+          else loseShard(s, "the store no longer has this node's lease")
         }
+      } else {
+        yield* Effect.logDebug(`sharding: renewing ${renewing.length} leases failed: ${String(renewed.failure)}`)
       }
+    })
+    const renewLoop = Effect.gen(function*() {
+      while (true) {
+        const t0 = now()
+        yield* renewLeases.pipe(Effect.catchCause((cause) => Effect.logWarning(`sharding: ${Cause.pretty(cause)}`)))
+        yield* Effect.sleep(Math.max(1, t0 + t.renewIntervalMillis - now()))
+      }
+    })
+
+    /** A placement round: who owns what, handoffs and acquisitions, passivation, held messages. */
+    const tick = Effect.gen(function*() {
       if (closing) return
-      // 2. who owns what (for routing)
+      // 1. who owns what (for routing)
       const all = yield* storeCall(store.leases())
       if (all._tag === "Success") {
         owners.fill(undefined)
         for (const l of all.success) if (l.shard >= 0 && l.shard < shards) owners[l.shard] = l.owner
         for (const s of shardStates.values()) owners[s.shard] = selfId
       }
-      // 3. placement: hand off what another member should own, acquire what this node should
+      // 2. placement: hand off what another member should own, acquire what this node should
       refreshMembers()
       const want: Array<number> = []
       for (let shard = 0; shard < shards; shard++) {
@@ -1182,7 +1197,7 @@ export const make = (config: Config) =>
           }
         }
       }
-      // 4. passivation and singletons: an entity is busy at a round when messages were delivered
+      // 3. passivation and singletons: an entity is busy at a round when messages were delivered
       // to it since the previous one, wait in its mailbox, or one is being handled (a handler
       // longer than passivateAfter, run in the actor's turn or forked with `Actor.fork`, is not
       // interrupted by a passivation: the entity is not idle);
@@ -1201,7 +1216,7 @@ export const make = (config: Config) =>
         }
         startSingletons(s)
       }
-      // 5. what is held may go now
+      // 4. what is held may go now
       flushAll()
     })
 
@@ -1777,6 +1792,7 @@ export const make = (config: Config) =>
           Effect.andThen(Effect.sleep(t.renewIntervalMillis)),
           Effect.forever
         ))
+        fork(renewLoop)
         fork(watchdog)
       })
     }
