@@ -24,6 +24,8 @@ import * as Schema from "effect/Schema"
 import type { AnyProtocol as ActorProtocol } from "./Actor.ts"
 
 const byName = new Map<string, ActorProtocol>()
+/** every protocol registered (not `local`), including one a later one of its name replaced */
+const registered = new WeakSet<object>()
 const fingerprints = new WeakMap<object, string>()
 const listeners = new Set<(protocol: ActorProtocol) => void>()
 
@@ -31,12 +33,16 @@ const listeners = new Set<(protocol: ActorProtocol) => void>()
 export const register = (protocol: ActorProtocol): void => {
   const existing = byName.get(protocol.name)
   byName.set(protocol.name, protocol)
+  registered.add(protocol)
   if (existing === undefined || fingerprint(existing) !== fingerprint(protocol)) {
     for (const f of listeners) f(protocol)
   }
 }
 
 export const get = (name: string): ActorProtocol | undefined => byName.get(name)
+
+/** Whether `protocol` may be spoken across nodes: it was registered (it is not `local`). */
+export const isRegistered = (protocol: object): boolean => registered.has(protocol)
 
 export const all = (): ReadonlyArray<ActorProtocol> => Array.from(byName.values())
 

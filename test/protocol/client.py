@@ -580,24 +580,25 @@ def scenario_vectors(ctx):
     expect("11 session id", session_id(cn, sn), "8014245d837f5b4a")
     hello = {"protocol": "telex", "version": 1, "cluster": "demo", "node": py, "listen": None, "codecs": ["json"], "nonce": cn}
     expect("11 HELLO header", frame(HELLO, encode_json(hello))[:5].hex(), "000000ae01")
-    tell = frame(MESSAGE, encode_json([0, 3, "Counter", {"_tag": "Increment", "by": 5}]))
+    tell = frame(MESSAGE, encode_json([0, 4, "Counter", {"_tag": "Increment", "by": 5}]))
     expect("11 tell frame bytes", tell.hex(),
-           "0000002c205b302c332c22436f756e746572222c7b225f746167223a22496e6372656d656e74222c226279223a357d5d")
+           "0000002c205b302c342c22436f756e746572222c7b225f746167223a22496e6372656d656e74222c226279223a357d5d")
     expect("11 lookup header", frame(MESSAGE, encode_json([22, 1, "counter"]))[:5].hex(), "0000001120")
-    expect("11 ask header", frame(MESSAGE, encode_json([1, 3, "Counter", {"_tag": "Get"}, 1, None]))[:5].hex(), "0000002620")
+    expect("11 ask header", frame(MESSAGE, encode_json([1, 4, "Counter", {"_tag": "Get"}, 1, None]))[:5].hex(), "0000002620")
     expect("11 client READY header", frame(READY, encode_json({"protocols": {}}))[:5].hex(), "0000001104")
     # every other frame header of the worked session
     sess = [
         (CHALLENGE, {"node": b, "listen": {"host": "127.0.0.1", "port": 40593}, "codec": "json", "nonce": sn,
                      "proof": "GwfB9Y11sNqnsvroB68OwWu5///35j9gs227HhZ6CC0="}, "000000dd02"),
         (AUTH, {"proof": "3pBckQxiywuV4Ef1vPsgxtJ8rQZ0Bhs5Z0cwSZNSdn8="}, "0000003903"),
-        (READY, {"protocols": {"telex/Supervisor": "940d7aa751f0ca42", "Counter": "2fec9bc119b83da4", "telex/Link": "2f1f4d246409f7ab"},
-                 "previous": None}, "0000008304"),
-        (MESSAGE, [23, 1, {"node": b, "id": 3, "protocol": "Counter"}], "0000005820"),
-        (MESSAGE, [0, 3, "Counter", {"_tag": "Increment", "by": "x"}], "0000002e20"),
+        (READY, {"protocols": {"telex/ReliableConsumer": "4b0099b641db9d80", "telex/ReliableProducer": "6bd9af5457d72289",
+                               "telex/ShardRegion": "be2c080bd16a7826", "telex/ShardingNode": "e51403f7101c39f5",
+                               "telex/Registry": "07698b92775e8174", "Counter": "2fec9bc119b83da4"}, "previous": None}, "0000010804"),
+        (MESSAGE, [23, 1, {"node": b, "id": 4, "protocol": "Counter"}], "0000005820"),
+        (MESSAGE, [0, 4, "Counter", {"_tag": "Increment", "by": "x"}], "0000002e20"),
         (MESSAGE, [2, 1, 0, 5], "0000000a20"),
-        (MESSAGE, [1, 3, "Counter", {"_tag": "Increment", "by": "x"}, 2, None], "0000003520"),
-        (MESSAGE, [2, 2, 2, {"_tag": "InvalidMessage", "actor": "Counter@b#1718000000000000/3", "protocol": "Counter",
+        (MESSAGE, [1, 4, "Counter", {"_tag": "Increment", "by": "x"}, 2, None], "0000003520"),
+        (MESSAGE, [2, 2, 2, {"_tag": "InvalidMessage", "actor": "Counter@b#1718000000000000/4", "protocol": "Counter",
                              "issue": "Expected number\n  at [\"by\"]"}], "0000008720"),
         (MESSAGE, [1, 42, "Counter", {"_tag": "Get"}, 3, None], "0000002720"),
         (MESSAGE, [2, 3, 2, {"_tag": "NoProc", "actor": "Counter@b#1718000000000000/42"}], "0000004220"),
@@ -846,6 +847,10 @@ def scenario_messaging(ctx):
     check("7.3 InvalidMessage for the wrong protocol name", kind == 2 and err.get("_tag") == "InvalidMessage"
           and err.get("protocol") == "Other" and err.get("actor") == f"Other@{c.server['name']}#{inc}/{addr['id']}",
           json.dumps(err))
+    for aid in (1, 2, 3):
+        kind, err = c.ask({"id": aid, "protocol": "telex/Supervisor"}, {"_tag": "CountChildren"})
+        check(f"8.8 actor {aid}, a supervisor: its local protocol is not spoken across nodes (InvalidMessage)",
+              kind == 2 and err.get("_tag") == "InvalidMessage" and "local to its node" in err.get("issue", ""), json.dumps(err))
     expect("6 reply kind 1: the declared error", c.ask(addr, {"_tag": "Decrement", "by": 100}), [1, {"_tag": "Overdrawn", "balance": 5}])
     expect("6 a tell-kind message asked: success null", c.ask(addr, {"_tag": "Increment", "by": 1}), [0, None])
     expect("6 reply kind 0", c.ask(addr, {"_tag": "Decrement", "by": 1}), [0, 5])
@@ -2257,7 +2262,73 @@ def scenario_fuzz(ctx):
     shared.close()
     witness.close()
 
+def scenario_worked(ctx):
+    """Section 11 against a real node `b` (cluster demo, secret s3cret, the counter registered first):
+    every frame of the worked session, byte for byte, but for what is new at each run (the server's
+    incarnation, port, nonce and proof)."""
+    cn = "Y2xpZW50LW5vbmNlLWNsaWVudC1ub25jZS1jbGllbnQ="
+    c = ctx.conn(name="py", incarnation=1)
+    sent = []  # the frames as the client wrote them
+    c.raw = (lambda raw: lambda data: (sent.append(data), raw(data)))(c.raw)
+    c.hello(nonce=cn)
+    expect("11 HELLO, byte for byte", sent[0].hex(), "000000ae01" + (
+        '{"protocol":"telex","version":1,"cluster":"demo","node":{"name":"py","incarnation":1},'
+        '"listen":null,"codecs":["json"],"nonce":"Y2xpZW50LW5vbmNlLWNsaWVudC1ub25jZS1jbGllbnQ="}').encode().hex())
+    t, body = c._frame()
+    ch = json.loads(body)
+    inc, port, sn = ch["node"]["incarnation"], ch["listen"]["port"], ch["nonce"]
+    sp = proof("s3cret", "server", cn, sn, ch["node"], c.me)
+    want = (f'{{"node":{{"name":"b","incarnation":{inc}}},"listen":{{"host":"127.0.0.1","port":{port}}},'
+            f'"codec":"json","nonce":"{sn}","proof":"{sp}"}}').encode()
+    expect("11 CHALLENGE, byte for byte (the server's proof as computed here)", [t, body.decode()], [CHALLENGE, want.decode()])
+    # the worked example's header 00 00 00 dd holds for a 16-digit incarnation and a 5-digit port
+    check("11 CHALLENGE header", len(str(inc)) != 16 or len(str(port)) != 5 or len(body) + 1 == 0xdd, f"{len(body) + 1}")
+    c.send_frame(AUTH, encode_json({"proof": proof("s3cret", "client", sn, cn, ch["node"], c.me)}))
+    t, body = c._frame()
+    ready = json.loads(body)
+    check("11 READY: the server's protocols and previous null", t == READY and ready.get("previous") is None, body.decode()[:300])
+    # the fingerprints of the example: protocols as the running code describes them (section 8.8)
+    example = {"telex/ReliableConsumer": "4b0099b641db9d80", "telex/ReliableProducer": "6bd9af5457d72289",
+               "telex/ShardRegion": "be2c080bd16a7826", "telex/ShardingNode": "e51403f7101c39f5",
+               "telex/Registry": "07698b92775e8174", "Counter": "2fec9bc119b83da4"}
+    expect("11 READY: the example's fingerprints (a process with more modules lists more)",
+           {k: ready["protocols"].get(k) for k in example}, example)
+    expect("11 READY header for the example's table", frame(READY, encode_json({"protocols": example, "previous": None}))[:5].hex(), "0000010804")
+    check("11 READY: local protocols (supervisors, links) are not advertised",
+          "telex/Supervisor" not in ready["protocols"] and "telex/Link" not in ready["protocols"], body.decode()[:300])
+    c.server, c.codec, c.established = ch["node"], "json", True
+    c.send_frame(READY, encode_json({"protocols": {}}))
+    expect("11 client READY, byte for byte", sent[-1].hex(), "0000001104" + b'{"protocols":{}}'.hex())
+    received = []  # the MESSAGE bodies as the server wrote them
+    deliver = c._deliver
+    c._deliver = lambda b: (received.append(bytes(b)), deliver(b))
+    session = [
+        ("0000001120", b'[22,1,"counter"]',
+         f'[23,1,{{"node":{{"name":"b","incarnation":{inc}}},"id":4,"protocol":"Counter"}}]'),
+        ("0000002c20", b'[0,4,"Counter",{"_tag":"Increment","by":5}]', None),
+        ("0000002e20", b'[0,4,"Counter",{"_tag":"Increment","by":"x"}]', None),
+        ("0000002620", b'[1,4,"Counter",{"_tag":"Get"},1,null]', "[2,1,0,5]"),
+        ("0000003520", b'[1,4,"Counter",{"_tag":"Increment","by":"x"},2,null]',
+         f'[2,2,2,{{"_tag":"InvalidMessage","actor":"Counter@b#{inc}/4","protocol":"Counter","issue":"Expected number\\n  at [\\"by\\"]"}}]'),
+        ("0000002720", b'[1,42,"Counter",{"_tag":"Get"},3,null]', f'[2,3,2,{{"_tag":"NoProc","actor":"Counter@b#{inc}/42"}}]'),
+    ]
+    for header, out, back in session:
+        c.raw(frame(MESSAGE, out))
+        expect(f"11 {out.decode()[:40]}: byte for byte", sent[-1][:5].hex(), header)
+        if back is None:
+            continue
+        deadline = time.monotonic() + 5
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.005)
+        got = received.pop(0).decode() if received else None
+        expect(f"11 the answer to {out.decode()[:40]}, byte for byte", got, back)
+    expect("11 the answer headers", [frame(MESSAGE, (b or "").encode())[:5].hex() for _, _, b in session if b],
+           ["0000005820", "0000000a20", "0000008720", "0000004220"] if len(str(inc)) == 16 else None)
+    c.close()
+
+
 SCENARIOS = {
+    "worked": scenario_worked,
     "fuzz": scenario_fuzz,
     "sharding-move": scenario_sharding_move,
     "producer": scenario_producer,

@@ -118,6 +118,19 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       passed(yield* runPython("vectors", 0), 28)
     }))
 
+  it.live("section 11's worked session against a real node, byte for byte", () =>
+    Effect.gen(function*() {
+      const ctx = yield* Layer.build(Node.layerWithSystem({ name: "b", cluster: "demo", secret: Redacted.make("s3cret") }))
+      yield* Context.get(ctx, ActorSystem).spawn(CounterLive, { name: "counter" })
+      const port = Context.get(ctx, Node).address.port
+      const run = yield* Effect.callback<Run>((resume) => {
+        const child = execFile("python3", [client, "worked", "--port", String(port)], { timeout: 30_000 }, (error, out, err) =>
+          resume(Effect.succeed({ code: error === null ? 0 : (error as any).code ?? 1, out, err })))
+        return Effect.sync(() => child.kill())
+      })
+      passed(run, 15)
+    }).pipe(quiet))
+
   it.live("the handshake: proofs, READY, previous sessions, refusals and their order, admission", () =>
     Effect.gen(function*() {
       const { node } = yield* startServer()

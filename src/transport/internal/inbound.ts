@@ -22,6 +22,7 @@ import {
   runtimeErrorSchema
 } from "../../actors/ActorError.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
+import * as ProtocolRegistry from "../../actors/ProtocolRegistry.ts"
 import { fromTraceparent, type LocalActor, Offer, type Reply, withResolver } from "../../actors/Kernel.ts"
 import type { Connection } from "../Connection.ts"
 import { type Ask, decode, Kind, type Reply as ReplyEnvelope, ReplyKind, type Tell } from "../Envelope.ts"
@@ -106,6 +107,10 @@ const target = (router: Router, e: Tell | Ask): { cell: LocalActor; protocol: An
   const protocol = cell.protocol
   if (protocol.name !== e[2]) {
     return { reason: `actor ${e[1]} speaks ${protocol.name}, not ${String(e[2])}`, noproc: false }
+  }
+  // a protocol local to its node (a supervisor's, a link actor's) is not advertised, nor spoken across nodes
+  if (!ProtocolRegistry.isRegistered(protocol)) {
+    return { reason: `actor ${e[1]} speaks ${protocol.name}, which is local to its node (not advertised)`, noproc: false }
   }
   return { cell, protocol }
 }
