@@ -1187,14 +1187,15 @@ export const make = (config: Config) =>
         const sentAt = now()
         const acquired = yield* storeCall(store.acquire(selfId, want, ttl))
         if (acquired._tag === "Success") {
+          const giveBack: Array<ShardStore.Lease> = []
           for (const lease of acquired.success) {
-            if (lease.owner === selfId && !shardStates.has(lease.shard) && desiredOwner(lease.shard) === selfName) {
-              addShard(lease, sentAt)
-            } else if (lease.owner === selfId && !shardStates.has(lease.shard)) {
-              // placement changed while acquiring: give it back at once
-              yield* store.release(selfId, [lease]).pipe(Effect.ignore)
-            }
+            if (lease.owner !== selfId || shardStates.has(lease.shard)) continue
+            // the node began to stop while acquiring (its stop drains and releases the shards it
+            // had then, no others), or placement changed: given back at once
+            if (!closing && desiredOwner(lease.shard) === selfName) addShard(lease, sentAt)
+            else giveBack.push(lease)
           }
+          if (giveBack.length > 0) yield* store.release(selfId, giveBack).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
         }
       }
       // 3. passivation and singletons: an entity is busy at a round when messages were delivered
