@@ -30,7 +30,6 @@ const allowed: Record<string, string> = {
   "src/actors/internal/dispatcher.ts: performance.now": "slices by count under virtual time",
   "src/sharding/internal/runtime.ts: performance.now": "admission slices by count under virtual time",
   "src/system/ActorSystem.ts: Date.now": "the default incarnation; SimCluster gives its own",
-  "src/transport/internal/peers.ts: Date.now": "Node.partition, a test tool SimCluster does not use",
   "src/transport/Network.ts: performance.now": "the real network's timers",
   "src/transport/Network.ts: setTimeout": "the real network's timers",
   "src/transport/Network.ts: setInterval": "the real network's timers",
