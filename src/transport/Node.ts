@@ -431,6 +431,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     timers: network.timers,
     replaceGraceMillis: handshakeTimeoutMillis,
     unsafeLimitBytes: (options.maxQueuedBytes ?? 64 * 1024 * 1024) / 8,
+    highWaterBytes: options.highWaterBytes ?? 1024 * 1024,
     spawnable,
     onMembers: (members) => dialMembers(members)
   })

@@ -24,7 +24,7 @@ import type { Held } from "./flow.ts"
 import type { Peer } from "./peers.ts"
 import type { Router } from "./router.ts"
 import * as Watch from "./watch.ts"
-import type { Outbound, PendingTarget } from "./writer.ts"
+import { type Outbound, outboxFull, type PendingTarget } from "./writer.ts"
 
 type SendError = InvalidMessage | ProtocolMismatch
 
@@ -223,8 +223,19 @@ export class RemoteTarget implements Target {
     // held under `backpressure`: the (valid) send waits for the Release
     if (held !== undefined && held.credit === 0) return this.offerHeld(held, message, reply, force)
     const encoded = exit.value
-    // held when the connection was lost, and being dialled again: wait for the new connection
-    if (peer.conn === undefined && !force && this.heldBeforeLoss(peer)) return Offer.Full
+    if (peer.conn === undefined && peer.outbox.dialing) {
+      // held when the connection was lost, or much buffered already: wait for the connection
+      if (!force && (this.heldBeforeLoss(peer) || outboxFull(this.router, peer, false))) return Offer.Full
+      if (force && reply === undefined && outboxFull(this.router, peer, true)) {
+        // a `tellUnsafe` cannot wait: past the limit it is refused rather than buffered without bound
+        this.router.system.deadLetter(this.key, message, {
+          _tag: "Overloaded",
+          node: peer.name,
+          detail: `more than ${this.router.options.unsafeLimitBytes} bytes buffered for the node while connecting`
+        })
+        return Offer.Dropped
+      }
+    }
     const to = this.to(peer)
     if (to === undefined) {
       // addressed to another incarnation of the node: refused, never delivered to its successor
@@ -284,7 +295,9 @@ export class RemoteTarget implements Target {
     const held = this.held(peer)
     if (held !== undefined && held.credit === 0) return held.waiters.add(wake)
     const conn = peer.conn
-    if (conn === undefined && this.heldBeforeLoss(peer)) return peer.flow.dialWaiters.add(wake)
+    if (conn === undefined && (this.heldBeforeLoss(peer) || (peer.outbox.dialing && outboxFull(this.router, peer, false)))) {
+      return peer.flow.dialWaiters.add(wake)
+    }
     if (conn === undefined) {
       queueMicrotask(wake)
       return () => {}

@@ -51,6 +51,8 @@ export interface RouterOptions {
   readonly replaceGraceMillis: number
   /** queued bytes past which remote `tellUnsafe`s become dead letters */
   readonly unsafeLimitBytes: number
+  /** queued bytes past which remote `tell`s and `ask`s wait (a connection's, or the outbox of a dial) */
+  readonly highWaterBytes: number
   /** protocol allowlist for remote spawn, by protocol name */
   readonly spawnable: ReadonlyMap<string, (name: string | undefined) => Effect.Effect<ActorRef<any>, unknown>>
   /** called with the members a peer knows (the node dials the ones it does not) */

@@ -1,7 +1,8 @@
 /**
  * The outbound writer: every envelope for a peer goes through `send`, onto its connection, or
  * into the peer's outbox while the first connection to it is being dialled (so that sends made
- * before the link is up are kept in order rather than dropped).
+ * before the link is up are kept in order rather than dropped). The outbox is bounded as a
+ * connection's queue is, in envelopes (`bufferLimit`) and in bytes (see `outboxFull`).
  *
  * Buffered envelopes were addressed before the peer's incarnation was known: their target is a
  * `PendingTarget`, resolved to an actor id when the connection is attached. One for another
@@ -25,15 +26,72 @@ export class Outbox {
   /** a link actor is dialling: buffer sends instead of dropping them */
   dialing = false
   buffer: Array<Outbound> = []
+  /** about how many bytes the buffered messages take (see `sizeOf`) */
+  bytes = 0
   /** the buffer is being sent on a new connection: later sends queue behind it */
   flushing = false
+
+  add(e: Outbound): void {
+    this.buffer.push(e)
+    this.bytes += sizeOf(e)
+  }
+
+  /** Takes what is buffered. */
+  take(): Array<Outbound> {
+    const buffered = this.buffer
+    this.buffer = []
+    this.bytes = 0
+    return buffered
+  }
 }
+
+/**
+ * About how many bytes an envelope's message takes once encoded: strings and byte arrays by
+ * their length, every other value a few bytes. The buffer of a peer being dialled is bounded by
+ * it (its messages are encoded only once the connection's codec is known), so that large
+ * messages sent while a peer does not answer its handshake wait instead of piling up in memory.
+ * A value of more than `MAX_WALK` parts (or a cyclic one) counts what was walked.
+ */
+export const sizeOf = (e: Outbound): number => {
+  if (e[0] !== Kind.Tell && e[0] !== Kind.Ask) return 16
+  let bytes = 16
+  let walked = 0
+  const stack: Array<unknown> = [e[3]]
+  while (stack.length > 0 && walked++ < MAX_WALK) {
+    const v = stack.pop()
+    if (typeof v === "string") bytes += v.length + 1
+    else if (typeof v !== "object" || v === null) bytes += 9
+    else if (ArrayBuffer.isView(v)) bytes += v.byteLength + 5
+    else if (v instanceof ArrayBuffer) bytes += v.byteLength + 5
+    else if (Array.isArray(v)) {
+      bytes += 5
+      for (let i = 0; i < v.length; i++) stack.push(v[i])
+    } else {
+      bytes += 5
+      for (const k in v) {
+        bytes += k.length + 1
+        stack.push((v as Record<string, unknown>)[k])
+      }
+    }
+  }
+  return bytes
+}
+
+const MAX_WALK = 100_000
+
+/**
+ * Whether the outbox of a peer being dialled takes no more messages, as a connection's queue:
+ * past `highWaterBytes` a send that can wait (`tell`, `ask`) waits for the dial to end, past
+ * `unsafeLimitBytes` one that cannot (`force`, a `tellUnsafe`) is refused.
+ */
+export const outboxFull = (router: Router, peer: Peer, force: boolean | undefined): boolean =>
+  peer.outbox.bytes > (force ? router.options.unsafeLimitBytes : router.options.highWaterBytes)
 
 /** Sends an envelope to a peer now, or buffers it while the first connection is being made. */
 export const send = (router: Router, peer: Peer, envelope: Outbound): boolean | string => {
   const outbox = peer.outbox
   if (outbox.flushing) {
-    outbox.buffer.push(detached(envelope))
+    outbox.add(detached(envelope))
     return true
   }
   const conn = peer.conn
@@ -42,7 +100,7 @@ export const send = (router: Router, peer: Peer, envelope: Outbound): boolean | 
     return conn.send(envelope) ?? true
   }
   if (outbox.dialing && outbox.buffer.length < router.options.bufferLimit) {
-    outbox.buffer.push(detached(envelope))
+    outbox.add(detached(envelope))
     return true
   }
   return false
@@ -72,9 +130,7 @@ export const flushBuffer = (router: Router, peer: Peer, conn: Connection): void 
   const outbox = peer.outbox
   outbox.flushing = true
   while (outbox.buffer.length > 0) {
-    const buffered = outbox.buffer
-    outbox.buffer = []
-    for (const envelope of buffered) sendBuffered(router, peer, conn, envelope)
+    for (const envelope of outbox.take()) sendBuffered(router, peer, conn, envelope)
   }
   outbox.flushing = false
 }
@@ -104,9 +160,7 @@ export const refuseTooLarge = (router: Router, peer: Peer, e: Outbound, actor: s
 /** The dialler gave up (connect failed): buffered sends become dead letters / failed asks. */
 export const dialFailed = (router: Router, peer: Peer, reason: string): void => {
   peer.outbox.dialing = false
-  const buffered = peer.outbox.buffer
-  peer.outbox.buffer = []
-  for (const e of buffered) {
+  for (const e of peer.outbox.take()) {
     const to = targetOf(e)
     if (to !== undefined && typeof to !== "number") refuse(router, peer, e, to, reason)
   }
