@@ -2327,7 +2327,46 @@ def scenario_worked(ctx):
     c.close()
 
 
+def scenario_credit(ctx):
+    """Section 4.4 from the sender's side: a Release's credit, the Hold when it is used up, the
+    Release without credit when the actor caught up, and the hold slack of a peer ignoring Hold."""
+    c = ctx.connect()
+    slow = c.lookup("slow")
+    cap = ctx.args["capacity"]
+    tell = [TELL, slow["id"], "Counter", {"_tag": "Increment", "by": 1}]
+    flow = lambda t: c.take(lambda e: e[0] in (HOLD, RELEASE) and e[1] == slow["id"], t)  # noqa: E731
+    c.send_together([tell] * (cap + 2))
+    expect("4.4 a full mailbox: Hold", flow(2), [HOLD, slow["id"], "backpressure", cap])
+    release = flow(5)
+    check("4.4 drained to half: Release with a credit of the room left (a positive integer, at least half the capacity)",
+          release is not None and len(release) == 3 and isinstance(release[2], int) and cap // 2 <= release[2] <= cap, json.dumps(release))
+    credit = release[2]
+    # the credit used up at once: the mailbox is full again, so the node holds us again with a Hold
+    c.send_together([tell] * credit)
+    expect("4.4 the credit used up on a full mailbox: Hold again", flow(2), [HOLD, slow["id"], "backpressure", cap])
+    release = flow(5)
+    check("4.4 ...and a Release with a credit", release is not None and len(release) == 3, json.dumps(release))
+    # the credit used up by asks each answered before the next: the actor keeps up, so the node
+    # sends a Release without a credit (back to plain sending) rather than a Hold
+    for _ in range(release[2]):
+        c.ask(slow, tell[3])
+    expect("4.4 the credit used up while the actor keeps up: Release without a credit", flow(2), [RELEASE, slow["id"]])
+    check("4.4 no Hold or Release more", flow(0.3) is None)
+    # a peer that ignores Hold: what it sends past the capacity is accepted within the hold slack
+    # (bytes), then each ask is answered MailboxFull (and each tell is a dead letter)
+    base = c.next_id
+    c.send_together([[ASK, slow["id"], "Counter", {"_tag": "Get"}, base + i, None] for i in range(40)])
+    c.next_id += 40
+    replies = [c.take(lambda e: e[0] == REPLY and e[1] == base + i, 10) for i in range(40)]
+    full = [r for r in replies if r is not None and r[2] == 2 and r[3].get("_tag") == "MailboxFull" and r[3].get("capacity") == cap]
+    ok = [r for r in replies if r is not None and r[2] == 0]
+    check("4.4 past the hold slack: MailboxFull; within it: handled; every ask answered once",
+          len(full) + len(ok) == 40 and len(full) > 0 and len(ok) > cap, f"{len(ok)} handled, {len(full)} MailboxFull, {replies[-1]}")
+    c.close()
+
+
 SCENARIOS = {
+    "credit": scenario_credit,
     "worked": scenario_worked,
     "fuzz": scenario_fuzz,
     "sharding-move": scenario_sharding_move,

@@ -212,6 +212,17 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       passed(yield* runPython("flow", node.address.port, { tells: 40, capacity: 4 }), 4)
     }).pipe(quiet))
 
+  it.live("flow control from the sender's side: credit, Hold when it is used up, Release without credit, the hold slack", () =>
+    Effect.gen(function*() {
+      const { node, system } = yield* startServer({ holdSlackBytes: 400 })
+      yield* system.spawn(Counter.behavior(Effect.succeed({
+        Increment: () => Effect.sleep("20 millis"),
+        Decrement: () => Effect.succeed(0),
+        Get: () => Effect.as(Effect.sleep("20 millis"), 0)
+      })), { name: "slow", mailbox: { capacity: 4, overflow: "backpressure" } })
+      passed(yield* runPython("credit", node.address.port, { capacity: 4 }), 7)
+    }).pipe(quiet))
+
   it.live("a full mailbox under the `fail` policy: MailboxFull for asks, dead letters for tells, Hold", () =>
     Effect.gen(function*() {
       const { node, system } = yield* startServer()
