@@ -866,19 +866,32 @@ export const make = (config: Config) =>
         }
         const ctx: EntityContextShape = { entityType: type, entityKey: key, shard: state.shard, epoch: lease.epoch, node: selfName, state: handle }
         const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideService(effect, EntityContext, ctx)
-        const save = Effect.suspend(() => {
+        // one save at a time (forked handlers save concurrently): a later save, which writes
+        // the newer value, must not reach the store before an earlier one still in flight
+        let saving = false
+        let waiting: Array<() => void> | undefined
+        const saveDone = Effect.sync(() => {
+          saving = false
+          const wake = waiting
+          waiting = undefined
+          if (wake !== undefined) for (const f of wake) f()
+        })
+        const save: Effect.Effect<void> = Effect.suspend(() => {
           if (!dirty) return Effect.void
+          if (saving) return Effect.andThen(Effect.callback<void>((resume) => void (waiting ??= []).push(() => resume(Effect.void))), save)
           dirty = false
           const encoded = encodeState!(value)
           if (Exit.isFailure(encoded)) {
             return Effect.die(stateNotSaved(type, key, `the state does not encode: ${issueOf(encoded)}`))
           }
+          saving = true
           return store.saveState(type, key, lease, JSON.stringify(encoded.value)).pipe(
             Effect.catchTag("StaleEpoch", (e) =>
               Effect.sync(() => loseShard(state, `a fenced write was refused: ${e.message}`)).pipe(
                 Effect.andThen(Effect.die(new ShardingError({ reason: "ShardLost", entityType: type, key, message: e.message })))
               )),
-            Effect.catchTag("ShardStoreError", (e) => Effect.die(stateNotSaved(type, key, e.message)))
+            Effect.catchTag("ShardStoreError", (e) => Effect.die(stateNotSaved(type, key, e.message))),
+            Effect.ensuring(saveDone)
           )
         })
         const handlers: Record<string, any> = yield* provide(entity.behavior.init)
