@@ -2365,7 +2365,54 @@ def scenario_credit(ctx):
     c.close()
 
 
+def scenario_hosting(ctx):
+    """Sections 8.5 and 9 for a client that hosts actors: the node monitors and links to them, the
+    client answers with Down and Exit, and a restart of the client (a new incarnation) fires them."""
+    name = f"py-host-{os.getpid()}"
+    inc = time.time_ns() // 1000
+    c = ctx.connect(name=name, incarnation=inc)
+    watcher = c.lookup("watcher")
+    signals = lambda k: k.ask(watcher, {"_tag": "Signals"})[1]  # noqa: E731
+    mine = lambda k, aid: k.my_address(aid, "Py/Thing")  # noqa: E731
+    kind, mid = c.ask(watcher, {"_tag": "Monitor", "other": mine(c, 5)})
+    mon = c.take(lambda e: e[0] == MONITOR, 2)
+    check("8.5 the node monitors our actor: [13, watcher, to, monitorId]", mon is not None and mon[1] == watcher and mon[2] == 5
+          and is_num(mon[3]), json.dumps(mon))
+    c.send([DOWN, mon[3], mine(c, 5), {"_tag": "Error", "message": "py crash"}])
+    expect("8.5 our Down reaches the watcher with its reason", signals(c), ['Down {"_tag":"Error","message":"py crash"}'])
+    c.send([DOWN, mon[3], mine(c, 5), {"_tag": "Normal"}])
+    expect("8.5 a second Down for the same monitor id: ignored", signals(c), [])
+    c.ask(watcher, {"_tag": "Monitor", "other": mine(c, 6)})
+    mon = c.take(lambda e: e[0] == MONITOR, 2)
+    c.send([DOWN, mon[3], mine(c, 6), {"_tag": "Shutdown", "detail": None}])
+    check("10 a Down with an undecodable reason for a monitor that exists closes the connection", c.wait_closed(3))
+    c.close()
+    expect("8.5 ...and the watcher is told NoConnection", signals(ctx.connect()), [f'Down {{"_tag":"NoConnection","node":"{name}"}}'])
+
+    c = ctx.connect(name=name, incarnation=inc)
+    c.ask(watcher, {"_tag": "Link", "other": mine(c, 7)})
+    link = c.take(lambda e: e[0] == LINK, 2)
+    expect("8.5 the node links to our actor: [10, from, to]", link, [LINK, watcher, 7])
+    c.send([EXIT, mine(c, 7), watcher["id"], {"_tag": "Shutdown", "detail": "py"}, False])
+    expect("8.5 our Exit reaches the linked (trapping) actor", signals(c), ['Exit {"_tag":"Shutdown","detail":"py"}'])
+    c.send([EXIT, mine(c, 7), watcher["id"], {"_tag": "Killed"}, False])
+    expect("8.5 an Exit of a link that ended: ignored", signals(c), [])
+    # the node's actor monitors and links to our actors; then we restart (a new incarnation)
+    c.ask(watcher, {"_tag": "Monitor", "other": mine(c, 8)})
+    c.ask(watcher, {"_tag": "Link", "other": mine(c, 9)})
+    d = ctx.connect(name=name, incarnation=inc + 1)
+    check("3.7/9 a new incarnation of us: the old connection is closed", c.wait_closed(3))
+    got = sorted(signals(d))
+    expect("9 ...which fires the old incarnation's monitors and links with NoConnection", got,
+           sorted([f'Down {{"_tag":"NoConnection","node":"{name}"}}', f'Exit {{"_tag":"NoConnection","node":"{name}"}}']))
+    kind, err = d.ask(watcher, {"_tag": "Monitor", "other": mine(c, 10)})
+    check("9 a monitor on an actor of our old incarnation: Down NoProc at once, nothing sent to us",
+          d.take(lambda e: e[0] == MONITOR, 0.3) is None and signals(d) == ['Down {"_tag":"NoProc"}'], json.dumps(signals(d)))
+    d.close()
+
+
 SCENARIOS = {
+    "hosting": scenario_hosting,
     "credit": scenario_credit,
     "worked": scenario_worked,
     "fuzz": scenario_fuzz,

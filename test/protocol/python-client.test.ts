@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, PubSub, Redacted, Schema } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
-import { Actor, ActorRef, ActorSystem, Reliable } from "../../src/index.ts"
+import { Actor, ActorContext, ActorRef, ActorSystem, Reliable } from "../../src/index.ts"
 import type { ActorAddress } from "../../src/actors/ActorRef.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
 import { Registry } from "../../src/cluster/Registry.ts"
@@ -48,6 +48,31 @@ const Relay = Actor.make("Relay", {
   /** asks `to` Get: the value as text, or the tag of the failure */
   AskGet: Actor.ask({ to: ActorRef.schemaFor(Counter) }, { success: Schema.String })
 })
+
+/** monitors and links to the actors it is given (trapping exits) and reports what it was told */
+const Watcher = Actor.make("Watcher", {
+  Monitor: Actor.ask({ other: ActorRef.schema }, { success: Schema.Number }),
+  Link: Actor.ask({ other: ActorRef.schema }),
+  /** the Down and Exit signals since the last call, as `Down <reason>` / `Exit <reason>` */
+  Signals: Actor.ask({}, { success: Schema.Array(Schema.String) })
+})
+
+const WatcherLive = Watcher.behavior(Effect.gen(function*() {
+  const ctx = yield* ActorContext
+  yield* ctx.trapExit(true)
+  let signals: Array<string> = []
+  return {
+    Monitor: ({ other }) => Effect.map(ctx.monitor(other), (m) => m.id),
+    Link: ({ other }) => ctx.link(other),
+    Signals: () => Effect.sync(() => {
+      const out = signals
+      signals = []
+      return out
+    }),
+    onDown: (down) => Effect.sync(() => void signals.push(`Down ${JSON.stringify(down.reason)}`)),
+    onExit: (exit) => Effect.sync(() => void signals.push(`Exit ${JSON.stringify(exit.reason)}`))
+  }
+}))
 
 const tagOf = (e: unknown) => (typeof (e as any)?._tag === "string" ? (e as any)._tag as string : String(e))
 
@@ -190,6 +215,13 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
         Effect.flip
       )
       assert.include(["NoProc", "ActorStopped"], after._tag)
+    }).pipe(quiet))
+
+  it.live("a client hosting actors: the node's monitors and links, the client's Down and Exit, its restart", () =>
+    Effect.gen(function*() {
+      const { node, system } = yield* startServer()
+      yield* system.spawn(WatcherLive, { name: "watcher" })
+      passed(yield* runPython("hosting", node.address.port), 10)
     }).pipe(quiet))
 
   it.live("protocol fingerprints: a client hosting an actor receives tells and asks", () =>
