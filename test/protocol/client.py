@@ -2411,7 +2411,46 @@ def scenario_hosting(ctx):
     d.close()
 
 
+def scenario_leases(ctx):
+    """Section 14.4: a client that routes by the SQLite lease table alone (it never writes it)."""
+    import sqlite3
+    a = ctx.args
+    db = sqlite3.connect(f"file:{a['db']}?mode=ro", uri=True)
+    cols = lambda t: [r[1] for r in db.execute(f"PRAGMA table_info({t})")]  # noqa: E731
+    expect("14.4 telex_shard_lease's columns", cols("telex_shard_lease"), ["shard", "owner", "epoch", "expires_at"])
+    expect("14.4 telex_entity_state's columns", cols("telex_entity_state"), ["entity_type", "key", "state", "shard", "epoch"])
+    now = int(time.time() * 1000)
+    leases = {s: (o, e) for s, o, e in db.execute("SELECT shard, owner, epoch FROM telex_shard_lease WHERE expires_at > ?", (now,))}
+    expect("14.4 every shard has a current lease (expires_at later than the host's clock in ms)", sorted(leases), list(range(a["shards"])))
+    conns = {"a": ctx.connect(), "b": Conn("127.0.0.1", a["portB"], ctx.cluster, ctx.secret).handshake()}
+    by_owner = {}
+    for k in conns.values():
+        kind, owner = k.ask(k.lookup("telex/sharding"), {"_tag": "Owner"})
+        by_owner[owner] = k
+    check("14.3 owners are name#incarnation, one per node", set(o for o, _ in leases.values()) == set(by_owner), json.dumps(list(by_owner)))
+    regions = {o: k.lookup(f"telex/sharding/{a['type']}") for o, k in by_owner.items()}
+    bad = []
+    for i in range(12):
+        key = f"lease-{i}"
+        shard = shard_of(key, a["shards"])
+        owner, epoch = leases[shard]
+        k = by_owner[owner]
+        k.send([TELL, regions[owner]["id"], "telex/ShardRegion", {"_tag": "Deliver", "key": key, "message": {"_tag": "Add", "by": i + 1}, "hops": 0}])
+        kind, rep = k.ask(regions[owner], {"_tag": "Ask", "key": key, "message": {"_tag": "Get"}, "timeoutMillis": 3000})
+        if not (kind == 0 and rep.get("_tag") == "Ok" and rep.get("value") == i + 1):
+            bad.append(f"{key} (shard {shard}, {owner}): {json.dumps([kind, rep])}")
+            continue
+        row = db.execute("SELECT state, shard, epoch FROM telex_entity_state WHERE entity_type = ? AND key = ?", (a["type"], key)).fetchone()
+        if row != (json.dumps(i + 1), shard, epoch):
+            bad.append(f"{key}: state row {row}, want {(json.dumps(i + 1), shard, epoch)}")
+    check("14.4 routed by the lease table: Ok at the owner; the state row is the encoded state (JSON text), its shard and lease epoch",
+          not bad, "; ".join(bad[:4]))
+    for k in conns.values():
+        k.close()
+
+
 SCENARIOS = {
+    "leases": scenario_leases,
     "hosting": scenario_hosting,
     "credit": scenario_credit,
     "worked": scenario_worked,

@@ -14,6 +14,7 @@ import { Counter, CounterLive } from "../../examples/counter.ts"
 import { Actor, ActorContext, ActorRef, ActorSystem, Reliable } from "../../src/index.ts"
 import type { ActorAddress } from "../../src/actors/ActorRef.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
+import * as SqliteShardStore from "../../src/sharding/SqliteShardStore.ts"
 import { Registry } from "../../src/cluster/Registry.ts"
 import { Node, type NodeOptions } from "../../src/transport/Node.ts"
 import { connect, CounterEntity, quiet, settled, startNode } from "../sharding/_runtime.ts"
@@ -452,6 +453,26 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       const cId = `c#${c.node.nodeId.incarnation}`
       child!.stdin!.write(JSON.stringify({ c: c.node.address.port, ownedC: owned(c), idC: cId }) + "\n")
       passed(yield* Fiber.join(run), 2)
+    }).pipe(quiet, Effect.scoped), 60_000)
+
+  it.live("sharded entities: a client that routes by the SQLite lease table (section 14.4)", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "telex-py-leases-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const db = join(dir, "shards.db")
+      const options = { shards: 64 }
+      const a = yield* startNode("a", yield* SqliteShardStore.make(db), options)
+      const b = yield* startNode("b", yield* SqliteShardStore.make(db), options)
+      yield* connect(a, b)
+      yield* settled([a, b])
+      const args = { shards: 64, type: CounterEntity.type, db, portB: b.node.address.port }
+      const run = yield* Effect.callback<Run>((resume) => {
+        const argv = [client, "leases", "--port", String(a.node.address.port), "--cluster", "sharding-test", "--secret", "sharding-runtime-test", "--args", JSON.stringify(args)]
+        const child = execFile("python3", argv, { timeout: 30_000 }, (error, out, err) =>
+          resume(Effect.succeed({ code: error === null ? 0 : (error as any).code ?? 1, out, err })))
+        return Effect.sync(() => child.kill())
+      })
+      passed(run, 5)
     }).pipe(quiet, Effect.scoped), 60_000)
 
   it.live("sharded entities: key -> shard, the region protocol, NotOwner, Deliver, direct asks", () =>
