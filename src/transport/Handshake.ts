@@ -131,6 +131,40 @@ const isHolds = (u: any): u is ReadonlyArray<ReadonlyArray<unknown>> | undefined
 const isProtocols = (u: any): u is Record<string, string> =>
   typeof u === "object" && u !== null && !Array.isArray(u) && Object.values(u).every((v) => typeof v === "string")
 
+/** What is wrong with a HELLO's fields (after protocol, version and cluster), for its REFUSE; undefined: nothing. */
+const helloProblem = (body: any): string | undefined =>
+  !isNodeId(body.node)
+    ? "node must be {name: non-empty string, incarnation: finite number}"
+    : !isListen(body.listen)
+    ? "listen must be null or {host: string, port: integer 1-65535}"
+    : typeof body.nonce !== "string"
+    ? "nonce must be a string"
+    : !Array.isArray(body.codecs)
+    ? "codecs must be an array of codec names"
+    : undefined
+
+/** What is wrong with a READY, for its REFUSE; undefined: nothing. */
+const readyProblem = (body: any): string | undefined =>
+  !isProtocols(body.protocols)
+    ? "protocols must be an object of protocol name -> fingerprint string"
+    : !isPrevious(body.previous)
+    ? "previous must be absent, null or {session: string, received: integer >= 0}"
+    : !isHolds(body.hold)
+    ? "hold must be absent or an array of arrays"
+    : undefined
+
+const frameNames: Record<number, string> = {
+  [FrameType.Hello]: "HELLO",
+  [FrameType.Challenge]: "CHALLENGE",
+  [FrameType.Auth]: "AUTH",
+  [FrameType.Ready]: "READY",
+  [FrameType.Refuse]: "REFUSE",
+  [FrameType.Heartbeat]: "HEARTBEAT",
+  [FrameType.Message]: "MESSAGE",
+  [FrameType.Fragment]: "FRAGMENT"
+}
+const frameName = (type: number): string => `frame type ${type} (${frameNames[type] ?? "unknown"})`
+
 /** The default of `maxPendingHandshakes`: inbound connections in the handshake at once. */
 export const defaultMaxPendingHandshakes = 64
 
@@ -284,20 +318,22 @@ const run = (
         )
       }
       const body = parse(frame)
-      if (body === undefined) return fail("protocol", "handshake frame is not a JSON object", true)
+      if (body === undefined) {
+        const expected = { hello: "HELLO", challenge: "CHALLENGE", auth: "AUTH", verifying: "nothing before our READY", ready: "READY" }[step]
+        return fail("protocol", `handshake frame is not a JSON object: ${frameName(frame.type)}, expected ${expected}`, true)
+      }
       switch (step) {
         case "hello": {
-          if (frame.type !== FrameType.Hello) return fail("protocol", `expected HELLO, got frame type ${frame.type}`, true)
-          if (body.protocol !== "telex") return fail("protocol", "not a telex HELLO", true)
+          if (frame.type !== FrameType.Hello) return fail("protocol", `expected HELLO, got ${frameName(frame.type)}`, true)
+          if (body.protocol !== "telex") return fail("protocol", `not a telex HELLO: protocol must be "telex", not ${JSON.stringify(body.protocol)}`, true)
           if (body.version !== PROTOCOL_VERSION) {
             return fail("version", `protocol version mismatch: ours ${PROTOCOL_VERSION}, theirs ${String(body.version)}`, true)
           }
           if (body.cluster !== options.cluster) {
             return fail("cluster", `wrong cluster: ours ${JSON.stringify(options.cluster)}, theirs ${JSON.stringify(body.cluster)}`, true)
           }
-          if (!isNodeId(body.node) || !isListen(body.listen) || typeof body.nonce !== "string" || !Array.isArray(body.codecs)) {
-            return fail("protocol", "malformed HELLO", true)
-          }
+          const problem = helloProblem(body)
+          if (problem !== undefined) return fail("protocol", `malformed HELLO: ${problem}`, true)
           codec = Codec.choose(body.codecs.filter((c: unknown) => options.codecs.includes(c as any)))
           if (codec === undefined) return fail("codec", `no common codec (offered ${JSON.stringify(body.codecs)})`, true)
           if (body.node.name === options.node.name) return fail("name", `a node cannot connect to itself or share its name (${body.node.name})`, true)
@@ -316,7 +352,7 @@ const run = (
           return
         }
         case "challenge": {
-          if (frame.type !== FrameType.Challenge) return fail("protocol", `expected CHALLENGE, got frame type ${frame.type}`, true)
+          if (frame.type !== FrameType.Challenge) return fail("protocol", `expected CHALLENGE, got ${frameName(frame.type)}`, true)
           if (!isNodeId(body.node) || !isListen(body.listen) || typeof body.nonce !== "string" || typeof body.codec !== "string") {
             return fail("protocol", "malformed CHALLENGE", true)
           }
@@ -337,7 +373,7 @@ const run = (
           return
         }
         case "auth": {
-          if (frame.type !== FrameType.Auth) return fail("protocol", `expected AUTH, got frame type ${frame.type}`, true)
+          if (frame.type !== FrameType.Auth) return fail("protocol", `expected AUTH, got ${frameName(frame.type)}`, true)
           const wait = options.authThrottle?.delay() ?? 0
           if (wait === 0) return verify(body)
           if (timers.now() + wait >= started + options.timeoutMillis) {
@@ -351,12 +387,11 @@ const run = (
           return
         }
         case "verifying":
-          return fail("protocol", `unexpected frame type ${frame.type} before READY`, true)
+          return fail("protocol", `unexpected ${frameName(frame.type)} after AUTH: nothing may be sent before our READY`, true)
         case "ready": {
-          if (frame.type !== FrameType.Ready) return fail("protocol", `expected READY, got frame type ${frame.type}`, true)
-          if (!isProtocols(body.protocols) || !isPrevious(body.previous) || !isHolds(body.hold)) {
-            return fail("protocol", "malformed READY", true)
-          }
+          if (frame.type !== FrameType.Ready) return fail("protocol", `expected READY, got ${frameName(frame.type)}`, true)
+          const problem = readyProblem(body)
+          if (problem !== undefined) return fail("protocol", `malformed READY: ${problem}`, true)
           if (role === "client") {
             const refusal = admit(peer!, true)
             if (refusal !== undefined) return fail(refusal.code, refusal.message, true)

@@ -682,25 +682,36 @@ def scenario_handshake(ctx):
     check("3.1 any nonce string", refusal(lambda: k.handshake(hello={"nonce": "n"})) == "admitted")
     k.close()
 
-    def refused(name, want, **hello):
+    def refused(name, want, says=None, **hello):
         k = ctx.conn()
-        got = refusal(lambda: (k.hello(**hello), k.read_handshake(CHALLENGE)))
+        reason = []
+
+        def run():
+            try:
+                k.hello(**hello)
+                k.read_handshake(CHALLENGE)
+            except Refused as r:
+                reason.append(r.reason)
+                raise
+        got = refusal(run)
         expect(f"3.6 {name}", got, want)
+        if says is not None:
+            check(f"3.6 {name}: the reason says what is wrong", reason != [] and says in reason[0], json.dumps(reason))
         check(f"3.6 {name}: closed after REFUSE", k.wait_closed(3))
         k.close()
 
     refused("wrong cluster", "cluster", cluster="elsewhere")
     refused("version 2", "version", version=2)
-    refused("protocol not telex", "protocol", protocol="http")
+    refused("protocol not telex", "protocol", 'protocol must be "telex"', protocol="http")
     refused("order: protocol before version", "protocol", protocol="x", version=2)
     refused("order: version before cluster", "version", version=2, cluster="elsewhere")
     refused("order: cluster before shape", "cluster", cluster="elsewhere", nonce=5)
-    refused("nonce not a string", "protocol", nonce=5)
-    refused("node without a name", "protocol", node={"incarnation": 1})
+    refused("nonce not a string", "protocol", "malformed HELLO: nonce", nonce=5)
+    refused("node without a name", "protocol", "malformed HELLO: node", node={"incarnation": 1})
     refused("node name empty", "protocol", node={"name": "", "incarnation": 1})
     refused("incarnation a string", "protocol", node={"name": "x", "incarnation": "1"})
-    refused("listen port 0", "protocol", listen={"host": "127.0.0.1", "port": 0})
-    refused("codecs not an array", "protocol", codecs="json")
+    refused("listen port 0", "protocol", "malformed HELLO: listen", listen={"host": "127.0.0.1", "port": 0})
+    refused("codecs not an array", "protocol", "malformed HELLO: codecs", codecs="json")
     refused("no common codec", "codec", codecs=["cbor"])
     refused("order: shape before codec", "protocol", codecs=["cbor"], nonce=5)
     refused("the server's own name", "name", node={"name": ctx.args["server"], "incarnation": 1})
@@ -727,7 +738,12 @@ def scenario_handshake(ctx):
 
     k = ctx.conn()
     k.send_frame(HEARTBEAT)
-    expect("3.5 a HEARTBEAT before the handshake", refusal(lambda: k.read_handshake(CHALLENGE)), "protocol")
+    try:
+        k.read_handshake(CHALLENGE)
+        check("3.5 a HEARTBEAT before the handshake: REFUSE protocol, saying a HELLO was expected", False, "admitted")
+    except Refused as r:
+        check("3.5 a HEARTBEAT before the handshake: REFUSE protocol, saying a HELLO was expected", r.code == "protocol"
+              and "HEARTBEAT" in r.reason and "expected HELLO" in r.reason, r.reason)
     k.close()
 
     k = ctx.conn()
@@ -784,13 +800,15 @@ def scenario_handshake(ctx):
           and k.lookup("counter") is not None)
     k.close()
 
-    for name, ready in (("protocols missing", {}), ("a fingerprint not a string", {"protocols": {"A": 1}}),
-                        ("protocols null", {"protocols": None}), ("protocols an array", {"protocols": []}),
-                        ("previous.received negative", {"protocols": {}, "previous": {"session": "x", "received": -1}})):
+    for name, ready, field in (("protocols missing", {}, "protocols"), ("a fingerprint not a string", {"protocols": {"A": 1}}, "protocols"),
+                               ("protocols null", {"protocols": None}, "protocols"), ("protocols an array", {"protocols": []}, "protocols"),
+                               ("previous.received negative", {"protocols": {}, "previous": {"session": "x", "received": -1}}, "previous"),
+                               ("hold not an array", {"protocols": {}, "hold": {}}, "hold")):
         k = ctx.connect(ready=ready)
         closed = k.wait_closed(3)
         late = [(t, json.loads(b)) for t, b in k.late_handshake_frames]
-        check(f"3.5 malformed READY ({name}): REFUSE protocol, closed", closed and late == [(REFUSE, {"code": "protocol", "reason": "malformed READY"})],
+        check(f"3.5 malformed READY ({name}): REFUSE protocol, closed, the reason names the field", closed and len(late) == 1
+              and late[0][0] == REFUSE and late[0][1]["code"] == "protocol" and late[0][1]["reason"].startswith(f"malformed READY: {field} "),
               json.dumps(late))
         k.close()
     k = ctx.connect(ready={"protocols": {}, "previous": {"session": "0123456789abcdef", "received": 0}, "extra": True})
