@@ -856,9 +856,11 @@ def scenario_messaging(ctx):
           and err.get("actor") == f"Counter@{c.server['name']}#{inc}/{addr['id']}" and err.get("protocol") == "Counter"
           and isinstance(err.get("issue"), str), json.dumps([kind, err]))
     kind, err = c.ask(addr, {"_tag": "Nope"})
-    check("7.3 InvalidMessage for an unknown tag", kind == 2 and err.get("_tag") == "InvalidMessage", json.dumps(err))
+    check("7.3 InvalidMessage for an unknown tag, naming the protocol's tags", kind == 2 and err.get("_tag") == "InvalidMessage"
+          and err.get("issue") == 'unknown message tag "Nope" for Counter (its tags: Decrement, Get, Increment)', json.dumps(err))
     kind, err = c.ask(addr, None)
-    check("7.3 InvalidMessage for a message that is not an object", kind == 2 and err.get("_tag") == "InvalidMessage", json.dumps(err))
+    check("7.3 InvalidMessage for a message that is not an object, saying what one is", kind == 2 and err.get("_tag") == "InvalidMessage"
+          and err.get("issue") == 'a message of Counter is an object {"_tag": one of Decrement, Get, Increment, ...fields}, not null', json.dumps(err))
     expect("7.3 NoProc for a missing actor", c.ask({"id": 999999, "protocol": "Counter"}, {"_tag": "Get"}),
            [2, {"_tag": "NoProc", "actor": f"Counter@{c.server['name']}#{inc}/999999"}])
     kind, err = c.ask(addr, {"_tag": "Get"}, protocol="Other")

@@ -120,9 +120,17 @@ const decodeMessage = (router: Router, protocol: AnyProtocol, message: unknown):
   const tag = tagOf(message)
   // own tags only: a peer's "constructor" or "__proto__" is no message of the protocol
   const schema = typeof tag === "string" && Object.hasOwn(protocol.messages, tag) ? protocol.messages[tag] : undefined
-  if (schema === undefined) return { issue: `unknown message tag ${JSON.stringify(tag)} for ${protocol.name}` }
+  if (schema === undefined) return { issue: unknownTag(protocol, message, tag) }
   const exit = withResolver(router.system, () => decoderFor(schema)(message))
   return Exit.isSuccess(exit) ? { value: exit.value } : { issue: issueOf(exit) }
+}
+
+/** Why a message has no tag of `protocol`, naming the tags it has (for a foreign client's author). */
+const unknownTag = (protocol: AnyProtocol, message: unknown, tag: unknown): string => {
+  const tags = Object.keys(protocol.messages).sort().join(", ")
+  return typeof message !== "object" || message === null || Array.isArray(message)
+    ? `a message of ${protocol.name} is an object {"_tag": one of ${tags}, ...fields}, not ${Array.isArray(message) ? "an array" : message === null ? "null" : typeof message}`
+    : `unknown message tag ${JSON.stringify(tag) ?? "(none)"} for ${protocol.name} (its tags: ${tags})`
 }
 
 const onTell = (router: Router, peer: Peer, conn: Connection, e: Tell, bytes: number): void => {
