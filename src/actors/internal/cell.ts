@@ -96,6 +96,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
 
   /** handlers forked with `Actor.fork` still running */
   forked = 0
+  /** their fibers (made at the first) */
+  forkedFibers: Set<Fiber.Fiber<unknown, unknown>> | undefined = undefined
   trapping = false
   context: Context.Context<never> | undefined = undefined
   /** the spawner's fiber, while it runs this actor's init */
@@ -418,12 +420,23 @@ export class Cell implements Target, ActorContextShape, Activatable {
     return exit.cause
   }
 
-  /** Runs a handler marked with `Actor.fork` in its own fiber in the actor's scope. */
+  /**
+   * Runs a handler marked with `Actor.fork` in its own fiber in the actor's scope: one finalizer
+   * (added at the first) interrupts those still running, so an ended one leaves nothing behind
+   * (a finalizer per handler, holding its fiber and result, would grow the scope of a long-lived
+   * actor that forks one per message).
+   */
   forkHandler(effect: Effect.Effect<unknown, unknown>, reply: Reply | undefined): void {
     this.forked++
     const fiber = Effect.runForkWith(this.context!)(Effect.exit(effect))
-    Effect.runFork(Scope.addFinalizer(this.scope, Fiber.interrupt(fiber)))
+    let running = this.forkedFibers
+    if (running === undefined) {
+      const fibers = running = this.forkedFibers = new Set()
+      Effect.runFork(Scope.addFinalizer(this.scope, Effect.suspend(() => Fiber.interruptAll(Array.from(fibers)))))
+    }
+    running.add(fiber)
     fiber.addObserver((result) => {
+      running.delete(fiber)
       this.forked--
       if (result._tag !== "Success") {
         // interrupted because the actor is stopping: the ask must not wait for its timeout, and
