@@ -106,7 +106,9 @@ export const make = (name: CodecName): Codec => {
       const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number", structuredClone: false })
       return {
         name,
-        ...packing(() => new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true }), false),
+        // `undefined` (e.g. a request id a peer left out, echoed) as nil, as JSON writes null:
+        // msgpackr would write its extension for it, which standard MessagePack does not have
+        ...packing(() => new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true, encodeUndefinedAsNil: true }), false),
         decode: (b) => unpackr.unpack(b as Buffer)
       }
     }

@@ -278,6 +278,8 @@ class Conn:
                     self._on_frame(ftype, body)
         except OSError as e:
             self._closed(f"socket error: {e}")
+        except (ValueError, UnicodeDecodeError) as e:  # what the node sent does not decode: a failure of the node's
+            self._closed(f"undecodable from the node: {e}")
 
     def _closed(self, reason):
         with self.cond:
@@ -922,6 +924,9 @@ def scenario_msgpack(ctx):
         got = c.take(lambda e: e[0] == REPLY and e[1] == big)
         check(f"5 an ask id and a sender incarnation beyond 2^32 sent as {form}", got is not None and got[2:] == [0, 2], repr(got))
     c.big_ints_as = "uint64"
+    c.send([LOOKUP])
+    got = c.take(lambda e: e[0] == FOUND, 2)
+    expect("5 a Lookup without a request id: Found with nil for it (no MessagePack extension for `undefined`)", got, [FOUND, None, None])
     kind, err = c.ask(addr, {"_tag": "Increment", "by": 1.5})
     check("5 a float where the Schema wants an integer: InvalidMessage", kind == 2 and err.get("_tag") == "InvalidMessage", repr(err))
     echo = c.lookup("echo")
@@ -1932,7 +1937,8 @@ class Model:
     `names`: registered names and their addresses. feed() returns "close" or the answers due.
     """
 
-    def __init__(self, me, server, actors, names, spawnable=()):
+    def __init__(self, me, server, actors, names, spawnable=(), codec="json"):
+        self.codec = codec
         self.me = me
         self.server = server
         self.actors = actors
@@ -1942,7 +1948,7 @@ class Model:
         self.closed = None
 
     def copy(self):
-        m = Model(self.me, self.server, self.actors, self.names, self.spawnable)
+        m = Model(self.me, self.server, self.actors, self.names, self.spawnable, self.codec)
         m.assembly = self.assembly
         m.closed = self.closed
         return m
@@ -1982,8 +1988,8 @@ class Model:
 
     def message(self, body):
         try:
-            env = strict_json(body)
-        except (ValueError, RecursionError):
+            env = mp_decode(body) if self.codec == "msgpack" else strict_json(body)
+        except (ValueError, RecursionError, UnicodeDecodeError):
             return self.close("undecodable")
         return self.envelope(env)
 
@@ -2055,7 +2061,8 @@ class Model:
 class Fuzz:
     """Random envelopes and frames, the values a buggy or hostile client might send."""
 
-    def __init__(self, rnd, me, server, existing):
+    def __init__(self, rnd, me, server, existing, codec="json"):
+        self.codec = codec
         self.r = rnd
         self.me = me
         self.server = server
@@ -2150,15 +2157,23 @@ class Fuzz:
                 del b[min(i, len(b) - 1)]
         return bytes(b)
 
+    def encode(self, envelope):
+        if self.codec != "msgpack":
+            return encode_json(envelope)
+        try:
+            return mp_encode(envelope)
+        except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form (MessagePack strings are UTF-8)
+            return mp_encode([LOOKUP, "surrogate", "counter"])
+
     def case(self, model):
         """A list of frames: one envelope (maybe mangled), a fragmented one, or a frame of any type."""
         r = self.r.random()
-        if r < 0.6:
-            return [(MESSAGE, encode_json(self.envelope()))]
+        if r < 0.6 or (r < 0.75 and self.codec == "msgpack"):  # (msgpackr decodes mangled MessagePack by its own rules, 5)
+            return [(MESSAGE, self.encode(self.envelope()))]
         if r < 0.75:
             return [(MESSAGE, self.mutate(encode_json(self.envelope())))]
         if r < 0.9:
-            encoded = encode_json(self.envelope())
+            encoded = self.encode(self.envelope())
             fid = self.r.randrange(2**32)
             frames = []
             offset = 0
@@ -2174,7 +2189,7 @@ class Fuzz:
                 fields[self.r.randrange(3)] = self.pick([0, 1, 2**32 - 1, fields[1] + 1, 64 * 1024 * 1024 + 1])
                 frames[i] = (FRAGMENT, struct.pack(">III", *fields) + frames[i][1][12:])
             if self.r.random() < 0.3 and len(frames) > 1:
-                frames.insert(1, (MESSAGE, encode_json([LOOKUP, "between", "counter"])))
+                frames.insert(1, (MESSAGE, self.encode([LOOKUP, "between", "counter"])))
             if self.r.random() < 0.2:
                 frames.insert(self.r.randrange(len(frames) + 1), (HEARTBEAT, b""))
             return frames
@@ -2202,7 +2217,8 @@ def scenario_fuzz(ctx):
     import random
     seed = ctx.args.get("seed", random.randrange(2**32))
     cases = ctx.args.get("cases", 300)
-    print(f"INFO fuzz seed {seed} (run again with --args '{{\"seed\": {seed}}}')", flush=True)
+    codec = ctx.args.get("codec", "json")
+    print(f"INFO fuzz seed {seed}, {codec} (run again with --args '{{\"seed\": {seed}, \"codec\": \"{codec}\"}}')", flush=True)
     rnd = random.Random(seed)
     witness = ctx.connect()
     counter = witness.lookup("counter")
@@ -2210,12 +2226,12 @@ def scenario_fuzz(ctx):
     actors = {a["id"] for a in names.values()} | {1, 2}  # and the node's supervisors
 
     def fresh():
-        c = ctx.connect()
+        c = ctx.connect(codecs=(codec,))
         c.answer_lookups = False
-        return c, Model(c.me, c.server, actors, names, ("Counter",))
+        return c, Model(c.me, c.server, actors, names, ("Counter",), codec)
 
     shared, model = fresh()
-    fuzz = Fuzz(rnd, shared.me, shared.server, (counter["id"], "Counter"))
+    fuzz = Fuzz(rnd, shared.me, shared.server, (counter["id"], "Counter"), codec)
     bad = []
     counts = {"close": 0, "up": 0}
     for n in range(cases):
@@ -2240,7 +2256,7 @@ def scenario_fuzz(ctx):
         want = [a for o in outcome if o != "close" for a in o]
         try:
             c.raw(b"".join(frame(t, b) for t, b in frames))
-            c.send([LOOKUP, f"probe-{n}", "counter"])
+            c.send([LOOKUP, f"probe-{n}", "counter"])  # in the connection's codec
         except OSError:
             pass
         found = c.take(lambda e: e[0] == FOUND and e[1] == f"probe-{n}", 3)

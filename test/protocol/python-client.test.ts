@@ -202,7 +202,10 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
     Effect.gen(function*() {
       const { node } = yield* startServer()
       const seed = process.env.TELEX_FUZZ_SEED
-      passed(yield* runPython("fuzz", node.address.port, { cases: Number(process.env.TELEX_FUZZ_CASES ?? 300), ...(seed === undefined ? {} : { seed: Number(seed) }) }), 2)
+      for (const codec of ["json", "msgpack"]) {
+        const cases = Number(process.env.TELEX_FUZZ_CASES ?? (codec === "json" ? 300 : 150))
+        passed(yield* runPython("fuzz", node.address.port, { cases, codec, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 2)
+      }
     }).pipe(quiet))
 
   it.live("remote spawn, monitors, links, stop, exit reasons", () =>
