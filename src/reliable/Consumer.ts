@@ -17,7 +17,9 @@
  * session and the last processed sequence number, saved in the store after each message. An
  * older seq is a duplicate (re-acknowledged, not processed); a newer one than expected is a
  * gap (the message is dropped, `SequenceGap` reported and a resend asked for); the expected
- * one is decoded with the schema and handled. A payload the schema refuses is skipped and
+ * one is decoded with the schema and handled. A delivery of an older session than the
+ * channel's is refused (`UnknownChannel`, "stale session") and answered with an Ack of the
+ * channel's session (see the producer's sessions). A payload the schema refuses is skipped and
  * reported to the producer as `MessageRejected` (repeated in every acknowledgement until the
  * producer has seen it), so a bad message never stalls the channel. Acknowledgements are
  * cumulative: one per half window, and one after each burst (a `Flush` the actor sends itself,
@@ -186,6 +188,20 @@ export const consumer = <A, E = never, R = never>(
         }
         channels.set(m.channel, st)
       } else if (m.session < st.session) {
+        // An Ack of our session tells the producer why nothing it sends is processed: one whose
+        // session is new (its clock numbered it below ours) moves past ours (see the producer)
+        try {
+          m.replyTo.tellUnsafe(P.Producer.Ack({
+            channel: m.channel,
+            consumer: id,
+            session: st.session,
+            processed: st.processed,
+            grant: st.processed,
+            rejected: []
+          }))
+        } catch {
+          // refused: the producer's next resend brings another one
+        }
         return report(
           new UnknownChannel({ consumer: id, channel: m.channel, reason: `stale session ${m.session} < ${st.session}` })
         )

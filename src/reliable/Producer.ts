@@ -37,7 +37,11 @@
  * forgets the previous session's progress for this channel (which ended with the process that
  * held it). With a store that has the channel (a restarted producer actor on the same node's
  * memory store, or a restarted process on a `SqliteStore`), the producer continues the stored
- * session and resends its outbox: the consumer de-duplicates.
+ * session and resends its outbox: the consumer de-duplicates. Sessions are numbered from the
+ * wall clock; a new one numbered below the consumer's session of the channel (this process's
+ * clock is behind the one that numbered the previous session) is refused by the consumer, which
+ * answers with an Ack of its own session: a session this producer opened and that has had no
+ * Ack of its own yet then moves to the one after the consumer's, and resends from its floor.
  *
  * One producer per channel id at a time.
  *
@@ -195,6 +199,8 @@ export const producer = <A>(
       nextSeq = 1
       store.startSession(id, session, 1)
     }
+    /** the session was opened here and nothing was acknowledged in it yet: it may be renumbered */
+    let opened = snapshot === undefined
     let floor = entries.length > 0 ? entries[0]!.seq - 1 : nextSeq - 1
     let sentUpTo = floor
     let granted = floor + Math.max(1, options.window ?? DEFAULT_WINDOW)
@@ -367,7 +373,18 @@ export const producer = <A>(
 
     // -- the endpoint: acknowledgements and the timer ------------------------------------------
     const onAck = (a: typeof P.Producer.messages.Ack.Type, now: number) => {
-      if (a.channel !== id || a.session !== session) return
+      if (a.channel !== id) return
+      if (a.session !== session) {
+        // the consumer refused our session as older than its own: move past it, and resend
+        if (opened && a.session > session) {
+          session = a.session + 1
+          store.startSession(id, session, nextSeq)
+          sentUpTo = floor
+          pump()
+        }
+        return
+      }
+      opened = false
       for (const r of a.rejected) {
         const e = r.seq > floor ? entryAt(r.seq) : undefined
         if (e !== undefined) e.rejected = r.issue
