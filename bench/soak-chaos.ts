@@ -1,0 +1,317 @@
+/**
+ * Soak workloads, not benchmarks (not in `run.ts`): real `telex node` processes of the soak app
+ * (test/fixtures/soak-app.ts) under `TestCluster`, overloaded while their processes are frozen,
+ * killed or cut off, with a checker over what every sender and sink recorded:
+ *
+ * - every ask ends (a reply or a typed error: the flood returns), with only the expected error
+ *   tags; no message handled twice or out of order per sender (tells are at most once: gaps are
+ *   allowed, never reordering);
+ * - every node keeps answering, and its event loop keeps turning (max delay per sample);
+ * - memory plateaus: each node's RSS and heap after a GC, sampled during and after the load.
+ *
+ * Scenarios (`SOAK_SCENARIOS=stop,kill,partitions,flap`, all by default):
+ *
+ * - `stop`: n1 has 5 000 asks in flight at once (100 000 in all) to a fast actor on n2; n2 is
+ *   SIGSTOPped for 4 s, then SIGCONTed: the asks time out en masse (1.5 s), or fail `NodeDown`.
+ * - `kill`: n1 floods a slow actor on n2 with 100 000 `tellUnsafe`s and 20 000 waiting tells;
+ *   n2 is killed with -9 mid-flood and restarted; n1 must answer and shrink back.
+ * - `partitions`: four nodes; n2, n3, n4 flood n1 (tells and asks) while random pairs are
+ *   partitioned and healed, and some links reset, for `SOAK_SECONDS` (60).
+ * - `flap`: n1's connection to n2 is reset every 0.3–1.5 s while n1 sends tells and asks to n2.
+ *
+ *   npx node bench/soak-chaos.ts
+ *   SOAK_SCENARIOS=stop SOAK_SECONDS=120 npx node bench/soak-chaos.ts
+ *
+ * Exit code 0 when every check holds; 1 with what failed.
+ */
+import { Effect, Fiber } from "effect"
+import { Probe, Sink } from "../test/fixtures/soak-app.ts"
+import { MiB, type ProbeRef, start } from "../test/soak/_soak.ts"
+
+const SECONDS = Number(process.env.SOAK_SECONDS ?? 60)
+const SCENARIOS = (process.env.SOAK_SCENARIOS ?? "stop,kill,partitions,flap").split(",")
+
+const failures: Array<string> = []
+const check = (ok: boolean, what: string) => {
+  if (!ok) {
+    failures.push(what)
+    console.log(`FAIL ${what}`)
+  }
+}
+
+interface Sample {
+  readonly t: number
+  readonly node: string
+  readonly rss: number
+  readonly heap: number
+  readonly loopMax: number
+  readonly ok: boolean
+}
+
+/** Samples every probe every `everyMillis` until `done` completes; returns `done`'s result and the samples. */
+const sampleWhile = <A, E, R>(probes: ReadonlyArray<[string, Effect.Effect<ProbeRef, unknown>]>, done: Effect.Effect<A, E, R>, everyMillis = 1000) =>
+  Effect.gen(function*() {
+    const samples: Array<Sample> = []
+    const t0 = performance.now()
+    const sampler = yield* Effect.forkChild(Effect.forever(Effect.gen(function*() {
+      for (const [name, probe] of probes) {
+        const r = yield* Effect.result(
+          Effect.flatMap(probe, (p) => p.ask(Probe.Info({ gc: false, resetLoop: true }), { timeout: "5 seconds" }))
+        )
+        const t = (performance.now() - t0) / 1000
+        if (r._tag === "Success") {
+          samples.push({ t, node: name, rss: r.success.rss, heap: r.success.heapUsed, loopMax: r.success.loopDelayMaxMs, ok: true })
+        } else samples.push({ t, node: name, rss: 0, heap: 0, loopMax: 0, ok: false })
+      }
+      yield* Effect.sleep(everyMillis)
+    })))
+    const result = yield* done
+    yield* Fiber.interrupt(sampler)
+    return { result, samples }
+  })
+
+const summary = (samples: ReadonlyArray<Sample>) => {
+  const by = new Map<string, Array<Sample>>()
+  for (const s of samples) by.set(s.node, [...(by.get(s.node) ?? []), s])
+  const out: Record<string, unknown> = {}
+  for (const [node, ss] of by) {
+    const ok = ss.filter((s) => s.ok)
+    out[node] = {
+      samples: ss.length,
+      unanswered: ss.length - ok.length,
+      rssMiB: ok.length === 0 ? [] : [ok[0]!.rss / MiB, Math.max(...ok.map((s) => s.rss)) / MiB, ok[ok.length - 1]!.rss / MiB].map((x) => Math.round(x)),
+      loopMaxMs: Math.round(Math.max(0, ...ok.map((s) => s.loopMax)))
+    }
+  }
+  return out
+}
+
+const gcInfo = (p: ProbeRef) => p.ask(Probe.Info({ gc: true }), { timeout: "10 seconds" })
+
+const scenarioStop = Effect.gen(function*() {
+  const { cluster, meshed, probe, sink, why } = yield* start({
+    nodes: [{ name: "n1", run: ["probe"] }, { name: "n2", run: ["probe", "sinks"] }],
+    heartbeat: { interval: "250ms", acceptablePause: "2s" }
+  })
+  yield* meshed()
+  const p1 = yield* probe("n1")
+  const before = yield* gcInfo(p1)
+  const COUNT = 100_000
+  const storm = p1.ask(
+    Probe.Flood({ node: "n2", name: "sink-fast", from: "n1", count: COUNT, mode: "ask", padBytes: 100, askTimeoutMillis: 1500, concurrency: 5000 }),
+    { timeout: "300 seconds" }
+  )
+  const chaos = Effect.gen(function*() {
+    yield* Effect.sleep("2 seconds")
+    console.log("stop: SIGSTOP n2")
+    yield* cluster.pause("n2")
+    yield* Effect.sleep("4 seconds")
+    console.log("stop: SIGCONT n2")
+    yield* cluster.resume("n2")
+  })
+  const { result: [flood], samples } = yield* sampleWhile(
+    [["n1", probe("n1")]],
+    Effect.all([storm, chaos], { concurrency: 2 })
+  )
+  console.log("stop:", JSON.stringify(flood), JSON.stringify(summary(samples)))
+  const ended = flood.ok + Object.values(flood.errors).reduce((a, b) => a + b, 0)
+  check(ended === COUNT, `stop: every ask ended (${ended} of ${COUNT})`)
+  const unexpected = Object.keys(flood.errors).filter((t) => t !== "AskTimeout" && t !== "NodeDown")
+  check(unexpected.length === 0, `stop: only AskTimeout/NodeDown failures, got ${JSON.stringify(flood.errors)}`)
+  check(samples.every((s) => s.ok), `stop: n1 answered every sample`)
+  const stats = yield* cluster.eventually((yield* sink("n2", "sink-fast")).ask(Sink.Stats(), { timeout: "5 seconds" }), "60 seconds")
+  check(Object.keys(stats.duplicates).length === 0, `stop: no ask handled twice ${JSON.stringify(stats.duplicates)}`)
+  const p2 = yield* probe("n2")
+  const pong = yield* cluster.eventually(p2.ask(Probe.Ping(), { timeout: "2 seconds" }), "30 seconds")
+  check(pong === "n2", "stop: n2 answers after SIGCONT")
+  const after = yield* gcInfo(p1)
+  console.log(`stop: n1 heap after GC ${(before.heapUsed / MiB).toFixed(1)} -> ${(after.heapUsed / MiB).toFixed(1)} MiB, timers ${before.timers} -> ${after.timers}`)
+  check(after.heapUsed - before.heapUsed < 32 * MiB, `stop: n1's heap back after the storm (${before.heapUsed} -> ${after.heapUsed})\n${why()}`)
+})
+
+const scenarioKill = Effect.gen(function*() {
+  const { cluster, meshed, probe, why } = yield* start({
+    nodes: [{ name: "n1", run: ["probe"] }, { name: "n2", run: ["probe", "sinks"] }],
+    heartbeat: { interval: "250ms", acceptablePause: "2s" }
+  })
+  yield* meshed()
+  const p1 = yield* probe("n1")
+  const before = yield* gcInfo(p1)
+  const unsafe = p1.ask(
+    Probe.Flood({ node: "n2", name: "sink-backpressure", from: "u", count: 100_000, mode: "tellUnsafe", padBytes: 100, askTimeoutMillis: 5000 }),
+    { timeout: "300 seconds" }
+  )
+  const tells = p1.ask(
+    Probe.Flood({ node: "n2", name: "sink-backpressure", from: "t", count: 20_000, mode: "tell", padBytes: 100, askTimeoutMillis: 5000 }),
+    { timeout: "300 seconds" }
+  )
+  const chaos = Effect.gen(function*() {
+    yield* Effect.sleep("3 seconds")
+    console.log("kill: kill -9 n2")
+    yield* cluster.kill("n2")
+    yield* Effect.sleep("2 seconds")
+    yield* cluster.restart("n2")
+    console.log("kill: n2 restarted")
+  })
+  const { result: [u, t], samples } = yield* sampleWhile([["n1", probe("n1")]], Effect.all([unsafe, tells, chaos], { concurrency: 3 }))
+  console.log("kill:", JSON.stringify(u), JSON.stringify(t), JSON.stringify(summary(samples)))
+  check(samples.every((s) => s.ok), "kill: n1 answered every sample")
+  const after = yield* gcInfo(p1)
+  console.log(`kill: n1 heap after GC ${(before.heapUsed / MiB).toFixed(1)} -> ${(after.heapUsed / MiB).toFixed(1)} MiB, rss ${(after.rss / MiB).toFixed(0)} MiB`)
+  check(after.heapUsed - before.heapUsed < 32 * MiB, `kill: n1's heap back after the flood\n${why()}`)
+  // a new flood reaches the new incarnation
+  yield* meshed()
+  const again = yield* p1.ask(
+    Probe.Flood({ node: "n2", name: "sink-fast", from: "again", count: 1000, mode: "ask", padBytes: 10, askTimeoutMillis: 5000 }),
+    { timeout: "60 seconds" }
+  )
+  check(again.ok === 1000, `kill: asks to the restarted n2 answered ${JSON.stringify(again)}`)
+})
+
+const scenarioPartitions = Effect.gen(function*() {
+  const names = ["n1", "n2", "n3", "n4"]
+  const { cluster, meshed, probe, sink, why } = yield* start({
+    nodes: [{ name: "n1", run: ["probe", "sinks"] }, { name: "n2", run: ["probe"] }, { name: "n3", run: ["probe"] }, { name: "n4", run: ["probe"] }],
+    heartbeat: { interval: "250ms", acceptablePause: "2s" }
+  })
+  yield* meshed()
+  const probes = yield* Effect.forEach(names, probe)
+  const base = yield* Effect.forEach(probes, gcInfo)
+  let stop = false
+  const sent: Record<string, { ok: number; errors: Record<string, number> }> = {}
+  let round = 0
+  const senders = Effect.forEach(["n2", "n3", "n4"], (n, i) =>
+    Effect.gen(function*() {
+      const p = probes[i + 1]!
+      while (!stop) {
+        round++
+        const mode = i === 0 ? "tell" : i === 1 ? "ask" : "tellUnsafe"
+        const r = yield* Effect.result(p.ask(
+          Probe.Flood({ node: "n1", name: i === 1 ? "sink-fast" : "sink-backpressure", from: `${n}#${round}`, count: 3000, mode, padBytes: 100, askTimeoutMillis: 3000 }),
+          { timeout: "120 seconds" }
+        ))
+        const acc = sent[n] ??= { ok: 0, errors: {} }
+        if (r._tag === "Success") {
+          acc.ok += r.success.ok
+          for (const [k, v] of Object.entries(r.success.errors)) acc.errors[k] = (acc.errors[k] ?? 0) + v
+        } else acc.errors[`flood:${(r.failure as any)._tag}`] = (acc.errors[`flood:${(r.failure as any)._tag}`] ?? 0) + 1
+        if (r._tag === "Failure" || r.success.sent === 0) yield* Effect.sleep("200 millis")
+      }
+    }), { concurrency: 3, discard: true })
+  const chaos = Effect.gen(function*() {
+    const t0 = performance.now()
+    let faults = 0
+    while (performance.now() - t0 < SECONDS * 1000) {
+      const a = names[Math.floor(Math.random() * 4)]!
+      let b = names[Math.floor(Math.random() * 4)]!
+      while (b === a) b = names[Math.floor(Math.random() * 4)]!
+      if (Math.random() < 0.3) yield* cluster.reset(a, b)
+      else yield* cluster.partition(a, b)
+      faults++
+      yield* Effect.sleep(300 + Math.floor(Math.random() * 2500))
+      if (Math.random() < 0.6) yield* cluster.heal()
+    }
+    yield* cluster.heal()
+    console.log(`partitions: ${faults} faults`)
+    stop = true
+  })
+  const { samples } = yield* sampleWhile(names.map((n) => [n, probe(n)] as [string, Effect.Effect<ProbeRef, unknown>]), Effect.all([senders, chaos], { concurrency: 2 }), 2000)
+  console.log("partitions:", JSON.stringify(sent), JSON.stringify(summary(samples)))
+  for (const [n, s] of Object.entries(sent)) {
+    // a flood's lookup of the sink may fail while the two are cut off (and the ask to the probe
+    // time out); the asks themselves end with a reply, AskTimeout or NodeDown
+    const unexpected = Object.keys(s.errors).filter((t) => !["AskTimeout", "NodeDown", "flood:AskTimeout", "flood:NodeDown"].includes(t) && !t.startsWith("lookup:"))
+    check(unexpected.length === 0, `partitions: ${n}'s failures are typed and expected ${JSON.stringify(s.errors)}`)
+  }
+  yield* meshed()
+  for (const name of ["sink-backpressure", "sink-fast"]) {
+    const stats = yield* (yield* sink("n1", name)).ask(Sink.Stats(), { timeout: "30 seconds" })
+    check(Object.keys(stats.duplicates).length === 0, `partitions: ${name} handled nothing twice ${JSON.stringify(stats.duplicates)}`)
+    // concurrent asks have no order; tells (one sender per round) do
+    if (name === "sink-backpressure") {
+      check(Object.keys(stats.outOfOrder).length === 0, `partitions: per-sender order at ${name} ${JSON.stringify(stats.outOfOrder)}`)
+    }
+  }
+  const after = yield* Effect.forEach(probes, gcInfo)
+  for (let i = 0; i < 4; i++) {
+    const grow = (after[i]!.heapUsed - base[i]!.heapUsed) / MiB
+    console.log(`partitions: ${names[i]} heap after GC ${(base[i]!.heapUsed / MiB).toFixed(1)} -> ${(after[i]!.heapUsed / MiB).toFixed(1)} MiB, fds ${base[i]!.fds} -> ${after[i]!.fds}, timers ${base[i]!.timers} -> ${after[i]!.timers}`)
+    check(grow < 48, `partitions: ${names[i]}'s heap back (+${grow.toFixed(1)} MiB)\n${why([names[i]!])}`)
+  }
+})
+
+const scenarioFlap = Effect.gen(function*() {
+  const { cluster, meshed, probe, sink, why } = yield* start({
+    nodes: [{ name: "n1", run: ["probe"] }, { name: "n2", run: ["probe", "sinks"] }],
+    heartbeat: { interval: "250ms", acceptablePause: "2s" },
+    reconnect: { initial: "50ms", max: "300ms" }
+  })
+  yield* meshed()
+  const p1 = yield* probe("n1")
+  const before = yield* gcInfo(p1)
+  let stop = false
+  const results: Array<unknown> = []
+  let round = 0
+  const load = Effect.gen(function*() {
+    while (!stop) {
+      round++
+      const [t, a] = yield* Effect.all([
+        p1.ask(Probe.Flood({ node: "n2", name: "sink-fast", from: `t${round}`, count: 20_000, mode: "tell", padBytes: 100, askTimeoutMillis: 3000 }), { timeout: "120 seconds" }),
+        p1.ask(Probe.Flood({ node: "n2", name: "sink-fast", from: `a${round}`, count: 5_000, mode: "ask", padBytes: 100, askTimeoutMillis: 3000, concurrency: 256 }), { timeout: "120 seconds" })
+      ], { concurrency: 2 })
+      results.push({ t: [t.ok, t.errors, t.deadLetters], a: [a.ok, a.errors] })
+      if (t.sent === 0 || a.sent === 0) yield* Effect.sleep("100 millis")
+      const unexpected = Object.keys(a.errors).filter((k) => !["AskTimeout", "NodeDown"].includes(k) && !k.startsWith("lookup:"))
+      check(unexpected.length === 0, `flap: typed ask failures ${JSON.stringify(a.errors)}`)
+    }
+  })
+  const chaos = Effect.gen(function*() {
+    const t0 = performance.now()
+    let resets = 0
+    while (performance.now() - t0 < SECONDS * 1000) {
+      yield* Effect.sleep(300 + Math.floor(Math.random() * 1200))
+      yield* cluster.reset("n1", "n2")
+      resets++
+    }
+    stop = true
+    console.log(`flap: ${resets} resets`)
+  })
+  const { samples } = yield* sampleWhile([["n1", probe("n1")], ["n2", probe("n2")]], Effect.all([load, chaos], { concurrency: 2 }), 2000)
+  const rounds = () => results.length
+  console.log("flap:", JSON.stringify(results.slice(0, 5)), `... ${results.length} rounds`, JSON.stringify(summary(samples)))
+  yield* meshed()
+  const stats = yield* (yield* sink("n2", "sink-fast")).ask(Sink.Stats(), { timeout: "30 seconds" })
+  check(Object.keys(stats.duplicates).length === 0, `flap: nothing handled twice ${JSON.stringify(stats.duplicates)}`)
+  const tellOrder = Object.entries(stats.outOfOrder).filter(([k]) => k.startsWith("t"))
+  check(tellOrder.length === 0, `flap: tells in order per sender ${JSON.stringify(tellOrder)}`)
+  const after = yield* gcInfo(p1)
+  console.log(`flap: n1 heap after GC ${(before.heapUsed / MiB).toFixed(1)} -> ${(after.heapUsed / MiB).toFixed(1)} MiB, fds ${before.fds} -> ${after.fds}, ${rounds()} rounds`)
+  check(after.heapUsed - before.heapUsed < 32 * MiB, `flap: n1's heap back\n${why()}`)
+})
+
+const scenarios: Record<string, Effect.Effect<void, unknown, import("effect").Scope.Scope>> = {
+  stop: scenarioStop,
+  kill: scenarioKill,
+  partitions: scenarioPartitions,
+  flap: scenarioFlap
+}
+
+const program = Effect.gen(function*() {
+  for (const name of SCENARIOS) {
+    const scenario = scenarios[name]
+    if (scenario === undefined) throw new Error(`unknown scenario ${name}`)
+    console.log(`--- ${name}`)
+    const t0 = performance.now()
+    const r = yield* Effect.exit(Effect.scoped(scenario))
+    if (r._tag === "Failure") check(false, `${name}: ${String(r.cause)}`)
+    console.log(`--- ${name} done in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
+  }
+})
+
+Effect.runPromise(program).then(() => {
+  console.log(failures.length === 0 ? "OK" : `FAILED:\n${failures.join("\n")}`)
+  process.exit(failures.length === 0 ? 0 : 1)
+}, (e) => {
+  console.error(e)
+  process.exit(1)
+})
