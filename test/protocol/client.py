@@ -1502,6 +1502,13 @@ def scenario_sharding(ctx):
                       {"_tag": "Deliver", "key": key, "message": {"_tag": "Add", "by": 4}, "hops": 0}])
     conns[away].send([TELL, regions[away]["id"], "telex/ShardRegion",
                       {"_tag": "Deliver", "key": key, "message": {"_tag": "Add", "by": "bad"}, "hops": 0}])
+    for hops in (-1, 0.5):  # hops is an integer >= 0: these are dead letters
+        c.send([TELL, region["id"], "telex/ShardRegion", {"_tag": "Deliver", "key": key, "message": {"_tag": "Add", "by": 1000}, "hops": hops}])
+    for t in (-1, 1e308, 2147483648):
+        kind, rep = c.ask(region, {"_tag": "Ask", "key": key, "message": {"_tag": "Get"}, "timeoutMillis": t})
+        check(f"14.2 an Ask whose timeoutMillis is {t}: reply kind 2 InvalidMessage", kind == 2 and rep.get("_tag") == "InvalidMessage", json.dumps(rep))
+    kind, rep = c.ask(region, {"_tag": "Ask", "key": key, "message": {"_tag": "Get"}, "timeoutMillis": 2147483647})
+    check("14.2 an Ask whose timeoutMillis is 2^31 - 1: Ok", kind == 0 and rep.get("_tag") == "Ok", json.dumps(rep))
     value = None
     for _ in range(50):
         kind, rep = ask({"_tag": "Get"})
@@ -1509,7 +1516,7 @@ def scenario_sharding(ctx):
         if value == base + 7:
             break
         time.sleep(0.05)
-    expect("14.2 Deliver at the owner and forwarded by the other region (a bad one dropped)", value, base + 7)
+    expect("14.2 Deliver at the owner and forwarded by the other region (a bad message, a bad hops: dropped)", value, base + 7)
     if entity is not None:
         expect("14.2 a direct ask to the entity's address", c.ask(entity, {"_tag": "Get"}), [0, base + 7])
         # the entity passivates when idle: a direct ask is then NoProc (not delivered), and the region activates it again
