@@ -2492,7 +2492,46 @@ def scenario_leases(ctx):
         k.close()
 
 
+def scenario_client_holds(ctx):
+    """Sections 3.5 and 4.4 with the client as the receiver: its READY `hold` and its Hold/Release
+    envelopes stop and resume the node's sends to its actors, per overflow policy."""
+    def forward(c, relay, aid, timeout=5.0):
+        rid = c.new_id()
+        c.send([ASK, relay["id"], "Relay", {"_tag": "Forward", "to": c.my_address(aid, "Counter"), "by": aid}, rid, None])
+        got = c.take(lambda e: e[0] == REPLY and e[1] == rid, timeout)
+        return rid, got
+    fp = lambda r: {"protocols": {"Counter": r["protocols"]["Counter"]}, "hold": [[5, "backpressure", 1], [6, "fail", 1]]}  # noqa: E731
+    c = ctx.connect(ready=fp)
+    relay = c.lookup("relay")
+    rid, got = forward(c, relay, 5, 0.25)
+    check("3.5 our READY holds actor 5 (backpressure): the node's tell to it waits", got is None and c.take(lambda e: e[0] == TELL, 0) is None,
+          json.dumps(got))
+    c.send([RELEASE, 5])
+    got = c.take(lambda e: e[0] == REPLY and e[1] == rid, 3)
+    tell = c.take(lambda e: e[0] == TELL, 3)
+    check("4.4 our Release: the tell is sent", got is not None and got[3] == "sent" and tell == [TELL, 5, "Counter", {"_tag": "Increment", "by": 5}],
+          json.dumps([got, tell]))
+    rid, got = forward(c, relay, 6)
+    check("3.5/4.4 held under `fail`: the node's tell fails at once with MailboxFull, nothing sent",
+          got is not None and got[3] == "MailboxFull" and c.take(lambda e: e[0] == TELL, 0.1) is None, json.dumps(got))
+    c.send([HOLD, 7, "backpressure", 1])
+    rid, got = forward(c, relay, 7, 0.25)
+    check("4.4 our Hold: the node's tell waits", got is None, json.dumps(got))
+    c.send([RELEASE, 7, 1])
+    got = c.take(lambda e: e[0] == REPLY and e[1] == rid, 3)
+    check("4.4 a Release with credit 1: the tell is sent", got is not None and got[3] == "sent" and c.take(lambda e: e[0] == TELL, 3) is not None,
+          json.dumps(got))
+    rid, got = forward(c, relay, 7, 0.25)
+    check("4.4 ...and the next waits: the credit is used up, held again without a Hold", got is None, json.dumps(got))
+    c.send([RELEASE, 7])
+    got = c.take(lambda e: e[0] == REPLY and e[1] == rid, 3)
+    check("4.4 a Release without credit: sent, and sending is unlimited again", got is not None and got[3] == "sent"
+          and forward(c, relay, 7)[1] is not None, json.dumps(got))
+    c.close()
+
+
 SCENARIOS = {
+    "client-holds": scenario_client_holds,
     "leases": scenario_leases,
     "hosting": scenario_hosting,
     "credit": scenario_credit,

@@ -259,6 +259,12 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       passed(yield* runPython("credit", node.address.port, { capacity: 4 }), 7)
     }).pipe(quiet))
 
+  it.live("flow control with the client as the receiver: its READY hold, Hold and Release stop and resume the node's sends", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer()
+      passed(yield* runPython("client-holds", node.address.port), 7)
+    }).pipe(quiet))
+
   it.live("a full mailbox under the `fail` policy: MailboxFull for asks, dead letters for tells, Hold", () =>
     Effect.gen(function*() {
       const { node, system } = yield* startServer()
