@@ -223,6 +223,31 @@ export const ForkTypeId: unique symbol = Symbol.for("telex/Actor/fork")
 export const DispatchTypeId: unique symbol = Symbol.for("telex/Actor/dispatch")
 
 /**
+ * A handlers object with a `dispatch` that calls another handlers object's handler (a wrapper's
+ * inner behaviour, `Supervise.behavior`'s current incarnation) may give that object under this
+ * key, and under `GuardTypeId` a function `guard(handlers, effect, message, untraced)` that does
+ * to the inner handler's effect what `dispatch` would. The cell then calls the inner handler
+ * itself, as a method of the inner object, and the guard only for an effect that may fail (not
+ * a successful Exit, nor an untraced `Effect.sync` whose body returned): the wrapper's object
+ * is not read per message, one cache miss fewer for an actor among many not used lately. A
+ * wrapper that changes its inner object tells the cell (`Kernel.reincarnated`).
+ *
+ * @internal
+ */
+export const IncarnationTypeId: unique symbol = Symbol.for("telex/Actor/incarnation")
+
+/** See `IncarnationTypeId`. @internal */
+export const GuardTypeId: unique symbol = Symbol.for("telex/Actor/guard")
+
+/**
+ * See `IncarnationTypeId`: `handler(handlers, tag)`, the inner handler `dispatch` would call for
+ * a tag (undefined when none), which the cell may keep until the wrapper's next change.
+ *
+ * @internal
+ */
+export const HandlerTypeId: unique symbol = Symbol.for("telex/Actor/handler")
+
+/**
  * Marks a handler's effect to run concurrently with the actor's next messages, in its own fiber
  * inside the actor's scope (like `Rpc.fork` for Effect's entities). State shared between
  * concurrent handlers is the behaviour's responsibility.

@@ -24,7 +24,7 @@ import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as PubSub from "effect/PubSub"
-import type { AnyProtocol, Behavior, MessageDefs } from "./Actor.ts"
+import { type AnyProtocol, type Behavior, IncarnationTypeId, type MessageDefs } from "./Actor.ts"
 import type { ActorContextShape } from "./ActorContext.ts"
 import type { SpawnError } from "./ActorError.ts"
 import type { ActorAddress, ActorRef, NodeId, Resolver } from "./ActorRef.ts"
@@ -203,6 +203,17 @@ export const localOf = (ctx: ActorContextShape): LocalActor | undefined => ctx i
  */
 export const provideToHandlers = (ctx: ActorContextShape, f: (context: Context.Context<never>) => Context.Context<never>): void => {
   if (ctx instanceof Cell && ctx.context !== undefined) ctx.context = f(ctx.context)
+}
+
+/**
+ * A wrapper's handlers object (`handlers`, with `IncarnationTypeId`) calls another inner object
+ * from now on: the actor's cell, if `handlers` is what it runs, calls that one's handlers.
+ */
+export const reincarnated = (ctx: ActorContextShape, handlers: object): void => {
+  if (ctx instanceof Cell && ctx.handlers === handlers) {
+    ctx.direct = (handlers as any)[IncarnationTypeId]
+    ctx.directTag = ctx.directHandler = undefined
+  }
 }
 
 export {

@@ -50,6 +50,7 @@ import * as Actor from "../actors/Actor.ts"
 import { ActorContext, type ActorContextShape } from "../actors/ActorContext.ts"
 import { ActorStopped, isRegisteredRuntimeError } from "../actors/ActorError.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
+import * as Kernel from "../actors/Kernel.ts"
 import { successProto, syncProto, syncThunkKey } from "../internal/effectShape.ts"
 
 export type Directive = "resume" | "restart" | "stop"
@@ -247,6 +248,11 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
         effect = Effect.die(defect)
       }
     }
+    return settle(st, effect, message)
+  }
+
+  /** The effect of a handler that may fail, under the rules (also what the cell calls, `Actor.GuardTypeId`). */
+  const settle = (st: Supervised, effect: any, message: { readonly _tag: string }) => {
     const guarded = guard(st, effect, asks.has(message._tag), message._tag)
     // a handler marked with Actor.fork stays forked
     return effect[Actor.ForkTypeId] === true ? Actor.fork(guarded) : guarded
@@ -257,6 +263,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     st[Current] = current
     for (const tag of tags) (st as any)[slots[tag]!] = current[tag]
     signals(st)
+    Kernel.reincarnated(st[Ctx], st)
   }
 
   /**
@@ -297,6 +304,19 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
   }
   Object.defineProperty(Handlers.prototype, LiveSignals, { value: true })
   Object.defineProperty(Handlers.prototype, Actor.DispatchTypeId, { value: handle })
+  // the cell calls the current incarnation's handlers itself, and `settle` for what may fail
+  Object.defineProperty(Handlers.prototype, Actor.IncarnationTypeId, {
+    get(this: Supervised) {
+      return this[Current]
+    }
+  })
+  Object.defineProperty(Handlers.prototype, Actor.GuardTypeId, { value: settle })
+  Object.defineProperty(Handlers.prototype, Actor.HandlerTypeId, {
+    value: (st: Supervised, tag: string) => {
+      const slot = slots[tag]
+      return slot === undefined ? undefined : (st as any)[slot]
+    }
+  })
 
   const init = Effect.gen(function*() {
     const ctx = yield* ActorContext

@@ -23,7 +23,17 @@ import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import * as ExitReason from "../ExitReason.ts"
 import { Down, ExitSignal, MonitorRef } from "../Signals.ts"
-import { type AnyProtocol, type Behavior, DispatchTypeId, ForkTypeId, type Handlers, type MessageDefs } from "../Actor.ts"
+import {
+  type AnyProtocol,
+  type Behavior,
+  DispatchTypeId,
+  ForkTypeId,
+  GuardTypeId,
+  HandlerTypeId,
+  type Handlers,
+  IncarnationTypeId,
+  type MessageDefs
+} from "../Actor.ts"
 import { ActorContext, type ActorContextShape, type MonitorTarget, type SupervisorCapability } from "../ActorContext.ts"
 import { ActorStopped, InvalidMessage, MailboxFull, SpawnError } from "../ActorError.ts"
 import { ActorRef } from "../ActorRef.ts"
@@ -75,6 +85,11 @@ export class Cell implements Target, ActorContextShape, Activatable {
    */
   readonly protocol: AnyProtocol
   handlers: Handlers<MessageDefs, any> | undefined = undefined
+  /** the handlers object a wrapper's `handlers` calls for now, called directly (see `Actor.IncarnationTypeId`) */
+  direct: any = undefined
+  /** the tag of the last message handled through `direct`, and its handler */
+  directTag: unknown = undefined
+  directHandler: ((message: unknown) => any) | undefined = undefined
   readonly throughput: number
   stopRequested: ExitReason.ExitReason | undefined = undefined
   putWaiters: WaitQueue | undefined = undefined
@@ -306,6 +321,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
    */
   private syncTurn(): Handoff | undefined {
     const handlers = this.handlers as any
+    const direct = this.direct
     const mailbox = this.mailbox
     const entry = turnEntry
     let budget = this.throughput
@@ -319,7 +335,18 @@ export class Cell implements Target, ActorContextShape, Activatable {
           pending = { budget, message: undefined, reply: undefined, sender: undefined, effect: undefined }
           break
         }
-        const handler = handlers[message?._tag]
+        // a wrapper's inner handler is called directly (see Actor.IncarnationTypeId), and the last
+        // one kept here; a tag it lacks goes through the wrapper
+        let inner: any = undefined
+        if (direct !== undefined) {
+          const tag = message?._tag
+          if (tag === this.directTag && tag !== undefined) inner = this.directHandler
+          else if ((inner = handlers[HandlerTypeId](handlers, tag)) !== undefined) {
+            this.directTag = tag
+            this.directHandler = inner
+          }
+        }
+        const handler = inner ?? handlers[message?._tag]
         if (handler === undefined) {
           pending = { budget, message: undefined, reply: undefined, sender: undefined, effect: undefined }
           break
@@ -333,7 +360,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
         this.sender = sender
         // a traced ask carries its span on the reply: its handler runs in the drain fiber, in the span
         const untraced = reply?.span === undefined
-        const effect = handle(handlers, handler, message, untraced)
+        const effect = inner === undefined ? handle(handlers, handler, message, untraced) : handleInner(handlers, direct, inner, message, untraced)
         if (effect[ForkTypeId] === true || !untraced) {
           pending = { budget, message, reply, sender, effect }
           break
@@ -751,6 +778,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
     if (observers !== undefined) for (const f of observers) f(reason)
     // let the behaviour's state be collected even if someone keeps the ref
     this.handlers = undefined
+    this.direct = this.directHandler = this.directTag = undefined
     this.context = undefined
     this.timers = undefined
   }
@@ -1183,6 +1211,34 @@ const handle = (handlers: any, handler: (message: unknown) => any, message: unkn
   }
 }
 
+/**
+ * As `handle`, for a wrapper's inner handler (see `Actor.IncarnationTypeId`): the wrapper's guard
+ * gets what may fail — a throw, and any effect but a successful Exit or (`untraced`) an
+ * `Effect.sync` whose body returned, which is run here.
+ */
+const handleInner = (handlers: any, direct: any, handler: (message: unknown) => any, message: unknown, untraced: boolean): any => {
+  try {
+    let effect: any
+    try {
+      effect = handler.call(direct, message)
+    } catch (defect) {
+      return handlers[GuardTypeId](handlers, Effect.die(defect), message, untraced)
+    }
+    const proto = Object.getPrototypeOf(effect)
+    if (proto === successProto) return effect
+    if (untraced && proto === syncProto && syncThunkKey !== undefined) {
+      try {
+        return Exit.succeed(effect[syncThunkKey]())
+      } catch (defect) {
+        effect = Effect.die(defect)
+      }
+    }
+    return handlers[GuardTypeId](handlers, effect, message, untraced)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}
+
 /** Where a turn's fiberless part stopped: the budget left, and the handler effect it built, if any. */
 interface Handoff {
   readonly budget: number
@@ -1354,6 +1410,7 @@ export const initCell = <A>(cell: Cell, caller: Fiber.Fiber<unknown, unknown>, r
         // stopped while initialising
         if (cell.state !== State.Starting) return failStart(cell, undefined)
         cell.handlers = handlers
+        cell.direct = (handlers as any)[IncarnationTypeId]
         cell.state = State.Running
         if (cell.stopRequested !== undefined) {
           // ctx.stop() during init: the actor has started, and stops at once
