@@ -87,7 +87,8 @@ export interface Established {
 }
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
+// invalid UTF-8 is no JSON text: refused like any body that is not a JSON object
+const decoder = new TextDecoder("utf-8", { fatal: true })
 
 const proof = (secret: Redacted.Redacted<string>, role: "server" | "client", a: string, b: string, server: NodeId, client: NodeId) =>
   createHmac("sha256", Redacted.value(secret))

@@ -754,6 +754,12 @@ def scenario_handshake(ctx):
     k.close()
 
     k = ctx.conn()
+    k.send_frame(HELLO, encode_json({"protocol": "telex", "version": 1, "cluster": ctx.cluster, "node": {"name": "py-x", "incarnation": 1},
+                                     "listen": None, "codecs": ["json"], "nonce": "n"}).replace(b"py-x", b"py-\xff"))
+    expect("3.6 a HELLO body that is not UTF-8 (a name byte 0xff)", refusal(lambda: k.read_handshake(CHALLENGE)), "protocol")
+    k.close()
+
+    k = ctx.conn()
     k.send_frame(HELLO, b"{not json")
     expect("3.6 a HELLO body that is not JSON", refusal(lambda: k.read_handshake(CHALLENGE)), "protocol")
     k.close()
@@ -2530,7 +2536,87 @@ def scenario_client_holds(ctx):
     c.close()
 
 
+def hello_outcome(ftype, body, cluster, server_name):
+    """The REFUSE code a server answers a first frame with, in the order of section 3.6, or "admitted"."""
+    try:
+        h = strict_json(body)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        return "protocol"
+    if not isinstance(h, dict) or ftype != HELLO or h.get("protocol") != "telex":
+        return "protocol"
+    if not (is_num(h.get("version")) and h["version"] == 1):
+        return "version"
+    if h.get("cluster") != cluster:
+        return "cluster"
+    node, listen = h.get("node"), h.get("listen")
+    finite = lambda v: is_num(v) and abs(v) != float("inf")  # noqa: E731
+    node_ok = isinstance(node, dict) and isinstance(node.get("name"), str) and node["name"] != "" and finite(node.get("incarnation"))
+    listen_ok = listen is None or (isinstance(listen, dict) and isinstance(listen.get("host"), str) and finite(listen.get("port"))
+                                   and float(listen["port"]).is_integer() and 0 < listen["port"] < 65536)
+    if not (node_ok and listen_ok and isinstance(h.get("nonce"), str) and isinstance(h.get("codecs"), list)):
+        return "protocol"
+    if not any(c in ("msgpackr-records", "msgpack", "json") for c in h["codecs"] if isinstance(c, str)):
+        return "codec"
+    if node["name"] == server_name:
+        return "name"
+    return "admitted"
+
+
+def scenario_hello_fuzz(ctx):
+    """Section 3.6: random HELLOs get the REFUSE code of the first rule they break, in the documented order."""
+    import random
+    seed = ctx.args.get("seed", random.randrange(2**32))
+    cases = ctx.args.get("cases", 100)
+    print(f"INFO hello fuzz seed {seed}", flush=True)
+    r = random.Random(seed)
+    server = ctx.args["server"]
+    pool = [None, True, 0, 1, 1.0, 2, -1, 1.5, 65535, 65536, 2**53 + 1, 1e300, "", "1", "telex", ctx.cluster, server, "json",
+            "msgpack", "cbor", "127.0.0.1", [], {}, ["json"], ["cbor", "msgpack"], [5, "json"], {"name": "x", "incarnation": 1},
+            {"name": "", "incarnation": 1}, {"name": server, "incarnation": 1}, {"name": "x", "incarnation": "1"},
+            {"host": "127.0.0.1", "port": 1}, {"host": "h", "port": 0}, {"host": 5, "port": 80}, {"host": "h", "port": 80.5}]
+    bad = []
+    counts = {}
+    for n in range(cases):
+        h = {"protocol": "telex", "version": 1, "cluster": ctx.cluster, "node": {"name": f"py-h{n}", "incarnation": 1},
+             "listen": None, "codecs": ["json"], "nonce": "n"}
+        for _ in range(r.randrange(1, 4)):
+            field = r.choice(list(h) + ["extra"])
+            if r.random() < 0.2:
+                h.pop(field, None)
+            else:
+                h[field] = r.choice(pool)
+        body = encode_json(h)
+        if r.random() < 0.1:
+            body = Fuzz(r, None, None, None).mutate(body)
+        ftype = HELLO if r.random() < 0.9 else r.choice([AUTH, READY, MESSAGE])
+        want = hello_outcome(ftype, body, ctx.cluster, server)
+        k = ctx.conn()
+        k.send_frame(ftype, body)
+        got = k.read_frame_or_close(3)
+        if got is None:
+            outcome = "closed without REFUSE"
+        elif got[0] == REFUSE:
+            outcome = json.loads(got[1]).get("code")
+        elif got[0] == CHALLENGE:
+            outcome = "admitted"
+            ch = json.loads(got[1])
+            chosen = next((c for c in h["codecs"] if c in ("msgpackr-records", "msgpack", "json")), None)
+            if ch.get("codec") != chosen:
+                bad.append(f"case {n} {body!r}: codec {ch.get('codec')}, want {chosen}")
+        else:
+            outcome = f"frame {got[0]}"
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome != want:
+            bad.append(f"case {n}: frame type {ftype} {body[:300]!r}: got {outcome}, want {want}")
+        k.close()
+    for b in bad[:12]:
+        check("3.6 hello fuzz case", False, b)
+    check(f"3.6 hello fuzz: each HELLO refused with the code of the first rule it breaks, or admitted {json.dumps(counts)}",
+          not bad and len(counts) >= 4, f"{len(bad)} not as documented (seed {seed})")
+
+
 SCENARIOS = {
+    "hello-fuzz": scenario_hello_fuzz,
     "client-holds": scenario_client_holds,
     "leases": scenario_leases,
     "hosting": scenario_hosting,

@@ -198,7 +198,7 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       passed(yield* runPython("invalid", node.address.port), 45)
     }).pipe(quiet))
 
-  it.live("fuzz: random and mangled frames and envelopes get section 10's outcome; the node and other connections go on", () =>
+  it.live("fuzz: random and mangled frames and envelopes get section 10's outcome, HELLOs section 3.6's code; the node and other connections go on", () =>
     Effect.gen(function*() {
       const { node } = yield* startServer()
       const seed = process.env.TELEX_FUZZ_SEED
@@ -206,6 +206,8 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
         const cases = Number(process.env.TELEX_FUZZ_CASES ?? (codec === "json" ? 300 : 150))
         passed(yield* runPython("fuzz", node.address.port, { cases, codec, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 2)
       }
+      const hellos = Number(process.env.TELEX_FUZZ_CASES ?? 100)
+      passed(yield* runPython("hello-fuzz", node.address.port, { server: "server", cases: hellos, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 1)
     }).pipe(quiet))
 
   it.live("remote spawn, monitors, links, stop, exit reasons", () =>
