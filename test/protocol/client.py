@@ -238,6 +238,7 @@ class Conn:
         self.close_reason = None
         self.last_received = time.monotonic()
         self.assembly = None  # (id, total, bytearray)
+        self.interleaved = 0
         self.next_fragment_id = 1
         self.next_id = 1
         self.answer_lookups = True  # section 8.9: answer every Lookup with null
@@ -298,6 +299,8 @@ class Conn:
             self.heartbeats_received += 1
             return
         if ftype == MESSAGE:
+            if self.assembly is not None:
+                self.interleaved += 1  # section 4.3: Telex never sends one between the pieces of a message
             return self._deliver(body)
         if ftype == FRAGMENT:
             iden, total, offset = struct.unpack(">III", body[:12])
@@ -1000,6 +1003,13 @@ def scenario_fragments(ctx):
     kind, value = c.ask(echo, {"_tag": "Echo", "text": big}, timeout=10)
     check("4.3 a 300 KB ask goes as fragments and comes back as fragments", kind == 0 and value == big,
           f"kind {kind}, {len(value) if isinstance(value, str) else value}")
+    # two large replies and small ones at once: each large one comes as pieces with no MESSAGE between them
+    ids = [c.new_id() for _ in range(6)]
+    c.send_together([[ASK, echo["id"], "Echo", {"_tag": "Big", "bytes": 200_000 + i} if i % 3 == 0 else {"_tag": "Size", "text": "s"}, aid, None]
+                     for i, aid in enumerate(ids)])
+    got = [c.take(lambda e: e[0] == REPLY and e[1] == aid, 10) for aid in ids]
+    check("4.3 replies as fragments and as MESSAGEs at once: all arrive, no MESSAGE between the pieces of one",
+          all(g is not None and g[2] == 0 for g in got) and c.interleaved == 0, f"interleaved {c.interleaved}")
     # one MESSAGE frame right at the maximum frame size (length field = 262 144)
     head = encode_json([ASK, echo["id"], "Echo", {"_tag": "Size", "text": ""}, 999, None])
     pad = MAX_FRAME - 1 - len(head)
@@ -1278,6 +1288,9 @@ def scenario_protocols(ctx):
     stale = {"node": {"name": c.me["name"], "incarnation": c.me["incarnation"] + 1}, "id": 6, "protocol": "Counter"}
     expect("9 an address of another incarnation of us: NoProc on the sender's side",
            c.ask(relay, {"_tag": "AskGet", "to": stale}), [0, "NoProc"])
+    expect("9 ...and a tell to it is a dead letter there (the tell itself does not fail)",
+           c.ask(relay, {"_tag": "Forward", "to": stale, "by": 1}), [0, "sent"])
+    check("9 ...nothing is sent to us", c.take(lambda e: e[0] == TELL, 0.2) is None)
     rid = c.new_id()
     c.send([ASK, relay["id"], "Relay", {"_tag": "AskGet", "to": mine}, rid, None])
     ask = c.take(lambda e: e[0] == ASK)
