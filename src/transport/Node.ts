@@ -337,7 +337,7 @@ const removeWaiter = (peer: Peer, w: () => void) => {
 /** How long a stopping node waits for its peers to close their ends of its connections. */
 const gracefulStopMillis = 1000
 
-const routineLoss = /^(replaced|duplicate connection|node stopping|connection closed by peer$|simulated partition|\S+ restarted \(new incarnation)/
+const routineLoss = /^(replaced|duplicate connection|node stopping|connection closed by peer$|simulated partition|disconnected on request|\S+ restarted \(new incarnation)/
 
 /** The link actor's protocol: one per dialled peer. */
 export const LinkProtocol = Actor.make("telex/Link", {
@@ -489,6 +489,18 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   }
 
   // ---- listener -------------------------------------------------------------
+  /** whether this node has a link actor for the peer (it dials it, and the link logs how its connections end) */
+  let dials = (_name: string): boolean => false
+  /**
+   * How the connection of a peer this node does not dial (a client, a node that dialled us)
+   * ended, with the reason: the peer learns nothing (no goodbye frame after the handshake), so
+   * the log is where a client's author finds why the node closed it (a protocol error, ...).
+   */
+  const logInboundClose = (name: string, remote: string, session: string) => (reason: string) => {
+    if (dials(name) || router.peers.get(name)?.lastSession?.session !== session) return // not this connection's end
+    if (routineLoss.test(reason)) runLog(Effect.logInfo(`connection from ${name} (${remote}) closed: ${reason}`))
+    else runLog(Effect.logWarning(`connection from ${name} (${remote}) lost: ${reason}`))
+  }
   const pendingHandshakes = new Handshake.PendingHandshakes(maxPendingHandshakes)
   const authThrottle = new AuthThrottle(network.timers)
   const onInbound = (socket: Socket) => {
@@ -500,6 +512,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       return refusal
     }, pendingHandshakes).then(
       (est) => {
+        // before the connection starts: the first frames, read at once, may close it
+        router.peers.get(est.peer.name)?.closeWaiters.push(logInboundClose(est.peer.name, remote, est.session))
         const conn = established(socket, est)
         if (conn !== undefined) runLog(Effect.logInfo(`connected to ${est.peer.name} (inbound from ${remote}, codec ${est.codec})`))
       },
@@ -748,6 +762,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
   ).pipe(Effect.orDie)) as Supervisor.SupervisorRef
 
   const linked = new Set<string>()
+  dials = (name) => linked.has(name)
   /** `connect(..., { failFast })` callers, woken by the first failed dial */
   const dialFailWaiters = new Map<string, Set<(reason: string) => void>>()
   /** Runs `effect` (which starts dialling `name`) and fails with the first failed dial meanwhile. */

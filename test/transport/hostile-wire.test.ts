@@ -166,6 +166,31 @@ describe("hostile input after the handshake", () => {
       assert.strictEqual(yield* counter.ask(Counter.Get()), increments)
     }).pipe(Effect.scoped), 60_000)
 
+  it.live("the node logs why it closed a client's connection (the client is told nothing); a client's own close is routine", () =>
+    Effect.gen(function*() {
+      const logs: Array<string> = []
+      const ctx = yield* Layer.build(
+        Node.layerWithSystem({ name: "b", cluster, secret: Redacted.make(secret) }).pipe(
+          Layer.provide(Logger.layer([Logger.make((o) => void logs.push(`${o.logLevel} ${String(o.message)}`))], { mergeWithExisting: false }))
+        )
+      )
+      const port = Context.get(ctx, Node).address.port
+      yield* Effect.promise(async () => {
+        const bad = await RawPeer.authenticated(port, { cluster, secret, name: "bad-client" })
+        bad.sendEnvelope([0, "1", "Counter", {}])
+        await bad.closedPromise
+        const good = await RawPeer.authenticated(port, { cluster, secret, name: "good-client" })
+        good.sendEnvelope([22, 1, "nobody"])
+        await good.envelope(23)
+        good.destroy()
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      })
+      const closes = logs.filter((l) => l.includes("connection from"))
+      assert.strictEqual(closes.length, 2, logs.join("\n"))
+      assert.match(closes[0]!, /^Warn connection from bad-client \(127\.0\.0\.1:\d+\) lost: protocol error: malformed tell$/)
+      assert.match(closes[1]!, /^Info connection from good-client \(127\.0\.0\.1:\d+\) closed: connection closed by peer$/)
+    }).pipe(Effect.scoped))
+
   it.live("a Members list of thousands of members the node will not dial costs one warning, not one per member", () =>
     Effect.gen(function*() {
       const logs: Array<string> = []
