@@ -1829,6 +1829,14 @@ def scenario_producer(ctx):
     check("13 the gap was reported with Resend from 7", gap_done and state["resend_from"] is None, json.dumps(state))
     check("13 the payload its Schema refused: reported in Ack.rejected", [r["seq"] for r in state["rejected"]] == [10]
           and isinstance(state["rejected"][0].get("issue"), str), json.dumps(state["rejected"]))
+    # a delivery of an older session is not processed: the consumer answers with an Ack of its own session
+    while absorb(0.2):
+        pass
+    c.tell(consumer, {"_tag": "Deliver", "channel": channel, "to": "billing", "session": session - 5, "seq": 1,
+                      "floor": 0, "payload": 999, "replyTo": me})
+    ack = c.take(lambda e: e[0] == TELL and e[1] == 2 and e[3].get("_tag") == "Ack", 3)
+    expect("13 an older session: refused with an Ack of the consumer's session", ack and ack[3],
+           {"_tag": "Ack", "channel": channel, "consumer": "billing", "session": session, "processed": total, "grant": total, "rejected": []})
     c.close()
 
 
