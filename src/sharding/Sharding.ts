@@ -19,7 +19,8 @@
  * Every `renewInterval` a node renews all its leases in one call (a loop of its own, which a slow
  * lease read or acquisition does not delay), and, in a placement round, reads who holds what, hands
  * off the shards another member should own (stops their entities, each within
- * `stopBudget`, then releases the lease) and acquires the free or expired leases of the shards it should own.
+ * `stopBudget`, forwards what it held for them meanwhile to their next owner — received there
+ * before the lease is released, so before that member can acquire it — then releases the lease) and acquires the free or expired leases of the shards it should own.
  * A shard handed off (or given up as its node stops gracefully) takes no more messages (they are
  * held for its next owner) and its entities first handle what they were sent before — their
  * stop comes behind those messages, as Akka's handoff stop message does — for at most

@@ -138,6 +138,8 @@ interface ShardState {
    * it saw, asks its actor without reaching the entity's entry (one object fewer per message)
    */
   leftRunning: number
+  /** handed off, its entities stopped: what comes for it goes to the next owner (see `forwardHeld`) */
+  forwarding: boolean
 }
 
 interface Direct {
@@ -410,7 +412,7 @@ export const make = (config: Config) =>
 
     const route = (shard: number, reg: Registered): Route => {
       const local = shardStates.get(shard)
-      if (local !== undefined) return local.status === "active" ? { _tag: "Local", state: local } : HOLD
+      if (local !== undefined && !local.forwarding) return local.status === "active" ? { _tag: "Local", state: local } : HOLD
       let owner = owners[shard]
       if (owner === undefined || owner === selfId || !members.has(owner)) {
         // with no owner known, what is for a shard that another member should own (one this node
@@ -1006,6 +1008,7 @@ export const make = (config: Config) =>
       run(Effect.gen(function*() {
         yield* drainEntities(state)
         yield* stopEntities(state)
+        if (why === "handoff" && shardStates.get(state.shard) === state) yield* forwardHeld(state)
         if (why === "handoff" || shardStates.get(state.shard) === state) {
           // a lost lease of the same epoch is released too, so the next owner need not wait for it to expire
           yield* store.release(selfId, [state.lease]).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
@@ -1028,6 +1031,33 @@ export const make = (config: Config) =>
     }
     const loseShard = (state: ShardState, detail: string) => stopShard(state, "lost", detail)
 
+    /**
+     * Before a handed-off shard's lease is released: what this node holds for it (tells that
+     * came while its entities drained, and those queued for entities that did not come to run)
+     * goes to the member that should own it next, and that member has received it — its node
+     * actor answered an ask sent after them on the same connection — so it holds them before it
+     * can acquire the shard, and delivers them before what senders send it once it owns the
+     * shard, however slow the link from here. Bounded by a lease TTL (a next owner that cannot
+     * be reached does not hold the shard up longer), and by the lease's renewals.
+     */
+    const forwardHeld = (state: ShardState) =>
+      Effect.gen(function*() {
+        const shard = state.shard
+        state.forwarding = true
+        for (const entry of state.entities.values()) requeue(state, entry)
+        state.entities.clear()
+        flush(shard)
+        const target = nextOwner(shard)
+        const until = now() + t.leaseTtlMillis
+        const waiting = () => now() < Math.min(until, state.validUntil) && state.drainUntil !== 0
+        // sent once the next owner's region is known (a lookup, then `flushAll`)
+        while ((held.get(shard)?.some((item) => item.kind === "tell") ?? false) && waiting()) yield* Effect.sleep(10)
+        const ref = target === undefined ? undefined : nodeRefs.get(target)
+        if (ref !== undefined && waiting()) {
+          yield* ref.ask(NodeProtocol.Owner(), { timeout: Math.max(1, Math.min(until, state.validUntil) - now()) }).pipe(Effect.ignore)
+        }
+      })
+
     /** The shard takes no more messages (they are held, for its next owner); `drainUntil`: see `drainEntities`. */
     const beginStop = (state: ShardState, drainUntil: number) => {
       state.status = "stopping"
@@ -1047,7 +1077,8 @@ export const make = (config: Config) =>
         drainUntil: 0,
         activating: new Set(),
         entities: new Map(),
-        leftRunning: 0
+        leftRunning: 0,
+        forwarding: false
       }
       shardStates.set(lease.shard, state)
       owners[lease.shard] = selfId
