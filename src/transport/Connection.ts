@@ -4,6 +4,10 @@
  * Outbound: envelopes are codec-encoded as they are sent (in order: the per-connection
  * msgpackr state depends on it) and queued; everything queued while a write is in flight, or in
  * the same tick, goes out in ONE `socket.write` (measured: one write per message is 36× slower).
+ * What is sent while inbound data is handled (replies, the next asks of fibers a reply resumed)
+ * is written once the pending I/O has been handled (`afterIo`): sends to one peer caused by data
+ * from several peers then share a write (half the writes when consecutive asks go to different
+ * nodes). A send made anywhere else is written at the end of its microtask turn.
  * A batch carries at most `batchBytes` of data frames, and a pending heartbeat always goes first,
  * so a large message (sent as 64 KiB fragments) delays heartbeats by at most one batch.
  *
@@ -44,6 +48,9 @@ import {
 } from "./Frame.ts"
 import { Slabs } from "./internal/slabs.ts"
 import { WaitQueue } from "../internal/WaitQueue.ts"
+
+/** data handlers running (of any connection of this process): their sends are flushed after I/O */
+let reading = 0
 
 export interface ConnectionOptions {
   readonly heartbeatMillis: number
@@ -320,7 +327,8 @@ export class Connection {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.writing) return
     this.flushScheduled = true
-    queueMicrotask(this.flush)
+    if (reading > 0) this.timers.afterIo(this.flush)
+    else queueMicrotask(this.flush)
   }
 
   private flush = (): void => {
@@ -456,9 +464,14 @@ export class Connection {
     this.bytesIn += chunk.length
     const frames = this.frames
     const error = this.decoder.push(chunk, frames)
-    for (let i = 0; i < frames.length; i++) {
-      this.onFrame(frames[i]!)
-      if (this.closed !== undefined) break
+    reading++
+    try {
+      for (let i = 0; i < frames.length; i++) {
+        this.onFrame(frames[i]!)
+        if (this.closed !== undefined) break
+      }
+    } finally {
+      reading--
     }
     frames.length = 0
     if (error !== undefined) this.close(`protocol error: ${error.message}`)
