@@ -124,8 +124,10 @@ const scenarioStop = Effect.gen(function*() {
   const p2 = yield* probe("n2")
   const pong = yield* cluster.eventually(p2.ask(Probe.Ping(), { timeout: "2 seconds" }), "30 seconds")
   check(pong === "n2", "stop: n2 answers after SIGCONT")
+  yield* Effect.sleep("5 seconds")
   const after = yield* gcInfo(p1)
-  console.log(`stop: n1 heap after GC ${(before.heapUsed / MiB).toFixed(1)} -> ${(after.heapUsed / MiB).toFixed(1)} MiB, timers ${before.timers} -> ${after.timers}`)
+  console.log(`stop: n1 heap after GC ${(before.heapUsed / MiB).toFixed(1)} -> ${(after.heapUsed / MiB).toFixed(1)} MiB, timers ${before.timers} -> ${after.timers}, handles ${before.handles} -> ${after.handles}`)
+  check(after.timers <= before.timers + 2, `stop: n1's timers back after the storm (${before.timers} -> ${after.timers})`)
   check(after.heapUsed - before.heapUsed < 32 * MiB, `stop: n1's heap back after the storm (${before.heapUsed} -> ${after.heapUsed})\n${why()}`)
 })
 

@@ -8,7 +8,9 @@
  * - past `highWaterBytes` buffered a `tell` waits for the dial to end (sent on the new
  *   connection, or refused when the dial fails); past `maxQueuedBytes / 8` a `tellUnsafe` is a
  *   dead letter `Overloaded`;
- * - when the peer does answer, the tells that waited follow the buffered ones, in order.
+ * - when the peer does answer, the tells that waited follow the buffered ones, in order;
+ * - small messages: once the outbox holds `bufferLimit` envelopes, a `tell` waits too (it is
+ *   not dropped as if the node were not connected), a `tellUnsafe` is `Overloaded`.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, PubSub, Schema } from "effect"
@@ -65,6 +67,45 @@ describe("soak: the outbox of a peer being dialled is bounded in bytes", () => {
         while (outbox.buffer.length > 0) yield* Effect.sleep("10 millis")
       }))
       assert.strictEqual(outbox.bytes, 0)
+    }).pipe(Effect.scoped), 20_000)
+
+  it.live("small messages: past bufferLimit envelopes a tell waits, a tellUnsafe is Overloaded", () =>
+    Effect.gen(function*() {
+      const proxy = yield* makeProxy
+      const b = yield* startNode("b")
+      const received: Array<number> = []
+      const done = yield* Deferred.make<void>()
+      const big = yield* b.system.spawn(Big.behavior(Effect.succeed({
+        Take: ({ n }) =>
+          Effect.sync(() => {
+            received.push(n)
+            if (received.length === 300) Deferred.doneUnsafe(done, Effect.void)
+          })
+      })))
+      proxy.setTarget(b.node.address.port)
+      proxy.hold()
+      const a = yield* startNode("a", { bufferLimit: 100 })
+      const letters = yield* subscribeDeadLetters(a)
+      yield* Effect.forkChild(Effect.ignore(a.node.connect({ name: "b", host: "127.0.0.1", port: proxy.port }, "10 seconds")))
+      yield* withTimeout("the dial", Deferred.await(proxy.held))
+      const outbox = routerOf(a.node).peers.get("b")!.outbox
+      const ref = a.system.refFor(big.address) as ActorRef.ActorRef<typeof Big.defs>
+      const data = new Uint8Array(8)
+      let told = 0
+      const tells = yield* Effect.forkChild(
+        Effect.forEach(Array.from({ length: 300 }, (_, i) => i + 1), (n) =>
+          Effect.andThen(ref.tell(Big.Take({ n, data })), Effect.sync(() => void told++)), { discard: true }),
+        { startImmediately: true }
+      )
+      assert.strictEqual(told, 100, "the tells wait once bufferLimit envelopes are buffered")
+      assert.strictEqual(outbox.buffer.length, 100)
+      ref.tellUnsafe(Big.Take({ n: 1000, data }))
+      const refused = (yield* PubSub.takeAll(letters)).map((d: DeadLetter) => d.reason._tag)
+      assert.deepStrictEqual(refused, ["Overloaded"], "nothing dropped but the tellUnsafe past the limit")
+      proxy.release()
+      yield* withTimeout("the tells", Fiber.join(tells))
+      yield* withTimeout("every message handled", Deferred.await(done), 10_000)
+      assert.deepStrictEqual(received, Array.from({ length: 300 }, (_, i) => i + 1))
     }).pipe(Effect.scoped), 20_000)
 
   it.live("a peer that answers later: the tells that waited follow the buffered ones, in order", () =>

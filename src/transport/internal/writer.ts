@@ -82,9 +82,11 @@ const MAX_WALK = 100_000
 /**
  * Whether the outbox of a peer being dialled takes no more messages, as a connection's queue:
  * past `highWaterBytes` a send that can wait (`tell`, `ask`) waits for the dial to end, past
- * `unsafeLimitBytes` one that cannot (`force`, a `tellUnsafe`) is refused.
+ * `unsafeLimitBytes` one that cannot (`force`, a `tellUnsafe`) is refused; either, once it holds
+ * `bufferLimit` envelopes.
  */
 export const outboxFull = (router: Router, peer: Peer, force: boolean | undefined): boolean =>
+  peer.outbox.buffer.length >= router.options.bufferLimit ||
   peer.outbox.bytes > (force ? router.options.unsafeLimitBytes : router.options.highWaterBytes)
 
 /** Sends an envelope to a peer now, or buffers it while the first connection is being made. */
