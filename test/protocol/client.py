@@ -218,10 +218,12 @@ def fragments(encoded, fragment_id, size=FRAGMENT_SIZE):
 # ---------------------------------------------------------------------------------------------
 
 class Conn:
+    names = __import__("itertools").count(1)
+
     def __init__(self, host, port, cluster, secret, name=None, incarnation=None, sock=None):
         self.cluster = cluster
         self.secret = secret
-        self.me = {"name": name or f"py-{os.getpid()}-{time.monotonic_ns() % 1000000}",
+        self.me = {"name": name or f"py-{os.getpid()}-{next(Conn.names)}",  # unique: the same name would displace a connection (3.7)
                    "incarnation": incarnation if incarnation is not None else time.time_ns() // 1000}
         self.sock = sock if sock is not None else socket.create_connection((host, port), timeout=5)
         self.sock.settimeout(None)
@@ -1927,17 +1929,25 @@ def is_reason(v):
     return False
 
 
-def js_value(v):
-    """A value as the node sends it back after JSON.parse/JSON.stringify (doubles; no Infinity)."""
+def js_value(v, codec="json"):
+    """A value as the node sends it back: a double (no Infinity in JSON), which JSON.stringify writes
+    with the fewest digits that read back as it (a large integer: its digits then zeros) and
+    MessagePack as the double itself."""
     if isinstance(v, bool) or v is None or isinstance(v, str):
         return v
-    if isinstance(v, int):
-        return v if abs(v) <= 2**53 else int(float(v))
-    if isinstance(v, float):
-        return None if v != v or v in (float("inf"), float("-inf")) else v
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+            return None if codec == "json" else v
+        if abs(v) <= 2**53 or (isinstance(v, float) and not v.is_integer()):
+            return v
+        d = float(v)
+        if codec != "json" or abs(d) >= 1e21:
+            return d
+        import decimal
+        return int(decimal.Decimal(repr(d)))  # Python's repr is the shortest round trip, as JavaScript's
     if isinstance(v, list):
-        return [js_value(x) for x in v]
-    return {k: js_value(x) for k, x in v.items()}
+        return [js_value(x, codec) for x in v]
+    return {k: js_value(x, codec) for k, x in v.items()}
 
 
 def js_string(v):
@@ -1980,6 +1990,10 @@ class Model:
         self.spawnable = spawnable
         self.assembly = None  # (id, total, filled)
         self.closed = None
+
+    def js(self, v):
+        """a value the node echoes, as it arrives here"""
+        return js_value(v, self.codec)
 
     def copy(self):
         m = Model(self.me, self.server, self.actors, self.names, self.spawnable, self.codec)
@@ -2043,8 +2057,8 @@ class Model:
                 return self.close("malformed ask")
             to, protocol = at(1), at(2)
             if to not in self.actors:
-                return [[REPLY, js_value(at(4)), 2, {"_tag": "NoProc", "actor": f"{protocol}@{node_key(node)}/{js_string(js_value(to))}"}]]
-            return [("reply", js_value(at(4)))]
+                return [[REPLY, self.js(at(4)), 2, {"_tag": "NoProc", "actor": f"{protocol}@{node_key(node)}/{js_string(js_value(to))}"}]]
+            return [("reply", self.js(at(4)))]
         if kind == REPLY:
             return [] if is_num(at(1)) and is_num(at(2)) else self.close("malformed reply")
         if kind in (LINK, UNLINK, EXIT):
@@ -2056,7 +2070,7 @@ class Model:
             if to in self.actors:
                 raise ValueError("the fuzzer does not link or exit the node's actors")
             if kind == LINK and frm["node"]["incarnation"] == self.me["incarnation"]:
-                return [[EXIT, {"node": node, "id": js_value(to), "protocol": frm["protocol"]}, js_value(frm["id"]), {"_tag": "NoProc"}, False]]
+                return [[EXIT, {"node": node, "id": self.js(to), "protocol": frm["protocol"]}, self.js(frm["id"]), {"_tag": "NoProc"}, False]]
             return []
         if kind == MONITOR:
             if not (is_address(at(1)) and is_num(at(2)) and is_num(at(3))):
@@ -2065,7 +2079,7 @@ class Model:
                 return self.close("monitor from another node")
             if at(2) in self.actors:
                 raise ValueError("the fuzzer does not monitor the node's actors")
-            return [[DOWN, js_value(at(3)), {"node": node, "id": js_value(at(2)), "protocol": "unknown"}, {"_tag": "NoProc"}]]
+            return [[DOWN, self.js(at(3)), {"node": node, "id": self.js(at(2)), "protocol": "unknown"}, {"_tag": "NoProc"}]]
         if kind in (DEMONITOR, DOWN, SPAWNED, FOUND):
             return []  # no monitors, requests or watches of the node's on this connection
         if kind == STOP:
@@ -2079,10 +2093,10 @@ class Model:
             if isinstance(module, str) and module in self.spawnable:
                 raise ValueError("the fuzzer does not spawn")
             quoted = "undefined" if not has(2) else js_stringify(module)
-            return [[SPAWNED, js_value(at(1)), None, f"module {quoted} is not spawnable on {node['name']}"]]
+            return [[SPAWNED, self.js(at(1)), None, f"module {quoted} is not spawnable on {node['name']}"]]
         if kind == LOOKUP:
             name = at(2)
-            return [[FOUND, js_value(at(1)), self.names.get(name) if isinstance(name, str) else None]]
+            return [[FOUND, self.js(at(1)), self.names.get(name) if isinstance(name, str) else None]]
         if kind == PROTOCOLS:
             return [] if isinstance(at(1), dict) else self.close("malformed protocol table")
         if kind == MEMBERS:
