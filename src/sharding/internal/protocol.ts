@@ -1,7 +1,8 @@
 /**
  * What nodes say to each other about sharded entities: each node runs a region actor per entity
  * type (`telex/sharding/<type>`, protocol `telex/ShardRegion`) and one node actor
- * (`telex/sharding`, protocol `telex/ShardingNode`) whose presence makes it a sharding member.
+ * (`telex/sharding`, protocol `telex/ShardingNode`) whose presence makes it a sharding member; a
+ * proxy registers the same protocol as `telex/sharding-proxy`, to be told when a member leaves.
  * Entity messages travel as their protocol's encoded form and are decoded (validated) by the
  * receiving region.
  */
@@ -12,6 +13,8 @@ import * as ActorRef from "../../actors/ActorRef.ts"
 import { ShardingError } from "../ShardingError.ts"
 
 export const NODE_NAME = "telex/sharding"
+/** a proxy's node actor (`hosting: false`): told `Leaving` as members are, and never a member */
+export const PROXY_NAME = "telex/sharding-proxy"
 export const regionName = (type: string): string => `telex/sharding/${type}`
 
 /** A request's outcome on the owner's node, encoded. */

@@ -46,7 +46,7 @@ import { Sharding } from "../Sharding.ts"
 import { ShardingError } from "../ShardingError.ts"
 import * as ShardStore from "../ShardStore.ts"
 import * as Hash from "./hash.ts"
-import { MAX_ASK_MILLIS, NODE_NAME, NodeProtocol, RegionProtocol, regionName, type Reply, RuntimeError } from "./protocol.ts"
+import { MAX_ASK_MILLIS, NODE_NAME, NodeProtocol, PROXY_NAME, RegionProtocol, regionName, type Reply, RuntimeError } from "./protocol.ts"
 
 export interface Config {
   readonly shards: number
@@ -254,6 +254,8 @@ export const make = (config: Config) =>
     const probing = new Set<string>()
     /** the node actors of the confirmed members (told when this node leaves) */
     const nodeRefs = new Map<string, ActorRef<typeof NodeProtocol.defs>>()
+    /** the node actors of the proxies among the peers (told when this node leaves too) */
+    const proxyRefs = new Map<string, ActorRef<typeof NodeProtocol.defs>>()
     /** members that said they are leaving (a graceful stop): neither routed to nor placed on again */
     const leaving = new Set<string>()
     /** regions of other nodes: `${owner}\0${type}` → ref */
@@ -1129,7 +1131,7 @@ export const make = (config: Config) =>
         if (p.node !== undefined) listed.add(nodeKey(p.node))
         if (!p.up || p.node === undefined || p.listen === undefined) continue
         const id = nodeKey(p.node)
-        if (leaving.has(id)) continue
+        if (leaving.has(id) || proxyRefs.has(id)) continue
         if (confirmed.has(id)) {
           next.set(id, p.name)
         } else if (!probing.has(id)) {
@@ -1143,6 +1145,14 @@ export const make = (config: Config) =>
                   nodeRefs.set(id, ref)
                 })
               ),
+              // not a member: a proxy, if it has a proxy's node actor (a hosting node tells it when it leaves)
+              Effect.catchTag("ActorNotFound", () =>
+                config.hosting
+                  ? Effect.tap(node.lookup(p.name, NodeProtocol, PROXY_NAME, { timeout: "2 seconds" }), (ref) =>
+                    Effect.sync(() => {
+                      if (nodeKey(ref.address.node) === id) proxyRefs.set(id, ref)
+                    }))
+                  : Effect.void),
               Effect.ignore,
               Effect.ensuring(Effect.sync(() => probing.delete(id)))
             )
@@ -1151,6 +1161,7 @@ export const make = (config: Config) =>
       }
       for (const id of confirmed) if (!next.has(id)) confirmed.delete(id)
       for (const id of nodeRefs.keys()) if (!confirmed.has(id)) nodeRefs.delete(id)
+      for (const id of proxyRefs.keys()) if (!listed.has(id)) proxyRefs.delete(id)
       // an incarnation gone from the peers will not come back (a restart is another id)
       for (const id of leaving) if (!listed.has(id)) leaving.delete(id)
       members = next
@@ -1774,19 +1785,20 @@ export const make = (config: Config) =>
       register,
       start: Effect.gen(function*() {
         // the node actor: its presence makes this node a sharding member for its peers
-        if (config.hosting) yield* system.spawn(
+        // (a proxy's under another name: it is told when members leave, and is no member)
+        yield* system.spawn(
           NodeProtocol.behavior(Effect.succeed({
             Owner: () => Effect.succeed(selfId),
             Leaving: ({ owner }) => Effect.sync(() => memberLeaving(owner))
           })),
-          { name: NODE_NAME }
+          { name: config.hosting ? NODE_NAME : PROXY_NAME }
         ).pipe(Effect.orDie)
         // graceful stop: entities stop, leases are given up, so the next owners need not wait for them to expire
         yield* Effect.addFinalizer(() =>
           Effect.gen(function*() {
             closing = true
             // the other members stop routing to this node now, not at their next lease read
-            for (const ref of nodeRefs.values()) {
+            for (const ref of [...nodeRefs.values(), ...proxyRefs.values()]) {
               try {
                 ref.tellUnsafe(NodeProtocol.Leaving({ owner: selfId }))
               } catch {
