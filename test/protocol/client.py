@@ -2650,7 +2650,77 @@ def scenario_hello_fuzz(ctx):
           not bad and len(counts) >= 4, f"{len(bad)} not as documented (seed {seed})")
 
 
+def ready_outcome(ftype, body):
+    """What a server answers the client's READY (section 3.5) with: "admitted" or the REFUSE code."""
+    try:
+        r = strict_json(body)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        return "protocol"
+    if not isinstance(r, dict) or ftype != READY:
+        return "protocol"
+    p, prev, hold = r.get("protocols"), r.get("previous"), r.get("hold", [])
+    if not (isinstance(p, dict) and all(isinstance(v, str) for v in p.values())):
+        return "protocol"
+    if not (prev is None or (isinstance(prev, dict) and isinstance(prev.get("session"), str) and is_num(prev.get("received"))
+                             and abs(prev["received"]) != float("inf") and float(prev["received"]).is_integer() and prev["received"] >= 0)):
+        return "protocol"
+    if not (isinstance(hold, list) and all(isinstance(h, list) for h in hold)) or ("hold" in r and r["hold"] is None):
+        return "protocol"
+    return "admitted"
+
+
+def scenario_ready_fuzz(ctx):
+    """Section 3.5: random client READYs are admitted or refused with protocol exactly as documented."""
+    import random
+    seed = ctx.args.get("seed", random.randrange(2**32))
+    cases = ctx.args.get("cases", 50)
+    print(f"INFO ready fuzz seed {seed}", flush=True)
+    r = random.Random(seed)
+    pool = [None, 0, -1, 1.5, 1e300, -0.0, "", "s", [], {}, [[]], [[5, "fail", 1]], [5], {"A": "f"}, {"A": 1}, {"A": None},
+            {"session": "s", "received": 3}, {"session": 1, "received": 3}, {"session": "s", "received": -1},
+            {"session": "s", "received": 2.5}, {"session": "s"}]
+    bad = []
+    counts = {}
+    for n in range(cases):
+        ready = {"protocols": {}, "previous": None}
+        for _ in range(r.randrange(1, 3)):
+            field = r.choice(["protocols", "previous", "hold", "extra"])
+            if r.random() < 0.2:
+                ready.pop(field, None)
+            else:
+                ready[field] = r.choice(pool)
+        body = encode_json(ready)
+        if r.random() < 0.1:
+            body = Fuzz(r, None, None, None).mutate(body)
+        ftype = READY if r.random() < 0.9 else r.choice([HELLO, AUTH, MESSAGE, HEARTBEAT])
+        want = ready_outcome(ftype, body)
+        k = ctx.conn()
+        k.hello()
+        ch = k.read_handshake(CHALLENGE)
+        k.send_frame(AUTH, encode_json({"proof": proof(ctx.secret, "client", ch["nonce"], k.nonce, ch["node"], k.me)}))
+        k.read_handshake(READY)
+        k.established = True
+        k.send_frame(ftype, body)
+        k.send_frame(MESSAGE, encode_json([LOOKUP, "probe", "counter"]))
+        found = k.take(lambda e: e[0] == FOUND and e[1] == "probe", 3)
+        if found is not None:
+            outcome = "admitted"
+        else:
+            k.wait_closed(3)
+            late = [json.loads(b) for t, b in k.late_handshake_frames if t == REFUSE]
+            outcome = late[0].get("code") if late else "closed without REFUSE"
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome != want:
+            bad.append(f"case {n}: frame type {ftype} {body[:300]!r}: got {outcome}, want {want}")
+        k.close()
+    for b in bad[:12]:
+        check("3.5 ready fuzz case", False, b)
+    check(f"3.5 ready fuzz: each client READY admitted or refused as documented {json.dumps(counts)}", not bad and len(counts) == 2,
+          f"{len(bad)} not as documented (seed {seed})")
+
+
 SCENARIOS = {
+    "ready-fuzz": scenario_ready_fuzz,
     "hello-fuzz": scenario_hello_fuzz,
     "client-holds": scenario_client_holds,
     "leases": scenario_leases,

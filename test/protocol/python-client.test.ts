@@ -198,7 +198,7 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       passed(yield* runPython("invalid", node.address.port), 45)
     }).pipe(quiet))
 
-  it.live("fuzz: random and mangled frames and envelopes get section 10's outcome, HELLOs section 3.6's code; the node and other connections go on", () =>
+  it.live("fuzz: random and mangled frames and envelopes get section 10's outcome, HELLOs and READYs section 3's; the node and other connections go on", () =>
     Effect.gen(function*() {
       const { node } = yield* startServer()
       const seed = process.env.TELEX_FUZZ_SEED
@@ -208,6 +208,7 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       }
       const hellos = Number(process.env.TELEX_FUZZ_CASES ?? 100)
       passed(yield* runPython("hello-fuzz", node.address.port, { server: "server", cases: hellos, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 1)
+      passed(yield* runPython("ready-fuzz", node.address.port, { cases: hellos / 2, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 1)
     }).pipe(quiet))
 
   it.live("remote spawn, monitors, links, stop, exit reasons", () =>
