@@ -683,6 +683,13 @@ def scenario_handshake(ctx):
     k.send_frame(AUTH, encode_json({"proof": p}))
     check("3.4 a URL-safe unpadded proof is accepted", refusal(lambda: k.read_handshake(READY)) == "admitted")
     k.close()
+    k = ctx.conn()
+    k.hello()
+    ch = k.read_handshake(CHALLENGE)
+    p = proof(ctx.secret, "client", ch["nonce"], k.nonce, ch["node"], k.me)
+    k.send_frame(AUTH, encode_json({"proof": " " + p[:10] + "\n" + p[10:] + "=junk"}))
+    check("3.4 a proof with whitespace inside and text after its padding is accepted", refusal(lambda: k.read_handshake(READY)) == "admitted")
+    k.close()
 
     # a nonce that is not base64 is used as it is
     k = ctx.conn()
