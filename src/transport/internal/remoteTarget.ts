@@ -83,26 +83,33 @@ export class RemoteTarget implements Target {
   capacity = Infinity
   private readonly router: Router
   private readonly address: ActorAddress
-  private readonly key: string
   // the address's parts that every send reads, kept here: the target is reached anyway, the
   // address and its node are two more objects (cache misses, with many actors) per message
-  private readonly nodeName: string
   private readonly incarnation: number
   private readonly id: number
+  /**
+   * the protocol's name as its protocol spells it: one string for every target of the protocol,
+   * not the one decoded with each address (a string looked up or encoded per send is read, and
+   * one per target is one more cache miss per message, with many actors)
+   */
   private readonly protocolName: string
+  /** the actor's node, once sent to (a router's peers are never replaced) */
+  private peerOf: Peer | undefined = undefined
 
   constructor(router: Router, address: ActorAddress) {
     this.router = router
     this.address = address
-    this.key = formatAddress(address)
-    this.nodeName = address.node.name
     this.incarnation = address.node.incarnation
     this.id = address.id
-    this.protocolName = address.protocol
+    this.protocolName = ProtocolRegistry.get(address.protocol)?.name ?? address.protocol
+  }
+
+  private get key(): string {
+    return formatAddress(this.address)
   }
 
   private get peer(): Peer {
-    return this.router.peer(this.nodeName)
+    return this.peerOf ??= this.router.peer(this.address.node.name)
   }
 
   get isAlive(): boolean {
@@ -287,7 +294,7 @@ export class RemoteTarget implements Target {
   }
 
   cancelAsk(reply: Reply): void {
-    this.router.peers.get(this.nodeName)?.asks.cancel(reply)
+    this.peerOf?.asks.cancel(reply)
   }
 
   waitForSpace(wake: () => void): () => void {
