@@ -183,6 +183,9 @@ export const producer = <A>(
 
     // -- state -------------------------------------------------------------------------------
     const now0 = yield* Clock.currentTimeMillis
+    // resends after silence are timed on the monotonic clock (deadlines, which are persisted, on
+    // the wall clock): a step of the wall clock back would hold them back for as long as the step
+    const mono0 = Number((yield* Clock.monotonicTimeNanos) / 1_000_000n)
     const snapshot = store.loadProducer(id)
     let session: number
     let nextSeq: number
@@ -204,7 +207,8 @@ export const producer = <A>(
     let floor = entries.length > 0 ? entries[0]!.seq - 1 : nextSeq - 1
     let sentUpTo = floor
     let granted = floor + Math.max(1, options.window ?? DEFAULT_WINDOW)
-    let lastProgressAt = now0
+    /** monotonic ms */
+    let lastProgressAt = mono0
     let interval = resendMin
     let closed = false
     const stats = { accepted: 0, confirmed: 0, failed: 0, resends: 0 }
@@ -372,7 +376,7 @@ export const producer = <A>(
       })
 
     // -- the endpoint: acknowledgements and the timer ------------------------------------------
-    const onAck = (a: typeof P.Producer.messages.Ack.Type, now: number) => {
+    const onAck = (a: typeof P.Producer.messages.Ack.Type, monoNow: number) => {
       if (a.channel !== id) return
       if (a.session !== session) {
         // the consumer refused our session as older than its own: move past it, and resend
@@ -393,7 +397,7 @@ export const producer = <A>(
       if (processed > floor) {
         advanceFloor(processed, (e) =>
           e.rejected === undefined ? confirm(e) : fail(e, new MessageRejected({ channel: id, seq: e.seq, issue: e.rejected })))
-        lastProgressAt = now
+        lastProgressAt = monoNow
         interval = resendMin
       }
       if (a.grant > granted) granted = a.grant
@@ -420,18 +424,18 @@ export const producer = <A>(
       }
     }
 
-    const onTick = (now: number) => {
+    const onTick = (now: number, monoNow: number) => {
       expire(now)
       if (consumer === undefined) return startResolve()
       if (lost) startResolve() // meanwhile the old ref keeps getting resends: its node may be back
       if (unconfirmed() === 0) {
-        lastProgressAt = now
+        lastProgressAt = monoNow
         interval = resendMin
         return
       }
-      if (now - lastProgressAt < interval) return
+      if (monoNow - lastProgressAt < interval) return
       // silence: go back to the floor, and find the consumer again (it may have been restarted)
-      lastProgressAt = now
+      lastProgressAt = monoNow
       interval = Math.min(interval * 2, resendMax)
       stats.resends += sentUpTo - floor
       sentUpTo = floor
@@ -440,13 +444,18 @@ export const producer = <A>(
     }
 
     const tickMillis = Math.max(5, Math.min(resendMin, deadlineMillis) / 4)
+    const monoMillis = Effect.map(Clock.monotonicTimeNanos, (nanos) => Number(nanos / 1_000_000n))
     const Endpoint = P.Producer.behavior(Effect.gen(function*() {
       const self = yield* ActorContext
       yield* self.startPeriodicTimer("tick", P.Producer.Tick(), Duration.millis(tickMillis))
       return {
-        Ack: (a) => Effect.andThen(Effect.map(Clock.currentTimeMillis, (now) => onAck(a, now)), logThrown),
+        Ack: (a) => Effect.andThen(Effect.map(monoMillis, (now) => onAck(a, now)), logThrown),
         Resend: (r) => Effect.sync(() => onResend(r)),
-        Tick: () => Effect.andThen(Effect.map(Clock.currentTimeMillis, onTick), Effect.andThen(logThrown, Effect.suspend(() => watch(self)))),
+        Tick: () =>
+          Effect.andThen(
+            Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(monoMillis, (mono) => onTick(now, mono))),
+            Effect.andThen(logThrown, Effect.suspend(() => watch(self)))
+          ),
         onDown
       }
     }))
