@@ -4,7 +4,10 @@
  * microseconds per ask in alternating slices. Kinds: `spread` (plain actors sharing one handlers
  * object), `own` (handlers made per actor, as an entity's are), `sup` (those under
  * `Supervise.behavior` with the entities' default rule), `raw` (the actors of active entities,
- * asked through their own refs) and `entity` (through entity refs). Besides the medians per kind
+ * asked through their own refs), `rawOwn` (the same for entities of a second type whose handlers,
+ * as `own`'s, close over nothing of their init: `raw` minus `rawOwn` is what handlers closing over
+ * the init's locals cost, a context per activation reached per message) and `entity` (through
+ * entity refs). Besides the medians per kind
  * it prints, per kind, the median over cycles of its CPU minus that of `spread` in the same
  * cycle: on a shared machine that difference moves much less than the figures themselves. For
  * paired before/after runs of a change (run it from two checkouts in turn).
@@ -13,6 +16,7 @@
  *   KINDS=spread,sup (the kinds to run, spread first), PROBE_SLICE (60 000 asks), PROBE_KEYS
  */
 import { Context, Effect, Layer, References } from "effect"
+import { Entity } from "../src/index.ts"
 import { ActorSystem } from "../src/system/ActorSystem.ts"
 import { Sharding } from "../src/sharding/Sharding.ts"
 import * as ShardStore from "../src/sharding/ShardStore.ts"
@@ -34,9 +38,12 @@ const pipelined = (count: number, ask: (i: number) => Effect.Effect<unknown, unk
     const c = process.cpuUsage(c0)
     lastCpu = (c.user + c.system) / count
   })
+const EchoOwn = Echo.behavior(Effect.sync(() => ({ Ping: ({ n }: { n: number }) => Effect.succeed(n), Where: () => Effect.succeed("own") })))
+/** entities whose handlers close over nothing of their init */
+const EchoOwnEntity = Entity.make(Echo, EchoOwn, { type: "Bench/ShardEchoOwn" })
 const EchoLive = Echo.behavior(Effect.succeed({ Ping: ({ n }) => Effect.succeed(n), Where: () => Effect.succeed("plain") }))
 const main = Effect.gen(function*() {
-  const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity], leaseTtl: "10 minutes" }).pipe(
+  const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity, EchoOwnEntity], leaseTtl: "10 minutes" }).pipe(
     Layer.provideMerge(Layer.merge(ActorSystem.layer({ node: "solo" }), ShardStore.Service.layer(ShardStore.memory())))))
   const sharding = Context.get(ctx, Sharding)
   const system = Context.get(ctx, ActorSystem)
@@ -44,7 +51,6 @@ const main = Effect.gen(function*() {
   const spread: Array<any> = []
   for (let i = 0; i < keys; i++) spread.push(yield* system.spawn(EchoLive, { name: `echo-${i}` }))
   const own: Array<any> = []
-  const EchoOwn = Echo.behavior(Effect.sync(() => ({ Ping: ({ n }: { n: number }) => Effect.succeed(n), Where: () => Effect.succeed("own") })))
   for (let i = 0; i < keys; i++) own.push(yield* system.spawn(EchoOwn, { name: `own-${i}` }))
   const sup: Array<any> = []
   const EchoSup = Supervise.behavior(EchoOwn, [{ match: () => true, directive: "restart", limit: { maxRestarts: 10, within: "10 seconds" } }])
@@ -53,16 +59,22 @@ const main = Effect.gen(function*() {
   const refs = Array.from({ length: keys }, (_, i) => echoes.ref(`k${i}`))
   yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
   yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
+  const ownEntities = yield* sharding.entity(EchoOwnEntity)
+  const ownRefs = Array.from({ length: keys }, (_, i) => ownEntities.ref(`k${i}`))
+  yield* pipelined(keys, (i) => ownRefs[i]!.ask(Echo.Ping({ n: i })))
+  yield* pipelined(keys, (i) => ownRefs[i]!.ask(Echo.Ping({ n: i })))
   const raw = refs.map((r: any) => r.entry?.ref ?? r.direct?.ref)
+  const rawOwn = ownRefs.map((r: any) => r.entry?.ref ?? r.direct?.ref)
   const perm = Array.from({ length: keys }, (_, i) => i).sort(() => Math.random() - 0.5)
   const asks: Record<string, (i: number) => Effect.Effect<unknown, unknown>> = {
     spread: (i) => spread[perm[i % keys]!]!.ask(Echo.Ping({ n: i })),
     own: (i) => own[perm[i % keys]!]!.ask(Echo.Ping({ n: i })),
     sup: (i) => sup[perm[i % keys]!]!.ask(Echo.Ping({ n: i })),
     raw: (i) => raw[perm[i % keys]!]!.ask(Echo.Ping({ n: i })),
+    rawOwn: (i) => rawOwn[perm[i % keys]!]!.ask(Echo.Ping({ n: i })),
     entity: (i) => refs[perm[i % keys]!]!.ask(Echo.Ping({ n: i }))
   }
-  const kinds = (process.env.KINDS ?? "spread,own,sup,raw,entity").split(",")
+  const kinds = (process.env.KINDS ?? "spread,own,sup,rawOwn,raw,entity").split(",")
   for (const k of kinds) yield* pipelined(20_000, asks[k]!)
   const cpu: Record<string, Array<number>> = Object.fromEntries(kinds.map((k) => [k, []]))
   for (let s = 0; s < slices; s++) {
