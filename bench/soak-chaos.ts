@@ -9,12 +9,14 @@
  * - every node keeps answering, and its event loop keeps turning (max delay per sample);
  * - memory plateaus: each node's RSS and heap after a GC, sampled during and after the load.
  *
- * Scenarios (`SOAK_SCENARIOS=stop,kill,partitions,flap`, all by default):
+ * Scenarios (`SOAK_SCENARIOS=stop,kill,kill-stopped,partitions,flap`, all by default):
  *
  * - `stop`: n1 has 5 000 asks in flight at once (100 000 in all) to a fast actor on n2; n2 is
  *   SIGSTOPped for 4 s, then SIGCONTed: the asks time out en masse (1.5 s), or fail `NodeDown`.
  * - `kill`: n1 floods a slow actor on n2 with 100 000 `tellUnsafe`s and 20 000 waiting tells;
  *   n2 is killed with -9 mid-flood and restarted; n1 must answer and shrink back.
+ * - `kill-stopped`: n2 is SIGSTOPped, n1 sends it 100 000 `tellUnsafe`s (queued, then refused)
+ *   and has 5 000 asks waiting; n2 is killed with -9 while frozen, and restarted.
  * - `partitions`: four nodes; n2, n3, n4 flood n1 (tells and asks) while random pairs are
  *   partitioned and healed, and some links reset, for `SOAK_SECONDS` (60).
  * - `flap`: n1's connection to n2 is reset every 0.3–1.5 s while n1 sends tells and asks to n2.
@@ -29,7 +31,7 @@ import { Probe, Sink } from "../test/fixtures/soak-app.ts"
 import { MiB, type ProbeRef, start } from "../test/soak/_soak.ts"
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60)
-const SCENARIOS = (process.env.SOAK_SCENARIOS ?? "stop,kill,partitions,flap").split(",")
+const SCENARIOS = (process.env.SOAK_SCENARIOS ?? "stop,kill,kill-stopped,partitions,flap").split(",")
 
 const failures: Array<string> = []
 const check = (ok: boolean, what: string) => {
@@ -170,6 +172,51 @@ const scenarioKill = Effect.gen(function*() {
   check(again.ok === 1000, `kill: asks to the restarted n2 answered ${JSON.stringify(again)}`)
 })
 
+const scenarioKillStopped = Effect.gen(function*() {
+  const { cluster, meshed, probe, why } = yield* start({
+    nodes: [{ name: "n1", run: ["probe"] }, { name: "n2", run: ["probe", "sinks"] }],
+    heartbeat: { interval: "250ms", acceptablePause: "2s" }
+  })
+  yield* meshed()
+  const p1 = yield* probe("n1")
+  const before = yield* gcInfo(p1)
+  // n2 frozen (once the floods have found their sink): what n1 sends piles up in its
+  // connection's queue (then is refused), and 5 000 asks wait; then n2 is killed while frozen
+  const unsafe = p1.ask(
+    Probe.Flood({ node: "n2", name: "sink-fast", from: "u", count: 100_000, mode: "tellUnsafe", padBytes: 200, askTimeoutMillis: 5000 }),
+    { timeout: "300 seconds" }
+  )
+  const asks = p1.ask(
+    Probe.Flood({ node: "n2", name: "sink-fast", from: "a", count: 5_000, mode: "ask", padBytes: 200, askTimeoutMillis: 30_000, concurrency: 5000 }),
+    { timeout: "300 seconds" }
+  )
+  const chaos = Effect.gen(function*() {
+    yield* Effect.sleep("200 millis")
+    yield* cluster.pause("n2")
+    yield* Effect.sleep("1500 millis")
+    console.log("kill-stopped: kill -9 n2 (frozen)")
+    yield* cluster.kill("n2")
+    yield* Effect.sleep("1 second")
+    yield* cluster.restart("n2")
+    console.log("kill-stopped: n2 restarted")
+  })
+  const { result: [u, a], samples } = yield* sampleWhile([["n1", probe("n1")]], Effect.all([unsafe, asks, chaos], { concurrency: 3 }), 500)
+  console.log("kill-stopped:", JSON.stringify(u), JSON.stringify(a), JSON.stringify(summary(samples)))
+  check(samples.every((s) => s.ok), "kill-stopped: n1 answered every sample")
+  const ended = a.ok + Object.values(a.errors).reduce((x, y) => x + y, 0)
+  check(ended === 5000, `kill-stopped: every ask ended (${ended})`)
+  check(Object.keys(a.errors).every((t) => t === "NodeDown" || t === "AskTimeout"), `kill-stopped: typed ask failures ${JSON.stringify(a.errors)}`)
+  const after = yield* gcInfo(p1)
+  console.log(`kill-stopped: n1 heap after GC ${(before.heapUsed / MiB).toFixed(1)} -> ${(after.heapUsed / MiB).toFixed(1)} MiB, rss ${(after.rss / MiB).toFixed(0)} MiB`)
+  check(after.heapUsed - before.heapUsed < 32 * MiB, `kill-stopped: n1's heap back\n${why()}`)
+  yield* meshed()
+  const again = yield* p1.ask(
+    Probe.Flood({ node: "n2", name: "sink-fast", from: "again", count: 1000, mode: "ask", padBytes: 10, askTimeoutMillis: 5000 }),
+    { timeout: "60 seconds" }
+  )
+  check(again.ok === 1000, `kill-stopped: asks to the restarted n2 answered ${JSON.stringify(again)}`)
+})
+
 const scenarioPartitions = Effect.gen(function*() {
   const names = ["n1", "n2", "n3", "n4"]
   const { cluster, meshed, probe, sink, why } = yield* start({
@@ -294,6 +341,7 @@ const scenarioFlap = Effect.gen(function*() {
 const scenarios: Record<string, Effect.Effect<void, unknown, import("effect").Scope.Scope>> = {
   stop: scenarioStop,
   kill: scenarioKill,
+  "kill-stopped": scenarioKillStopped,
   partitions: scenarioPartitions,
   flap: scenarioFlap
 }
