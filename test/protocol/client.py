@@ -2309,8 +2309,15 @@ def scenario_fuzz(ctx):
             continue  # a case the fuzzer must not send (it would touch the node's own actors)
         closing = "close" in outcome
         want = [a for o in outcome if o != "close" for a in o]
+        data = b"".join(frame(t, b) for t, b in frames)
         try:
-            c.raw(b"".join(frame(t, b) for t, b in frames))
+            if rnd.random() < 0.2:  # in pieces cut anywhere, headers too (2: frames split across reads)
+                cuts = sorted(rnd.randrange(len(data) + 1) for _ in range(rnd.randrange(1, 5)))
+                for a, b in zip([0] + cuts, cuts + [len(data)]):
+                    c.raw(data[a:b])
+                    time.sleep(0.001)
+            else:
+                c.raw(data)
             c.send([LOOKUP, f"probe-{n}", "counter"])  # in the connection's codec
         except OSError:
             pass
