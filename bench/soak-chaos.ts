@@ -9,7 +9,7 @@
  * - every node keeps answering, and its event loop keeps turning (max delay per sample);
  * - memory plateaus: each node's RSS and heap after a GC, sampled during and after the load.
  *
- * Scenarios (`SOAK_SCENARIOS=stop,kill,kill-stopped,partitions,flap`, all by default):
+ * Scenarios (`SOAK_SCENARIOS=stop,kill,kill-stopped,fan-in,partitions,flap`, all by default):
  *
  * - `stop`: n1 has 5 000 asks in flight at once (100 000 in all) to a fast actor on n2; n2 is
  *   SIGSTOPped for 4 s, then SIGCONTed: the asks time out en masse (1.5 s), or fail `NodeDown`.
@@ -17,6 +17,8 @@
  *   n2 is killed with -9 mid-flood and restarted; n1 must answer and shrink back.
  * - `kill-stopped`: n2 is SIGSTOPped, n1 sends it 100 000 `tellUnsafe`s (queued, then refused)
  *   and has 5 000 asks waiting; n2 is killed with -9 while frozen, and restarted.
+ * - `fan-in`: n2, n3, n4 flood one slow actor on n1 at once (`tell`, `tellUnsafe`, 32 asks in
+ *   flight), under each overflow policy in turn.
  * - `partitions`: four nodes; n2, n3, n4 flood n1 (tells and asks) while random pairs are
  *   partitioned and healed, and some links reset, for `SOAK_SECONDS` (60).
  * - `flap`: n1's connection to n2 is reset every 0.3–1.5 s while n1 sends tells and asks to n2.
@@ -31,7 +33,7 @@ import { Probe, Sink } from "../test/fixtures/soak-app.ts"
 import { MiB, type ProbeRef, start } from "../test/soak/_soak.ts"
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60)
-const SCENARIOS = (process.env.SOAK_SCENARIOS ?? "stop,kill,kill-stopped,partitions,flap").split(",")
+const SCENARIOS = (process.env.SOAK_SCENARIOS ?? "stop,kill,kill-stopped,fan-in,partitions,flap").split(",")
 
 const failures: Array<string> = []
 const check = (ok: boolean, what: string) => {
@@ -217,6 +219,55 @@ const scenarioKillStopped = Effect.gen(function*() {
   check(again.ok === 1000, `kill-stopped: asks to the restarted n2 answered ${JSON.stringify(again)}`)
 })
 
+const scenarioFanIn = Effect.gen(function*() {
+  const names = ["n1", "n2", "n3", "n4"]
+  const { meshed, probe, sink, why } = yield* start({
+    nodes: [{ name: "n1", run: ["probe", "sinks"] }, { name: "n2", run: ["probe"] }, { name: "n3", run: ["probe"] }, { name: "n4", run: ["probe"] }],
+    heartbeat: { interval: "250ms", acceptablePause: "3s" }
+  })
+  yield* meshed()
+  const probes = yield* Effect.forEach(names, probe)
+  const base = yield* Effect.forEach(probes, gcInfo)
+  const COUNT = 4000
+  for (const policy of (process.env.SOAK_POLICIES ?? "backpressure,dropNewest,dropOldest,fail").split(",")) {
+    const dl0 = (yield* gcInfo(probes[0]!)).deadLetters
+    const modes = ["tell", "tellUnsafe", "ask"] as const
+    const { result, samples } = yield* sampleWhile(
+      names.map((n) => [n, probe(n)] as [string, Effect.Effect<ProbeRef, unknown>]),
+      Effect.forEach([1, 2, 3], (i) =>
+        probes[i]!.ask(
+          Probe.Flood({ node: "n1", name: `sink-${policy}`, from: `${names[i]}-${modes[i - 1]}`, count: COUNT, mode: modes[i - 1]!, padBytes: 100, askTimeoutMillis: 60_000 }),
+          { timeout: "300 seconds" }
+        ), { concurrency: 3 }),
+      1000
+    )
+    const stats = yield* (yield* sink("n1", `sink-${policy}`)).ask(Sink.Stats(), { timeout: "30 seconds" })
+    const dl1 = (yield* gcInfo(probes[0]!)).deadLetters
+    const receiverDrops: Record<string, number> = {}
+    for (const [k, v] of Object.entries(dl1)) if (v - (dl0[k] ?? 0) > 0) receiverDrops[k] = v - (dl0[k] ?? 0)
+    console.log(`fan-in ${policy}:`, JSON.stringify(result.map((r) => ({ ok: r.ok, errors: r.errors, dl: r.deadLetters }))), `sink by ${JSON.stringify(stats.by)} maxMailbox ${stats.maxMailbox}`, `n1 drops ${JSON.stringify(receiverDrops)}`, JSON.stringify(summary(samples)))
+    check(samples.every((x) => x.ok), `fan-in ${policy}: every node answered every sample\n${why()}`)
+    check(Object.keys(stats.duplicates).length === 0, `fan-in ${policy}: nothing handled twice ${JSON.stringify(stats.duplicates)}`)
+    const tellOrder = Object.keys(stats.outOfOrder).filter((k) => !k.endsWith("-ask"))
+    check(tellOrder.length === 0, `fan-in ${policy}: tells in order per sender ${JSON.stringify(stats.outOfOrder)}`)
+    const asks = result[2]!
+    const ended = asks.ok + Object.values(asks.errors).reduce((a, b) => a + b, 0)
+    check(ended === COUNT, `fan-in ${policy}: every ask ended (${ended})`)
+    // every tell the senders that wait made is handled or a typed drop somewhere
+    const tells = result[0]!
+    const handled = stats.by[`n2-tell`] ?? 0
+    const dropped = Object.values(tells.errors).reduce((a, b) => a + b, 0) + Object.values(tells.deadLetters).reduce((a, b) => a + b, 0)
+    check(policy !== "backpressure" || handled === COUNT, `fan-in ${policy}: waiting tells all handled (${handled}, dropped ${dropped})`)
+    check(handled <= COUNT, `fan-in ${policy}: no more handled than sent`)
+  }
+  const after = yield* Effect.forEach(probes, gcInfo)
+  for (let i = 0; i < 4; i++) {
+    const grow = (after[i]!.heapUsed - base[i]!.heapUsed) / MiB
+    console.log(`fan-in: ${names[i]} heap after GC ${(base[i]!.heapUsed / MiB).toFixed(1)} -> ${(after[i]!.heapUsed / MiB).toFixed(1)} MiB`)
+    check(grow < 32, `fan-in: ${names[i]}'s heap back (+${grow.toFixed(1)} MiB)`)
+  }
+})
+
 const scenarioPartitions = Effect.gen(function*() {
   const names = ["n1", "n2", "n3", "n4"]
   const { cluster, meshed, probe, sink, why } = yield* start({
@@ -342,6 +393,7 @@ const scenarios: Record<string, Effect.Effect<void, unknown, import("effect").Sc
   stop: scenarioStop,
   kill: scenarioKill,
   "kill-stopped": scenarioKillStopped,
+  "fan-in": scenarioFanIn,
   partitions: scenarioPartitions,
   flap: scenarioFlap
 }
