@@ -203,10 +203,10 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       const { node } = yield* startServer()
       const seed = process.env.TELEX_FUZZ_SEED
       for (const codec of ["json", "msgpack"]) {
-        const cases = Number(process.env.TELEX_FUZZ_CASES ?? (codec === "json" ? 300 : 150))
+        const cases = Number(process.env.TELEX_FUZZ_CASES ?? (codec === "json" ? 150 : 80))
         passed(yield* runPython("fuzz", node.address.port, { cases, codec, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 2)
       }
-      const hellos = Number(process.env.TELEX_FUZZ_CASES ?? 100)
+      const hellos = Number(process.env.TELEX_FUZZ_CASES ?? 60)
       passed(yield* runPython("hello-fuzz", node.address.port, { server: "server", cases: hellos, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 1)
       passed(yield* runPython("ready-fuzz", node.address.port, { cases: hellos / 2, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 1)
     }).pipe(quiet))
