@@ -241,6 +241,7 @@ class Conn:
         self.last_received = time.monotonic()
         self.assembly = None  # (id, total, bytearray)
         self.interleaved = 0
+        self.fragment_ids = []  # of the fragmented messages received, in order
         self.next_fragment_id = 1
         self.next_id = 1
         self.answer_lookups = True  # section 8.9: answer every Lookup with null
@@ -309,6 +310,7 @@ class Conn:
             piece = body[12:]
             if offset == 0:
                 self.assembly = (iden, total, bytearray())
+                self.fragment_ids.append(iden)
             a = self.assembly
             if a is None or a[0] != iden or a[1] != total or len(a[2]) != offset or offset + len(piece) > total:
                 raise OSError("fragment out of sequence from the node")
@@ -1012,6 +1014,7 @@ def scenario_fragments(ctx):
     kind, value = c.ask(echo, {"_tag": "Echo", "text": big}, timeout=10)
     check("4.3 a 300 KB ask goes as fragments and comes back as fragments", kind == 0 and value == big,
           f"kind {kind}, {len(value) if isinstance(value, str) else value}")
+    expect("4.3 the first fragmented message of the connection has id 1", c.fragment_ids, [1])
     # two large replies and small ones at once: each large one comes as pieces with no MESSAGE between them
     ids = [c.new_id() for _ in range(6)]
     c.send_together([[ASK, echo["id"], "Echo", {"_tag": "Big", "bytes": 200_000 + i} if i % 3 == 0 else {"_tag": "Size", "text": "s"}, aid, None]
