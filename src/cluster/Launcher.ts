@@ -170,13 +170,14 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
       const why = signal !== null ? `killed by ${signal}` : `exited with code ${code}`
       out(p, paint(31, `node process ${why}`))
       if (wasUp) progress()
-      // one_for_one, with the intensity counted for this node alone
+      // one_for_one, with the intensity counted for this node alone, on the monotonic clock (as
+      // actor supervisors): a step of the wall clock back would count old restarts as recent
       const [decision, next] = RestartPolicy.decide(
         policy,
         [{ id: p.name, restart: "permanent" as const, running: false }],
         p.name,
         { _tag: "Error", message: why },
-        Date.now(),
+        performance.now(),
         p.history,
         Math.random()
       )

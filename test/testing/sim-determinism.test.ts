@@ -41,7 +41,7 @@ const allowed: Record<string, string> = {
   "src/cluster/AdminObserve.ts: Date.now": "observer polling and round trips (on request only)",
   "src/cluster/AdminObserve.ts: performance.now": "observer round trips (on request only)",
   "src/cluster/Observer.ts: Date.now": "the observer UI's events",
-  "src/cluster/Launcher.ts: Date.now": "child process launch",
+  "src/cluster/Launcher.ts: performance.now": "child process launch",
   "src/cluster/Launcher.ts: Math.random": "child process launch",
   "src/cluster/Launcher.ts: setTimeout": "child process launch"
 }
