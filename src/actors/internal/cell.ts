@@ -87,9 +87,6 @@ export class Cell implements Target, ActorContextShape, Activatable {
   handlers: Handlers<MessageDefs, any> | undefined = undefined
   /** the handlers object a wrapper's `handlers` calls for now, called directly (see `Actor.IncarnationTypeId`) */
   direct: any = undefined
-  /** the tag of the last message handled through `direct`, and its handler */
-  directTag: unknown = undefined
-  directHandler: ((message: unknown) => any) | undefined = undefined
   readonly throughput: number
   stopRequested: ExitReason.ExitReason | undefined = undefined
   putWaiters: WaitQueue | undefined = undefined
@@ -97,6 +94,11 @@ export class Cell implements Target, ActorContextShape, Activatable {
   lowWater: Array<() => void> | undefined = undefined
   sender: ActorRef<any> | undefined = undefined
   currentReply: Reply | undefined = undefined
+  // (read by wrapped actors' messages only: after what every message reads)
+  /** the tag of the last message handled through `direct`, and its handler */
+  directTag: unknown = undefined
+  directHandler: ((message: unknown) => any) | undefined = undefined
+  /** the drain fiber (a turn that needs none does not touch this field) */
   fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
   readonly overflow: OverflowPolicy
 
@@ -309,9 +311,13 @@ export class Cell implements Target, ActorContextShape, Activatable {
     const fiber = Effect.runForkWith(this.context!)(drain)
     const exit = fiber.pollUnsafe()
     if (exit !== undefined) {
+      this.fiber = undefined
       this.afterDrain(exit)
     } else {
-      fiber.addObserver((exit) => this.afterDrain(exit))
+      fiber.addObserver((exit) => {
+        this.fiber = undefined
+        this.afterDrain(exit)
+      })
     }
   }
 
@@ -414,8 +420,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
     return undefined
   }
 
+  /** The end of a turn (its drain fiber, if it had one, is gone). */
   private afterDrain(exit: Exit.Exit<unknown, unknown>): void {
-    this.fiber = undefined
     if (this.state !== State.Running) {
       this.scheduled = false
       return
