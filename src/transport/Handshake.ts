@@ -84,6 +84,8 @@ export interface Established {
   readonly peerHolds: ReadonlyArray<ReadonlyArray<unknown>>
   /** the ids of our actors we asked the peer to hold in our READY */
   readonly holdsSent: ReadonlyArray<number>
+  /** the protocol table of our READY (one registered since is advertised once the connection is up) */
+  readonly protocolsSent: Readonly<Record<string, string>>
 }
 
 const encoder = new TextEncoder()
@@ -284,11 +286,13 @@ const run = (
     const onError = (e: Error) => fail("protocol", `socket error during the handshake: ${e.message}`, false)
 
     let holdsSent: ReadonlyArray<number> = []
+    let protocolsSent: Record<string, string> = {}
     const sendReady = () => {
       const holds = options.holds?.(peer!) ?? []
       holdsSent = holds.map((h) => h[0])
+      protocolsSent = options.protocols()
       send(socket, FrameType.Ready, {
-        protocols: options.protocols(),
+        protocols: protocolsSent,
         previous: options.previous?.(peer!.name) ?? null,
         ...(holds.length > 0 ? { hold: holds } : {})
       })
@@ -411,7 +415,8 @@ const run = (
             session: createHash("sha256").update(`${clientNonce}\n${serverNonce}`).digest("hex").slice(0, 16),
             peerPrevious: body.previous ?? undefined,
             peerHolds: body.hold ?? [],
-            holdsSent
+            holdsSent,
+            protocolsSent
           })
           return
         }

@@ -483,7 +483,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       onClose: () => {}
     })
     if (conn.closed !== undefined) return undefined
-    return router.attach(conn, est.peerListen, est.peerProtocols, est.peerPrevious, { sent: est.holdsSent, received: est.peerHolds })
+    return router.attach(conn, est.peerListen, est.peerProtocols, est.peerPrevious, { sent: est.holdsSent, received: est.peerHolds }, est.protocolsSent)
       ? conn
       : undefined
   }

@@ -15,6 +15,7 @@
  * @internal
  */
 import { NodeDown } from "../../actors/ActorError.ts"
+import * as ProtocolRegistry from "../../actors/ProtocolRegistry.ts"
 import { type NodeId, nodeKey } from "../../actors/ActorRef.ts"
 import type { Connection } from "../Connection.ts"
 import { Kind } from "../Envelope.ts"
@@ -153,7 +154,8 @@ export const attach = (
   listen: ListenAddress | undefined,
   protocols: Record<string, string>,
   peerPrevious?: { readonly session: string; readonly received: number },
-  holds?: { readonly sent: ReadonlyArray<number>; readonly received: ReadonlyArray<ReadonlyArray<unknown>> }
+  holds?: { readonly sent: ReadonlyArray<number>; readonly received: ReadonlyArray<ReadonlyArray<unknown>> },
+  protocolsSent?: Readonly<Record<string, string>>
 ): boolean => {
   const peer = router.peer(conn.peer.name, listen)
   if (peer.claim !== (conn.outbound ? "outbound" : "inbound")) {
@@ -174,6 +176,7 @@ export const attach = (
   peer.protocols = { ...protocols }
   const kept = peer.flow.attached()
   startHolds(router, peer, conn, holds?.sent ?? [], holds?.received ?? [])
+  if (protocolsSent !== undefined) advertiseSince(conn, protocolsSent)
   conn.setHandlers({
     // through the router, so that its transport tests can observe inbound traffic
     onEnvelope: (envelope, bytes) => router.onEnvelope(peer, conn, envelope, bytes),
@@ -213,6 +216,20 @@ export const attach = (
   peer.redialWaiter = undefined
   redial?.()
   return true
+}
+
+/**
+ * Protocols registered in this process after our READY listed `sent`, and before the connection
+ * was attached (the registry's listener reaches attached peers only): advertised now, before
+ * anything is read from the connection or sent on it.
+ */
+const advertiseSince = (conn: Connection, sent: Readonly<Record<string, string>>): void => {
+  const table = ProtocolRegistry.table()
+  let since: Record<string, string> | undefined
+  for (const name of Object.keys(table)) {
+    if (sent[name] !== table[name]) (since ??= {})[name] = table[name]!
+  }
+  if (since !== undefined) conn.send([Kind.Protocols, since])
 }
 
 /** The connection to a peer ended: everything that lived with it ends now, not at a timeout. */

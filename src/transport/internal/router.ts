@@ -118,9 +118,10 @@ export class Router implements RemoteResolver {
     listen: ListenAddress | undefined,
     protocols: Record<string, string>,
     peerPrevious?: { readonly session: string; readonly received: number },
-    holds?: { readonly sent: ReadonlyArray<number>; readonly received: ReadonlyArray<ReadonlyArray<unknown>> }
+    holds?: { readonly sent: ReadonlyArray<number>; readonly received: ReadonlyArray<ReadonlyArray<unknown>> },
+    protocolsSent?: Readonly<Record<string, string>>
   ): boolean {
-    return Peers.attach(this, conn, listen, protocols, peerPrevious, holds)
+    return Peers.attach(this, conn, listen, protocols, peerPrevious, holds, protocolsSent)
   }
 
   /** Cuts the connection to a peer and refuses it (both directions) for `millis`. */
