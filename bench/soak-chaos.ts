@@ -11,8 +11,9 @@
  *
  * Scenarios (`SOAK_SCENARIOS=stop,kill,kill-stopped,fan-in,partitions,flap`, all by default):
  *
- * - `stop`: n1 has 5 000 asks in flight at once (100 000 in all) to a fast actor on n2; n2 is
- *   SIGSTOPped for 4 s, then SIGCONTed: the asks time out en masse (1.5 s), or fail `NodeDown`.
+ * - `stop`: n1 has 5 000 asks (`SOAK_STORM`) in flight at once (100 000 in all) to a fast actor
+ *   on n2; n2 is SIGSTOPped for 4 s, then SIGCONTed: the asks time out en masse (1.5 s), or fail
+ *   `NodeDown`; n1 must never lose its healthy peer n3 meanwhile.
  * - `kill`: n1 floods a slow actor on n2 with 100 000 `tellUnsafe`s and 20 000 waiting tells;
  *   n2 is killed with -9 mid-flood and restarted; n1 must answer and shrink back.
  * - `kill-stopped`: n2 is SIGSTOPped, n1 sends it 100 000 `tellUnsafe`s (queued, then refused)
@@ -92,17 +93,19 @@ const summary = (samples: ReadonlyArray<Sample>) => {
 
 const gcInfo = (p: ProbeRef) => p.ask(Probe.Info({ gc: true }), { timeout: "10 seconds" })
 
+const STORM = Number(process.env.SOAK_STORM ?? 5000)
+
 const scenarioStop = Effect.gen(function*() {
   const { cluster, meshed, probe, sink, why } = yield* start({
-    nodes: [{ name: "n1", run: ["probe"] }, { name: "n2", run: ["probe", "sinks"] }],
+    nodes: [{ name: "n1", run: ["probe"] }, { name: "n2", run: ["probe", "sinks"] }, { name: "n3", run: ["probe"] }],
     heartbeat: { interval: "250ms", acceptablePause: "2s" }
   })
   yield* meshed()
   const p1 = yield* probe("n1")
   const before = yield* gcInfo(p1)
-  const COUNT = 100_000
+  const COUNT = Math.max(100_000, 4 * STORM)
   const storm = p1.ask(
-    Probe.Flood({ node: "n2", name: "sink-fast", from: "n1", count: COUNT, mode: "ask", padBytes: 100, askTimeoutMillis: 1500, concurrency: 5000 }),
+    Probe.Flood({ node: "n2", name: "sink-fast", from: "n1", count: COUNT, mode: "ask", padBytes: 100, askTimeoutMillis: 1500, concurrency: STORM }),
     { timeout: "300 seconds" }
   )
   const chaos = Effect.gen(function*() {
@@ -130,6 +133,8 @@ const scenarioStop = Effect.gen(function*() {
   check(pong === "n2", "stop: n2 answers after SIGCONT")
   yield* Effect.sleep("5 seconds")
   const after = yield* gcInfo(p1)
+  // n3 stayed healthy all along: n1's stalls must not have made it look lost
+  check((after.nodeDowns["n3"] ?? 0) === (before.nodeDowns["n3"] ?? 0), `stop: n1 never lost its healthy peer n3 (${JSON.stringify(after.nodeDowns)})`)
   console.log(`stop: n1 heap after GC ${(before.heapUsed / MiB).toFixed(1)} -> ${(after.heapUsed / MiB).toFixed(1)} MiB, timers ${before.timers} -> ${after.timers}, handles ${before.handles} -> ${after.handles}`)
   check(after.timers <= before.timers + 2, `stop: n1's timers back after the storm (${before.timers} -> ${after.timers})`)
   check(after.heapUsed - before.heapUsed < 32 * MiB, `stop: n1's heap back after the storm (${before.heapUsed} -> ${after.heapUsed})\n${why()}`)
