@@ -304,15 +304,33 @@ export const make = (config: Config) =>
       held.delete(shard)
       const t0 = now()
       let dropped: Array<string> | undefined
-      for (const item of queue) {
+      let woke = false
+      let i = 0
+      for (; i < queue.length; i++) {
+        const item = queue[i]!
+        if (item.kind === "wake") {
+          buffered--
+          item.wake()
+          woke = true
+          continue
+        }
+        // a tell behind an ask woken here waits for that ask to go on first (it goes on in the
+        // admission slices): what is left stays held, and is flushed after it
+        if (woke) break
         buffered--
-        if (item.kind === "wake") item.wake()
-        else if (item.until < t0) (dropped ??= []).push(`${item.reg.entity.type}/${item.key}`)
+        if (item.until < t0) (dropped ??= []).push(`${item.reg.entity.type}/${item.key}`)
         else {
           // one more forward per round
           const sent = dispatchTell(item.reg, item.key, item.message, Math.min(item.hops, MAX_HOPS - 1), item.until)
           if (sent !== true) tellRefused(item.reg.entity.type, item.key, sent)
         }
+      }
+      if (i < queue.length) {
+        // behind what was held again meanwhile (sent earlier than these)
+        const rest = queue.slice(i)
+        const again = held.get(shard)
+        held.set(shard, again === undefined ? rest : again.concat(rest))
+        admit(() => flush(shard))
       }
       // lost messages are worth a warning (one per shard and round, with the count and a few keys)
       if (dropped !== undefined) {
