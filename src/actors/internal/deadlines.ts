@@ -126,14 +126,19 @@ export class Queue {
     // keep asks waiting for as long as it went back
     const now = performance.now()
     const ring = this.ring
+    // at most EXPIRE_SLICE asks fail per turn, the rest at the next one: the asks to a peer that
+    // froze expire together, and failing 50 000 of them at once (each builds its AskTimeout) held
+    // the event loop, its reads and heartbeats included, for ~0.7 s
+    let budget = EXPIRE_SLICE
     while (this.size > 0) {
       const i = this.head
       const e = ring[i]!
-      if (!e.cancelled && e.at > now) break
+      if (!e.cancelled && (e.at > now || budget === 0)) break
       ring[i] = undefined
       this.head = (i + 1) & this.mask
       this.size--
       if (e.cancelled) continue
+      budget--
       e.cancelled = true
       this.live--
       e.expire()
@@ -149,6 +154,9 @@ export class Queue {
 }
 
 const noop = (): void => {}
+
+/** how many asks one turn of a queue's timer fails at most */
+const EXPIRE_SLICE = 1024
 
 const queues = new Map<number, Queue>()
 
