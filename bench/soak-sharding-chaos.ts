@@ -23,10 +23,13 @@
  *
  *   TELEX_PG_URL=postgres://telex:telex@127.0.0.1:5432/telex node bench/soak-sharding-chaos.ts
  *   SOAK_STORE=sqlite SOAK_SEED=3 SOAK_FAULTS=12 node bench/soak-sharding-chaos.ts
+ *   SOAK_HISTORY=/tmp/h.txt SOAK_MAX_VIOLATIONS=100 ...   # on a violation: every one, and the history
+ *   SOAK_KINDS=store-hang,graceful ...                     # only these faults
  *
  * Exit code 0 when every check holds; 1 with the violations otherwise.
  */
 import { Effect, Fiber, Random } from "effect"
+import { writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import type { ActorRef } from "../src/index.ts"
 import * as Checkers from "../src/testing/Checkers.ts"
@@ -43,7 +46,11 @@ const FAULTS = Number(process.env.SOAK_FAULTS ?? 8)
 const KEYS = 150
 const ASK_TIMEOUT = 5_000
 const WORKERS = 10
-const KINDS = ["kill-handoff", "kill-activation", "store-slow", "store-hang", "partition", "graceful"] as const
+const ALL_KINDS = ["kill-handoff", "kill-activation", "store-slow", "store-hang", "partition", "graceful"] as const
+/** `SOAK_KINDS=store-hang,graceful`: only those faults */
+const KINDS = process.env.SOAK_KINDS === undefined
+  ? ALL_KINDS
+  : ALL_KINDS.filter((k) => process.env.SOAK_KINDS!.split(",").includes(k))
 
 const program = Effect.gen(function*() {
   const logDir = yield* tempDir("telex-chaos-")
@@ -181,7 +188,11 @@ const program = Effect.gen(function*() {
     `[chaos] store ${STORE}, seed ${SEED}, faults ${faults.join(" ")}; ${keys.length} keys, ${count("ok")} increments acknowledged, ${count("info")} unknown, ${activations} activations; every key answered from every node ${answeredAfter} ms after the last heal`
   )
   if (!result.valid) {
-    console.log(Checkers.format(result, { maxViolations: 20 }))
+    console.log(Checkers.format(result, { maxViolations: Number(process.env.SOAK_MAX_VIOLATIONS ?? 20) }))
+    if (process.env.SOAK_HISTORY !== undefined) {
+      writeFileSync(process.env.SOAK_HISTORY, h.entries.map((e) => History.describe(e)).join("\n"))
+      console.log(`[chaos] history written to ${process.env.SOAK_HISTORY}`)
+    }
     for (const n of names) console.log(`--- ${n} ---\n${cluster.logs(n).slice(-30).join("\n")}`)
   }
   return result.valid
