@@ -46,7 +46,7 @@ describe("sharding: ask then tell from another node", () => {
         }
       })
       const step = (millis: number) => Effect.gen(function*() {
-        for (let t = 0; t < millis; t += 10) yield* TestClock.adjust("10 millis")
+        for (let t = 0; t < millis; t += 25) yield* TestClock.adjust("25 millis")
       })
       yield* step(2_000)
       const a = shardings.get("a")!
@@ -60,7 +60,7 @@ describe("sharding: ask then tell from another node", () => {
         yield* Effect.yieldNow
         yield* onB.ref(key).tell(Tally.Add({ by: 1 }))
       }
-      yield* step(1_000)
+      yield* step(500)
       for (const [i, f] of asks.entries()) assert.strictEqual(yield* Fiber.join(f), 0, `${keys[i]}: the ask saw the tell sent after it`)
     }).pipe(
       Effect.scoped,
