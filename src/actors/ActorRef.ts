@@ -283,7 +283,8 @@ const askEffect = (
           cancelWait = target.waitForSpace(attempt)
           return
         case Offer.Dead:
-          return reply(Effect.fail(new NoProc({ actor: ref.key })) as any)
+          // a remote target has answered already (NodeDown, NoProc): build no error for nothing
+          return done ? undefined : reply(Effect.fail(new NoProc({ actor: ref.key })) as any)
         default:
           return reply(Effect.fail(ref.mailboxFull(target)) as any)
       }
