@@ -1391,7 +1391,9 @@ export const make = (config: Config) =>
             if (entry.status !== "running") {
               const sender = yield* Effect.withFiber((fiber) => Effect.succeed(Kernel.currentSelf(fiber)))
               const got = yield* askQueued(entry, message, sender, remaining)
-              if (Option.isNone(got)) continue
+              // its time is up (a timer may fire a little early): it may have been handed to the
+              // entity already, so it is not sent again
+              if (Option.isNone(got)) return yield* new AskTimeout({ actor: `${type}/${key}`, message: message._tag, timeoutMillis })
               // its shard stopped first: not delivered, routed again
               if (Exit.isFailure(got.value) && isNoProc(got.value.cause)) continue
               return yield* got.value
