@@ -34,46 +34,148 @@ interface PendingAsk {
   readonly tag: string
 }
 
-/** The asks sent to one peer that await their `Reply`, by ask id. */
+/**
+ * The asks sent to one peer that await their `Reply`, by ask id: a table with open addressing
+ * on the id (ids are consecutive, so an id's slot is its low bits), linear probing and
+ * backward-shift deletion. Two Maps (by id, and by reply for `cancel`) reallocated their tables
+ * every few dozen asks (a Map rehashes once its deleted entries fill it) and hashed each reply.
+ * An asker that gives up (rare) is remembered in a set, and its entry dropped when its reply
+ * comes, or by a sweep once such entries are a quarter of the pending ones (a reply that never
+ * comes then holds its entry at most until the next sweep or the connection's end).
+ */
 export class PendingAsks {
   nextId = 1
-  readonly pending = new Map<number, PendingAsk>()
-  readonly ids = new Map<Reply, number>()
+  /** pending asks (the ones given up on and not yet swept included) */
+  size = 0
+  private ids = new Float64Array(64)
+  private asks: Array<PendingAsk | undefined> = new Array(64).fill(undefined)
+  private mask = 63
+  /** replies whose asker gave up while their ask was pending */
+  private cancelled: Set<Reply> | undefined = undefined
 
   add(reply: Reply, protocol: AnyProtocol, tag: string): number {
     const id = this.nextId++
-    this.pending.set(id, { reply, protocol, tag })
-    this.ids.set(reply, id)
+    if ((this.size + 1) * 2 > this.mask + 1) this.resize((this.mask + 1) * 2)
+    const ids = this.ids
+    let i = id & this.mask
+    while (ids[i] !== 0) i = (i + 1) & this.mask
+    ids[i] = id
+    this.asks[i] = { reply, protocol, tag }
+    this.size++
     return id
   }
 
   /** Takes the ask out (its reply came, or it failed), if it is still pending. */
   take(id: number): PendingAsk | undefined {
-    const p = this.pending.get(id)
-    if (p === undefined) return undefined
-    this.pending.delete(id)
-    this.ids.delete(p.reply)
+    const ids = this.ids
+    const mask = this.mask
+    let i = id & mask
+    while (ids[i] !== id) {
+      if (ids[i] === 0) return undefined
+      i = (i + 1) & mask
+    }
+    const p = this.asks[i]!
+    this.remove(i)
+    if (this.cancelled !== undefined && this.cancelled.delete(p.reply)) return undefined
     return p
   }
 
   /** The asker gave up (timeout, interruption): a late reply is ignored. */
   cancel(reply: Reply): void {
-    const id = this.ids.get(reply)
-    if (id === undefined) return
-    this.ids.delete(reply)
-    this.pending.delete(id)
+    const cancelled = this.cancelled ??= new Set()
+    cancelled.add(reply)
+    if (cancelled.size >= 64 && cancelled.size * 4 >= this.size) this.sweep()
   }
 
   fail(id: number, error: unknown): void {
     this.take(id)?.reply(Exit.fail(error))
   }
 
-  /** The connection is gone: every pending ask fails now, not at its timeout. */
+  /** The connection is gone: every pending ask fails now (in the order they were made), not at its timeout. */
   failAll(down: NodeDown): void {
-    const pending = Array.from(this.pending.values())
-    this.pending.clear()
-    this.ids.clear()
-    for (const p of pending) p.reply(Exit.fail(down))
+    const pending: Array<[number, PendingAsk]> = []
+    const cancelled = this.cancelled
+    for (let i = 0; i <= this.mask; i++) {
+      const p = this.asks[i]
+      if (p !== undefined && (cancelled === undefined || !cancelled.has(p.reply))) pending.push([this.ids[i]!, p])
+    }
+    this.ids = new Float64Array(64)
+    this.asks = new Array(64).fill(undefined)
+    this.mask = 63
+    this.size = 0
+    this.cancelled = undefined
+    pending.sort((a, b) => a[0] - b[0])
+    for (const [, p] of pending) p.reply(Exit.fail(down))
+  }
+
+  /** Empties slot `i`, moving back the entries of its probe run that may then no longer be found. */
+  private remove(i: number): void {
+    const ids = this.ids
+    const asks = this.asks
+    const mask = this.mask
+    let hole = i
+    let j = (i + 1) & mask
+    while (ids[j] !== 0) {
+      const home = ids[j]! & mask
+      // the entry at j may fill the hole if its home is not cyclically within (hole, j]
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        ids[hole] = ids[j]!
+        asks[hole] = asks[j]
+        hole = j
+      }
+      j = (j + 1) & mask
+    }
+    ids[hole] = 0
+    asks[hole] = undefined
+    this.size--
+    if (this.size * 8 < mask + 1 && mask + 1 > 64) this.resize((mask + 1) / 2)
+  }
+
+  /** Drops the entries of asks given up on. */
+  private sweep(): void {
+    const cancelled = this.cancelled!
+    this.cancelled = undefined
+    const ids = this.ids
+    const asks = this.asks
+    const keep: Array<number> = []
+    const kept: Array<PendingAsk> = []
+    for (let i = 0; i <= this.mask; i++) {
+      const p = asks[i]
+      if (p !== undefined && !cancelled.has(p.reply)) {
+        keep.push(ids[i]!)
+        kept.push(p)
+      }
+    }
+    this.rebuild(Math.max(64, this.mask + 1), keep, kept)
+  }
+
+  private resize(capacity: number): void {
+    const keep: Array<number> = []
+    const kept: Array<PendingAsk> = []
+    for (let i = 0; i <= this.mask; i++) {
+      const p = this.asks[i]
+      if (p !== undefined) {
+        keep.push(this.ids[i]!)
+        kept.push(p)
+      }
+    }
+    this.rebuild(capacity, keep, kept)
+  }
+
+  private rebuild(capacity: number, keep: Array<number>, kept: Array<PendingAsk>): void {
+    const ids = new Float64Array(capacity)
+    const asks: Array<PendingAsk | undefined> = new Array(capacity).fill(undefined)
+    const mask = capacity - 1
+    for (let k = 0; k < keep.length; k++) {
+      let i = keep[k]! & mask
+      while (ids[i] !== 0) i = (i + 1) & mask
+      ids[i] = keep[k]!
+      asks[i] = kept[k]
+    }
+    this.ids = ids
+    this.asks = asks
+    this.mask = mask
+    this.size = keep.length
   }
 }
 
@@ -264,10 +366,11 @@ export class RemoteTarget implements Target {
       }
     }
     let envelope: Outbound
+    let askId = 0
     if (reply === undefined) {
       envelope = [Kind.Tell, to, this.protocolName, encoded]
     } else {
-      const askId = peer.asks.add(reply, protocol!, tag as string)
+      askId = peer.asks.add(reply, protocol!, tag as string)
       const span = reply.span
       envelope = span === undefined
         ? [Kind.Ask, to, this.protocolName, encoded, askId, sender?.address ?? null]
@@ -281,13 +384,13 @@ export class RemoteTarget implements Target {
     }
     if (sent !== false) {
       // too large to send: refused like a message that does not encode; the connection is untouched
-      if (reply !== undefined) peer.asks.cancel(reply)
+      if (askId !== 0) peer.asks.take(askId)
       this.router.system.deadLetter(this.key, message, { _tag: "InvalidMessage", issue: sent })
       return new InvalidMessage({ actor: this.key, protocol: this.address.protocol, issue: sent })
     }
     this.router.system.deadLetter(this.key, message, { _tag: "NoRoute", node: peer.name })
     if (reply !== undefined) {
-      peer.asks.cancel(reply)
+      peer.asks.take(askId)
       reply(Exit.fail(new NodeDown({ node: peer.name, reason: "not connected" })))
     }
     return Offer.Dead

@@ -1,0 +1,63 @@
+/**
+ * The table of asks awaiting their reply from one peer: found by id whatever the order replies
+ * come in, across growth and shrinking; an ask given up on gets no reply, and is dropped when
+ * its reply comes or by a sweep; a lost connection fails the others in the order they were made.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Exit from "effect/Exit"
+import { NodeDown } from "../../src/actors/ActorError.ts"
+import type { Reply } from "../../src/actors/internal/target.ts"
+import { PendingAsks } from "../../src/transport/internal/remoteTarget.ts"
+import { baseSeed, Rng } from "./_random.ts"
+
+const protocol = {} as never
+
+describe("pending asks", () => {
+  it("finds every ask by id, replies in random order, as the table grows and shrinks", () => {
+    const rng = new Rng(baseSeed)
+    const asks = new PendingAsks()
+    const got: Array<number> = []
+    const live: Array<number> = []
+    for (let round = 0; round < 20; round++) {
+      const adds = rng.pick([10, 100, 1000, 3000])
+      for (let k = 0; k < adds; k++) {
+        const id: number = asks.add(((() => got.push(id)) as unknown) as Reply, protocol, "T")
+        live.push(id)
+      }
+      const takes = rng.pick([0.5, 0.9, 1]) * live.length
+      for (let k = 0; k < takes; k++) {
+        const at = Math.floor(rng.float() * live.length)
+        const id = live[at]!
+        live[at] = live[live.length - 1]!
+        live.pop()
+        const p = asks.take(id)
+        assert.isDefined(p, `ask ${id} is found (seed ${baseSeed})`)
+        p!.reply(Exit.void)
+        assert.strictEqual(got.pop(), id)
+        assert.isUndefined(asks.take(id), `ask ${id} is taken once`)
+      }
+      assert.strictEqual(asks.size, live.length)
+    }
+  })
+
+  it("an ask given up on gets no reply; a lost connection fails the others in order", () => {
+    const asks = new PendingAsks()
+    const replied: Array<string> = []
+    const replies: Array<Reply> = []
+    const ids: Array<number> = []
+    for (let k = 0; k < 300; k++) {
+      const reply = ((exit: Exit.Exit<unknown, unknown>) => replied.push(`${k}:${exit._tag}`)) as unknown as Reply
+      replies.push(reply)
+      ids.push(asks.add(reply, protocol, "T"))
+    }
+    // given up on: one whose reply then comes, and enough for a sweep
+    asks.cancel(replies[0]!)
+    assert.isUndefined(asks.take(ids[0]!))
+    for (let k = 1; k < 100; k++) asks.cancel(replies[k]!)
+    assert.isTrue(asks.size < 299, "a sweep dropped what was given up on")
+    asks.fail(ids[50]!, new Error("too large"))
+    asks.failAll(new NodeDown({ node: "b", reason: "gone" }))
+    assert.deepStrictEqual(replied, Array.from({ length: 200 }, (_, k) => `${k + 100}:Failure`))
+    assert.strictEqual(asks.size, 0)
+  })
+})
