@@ -2316,16 +2316,17 @@ def scenario_fuzz(ctx):
         try:
             if rnd.random() < 0.2:  # in pieces cut anywhere, headers too (2: frames split across reads)
                 cuts = sorted(rnd.randrange(len(data) + 1) for _ in range(rnd.randrange(1, 5)))
-                for a, b in zip([0] + cuts, cuts + [len(data)]):
-                    c.raw(data[a:b])
-                    time.sleep(0.001)
+                with c.lock:  # no heartbeat from our other thread between the pieces
+                    for a, b in zip([0] + cuts, cuts + [len(data)]):
+                        c.sock.sendall(data[a:b])
+                        time.sleep(0.001)
             else:
                 c.raw(data)
             c.send([LOOKUP, f"probe-{n}", "counter"])  # in the connection's codec
         except OSError:
             pass
         found = c.take(lambda e: e[0] == FOUND and e[1] == f"probe-{n}", 3)
-        desc = f"case {n}: {[(t, b[:160]) for t, b in frames]!r}"
+        desc = f"case {n} ({c.me['name']}): {[(t, b[:160]) for t, b in frames]!r}"
         if closing:
             counts["close"] += 1
             if found is not None or not c.wait_closed(3):
