@@ -332,7 +332,7 @@ const run = (
           if (frame.type !== FrameType.Hello) return fail("protocol", `expected HELLO, got ${frameName(frame.type)}`, true)
           if (body.protocol !== "telex") return fail("protocol", `not a telex HELLO: protocol must be "telex", not ${JSON.stringify(body.protocol)}`, true)
           if (body.version !== PROTOCOL_VERSION) {
-            return fail("version", `protocol version mismatch: ours ${PROTOCOL_VERSION}, theirs ${String(body.version)}`, true)
+            return fail("version", `protocol version mismatch: ours ${PROTOCOL_VERSION}, theirs ${JSON.stringify(body.version) ?? "none"}`, true)
           }
           if (body.cluster !== options.cluster) {
             return fail("cluster", `wrong cluster: ours ${JSON.stringify(options.cluster)}, theirs ${JSON.stringify(body.cluster)}`, true)

@@ -718,6 +718,7 @@ def scenario_handshake(ctx):
 
     refused("wrong cluster", "cluster", cluster="elsewhere")
     refused("version 2", "version", version=2)
+    refused("version \"1\" (a string)", "version", 'ours 1, theirs "1"', version="1")
     refused("protocol not telex", "protocol", 'protocol must be "telex"', protocol="http")
     refused("order: protocol before version", "protocol", protocol="x", version=2)
     refused("order: version before cluster", "version", version=2, cluster="elsewhere")
