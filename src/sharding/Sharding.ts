@@ -94,7 +94,8 @@ export interface Options {
   readonly bufferSize?: number | undefined
   /**
    * false: this node is a proxy (Akka's): it sends to entities but owns no shard and hosts no
-   * entity (a client, a gateway). Default true.
+   * entity (a client, a gateway); it is no member, and members stopping gracefully tell it so
+   * (`Leaving`), as they tell each other. Default true.
    */
   readonly hosting?: boolean | undefined
   /** entity types this node hosts from the start (also: `Sharding.entity`) */
