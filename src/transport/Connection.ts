@@ -83,6 +83,9 @@ const EMPTY = new Uint8Array(0)
 /** The first buffer of a fragmented message being reassembled (it grows as its pieces arrive). */
 const initialAssembly = 1024 * 1024
 
+/** How many senders waiting for room a closed connection wakes per turn (see `wakeWhenClosed`). */
+const WAKE_SLICE = 1024
+
 /** How long a gracefully closed socket waits for the peer's own close before it is destroyed. */
 const gracefulCloseMillis = 1000
 
@@ -292,8 +295,22 @@ export class Connection {
     } else {
       socket.destroy()
     }
-    this.drainWaiters.wakeAll()
+    this.wakeWhenClosed()
     this.handlers.onClose(reason)
+  }
+
+  /**
+   * The senders that waited for room try again, oldest first, at most `WAKE_SLICE` per turn and
+   * the rest after pending I/O: each refused ask builds its outcome, and tens of thousands of
+   * them woken in one turn held the event loop (a peer's heartbeats with it) for seconds.
+   */
+  private wakeWhenClosed = (): void => {
+    for (let n = 0; n < WAKE_SLICE; n++) {
+      const wake = this.drainWaiters.shift()
+      if (wake === undefined) return
+      wake()
+    }
+    if (this.drainWaiters.size > 0) this.timers.afterIo(this.wakeWhenClosed)
   }
 
   // --- outbound ------------------------------------------------------------

@@ -91,7 +91,12 @@ export class PendingAsks {
     this.take(id)?.reply(Exit.fail(error))
   }
 
-  /** The connection is gone: every pending ask fails now (in the order they were made), not at its timeout. */
+  /**
+   * The connection is gone: every pending ask fails now, not at its timeout, in the order they
+   * were made: `FAIL_SLICE` per turn, the rest after pending I/O (tens of thousands failed in one
+   * turn held the event loop, the other connections' heartbeats with it). An ask its asker gives
+   * up meanwhile ends as the asker says; its reply ignores the later failure.
+   */
   failAll(down: NodeDown): void {
     const pending: Array<[number, PendingAsk]> = []
     const cancelled = this.cancelled
@@ -105,7 +110,14 @@ export class PendingAsks {
     this.size = 0
     this.cancelled = undefined
     pending.sort((a, b) => a[0] - b[0])
-    for (const [, p] of pending) p.reply(Exit.fail(down))
+    const failed = Exit.fail(down)
+    let next = 0
+    const slice = () => {
+      const end = Math.min(pending.length, next + FAIL_SLICE)
+      while (next < end) pending[next++]![1].reply(failed)
+      if (next < pending.length) setImmediate(slice)
+    }
+    slice()
   }
 
   /** Empties slot `i`, moving back the entries of its probe run that may then no longer be found. */
@@ -177,6 +189,24 @@ export class PendingAsks {
     this.mask = mask
     this.size = keep.length
   }
+}
+
+/** How many of a lost connection's pending asks fail per turn (see `PendingAsks.failAll`). */
+const FAIL_SLICE = 1024
+
+/**
+ * The error of an ask refused because its node is not connected: one per peer, as errors are
+ * values (a Schema error captures its stack when made, 10-25 µs, and a lost connection refuses
+ * every waiting ask at once).
+ */
+const notConnected = new WeakMap<Peer, Exit.Exit<never, NodeDown>>()
+const notConnectedOf = (peer: Peer): Exit.Exit<never, NodeDown> => {
+  let exit = notConnected.get(peer)
+  if (exit === undefined) {
+    exit = Exit.fail(new NodeDown({ node: peer.name, reason: "not connected" }))
+    notConnected.set(peer, exit)
+  }
+  return exit
 }
 
 /** Delivery to an actor on another node. */
@@ -391,7 +421,7 @@ export class RemoteTarget implements Target {
     this.router.system.deadLetter(this.key, message, { _tag: "NoRoute", node: peer.name })
     if (reply !== undefined) {
       peer.asks.take(askId)
-      reply(Exit.fail(new NodeDown({ node: peer.name, reason: "not connected" })))
+      reply(notConnectedOf(peer))
     }
     return Offer.Dead
   }
