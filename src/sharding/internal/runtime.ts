@@ -458,6 +458,13 @@ export const make = (config: Config) =>
       const queued = held.get(shard)
       // behind what is held for the shard already: order per sender is kept
       if (queued !== undefined && queued.length > 0) return holdTell(shard, reg, key, message, hops, until)
+      // a tell another node sent here, for a shard this node should own and does not hold yet, is
+      // held until it has the lease: not sent back to the owner this node last read, which may
+      // have handed the shard over already and would hold it past the acquisition, behind the
+      // sender's next tells sent here directly
+      if (hops > 0 && !closing && !shardStates.has(shard) && desiredOwner(shard) === selfName) {
+        return holdTell(shard, reg, key, message, hops, until)
+      }
       const r = route(shard, reg)
       switch (r._tag) {
         case "Local":
