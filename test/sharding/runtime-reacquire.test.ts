@@ -8,14 +8,21 @@ import { Effect, Fiber } from "effect"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
 import { Counter, CounterEntity, eventually, fast, quiet, startNode } from "./_runtime.ts"
 
-/** a memory store behind a node's severable view, whose state loads for `slowKey` take `millis` */
+/**
+ * A memory store behind a node's severable view, whose state loads for `slowKey` take `millis`;
+ * `loading()` tells whether a load of `slowKey` has begun.
+ */
 const slowStore = (slowKey: string, millis: number) => {
   const mem = ShardStore.memory()
+  let started = false
   const slow: ShardStore.ShardStore = {
     ...mem,
-    loadState: (type, key) => key === slowKey ? Effect.delay(mem.loadState(type, key), millis) : mem.loadState(type, key)
+    loadState: (type, key) =>
+      key === slowKey
+        ? Effect.andThen(Effect.sync(() => void (started = true)), Effect.delay(mem.loadState(type, key), millis))
+        : mem.loadState(type, key)
   }
-  return ShardStore.severable(slow, "a")
+  return { ...ShardStore.severable(slow, "a"), loading: () => started }
 }
 
 describe("sharding: shards lost and acquired again by the same node", () => {
@@ -30,7 +37,7 @@ describe("sharding: shards lost and acquired again by the same node", () => {
       yield* counters.ref(neighbour).tell(Counter.Add({ by: 1 }))
       // its activation waits for its state; the shard's supervisor is in the middle of starting it
       const inFlight = yield* Effect.forkChild(Effect.result(counters.ref("slow").ask(Counter.Get(), { timeout: "10 seconds" })))
-      yield* Effect.sleep("50 millis")
+      yield* eventually("the activation is loading its state", view.loading, 10_000)
       view.sever()
       // every shard stops (the one starting an entity included) and is given up ...
       yield* eventually("every lost shard stopped", () =>
