@@ -5,6 +5,7 @@
  * The connection is then cut (a partition: no redial). Prints the longest event-loop stall on a
  * from the cut until every ask has ended (a setImmediate chain's longest gap, and
  * `monitorEventLoopDelay`'s max), how long until every ask ended, and their outcomes.
+ * `LOSS_RESUME=1`: b reads again instead (and answers at once), measured until every ask has its answer.
  *
  *   npx node bench/soak-loss-storm.ts
  */
@@ -17,10 +18,13 @@ import { startNode } from "../src/testing/TestNode.ts"
 import { connect, remote } from "../test/transport/_remote.ts"
 
 const ASKS = Number(process.env.LOSS_ASKS ?? 50_000)
+/** LOSS_RESUME=1: b reads again (and answers) instead of the cut */
+const RESUME = process.env.LOSS_RESUME === "1"
 const PAD = "x".repeat(Number(process.env.LOSS_PAD ?? 200))
 
 const Hang = Actor.make("bench/LossHang", { Hang: Actor.ask({ pad: Schema.String }) })
-const HangLive = Hang.behavior(Effect.succeed({ Hang: () => Effect.never }))
+// with LOSS_RESUME, b answers at once
+const HangLive = Hang.behavior(Effect.succeed({ Hang: () => (RESUME ? Effect.void : Effect.never) }))
 
 const program = Effect.gen(function*() {
   const b = yield* startNode("b")
@@ -28,7 +32,8 @@ const program = Effect.gen(function*() {
   yield* connect(a, b)
   const hanger = remote(a, yield* b.system.spawn(HangLive))
   // b stops reading what a sends: a's queue fills, later asks wait for room
-  ;(routerOf(b.node).peers.get("a")!.conn as any).socket.pause()
+  const bConn = routerOf(b.node).peers.get("a")!.conn as any
+  bConn.socket.pause()
   let ended = 0
   const outcomes = new Map<string, number>()
   let allEnded: () => void = () => {}
@@ -66,7 +71,12 @@ const program = Effect.gen(function*() {
   }
   const t0 = performance.now()
   setImmediate(tick)
-  partition(routerOf(a.node), "b", 60_000)
+  if (RESUME) {
+    // b reads again: every waiting ask is sent (none ends: b's actor never replies)
+    bConn.socket.resume()
+  } else {
+    partition(routerOf(a.node), "b", 60_000)
+  }
   const closeMs = performance.now() - t0
   yield* Effect.promise(() => done)
   const total = performance.now() - t0

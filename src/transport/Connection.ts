@@ -128,6 +128,7 @@ export class Connection {
   private readonly timers: Timers
   private stopTimer: Cancel
   private readonly drainWaiters = new WaitQueue()
+  private drainWakeScheduled = false
   private nextFragmentId = 1
   /**
    * the fragmented message being reassembled: its buffer grows with the pieces (doubling, up to
@@ -413,7 +414,7 @@ export class Connection {
     } else {
       this.socket.write(Buffer.concat(out), this.afterWrite)
     }
-    if (this.drainWaiters.size > 0 && !this.isFull) this.wakeDrainWaiters()
+    if (this.drainWaiters.size > 0 && !this.isFull && !this.drainWakeScheduled) this.wakeDrainWaiters()
   }
 
   private afterWrite = (error?: Error | null): void => {
@@ -428,8 +429,24 @@ export class Connection {
     if (this.queueHead < this.queueBodies.length || this.heartbeatDue) this.flush()
   }
 
-  private wakeDrainWaiters(): void {
-    this.drainWaiters.wakeAll()
+  /**
+   * Senders waiting for room try again, oldest first, while there is room: at most `WAKE_SLICE`
+   * per turn, the rest after pending I/O (or at the next write, once the queue is full again).
+   * Waking all of them at once had each encode its message, most only to find the queue full
+   * again: with tens of thousands waiting, every write held the event loop for a second.
+   */
+  private wakeDrainWaiters = (): void => {
+    this.drainWakeScheduled = false
+    if (this.closed !== undefined) return
+    for (let n = 0; n < WAKE_SLICE && !this.isFull; n++) {
+      const wake = this.drainWaiters.shift()
+      if (wake === undefined) return
+      wake()
+    }
+    if (this.drainWaiters.size > 0 && !this.isFull && !this.drainWakeScheduled && this.closed === undefined) {
+      this.drainWakeScheduled = true
+      this.timers.afterIo(this.wakeDrainWaiters)
+    }
   }
 
   private tick = (): void => {
