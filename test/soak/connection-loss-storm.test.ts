@@ -95,8 +95,9 @@ describe("soak: connection lost under an ask storm", () => {
 })
 
 /**
- * `count` asks with large messages from a to an actor on b, which stops reading (as a frozen
- * process): a's queue fills (`highWaterBytes`), and more than a slice of the asks wait for room.
+ * `count` asks with large messages (8 KB: what the kernel buffers is a small part of them) from
+ * a to an actor on b, which stops reading (as a frozen process): a's queue fills
+ * (`highWaterBytes`), and more than a slice of the asks wait for room.
  */
 const storm = (behavior: typeof HangLive, highWaterBytes: number) =>
   Effect.gen(function*() {
@@ -107,7 +108,7 @@ const storm = (behavior: typeof HangLive, highWaterBytes: number) =>
     const target = remote(a, yield* b.system.spawn(behavior))
     const bConn = routerOf(b.node).peers.get("a")!.conn as any
     bConn.socket.pause()
-    const pad = "x".repeat(4_000)
+    const pad = "x".repeat(8_000)
     const outcomes = new Map<string, number>()
     let ended = 0
     yield* Effect.forEach(Array.from({ length: count }), () =>
