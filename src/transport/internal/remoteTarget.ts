@@ -98,16 +98,8 @@ export class PendingAsks {
    * up meanwhile ends as the asker says; its reply ignores the later failure.
    */
   failAll(down: NodeDown): void {
-    const pending: Array<[number, PendingAsk]> = []
-    const cancelled = this.cancelled
-    for (let i = 0; i <= this.mask; i++) {
-      const p = this.asks[i]
-      if (p !== undefined && (cancelled === undefined || !cancelled.has(p.reply))) pending.push([this.ids[i]!, p])
-    }
-    this.ids = new Float64Array(64)
-    this.asks = new Array(64).fill(undefined)
-    this.mask = 63
-    this.size = 0
+    const pending = this.entries(this.cancelled)
+    this.rebuild(64, [])
     this.cancelled = undefined
     pending.sort((a, b) => a[0] - b[0])
     const failed = Exit.fail(down)
@@ -147,47 +139,37 @@ export class PendingAsks {
   private sweep(): void {
     const cancelled = this.cancelled!
     this.cancelled = undefined
-    const ids = this.ids
-    const asks = this.asks
-    const keep: Array<number> = []
-    const kept: Array<PendingAsk> = []
-    for (let i = 0; i <= this.mask; i++) {
-      const p = asks[i]
-      if (p !== undefined && !cancelled.has(p.reply)) {
-        keep.push(ids[i]!)
-        kept.push(p)
-      }
-    }
-    this.rebuild(Math.max(64, this.mask + 1), keep, kept)
+    this.rebuild(Math.max(64, this.mask + 1), this.entries(cancelled))
   }
 
   private resize(capacity: number): void {
-    const keep: Array<number> = []
-    const kept: Array<PendingAsk> = []
-    for (let i = 0; i <= this.mask; i++) {
-      const p = this.asks[i]
-      if (p !== undefined) {
-        keep.push(this.ids[i]!)
-        kept.push(p)
-      }
-    }
-    this.rebuild(capacity, keep, kept)
+    this.rebuild(capacity, this.entries(undefined))
   }
 
-  private rebuild(capacity: number, keep: Array<number>, kept: Array<PendingAsk>): void {
+  /** The table's entries (id, ask), less those whose reply is in `drop`. */
+  private entries(drop: Set<Reply> | undefined): Array<[number, PendingAsk]> {
+    const out: Array<[number, PendingAsk]> = []
+    for (let i = 0; i <= this.mask; i++) {
+      const p = this.asks[i]
+      if (p !== undefined && (drop === undefined || !drop.has(p.reply))) out.push([this.ids[i]!, p])
+    }
+    return out
+  }
+
+  private rebuild(capacity: number, entries: Array<[number, PendingAsk]>): void {
     const ids = new Float64Array(capacity)
     const asks: Array<PendingAsk | undefined> = new Array(capacity).fill(undefined)
     const mask = capacity - 1
-    for (let k = 0; k < keep.length; k++) {
-      let i = keep[k]! & mask
+    for (const [id, p] of entries) {
+      let i = id & mask
       while (ids[i] !== 0) i = (i + 1) & mask
-      ids[i] = keep[k]!
-      asks[i] = kept[k]
+      ids[i] = id
+      asks[i] = p
     }
     this.ids = ids
     this.asks = asks
     this.mask = mask
-    this.size = keep.length
+    this.size = entries.length
   }
 }
 
