@@ -21,3 +21,16 @@ const syncProbe = Effect.sync(probeThunk) as any
 export const syncProto: object = Object.getPrototypeOf(syncProbe)
 /** the key under which an `Effect.sync` keeps its thunk (undefined if Effect's layout hides it: then none is run in place) */
 export const syncThunkKey: string | undefined = Object.keys(syncProbe).find((k) => syncProbe[k] === probeThunk)
+
+/** The Exit of `effect` when it settles in place (an Exit, or an `Effect.sync` run now), else undefined (a fiber must run it). */
+export const exitNow = (effect: any): Exit.Exit<unknown, unknown> | undefined => {
+  const proto = Object.getPrototypeOf(effect)
+  if (proto === syncProto && syncThunkKey !== undefined) {
+    try {
+      return Exit.succeed(effect[syncThunkKey]())
+    } catch (defect) {
+      return Exit.die(defect)
+    }
+  }
+  return proto === successProto || proto === failureProto ? effect : undefined
+}

@@ -51,7 +51,7 @@ import { ActorContext, type ActorContextShape } from "../actors/ActorContext.ts"
 import { ActorStopped, isRegisteredRuntimeError } from "../actors/ActorError.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
 import * as Kernel from "../actors/Kernel.ts"
-import { successProto, syncProto, syncThunkKey } from "../internal/effectShape.ts"
+import { exitNow, successProto } from "../internal/effectShape.ts"
 
 export type Directive = "resume" | "restart" | "stop"
 
@@ -235,20 +235,12 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
       effect = Effect.die(defect)
     }
     // a handler that answered at once (Effect.succeed) has nothing to guard (a prototype
-    // comparison: Exit.isExit looks a symbol up along the effect's prototype chain)
-    const proto = Object.getPrototypeOf(effect)
-    if (proto === successProto) return effect
-    // an Effect.sync the cell runs at once anyway: its body runs here and its value is the Exit,
+    // comparison: Exit.isExit looks a symbol up along the effect's prototype chain); an
+    // Effect.sync the cell runs at once anyway (`untraced`) runs here, and its value is the Exit,
     // which the cell handles without a fiber (a guarded effect takes one per message); only a
-    // throw goes to the rules, as the defect it is
-    if (untraced === true && proto === syncProto && syncThunkKey !== undefined) {
-      try {
-        return Exit.succeed(effect[syncThunkKey]())
-      } catch (defect) {
-        effect = Effect.die(defect)
-      }
-    }
-    return settle(st, effect, message)
+    // failure goes to the rules (a throw of its body as the defect it is)
+    const exit = untraced === true ? exitNow(effect) : Object.getPrototypeOf(effect) === successProto ? effect : undefined
+    return exit?._tag === "Success" ? exit : settle(st, exit ?? effect, message)
   }
 
   /** The effect of a handler that may fail, under the rules (also what the cell calls, `Actor.GuardTypeId`). */

@@ -46,7 +46,7 @@ import { withActorLoggers } from "./logging.ts"
 import type { SystemCore } from "./system.ts"
 import { Offer, type Reply, type Target } from "./target.ts"
 import * as Tracing from "./tracing.ts"
-import { failureProto, successProto, syncProto, syncThunkKey } from "../../internal/effectShape.ts"
+import { exitNow, failureProto, successProto, syncProto, syncThunkKey } from "../../internal/effectShape.ts"
 import { WaitQueue } from "../../internal/WaitQueue.ts"
 
 export const State = { Starting: 0, Running: 1, Stopping: 2, Dead: 3 } as const
@@ -1228,18 +1228,10 @@ const handleInner = (handlers: any, direct: any, handler: (message: unknown) => 
     try {
       effect = handler.call(direct, message)
     } catch (defect) {
-      return handlers[GuardTypeId](handlers, Effect.die(defect), message, untraced)
+      effect = Effect.die(defect)
     }
-    const proto = Object.getPrototypeOf(effect)
-    if (proto === successProto) return effect
-    if (untraced && proto === syncProto && syncThunkKey !== undefined) {
-      try {
-        return Exit.succeed(effect[syncThunkKey]())
-      } catch (defect) {
-        effect = Effect.die(defect)
-      }
-    }
-    return handlers[GuardTypeId](handlers, effect, message, untraced)
+    const exit = untraced ? exitNow(effect) : Object.getPrototypeOf(effect) === successProto ? effect : undefined
+    return exit?._tag === "Success" ? exit : handlers[GuardTypeId](handlers, exit ?? effect, message, untraced)
   } catch (defect) {
     return Effect.die(defect)
   }
@@ -1361,19 +1353,6 @@ const runNow = (effect: any): true | Exit.Exit<unknown, unknown> | undefined => 
   if (proto === successProto) return true
   if (proto === failureProto) return effect
   return undefined
-}
-
-/** As `runNow`, with the value: the Exit of `effect`, or undefined when the fiber must run it. */
-const exitNow = (effect: any): Exit.Exit<unknown, unknown> | undefined => {
-  const proto = Object.getPrototypeOf(effect)
-  if (proto === syncProto && syncThunkKey !== undefined) {
-    try {
-      return Exit.succeed(effect[syncThunkKey]())
-    } catch (defect) {
-      return Exit.die(defect)
-    }
-  }
-  return proto === successProto || proto === failureProto ? effect : undefined
 }
 
 const handlerSpan = (cell: Cell, tag: string, parent: Tracer.AnySpan, effect: Effect.Effect<unknown, unknown>) =>
