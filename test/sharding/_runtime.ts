@@ -1,5 +1,6 @@
 /**
- * Shared pieces of the sharding runtime tests: a counter entity with durable state, short lease
+ * Shared pieces of the sharding runtime tests: a counter entity and a sequence-checking entity
+ * (order of numbered tells) with durable state, short lease
  * timings (real time, small), nodes with sharding over loopback TCP.
  */
 import { Context, Effect, Exit, Layer, Redacted, References, Schema, Scope } from "effect"
@@ -34,6 +35,25 @@ export const CounterEntity = Entity.make(
     }
   })),
   { passivateAfter: "400 millis", state: { schema: Schema.Int, initial: 0 } }
+)
+
+const SeqReport = Schema.Struct({ last: Schema.Int, count: Schema.Int, gaps: Schema.Int })
+/** numbered tells to a key, for order checks */
+export const Seq = Actor.make("test/ShardedSeq", {
+  Next: Actor.tell({ n: Schema.Int }),
+  Report: Actor.ask({}, { success: SeqReport })
+})
+/** counts the tells and those that did not follow the previous one (durable: kept across moves) */
+export const SeqEntity = Entity.make(
+  Seq,
+  Seq.behavior(Effect.gen(function*() {
+    const state = yield* Entity.state(SeqReport)
+    return {
+      Next: ({ n }) => state.update((s) => ({ last: n, count: s.count + 1, gaps: s.gaps + (n === s.last + 1 ? 0 : 1) })),
+      Report: () => state.get
+    }
+  })),
+  { state: { schema: SeqReport, initial: { last: 0, count: 0, gaps: 0 } } }
 )
 
 /** short leases, so that moves happen within a test */

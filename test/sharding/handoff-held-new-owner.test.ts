@@ -6,30 +6,10 @@
  * order.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
-import * as Actor from "../../src/actors/Actor.ts"
-import * as Entity from "../../src/sharding/Entity.ts"
+import { Effect } from "effect"
 import * as Hash from "../../src/sharding/internal/hash.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
-import { connect, eventually, fast, laggingView, quiet, settled, startNode } from "./_runtime.ts"
-
-const Seq = Actor.make("test/HeldSeq", {
-  Next: Actor.tell({ n: Schema.Int }),
-  Report: Actor.ask({}, { success: Schema.Struct({ last: Schema.Int, count: Schema.Int, gaps: Schema.Int }) })
-})
-const Report = Schema.Struct({ last: Schema.Int, count: Schema.Int, gaps: Schema.Int })
-/** counts the tells and those that did not follow the previous one */
-const SeqEntity = Entity.make(
-  Seq,
-  Seq.behavior(Effect.gen(function*() {
-    const state = yield* Entity.state(Report)
-    return {
-      Next: ({ n }) => state.update((s) => ({ last: n, count: s.count + 1, gaps: s.gaps + (n === s.last + 1 ? 0 : 1) })),
-      Report: () => state.get
-    }
-  })),
-  { state: { schema: Report, initial: { last: 0, count: 0, gaps: 0 } } }
-)
+import { connect, eventually, fast, laggingView, quiet, Seq, SeqEntity, settled, startNode } from "./_runtime.ts"
 
 const TELLS = 100
 

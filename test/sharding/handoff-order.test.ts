@@ -7,30 +7,10 @@
  * before the join) and the sender learns the new owner first.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Schema } from "effect"
-import * as Actor from "../../src/actors/Actor.ts"
-import * as Entity from "../../src/sharding/Entity.ts"
+import { Effect, Fiber } from "effect"
 import * as Hash from "../../src/sharding/internal/hash.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
-import { connect, fast, laggingView, quiet, settled, startNode } from "./_runtime.ts"
-
-const Seq = Actor.make("test/HandoffSeq", {
-  Next: Actor.tell({ n: Schema.Int }),
-  Report: Actor.ask({}, { success: Schema.Struct({ last: Schema.Int, count: Schema.Int, gaps: Schema.Int }) })
-})
-const Report = Schema.Struct({ last: Schema.Int, count: Schema.Int, gaps: Schema.Int })
-/** counts the tells and those that did not follow the previous one */
-const SeqEntity = Entity.make(
-  Seq,
-  Seq.behavior(Effect.gen(function*() {
-    const state = yield* Entity.state(Report)
-    return {
-      Next: ({ n }) => state.update((s) => ({ last: n, count: s.count + 1, gaps: s.gaps + (n === s.last + 1 ? 0 : 1) })),
-      Report: () => state.get
-    }
-  })),
-  { state: { schema: Report, initial: { last: 0, count: 0, gaps: 0 } } }
-)
+import { connect, fast, laggingView, quiet, Seq, SeqEntity, settled, startNode } from "./_runtime.ts"
 
 describe("sharding: one sender's tells across a handoff", () => {
   it.live("arrive in order at the new owner, each once, while the old owner's lease reads lag", () =>
