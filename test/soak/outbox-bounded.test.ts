@@ -27,6 +27,34 @@ const KiB = 1024
 const MESSAGE = 256 * KiB
 const HIGH_WATER = 1024 * KiB
 
+/**
+ * Node b with an actor recording what it takes (`done` once it has `expected` messages), reached
+ * through a proxy that holds the connection; node a (`options`) dialling b through it, the dial
+ * under way: a's outbox for b buffers.
+ */
+const heldDial = (expected: number, options?: Parameters<typeof startNode>[1]) =>
+  Effect.gen(function*() {
+    const proxy = yield* makeProxy
+    const b = yield* startNode("b")
+    const received: Array<number> = []
+    const done = yield* Deferred.make<void>()
+    const big = yield* b.system.spawn(Big.behavior(Effect.succeed({
+      Take: ({ n }) =>
+        Effect.sync(() => {
+          received.push(n)
+          if (received.length === expected) Deferred.doneUnsafe(done, Effect.void)
+        })
+    })))
+    proxy.setTarget(b.node.address.port)
+    proxy.hold()
+    const a = yield* startNode("a", options)
+    yield* Effect.forkChild(Effect.ignore(a.node.connect({ name: "b", host: "127.0.0.1", port: proxy.port }, "10 seconds")))
+    yield* withTimeout("the dial", Deferred.await(proxy.held))
+    const outbox = routerOf(a.node).peers.get("b")!.outbox
+    const ref = a.system.refFor(big.address) as ActorRef.ActorRef<typeof Big.defs>
+    return { proxy, a, ref, outbox, received, done }
+  })
+
 describe("soak: the outbox of a peer being dialled is bounded in bytes", () => {
   it.live("a peer that never answers its handshake: large tells wait, tellUnsafes past the limit are dead letters", () =>
     Effect.gen(function*() {
@@ -71,25 +99,8 @@ describe("soak: the outbox of a peer being dialled is bounded in bytes", () => {
 
   it.live("small messages: past bufferLimit envelopes a tell waits, a tellUnsafe is Overloaded", () =>
     Effect.gen(function*() {
-      const proxy = yield* makeProxy
-      const b = yield* startNode("b")
-      const received: Array<number> = []
-      const done = yield* Deferred.make<void>()
-      const big = yield* b.system.spawn(Big.behavior(Effect.succeed({
-        Take: ({ n }) =>
-          Effect.sync(() => {
-            received.push(n)
-            if (received.length === 300) Deferred.doneUnsafe(done, Effect.void)
-          })
-      })))
-      proxy.setTarget(b.node.address.port)
-      proxy.hold()
-      const a = yield* startNode("a", { bufferLimit: 100 })
+      const { a, done, outbox, proxy, received, ref } = yield* heldDial(300, { bufferLimit: 100 })
       const letters = yield* subscribeDeadLetters(a)
-      yield* Effect.forkChild(Effect.ignore(a.node.connect({ name: "b", host: "127.0.0.1", port: proxy.port }, "10 seconds")))
-      yield* withTimeout("the dial", Deferred.await(proxy.held))
-      const outbox = routerOf(a.node).peers.get("b")!.outbox
-      const ref = a.system.refFor(big.address) as ActorRef.ActorRef<typeof Big.defs>
       const data = new Uint8Array(8)
       let told = 0
       const tells = yield* Effect.forkChild(
@@ -110,25 +121,8 @@ describe("soak: the outbox of a peer being dialled is bounded in bytes", () => {
 
   it.live("a peer that answers later: the tells that waited follow the buffered ones, in order", () =>
     Effect.gen(function*() {
-      const proxy = yield* makeProxy
-      const b = yield* startNode("b")
-      const received: Array<number> = []
-      const done = yield* Deferred.make<void>()
-      const big = yield* b.system.spawn(Big.behavior(Effect.succeed({
-        Take: ({ n }) =>
-          Effect.sync(() => {
-            received.push(n)
-            if (received.length === 20) Deferred.doneUnsafe(done, Effect.void)
-          })
-      })))
-      proxy.setTarget(b.node.address.port)
-      proxy.hold()
-      const a = yield* startNode("a")
-      yield* Effect.forkChild(Effect.ignore(a.node.connect({ name: "b", host: "127.0.0.1", port: proxy.port }, "10 seconds")))
-      yield* withTimeout("the dial", Deferred.await(proxy.held))
-      const outbox = routerOf(a.node).peers.get("b")!.outbox
+      const { done, outbox, proxy, received, ref } = yield* heldDial(20)
       assert.isTrue(outbox.dialing)
-      const ref = a.system.refFor(big.address) as ActorRef.ActorRef<typeof Big.defs>
       const data = new Uint8Array(MESSAGE).fill(2)
       const tells = yield* Effect.forkChild(
         Effect.forEach(Array.from({ length: 20 }, (_, i) => i + 1), (n) => ref.tell(Big.Take({ n, data })), { discard: true }),
