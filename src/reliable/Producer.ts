@@ -185,7 +185,8 @@ export const producer = <A>(
     const now0 = yield* Clock.currentTimeMillis
     // resends after silence are timed on the monotonic clock (deadlines, which are persisted, on
     // the wall clock): a step of the wall clock back would hold them back for as long as the step
-    const mono0 = Number((yield* Clock.monotonicTimeNanos) / 1_000_000n)
+    const monoMillis = Effect.map(Clock.monotonicTimeNanos, (nanos) => Number(nanos / 1_000_000n))
+    const mono0 = yield* monoMillis
     const snapshot = store.loadProducer(id)
     let session: number
     let nextSeq: number
@@ -444,7 +445,6 @@ export const producer = <A>(
     }
 
     const tickMillis = Math.max(5, Math.min(resendMin, deadlineMillis) / 4)
-    const monoMillis = Effect.map(Clock.monotonicTimeNanos, (nanos) => Number(nanos / 1_000_000n))
     const Endpoint = P.Producer.behavior(Effect.gen(function*() {
       const self = yield* ActorContext
       yield* self.startPeriodicTimer("tick", P.Producer.Tick(), Duration.millis(tickMillis))
