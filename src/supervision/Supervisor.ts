@@ -47,7 +47,8 @@
  * - A restart whose start fails is retried through the supervisor's mailbox (OTP's
  *   `try_again_restart`), so calls are served between the attempts of a child that keeps
  *   failing to start: meanwhile only that child is `restarting` (the others of its group wait
- *   `stopped` and start with it), and `terminateChild` of it ends the retries.
+ *   `stopped` and start with it, even after a `terminateChild` of one of them, as in OTP), and
+ *   `terminateChild` of it ends the retries.
  * - While a restart waits for its backoff (which OTP lacks), the child is `restarting`:
  *   `restartChild` and `deleteChild` fail with `Restarting` (OTP's `{error, restarting}`), and
  *   `terminateChild` cancels the pending restart.
@@ -858,6 +859,9 @@ const build = (
           if (typeof id !== "string") return yield* badId(id)
           const child = find(id)
           if (child === undefined) return yield* notFound(id)
+          // waiting, stopped, for the retry of its group's restart: no actor to stop, and it
+          // starts with its group (OTP's terminate_child of a child without a pid is a no-op)
+          if (child.status === "stopped" && child.due !== undefined) return
           yield* stop(child)
           if (child.restart === "temporary") removeSpecs([id])
         }),

@@ -105,4 +105,35 @@ describe("a child that keeps failing to start", () => {
         assert.deepStrictEqual(yield* statuses(), [["c1", "running"], ["c2", "running"], ["c3", "stopped"]])
       })
     ))
+
+  it.effect("terminateChild of a child waiting for its group's retry does not leave it out: it starts with the group (OTP)", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        for (const [strategy, terminated] of [["one_for_all", ["c1", "c3"]], ["rest_for_one", ["c3"]]] as const) {
+          const failing = { on: false }
+          const other = C.behavior(Effect.succeed({ Crash: () => Effect.die(new Error("crash")) }))
+          const sup = yield* system.spawn(Supervisor.make({
+            strategy,
+            backoff: false,
+            children: ["c1", "c2", "c3"].map((id) =>
+              Supervisor.child(id, id === "c2" ? child(failing) : other, { shutdown: "brutal_kill" })
+            )
+          }))
+          failing.on = true
+          yield* (yield* childInfo(sup, "c2")).ref!.tell(C.Crash())
+          yield* settle()
+          // the first start of c2 is under way (it fails in 2 s); the next one succeeds
+          failing.on = false
+          const calls = yield* Effect.forkChild(
+            Effect.forEach(terminated, (id) => Supervisor.terminateChild(sup, id), { concurrency: "unbounded" })
+          )
+          yield* settle()
+          yield* TestClock.adjust("2 seconds")
+          yield* settle()
+          yield* Fiber.join(calls)
+          const statuses = (yield* Supervisor.whichChildren(sup)).map((c) => [c.id, c.status])
+          assert.deepStrictEqual(statuses, [["c1", "running"], ["c2", "running"], ["c3", "running"]], strategy)
+        }
+      })
+    ))
 })
