@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import { Actor, ActorContext, ActorRef, ActorSystem, ExitReason } from "../../src/index.ts"
 import { settle, withSystem } from "./_helpers.ts"
 
@@ -53,5 +54,26 @@ describe("killing an actor that is stopping", () => {
       yield* settle()
       assert.deepStrictEqual(yield* Fiber.join(exit), ExitReason.killed)
       yield* Fiber.interrupt(spawn)
+    })))
+
+  it.effect("ended by an exit signal (not trapping): its cleanup has its stop budget, then Killed; with infinity, until a kill", () =>
+    withSystem()(Effect.gen(function*() {
+      const system = yield* ActorSystem
+      for (const shutdown of ["1 second", "infinity"] as const) {
+        const finalizing = yield* Deferred.make<void>()
+        const ref = yield* system.spawn(hangingCleanup(finalizing), { shutdown })
+        const exit = yield* Effect.forkChild(system.awaitExit(ref))
+        yield* system.exit(ref, ExitReason.error("linked crash"))
+        yield* Deferred.await(finalizing)
+        yield* TestClock.adjust("1 second")
+        yield* settle()
+        if (shutdown === "infinity") {
+          assert.isUndefined(exit.pollUnsafe(), "an infinite budget: it waits for its cleanup")
+          yield* system.kill(ref)
+          yield* settle()
+        }
+        assert.isDefined(exit.pollUnsafe(), `${shutdown}: still stopping`)
+        assert.deepStrictEqual(yield* Fiber.join(exit), ExitReason.killed, shutdown)
+      }
     })))
 })

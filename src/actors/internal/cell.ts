@@ -501,7 +501,8 @@ export class Cell implements Target, ActorContextShape, Activatable {
     if (this.trapping) return this.signal(new ExitSignal(from, reason))
     if (ExitReason.isNormal(reason) && !(direct && from.key === this.self.key)) return
     endedBySignal.add(this)
-    this.terminate(reason)
+    // its cleanup has its stop budget, as a stop's (OTP's process is dead at once)
+    this.terminate(reason, this.stopBudget)
   }
 
   /**
