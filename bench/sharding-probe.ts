@@ -122,6 +122,13 @@ const three = Effect.gen(function*() {
   const rr: Array<any> = []
   for (let j = 0; rr.length < raw.length; j++) for (const g of groups) if (j < g.length) rr.push(g[j])
   const rrAsk = (i: number) => rr[i % rr.length]!.ask(Echo.Ping({ n: i }))
+  // the same, each node's in actor id (spawn) order
+  const rrId: Array<any> = []
+  const byId = groups.map((g) => [...g].sort((a, b) => a.address.id - b.address.id))
+  for (let j = 0; rrId.length < raw.length; j++) for (const g of byId) if (j < g.length) rrId.push(g[j])
+  const rrIdAsk = (i: number) => rrId[i % rrId.length]!.ask(Echo.Ping({ n: i }))
+  // how far key order is from spawn order on each node: ids out of order among consecutive keys
+  console.error("raw id inversions per node", groups.map((g) => g.filter((x, j) => j > 0 && x.address.id < g[j - 1].address.id).length))
   const perm = Array.from({ length: keys }, (_, i) => i).sort(() => Math.random() - 0.5)
   const spreadShuffledAsk = (i: number) => spread[perm[i % spread.length]!]!.ask(Echo.Ping({ n: i }))
   const supShuffledAsk = (i: number) => sup[perm[i % sup.length]!]!.ask(Echo.Ping({ n: i }))
@@ -129,7 +136,7 @@ const three = Effect.gen(function*() {
   yield* pipelined(10_000, plainAsk)
   yield* pipelined(10_000, spreadAsk)
   yield* pipelined(10_000, entityAsk)
-  const extra: Record<string, (i: number) => Effect.Effect<unknown, unknown>> = { spreadShuffled: spreadShuffledAsk, rr: rrAsk, supShuffled: supShuffledAsk }
+  const extra: Record<string, (i: number) => Effect.Effect<unknown, unknown>> = { spreadShuffled: spreadShuffledAsk, rr: rrAsk, rrId: rrIdAsk, supShuffled: supShuffledAsk }
   const kinds = { plain: plainAsk, spread: spreadAsk, own: ownAsk, sup: supAsk, entity: entityAsk, raw: rawAsk }
   type Kind = keyof typeof kinds
   const r = { plain: [], spread: [], own: [], sup: [], entity: [], raw: [] } as Record<Kind, Array<number>>

@@ -68,12 +68,13 @@ const validatorFor = (schema: Schema.Top): (u: unknown) => Exit.Exit<unknown, Sc
  */
 export const StoppingHook: unique symbol = Symbol.for("telex/Kernel/StoppingHook")
 
-export class Cell implements Target, ActorContextShape, Activatable {
+export class Cell extends MessageQueue implements Target, ActorContextShape, Activatable {
   // The fields a message reads come first: an object's fields are laid out in the order they
   // are declared, and a message to an actor not used for a while (one of many) then misses the
-  // cache on the first two or three lines of it rather than on all six.
+  // cache on the first two or three lines of it rather than on all six. The mailbox's own fields
+  // come before them (the cell is its mailbox: one object per message, not two, each a cache miss
+  // for an actor among many not used lately, and one object fewer per actor).
   state: number = State.Starting
-  readonly mailbox = new MessageQueue()
   readonly capacity: number
   scheduled = false
   /** messages accepted into the mailbox (the observer's per-actor rate) */
@@ -142,6 +143,7 @@ export class Cell implements Target, ActorContextShape, Activatable {
     options: SpawnOptions | undefined,
     parent: Cell | undefined
   ) {
+    super()
     this.system = system
     this.behavior = behavior
     this.protocol = behavior.protocol as unknown as AnyProtocol
@@ -154,6 +156,11 @@ export class Cell implements Target, ActorContextShape, Activatable {
     this.stopBudget = stopBudgetMillis(options?.shutdown ?? behavior.shutdown)
     this.scope = Scope.makeUnsafe()
     this.self = new ActorRef({ node: system.nodeId, id, protocol: behavior.protocol.name }, this, system)
+  }
+
+  /** its mailbox: the cell itself */
+  get mailbox(): MessageQueue {
+    return this
   }
 
   /** handling messages now: its drain fiber runs (until the turn's last handler has ended) */
