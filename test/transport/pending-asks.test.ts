@@ -2,6 +2,7 @@
  * The table of asks awaiting their reply from one peer: found by id whatever the order replies
  * come in, across growth and shrinking; an ask given up on gets no reply, and is dropped when
  * its reply comes or by a sweep; a lost connection fails the others in the order they were made.
+ * A reply costs a few slot reads however many asks are in flight.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Exit from "effect/Exit"
@@ -58,6 +59,33 @@ describe("pending asks", () => {
     asks.fail(ids[50]!, new Error("too large"))
     asks.failAll(new NodeDown({ node: "b", reason: "gone" }))
     assert.deepStrictEqual(replied, Array.from({ length: 200 }, (_, k) => `${k + 100}:Failure`))
+    assert.strictEqual(asks.size, 0)
+  })
+  it("replies that come oldest first, with 20 000 asks in flight, read a few slots each", () => {
+    const asks = new PendingAsks()
+    const reply = (() => {}) as unknown as Reply
+    const ids: Array<number> = []
+    for (let k = 0; k < 20_000; k++) ids.push(asks.add(reply, protocol, "T"))
+    // the table's slots, read through a counter (no rebuild happens below: the size stays the same)
+    const table = asks as unknown as { ids: Float64Array }
+    const slots = table.ids
+    let reads = 0
+    table.ids = new Proxy(slots, {
+      get: (t, k) => {
+        if (typeof k === "string" && ++reads > 1_000_000) throw new Error("more than 1 000 000 slot reads")
+        return (t as any)[k]
+      },
+      set: (t, k, v) => (((t as any)[k] = v), true)
+    })
+    // as a steady flood does: the oldest ask's reply comes, and a new ask goes out
+    for (let k = 0; k < 2_000; k++) {
+      assert.isDefined(asks.take(ids[k]!))
+      ids.push(asks.add(reply, protocol, "T"))
+    }
+    assert.strictEqual(asks.size, 20_000)
+    assert.isBelow(reads, 20 * 2_000, `slot reads for 2 000 replies and asks`)
+    table.ids = slots
+    for (let k = 2_000; k < ids.length; k++) assert.isDefined(asks.take(ids[k]!), `ask ${ids[k]} is found`)
     assert.strictEqual(asks.size, 0)
   })
 })
