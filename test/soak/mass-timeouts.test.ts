@@ -38,4 +38,20 @@ describe("soak: mass ask timeouts", () => {
       assert.isAbove(beforeIo, 0)
       assert.deepStrictEqual(order, Array.from({ length: order.length }, (_, i) => i), "in the order they were made")
     })), 10_000)
+
+  it.live("expiries that ask again, past what the queue's ring holds, all expire once", () =>
+    Effect.gen(function*() {
+      let expired = 0
+      // 12 asks whose expiry makes two more each (a retry and another ask): the ring, 16 slots
+      // at first, grows while its queue's timer is expiring entries
+      for (let i = 0; i < 12; i++) {
+        after(13, () => {
+          expired++
+          after(13, () => void expired++)
+          after(13, () => void expired++)
+        })
+      }
+      yield* Effect.sleep("150 millis")
+      assert.strictEqual(expired, 12 * 3)
+    }))
 })

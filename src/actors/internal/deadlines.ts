@@ -125,12 +125,13 @@ export class Queue {
     // the monotonic clock, as the timers: a step of the wall clock (NTP, a VM resumed) would
     // keep asks waiting for as long as it went back
     const now = performance.now()
-    const ring = this.ring
     // at most EXPIRE_SLICE asks fail per turn, the rest at the next one: the asks to a peer that
     // froze expire together, and failing 50 000 of them at once (each builds its AskTimeout) held
     // the event loop, its reads and heartbeats included, for ~0.7 s
     let budget = EXPIRE_SLICE
     while (this.size > 0) {
+      // the ring as it is now: an expiry that asks again may have grown it (a new array)
+      const ring = this.ring
       const i = this.head
       const e = ring[i]!
       if (!e.cancelled && (e.at > now || budget === 0)) break
@@ -149,7 +150,7 @@ export class Queue {
       if (this.queues.get(this.millis) === this) this.queues.delete(this.millis)
       return
     }
-    this.arm(ring[this.head]!.at - now)
+    this.arm(this.ring[this.head]!.at - now)
   }
 }
 
