@@ -54,4 +54,30 @@ describe("soak: mass ask timeouts", () => {
       yield* Effect.sleep("150 millis")
       assert.strictEqual(expired, 12 * 3)
     }))
+
+  it.live("expiries that ask again (a flood's next asks) still expire a slice per turn", () =>
+    Effect.callback<ReadonlyArray<number>>((resume) => {
+      const count = 3_000
+      // expiries per turn of the event loop: a setImmediate starts the next count
+      const perTurn: Array<number> = [0]
+      let counting = true
+      const turn = () => {
+        perTurn.push(0)
+        if (counting) setImmediate(turn)
+      }
+      setImmediate(turn)
+      let expired = 0
+      const ask = (generation: number) =>
+        after(21, () => {
+          perTurn[perTurn.length - 1]!++
+          if (generation < 3) ask(generation + 1)
+          if (++expired === count * 3) {
+            counting = false
+            resume(Effect.succeed(perTurn))
+          }
+        })
+      for (let i = 0; i < count; i++) ask(1)
+    }).pipe(Effect.map((perTurn) => {
+      assert.isAtMost(Math.max(...perTurn), 1024, `expiries per turn ${perTurn.filter((n) => n > 0).join(" ")}`)
+    })), 10_000)
 })

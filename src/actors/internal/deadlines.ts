@@ -35,6 +35,13 @@ export class Queue {
   private size = 0
   private live = 0
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
+  /**
+   * `fire` is expiring entries. An `add` from an expiry armed a timer of its own, and `fire`
+   * then armed another: every slice left one more timer behind, and they fired together, so the
+   * asks of a flood to a frozen peer (each timeout starting the next ask) expired several slices
+   * per turn, more at each round: seconds without reading, heartbeats included.
+   */
+  private firing = false
   /** whether the timer keeps the process alive: only while some ask is pending, as a timer per ask would */
   private refed = true
   readonly millis: number
@@ -53,6 +60,8 @@ export class Queue {
     }
     this.ring[(this.head + this.size++) & this.mask] = entry
     this.live++
+    // an expiry asking again: `fire` arms the timer once it is done
+    if (this.firing) return entry
     if (this.timer === undefined) this.arm(this.millis)
     else if (!this.refed) {
       this.refed = true
@@ -128,6 +137,23 @@ export class Queue {
     // at most EXPIRE_SLICE asks fail per turn, the rest at the next one: the asks to a peer that
     // froze expire together, and failing 50 000 of them at once (each builds its AskTimeout) held
     // the event loop, its reads and heartbeats included, for ~0.7 s
+    this.firing = true
+    try {
+      this.expireDue(now)
+    } finally {
+      this.firing = false
+    }
+    if (this.size === 0) {
+      this.head = 0
+      // nothing pending: forget this timeout's queue
+      if (this.queues.get(this.millis) === this) this.queues.delete(this.millis)
+      return
+    }
+    this.arm(this.ring[this.head]!.at - now)
+  }
+
+  /** Expires the due entries, at most `EXPIRE_SLICE`. */
+  private expireDue(now: number): void {
     let budget = EXPIRE_SLICE
     while (this.size > 0) {
       // the ring as it is now: an expiry that asks again may have grown it (a new array)
@@ -144,13 +170,6 @@ export class Queue {
       this.live--
       e.expire()
     }
-    if (this.size === 0) {
-      this.head = 0
-      // nothing pending: forget this timeout's queue
-      if (this.queues.get(this.millis) === this) this.queues.delete(this.millis)
-      return
-    }
-    this.arm(this.ring[this.head]!.at - now)
   }
 }
 
