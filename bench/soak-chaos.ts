@@ -93,6 +93,14 @@ const summary = (samples: ReadonlyArray<Sample>) => {
 
 const gcInfo = (p: ProbeRef) => p.ask(Probe.Info({ gc: true }), { timeout: "10 seconds" })
 
+/** With SOAK_CPU_PROF=<dir>: the nodes write their CPU profiles there (see the soak app). */
+const writeProfiles = (names: ReadonlyArray<string>, probe: (name: string) => Effect.Effect<ProbeRef, unknown>) =>
+  process.env.SOAK_CPU_PROF === undefined ? Effect.void : Effect.forEach(names, (n) =>
+    Effect.flatMap(probe(n), (p) => p.ask(Probe.Profile(), { timeout: "30 seconds" })).pipe(
+      Effect.tap((path) => Effect.sync(() => console.log(`profile of ${n}: ${path}`))),
+      Effect.ignore
+    ), { discard: true })
+
 const STORM = Number(process.env.SOAK_STORM ?? 5000)
 
 const scenarioStop = Effect.gen(function*() {
@@ -138,6 +146,7 @@ const scenarioStop = Effect.gen(function*() {
   console.log(`stop: n1 heap after GC ${(before.heapUsed / MiB).toFixed(1)} -> ${(after.heapUsed / MiB).toFixed(1)} MiB, timers ${before.timers} -> ${after.timers}, handles ${before.handles} -> ${after.handles}`)
   check(after.timers <= before.timers + 2, `stop: n1's timers back after the storm (${before.timers} -> ${after.timers})`)
   check(after.heapUsed - before.heapUsed < 32 * MiB, `stop: n1's heap back after the storm (${before.heapUsed} -> ${after.heapUsed})\n${why()}`)
+  yield* writeProfiles(cluster.names, probe)
 })
 
 const scenarioKill = Effect.gen(function*() {
