@@ -46,16 +46,44 @@ export const fromCause = (cause: Cause.Cause<unknown>): ExitReason =>
 
 const lazyError = (cause: Cause.Cause<unknown>): ExitReason => {
   const reason = { _tag: "Error" } as { _tag: "Error"; message: string }
-  Object.defineProperty(reason, "message", {
-    enumerable: true,
-    configurable: true,
-    get() {
-      const message = Cause.pretty(cause)
-      Object.defineProperty(reason, "message", { value: message, enumerable: true, writable: false, configurable: false })
-      return message
-    }
-  })
+  CauseSlot.put(reason, cause)
+  Object.defineProperty(reason, "message", lazyMessage)
   return reason
+}
+
+/**
+ * Keeps a lazy reason's cause in a private field of the plain object (a base class constructor
+ * returning its argument lets a subclass add private fields to any object): invisible to keys,
+ * equality and JSON, and, with one getter shared by all reasons, defining `message` costs a
+ * third of a getter closing over the cause (each closure gave each reason a map of its own).
+ */
+class Stamp {
+  constructor(o: object) {
+    return o
+  }
+}
+class CauseSlot extends Stamp {
+  readonly #cause: Cause.Cause<unknown>
+  private constructor(o: object, cause: Cause.Cause<unknown>) {
+    super(o)
+    this.#cause = cause
+  }
+  static put(o: object, cause: Cause.Cause<unknown>): void {
+    new CauseSlot(o, cause)
+  }
+  static get(o: object): Cause.Cause<unknown> {
+    return (o as CauseSlot).#cause
+  }
+}
+
+const lazyMessage: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: object) {
+    const message = Cause.pretty(CauseSlot.get(this))
+    Object.defineProperty(this, "message", { value: message, enumerable: true, writable: false, configurable: false })
+    return message
+  }
 }
 
 /**
