@@ -423,10 +423,10 @@ interface ChildState {
   restart: RestartPolicy.RestartType
   significant: boolean
   ref: ActorRef<any> | undefined
-  /** `ref.key`, kept: formatting a key costs, and every exit looks the child up by it */
+  /** `ref.key`, kept: formatting a key costs */
   refKey: string | undefined
-  /** the key of the ref it had when it last exited (OTP keeps a restarting child's last pid) */
-  lastRefKey: string | undefined
+  /** the ref it had when it last exited (OTP keeps a restarting child's last pid) */
+  lastRef: ActorRef<any> | undefined
   status: "running" | "restarting" | "stopped"
   /** the restart timer this child waits for (a later decision supersedes an older timer) */
   due: number | undefined
@@ -523,19 +523,25 @@ const build = (
     const monoMillis = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
     // indexes over `children`, so that a supervisor of many (dynamic) children finds one in O(1)
     const byId = new Map<string, ChildState>()
-    const byRef = new Map<string, ChildState>()
+    // by the actor's id on this node (children are local): an exit looks its child up with no key
+    // to format
+    const byRef = new Map<number, ChildState>()
     const find = (id: string) => byId.get(id)
-    const findRef = (key: string) => byRef.get(key)
+    const findRef = (ref: ActorRef<any>) => {
+      const child = byRef.get(ref.address.id)
+      // (the same id on another node, or of an earlier incarnation of this one, is another actor)
+      return child !== undefined && (child.ref === ref || child.refKey === ref.key) ? child : undefined
+    }
     const addEntry = (child: ChildState) => {
       children.add(child)
       byId.set(child.spec.id, child)
     }
     /** `key`: the ref's key when the caller has it (formatting one costs) */
     const setRef = (child: ChildState, ref: ActorRef<any> | undefined, key = ref?.key) => {
-      if (child.refKey !== undefined) byRef.delete(child.refKey)
+      if (child.ref !== undefined) byRef.delete(child.ref.address.id)
       child.ref = ref
       child.refKey = key
-      if (key !== undefined) byRef.set(key, child)
+      if (ref !== undefined) byRef.set(ref.address.id, child)
     }
 
     const newChild = (spec: ChildSpec<any>): ChildState => ({
@@ -545,7 +551,7 @@ const build = (
       significant: spec.significant === true,
       ref: undefined,
       refKey: undefined,
-      lastRefKey: undefined,
+      lastRef: undefined,
       status: "stopped",
       restarts: 0,
       due: undefined,
@@ -752,7 +758,7 @@ const build = (
         const child = byId.get(id)
         if (child === undefined) continue
         byId.delete(id)
-        if (child.refKey !== undefined) byRef.delete(child.refKey)
+        if (child.ref !== undefined) byRef.delete(child.ref.address.id)
         children.delete(child)
       }
     }
@@ -848,8 +854,8 @@ const build = (
         Effect.gen(function*() {
           if (isRef(id)) {
             // or the child this ref was, now waiting for its restart
-            const child = findRef(id.key) ??
-              Array.from(children).find((c) => c.status === "restarting" && c.lastRefKey === id.key)
+            const child = findRef(id) ??
+              Array.from(children).find((c) => c.status === "restarting" && c.lastRef?.key === id.key)
             // a former child that is gone: done already (OTP); a live actor that is no child: NotFound
             if (child === undefined) return targetOf(id).isAlive ? yield* notFound(id) : undefined
             yield* stop(child)
@@ -938,23 +944,24 @@ const build = (
         }
         return restartGroup(ids, gen)
       },
-      onExit: (signal: ExitSignal) =>
-        Effect.suspend(() => {
-          const key = signal.from.key
-          const child = findRef(key)
-          if (child === undefined) {
-            // our parent exited: follow it (OTP). Exits of former children (stopped by us) and of
-            // other linked actors are ignored, as OTP's supervisor does.
-            const parent = supervision.parent
-            return parent !== undefined && key === parent.key ? ctx.stop(signal.reason) : Effect.void
-          }
-          setRef(child, undefined)
-          child.lastRefKey = key
-          child.status = "stopped"
-          const at = nowMillis()
-          publish({ _tag: "ChildExited", supervisor: selfKey, at, childId: child.spec.id, actor: key, reason: signal.reason })
-          return onChildExit(child, signal.reason, at)
-        })
+      // (called as the signal is handled: no suspend needed)
+      onExit: (signal: ExitSignal) => {
+        const from = signal.from
+        const child = findRef(from)
+        if (child === undefined) {
+          // our parent exited: follow it (OTP). Exits of former children (stopped by us) and of
+          // other linked actors are ignored, as OTP's supervisor does.
+          const parent = supervision.parent
+          return parent !== undefined && from.key === parent.key ? ctx.stop(signal.reason) : Effect.void
+        }
+        const key = child.refKey!
+        setRef(child, undefined)
+        child.lastRef = from
+        child.status = "stopped"
+        const at = nowMillis()
+        publish({ _tag: "ChildExited", supervisor: selfKey, at, childId: child.spec.id, actor: key, reason: signal.reason })
+        return onChildExit(child, signal.reason, at)
+      }
     }
   }))
   // its children have budgets of their own (OTP: a supervisor child's default shutdown is infinity)
