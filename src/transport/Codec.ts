@@ -38,7 +38,11 @@ export interface Codec {
    * it (a msgpackr record structure used for the first time), so nothing sent later refers to it.
    */
   discard(): void
-  decode(bytes: Uint8Array): unknown
+  /**
+   * `shared`: `bytes` is a view of a buffer that is overwritten once `decode` returns, so byte
+   * arrays in the value are copies; otherwise they are views of `bytes` (no copy of a large payload).
+   */
+  decode(bytes: Uint8Array, shared?: boolean): unknown
 }
 
 const textEncoder = new TextEncoder()
@@ -88,6 +92,12 @@ const packing = (make: () => Packr, records: boolean): Pick<Codec, "encode" | "e
   }
 }
 
+/** msgpackr reads `copyBuffers` from the unpacker at each `bin` it decodes */
+const unpack = (unpackr: Unpackr, bytes: Uint8Array, shared: boolean | undefined): unknown => {
+  ;(unpackr as { copyBuffers?: boolean }).copyBuffers = shared === true
+  return unpackr.unpack(bytes as Buffer)
+}
+
 export const make = (name: CodecName): Codec => {
   switch (name) {
     case "msgpackr-records": {
@@ -95,7 +105,7 @@ export const make = (name: CodecName): Codec => {
       return {
         name,
         ...packing(() => new Packr({ useRecords: true, sequential: true, moreTypes: false }), true),
-        decode: (b) => unpackr.unpack(b as Buffer)
+        decode: (b, shared) => unpack(unpackr, b, shared)
       }
     }
     case "msgpack": {
@@ -109,7 +119,7 @@ export const make = (name: CodecName): Codec => {
         // `undefined` (e.g. a request id a peer left out, echoed) as nil, as JSON writes null:
         // msgpackr would write its extension for it, which standard MessagePack does not have
         ...packing(() => new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true, encodeUndefinedAsNil: true }), false),
-        decode: (b) => unpackr.unpack(b as Buffer)
+        decode: (b, shared) => unpack(unpackr, b, shared)
       }
     }
     case "json": {

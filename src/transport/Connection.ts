@@ -46,6 +46,7 @@ import {
   ProtocolError,
   singleFrameLimit
 } from "./Frame.ts"
+import { emitBuffered, readInPlace } from "./internal/readInPlace.ts"
 import { Slabs } from "./internal/slabs.ts"
 import { WaitQueue } from "../internal/WaitQueue.ts"
 
@@ -194,7 +195,15 @@ export class Connection {
     // bad bytes in the chunk that ended the handshake: the decoder failed after the leftover frames
     const failed = this.decoder.failed
     if (failed !== undefined) return this.close(`protocol error: ${failed.message}`)
-    this.socket.resume()
+    const socket = this.socket
+    // what the socket read after the handshake's last frame comes first (as `data`, to onData)
+    emitBuffered(socket, () => this.closed !== undefined)
+    if (this.closed !== undefined) return
+    // frames are read into the decoder's buffers where the socket allows it (plain TCP), not
+    // into a new buffer per read that a large frame is then copied out of
+    const decoder = this.decoder
+    readInPlace(socket, () => decoder.readBuffer(), this.onRead)
+    socket.resume()
   }
 
   /** Replaces the envelope handlers (the router installs its own once the peer is attached). */
@@ -496,8 +505,19 @@ export class Connection {
     if (this.closed !== undefined) return
     this.lastReceived = this.timers.now()
     this.bytesIn += chunk.length
+    this.onFrames(this.decoder.push(chunk, this.frames))
+  }
+
+  /** `n` bytes were read in place (see `readInPlace`) */
+  private onRead = (n: number): void => {
+    if (this.closed !== undefined) return
+    this.lastReceived = this.timers.now()
+    this.bytesIn += n
+    this.onFrames(this.decoder.filled(n, this.frames))
+  }
+
+  private onFrames(error: ProtocolError | undefined): void {
     const frames = this.frames
-    const error = this.decoder.push(chunk, frames)
     reading++
     try {
       for (let i = 0; i < frames.length; i++) {
@@ -516,7 +536,7 @@ export class Connection {
       case FrameType.Heartbeat:
         return
       case FrameType.Message:
-        return this.deliver(frame.body)
+        return this.deliver(frame.body, frame.shared === true)
       case FrameType.Fragment:
         return this.onFragment(frame.body)
       default:
@@ -524,12 +544,12 @@ export class Connection {
     }
   }
 
-  private deliver(body: Uint8Array): void {
+  private deliver(body: Uint8Array, shared: boolean): void {
     this.received++
     const bytes = body.length
     let envelope: unknown
     try {
-      envelope = this.codec.decode(body)
+      envelope = this.codec.decode(body, shared)
     } catch (e) {
       return this.close(
         `protocol error: ${new ProtocolError({ reason: "BadEnvelope", message: `undecodable envelope (${String(e)})` }).message}`
@@ -574,7 +594,7 @@ export class Connection {
     a.filled = filled
     if (filled === total) {
       this.assembly = undefined
-      this.deliver(a.buf) // grown to exactly `total` by now
+      this.deliver(a.buf, false) // grown to exactly `total` by now
     }
   }
 }

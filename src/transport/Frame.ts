@@ -49,12 +49,13 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>()("Protocol
 export interface Frame {
   readonly type: FrameType
   readonly body: Uint8Array
+  /**
+   * the body is a view of the decoder's read buffer, which the next read overwrites: whatever is
+   * kept of it must be copied (see `FrameDecoder.readBuffer`)
+   */
+  readonly shared?: boolean
 }
 
-/**
- * Incremental decoder. `push(chunk)` returns the complete frames found so far, or a
- * `ProtocolError`; after an error the decoder stays failed.
- */
 /**
  * The largest frame accepted before the peer has proved it knows the cluster secret (HELLO and
  * AUTH on the server, CHALLENGE on the client): an unauthenticated peer cannot make a node hold
@@ -62,6 +63,31 @@ export interface Frame {
  */
 export const maxUnauthenticatedFrameSize = 16 * 1024
 
+/** the buffer frames are read into when the decoder chooses where reads go (`readBuffer`) */
+export const READ_SLAB_SIZE = 64 * 1024
+/** a frame of this size or more that a read did not bring whole is read into a buffer of its own */
+export const IN_PLACE_SIZE = 16 * 1024
+/**
+ * after a frame read into its own buffer, the next read is at most this long: what it brings of
+ * a next large frame is copied into that frame's buffer, so it is kept short
+ */
+const PEEK_SIZE = 4 * 1024
+
+/**
+ * Incremental decoder, fed in one of two ways:
+ *
+ * - `push(chunk)`: chunks the socket allocated (`data` events). Frames inside one chunk are
+ *   views of it; a frame split across chunks is assembled in a buffer of its own.
+ * - `readBuffer()` / `filled(n)`: the decoder says where the next read goes (a socket's
+ *   `onread`). Small frames are read into one reused buffer (`READ_SLAB_SIZE`) and delivered as
+ *   views of it (`shared`: valid until the next read); a frame of `IN_PLACE_SIZE` or more that
+ *   one read did not bring whole gets a buffer of its own, and the rest of it is read straight
+ *   into that buffer (no copy to assemble it; reads never go past its end).
+ *
+ * A decoder fed by `push` may go on with `readBuffer`/`filled` (the handshake is read through
+ * `data` events, the connection after it in place), not back. Both return the complete frames
+ * found so far, or a `ProtocolError`; after an error the decoder stays failed.
+ */
 export class FrameDecoder {
   /** may be raised (never above what the connection accepts) once the peer is authenticated */
   maxFrameSize: number
@@ -70,9 +96,91 @@ export class FrameDecoder {
   private pendingLength = 0
   private expected = -1 // total bytes of the frame being assembled (header + length), -1: unknown
   failed: ProtocolError | undefined = undefined
+  /** reading in place: the reused read buffer, and its bytes read but not yet decoded */
+  private slab: Buffer | undefined = undefined
+  private slabStart = 0
+  private slabEnd = 0
+  /** the next read into the slab is short (a frame was just read in place) */
+  private peek = false
 
   constructor(maxFrameSize: number = defaultMaxFrameSize) {
     this.maxFrameSize = maxFrameSize
+  }
+
+  /**
+   * Where the next read goes (never empty): the rest of the frame being read in place, exactly,
+   * or free room in the read buffer. What was delivered from the read buffer is overwritten.
+   */
+  readBuffer(): Uint8Array {
+    const pending = this.pending
+    if (pending !== undefined && this.expected > 0 && this.failed === undefined) {
+      return pending.subarray(this.pendingLength, this.expected)
+    }
+    const slab = (this.slab ??= Buffer.allocUnsafeSlow(READ_SLAB_SIZE))
+    if (pending !== undefined) {
+      // a partial header left by `push`
+      slab.set(pending.subarray(0, this.pendingLength), 0)
+      this.slabStart = 0
+      this.slabEnd = this.pendingLength
+      this.pending = undefined
+      this.pendingLength = 0
+    }
+    if (this.failed !== undefined) return slab
+    if (this.slabStart === this.slabEnd) {
+      this.slabStart = 0
+      this.slabEnd = 0
+    } else if (READ_SLAB_SIZE - this.slabEnd < IN_PLACE_SIZE) {
+      // what is left is part of a frame smaller than IN_PLACE_SIZE: moved to the front
+      slab.copyWithin(0, this.slabStart, this.slabEnd)
+      this.slabEnd -= this.slabStart
+      this.slabStart = 0
+    }
+    const end = this.peek ? Math.min(READ_SLAB_SIZE, this.slabEnd + PEEK_SIZE) : READ_SLAB_SIZE
+    return slab.subarray(this.slabEnd, end)
+  }
+
+  /** `n` bytes were read into the buffer `readBuffer` returned last. */
+  filled(n: number, out: Array<Frame>): ProtocolError | undefined {
+    if (this.failed !== undefined) return this.failed
+    const pending = this.pending
+    if (pending !== undefined) {
+      this.pendingLength += n
+      if (this.pendingLength < this.expected) return undefined
+      this.pending = undefined
+      this.expected = -1
+      this.pendingLength = 0
+      this.peek = true
+      out.push({ type: pending[4] as FrameType, body: pending.subarray(HEADER_SIZE) })
+      return undefined
+    }
+    this.peek = false
+    const slab = this.slab!
+    const end = (this.slabEnd += n)
+    let offset = this.slabStart
+    while (end - offset >= HEADER_SIZE) {
+      const length = readU32(slab, offset)
+      const type = slab[offset + 4]!
+      const error = this.check(length, type)
+      if (error !== undefined) return this.fail(error)
+      const total = 4 + length
+      if (end - offset < total) {
+        if (total >= IN_PLACE_SIZE) {
+          // the rest of it is read into its own buffer (not a slice of Node's pool: a delivered
+          // view exposes its whole buffer)
+          const buf = Buffer.allocUnsafeSlow(total)
+          buf.set(slab.subarray(offset, end))
+          this.pending = buf
+          this.pendingLength = end - offset
+          this.expected = total
+          offset = end
+        }
+        break
+      }
+      out.push({ type: type as FrameType, body: slab.subarray(offset + HEADER_SIZE, offset + total), shared: true })
+      offset += total
+    }
+    this.slabStart = offset
+    return undefined
   }
 
   push(chunk: Uint8Array, out: Array<Frame>): ProtocolError | undefined {
