@@ -146,6 +146,26 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
     const step = options.stepMillis ?? 10
     const names = options.nodes.map((n) => n.name)
     const outer = yield* Effect.scope
+    /**
+     * While a node's scope closes with the run's, virtual time moves on by itself: its finalizers
+     * may wait for the clock (a sharding stop drains its entities and waits for its peers'
+     * answers, bounded by timeouts), and nothing else advances it then. (A kill closes a node's
+     * scope on its own, while the scenario drives the clock: not then.)
+     */
+    /** the closing scope's ticker (one at a time; 0: none) */
+    let ticker = 0
+    const tick = (id: number): Effect.Effect<void> =>
+      Effect.suspend(() =>
+        ticker === id ? Effect.andThen(Effect.andThen(TestClock.adjust(`${step} millis`), Effect.yieldNow), tick(id)) : Effect.void
+      )
+    let tickers = 0
+    /** forks a scope from `outer` whose close with `outer` ticks the clock */
+    const forkTicking = Effect.gen(function*() {
+      yield* Scope.addFinalizer(outer, Effect.sync(() => void (ticker = 0)))
+      const scope = yield* Scope.fork(outer)
+      yield* Scope.addFinalizer(outer, Effect.suspend(() => Effect.asVoid(Effect.forkDetach(tick(ticker = ++tickers)))))
+      return scope
+    })
     const running = new Map<string, Running>()
     const history = options.history
     const store = options.sharding === undefined
@@ -177,7 +197,7 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
     const boot = (spec: SimClusterOptions["nodes"][number]) =>
       Effect.flatMap(incarnation, (inc) => Random.withSeed(bootWith(spec, inc), `${seed}/${spec.name}/${inc}`))
     const bootWith = Effect.fnUntraced(function*(spec: SimClusterOptions["nodes"][number], inc: number) {
-      const scope = yield* Scope.fork(outer)
+      const scope = yield* forkTicking
       const base = Layer.mergeAll(Registry.layer, NodeStats.layer).pipe(
         Layer.provideMerge(Node.layerWithSystem({
           name: spec.name,
@@ -222,7 +242,7 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
     for (const spec of options.nodes) if (spec.join !== true) yield* boot(spec)
 
     // the test's own node
-    const clientScope = yield* Scope.fork(outer)
+    const clientScope = yield* forkTicking
     const clientIncarnation = yield* incarnation
     const clientCtx = yield* Layer.buildWithScope(
       Registry.layer.pipe(Layer.provideMerge(Node.layerWithSystem({
