@@ -155,7 +155,16 @@ interface Direct {
 const MAX_DIRECTS = 100_000
 
 type Held =
-  | { readonly kind: "tell"; readonly reg: Registered; readonly key: string; readonly message: unknown; readonly hops: number; readonly until: number }
+  | {
+    readonly kind: "tell"
+    readonly reg: Registered
+    readonly key: string
+    readonly message: unknown
+    readonly hops: number
+    readonly until: number
+    /** it came through another node's region first (see `hold`) */
+    readonly early: boolean
+  }
   | { readonly kind: "wake"; readonly wake: () => void }
 
 const isRuntimeError = (e: unknown): boolean =>
@@ -293,9 +302,20 @@ export const make = (config: Config) =>
       buffered++
       let queue = held.get(shard)
       if (queue === undefined) held.set(shard, queue = [])
-      queue.push(item)
+      if (item.kind === "tell" && item.early && queue.length > 0 && !isEarly(queue[queue.length - 1]!)) {
+        // a tell that went through another node's region (the shard's previous owner forwarding
+        // what it held) was sent before what its sender sent here directly since, and before the
+        // asks that sender makes after it: it goes ahead of them (one sender switches from the
+        // old owner to the next once)
+        let i = 0
+        while (isEarly(queue[i]!)) i++
+        queue.splice(i, 0, item)
+      } else {
+        queue.push(item)
+      }
       return true
     }
+    const isEarly = (item: Held) => item.kind === "tell" && item.early
 
     /** Routes what a shard's queue holds again, in order (what still cannot go is held again). */
     const flush = (shard: number) => {
@@ -321,7 +341,7 @@ export const make = (config: Config) =>
         if (item.until < t0) (dropped ??= []).push(`${item.reg.entity.type}/${item.key}`)
         else {
           // one more forward per round
-          const sent = dispatchTell(item.reg, item.key, item.message, Math.min(item.hops, MAX_HOPS - 1), item.until)
+          const sent = dispatchTell(item.reg, item.key, item.message, Math.min(item.hops, MAX_HOPS - 1), item.until, item.early)
           if (sent !== true) tellRefused(item.reg.entity.type, item.key, sent)
         }
       }
@@ -452,25 +472,32 @@ export const make = (config: Config) =>
      * Sends a tell on its way (or holds it); false when it had to be held and the buffer is full,
      * the error when the entity, running here, refused it at once.
      */
-    const dispatchTell = (reg: Registered, key: string, message: unknown, hops: number, until?: number): boolean | unknown => {
+    const dispatchTell = (
+      reg: Registered,
+      key: string,
+      message: unknown,
+      hops: number,
+      until?: number,
+      early = hops >= MAX_HOPS
+    ): boolean | unknown => {
       const shard = Hash.shardOf(key, shards)
       if (!shardStates.has(shard)) markTold(entityId(reg.entity.type, key))
       const queued = held.get(shard)
       // behind what is held for the shard already: order per sender is kept
-      if (queued !== undefined && queued.length > 0) return holdTell(shard, reg, key, message, hops, until)
+      if (queued !== undefined && queued.length > 0) return holdTell(shard, reg, key, message, hops, until, early)
       // a tell another node sent here, for a shard this node should own and does not hold yet, is
       // held until it has the lease: not sent back to the owner this node last read, which may
       // have handed the shard over already and would hold it past the acquisition, behind the
       // sender's next tells sent here directly
       if (hops > 0 && !closing && !shardStates.has(shard) && desiredOwner(shard) === selfName) {
-        return holdTell(shard, reg, key, message, hops, until)
+        return holdTell(shard, reg, key, message, hops, until, early)
       }
       const r = route(shard, reg)
       switch (r._tag) {
         case "Local":
           return deliverLocal(r.state, reg, key, message)
         case "Remote": {
-          if (hops >= MAX_HOPS) return holdTell(shard, reg, key, message, hops, until)
+          if (hops >= MAX_HOPS) return holdTell(shard, reg, key, message, hops, until, early)
           const encoded = reg.encode(message)
           if (Exit.isFailure(encoded)) {
             run(Effect.logWarning(`sharding: a message to ${reg.entity.type}/${key} does not encode: ${issueOf(encoded)}`))
@@ -484,7 +511,7 @@ export const make = (config: Config) =>
           return true
         }
         case "Hold":
-          return holdTell(shard, reg, key, message, hops, until)
+          return holdTell(shard, reg, key, message, hops, until, early)
       }
     }
     /** bumped each time a direct entry stops being live: refs holding one look again */
@@ -524,8 +551,8 @@ export const make = (config: Config) =>
     }
 
     /** `until`: the end of its holding, kept when it is held again (a tell held first now gets `holdMillis`) */
-    const holdTell = (shard: number, reg: Registered, key: string, message: unknown, hops: number, until?: number) =>
-      hold(shard, { kind: "tell", reg, key, message, hops, until: until ?? now() + holdMillis })
+    const holdTell = (shard: number, reg: Registered, key: string, message: unknown, hops: number, until?: number, early = false) =>
+      hold(shard, { kind: "tell", reg, key, message, hops, until: until ?? now() + holdMillis, early })
 
     // -------------------------------------------------------------------------
     // local entities
@@ -1035,7 +1062,7 @@ export const make = (config: Config) =>
       run(Effect.gen(function*() {
         yield* drainEntities(state)
         yield* stopEntities(state)
-        if (why === "handoff" && shardStates.get(state.shard) === state) yield* forwardHeld(state)
+        if (why === "handoff" && shardStates.get(state.shard) === state) yield* forwardHeld([state])
         if (why === "handoff" || shardStates.get(state.shard) === state) {
           // a lost lease of the same epoch is released too, so the next owner need not wait for it to expire
           yield* store.release(selfId, [state.lease]).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
@@ -1059,30 +1086,40 @@ export const make = (config: Config) =>
     const loseShard = (state: ShardState, detail: string) => stopShard(state, "lost", detail)
 
     /**
-     * Before a handed-off shard's lease is released: what this node holds for it (tells that
-     * came while its entities drained, and those queued for entities that did not come to run)
-     * goes to the member that should own it next, and that member has received it — its node
-     * actor answered an ask sent after them on the same connection — so it holds them before it
-     * can acquire the shard, and delivers them before what senders send it once it owns the
-     * shard, however slow the link from here. Bounded by a lease TTL (a next owner that cannot
-     * be reached does not hold the shard up longer), and by the lease's renewals.
+     * Before handed-off shards' leases are released (a handoff, or a graceful stop): what this
+     * node holds for them (tells that came while their entities drained, and those queued for
+     * entities that did not come to run) goes to the members that should own them next, and
+     * those members have received it — their node actors answered an ask sent after them on
+     * the same connection — so each holds them before it can acquire the shard, and delivers
+     * them before what senders send it once it owns the shard, however slow the link from here.
+     * Bounded by a lease TTL (a next owner that cannot be reached does not hold the shards up
+     * longer), and by the leases' renewals.
      */
-    const forwardHeld = (state: ShardState) =>
+    const forwardHeld = (states: ReadonlyArray<ShardState>) =>
       Effect.gen(function*() {
-        const shard = state.shard
-        state.forwarding = true
-        for (const entry of state.entities.values()) requeue(state, entry)
-        state.entities.clear()
-        flush(shard)
-        const target = nextOwner(shard)
-        const until = now() + t.leaseTtlMillis
-        const waiting = () => now() < Math.min(until, state.validUntil) && state.drainUntil !== 0
-        // sent once the next owner's region is known (a lookup, then `flushAll`)
-        while ((held.get(shard)?.some((item) => item.kind === "tell") ?? false) && waiting()) yield* Effect.sleep(10)
-        const ref = target === undefined ? undefined : nodeRefs.get(target)
-        if (ref !== undefined && waiting()) {
-          yield* ref.ask(NodeProtocol.Owner(), { timeout: Math.max(1, Math.min(until, state.validUntil) - now()) }).pipe(Effect.ignore)
+        for (const state of states) {
+          state.forwarding = true
+          for (const entry of state.entities.values()) requeue(state, entry)
+          state.entities.clear()
+          flush(state.shard)
         }
+        const until = now() + t.leaseTtlMillis
+        const waiting = (s: ShardState) => now() < Math.min(until, s.validUntil) && s.drainUntil !== 0
+        const holding = (s: ShardState) => held.get(s.shard)?.some((item) => item.kind === "tell") ?? false
+        // sent once the next owner's region is known (a lookup, then `flushAll`)
+        while (states.some((s) => waiting(s) && holding(s))) yield* Effect.sleep(10)
+        let end = until
+        const targets = new Set<string>()
+        for (const s of states) {
+          if (!waiting(s)) continue
+          end = Math.min(end, s.validUntil)
+          const target = nextOwner(s.shard)
+          if (target !== undefined) targets.add(target)
+        }
+        yield* Effect.forEach(targets, (target) => {
+          const ref = nodeRefs.get(target)
+          return ref === undefined ? Effect.void : ref.ask(NodeProtocol.Owner(), { timeout: Math.max(1, end - now()) }).pipe(Effect.ignore)
+        }, { concurrency: "unbounded", discard: true })
       })
 
     /** The shard takes no more messages (they are held, for its next owner); `drainUntil`: see `drainEntities`. */
@@ -1825,9 +1862,11 @@ export const make = (config: Config) =>
           Effect.gen(function*() {
             closing = true
             // the other members stop routing to this node now, not at their next lease read
+            const told: Array<ActorRef<typeof NodeProtocol.defs>> = []
             for (const ref of [...nodeRefs.values(), ...proxyRefs.values()]) {
               try {
                 ref.tellUnsafe(NodeProtocol.Leaving({ owner: selfId }))
+                told.push(ref)
               } catch {
                 // not connected: it routes nothing here
               }
@@ -1836,15 +1875,22 @@ export const make = (config: Config) =>
             // as at a handoff: the entities handle what they were sent first (the leases are still renewed meanwhile)
             const drainUntil = now() + holdMillis
             for (const s of states) if (s.status === "active") beginStop(s, drainUntil)
-            yield* Effect.forEach(states, (s) => Effect.andThen(drainEntities(s), stopEntities(s)), { concurrency: "unbounded", discard: true })
+            // meanwhile each node told answers an ask sent after its Leaving: it has read it, and
+            // what it sent here before has arrived (one connection, in order), so what it sent
+            // for these shards is held here when it is forwarded below, not after the release
+            const barrier = states.length === 0 ? Effect.void : Effect.forEach(
+              told,
+              (ref) => ref.ask(NodeProtocol.Owner(), { timeout: t.leaseTtlMillis }).pipe(Effect.ignore),
+              { concurrency: "unbounded", discard: true }
+            )
+            yield* Effect.all([
+              Effect.forEach(states, (s) => Effect.andThen(drainEntities(s), stopEntities(s)), { concurrency: "unbounded", discard: true }),
+              barrier
+            ], { concurrency: "unbounded", discard: true })
             if (states.length > 0) {
+              // as at a handoff, what is held for the shards reaches their next owners before the leases are released
+              yield* forwardHeld(states)
               yield* store.release(selfId, states.map((s) => s.lease)).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
-            }
-            // what waited for entities that did not come to run (an activation interrupted) is
-            // held with the rest, as at a handoff
-            for (const s of states) {
-              for (const entry of s.entities.values()) requeue(s, entry)
-              s.entities.clear()
             }
             shardStates.clear()
             // asks from other nodes waiting here are answered NotOwner (their nodes hold them);
