@@ -1,0 +1,107 @@
+/**
+ * A flood of bad input from raw peers (not a benchmark, not in `run.ts`): `BAD_PEERS` (2)
+ * authenticated raw connections send, as fast as the node reads, envelopes it must refuse with
+ * the connection up — asks failing the Schema (some with a 200 KB string), asks with unknown
+ * tags or to unknown actors, replies to unknown asks, unknown kinds, tells failing the Schema —
+ * for `BAD_SECONDS` (10), reading what the node answers. Meanwhile a node `a` in the same process
+ * asks the node's counter in a loop. Prints the node's longest event-loop gap (a setImmediate
+ * chain's), the asks `a` got answered and their failures, the envelopes refused, the heap and RSS
+ * at the end, and whether the raw peers were disconnected (and why, from the node's log).
+ *
+ *   npx node bench/soak-bad-frames.ts
+ */
+import { Effect, Logger, Redacted } from "effect"
+import { Counter, CounterLive } from "../examples/counter.ts"
+import * as TestNode from "../src/testing/TestNode.ts"
+import { FrameType, encodeFrame } from "../src/transport/Frame.ts"
+import { RawPeer } from "../test/transport/_raw.ts"
+
+const SECONDS = Number(process.env.BAD_SECONDS ?? 10)
+const PEERS = Number(process.env.BAD_PEERS ?? 2)
+const cluster = "bad"
+const secret = "bad-secret"
+
+const program = Effect.gen(function*() {
+  const b = yield* TestNode.startNode("b", { cluster, secret: Redacted.make(secret) })
+  yield* b.system.spawn(CounterLive, { name: "counter" })
+  const a = yield* TestNode.startNode("a", { cluster, secret: Redacted.make(secret) })
+  yield* TestNode.connect(a, b)
+  const counter = yield* a.node.lookup("b", Counter, "counter")
+  const closes: Array<string> = []
+  const raws = yield* Effect.promise(() =>
+    Promise.all(Array.from({ length: PEERS }, async (_, k) => {
+      const peer = await RawPeer.authenticated(b.node.address.port, { cluster, secret, name: `raw${k}`, codec: k % 2 === 0 ? "json" : "msgpack" })
+      peer.sendEnvelope([22, 1, "counter"])
+      const id = (await peer.envelope(23))[2].id as number
+      peer.closedPromise.then(() => closes.push(`raw${k}`))
+      return { peer, id }
+    }))
+  )
+  // one batch of bad envelopes per peer (frames concatenated), written again whenever the socket drains
+  const big = "x".repeat(200_000)
+  const batches = raws.map(({ id, peer }) => {
+    const frames: Array<Uint8Array> = []
+    let askId = 1
+    for (let k = 0; k < 200; k++) {
+      const e = (v: unknown) => frames.push(encodeFrame(FrameType.Message, peer.encode(v)))
+      e([1, id, "Counter", { _tag: "Decrement", by: "x" }, askId++, null])
+      e([1, id, "Counter", { _tag: "constructor" }, askId++, null])
+      e([1, 999_999, "Counter", { _tag: "Get" }, askId++, null])
+      e([1, id, "Other", { _tag: "Get" }, askId++, null])
+      e([2, 1_000_000 + k, 0, null])
+      e([99, "x"])
+      e([0, id, "Counter", { _tag: "Increment", by: "y" }])
+      e([0, 999_999, "Counter", { _tag: "Increment", by: 1 }])
+      if (k % 50 === 0) e([1, id, "Counter", { _tag: "Decrement", by: big }, askId++, null])
+    }
+    return Buffer.concat(frames)
+  })
+  let stop = false
+  let written = 0
+  raws.forEach(({ peer }, k) => {
+    const pump = () => {
+      while (!stop && !peer.closed) {
+        written += batches[k]!.length
+        if (!peer.socket.write(batches[k]!)) return void peer.socket.once("drain", pump)
+      }
+    }
+    pump()
+    // what the node answers is read and dropped
+    peer.socket.on("data", () => void (peer.frames.length = 0))
+  })
+  let maxGap = 0
+  let last = performance.now()
+  const gapper = () => {
+    const now = performance.now()
+    if (now - last > maxGap) maxGap = now - last
+    last = now
+    if (!stop) setImmediate(gapper)
+  }
+  setImmediate(gapper)
+  let ok = 0
+  const failures: Record<string, number> = {}
+  const deadline = performance.now() + SECONDS * 1000
+  while (performance.now() < deadline) {
+    const r = yield* Effect.result(counter.ask(Counter.Get(), { timeout: "5 seconds" }))
+    if (r._tag === "Success") ok++
+    else failures[r.failure._tag] = (failures[r.failure._tag] ?? 0) + 1
+    yield* Effect.sleep("10 millis")
+  }
+  stop = true
+  const deadLetters = b.system.deadLetterCount()
+  const mem = process.memoryUsage()
+  console.log(JSON.stringify({
+    seconds: SECONDS,
+    writtenMiB: Math.round(written / 1048576),
+    maxGapMs: Math.round(maxGap),
+    asksOk: ok,
+    failures,
+    deadLetters,
+    rawClosed: closes,
+    heapMiB: Math.round(mem.heapUsed / 1048576),
+    rssMiB: Math.round(mem.rss / 1048576)
+  }))
+  for (const { peer } of raws) peer.destroy()
+}).pipe(Effect.scoped, Effect.provide(Logger.layer([Logger.consolePretty()])))
+
+Effect.runPromise(program).then(() => process.exit(0), (e) => (console.error(e), process.exit(1)))
