@@ -75,7 +75,8 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
   // come before them (the cell is its mailbox: one object per message, not two, each a cache miss
   // for an actor among many not used lately, and one object fewer per actor).
   state: number = State.Starting
-  readonly capacity: number
+  /** what its spawn options decide (its mailbox's bound, ...): shared by the actors spawned alike */
+  readonly config: CellConfig
   scheduled = false
   /** messages accepted into the mailbox (the observer's per-actor rate) */
   delivered = 0
@@ -88,7 +89,6 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
   handlers: Handlers<MessageDefs, any> | undefined = undefined
   /** the handlers object a wrapper's `handlers` calls for now, called directly (see `Actor.IncarnationTypeId`) */
   direct: any = undefined
-  readonly throughput: number
   stopRequested: ExitReason.ExitReason | undefined = undefined
   putWaiters: WaitQueue | undefined = undefined
   /** one-shot callbacks for when the mailbox has drained to half its capacity (remote flow control) */
@@ -101,15 +101,11 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
   directHandler: ((message: unknown) => any) | undefined = undefined
   /** the drain fiber (a turn that needs none does not touch this field) */
   fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
-  readonly overflow: OverflowPolicy
 
   readonly self: ActorRef<any>
   readonly behavior: Behavior<any, any, any>
   readonly name: string | undefined
   readonly parent: Cell | undefined
-  readonly validating: boolean
-  /** the budget of a stop that comes without one (`SpawnOptions.shutdown`) */
-  readonly stopBudget: number
   readonly scope: Scope.Closeable
 
   /** handlers forked with `Actor.fork` still running */
@@ -149,13 +145,30 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     this.protocol = behavior.protocol as unknown as AnyProtocol
     this.parent = parent
     this.name = options?.name
-    this.capacity = options?.mailbox?.capacity ?? system.defaults.capacity
-    this.overflow = options?.mailbox?.overflow ?? system.defaults.overflow
-    this.throughput = options?.throughput ?? system.defaults.throughput
-    this.validating = options?.validateLocal ?? system.defaults.validateLocal
-    this.stopBudget = stopBudgetMillis(options?.shutdown ?? behavior.shutdown)
+    this.config = cellConfig(system, options, behavior.shutdown)
     this.scope = Scope.makeUnsafe()
     this.self = new ActorRef({ node: system.nodeId, id, protocol: behavior.protocol.name }, this, system)
+  }
+
+  get capacity(): number {
+    return this.config.capacity
+  }
+
+  get overflow(): OverflowPolicy {
+    return this.config.overflow
+  }
+
+  get throughput(): number {
+    return this.config.throughput
+  }
+
+  get validating(): boolean {
+    return this.config.validating
+  }
+
+  /** the budget of a stop that comes without one (`SpawnOptions.shutdown`) */
+  get stopBudget(): number {
+    return this.config.stopBudget
   }
 
   /** its mailbox: the cell itself */
@@ -1172,6 +1185,45 @@ class CellSupervision implements SupervisorCapability {
     }
     return awaitStop(target, budgetMillis === 0 ? ExitReason.killed : ExitReason.shutdown, budgetMillis)
   }
+}
+
+/**
+ * What an actor's spawn options decide. Actors spawned alike share one (the cell holds one
+ * field instead of five: most actors are spawned with a system's defaults).
+ */
+export interface CellConfig {
+  readonly capacity: number
+  readonly overflow: OverflowPolicy
+  readonly throughput: number
+  /** a local send checks its message against the protocol */
+  readonly validating: boolean
+  readonly stopBudget: number
+}
+
+/** distinct configs a system keeps for reuse; past that each spawn with another makes its own */
+const MAX_CONFIGS = 256
+
+const cellConfig = (system: SystemCore, options: SpawnOptions | undefined, shutdown: Behavior<any, any, any>["shutdown"]): CellConfig => {
+  // (most spawns: no option that changes it, and no key to build)
+  const plain = shutdown === undefined &&
+    (options === undefined ||
+      (options.mailbox === undefined && options.throughput === undefined && options.validateLocal === undefined && options.shutdown === undefined))
+  if (plain && system.defaultCellConfig !== undefined) return system.defaultCellConfig
+  const defaults = system.defaults
+  const capacity = options?.mailbox?.capacity ?? defaults.capacity
+  const overflow = options?.mailbox?.overflow ?? defaults.overflow
+  const throughput = options?.throughput ?? defaults.throughput
+  const validating = options?.validateLocal ?? defaults.validateLocal
+  const stopBudget = stopBudgetMillis(options?.shutdown ?? shutdown)
+  const configs = system.cellConfigs
+  const key = `${capacity}/${overflow}/${throughput}/${validating}/${stopBudget}`
+  let config = configs.get(key)
+  if (config === undefined) {
+    config = { capacity, overflow, throughput, validating, stopBudget }
+    if (configs.size < MAX_CONFIGS) configs.set(key, config)
+  }
+  if (plain) system.defaultCellConfig = config
+  return config
 }
 
 /** The default stop budget of an actor (OTP's default `shutdown` for a worker). */

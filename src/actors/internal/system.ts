@@ -17,7 +17,7 @@ import type { DeadLetter, DeadLetterReason } from "../DeadLetter.ts"
 import type { ActorInfo, Counters, Kernel, LocalActor, ProcessInfo, RemoteResolver, Snapshot } from "../Kernel.ts"
 import { defaultCapacity, type OverflowPolicy } from "../Mailbox.ts"
 import type { SpawnOptions } from "../SpawnOptions.ts"
-import { awaitStop, Cell, initCell, State } from "./cell.ts"
+import { awaitStop, Cell, type CellConfig, initCell, State } from "./cell.ts"
 import { CellTable } from "./cellTable.ts"
 import { Dispatcher } from "./dispatcher.ts"
 import { Offer, type Target } from "./target.ts"
@@ -45,6 +45,10 @@ export class SystemCore implements Resolver, Kernel {
   readonly defaults: SystemDefaults
   readonly dispatcher: Dispatcher
   readonly cells = new CellTable<Cell>()
+  /** the spawn configs its actors share, by their values (see `cellConfig`) */
+  readonly cellConfigs = new Map<string, CellConfig>()
+  /** the one of actors spawned with no option that changes it */
+  defaultCellConfig: CellConfig | undefined = undefined
   readonly names = new Map<string, Cell>()
   readonly deadLetters: PubSub.PubSub<DeadLetter>
   readonly events: PubSub.PubSub<SupervisionEvent>
