@@ -12,15 +12,18 @@
  * PROBE_ONLY also takes `spreadShuffled` and `supShuffled` (those actors asked in a random order,
  * as keys spread by hash are: what the order alone costs, in cache misses and in socket writes
  * when consecutive asks go to different nodes) and `rr` (the entities' own refs interleaved by
- * node). PROBE_KINDS=a,b,... alternates slices of the kinds named (any of the above) and prints the
+ * node; `rrId`: those per node in spawn order; `fresh`: refs to them made by the probe in one loop).
+ * PROBE_KINDS=a,b,... alternates slices of the kinds named (any of the above) and prints the
  * median CPU microseconds per ask (`us_`), thousands of asks per second (`k_`) and socket writes per
- * ask (`w_`, all three nodes') of each.
+ * ask (`w_`, all three nodes') of each, and (`d_`) the median over slices of its CPU less the first
+ * kind's in the same cycle, which moves much less with the load of a shared machine.
  * PROBE_SEQ_ACTIVATE=1 activates the entities one at a time instead of 64 at once. PROBE_ASKS sets
  * how many asks PROBE_ONLY makes (400 000); `bench/alloc-sample.mjs` runs the probe and prints the
  * bytes allocated per ask, by allocating function, from there.
  */
 import { Context, Effect, Layer, Redacted, References } from "effect"
 import * as net from "node:net"
+import { ActorRef } from "../src/actors/ActorRef.ts"
 import { Node } from "../src/transport/Node.ts"
 import { ActorSystem } from "../src/system/ActorSystem.ts"
 import { Sharding } from "../src/sharding/Sharding.ts"
@@ -127,6 +130,11 @@ const three = Effect.gen(function*() {
   const byId = groups.map((g) => [...g].sort((a, b) => a.address.id - b.address.id))
   for (let j = 0; rrId.length < raw.length; j++) for (const g of byId) if (j < g.length) rrId.push(g[j])
   const rrIdAsk = (i: number) => rrId[i % rrId.length]!.ask(Echo.Ping({ n: i }))
+  // refs to the same actors made here in one loop, in key order (their targets bound in that
+  // order below): what the asking node's objects for each actor cost apart from where they lie
+  const fresh = raw.map((x: any) => new ActorRef(x.address, undefined, x._resolver))
+  for (const x of fresh) void x.target
+  const freshAsk = (i: number) => fresh[i % fresh.length]!.ask(Echo.Ping({ n: i }))
   // how far key order is from spawn order on each node: ids out of order among consecutive keys
   console.error("raw id inversions per node", groups.map((g) => g.filter((x, j) => j > 0 && x.address.id < g[j - 1].address.id).length))
   const perm = Array.from({ length: keys }, (_, i) => i).sort(() => Math.random() - 0.5)
@@ -136,7 +144,7 @@ const three = Effect.gen(function*() {
   yield* pipelined(10_000, plainAsk)
   yield* pipelined(10_000, spreadAsk)
   yield* pipelined(10_000, entityAsk)
-  const extra: Record<string, (i: number) => Effect.Effect<unknown, unknown>> = { spreadShuffled: spreadShuffledAsk, rr: rrAsk, rrId: rrIdAsk, supShuffled: supShuffledAsk }
+  const extra: Record<string, (i: number) => Effect.Effect<unknown, unknown>> = { spreadShuffled: spreadShuffledAsk, rr: rrAsk, rrId: rrIdAsk, fresh: freshAsk, supShuffled: supShuffledAsk }
   const kinds = { plain: plainAsk, spread: spreadAsk, own: ownAsk, sup: supAsk, entity: entityAsk, raw: rawAsk }
   type Kind = keyof typeof kinds
   const r = { plain: [], spread: [], own: [], sup: [], entity: [], raw: [] } as Record<Kind, Array<number>>
@@ -165,7 +173,10 @@ const three = Effect.gen(function*() {
       }
     }
     const mid = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
-    return Object.fromEntries(chosen.flatMap((k) => [[`us_${k}`, mid(us[k]!)], [`k_${k}`, mid(rate[k]!) / 1000], [`w_${k}`, mid(wr[k]!)]])) as any
+    // and per kind the median over slices of its CPU less the first kind's in the same cycle
+    // (it moves much less with the load of a shared machine than the figures themselves)
+    const first = us[chosen[0]!]!
+    return Object.fromEntries(chosen.flatMap((k) => [[`us_${k}`, mid(us[k]!)], [`d_${k}`, mid(us[k]!.map((x, i) => x - first[i]!))], [`k_${k}`, mid(rate[k]!) / 1000], [`w_${k}`, mid(wr[k]!)]])) as any
   }
   // per cycle (each kind once, the order reversed every other cycle) the ratios; their medians
   // resist the load of a shared machine better than ratios of means
