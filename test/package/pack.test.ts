@@ -226,7 +226,7 @@ describe("the packed package, installed in a fresh app outside the repository", 
     const postgres = run(app, process.execPath, ["--input-type=module", "-e", "await import('telex/postgres')"])
     assert.notStrictEqual(postgres.status, 0)
     assert.include(postgres.stderr, "telex/postgres needs the package @effect/sql-pg", postgres.output)
-  })
+  }, 120_000)
 
   it.skipIf(oldNode() === undefined)("an older Node.js gets one line from the telex command and from telex/sqlite", () => {
     const node = oldNode()!
@@ -236,13 +236,13 @@ describe("the packed package, installed in a fresh app outside the repository", 
     const sqlite = run(app, node, ["--input-type=module", "-e", "await import('telex/sqlite')"])
     assert.strictEqual(sqlite.status, 1, sqlite.output) // an error, not a crash of the native module
     assert.include(sqlite.stderr, "telex/sqlite needs Node.js >= 22.19", sqlite.output)
-  })
+  }, 120_000)
 
   it("(b) tsc --noEmit, strict, default options, on the public API", () => {
     writeFileSync(join(app, "api.ts"), API_TS)
     writeFileSync(join(app, "tsconfig.json"), TSCONFIG)
     ok(app, process.execPath, [join(app, "node_modules", "typescript", "bin", "tsc"), "--noEmit", "-p", "."])
-  })
+  }, 120_000)
 
   it("(c) npx telex start runs a 2-node cluster of a JavaScript app, and of a TypeScript one", async () => {
     for (const ts of [false, true]) {
