@@ -61,11 +61,14 @@ export class ActorRef<D extends MessageDefs = any> {
   _target: Target | undefined
   /** @internal */
   _resolver: Resolver | undefined
+  /** @internal `key`, formatted once (as `_target` is resolved once): links and supervisors index actors by it */
+  _key: string | undefined
 
   constructor(address: ActorAddress, target: Target | undefined, resolver: Resolver | undefined) {
     this.address = address
     this._target = target
     this._resolver = resolver
+    this._key = undefined
   }
 
   /**
@@ -83,7 +86,7 @@ export class ActorRef<D extends MessageDefs = any> {
   }
 
   get key(): string {
-    return formatAddress(this.address)
+    return this._key ??= formatAddress(this.address)
   }
 
   /**
