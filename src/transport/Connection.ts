@@ -84,6 +84,9 @@ const EMPTY = new Uint8Array(0)
 /** The first buffer of a fragmented message being reassembled (it grows as its pieces arrive). */
 const initialAssembly = 1024 * 1024
 
+/** How many frames a connection handles before it lets pending I/O run (see `onFrames`). */
+const READ_SLICE = 1024
+
 /** How many senders waiting for room a closed connection wakes per turn (see `wakeWhenClosed`). */
 const WAKE_SLICE = 1024
 
@@ -516,19 +519,49 @@ export class Connection {
     this.onFrames(this.decoder.filled(n, this.frames))
   }
 
+  /** the next of `frames` to handle */
+  private frameHead = 0
+  /** frames handled since reading last paused (see `onFrames`) */
+  private sliceFrames = 0
+  /** the decoder's error, once the frames before it are handled */
+  private readError: ProtocolError | undefined = undefined
+
+  /**
+   * Handles the frames read. After `READ_SLICE` frames the socket is paused and the rest are
+   * handled after pending I/O, then reading resumes: the kernel can hand over megabytes per
+   * socket in one poll phase (libuv reads up to 32 times 64 KiB per ready socket), and a peer
+   * flooding us (replies after a freeze, envelopes we refuse) held the event loop for as long as
+   * handling all of them took, its timers (our heartbeats) and other sockets with it. Frames read
+   * in place stay valid while the socket is paused: nothing is read into their buffer meanwhile.
+   */
   private onFrames(error: ProtocolError | undefined): void {
+    if (error !== undefined) this.readError = error
     const frames = this.frames
     reading++
     try {
-      for (let i = 0; i < frames.length; i++) {
-        this.onFrame(frames[i]!)
+      while (this.frameHead < frames.length) {
+        if (this.sliceFrames >= READ_SLICE) {
+          this.sliceFrames = 0
+          this.socket.pause()
+          return this.timers.afterIo(this.readOn)
+        }
+        this.sliceFrames++
+        this.onFrame(frames[this.frameHead++]!)
         if (this.closed !== undefined) break
       }
     } finally {
       reading--
     }
     frames.length = 0
-    if (error !== undefined) this.close(`protocol error: ${error.message}`)
+    this.frameHead = 0
+    if (this.readError !== undefined && this.closed === undefined) this.close(`protocol error: ${this.readError.message}`)
+  }
+
+  /** The rest of a slice of frames (see `onFrames`), then reading again. */
+  private readOn = (): void => {
+    if (this.closed !== undefined) return
+    this.onFrames(undefined)
+    if (this.frameHead === 0 && this.closed === undefined) this.socket.resume()
   }
 
   private onFrame(frame: Frame): void {
