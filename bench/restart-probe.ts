@@ -4,7 +4,8 @@
  * in one process, for paired before/after comparisons and CPU profiles (`--cpu-prof`).
  *
  *   node bench/restart-probe.ts            # PROBE_RUNS (5) runs of PROBE_N (20 000) restarts
- *   PROBE_CRASH=fail node bench/restart-probe.ts   # the handler fails with a tagged error instead of dying with a new Error (no stack capture)
+ *   PROBE_CRASH=fail node bench/restart-probe.ts   # the handler dies with one prebuilt error (no stack capture per crash)
+ *   PROBE_RUNS=1 PROBE_ASKS=20000 PROBE_CRASH=fail node --expose-gc bench/alloc-sample.mjs bench/restart-probe.ts   # bytes allocated per restart
  */
 import { Data, Effect, Queue } from "effect"
 import { Actor, ActorContext, type ActorRef, ActorSystem, Supervisor } from "../src/index.ts"
@@ -60,6 +61,8 @@ const once = Effect.gen(function*() {
 const results: Array<{ perSec: number; cpuMicros: number }> = []
 // the first run warms up (compiles) and is left out
 for (let r = 0; r <= runs; r++) {
+  // bench/alloc-sample.mjs samples from here on (PROBE_ASKS = PROBE_RUNS × PROBE_N)
+  if (r === 1) (globalThis as { probeMeasured?: () => void }).probeMeasured?.()
   const result = await Effect.runPromise(once)
   if (r > 0) results.push(result)
 }
@@ -70,3 +73,4 @@ const summary = (xs: Array<number>, digits: number) => {
 console.log(
   `restarts/s ${summary(results.map((r) => r.perSec), 0)}; CPU µs per restart ${summary(results.map((r) => r.cpuMicros), 2)}`
 )
+process.exit(0)
