@@ -245,6 +245,7 @@ class Conn:
         self.next_fragment_id = 1
         self.next_id = 1
         self.answer_lookups = True  # section 8.9: answer every Lookup with null
+        self.keep_bodies = None  # {json of an ask id: the Reply's body as received}, when a dict
         self.lookups_answered = 0
         self.reading = threading.Event()
         self.reading.set()
@@ -325,6 +326,8 @@ class Conn:
 
     def _deliver(self, body):
         env = mp_decode(body) if self.codec == "msgpack" else json.loads(body.decode("utf-8"))
+        if self.keep_bodies is not None and isinstance(env, list) and env and env[0] == REPLY:
+            self.keep_bodies[json.dumps(env[1])] = bytes(body)
         if self.answer_lookups and isinstance(env, list) and len(env) >= 3 and env[0] == LOOKUP:
             self.send([FOUND, env[1], None])
             self.lookups_answered += 1
@@ -389,6 +392,10 @@ class Conn:
         with self.lock:  # no other frame between the pieces
             for piece in fragments(encoded, fid):
                 self.sock.sendall(frame(FRAGMENT, piece))
+
+    def send_together_codec(self, envelopes):
+        """Envelopes in the connection's codec, in one socket write."""
+        self.raw(b"".join(frame(MESSAGE, mp_encode(e, self.big_ints_as) if self.codec == "msgpack" else encode_json(e)) for e in envelopes))
 
     def send_together(self, envelopes):
         """Small envelopes in one socket write (one TCP segment: the node handles them in one go)."""
@@ -1164,6 +1171,209 @@ def scenario_invalid(ctx):
     closes(ctx, "a new fragmented message before the previous one ended",
            lambda k: (k.send_frame(FRAGMENT, struct.pack(">III", 1, 10, 0) + b"[22"), k.send_frame(FRAGMENT, struct.pack(">III", 2, 10, 0) + b"[22")))
     closes(ctx, "a reassembled message that is not JSON", lambda k: k.send_frame(FRAGMENT, struct.pack(">III", 1, 3, 0) + b"abc"))
+
+
+def encode(c, envelope):
+    return mp_encode(envelope, c.big_ints_as) if c.codec == "msgpack" else encode_json(envelope)
+
+
+def size_ask(c, echo, aid, length):
+    """A MESSAGE frame of exactly `length` bytes (header included): an Echo Size ask of an ASCII
+    text (with a field the Schema ignores where MessagePack's string headers skip the size)."""
+    for extra in ({}, {"p": ""}):
+        build = lambda n: frame(MESSAGE, encode(c, [ASK, echo["id"], "Echo", {"_tag": "Size", "text": "s" * n, **extra}, aid, None]))  # noqa: E731
+        base = len(build(0))
+        for n in range(max(0, length - base - 5), max(0, length - base + 1)):
+            data = build(n)
+            if len(data) == length:
+                return data, n
+    raise ValueError(f"no frame of {length} bytes")
+
+
+def scenario_framing(ctx):
+    """Section 2: frames split anywhere, many in one write, a large frame trickled, frames across
+    the receiver's read boundaries, a header announcing more than the maximum; section 4.3's
+    fragments in any chunking. The node must reassemble by the length prefix, whatever the reads."""
+    import random
+    codec = ctx.args.get("codec", "json")
+    seed = ctx.args.get("seed", random.randrange(1 << 30))
+    print(f"INFO framing seed {seed} ({codec})", flush=True)
+    rnd = random.Random(seed)
+    c = ctx.connect(codecs=(codec,))
+    echo = c.lookup("echo")
+    want = {}  # ask id -> the Size it must answer
+
+    def ask(length):
+        aid = c.new_id()
+        data, n = size_ask(c, echo, aid, length)
+        want[aid] = n
+        return data
+
+    def answered(name, timeout=10):
+        got = {aid: c.take(lambda e, aid=aid: e[0] == REPLY and e[1] == aid, timeout) for aid in list(want)}
+        bad = {aid: g for aid, g in got.items() if g != [REPLY, aid, 0, want[aid]]}
+        check(name, not bad and not c.closed, f"{len(bad)} of {len(want)} wrong, e.g. {json.dumps(list(bad.items())[:2])[:300]}; closed: {c.close_reason}")
+        want.clear()
+
+    # many frames in one write, heartbeats between them
+    c.raw(b"".join(ask(rnd.randrange(70, 300)) + (frame(HEARTBEAT) if i % 7 == 0 else b"") for i in range(300)))
+    answered("2 300 frames and heartbeats in one write")
+
+    # one stream of every size of frame, and a fragmented message, written in random chunks
+    big = "f" * 300_000
+    aid = c.new_id()
+    want[aid] = len(big)
+    pieces = b"".join(frame(FRAGMENT, p) for p in fragments(encode(c, [ASK, echo["id"], "Echo", {"_tag": "Size", "text": big}, aid, None]), 9))
+    parts = [ask(80), frame(HEARTBEAT), ask(16383), ask(16384), ask(16385), ask(100_000), ask(MAX_FRAME + 4), ask(70), pieces, ask(65536), ask(65541), ask(80)]
+    rnd.shuffle(parts)
+    stream = b"".join(parts)
+    at = 0
+    while at < len(stream):
+        n = rnd.choice((rnd.randrange(1, 8), rnd.randrange(8, 5000), rnd.randrange(5000, 70000)))
+        c.raw(stream[at:at + n])
+        at += n
+        if rnd.random() < 0.3:
+            time.sleep(0.001)
+    answered(f"2/4.3 {len(stream)} bytes of frames of every size and a fragmented message, in random chunks")
+
+    # the node reads into a 64 KiB buffer: frames across its end, the header cut at each byte.
+    # The first part arrives alone (10 ms), so the node has read it before the rest comes.
+    slab = 65536
+    for name, before, length in [("a large frame's header cut after 1 byte", slab - 1, MAX_FRAME + 4),
+                                 ("...after 3 bytes", slab - 3, MAX_FRAME + 4),
+                                 ("...after 4 bytes (the type byte in the next read)", slab - 4, MAX_FRAME + 4),
+                                 ("a large frame starting at the end of the buffer", slab, 20_000),
+                                 ("a large frame whose header and part of its body end the buffer", slab - 100, 17_000),
+                                 ("a small frame across the end of the buffer", slab - 700, 1000),
+                                 ("a frame of 16 KiB - 1 across the end of the buffer", slab - 5000, 16383),
+                                 ("a frame of 16 KiB across the end of the buffer", slab - 5000, 16384)]:
+        prefix = []
+        rem = before - 8000 * ((before - 8000) // 8000) if before > 16000 else before
+        prefix = [ask(8000) for _ in range((before - rem) // 8000)] + [ask(rem // 2), ask(rem - rem // 2)]
+        cut = slab - (before % slab) if before < slab else 0
+        head = b"".join(prefix)
+        assert len(head) == before, (len(head), before)
+        rest = ask(length) + ask(80)
+        c.raw(head + rest[:cut] if cut else head)
+        time.sleep(0.01)
+        c.raw(rest[cut:] if cut else rest)
+        answered(f"2 {name}")
+
+    # a frame of the maximum size trickled: its first and last bytes one at a time, the next frame
+    # right after its last byte
+    data = ask(MAX_FRAME + 4) + ask(80)
+    end = MAX_FRAME + 4
+    for i in range(3000):
+        c.raw(data[i:i + 1])
+    for i in range(3000, end - 3000, 4096):
+        c.raw(data[i:min(i + 4096, end - 3000)])
+    for i in range(end - 3000, end - 1):
+        c.raw(data[i:i + 1])
+    c.raw(data[end - 1:])
+    answered("2 a frame of the maximum size trickled byte by byte at both ends, the next frame in the same write as its last byte")
+    c.close()
+
+    # a header announcing more than the maximum, cut across two writes after a valid frame: the
+    # valid frame is handled, then the connection closes without the body being sent
+    for split in (2, 4):
+        k = ctx.connect(codecs=(codec,))
+        aid = k.new_id()
+        bad = struct.pack(">IB", MAX_FRAME + 1, MESSAGE)
+        k.raw(frame(MESSAGE, encode(k, [ASK, echo["id"], "Echo", {"_tag": "Size", "text": "ok"}, aid, None])) + bad[:split])
+        time.sleep(0.01)
+        k.raw(bad[split:])
+        got = k.take(lambda e: e[0] == REPLY and e[1] == aid, 3)
+        check(f"2 a header announcing {MAX_FRAME + 1} bytes, cut after {split}: the frame before it is answered, then closed",
+              got == [REPLY, aid, 0, 2] and k.wait_closed(3), f"{got} {k.close_reason}")
+        k.close()
+    k = ctx.connect(codecs=(codec,))
+    check("the node still serves after the framing cases", k.lookup("echo") == echo)
+    k.close()
+
+
+def scenario_refusals(ctx):
+    """Sections 7.3 and 8.2: each ask the node refuses gets exactly the runtime error of the
+    table, field for field (and, with json, byte for byte as JSON.stringify writes it)."""
+    codec = ctx.args.get("codec", "json")
+    c = ctx.connect(codecs=(codec,))
+    c.keep_bodies = {}
+    srv = f"{c.server['name']}#{js_number(c.server['incarnation'])}"
+    counter = c.lookup("counter")
+    strict = c.lookup("strict")
+    stopping = c.lookup(f"slow-stop-{codec}")
+
+    def refused(name, to, protocol, message, value, before=()):
+        aid = c.new_id()
+        c.send_together_codec([*before, [ASK, to, protocol, message, aid, None]])
+        got = c.take(lambda e: e[0] == REPLY and e[1] == aid, 5)
+        ok = got == [REPLY, aid, 2, value] and list(got[3].keys()) == list(value.keys())
+        if ok and codec == "json":
+            ok = c.keep_bodies.get(json.dumps(aid)) == encode_json([REPLY, aid, 2, value])
+        check(f"7.3 {codec}: {name}", ok, f"got {json.dumps(got)} ({c.keep_bodies.get(json.dumps(aid))}), want {json.dumps(value)}")
+
+    cid = counter["id"]
+    refused("no such actor: NoProc", 424242, "Counter", {"_tag": "Get"}, {"_tag": "NoProc", "actor": f"Counter@{srv}/424242"})
+    refused("another protocol: InvalidMessage", cid, "Other", {"_tag": "Get"},
+            {"_tag": "InvalidMessage", "actor": f"Other@{srv}/{cid}", "protocol": "Other", "issue": f"actor {cid} speaks Counter, not Other"})
+    refused("a protocol local to the node: InvalidMessage", 1, "telex/Supervisor", {"_tag": "CountChildren"},
+            {"_tag": "InvalidMessage", "actor": f"telex/Supervisor@{srv}/1", "protocol": "telex/Supervisor",
+             "issue": "actor 1 speaks telex/Supervisor, which is local to its node (not advertised)"})
+    refused("an unknown tag: InvalidMessage", cid, "Counter", {"_tag": "Nope"},
+            {"_tag": "InvalidMessage", "actor": f"Counter@{srv}/{cid}", "protocol": "Counter",
+             "issue": 'unknown message tag "Nope" for Counter (its tags: Decrement, Get, Increment)'})
+    refused("a field that fails the Schema: InvalidMessage", cid, "Counter", {"_tag": "Increment", "by": "x"},
+            {"_tag": "InvalidMessage", "actor": f"Counter@{srv}/{cid}", "protocol": "Counter", "issue": 'Expected number\n  at ["by"]'})
+    refused("a full mailbox under `fail`: MailboxFull", strict["id"], "Counter", {"_tag": "Get"},
+            {"_tag": "MailboxFull", "actor": f"Counter@{srv}/{strict['id']}", "capacity": 1},
+            before=[[TELL, strict["id"], "Counter", {"_tag": "Increment", "by": 1}] for _ in range(3)])
+    # an actor that is stopping (its finalizer runs) is still found, and refuses asks: NoProc
+    c.send([STOP, stopping["id"], {"_tag": "Normal"}])
+    time.sleep(0.1)
+    expect(f"8.4 {codec}: an actor that is stopping is still found", c.lookup(f"slow-stop-{codec}"), stopping)
+    refused("an actor that is stopping: NoProc", stopping["id"], "Counter", {"_tag": "Get"},
+            {"_tag": "NoProc", "actor": f"Counter@{srv}/{stopping['id']}"})
+    check("the connection is still up", not c.closed)
+
+    # exit reasons on the wire (7.2): a crash, as Down, Exit and ActorStopped, has exactly _tag and message
+    me = c.my_address(1, "Py/Watcher")
+    crasher = c.lookup(f"crasher-{codec}")
+    c.send([MONITOR, me, crasher["id"], 5])
+    c.send([LINK, me, crasher["id"]])
+    kind, err = c.ask(crasher, {"_tag": "Crash"})
+    down = c.take(lambda e: e[0] == DOWN and e[1] == 5)
+    ex = c.take(lambda e: e[0] == EXIT and e[1] == crasher)
+    crash = lambda r: isinstance(r, dict) and list(r.keys()) == ["_tag", "message"] and r["_tag"] == "Error" \
+        and isinstance(r["message"], str) and "crash on purpose" in r["message"]  # noqa: E731
+    check(f"7.3 {codec}: ActorStopped for a crash: actor and an Error reason",
+          kind == 2 and list(err.keys()) == ["_tag", "actor", "reason"] and err["_tag"] == "ActorStopped"
+          and err["actor"] == f"Crasher@{srv}/{crasher['id']}" and crash(err["reason"]), json.dumps(err)[:300])
+    check(f"7.2 {codec}: the Down of a crashed actor: Error with its message", down is not None and down[2] == crasher and crash(down[3]),
+          json.dumps(down)[:300])
+    check(f"7.2 {codec}: the Exit of a crashed linked actor: Error with its message, not untrappable",
+          ex is not None and ex[2] == me["id"] and crash(ex[3]) and ex[4] is False and len(ex) == 5, json.dumps(ex)[:300])
+    # a supervisor's children: stopped with the supervisor, as Shutdown; a child the supervisor restarts
+    child = c.lookup(f"sup-child-{codec}")
+    sup = c.lookup(f"sup-{codec}")
+    c.send([MONITOR, me, child["id"], 6])
+    c.send([STOP, child["id"], {"_tag": "Error", "message": "stopped by the client"}])
+    down = c.take(lambda e: e[0] == DOWN and e[1] == 6)
+    expect(f"7.2 {codec}: a supervised child stopped with Error: Down with that reason", down and down[3], {"_tag": "Error", "message": "stopped by the client"})
+    again = None
+    for _ in range(50):
+        again = c.lookup(f"sup-child-{codec}")
+        if again is not None and again["id"] != child["id"]:
+            break
+        time.sleep(0.02)
+    check(f"{codec}: the supervisor restarted the child (a new id)", again is not None and again["id"] != child["id"], json.dumps(again))
+    c.send([MONITOR, me, again["id"], 7])
+    c.send([MONITOR, me, sup["id"], 8])
+    c.send([STOP, sup["id"], {"_tag": "Shutdown", "detail": "by the client"}])
+    d7 = c.take(lambda e: e[0] == DOWN and e[1] == 7)
+    d8 = c.take(lambda e: e[0] == DOWN and e[1] == 8)
+    expect(f"7.2 {codec}: a child stopped with its supervisor: Down Shutdown", d7 and d7[3], {"_tag": "Shutdown"})
+    expect(f"7.2 {codec}: the supervisor: Down with the Stop's reason", d8 and d8[3], {"_tag": "Shutdown", "detail": "by the client"})
+    check("the connection is still up", not c.closed)
+    c.close()
 
 
 def scenario_signals(ctx):
@@ -2764,6 +2974,8 @@ SCENARIOS = {
     "fragments": scenario_fragments,
     "invalid": scenario_invalid,
     "signals": scenario_signals,
+    "framing": scenario_framing,
+    "refusals": scenario_refusals,
     "protocols": scenario_protocols,
     "flow": scenario_flow,
     "outbound": scenario_outbound,

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, PubSub, Redacted, Schema } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
-import { Actor, ActorContext, ActorRef, ActorSystem, Reliable } from "../../src/index.ts"
+import { Actor, ActorContext, ActorRef, ActorSystem, Reliable, Supervisor } from "../../src/index.ts"
 import type { ActorAddress } from "../../src/actors/ActorRef.ts"
 import * as ShardStore from "../../src/sharding/ShardStore.ts"
 import * as SqliteShardStore from "../../src/sharding/SqliteShardStore.ts"
@@ -209,6 +209,39 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       const hellos = Number(process.env.TELEX_FUZZ_CASES ?? 60)
       passed(yield* runPython("hello-fuzz", node.address.port, { server: "server", cases: hellos, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 1)
       passed(yield* runPython("ready-fuzz", node.address.port, { cases: hellos / 2, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 1)
+    }).pipe(quiet))
+
+  it.live("frames in any chunking (the node reads in place), refused asks field for field, exit reasons of crashes and supervisors, both codecs", () =>
+    Effect.gen(function*() {
+      const { node, system } = yield* startServer()
+      yield* system.spawn(Counter.behavior(Effect.succeed({
+        Increment: () => Effect.sleep("300 millis"),
+        Decrement: () => Effect.succeed(0),
+        Get: () => Effect.succeed(0)
+      })), { name: "strict", mailbox: { capacity: 1, overflow: "fail" } })
+      for (const codec of ["json", "msgpack"]) {
+        yield* system.spawn(Crasher.behavior(Effect.succeed({
+          Crash: () => Effect.die(new Error("crash on purpose")),
+          Undeclared: () => Effect.succeed(0),
+          BadReply: () => Effect.succeed(0),
+          Nested: () => Effect.succeed(0)
+        })), { name: `crasher-${codec}` })
+        yield* system.spawn(
+          Supervisor.make({ backoff: false, children: [Supervisor.child("c", CounterLive, { options: { name: `sup-child-${codec}` } })] }),
+          { name: `sup-${codec}` }
+        )
+        // an actor whose finalizer takes a while: stopping, still found, refusing asks
+        yield* system.spawn(Counter.behavior(Effect.gen(function*() {
+          yield* Effect.addFinalizer(() => Effect.sleep("400 millis"))
+          return { Increment: () => Effect.void, Decrement: () => Effect.succeed(0), Get: () => Effect.succeed(0) }
+        })), { name: `slow-stop-${codec}` })
+      }
+      const port = node.address.port
+      for (const codec of ["json", "msgpack"]) passed(yield* runPython("refusals", port, { codec }), 16)
+      const seed = process.env.TELEX_FUZZ_SEED
+      for (const codec of ["json", "msgpack"]) {
+        passed(yield* runPython("framing", port, { codec, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 14)
+      }
     }).pipe(quiet))
 
   it.live("remote spawn, monitors, links, stop, exit reasons", () =>
