@@ -152,6 +152,8 @@ export type Decision =
   /** too many restarts: stop everything and exit */
   | { readonly _tag: "Escalate"; readonly restarts: number }
 
+const none: ReadonlyArray<string> = []
+
 /** Whether a child that exited with `reason` should be restarted, by its restart type. */
 export const shouldRestart = (restart: RestartType, reason: ExitReason.ExitReason): boolean =>
   restart === "permanent" || (restart === "transient" && !ExitReason.isNormalOrShutdown(reason))
@@ -185,7 +187,7 @@ export const decide = (
 
   if (policy.strategy === "one_for_one" && policy.backoff === undefined) {
     // the failed child alone (the common case): nothing to list or filter
-    return [{ _tag: "Restart", stop: [], remove: [], start: [failed.id], delayMillis: 0 }, window]
+    return [{ _tag: "Restart", stop: none, remove: none, start: [failed.id], delayMillis: 0 }, window]
   }
 
   // which children the strategy touches, in start order

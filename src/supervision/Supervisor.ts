@@ -68,7 +68,7 @@ import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import * as Actor from "../actors/Actor.ts"
 import { ActorContext } from "../actors/ActorContext.ts"
-import type { AskError } from "../actors/ActorError.ts"
+import type { AskError, SpawnError } from "../actors/ActorError.ts"
 import * as ActorRefModule from "../actors/ActorRef.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
 import type { SpawnOptions } from "../actors/SpawnOptions.ts"
@@ -559,11 +559,8 @@ const build = (
       ignored: false
     })
 
-    /**
-     * Starts a child; `undefined` when its init chose `Supervisor.ignore` (it stays stopped).
-     * (Plain combinators rather than a generator: this is every restart's path.)
-     */
-    const start = (child: ChildState): Effect.Effect<ActorRef<any> | undefined, SupervisorError, any> => {
+    /** What starting `child` spawns (made on its first start, reused by every restart). */
+    const spawnOf = (child: ChildState): Effect.Effect<ActorRef<any>, SpawnError, any> => {
       child.ignored = false
       // (started now, by a call too: no pending restart applies to it any longer)
       child.due = undefined
@@ -580,28 +577,42 @@ const build = (
           ? { ...child.spec.options, link: true }
           : { ...child.spec.options, link: true, shutdown: child.spec.shutdown }
       }
-      return Effect.matchEffect(ctx.spawn(behavior, options), {
+      return ctx.spawn(behavior, options)
+    }
+
+    /** A start that failed: the error, or undefined when the child's init chose `Supervisor.ignore`. */
+    const startFailed = (child: ChildState, error: SpawnError): SupervisorError | undefined => {
+      setRef(child, undefined)
+      child.status = "stopped"
+      if (child.ignored) return undefined
+      // a name taken: the actor registered under it (OTP's `{already_started, Pid}`)
+      return supervisorError("StartFailed", child.spec.id, error.message, error.alreadyStarted)
+    }
+
+    const started = (child: ChildState, ref: ActorRef<any>): void => {
+      // The supervisor stops its children itself (finalizer below: reverse start order, each
+      // within its shutdown budget). Left in the cell's generic child set, they would be
+      // stopped before that finalizer runs, in spawn order (wrong after a restart) and with
+      // no budget.
+      supervision.adopt(ref)
+      const key = ref.key
+      setRef(child, ref, key)
+      child.status = "running"
+      publish({ _tag: "ChildStarted", supervisor: selfKey, at: nowMillis(), childId: child.spec.id, actor: key })
+    }
+
+    /** Starts a child; `undefined` when its init chose `Supervisor.ignore` (it stays stopped). */
+    const start = (child: ChildState): Effect.Effect<ActorRef<any> | undefined, SupervisorError, any> =>
+      Effect.matchEffect(spawnOf(child), {
         onFailure: (error) => {
-          setRef(child, undefined)
-          child.status = "stopped"
-          if (child.ignored) return Effect.undefined
-          // a name taken: the actor registered under it (OTP's `{already_started, Pid}`)
-          return Effect.fail(supervisorError("StartFailed", child.spec.id, error.message, error.alreadyStarted))
+          const failure = startFailed(child, error)
+          return failure === undefined ? Effect.undefined : Effect.fail(failure)
         },
         onSuccess: (ref) => {
-          // The supervisor stops its children itself (finalizer below: reverse start order, each
-          // within its shutdown budget). Left in the cell's generic child set, they would be
-          // stopped before that finalizer runs, in spawn order (wrong after a restart) and with
-          // no budget.
-          supervision.adopt(ref)
-          const key = ref.key
-          setRef(child, ref, key)
-          child.status = "running"
-          publish({ _tag: "ChildStarted", supervisor: selfKey, at: nowMillis(), childId: child.spec.id, actor: key })
+          started(child, ref)
           return Effect.succeed(ref)
         }
       })
-    }
 
     const stop = Effect.fnUntraced(function*(child: ChildState) {
       const ref = child.ref
@@ -772,20 +783,23 @@ const build = (
         // started or stopped by a call meanwhile
         if (child === undefined || child.due !== gen || child.status === "running") continue
         child.due = undefined
-        return Effect.matchEffect(start(child), {
-          onFailure: (failure) => {
-            publish({ _tag: "ChildStartFailed", supervisor: selfKey, at: nowMillis(), childId: id, message: failure.message })
-            // a failed restart counts as another failure of that child (OTP)
-            return onChildExit(child, ExitReason.error(failure.message), undefined, true)
+        // (the spawn's outcome handled here: every restart's path, with no second match around `start`)
+        return Effect.matchEffect(spawnOf(child), {
+          onFailure: (error) => {
+            const failure = startFailed(child, error)
+            if (failure !== undefined) {
+              publish({ _tag: "ChildStartFailed", supervisor: selfKey, at: nowMillis(), childId: id, message: failure.message })
+              // a failed restart counts as another failure of that child (OTP)
+              return onChildExit(child, ExitReason.error(failure.message), undefined, true)
+            }
+            // ignored: a dynamic child is forgotten (OTP's simple_one_for_one); a static one stays stopped, its spec kept
+            if (template !== undefined) removeSpecs([id])
+            return i + 1 < ids.length ? restartGroup(ids, gen, i + 1) : Effect.void
           },
           onSuccess: (ref) => {
-            if (ref !== undefined) {
-              child.restarts++
-              publish({ _tag: "ChildRestarted", supervisor: selfKey, at: nowMillis(), childId: id, actor: child.refKey!, restarts: child.restarts })
-            } else if (template !== undefined) {
-              // ignored: a dynamic child is forgotten (OTP's simple_one_for_one); a static one stays stopped, its spec kept
-              removeSpecs([id])
-            }
+            started(child, ref)
+            child.restarts++
+            publish({ _tag: "ChildRestarted", supervisor: selfKey, at: nowMillis(), childId: id, actor: child.refKey!, restarts: child.restarts })
             return i + 1 < ids.length ? restartGroup(ids, gen, i + 1) : Effect.void
           }
         })
