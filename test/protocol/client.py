@@ -1171,6 +1171,39 @@ def scenario_invalid(ctx):
     closes(ctx, "a new fragmented message before the previous one ended",
            lambda k: (k.send_frame(FRAGMENT, struct.pack(">III", 1, 10, 0) + b"[22"), k.send_frame(FRAGMENT, struct.pack(">III", 2, 10, 0) + b"[22")))
     closes(ctx, "a reassembled message that is not JSON", lambda k: k.send_frame(FRAGMENT, struct.pack(">III", 1, 3, 0) + b"abc"))
+    closes(ctx, "a piece at offset 0 while a message with the same id is in progress",
+           lambda k: (k.send_frame(FRAGMENT, struct.pack(">III", 5, 10, 0) + b"[22"), k.send_frame(FRAGMENT, struct.pack(">III", 5, 10, 0) + b"[22")))
+
+    def any_ids(k):  # 4.3: a fragment id is only compared with the message in progress
+        for fid in (7, 7, 0, 0xFFFFFFFF, 3):
+            rid = k.new_id()
+            for piece in fragments(encode_json([LOOKUP, rid, "counter"]), fid, 5):
+                k.send_frame(FRAGMENT, piece)
+            found = k.take(lambda e: e[0] == FOUND and e[1] == rid, 3)
+            if found is None or found[2] != addr:
+                return check("4.3 fragment ids of any value, reused, out of order", False, f"id {fid}: {found}")
+        check("4.3 fragment ids of any value, reused, out of order", True)
+    closes(ctx, "fragmented messages whose ids repeat and go down", any_ids, False)
+
+    # 5: a json body (or handshake body) may start with a UTF-8 byte order mark, which is skipped
+    def bom(k):
+        rid = k.new_id()
+        k.send_frame(MESSAGE, b"\xef\xbb\xbf" + encode_json([LOOKUP, rid, "counter"]))
+        expect("5 a json body after a byte order mark is decoded", k.take(lambda e: e[0] == FOUND and e[1] == rid, 3), [FOUND, rid, addr])
+    closes(ctx, "a json body that starts with a byte order mark", bom, False)
+    closes(ctx, "a json body with a byte order mark after its value", raw(encode_json([LOOKUP, 1, "counter"]) + b"\xef\xbb\xbf"))
+    k = ctx.conn()
+    plain = k.send_frame
+    k.send_frame = lambda t, b=b"": plain(t, b"\xef\xbb\xbf" + b if t in (HELLO, AUTH, READY) else b)
+    expect("5 HELLO, AUTH and READY bodies after a byte order mark: admitted", refusal(lambda: k.handshake()), "admitted")
+    k.send_frame = plain
+    check("...and the connection serves", not k.closed and k.lookup("counter") == addr)
+    k.close()
+    # 3.1: codec names the server does not have, of any type, are skipped
+    k = ctx.conn()
+    expect("3.1 codecs [1, null, {}, \"nope\", \"json\"]: json chosen", refusal(lambda: k.handshake(codecs=(1, None, {}, "nope", "json"))), "admitted")
+    check("...json", k.codec == "json", str(k.codec))
+    k.close()
 
 
 def encode(c, envelope):
