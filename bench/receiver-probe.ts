@@ -13,7 +13,8 @@
  * paired before/after runs of a change (run it from two checkouts in turn).
  *
  *   node --expose-gc bench/receiver-probe.ts [slices]
- *   KINDS=spread,sup (the kinds to run, spread first), PROBE_SLICE (60 000 asks), PROBE_KEYS
+ *   KINDS=spread,sup (the kinds to run, spread first), PROBE_SLICE (60 000 asks), PROBE_KEYS,
+ *   PROBE_SEQ_ACTIVATE=1 (the entities activated one at a time, not 64 at once)
  */
 import { Context, Effect, Layer, References } from "effect"
 import { Entity } from "../src/index.ts"
@@ -57,7 +58,9 @@ const main = Effect.gen(function*() {
   for (let i = 0; i < keys; i++) sup.push(yield* system.spawn(EchoSup, { name: `sup-${i}` }))
   const echoes = yield* sharding.entity(EchoEntity)
   const refs = Array.from({ length: keys }, (_, i) => echoes.ref(`k${i}`))
-  yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
+  // PROBE_SEQ_ACTIVATE=1: one activation at a time (each entity's objects then lie together)
+  if (process.env.PROBE_SEQ_ACTIVATE === "1") for (let i = 0; i < keys; i++) yield* refs[i]!.ask(Echo.Ping({ n: i }))
+  else yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
   yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
   const ownEntities = yield* sharding.entity(EchoOwnEntity)
   const ownRefs = Array.from({ length: keys }, (_, i) => ownEntities.ref(`k${i}`))
