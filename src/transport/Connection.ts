@@ -531,8 +531,8 @@ export class Connection {
    * handled after pending I/O, then reading resumes: the kernel can hand over megabytes per
    * socket in one poll phase (libuv reads up to 32 times 64 KiB per ready socket), and a peer
    * flooding us (replies after a freeze, envelopes we refuse) held the event loop for as long as
-   * handling all of them took, its timers (our heartbeats) and other sockets with it. Frames read
-   * in place stay valid while the socket is paused: nothing is read into their buffer meanwhile.
+   * handling all of them took, its timers (our heartbeats) and other sockets with it. The frames
+   * left are copied out of the read buffer (see `keepFrames`).
    */
   private onFrames(error: ProtocolError | undefined): void {
     if (error !== undefined) this.readError = error
@@ -543,6 +543,7 @@ export class Connection {
         if (this.sliceFrames >= READ_SLICE) {
           this.sliceFrames = 0
           this.socket.pause()
+          this.keepFrames()
           return this.timers.afterIo(this.readOn)
         }
         this.sliceFrames++
@@ -555,6 +556,21 @@ export class Connection {
     frames.length = 0
     this.frameHead = 0
     if (this.readError !== undefined && this.closed === undefined) this.close(`protocol error: ${this.readError.message}`)
+  }
+
+  /**
+   * The frames left for after pending I/O that are views of the decoder's read buffer are
+   * copied: the socket asks the decoder where its next read goes as soon as this one is handled,
+   * paused or not, and the decoder may then move the unfinished frame at the buffer's end to its
+   * front, over frames not handled yet.
+   */
+  private keepFrames(): void {
+    const frames = this.frames
+    for (let i = this.frameHead; i < frames.length; i++) {
+      const f = frames[i]!
+      // a copy ('Buffer#slice' would be a view)
+      if (f.shared === true) frames[i] = { type: f.type, body: Uint8Array.prototype.slice.call(f.body) }
+    }
   }
 
   /** The rest of a slice of frames (see `onFrames`), then reading again. */
