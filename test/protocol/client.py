@@ -1359,12 +1359,19 @@ def scenario_refusals(ctx):
     refused("a full mailbox under `fail`: MailboxFull", strict["id"], "Counter", {"_tag": "Get"},
             {"_tag": "MailboxFull", "actor": f"Counter@{srv}/{strict['id']}", "capacity": 1},
             before=[[TELL, strict["id"], "Counter", {"_tag": "Increment", "by": 1}] for _ in range(3)])
-    # an actor that is stopping (its finalizer runs) is still found, and refuses asks: NoProc
-    c.send([STOP, stopping["id"], {"_tag": "Normal"}])
+    # an ask in the mailbox when the actor stops: ActorStopped with the Stop's reason; an actor that
+    # is stopping (its finalizer runs) is still found, and refuses asks: NoProc
+    queued = c.new_id()
+    c.send_together_codec([[TELL, stopping["id"], "Counter", {"_tag": "Increment", "by": 1}],  # its handler sleeps
+                           [ASK, stopping["id"], "Counter", {"_tag": "Get"}, queued, None],
+                           [STOP, stopping["id"], {"_tag": "Shutdown", "detail": "stop"}]])
     time.sleep(0.1)
     expect(f"8.4 {codec}: an actor that is stopping is still found", c.lookup(f"slow-stop-{codec}"), stopping)
     refused("an actor that is stopping: NoProc", stopping["id"], "Counter", {"_tag": "Get"},
             {"_tag": "NoProc", "actor": f"Counter@{srv}/{stopping['id']}"})
+    expect(f"8.2 {codec}: an ask in the mailbox when the actor stops: ActorStopped, the Stop's reason",
+           c.take(lambda e: e[0] == REPLY and e[1] == queued, 5),
+           [REPLY, queued, 2, {"_tag": "ActorStopped", "actor": f"Counter@{srv}/{stopping['id']}", "reason": {"_tag": "Shutdown", "detail": "stop"}}])
     check("the connection is still up", not c.closed)
 
     # exit reasons on the wire (7.2): a crash, as Down, Exit and ActorStopped, has exactly _tag and message
@@ -1490,6 +1497,15 @@ def scenario_signals(ctx):
     c.send([MONITOR, me, b["id"], mid])
     c.send([EXIT, me, b["id"], {"_tag": "Normal"}, False, True])
     check("8.5 a direct Exit Normal is ignored by an actor that does not trap", c.take(lambda e: e[0] == DOWN and e[1] == mid, 0.5) is None)
+    # `direct` counts only when it is true: a 1 makes a link's Exit, ignored without a link; the
+    # Stop after it (handled after it, 4.2) is what ends the actor
+    b = spawn(c)
+    mid = c.new_id()
+    c.send([MONITOR, me, b["id"], mid])
+    c.send([EXIT, me, b["id"], {"_tag": "Error", "message": "direct 1"}, False, 1])
+    c.send([STOP, b["id"], {"_tag": "Shutdown", "detail": "after"}])
+    down = c.take(lambda e: e[0] == DOWN and e[1] == mid)
+    expect("8.5 an Exit whose direct is 1, not true, with no link: ignored", down and down[3], {"_tag": "Shutdown", "detail": "after"})
     # the incarnation in our addresses: a Down goes back under its monitor id whatever the watcher's
     # incarnation; an Exit is sent only to an address of this connection's incarnation
     stale = {"node": {"name": c.me["name"], "incarnation": c.me["incarnation"] - 1}, "id": 1, "protocol": "Py/Watcher"}

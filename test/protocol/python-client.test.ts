@@ -233,7 +233,7 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
         // an actor whose finalizer takes a while: stopping, still found, refusing asks
         yield* system.spawn(Counter.behavior(Effect.gen(function*() {
           yield* Effect.addFinalizer(() => Effect.sleep("400 millis"))
-          return { Increment: () => Effect.void, Decrement: () => Effect.succeed(0), Get: () => Effect.succeed(0) }
+          return { Increment: () => Effect.sleep("200 millis"), Decrement: () => Effect.succeed(0), Get: () => Effect.succeed(0) }
         })), { name: `slow-stop-${codec}` })
       }
       const port = node.address.port
