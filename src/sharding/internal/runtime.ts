@@ -489,7 +489,7 @@ export const make = (config: Config) =>
       // held until it has the lease: not sent back to the owner this node last read, which may
       // have handed the shard over already and would hold it past the acquisition, behind the
       // sender's next tells sent here directly
-      if (hops > 0 && !closing && !shardStates.has(shard) && desiredOwner(shard) === selfName) {
+      if (hops > 0 && !closing && !shardStates.has(shard) && desiredOwner(shard) === selfName && !holderKeeps(shard, until)) {
         return holdTell(shard, reg, key, message, hops, until, early)
       }
       const r = route(shard, reg)
@@ -513,6 +513,16 @@ export const make = (config: Config) =>
         case "Hold":
           return holdTell(shard, reg, key, message, hops, until, early)
       }
+    }
+    /**
+     * Whether a tell held for two lease TTLs (`until`: the end of its holding) for a shard this node
+     * should own goes to the member that holds the shard's lease after all: a handoff to this node
+     * would have released the lease by then; a holder that keeps renewing it sees other members
+     * than this node does (it does not count this node), and may keep the shard for good.
+     */
+    const holderKeeps = (shard: number, until: number | undefined): boolean => {
+      const owner = owners[shard]
+      return until !== undefined && now() >= until - holdMillis + 2 * t.leaseTtlMillis && owner !== undefined && owner !== selfId && members.has(owner)
     }
     /** bumped each time a direct entry stops being live: refs holding one look again */
     let directsRetired = 0
