@@ -1114,7 +1114,8 @@ export const make = (config: Config) =>
           flush(state.shard)
         }
         const until = now() + t.leaseTtlMillis
-        const waiting = (s: ShardState) => now() < Math.min(until, s.validUntil) && s.drainUntil !== 0
+        // (with no member to take a shard over, nothing is sent: nothing to wait for)
+        const waiting = (s: ShardState) => now() < Math.min(until, s.validUntil) && s.drainUntil !== 0 && nextOwner(s.shard) !== undefined
         const holding = (s: ShardState) => held.get(s.shard)?.some((item) => item.kind === "tell") ?? false
         // sent once the next owner's region is known (a lookup, then `flushAll`)
         while (states.some((s) => waiting(s) && holding(s))) yield* Effect.sleep(10)
