@@ -1228,10 +1228,14 @@ def scenario_framing(ctx):
     the receiver's read boundaries, a header announcing more than the maximum; section 4.3's
     fragments in any chunking. The node must reassemble by the length prefix, whatever the reads."""
     import random
-    codec = ctx.args.get("codec", "json")
     seed = ctx.args.get("seed", random.randrange(1 << 30))
-    print(f"INFO framing seed {seed} ({codec})", flush=True)
+    print(f"INFO framing seed {seed}", flush=True)
     rnd = random.Random(seed)
+    for codec in ctx.args.get("codecs", ["json", "msgpack"]):
+        framing(ctx, codec, rnd)
+
+
+def framing(ctx, codec, rnd):
     c = ctx.connect(codecs=(codec,))
     echo = c.lookup("echo")
     want = {}  # ask id -> the Size it must answer
@@ -1327,7 +1331,11 @@ def scenario_framing(ctx):
 def scenario_refusals(ctx):
     """Sections 7.3 and 8.2: each ask the node refuses gets exactly the runtime error of the
     table, field for field (and, with json, byte for byte as JSON.stringify writes it)."""
-    codec = ctx.args.get("codec", "json")
+    for codec in ctx.args.get("codecs", ["json", "msgpack"]):
+        refusals(ctx, codec)
+
+
+def refusals(ctx, codec):
     c = ctx.connect(codecs=(codec,))
     c.keep_bodies = {}
     srv = f"{c.server['name']}#{js_number(c.server['incarnation'])}"

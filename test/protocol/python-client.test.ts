@@ -237,11 +237,9 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
         })), { name: `slow-stop-${codec}` })
       }
       const port = node.address.port
-      for (const codec of ["json", "msgpack"]) passed(yield* runPython("refusals", port, { codec }), 16)
+      passed(yield* runPython("refusals", port), 32)
       const seed = process.env.TELEX_FUZZ_SEED
-      for (const codec of ["json", "msgpack"]) {
-        passed(yield* runPython("framing", port, { codec, ...(seed === undefined ? {} : { seed: Number(seed) }) }), 14)
-      }
+      passed(yield* runPython("framing", port, seed === undefined ? {} : { seed: Number(seed) }), 28)
     }).pipe(quiet))
 
   it.live("remote spawn, monitors, links, stop, exit reasons", () =>
