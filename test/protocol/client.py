@@ -1862,6 +1862,40 @@ def scenario_listen(ctx):
     c.close()
 
 
+def scenario_admission(ctx):
+    """Section 3.7: a simultaneous connect between the node and a client that advertises an
+    address: the connection dialled by the node with the smaller name wins. Telex as the dialler
+    refuses its losing connection with `duplicate` in place of its READY; a winning one replaces
+    the connection the client dialled, which is closed."""
+    for prefix, want in (("a", "duplicate"), ("zz", "admitted")):
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        port = server.getsockname()[1]
+        listen = {"host": "127.0.0.1", "port": port}
+        me = {"name": f"{prefix}-py-admit-{os.getpid()}", "incarnation": time.time_ns() // 1000}
+        print(f"DIAL {me['name']} {port}", flush=True)  # the test now makes the node dial us
+        server.settimeout(10)
+        try:
+            sock, _ = server.accept()
+        except socket.timeout:
+            check(f"3.7 {prefix}: the node dials", False, "nobody dialled")
+            return
+        d = Conn(None, None, ctx.cluster, ctx.secret, name=me["name"], incarnation=me["incarnation"], sock=sock)
+        # while the node's dial waits for our CHALLENGE, we dial it and complete our handshake
+        c = ctx.conn(name=me["name"], incarnation=me["incarnation"]).handshake(hello={"listen": listen})
+        got = refusal(lambda: d.accept_handshake(listen=listen))
+        if want == "duplicate":
+            expect(f"3.7 {me['name']} < server: the node's connection loses, refused `duplicate` in place of the node's READY", got, "duplicate")
+            check("3.7 ...and ours stays", not c.closed and c.lookup("counter") is not None, str(c.close_reason))
+        else:
+            expect(f"3.7 {me['name']} > server: the node's connection wins", got, "admitted")
+            check("3.7 ...it serves, and ours is closed", d.lookup("counter") is not None and c.wait_closed(3), str(c.close_reason))
+        d.close()
+        c.close()
+        server.close()
+
+
 def tls_session(ctx, cert_key=None, tls=True):
     """Section 1: one synchronous session over TLS (or plain TCP to a TLS node): the Found it got, or why not."""
     import ssl
@@ -3023,6 +3057,7 @@ SCENARIOS = {
     "overflow": scenario_overflow,
     "msgpack": scenario_msgpack,
     "listen": scenario_listen,
+    "admission": scenario_admission,
     "vectors": scenario_vectors,
     "handshake": scenario_handshake,
     "handshake-timeout": scenario_handshake_timeout,

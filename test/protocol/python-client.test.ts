@@ -354,6 +354,28 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       passed(run, 5)
     }).pipe(quiet), 60_000)
 
+  it.live("admission: a simultaneous connect between the node and a client that listens; the connection dialled by the smaller name wins", () =>
+    Effect.gen(function*() {
+      const { node } = yield* startServer()
+      let out = ""
+      let dialled = 0
+      const run = yield* Effect.callback<Run>((resume) => {
+        const argv = [client, "admission", "--port", String(node.address.port), "--cluster", CLUSTER, "--secret", SECRET]
+        const child = execFile("python3", argv, { timeout: 30_000 }, (error, stdout, err) =>
+          resume(Effect.succeed({ code: error === null ? 0 : (error as any).code ?? 1, out: stdout, err })))
+        child.stdout!.on("data", (chunk: Buffer) => {
+          out += chunk.toString()
+          for (const m of out.matchAll(/^DIAL (\S+) (\d+)$/gm)) {
+            if (m.index! < dialled) continue
+            dialled = m.index! + 1
+            Effect.runFork(node.connect({ name: m[1]!, host: "127.0.0.1", port: Number(m[2]) }, "5 seconds").pipe(Effect.ignore))
+          }
+        })
+        return Effect.sync(() => child.kill())
+      })
+      passed(run, 4)
+    }).pipe(quiet), 60_000)
+
   it.live("READY previous: the node publishes LinkGap for what the client says it never received", () =>
     Effect.gen(function*() {
       const { node } = yield* startServer()
