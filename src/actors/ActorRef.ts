@@ -45,6 +45,20 @@ export interface Resolver {
 
 export const defaultAskTimeout: Duration.Duration = Duration.seconds(5)
 
+// the last timeout given as a string: a loop of asks passes the same literal ("1500 millis")
+// each time, and parsing it is a tenth of a burst of asks' set-up
+let lastTimeoutText: string | undefined
+let lastTimeout: Duration.Duration = defaultAskTimeout
+
+const askTimeout = (input: Duration.Input): Duration.Duration => {
+  if (typeof input !== "string") return Duration.fromInputUnsafe(input)
+  if (input !== lastTimeoutText) {
+    lastTimeout = Duration.fromInputUnsafe(input)
+    lastTimeoutText = input
+  }
+  return lastTimeout
+}
+
 /** the class of Effect's default (live) clock */
 const LiveClock = (Clock.Clock.defaultValue() as object).constructor as new() => Clock.Clock
 /** longest delay a Node timer supports */
@@ -125,7 +139,7 @@ export class ActorRef<D extends MessageDefs = any> {
     message: M,
     options?: AskOptions
   ): Effect.Effect<SuccessOf<D, M["_tag"]>, ErrorOf<D, M["_tag"]> | AskError> {
-    const timeout = options?.timeout === undefined ? defaultAskTimeout : Duration.fromInputUnsafe(options.timeout)
+    const timeout = options?.timeout === undefined ? defaultAskTimeout : askTimeout(options.timeout)
     return Effect.withFiber((fiber) => askIn(this, fiber, message, timeout))
   }
 

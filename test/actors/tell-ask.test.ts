@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Schema } from "effect"
+import { Deferred, Duration, Effect, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, ActorContext, ActorRef, ActorStopped, ActorSystem, AskTimeout, NoProc } from "../../src/index.ts"
 import { assertError, isDone, waitUntil, withSystem } from "./_helpers.ts"
@@ -168,6 +168,18 @@ describe("tell and ask", () => {
       yield* Deferred.succeed(hang, undefined)
       yield* account.tell(Account.Deposit({ amount: 4 }))
       assert.strictEqual(yield* account.ask(Account.Balance()), 4)
+    }).pipe(withSystem()))
+
+  it.effect("each ask keeps its own timeout, given as strings that alternate", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const account = yield* system.spawn(makeAccount())
+      const timeouts: Array<Duration.Input> = ["20 millis", "30 millis", "20 millis", "1 second", Duration.millis(30), "30 millis"]
+      const fibers = yield* Effect.forEach(timeouts, (timeout) =>
+        Effect.forkChild(Effect.flip(account.ask(Account.Hang(), { timeout }))))
+      yield* TestClock.adjust("1 second")
+      const errors = yield* Effect.forEach(fibers, Fiber.join)
+      assert.deepStrictEqual(errors.map((e) => (e as AskTimeout).timeoutMillis), [20, 30, 20, 1000, 30, 30])
     }).pipe(withSystem()))
 
   it.effect("the default ask timeout is 5 seconds", () =>
