@@ -1323,6 +1323,27 @@ def framing(ctx, codec, rnd):
         check(f"2 a header announcing {MAX_FRAME + 1} bytes, cut after {split}: the frame before it is answered, then closed",
               got == [REPLY, aid, 0, 2] and k.wait_closed(3), f"{got} {k.close_reason}")
         k.close()
+    # 3.5: MESSAGE frames in the write of the client's READY, the last one cut (in its header, in
+    # the body of a large frame, near its end): the node reads the rest after the handshake
+    for cut in (3, 1000, -10):
+        k = ctx.conn()
+        parts = {}
+
+        def ready_and_more(t, b=b"", k=k, plain=k.send_frame, cut=cut):
+            if t != READY:
+                return plain(t, b)
+            more = frame(MESSAGE, encode(k, [LOOKUP, 901, "x" * 250_000])) + frame(MESSAGE, encode(k, [LOOKUP, 902, "echo"]))
+            n = cut if cut > 0 else len(more) + cut
+            k.raw(frame(READY, b) + more[:n])
+            parts["rest"] = more[n:]
+        k.send_frame = ready_and_more
+        k.start_heartbeats = lambda: None  # nothing between the two parts
+        k.handshake(codecs=(codec,))
+        time.sleep(0.01)
+        k.raw(parts["rest"])
+        found = [k.take(lambda e, rid=rid: e[0] == FOUND and e[1] == rid, 5) for rid in (901, 902)]
+        expect(f"3.5 frames in the READY's write, cut at {cut}: both answered", found, [[FOUND, 901, None], [FOUND, 902, echo]])
+        k.close()
     k = ctx.connect(codecs=(codec,))
     check("the node still serves after the framing cases", k.lookup("echo") == echo)
     k.close()
