@@ -1256,6 +1256,27 @@ def framing(ctx, codec, rnd):
     c.raw(b"".join(ask(rnd.randrange(70, 300)) + (frame(HEARTBEAT) if i % 7 == 0 else b"") for i in range(300)))
     answered("2 300 frames and heartbeats in one write")
 
+    # more frames in one write than the node handles in one go (it reads 1 024, then the rest after
+    # pending I/O): all handled, in order (4.2), a fragmented message among them
+    a = spawn(c)
+    aid, get = c.new_id(), c.new_id()
+    want[aid] = 200_000
+    big = b"".join(frame(FRAGMENT, p) for p in fragments(encode(c, [ASK, echo["id"], "Echo", {"_tag": "Size", "text": "g" * 200_000}, aid, None]), 11))
+    tell = frame(MESSAGE, encode(c, [TELL, a["id"], "Counter", {"_tag": "Increment", "by": 1}]))
+    c.raw(b"".join((tell + frame(HEARTBEAT) if i % 100 == 0 else tell) + (big if i == 1500 else b"") for i in range(3000))
+          + frame(MESSAGE, encode(c, [ASK, a["id"], "Counter", {"_tag": "Get"}, get, None])))
+    expect("4.2 3 000 tells in one write, then an ask: all handled first, in order", c.take(lambda e: e[0] == REPLY and e[1] == get, 10), [REPLY, get, 0, 3000])
+    answered("4.3 a fragmented message among them")
+
+    # the 1 024th frame ends early in the node's read buffer and an unfinished frame fills its end:
+    # the frames left for later are not overwritten when the unfinished one moves to the front
+    hb = frame(HEARTBEAT) * 1100
+    fill = 65536 - 12000 - len(hb)
+    body = [ask(200) for _ in range(fill // 200 - 1)]
+    body.append(ask(fill - 200 * len(body)))
+    c.raw(hb + b"".join(body) + ask(16383) + ask(90))
+    answered("2 frames left for after pending I/O while an unfinished frame moves to the front of the read buffer")
+
     # one stream of every size of frame, and a fragmented message, written in random chunks
     big = "f" * 300_000
     aid = c.new_id()
