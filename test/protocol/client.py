@@ -1487,6 +1487,13 @@ def scenario_signals(ctx):
     c.send([SPAWN, "r3", "Nope", None])
     sp3 = c.take(lambda e: e[0] == SPAWNED and e[1] == "r3")
     expect("8.6 a module not spawnable", sp3, [SPAWNED, "r3", None, f"module \"Nope\" is not spawnable on {c.server['name']}"])
+    c.send([SPAWN, "r4", "Counter", 42])
+    sp4 = c.take(lambda e: e[0] == SPAWNED and e[1] == "r4")
+    expect("8.6 a name neither a string nor null: an error, nothing spawned", sp4,
+           [SPAWNED, "r4", None, "the spawn name must be a string or null, not number"])
+    c.send([SPAWN, "r5", "Counter", {"name": "x"}])
+    sp5 = c.take(lambda e: e[0] == SPAWNED and e[1] == "r5")
+    expect("8.6 ...an object name too", sp5, [SPAWNED, "r5", None, "the spawn name must be a string or null, not object"])
 
     # monitor, then stop with a reason: Down with that reason
     c.send([MONITOR, me, spawned["id"], 7])

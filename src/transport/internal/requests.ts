@@ -101,8 +101,12 @@ export const onSpawn = (router: Router, peer: Peer, [, requestId, module, name]:
     router.send(peer, [Kind.Spawned, requestId, null, `module ${JSON.stringify(module)} is not spawnable on ${router.system.nodeId.name}`])
     return
   }
+  if (name !== null && name !== undefined && typeof name !== "string") {
+    router.send(peer, [Kind.Spawned, requestId, null, `the spawn name must be a string or null, not ${typeof name}`])
+    return
+  }
   Effect.runFork(
-    spawn(typeof name === "string" ? name : undefined).pipe(
+    spawn(name ?? undefined).pipe(
       Effect.match({
         onSuccess: (ref) => router.send(peer, [Kind.Spawned, requestId, ref.address, null]),
         onFailure: (error) => router.send(peer, [Kind.Spawned, requestId, null, errorMessage(error)])
