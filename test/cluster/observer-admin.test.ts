@@ -193,8 +193,13 @@ describe("admin observer requests", () => {
       assert.strictEqual(restarted.restartType, "transient")
       assert.strictEqual(find(after, "calm").restartType, "permanent")
 
-      // the restart is an event, with why the child exited
-      const events = yield* admin.ask(Admin.Protocol.Events({ after: 0 }))
+      // the restart is an event, with why the child exited (the admin actor takes the kernel's
+      // events from a subscription of its own: it can hear of the restart after the tree shows it)
+      const events = yield* poll(
+        admin.ask(Admin.Protocol.Events({ after: 0 })),
+        (es) => es.events.some((e) => e.kind === "Restart" && e.actor === restarted.actor),
+        "the Restart event"
+      )
       const restart = events.events.find((e) => e.kind === "Restart" && e.actor === restarted.actor)
       assert.isDefined(restart)
       assert.include(restart!.reason, "crashed on request")
