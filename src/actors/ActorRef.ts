@@ -50,7 +50,8 @@ export const defaultAskTimeout: Duration.Duration = Duration.seconds(5)
 let lastTimeoutText: string | undefined
 let lastTimeout: Duration.Duration = defaultAskTimeout
 
-const askTimeout = (input: Duration.Input): Duration.Duration => {
+/** @internal An ask's timeout as a Duration; a string is parsed once while it repeats. */
+export const askTimeout = (input: Duration.Input): Duration.Duration => {
   if (typeof input !== "string") return Duration.fromInputUnsafe(input)
   if (input !== lastTimeoutText) {
     lastTimeout = Duration.fromInputUnsafe(input)

@@ -32,7 +32,7 @@ import {
   NoProc,
   ProtocolMismatch
 } from "../../actors/ActorError.ts"
-import { type ActorRef, askIn, defaultAskTimeout, nodeKey } from "../../actors/ActorRef.ts"
+import { type ActorRef, askIn, askTimeout as timeoutOf, defaultAskTimeout, nodeKey } from "../../actors/ActorRef.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 import * as Kernel from "../../actors/Kernel.ts"
 import * as Supervise from "../../supervision/Supervise.ts"
@@ -1743,7 +1743,7 @@ export const make = (config: Config) =>
         options: { readonly timeout?: Duration.Input | undefined } | undefined
       ): Effect.Effect<any, any> {
         const shard = this.shard
-        const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
+        const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(timeoutOf(options.timeout))
         // no timeout given: the refs' default (5 s) as is, not a Duration made per ask
         const askTimeout = options?.timeout === undefined ? defaultAskTimeout : Duration.millis(bucket(timeoutMillis))
         // the common cases first: a running entity here, or on another node, asked directly;
