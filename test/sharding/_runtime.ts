@@ -39,22 +39,35 @@ export const CounterEntity = Entity.make(
 
 const SeqReport = Schema.Struct({ last: Schema.Int, count: Schema.Int, gaps: Schema.Int })
 /** numbered tells to a key, for order checks */
-export const Seq = Actor.make("test/ShardedSeq", {
-  Next: Actor.tell({ n: Schema.Int }),
-  Report: Actor.ask({}, { success: SeqReport })
-})
-/** counts the tells and those that did not follow the previous one (durable: kept across moves) */
-export const SeqEntity = Entity.make(
-  Seq,
-  Seq.behavior(Effect.gen(function*() {
-    const state = yield* Entity.state(SeqReport)
-    return {
-      Next: ({ n }) => state.update((s) => ({ last: n, count: s.count + 1, gaps: s.gaps + (n === s.last + 1 ? 0 : 1) })),
-      Report: () => state.get
-    }
-  })),
-  { state: { schema: SeqReport, initial: { last: 0, count: 0, gaps: 0 } } }
-)
+/** a protocol of numbered tells and a report of them (see `seqEntity`) */
+export const seqProtocol = (name: string) =>
+  Actor.make(name, {
+    Next: Actor.tell({ n: Schema.Int }),
+    Report: Actor.ask({}, { success: SeqReport })
+  })
+
+/**
+ * Counts the tells and those that did not follow the previous one (durable: kept across moves).
+ * On node `slowOn` each tell takes 11 ms more than its senders take to send it: that node's
+ * mailbox grows, and its handoff or graceful stop drains a backlog, holding what comes meanwhile.
+ */
+export const seqEntity = (seq: ReturnType<typeof seqProtocol>, slowOn?: string) =>
+  Entity.make(
+    seq,
+    seq.behavior(Effect.gen(function*() {
+      const state = yield* Entity.state(SeqReport)
+      const { node } = yield* Entity.EntityContext
+      const next = (n: number) => state.update((s) => ({ last: n, count: s.count + 1, gaps: s.gaps + (n === s.last + 1 ? 0 : 1) }))
+      return {
+        Next: ({ n }) => node === slowOn ? Effect.andThen(Effect.sleep("11 millis"), next(n)) : next(n),
+        Report: () => state.get
+      }
+    })),
+    { state: { schema: SeqReport, initial: { last: 0, count: 0, gaps: 0 } } }
+  )
+
+export const Seq = seqProtocol("test/ShardedSeq")
+export const SeqEntity = seqEntity(Seq)
 
 /** short leases, so that moves happen within a test */
 export const fast = {

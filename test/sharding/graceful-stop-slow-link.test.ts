@@ -7,33 +7,17 @@
  * and from one on the next owner itself.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, References, Schema, Scope } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, References, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { Actor, ClusterApp } from "../../src/index.ts"
-import * as Entity from "../../src/sharding/Entity.ts"
+import { ClusterApp } from "../../src/index.ts"
 import * as Hash from "../../src/sharding/internal/hash.ts"
 import { Sharding } from "../../src/sharding/Sharding.ts"
 import * as SimCluster from "../../src/testing/SimCluster.ts"
+import { seqEntity, seqProtocol } from "./_runtime.ts"
 
-const Report = Schema.Struct({ last: Schema.Int, count: Schema.Int, gaps: Schema.Int })
-const Seq = Actor.make("test/GracefulSlowLink", {
-  Next: Actor.tell({ n: Schema.Int }),
-  Report: Actor.ask({}, { success: Report })
-})
-const SeqEntity = Entity.make(
-  Seq,
-  Seq.behavior(Effect.gen(function*() {
-    const state = yield* Entity.state(Report)
-    const { node } = yield* Entity.EntityContext
-    const next = (n: number) => state.update((s) => ({ last: n, count: s.count + 1, gaps: s.gaps + (n === s.last + 1 ? 0 : 1) }))
-    return {
-      // slower than the senders on the stopping node: its stop drains a backlog, holding what comes meanwhile
-      Next: ({ n }) => node === "a" ? Effect.andThen(Effect.sleep("11 millis"), next(n)) : next(n),
-      Report: () => state.get
-    }
-  })),
-  { state: { schema: Report, initial: { last: 0, count: 0, gaps: 0 } } }
-)
+// slower on a than its senders: a's handoff or graceful stop drains a backlog
+const Seq = seqProtocol("test/GracefulSlowLink")
+const SeqEntity = seqEntity(Seq, "a")
 const SHARDS = 64
 const TIMING = { leaseTtl: "1 second", renewInterval: "250 millis", stopBudget: "200 millis", clockMargin: "100 millis" } as const
 
