@@ -4,6 +4,7 @@
  * timings (real time, small), nodes with sharding over loopback TCP.
  */
 import { Context, Effect, Exit, Layer, Redacted, References, Schema, Scope } from "effect"
+import { TestClock } from "effect/testing"
 import * as Actor from "../../src/actors/Actor.ts"
 import { ActorSystem } from "../../src/system/ActorSystem.ts"
 import * as Entity from "../../src/sharding/Entity.ts"
@@ -68,6 +69,22 @@ export const seqEntity = (seq: ReturnType<typeof seqProtocol>, slowOn?: string) 
 
 export const Seq = seqProtocol("test/ShardedSeq")
 export const SeqEntity = seqEntity(Seq)
+
+/** the timing of the SimCluster sharding tests (virtual time: leases of a second) */
+export const simTiming = { leaseTtl: "1 second", renewInterval: "250 millis", stopBudget: "200 millis", clockMargin: "100 millis" } as const
+
+/** SimCluster's `sharding.layer`: each node's Sharding of `entities` (`simTiming`), recorded in `into` by node */
+export const recordingSharding = (into: Map<string, Sharding["Service"]>, entities: ReadonlyArray<Entity.Entity<any, any>>, shards: number) =>
+  (node: string) =>
+    Layer.effectDiscard(Effect.map(Sharding, (s) => void into.set(node, s))).pipe(
+      Layer.provideMerge(Sharding.layer({ ...simTiming, shards, entities }))
+    )
+
+/** Moves virtual time on by `millis`, `by` at a time, so that what each step wakes runs before the next. */
+export const stepClock = (millis: number, by = 10) =>
+  Effect.gen(function*() {
+    for (let t = 0; t < millis; t += by) yield* TestClock.adjust(`${by} millis`)
+  })
 
 /** short leases, so that moves happen within a test */
 export const fast = {

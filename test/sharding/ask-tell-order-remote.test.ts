@@ -5,13 +5,13 @@
  * TestClock).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, References, Schema } from "effect"
-import { TestClock } from "effect/testing"
+import { Effect, Fiber, References, Schema } from "effect"
 import { Actor, ClusterApp } from "../../src/index.ts"
 import * as Entity from "../../src/sharding/Entity.ts"
 import * as Hash from "../../src/sharding/internal/hash.ts"
 import { Sharding } from "../../src/sharding/Sharding.ts"
 import * as SimCluster from "../../src/testing/SimCluster.ts"
+import { recordingSharding, stepClock } from "./_runtime.ts"
 
 const Tally = Actor.make("test/AskTellRemote", {
   Add: Actor.tell({ by: Schema.Int }),
@@ -26,7 +26,6 @@ const TallyEntity = Entity.make(
   { state: { schema: Schema.Int, initial: 0 } }
 )
 const SHARDS = 64
-const TIMING = { leaseTtl: "1 second", renewInterval: "250 millis", stopBudget: "200 millis", clockMargin: "100 millis" } as const
 
 describe("sharding: ask then tell from another node", () => {
   it.effect("held by the sender's node (the owner's region not looked up yet): the ask is handled first", () =>
@@ -39,15 +38,10 @@ describe("sharding: ask then tell from another node", () => {
         acceptablePause: "2 seconds",
         nodes: [{ name: "a" }, { name: "b" }],
         sharding: {
-          layer: (node) =>
-            Layer.effectDiscard(Effect.map(Sharding, (s) => void shardings.set(node, s))).pipe(
-              Layer.provideMerge(Sharding.layer({ ...TIMING, shards: SHARDS, entities: [TallyEntity] }))
-            )
+          layer: recordingSharding(shardings, [TallyEntity], SHARDS)
         }
       })
-      const step = (millis: number) => Effect.gen(function*() {
-        for (let t = 0; t < millis; t += 25) yield* TestClock.adjust("25 millis")
-      })
+      const step = (millis: number) => stepClock(millis, 25)
       yield* step(2_000)
       const a = shardings.get("a")!
       const keys: Array<string> = []

@@ -8,18 +8,16 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, References, Scope } from "effect"
-import { TestClock } from "effect/testing"
 import { ClusterApp } from "../../src/index.ts"
 import * as Hash from "../../src/sharding/internal/hash.ts"
 import { Sharding } from "../../src/sharding/Sharding.ts"
 import * as SimCluster from "../../src/testing/SimCluster.ts"
-import { seqEntity, seqProtocol } from "./_runtime.ts"
+import { seqEntity, seqProtocol, simTiming, stepClock } from "./_runtime.ts"
 
 // slower on a than its senders: a's handoff or graceful stop drains a backlog
 const Seq = seqProtocol("test/GracefulSlowLink")
 const SeqEntity = seqEntity(Seq, "a")
 const SHARDS = 64
-const TIMING = { leaseTtl: "1 second", renewInterval: "250 millis", stopBudget: "200 millis", clockMargin: "100 millis" } as const
 
 describe("sharding: a graceful stop over a slow link", () => {
   it.effect("the held tells reach the next owner before it takes the shard, ahead of what senders sent it directly", () =>
@@ -38,15 +36,13 @@ describe("sharding: a graceful stop over a slow link", () => {
             Layer.effectDiscard(Effect.gen(function*() {
               const scope = yield* Scope.make()
               yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-              const context = yield* Layer.buildWithScope(Sharding.layer({ ...TIMING, shards: SHARDS, entities: [SeqEntity] }), scope)
+              const context = yield* Layer.buildWithScope(Sharding.layer({ ...simTiming, shards: SHARDS, entities: [SeqEntity] }), scope)
               shardings.set(node, Context.get(context, Sharding))
               stops.set(node, Scope.close(scope, Exit.void))
             }))
         }
       }).pipe(Effect.flatMap((cluster) => Effect.gen(function*() {
-        const step = (millis: number) => Effect.gen(function*() {
-          for (let t = 0; t < millis; t += 10) yield* TestClock.adjust("10 millis")
-        })
+        const step = (millis: number) => stepClock(millis)
         yield* step(2_000)
         // keys of a's shards that go to c when a stops
         const keys: Array<string> = []

@@ -6,19 +6,17 @@
  * sends it directly once it learns the new owner. Every tell arrives once, in order.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, References } from "effect"
-import { TestClock } from "effect/testing"
+import { Effect, Fiber, References } from "effect"
 import { ClusterApp } from "../../src/index.ts"
 import * as Hash from "../../src/sharding/internal/hash.ts"
 import { Sharding } from "../../src/sharding/Sharding.ts"
 import * as SimCluster from "../../src/testing/SimCluster.ts"
-import { seqEntity, seqProtocol } from "./_runtime.ts"
+import { recordingSharding, seqEntity, seqProtocol, stepClock } from "./_runtime.ts"
 
 // slower on a than its senders: a's handoff or graceful stop drains a backlog
 const Seq = seqProtocol("test/HandoffSlowLink")
 const SeqEntity = seqEntity(Seq, "a")
 const SHARDS = 64
-const TIMING = { leaseTtl: "1 second", renewInterval: "250 millis", stopBudget: "200 millis", clockMargin: "100 millis" } as const
 
 
 describe("sharding: a handoff over a slow link", () => {
@@ -32,15 +30,10 @@ describe("sharding: a handoff over a slow link", () => {
         acceptablePause: "2 seconds",
         nodes: [{ name: "a" }, { name: "b" }, { name: "c", join: true }],
         sharding: {
-          layer: (node) =>
-            Layer.effectDiscard(Effect.map(Sharding, (s) => void shardings.set(node, s))).pipe(
-              Layer.provideMerge(Sharding.layer({ ...TIMING, shards: SHARDS, entities: [SeqEntity] }))
-            )
+          layer: recordingSharding(shardings, [SeqEntity], SHARDS)
         }
       })
-      const step = (millis: number) => Effect.gen(function*() {
-        for (let t = 0; t < millis; t += 10) yield* TestClock.adjust("10 millis")
-      })
+      const step = (millis: number) => stepClock(millis)
       yield* step(2_000)
       // keys of a's shards that c takes over when it joins
       const keys: Array<string> = []

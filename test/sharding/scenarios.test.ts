@@ -31,10 +31,10 @@ import { ShardingError } from "../../src/sharding/ShardingError.ts"
 import * as Checkers from "../../src/testing/Checkers.ts"
 import * as History from "../../src/testing/History.ts"
 import * as SimCluster from "../../src/testing/SimCluster.ts"
+import { simTiming } from "./_runtime.ts"
 
 const HEARTBEAT = 200
 const PAUSE = 600
-const TIMING = { leaseTtl: "1 second", renewInterval: "250 millis", stopBudget: "200 millis", clockMargin: "100 millis" } as const
 const LEASE_TTL = 1000
 const RENEW = 250
 const SHARDS = 64
@@ -107,7 +107,7 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
       sharding: {
         layer: (node) =>
           Layer.effectDiscard(Effect.map(Sharding, (s) => void shardings.set(node, s))).pipe(
-            Layer.provideMerge(Sharding.layer({ ...TIMING, shards: SHARDS, entities: [entity] }))
+            Layer.provideMerge(Sharding.layer({ ...simTiming, shards: SHARDS, entities: [entity] }))
           )
       }
     })

@@ -6,17 +6,16 @@
  * forwards them to the lease holder: none is dropped, however long the views differ.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, References } from "effect"
+import { Effect, Fiber, References } from "effect"
 import { TestClock } from "effect/testing"
 import { ClusterApp } from "../../src/index.ts"
 import * as Hash from "../../src/sharding/internal/hash.ts"
 import { NODE_NAME, NodeProtocol } from "../../src/sharding/internal/protocol.ts"
 import { Sharding } from "../../src/sharding/Sharding.ts"
 import * as SimCluster from "../../src/testing/SimCluster.ts"
-import { Seq, SeqEntity } from "./_runtime.ts"
+import { recordingSharding, Seq, SeqEntity, stepClock } from "./_runtime.ts"
 
 const SHARDS = 64
-const TIMING = { leaseTtl: "1 second", renewInterval: "250 millis", stopBudget: "200 millis", clockMargin: "100 millis" } as const
 
 describe("sharding: the member that should own a shard another member keeps", () => {
   it.effect("forwards the tells it holds for it to the lease holder after two lease TTLs: none dropped", () =>
@@ -29,15 +28,10 @@ describe("sharding: the member that should own a shard another member keeps", ()
         acceptablePause: "2 seconds",
         nodes: [{ name: "a", join: true }, { name: "b" }, { name: "c" }],
         sharding: {
-          layer: (node) =>
-            Layer.effectDiscard(Effect.map(Sharding, (s) => void shardings.set(node, s))).pipe(
-              Layer.provideMerge(Sharding.layer({ ...TIMING, shards: SHARDS, entities: [SeqEntity] }))
-            )
+          layer: recordingSharding(shardings, [SeqEntity], SHARDS)
         }
       })
-      const step = (millis: number) => Effect.gen(function*() {
-        for (let t = 0; t < millis; t += 10) yield* TestClock.adjust("10 millis")
-      })
+      const step = (millis: number) => stepClock(millis)
       const nodeActor = (name: string) =>
         Effect.gen(function*() {
           const looking = yield* Effect.forkChild(cluster.client.node.lookup(name, NodeProtocol, NODE_NAME, { timeout: "5 seconds" }))
