@@ -423,8 +423,6 @@ interface ChildState {
   restart: RestartPolicy.RestartType
   significant: boolean
   ref: ActorRef<any> | undefined
-  /** `ref.key`, kept: formatting a key costs */
-  refKey: string | undefined
   /** the ref it had when it last exited (OTP keeps a restarting child's last pid) */
   lastRef: ActorRef<any> | undefined
   status: "running" | "restarting" | "stopped"
@@ -530,17 +528,15 @@ const build = (
     const findRef = (ref: ActorRef<any>) => {
       const child = byRef.get(ref.address.id)
       // (the same id on another node, or of an earlier incarnation of this one, is another actor)
-      return child !== undefined && (child.ref === ref || child.refKey === ref.key) ? child : undefined
+      return child !== undefined && (child.ref === ref || child.ref!.key === ref.key) ? child : undefined
     }
     const addEntry = (child: ChildState) => {
       children.add(child)
       byId.set(child.spec.id, child)
     }
-    /** `key`: the ref's key when the caller has it (formatting one costs) */
-    const setRef = (child: ChildState, ref: ActorRef<any> | undefined, key = ref?.key) => {
+    const setRef = (child: ChildState, ref: ActorRef<any> | undefined) => {
       if (child.ref !== undefined) byRef.delete(child.ref.address.id)
       child.ref = ref
-      child.refKey = key
       if (ref !== undefined) byRef.set(ref.address.id, child)
     }
 
@@ -550,7 +546,6 @@ const build = (
       restart: spec.restart ?? "permanent",
       significant: spec.significant === true,
       ref: undefined,
-      refKey: undefined,
       lastRef: undefined,
       status: "stopped",
       restarts: 0,
@@ -595,10 +590,9 @@ const build = (
       // stopped before that finalizer runs, in spawn order (wrong after a restart) and with
       // no budget.
       supervision.adopt(ref)
-      const key = ref.key
-      setRef(child, ref, key)
+      setRef(child, ref)
       child.status = "running"
-      publish({ _tag: "ChildStarted", supervisor: selfKey, at: nowMillis(), childId: child.spec.id, actor: key })
+      publish({ _tag: "ChildStarted", supervisor: selfKey, at: nowMillis(), childId: child.spec.id, actor: ref.key })
     }
 
     /** Starts a child; `undefined` when its init chose `Supervisor.ignore` (it stays stopped). */
@@ -799,7 +793,7 @@ const build = (
           onSuccess: (ref) => {
             started(child, ref)
             child.restarts++
-            publish({ _tag: "ChildRestarted", supervisor: selfKey, at: nowMillis(), childId: id, actor: child.refKey!, restarts: child.restarts })
+            publish({ _tag: "ChildRestarted", supervisor: selfKey, at: nowMillis(), childId: id, actor: ref.key, restarts: child.restarts })
             return i + 1 < ids.length ? restartGroup(ids, gen, i + 1) : Effect.void
           }
         })
@@ -968,7 +962,7 @@ const build = (
           const parent = supervision.parent
           return parent !== undefined && from.key === parent.key ? ctx.stop(signal.reason) : Effect.void
         }
-        const key = child.refKey!
+        const key = child.ref!.key
         setRef(child, undefined)
         child.lastRef = from
         child.status = "stopped"
