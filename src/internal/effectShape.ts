@@ -34,3 +34,11 @@ export const exitNow = (effect: any): Exit.Exit<unknown, unknown> | undefined =>
   }
   return proto === successProto || proto === failureProto ? effect : undefined
 }
+
+/**
+ * What a supervised handler's effect settles to before its rules apply: as `exitNow` when the
+ * cell may run it in place (`inPlace`: an untraced message), else only an `Effect.succeed` (a
+ * traced handler's `Effect.sync` runs in its span).
+ */
+export const handlerExitNow = (effect: any, inPlace: boolean): Exit.Exit<unknown, unknown> | undefined =>
+  inPlace ? exitNow(effect) : Object.getPrototypeOf(effect) === successProto ? effect : undefined

@@ -51,7 +51,7 @@ import { ActorContext, type ActorContextShape } from "../actors/ActorContext.ts"
 import { ActorStopped, isRegisteredRuntimeError } from "../actors/ActorError.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
 import * as Kernel from "../actors/Kernel.ts"
-import { exitNow, successProto } from "../internal/effectShape.ts"
+import { handlerExitNow } from "../internal/effectShape.ts"
 
 export type Directive = "resume" | "restart" | "stop"
 
@@ -239,7 +239,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     // Effect.sync the cell runs at once anyway (`untraced`) runs here, and its value is the Exit,
     // which the cell handles without a fiber (a guarded effect takes one per message); only a
     // failure goes to the rules (a throw of its body as the defect it is)
-    const exit = untraced === true ? exitNow(effect) : Object.getPrototypeOf(effect) === successProto ? effect : undefined
+    const exit = handlerExitNow(effect, untraced === true)
     return exit?._tag === "Success" ? exit : settle(st, exit ?? effect, message)
   }
 

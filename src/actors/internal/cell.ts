@@ -46,7 +46,7 @@ import { withActorLoggers } from "./logging.ts"
 import type { SystemCore } from "./system.ts"
 import { Offer, type Reply, type Target } from "./target.ts"
 import * as Tracing from "./tracing.ts"
-import { exitNow, failureProto, successProto, syncProto, syncThunkKey } from "../../internal/effectShape.ts"
+import { exitNow, failureProto, handlerExitNow, successProto, syncProto, syncThunkKey } from "../../internal/effectShape.ts"
 import { WaitQueue } from "../../internal/WaitQueue.ts"
 
 export const State = { Starting: 0, Running: 1, Stopping: 2, Dead: 3 } as const
@@ -1290,7 +1290,7 @@ const handleInner = (handlers: any, direct: any, handler: (message: unknown) => 
     } catch (defect) {
       effect = Effect.die(defect)
     }
-    const exit = untraced ? exitNow(effect) : Object.getPrototypeOf(effect) === successProto ? effect : undefined
+    const exit = handlerExitNow(effect, untraced)
     return exit?._tag === "Success" ? exit : handlers[GuardTypeId](handlers, exit ?? effect, message, untraced)
   } catch (defect) {
     return Effect.die(defect)
