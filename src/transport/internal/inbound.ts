@@ -235,10 +235,11 @@ const sendReply = (
   value: unknown,
   actor: string,
   protocol: string,
-  encoded = false
+  /** a runtime error `value` is encoded already (a refusal) */
+  preEncoded = false
 ): void => {
   if (peer.conn !== conn || conn.closed !== undefined) return // the asker learns NodeDown on its side
-  if (kind === ReplyKind.RuntimeError && !encoded) {
+  if (kind === ReplyKind.RuntimeError && !preEncoded) {
     const encoded = encoderFor(runtimeErrorSchema())(value)
     value = Exit.isSuccess(encoded) ? encoded.value : { _tag: "NoProc", actor: "unknown" }
   }
