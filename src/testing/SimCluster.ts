@@ -146,12 +146,10 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
     const step = options.stepMillis ?? 10
     const names = options.nodes.map((n) => n.name)
     const outer = yield* Effect.scope
-    /**
-     * While a node's scope closes with the run's, virtual time moves on by itself: its finalizers
-     * may wait for the clock (a sharding stop drains its entities and waits for its peers'
-     * answers, bounded by timeouts), and nothing else advances it then. (A kill closes a node's
-     * scope on its own, while the scenario drives the clock: not then.)
-     */
+    // While a node's scope closes with the run's, virtual time moves on by itself: its finalizers
+    // may wait for the clock (a sharding stop drains its entities and waits for its peers'
+    // answers, bounded by timeouts), and nothing else advances it then. (A kill closes a node's
+    // scope on its own, while the scenario drives the clock: not then.)
     /** the closing scope's ticker (one at a time; 0: none) */
     let ticker = 0
     const tick = (id: number): Effect.Effect<void> =>
