@@ -46,9 +46,11 @@
  *   order they are started and restarted in, and the reverse of the stop order.
  * - A restart whose start fails is retried through the supervisor's mailbox (OTP's
  *   `try_again_restart`), so calls are served between the attempts of a child that keeps
- *   failing to start: meanwhile only that child is `restarting` (the others of its group wait
- *   `stopped` and start with it, even after a `terminateChild` of one of them, as in OTP), and
- *   `terminateChild` of it ends the retries.
+ *   failing to start: meanwhile only that child is `restarting` (the others of its group are as
+ *   the failed attempt left them: under `one_for_all` those before it run, those after it wait
+ *   `stopped`), and `terminateChild` of it ends the retries. The retry restarts its group as it
+ *   is then: the members running (a `restartChild` or `startChild` meanwhile included) are
+ *   stopped and all start again in order, those terminated meanwhile too, as in OTP.
  * - While a restart waits for its backoff (which OTP lacks), the child is `restarting`:
  *   `restartChild` and `deleteChild` fail with `Restarting` (OTP's `{error, restarting}`), and
  *   `terminateChild` cancels the pending restart.
@@ -710,52 +712,110 @@ const build = (
           return ctx.stop(escalation)
         }
         case "Restart": {
-          if (decision.stop.length === 0) return afterStops(decision, at, retry ? child.spec.id : undefined)
+          // a failed start's group is stopped and restarted by the retry, as it is then
+          if (retry) return scheduleRetry(child, decision, at)
+          if (decision.stop.length === 0) return afterStops(decision, at)
           return Effect.andThen(
             Effect.forEach(decision.stop, (id) => {
               const other = find(id)
               return other === undefined ? Effect.void : stop(other)
             }, { discard: true }),
-            Effect.suspend(() => afterStops(decision, at, retry ? child.spec.id : undefined))
+            Effect.suspend(() => afterStops(decision, at))
           )
         }
       }
     }
 
-    /**
-     * A restart decision, once the children it stops have stopped. The restart after a failed
-     * start (`retryOf`: the child that failed) is a message to self even without a delay, as
-     * OTP's `try_again_restart`: the calls queued meanwhile (`whichChildren`, `terminateChild`, a
-     * stop) are served between the attempts of a child that keeps failing to start, rather than
-     * after the loop ends. Meanwhile only that child is `restarting`; the others of its group
-     * wait `stopped` and start with it, unless it is terminated first (then none does).
-     */
+    /** A restart decision, once the children it stops have stopped. */
     const afterStops = (
       decision: Extract<RestartPolicy.Decision, { _tag: "Restart" }>,
-      at: number,
-      retryOf: string | undefined
+      at: number
     ): Effect.Effect<void, never, any> => {
       removeSpecs(decision.remove)
-      const gen = decision.delayMillis > 0 || retryOf !== undefined ? ++generation : undefined
+      const gen = decision.delayMillis > 0 ? ++generation : undefined
       for (const id of decision.start) {
         const c = find(id)
         if (c !== undefined) {
-          c.status = retryOf === undefined || id === retryOf ? "restarting" : "stopped"
+          c.status = "restarting"
           c.due = gen
         }
       }
-      if (gen !== undefined) {
-        pendingRestarts.add(gen)
-        dueAt.set(gen, at + decision.delayMillis)
-        if (retryOf !== undefined) retryLeads.set(gen, retryOf)
-        if (decision.delayMillis === 0) {
-          targetOf(self).offer(Protocol.RestartDue({ ids: decision.start, generation: gen }), undefined, undefined, true)
-          return Effect.void
+      if (gen === undefined) return restartGroup(decision.start)
+      pendingRestarts.add(gen)
+      dueAt.set(gen, at + decision.delayMillis)
+      publish({ _tag: "RestartScheduled", supervisor: selfKey, at, childIds: decision.start, delayMillis: decision.delayMillis })
+      return ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids: decision.start, generation: gen }), decision.delayMillis)
+    }
+
+    /**
+     * After a restart's failed start of `failed`: its retry is a message to self even without a
+     * delay, as OTP's `try_again_restart`, so the calls queued meanwhile (`whichChildren`,
+     * `terminateChild`, a stop) are served between the attempts of a child that keeps failing to
+     * start, rather than after the loop ends. Meanwhile only that child is `restarting`; the
+     * others of its group are left as the failed attempt left them (under `one_for_all`, those
+     * started before it still run; those after it wait `stopped`) until the retry restarts the
+     * group (`retryGroup`), unless the failed child is terminated first (then none starts).
+     */
+    const scheduleRetry = (
+      failed: ChildState,
+      decision: Extract<RestartPolicy.Decision, { _tag: "Restart" }>,
+      at: number
+    ): Effect.Effect<void, never, any> => {
+      const gen = ++generation
+      for (const id of decision.start) {
+        const c = find(id)
+        if (c !== undefined && c.status !== "running") {
+          c.status = "stopped"
+          c.due = gen
         }
-        publish({ _tag: "RestartScheduled", supervisor: selfKey, at, childIds: decision.start, delayMillis: decision.delayMillis })
-        return ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids: decision.start, generation: gen }), decision.delayMillis)
       }
-      return restartGroup(decision.start)
+      failed.status = "restarting"
+      failed.due = gen
+      pendingRestarts.add(gen)
+      dueAt.set(gen, at + decision.delayMillis)
+      retryLeads.set(gen, failed.spec.id)
+      if (decision.delayMillis === 0) {
+        targetOf(self).offer(Protocol.RestartDue({ ids: decision.start, generation: gen }), undefined, undefined, true)
+        return Effect.void
+      }
+      publish({ _tag: "RestartScheduled", supervisor: selfKey, at, childIds: decision.start, delayMillis: decision.delayMillis })
+      return ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids: decision.start, generation: gen }), decision.delayMillis)
+    }
+
+    /**
+     * The retry of `failed`'s start restarts its group as it is now, as OTP's
+     * `try_again_restart` runs the whole restart again: itself (one_for_one), every child
+     * (one_for_all), or itself and the children after it (rest_for_one). The members running
+     * now (started before it by the failed attempt, or by a call meanwhile: `restartChild`,
+     * `startChild`) are stopped, newest first, temporary ones forgotten, and all start again in
+     * start order, so that none runs before a child it comes after; those terminated meanwhile
+     * start too.
+     */
+    const retryGroup = (failed: ChildState, gen: number): Effect.Effect<void, never, any> => {
+      const all = Array.from(children)
+      const group = policy.strategy === "one_for_one"
+        ? [failed]
+        : policy.strategy === "one_for_all"
+        ? all
+        : all.slice(all.indexOf(failed))
+      const running = group.filter((c) => c !== failed && c.status === "running").reverse()
+      const start = () => {
+        const ids: Array<string> = []
+        for (const c of group) {
+          if (c.restart === "temporary" || byId.get(c.spec.id) !== c) continue
+          c.due = gen
+          ids.push(c.spec.id)
+        }
+        return restartGroup(ids, gen)
+      }
+      if (running.length === 0) return start()
+      return Effect.andThen(
+        Effect.forEach(running, (c) =>
+          Effect.map(stop(c), () => {
+            if (c.restart === "temporary") removeSpecs([c.spec.id])
+          }), { discard: true }),
+        Effect.suspend(start)
+      )
     }
 
     const removeSpecs = (ids: ReadonlyArray<string>) => {
@@ -939,18 +999,17 @@ const build = (
         if (!pendingRestarts.delete(gen)) return Effect.void
         const lead = retryLeads.get(gen)
         retryLeads.delete(gen)
-        if (lead !== undefined) {
-          // the retry of a failed start: nothing of its group starts if that child no longer waits
-          const failed = find(lead)
-          if (failed === undefined || failed.due !== gen || failed.status !== "restarting") {
-            for (const id of ids) {
-              const c = find(id)
-              if (c !== undefined && c.due === gen) c.due = undefined
-            }
-            return Effect.void
+        if (lead === undefined) return restartGroup(ids, gen)
+        // the retry of a failed start: nothing of its group starts if that child no longer waits
+        const failed = find(lead)
+        if (failed === undefined || failed.due !== gen || failed.status !== "restarting") {
+          for (const id of ids) {
+            const c = find(id)
+            if (c !== undefined && c.due === gen) c.due = undefined
           }
+          return Effect.void
         }
-        return restartGroup(ids, gen)
+        return retryGroup(failed, gen)
       },
       // (called as the signal is handled: no suspend needed)
       onExit: (signal: ExitSignal) => {

@@ -3,7 +3,8 @@
  * hang its supervisor. Each retry of a failed start is a message to self (OTP's
  * `try_again_restart`), so the calls queued meanwhile are served between the attempts: the child
  * is `restarting`, `restartChild` and `deleteChild` fail with `Restarting`, `startChild` of its
- * spec with `AlreadyPresent`, and `terminateChild` ends the loop.
+ * spec with `AlreadyPresent`, and `terminateChild` ends the loop. The retry restarts the
+ * child's group as it is then (OTP runs the whole restart again).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
@@ -133,6 +134,54 @@ describe("a child that keeps failing to start", () => {
           yield* Fiber.join(calls)
           const statuses = (yield* Supervisor.whichChildren(sup)).map((c) => [c.id, c.status])
           assert.deepStrictEqual(statuses, [["c1", "running"], ["c2", "running"], ["c3", "running"]], strategy)
+        }
+      })
+    ))
+
+  it.effect("restartChild of a child waiting for its group's retry: the retry restarts it again, after the children before it (OTP)", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        for (const strategy of ["one_for_all", "rest_for_one"] as const) {
+          const failing = { on: false }
+          const log: Array<string> = []
+          const logged = (id: string) =>
+            C.behavior(Effect.gen(function*() {
+              log.push(`start:${id}`)
+              yield* Effect.addFinalizer(() => Effect.sync(() => log.push(`stop:${id}`)))
+              return { Crash: () => Effect.die(new Error("crash")) }
+            }))
+          const sup = yield* system.spawn(Supervisor.make({
+            strategy,
+            backoff: false,
+            children: ["c1", "c2", "c3"].map((id) =>
+              Supervisor.child(id, id === "c2" ? child(failing) : logged(id), { shutdown: "brutal_kill" })
+            )
+          }))
+          failing.on = true
+          yield* (yield* childInfo(sup, "c2")).ref!.tell(C.Crash())
+          yield* settle()
+          log.length = 0
+          // served after the first start of c2 fails (in 2 s), before its retry, which succeeds
+          failing.on = false
+          const calls = yield* Effect.forkChild(Effect.all([
+            Effect.map(Supervisor.whichChildren(sup), (cs) => cs.map((c) => [c.id, c.status])),
+            supervisorError(Supervisor.restartChild(sup, "c1")),
+            Supervisor.restartChild(sup, "c3")
+          ], { concurrency: "unbounded" }))
+          yield* settle()
+          yield* TestClock.adjust("2 seconds")
+          yield* settle()
+          const [waiting, c1, c3] = yield* Fiber.join(calls)
+          // as the failed attempt left them: c1 runs (started before c2), c3 waits
+          assert.deepStrictEqual(waiting, [["c1", "running"], ["c2", "restarting"], ["c3", "stopped"]], strategy)
+          assert.strictEqual(c1.reason, "Running", strategy)
+          const restarted = strategy === "one_for_all" ? ["stop:c1", "start:c1"] : []
+          // c3, started by the call before c2, is stopped and started again after it
+          assert.deepStrictEqual(log, ["start:c3", "stop:c3", ...restarted, "start:c3"], strategy)
+          const after = yield* Supervisor.whichChildren(sup)
+          assert.deepStrictEqual(after.map((c) => [c.id, c.status]), [["c1", "running"], ["c2", "running"], ["c3", "running"]])
+          assert.notStrictEqual(after[2]!.actor, c3.key, strategy)
+          assert.isFalse(c3.target.isAlive, strategy)
         }
       })
     ))
