@@ -19,7 +19,7 @@
  * Each seed is small (40 keys, a few hundred operations, 2 s of faults); one more seed runs
  * 2 000 keys, and one seed is run twice to show that a run replays exactly.
  * `TELEX_SEED=<n> npx vitest run test/sharding/scenarios.test.ts` replays one seed
- * (`TELEX_SEEDS=<n>` runs the first n).
+ * (`TELEX_SEEDS=<n>` runs the first n; `TELEX_SEED_FROM=<m>` starts them at m).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, References, Schema } from "effect"
@@ -221,7 +221,7 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
 
 const seeds = process.env.TELEX_SEED !== undefined
   ? [Number(process.env.TELEX_SEED)]
-  : Array.from({ length: Number(process.env.TELEX_SEEDS ?? 200) }, (_, i) => i + 1)
+  : Array.from({ length: Number(process.env.TELEX_SEEDS ?? 200) }, (_, i) => i + Number(process.env.TELEX_SEED_FROM ?? 1))
 
 type Run = Effect.Success<ReturnType<typeof runSeed>>
 

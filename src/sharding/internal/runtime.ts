@@ -451,6 +451,7 @@ export const make = (config: Config) =>
     }
 
     const route = (shard: number, reg: Registered): Route => {
+      checkLeases()
       const local = shardStates.get(shard)
       if (local !== undefined && !local.forwarding) return local.status === "active" ? { _tag: "Local", state: local } : HOLD
       let owner = owners[shard]
@@ -1156,6 +1157,7 @@ export const make = (config: Config) =>
         forwarding: false
       }
       shardStates.set(lease.shard, state)
+      validFloor = Math.min(validFloor, state.validUntil)
       owners[lease.shard] = selfId
       emit({ kind: "shardAcquired", node: selfName, owner: selfId, shard: lease.shard, epoch: lease.epoch, at: wall() })
       startSingletons(state)
@@ -1277,6 +1279,8 @@ export const make = (config: Config) =>
           if (kept.has(`${s.shard}/${s.lease.epoch}`)) s.validUntil = Math.max(s.validUntil, sentAt + t.renewDeadlineMillis)
           else loseShard(s, "the store no longer has this node's lease")
         }
+        validFloor = Infinity
+        for (const s of shardStates.values()) if (s.status === "active") validFloor = Math.min(validFloor, s.validUntil)
       } else {
         yield* Effect.logDebug(`sharding: renewing ${renewing.length} leases failed: ${String(renewed.failure)}`)
       }
@@ -1349,20 +1353,45 @@ export const make = (config: Config) =>
       flushAll()
     })
 
-    /** Stops every shard whose last successful renew was sent longer than the renew deadline ago. */
+    /**
+     * Stops every shard whose last successful renew was sent longer than the renew deadline ago;
+     * returns the earliest end of the others' validity (Infinity: none).
+     */
+    const expireLeases = (t0: number): number => {
+      let next = Infinity
+      if (!closing) for (const s of shardStates.values()) {
+        if (s.status !== "active") continue
+        if (s.validUntil <= t0) loseShard(s, `no renewal confirmed within ${t.renewDeadlineMillis} ms`)
+        else next = Math.min(next, s.validUntil)
+      }
+      return next
+    }
     const watchdog = Effect.gen(function*() {
       while (true) {
         const t0 = now()
-        let next = t0 + t.renewIntervalMillis
-        if (!closing) for (const s of shardStates.values()) {
-          if (s.status !== "active") continue
-          if (s.validUntil <= t0) {
-            loseShard(s, `no renewal confirmed within ${t.renewDeadlineMillis} ms`)
-          } else next = Math.min(next, s.validUntil)
-        }
+        const next = Math.min(t0 + t.renewIntervalMillis, expireLeases(t0))
         yield* Effect.sleep(Math.max(1, next - t0))
       }
     })
+    /**
+     * The watchdog's check, made again by the first message of each turn of the event loop that
+     * reaches a shard held here: a process that resumes after a pause (SIGSTOP, a VM or GC
+     * stall) runs the I/O that waited before its overdue timers, and the shards whose leases
+     * it may have lost meanwhile must stop before they serve any of it. One clock read per turn
+     * (`validFloor`, the earliest validity, tells whether any shard is due).
+     */
+    let turnChecked = false
+    let validFloor = Infinity
+    const endTurn = () => {
+      turnChecked = false
+    }
+    const checkLeases = () => {
+      if (turnChecked) return
+      turnChecked = true
+      setImmediate(endTurn)
+      const t0 = now()
+      if (t0 >= validFloor) validFloor = expireLeases(t0)
+    }
 
     // -------------------------------------------------------------------------
     // asks
@@ -1544,6 +1573,7 @@ export const make = (config: Config) =>
         const shard = Hash.shardOf(key, shards)
         const id = entityId(reg.entity.type, key)
         // the common case first: the entity runs here
+        checkLeases()
         const local = shardStates.get(shard)
         const entry = local?.status === "active" ? local.entities.get(id) : undefined
         const asked = entry !== undefined && entry.status === "running"
@@ -1680,6 +1710,7 @@ export const make = (config: Config) =>
        * entity of the shard has stopped running since it was seen.
        */
       runningRef(local: ShardState): ActorRef<any> | undefined {
+        checkLeases()
         if (this.runningIn === local && local.leftRunning === this.runningSeen && local.status === "active") return this.runningActor
         const entry = this.running(local)
         if (entry === undefined) {
