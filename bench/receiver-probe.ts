@@ -22,7 +22,7 @@ import { ActorSystem } from "../src/system/ActorSystem.ts"
 import { Sharding } from "../src/sharding/Sharding.ts"
 import * as ShardStore from "../src/sharding/ShardStore.ts"
 import * as Supervise from "../src/supervision/Supervise.ts"
-import { Echo, EchoEntity } from "./sharding-app.ts"
+import { Echo, EchoClosureEntity } from "./sharding-app.ts"
 
 const keys = Number(process.env.PROBE_KEYS ?? 3000)
 const slices = Number(process.argv[2] ?? 10)
@@ -44,7 +44,7 @@ const EchoOwn = Echo.behavior(Effect.sync(() => ({ Ping: ({ n }: { n: number }) 
 const EchoOwnEntity = Entity.make(Echo, EchoOwn, { type: "Bench/ShardEchoOwn" })
 const EchoLive = Echo.behavior(Effect.succeed({ Ping: ({ n }) => Effect.succeed(n), Where: () => Effect.succeed("plain") }))
 const main = Effect.gen(function*() {
-  const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity, EchoOwnEntity], leaseTtl: "10 minutes" }).pipe(
+  const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoClosureEntity, EchoOwnEntity], leaseTtl: "10 minutes" }).pipe(
     Layer.provideMerge(Layer.merge(ActorSystem.layer({ node: "solo" }), ShardStore.Service.layer(ShardStore.memory())))))
   const sharding = Context.get(ctx, Sharding)
   const system = Context.get(ctx, ActorSystem)
@@ -56,7 +56,7 @@ const main = Effect.gen(function*() {
   const sup: Array<any> = []
   const EchoSup = Supervise.behavior(EchoOwn, [{ match: () => true, directive: "restart", limit: { maxRestarts: 10, within: "10 seconds" } }])
   for (let i = 0; i < keys; i++) sup.push(yield* system.spawn(EchoSup, { name: `sup-${i}` }))
-  const echoes = yield* sharding.entity(EchoEntity)
+  const echoes = yield* sharding.entity(EchoClosureEntity)
   const refs = Array.from({ length: keys }, (_, i) => echoes.ref(`k${i}`))
   // PROBE_SEQ_ACTIVATE=1: one activation at a time (each entity's objects then lie together)
   if (process.env.PROBE_SEQ_ACTIVATE === "1") for (let i = 0; i < keys; i++) yield* refs[i]!.ask(Echo.Ping({ n: i }))

@@ -11,7 +11,7 @@ import { ActorSystem } from "../src/system/ActorSystem.ts"
 import { Sharding } from "../src/sharding/Sharding.ts"
 import * as ShardStore from "../src/sharding/ShardStore.ts"
 import { fullGc } from "./lib.ts"
-import { Echo, EchoEntity } from "./sharding-app.ts"
+import { Echo, EchoClosureEntity } from "./sharding-app.ts"
 
 const N = 5000
 const dir = process.argv[2] ?? "."
@@ -23,13 +23,13 @@ const snapshot = (name: string) => {
 
 const program = Effect.gen(function*() {
   // long leases: writing a snapshot blocks the process for seconds
-  const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity], leaseTtl: "10 minutes" }).pipe(
+  const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoClosureEntity], leaseTtl: "10 minutes" }).pipe(
     Layer.provideMerge(Layer.merge(ActorSystem.layer({ node: "solo" }), ShardStore.Service.layer(ShardStore.memory())))
   ))
   const sharding = Context.get(ctx, Sharding)
   const system = Context.get(ctx, ActorSystem)
   while (sharding.ownedShards().length < sharding.shards) yield* Effect.sleep("50 millis")
-  const echoes = yield* sharding.entity(EchoEntity)
+  const echoes = yield* sharding.entity(EchoClosureEntity)
   const plain: Array<unknown> = []
   const spawnPlain = Effect.gen(function*() {
     for (let i = 0; i < N; i++) {

@@ -17,7 +17,7 @@ import { Sharding } from "../src/sharding/Sharding.ts"
 import * as ShardStore from "../src/sharding/ShardStore.ts"
 import { nowNs } from "./lib.ts"
 import * as Supervise from "../src/supervision/Supervise.ts"
-import { Echo, EchoEntity } from "./sharding-app.ts"
+import { Echo, EchoClosureEntity } from "./sharding-app.ts"
 
 const keys = Number(process.env.PROBE_KEYS ?? 3000)
 const slices = Number(process.argv[2] ?? 6)
@@ -40,7 +40,7 @@ const pipelined = (count: number, ask: (i: number) => Effect.Effect<unknown, unk
 const EchoLive = Echo.behavior(Effect.succeed({ Ping: ({ n }) => Effect.succeed(n), Where: () => Effect.succeed("plain") }))
 
 const main = Effect.gen(function*() {
-  const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity], leaseTtl: "10 minutes" }).pipe(
+  const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoClosureEntity], leaseTtl: "10 minutes" }).pipe(
     Layer.provideMerge(Layer.merge(ActorSystem.layer({ node: "solo" }), ShardStore.Service.layer(ShardStore.memory())))))
   const sharding = Context.get(ctx, Sharding)
   const system = Context.get(ctx, ActorSystem)
@@ -53,7 +53,7 @@ const main = Effect.gen(function*() {
   const sup: Array<any> = []
   const EchoSup = Supervise.behavior(EchoOwn, [{ match: () => true, directive: "restart", limit: { maxRestarts: 10, within: "10 seconds" } }])
   for (let i = 0; i < keys; i++) sup.push(yield* system.spawn(EchoSup, { name: `sup-${i}` }))
-  const echoes = yield* sharding.entity(EchoEntity)
+  const echoes = yield* sharding.entity(EchoClosureEntity)
   const refs = Array.from({ length: keys }, (_, i) => echoes.ref(`k${i}`))
   yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
   yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))

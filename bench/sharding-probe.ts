@@ -9,6 +9,8 @@
  *   node --expose-gc bench/sharding-probe.ts [slices] [ask|mem|both]
  *   PROBE_ONLY=entity|raw|spread|plain node --expose-gc --cpu-prof bench/sharding-probe.ts 1 ask
  *
+ * `entity` is the bench's echo entity (its handlers one shared object, as the plain echo's);
+ * `closure` asks the same keys of `EchoClosureEntity` (handlers made per activation).
  * PROBE_ONLY also takes `spreadShuffled` and `supShuffled` (those actors asked in a random order,
  * as keys spread by hash are: what the order alone costs, in cache misses and in socket writes
  * when consecutive asks go to different nodes) and `rr` (the entities' own refs interleaved by
@@ -30,7 +32,7 @@ import { Sharding } from "../src/sharding/Sharding.ts"
 import * as ShardStore from "../src/sharding/ShardStore.ts"
 import { fullGc, nowNs } from "./lib.ts"
 import * as Supervise from "../src/supervision/Supervise.ts"
-import { Echo, EchoEntity } from "./sharding-app.ts"
+import { Echo, EchoClosureEntity, EchoEntity } from "./sharding-app.ts"
 
 const keys = Number(process.env.PROBE_KEYS ?? 3000)
 const inFlight = 64
@@ -75,7 +77,7 @@ const three = Effect.gen(function*() {
       Node.layerWithSystem({ name: `s${i}`, cluster: "probe", secret: Redacted.make("p"), acceptablePause: "10 seconds",
         peers: seed === undefined ? [] : [{ name: "s1", host: "127.0.0.1", port: seed.address.port }] }),
       ShardStore.Service.layer(store))
-    const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity] }).pipe(Layer.provideMerge(base)))
+    const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity, EchoClosureEntity] }).pipe(Layer.provideMerge(base)))
     nodes.push({ node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem), sharding: Context.get(ctx, Sharding) })
   }
   const local = yield* nodes[0]!.system.spawn(EchoLive, { name: "echo" })
@@ -109,6 +111,10 @@ const three = Effect.gen(function*() {
   if (process.env.PROBE_SEQ_ACTIVATE === "1") {
     for (let i = 0; i < keys; i++) yield* refs[i]!.ask(Echo.Ping({ n: i }))
   } else yield* pipelined(keys, (i) => refs[i]!.ask(Echo.Ping({ n: i })))
+  const closures = yield* s1.sharding.entity(EchoClosureEntity)
+  const closureRefs = Array.from({ length: keys }, (_, i) => closures.ref(`k${i}`))
+  yield* pipelined(keys, (i) => closureRefs[i]!.ask(Echo.Ping({ n: i })))
+  const closureAsk = (i: number) => closureRefs[i % closureRefs.length]!.ask(Echo.Ping({ n: i }))
   const plainAsk = (i: number) => plain[i % 3]!.ask(Echo.Ping({ n: i }))
   const entityAsk = (i: number) => refs[i % refs.length]!.ask(Echo.Ping({ n: i }))
   const spreadAsk = (i: number) => spread[i % spread.length]!.ask(Echo.Ping({ n: i }))
@@ -144,7 +150,7 @@ const three = Effect.gen(function*() {
   yield* pipelined(10_000, plainAsk)
   yield* pipelined(10_000, spreadAsk)
   yield* pipelined(10_000, entityAsk)
-  const extra: Record<string, (i: number) => Effect.Effect<unknown, unknown>> = { spreadShuffled: spreadShuffledAsk, rr: rrAsk, rrId: rrIdAsk, fresh: freshAsk, supShuffled: supShuffledAsk }
+  const extra: Record<string, (i: number) => Effect.Effect<unknown, unknown>> = { spreadShuffled: spreadShuffledAsk, rr: rrAsk, rrId: rrIdAsk, fresh: freshAsk, supShuffled: supShuffledAsk, closure: closureAsk }
   const kinds = { plain: plainAsk, spread: spreadAsk, own: ownAsk, sup: supAsk, entity: entityAsk, raw: rawAsk }
   type Kind = keyof typeof kinds
   const r = { plain: [], spread: [], own: [], sup: [], entity: [], raw: [] } as Record<Kind, Array<number>>

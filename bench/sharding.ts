@@ -5,10 +5,16 @@
  *   over loopback TCP, sharding on a shared in-memory shard store; from node s1, `inFlight`
  *   fibers ask in a loop — the baseline asks a plain echo actor on each of the three nodes in
  *   turn, the measured side asks `keys` echo entities (already active) spread over the three
- *   nodes by their shards. Slices alternate (A B C C B A) so that load from elsewhere hits all.
+ *   nodes by their shards. The echo entity's handlers are one object made once, as the plain
+ *   echo's are (the same handler code on both sides). Slices alternate (A B C D D C B A) so that
+ *   load from elsewhere hits all.
  * - `askRatioSameActors`: the same entity asks ÷ plain asks to `keys` plain echo actors spread
  *   over the three nodes (each woken for one message at a time, as the entities are): what
  *   sharding itself adds, apart from what having that many actors costs.
+ * - `askRatioClosures`: asks to the same keys of a second echo entity whose handlers are made per
+ *   activation, closing over what its init read (as an entity with state of its own does) ÷ the
+ *   plain asks: each message then reads one object of its activation more (its closure context),
+ *   a cache miss among thousands of entities that the plain echo's three actors never pay.
  * - `activationsPerSec`: asks to keys never used before (each activates an entity on its
  *   shard's node), pipelined the same way.
  * - `bytesPerPassivatedKey`: one node; `passivatedKeys` entities activated, then passivated
@@ -31,7 +37,7 @@ import { Sharding } from "../src/sharding/Sharding.ts"
 import * as ShardStore from "../src/sharding/ShardStore.ts"
 import * as TestCluster from "../src/testing/TestCluster.ts"
 import { type BenchGroup, envInt, fullGc, type GroupResult, type Metric, nowNs } from "./lib.ts"
-import { Echo, EchoEntity, Gateway } from "./sharding-app.ts"
+import { Echo, EchoClosureEntity, EchoEntity, Gateway } from "./sharding-app.ts"
 
 const params = {
   asks: envInt("BENCH_SHARDING_ASKS", 100_000),
@@ -83,7 +89,7 @@ const threeNodes = (round: number) =>
         }),
         ShardStore.Service.layer(store)
       )
-      const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity] }).pipe(Layer.provideMerge(base)))
+      const ctx = yield* Layer.build(Sharding.layer({ entities: [EchoEntity, EchoClosureEntity] }).pipe(Layer.provideMerge(base)))
       nodes.push({ node: Context.get(ctx, Node), system: Context.get(ctx, ActorSystem), sharding: Context.get(ctx, Sharding) })
     }
     // every node runs a plain echo, and owns shards
@@ -116,17 +122,24 @@ const threeNodes = (round: number) =>
     const keys = Array.from({ length: params.keys }, (_, i) => `k${i}`)
     const refs = keys.map((k) => echoes.ref(k))
     yield* pipelined(params.keys, (i) => refs[i]!.ask(Echo.Ping({ n: i }))) // activates them
+    const closures = yield* s1!.sharding.entity(EchoClosureEntity)
+    const closureRefs = keys.map((k) => closures.ref(k))
+    yield* pipelined(params.keys, (i) => closureRefs[i]!.ask(Echo.Ping({ n: i })))
     const plainAsk = (i: number) => plain[i % 3]!.ask(Echo.Ping({ n: i }))
     const entityAsk = (i: number) => refs[i % refs.length]!.ask(Echo.Ping({ n: i }))
     const spreadAsk = (i: number) => spread[i % spread.length]!.ask(Echo.Ping({ n: i }))
+    const closureAsk = (i: number) => closureRefs[i % closureRefs.length]!.ask(Echo.Ping({ n: i }))
     yield* pipelined(10_000, plainAsk) // warm-up
     yield* pipelined(10_000, spreadAsk)
     yield* pipelined(10_000, entityAsk)
+    yield* pipelined(10_000, closureAsk)
     const half = Math.floor(params.asks / 2)
-    const rates = { plain: [] as Array<number>, spread: [] as Array<number>, entity: [] as Array<number> }
+    const rates = { plain: [] as Array<number>, spread: [] as Array<number>, entity: [] as Array<number>, closure: [] as Array<number> }
     rates.plain.push(yield* pipelined(half, plainAsk))
     rates.spread.push(yield* pipelined(half, spreadAsk))
     rates.entity.push(yield* pipelined(half, entityAsk))
+    rates.closure.push(yield* pipelined(half, closureAsk))
+    rates.closure.push(yield* pipelined(half, closureAsk))
     rates.entity.push(yield* pipelined(half, entityAsk))
     rates.spread.push(yield* pipelined(half, spreadAsk))
     rates.plain.push(yield* pipelined(half, plainAsk))
@@ -134,6 +147,7 @@ const threeNodes = (round: number) =>
     const plainPerSec = mean(rates.plain)
     const entityPerSec = mean(rates.entity)
     const spreadPerSec = mean(rates.spread)
+    const closurePerSec = mean(rates.closure)
     const fresh = Array.from({ length: params.activations }, (_, i) => echoes.ref(`new-${round}-${i}`))
     const activationsPerSec = yield* pipelined(params.activations, (i) => fresh[i]!.ask(Echo.Ping({ n: i })))
     const active = nodes.map((n) => n.sharding.activeEntities())
@@ -143,6 +157,8 @@ const threeNodes = (round: number) =>
       askRatio: entityPerSec / plainPerSec,
       spreadPerSec,
       askRatioSameActors: entityPerSec / spreadPerSec,
+      closurePerSec,
+      askRatioClosures: closurePerSec / plainPerSec,
       activationsPerSec, activeAfter: active.reduce((a, b) => a + b, 0) }
   }).pipe(Effect.scoped)
 
@@ -233,7 +249,7 @@ export const sharding: BenchGroup = {
     for (let r = 0; r < rounds; r++) {
       const three = await Effect.runPromise(quiet(threeNodes(r)))
       log(
-        `sharding: round ${r + 1}: entity ${three.entityPerSec.toFixed(0)} / plain ${three.plainPerSec.toFixed(0)} / plain over ${params.keys} actors ${three.spreadPerSec.toFixed(0)} asks/s`
+        `sharding: round ${r + 1}: entity ${three.entityPerSec.toFixed(0)} (handlers per activation ${three.closurePerSec.toFixed(0)}) / plain ${three.plainPerSec.toFixed(0)} / plain over ${params.keys} actors ${three.spreadPerSec.toFixed(0)} asks/s`
       )
       const memory = await Effect.runPromise(quiet(passivatedMemory))
       const rec = await Effect.runPromise(quiet(recovery))
@@ -244,6 +260,8 @@ export const sharding: BenchGroup = {
         askRatio: three.askRatio,
         plainSpreadAskPerSec: three.spreadPerSec,
         askRatioSameActors: three.askRatioSameActors,
+        closureAskPerSec: three.closurePerSec,
+        askRatioClosures: three.askRatioClosures,
         activationsPerSec: three.activationsPerSec,
         bytesPerActiveKey: memory.bytesPerActiveKey,
         bytesPerPassivatedKey: memory.bytesPerPassivatedKey,
@@ -259,6 +277,8 @@ export const sharding: BenchGroup = {
       { key: "askRatio", label: "  entity ÷ plain", unit: "×", digits: 2, goal: { op: ">=", value: 0.8 } },
       { key: "plainSpreadAskPerSec", label: "  plain remote ask to as many actors as keys", unit: "ask/s" },
       { key: "askRatioSameActors", label: "  entity ÷ plain, same number of actors", unit: "×", digits: 2 },
+      { key: "closureAskPerSec", label: "entity ask, handlers made per activation", unit: "ask/s" },
+      { key: "askRatioClosures", label: "  ÷ plain", unit: "×", digits: 2 },
       { key: "activationsPerSec", label: "activations of new keys (3 nodes)", unit: "/s" },
       { key: "bytesPerActiveKey", label: "heap per active entity (one node)", unit: "B" },
       { key: "bytesPerPassivatedKey", label: "heap per passivated key", unit: "B", digits: 1 },
