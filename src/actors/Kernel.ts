@@ -216,6 +216,13 @@ export const reincarnated = (ctx: ActorContextShape, handlers: object): void => 
   }
 }
 
+/**
+ * The children of a running actor that it stops itself when it stops (not those a supervisor
+ * adopted), oldest first: for runtimes that restart an actor in place (`Supervise`).
+ */
+export const childrenOf = (ctx: ActorContextShape): Array<ActorRef<any>> =>
+  ctx instanceof Cell && ctx.children !== undefined ? Array.from(ctx.children, (child) => child.self) : []
+
 export {
   /**
    * A behaviour's optional method `(actor: LocalActor) => void`, called synchronously when an

@@ -34,8 +34,11 @@
  *
  * PreRestart vs PostStop: finalizers the behaviour adds in its init see the `Exit` their scope
  * closes with — a failure whose error `isPreRestart` before an in-place restart, success when the
- * actor stops. Children spawned by the old incarnation keep running across an in-place restart
- * (they are the actor's, not the incarnation's).
+ * actor stops. An in-place restart stops the actor's children first, as Pekko's restart does
+ * (unless the rule says `stopChildren: false`): in reverse spawn order, each within its stop
+ * budget and unlinked first (their exit does not end the actor), before the old incarnation's
+ * finalizers, as when the actor stops. A new init that spawns them again, under the same names
+ * too, finds them gone.
  *
  * @since 0.1.0
  */
@@ -66,6 +69,11 @@ export interface Rule {
    * within `within` and the failure ends the actor instead
    */
   readonly limit?: { readonly maxRestarts: number; readonly within: Duration.Input } | undefined
+  /**
+   * `restart` only (Pekko's `withStopChildren`): whether the actor's children stop before the
+   * new incarnation starts. Default true; false keeps them running across the restart.
+   */
+  readonly stopChildren?: boolean | undefined
 }
 
 /** The error an old incarnation's scope closes with before an in-place restart (Pekko's PreRestart). */
@@ -92,6 +100,9 @@ const check = (rules: ReadonlyArray<Rule>): void => {
     }
     if (r.backoff !== undefined && Duration.fromInput(r.backoff)._tag === "None") {
       throw new TypeError(`Supervise.behavior: backoff must be a duration`)
+    }
+    if (r.stopChildren !== undefined && typeof r.stopChildren !== "boolean") {
+      throw new TypeError(`Supervise.behavior: stopChildren must be a boolean`)
     }
     if (r.limit !== undefined) {
       if (typeof r.limit !== "object" || r.limit === null || !Number.isInteger(r.limit.maxRestarts) || r.limit.maxRestarts < 0) {
@@ -166,10 +177,26 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
       return times.length <= rule.limit.maxRestarts
     })
 
+  /**
+   * The actor's children, newest first, each within its own budget (as when the actor stops),
+   * unlinked first: a linked child's exit would end the actor, which lives on.
+   */
+  const stopChildren = (ctx: ActorContextShape) =>
+    Effect.suspend(() => {
+      const children = Kernel.childrenOf(ctx)
+      if (children.length === 0) return Effect.void
+      return Effect.forEach(
+        children.reverse(),
+        (child) => Effect.andThen(ctx.unlink(child), Kernel.awaitStop(child, ExitReason.shutdown)),
+        { discard: true }
+      )
+    })
+
   const restart = (st: Supervised, rule: Rule, error: unknown) =>
     Effect.gen(function*() {
       // the old incarnation's timers would send its messages to the new one (Pekko cancels them)
       yield* st[Ctx].supervision.cancelTimers()
+      if (rule.stopChildren !== false) yield* stopChildren(st[Ctx])
       yield* Scope.close(st[Incarnation], Exit.fail(new PreRestart({ message: describe(error) })))
       if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
       st[Incarnation] = yield* Scope.fork(st[Outer], "sequential")
