@@ -8,8 +8,13 @@
  * chain's), the asks `a` got answered and their failures, the envelopes refused, the heap and RSS
  * at the end, and whether the raw peers were disconnected (and why, from the node's log).
  *
+ * With `SOAK_CPU_PROF=<dir>` the process profiles itself and writes `<dir>/bad-frames-<pid>.cpuprofile`
+ * with its event-loop gaps over 50 ms (`node bench/soak-busy.mjs <file>` shows what ran in them).
+ *
  *   npx node bench/soak-bad-frames.ts
  */
+import { writeFileSync } from "node:fs"
+import { Session } from "node:inspector"
 import { Effect, Logger, Redacted } from "effect"
 import { Counter, CounterLive } from "../examples/counter.ts"
 import * as TestNode from "../src/testing/TestNode.ts"
@@ -19,6 +24,29 @@ import { RawPeer } from "../test/transport/_raw.ts"
 const SECONDS = Number(process.env.BAD_SECONDS ?? 10)
 const PEERS = Number(process.env.BAD_PEERS ?? 2)
 const cluster = "bad"
+
+const profileDir = process.env.SOAK_CPU_PROF
+const gaps: Array<[number, number]> = []
+const profiler = profileDir === undefined || profileDir === "" ? undefined : (() => {
+  const session = new Session()
+  session.connect()
+  session.post("Profiler.enable")
+  session.post("Profiler.setSamplingInterval", { interval: 500 })
+  session.post("Profiler.start")
+  let last = process.hrtime.bigint()
+  setInterval(() => {
+    const now = process.hrtime.bigint()
+    if (now - last > 50_000_000n) gaps.push([Number(last / 1000n), Number(now / 1000n)])
+    last = now
+  }, 5).unref()
+  return session
+})()
+const writeProfile = () =>
+  profiler?.post("Profiler.stop", (error, result) => {
+    const path = `${profileDir}/bad-frames-${process.pid}.cpuprofile`
+    if (error === null) writeFileSync(path, JSON.stringify({ ...result.profile, gaps }))
+    console.log(`profile: ${path}`)
+  })
 const secret = "bad-secret"
 
 const program = Effect.gen(function*() {
@@ -88,6 +116,7 @@ const program = Effect.gen(function*() {
     yield* Effect.sleep("10 millis")
   }
   stop = true
+  writeProfile()
   const deadLetters = b.system.deadLetterCount()
   const mem = process.memoryUsage()
   console.log(JSON.stringify({

@@ -7,7 +7,8 @@
  *   tags; no message handled twice or out of order per sender (tells are at most once: gaps are
  *   allowed, never reordering);
  * - every node keeps answering, and its event loop keeps turning (max delay per sample);
- * - memory plateaus: each node's RSS and heap after a GC, sampled during and after the load.
+ * - memory plateaus: each node's RSS and heap after a GC, sampled during and after the load (the
+ *   probe's GC gives the heap's emptied pages back, so RSS after it is what the process holds).
  *
  * Scenarios (`SOAK_SCENARIOS=stop,kill,kill-stopped,fan-in,partitions,flap`, all by default):
  *
@@ -143,9 +144,15 @@ const scenarioStop = Effect.gen(function*() {
   const after = yield* gcInfo(p1)
   // n3 stayed healthy all along: n1's stalls must not have made it look lost
   check((after.nodeDowns["n3"] ?? 0) === (before.nodeDowns["n3"] ?? 0), `stop: n1 never lost its healthy peer n3 (${JSON.stringify(after.nodeDowns)})`)
+  const mib = (x: number) => (x / MiB).toFixed(1)
+  console.log(`stop: n1 after GC: rss ${mib(before.rss)} -> ${mib(after.rss)}, heapTotal ${mib(before.heapTotal)} -> ${mib(after.heapTotal)}, external ${mib(before.external)} -> ${mib(after.external)}, arrayBuffers ${mib(before.arrayBuffers)} -> ${mib(after.arrayBuffers)} MiB`)
   console.log(`stop: n1 heap after GC ${(before.heapUsed / MiB).toFixed(1)} -> ${(after.heapUsed / MiB).toFixed(1)} MiB, timers ${before.timers} -> ${after.timers}, handles ${before.handles} -> ${after.handles}`)
+  // SOAK_HOLD=<seconds>: the nodes stay up that long after the storm, to be looked at (/proc/<pid>/smaps)
+  if (process.env.SOAK_HOLD !== undefined) yield* Effect.sleep(`${Number(process.env.SOAK_HOLD)} seconds`)
   check(after.timers <= before.timers + 2, `stop: n1's timers back after the storm (${before.timers} -> ${after.timers})`)
   check(after.heapUsed - before.heapUsed < 32 * MiB, `stop: n1's heap back after the storm (${before.heapUsed} -> ${after.heapUsed})\n${why()}`)
+  // RSS too, once the heap's emptied pages are given back (Info's GC): nothing outside the heap held
+  check(after.rss - before.rss < 128 * MiB, `stop: n1's RSS back after the storm (${mib(before.rss)} -> ${mib(after.rss)} MiB)`)
   yield* writeProfiles(cluster.names, probe)
 })
 
