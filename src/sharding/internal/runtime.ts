@@ -338,10 +338,15 @@ export const make = (config: Config) =>
         // admission slices): what is left stays held, and is flushed after it
         if (woke) break
         buffered--
-        if (item.until < t0) (dropped ??= []).push(`${item.reg.entity.type}/${item.key}`)
+        // nobody can take a shard this node should own while it cannot reach the store: what it
+        // holds for it waits for the store (bounded by the buffer), and a hold limit after it
+        const until = item.until < t0 && t0 < storeCutEnd && !closing && desiredOwner(shard) === selfName
+          ? Math.min(storeCutEnd, t0 + holdMillis)
+          : item.until
+        if (until < t0) (dropped ??= []).push(`${item.reg.entity.type}/${item.key}`)
         else {
           // one more forward per round
-          const sent = dispatchTell(item.reg, item.key, item.message, Math.min(item.hops, MAX_HOPS - 1), item.until, item.early)
+          const sent = dispatchTell(item.reg, item.key, item.message, Math.min(item.hops, MAX_HOPS - 1), until, item.early)
           if (sent !== true) tellRefused(item.reg.entity.type, item.key, sent)
         }
       }
@@ -1260,6 +1265,11 @@ export const make = (config: Config) =>
 
     /** set when the layer closes: the loops change nothing more */
     let closing = false
+    /**
+     * monotonic ms: until then, the tells held for shards this node should own are kept past
+     * their hold limit (Infinity while its lease reads fail; a hold limit once they succeed again)
+     */
+    let storeCutEnd = 0
 
     /**
      * Renews every lease held, in one call (also while the node stops: its entities drain). Its
@@ -1298,6 +1308,8 @@ export const make = (config: Config) =>
       if (closing) return
       // 1. who owns what (for routing)
       const all = yield* storeCall(store.leases())
+      if (all._tag === "Failure") storeCutEnd = Infinity
+      else if (storeCutEnd === Infinity) storeCutEnd = now() + holdMillis
       if (all._tag === "Success") {
         owners.fill(undefined)
         for (const l of all.success) if (l.shard >= 0 && l.shard < shards) owners[l.shard] = l.owner
