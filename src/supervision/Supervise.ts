@@ -34,10 +34,10 @@
  *
  * PreRestart vs PostStop: finalizers the behaviour adds in its init see the `Exit` their scope
  * closes with — a failure whose error `isPreRestart` before an in-place restart, success when the
- * actor stops. An in-place restart stops the actor's children first, as Pekko's restart does
+ * actor stops. An in-place restart then stops the actor's children, as Pekko's restart does
  * (unless the rule says `stopChildren: false`): in reverse spawn order, each within its stop
- * budget and unlinked first (their exit does not end the actor), before the old incarnation's
- * finalizers, as when the actor stops. A new init that spawns them again, under the same names
+ * budget, unlinked and no longer monitored first (their exit neither ends the actor nor reaches
+ * the new incarnation as a `Down`). A new init that spawns them again, under the same names
  * too, finds them gone.
  *
  * @since 0.1.0
@@ -178,17 +178,25 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     })
 
   /**
-   * The actor's children, newest first, each within its own budget (as when the actor stops),
-   * unlinked first: a linked child's exit would end the actor, which lives on.
+   * Stops the actor's children, newest first, each within its own budget (as when the actor
+   * stops), unlinked first (a linked child's exit would end the actor, which lives on) and no
+   * longer monitored (the new incarnation gets no `Down` of them, as Pekko's restart).
    */
   const stopChildren = (ctx: ActorContextShape) =>
     Effect.suspend(() => {
       const children = Kernel.childrenOf(ctx)
       if (children.length === 0) return Effect.void
-      return Effect.forEach(
-        children.reverse(),
-        (child) => Effect.andThen(ctx.unlink(child), Kernel.awaitStop(child, ExitReason.shutdown)),
-        { discard: true }
+      const keys = new Set(children.map((child) => child.key))
+      const monitors = Kernel.ofContext(ctx)?.processInfo(ctx.self)?.monitors.filter((m) =>
+        m.node === undefined && keys.has(m.target.key)
+      ) ?? []
+      return Effect.andThen(
+        Effect.forEach(monitors, (m) => ctx.demonitor(m), { discard: true }),
+        Effect.forEach(
+          children.reverse(),
+          (child) => Effect.andThen(ctx.unlink(child), Kernel.awaitStop(child, ExitReason.shutdown)),
+          { discard: true }
+        )
       )
     })
 
@@ -196,8 +204,8 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     Effect.gen(function*() {
       // the old incarnation's timers would send its messages to the new one (Pekko cancels them)
       yield* st[Ctx].supervision.cancelTimers()
-      if (rule.stopChildren !== false) yield* stopChildren(st[Ctx])
       yield* Scope.close(st[Incarnation], Exit.fail(new PreRestart({ message: describe(error) })))
+      if (rule.stopChildren !== false) yield* stopChildren(st[Ctx])
       if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
       st[Incarnation] = yield* Scope.fork(st[Outer], "sequential")
       incarnate(st, yield* Scope.provide(inner.init, st[Incarnation]).pipe(Effect.orDie))

@@ -2,8 +2,10 @@
  * Pekko typed's SupervisionSpec "stop children after restart": `Supervise.behavior`'s in-place
  * restart stops the actor's children before the new incarnation starts, so a new init that
  * spawns them again under the same names starts (before, the name was still taken and the
- * re-init failed: the actor died instead of restarting). A linked child stopped so does not end
- * its parent. `stopChildren: false` keeps them (Pekko's `withStopChildren(false)`).
+ * re-init failed: the actor died instead of restarting). They stop after the old incarnation's
+ * finalizers (Pekko's PreRestart first); a linked one does not end its parent, a monitored one
+ * gives the new incarnation no `Down`. `stopChildren: false` keeps them (Pekko's
+ * `withStopChildren(false)`).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
@@ -30,10 +32,12 @@ const parent = (log: Array<string>, stopChildren?: boolean) => {
         })),
         stopChildren === false ? {} : { name: "kid", link: true }
       )
+      yield* ctx.monitor(kid)
       yield* Effect.addFinalizer(() => Effect.sync(() => log.push(`parent ${me} finalized`)))
       return {
         Fail: () => Effect.fail(new Corrupt()),
-        Kid: () => Effect.succeed(kid)
+        Kid: () => Effect.succeed(kid),
+        onDown: (down) => Effect.sync(() => log.push(`parent ${me} got a Down of ${down.actor.key === kid.key ? "its kid" : "another"}`))
       }
     })),
     [{ match: "Corrupt", directive: "restart", ...(stopChildren === undefined ? {} : { stopChildren }) }]
@@ -41,7 +45,7 @@ const parent = (log: Array<string>, stopChildren?: boolean) => {
 }
 
 describe("Supervise restart and the actor's children", () => {
-  it.effect("they stop first (a linked one too, without ending the actor); the new init spawns them again under the same name", () =>
+  it.effect("they stop (a linked one too, without ending the actor; a monitored one without a Down); the new init spawns them again under the same name", () =>
     Effect.gen(function*() {
       const system = yield* ActorSystem
       const log: Array<string> = []
@@ -53,7 +57,9 @@ describe("Supervise restart and the actor's children", () => {
       assert.strictEqual((yield* system.awaitExit(first))._tag, "Shutdown")
       assert.notStrictEqual(second.key, first.key)
       assert.strictEqual(Option.getOrThrow(system.whereis("kid")).key, second.key)
-      assert.deepStrictEqual(log, ["kid 1 stopped", "parent 1 finalized"])
+      yield* ref.ask(P.Kid()) // (after the stopped kid's Down, had it been sent)
+      // the old incarnation's finalizers first (Pekko's PreRestart), then its children; no Down of them
+      assert.deepStrictEqual(log, ["parent 1 finalized", "kid 1 stopped"])
     }).pipe(Effect.provide(ActorSystem.layer())))
 
   it.effect("stopChildren: false keeps them running", () =>
