@@ -108,6 +108,13 @@ export interface SimCluster extends ClusterHandle {
   healStore(name?: string): Effect.Effect<void>
   /** whether `name` is cut off from the shard store */
   storeSevered(name: string): boolean
+  /**
+   * Stops a node gracefully (SIGTERM): its scope closes with its network up, so its finalizers
+   * run as a real node's do (a sharding stop tells its peers, drains its entities and releases
+   * its leases, waiting on virtual time: move the clock while it runs). The node counts as not
+   * running from the start of the stop; `restart` starts it again once the stop is done.
+   */
+  stop(name: string): Effect.Effect<void>
   /** starts a node marked `join: true` (the first time; `restart` after a kill) */
   join(name: string): Effect.Effect<void, SimClusterError>
   /** whether a node runs now */
@@ -411,6 +418,22 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
           r.registry = undefined
           // the process is gone: its finalizers would not run, but in-process we must free it
           if (scope !== undefined) yield* Effect.forkDetach(Scope.close(scope, Exit.void))
+        }),
+      stop: (name) =>
+        Effect.gen(function*() {
+          const r = get(name)
+          const scope = r.scope
+          if (scope === undefined) return
+          history?.fault("stop", { node: name })
+          r.scope = undefined
+          yield* Scope.close(scope, Exit.void)
+          // the process has exited: what it left open is closed with it
+          alive.delete(name)
+          syncView(name)
+          network.crash(name)
+          r.node = undefined
+          r.system = undefined
+          r.registry = undefined
         }),
       pause: (name) => Effect.sync(() => {
         network.pause(name)

@@ -89,7 +89,8 @@ const app = ClusterApp.make({ modules: {} })
 const mayHaveHappened = (error: unknown): boolean =>
   !(error instanceof ShardingError && (error.reason === "BufferFull" || error.reason === "UnknownEntityType"))
 
-const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTick: number } = SMALL) =>
+/** `graceful`: the schedule also stops nodes gracefully (a fault drawn besides the others) */
+const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTick: number } = SMALL, graceful = false) =>
   Effect.gen(function*() {
     const history = yield* History.makeEffect
     const entity = counterEntity(history)
@@ -145,6 +146,9 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
 
     // ---- workload and faults
     const killed = new Set<string>()
+    /** graceful stops under way (the clock moves while they run); a node stopped is restarted as a killed one is */
+    const stopping: Array<Fiber.Fiber<void>> = []
+    const stopped = new Set<string>()
     for (let tick = 0; tick < TICKS; tick++) {
       for (let i = 0; i < size.opsPerTick; i++) yield* operate
       const roll = r()
@@ -161,13 +165,17 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
         yield* cluster.partition(x, y)
       } else if (roll < 0.3) {
         yield* cluster.partitionStore(x)
-      } else if (roll < 0.34 && late !== undefined && !cluster.isRunning(late) && !killed.has(late)) {
+      } else if (roll < 0.34 && late !== undefined && !cluster.isRunning(late) && !killed.has(late) && !stopped.has(late)) {
         yield* cluster.join(late)
+      } else if (graceful && roll < 0.42 && running().length > 2) {
+        stopped.add(x)
+        stopping.push(yield* Effect.forkChild(Effect.andThen(cluster.stop(x), Effect.sync(() => void killed.add(x)))))
       }
       yield* step(TICK_MILLIS)
     }
 
     // ---- heal: every node back, every link and the store reachable
+    while (stopping.some((f) => f.pollUnsafe() === undefined)) yield* step(STEP)
     for (const n of killed) yield* cluster.restart(n)
     if (late !== undefined && !cluster.isRunning(late)) yield* cluster.join(late)
     yield* cluster.heal()
@@ -206,6 +214,7 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
       storeCuts: h.entries.filter((e) => e._tag === "Fault" && e.name === "partitionStore").length,
       restarts: h.entries.filter((e) => e._tag === "Fault" && e.name === "restart").length,
       joins: h.entries.filter((e) => e._tag === "Fault" && e.name === "join").length,
+      stops: h.entries.filter((e) => e._tag === "Fault" && e.name === "stop").length,
       healedAt
     }
     // what a replay must reproduce: every entry with its virtual time
@@ -223,6 +232,11 @@ const seeds = process.env.TELEX_SEED !== undefined
   ? [Number(process.env.TELEX_SEED)]
   : Array.from({ length: Number(process.env.TELEX_SEEDS ?? 200) }, (_, i) => i + Number(process.env.TELEX_SEED_FROM ?? 1))
 
+/** seeds run with graceful stops too (`TELEX_GRACEFUL_SEEDS=<n>`; `TELEX_GRACEFUL=1` with `TELEX_SEED` replays one) */
+const gracefulSeeds = process.env.TELEX_SEED !== undefined
+  ? [Number(process.env.TELEX_SEED)]
+  : Array.from({ length: Number(process.env.TELEX_GRACEFUL_SEEDS ?? 20) }, (_, i) => i + Number(process.env.TELEX_SEED_FROM ?? 1))
+
 type Run = Effect.Success<ReturnType<typeof runSeed>>
 
 /** Seeds whose schedules kill and restart nodes, cut nodes off from the store and let a node join. */
@@ -238,12 +252,47 @@ const firstDifference = (first: string, second: string): string | undefined => {
   return `from entry ${at}:\n  ${a[at] ?? "(end)"}\n  ${b[at] ?? "(end)"}`
 }
 
-const check = (seed: number, result: Checkers.CheckAllResult) => {
+const check = (seed: number, result: Checkers.CheckAllResult, flag = "") => {
   if (!result.valid) {
-    assert.fail(`seed ${seed} (replay: TELEX_SEED=${seed} npx vitest run test/sharding/scenarios.test.ts): ${Checkers.format(result, { maxViolations: 10 })}`)
+    assert.fail(`seed ${seed} (replay: ${flag}TELEX_SEED=${seed} npx vitest run test/sharding/scenarios.test.ts): ${Checkers.format(result, { maxViolations: 10 })}`)
   }
   assert.deepStrictEqual(result.checked, ["singleActivation", "noLostUpdates", "asksEnd", "keysAnswerAfterHeal"])
 }
+
+const runSeeds = (list: ReadonlyArray<number>, graceful: boolean) =>
+  Effect.gen(function*() {
+    const totals = { activations: 0, acked: 0, crashes: 0, storeCuts: 0, stops: 0 }
+    const flag = graceful ? "TELEX_GRACEFUL=1 " : ""
+    /** the first seed that stopped a node gracefully, and its trace */
+    let replay: { readonly seed: number; readonly trace: string } | undefined
+    for (const seed of list) {
+      const exit = yield* Effect.exit(runSeed(seed, SMALL, graceful))
+      if (Exit.isFailure(exit)) {
+        return yield* Effect.die(new Error(`seed ${seed} failed (replay: ${flag}TELEX_SEED=${seed} npx vitest run test/sharding/scenarios.test.ts)\n${Cause.pretty(exit.cause)}`))
+      }
+      const { result, stats } = exit.value
+      check(seed, result, flag)
+      if (stats.stops > 0) replay ??= { seed, trace: exit.value.trace }
+      totals.activations += stats.activations
+      totals.acked += stats.acked
+      totals.crashes += stats.crashes
+      totals.storeCuts += stats.storeCuts
+      totals.stops += stats.stops
+    }
+    // the scenarios do what they are for: entities ran, updates were acknowledged, faults happened
+    assert.isAbove(totals.activations, 0)
+    assert.isAbove(totals.acked, 0)
+    if (list.length >= 20) {
+      assert.isAbove(totals.crashes, 0, "kills")
+      assert.isAbove(totals.storeCuts, 0, "store partitions")
+      if (graceful) assert.isAbove(totals.stops, 0, "graceful stops")
+    }
+    if (replay !== undefined) {
+      // graceful stops replay exactly too
+      const diff = firstDifference(replay.trace, (yield* runSeed(replay.seed, SMALL, true)).trace)
+      if (diff !== undefined) assert.fail(`seed ${replay.seed} with graceful stops ran differently the second time, ${diff}`)
+    }
+  })
 
 describe("sharded entities: seeded scenarios on SimCluster", () => {
   it.effect("a seed replays exactly", () =>
@@ -280,27 +329,7 @@ describe("sharded entities: seeded scenarios on SimCluster", () => {
       assert.isAtLeast(stats.activations, LARGE.keys, "every key was activated")
     }), 120_000)
 
-  it.effect(`${seeds.length} seeds: kills, restarts, partitions from peers and from the store, joins; four checkers`, () =>
-    Effect.gen(function*() {
-      const totals = { activations: 0, acked: 0, crashes: 0, storeCuts: 0 }
-      for (const seed of seeds) {
-        const exit = yield* Effect.exit(runSeed(seed))
-        if (Exit.isFailure(exit)) {
-          return yield* Effect.die(new Error(`seed ${seed} failed (replay: TELEX_SEED=${seed} npx vitest run test/sharding/scenarios.test.ts)\n${Cause.pretty(exit.cause)}`))
-        }
-        const { result, stats } = exit.value
-        check(seed, result)
-        totals.activations += stats.activations
-        totals.acked += stats.acked
-        totals.crashes += stats.crashes
-        totals.storeCuts += stats.storeCuts
-      }
-      // the scenarios do what they are for: entities ran, updates were acknowledged, faults happened
-      assert.isAbove(totals.activations, 0)
-      assert.isAbove(totals.acked, 0)
-      if (seeds.length >= 20) {
-        assert.isAbove(totals.crashes, 0, "kills")
-        assert.isAbove(totals.storeCuts, 0, "store partitions")
-      }
-    }), 300_000)
+  it.effect(`${seeds.length} seeds: kills, restarts, partitions from peers and from the store, joins; four checkers`, () => runSeeds(seeds, false), 300_000)
+
+  it.effect(`${gracefulSeeds.length} seeds with graceful stops besides those faults`, () => runSeeds(gracefulSeeds, true), 300_000)
 })
