@@ -217,6 +217,13 @@ export const reincarnated = (ctx: ActorContextShape, handlers: object): void => 
 }
 
 /**
+ * The reason a local actor is stopping with, from the time it starts stopping (its finalizers
+ * see it); `undefined` while it runs.
+ */
+export const stoppingReason = (ctx: ActorContextShape): ExitReason | undefined =>
+  ctx instanceof Cell ? ctx.exitReason : undefined
+
+/**
  * The children of a running actor that it stops itself when it stops (not those a supervisor
  * adopted), oldest first: for runtimes that restart an actor in place (`Supervise`).
  */

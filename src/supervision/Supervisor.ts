@@ -74,7 +74,7 @@ import type { AskError, SpawnError } from "../actors/ActorError.ts"
 import * as ActorRefModule from "../actors/ActorRef.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
 import type { SpawnOptions } from "../actors/SpawnOptions.ts"
-import { targetOf } from "../actors/Kernel.ts"
+import { stoppingReason, targetOf } from "../actors/Kernel.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
 import * as RestartPolicy from "./RestartPolicy.ts"
 import type { ExitSignal } from "../actors/Signals.ts"
@@ -617,7 +617,9 @@ const build = (
       child.due = undefined
       if (ref === undefined) return
       yield* ctx.unlink(ref)
-      const millis = shutdownMillis(child)
+      // a supervisor killed kills its children, as OTP's children see their supervisor's
+      // `killed` over their links (nobody waits for its cleanup, nor for theirs)
+      const millis = stoppingReason(ctx)?._tag === "Killed" ? 0 : shutdownMillis(child)
       // uninterruptible: a supervisor stopped meanwhile still sees the child gone (killed past
       // its budget) before its own finalizer runs, which no longer knows this child
       yield* Effect.uninterruptible(supervision.stopChild(ref, millis))

@@ -2,7 +2,9 @@
  * A supervisor that is killed — past its own stop budget, or brutally — while it stops its
  * children: as OTP's children see their supervisor's `killed`, the child it waits for and those
  * it has not stopped yet are killed (their finalizers still run, nobody waits for them), rather
- * than left running, or stopping for ever, without a supervisor.
+ * than left running, or stopping for ever, without a supervisor. Killed while its children run,
+ * it kills them all (before, the first it stopped exited with `Shutdown` when its stop ended at
+ * once).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
@@ -53,6 +55,24 @@ describe("a supervisor killed while it stops its children (supervisor_SUITE sup_
         assert.deepStrictEqual(yield* Fiber.join(hExit), ExitReason.killed)
         assert.isDefined(stopping.pollUnsafe())
       })))
+})
+
+describe("a supervisor killed while its children run (erl's exit(Sup, kill): they see killed over their links)", () => {
+  for (const how of ["system.kill", "an exit signal Killed"] as const) {
+    it.effect(`${how}: every child exits Killed, also one whose stop would end at once; their finalizers run`, () =>
+      withSystem((system) =>
+        Effect.gen(function*() {
+          const probe = new Probe()
+          const sup = yield* system.spawn(Supervisor.make({ children: [workerSpec("a", probe), workerSpec("b", probe)] }))
+          const children = [probe.ref("a"), probe.ref("b")]
+          probe.take()
+          yield* how === "system.kill" ? system.kill(sup) : system.exit(sup, ExitReason.killed)
+          assert.deepStrictEqual(yield* system.awaitExit(sup), ExitReason.killed)
+          for (const child of children) assert.deepStrictEqual(yield* system.awaitExit(child), ExitReason.killed)
+          yield* settle()
+          assert.deepStrictEqual(probe.take(), ["stop:b", "stop:a"])
+        })))
+  }
 })
 
 describe("count_children / which_children while a group restart waits for its backoff (count_restarting_children)", () => {
