@@ -20,6 +20,7 @@ import { type NodeId, nodeKey } from "../../actors/ActorRef.ts"
 import type { Connection } from "../Connection.ts"
 import { Kind } from "../Envelope.ts"
 import type { ListenAddress } from "../Handshake.ts"
+import { realTimers, type Timers } from "../Network.ts"
 import { HandshakeError } from "../TransportError.ts"
 import { PeerFlow, resumeHeld, startHolds } from "./flow.ts"
 import { PendingAsks } from "./remoteTarget.ts"
@@ -74,11 +75,12 @@ export class Peer {
   readonly asks = new PendingAsks()
   readonly watch = new PeerWatch()
   readonly requests = new PeerRequests()
-  readonly flow = new PeerFlow()
+  readonly flow: PeerFlow
 
-  constructor(name: string, listen: ListenAddress | undefined) {
+  constructor(name: string, listen: ListenAddress | undefined, timers: Timers = realTimers) {
     this.name = name
     this.listen = listen
+    this.flow = new PeerFlow(timers)
   }
 
   get isUp(): boolean {

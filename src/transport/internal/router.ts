@@ -79,7 +79,7 @@ export class Router implements RemoteResolver {
   peer(name: string, listen?: ListenAddress): Peer {
     let p = this.peers.get(name)
     if (p === undefined) {
-      p = new Peer(name, listen)
+      p = new Peer(name, listen, this.options.timers)
       this.peers.set(name, p)
     } else if (listen !== undefined && p.listen === undefined) {
       p.listen = listen
