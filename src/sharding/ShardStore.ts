@@ -31,6 +31,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 
 /** A shard's lease as the store granted it. */
@@ -218,16 +219,44 @@ export interface Severable {
   /** the node's store: while cut off, every call fails with `ShardStoreError` and changes nothing */
   readonly store: ShardStore
   readonly sever: () => void
+  /** reconnects it, and ends a `degrade` */
   readonly heal: () => void
   readonly isSevered: () => boolean
+  /** makes its calls slow or failing (see `Degraded`) until `heal` (or `degrade(undefined)`) */
+  readonly degrade: (degraded: Degraded | undefined) => void
+}
+
+/** A slow or failing link to the store (on Effect's clock and `Random`: a simulation replays it). */
+export interface Degraded {
+  /** each call reaches the store this long after it is made */
+  readonly requestMillis?: number | undefined
+  /** and its caller learns the outcome this long after the store applied it (cut off meanwhile: it fails, applied or not) */
+  readonly replyMillis?: number | undefined
+  /** this share of the calls fail with `ShardStoreError` without reaching the store */
+  readonly failRate?: number | undefined
 }
 
 /** Wraps `store` (usually one `memory()` shared by all nodes) in a view one node can be cut off from. */
 export const severable = (store: ShardStore, name = "node"): Severable => {
   let severed = false
+  let degraded: Degraded | undefined
+  const cutOff = () => Effect.fail(new ShardStoreError({ message: `${name} is cut off from the shard store` }))
+  const slow = <A, E>(effect: Effect.Effect<A, E>, d: Degraded): Effect.Effect<A, E | ShardStoreError> =>
+    Effect.gen(function*() {
+      if (d.failRate !== undefined && (yield* Random.next) < d.failRate) {
+        return yield* new ShardStoreError({ message: `${name}: a shard store call failed` })
+      }
+      if (d.requestMillis !== undefined) yield* Effect.sleep(d.requestMillis)
+      if (severed) return yield* cutOff()
+      const result = yield* effect
+      if (d.replyMillis !== undefined) yield* Effect.sleep(d.replyMillis)
+      // the reply is lost with the link
+      if (severed) return yield* cutOff()
+      return result
+    })
   const guard = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | ShardStoreError> =>
     Effect.suspend((): Effect.Effect<A, E | ShardStoreError> =>
-      severed ? Effect.fail(new ShardStoreError({ message: `${name} is cut off from the shard store` })) : effect
+      severed ? cutOff() : degraded === undefined ? effect : slow(effect, degraded)
     )
   return {
     store: {
@@ -244,7 +273,11 @@ export const severable = (store: ShardStore, name = "node"): Severable => {
     },
     heal: () => {
       severed = false
+      degraded = undefined
     },
-    isSevered: () => severed
+    isSevered: () => severed,
+    degrade: (d) => {
+      degraded = d
+    }
   }
 }

@@ -22,8 +22,8 @@
  * With `sharding`, the nodes share one in-memory shard store (`ShardStore.memory()`), each
  * through its own view (`ShardStore.severable`) provided as the node's `ShardStore.Service`:
  * `partitionStore(n)` cuts node `n` off from the store as `partition` cuts it from a peer (its
- * calls fail with `ShardStoreError`; the other nodes go on), `healStore(n)` (or `heal()`)
- * reconnects it. Nodes marked `join: true` start only when the scenario calls `join(n)`. Give a
+ * calls fail with `ShardStoreError`; the other nodes go on), `degradeStore(n, ...)` makes its
+ * calls slow or failing, `healStore(n)` (or `heal()`) reconnects it. Nodes marked `join: true` start only when the scenario calls `join(n)`. Give a
  * `history` and every fault the scenario injects is recorded in it (a kill also as a `Crash`).
  *
  * @since 0.1.0
@@ -104,6 +104,8 @@ export interface SimCluster extends ClusterHandle {
   readonly store: ShardStore.ShardStore | undefined
   /** cuts `name` off from the shard store: its calls fail with `ShardStoreError` until healed */
   partitionStore(name: string): Effect.Effect<void>
+  /** makes `name`'s calls to the shard store slow or failing (`ShardStore.Degraded`) until healed */
+  degradeStore(name: string, degraded: ShardStore.Degraded): Effect.Effect<void>
   /** reconnects `name` (every node when left out) to the shard store */
   healStore(name?: string): Effect.Effect<void>
   /** whether `name` is cut off from the shard store */
@@ -366,6 +368,10 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
         storeCut.add(name)
         syncView(name)
         history?.fault("partitionStore", { node: name })
+      }),
+      degradeStore: (name, degraded) => Effect.sync(() => {
+        view(name).degrade(degraded)
+        history?.fault("degradeStore", { node: name, ...degraded })
       }),
       healStore: (name) => Effect.sync(() => {
         for (const n of name === undefined ? names : [name]) {

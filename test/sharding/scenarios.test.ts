@@ -89,8 +89,8 @@ const app = ClusterApp.make({ modules: {} })
 const mayHaveHappened = (error: unknown): boolean =>
   !(error instanceof ShardingError && (error.reason === "BufferFull" || error.reason === "UnknownEntityType"))
 
-/** `graceful`: the schedule also stops nodes gracefully (a fault drawn besides the others) */
-const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTick: number } = SMALL, graceful = false) =>
+/** `more`: the schedule also stops nodes gracefully and makes the store slow or failing for a node (faults drawn besides the others) */
+const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTick: number } = SMALL, more = false) =>
   Effect.gen(function*() {
     const history = yield* History.makeEffect
     const entity = counterEntity(history)
@@ -167,9 +167,15 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
         yield* cluster.partitionStore(x)
       } else if (roll < 0.34 && late !== undefined && !cluster.isRunning(late) && !killed.has(late) && !stopped.has(late)) {
         yield* cluster.join(late)
-      } else if (graceful && roll < 0.42 && running().length > 2) {
+      } else if (more && roll < 0.42 && running().length > 2) {
         stopped.add(x)
         stopping.push(yield* Effect.forkChild(Effect.andThen(cluster.stop(x), Effect.sync(() => void killed.add(x)))))
+      } else if (more && roll < 0.5) {
+        // calls that reach the store late and answer late (some past the renew interval, when
+        // the node gives up waiting: applied or not), or that fail now and then
+        yield* cluster.degradeStore(x, r() < 0.5
+          ? { requestMillis: Math.floor(r() * 300), replyMillis: Math.floor(r() * 300) }
+          : { failRate: 0.2 + 0.5 * r() })
       }
       yield* step(TICK_MILLIS)
     }
@@ -215,6 +221,7 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
       restarts: h.entries.filter((e) => e._tag === "Fault" && e.name === "restart").length,
       joins: h.entries.filter((e) => e._tag === "Fault" && e.name === "join").length,
       stops: h.entries.filter((e) => e._tag === "Fault" && e.name === "stop").length,
+      degrades: h.entries.filter((e) => e._tag === "Fault" && e.name === "degradeStore").length,
       healedAt
     }
     // what a replay must reproduce: every entry with its virtual time
@@ -232,10 +239,13 @@ const seeds = process.env.TELEX_SEED !== undefined
   ? [Number(process.env.TELEX_SEED)]
   : Array.from({ length: Number(process.env.TELEX_SEEDS ?? 200) }, (_, i) => i + Number(process.env.TELEX_SEED_FROM ?? 1))
 
-/** seeds run with graceful stops too (`TELEX_GRACEFUL_SEEDS=<n>`; `TELEX_GRACEFUL=1` with `TELEX_SEED` replays one) */
-const gracefulSeeds = process.env.TELEX_SEED !== undefined
+/**
+ * seeds run with graceful stops and a slow or failing store too (`TELEX_MORE_SEEDS=<n>`;
+ * `TELEX_MORE_FAULTS=1` with `TELEX_SEED` replays one)
+ */
+const moreSeeds = process.env.TELEX_SEED !== undefined
   ? [Number(process.env.TELEX_SEED)]
-  : Array.from({ length: Number(process.env.TELEX_GRACEFUL_SEEDS ?? 20) }, (_, i) => i + Number(process.env.TELEX_SEED_FROM ?? 1))
+  : Array.from({ length: Number(process.env.TELEX_MORE_SEEDS ?? 20) }, (_, i) => i + Number(process.env.TELEX_SEED_FROM ?? 1))
 
 type Run = Effect.Success<ReturnType<typeof runSeed>>
 
@@ -259,25 +269,26 @@ const check = (seed: number, result: Checkers.CheckAllResult, flag = "") => {
   assert.deepStrictEqual(result.checked, ["singleActivation", "noLostUpdates", "asksEnd", "keysAnswerAfterHeal"])
 }
 
-const runSeeds = (list: ReadonlyArray<number>, graceful: boolean) =>
+const runSeeds = (list: ReadonlyArray<number>, more: boolean) =>
   Effect.gen(function*() {
-    const totals = { activations: 0, acked: 0, crashes: 0, storeCuts: 0, stops: 0 }
-    const flag = graceful ? "TELEX_GRACEFUL=1 " : ""
-    /** the first seed that stopped a node gracefully, and its trace */
+    const totals = { activations: 0, acked: 0, crashes: 0, storeCuts: 0, stops: 0, degrades: 0 }
+    const flag = more ? "TELEX_MORE_FAULTS=1 " : ""
+    /** the first seed that stopped a node gracefully and degraded the store, and its trace */
     let replay: { readonly seed: number; readonly trace: string } | undefined
     for (const seed of list) {
-      const exit = yield* Effect.exit(runSeed(seed, SMALL, graceful))
+      const exit = yield* Effect.exit(runSeed(seed, SMALL, more))
       if (Exit.isFailure(exit)) {
         return yield* Effect.die(new Error(`seed ${seed} failed (replay: ${flag}TELEX_SEED=${seed} npx vitest run test/sharding/scenarios.test.ts)\n${Cause.pretty(exit.cause)}`))
       }
       const { result, stats } = exit.value
       check(seed, result, flag)
-      if (stats.stops > 0) replay ??= { seed, trace: exit.value.trace }
+      if (stats.stops > 0 && stats.degrades > 0) replay ??= { seed, trace: exit.value.trace }
       totals.activations += stats.activations
       totals.acked += stats.acked
       totals.crashes += stats.crashes
       totals.storeCuts += stats.storeCuts
       totals.stops += stats.stops
+      totals.degrades += stats.degrades
     }
     // the scenarios do what they are for: entities ran, updates were acknowledged, faults happened
     assert.isAbove(totals.activations, 0)
@@ -285,12 +296,15 @@ const runSeeds = (list: ReadonlyArray<number>, graceful: boolean) =>
     if (list.length >= 20) {
       assert.isAbove(totals.crashes, 0, "kills")
       assert.isAbove(totals.storeCuts, 0, "store partitions")
-      if (graceful) assert.isAbove(totals.stops, 0, "graceful stops")
+      if (more) {
+        assert.isAbove(totals.stops, 0, "graceful stops")
+        assert.isAbove(totals.degrades, 0, "a slow or failing store")
+      }
     }
     if (replay !== undefined) {
-      // graceful stops replay exactly too
+      // these faults replay exactly too
       const diff = firstDifference(replay.trace, (yield* runSeed(replay.seed, SMALL, true)).trace)
-      if (diff !== undefined) assert.fail(`seed ${replay.seed} with graceful stops ran differently the second time, ${diff}`)
+      if (diff !== undefined) assert.fail(`seed ${replay.seed} with graceful stops and a degraded store ran differently the second time, ${diff}`)
     }
   })
 
@@ -331,5 +345,5 @@ describe("sharded entities: seeded scenarios on SimCluster", () => {
 
   it.effect(`${seeds.length} seeds: kills, restarts, partitions from peers and from the store, joins; four checkers`, () => runSeeds(seeds, false), 300_000)
 
-  it.effect(`${gracefulSeeds.length} seeds with graceful stops besides those faults`, () => runSeeds(gracefulSeeds, true), 300_000)
+  it.effect(`${moreSeeds.length} seeds with graceful stops and a slow or failing store besides those faults`, () => runSeeds(moreSeeds, true), 300_000)
 })
