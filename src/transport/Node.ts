@@ -119,7 +119,8 @@ export interface NodeOptions {
   readonly highWaterBytes?: number | undefined
   /**
    * outbound bytes queued per connection past which the peer is disconnected (it is not reading);
-   * default 64 MiB. Remote `tellUnsafe`s become dead letters past an eighth of it.
+   * default 64 MiB. Remote `tellUnsafe`s become dead letters past an eighth of it. Each queued
+   * envelope counts 128 bytes more than its encoding here (about its cost in memory).
    */
   readonly maxQueuedBytes?: number | undefined
   /** a peer that has not taken a write for this long is disconnected; default 10 s */

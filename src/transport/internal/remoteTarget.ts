@@ -385,7 +385,7 @@ export class RemoteTarget implements Target {
     const conn = peer.conn
     if (conn !== undefined && conn.isFull) {
       if (!force) return Offer.Full
-      if (reply === undefined && conn.queuedBytes > this.router.options.unsafeLimitBytes) {
+      if (reply === undefined && conn.queuedMemory > this.router.options.unsafeLimitBytes) {
         // a `tellUnsafe` cannot wait: past the limit it is refused rather than queued without bound
         this.router.system.deadLetter(this.key, message, {
           _tag: "Overloaded",
