@@ -401,8 +401,12 @@ export const restartChild = (supervisor: SupervisorRef, id: string): Effect.Effe
 export const deleteChild = (supervisor: SupervisorRef, id: string): Effect.Effect<void, SupervisorError | AskError> =>
   supervisor.ask(Protocol.DeleteChild({ id }), adminTimeout)
 
-/** All children, in start order. */
-export const whichChildren = (supervisor: SupervisorRef) => supervisor.ask(Protocol.WhichChildren({}))
+/**
+ * All children, in start order. Like the other admin calls it waits for a supervisor busy
+ * stopping or starting a child (OTP's calls to a supervisor have no timeout): here up to a minute.
+ */
+export const whichChildren = (supervisor: SupervisorRef): Effect.Effect<ReadonlyArray<ChildInfo>, AskError> =>
+  supervisor.ask(Protocol.WhichChildren({}), adminTimeout)
 
 /** Its strategy, intensity, restarts within the period and children (with when a backoff restart is due). */
 export const describeSupervisor = (supervisor: SupervisorRef): Effect.Effect<SupervisorDescription, AskError> =>
@@ -410,10 +414,10 @@ export const describeSupervisor = (supervisor: SupervisorRef): Effect.Effect<Sup
 
 /** One child by id (OTP's `get_childspec` + the state `which_children` shows). */
 export const whichChild = (supervisor: SupervisorRef, id: string): Effect.Effect<ChildInfo, SupervisorError | AskError> =>
-  supervisor.ask(Protocol.WhichChild({ id }))
+  supervisor.ask(Protocol.WhichChild({ id }), adminTimeout)
 
 export const countChildren = (supervisor: SupervisorRef): Effect.Effect<ChildCounts, AskError> =>
-  supervisor.ask(Protocol.CountChildren({}))
+  supervisor.ask(Protocol.CountChildren({}), adminTimeout)
 
 // ---------------------------------------------------------------------------
 // the supervisor actor

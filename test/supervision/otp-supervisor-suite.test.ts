@@ -139,6 +139,38 @@ describe("supervisor_SUITE sup_stop_timeout, stopped mid-restart (OTP-9549)", ()
     ))
 })
 
+describe("calls to a supervisor busy stopping a child (OTP: supervisor calls wait, with no timeout)", () => {
+  it.effect("whichChildren, whichChild and countChildren wait out a child's 10 s shutdown budget, not the 5 s default ask timeout", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const log: Array<string> = []
+        const sup = yield* system.spawn(Supervisor.make({
+          children: [Supervisor.child("t", naughty(log, true), { shutdown: "10 seconds" })]
+        }))
+        const t = (yield* childInfo(sup, "t")).ref!
+        yield* t.tell(N.Hang())
+        const terminating = yield* Effect.forkChild(Supervisor.terminateChild(sup, "t"))
+        yield* settle()
+        const calls = yield* Effect.forkChild(Effect.all([
+          Supervisor.whichChildren(sup),
+          Supervisor.whichChild(sup, "t"),
+          Supervisor.countChildren(sup)
+        ], { concurrency: "unbounded" }))
+        yield* settle()
+        yield* TestClock.adjust("6 seconds")
+        yield* settle()
+        const early = calls.pollUnsafe()
+        yield* TestClock.adjust("4 seconds")
+        yield* settle()
+        yield* Fiber.join(terminating)
+        assert.isUndefined(early, "the calls ended before the supervisor could answer them")
+        const [which, one, counts] = yield* Fiber.join(calls)
+        assert.deepStrictEqual([which.map((c) => c.status), one.status, counts.active], [["stopped"], "stopped", 0])
+        assert.strictEqual((yield* system.awaitExit(t))._tag, "Killed")
+      })
+    ))
+})
+
 describe("supervisor_SUITE sup_stop_race: a child already exiting by itself", () => {
   it.effect("its shutdown budget still holds: terminateChild and the supervisor's own stop kill it past the budget", () =>
     withSystem((system) =>
