@@ -65,6 +65,12 @@ export interface SimClusterOptions {
   readonly sharding?: SimShardingOptions
   /** where the faults the scenario injects are recorded */
   readonly history?: History.Recorder
+  /**
+   * Each node runs on a clock of its own whose timers `freeze` can stop (a stopped process's):
+   * needed by `freeze` only, as the extra step after each of a node's sleeps moves where a run's
+   * fibers yield (runs replay exactly either way)
+   */
+  readonly freezable?: boolean
 }
 
 /** The services a node's sharding layer is built on. */
@@ -84,8 +90,35 @@ export interface SimShardingOptions {
 
 export class SimClusterError extends Error {}
 
+/** A node's clock whose sleeps ending while it is frozen end only when it thaws (a stopped process's timers). */
+class Timers {
+  frozen = false
+  parked: Array<() => void> = []
+  wrap(inner: Clock.Clock): Clock.Clock {
+    const park = Effect.callback<void>((resume) => void this.parked.push(() => resume(Effect.void)))
+    const after = Effect.suspend(() => (this.frozen ? park : Effect.void))
+    return {
+      currentTimeMillisUnsafe: () => inner.currentTimeMillisUnsafe(),
+      currentTimeMillis: inner.currentTimeMillis,
+      currentTimeNanosUnsafe: () => inner.currentTimeNanosUnsafe(),
+      currentTimeNanos: inner.currentTimeNanos,
+      monotonicTimeNanosUnsafe: () => inner.monotonicTimeNanosUnsafe(),
+      monotonicTimeNanos: inner.monotonicTimeNanos,
+      sleep: (duration) => Effect.andThen(inner.sleep(duration), after)
+    }
+  }
+  thaw(): void {
+    this.frozen = false
+    const parked = this.parked
+    this.parked = []
+    for (const f of parked) f()
+  }
+}
+
 interface Running {
   scope: Scope.Closeable | undefined
+  /** its clock's timers, when `freezable` */
+  timers: Timers | undefined
   node: Node["Service"] | undefined
   system: ActorSystem["Service"] | undefined
   registry: Registry["Service"] | undefined
@@ -117,6 +150,14 @@ export interface SimCluster extends ClusterHandle {
    * running from the start of the stop; `restart` starts it again once the stop is done.
    */
   stop(name: string): Effect.Effect<void>
+  /**
+   * Freezes a node as SIGSTOP does (needs `freezable`): nothing reaches it or leaves it and its
+   * timers do not fire; its clock goes on. `thaw` resumes it as a process resumes: what waited
+   * on its links is read before its overdue timers fire.
+   */
+  freeze(name: string): Effect.Effect<void>
+  /** `meanwhile`: run after its links are read, before its timers fire (what a request waiting on its links does) */
+  thaw(name: string, meanwhile?: Effect.Effect<void>): Effect.Effect<void>
   /** starts a node marked `join: true` (the first time; `restart` after a kill) */
   join(name: string): Effect.Effect<void, SimClusterError>
   /** whether a node runs now */
@@ -227,9 +268,14 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
         : Layer.merge(base, ShardStore.Service.layer(view.store))
       const sharding = view === undefined ? undefined : options.sharding?.layer?.(spec.name)
       const layer = sharding === undefined ? withStore : Layer.provideMerge(sharding, withStore)
-      const ctx = yield* Layer.buildWithScope(layer, scope).pipe(Effect.mapError((e) => new SimClusterError(errorText(e))))
+      const timers = options.freezable === true ? new Timers() : undefined
+      const ctx = yield* Layer.buildWithScope(layer, scope).pipe(
+        timers === undefined ? (e) => e : Effect.provideService(Clock.Clock, timers.wrap(yield* Clock.clockWith(Effect.succeed))),
+        Effect.mapError((e) => new SimClusterError(errorText(e)))
+      )
       const r: Running = {
         scope,
+        timers,
         node: Context.get(ctx, Node),
         system: Context.get(ctx, ActorSystem),
         registry: Context.get(ctx, Registry)
@@ -424,6 +470,31 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
           r.registry = undefined
           // the process is gone: its finalizers would not run, but in-process we must free it
           if (scope !== undefined) yield* Effect.forkDetach(Scope.close(scope, Exit.void))
+        }),
+      freeze: (name) =>
+        Effect.sync(() => {
+          const timers = get(name).timers
+          if (timers === undefined) throw new SimClusterError("freeze needs a cluster started with `freezable: true`")
+          network.pause(name)
+          timers.frozen = true
+          history?.fault("freeze", { node: name })
+        }),
+      thaw: (name, meanwhile) =>
+        Effect.gen(function*() {
+          const timers = get(name).timers
+          if (timers === undefined) return
+          history?.fault("thaw", { node: name })
+          network.resume(name)
+          // what its links held is read (and what that sets off runs) before its timers fire
+          for (let i = 0; i < 3; i++) {
+            yield* TestClock.adjust("1 millis")
+            for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+          }
+          if (meanwhile !== undefined) {
+            yield* meanwhile
+            for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+          }
+          timers.thaw()
         }),
       stop: (name) =>
         Effect.gen(function*() {

@@ -18,8 +18,16 @@
  *
  * Each seed is small (40 keys, a few hundred operations, 2 s of faults); one more seed runs
  * 2 000 keys, and one seed is run twice to show that a run replays exactly.
- * `TELEX_SEED=<n> npx vitest run test/sharding/scenarios.test.ts` replays one seed
- * (`TELEX_SEEDS=<n>` runs the first n; `TELEX_SEED_FROM=<m>` starts them at m).
+ *
+ * Two more sets draw more faults besides those (the 200 seeds draw as before): 20 seeds also stop
+ * nodes gracefully and make the store slow or failing for a node; 13 also freeze a node (SIGSTOP)
+ * for up to 2.5 lease TTLs, and on its resume read keys of the shards it held before its timers
+ * fire. A frozen node's activations outlive its leases (in memory, until it resumes), so those
+ * seeds skip `singleActivation`; the reads check that it serves nothing from the leases it lost.
+ *
+ * `TELEX_SEED=<n> npx vitest run test/sharding/scenarios.test.ts` replays one seed (in each set;
+ * `-t` picks one); `TELEX_SEEDS=<n>`, `TELEX_MORE_SEEDS=<n>`, `TELEX_FREEZE_SEEDS=<n>` run the
+ * first n of a set, `TELEX_SEED_FROM=<m>` from seed m.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, References, Schema } from "effect"
@@ -89,8 +97,13 @@ const app = ClusterApp.make({ modules: {} })
 const mayHaveHappened = (error: unknown): boolean =>
   !(error instanceof ShardingError && (error.reason === "BufferFull" || error.reason === "UnknownEntityType"))
 
-/** `more`: the schedule also stops nodes gracefully and makes the store slow or failing for a node (faults drawn besides the others) */
-const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTick: number } = SMALL, more = false) =>
+/**
+ * Faults drawn besides the others: `more`, graceful stops and a slow or failing store for a node;
+ * `freeze`, also a node frozen (SIGSTOP) for up to 2.5 lease TTLs, then resumed
+ */
+type Extra = "more" | "freeze" | undefined
+
+const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTick: number } = SMALL, extra: Extra = undefined) =>
   Effect.gen(function*() {
     const history = yield* History.makeEffect
     const entity = counterEntity(history)
@@ -102,6 +115,7 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
       app,
       seed,
       history,
+      freezable: extra === "freeze",
       heartbeatInterval: `${HEARTBEAT} millis`,
       acceptablePause: `${PAUSE} millis`,
       nodes: names.map((name) => ({ name, join: name === late })),
@@ -118,7 +132,9 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
     const step = Effect.fnUntraced(function*(millis: number) {
       for (let t = 0; t < millis; t += STEP) yield* TestClock.adjust(`${STEP} millis`)
     })
-    const running = () => names.filter((n) => cluster.isRunning(n) && shardings.has(n))
+    /** nodes frozen now (they send nothing, so the workload does not run there) */
+    const frozen = new Set<string>()
+    const running = () => names.filter((n) => cluster.isRunning(n) && shardings.has(n) && !frozen.has(n))
     const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
     const ask = <A>(node: string, f: string, key: string, value: object, effect: Effect.Effect<A, unknown>) =>
       Effect.forkChild(Effect.ignore(history.track(node, { f, value: { key, ...value } }, effect, { unknown: mayHaveHappened })))
@@ -149,7 +165,9 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
     /** graceful stops under way (the clock moves while they run); a node stopped is restarted as a killed one is */
     const stopping: Array<Fiber.Fiber<void>> = []
     const stopped = new Set<string>()
-    for (let tick = 0; tick < TICKS; tick++) {
+    // with frozen nodes, long enough for the others to take a frozen node's shards over and
+    // acknowledge updates there before it resumes
+    for (let tick = 0; tick < (extra === "freeze" ? 3 * TICKS : TICKS); tick++) {
       for (let i = 0; i < size.opsPerTick; i++) yield* operate
       const roll = r()
       const x = pick(running())
@@ -167,15 +185,34 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
         yield* cluster.partitionStore(x)
       } else if (roll < 0.34 && late !== undefined && !cluster.isRunning(late) && !killed.has(late) && !stopped.has(late)) {
         yield* cluster.join(late)
-      } else if (more && roll < 0.42 && running().length > 2) {
+      } else if (extra !== undefined && roll < 0.42 && running().length > 2) {
         stopped.add(x)
         stopping.push(yield* Effect.forkChild(Effect.andThen(cluster.stop(x), Effect.sync(() => void killed.add(x)))))
-      } else if (more && roll < 0.5) {
+      } else if (extra !== undefined && roll < 0.5) {
         // calls that reach the store late and answer late (some past the renew interval, when
         // the node gives up waiting: applied or not), or that fail now and then
         yield* cluster.degradeStore(x, r() < 0.5
           ? { requestMillis: Math.floor(r() * 300), replyMillis: Math.floor(r() * 300) }
           : { failRate: 0.2 + 0.5 * r() })
+      } else if (extra === "freeze" && roll < 0.56 && running().length > 2) {
+        const millis = 300 + Math.floor(r() * 2.5 * LEASE_TTL)
+        frozen.add(x)
+        stopping.push(yield* Effect.forkChild(Effect.gen(function*() {
+          yield* cluster.freeze(x)
+          yield* Effect.sleep(millis)
+          // requests that waited on its links reach its entities before its timers fire: reads
+          // of keys of the shards it held as it froze
+          yield* cluster.thaw(x, Effect.gen(function*() {
+            const sharding = shardings.get(x)!
+            const held = new Set(sharding.ownedShards().map((l) => l.shard))
+            const mine = keys.filter((k) => held.has(sharding.shardOf(k)))
+            for (let i = 0; i < 4 && mine.length > 0; i++) {
+              const key = pick(mine)
+              fibers.push(yield* ask(x, "read", key, {}, (yield* client(x)).ref(key).ask(Counter.Get(), { timeout: ASK_TIMEOUT })))
+            }
+          }))
+          frozen.delete(x)
+        })))
       }
       yield* step(TICK_MILLIS)
     }
@@ -209,6 +246,9 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
 
     const h = history.snapshot()
     const result = Checkers.checkAll(h, {
+      // a node frozen past its leases keeps its activations (in memory) beyond them, as a paused
+      // process does: its entities stop when it resumes; what it serves then is checked below
+      skip: extra === "freeze" ? ["singleActivation"] : [],
       updates: {},
       asks: { fs: ["increment", "read", "probe"], withinMillis: ASK_TIMEOUT + 100 },
       keysAfterHeal: { withinMillis: RECOVERY, keys, fs: ["probe", "read", "increment"] }
@@ -222,6 +262,7 @@ const runSeed = (seed: number, size: { readonly keys: number; readonly opsPerTic
       joins: h.entries.filter((e) => e._tag === "Fault" && e.name === "join").length,
       stops: h.entries.filter((e) => e._tag === "Fault" && e.name === "stop").length,
       degrades: h.entries.filter((e) => e._tag === "Fault" && e.name === "degradeStore").length,
+      freezes: h.entries.filter((e) => e._tag === "Fault" && e.name === "freeze").length,
       healedAt
     }
     // what a replay must reproduce: every entry with its virtual time
@@ -240,12 +281,23 @@ const seeds = process.env.TELEX_SEED !== undefined
   : Array.from({ length: Number(process.env.TELEX_SEEDS ?? 200) }, (_, i) => i + Number(process.env.TELEX_SEED_FROM ?? 1))
 
 /**
- * seeds run with graceful stops and a slow or failing store too (`TELEX_MORE_SEEDS=<n>`;
- * `TELEX_MORE_FAULTS=1` with `TELEX_SEED` replays one)
+ * seeds run with graceful stops and a slow or failing store too (`TELEX_MORE_SEEDS=<n>`)
  */
 const moreSeeds = process.env.TELEX_SEED !== undefined
   ? [Number(process.env.TELEX_SEED)]
   : Array.from({ length: Number(process.env.TELEX_MORE_SEEDS ?? 20) }, (_, i) => i + Number(process.env.TELEX_SEED_FROM ?? 1))
+const MORE_TITLE = "seeds with graceful stops and a slow or failing store besides those faults"
+/**
+ * seeds with frozen nodes too (`TELEX_FREEZE_SEEDS=<n>`): by default the first 10 and three whose
+ * reads at a thaw reach a node that still counts shards it lost while frozen (served there from
+ * the stale activations, they fail noLostUpdates)
+ */
+const freezeSeeds = process.env.TELEX_SEED !== undefined
+  ? [Number(process.env.TELEX_SEED)]
+  : process.env.TELEX_FREEZE_SEEDS === undefined && process.env.TELEX_SEED_FROM === undefined
+  ? [56, 77, 118, ...Array.from({ length: 10 }, (_, i) => i + 1)]
+  : Array.from({ length: Number(process.env.TELEX_FREEZE_SEEDS ?? 20) }, (_, i) => i + Number(process.env.TELEX_SEED_FROM ?? 1))
+const FREEZE_TITLE = "seeds with nodes frozen past their leases besides all those faults"
 
 type Run = Effect.Success<ReturnType<typeof runSeed>>
 
@@ -262,33 +314,39 @@ const firstDifference = (first: string, second: string): string | undefined => {
   return `from entry ${at}:\n  ${a[at] ?? "(end)"}\n  ${b[at] ?? "(end)"}`
 }
 
-const check = (seed: number, result: Checkers.CheckAllResult, flag = "") => {
+const check = (
+  seed: number,
+  result: Checkers.CheckAllResult,
+  filter = "",
+  checked: ReadonlyArray<Checkers.Rule> = ["singleActivation", "noLostUpdates", "asksEnd", "keysAnswerAfterHeal"]
+) => {
   if (!result.valid) {
-    assert.fail(`seed ${seed} (replay: ${flag}TELEX_SEED=${seed} npx vitest run test/sharding/scenarios.test.ts): ${Checkers.format(result, { maxViolations: 10 })}`)
+    assert.fail(`seed ${seed} (replay: TELEX_SEED=${seed} npx vitest run test/sharding/scenarios.test.ts${filter}): ${Checkers.format(result, { maxViolations: 10 })}`)
   }
-  assert.deepStrictEqual(result.checked, ["singleActivation", "noLostUpdates", "asksEnd", "keysAnswerAfterHeal"])
+  assert.deepStrictEqual(result.checked, checked)
 }
 
-const runSeeds = (list: ReadonlyArray<number>, more: boolean) =>
+const runSeeds = (list: ReadonlyArray<number>, extra: Extra, title: string) =>
   Effect.gen(function*() {
-    const totals = { activations: 0, acked: 0, crashes: 0, storeCuts: 0, stops: 0, degrades: 0 }
-    const flag = more ? "TELEX_MORE_FAULTS=1 " : ""
+    const totals = { activations: 0, acked: 0, crashes: 0, storeCuts: 0, stops: 0, degrades: 0, freezes: 0 }
+    const filter = extra === undefined ? "" : ` -t ${JSON.stringify(title)}`
     /** the first seed that stopped a node gracefully and degraded the store, and its trace */
     let replay: { readonly seed: number; readonly trace: string } | undefined
     for (const seed of list) {
-      const exit = yield* Effect.exit(runSeed(seed, SMALL, more))
+      const exit = yield* Effect.exit(runSeed(seed, SMALL, extra))
       if (Exit.isFailure(exit)) {
-        return yield* Effect.die(new Error(`seed ${seed} failed (replay: ${flag}TELEX_SEED=${seed} npx vitest run test/sharding/scenarios.test.ts)\n${Cause.pretty(exit.cause)}`))
+        return yield* Effect.die(new Error(`seed ${seed} failed (replay: TELEX_SEED=${seed} npx vitest run test/sharding/scenarios.test.ts${filter})\n${Cause.pretty(exit.cause)}`))
       }
       const { result, stats } = exit.value
-      check(seed, result, flag)
-      if (stats.stops > 0 && stats.degrades > 0) replay ??= { seed, trace: exit.value.trace }
+      check(seed, result, filter, extra === "freeze" ? ["noLostUpdates", "asksEnd", "keysAnswerAfterHeal"] : undefined)
+      if (stats.stops > 0 && stats.degrades > 0 && (extra !== "freeze" || stats.freezes > 0)) replay ??= { seed, trace: exit.value.trace }
       totals.activations += stats.activations
       totals.acked += stats.acked
       totals.crashes += stats.crashes
       totals.storeCuts += stats.storeCuts
       totals.stops += stats.stops
       totals.degrades += stats.degrades
+      totals.freezes += stats.freezes
     }
     // the scenarios do what they are for: entities ran, updates were acknowledged, faults happened
     assert.isAbove(totals.activations, 0)
@@ -296,15 +354,16 @@ const runSeeds = (list: ReadonlyArray<number>, more: boolean) =>
     if (list.length >= 20) {
       assert.isAbove(totals.crashes, 0, "kills")
       assert.isAbove(totals.storeCuts, 0, "store partitions")
-      if (more) {
+      if (extra !== undefined) {
         assert.isAbove(totals.stops, 0, "graceful stops")
         assert.isAbove(totals.degrades, 0, "a slow or failing store")
       }
+      if (extra === "freeze") assert.isAbove(totals.freezes, 0, "frozen nodes")
     }
     if (replay !== undefined) {
       // these faults replay exactly too
-      const diff = firstDifference(replay.trace, (yield* runSeed(replay.seed, SMALL, true)).trace)
-      if (diff !== undefined) assert.fail(`seed ${replay.seed} with graceful stops and a degraded store ran differently the second time, ${diff}`)
+      const diff = firstDifference(replay.trace, (yield* runSeed(replay.seed, SMALL, extra)).trace)
+      if (diff !== undefined) assert.fail(`seed ${replay.seed} (${title}) ran differently the second time, ${diff}`)
     }
   })
 
@@ -343,7 +402,9 @@ describe("sharded entities: seeded scenarios on SimCluster", () => {
       assert.isAtLeast(stats.activations, LARGE.keys, "every key was activated")
     }), 120_000)
 
-  it.effect(`${seeds.length} seeds: kills, restarts, partitions from peers and from the store, joins; four checkers`, () => runSeeds(seeds, false), 300_000)
+  it.effect(`${seeds.length} seeds: kills, restarts, partitions from peers and from the store, joins; four checkers`, () => runSeeds(seeds, undefined, ""), 300_000)
 
-  it.effect(`${moreSeeds.length} seeds with graceful stops and a slow or failing store besides those faults`, () => runSeeds(moreSeeds, true), 300_000)
+  it.effect(`${moreSeeds.length} ${MORE_TITLE}`, () => runSeeds(moreSeeds, "more", MORE_TITLE), 300_000)
+
+  it.effect(`${freezeSeeds.length} ${FREEZE_TITLE}`, () => runSeeds(freezeSeeds, "freeze", FREEZE_TITLE), 300_000)
 })
