@@ -44,7 +44,11 @@
  * node's entities are stopped before the store lets the lease expire — as long as the node's
  * and the store's clocks advance at rates that differ by less than `clockMargin` over a `ttl`,
  * and the node's timers are not late by more than what is left of the margin (a process paused
- * for longer, by a debugger or the OS, breaks this assumption; fencing below still holds).
+ * for longer, by a debugger or the OS, breaks this assumption; fencing below still holds). A
+ * process resuming runs what waited on its sockets before its overdue timers: the first message
+ * of each turn of its event loop that reaches a shard held here checks the leases' deadlines
+ * first, so the shards it may have lost serve nothing of it; what their entities had taken into
+ * their mailboxes before the pause may still be handled, from memory, until they stop.
  * Another node acquires only a lease the store says is free or expired, so two nodes never run
  * entities of one shard at the same time. Every acquisition gets a larger epoch; durable-state
  * writes name it and the store refuses a stale one (`StaleEpoch`): the shard is then stopped.
