@@ -214,6 +214,35 @@ describe("ShardStore.severable and the memory store's events", () => {
         { _tag: "Released", lease: { shard: 1, owner: "n2", epoch: 2 }, at: 1000 }
       ])
     }))
+
+  it.effect("a degraded view: calls reach the store late and answer late (a cut meanwhile loses the reply), some fail; heal ends it", () =>
+    Effect.gen(function*() {
+      const shared = ShardStore.memory()
+      const n1 = ShardStore.severable(shared, "n1")
+      n1.degrade({ requestMillis: 100, replyMillis: 50 })
+      const acquiring = yield* Effect.forkChild(n1.store.acquire("n1", [1], 1000))
+      yield* TestClock.adjust(99)
+      assert.deepStrictEqual(yield* shared.leases(), [], "not at the store yet")
+      yield* TestClock.adjust(1)
+      assert.deepStrictEqual(yield* shared.leases(), [{ shard: 1, owner: "n1", epoch: 1 }], "applied at the store")
+      assert.isUndefined(acquiring.pollUnsafe(), "its reply still on its way")
+      yield* TestClock.adjust(50)
+      assert.deepStrictEqual(yield* Fiber.join(acquiring), [{ shard: 1, owner: "n1", epoch: 1 }])
+      // cut while the reply is on its way: applied, and the caller gets an error
+      const cut = yield* Effect.forkChild(Effect.exit(n1.store.acquire("n1", [2], 1000)))
+      yield* TestClock.adjust(100)
+      n1.sever()
+      yield* TestClock.adjust(50)
+      assert.isTrue(Exit.isFailure(yield* Fiber.join(cut)))
+      assert.deepStrictEqual((yield* shared.leases()).map((l) => l.shard), [1, 2])
+      n1.heal()
+      // failing: a share of the calls fail without reaching the store (rate 1: all)
+      n1.degrade({ failRate: 1 })
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(n1.store.release("n1", [{ shard: 1, owner: "n1", epoch: 1 }]))))
+      n1.heal()
+      yield* n1.store.release("n1", [{ shard: 1, owner: "n1", epoch: 1 }])
+      assert.deepStrictEqual((yield* shared.leases()).map((l) => l.shard), [2])
+    }))
 })
 
 describe.skipIf(pgSkip !== undefined)("PgShardStore", () => {
