@@ -3,7 +3,7 @@
  * (order of numbered tells) with durable state, short lease
  * timings (real time, small), nodes with sharding over loopback TCP.
  */
-import { Context, Effect, Exit, Layer, Redacted, References, Schema, Scope } from "effect"
+import { Clock, Context, Effect, Exit, Layer, Redacted, References, Schema, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Actor from "../../src/actors/Actor.ts"
 import { ActorSystem } from "../../src/system/ActorSystem.ts"
@@ -176,5 +176,34 @@ export const laggingView = (store: ShardStore.ShardStore) => {
     view,
     freeze: Effect.map(store.leases(), (leases) => void (stale = leases)),
     thaw: Effect.sync(() => void (stale = undefined))
+  }
+}
+
+/** A clock whose sleeps ending while it is paused end only at its resume (a stopped process's timers). */
+export const pausableClock = () => {
+  let paused = false
+  let parked: Array<() => void> = []
+  const wrap = (inner: Clock.Clock): Clock.Clock => ({
+    currentTimeMillisUnsafe: () => inner.currentTimeMillisUnsafe(),
+    currentTimeMillis: inner.currentTimeMillis,
+    currentTimeNanosUnsafe: () => inner.currentTimeNanosUnsafe(),
+    currentTimeNanos: inner.currentTimeNanos,
+    monotonicTimeNanosUnsafe: () => inner.monotonicTimeNanosUnsafe(),
+    monotonicTimeNanos: inner.monotonicTimeNanos,
+    sleep: (duration) =>
+      Effect.andThen(
+        inner.sleep(duration),
+        Effect.suspend(() => paused ? Effect.callback<void>((resume) => void parked.push(() => resume(Effect.void))) : Effect.void)
+      )
+  })
+  return {
+    layer: Layer.effect(Clock.Clock, Effect.clockWith((c) => Effect.succeed(wrap(c)))),
+    pause: () => void (paused = true),
+    resume: () => {
+      paused = false
+      const wake = parked
+      parked = []
+      for (const f of wake) f()
+    }
   }
 }

@@ -10,43 +10,14 @@
  * the resume, the node is asked before its timers are let go.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Exit, Fiber, Layer, References } from "effect"
+import { Effect, Exit, Fiber, Layer, References } from "effect"
 import { TestClock } from "effect/testing"
 import { ClusterApp } from "../../src/index.ts"
 import { Sharding } from "../../src/sharding/Sharding.ts"
 import * as SimCluster from "../../src/testing/SimCluster.ts"
-import { Counter, CounterEntity, recordingSharding, stepClock } from "./_runtime.ts"
+import { Counter, CounterEntity, pausableClock, recordingSharding, stepClock } from "./_runtime.ts"
 
 const SHARDS = 16
-
-/** A clock whose sleeps ending while it is paused end only at its resume (a stopped process's timers). */
-const pausableClock = () => {
-  let paused = false
-  let parked: Array<() => void> = []
-  const wrap = (inner: Clock.Clock): Clock.Clock => ({
-    currentTimeMillisUnsafe: () => inner.currentTimeMillisUnsafe(),
-    currentTimeMillis: inner.currentTimeMillis,
-    currentTimeNanosUnsafe: () => inner.currentTimeNanosUnsafe(),
-    currentTimeNanos: inner.currentTimeNanos,
-    monotonicTimeNanosUnsafe: () => inner.monotonicTimeNanosUnsafe(),
-    monotonicTimeNanos: inner.monotonicTimeNanos,
-    sleep: (duration) =>
-      Effect.andThen(
-        inner.sleep(duration),
-        Effect.suspend(() => paused ? Effect.callback<void>((resume) => void parked.push(() => resume(Effect.void))) : Effect.void)
-      )
-  })
-  return {
-    layer: Layer.effect(Clock.Clock, Effect.clockWith((c) => Effect.succeed(wrap(c)))),
-    pause: () => void (paused = true),
-    resume: () => {
-      paused = false
-      const wake = parked
-      parked = []
-      for (const f of wake) f()
-    }
-  }
-}
 
 describe("sharding: a node paused past its leases' TTL", () => {
   it.effect("serves nothing from the shards it lost once resumed, before its timers fire", () =>

@@ -1332,11 +1332,14 @@ export const make = (config: Config) =>
         const acquired = yield* storeCall(store.acquire(selfId, want, ttl))
         if (acquired._tag === "Success") {
           const giveBack: Array<ShardStore.Lease> = []
+          // an answer read past the renew deadline of its send (the node paused, or the answer
+          // and the call's timeout both late): the leases may have expired and been taken since
+          const late = now() >= sentAt + t.renewDeadlineMillis
           for (const lease of acquired.success) {
             if (lease.owner !== selfId || shardStates.has(lease.shard)) continue
             // the node began to stop while acquiring (its stop drains and releases the shards it
             // had then, no others), or placement changed: given back at once
-            if (!closing && desiredOwner(lease.shard) === selfName) addShard(lease, sentAt)
+            if (!closing && !late && desiredOwner(lease.shard) === selfName) addShard(lease, sentAt)
             else giveBack.push(lease)
           }
           if (giveBack.length > 0) yield* store.release(selfId, giveBack).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
