@@ -63,6 +63,7 @@ import { encoderFor, issueOf } from "../transport/SchemaCodec.ts"
 import type { DeliveryStore } from "./DeliveryStore.ts"
 import { storeFor } from "./internal/defaultStore.ts"
 import * as P from "./internal/protocol.ts"
+import { WaitQueue } from "../internal/WaitQueue.ts"
 import { DEFAULT_WINDOW } from "./internal/protocol.ts"
 import { DeliveryTimeout, InvalidPayload, MessageRejected, ProducerClosed, type Undelivered } from "./ReliableError.ts"
 import type * as Schema from "effect/Schema"
@@ -213,15 +214,27 @@ export const producer = <A>(
     let interval = resendMin
     let closed = false
     const stats = { accepted: 0, confirmed: 0, failed: 0, resends: 0 }
-    const waiters: Array<() => void> = []
+    /**
+     * offers waiting for room, oldest first, and how many of them were woken for room that they
+     * have not taken yet (their fibers resume later): a wake-up resumes only as many as there is
+     * room for. Waking every waiter whenever a confirmation made room had them all resume, all
+     * but a few only to wait again, at each confirmation: 20 000 offers waiting on a 16-message
+     * buffer got 1 168 messages accepted in 3 s (5 000: 2 416), and their timeouts, each removed
+     * from an array by indexOf + splice, held the event loop for 1.25 s.
+     */
+    const waiters = new WaitQueue()
+    let wokenForRoom = 0
 
     const unconfirmed = () => entries.length - head
     const entryAt = (seq: number): Entry | undefined => entries[head + (seq - floor - 1)]
 
     const drainWaiters: Array<(exit: Exit.Exit<void, ProducerClosed>) => void> = []
 
+    /** whether an offer may take room now (room promised to woken waiters is theirs) */
+    const hasRoom = () => unconfirmed() + wokenForRoom < bufferSize
+
     const wake = () => {
-      while (waiters.length > 0 && unconfirmed() < bufferSize) waiters.shift()!()
+      while (waiters.size > 0 && hasRoom()) waiters.shift()?.()
       if (unconfirmed() === 0) for (const w of drainWaiters.splice(0)) w(Exit.void)
     }
 
@@ -483,7 +496,7 @@ export const producer = <A>(
           notify({ _tag: "Failed", channel: id, seq: e.seq, error: closedError })
           e.waiter?.(error)
         }
-        for (const w of waiters.splice(0)) w()
+        waiters.wakeAll()
         for (const w of drainWaiters.splice(0)) w(error)
       }).pipe(
         Effect.andThen(logThrown),
@@ -515,18 +528,27 @@ export const producer = <A>(
 
     const waitForSpace: Effect.Effect<void, ProducerClosed> = Effect.suspend(() => {
       if (closed) return Effect.fail(new ProducerClosed({ channel: id }))
-      if (unconfirmed() < bufferSize) return Effect.void
+      if (hasRoom()) return Effect.void
+      let woken = false
       return Effect.andThen(
         Effect.callback<void>((resume) => {
           // checked again here: the fiber may have been suspended since the check above
-          if (closed || unconfirmed() < bufferSize) return resume(Effect.void)
-          const w = () => resume(Effect.void)
-          waiters.push(w)
-          return Effect.sync(() => {
-            const i = waiters.indexOf(w)
-            if (i >= 0) waiters.splice(i, 1)
+          if (closed || hasRoom()) return resume(Effect.void)
+          const cancel = waiters.add(() => {
+            woken = true
+            wokenForRoom++
+            resume(Effect.void)
           })
-        }),
+          return Effect.sync(cancel)
+        }).pipe(Effect.onExit((exit) =>
+          Effect.sync(() => {
+            if (!woken) return
+            woken = false
+            wokenForRoom--
+            // interrupted after it was woken: the room it was woken for goes to the next one
+            if (Exit.isFailure(exit)) wake()
+          })
+        )),
         waitForSpace
       )
     })
@@ -538,7 +560,7 @@ export const producer = <A>(
         if (closed) return Effect.fail(new ProducerClosed({ channel: id }))
         const encoded = encode(message)
         if (Exit.isFailure(encoded)) return Effect.fail(new InvalidPayload({ channel: id, issue: issueOf(encoded) }))
-        if (unconfirmed() < bufferSize) return Effect.succeed(add(encoded.value, fiber.getRef(Clock.Clock)))
+        if (hasRoom()) return Effect.succeed(add(encoded.value, fiber.getRef(Clock.Clock)))
         return Effect.andThen(
           waitForSpace,
           Effect.withFiber((f) => Effect.succeed(add(encoded.value, f.getRef(Clock.Clock))))
@@ -563,7 +585,7 @@ export const producer = <A>(
             return Effect.andThen(
               waitForSpace,
               Effect.withFiber((fiber) => {
-                const room = Math.max(1, bufferSize - unconfirmed())
+                const room = Math.max(1, bufferSize - unconfirmed() - wokenForRoom)
                 const part = payloads.slice(next, next + room)
                 next += part.length
                 for (const seq of addAll(part, fiber.getRef(Clock.Clock))) seqs.push(seq)
