@@ -44,7 +44,7 @@ describe("a connection is usable when start / connect return", () => {
       // nobody listens yet: the lookup waits, bounded by its timeout
       const early = yield* Effect.flip(a.node.lookup("b", Counter, "counter", { timeout: "200 millis" }))
       assert.strictEqual(early._tag, "NodeDown")
-      assert.strictEqual(routerOf(a.node).peers.get("b")!.upWaiters.length, 0, "a timed-out wait leaves no waiter behind")
+      assert.strictEqual(routerOf(a.node).peers.get("b")!.upWaiters.size, 0, "a timed-out wait leaves no waiter behind")
       // an unknown node is not waited for
       const unknown = yield* Effect.flip(a.node.lookup("zz", Counter, "counter", { timeout: "1 minute" }))
       assert.strictEqual(unknown._tag, "NodeDown")

@@ -28,6 +28,7 @@ import { PeerRequests } from "./requests.ts"
 import type { Router } from "./router.ts"
 import { PeerWatch } from "./watch.ts"
 import { flushBuffer, Outbox } from "./writer.ts"
+import { WaitQueue } from "../../internal/WaitQueue.ts"
 
 export type NodeEvent =
   | { readonly _tag: "NodeUp"; readonly node: NodeId; readonly outbound: boolean }
@@ -65,7 +66,8 @@ export class Peer {
   claim: "inbound" | "outbound" | undefined = undefined
   /** how the last connection with this peer ended, from our side */
   lastSession: { readonly session: string; readonly sent: number; readonly received: number } | undefined = undefined
-  upWaiters: Array<() => void> = []
+  /** lookups, spawns and connects waiting for the peer to come up (a WaitQueue: each gives up in constant time) */
+  readonly upWaiters = new WaitQueue()
   /** the link actor waiting to dial this peer again: woken when a connection comes up */
   redialWaiter: (() => void) | undefined = undefined
   closeWaiters: Array<(reason: string) => void> = []
@@ -192,8 +194,6 @@ export const attach = (
   peer.flow.dialEnded()
   conn.start()
   if (conn.closed !== undefined) return false
-  const waiters = peer.upWaiters
-  peer.upWaiters = []
   // tell the new peer about the other nodes we are connected to, so that seeds grow into a full
   // mesh (a node that left, or is unreachable from here, is not passed on)
   const members: Array<{ name: string; host: string; port: number }> = []
@@ -213,7 +213,7 @@ export const attach = (
     })
   }
   router.publish({ _tag: "NodeUp", node: conn.peer, outbound: conn.outbound })
-  for (const wake of waiters) wake()
+  peer.upWaiters.wakeAll()
   const redial = peer.redialWaiter
   peer.redialWaiter = undefined
   redial?.()
