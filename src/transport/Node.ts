@@ -853,6 +853,14 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
       )
     )
 
+  /**
+   * A wait woken because the peer came up: woken a slice per turn, it may find the connection
+   * lost again by its turn (then it fails as a request to a peer not connected does).
+   */
+  const upNow = (peer: Peer, name: string): Effect.Effect<NodeId, NodeDown> =>
+    peer.conn !== undefined && peer.conn.closed === undefined
+      ? Effect.succeed(peer.conn.peer)
+      : Effect.fail(new NodeDown({ node: name, reason: "not connected" }))
   const notUpWithin = (name: string, timeoutMillis: number) =>
     new NodeDown({ node: name, reason: `not connected within ${timeoutMillis} ms` })
   /**
@@ -870,7 +878,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         // another clock (TestClock): the wait sleeps on it
         return Effect.callback<NodeId, NodeDown>((resume) => {
           if (peer.isUp) return resume(Effect.succeed(peer.conn!.peer))
-          return Effect.sync(peer.upWaiters.add(() => resume(Effect.succeed(peer.conn!.peer))))
+          return Effect.sync(peer.upWaiters.add(() => resume(upNow(peer, name))))
         }).pipe(Effect.timeoutOrElse({ duration: timeoutMillis, orElse: () => Effect.fail(notUpWithin(name, timeoutMillis)) }))
       }
       return Effect.callback<NodeId, NodeDown>((resume) => {
@@ -878,7 +886,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         let deadline: Deadlines.Deadline | undefined = undefined
         const cancelWait = peer.upWaiters.add(() => {
           if (deadline !== undefined) Deadlines.cancel(deadline)
-          resume(Effect.succeed(peer.conn!.peer))
+          resume(upNow(peer, name))
         })
         deadline = Deadlines.after(timeoutMillis, () => {
           cancelWait()

@@ -78,6 +78,9 @@ const wake = (waiters: WaitQueue, timers: Timers, credit?: Held): void => {
   slice()
 }
 
+/** Wakes the senders (or other waits) waiting in `waiters` now, a slice per turn (see `wake`). */
+export const wakeSliced = (waiters: WaitQueue, timers: Timers): void => wake(waiters, timers)
+
 /** The holds of one connection, both ways. */
 export class PeerFlow {
   private readonly timers: Timers
