@@ -1,20 +1,23 @@
 /**
- * Links, trapping and exit signals against a model of Erlang's semantics (erl_link_SUITE,
- * process_SUITE's exit/2 cases), on seeded random sequences: actors link and unlink, trap exits
- * or not, crash, stop themselves normally, are killed, or get an exit signal from outside with
- * `Normal`, `Shutdown`, an `Error` or `Killed`; some take a second of virtual time to run their
- * finalizers, so signals also reach actors that are stopping (a process in its terminate/2).
- * After every step each actor is running, stopping or gone as in the model, each gone one with
- * the model's exit reason, and each trapping actor received the model's exit signals.
+ * Links, monitors, trapping and exit signals against a model of Erlang's semantics
+ * (erl_link_SUITE, monitor_SUITE, process_SUITE's exit/2 cases), on seeded random sequences:
+ * actors link, unlink and monitor, trap exits or not, crash, stop themselves normally, are
+ * killed, or get an exit signal from outside with `Normal`, `Shutdown`, an `Error` or `Killed`;
+ * some take a second of virtual time to run their finalizers, so signals also reach actors that
+ * are stopping (a process in its terminate/2). After every step each actor is running, stopping
+ * or gone as in the model, each gone one with the model's exit reason, each trapping actor
+ * received the model's exit signals and each watcher the model's `Down`s.
  *
  * The model: an actor that is gone sends its reason to the actors linked to it, and its links are
  * gone. A running actor that traps exits receives it as a message; one that does not ends with the
- * same reason, unless it is `Normal` (`Killed` over a link is trappable). An exit signal from
- * outside (`exit/2`) with `Killed` ends it at once; otherwise it is received by a trapping actor,
- * ignored by another if `Normal`, and ends it with its reason if not. A stopping actor (alive until
- * it is gone) ends at once with an abnormal signal's reason if it does not trap exits and is not
- * stopping because an earlier signal ended it; `Killed` from outside always ends it at once. A link
- * to an actor that is gone gives an exit signal `NoProc`.
+ * same reason, unless it is `Normal` (`Killed` over a link is trappable; an actor it ends is gone
+ * at once). An exit signal from outside (`exit/2`) with `Killed` ends it at once; otherwise it is
+ * received by a trapping actor, ignored by another if `Normal`, and ends it with its reason if
+ * not. A stopping actor (alive until it is gone) ends at once with an abnormal signal's reason if
+ * it does not trap exits and is not stopping because an earlier signal ended it. A link to an
+ * actor that is gone gives an exit signal `NoProc`. A monitor gives its watcher one `Down` with
+ * the reason the actor is gone with (`NoProc` at once if it is gone already), handled if the
+ * watcher still runs.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
@@ -71,6 +74,7 @@ describe("links and exit signals against a model of Erlang's", () => {
               Run: ({ f }) => (f as (c: typeof ctx) => Effect.Effect<void>)(ctx),
               Crash: () => Effect.die(new Error(`crash ${i}`)),
               Stop: () => ctx.stop(),
+              onDown: (down) => Effect.sync(() => void downs[i]!.push(`${keyIndex.get(down.actor.key)}:${describeReason(down.reason)}`)),
               onExit: (signal) =>
                 Effect.sync(() => void received[i]!.push(`${keyIndex.get(signal.from.key) ?? "outside"}:${describeReason(signal.reason)}`))
             }
@@ -86,6 +90,12 @@ describe("links and exit signals against a model of Erlang's", () => {
         /** stopping actors, in the order they began to stop (their finalizers end in that order) */
         let stopping: Array<number> = []
         const links = new Set<string>()
+        /** [watcher, watched] */
+        let monitors: Array<readonly [number, number]> = []
+        /** Downs sent this step: a watcher handles them if it still runs once the step's signals are through */
+        let pendingDowns: Array<readonly [number, string]> = []
+        const downs: Array<Array<string>> = Array.from({ length: N }, () => [])
+        const expectedDowns: Array<Array<string>> = Array.from({ length: N }, () => [])
         const linkKey = (i: number, j: number) => i < j ? `${i}-${j}` : `${j}-${i}`
         const expected: Array<Array<string>> = Array.from({ length: N }, () => [])
         const gone = (i: number, reason: string) => {
@@ -93,6 +103,8 @@ describe("links and exit signals against a model of Erlang's", () => {
           state[i] = "gone"
           reasons[i] = reason
           stopping = stopping.filter((s) => s !== i)
+          for (const [w, t] of monitors) if (t === i) pendingDowns.push([w, `${i}:${reason}`])
+          monitors = monitors.filter(([w, t]) => t !== i && w !== i)
           for (let j = 0; j < N; j++) {
             if (j === i || !links.has(linkKey(i, j))) continue
             links.delete(linkKey(i, j))
@@ -140,6 +152,9 @@ describe("links and exit signals against a model of Erlang's", () => {
             const got = [...received[k]!].sort().join(" ")
             const want = [...expected[k]!].sort().join(" ")
             if (got !== want) found.push(`${k} received [${got}], not [${want}]`)
+            const gotDowns = [...downs[k]!].sort().join(" ")
+            const wantDowns = [...expectedDowns[k]!].sort().join(" ")
+            if (gotDowns !== wantDowns) found.push(`${k} got the Downs [${gotDowns}], not [${wantDowns}]`)
           }
           return found
         })
@@ -148,7 +163,7 @@ describe("links and exit signals against a model of Erlang's", () => {
           const running = state.flatMap((s, i) => s === "running" ? [i] : [])
           const notGone = state.flatMap((s, i) => s !== "gone" ? [i] : [])
           if (notGone.length === 0) break
-          const op = Math.floor(next() * 10)
+          const op = Math.floor(next() * 11)
           if (op === 9 || running.length === 0) {
             trace.push("1 s")
             yield* TestClock.adjust("1 second")
@@ -164,7 +179,12 @@ describe("links and exit signals against a model of Erlang's", () => {
             const j = pick(state.flatMap((_, k) => k !== i ? [k] : []))
             // (not awaited: an actor its own link ends answers once it is gone, after its finalizers)
             const run = (f: (ctx: ActorContext["Service"]) => Effect.Effect<void>) => Effect.forkChild(Effect.exit(refs[i]!.ask(L.Run({ f }))))
-            if (op <= 1) {
+            if (op === 10) {
+              trace.push(`monitor ${i} ${j}`)
+              yield* run((ctx) => Effect.asVoid(ctx.monitor(refs[j]!)))
+              if (state[j] === "gone") pendingDowns.push([i, `${j}:NoProc`])
+              else monitors.push([i, j])
+            } else if (op <= 1) {
               trace.push(`link ${i} ${j}`)
               yield* run((ctx) => ctx.link(refs[j]!))
               if (state[j] === "gone") overLink(i, j, "NoProc")
@@ -193,6 +213,8 @@ describe("links and exit signals against a model of Erlang's", () => {
             }
           }
           yield* settle(30)
+          for (const [w, down] of pendingDowns) if (state[w] === "running") expectedDowns[w]!.push(down)
+          pendingDowns = []
           failure = yield* differences()
           if (failure.length > 0) break
         }
@@ -203,6 +225,8 @@ describe("links and exit signals against a model of Erlang's", () => {
           yield* TestClock.adjust("1 second")
           for (const i of [...stopping]) gone(i, reasons[i]!)
           yield* settle(30)
+          for (const [w, down] of pendingDowns) if (state[w] === "running") expectedDowns[w]!.push(down)
+          pendingDowns = []
         }
         if (!ended) failure = yield* differences()
         over = true
