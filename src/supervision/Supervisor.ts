@@ -39,9 +39,10 @@
  *   handles it in `onExit` and exits — with `Shutdown`, or its own reason if it calls
  *   `ctx.stop(reason)` (an exit signal from its parent ends a trapping actor, as a gen_server).
  *   A child that does not trap exits is interrupted at once; its finalizers run. Either way,
- *   past the `shutdown` budget it is killed. A supervisor killed while it stops its children
- *   (past its own budget, or by `system.kill`) kills the child it waits for and those it has not
- *   stopped yet, as OTP's children see their supervisor's `killed`.
+ *   past the `shutdown` budget it is killed. A supervisor that is killed (by `system.kill`, an
+ *   exit signal `Killed`, or past its own budget while it stops its children) kills its children
+ *   (the one it waits for and those it has not stopped yet), as OTP's children see their
+ *   supervisor's `killed`.
  * - `whichChildren` lists children in start order (OTP lists the newest first): that is the
  *   order they are started and restarted in, and the reverse of the stop order.
  * - A restart whose start fails is retried through the supervisor's mailbox (OTP's
