@@ -18,7 +18,10 @@
  *   without partitioning new connects);
  * - `pause(host)` / `resume(host)`: a stopped process — nothing is delivered to or sent from it;
  * - `crash(host)`: its listeners close, its connections reset and its connects in progress fail
- *   (its node should be stopped and started again by the test as a new incarnation).
+ *   (its node should be stopped and started again by the test as a new incarnation). The
+ *   `Network`s `host(name)` gave out before the crash are the dead process's: what its node still
+ *   does with them (finalizers run in-process after the crash) never reaches the network — a
+ *   connect fails, a listen is refused, closing its listener leaves the port to the new one.
  *
  * Reading is a Node socket's: a `data` event carries at most `readBytes` (64 KiB by default; a
  * small value splits frames across reads), `pause()` in a handler holds everything after that
@@ -245,7 +248,7 @@ class SimNetworkImpl {
   private readonly paused = new Set<string>()
   private readonly directions = new Map<string, Direction>()
   private nextPort = 40000
-  /** crashes per host: a connect from a host that crashed since it was made never completes */
+  /** crashes per host: a `Network` given out before a crash is dead, and so is a connect it began */
   private readonly crashes = new Map<string, number>()
   /** connects whose SYN is held by a partition or a pause; `abort` ends one whose host crashed */
   private heldConnects: Array<{ readonly from: string; readonly to: string; readonly attempt: () => void; readonly abort: () => void }> = []
@@ -352,30 +355,41 @@ class SimNetworkImpl {
   }
 
   host(name: string): Network {
+    // the process this network belongs to: it dies at the host's next crash
+    const crashes = this.crashes.get(name) ?? 0
+    const dead = () => (this.crashes.get(name) ?? 0) !== crashes
     return {
       timers: this.timers,
       listen: (_host, port, onConnection) => {
+        if (dead()) return Promise.reject(Object.assign(new Error(`${name} crashed`), { code: "ECONNABORTED" }))
         const p = port === 0 ? this.nextPort++ : port
         const key = `${name}:${p}`
         if (this.listeners.has(key)) {
           return Promise.reject(Object.assign(new Error(`address in use ${key}`), { code: "EADDRINUSE" }))
         }
-        this.listeners.set(key, onConnection as (socket: SimSocket) => void)
-        const listener: Listener = { port: p, close: () => this.listeners.delete(key) }
+        const accept = (socket: SimSocket) => onConnection(socket)
+        this.listeners.set(key, accept)
+        const listener: Listener = {
+          port: p,
+          // only its own: after a crash the port may be the next incarnation's
+          close: () => {
+            if (this.listeners.get(key) === accept) this.listeners.delete(key)
+          }
+        }
         return Promise.resolve(listener)
       },
       connect: (host, port, timeoutMillis) =>
         new Promise((resolve, reject) => {
+          if (dead()) return reject(Object.assign(new Error("connect aborted: the host crashed"), { code: "ECONNABORTED" }))
           let settled = false
           const cancel: Cancel = this.timers.setTimeout(() => {
             if (settled) return
             settled = true
             reject(new Error(`connect timeout after ${timeoutMillis} ms`))
           }, timeoutMillis)
-          const crashes = this.crashes.get(name) ?? 0
           const attempt = () => {
             if (settled) return
-            if ((this.crashes.get(name) ?? 0) !== crashes) {
+            if (dead()) {
               // the dialling host crashed since: its SYN died with it
               settled = true
               cancel()

@@ -282,6 +282,22 @@ describe("SimNetwork (in-process nodes on TestClock)", () => {
       assert.strictEqual(accepted.length, 0, "the dead host's SYN never completes a connection")
     }))
 
+  it.effect("after a crash the dead process's network does nothing: its listener's close leaves the port to the new one, its connects fail", () =>
+    Effect.gen(function*() {
+      const sim = yield* SimNetwork.make({ seed: 5 })
+      const old = sim.host("b")
+      const oldListener = yield* Effect.promise(() => old.listen("b", 9000, () => {}))
+      sim.crash("b")
+      const accepted: Array<Socket> = []
+      yield* Effect.promise(() => sim.host("b").listen("b", 9000, (s) => void accepted.push(s)))
+      oldListener.close()
+      const connected = yield* Effect.promise(() => sim.host("a").connect("b", 9000, 1000))
+      assert.strictEqual(accepted.length, 1, "the new process still listens")
+      connected.destroy()
+      const zombie = yield* Effect.promise(() => old.connect("a", 9000, 1000).then(() => "connected", (e: Error & { code?: string }) => e.code))
+      assert.strictEqual(zombie, "ECONNABORTED")
+    }))
+
   it.effect("a node stopped while its dial is held by a partition never connects: the peer sees no zombie after the heal", () =>
     Effect.gen(function*() {
       const sim = yield* SimNetwork.make({ seed: 4 })
