@@ -249,6 +249,9 @@ export const start = (options: SimClusterOptions): Effect.Effect<SimCluster, Sim
       const base = Layer.mergeAll(Registry.layer, NodeStats.layer).pipe(
         Layer.provideMerge(Node.layerWithSystem({
           name: spec.name,
+          // the address its peers learn and pass on (gossip): its host on the simulated network
+          host: spec.name,
+          allowNonLoopback: true,
           port: PORT,
           cluster: "sim",
           secret,

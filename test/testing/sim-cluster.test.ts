@@ -117,7 +117,23 @@ describe("SimCluster with a shard store", () => {
     }).pipe(Effect.scoped), 60_000)
 })
 
-describe("SimCluster: a node killed and restarted at once", () => {
+describe("SimCluster's network", () => {
+  it.effect("a node advertises its host on the simulated network: one that dials nobody learns the others' addresses by gossip, and can dial them", () =>
+    Effect.gen(function*() {
+      // each node dials the nodes with greater names: n3 is dialled, and dials only whom it learns of
+      const cluster = yield* SimCluster.start({ app, seed: 7, nodes: [{ name: "n1" }, { name: "n2" }, { name: "n3" }] })
+      yield* cluster.advance("1 second")
+      const n3 = cluster.services("n3").node
+      assert.deepStrictEqual(n3.address, { host: "n3", port: 7000 })
+      assert.deepStrictEqual(
+        n3.peers().filter((p) => p.listen !== undefined).map((p) => [p.name, p.up, p.listen!.host]).sort(),
+        [["n1", true, "n1"], ["n2", true, "n2"]]
+      )
+      // a member it learned while not yet connected to it is dialled (one already up is not)
+      assert.isAbove(n3.linkActors.size, 0, "n3 dials a member it learned by gossip")
+    }).pipe(Effect.scoped), 30_000)
+
+
   it.effect("its peers reconnect to the new incarnation, though the killed one's finalizers close its listener after the restart", () =>
     Effect.gen(function*() {
       const cluster = yield* SimCluster.start({
