@@ -22,7 +22,7 @@ import { type AskError, AskTimeout, CallingSelf, MailboxFull, NoProc, type TellE
 import { Offer, type Reply, type Target } from "./internal/target.ts"
 import * as Binding from "./internal/binding.ts"
 import * as Context from "./internal/currentActor.ts"
-import * as Deadlines from "./internal/deadlines.ts"
+import * as Deadlines from "../internal/deadlines.ts"
 import * as Tracing from "./internal/tracing.ts"
 
 export const NodeId = Schema.Struct({ name: Schema.String, incarnation: Schema.Number })

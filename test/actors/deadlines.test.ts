@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schema } from "effect"
 import { Actor, ActorSystem, type AskTimeout } from "../../src/index.ts"
-import * as Deadlines from "../../src/actors/internal/deadlines.ts"
+import * as Deadlines from "../../src/internal/deadlines.ts"
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 

@@ -7,7 +7,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { after } from "../../src/actors/internal/deadlines.ts"
+import { after } from "../../src/internal/deadlines.ts"
 
 describe("soak: mass ask timeouts", () => {
   it.live("asks due at once expire a slice per turn, in order, and all of them", () =>
