@@ -68,13 +68,17 @@ export class RawPeer {
     })
   }
 
-  /** Connects and completes the handshake as client `name`, then heartbeats every second. */
+  /**
+   * Connects and completes the handshake as client `name` (incarnation 1 unless given), then
+   * heartbeats every second; with `ready: false` it stops before its READY (the node has
+   * admitted it, the connection is not up).
+   */
   static async authenticated(
     port: number,
-    options: { cluster: string; secret: string; name: string; codec?: "json" | "msgpack" }
+    options: { cluster: string; secret: string; name: string; codec?: "json" | "msgpack"; incarnation?: number; ready?: boolean }
   ): Promise<RawPeer> {
     const peer = await RawPeer.connect(port, options.codec ?? "json")
-    const me = { name: options.name, incarnation: 1 }
+    const me = { name: options.name, incarnation: options.incarnation ?? 1 }
     const nonce = randomBytes(32).toString("base64")
     peer.sendJson(FrameType.Hello, {
       protocol: "telex",
@@ -89,6 +93,7 @@ export class RawPeer {
     peer.server = challenge.node
     peer.sendJson(FrameType.Auth, { proof: proof(options.secret, "client", challenge.nonce, nonce, challenge.node, me) })
     await peer.next(FrameType.Ready)
+    if (options.ready === false) return peer
     peer.sendJson(FrameType.Ready, { protocols: {} })
     peer.heartbeat = setInterval(() => peer.send(FrameType.Heartbeat, new Uint8Array(0)), 1000)
     return peer

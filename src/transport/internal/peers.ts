@@ -6,7 +6,9 @@
  * When it is lost every piece of state that lives with it ends at once: pending asks and
  * requests fail with `NodeDown`, links fire `NoConnection`, monitors deliver
  * `Down(NoConnection)`, holds are lifted (held senders retry and learn the link is down) — except
- * when the connection is replaced by a new one to the same incarnation (see `flow.ts`).
+ * when the connection is replaced by a new one to the same incarnation (see `flow.ts`). Lookups
+ * in flight on a connection closed for a new one (of any incarnation) are sent again on it
+ * (see `requests.ts`).
  *
  * The per-peer state of each concern lives with the code of that concern: the outbox in
  * `writer.ts`, pending asks in `remoteTarget.ts`, links and monitors in `watch.ts`, spawn and
@@ -73,6 +75,8 @@ export class Peer {
   closeWaiters: Array<(reason: string) => void> = []
   /** the connection is being closed for a new one to the same incarnation (see `PeerFlow.connectionLost`) */
   replacing = false
+  /** the connection is being closed for a new one, of any incarnation, admitted or attached (see `supersede`) */
+  superseding = false
   readonly outbox = new Outbox()
   readonly asks = new PendingAsks()
   readonly watch = new PeerWatch()
@@ -109,12 +113,12 @@ export const admit = (router: Router, node: NodeId, outbound: boolean): Handshak
   const winner = me < node.name ? me : node.name
   if (peer.isUp) {
     if (peer.incarnation !== node.incarnation) {
-      peer.conn!.close(`${node.name} restarted (new incarnation ${node.incarnation})`)
+      supersede(peer, `${node.name} restarted (new incarnation ${node.incarnation})`, false)
     } else if (peer.conn!.outbound === outbound) {
       // the same dialler again: it found its old connection dead before we did
-      replace(peer, `${node.name} reconnected; the old connection is dead`)
+      supersede(peer, `${node.name} reconnected; the old connection is dead`, true)
     } else if (dialer === winner) {
-      replace(peer, "replaced by the connection dialled by the node with the smaller name")
+      supersede(peer, "replaced by the connection dialled by the node with the smaller name", true)
     } else {
       return new HandshakeError({ code: "duplicate", message: `already connected to ${node.name}` })
     }
@@ -131,13 +135,18 @@ export const admit = (router: Router, node: NodeId, outbound: boolean): Handshak
   return undefined
 }
 
-/** Closes the connection to a peer for a new one to the same incarnation: the peer is not down. */
-const replace = (peer: Peer, reason: string): void => {
-  peer.replacing = true
+/**
+ * Closes the connection to a peer for a new one that has been admitted (or attached); one to the
+ * same incarnation (`replacing`): the peer is not down.
+ */
+const supersede = (peer: Peer, reason: string, replacing: boolean): void => {
+  peer.replacing = replacing
+  peer.superseding = true
   try {
     peer.conn!.close(reason)
   } finally {
     peer.replacing = false
+    peer.superseding = false
   }
 }
 
@@ -147,7 +156,10 @@ export const release = (router: Router, node: NodeId | undefined, outbound: bool
   const peer = router.peers.get(node.name)
   if (peer !== undefined && peer.claim === (outbound ? "outbound" : "inbound")) {
     peer.claim = undefined
-    if (!peer.isUp) peer.flow.giveUp()
+    if (!peer.isUp) {
+      peer.flow.giveUp()
+      peer.requests.giveUp(new NodeDown({ node: nodeKey(node), reason: "the new connection did not come up" }))
+    }
   }
 }
 
@@ -167,10 +179,7 @@ export const attach = (
     return false
   }
   peer.claim = undefined
-  if (peer.isUp) {
-    if (peer.incarnation === conn.peer.incarnation) replace(peer, "replaced")
-    else peer.conn!.close("replaced")
-  }
+  if (peer.isUp) supersede(peer, "replaced", peer.incarnation === conn.peer.incarnation)
   const last = peer.lastSession
   const gap = last !== undefined && peerPrevious !== undefined && last.session === peerPrevious.session &&
     last.sent > peerPrevious.received
@@ -190,6 +199,7 @@ export const attach = (
   // connection: settling a buffered envelope (or reading the first frames, below) can resume a
   // sender synchronously, and its send must queue behind the buffer (per-pair FIFO).
   flushBuffer(router, peer, conn)
+  peer.requests.resend(router, peer)
   resumeHeld(peer, kept, sameIncarnation)
   peer.flow.dialEnded()
   conn.start()
@@ -245,7 +255,8 @@ const closed = (router: Router, peer: Peer, conn: Connection, reason: string): v
   const down = new NodeDown({ node: nodeKey(node), reason })
   peer.asks.failAll(down)
   peer.watch.connectionLost(node.name)
-  peer.requests.failAll(down)
+  if (peer.superseding) peer.requests.superseded(down, router.options.timers, router.options.replaceGraceMillis)
+  else peer.requests.failAll(down)
   peer.flow.connectionLost(node.incarnation, peer.replacing, router.options.timers, router.options.replaceGraceMillis)
   const waiters = peer.closeWaiters
   peer.closeWaiters = []

@@ -5,6 +5,12 @@
  * Only the protocols a node lists as spawnable can be spawned there by a peer; a lookup of the
  * empty name is answered by any node (`Node.connect` uses it as a round trip).
  *
+ * A lookup in flight on a connection closed for a new one to the peer (a simultaneous connect, a
+ * reconnect, a restart: see `peers.ts`) is sent again, with its id, on the new connection once
+ * that one is up: a lookup is answered the same on either, and the new connection is the one
+ * `peers()` reports up a moment later. A spawn is not sent twice (it may have been done): it
+ * fails with `NodeDown`.
+ *
  * @internal
  */
 import * as Effect from "effect/Effect"
@@ -12,22 +18,88 @@ import { NodeDown } from "../../actors/ActorError.ts"
 import type { ActorAddress } from "../../actors/ActorRef.ts"
 import * as Envelope from "../Envelope.ts"
 import { Kind } from "../Envelope.ts"
+import type { Cancel, Timers } from "../Network.ts"
 import type { Peer } from "./peers.ts"
 import type { Router } from "./router.ts"
 
 /** What answers a request (either kind answers either request: the address is in the same place). */
 type Answer = Envelope.Spawned | Envelope.Found
 
+/** A request in flight: how it ends, and its envelope if it may be sent again (a lookup). */
+interface Pending {
+  readonly resume: (answer: Answer | NodeDown) => void
+  readonly lookup: Envelope.Lookup | undefined
+  /** its connection was replaced: sent again on the next one (see `resend`) */
+  moved: boolean
+}
+
 /** The requests in flight to one peer, by id. */
 export class PeerRequests {
   nextId = 1
-  readonly pending = new Map<number, (answer: Answer | NodeDown) => void>()
+  readonly pending = new Map<number, Pending>()
+  /** ends the wait of the moved lookups for a new connection */
+  private movedDeadline: Cancel | undefined = undefined
 
   /** The connection is gone: every request fails with `down`. */
   failAll(down: NodeDown): void {
+    this.movedDeadline?.()
+    this.movedDeadline = undefined
     const requests = Array.from(this.pending.values())
     this.pending.clear()
-    for (const f of requests) f(down)
+    for (const r of requests) r.resume(down)
+  }
+
+  /**
+   * The connection was closed for a new one to the peer, already admitted: lookups wait for it
+   * (up to `graceMillis`, or until its handshake fails, see `giveUp`); spawns fail with `down`.
+   */
+  superseded(down: NodeDown, timers: Timers, graceMillis: number): void {
+    const failed: Array<Pending> = []
+    let moved = false
+    for (const [id, r] of this.pending) {
+      if (r.lookup !== undefined) moved = r.moved = true
+      else {
+        this.pending.delete(id)
+        failed.push(r)
+      }
+    }
+    if (moved) {
+      this.movedDeadline?.()
+      this.movedDeadline = timers.setTimeout(() => {
+        this.movedDeadline = undefined
+        this.giveUp(down)
+      }, graceMillis)
+    }
+    for (const r of failed) r.resume(down)
+  }
+
+  /** The new connection did not come up: the lookups that waited for it fail with `down`. */
+  giveUp(down: NodeDown): void {
+    this.movedDeadline?.()
+    this.movedDeadline = undefined
+    const failed: Array<Pending> = []
+    for (const [id, r] of this.pending) {
+      if (!r.moved) continue
+      this.pending.delete(id)
+      failed.push(r)
+    }
+    for (const r of failed) r.resume(down)
+  }
+
+  /** The new connection is up: the lookups that waited for it are sent on it. */
+  resend(router: Router, peer: Peer): void {
+    if (this.movedDeadline === undefined) return
+    this.movedDeadline()
+    this.movedDeadline = undefined
+    for (const [id, r] of this.pending) {
+      if (!r.moved) continue
+      r.moved = false
+      const sent = router.send(peer, r.lookup!)
+      if (sent !== true) {
+        this.pending.delete(id)
+        r.resume(new NodeDown({ node: peer.name, reason: sent === false ? "not connected" : `request not sent: ${sent}` }))
+      }
+    }
   }
 }
 
@@ -40,8 +112,13 @@ const request = (
   Effect.callback<Answer, NodeDown>((resume) => {
     const requests = peer.requests
     const id = requests.nextId++
-    requests.pending.set(id, (answer) => resume(answer instanceof NodeDown ? Effect.fail(answer) : Effect.succeed(answer)))
-    const sent = router.send(peer, build(id))
+    const envelope = build(id)
+    requests.pending.set(id, {
+      resume: (answer) => resume(answer instanceof NodeDown ? Effect.fail(answer) : Effect.succeed(answer)),
+      lookup: envelope[0] === Kind.Lookup ? envelope : undefined,
+      moved: false
+    })
+    const sent = router.send(peer, envelope)
     if (sent !== true) {
       requests.pending.delete(id)
       resume(Effect.fail(new NodeDown({ node: peer.name, reason: sent === false ? "not connected" : `request not sent: ${sent}` })))
@@ -83,10 +160,10 @@ export const whereis = (router: Router, node: string, name: string): Effect.Effe
 export const onAnswer = (peer: Peer, e: Answer): void => {
   const id = e[1]
   if (typeof id !== "number") return // not one of ours
-  const f = peer.requests.pending.get(id)
-  if (f === undefined) return
+  const r = peer.requests.pending.get(id)
+  if (r === undefined) return
   peer.requests.pending.delete(id)
-  f(e)
+  r.resume(e)
 }
 
 export const onLookup = (router: Router, peer: Peer, [, requestId, name]: Envelope.Lookup): void => {

@@ -1,0 +1,114 @@
+/**
+ * A lookup in flight on a connection that a new connection to the peer replaces (the peer dialled
+ * again, won a simultaneous connect, or restarted) is answered on the new connection, as a lookup
+ * started a moment later would be; a spawn in flight fails with `NodeDown` (it may have been
+ * done); and if the new connection does not come up, the lookup fails with `NodeDown`.
+ *
+ * In a simultaneous connect the connection that loses can be up on both nodes (each lists the
+ * other as up) before the winner's handshake closes it: a restarted node dials its peer while
+ * the peer's redial is in flight.
+ */
+import * as Net from "node:net"
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Redacted } from "effect"
+import { Counter, CounterLive } from "../../examples/counter.ts"
+import { FaultProxy } from "../../src/testing/FaultProxy.ts"
+import * as TestNode from "../../src/testing/TestNode.ts"
+import { Kind } from "../../src/transport/Envelope.ts"
+import { RawPeer } from "./_raw.ts"
+import { makeProxy } from "./_remote.ts"
+
+const SECRET = "lookup-replaced"
+
+const freePort = () =>
+  Effect.callback<number>((resume) => {
+    const server = Net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as Net.AddressInfo).port
+      server.close(() => resume(Effect.succeed(port)))
+    })
+  })
+const options = { cluster: "relookup", secret: SECRET, name: "b" }
+
+/** Waits (bounded) until `node` has `b` up at `incarnation`. */
+const upAt = (node: TestNode.TestNode, incarnation: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200; i++) {
+      if (node.node.peers().some((p) => p.name === "b" && p.up && p.node?.incarnation === incarnation)) return
+      yield* Effect.sleep("10 millis")
+    }
+    assert.fail(`b#${incarnation} never came up`)
+  })
+
+describe("a lookup across a replaced connection", () => {
+  it.live("is sent again on the new connection; a spawn fails; without a new connection the lookup fails", () =>
+    Effect.gen(function*() {
+      const a = yield* TestNode.startNode("a", { cluster: "relookup", secret: Redacted.make(SECRET) })
+      const port = a.node.address.port
+      let current = yield* Effect.promise(() => RawPeer.authenticated(port, options))
+      yield* upAt(a, 1)
+      // the same incarnation dialling again, then a restart (a new incarnation)
+      for (const incarnation of [1, 2]) {
+        const lookup = yield* Effect.forkChild(Effect.result(a.node.lookup("b", Counter, "counter", { timeout: "5 seconds" })))
+        const spawn = yield* Effect.forkChild(Effect.result(a.node.spawn("b", Counter, { timeout: "5 seconds" })))
+        const asked = yield* Effect.promise(() => current.envelope(Kind.Lookup))
+        yield* Effect.promise(() => current.envelope(Kind.Spawn))
+        const next = yield* Effect.promise(() => RawPeer.authenticated(port, { ...options, incarnation }))
+        yield* Effect.promise(() => current.closedPromise)
+        const again = yield* Effect.promise(() => next.envelope(Kind.Lookup, 2000))
+        assert.deepStrictEqual(again, asked, `incarnation ${incarnation}: the same request on the new connection`)
+        next.sendEnvelope([Kind.Found, again[1], null])
+        const found = yield* Fiber.join(lookup)
+        assert.strictEqual(found._tag === "Failure" ? found.failure._tag : found._tag, "ActorNotFound", `incarnation ${incarnation}: answered on the new connection`)
+        const spawned = yield* Fiber.join(spawn)
+        assert.strictEqual(spawned._tag === "Failure" ? spawned.failure._tag : spawned._tag, "NodeDown", `incarnation ${incarnation}: the spawn is not sent twice`)
+        current.destroy()
+        current = next
+        yield* upAt(a, incarnation)
+      }
+      // a new connection admitted that never comes up: the lookup fails when its handshake does
+      const lookup = yield* Effect.forkChild(Effect.result(a.node.lookup("b", Counter, "counter", { timeout: "5 seconds" })))
+      yield* Effect.promise(() => current.envelope(Kind.Lookup))
+      const stalled = yield* Effect.promise(() => RawPeer.authenticated(port, { ...options, incarnation: 3, ready: false }))
+      yield* Effect.promise(() => current.closedPromise)
+      stalled.destroy()
+      const failed = yield* Fiber.join(lookup)
+      assert.strictEqual(failed._tag, "Failure")
+      if (failed._tag === "Failure") {
+        assert.strictEqual(failed.failure._tag, "NodeDown")
+        assert.include(failed.failure.message + JSON.stringify(failed.failure), "the new connection did not come up")
+      }
+      current.destroy()
+    }), 20_000)
+
+  it.live("in a simultaneous connect, a lookup on the losing connection, up on both nodes, is answered on the winner", () =>
+    Effect.gen(function*() {
+      const common = { cluster: "relookup", secret: Redacted.make(SECRET), reconnect: { initial: "20 millis", max: "100 millis" } } as const
+      const pb = yield* freePort()
+      // a's dial of b waits in a proxy (the winner's handshake, in flight)
+      const held = yield* makeProxy
+      held.setTarget(pb)
+      held.hold()
+      const a = yield* TestNode.startNode("a", { ...common, peers: [{ name: "b", host: "127.0.0.1", port: held.port }] })
+      yield* Deferred.await(held.held)
+      // b (just started) dials a through a proxy that will slow a's answers down
+      const slow = yield* Effect.acquireRelease(
+        Effect.promise(() => FaultProxy.start({ upstream: { host: "127.0.0.1", port: a.node.address.port } })),
+        (proxy) => Effect.promise(() => proxy.close())
+      )
+      const b = yield* TestNode.startNode("b", { ...common, port: pb, peers: [{ name: "a", ...slow.address }] })
+      yield* b.system.spawn(CounterLive, { name: "counter" })
+      for (let i = 0; i < 500 && !(a.node.peers().some((p) => p.up) && b.node.peers().some((p) => p.up)); i++) {
+        yield* Effect.sleep("10 millis")
+      }
+      const losing = a.node.peers().find((p) => p.name === "b")
+      assert.isTrue(losing?.up, "a lists b up (on b's connection, which loses)")
+      // the lookup is in flight on b's connection when a's wins
+      slow.addToxic("slow", "upstream", { type: "latency", latencyMillis: 300 })
+      const lookup = yield* Effect.forkChild(Effect.result(a.node.lookup("b", Counter, "counter", { timeout: "5 seconds" })))
+      yield* Effect.sleep("50 millis")
+      held.release()
+      const found = yield* Fiber.join(lookup)
+      assert.strictEqual(found._tag, "Success", JSON.stringify(found))
+    }), 20_000)
+})
