@@ -577,6 +577,9 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
           return reject(new Error("this node is stopping"))
         }
         let admitted: NodeId | undefined
+        // connected: a connection from the peer meanwhile loses to this one if our name is smaller (see `admit`)
+        const dialled = router.peer(peerAddress.name)
+        dialled.dialHandshake = true
         Handshake.client(socket, handshakeOptions(), (peer) => {
           if (peer.name !== peerAddress.name) {
             return new HandshakeError({ code: "name", message: `expected node ${peerAddress.name} at ${peerAddress.host}:${peerAddress.port}, found ${peer.name}` })
@@ -584,6 +587,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
           const refusal = router.admit(peer, true)
           if (refusal === undefined) admitted = peer
           return refusal
+        }).finally(() => {
+          dialled.dialHandshake = false
         }).then(
           (est) => {
             const conn = established(socket, est)

@@ -1914,8 +1914,8 @@ def scenario_listen(ctx):
 def scenario_admission(ctx):
     """Section 3.7: a simultaneous connect between the node and a client that advertises an
     address: the connection dialled by the node with the smaller name wins. Telex as the dialler
-    refuses its losing connection with `duplicate` in place of its READY; a winning one replaces
-    the connection the client dialled, which is closed."""
+    refuses its losing connection with `duplicate` in place of its READY; with the smaller name,
+    it refuses the client's connection with `duplicate` while its own is in the handshake."""
     for prefix, want in (("a", "duplicate"), ("zz", "admitted")):
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server.bind(("127.0.0.1", 0))
@@ -1931,15 +1931,23 @@ def scenario_admission(ctx):
             check(f"3.7 {prefix}: the node dials", False, "nobody dialled")
             return
         d = Conn(None, None, ctx.cluster, ctx.secret, name=me["name"], incarnation=me["incarnation"], sock=sock)
-        # while the node's dial waits for our CHALLENGE, we dial it and complete our handshake
-        c = ctx.conn(name=me["name"], incarnation=me["incarnation"]).handshake(hello={"listen": listen})
+        # while the node's dial waits for our CHALLENGE, we dial it
+        ours = {}
+
+        def dial():
+            ours["c"] = ctx.conn(name=me["name"], incarnation=me["incarnation"])
+            ours["c"].handshake(hello={"listen": listen})
+        mine = refusal(dial)
         got = refusal(lambda: d.accept_handshake(listen=listen))
+        c = ours["c"]
         if want == "duplicate":
-            expect(f"3.7 {me['name']} < server: the node's connection loses, refused `duplicate` in place of the node's READY", got, "duplicate")
+            expect(f"3.7 {me['name']} < server: ours is admitted", mine, "admitted")
+            expect(f"3.7 ...the node's connection loses, refused `duplicate` in place of the node's READY", got, "duplicate")
             check("3.7 ...and ours stays", not c.closed and c.lookup("counter") is not None, str(c.close_reason))
         else:
-            expect(f"3.7 {me['name']} > server: the node's connection wins", got, "admitted")
-            check("3.7 ...it serves, and ours is closed", d.lookup("counter") is not None and c.wait_closed(3), str(c.close_reason))
+            expect(f"3.7 {me['name']} > server: ours is refused `duplicate` while the node's is in its handshake", mine, "duplicate")
+            expect("3.7 ...the node's connection wins", got, "admitted")
+            check("3.7 ...and it serves", d.lookup("counter") is not None, "")
         d.close()
         c.close()
         server.close()

@@ -4,17 +4,17 @@
  * started a moment later would be; a spawn in flight fails with `NodeDown` (it may have been
  * done); and if the new connection does not come up, the lookup fails with `NodeDown`.
  *
- * In a simultaneous connect the connection that loses can be up on both nodes (each lists the
- * other as up) before the winner's handshake closes it: a restarted node dials its peer while
- * the peer's redial is in flight.
+ * In a simultaneous connect (a restarted node dials its peer while the peer's redial is in
+ * flight), the node with the smaller name refuses the other's connection while its own is in the
+ * handshake: the losing connection never comes up, to be used and closed a moment later.
  */
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Redacted } from "effect"
+import { Deferred, Effect, Fiber, PubSub, Redacted } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
-import { FaultProxy } from "../../src/testing/FaultProxy.ts"
 import * as TestNode from "../../src/testing/TestNode.ts"
 import { Kind } from "../../src/transport/Envelope.ts"
+import type { NodeEvent } from "../../src/transport/Node.ts"
 import { RawPeer } from "./_raw.ts"
 import { makeProxy } from "./_remote.ts"
 
@@ -81,34 +81,36 @@ describe("a lookup across a replaced connection", () => {
       current.destroy()
     }), 20_000)
 
-  it.live("in a simultaneous connect, a lookup on the losing connection, up on both nodes, is answered on the winner", () =>
+  it.live("in a simultaneous connect, the smaller name refuses the other's connection while its own is in the handshake: none comes up to be closed", () =>
     Effect.gen(function*() {
       const common = { cluster: "relookup", secret: Redacted.make(SECRET), reconnect: { initial: "20 millis", max: "100 millis" } } as const
       const pb = yield* freePort()
-      // a's dial of b waits in a proxy (the winner's handshake, in flight)
+      // a's dial of b waits in a proxy: connected, in its handshake
       const held = yield* makeProxy
       held.setTarget(pb)
       held.hold()
       const a = yield* TestNode.startNode("a", { ...common, peers: [{ name: "b", host: "127.0.0.1", port: held.port }] })
+      const eventsA = yield* a.node.subscribe
       yield* Deferred.await(held.held)
-      // b (just started) dials a through a proxy that will slow a's answers down
-      const slow = yield* Effect.acquireRelease(
-        Effect.promise(() => FaultProxy.start({ upstream: { host: "127.0.0.1", port: a.node.address.port } })),
-        (proxy) => Effect.promise(() => proxy.close())
-      )
-      const b = yield* TestNode.startNode("b", { ...common, port: pb, peers: [{ name: "a", ...slow.address }] })
+      // b (just started, as after a restart) dials a meanwhile
+      const b = yield* TestNode.startNode("b", { ...common, port: pb, peers: [{ name: "a", host: "127.0.0.1", port: a.node.address.port }] })
+      const eventsB = yield* b.node.subscribe
       yield* b.system.spawn(CounterLive, { name: "counter" })
-      for (let i = 0; i < 500 && !(a.node.peers().some((p) => p.up) && b.node.peers().some((p) => p.up)); i++) {
-        yield* Effect.sleep("10 millis")
-      }
-      const losing = a.node.peers().find((p) => p.name === "b")
-      assert.isTrue(losing?.up, "a lists b up (on b's connection, which loses)")
-      // the lookup is in flight on b's connection when a's wins
-      slow.addToxic("slow", "upstream", { type: "latency", latencyMillis: 300 })
-      const lookup = yield* Effect.forkChild(Effect.result(a.node.lookup("b", Counter, "counter", { timeout: "5 seconds" })))
-      yield* Effect.sleep("50 millis")
+      const refused = yield* PubSub.take(eventsA).pipe(
+        Effect.repeat({ until: (e) => e._tag === "HandshakeRefused" || e._tag === "NodeUp" }),
+        Effect.timeoutOrElse({ duration: "3 seconds", orElse: () => Effect.succeed(undefined) })
+      )
+      assert.strictEqual(refused?._tag === "HandshakeRefused" ? refused.code : refused?._tag, "duplicate", "a refuses b's connection")
+      assert.isFalse(a.node.peers().some((p) => p.up), "a lists no connection to b up before its own")
       held.release()
-      const found = yield* Fiber.join(lookup)
-      assert.strictEqual(found._tag, "Success", JSON.stringify(found))
+      const ref = yield* a.node.lookup("b", Counter, "counter", { timeout: "5 seconds" })
+      yield* ref.tell(Counter.Increment({ by: 1 }))
+      assert.strictEqual(yield* ref.ask(Counter.Get()), 1)
+      // one connection came up on each side, a's, and none went down
+      const ups = (events: ReadonlyArray<NodeEvent>) => events.filter((e) => e._tag === "NodeUp" || e._tag === "NodeDown")
+      const onA = ups(yield* PubSub.takeUpTo(eventsA, 100))
+      const onB = ups(yield* PubSub.takeUpTo(eventsB, 100))
+      assert.deepStrictEqual(onA.map((e) => e._tag === "NodeUp" ? `up outbound=${e.outbound}` : e._tag), ["up outbound=true"])
+      assert.deepStrictEqual(onB.map((e) => e._tag === "NodeUp" ? `up outbound=${e.outbound}` : e._tag), ["up outbound=false"])
     }), 20_000)
 })

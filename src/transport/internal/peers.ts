@@ -66,6 +66,8 @@ export class Peer {
   protocols: Record<string, unknown> = {}
   /** which handshake in flight has been admitted ("inbound" / "outbound"), see `admit` */
   claim: "inbound" | "outbound" | undefined = undefined
+  /** our dial of the peer has connected and is in its handshake (see `admit`) */
+  dialHandshake = false
   /** how the last connection with this peer ended, from our side */
   lastSession: { readonly session: string; readonly sent: number; readonly received: number } | undefined = undefined
   /** lookups, spawns and connects waiting for the peer to come up (a WaitQueue: each gives up in constant time) */
@@ -97,7 +99,11 @@ export class Peer {
 /**
  * Decides whether a handshake that just authenticated `node` may become the connection to it.
  * At most one connection per pair of nodes: when two handshakes race (both nodes dialled),
- * the connection dialled by the node with the smaller name wins on both sides.
+ * the connection dialled by the node with the smaller name wins on both sides. The node with the
+ * smaller name refuses the other's connection while its own is in the handshake, even before it
+ * knows whom it reached (as Erlang's `net_kernel` refuses an inbound setup while its own is
+ * pending): admitted, the losing connection could come up on both sides, be used and be listed
+ * up by `peers()`, and then be closed by the winner a moment later.
  */
 export const admit = (router: Router, node: NodeId, outbound: boolean): HandshakeError | undefined => {
   const until = router.blocked.get(node.name)
@@ -122,6 +128,12 @@ export const admit = (router: Router, node: NodeId, outbound: boolean): Handshak
     } else {
       return new HandshakeError({ code: "duplicate", message: `already connected to ${node.name}` })
     }
+  }
+  if (!outbound && peer.dialHandshake && winner === me && !peer.isUp) {
+    return new HandshakeError({
+      code: "duplicate",
+      message: `simultaneous connect with ${node.name}: the connection dialled by ${winner} wins`
+    })
   }
   if (peer.claim !== undefined && peer.claim !== (outbound ? "outbound" : "inbound")) {
     if (dialer !== winner) {
