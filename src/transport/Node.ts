@@ -17,7 +17,8 @@
  * of the system's services supervisor (`system.services`, apart from the application's
  * `system.root`, so that an application tree giving up leaves the links supervised). A link
  * actor dials until it connects (100 ms doubling to 5 s between dials, jitter 20%; an inbound
- * connection from the peer meanwhile ends the wait), then lives as long as that connection; when
+ * connection from the peer meanwhile ends the wait, and one admitted and finishing its handshake
+ * is waited for rather than raced by a dial), then lives as long as that connection; when
  * it fails (error, reset, heartbeat deadline) the actor exits with an `Error` reason and the
  * supervisor restarts it at once; the new link waits before it dials (100 ms, doubling after
  * each connection that lasted less than 10 s), in the tree and woken by an inbound connection
@@ -664,6 +665,9 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
         }
         while (!peer.isUp) {
           if (stopping) return yield* Effect.never
+          // a connection from the peer has been admitted and is finishing its handshake: it is
+          // waited for (a dial now would race it, and replace it a moment after it came up)
+          if (peer.claim === "inbound" && (yield* waitUp(peer))) continue
           state = "connecting"
           peer.outbox.dialing = true
           const result = yield* Effect.tryPromise(() => dial(peerAddress)).pipe(Effect.result)

@@ -14,6 +14,7 @@ import { Deferred, Effect, Fiber, PubSub, Redacted } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import * as TestNode from "../../src/testing/TestNode.ts"
 import { Kind } from "../../src/transport/Envelope.ts"
+import { FrameType } from "../../src/transport/Frame.ts"
 import type { NodeEvent } from "../../src/transport/Node.ts"
 import { RawPeer } from "./_raw.ts"
 import { makeProxy } from "./_remote.ts"
@@ -112,5 +113,35 @@ describe("a lookup across a replaced connection", () => {
       const onB = ups(yield* PubSub.takeUpTo(eventsB, 100))
       assert.deepStrictEqual(onA.map((e) => e._tag === "NodeUp" ? `up outbound=${e.outbound}` : e._tag), ["up outbound=true"])
       assert.deepStrictEqual(onB.map((e) => e._tag === "NodeUp" ? `up outbound=${e.outbound}` : e._tag), ["up outbound=false"])
+    }), 20_000)
+
+  it.live("a node does not dial a peer while that peer's own connection, admitted, finishes its handshake", () =>
+    Effect.gen(function*() {
+      const pb = yield* freePort()
+      const a = yield* TestNode.startNode("a", {
+        cluster: "relookup",
+        secret: Redacted.make(SECRET),
+        reconnect: { initial: "20 millis", max: "50 millis" },
+        peers: [{ name: "b", host: "127.0.0.1", port: pb }]
+      })
+      // b's connection: admitted by a, b's READY not sent yet
+      const raw = yield* Effect.promise(() => RawPeer.authenticated(a.node.address.port, { ...options, ready: false }))
+      // b's port opens: a dial from a would reach it now
+      let dialled = 0
+      yield* Effect.acquireRelease(
+        Effect.callback<Net.Server>((resume) => {
+          const server = Net.createServer((socket) => {
+            dialled++
+            socket.destroy()
+          })
+          server.listen(pb, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      yield* Effect.sleep("300 millis")
+      raw.sendJson(FrameType.Ready, { protocols: {} })
+      yield* upAt(a, 1)
+      assert.strictEqual(dialled, 0, "a waited for b's connection instead of dialling b")
+      raw.destroy()
     }), 20_000)
 })
