@@ -20,6 +20,7 @@ import * as History from "../../src/testing/History.ts"
 import * as TestCluster from "../../src/testing/TestCluster.ts"
 import { Gateway } from "../fixtures/sharding-counters-app.ts"
 import { ownSchema, pgSkip, tempDir } from "./_backends.ts"
+import * as Hash from "../../src/sharding/internal/hash.ts"
 import { quiet } from "./_runtime.ts"
 import { activationLog, logsOnFailure, pgBehindProxy } from "./_processes.ts"
 
@@ -27,6 +28,7 @@ const app = fileURLToPath(new URL("../fixtures/sharding-counters-app.ts", import
 const KEYS = 300
 const ASK_TIMEOUT = 8_000
 const SINGLETON = "checks-beacon"
+const SHARDS = 64
 
 describe("sharding with PostgreSQL: the store down for every node, under load (real processes)", () => {
   if (pgSkip !== undefined) {
@@ -41,7 +43,7 @@ describe("sharding with PostgreSQL: the store down for every node, under load (r
       const cluster = yield* TestCluster.start({
         app,
         nodes: ["n1", "n2", "n3"].map((name) => ({ name, run: ["gateway"] })),
-        sharding: { store: "postgres", leaseTtl: "2s", shards: 64 },
+        sharding: { store: "postgres", leaseTtl: "2s", shards: SHARDS },
         heartbeat: { interval: "500ms", acceptablePause: "3s" },
         env: { TELEX_ACTIVATION_LOG: logDir, TELEX_PG_URL: viaProxy, TELEX_CHECKS_SINGLETON: "1" }
       })
@@ -56,6 +58,20 @@ describe("sharding with PostgreSQL: the store down for every node, under load (r
         history.track(via, { f: "read", value: { key } }, gateways.get(via)!.ask(Gateway.Get({ key }), { timeout: ASK_TIMEOUT }), unknown)
       const keys = Array.from({ length: KEYS }, (_, i) => `o${i}`)
       yield* Effect.forEach(keys, (key, i) => cluster.eventually(add(cluster.names[i % 3]!, key), "60 seconds"), { concurrency: 16, discard: true })
+      // the singleton's last activation, as its nodes logged it
+      const lastBeacon = () => {
+        const log = activationLog(logDir).filter((e) => e._tag === "Activation" && e.key === SINGLETON) as Array<Extract<History.EntryInput, { _tag: "Activation" }>>
+        return log.sort((a, b) => a.at - b.at)[log.length - 1]
+      }
+      // placement settles as the nodes see each other (the first node up takes every shard, then
+      // hands them off): the singleton's stops and starts are counted from the outage on, so it
+      // runs where placement puts it (rendezvous hashing over the three members) before, moved
+      // no more — a move at the outage's start would be one start or stop more
+      const placedOn = Hash.owner(cluster.names, Hash.shardOf(SINGLETON, SHARDS))
+      yield* cluster.eventually(Effect.suspend(() => {
+        const last = lastBeacon()
+        return last?.event === "activated" && last.node === placedOn ? Effect.void : Effect.fail(`the singleton does not run on ${placedOn} yet: ${JSON.stringify(last)}`)
+      }), "30 seconds")
 
       let loading = true
       const load = yield* Effect.forkChild(Effect.forEach(Array.from({ length: 12 }, (_, w) => w), (w) =>
@@ -79,11 +95,7 @@ describe("sharding with PostgreSQL: the store down for every node, under load (r
       loading = false
       yield* Fiber.join(load)
       // the singleton runs again (its node activates it without a message)
-      const beaconRunning = () => {
-        const log = activationLog(logDir).filter((e) => e._tag === "Activation" && e.key === SINGLETON) as Array<Extract<History.EntryInput, { _tag: "Activation" }>>
-        return log.length > 0 && log.sort((a, b) => a.at - b.at)[log.length - 1]!.event === "activated"
-      }
-      yield* cluster.eventually(Effect.suspend(() => beaconRunning() ? Effect.void : Effect.fail("the singleton is not running")), "30 seconds")
+      yield* cluster.eventually(Effect.suspend(() => lastBeacon()?.event === "activated" ? Effect.void : Effect.fail("the singleton is not running")), "30 seconds")
       yield* Effect.sleep("2 seconds")
 
       const h = History.fromEntries([...history.snapshot().entries, ...activationLog(logDir)].sort((a, b) => a.at - b.at), Date.now())
