@@ -60,11 +60,6 @@ export const askTimeout = (input: Duration.Input): Duration.Duration => {
   return lastTimeout
 }
 
-/** the class of Effect's default (live) clock */
-const LiveClock = (Clock.Clock.defaultValue() as object).constructor as new() => Clock.Clock
-/** longest delay a Node timer supports */
-const MAX_TIMER_MILLIS = 2 ** 31 - 1
-
 export interface AskOptions {
   /** How long to wait for the reply. Default 5 seconds (as Erlang's `gen_server:call`). */
   readonly timeout?: Duration.Input | undefined
@@ -241,7 +236,7 @@ let askerLiveClock = false
 const learnAsker = (fiber: Fiber.Fiber<unknown, unknown>): void => {
   askerContext = fiber.context
   askerSelf = Context.currentSelf(fiber)
-  askerLiveClock = fiber.getRef(Clock.Clock) instanceof LiveClock
+  askerLiveClock = Deadlines.isLiveClock(fiber.getRef(Clock.Clock))
 }
 
 const askEffect = (
@@ -261,7 +256,7 @@ const askEffect = (
   // timeout (internal/deadlines.ts), not a timer per ask: `timeoutOrElse` would race two forked
   // fibers per ask (measured: most of the ask's own CPU cost). Any other clock (TestClock)
   // keeps `timeoutOrElse`, which sleeps on that clock.
-  const direct = timeoutMillis > 0 && timeoutMillis <= MAX_TIMER_MILLIS && liveClock
+  const direct = Deadlines.fits(timeoutMillis) && liveClock
   // with a deadline, the time an ask was made is its deadline's less the timeout: no clock is
   // read for `failed` until it is called
   const clock = failed !== undefined && !direct ? fiber.getRef(Clock.Clock) : undefined

@@ -20,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
+import type * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as PubSub from "effect/PubSub"
@@ -32,6 +32,7 @@ import type { DeadLetter, DeadLetterReason } from "./DeadLetter.ts"
 import type { ExitReason } from "./ExitReason.ts"
 import type { MonitorRef } from "./Signals.ts"
 import { awaitStop as awaitStopTarget, Cell, StoppingHook } from "./internal/cell.ts"
+import * as Deadlines from "../internal/deadlines.ts"
 import { defaultDefaults, SystemCore } from "./internal/system.ts"
 import type { Reply, Target } from "./internal/target.ts"
 import type { OverflowPolicy } from "./Mailbox.ts"
@@ -167,14 +168,11 @@ export interface Options {
   readonly virtualTime?: boolean | undefined
 }
 
-/** the class of Effect's default (live) clock */
-const LiveClock = (Clock.Clock.defaultValue() as object).constructor as new() => Clock.Clock
-
 /**
  * Whether `clock` is Effect's live clock. Under any other (`TestClock`) time is virtual: what
  * the runtime does must not depend on the wall clock, or a seeded simulation would not replay.
  */
-export const isLiveClock = (clock: Clock.Clock): boolean => clock instanceof LiveClock
+export const isLiveClock: (clock: Clock.Clock) => boolean = Deadlines.isLiveClock
 
 /** A new kernel for the node `nodeId`. */
 export const make = (nodeId: NodeId, options?: Options): Kernel =>

@@ -8,6 +8,8 @@
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
+
 
 export interface Deadline {
   /** the time (`performance.now()` scale) past which `expire` runs, unless cancelled before */
@@ -191,6 +193,18 @@ export const after = (millis: number, expire: () => void): Deadline => {
 }
 
 export const cancel = (entry: Deadline): void => entry.queue.cancel(entry)
+
+/** the class of Effect's default (live) clock */
+const LiveClock = (Clock.Clock.defaultValue() as object).constructor as new() => Clock.Clock
+
+/**
+ * Whether `clock` is Effect's live clock. Under any other (`TestClock`) time is virtual: what
+ * the runtime does must not depend on the wall clock (so deadlines sleep on that clock instead).
+ */
+export const isLiveClock = (clock: Clock.Clock): boolean => clock instanceof LiveClock
+
+/** Whether a wait of `millis` can be a deadline here (a Node timer takes up to 2^31 - 1 ms). */
+export const fits = (millis: number): boolean => millis > 0 && millis <= 2 ** 31 - 1
 
 /** Milliseconds since `entry` was added, on the clock of `at`. */
 export const elapsed = (entry: Deadline): number => performance.now() - (entry.at - entry.queue.millis)

@@ -325,10 +325,6 @@ const validateOptions = (options: NodeOptions): NodeStartError | undefined => {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/
 
-/** the class of Effect's live clock: waits on it use `Deadlines` (see `awaitUp`) */
-const LiveClock = (Clock.Clock.defaultValue() as object).constructor as new() => Clock.Clock
-const MAX_TIMER_MILLIS = 2 ** 31 - 1
-
 const millis = (d: Duration.Input | undefined, fallback: number) =>
   d === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(d))
 
@@ -883,7 +879,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     Effect.withFiber((fiber) => {
       const peer = router.peer(name)
       if (peer.isUp) return Effect.succeed(peer.conn!.peer)
-      if (!(fiber.getRef(Clock.Clock) instanceof LiveClock) || !(timeoutMillis > 0 && timeoutMillis <= MAX_TIMER_MILLIS)) {
+      if (!Deadlines.isLiveClock(fiber.getRef(Clock.Clock)) || !Deadlines.fits(timeoutMillis)) {
         // another clock (TestClock): the wait sleeps on it
         return Effect.callback<NodeId, NodeDown>((resume) => {
           if (peer.isUp) return resume(Effect.succeed(peer.conn!.peer))
