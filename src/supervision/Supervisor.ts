@@ -748,10 +748,22 @@ const build = (
         }
       }
       if (gen === undefined) return restartGroup(decision.start)
+      return dueAfter(gen, decision.start, at, decision.delayMillis)
+    }
+
+    /**
+     * The restart `gen` of `ids` is due `delayMillis` after `at`: a `RestartDue` to self, at
+     * once (behind the calls queued) or by a timer.
+     */
+    const dueAfter = (gen: number, ids: ReadonlyArray<string>, at: number, delayMillis: number): Effect.Effect<void, never, any> => {
       pendingRestarts.add(gen)
-      dueAt.set(gen, at + decision.delayMillis)
-      publish({ _tag: "RestartScheduled", supervisor: selfKey, at, childIds: decision.start, delayMillis: decision.delayMillis })
-      return ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids: decision.start, generation: gen }), decision.delayMillis)
+      dueAt.set(gen, at + delayMillis)
+      if (delayMillis === 0) {
+        targetOf(self).offer(Protocol.RestartDue({ ids, generation: gen }), undefined, undefined, true)
+        return Effect.void
+      }
+      publish({ _tag: "RestartScheduled", supervisor: selfKey, at, childIds: ids, delayMillis })
+      return ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids, generation: gen }), delayMillis)
     }
 
     /**
@@ -778,15 +790,8 @@ const build = (
       }
       failed.status = "restarting"
       failed.due = gen
-      pendingRestarts.add(gen)
-      dueAt.set(gen, at + decision.delayMillis)
       retryLeads.set(gen, failed.spec.id)
-      if (decision.delayMillis === 0) {
-        targetOf(self).offer(Protocol.RestartDue({ ids: decision.start, generation: gen }), undefined, undefined, true)
-        return Effect.void
-      }
-      publish({ _tag: "RestartScheduled", supervisor: selfKey, at, childIds: decision.start, delayMillis: decision.delayMillis })
-      return ctx.startTimer(`restart-${gen}`, Protocol.RestartDue({ ids: decision.start, generation: gen }), decision.delayMillis)
+      return dueAfter(gen, decision.start, at, decision.delayMillis)
     }
 
     /**
