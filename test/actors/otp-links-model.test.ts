@@ -25,14 +25,9 @@ import { TestClock } from "effect/testing"
 import { Actor, ActorContext, type ActorRef, ActorSystem, ExitReason } from "../../src/index.ts"
 import { kernelOf } from "../../src/system/ActorSystem.ts"
 import { settle } from "./_helpers.ts"
+import { prng as random } from "../../src/testing/FaultProxy.ts"
 
 /** mulberry32: a small seeded generator, so that a failing seed replays */
-const random = (seed: number) => () => {
-  seed = (seed + 0x6D2B79F5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const L = Actor.make("test/LinksModel", {
   /** runs a function inside the actor (closures: local only) */

@@ -18,14 +18,9 @@ import { Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, ActorSystem, ActorContext, type ActorRef, Supervisor } from "../../src/index.ts"
 import { settle } from "./helpers.ts"
+import { prng as random } from "../../src/testing/FaultProxy.ts"
 
 /** mulberry32: a small seeded generator, so that a failing seed replays */
-const random = (seed: number) => () => {
-  seed = (seed + 0x6D2B79F5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const W = Actor.make("test/ModelRetryWorker", { Crash: Actor.tell({}) })
 

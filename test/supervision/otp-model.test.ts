@@ -16,14 +16,9 @@ import { Effect, Exit } from "effect"
 import { ActorSystem, type ActorRef, Supervisor } from "../../src/index.ts"
 import { kernelOf } from "../../src/system/ActorSystem.ts"
 import { Probe, settle, settledChildren, Worker, workerSpec } from "./helpers.ts"
+import { prng as random } from "../../src/testing/FaultProxy.ts"
 
 /** mulberry32: a small seeded generator, so that a failing seed replays */
-const random = (seed: number) => () => {
-  seed = (seed + 0x6D2B79F5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const strategies = ["one_for_one", "one_for_all", "rest_for_one"] as const
 const ids = ["a", "b", "c", "d", "e"]
