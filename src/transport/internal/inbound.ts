@@ -168,19 +168,16 @@ const onAsk = (router: Router, peer: Peer, conn: Connection, e: Ask, bytes: numb
   const found = target(router, e)
   const actor = `${e[2]}@${system.nodeKey}/${e[1]}`
   const replyError = (error: unknown) => sendReply(peer, conn, askId, ReplyKind.RuntimeError, error, actor, e[2])
-  // refusals are sent as they are encoded: an error object would only be encoded at once, and
-  // capture its stack for nothing (6-7 µs, most of a refusal) for each ask of a flood refused
-  const refuse = (error: EncodedRefusal) => sendReply(peer, conn, askId, ReplyKind.RuntimeError, error, actor, e[2], true)
   if ("reason" in found) {
     system.deadLetter(actor, e[3], found.noproc ? { _tag: "NoSuchActor" } : { _tag: "InvalidMessage", issue: found.reason })
-    return refuse(
+    return refuse(peer, conn, e, actor,
       found.noproc ? { _tag: "NoProc", actor } : { _tag: "InvalidMessage", actor, protocol: String(e[2]), issue: found.reason }
     )
   }
   const decoded = decodeMessage(router, found.protocol, e[3])
   if ("issue" in decoded) {
     system.deadLetter(actor, e[3], { _tag: "InvalidMessage", issue: decoded.issue })
-    return refuse({ _tag: "InvalidMessage", actor, protocol: found.protocol.name, issue: decoded.issue })
+    return refuse(peer, conn, e, actor, { _tag: "InvalidMessage", actor, protocol: found.protocol.name, issue: decoded.issue })
   }
   const def = found.protocol.defs[tagOf(decoded.value) as string]!
   const sender = e[5] === null ? undefined : router.refFor(e[5])
@@ -214,12 +211,20 @@ const onAsk = (router: Router, peer: Peer, conn: Connection, e: Ask, bytes: numb
     if (inSlack(router, peer, conn, cell, bytes)) cell.offer(decoded.value, reply, sender, true)
     else {
       system.deadLetter(actor, decoded.value, { _tag: "MailboxFull", capacity: cell.capacity })
-      refuse({ _tag: "MailboxFull", actor, capacity: cell.capacity })
+      refuse(peer, conn, e, actor, { _tag: "MailboxFull", actor, capacity: cell.capacity })
     }
-  } else if (result === Offer.Dead) refuse({ _tag: "NoProc", actor })
-  else if (result === Offer.Rejected) refuse({ _tag: "MailboxFull", actor, capacity: cell.capacity })
+  } else if (result === Offer.Dead) refuse(peer, conn, e, actor, { _tag: "NoProc", actor })
+  else if (result === Offer.Rejected) refuse(peer, conn, e, actor, { _tag: "MailboxFull", actor, capacity: cell.capacity })
   if (cell.mailbox.size >= cell.capacity) hold(peer, conn, cell)
 }
+
+/**
+ * Answers an ask with a refusal as it is encoded: an error object would only be encoded at once,
+ * and capture its stack for nothing (6-7 µs, most of a refusal) for each ask of a flood refused.
+ * (A function of its own, not a closure per ask: most asks are not refused.)
+ */
+const refuse = (peer: Peer, conn: Connection, e: Ask, actor: string, error: EncodedRefusal): void =>
+  sendReply(peer, conn, e[4], ReplyKind.RuntimeError, error, actor, e[2], true)
 
 /** A runtime error refusing an ask, as the runtime error schema encodes it (docs/protocol.md) */
 type EncodedRefusal =
