@@ -166,18 +166,25 @@ export class ActorRef<D extends MessageDefs = any> {
  * routes the ask again when the actor it asked had stopped): the effect the fiber goes on with
  * instead, or undefined for the failure as it is. Called at most once per ask, where the failure
  * is known (in a socket's or a mailbox's callback): it decides, and leaves any work to the effect
- * it returns. `elapsedMillis`: since the ask was made, on the asker's clock. Not called for an
- * interruption, nor for the timeout of an ask timed by `Effect.timeoutOrElse`.
+ * it returns. `elapsedMillis`: since the ask was made, on the asker's clock; `message`: the one
+ * asked; `arg`: what the caller of `askIn` gave with it (so that one function made once serves
+ * every ask, where a closure per ask would hold the same). Not called for an interruption, nor for
+ * the timeout of an ask timed by `Effect.timeoutOrElse`.
  * @internal
  */
-export type AskFailed = (exit: Exit.Failure<unknown, unknown>, elapsedMillis: number) => Effect.Effect<any, any> | undefined
+export type AskFailed = (
+  exit: Exit.Failure<unknown, unknown>,
+  elapsedMillis: number,
+  message: { readonly _tag: string },
+  arg: any
+) => Effect.Effect<any, any> | undefined
 
 /**
  * An ask of `ref` as it runs in `fiber` (the body of `ActorRef.ask`): for a caller already
  * running in a fiber — an entity ref's ask — without a second `withFiber`; `failed`, if given,
  * sees its failure first (in place of an `Effect.catchCause` around it: no primitive, closure or
  * stack frame more on the way of a reply); `known`: `ref.target`, if the caller keeps it (one
- * object fewer read per ask).
+ * object fewer read per ask); `failedArg`: the `arg` `failed` is called with.
  * @internal
  */
 export const askIn = (
@@ -186,19 +193,20 @@ export const askIn = (
   message: { readonly _tag: string },
   timeout: Duration.Duration,
   failed?: AskFailed,
-  known?: Target
+  known?: Target,
+  failedArg?: unknown
 ): Effect.Effect<any, any> => {
   const target = known ?? ref.target
   const invalid = target.validate(message)
-  if (invalid !== undefined) return refused(invalid, failed)
+  if (invalid !== undefined) return refused(invalid, failed, message, failedArg)
   if (fiber.context !== askerContext) learnAsker(fiber)
   const sender = askerSelf
   // OTP's calling_self: the handler would wait for its own reply until the timeout
   if (sender !== undefined && sender._target === target && target.runsHandlerIn?.(fiber) === true) {
-    return refused(new CallingSelf({ actor: ref.key, message: message._tag }), failed)
+    return refused(new CallingSelf({ actor: ref.key, message: message._tag }), failed, message, failedArg)
   }
   const liveClock = askerLiveClock
-  if (!Tracing.isTraced(fiber)) return askEffect(ref, target, message, sender, timeout, liveClock, undefined, failed, fiber)
+  if (!Tracing.isTraced(fiber)) return askEffect(ref, target, message, sender, timeout, liveClock, undefined, failed, failedArg, fiber)
   // traced: a client span around the ask; the handler's span (here or on the remote node)
   // is its child (and what `failed` goes on with is not)
   const protocol = ref.address.protocol
@@ -206,21 +214,26 @@ export const askIn = (
     `telex.ask ${protocol}.${message._tag}`,
     { kind: "client", attributes: Tracing.askAttributes(ref.key, protocol, message._tag, sender?.key) },
     (span) =>
-      askEffect(ref, target, message, sender, timeout, liveClock, Tracing.propagationDisabled(fiber) ? undefined : span, undefined, fiber)
+      askEffect(ref, target, message, sender, timeout, liveClock, Tracing.propagationDisabled(fiber) ? undefined : span, undefined, undefined, fiber)
   )
   if (failed === undefined) return traced
   const clock = fiber.getRef(Clock.Clock)
   const started = clock.currentTimeMillisUnsafe()
   return Effect.catchCause(traced, (cause) => {
     const exit = Exit.failCause(cause) as Exit.Failure<unknown, unknown>
-    return Cause.hasInterruptsOnly(cause) ? exit : failed(exit, clock.currentTimeMillisUnsafe() - started) ?? exit
+    return Cause.hasInterruptsOnly(cause) ? exit : failed(exit, clock.currentTimeMillisUnsafe() - started, message, failedArg) ?? exit
   })
 }
 
 /** An ask refused before it was sent, as its caller's `failed` sees it. */
-const refused = (error: unknown, failed: AskFailed | undefined): Effect.Effect<any, any> => {
+const refused = (
+  error: unknown,
+  failed: AskFailed | undefined,
+  message: { readonly _tag: string },
+  failedArg: unknown
+): Effect.Effect<any, any> => {
   const exit = Exit.fail(error) as Exit.Failure<unknown, unknown>
-  return failed === undefined ? exit : failed(exit, 0) ?? exit
+  return failed === undefined ? exit : failed(exit, 0, message, failedArg) ?? exit
 }
 
 /**
@@ -248,6 +261,7 @@ const askEffect = (
   liveClock: boolean,
   span: Tracer.AnySpan | undefined,
   failed: AskFailed | undefined,
+  failedArg: unknown,
   fiber: Fiber.Fiber<unknown, unknown>
 ): Effect.Effect<any, any> => {
   const timeoutMillis = Duration.toMillis(timeout)
@@ -273,7 +287,7 @@ const askEffect = (
       let exit: Effect.Effect<any, any> = result
       if (failed !== undefined && result._tag === "Failure") {
         const elapsed = timer !== undefined ? Deadlines.elapsed(timer) : clock!.currentTimeMillisUnsafe() - started
-        exit = failed(result, elapsed) ?? result
+        exit = failed(result, elapsed, message, failedArg) ?? result
       }
       // An ask refused while it is being sent (NoProc, NodeDown, MailboxFull...) completes its
       // fiber without suspending it; a loop of such asks (`Effect.forEach` with concurrency

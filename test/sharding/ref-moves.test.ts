@@ -45,4 +45,45 @@ describe("sharding: the same ref across a shard move", () => {
         assert.isAtMost(c.events.filter((e) => e.kind === "activated" && "key" in e && e.key === k).length, 1, k)
       }
     })), 60_000)
+
+  it.live("asked with the default timeout (a ref takes the way its last ask found until something changes): the same across a join and a leave", () =>
+    quiet(Effect.gen(function*() {
+      const store = ShardStore.memory()
+      const a = yield* startNode("a", store)
+      const b = yield* startNode("b", store)
+      yield* connect(a, b)
+      yield* settled([a, b])
+      const counters = yield* a.sharding.entity(CounterEntity)
+      const refs = keys.map((k) => counters.ref(k))
+      for (const ref of refs) {
+        yield* ref.tell(Counter.Add({ by: 1 }))
+        // the first ask finds the way (a region, then the entity), the next ones take it again
+        for (let i = 0; i < 3; i++) assert.strictEqual(yield* ref.ask(Counter.Get()), 1)
+      }
+      const c = yield* startNode("c", store)
+      yield* connect(c, a)
+      yield* connect(c, b)
+      yield* settled([a, b, c])
+      const moved = keys.filter((k) => c.sharding.ownedShards().some((l) => l.shard === c.sharding.shardOf(k)))
+      assert.isAtLeast(moved.length, 1, "some key's shard moved to c")
+      // asks only: each ref's way changed under it
+      for (const [i, ref] of refs.entries()) {
+        for (let j = 0; j < 3; j++) assert.strictEqual(yield* ref.ask(Counter.Get()), 1, keys[i])
+        const where = yield* ref.ask(Counter.Where())
+        if (moved.includes(keys[i]!)) assert.strictEqual(where, "c", keys[i])
+        else assert.notStrictEqual(where, "c", keys[i])
+      }
+      // c leaves: its shards go back to a and b
+      yield* c.stop
+      yield* settled([a, b])
+      for (const [i, ref] of refs.entries()) {
+        for (let j = 0; j < 3; j++) assert.strictEqual(yield* ref.ask(Counter.Get()), 1, keys[i])
+        assert.notStrictEqual(yield* ref.ask(Counter.Where()), "c", keys[i])
+      }
+      for (const k of keys) {
+        const activations = [a, b, c].flatMap((n) => n.events.filter((e) => e.kind === "activated" && "key" in e && e.key === k))
+        // one before the join; one more for a moved key on c, and one after c left
+        assert.isAtMost(activations.length, moved.includes(k) ? 3 : 1, k)
+      }
+    })), 60_000)
 })

@@ -32,7 +32,7 @@ import {
   NoProc,
   ProtocolMismatch
 } from "../../actors/ActorError.ts"
-import { type ActorRef, askIn, askTimeout as timeoutOf, defaultAskTimeout, nodeKey } from "../../actors/ActorRef.ts"
+import { type ActorRef, type AskFailed, askIn, askTimeout as timeoutOf, defaultAskTimeout, nodeKey } from "../../actors/ActorRef.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 import * as Kernel from "../../actors/Kernel.ts"
 import * as Supervise from "../../supervision/Supervise.ts"
@@ -275,6 +275,16 @@ export const make = (config: Config) =>
     const held = new Map<number, Array<Held>>()
     let buffered = 0
     /**
+     * Bumped whenever anything an entity ref's ask checks on its way may have changed: which
+     * shards are held here (`shardStates`), `owners`, `members`, the direct entries (retired), and
+     * a message held (`hold`). A ref that found its way at this epoch takes it again without the
+     * checks (see `Ref.askNow`). Every change of those must bump it.
+     */
+    let routeEpoch = 0
+    const routesChanged = () => {
+      routeEpoch++
+    }
+    /**
      * Entities on other nodes that this node's asks reach directly (one hop, the entity's own
      * mailbox), learned from their regions' replies: entity id → its ref and the lease owner it
      * runs under. Used only while that owner still owns the shard here; a ref whose entity has
@@ -300,6 +310,7 @@ export const make = (config: Config) =>
     const hold = (shard: number, item: Held): boolean => {
       if (buffered >= bufferSize) return false
       buffered++
+      routesChanged()
       let queue = held.get(shard)
       if (queue === undefined) held.set(shard, queue = [])
       if (item.kind === "tell" && item.early && queue.length > 0 && !isEarly(queue[queue.length - 1]!)) {
@@ -355,6 +366,7 @@ export const make = (config: Config) =>
         const rest = queue.slice(i)
         const again = held.get(shard)
         held.set(shard, again === undefined ? rest : again.concat(rest))
+        routesChanged()
         admit(() => flush(shard))
       }
       // lost messages are worth a warning (one per shard and round, with the count and a few keys)
@@ -537,8 +549,10 @@ export const make = (config: Config) =>
       if (previous !== undefined) {
         previous.live = false
         directsRetired++
+        routesChanged()
       } else if (directs.size >= MAX_DIRECTS) {
         directsRetired++
+        routesChanged()
         for (const d of directs.values()) d.live = false
         directs.clear()
         directsClearedAt = ++directSeq
@@ -1087,6 +1101,7 @@ export const make = (config: Config) =>
         state.entities.clear()
         if (shardStates.get(state.shard) === state) shardStates.delete(state.shard)
         if (owners[state.shard] === selfId) owners[state.shard] = undefined
+        routesChanged()
         emit({
           kind: why === "handoff" ? "shardReleased" : "shardLost",
           node: selfName,
@@ -1162,6 +1177,7 @@ export const make = (config: Config) =>
         forwarding: false
       }
       shardStates.set(lease.shard, state)
+      routesChanged()
       validFloor = Math.min(validFloor, state.validUntil)
       owners[lease.shard] = selfId
       emit({ kind: "shardAcquired", node: selfName, owner: selfId, shard: lease.shard, epoch: lease.epoch, at: wall() })
@@ -1187,6 +1203,7 @@ export const make = (config: Config) =>
     const forgetMember = (owner: string) => {
       if (!members.has(owner)) return
       members.delete(owner)
+      routesChanged()
       confirmed.delete(owner)
       placementMembers = memberNames()
     }
@@ -1245,6 +1262,7 @@ export const make = (config: Config) =>
       // an incarnation gone from the peers will not come back (a restart is another id)
       for (const id of leaving) if (!listed.has(id)) leaving.delete(id)
       members = next
+      routesChanged()
       placementMembers = memberNames()
     }
 
@@ -1314,6 +1332,7 @@ export const make = (config: Config) =>
         owners.fill(undefined)
         for (const l of all.success) if (l.shard >= 0 && l.shard < shards) owners[l.shard] = l.owner
         for (const s of shardStates.values()) owners[s.shard] = selfId
+        routesChanged()
       }
       // 2. placement: hand off what another member should own, acquire what this node should
       refreshMembers()
@@ -1529,6 +1548,7 @@ export const make = (config: Config) =>
                 // its node has no such region (any more: it is stopping): not delivered; routed
                 // again at the next lease read (its next owner's, once its node has let it go)
                 if (owners[shard] === r.owner) owners[shard] = undefined
+                routesChanged()
                 yield* waitChange(shard, type, key, deadline - now())
                 continue
               }
@@ -1559,6 +1579,7 @@ export const make = (config: Config) =>
               case "NotOwner": {
                 // the owner we knew moved on: take its hint, or wait for the next lease read
                 owners[shard] = v.owner !== null && v.owner !== r.owner ? v.owner : undefined
+                routesChanged()
                 if (owners[shard] !== undefined && redirects++ === 0) continue
               }
             }
@@ -1682,6 +1703,10 @@ export const make = (config: Config) =>
     class Ref implements EntityRef<any> {
       // what an ask to a running entity reads comes first (fields are laid out in this order):
       // with many keys, each ref is a cache miss per line of it that an ask reads
+      /** `routeEpoch` when an ask last found its way usable: the next one takes it again unchecked */
+      routeSeen = -1
+      /** that way: the shard's state here (the running entity here), or undefined (`direct`'s entity) */
+      routeLocal: ShardState | undefined = undefined
       readonly shard: number
       /** the actor of `entry` while it runs: valid while `runningIn` is active with `leftRunning` at `runningSeen` */
       runningIn: ShardState | undefined = undefined
@@ -1788,24 +1813,58 @@ export const make = (config: Config) =>
         message: any,
         options: { readonly timeout?: Duration.Input | undefined } | undefined
       ): Effect.Effect<any, any> {
+        if (options?.timeout === undefined) {
+          // nothing that decides the way of an ask has changed since the last one found it
+          // usable: the same way (the common case: a running entity, asked again), with the
+          // refs' default timeout (5 s) as is and failure handlers made once, not per ask
+          if (this.routeSeen === routeEpoch) {
+            const local = this.routeLocal
+            if (local === undefined) {
+              return askIn(this.directActor!, fiber, message, defaultAskTimeout, directAskFailed, this.directTarget, this)
+            }
+            const ref = this.runningRef(local)
+            if (ref !== undefined) return askIn(ref, fiber, message, defaultAskTimeout, localAskFailed, this.runningTarget, this)
+          }
+          return this.route(fiber, message, 5000, defaultAskTimeout, true)
+        }
+        const timeoutMillis = Duration.toMillis(timeoutOf(options.timeout))
+        return this.route(fiber, message, timeoutMillis, Duration.millis(bucket(timeoutMillis)), false)
+      }
+
+      /**
+       * An ask's way, checked: the running entity here, or on another node asked directly, or
+       * through the regions. `byDefault`: with the default timeout (its failure handlers are
+       * then the shared ones).
+       */
+      private route(
+        fiber: Fiber.Fiber<unknown, unknown>,
+        message: any,
+        timeoutMillis: number,
+        askTimeout: Duration.Duration,
+        byDefault: boolean
+      ): Effect.Effect<any, any> {
         const shard = this.shard
-        const timeoutMillis = options?.timeout === undefined ? 5000 : Duration.toMillis(timeoutOf(options.timeout))
-        // no timeout given: the refs' default (5 s) as is, not a Duration made per ask
-        const askTimeout = options?.timeout === undefined ? defaultAskTimeout : Duration.millis(bucket(timeoutMillis))
         // the common cases first: a running entity here, or on another node, asked directly;
         // their failures are seen by the ask's own reply (`AskFailed`), with the time it took
         // (what is left of the timeout if the ask must be routed again)
+        const epoch = routeEpoch
         const local = shardStates.get(shard)
         if (local !== undefined) {
           const ref = this.runningRef(local)
           if (ref === undefined) {
             return Effect.andThen(admitted, Effect.suspend(() => askEntity(this.reg, this.key, message, timeoutMillis, false)))
           }
-          return askIn(ref, fiber, message, askTimeout, (exit, elapsed) =>
-            // it stopped meanwhile: not delivered
-            isNoProc(exit.cause)
-              ? Effect.suspend(() => askEntity(this.reg, this.key, message, timeLeft(timeoutMillis, elapsed), false))
-              : undefined, this.runningTarget)
+          this.routeSeen = epoch
+          this.routeLocal = local
+          return askIn(
+            ref,
+            fiber,
+            message,
+            askTimeout,
+            byDefault ? localAskFailed : (exit, elapsed) => this.localFailed(exit, message, timeLeft(timeoutMillis, elapsed)),
+            this.runningTarget,
+            this
+          )
         }
         // the direct entry itself is reached only when some entry was retired since it was seen
         let d = this.direct
@@ -1824,14 +1883,22 @@ export const make = (config: Config) =>
         if (actor === undefined || owners[shard] !== owner || !members.has(owner) || (buffered > 0 && (held.get(shard)?.length ?? 0) > 0)) {
           return askEntity(this.reg, this.key, message, timeoutMillis, false)
         }
+        this.routeSeen = epoch
+        this.routeLocal = undefined
         return askIn(
           actor,
           fiber,
           message,
           askTimeout,
-          (exit, elapsed) => this.directFailed(d, exit, message, timeLeft(timeoutMillis, elapsed)),
-          this.directTarget
+          byDefault ? directAskFailed : (exit, elapsed) => this.directFailed(d, exit, message, timeLeft(timeoutMillis, elapsed)),
+          this.directTarget,
+          this
         )
+      }
+
+      /** What follows the failure of an ask made to the running entity here: routed again if it had stopped (not delivered). */
+      localFailed(exit: Exit.Failure<unknown, unknown>, message: any, remaining: number): Effect.Effect<any, any> | undefined {
+        return isNoProc(exit.cause) ? Effect.suspend(() => askEntity(this.reg, this.key, message, remaining, false)) : undefined
       }
 
       /**
@@ -1839,7 +1906,7 @@ export const make = (config: Config) =>
        * `AskFailed`): routed again by the regions when it was not delivered, the entry let go
        * when the entity or its node is gone.
        */
-      private directFailed(direct: Direct, exit: Exit.Failure<unknown, unknown>, message: unknown, remaining: number): Effect.Effect<any, any> | undefined {
+      directFailed(direct: Direct, exit: Exit.Failure<unknown, unknown>, message: unknown, remaining: number): Effect.Effect<any, any> | undefined {
         const e = failureOf(exit.cause) as { readonly _tag?: unknown; readonly reason?: unknown } | undefined
         switch (e?._tag) {
           case "NoProc":
@@ -1867,6 +1934,16 @@ export const make = (config: Config) =>
         }
       }
     }
+    /**
+     * The failure handlers of asks made with the default timeout (`AskFailed`, with the ref as
+     * `arg`): made once. The direct entry is the ref's at the failure (a later ask may have
+     * replaced it, which only costs that entry a region hop).
+     */
+    const localAskFailed: AskFailed = (exit, elapsed, message, ref: Ref) => ref.localFailed(exit, message, timeLeft(5000, elapsed))
+    const directAskFailed: AskFailed = (exit, elapsed, message, ref: Ref) =>
+      ref.directFailed(ref.direct ?? noDirect, exit, message, timeLeft(5000, elapsed))
+    /** no entry (the cache was cleared since): nothing to forget */
+    const noDirect: Direct = { owner: "", ref: undefined, told: 0, live: false }
     const makeRef = (reg: Registered, key: string): EntityRef<any> =>
       key.isWellFormed() ? new Ref(reg, key) : malformedKeyRef(reg, key)
 
@@ -1918,6 +1995,7 @@ export const make = (config: Config) =>
         yield* Effect.addFinalizer(() =>
           Effect.gen(function*() {
             closing = true
+            routesChanged()
             // the other members stop routing to this node now, not at their next lease read
             const told: Array<ActorRef<typeof NodeProtocol.defs>> = []
             for (const ref of [...nodeRefs.values(), ...proxyRefs.values()]) {
@@ -1950,6 +2028,7 @@ export const make = (config: Config) =>
               yield* store.release(selfId, states.map((s) => s.lease)).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
             }
             shardStates.clear()
+            routesChanged()
             // asks from other nodes waiting here are answered NotOwner (their nodes hold them);
             // tells held here go to the shards' next owners
             flushAll()
