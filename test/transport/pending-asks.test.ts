@@ -88,4 +88,46 @@ describe("pending asks", () => {
     for (let k = 2_000; k < ids.length; k++) assert.isDefined(asks.take(ids[k]!), `ask ${ids[k]} is found`)
     assert.strictEqual(asks.size, 0)
   })
+
+  it("a steady flood (replies oldest first, 32 in flight) reuses its table: no rebuild per few dozen asks", () => {
+    const asks = new PendingAsks()
+    const reply = (() => {}) as unknown as Reply
+    const inFlight: Array<number> = []
+    for (let k = 0; k < 32; k++) inFlight.push(asks.add(reply, protocol, "T"))
+    const table = asks as unknown as { ids: Float64Array }
+    const first = table.ids
+    for (let k = 0; k < 100_000; k++) {
+      assert.isDefined(asks.take(inFlight.shift()!))
+      inFlight.push(asks.add(reply, protocol, "T"))
+    }
+    assert.strictEqual(table.ids, first, "the same table throughout")
+    assert.strictEqual(asks.size, 32)
+  })
+
+  it("an ask pending while many later ones come and go is found, and so are the ones moved past it", () => {
+    const asks = new PendingAsks()
+    const got: Array<number> = []
+    const add = () => {
+      const id: number = asks.add(((() => got.push(id)) as unknown) as Reply, protocol, "T")
+      return id
+    }
+    const slow = [add(), add(), add()]
+    const inFlight: Array<number> = []
+    for (let k = 0; k < 20; k++) inFlight.push(add())
+    // many laps of the table: later ids meet the slow ones' slots and are moved on
+    for (let k = 0; k < 5_000; k++) {
+      const id = inFlight.shift()!
+      asks.take(id)!.reply(Exit.void)
+      assert.strictEqual(got.pop(), id)
+      inFlight.push(add())
+      if (k % 997 === 0) assert.isUndefined(asks.take(id), `ask ${id} is taken once`)
+    }
+    for (const id of [...slow, ...inFlight]) {
+      const p = asks.take(id)
+      assert.isDefined(p, `ask ${id} is found`)
+      p!.reply(Exit.void)
+      assert.strictEqual(got.pop(), id)
+    }
+    assert.strictEqual(asks.size, 0)
+  })
 })
