@@ -173,7 +173,8 @@ const shardingLayer = (config: Config.ClusterConfig, dir: string, app: ClusterAp
     entities: app.entities,
     shards: config.sharding?.shards,
     leaseTtl: duration(config.sharding?.leaseTtl),
-    stopBudget: duration(config.sharding?.stopBudget)
+    stopBudget: duration(config.sharding?.stopBudget),
+    minMembers: config.sharding?.minMembers
   }).pipe(Layer.provide(shardStoreLayer(config, dir)))
 }
 

@@ -113,7 +113,11 @@ export const ClusterConfig = Schema.Struct({
       description: "the number of shards, the same on every node (default 1024)"
     })),
     leaseTtl: Schema.optional(DurationText.annotate({ description: "how long a shard lease lasts without renewal (default 3s; renewed every third of it)" })),
-    stopBudget: Schema.optional(DurationText.annotate({ description: "the time an entity has to stop when its shard moves (default 500ms)" }))
+    stopBudget: Schema.optional(DurationText.annotate({ description: "the time an entity has to stop when its shard moves (default 500ms)" })),
+    /** members a node waits to see before it takes its first shards (Akka's `min-nr-of-members`) */
+    minMembers: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)).annotate({
+      description: "members (the node included) a node waits to see before it takes its first shards, so that nodes started together do not hand shards over at once (default 1)"
+    }))
   }).annotate({ description: "sharded entities (the app's entities): where the shard leases and entity state are kept, and the lease timing" })),
   launcher: Schema.optional(Schema.Struct({
     /** restarts of one node process allowed within `period` before the launcher gives up on that node (the others keep running) */

@@ -97,6 +97,15 @@ export interface Options {
   /** messages held per node for shards without a reachable owner; default 10 000 */
   readonly bufferSize?: number | undefined
   /**
+   * Members (this node included) a node waits to see before it takes its first shards, as Akka's
+   * `min-nr-of-members`: nodes started together then place the shards among them from the start,
+   * where the first one up would take them all and hand most of them off as the others join.
+   * Messages to keys meanwhile are held (`bufferSize`) and asks wait within their timeout. Once
+   * reached, a node places shards among whoever is up, fewer members included (a node lost later
+   * must not leave its shards unowned). Default 1.
+   */
+  readonly minMembers?: number | undefined
+  /**
    * false: this node is a proxy (Akka's): it sends to entities but owns no shard and hosts no
    * entity (a client, a gateway); it is no member, and members stopping gracefully tell it so
    * (`Leaving`), as they tell each other. Default true.
@@ -216,7 +225,18 @@ export class Sharding extends Context.Service<Sharding, ShardingShape>()("telex/
         }
         // an entity's asker on another node gets ShardingError (StateNotSaved, ShardLost) as a runtime error
         registerRuntimeError(ShardingError)
-        const runtime = yield* Runtime.make({ shards, timing: t, bufferSize, hosting: options?.hosting !== false, onEvent: options?.onEvent })
+        const minMembers = options?.minMembers ?? 1
+        if (!Number.isInteger(minMembers) || minMembers < 1) {
+          return yield* new ShardingConfigError({ message: `minMembers must be a positive integer, got ${String(minMembers)}` })
+        }
+        const runtime = yield* Runtime.make({
+          shards,
+          timing: t,
+          bufferSize,
+          minMembers,
+          hosting: options?.hosting !== false,
+          onEvent: options?.onEvent
+        })
         // regions before the node actor: a peer that sees the node sees its regions
         for (const entity of options?.entities ?? []) yield* runtime.register(entity)
         yield* runtime.start

@@ -52,6 +52,8 @@ export interface Config {
   readonly shards: number
   readonly timing: Timing
   readonly bufferSize: number
+  /** members (this node included) seen before the first shards are taken */
+  readonly minMembers: number
   /** false: a proxy that routes to the members and never owns a shard */
   readonly hosting: boolean
   readonly onEvent: ((event: ShardingEvent) => void) | undefined
@@ -1274,12 +1276,21 @@ export const make = (config: Config) =>
       effect.pipe(Effect.timeout(t.renewIntervalMillis), Effect.result)
 
     const startedAt = now()
+    /** set once `minMembers` members were seen: from then on, shards are placed among whoever is up */
+    let enoughMembers = config.minMembers <= 1
     /**
-     * Whether this node's view of the members is worth acquiring by: on a node with peers, not
-     * before a renew interval since start (its seeds connect and are probed meanwhile) — else a
-     * node starting with others would take every free shard, then hand most of them off.
+     * Whether this node's view of the members is worth acquiring by: once `minMembers` were seen,
+     * and on a node with peers, not before a renew interval since start (its seeds connect and are
+     * probed meanwhile) — else a node starting with others would take every free shard, then hand
+     * most of them off.
      */
-    const settledMembers = () => node === undefined || now() - startedAt >= t.renewIntervalMillis || node.peers().length === 0
+    const settledMembers = () => {
+      if (!enoughMembers) {
+        if (placementMembers.length < config.minMembers) return false
+        enoughMembers = true
+      }
+      return node === undefined || now() - startedAt >= t.renewIntervalMillis || node.peers().length === 0
+    }
 
     /** set when the layer closes: the loops change nothing more */
     let closing = false
