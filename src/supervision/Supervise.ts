@@ -21,13 +21,34 @@
  * - `restart`: the behaviour's init runs again in the same actor — same ref, same mailbox, same
  *   links and monitors — after the old incarnation's finalizers, and after `backoff` if given.
  *   Messages that arrive meanwhile wait in the mailbox (Pekko's stash during a backoff) and go to
- *   the new incarnation. A failing re-init ends the actor.
+ *   the new incarnation. `limit`: past `maxRestarts` restarts by the rule within `within`, the
+ *   failure ends the actor instead.
  * - `stop`: the actor stops with the failure's `Error` reason (as if unsupervised).
+ * - no rule fits: the failure ends the actor as usual, and its supervisor decides.
  *
  * The asker of an ask whose handler crashed and was restarted or stopped gets `ActorStopped`, as
  * from an unsupervised actor's crash (or the defect itself when it is a registered runtime
  * error, see `registerRuntimeError`).
- * - no rule fits: the failure ends the actor as usual, and its supervisor decides.
+ *
+ * A failing init is a failure like any other, as in Pekko (whose restart catches a failing
+ * setup as it does a failing message). During an in-place restart, the rule that fits its
+ * error or defect decides: `restart` runs the failed incarnation's finalizers and stops its
+ * children, waits that rule's backoff and runs the init again, counted against that rule's
+ * `limit`; past the limit, under `stop` or `resume` (no incarnation to go on with), or when no
+ * rule fits, the actor ends with the init's failure. Messages wait in the mailbox meanwhile and
+ * go to the first incarnation whose init succeeds. Under a `restart` rule with neither backoff
+ * nor limit, an init that always fails is tried again until the actor is stopped (as Pekko's),
+ * but once per turn of the scheduler, each attempt after a yield: the node's other fibers,
+ * timers and I/O run between attempts, and a stop of the actor ends the loop. Give such a rule
+ * a `backoff` or a `limit` when its init may fail for long.
+ *
+ * At spawn, the first init that fails is tried again only under a `restart` rule with a
+ * `limit` (Pekko's `restart.withLimit`), at most `maxRestarts` times whatever the window: the
+ * spawn waits (through the backoffs) and returns the started actor, or fails with `SpawnError`
+ * and the last failure. Under any other rule the spawn fails at the first failure, as an
+ * unsupervised one: Pekko's unlimited restart gives up at once too (an init that fails at
+ * spawn likely always fails), and its unlimited backoff's retrying forever would be a spawn
+ * that never returns.
  *
  * Timers (`startTimer`, `startPeriodicTimer`) belong to an incarnation: an in-place restart
  * cancels them (Pekko), so the new incarnation gets no message from a timer it did not start.
@@ -66,7 +87,8 @@ export interface Rule {
   readonly backoff?: Duration.Input | undefined
   /**
    * `restart` only (Pekko's `withLimit`): more than `maxRestarts` in-place restarts by this rule
-   * within `within` and the failure ends the actor instead
+   * within `within` and the failure ends the actor instead (a failing re-init's restart counts).
+   * With a limit, a failing first init is also tried again at spawn, at most `maxRestarts` times.
    */
   readonly limit?: { readonly maxRestarts: number; readonly within: Duration.Input } | undefined
   /**
@@ -200,16 +222,74 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
       )
     })
 
-  const restart = (st: Supervised, rule: Rule, error: unknown) =>
+  /** One init of the behaviour, in the current incarnation's scope. */
+  const initIn = (st: Supervised) => Scope.provide(inner.init, st[Incarnation])
+
+  /**
+   * The `restart` rule a failed init is tried again under: the first rule that fits its failure,
+   * when it says `restart` and its limit allows another (an interruption is the actor stopping,
+   * and a `resume` has no incarnation to go on with). At spawn (`retries`, those made so far),
+   * only a rule with a limit, and at most `maxRestarts` times whatever its window.
+   */
+  const retryRule = (st: Supervised, cause: Cause.Cause<unknown>, retries?: number) => {
+    if (Cause.hasInterrupts(cause)) return Effect.succeed(undefined)
+    const rule = rules.find((r) => fits(r, Cause.squash(cause)))
+    if (rule === undefined || rule.directive !== "restart") return Effect.succeed(undefined)
+    if (retries !== undefined && (rule.limit === undefined || retries >= rule.limit.maxRestarts)) return Effect.succeed(undefined)
+    return Effect.map(withinLimit(st, rule), (ok) => ok ? rule : undefined)
+  }
+
+  /**
+   * Ends the current incarnation and makes the scope of the next: timers, finalizers, children,
+   * then the rule's backoff. `again` (the incarnation is an init that failed): with no backoff,
+   * the next init waits for the next turn of the scheduler, so that an init that fails at once
+   * under a rule with no limit is tried again forever (as Pekko's) without taking the thread.
+   */
+  const renew = (st: Supervised, rule: Rule, error: unknown, again: boolean) =>
     Effect.gen(function*() {
       // the old incarnation's timers would send its messages to the new one (Pekko cancels them)
       yield* st[Ctx].supervision.cancelTimers()
       yield* Scope.close(st[Incarnation], Exit.fail(new PreRestart({ message: describe(error) })))
       if (rule.stopChildren !== false) yield* stopChildren(st[Ctx])
       if (rule.backoff !== undefined) yield* Effect.sleep(rule.backoff)
+      else if (again) yield* Effect.yieldNow
       st[Incarnation] = yield* Scope.fork(st[Outer], "sequential")
-      incarnate(st, yield* Scope.provide(inner.init, st[Incarnation]).pipe(Effect.orDie))
     })
+
+  /**
+   * An in-place restart under `rule`: a new incarnation in place of the one that failed. An init
+   * that fails is a failure under the rules as any other (Pekko's restart catches a failing
+   * setup as a failing message): restarted again under the rule that fits it, or the actor ends
+   * with it (as a defect: a typed failure of an ask's handler would be taken for its reply).
+   */
+  const restart = (st: Supervised, rule: Rule, error: unknown) =>
+    Effect.gen(function*() {
+      let under = rule
+      let failure = error
+      for (let again = false;; again = true) {
+        yield* renew(st, under, failure, again)
+        const exit = yield* Effect.exit(initIn(st))
+        if (Exit.isSuccess(exit)) return incarnate(st, exit.value)
+        const next = yield* retryRule(st, exit.cause)
+        if (next === undefined) return yield* Effect.orDie(Effect.failCause(exit.cause))
+        under = next
+        failure = Cause.squash(exit.cause)
+      }
+    })
+
+  /**
+   * The first init, at spawn. Tried again only under a `restart` rule with a `limit` (Pekko's
+   * `restart.withLimit` retries a failing first setup; its unlimited restart gives up at once, a
+   * first init that fails being likely to fail forever), and at most `maxRestarts` times: the
+   * spawn waits, and returns a started actor or fails with the last failure, as unsupervised.
+   */
+  const start = (st: Supervised, retries = 0): ReturnType<typeof initIn> =>
+    // (the init as before when it succeeds, as nearly all do: what a retry needs is made on a failure)
+    Effect.catchCause(initIn(st), (cause) =>
+      Effect.flatMap(retryRule(st, cause, retries), (rule) =>
+        rule === undefined
+          ? Effect.failCause(cause)
+          : Effect.andThen(renew(st, rule, Cause.squash(cause), true), Effect.suspend(() => start(st, retries + 1)))))
 
   /**
    * What the asker of a handler that crashed (restarted or stopped) gets: `ActorStopped`, as from
@@ -348,9 +428,8 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
   const init = Effect.gen(function*() {
     const ctx = yield* ActorContext
     const outer = yield* Effect.scope
-    const scope = yield* Scope.fork(outer, "sequential")
-    const st = new Handlers(ctx, outer, scope)
-    const current = yield* Scope.provide(inner.init, scope)
+    const st = new Handlers(ctx, outer, yield* Scope.fork(outer, "sequential"))
+    const current = yield* start(st)
     // one closure for every tag (the message carries its tag), for whoever calls a tag's handler
     // itself (an outer Supervise.behavior, a wrapper); the cell calls `dispatch`
     const onMessage = (message: { readonly _tag: string }) => handle(st, message)
