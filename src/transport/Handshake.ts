@@ -23,12 +23,13 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { type NodeId, nodeKey } from "../actors/ActorRef.ts"
 import * as Codec from "./Codec.ts"
 import { encodeFrame, type Frame, FrameDecoder, FrameType, maxUnauthenticatedFrameSize } from "./Frame.ts"
 import { realTimers, type Socket, type Timers } from "./Network.ts"
 import type { AuthGate } from "./AuthThrottle.ts"
-import { HandshakeError, type RefuseCode } from "./TransportError.ts"
+import { HandshakeError, RefuseCode } from "./TransportError.ts"
 
 export const PROTOCOL_VERSION = 1
 
@@ -87,6 +88,8 @@ export interface Established {
   /** the protocol table of our READY (one registered since is advertised once the connection is up) */
   readonly protocolsSent: Readonly<Record<string, string>>
 }
+
+const isRefuseCode = Schema.is(RefuseCode)
 
 const encoder = new TextEncoder()
 // invalid UTF-8 is no JSON text: refused like any body that is not a JSON object
@@ -316,11 +319,12 @@ const run = (
     const onFrame = (frame: Frame, rest: Array<Frame>): void => {
       if (frame.type === FrameType.Refuse) {
         const body = parse(frame)
-        return fail(
-          typeof body?.code === "string" ? body.code : "protocol",
-          `refused by peer: ${typeof body?.reason === "string" ? body.reason : "no reason given"}`,
-          false
-        )
+        const reason = typeof body?.reason === "string" ? body.reason : "no reason given"
+        // a code we do not know (a newer peer's, or anything a peer sends) is a refusal all the
+        // same: kept in the message, as `protocol` (a HandshakeError holds only our codes)
+        return isRefuseCode(body?.code)
+          ? fail(body.code, `refused by peer: ${reason}`, false)
+          : fail("protocol", `refused by peer (code ${JSON.stringify(body?.code) ?? "none"}): ${reason}`, false)
       }
       const body = parse(frame)
       if (body === undefined) {

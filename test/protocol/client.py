@@ -741,6 +741,21 @@ def scenario_handshake(ctx):
     refused("the server's own name", "name", node={"name": ctx.args["server"], "incarnation": 1})
     refused("order: codec before name", "codec", codecs=["cbor"], node={"name": ctx.args["server"], "incarnation": 1})
 
+    # 3.6: a REFUSE is the sender's last frame, whatever its code (receivers accept unknown codes):
+    # the node answers nothing, closes, and goes on serving
+    for step, code in (("HELLO", "overloaded"), ("AUTH", "overloaded"), ("HELLO", 7)):
+        k = ctx.conn()
+        if step == "AUTH":
+            k.hello()
+            k.read_handshake(CHALLENGE)
+        k.send_frame(REFUSE, encode_json({"code": code, "reason": "a client giving up"}))
+        r = k.read_frame_or_close(3)
+        check(f"3.6 a REFUSE with code {json.dumps(code)} in place of {step}: closed, nothing sent", r is None and k.closed, repr(r)[:200])
+        k.close()
+        k = ctx.connect()
+        check(f"3.6 ...and the node serves the next client", k.lookup("counter") is not None)
+        k.close()
+
     k = ctx.conn()
     check("3.6 wrong AUTH proof", refusal(lambda: k.handshake(auth_secret="not the secret")) == "auth")
     k.close()

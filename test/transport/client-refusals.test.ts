@@ -86,3 +86,29 @@ describe("Telex as the client refuses a server's bad CHALLENGE or READY with sec
       }
     }).pipe(Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Error")))
 })
+
+describe("a REFUSE whose code Telex does not know", () => {
+  it.live("is a refusal like any other: the dial fails, the node goes on", () =>
+    Effect.gen(function*() {
+      const a = yield* TestNode.startNode("a")
+      const server = yield* Effect.acquireRelease(
+        Effect.callback<Net.Server>((resume) => {
+          const server = Net.createServer((socket) => {
+            socket.on("error", () => {})
+            // a newer (or any) server's code: sent in place of the CHALLENGE
+            socket.once("data", () => {
+              socket.end(encodeFrame(FrameType.Refuse, Buffer.from(JSON.stringify({ code: "overloaded", reason: "try later" }))))
+            })
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.sync(() => server.close())
+      )
+      const port = (server.address() as Net.AddressInfo).port
+      const exit = yield* Effect.exit(a.node.connect({ name: "newer", host: "127.0.0.1", port }, "2 seconds"))
+      assert.isTrue(exit._tag === "Failure", "the dial is refused")
+      // the node still works (a HandshakeError that could not be built threw out of the socket's data event)
+      const b = yield* TestNode.startNode("b")
+      yield* a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port }, "2 seconds")
+    }).pipe(Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Error")))
+})
