@@ -771,6 +771,20 @@ def scenario_handshake(ctx):
         k.close()
         check("3.6 a guessed secret: auth", code == "auth", code)
     check("3.6 the 5th failed proof in a row waited for its turn (>= 100 ms after the 4th)", took[3] >= 0.09, json.dumps(took))
+    # 3.5: a READY sent right behind a valid AUTH (not waiting for the server's READY) arrives
+    # while that AUTH waits for its turn: the handshake is refused with protocol
+    k = ctx.conn()
+    k.hello()
+    ch = k.read_handshake(CHALLENGE)
+    k.raw(frame(AUTH, encode_json({"proof": proof(ctx.secret, "client", ch["nonce"], k.nonce, ch["node"], k.me)}))
+          + frame(READY, encode_json({"protocols": {}})))
+    try:
+        k.read_handshake(READY)
+        check("3.5 a READY sent with a valid AUTH while the address is paced: REFUSE protocol", False, "admitted")
+    except Refused as r:
+        check("3.5 a READY sent with a valid AUTH while the address is paced: REFUSE protocol", r.code == "protocol"
+              and "READY" in r.reason, r.reason)
+    k.close()
     k = ctx.connect()
     check("3.6 then a valid proof from the same address is admitted", k.server_ready is not None)
     k.close()
