@@ -2979,6 +2979,8 @@ def scenario_client_holds(ctx):
 
 def hello_outcome(ftype, body, cluster, server_name):
     """The REFUSE code a server answers a first frame with, in the order of section 3.6, or "admitted"."""
+    if ftype == REFUSE:
+        return "closed without REFUSE"  # 3.6: a REFUSE of any code, or body, ends the handshake unanswered
     try:
         h = strict_json(body)
     except (ValueError, RecursionError, UnicodeDecodeError):
@@ -3029,7 +3031,9 @@ def scenario_hello_fuzz(ctx):
         body = encode_json(h)
         if r.random() < 0.1:
             body = Fuzz(r, None, None, None).mutate(body)
-        ftype = HELLO if r.random() < 0.9 else r.choice([AUTH, READY, MESSAGE])
+        ftype = HELLO if r.random() < 0.9 else r.choice([AUTH, READY, MESSAGE, REFUSE])
+        if ftype == REFUSE and r.random() < 0.8:
+            body = encode_json({"code": r.choice(pool + ["overloaded", "auth", "protocol"]), "reason": r.choice(pool)})
         want = hello_outcome(ftype, body, ctx.cluster, server)
         k = ctx.conn()
         k.send_frame(ftype, body)
