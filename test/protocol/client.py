@@ -1545,6 +1545,26 @@ def scenario_signals(ctx):
     c.send([STOP, a["id"], {"_tag": "Normal"}])
     check("8.5 Demonitor: no Down", c.take(lambda e: e[0] == DOWN and e[1] == 9, 0.5) is None)
 
+    # a monitor id used again names the new monitor: the earlier one is dropped
+    a, b = spawn(c), spawn(c)
+    reused = 1_000_001
+    c.send([MONITOR, me, a["id"], reused])
+    c.send([MONITOR, me, b["id"], reused])
+    c.send([STOP, a["id"], {"_tag": "Normal"}])
+    check("8.5 a Monitor whose id is in use replaces that monitor: no Down for the first actor",
+          c.take(lambda e: e[0] == DOWN and e[1] == reused, 0.5) is None)
+    c.send([DEMONITOR, b["id"], reused])
+    c.send([STOP, b["id"], {"_tag": "Normal"}])
+    check("8.5 ...and a Demonitor of that id cancels the monitor it names now: no Down",
+          c.take(lambda e: e[0] == DOWN and e[1] == reused, 0.5) is None)
+    a = spawn(c)
+    c.send([MONITOR, me, a["id"], reused])
+    c.send([MONITOR, me, a["id"], reused])
+    c.send([STOP, a["id"], {"_tag": "Normal"}])
+    first = c.take(lambda e: e[0] == DOWN and e[1] == reused, 2)
+    check("8.5 two Monitors of one actor with one id: one Down", first is not None
+          and c.take(lambda e: e[0] == DOWN and e[1] == reused, 0.5) is None, json.dumps(first))
+
     # every exit reason of 7.2, through Stop and Down
     for reason in ({"_tag": "Normal"}, {"_tag": "Shutdown"}, {"_tag": "Killed"}, {"_tag": "Error", "message": "line 1\nline 2"},
                    {"_tag": "NoProc"}, {"_tag": "NoConnection"}, {"_tag": "NoConnection", "node": "elsewhere"}):

@@ -194,6 +194,14 @@ export const onMonitor = (router: Router, peer: Peer, e: Envelope.Monitor): stri
   const [, watcherAddress, to, remoteId] = e
   // the Down goes back to the watcher's node: one named for another node would be lost there
   if (watcherAddress.node.name !== peer.name) return "monitor from an actor of another node"
+  // a monitor id the peer already uses names this monitor from now on: the earlier one is dropped
+  // (its Down could not be told apart, nor could a Demonitor cancel it)
+  const previous = peer.watch.remoteMonitors.get(remoteId)
+  if (previous !== undefined) {
+    peer.watch.remoteMonitors.delete(remoteId)
+    peer.watch.localToRemote.delete(previous.localId)
+    previous.cell.removeMonitor(previous.localId)
+  }
   const cell = router.system.local(to)
   // (an actor that is stopping is monitored: its Down comes when it is gone, with its reason)
   if (cell === undefined) {
