@@ -989,6 +989,20 @@ def scenario_msgpack(ctx):
     echo = c.lookup("echo")
     big_text = "m\u00e9" * 100_000
     expect("4.3 fragments with msgpack", c.ask(echo, {"_tag": "Echo", "text": big_text}, timeout=10), [0, big_text])
+    # section 5: an extension value msgpackr decodes (type 0x42, a BigInt 5) is a value of the wrong
+    # type like any other: where a string is expected, the answer is the same as for the number 5
+    bigint = b"\xd4\x42\x05"
+    arr = lambda *parts: bytes([0x90 + len(parts)]) + b"".join(parts)  # noqa: E731
+    c.send_frame(MESSAGE, arr(mp_encode(ASK), mp_encode(addr["id"]), mp_encode("Counter"), b"\x81" + mp_encode("_tag") + bigint,
+                              mp_encode(4242), mp_encode(None)))
+    got = c.take(lambda e: e[0] == REPLY and e[1] == 4242, 3)
+    check("5 an ask whose _tag is an extension value: InvalidMessage, the connection up", got is not None and got[2] == 2
+          and got[3].get("_tag") == "InvalidMessage" and "unknown message tag 5 " in got[3].get("issue", ""), f"{got} {c.close_reason}")
+    c.send_frame(MESSAGE, arr(mp_encode(TELL), mp_encode(addr["id"]), mp_encode("Counter"), b"\x81" + mp_encode("_tag") + bigint))
+    c.send_frame(MESSAGE, arr(mp_encode(SPAWN), mp_encode("sx"), bigint, mp_encode(None)))
+    got = c.take(lambda e: e[0] == SPAWNED and e[1] == "sx", 3)
+    expect("5 a tell whose _tag, then a Spawn whose module, is an extension value: a dead letter, then a Spawned error",
+           got, [SPAWNED, "sx", None, f"module 5 is not spawnable on {c.server['name']}"])
     c.send_frame(MESSAGE, b"\xc1")
     check("10 a body that is not MessagePack closes the connection", c.wait_closed(3))
     c.close()

@@ -17,6 +17,18 @@ export const isAddress = (u: unknown): u is ActorAddress =>
   isRecord(u) && typeof u.id === "number" && typeof u.protocol === "string" &&
   isRecord(u.node) && typeof u.node.name === "string" && typeof u.node.incarnation === "number"
 
+/**
+ * `JSON.stringify(u)` for an error text that quotes a peer's value, without throwing: a value JSON
+ * cannot write (a BigInt, which a MessagePack extension decodes to) is written by `String`.
+ */
+export const quote = (u: unknown): string | undefined => {
+  try {
+    return JSON.stringify(u)
+  } catch {
+    return String(u)
+  }
+}
+
 /** A Schema-encoded (or decoded) message's `_tag`, if it has one. */
 export const tagOf = (message: unknown): unknown => isRecord(message) ? message._tag : undefined
 

@@ -26,7 +26,7 @@ import * as ProtocolRegistry from "../../actors/ProtocolRegistry.ts"
 import { fromTraceparent, type LocalActor, Offer, type Reply, withResolver } from "../../actors/Kernel.ts"
 import type { Connection } from "../Connection.ts"
 import { type Ask, decode, Kind, type Reply as ReplyEnvelope, ReplyKind, type Tell } from "../Envelope.ts"
-import { decodeReason, decoderFor, encoderFor, issueOf, tagOf } from "./codecs.ts"
+import { decodeReason, decoderFor, encoderFor, issueOf, quote, tagOf } from "./codecs.ts"
 import { countCredit, hold, inSlack, onHold, onRelease } from "./flow.ts"
 import type { Peer } from "./peers.ts"
 import { onAnswer, onLookup, onSpawn } from "./requests.ts"
@@ -130,7 +130,7 @@ const unknownTag = (protocol: AnyProtocol, message: unknown, tag: unknown): stri
   const tags = Object.keys(protocol.messages).sort().join(", ")
   return typeof message !== "object" || message === null || Array.isArray(message)
     ? `a message of ${protocol.name} is an object {"_tag": one of ${tags}, ...fields}, not ${Array.isArray(message) ? "an array" : message === null ? "null" : typeof message}`
-    : `unknown message tag ${JSON.stringify(tag) ?? "(none)"} for ${protocol.name} (its tags: ${tags})`
+    : `unknown message tag ${quote(tag) ?? "(none)"} for ${protocol.name} (its tags: ${tags})`
 }
 
 const onTell = (router: Router, peer: Peer, conn: Connection, e: Tell, bytes: number): void => {

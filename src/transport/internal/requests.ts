@@ -19,6 +19,7 @@ import type { ActorAddress } from "../../actors/ActorRef.ts"
 import * as Envelope from "../Envelope.ts"
 import { Kind } from "../Envelope.ts"
 import type { Cancel, Timers } from "../Network.ts"
+import { quote } from "./codecs.ts"
 import type { Peer } from "./peers.ts"
 import type { Router } from "./router.ts"
 
@@ -175,7 +176,7 @@ export const onLookup = (router: Router, peer: Peer, [, requestId, name]: Envelo
 export const onSpawn = (router: Router, peer: Peer, [, requestId, module, name]: Envelope.Spawn): void => {
   const spawn = typeof module === "string" ? router.spawnable.get(module) : undefined
   if (spawn === undefined) {
-    router.send(peer, [Kind.Spawned, requestId, null, `module ${JSON.stringify(module)} is not spawnable on ${router.system.nodeId.name}`])
+    router.send(peer, [Kind.Spawned, requestId, null, `module ${quote(module)} is not spawnable on ${router.system.nodeId.name}`])
     return
   }
   if (name !== null && name !== undefined && typeof name !== "string") {
