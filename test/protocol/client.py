@@ -933,6 +933,14 @@ def scenario_messaging(ctx):
     expect("6 reply kind 1: the declared error", c.ask(addr, {"_tag": "Decrement", "by": 100}), [1, {"_tag": "Overdrawn", "balance": 5}])
     expect("6 a tell-kind message asked: success null", c.ask(addr, {"_tag": "Increment", "by": 1}), [0, None])
     expect("6 reply kind 0", c.ask(addr, {"_tag": "Decrement", "by": 1}), [0, 5])
+    # 5: a string holding a lone surrogate comes back as JSON.stringify writes it, a \u escape
+    echo = c.lookup("echo")
+    c.keep_bodies = {}
+    c.send([ASK, echo["id"], "Echo", {"_tag": "Echo", "text": "a\ud800b"}, 5005, None])
+    got = c.take(lambda e: e[0] == REPLY and e[1] == 5005)
+    check("5 a lone surrogate in a string: echoed, as the escape \\ud800", got == [REPLY, 5005, 0, "a\ud800b"]
+          and c.keep_bodies.get("5005") == b'[2,5005,0,"a\\ud800b"]', repr(c.keep_bodies.get("5005")))
+    c.keep_bodies = None
     expect("5 fields a message's Schema does not declare are ignored", c.ask(addr, {"_tag": "Get", "unknown": [1, 2]}), [0, 5])
     expect("8.2 a sender that is not an address counts as null", c.ask(addr, {"_tag": "Get"}, sender="nobody"), [0, 5])
     expect("8.2 a traceparent appended", c.ask(addr, {"_tag": "Get"}, extra=["00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"]), [0, 5])
