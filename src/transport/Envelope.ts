@@ -42,7 +42,7 @@
  */
 import type { ActorAddress } from "../actors/ActorRef.ts"
 import type { OverflowPolicy } from "../actors/Mailbox.ts"
-import { isAddress } from "./internal/codecs.ts"
+import { isAddress, quote } from "./internal/codecs.ts"
 
 export const Kind = {
   Tell: 0,
@@ -199,7 +199,7 @@ const decodeStop = (e: Raw): Decoded<Stop> => isStop(e) ? e : "malformed stop"
 const decodeSpawn = (e: Raw): Decoded<Spawn> => [Kind.Spawn, e[1], e[2], e[3]]
 
 const decodeSpawned = (e: Raw): Decoded<Spawned> =>
-  [Kind.Spawned, e[1], isAddress(e[2]) ? e[2] : null, e[3] === undefined || e[3] === null ? null : String(e[3])]
+  [Kind.Spawned, e[1], isAddress(e[2]) ? e[2] : null, e[3] === undefined || e[3] === null ? null : typeof e[3] === "string" ? e[3] : String(quote(e[3]))]
 
 const decodeLookup = (e: Raw): Decoded<Lookup> => [Kind.Lookup, e[1], e[2]]
 

@@ -1176,6 +1176,7 @@ def scenario_invalid(ctx):
     closes(ctx, "a Demonitor of garbage", sm([DEMONITOR, "x", "y"]), False)
     closes(ctx, "a Found for no request", sm([FOUND, 12345, None]), False)
     closes(ctx, "a Spawned for no request", sm([SPAWNED, "x", None, None]), False)
+    closes(ctx, "a Spawned for no request whose error is an object with a toString field", sm([SPAWNED, "x", None, {"toString": 1}]), False)
     closes(ctx, "a Reply for no ask", sm([REPLY, 12345, 0, 1]), False)
     closes(ctx, "a Down for no monitor", sm([DOWN, 12345, None, "not a reason"]), False)
     closes(ctx, "an Unlink for no actor", mine(lambda me: [UNLINK, me, 424242]), False)

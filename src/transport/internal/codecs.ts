@@ -18,14 +18,15 @@ export const isAddress = (u: unknown): u is ActorAddress =>
   isRecord(u.node) && typeof u.node.name === "string" && typeof u.node.incarnation === "number"
 
 /**
- * `JSON.stringify(u)` for an error text that quotes a peer's value, without throwing: a value JSON
- * cannot write (a BigInt, which a MessagePack extension decodes to) is written by `String`.
+ * `JSON.stringify(u)` for a text that quotes a peer's value, without throwing: a BigInt (which a
+ * MessagePack extension decodes to) is written as its digits, anything else JSON cannot write
+ * (a BigInt inside) by its type, never by `String` (a peer's `{"toString": 1}` would throw).
  */
 export const quote = (u: unknown): string | undefined => {
   try {
     return JSON.stringify(u)
   } catch {
-    return String(u)
+    return typeof u === "bigint" ? u.toString() : Object.prototype.toString.call(u)
   }
 }
 
