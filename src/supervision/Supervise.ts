@@ -48,7 +48,9 @@
  * and the last failure. Under any other rule the spawn fails at the first failure, as an
  * unsupervised one: Pekko's unlimited restart gives up at once too (an init that fails at
  * spawn likely always fails), and its unlimited backoff's retrying forever would be a spawn
- * that never returns.
+ * that never returns. A runtime that handles a failing start itself (sharding activates an
+ * entity again at its next message, and answers the waiting ones `ActivationFailed` at once)
+ * turns that off (`retryStart: false`).
  *
  * Timers (`startTimer`, `startPeriodicTimer`) belong to an incarnation: an in-place restart
  * cancels them (Pekko), so the new incarnation gets no message from a timer it did not start.
@@ -168,6 +170,11 @@ interface Supervised {
   [tag: string]: ((message: any) => Effect.Effect<unknown, unknown, any>) | undefined
 }
 
+export interface Options {
+  /** whether a failing first init is tried again at spawn under a `restart` rule with a limit (see the module doc); default true */
+  readonly retryStart?: boolean | undefined
+}
+
 /**
  * Wraps a behaviour with per-failure directives (see the module doc). What does not depend on
  * one actor (the rules, which tags are asks, the failure handling) is made here once, shared by
@@ -175,8 +182,10 @@ interface Supervised {
  */
 export const behavior = <D extends Actor.MessageDefs, E, R>(
   inner: Actor.Behavior<D, E, R>,
-  rules: ReadonlyArray<Rule>
+  rules: ReadonlyArray<Rule>,
+  options?: Options
 ): Actor.Behavior<D, E, R> => {
+  const retryStart = options?.retryStart !== false
   check(rules)
   const protocol = inner.protocol
   const tags = Object.keys(protocol.defs)
@@ -429,7 +438,7 @@ export const behavior = <D extends Actor.MessageDefs, E, R>(
     const ctx = yield* ActorContext
     const outer = yield* Effect.scope
     const st = new Handlers(ctx, outer, yield* Scope.fork(outer, "sequential"))
-    const current = yield* start(st)
+    const current = yield* (retryStart ? start(st) : initIn(st))
     // one closure for every tag (the message carries its tag), for whoever calls a tag's handler
     // itself (an outer Supervise.behavior, a wrapper); the cell calls `dispatch`
     const onMessage = (message: { readonly _tag: string }) => handle(st, message)

@@ -1002,7 +1002,9 @@ export const make = (config: Config) =>
         { match: (e) => e instanceof ShardingError && e.reason === "ShardLost", directive: "stop" },
         ...entity.restart
       ]
-      const supervised = Supervise.behavior(inner, rules)
+      // a failing activation is the runtime's to handle (its waiting messages fail with
+      // ActivationFailed at once; the next message, or a singleton's next round, tries again)
+      const supervised = Supervise.behavior(inner, rules, { retryStart: false })
       return reg.init = ActorContext.use((actx) => {
         const entry = entryOf(actx)
         const state = entry.shard
