@@ -884,6 +884,36 @@ def scenario_handshake(ctx):
         check("3.2 an impostor server is detected", True)
     k.close()
 
+    # 3.6 (last: it leaves this address refused for a while): AUTHs that come faster than the
+    # address's turns take them all the same, so a valid proof behind them is refused at once
+    for _ in range(3):
+        k = ctx.conn()
+        refusal(lambda: k.handshake(auth_secret="not the secret"))
+        k.close()
+    flood = []
+    for _ in range(60):
+        k = ctx.conn()
+        k.hello()
+        k.read_handshake(CHALLENGE)
+        flood.append(k)
+    good = ctx.conn()
+    good.hello()
+    ch = good.read_handshake(CHALLENGE)
+    for k in flood:
+        k.send_frame(AUTH, encode_json({"proof": "bm90IGEgcHJvb2Y="}))
+    time.sleep(0.05)
+    good.send_frame(AUTH, encode_json({"proof": proof(ctx.secret, "client", ch["nonce"], good.nonce, ch["node"], good.me)}))
+    start = time.monotonic()
+    try:
+        good.read_handshake(READY)
+        check("3.6 behind a flood of AUTHs, a valid proof is refused at once, unverified", False, "admitted")
+    except Refused as r:
+        check("3.6 behind a flood of AUTHs, a valid proof is refused at once, unverified", r.code == "auth"
+              and r.reason.startswith("too many failed authentications") and time.monotonic() - start < 1, r.reason)
+    good.close()
+    for k in flood:
+        k.close()
+
 
 def scenario_handshake_timeout(ctx):
     k = ctx.conn()
