@@ -92,15 +92,23 @@ interface Proc {
 
 export class TestClusterError extends Error {}
 
-const freePort = (): Promise<number> =>
+/** A free port, held (listened on) until `release`: no other listen(0) of this process gets it meanwhile. */
+const reservePort = (): Promise<{ readonly port: number; readonly release: () => Promise<void> }> =>
   new Promise((resolve, reject) => {
     const server = Net.createServer()
     server.once("error", reject)
     server.listen(0, "127.0.0.1", () => {
       const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
+      let released: Promise<void> | undefined
+      resolve({ port, release: () => released ??= new Promise((done) => server.close(() => done())) })
     })
   })
+
+const freePort = async (): Promise<number> => {
+  const { port, release } = await reservePort()
+  await release()
+  return port
+}
 
 export interface TestCluster extends ClusterHandle {
   readonly names: ReadonlyArray<string>
@@ -136,7 +144,19 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
     const secret = `test-${Math.random().toString(36).slice(2)}`
     const names = options.nodes.map((n) => n.name)
     const ports = new Map<string, number>()
-    for (const n of options.nodes) ports.set(n.name, options.ports?.[n.name] ?? (yield* Effect.promise(freePort)))
+    // the nodes' ports stay held until the proxies listen: a port let go at once could be the one
+    // the kernel gives a proxy next, and two nodes' configs would then name the same port
+    const held: Array<() => Promise<void>> = []
+    for (const n of options.nodes) {
+      const given = options.ports?.[n.name]
+      if (given !== undefined) ports.set(n.name, given)
+      else {
+        const { port, release } = yield* Effect.promise(reservePort)
+        ports.set(n.name, port)
+        held.push(release)
+        yield* Effect.addFinalizer(() => Effect.promise(release))
+      }
+    }
     const proxies = new Map<string, FaultProxy>()
     let seed = options.seed ?? 1
     for (const a of names) {
@@ -148,6 +168,7 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
         proxies.set(`${a}→${b}`, proxy)
       }
     }
+    yield* Effect.promise(() => Promise.all(held.map((release) => release())))
     const procs = new Map<string, Proc>()
     const writeConfig = (n: TestClusterOptions["nodes"][number]) => {
       const config = {
