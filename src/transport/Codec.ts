@@ -9,9 +9,6 @@
  *   packer/unpacker pair, and every packed envelope must be sent, in order.
  * - `msgpack`: standard MessagePack (maps, no extensions) — any MessagePack library can speak it.
  *   64-bit integers decode as numbers (as in JSON, exact up to 2^53).
- *
- * Both MessagePack codecs decode to the protocol's data model only (`dataModel` below): what a
- * peer's extension types decode to in msgpackr is mapped or refused.
  * - `json`: UTF-8 JSON, for debugging and the simplest foreign clients.
  *
  * msgpackr is used rather than a hand-written encoder: it is well kept, fast (native string
@@ -19,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { C1, Packr, RESET_BUFFER_MODE, Unpackr } from "msgpackr"
+import { Packr, RESET_BUFFER_MODE, Unpackr } from "msgpackr"
 
 export type CodecName = "msgpackr-records" | "msgpack" | "json"
 
@@ -95,66 +92,16 @@ const packing = (make: () => Packr, records: boolean): Pick<Codec, "encode" | "e
   }
 }
 
-const refuse = (v: object): never => {
-  throw new Error(`${v === C1 ? "the never-used byte 0xc1" : `a MessagePack extension value (${Object.prototype.toString.call(v).slice(8, -1)})`} is not part of the protocol`)
-}
-
-/**
- * `v`, in the protocol's data model (docs/protocol.md section 5): `null`, booleans, numbers,
- * strings, arrays, plain objects, byte arrays (`bin`), and `undefined` (extension 0, which a
- * msgpackr-records packer writes for an absent value). A BigInt (msgpackr's extension 0x42)
- * becomes a number, as a 64-bit integer does; a Date (the timestamp extension -1, which msgpackr
- * writes for a Date) becomes its ISO text (or `null`), as JSON carries it; any other value an
- * extension decodes to (a Set, Error, RegExp, typed array...) or msgpackr's object for 0xc1
- * throws: the body is undecodable, like invalid MessagePack.
- *
- * msgpackr decodes extensions through one table shared by every unpacker in the process (the
- * application's, the SQLite store's), so they cannot be turned off for these unpackers alone: the
- * decoded value is checked instead. Arrays and objects are changed in place; a scalar costs a
- * `typeof`.
- */
-const dataModel = (v: unknown): unknown => {
-  if (typeof v !== "object") return typeof v === "bigint" ? Number(v) : v
-  if (v === null) return v
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const e = v[i]
-      if (typeof e === "object" && e !== null || typeof e === "bigint") v[i] = dataModel(e)
-    }
-    return v
-  }
-  if (Object.getPrototypeOf(v) === Object.prototype) {
-    const o = v as Record<string, unknown>
-    for (const k in o) {
-      const e = o[k]
-      if (typeof e === "object" && e !== null || typeof e === "bigint") o[k] = dataModel(e)
-    }
-    return o
-  }
-  if (v instanceof Uint8Array) return v
-  if (v instanceof Date) return v.toJSON()
-  return refuse(v)
-}
-
 /** msgpackr reads `copyBuffers` from the unpacker at each `bin` it decodes */
 const unpack = (unpackr: Unpackr, bytes: Uint8Array, shared: boolean | undefined): unknown => {
   ;(unpackr as { copyBuffers?: boolean }).copyBuffers = shared === true
-  return dataModel(unpackr.unpack(bytes as Buffer))
+  return unpackr.unpack(bytes as Buffer)
 }
 
 export const make = (name: CodecName): Codec => {
   switch (name) {
     case "msgpackr-records": {
-      // maps and 64-bit integers as the msgpack codec decodes them (a Telex packer writes a Map,
-      // or a BigInt within 64 bits, that a field of any value holds, as one)
-      const unpackr = new Unpackr({
-        useRecords: true,
-        sequential: true,
-        moreTypes: false,
-        structuredClone: false,
-        mapsAsObjects: true,
-        int64AsType: "number"
-      })
+      const unpackr = new Unpackr({ useRecords: true, sequential: true, moreTypes: false, structuredClone: false })
       return {
         name,
         ...packing(() => new Packr({ useRecords: true, sequential: true, moreTypes: false }), true),
