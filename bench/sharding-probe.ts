@@ -15,6 +15,9 @@
  * as keys spread by hash are: what the order alone costs, in cache misses and in socket writes
  * when consecutive asks go to different nodes) and `rr` (the entities' own refs interleaved by
  * node; `rrId`: those per node in spawn order; `fresh`: refs to them made by the probe in one loop).
+ * `sSeqRSeq`, `sSeqRRnd` and `sRndRSeq` ask the spread actors through refs made by the probe, so
+ * that the sender's objects and the receiving actors are each reached in memory order (Seq) or at
+ * random (Rnd) apart from each other.
  * PROBE_KINDS=a,b,... alternates slices of the kinds named (any of the above) and prints the
  * median CPU microseconds per ask (`us_`), thousands of asks per second (`k_`) and socket writes per
  * ask (`w_`, all three nodes') of each, and (`d_`) the median over slices of its CPU less the first
@@ -150,7 +153,28 @@ const three = Effect.gen(function*() {
   yield* pipelined(10_000, plainAsk)
   yield* pipelined(10_000, spreadAsk)
   yield* pipelined(10_000, entityAsk)
-  const extra: Record<string, (i: number) => Effect.Effect<unknown, unknown>> = { spreadShuffled: spreadShuffledAsk, rr: rrAsk, rrId: rrIdAsk, fresh: freshAsk, supShuffled: supShuffledAsk, closure: closureAsk }
+  // refs to the spread actors made here, so that the order of the sender's objects in memory
+  // and of the receivers is chosen apart: `sSeqRRnd` asks in the order its refs were made, the
+  // actors at random; `sRndRSeq` the actors in spawn order through refs made at random;
+  // `sSeqRSeq` both in order
+  const refsFor = (order: ReadonlyArray<number>) => {
+    const out: Array<any> = new Array(keys)
+    for (const k of order) {
+      const x: any = spread[k]!
+      const r: any = new ActorRef(x.address, undefined, x._resolver)
+      void r.target
+      out[k] = r
+    }
+    return out
+  }
+  const inOrder = Array.from({ length: keys }, (_, i) => i)
+  const sSeqRSeq = refsFor(inOrder)
+  const sRndRSeq = refsFor(perm)
+  const sSeqRRnd = perm.map((k) => sRndRSeq[k])
+  const extra: Record<string, (i: number) => Effect.Effect<unknown, unknown>> = {
+    sSeqRSeq: (i) => sSeqRSeq[i % keys].ask(Echo.Ping({ n: i })),
+    sSeqRRnd: (i) => sSeqRRnd[i % keys].ask(Echo.Ping({ n: i })),
+    sRndRSeq: (i) => sRndRSeq[i % keys].ask(Echo.Ping({ n: i })), spreadShuffled: spreadShuffledAsk, rr: rrAsk, rrId: rrIdAsk, fresh: freshAsk, supShuffled: supShuffledAsk, closure: closureAsk }
   const kinds = { plain: plainAsk, spread: spreadAsk, own: ownAsk, sup: supAsk, entity: entityAsk, raw: rawAsk }
   type Kind = keyof typeof kinds
   const r = { plain: [], spread: [], own: [], sup: [], entity: [], raw: [] } as Record<Kind, Array<number>>
