@@ -546,15 +546,17 @@ export const make = (config: Config) =>
     }
     /** bumped each time a direct entry stops being live: refs holding one look again */
     let directsRetired = 0
+    const retired = () => {
+      directsRetired++
+      routesChanged()
+    }
     const setDirect = (id: string, direct: Direct) => {
       const previous = directs.get(id)
       if (previous !== undefined) {
         previous.live = false
-        directsRetired++
-        routesChanged()
+        retired()
       } else if (directs.size >= MAX_DIRECTS) {
-        directsRetired++
-        routesChanged()
+        retired()
         for (const d of directs.values()) d.live = false
         directs.clear()
         directsClearedAt = ++directSeq
@@ -1838,7 +1840,7 @@ export const make = (config: Config) =>
             const ref = this.runningRef(local)
             if (ref !== undefined) return askIn(ref, fiber, message, defaultAskTimeout, localAskFailed, this.runningTarget, this)
           }
-          return this.route(fiber, message, 5000, defaultAskTimeout, true)
+          return this.route(fiber, message, defaultAskMillis, defaultAskTimeout, true)
         }
         const timeoutMillis = Duration.toMillis(timeoutOf(options.timeout))
         return this.route(fiber, message, timeoutMillis, Duration.millis(bucket(timeoutMillis)), false)
@@ -1952,9 +1954,10 @@ export const make = (config: Config) =>
      * `arg`): made once. The direct entry is the ref's at the failure (a later ask may have
      * replaced it, which only costs that entry a region hop).
      */
-    const localAskFailed: AskFailed = (exit, elapsed, message, ref: Ref) => ref.localFailed(exit, message, timeLeft(5000, elapsed))
+    const defaultAskMillis = Duration.toMillis(defaultAskTimeout)
+    const localAskFailed: AskFailed = (exit, elapsed, message, ref: Ref) => ref.localFailed(exit, message, timeLeft(defaultAskMillis, elapsed))
     const directAskFailed: AskFailed = (exit, elapsed, message, ref: Ref) =>
-      ref.directFailed(ref.direct ?? noDirect, exit, message, timeLeft(5000, elapsed))
+      ref.directFailed(ref.direct ?? noDirect, exit, message, timeLeft(defaultAskMillis, elapsed))
     /** no entry (the cache was cleared since): nothing to forget */
     const noDirect: Direct = { owner: "", ref: undefined, told: 0, live: false }
     const makeRef = (reg: Registered, key: string): EntityRef<any> =>
