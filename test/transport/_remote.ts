@@ -18,6 +18,16 @@ import { type NodeOptions } from "../../src/transport/Node.ts"
 import { kernelOf } from "../../src/system/ActorSystem.ts"
 import { startNode, type TestNode } from "../../src/testing/TestNode.ts"
 
+/** A port nothing listens on now (listened on, then closed): for a node started later, or a dial refused. */
+export const freePort = () =>
+  Effect.callback<number>((resume) => {
+    const server = Net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as Net.AddressInfo).port
+      server.close(() => resume(Effect.succeed(port)))
+    })
+  })
+
 // ---------------------------------------------------------------------------
 // a probe actor: links, monitors, exits, ordering, refs in messages
 // ---------------------------------------------------------------------------

@@ -3,22 +3,12 @@
  * dialled, waits for it (the README's cluster snippet); `connect` returns once both sides can
  * send, so the accepting side may link, monitor and tell back at once. Real TCP, in-process.
  */
-import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { type NodeOptions, routerOf } from "../../src/transport/Node.ts"
 import * as TestNode from "../../src/testing/TestNode.ts"
-
-
-const freePort = () =>
-  Effect.callback<number>((resume) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resume(Effect.succeed(port)))
-    })
-  })
+import { freePort } from "./_remote.ts"
 
 const startNode = (options: Omit<NodeOptions, "cluster" | "secret">) => TestNode.startNode(options.name, options)
 

@@ -18,18 +18,11 @@ import * as Supervisor from "../../src/supervision/Supervisor.ts"
 import * as TestNode from "../../src/testing/TestNode.ts"
 import { Kind } from "../../src/transport/Envelope.ts"
 import { routerOf } from "../../src/transport/Node.ts"
+import { freePort } from "./_remote.ts"
 
 const secret = Redacted.make("link-life")
 const common = { cluster: "link-life", secret } as const
 
-const freePort = () =>
-  Effect.callback<number>((resume) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resume(Effect.succeed(port)))
-    })
-  })
 
 /** The link children of a node's transport supervisor, by peer name. */
 const links = (n: TestNode.TestNode) =>

@@ -17,18 +17,10 @@ import { Kind } from "../../src/transport/Envelope.ts"
 import { FrameType } from "../../src/transport/Frame.ts"
 import type { NodeEvent } from "../../src/transport/Node.ts"
 import { RawPeer } from "./_raw.ts"
-import { makeProxy } from "./_remote.ts"
+import { freePort, makeProxy } from "./_remote.ts"
 
 const SECRET = "lookup-replaced"
 
-const freePort = () =>
-  Effect.callback<number>((resume) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resume(Effect.succeed(port)))
-    })
-  })
 const options = { cluster: "relookup", secret: SECRET, name: "b" }
 
 /** Waits (bounded) until `node` has `b` up at `incarnation`. */

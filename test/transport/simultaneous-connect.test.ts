@@ -1,21 +1,13 @@
-import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, Redacted, Stream } from "effect"
 import { Counter, CounterLive } from "../../examples/counter.ts"
 import { routerOf, type NodeOptions } from "../../src/transport/Node.ts"
 import type { NodeEvent } from "../../src/transport/Node.ts"
 import * as TestNode from "../../src/testing/TestNode.ts"
+import { freePort } from "./_remote.ts"
 
 const secret = Redacted.make("simultaneous")
 
-const freePort = () =>
-  Effect.callback<number>((resume) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resume(Effect.succeed(port)))
-    })
-  })
 
 const startNode = (options: NodeOptions) => TestNode.startNode(options.name, options)
 
