@@ -18,6 +18,8 @@ const proof = (role: string, a: string, b: string, server: string, client: strin
 type Case = (hello: any, nonce: string, node: { name: string; incarnation: number }) => {
   challenge: Record<string, unknown>
   ready?: Record<string, unknown>
+  /** sent as a REFUSE body in place of the READY */
+  refuse?: Buffer
 }
 
 /** A server that answers one HELLO as `make` says; resolves with the REFUSE Telex sends (or "closed"). */
@@ -41,6 +43,8 @@ const fakeServer = (make: Case, node: { name: string; incarnation: number }) =>
               hello = body
               answer = make(hello, nonce, node)
               socket.write(encodeFrame(FrameType.Challenge, Buffer.from(JSON.stringify(answer.challenge))))
+            } else if (f.type === FrameType.Auth && answer?.refuse !== undefined) {
+              socket.end(encodeFrame(FrameType.Refuse, answer.refuse))
             } else if (f.type === FrameType.Auth && answer?.ready !== undefined) {
               socket.write(encodeFrame(FrameType.Ready, Buffer.from(JSON.stringify(answer.ready))))
             }
@@ -107,6 +111,19 @@ describe("a REFUSE whose code Telex does not know", () => {
       const port = (server.address() as Net.AddressInfo).port
       const exit = yield* Effect.exit(a.node.connect({ name: "newer", host: "127.0.0.1", port }, "2 seconds"))
       assert.isTrue(exit._tag === "Failure", "the dial is refused")
+      // in place of the READY, after the client's AUTH: a code Telex does not know, one that is no
+      // string, a body that is no JSON object
+      for (const [i, body] of [{ code: "overloaded" }, { code: 7, reason: [1] }, "not json"].entries()) {
+        const name = `late${i}`
+        const { port: latePort } = yield* fakeServer(
+          (h, n, me) => ({ challenge: challenge(h, n, me), refuse: Buffer.from(typeof body === "string" ? body : JSON.stringify(body)) }),
+          { name, incarnation: 7 }
+        )
+        // failFast: the refusal itself fails the dial, not the end of its wait
+        const late = yield* Effect.exit(a.node.connect({ name, host: "127.0.0.1", port: latePort }, "10 seconds", { failFast: true }))
+        assert.isTrue(late._tag === "Failure", `the dial is refused (${JSON.stringify(body)})`)
+        assert.include(JSON.stringify(late), "refused", JSON.stringify(late))
+      }
       // the node still works (a HandshakeError that could not be built threw out of the socket's data event)
       const b = yield* TestNode.startNode("b")
       yield* a.node.connect({ name: "b", host: "127.0.0.1", port: b.node.address.port }, "2 seconds")

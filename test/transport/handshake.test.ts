@@ -531,6 +531,61 @@ describe("the end of the handshake", () => {
     }).pipe(Effect.andThen(serverWorks())))
 })
 
+/**
+ * A client's REFUSE ends its handshake at whatever step it comes (section 3.6): in place of its
+ * AUTH or of its READY, with a code the server knows, one it does not, a code that is no string,
+ * or a body that is no JSON object. The server answers nothing, closes, and never counts the
+ * client as up; it goes on serving.
+ */
+describe("a client's REFUSE", () => {
+  const refuseBodies: ReadonlyArray<readonly [string, Buffer]> = [
+    ["code auth", Buffer.from(JSON.stringify({ code: "auth", reason: "bad server proof" }))],
+    ["an unknown code", Buffer.from(JSON.stringify({ code: "overloaded", reason: "try later" }))],
+    ["a code that is no string", Buffer.from(JSON.stringify({ code: 42, reason: { nested: true } }))],
+    ["a JSON array", Buffer.from("[1,2]")],
+    ["bytes that are no UTF-8", Buffer.from([0xff, 0xfe, 0x00])],
+    ["an empty body", Buffer.alloc(0)]
+  ]
+  const refuseAt = async (step: "AUTH" | "READY", me: { name: string; incarnation: number }, body: Buffer): Promise<RawClient> => {
+    const client = await RawClient.connect(srv.node.address.port)
+    const myNonce = randomBytes(32).toString("base64")
+    client.sendJson(FrameType.Hello, hello(me, myNonce))
+    const challenge = await client.nextJsonFrame()
+    if (challenge.type !== FrameType.Challenge) throw new Error(`expected CHALLENGE, got ${JSON.stringify(challenge)}`)
+    if (step === "READY") {
+      const c = challenge.body
+      client.sendJson(FrameType.Auth, { proof: hmac(SECRET, `telex/client\n${c.nonce}\n${myNonce}\n${key(c.node)}\n${key(me)}`) })
+      const ready = await client.nextJsonFrame()
+      if (ready.type !== FrameType.Ready) throw new Error(`expected READY, got ${JSON.stringify(ready)}`)
+    }
+    client.write(encodeFrame(FrameType.Refuse, body))
+    return client
+  }
+  for (const step of ["AUTH", "READY"] as const) {
+    it.live(`in place of its ${step} ends the handshake, whatever the body: nothing answered, closed, never up`, () =>
+      Effect.gen(function*() {
+        const from = srv.events.length
+        const names: Array<string> = []
+        for (const [i, [what, body]] of refuseBodies.entries()) {
+          const me = { name: `refuser-${step.toLowerCase()}-${i}`, incarnation: 1 }
+          names.push(me.name)
+          const client = yield* promise(() => refuseAt(step, me, body))
+          yield* promise(() => client.waitClosed().catch((e) => Promise.reject(new Error(`${what}: ${e.message}`))))
+          // heartbeats may precede the close once the server's READY is out; nothing else may
+          assert.deepStrictEqual(client.frames.filter((f) => f.type !== FrameType.Heartbeat).map((f) => f.type), [], `${what}: nothing answered`)
+          assert.isUndefined(client.decodeError)
+        }
+        // each refusal is one of the server's handshake events, saying the peer refused; none of
+        // the refusers is up
+        const refusals = () => srv.events.slice(from).filter((e) => e._tag === "HandshakeRefused")
+        for (let t = 0; refusals().length < refuseBodies.length && t < 300; t++) yield* Effect.sleep("10 millis")
+        assert.strictEqual(refusals().length, refuseBodies.length, JSON.stringify(refusals()))
+        for (const e of refusals()) assert.include((e as Extract<NodeEvent, { _tag: "HandshakeRefused" }>).message, "refused by peer")
+        assert.deepStrictEqual(srv.events.slice(from).filter((e) => e._tag === "NodeUp" && names.includes(e.node.name)), [])
+      }).pipe(Effect.andThen(serverWorks())))
+  }
+})
+
 describe("handshake property", () => {
   it.live(`a raw client's handshake in random chunk splits always yields a working session (${PROPERTY_RUNS} connections)`, () =>
     Effect.gen(function*() {
