@@ -88,7 +88,7 @@ const program = Effect.gen(function*() {
     }
   }
   console.log(JSON.stringify({ total: TOTAL, kills, handled: handled().length, missing, duplicated, outOfOrder, replayed, producer: final }))
-  return missing === 0 && duplicated === 0 && outOfOrder === 0 && replayed <= consumerKills
+  return missing === 0 && duplicated === 0 && outOfOrder === 0 && replayed <= consumerKills && final.outcomeOrderErrors === 0
 })
 
 Effect.runPromise(program.pipe(Effect.scoped)).then(
