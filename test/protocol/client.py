@@ -1727,8 +1727,25 @@ def scenario_protocols(ctx):
     ask = c.take(lambda e: e[0] == ASK)
     check("8.2 the node asks our actor", ask is not None and ask[1] == 6 and ask[2] == "Counter" and ask[3] == {"_tag": "Get"}
           and isinstance(ask[4], (int, float)), json.dumps(ask))
+    # replies whose ask ids no ask of the node has (0, negative, fractional, a reused id): ignored
+    for bogus in [0, -1, -2, 0.5, ask[4] + 0.5, ask[4] + 1000] * 40:
+        c.send([REPLY, bogus, 0, 40])
     c.send([REPLY, ask[4], 0, 41])
-    expect("8.3 our reply reaches the asker", c.take(lambda e: e[0] == REPLY and e[1] == rid), [REPLY, rid, 0, "41"])
+    expect("8.3 our reply reaches the asker (replies to ask ids the node never used were ignored)",
+           c.take(lambda e: e[0] == REPLY and e[1] == rid), [REPLY, rid, 0, "41"])
+    c.send([REPLY, ask[4], 0, 42])
+    rids = [c.new_id() for _ in range(80)]
+    for r in rids:
+        c.send([ASK, relay["id"], "Relay", {"_tag": "AskGet", "to": mine}, r, None])
+    asks = [c.take(lambda e: e[0] == ASK, 3) for _ in rids]
+    check("8.2 80 asks of the node to our actor at once, each with its own id", all(a is not None for a in asks)
+          and len(set(a[4] for a in asks)) == 80, json.dumps([a and a[4] for a in asks][:10]))
+    for a in reversed(asks):
+        if a is not None:
+            c.send([REPLY, a[4], 0, a[4]])
+    got = [c.take(lambda e, r=r: e[0] == REPLY and e[1] == r, 3) for r in rids]
+    check("8.3 ...each reply reaches its asker", all(g is not None and g[2] == 0 and g[3] == str(a[4]) for g, a in zip(got, asks)),
+          json.dumps(got[:3]))
     rid = c.new_id()
     c.send([ASK, relay["id"], "Relay", {"_tag": "AskGet", "to": mine}, rid, None])
     ask = c.take(lambda e: e[0] == ASK)

@@ -130,4 +130,39 @@ describe("pending asks", () => {
     }
     assert.strictEqual(asks.size, 0)
   })
+
+  it("a reply's ask id that no ask can have (0, negative, NaN, fractional, infinite) matches nothing and changes nothing", () => {
+    const asks = new PendingAsks()
+    const got: Array<number> = []
+    const add = () => {
+      const id: number = asks.add(((() => got.push(id)) as unknown) as Reply, protocol, "T")
+      return id
+    }
+    // a table of 64 slots in which the slot of id 127 (63, taken by id 63) moves it on to slot 0,
+    // and id 128 (slot 0) on to slot 1; taking 127 leaves slot 0 a tombstone
+    const pending: Array<number> = []
+    for (let k = 1; k <= 128; k++) {
+      const id = add()
+      if (id === 63 || id === 127 || id === 128) pending.push(id)
+      else asks.take(id)!.reply(Exit.void)
+    }
+    asks.take(127)!.reply(Exit.void)
+    got.length = 0
+    const bogus = [0, -0, -1, -2, 0.5, 127.5, NaN, Infinity, -Infinity, 2 ** 60, -(2 ** 60)]
+    for (let round = 0; round < 100; round++) {
+      for (const id of bogus) assert.isUndefined(asks.take(id), `ask id ${id} matches nothing`)
+    }
+    assert.strictEqual(asks.size, 2, "the count of pending asks is untouched")
+    for (const id of [63, 128]) {
+      const p = asks.take(id)
+      assert.isDefined(p, `ask ${id} is still found`)
+      p!.reply(Exit.void)
+      assert.strictEqual(got.pop(), id)
+    }
+    assert.strictEqual(asks.size, 0)
+    // the table grows as before: 100 asks in flight find their slots (a count driven below zero
+    // never grew it, and the 65th ask looked for a free slot forever)
+    const many = Array.from({ length: 100 }, add)
+    for (const id of many) assert.isDefined(asks.take(id))
+  })
 })

@@ -87,6 +87,9 @@ export class PendingAsks {
 
   /** Takes the ask out (its reply came, or it failed), if it is still pending. */
   take(id: number): PendingAsk | undefined {
+    // a peer's reply may carry any number: 0 would stop at an empty slot and -1 at a tombstone,
+    // and taking either would corrupt the table (no ask has an id below 1; NaN matches no slot)
+    if (!(id >= 1)) return undefined
     const ids = this.ids
     const mask = this.mask
     let i = id & mask
