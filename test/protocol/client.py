@@ -2327,6 +2327,30 @@ def scenario_producer(ctx):
     ack = c.take(lambda e: e[0] == TELL and e[1] == 2 and e[3].get("_tag") == "Ack", 3)
     expect("13 an older session: refused with an Ack of the consumer's session", ack and ack[3],
            {"_tag": "Ack", "channel": channel, "consumer": "billing", "session": session, "processed": total, "grant": total, "rejected": []})
+    # `to` names the consumer meant: one for another consumer is refused (not processed, no Ack); "" means any
+    other = channel + "-to"
+    c.tell(consumer, {"_tag": "Deliver", "channel": other, "to": "someone-else", "session": session, "seq": 1,
+                      "floor": 0, "payload": 666, "replyTo": me})
+    ack = c.take(lambda e: e[0] == TELL and e[1] == 2 and e[3].get("channel") == other, 0.5)
+    check("13 a delivery addressed to another consumer: refused, no Ack", ack is None, json.dumps(ack))
+    c.tell(consumer, {"_tag": "Deliver", "channel": other, "to": "", "session": session, "seq": 1,
+                      "floor": 0, "payload": 777, "replyTo": me})
+    ack = c.take(lambda e: e[0] == TELL and e[1] == 2 and e[3].get("channel") == other, 3)
+    expect("13 `to` \"\": any consumer processes it", ack and [ack[3]["processed"], ack[3]["consumer"]], [1, "billing"])
+    c.close()
+
+
+def scenario_sharding_errors(ctx):
+    """Section 14.2: the ShardingError reasons a region's Ask answers with, as Runtime (reply kind 0)."""
+    a = ctx.args
+    c = ctx.connect()
+    region = c.lookup(f"telex/sharding/{a['type']}")
+    kind, rep = c.ask(region, {"_tag": "Ask", "key": "k-1", "message": {"_tag": "Get"}, "timeoutMillis": 3000})
+    err = rep.get("error") if isinstance(rep, dict) else None
+    check("14.2 an entity that cannot start: Runtime ShardingError ActivationFailed {_tag, reason, entityType, key, message}",
+          kind == 0 and rep.get("_tag") == "Runtime" and isinstance(err, dict) and err.get("_tag") == "ShardingError"
+          and err.get("reason") == "ActivationFailed" and err.get("entityType") == a["type"] and err.get("key") == "k-1"
+          and isinstance(err.get("message"), str), json.dumps([kind, rep]))
     c.close()
 
 
@@ -3229,6 +3253,7 @@ SCENARIOS = {
     "worked": scenario_worked,
     "fuzz": scenario_fuzz,
     "sharding-move": scenario_sharding_move,
+    "sharding-errors": scenario_sharding_errors,
     "producer": scenario_producer,
     "reliable": scenario_reliable,
     "gap": scenario_gap,

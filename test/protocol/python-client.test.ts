@@ -17,6 +17,7 @@ import * as ShardStore from "../../src/sharding/ShardStore.ts"
 import * as SqliteShardStore from "../../src/sharding/SqliteShardStore.ts"
 import { Registry } from "../../src/cluster/Registry.ts"
 import { Node, type NodeOptions } from "../../src/transport/Node.ts"
+import * as Entity from "../../src/sharding/Entity.ts"
 import { connect, CounterEntity, quiet, settled, startNode } from "../sharding/_runtime.ts"
 
 const client = fileURLToPath(new URL("./client.py", import.meta.url))
@@ -74,6 +75,10 @@ const WatcherLive = Watcher.behavior(Effect.gen(function*() {
     onExit: (exit) => Effect.sync(() => void signals.push(`Exit ${JSON.stringify(exit.reason)}`))
   }
 }))
+
+/** an entity that never starts: every message to it fails with ShardingError ActivationFailed */
+const Broken = Actor.make("test/Broken", { Get: Actor.ask({}, { success: Schema.Int }) })
+const BrokenEntity = Entity.make(Broken, Broken.behavior(Effect.die(new Error("it cannot start, on purpose"))))
 
 const tagOf = (e: unknown) => (typeof (e as any)?._tag === "string" ? (e as any)._tag as string : String(e))
 
@@ -438,8 +443,9 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
         onEvent: (e) => Effect.sync(() => void events.push(e._tag))
       }), { name: "billing" })
       passed(yield* runPython("producer", node.address.port, { messages: 30 }), 3)
-      // every message once, in order, but the one the Schema refused
-      assert.deepStrictEqual(handled, Array.from({ length: 30 }, (_, i) => i + 1).filter((n) => n !== 10))
+      // every message once, in order, but the one the Schema refused; then the delivery addressed
+      // to any consumer (777), not the one addressed to another (666)
+      assert.deepStrictEqual(handled, [...Array.from({ length: 30 }, (_, i) => i + 1).filter((n) => n !== 10), 777])
       assert.include(events, "SequenceGap")
     }).pipe(quiet))
 
@@ -570,5 +576,17 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
       })
       passed(run, 10)
     }).pipe(quiet, Effect.scoped), 60_000)
-})
 
+  it.live("sharded entities: the ShardingError reasons of a region's answer", () =>
+    Effect.gen(function*() {
+      const a = yield* startNode("a", ShardStore.memory(), { shards: 8, entities: [CounterEntity, BrokenEntity] })
+      yield* settled([a], 8)
+      const run = yield* Effect.callback<Run>((resume) => {
+        const argv = [client, "sharding-errors", "--port", String(a.node.address.port), "--cluster", "sharding-test", "--secret", "sharding-runtime-test", "--args", JSON.stringify({ type: BrokenEntity.type })]
+        const child = execFile("python3", argv, { timeout: 60_000 }, (error, out, err) =>
+          resume(Effect.succeed({ code: error === null ? 0 : (error as any).code ?? 1, out, err })))
+        return Effect.sync(() => child.kill())
+      })
+      passed(run, 1)
+    }).pipe(quiet, Effect.scoped), 60_000)
+})
