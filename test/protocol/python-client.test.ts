@@ -579,8 +579,8 @@ describe.skipIf(!python)("a Python client written from docs/protocol.md", () => 
 
   it.live("sharded entities: the ShardingError reasons of a region's answer", () =>
     Effect.gen(function*() {
-      const a = yield* startNode("a", ShardStore.memory(), { shards: 8, entities: [CounterEntity, BrokenEntity] })
-      yield* settled([a], 8)
+      const a = yield* startNode("a", ShardStore.memory(), { entities: [CounterEntity, BrokenEntity] })
+      yield* settled([a])
       const run = yield* Effect.callback<Run>((resume) => {
         const argv = [client, "sharding-errors", "--port", String(a.node.address.port), "--cluster", "sharding-test", "--secret", "sharding-runtime-test", "--args", JSON.stringify({ type: BrokenEntity.type })]
         const child = execFile("python3", argv, { timeout: 60_000 }, (error, out, err) =>
