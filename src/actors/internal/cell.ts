@@ -245,24 +245,27 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
   }
 
   private evictOldest(): boolean {
-    const entry: Entry = { message: undefined, reply: undefined, sender: undefined }
     const head = this.mailbox
-    // never drop a signal: move signals met at the head to the tail (they are rare) and evict the
-    // oldest user message; refuse the newcomer only when the mailbox holds nothing but signals
-    let found = false
-    for (let n = head.size; n > 0; n--) {
+    let evicted: { message: unknown; reply: unknown } | undefined
+    const first = head.peek()
+    if (!(first instanceof Down || first instanceof ExitSignal)) {
+      const entry: Entry = { message: undefined, reply: undefined, sender: undefined }
       head.shift(entry)
-      if (entry.message instanceof Down || entry.message instanceof ExitSignal) {
-        head.push(entry.message, entry.reply, entry.sender)
-        continue
-      }
-      found = true
-      break
+      evicted = entry
+    } else {
+      // never drop a signal, nor move one: what an actor receives from another stays in the order
+      // it was sent (Erlang's signal order), so the oldest user message is taken from where it is
+      // (signals are rare: this walk is too); the newcomer is refused when there are only signals
+      head.removeWhere((message, reply) => {
+        if (evicted !== undefined || message instanceof Down || message instanceof ExitSignal) return false
+        evicted = { message, reply }
+        return true
+      })
+      if (evicted === undefined) return false
     }
-    if (!found) return false
-    this.system.deadLetter(this.self.key, entry.message, { _tag: "MailboxFull", capacity: this.capacity })
-    if (entry.reply !== undefined) {
-      ;(entry.reply as Reply)(Exit.fail(new MailboxFull({ actor: this.self.key, capacity: this.capacity })))
+    this.system.deadLetter(this.self.key, evicted.message, { _tag: "MailboxFull", capacity: this.capacity })
+    if (evicted.reply !== undefined) {
+      ;(evicted.reply as Reply)(Exit.fail(new MailboxFull({ actor: this.self.key, capacity: this.capacity })))
     }
     return true
   }
