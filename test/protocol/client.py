@@ -1576,6 +1576,10 @@ def scenario_signals(ctx):
     c.send([SPAWN, "r5", "Counter", {"name": "x"}])
     sp5 = c.take(lambda e: e[0] == SPAWNED and e[1] == "r5")
     expect("8.6 ...an object name too", sp5, [SPAWNED, "r5", None, "the spawn name must be a string or null, not object"])
+    c.send([SPAWN, "r6", "Counter"])
+    sp6 = c.take(lambda e: e[0] == SPAWNED and e[1] == "r6")
+    check("8.6 no name element: spawned without a name, as with null", sp6 is not None and isinstance(sp6[2], dict)
+          and sp6[2]["protocol"] == "Counter" and sp6[3] is None, json.dumps(sp6))
 
     # monitor, then stop with a reason: Down with that reason
     c.send([MONITOR, me, spawned["id"], 7])
