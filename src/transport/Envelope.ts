@@ -229,8 +229,8 @@ const decodeHold = (e: Raw): Decoded<Hold> =>
 const decodeRelease = (e: Raw): Decoded<Release> =>
   typeof e[1] !== "number"
     ? "malformed release"
-    : typeof e[2] === "number" && e[2] > 0
-    ? [Kind.Release, e[1], e[2]]
+    : Number.isInteger(e[2]) && (e[2] as number) > 0
+    ? [Kind.Release, e[1], e[2] as number]
     : [Kind.Release, e[1]]
 
 /** The decoder of each kind. */
