@@ -71,11 +71,19 @@ export class RawPeer {
   /**
    * Connects and completes the handshake as client `name` (incarnation 1 unless given), then
    * heartbeats every second; with `ready: false` it stops before its READY (the node has
-   * admitted it, the connection is not up).
+   * admitted it, the connection is not up). `readyBody`: its READY (default `{protocols: {}}`).
    */
   static async authenticated(
     port: number,
-    options: { cluster: string; secret: string; name: string; codec?: "json" | "msgpack"; incarnation?: number; ready?: boolean }
+    options: {
+      cluster: string
+      secret: string
+      name: string
+      codec?: "json" | "msgpack"
+      incarnation?: number
+      ready?: boolean
+      readyBody?: unknown
+    }
   ): Promise<RawPeer> {
     const peer = await RawPeer.connect(port, options.codec ?? "json")
     const me = { name: options.name, incarnation: options.incarnation ?? 1 }
@@ -94,7 +102,7 @@ export class RawPeer {
     peer.sendJson(FrameType.Auth, { proof: proof(options.secret, "client", challenge.nonce, nonce, challenge.node, me) })
     await peer.next(FrameType.Ready)
     if (options.ready === false) return peer
-    peer.sendJson(FrameType.Ready, { protocols: {} })
+    peer.sendJson(FrameType.Ready, options.readyBody ?? { protocols: {} })
     peer.heartbeat = setInterval(() => peer.send(FrameType.Heartbeat, new Uint8Array(0)), 1000)
     return peer
   }

@@ -11,7 +11,6 @@ import { Counter } from "../../examples/counter.ts"
 import * as ProtocolRegistry from "../../src/actors/ProtocolRegistry.ts"
 import { ActorSystem } from "../../src/index.ts"
 import { Kind } from "../../src/transport/Envelope.ts"
-import { FrameType } from "../../src/transport/Frame.ts"
 import { Node, routerOf } from "../../src/transport/Node.ts"
 import { RawPeer } from "./_raw.ts"
 
@@ -26,13 +25,12 @@ describe("a Release whose credit is not a positive integer", () => {
         const ctx = yield* Layer.build(Node.layerWithSystem({ name: "b", cluster, secret: Redacted.make(secret) }))
         const node = Context.get(ctx, Node)
         const system = Context.get(ctx, ActorSystem)
-        const peer = yield* Effect.promise(() =>
-          RawPeer.authenticated(node.address.port, { cluster, secret, name: "host", codec, ready: false })
-        )
-        const beat = setInterval(() => peer.send(FrameType.Heartbeat, new Uint8Array(0)), 500)
-        yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(beat), peer.destroy())))
         // the client hosts actor 5 (it advertises the node's Counter) and holds it from the start
-        peer.sendJson(FrameType.Ready, { protocols: { Counter: ProtocolRegistry.fingerprint(Counter) }, hold: [[5, "backpressure", 1]] })
+        const ready = { protocols: { Counter: ProtocolRegistry.fingerprint(Counter) }, hold: [[5, "backpressure", 1]] }
+        const peer = yield* Effect.promise(() =>
+          RawPeer.authenticated(node.address.port, { cluster, secret, name: "host", codec, readyBody: ready })
+        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => peer.destroy()))
         const router = routerOf(node)
         yield* Effect.promise(async () => {
           while (router.peers.get("host")?.isUp !== true) await new Promise((resolve) => setTimeout(resolve, 5))
