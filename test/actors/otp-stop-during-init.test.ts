@@ -3,7 +3,10 @@
  * but no longer than the stop's budget: an init that never ends is then killed — the stop and
  * the system's own stop complete, monitors get `Down(Killed)`, the name is free — and the spawn
  * fails with `SpawnError` if the init ever ends (OTP: `exit(Pid, shutdown)` ends a process in
- * its `init/1`).
+ * its `init/1`). An init that ends within the budget leaves the actor in its cleanup, which is
+ * bounded by what is left of that budget, and which a later exit signal or kill ends as it would
+ * any stopping actor's (OTP's supervisor kills a child that has not exited within its shutdown,
+ * counted from its `exit(Pid, shutdown)`).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
@@ -114,5 +117,85 @@ describe("kill and exit signals to an actor whose init does not end", () => {
       yield* TestClock.adjust("1 millis")
       yield* settle()
       assert.strictEqual((yield* Fiber.join(exited))._tag, "Killed")
+    }).pipe(Effect.provide(ActorSystem.layer())))
+})
+
+/** an init that adds a finalizer that never ends, hands out its ref, waits for `gate`, then starts or fails */
+const hangingCleanup = (
+  self: Deferred.Deferred<ActorRef.ActorRef<typeof R.defs>>,
+  gate: Deferred.Deferred<void>,
+  log: Array<string>,
+  fail: boolean
+) =>
+  R.behavior(Effect.gen(function*() {
+    const ctx = yield* ActorContext.for(R)
+    yield* Effect.addFinalizer(() => Effect.sync(() => void log.push("finalizing")).pipe(Effect.andThen(Effect.never)))
+    yield* Deferred.succeed(self, ctx.self)
+    yield* Deferred.await(gate)
+    if (fail) return yield* Effect.die(new Error("init failed"))
+    return { Ping: () => Effect.succeed(1) }
+  }))
+
+describe("stopped during its init, which then ends within the budget: its cleanup has what is left of the budget", () => {
+  for (const how of ["system.stop", "an exit signal"] as const) {
+    for (const fail of [false, true]) {
+      it.effect(`${how}, the init then ${fail ? "fails" : "returns"}: a finalizer that never ends is killed when the budget is out`, () =>
+        Effect.gen(function*() {
+          const system = yield* ActorSystem
+          const log: Array<string> = []
+          const selfRef = yield* Deferred.make<ActorRef.ActorRef<typeof R.defs>>()
+          const gate = yield* Deferred.make<void>()
+          const spawn = yield* Effect.forkChild(Effect.exit(system.spawn(hangingCleanup(selfRef, gate, log, fail), { shutdown: "1 second" })))
+          const ref = yield* Deferred.await(selfRef)
+          const exit = yield* Effect.forkChild(system.awaitExit(ref))
+          yield* Effect.gen(function*() {
+            const stop = how === "system.stop"
+              ? yield* Effect.forkChild(system.stop(ref))
+              : yield* Effect.forkChild(system.exit(ref, { _tag: "Error", message: "go" }))
+            yield* settle()
+            yield* TestClock.adjust("400 millis")
+            yield* Deferred.succeed(gate, undefined)
+            assert.isTrue(Exit.isFailure(yield* Fiber.join(spawn)))
+            yield* settle()
+            assert.deepStrictEqual(log, ["finalizing"])
+            yield* TestClock.adjust("599 millis")
+            yield* settle()
+            assert.isUndefined(exit.pollUnsafe(), "killed before its budget")
+            yield* TestClock.adjust("1 millis")
+            yield* settle()
+            // (the system's own stop would wait for it for ever)
+            assert.isDefined(exit.pollUnsafe(), "its finalizer holds it for ever")
+            assert.strictEqual((yield* Fiber.join(exit))._tag, "Killed")
+            yield* Fiber.join(stop)
+          }).pipe(Effect.ensuring(system.kill(ref)))
+        }).pipe(Effect.provide(ActorSystem.layer())))
+    }
+  }
+})
+
+describe("stopped during its init, which then ended: in its cleanup, it is a stopping actor as any", () => {
+  it.effect("an abnormal exit signal ends it at once with its reason; system.kill with Killed", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      for (const end of ["signal", "kill"] as const) {
+        const log: Array<string> = []
+        const selfRef = yield* Deferred.make<ActorRef.ActorRef<typeof R.defs>>()
+        const gate = yield* Deferred.make<void>()
+        const spawn = yield* Effect.forkChild(Effect.exit(system.spawn(hangingCleanup(selfRef, gate, log, false), { shutdown: "infinity" })))
+        const ref = yield* Deferred.await(selfRef)
+        const exit = yield* Effect.forkChild(system.awaitExit(ref))
+        yield* Effect.forkChild(system.stop(ref))
+        yield* settle()
+        yield* Deferred.succeed(gate, undefined)
+        assert.isTrue(Exit.isFailure(yield* Fiber.join(spawn)))
+        yield* settle()
+        assert.deepStrictEqual(log, ["finalizing"])
+        assert.isUndefined(exit.pollUnsafe())
+        if (end === "signal") yield* system.exit(ref, { _tag: "Error", message: "late" })
+        else yield* Effect.forkChild(system.kill(ref))
+        yield* settle()
+        assert.isDefined(exit.pollUnsafe(), `${end}: its finalizer holds it for ever`)
+        assert.deepStrictEqual(yield* Fiber.join(exit), end === "signal" ? { _tag: "Error", message: "late" } : { _tag: "Killed" })
+      }
     }).pipe(Effect.provide(ActorSystem.layer())))
 })

@@ -543,11 +543,9 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     if (ExitReason.isNormal(reason) && !(direct && from.key === this.self.key)) return
     const sender = from._target
     if (!direct && sender instanceof Cell && sender.parent === this) return
-    if (this.handlers === undefined) {
-      // stopped during its init: ended as a kill past the budget ends it (killStartingAfter)
-      if (this.initFiber !== undefined) this.killStartingAfter(0, reason)
-      return
-    }
+    // stopped during its init: ended as a kill past the budget ends it (killStartingAfter); once
+    // the init has ended, it is in its finalizers as any stopping actor
+    if (this.initFiber !== undefined) return this.killStartingAfter(0, reason)
     this.exitReason = reason
     this.killChildren()
     finalizeSoon(this)
@@ -599,8 +597,9 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     // already stopping by itself (its own stop, a crash): the budget still holds, and past it the
     // actor is killed, as OTP's supervisor kills a child that has not exited within its shutdown
     if (this.state === State.Stopping && timeoutMillis !== undefined && Number.isFinite(timeoutMillis)) {
-      if (this.handlers !== undefined) return this.killAfter(timeoutMillis)
       if (this.initFiber !== undefined) return this.killStartingAfter(timeoutMillis)
+      // running its finalizers: after its handlers, or after an init that ended while it stopped
+      return this.killAfter(timeoutMillis)
     }
     this.terminate(reason, timeoutMillis)
   }
@@ -670,7 +669,14 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
   private killStartingAfter(millis: number, reason: ExitReason.ExitReason = ExitReason.killed): void {
     const timer = Effect.runForkWith(this.context ?? Context.empty())(Effect.sleep(Math.max(0, millis)))
     timer.addObserver((exit) => {
-      if (Exit.isFailure(exit) || this.state !== State.Stopping || this.initFiber === undefined) return
+      if (Exit.isFailure(exit) || this.state !== State.Stopping) return
+      if (this.initFiber === undefined) {
+        // the init ended within the budget, and the actor runs its finalizers (a failed start's):
+        // the budget, counted from the stop, holds for them too, as for any stop
+        this.exitReason = reason
+        this.killChildren()
+        return finalizeSoon(this)
+      }
       unlinkSpawner(this)
       this.exitReason = reason
       const children = this.children
