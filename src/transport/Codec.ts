@@ -25,6 +25,7 @@ export const supportedCodecs: ReadonlyArray<CodecName> = ["msgpackr-records", "m
 /** One direction-pair of a connection's serialisation state. */
 export interface Codec {
   readonly name: CodecName
+  /** Throws on a value the codec cannot write (a `bigint` with `json`, one past 64 bits with MessagePack, a cycle). */
   encode(value: unknown): Uint8Array
   /**
    * The same bytes as `encode`, valid only until the next call (the encoder's buffer, reused):
@@ -67,11 +68,19 @@ const packing = (make: () => Packr, records: boolean): Pick<Codec, "encode" | "e
   const structures = () => (packr as unknown as { structures?: { nextId?: number } }).structures?.nextId
   let defined = false
   const pack = (v: unknown, mode?: number) => {
-    if (!records) return mode === undefined ? packr.pack(v) : packr.pack(v, mode)
-    const before = structures()
-    const bytes = mode === undefined ? packr.pack(v) : packr.pack(v, mode)
-    defined = structures() !== before
-    return bytes
+    try {
+      if (!records) return mode === undefined ? packr.pack(v) : packr.pack(v, mode)
+      const before = structures()
+      const bytes = mode === undefined ? packr.pack(v) : packr.pack(v, mode)
+      defined = structures() !== before
+      return bytes
+    } catch (e) {
+      // a value msgpackr cannot write (a bigint past 64 bits, a cycle) stopped it half way: a
+      // new packer, as `discard` makes, so nothing sent later refers to what it defined
+      packr = make()
+      defined = false
+      throw e
+    }
   }
   let last: Uint8Array | undefined
   const discard = () => {

@@ -242,15 +242,22 @@ export class Connection {
   }
 
   /**
-   * Encodes and queues one envelope. An envelope whose encoding is larger than the largest
-   * message a node accepts (`maxMessageSize`, 64 MiB) is not sent, since its receiver would
-   * close the connection on it: the reason is returned, and the caller refuses that one send.
+   * Encodes and queues one envelope. An envelope the codec cannot encode (a `bigint` with
+   * `json`, one past 64 bits with MessagePack), or whose encoding is larger than the largest
+   * message a node accepts (`maxMessageSize`, 64 MiB), since its receiver would close the
+   * connection on it, is not sent: the reason is returned, and the caller refuses that one send.
    */
   send(envelope: unknown): string | undefined {
     if (this.closed !== undefined) return undefined
     // a small envelope is kept where the encoder put it; a large one is copied into a reused slab
     // (the encoder's buffer is reused for the next one)
-    const transient = this.codec.encodeTransient(envelope)
+    let transient: Uint8Array
+    try {
+      transient = this.codec.encodeTransient(envelope)
+    } catch (e) {
+      // thrown out of a reply or a send, it would crash the actor that made it
+      return `it cannot be encoded with ${this.codec.name}: ${e instanceof Error ? e.message : String(e)}`
+    }
     const length = transient.length
     if (length > this.options.maxMessageSize) {
       const issue = `its encoding of ${length} bytes exceeds the largest message a node accepts (${this.options.maxMessageSize} bytes)`
