@@ -158,3 +158,32 @@ describe("a supervisor child's stop budget", () => {
       })
     ))
 })
+
+describe("a child whose init failed and whose cleanup never ends", () => {
+  const failing = (log: Array<string>) =>
+    P.behavior(Effect.gen(function*() {
+      yield* Effect.addFinalizer(() => Effect.sync(() => log.push("finalizing")).pipe(Effect.andThen(Effect.never)))
+      return yield* Effect.die(new Error("init failed"))
+    }))
+
+  it.effect("startChild fails; the supervisor's stop kills it within its shutdown budget and completes", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        const log: Array<string> = []
+        const sup = yield* system.spawn(Supervisor.make({ children: [] }))
+        const started = yield* Effect.flip(Supervisor.startChild(sup, Supervisor.child("f", failing(log), { shutdown: "1 second" })))
+        assert.strictEqual((started as Supervisor.SupervisorError).reason, "StartFailed")
+        yield* settle()
+        assert.deepStrictEqual(log, ["finalizing"])
+        const stop = yield* Effect.forkChild(system.stop(sup))
+        yield* settle()
+        yield* TestClock.adjust("999 millis")
+        yield* settle()
+        assert.isUndefined(stop.pollUnsafe(), "stopped before the child's budget")
+        yield* TestClock.adjust("1 millis")
+        yield* settle()
+        assert.isDefined(stop.pollUnsafe(), "the supervisor's stop waits for the failed child's cleanup for ever")
+        yield* Fiber.join(stop)
+      })
+    ))
+})
