@@ -201,10 +201,15 @@ const make = Effect.fnUntraced(function*(options?: Options) {
     spawn: (behavior, spawnOptions) => withThisSystem(core.spawnTopLevel(behavior, spawnOptions)),
     stop: (ref, reason = ExitReason.shutdown) => Kernel.awaitStop(ref, reason),
     kill: (ref) =>
-      Effect.callback<void>((resume) => {
-        const target = Kernel.targetOf(ref)
-        target.onExit(() => resume(Effect.void))
-        target.exitSignal(ref, ExitReason.killed, true)
+      Effect.withFiber((fiber) => {
+        // sent as `exit` sends it, from the calling actor (or from outside any actor): an actor on
+        // another node takes a signal only from an actor of the sending node
+        const from = Context.getOrUndefined(fiber.context, ActorContext)?.self ?? external
+        return Effect.callback<void>((resume) => {
+          const target = Kernel.targetOf(ref)
+          target.onExit(() => resume(Effect.void))
+          target.exitSignal(from, ExitReason.killed, true, true)
+        })
       }),
     exit: (ref, reason) =>
       Effect.withFiber((fiber) => {

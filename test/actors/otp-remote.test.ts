@@ -3,7 +3,7 @@
  * real loopback TCP (dist_SUITE / monitor_SUITE cases with a remote side).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Option, Queue, Schema } from "effect"
+import { Deferred, Effect, Fiber, Option, PubSub, Queue, Schema } from "effect"
 import { Actor, ActorContext, type Down, ExitReason, type ExitSignal } from "../../src/index.ts"
 import { startNode } from "../../src/testing/TestNode.ts"
 
@@ -161,5 +161,30 @@ describe("across nodes (real TCP)", () => {
       assert.deepStrictEqual(down.reason, ExitReason.noconnection("b"))
       yield* watcher.ref.ask(R.Ping())
       assert.strictEqual(yield* Queue.size(watcher.signals), 0)
+    }).pipe(Effect.scoped))
+
+  it.live("system.kill of an actor on another node kills it (Killed), from outside any actor and from an actor; the connection stays up", () =>
+    Effect.gen(function*() {
+      const { a, b, spawn } = yield* twoNodes
+      const events: Array<string> = []
+      const sub = yield* a.node.subscribe
+      yield* Effect.forkScoped(Effect.forever(Effect.map(PubSub.take(sub), (e) => void events.push(e._tag))))
+      const other = yield* spawn(b)
+      // from outside any actor
+      const first = yield* spawn(b)
+      const remote = a.system.refFor(first.ref.address)
+      const exited = yield* Effect.forkScoped(b.system.awaitExit(first.ref))
+      yield* within("kill", a.system.kill(remote))
+      assert.strictEqual((yield* within("exit", Fiber.join(exited)))._tag, "Killed")
+      // from an actor of this node, the target trapping exits (a kill cannot be trapped)
+      const second = yield* spawn(b)
+      yield* second.ref.ask(R.Trap({ enabled: true }))
+      const killer = yield* spawn(a)
+      const reason = yield* Effect.forkScoped(b.system.awaitExit(second.ref))
+      yield* within("kill from an actor", killer.ref.ask(R.Run({ f: (_: any) => a.system.kill(a.system.refFor(second.ref.address)) })))
+      assert.strictEqual((yield* within("exit", Fiber.join(reason)))._tag, "Killed")
+      // the link between the nodes was never dropped: the other actor answers, and no NodeDown
+      assert.strictEqual(yield* within("ask", a.system.refFor(other.ref.address).ask(R.Ping())), "pong")
+      assert.notInclude(events, "NodeDown")
     }).pipe(Effect.scoped))
 })
