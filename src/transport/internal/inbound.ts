@@ -13,6 +13,7 @@ import type { AnyProtocol } from "../../actors/Actor.ts"
 import {
   ActorStopped,
   AskTimeout,
+  CallingSelf,
   InvalidMessage,
   isRegisteredRuntimeError,
   MailboxFull,
@@ -157,9 +158,11 @@ const onTell = (router: Router, peer: Peer, conn: Connection, e: Tell, bytes: nu
   if (cell.mailbox.size >= cell.capacity) hold(peer, conn, cell)
 }
 
+/** The runtime errors a reply carries as themselves (reply kind 2): every one of `AskErrorSchema`, and the registered ones. */
 const isRuntimeError = (u: unknown): boolean =>
   u instanceof NoProc || u instanceof ActorStopped || u instanceof MailboxFull || u instanceof InvalidMessage ||
-  u instanceof NodeDown || u instanceof ProtocolMismatch || u instanceof AskTimeout || isRegisteredRuntimeError(u)
+  u instanceof NodeDown || u instanceof ProtocolMismatch || u instanceof AskTimeout || u instanceof CallingSelf ||
+  isRegisteredRuntimeError(u)
 
 const onAsk = (router: Router, peer: Peer, conn: Connection, e: Ask, bytes: number): void => {
   if (peer.flow.holding.size !== 0) countCredit(router, peer, conn, e[1])
