@@ -26,6 +26,7 @@ import {
   ActorStopped,
   type TellError,
   AskTimeout,
+  CallingSelf,
   InvalidMessage,
   MailboxFull,
   NodeDown,
@@ -171,7 +172,8 @@ type Held =
 
 const isRuntimeError = (e: unknown): boolean =>
   e instanceof AskTimeout || e instanceof NoProc || e instanceof MailboxFull || e instanceof ActorStopped ||
-  e instanceof InvalidMessage || e instanceof NodeDown || e instanceof ProtocolMismatch || e instanceof ShardingError
+  e instanceof InvalidMessage || e instanceof NodeDown || e instanceof ProtocolMismatch || e instanceof CallingSelf ||
+  e instanceof ShardingError
 
 const encodeRuntime = encoderFor(RuntimeError)
 const decodeRuntime = decoderFor(RuntimeError)
