@@ -141,7 +141,11 @@ const sendBuffered = (router: Router, peer: Peer, conn: Connection, e: Outbound)
   // buffered envelopes were addressed before we knew the incarnation: check it now
   const to = targetOf(e)
   if (to === undefined || typeof to === "number") {
-    conn.send(e)
+    // (addressed by id: sent while the buffer was being flushed) refused as a direct send is
+    const tooLarge = conn.send(e)
+    if (tooLarge !== undefined && to !== undefined) {
+      refuseTooLarge(router, peer, e, formatAddress({ node: conn.peer, id: to, protocol: String(e[2]) }), tooLarge)
+    }
     return
   }
   if (to.address.node.incarnation !== conn.peer.incarnation) return refuse(router, peer, e, to, undefined)
