@@ -72,11 +72,15 @@ export class TelexProcess {
     for (const f of this.listeners) f()
   }
 
-  /** Resolves when `predicate(stdout)` holds; rejects (with the output so far) after `timeoutMillis` or on exit. */
-  waitFor(what: string, predicate: (stdout: string) => boolean, timeoutMillis: number): Promise<void> {
+  /**
+   * Resolves when `predicate(stdout)` (or of stderr, `stream`) holds; rejects (with the output so
+   * far) after `timeoutMillis` or on exit. (What the process wrote to one stream before the other
+   * may reach us after it: the two pipes are read apart.)
+   */
+  waitFor(what: string, predicate: (output: string) => boolean, timeoutMillis: number, stream: "stdout" | "stderr" = "stdout"): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = () => {
-        if (predicate(this.stdout)) return finish(undefined)
+        if (predicate(stream === "stdout" ? this.stdout : this.stderr)) return finish(undefined)
         if (this.done) return finish(new Error(`telex exited before: ${what}\n${this.describe()}`))
       }
       const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMillis} ms waiting for: ${what}\n${this.describe()}`)), timeoutMillis)

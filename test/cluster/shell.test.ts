@@ -175,8 +175,9 @@ describe.concurrent("telex shell", () => {
     session.write(`tell counter Add {"by": 0}\n`)
     session.write(`ask counter AddAtMost {"by": 1000, "limit": 0}\n`)
     await step("tree", "the tree", (out) => /^telex\/Admin "telex\/admin" {2}telex\/Admin@n1#/m.test(out))
-    assert.include(session.stderr, "error: invalid ShellCounter.Add: Expected a value greater than 0", session.describe())
-    assert.include(session.stderr, "error: ask counter AddAtMost failed: TooBig", session.describe())
+    // (stderr is read apart from stdout: its lines may come after the tree's)
+    await session.waitFor("the tell's error", (err) => err.includes("error: invalid ShellCounter.Add: Expected a value greater than 0"), 60_000, "stderr")
+    await session.waitFor("the ask's error", (err) => err.includes("error: ask counter AddAtMost failed: TooBig"), 60_000, "stderr")
     // the watch prints n1's dead letters as they come, until a line is typed
     await step("deadletters", "a dead letter", (out) => /^#\d+ to ShellCounter@n1#\S+: Add \(actor stopped \(Shutdown\)\)$/m.test(out))
     await step("", "the watch to stop", (out) => out.includes("stopped watching"))
