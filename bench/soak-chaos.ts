@@ -30,12 +30,15 @@
  *
  * Exit code 0 when every check holds; 1 with what failed.
  */
-import { Effect, Fiber } from "effect"
+import { Cause, Effect, Fiber } from "effect"
 import { Probe, Sink } from "../test/fixtures/soak-app.ts"
 import { MiB, type ProbeRef, start } from "../test/soak/_soak.ts"
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60)
 const SCENARIOS = (process.env.SOAK_SCENARIOS ?? "stop,kill,kill-stopped,fan-in,partitions,flap").split(",")
+
+/** a failure with its fields (a `NodeDown`'s node and reason), and where it was raised */
+const explain = (cause: Cause.Cause<unknown>) => `${JSON.stringify(Cause.squash(cause))}\n${Cause.pretty(cause)}`
 
 const failures: Array<string> = []
 const check = (ok: boolean, what: string) => {
@@ -397,7 +400,14 @@ const scenarioFlap = Effect.gen(function*() {
     stop = true
     console.log(`flap: ${resets} resets`)
   })
-  const { samples } = yield* sampleWhile([["n1", probe("n1")], ["n2", probe("n2")]], Effect.all([load, chaos], { concurrency: 2 }), 2000)
+  const { samples } = yield* sampleWhile(
+    [["n1", probe("n1")], ["n2", probe("n2")]],
+    Effect.all([load, chaos], { concurrency: 2 }).pipe(
+      // which of the load's asks failed, and what the nodes logged then
+      Effect.tapCause((cause) => Effect.sync(() => console.log(`flap: the load failed after ${results.length} rounds: ${explain(cause)}\n${why()}`)))
+    ),
+    2000
+  )
   const rounds = () => results.length
   console.log("flap:", JSON.stringify(results.slice(0, 5)), `... ${results.length} rounds`, JSON.stringify(summary(samples)))
   yield* meshed()
@@ -426,7 +436,7 @@ const program = Effect.gen(function*() {
     console.log(`--- ${name}`)
     const t0 = performance.now()
     const r = yield* Effect.exit(Effect.scoped(scenario))
-    if (r._tag === "Failure") check(false, `${name}: ${String(r.cause)}`)
+    if (r._tag === "Failure") check(false, `${name}: ${explain(r.cause)}`)
     console.log(`--- ${name} done in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
   }
 })
