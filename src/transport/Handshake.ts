@@ -241,6 +241,8 @@ const lostDuringHandshake = /^(connection closed|socket error) during the handsh
 export const isConnectionLoss = (error: unknown): boolean =>
   error instanceof HandshakeError && error.code === "protocol" && lostDuringHandshake.test(error.message)
 
+const ignoreLateError = (): void => {}
+
 const run = (
   socket: Socket,
   options: HandshakeOptions,
@@ -268,6 +270,9 @@ const run = (
       socket.off("data", onData)
       socket.off("close", onClose)
       socket.off("error", onError)
+      // an error from now on (a REFUSE written to a socket its peer has reset, or one before the
+      // connection's own handlers are set) must be heard: unheard, it ends the process
+      socket.on("error", ignoreLateError)
     }
     const fail = (code: RefuseCode, message: string, refuse: boolean) => {
       if (settled) return

@@ -531,6 +531,38 @@ describe("the end of the handshake", () => {
     }).pipe(Effect.andThen(serverWorks())))
 })
 
+describe("a client that resets its connection as it is refused", () => {
+  it.live("the server survives writing its REFUSE to reset sockets (400 connections), and goes on serving", () =>
+    Effect.gen(function*() {
+      const attempt = (delayMillis: number) =>
+        new Promise<void>((resolve) => {
+          const socket = Net.connect({ host: "127.0.0.1", port: srv.node.address.port })
+          socket.on("error", () => {})
+          socket.on("close", () => resolve())
+          socket.once("connect", () => {
+            // refused (wrong cluster); the RST comes before, with or after the REFUSE
+            socket.write(jsonFrame(FrameType.Hello, hello({ name: "resetter", incarnation: 1 }, randomBytes(32).toString("base64"), { cluster: "elsewhere" })))
+            if (delayMillis === 0) socket.resetAndDestroy()
+            else setTimeout(() => socket.resetAndDestroy(), delayMillis)
+          })
+        })
+      // a write error nobody listens to is thrown from the socket's emit: in a node process that
+      // is the process's end; here it reaches uncaughtException
+      const uncaught: Array<string> = []
+      const record = (e: Error) => void uncaught.push(e.message)
+      process.on("uncaughtException", record)
+      try {
+        yield* promise(async () => {
+          for (let i = 0; i < 50; i++) await Promise.all(Array.from({ length: 8 }, (_, k) => attempt((i + k) % 4)))
+          await new Promise((r) => setTimeout(r, 100))
+        })
+      } finally {
+        process.off("uncaughtException", record)
+      }
+      assert.deepStrictEqual(uncaught, [])
+    }).pipe(Effect.andThen(serverWorks())), 60_000)
+})
+
 /**
  * A client's REFUSE ends its handshake at whatever step it comes (section 3.6): in place of its
  * AUTH or of its READY, with a code the server knows, one it does not, a code that is no string,
