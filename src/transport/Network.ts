@@ -73,6 +73,9 @@ export const realTimers: Timers = {
 }
 
 /** Plain TCP over `node:net`. */
+/** An error listener that does nothing: a socket between owners must not emit an error unheard. */
+const ignoreError = (): void => {}
+
 export const tcp: Network = {
   timers: realTimers,
   listen: (host, port, onConnection) =>
@@ -98,6 +101,9 @@ export const tcp: Network = {
       socket.once("connect", () => {
         clearTimeout(timer)
         socket.removeAllListeners("error")
+        // until the handshake sets its own: an error unheard (the peer resets the connection
+        // before) would end the process; the handshake then sees the socket closed or times out
+        socket.on("error", ignoreError)
         resolve(socket)
       })
     })

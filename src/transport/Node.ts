@@ -1008,6 +1008,7 @@ export const secretFromEnv = (variable = "TELEX_SECRET"): Option.Option<Redacted
 
 // loaded when a node uses TLS: `node:tls` costs a plain-TCP node ~4 MiB of resident memory
 const tlsModule = (): typeof Tls => process.getBuiltinModule("node:tls")
+const ignoreError = (): void => {}
 
 /** Mutual TLS over `node:tls`: both sides present certificates signed by `ca`. */
 const tlsNetwork = (
@@ -1089,6 +1090,9 @@ const tlsNetwork = (
       socket.once("secureConnect", () => {
         clearTimeout(timer)
         socket.removeAllListeners("error")
+        // until the handshake sets its own: an error unheard (the peer resets the connection
+        // before) would end the process; the handshake then sees the socket closed or times out
+        socket.on("error", ignoreError)
         resolve(socket)
       })
     })
