@@ -27,7 +27,7 @@ import * as Schema from "effect/Schema"
 import { type NodeId, nodeKey } from "../actors/ActorRef.ts"
 import * as Codec from "./Codec.ts"
 import { encodeFrame, type Frame, FrameDecoder, FrameType, maxUnauthenticatedFrameSize } from "./Frame.ts"
-import { realTimers, type Socket, type Timers } from "./Network.ts"
+import { ignoreError, realTimers, type Socket, type Timers } from "./Network.ts"
 import type { AuthGate } from "./AuthThrottle.ts"
 import { HandshakeError, RefuseCode } from "./TransportError.ts"
 
@@ -241,8 +241,6 @@ const lostDuringHandshake = /^(connection closed|socket error) during the handsh
 export const isConnectionLoss = (error: unknown): boolean =>
   error instanceof HandshakeError && error.code === "protocol" && lostDuringHandshake.test(error.message)
 
-const ignoreLateError = (): void => {}
-
 const run = (
   socket: Socket,
   options: HandshakeOptions,
@@ -271,8 +269,8 @@ const run = (
       socket.off("close", onClose)
       socket.off("error", onError)
       // an error from now on (a REFUSE written to a socket its peer has reset, or one before the
-      // connection's own handlers are set) must be heard: unheard, it ends the process
-      socket.on("error", ignoreLateError)
+      // connection's own handlers are set) must be heard
+      socket.on("error", ignoreError)
     }
     const fail = (code: RefuseCode, message: string, refuse: boolean) => {
       if (settled) return

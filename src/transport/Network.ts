@@ -73,8 +73,12 @@ export const realTimers: Timers = {
 }
 
 /** Plain TCP over `node:net`. */
-/** An error listener that does nothing: a socket between owners must not emit an error unheard. */
-const ignoreError = (): void => {}
+/**
+ * An error listener that does nothing, for a socket between owners (dialled and not yet in its
+ * handshake, or after it and not yet in its connection): an error emitted unheard ends the process.
+ * @internal
+ */
+export const ignoreError = (): void => {}
 
 export const tcp: Network = {
   timers: realTimers,
@@ -101,8 +105,7 @@ export const tcp: Network = {
       socket.once("connect", () => {
         clearTimeout(timer)
         socket.removeAllListeners("error")
-        // until the handshake sets its own: an error unheard (the peer resets the connection
-        // before) would end the process; the handshake then sees the socket closed or times out
+        // until the handshake sets its own (it then sees the socket closed, or times out)
         socket.on("error", ignoreError)
         resolve(socket)
       })

@@ -68,7 +68,7 @@ import { Kind } from "./Envelope.ts"
 import { defaultMaxFrameSize } from "./Frame.ts"
 import { AuthThrottle } from "./AuthThrottle.ts"
 import * as Handshake from "./Handshake.ts"
-import { type Listener, type Network, type Socket, tcp } from "./Network.ts"
+import { ignoreError, type Listener, type Network, type Socket, tcp } from "./Network.ts"
 import type { Peer } from "./internal/peers.ts"
 import { holdsFor } from "./internal/flow.ts"
 import * as Requests from "./internal/requests.ts"
@@ -1008,7 +1008,6 @@ export const secretFromEnv = (variable = "TELEX_SECRET"): Option.Option<Redacted
 
 // loaded when a node uses TLS: `node:tls` costs a plain-TCP node ~4 MiB of resident memory
 const tlsModule = (): typeof Tls => process.getBuiltinModule("node:tls")
-const ignoreError = (): void => {}
 
 /** Mutual TLS over `node:tls`: both sides present certificates signed by `ca`. */
 const tlsNetwork = (
@@ -1090,8 +1089,7 @@ const tlsNetwork = (
       socket.once("secureConnect", () => {
         clearTimeout(timer)
         socket.removeAllListeners("error")
-        // until the handshake sets its own: an error unheard (the peer resets the connection
-        // before) would end the process; the handshake then sees the socket closed or times out
+        // until the handshake sets its own (it then sees the socket closed, or times out)
         socket.on("error", ignoreError)
         resolve(socket)
       })
