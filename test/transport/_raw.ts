@@ -5,8 +5,10 @@
  */
 import { createHmac, randomBytes } from "node:crypto"
 import * as Net from "node:net"
+import { Effect } from "effect"
 import { Packr, Unpackr } from "msgpackr"
 import { encodeFrame, type Frame, FrameDecoder, FrameType } from "../../src/transport/Frame.ts"
+import { type Node, routerOf } from "../../src/transport/Node.ts"
 
 export const proof = (
   secret: string,
@@ -191,3 +193,23 @@ export const fragment = (id: number, total: number, offset: number, piece: Uint8
   body.set(piece, 12)
   return body
 }
+
+/**
+ * A raw peer "host" (incarnation 1) that hosts actor 5, as its READY (`readyBody`) advertises:
+ * authenticated to `node`, destroyed with the scope, returned once the node counts it up; with
+ * the node's router and its ref to that actor (speaking `protocol`).
+ */
+export const hostingPeer = (
+  node: Node["Service"],
+  options: { cluster: string; secret: string; codec: "json" | "msgpack"; readyBody: unknown; protocol: string }
+) =>
+  Effect.gen(function*() {
+    const { protocol, ...peerOptions } = options
+    const peer = yield* Effect.promise(() => RawPeer.authenticated(node.address.port, { ...peerOptions, name: "host" }))
+    yield* Effect.addFinalizer(() => Effect.sync(() => peer.destroy()))
+    const router = routerOf(node)
+    yield* Effect.promise(async () => {
+      while (router.peers.get("host")?.isUp !== true) await new Promise((resolve) => setTimeout(resolve, 5))
+    })
+    return { peer, router, target: router.refFor({ node: { name: "host", incarnation: 1 }, id: 5, protocol }) }
+  })

@@ -11,8 +11,8 @@ import { Actor } from "../../src/index.ts"
 import * as ProtocolRegistry from "../../src/actors/ProtocolRegistry.ts"
 import { Kind } from "../../src/transport/Envelope.ts"
 import { FrameType } from "../../src/transport/Frame.ts"
-import { Node, routerOf } from "../../src/transport/Node.ts"
-import { RawPeer } from "./_raw.ts"
+import { Node } from "../../src/transport/Node.ts"
+import { hostingPeer } from "./_raw.ts"
 import { baseSeed, Rng } from "./_random.ts"
 
 const cluster = "order"
@@ -30,15 +30,7 @@ describe("ordering across fragments and Hold/Release (§4.2)", () => {
         const node = Context.get(ctx, Node)
         // the client hosts actor 5: it advertises the protocol's fingerprint (8.8)
         const ready = { protocols: { [Order.name]: ProtocolRegistry.fingerprint(Order) } }
-        const peer = yield* Effect.promise(() =>
-          RawPeer.authenticated(node.address.port, { cluster, secret, name: "host", codec, readyBody: ready })
-        )
-        yield* Effect.addFinalizer(() => Effect.sync(() => peer.destroy()))
-        const router = routerOf(node)
-        yield* Effect.promise(async () => {
-          while (router.peers.get("host")?.isUp !== true) await new Promise((resolve) => setTimeout(resolve, 5))
-        })
-        const target = router.refFor({ node: { name: "host", incarnation: 1 }, id: 5, protocol: Order.name })
+        const { peer, target } = yield* hostingPeer(node, { cluster, secret, codec, readyBody: ready, protocol: Order.name })
         // sizes drawn up front: small, one frame of 64-128 KiB, fragmented (> 128 KiB)
         const sizes = Array.from({ length: senders * perSender }, () => rng.pick([0, 10, 100, 1000, 70_000, 140_000, 300_000]))
         const fibers: Array<Fiber.Fiber<void, unknown>> = []

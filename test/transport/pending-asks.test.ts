@@ -13,6 +13,12 @@ import { baseSeed, Rng } from "./_random.ts"
 
 const protocol = {} as never
 
+/** Adds an ask to `asks` whose reply pushes its own id onto `got`; returns the id. */
+const adder = (asks: PendingAsks, got: Array<number>) => () => {
+  const id: number = asks.add(((() => got.push(id)) as unknown) as Reply, protocol, "T")
+  return id
+}
+
 describe("pending asks", () => {
   it("finds every ask by id, replies in random order, as the table grows and shrinks", () => {
     const rng = new Rng(baseSeed)
@@ -107,10 +113,7 @@ describe("pending asks", () => {
   it("an ask pending while many later ones come and go is found, and so are the ones moved past it", () => {
     const asks = new PendingAsks()
     const got: Array<number> = []
-    const add = () => {
-      const id: number = asks.add(((() => got.push(id)) as unknown) as Reply, protocol, "T")
-      return id
-    }
+    const add = adder(asks, got)
     const slow = [add(), add(), add()]
     const inFlight: Array<number> = []
     for (let k = 0; k < 20; k++) inFlight.push(add())
@@ -134,10 +137,7 @@ describe("pending asks", () => {
   it("a reply's ask id that no ask can have (0, negative, NaN, fractional, infinite) matches nothing and changes nothing", () => {
     const asks = new PendingAsks()
     const got: Array<number> = []
-    const add = () => {
-      const id: number = asks.add(((() => got.push(id)) as unknown) as Reply, protocol, "T")
-      return id
-    }
+    const add = adder(asks, got)
     // a table of 64 slots in which the slot of id 127 (63, taken by id 63) moves it on to slot 0,
     // and id 128 (slot 0) on to slot 1; taking 127 leaves slot 0 a tombstone
     const pending: Array<number> = []

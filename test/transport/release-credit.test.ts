@@ -11,8 +11,8 @@ import { Counter } from "../../examples/counter.ts"
 import * as ProtocolRegistry from "../../src/actors/ProtocolRegistry.ts"
 import { ActorSystem } from "../../src/index.ts"
 import { Kind } from "../../src/transport/Envelope.ts"
-import { Node, routerOf } from "../../src/transport/Node.ts"
-import { RawPeer } from "./_raw.ts"
+import { Node } from "../../src/transport/Node.ts"
+import { hostingPeer } from "./_raw.ts"
 
 const cluster = "credit"
 const secret = "credit-secret"
@@ -27,15 +27,7 @@ describe("a Release whose credit is not a positive integer", () => {
         const system = Context.get(ctx, ActorSystem)
         // the client hosts actor 5 (it advertises the node's Counter) and holds it from the start
         const ready = { protocols: { Counter: ProtocolRegistry.fingerprint(Counter) }, hold: [[5, "backpressure", 1]] }
-        const peer = yield* Effect.promise(() =>
-          RawPeer.authenticated(node.address.port, { cluster, secret, name: "host", codec, readyBody: ready })
-        )
-        yield* Effect.addFinalizer(() => Effect.sync(() => peer.destroy()))
-        const router = routerOf(node)
-        yield* Effect.promise(async () => {
-          while (router.peers.get("host")?.isUp !== true) await new Promise((resolve) => setTimeout(resolve, 5))
-        })
-        const target = router.refFor({ node: { name: "host", incarnation: 1 }, id: 5, protocol: "Counter" })
+        const { peer, router, target } = yield* hostingPeer(node, { cluster, secret, codec, readyBody: ready, protocol: "Counter" })
         const fibers = yield* Effect.forEach(
           Array.from({ length: senders }, (_, i) => i),
           (i) => Effect.forkChild(target.tell(Counter.Increment({ by: i })))
