@@ -103,17 +103,10 @@ export type AskError =
   | ProtocolMismatch
   | CallingSelf
 
+const askErrors = [AskTimeout, NoProc, MailboxFull, ActorStopped, InvalidMessage, NodeDown, ProtocolMismatch, CallingSelf] as const
+
 /** The runtime errors an ask can fail with, as one Schema (remote replies carry them). */
-export const AskErrorSchema = Schema.Union([
-  AskTimeout,
-  NoProc,
-  MailboxFull,
-  ActorStopped,
-  InvalidMessage,
-  NodeDown,
-  ProtocolMismatch,
-  CallingSelf
-])
+export const AskErrorSchema = Schema.Union(askErrors)
 
 /** A Schema error class that a folder above the actors adds to the runtime errors. */
 export type RuntimeErrorClass = Schema.Top & (abstract new(...args: ReadonlyArray<any>) => unknown)
@@ -139,4 +132,14 @@ export const runtimeErrorSchema = (): Schema.Top => runtimeErrors
 export const isRegisteredRuntimeError = (u: unknown): boolean => {
   for (const c of extraErrors) if (u instanceof c) return true
   return false
+}
+
+/**
+ * Whether `u` is a runtime error, which a reply carries as itself (reply kind 2): one of
+ * `AskErrorSchema`'s or a registered one. What a handler fails with otherwise is its protocol's.
+ * @internal
+ */
+export const isRuntimeError = (u: unknown): boolean => {
+  for (const c of askErrors) if (u instanceof c) return true
+  return isRegisteredRuntimeError(u)
 }

@@ -26,12 +26,10 @@ import {
   ActorStopped,
   type TellError,
   AskTimeout,
-  CallingSelf,
   InvalidMessage,
+  isRuntimeError,
   MailboxFull,
-  NodeDown,
-  NoProc,
-  ProtocolMismatch
+  NoProc
 } from "../../actors/ActorError.ts"
 import { type ActorRef, type AskFailed, askIn, askTimeout as timeoutOf, defaultAskTimeout, nodeKey } from "../../actors/ActorRef.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
@@ -169,11 +167,6 @@ type Held =
     readonly early: boolean
   }
   | { readonly kind: "wake"; readonly wake: () => void }
-
-const isRuntimeError = (e: unknown): boolean =>
-  e instanceof AskTimeout || e instanceof NoProc || e instanceof MailboxFull || e instanceof ActorStopped ||
-  e instanceof InvalidMessage || e instanceof NodeDown || e instanceof ProtocolMismatch || e instanceof CallingSelf ||
-  e instanceof ShardingError
 
 const encodeRuntime = encoderFor(RuntimeError)
 const decodeRuntime = decoderFor(RuntimeError)

@@ -10,18 +10,7 @@
 import * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
 import type { AnyProtocol } from "../../actors/Actor.ts"
-import {
-  ActorStopped,
-  AskTimeout,
-  CallingSelf,
-  InvalidMessage,
-  isRegisteredRuntimeError,
-  MailboxFull,
-  NodeDown,
-  NoProc,
-  ProtocolMismatch,
-  runtimeErrorSchema
-} from "../../actors/ActorError.ts"
+import { ActorStopped, InvalidMessage, isRuntimeError, runtimeErrorSchema } from "../../actors/ActorError.ts"
 import * as ExitReason from "../../actors/ExitReason.ts"
 import * as ProtocolRegistry from "../../actors/ProtocolRegistry.ts"
 import { fromTraceparent, type LocalActor, Offer, type Reply, withResolver } from "../../actors/Kernel.ts"
@@ -157,12 +146,6 @@ const onTell = (router: Router, peer: Peer, conn: Connection, e: Tell, bytes: nu
   }
   if (cell.mailbox.size >= cell.capacity) hold(peer, conn, cell)
 }
-
-/** The runtime errors a reply carries as themselves (reply kind 2): every one of `AskErrorSchema`, and the registered ones. */
-const isRuntimeError = (u: unknown): boolean =>
-  u instanceof NoProc || u instanceof ActorStopped || u instanceof MailboxFull || u instanceof InvalidMessage ||
-  u instanceof NodeDown || u instanceof ProtocolMismatch || u instanceof AskTimeout || u instanceof CallingSelf ||
-  isRegisteredRuntimeError(u)
 
 const onAsk = (router: Router, peer: Peer, conn: Connection, e: Ask, bytes: number): void => {
   if (peer.flow.holding.size !== 0) countCredit(router, peer, conn, e[1])
