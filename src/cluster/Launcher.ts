@@ -134,17 +134,83 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
     }
   }
 
-  let onFatal: (reason: string) => void = () => {}
+  // a node can be given up before `fatal` below listens (a spawn failing at once): kept until then
+  let fatalReason: string | undefined
+  let onFatal: (reason: string) => void = (reason) => {
+    fatalReason ??= reason
+  }
+  /**
+   * The node process of `p` is gone (`why`): restart it under its own intensity and backoff, or
+   * give up on it. A process that could not be started at all (the spawn failed: EAGAIN, EMFILE,
+   * ENOENT, E2BIG) ends here too, so a node whose spawns keep failing is given up as one that
+   * keeps dying, instead of the launcher ending with an unhandled error.
+   */
+  const ended = (p: NodeProcess, why: string, wasUp: boolean) => {
+    out(p, paint(31, `node process ${why}`))
+    if (wasUp) progress()
+    // one_for_one, with the intensity counted for this node alone, on the monotonic clock (as
+    // actor supervisors): a step of the wall clock back would count old restarts as recent
+    const [decision, next] = RestartPolicy.decide(
+      policy,
+      [{ id: p.name, restart: "permanent" as const, running: false }],
+      p.name,
+      { _tag: "Error", message: why },
+      performance.now(),
+      p.history,
+      Math.random()
+    )
+    p.history = next
+    if (decision._tag === "Escalate") {
+      p.failed = `more than ${policy.intensity} restarts within ${policy.periodMillis} ms, last ${why}`
+      out(p, paint(31, `node ${p.name} keeps dying (${p.failed}): giving up on it; the other nodes keep running`))
+      progress()
+      if (procs.every((q) => q.failed !== undefined)) return onFatal("every node keeps dying; giving up")
+      return
+    }
+    const delay = decision._tag === "Restart" ? decision.delayMillis : 0
+    out(p, paint(33, `restarting node process${delay > 0 ? ` in ${delay} ms` : ""}`))
+    setTimeout(() => {
+      if (!stopping) start(p)
+    }, delay)
+  }
+
   const start = (p: NodeProcess) => {
-    // the launcher's own Node and flags: a user running under a loader (--import …) keeps it
-    const child = spawn(process.execPath, [...process.execArgv, BIN, "node", "--config", path, "--name", p.name], {
-      env: { ...process.env, [secretEnv]: secret, [LAUNCHED_ENV]: "1" },
-      // stdin: a pipe that ends when this process is gone, however it ends (the node then stops)
-      stdio: ["pipe", "pipe", "pipe"]
-    })
-    p.child = child
     p.up = false
-    p.exited = new Promise((resolveExit) => child.once("exit", () => resolveExit()))
+    let child: ChildProcess
+    try {
+      // the launcher's own Node and flags: a user running under a loader (--import …) keeps it
+      child = spawn(process.execPath, [...process.execArgv, BIN, "node", "--config", path, "--name", p.name], {
+        env: { ...process.env, [secretEnv]: secret, [LAUNCHED_ENV]: "1" },
+        // stdin: a pipe that ends when this process is gone, however it ends (the node then stops)
+        stdio: ["pipe", "pipe", "pipe"]
+      })
+    } catch (e) {
+      // some spawn failures throw (E2BIG, an unexpected errno) rather than emit 'error'
+      p.child = undefined
+      p.exited = undefined
+      return ended(p, `could not be started: ${e instanceof Error ? e.message : String(e)}`, false)
+    }
+    p.child = child
+    let resolveExit: () => void = () => {}
+    p.exited = new Promise((resolve) => {
+      resolveExit = resolve
+    })
+    let gone = false
+    const exit = (why: string) => {
+      if (gone) return
+      gone = true
+      resolveExit()
+      if (p.child === child) p.child = undefined
+      const wasUp = p.up
+      p.up = false
+      if (!stopping) ended(p, why, wasUp)
+    }
+    // a spawn that fails (EAGAIN, EMFILE, ENOENT) emits 'error' and never 'exit'; later errors
+    // (a signal that cannot be sent) leave the process running, and its 'exit' still comes
+    child.on("error", (e) => {
+      if (child.pid === undefined) exit(`could not be started: ${e.message}`)
+      else out(p, paint(31, `node process: ${e.message}`))
+    })
     const onLine = (line: string) => {
       if (line.startsWith(READY_PREFIX)) {
         p.up = true
@@ -160,41 +226,10 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
       }
       out(p, line)
     }
-    createInterface({ input: child.stdout! }).on("line", onLine)
-    createInterface({ input: child.stderr! }).on("line", onLine)
-    child.once("exit", (code, signal) => {
-      p.child = undefined
-      const wasUp = p.up
-      p.up = false
-      if (stopping) return
-      const why = signal !== null ? `killed by ${signal}` : `exited with code ${code}`
-      out(p, paint(31, `node process ${why}`))
-      if (wasUp) progress()
-      // one_for_one, with the intensity counted for this node alone, on the monotonic clock (as
-      // actor supervisors): a step of the wall clock back would count old restarts as recent
-      const [decision, next] = RestartPolicy.decide(
-        policy,
-        [{ id: p.name, restart: "permanent" as const, running: false }],
-        p.name,
-        { _tag: "Error", message: why },
-        performance.now(),
-        p.history,
-        Math.random()
-      )
-      p.history = next
-      if (decision._tag === "Escalate") {
-        p.failed = `more than ${policy.intensity} restarts within ${policy.periodMillis} ms, last ${why}`
-        out(p, paint(31, `node ${p.name} keeps dying (${p.failed}): giving up on it; the other nodes keep running`))
-        progress()
-        if (procs.every((q) => q.failed !== undefined)) return onFatal("every node keeps dying; giving up")
-        return
-      }
-      const delay = decision._tag === "Restart" ? decision.delayMillis : 0
-      out(p, paint(33, `restarting node process${delay > 0 ? ` in ${delay} ms` : ""}`))
-      setTimeout(() => {
-        if (!stopping) start(p)
-      }, delay)
-    })
+    // a spawn that fails with EMFILE or ENFILE sets up no pipes
+    if (child.stdout !== null) createInterface({ input: child.stdout }).on("line", onLine)
+    if (child.stderr !== null) createInterface({ input: child.stderr }).on("line", onLine)
+    child.once("exit", (code, signal) => exit(signal !== null ? `killed by ${signal}` : `exited with code ${code}`))
   }
 
   const stopAll = Effect.promise(async () => {
@@ -219,6 +254,7 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
   }
 
   const fatal = Effect.callback<string>((resume) => {
+    if (fatalReason !== undefined) return resume(Effect.succeed(fatalReason))
     onFatal = (reason) => resume(Effect.succeed(reason))
   })
   // --duration counts from the moment the cluster has formed (node start-up takes seconds, more on

@@ -215,15 +215,31 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
     }
     const launchOnce = (p: Proc) =>
       new Promise<void>((resolve, reject) => {
-        const child = spawn(process.execPath, [BIN, "node", "--config", p.configFile, "--name", p.name], {
-          env: { ...process.env, ...options.env, TELEX_SECRET: secret, [LAUNCHED_ENV]: "1" },
-          // stdin: a pipe that ends with this process, however it ends (as `telex start`'s nodes,
-          // the node then stops): a test run killed before its scope closed leaves no node behind
-          stdio: ["pipe", "pipe", "pipe"]
-        })
+        let child: ChildProcess
+        try {
+          child = spawn(process.execPath, [BIN, "node", "--config", p.configFile, "--name", p.name], {
+            env: { ...process.env, ...options.env, TELEX_SECRET: secret, [LAUNCHED_ENV]: "1" },
+            // stdin: a pipe that ends with this process, however it ends (as `telex start`'s nodes,
+            // the node then stops): a test run killed before its scope closed leaves no node behind
+            stdio: ["pipe", "pipe", "pipe"]
+          })
+        } catch (e) {
+          // some spawn failures throw (E2BIG, an unexpected errno) rather than emit 'error'
+          return reject(new TestClusterError(`node ${p.name} could not be started: ${e instanceof Error ? e.message : String(e)}`))
+        }
         p.child = child
         p.ready = false
-        p.exited = new Promise((r) => child.once("exit", (code) => r(code)))
+        p.exited = new Promise((r) => {
+          child.once("exit", (code) => r(code))
+          // a spawn that fails (EAGAIN, EMFILE, ENOENT) emits 'error' and never 'exit': the test
+          // sees the failure instead of its process ending with an unhandled 'error'
+          child.on("error", (e) => {
+            if (child.pid !== undefined) return
+            if (p.child === child) p.child = undefined
+            r(null)
+            reject(new TestClusterError(`node ${p.name} could not be started: ${e.message}`))
+          })
+        })
         const onLine = (line: string) => {
           if (line.startsWith(READY_PREFIX)) {
             p.ready = true
@@ -236,8 +252,9 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
           p.log.push(line)
           if (p.log.length > 200) p.log.shift()
         }
-        createInterface({ input: child.stdout! }).on("line", onLine)
-        createInterface({ input: child.stderr! }).on("line", onLine)
+        // a spawn that fails with EMFILE or ENFILE sets up no pipes
+        if (child.stdout !== null) createInterface({ input: child.stdout }).on("line", onLine)
+        if (child.stderr !== null) createInterface({ input: child.stderr }).on("line", onLine)
         child.once("exit", (code, signal) => {
           p.child = undefined
           if (!p.ready) reject(new TestClusterError(`node ${p.name} exited before it was ready (${signal ?? code}):\n${p.log.slice(-20).join("\n")}`))
