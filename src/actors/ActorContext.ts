@@ -87,11 +87,13 @@ export interface SupervisorCapability {
   /** This actor's parent (`undefined` for a top-level actor). */
   readonly parent: ActorRef<any> | undefined
   /**
-   * Stops a child and waits until it is gone: with `Shutdown` within `budgetMillis` (past it,
-   * the child counts as killed), or with `Killed` at once when the budget is 0. If this actor
-   * is killed meanwhile, the child is killed at once.
+   * Stops a child and waits until it is gone (OTP's supervisor shutdown): `"brutal_kill"` kills
+   * it; a budget in milliseconds sends it `Shutdown` and kills it if it has not exited within
+   * the budget. With 0, a child that does not trap exits ends at once with `Shutdown` (its
+   * cleanup runs, nobody waits for it); one that traps exits, or is already stopping, is killed
+   * at once. If this actor is killed meanwhile, the child is killed at once.
    */
-  stopChild(child: ActorRef<any>, budgetMillis: number): Effect.Effect<void>
+  stopChild(child: ActorRef<any>, budget: number | "brutal_kill"): Effect.Effect<void>
   /** Cancels every timer of this actor (`Supervise`'s in-place restart: timers are an incarnation's). */
   cancelTimers(): Effect.Effect<void>
 }

@@ -24,7 +24,8 @@ export interface SpawnOptions {
    * The budget for the actor's orderly stop (its running handler, children and finalizers) when
    * it is stopped by `system.stop`, by its parent, or by its system or node stopping; past it the
    * actor is killed (OTP's child-spec `shutdown`). `"brutal_kill"` kills it at once (its
-   * finalizers still run, nobody waits for them). A killed actor's children still running or
+   * finalizers still run, nobody waits for them). A budget of 0 ends it at once with the stop's
+   * reason (`Shutdown`, or an exit signal's), not `Killed`; its cleanup runs unwaited too. A killed actor's children still running or
    * stopping are killed with it, so its own finalizers run even when a child hangs. Default 5 seconds, `"infinity"` for a
    * supervisor (its children have budgets of their own). A supervisor stops its children with
    * the `shutdown` of their child specs instead.

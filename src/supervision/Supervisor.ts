@@ -39,7 +39,10 @@
  *   handles it in `onExit` and exits — with `Shutdown`, or its own reason if it calls
  *   `ctx.stop(reason)` (an exit signal from its parent ends a trapping actor, as a gen_server).
  *   A child that does not trap exits is interrupted at once; its finalizers run. Either way,
- *   past the `shutdown` budget it is killed. A supervisor that is killed (by `system.kill`, an
+ *   past the `shutdown` budget it is killed. `shutdown: 0` is OTP's too, not `brutal_kill`:
+ *   the signal comes first, so a child that does not trap exits ends with `Shutdown` (at once;
+ *   its finalizers run, nobody waits for them), and only one still alive after it (trapping
+ *   exits, or already stopping) is killed at once. A supervisor that is killed (by `system.kill`, an
  *   exit signal `Killed`, or past its own budget while it stops its children) kills its children
  *   (the one it waits for and those it has not stopped yet), as OTP's children see their
  *   supervisor's `killed`.
@@ -89,7 +92,11 @@ export interface ChildSpec<R = never, D extends Actor.MessageDefs = any> {
   readonly options?: Omit<SpawnOptions, "link"> | undefined
   /** default `permanent` */
   readonly restart?: RestartPolicy.RestartType | undefined
-  /** default 5 s for workers, `infinity` for supervisors (as OTP) */
+  /**
+   * default 5 s for workers, `infinity` for supervisors (as OTP). A duration T: the child is
+   * sent `Shutdown` and killed if it has not exited after T; with 0 the signal still comes
+   * first (a child that does not trap exits ends with `Shutdown`). `brutal_kill`: killed.
+   */
   readonly shutdown?: Shutdown | undefined
   /** default: `supervisor` for behaviours made by this module, else `worker` */
   readonly type?: "worker" | "supervisor" | undefined
@@ -444,10 +451,11 @@ interface ChildState {
 
 const isSupervisorBehavior = (behavior: Actor.Behavior<any, any, any>) => (behavior.protocol as unknown) === Protocol
 
-const shutdownMillis = (child: ChildState): number => {
+/** A child's stop budget in milliseconds, or `"brutal_kill"` (0 is not a kill: see `stop`). */
+const shutdownBudget = (child: ChildState): number | "brutal_kill" => {
   const s = child.spec.shutdown ?? (child.type === "supervisor" ? "infinity" : "5 seconds")
   if (s === "infinity") return Infinity
-  if (s === "brutal_kill") return 0
+  if (s === "brutal_kill") return s
   return Duration.toMillis(Duration.fromInputUnsafe(s))
 }
 
@@ -624,10 +632,10 @@ const build = (
       yield* ctx.unlink(ref)
       // a supervisor killed kills its children, as OTP's children see their supervisor's
       // `killed` over their links (nobody waits for its cleanup, nor for theirs)
-      const millis = stoppingReason(ctx)?._tag === "Killed" ? 0 : shutdownMillis(child)
+      const budget = stoppingReason(ctx)?._tag === "Killed" ? "brutal_kill" : shutdownBudget(child)
       // uninterruptible: a supervisor stopped meanwhile still sees the child gone (killed past
       // its budget) before its own finalizer runs, which no longer knows this child
-      yield* Effect.uninterruptible(supervision.stopChild(ref, millis))
+      yield* Effect.uninterruptible(supervision.stopChild(ref, budget))
     })
 
     // Static children stop one after another in reverse start order (OTP); dynamic children

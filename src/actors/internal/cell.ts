@@ -592,7 +592,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     if (onExit !== undefined) this.onExit(onExit)
     if (timeoutMillis === undefined) {
       timeoutMillis = this.stopBudget
-      if (timeoutMillis === 0) reason = ExitReason.killed
+      if (this.config.brutalStop) reason = ExitReason.killed
     }
     // already stopping by itself (its own stop, a crash): the budget still holds, and past it the
     // actor is killed, as OTP's supervisor kills a child that has not exited within its shutdown
@@ -716,6 +716,17 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
       // finalizers still run, but nobody waits for them; its children are killed with it (as
       // OTP's linked children see `killed`), so a child that hangs does not hold its finalizers
       this.killChildren()
+      run(orderly)
+      finalizeSoon(this)
+      return
+    }
+    if (timeoutMillis === 0) {
+      // a budget of 0 (OTP's `shutdown` 0 to a process that does not trap exits): gone at once
+      // with its reason, as the process would be; its cleanup (the running handler's end, its
+      // finalizers) still runs, but nobody waits for it. Its children are told to stop now,
+      // each within its own budget, not once a handler that may never end has ended.
+      const children = this.children
+      if (children !== undefined) for (const child of Array.from(children).reverse()) child.shutdown(ExitReason.shutdown)
       run(orderly)
       finalizeSoon(this)
       return
@@ -1159,7 +1170,7 @@ class CellSupervision implements SupervisorCapability {
     })
   }
 
-  stopChild(child: ActorRef<any>, budgetMillis: number): Effect.Effect<void> {
+  stopChild(child: ActorRef<any>, budget: number | "brutal_kill"): Effect.Effect<void> {
     const target = child.target
     // a supervisor killed while it waits for a child (past its own stop budget, or brutally)
     // kills that child, as OTP's children see their supervisor's `killed`: the child's budget
@@ -1167,13 +1178,16 @@ class CellSupervision implements SupervisorCapability {
     const parent = this.cell
     return Effect.acquireUseRelease(
       Effect.sync(() => parent.onExit(() => target instanceof Cell ? target.kill() : target.exitSignal(parent.self, ExitReason.killed, true))),
-      () => this.stopChildWithin(target, budgetMillis),
+      () => budget === "brutal_kill" ? awaitStop(target, ExitReason.killed, 0) : this.stopChildWithin(target, budget),
       (cancel) => Effect.sync(cancel)
     )
   }
 
   private stopChildWithin(target: Target, budgetMillis: number): Effect.Effect<void> {
-    if (budgetMillis > 0 && target instanceof Cell && target.trapping && target.state === State.Running) {
+    if (target instanceof Cell && target.trapping && target.state === State.Running) {
+      // OTP's shutdown 0: the `shutdown` signal, then at once the kill, before a trapping child
+      // could handle the signal
+      if (budgetMillis === 0) return awaitStop(target, ExitReason.killed, 0)
       // OTP's exit(Child, shutdown): a trapping child gets it as an ExitSignal after its current
       // message, handles it, and exits (with its own reason if it chooses); past the budget it
       // is killed
@@ -1192,7 +1206,9 @@ class CellSupervision implements SupervisorCapability {
         }
       })
     }
-    return awaitStop(target, budgetMillis === 0 ? ExitReason.killed : ExitReason.shutdown, budgetMillis)
+    // not trapping: it ends with `Shutdown` (at once with a budget of 0, its cleanup not waited
+    // for); already stopping: killed past the budget (at once with 0)
+    return awaitStop(target, ExitReason.shutdown, budgetMillis)
   }
 }
 
@@ -1207,6 +1223,8 @@ export interface CellConfig {
   /** a local send checks its message against the protocol */
   readonly validating: boolean
   readonly stopBudget: number
+  /** its `shutdown` is `"brutal_kill"`: a stop that comes without a budget kills it */
+  readonly brutalStop: boolean
 }
 
 /** distinct configs a system keeps for reuse; past that each spawn with another makes its own */
@@ -1224,11 +1242,12 @@ const cellConfig = (system: SystemCore, options: SpawnOptions | undefined, shutd
   const throughput = options?.throughput ?? defaults.throughput
   const validating = options?.validateLocal ?? defaults.validateLocal
   const stopBudget = stopBudgetMillis(options?.shutdown ?? shutdown)
+  const brutalStop = (options?.shutdown ?? shutdown) === "brutal_kill"
   const configs = system.cellConfigs
-  const key = `${capacity}/${overflow}/${throughput}/${validating}/${stopBudget}`
+  const key = `${capacity}/${overflow}/${throughput}/${validating}/${stopBudget}/${brutalStop}`
   let config = configs.get(key)
   if (config === undefined) {
-    config = { capacity, overflow, throughput, validating, stopBudget }
+    config = { capacity, overflow, throughput, validating, stopBudget, brutalStop }
     if (configs.size < MAX_CONFIGS) configs.set(key, config)
   }
   if (plain) system.defaultCellConfig = config
