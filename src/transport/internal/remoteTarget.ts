@@ -244,8 +244,10 @@ export class RemoteTarget implements Target {
    * one per target is one more cache miss per message, with many actors)
    */
   private readonly protocolName: string
-  /** the actor's node, once sent to (a router's peers are never replaced) */
+  /** the actor's node, once found among the router's peers (a router's peers are never replaced) */
   private peerOf: Peer | undefined = undefined
+  /** the actor's node while the router knows no peer of that name (see `findPeer`) */
+  private unknownPeer: Peer | undefined = undefined
 
   constructor(router: Router, address: ActorAddress) {
     this.router = router
@@ -260,7 +262,25 @@ export class RemoteTarget implements Target {
   }
 
   private get peer(): Peer {
-    return this.peerOf ??= this.router.peer(this.address.node.name)
+    return this.peerOf ?? this.findPeer()
+  }
+
+  /**
+   * The actor's node among the router's peers, kept once found. A node the router has no peer for
+   * (never connected, dialled nor configured: e.g. the `sender` of a peer's ask, which may name
+   * any node) gets a peer of this target's own, outside the router's table: no connection reaches
+   * it, so every send to it fails as one to an unreachable node, and it keeps nothing. Were it
+   * added to the table, a peer could grow the table without bound by naming fresh node names.
+   * Each use looks for the router's peer again, so that a later connection to that node is found.
+   */
+  private findPeer(): Peer {
+    const name = this.address.node.name
+    const peer = this.router.peers.get(name)
+    if (peer !== undefined) {
+      this.unknownPeer = undefined
+      return this.peerOf = peer
+    }
+    return this.unknownPeer ??= this.router.outsider(name)
   }
 
   get isAlive(): boolean {

@@ -87,6 +87,14 @@ export class Router implements RemoteResolver {
     return p
   }
 
+  /**
+   * A peer for a node name this router has no peer for, kept out of its table (see
+   * `RemoteTarget`): not connected, not dialled, so nothing sent to it is queued or kept.
+   */
+  outsider(name: string): Peer {
+    return new Peer(name, undefined, this.options.timers)
+  }
+
   resolve(address: ActorAddress): Target {
     return new RemoteTarget(this, address)
   }
