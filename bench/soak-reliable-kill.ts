@@ -9,6 +9,11 @@
  * that handler once more after the restart (a message handled twice, right after itself); at
  * most one per consumer kill is accepted, and counted (seen once in about 20 consumer kills).
  *
+ * With `SOAK_FREEZE` (a probability, 0 by default) a round SIGSTOPs its victims instead for 3–6 s,
+ * past the failure detector (the other side declares the node lost, its resends and sessions
+ * time out), then either SIGCONTs them (they resume with their overdue timers and a dead
+ * connection) or kills them -9 while frozen and restarts them.
+ *
  *   node bench/soak-reliable-kill.ts                 # 10 000 messages, 6 kills
  *   SOAK_TOTAL=20000 SOAK_KILLS=12 node bench/soak-reliable-kill.ts
  *
@@ -25,6 +30,7 @@ import { ProducerStats } from "../test/fixtures/soak-reliable-app.ts"
 const app = fileURLToPath(new URL("../test/fixtures/soak-reliable-app.ts", import.meta.url))
 const TOTAL = Number(process.env.SOAK_TOTAL ?? 10_000)
 const KILLS = Number(process.env.SOAK_KILLS ?? 6)
+const FREEZE = Number(process.env.SOAK_FREEZE ?? 0)
 
 const program = Effect.gen(function*() {
   const dir = yield* Effect.acquireRelease(
@@ -54,6 +60,17 @@ const program = Effect.gen(function*() {
       yield* cluster.partition("prod", "cons")
       yield* Effect.sleep(Math.floor(Math.random() * 2500))
       yield* cluster.heal()
+    }
+    if (Math.random() < FREEZE) {
+      for (const v of victims) yield* cluster.pause(v)
+      const frozen = 3_000 + Math.floor(Math.random() * 3_000)
+      yield* Effect.sleep(frozen)
+      if (Math.random() < 0.5) {
+        for (const v of victims) yield* cluster.resume(v)
+        console.log(`SIGSTOP ${victims.join(" + ")} for ${frozen} ms, then SIGCONT, after ${handled().length} handled`)
+        continue
+      }
+      console.log(`SIGSTOP ${victims.join(" + ")} for ${frozen} ms, then kill -9:`)
     }
     for (const v of victims) yield* cluster.kill(v)
     console.log(`kill -9 ${victims.join(" + ")} after ${handled().length} handled`)
