@@ -259,7 +259,9 @@ export const targetOf = (ref: ActorRef<any>): Target => ref.target
 
 /**
  * Stops an actor and waits until it is gone. `timeoutMillis` bounds its orderly shutdown
- * (children and finalizers); past it the actor counts as killed (OTP's shutdown timeout).
+ * (children and finalizers); past it the actor counts as killed (OTP's shutdown timeout). With
+ * 0 it is gone at once with `reason` (its cleanup runs, nobody waits for it); an actor already
+ * stopping is killed at once.
  */
 export const awaitStop = (ref: ActorRef<any>, reason: ExitReason, timeoutMillis?: number): Effect.Effect<void> =>
   awaitStopTarget(ref.target, reason, timeoutMillis)
