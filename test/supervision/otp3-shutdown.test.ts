@@ -6,9 +6,9 @@
  * exits) is killed. Ported from supervisor_SUITE's sup_stop_* / child_adm cases.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Actor, ActorContext, type ActorRef, type Down, ExitReason, Supervisor } from "../../src/index.ts"
+import { Actor, ActorContext, type ActorRef, ActorSystem, type Down, ExitReason, Supervisor } from "../../src/index.ts"
 import { settle, withSystem } from "./helpers.ts"
 
 const C = Actor.make("test/otp3/ShutdownChild", {
@@ -22,14 +22,20 @@ interface ChildLog {
   busy: Deferred.Deferred<void> | undefined
 }
 
-/** A child that may trap exits, logs its finalizer and its `onExit`; `exitTakes` delays its exit on `onExit`. */
-const child = (log: ChildLog, options: { readonly trap?: boolean; readonly exitTakes?: string } = {}) =>
+/**
+ * A child that may trap exits, logs its finalizer and its `onExit`; `exitTakes` delays its exit on
+ * `onExit`; `uninterruptible`: its `Hang` handler cannot be interrupted.
+ */
+const child = (log: ChildLog, options: { readonly trap?: boolean; readonly exitTakes?: string; readonly uninterruptible?: boolean } = {}) =>
   C.behavior(Effect.gen(function*() {
     const ctx = yield* ActorContext.for(C)
     if (options.trap === true) yield* ctx.trapExit(true)
     yield* Effect.addFinalizer(() => Effect.sync(() => log.events.push("finalizer")))
     return {
-      Hang: () => Effect.andThen(log.busy === undefined ? Effect.void : Deferred.succeed(log.busy, undefined), Effect.never),
+      Hang: () => {
+        const hang = Effect.andThen(log.busy === undefined ? Effect.void : Deferred.succeed(log.busy, undefined), Effect.never)
+        return options.uninterruptible === true ? Effect.uninterruptible(hang) : hang
+      },
       Ping: () => Effect.succeed(1),
       onExit: (signal) =>
         Effect.gen(function*() {
@@ -262,4 +268,23 @@ describe("an actor spawned with shutdown 0 (not brutal_kill)", () => {
         assert.strictEqual((yield* system.awaitExit(kid))._tag, "Shutdown")
       })
     ))
+
+  it.effect("its system's stop ends it with Shutdown too, idle or busy in a handler that cannot be interrupted (brutal_kill: Killed)", () =>
+    Effect.gen(function*() {
+      const reasons = new Map<string, string>()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const system = yield* ActorSystem
+        const log = newLog()
+        log.busy = yield* Deferred.make<void>()
+        const busy = yield* system.spawn(child(log, { uninterruptible: true }), { shutdown: 0 })
+        yield* busy.tell(C.Hang())
+        yield* Deferred.await(log.busy)
+        const idle = yield* system.spawn(child(newLog()), { shutdown: 0 })
+        const brutal = yield* system.spawn(child(newLog()), { shutdown: "brutal_kill" })
+        for (const [name, ref] of [["busy", busy], ["idle", idle], ["brutal", brutal]] as const) {
+          ;(ref.target as unknown as { onExit(f: (r: ExitReason.ExitReason) => void): void }).onExit((r) => reasons.set(name, r._tag))
+        }
+      }).pipe(Effect.provide(Layer.fresh(ActorSystem.layer()))) as Effect.Effect<void, unknown, never>)
+      assert.deepStrictEqual(Object.fromEntries(reasons), { busy: "Shutdown", idle: "Shutdown", brutal: "Killed" })
+    }))
 })

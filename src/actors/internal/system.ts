@@ -17,7 +17,7 @@ import type { DeadLetter, DeadLetterReason } from "../DeadLetter.ts"
 import type { ActorInfo, Counters, Kernel, LocalActor, ProcessInfo, RemoteResolver, Snapshot } from "../Kernel.ts"
 import { defaultCapacity, type OverflowPolicy } from "../Mailbox.ts"
 import type { SpawnOptions } from "../SpawnOptions.ts"
-import { awaitStop, Cell, type CellConfig, initCell, State } from "./cell.ts"
+import { Cell, type CellConfig, initCell, State } from "./cell.ts"
 import { CellTable } from "./cellTable.ts"
 import { Dispatcher } from "./dispatcher.ts"
 import { Offer, type Target } from "./target.ts"
@@ -244,16 +244,18 @@ export class SystemCore implements Resolver, Kernel {
 }
 
 /**
- * Stops `cells` one after another (each gone before the next is asked), from index `from`. An
- * actor that is gone at once (an idle one: most of them) costs no effect of its own; the loop
- * yields every so often so a system of many actors does not hold the event loop while it stops.
+ * Stops `cells` one after another (each gone before the next is asked), from index `from`, each
+ * as `system.stop` does (within its own budget: a `brutal_kill` one killed, one with 0 gone at
+ * once with `Shutdown`). An actor that is gone at once (an idle one: most of them) costs no
+ * effect of its own; the loop yields every so often so a system of many actors does not hold
+ * the event loop while it stops.
  */
 const stopInOrder = (cells: ReadonlyArray<Cell>, from: number): Effect.Effect<void> => {
   for (let i = from; i < cells.length; i++) {
     const cell = cells[i]!
-    cell.terminate(ExitReason.shutdown)
+    cell.shutdown(ExitReason.shutdown)
     if (cell.state !== State.Dead) {
-      return Effect.flatMap(awaitStop(cell, ExitReason.shutdown), () => stopInOrder(cells, i + 1))
+      return Effect.flatMap(awaitExit(cell), () => stopInOrder(cells, i + 1))
     }
     if (i - from === STOP_SLICE) return Effect.flatMap(Effect.yieldNow, () => stopInOrder(cells, i + 1))
   }
@@ -261,6 +263,12 @@ const stopInOrder = (cells: ReadonlyArray<Cell>, from: number): Effect.Effect<vo
 }
 
 const STOP_SLICE = 1024
+
+/** Waits until `cell` is gone (its stop already asked, with its budget). */
+const awaitExit = (cell: Cell): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    cell.onExit(() => resume(Effect.void))
+  })
 
 /** The target of an address with no live actor: everything is a dead letter or `NoProc`. */
 export class DeadTarget implements Target {
