@@ -112,6 +112,8 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
   forked = 0
   /** their fibers (made at the first) */
   forkedFibers: Set<Fiber.Fiber<unknown, unknown>> | undefined = undefined
+  /** the asks those handlers still owe a reply, by fiber: failed when the actor is gone */
+  forkedAsks: Map<Fiber.Fiber<unknown, unknown>, Reply> | undefined = undefined
   trapping = false
   context: Context.Context<never> | undefined = undefined
   /** the spawner's fiber, while it runs this actor's init */
@@ -491,17 +493,20 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
       Effect.runFork(Scope.addFinalizer(this.scope, Effect.suspend(() => Fiber.interruptAll(Array.from(fibers)))))
     }
     running.add(fiber)
+    if (reply !== undefined) (this.forkedAsks ??= new Map()).set(fiber, reply)
     fiber.addObserver((result) => {
       running.delete(fiber)
       this.forked--
+      // not owed once the actor is gone: its end failed the ask (a dead actor does not reply)
+      const owed = reply !== undefined && this.forkedAsks?.delete(fiber) === true ? reply : undefined
       if (result._tag !== "Success") {
         // interrupted because the actor is stopping: the ask must not wait for its timeout, and
         // fails once the actor is gone (as the asks still queued)
-        if (reply !== undefined) this.onExit((reason) => this.failReply(reply, reason))
+        if (owed !== undefined) this.onExit((reason) => this.failReply(owed, reason))
         return
       }
       const exit = result.value
-      const crash = this.answer(reply, exit)
+      const crash = this.answer(owed, exit)
       if (crash !== undefined) this.terminate(ExitReason.fromCause(crash))
     })
   }
@@ -796,6 +801,12 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     // holding its child's exit) as a caller that got its DOWN would in Erlang
     let replies: Array<Reply> | undefined = this.currentReply === undefined ? undefined : [this.currentReply]
     this.currentReply = undefined
+    // the asks of forked handlers still running (the actor killed, or gone past its budget, before
+    // their fibers were interrupted): they fail now, and the handlers' late results go nowhere
+    if (this.forkedAsks !== undefined) {
+      for (const reply of this.forkedAsks.values()) (replies ??= []).push(reply)
+      this.forkedAsks = undefined
+    }
     const entry: Entry = { message: undefined, reply: undefined, sender: undefined }
     while (this.mailbox.shift(entry)) {
       if (entry.message instanceof Down || entry.message instanceof ExitSignal) continue

@@ -1,0 +1,83 @@
+/**
+ * An ask served by a handler marked with `Actor.fork` is a call like any other: when the actor is
+ * gone its caller gets `ActorStopped` with the actor's exit reason (gen_server_SUITE: a call to a
+ * server that dies fails with the server's reason), also when the actor is killed — or gone past
+ * its stop budget — while the forked handler still runs, and a result the handler comes to later
+ * goes nowhere (a dead process does not reply).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import { Actor, ActorSystem } from "../../src/index.ts"
+import { settle, waitUntil, withSystem } from "./_helpers.ts"
+
+const F = Actor.make("test/otp3/ForkedAsks", {
+  /** forked: answers 7 once released */
+  Slow: Actor.ask({}, { success: Schema.Number }),
+  /** a handler that cannot be interrupted, until released */
+  Hang: Actor.tell({})
+})
+
+const setup = (shutdown: "brutal_kill" | 0 | "50 millis") =>
+  Effect.gen(function*() {
+    const system = yield* ActorSystem
+    const release = yield* Deferred.make<void>()
+    const busy = yield* Deferred.make<void>()
+    const forked = yield* Deferred.make<void>()
+    const ref = yield* system.spawn(
+      F.behavior(Effect.succeed({
+        Slow: () => Actor.fork(Effect.andThen(Deferred.succeed(forked, undefined), Effect.as(Deferred.await(release), 7))),
+        Hang: () => Effect.uninterruptible(Effect.andThen(Deferred.succeed(busy, undefined), Deferred.await(release)))
+      })),
+      { shutdown }
+    )
+    const ask = yield* Effect.forkChild(Effect.exit(ref.ask(F.Slow(), { timeout: "1 hour" })))
+    yield* Deferred.await(forked)
+    // the actor's own fiber is now stuck in a handler no stop can interrupt
+    yield* ref.tell(F.Hang())
+    yield* Deferred.await(busy)
+    return { system, ref, ask, release }
+  })
+
+/** The ask has failed with ActorStopped carrying `reason`, and releasing the handler changes nothing. */
+const assertStopped = Effect.fnUntraced(function*(
+  ask: Fiber.Fiber<Exit.Exit<number, unknown>>,
+  release: Deferred.Deferred<void>,
+  reason: string
+) {
+  yield* waitUntil("the forked ask fails", () => ask.pollUnsafe() !== undefined)
+  const exit = yield* Fiber.join(ask)
+  assert.isTrue(Exit.isFailure(exit), "a dead actor does not reply")
+  const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+  assert.strictEqual((error as any)?.error?._tag, "ActorStopped")
+  assert.strictEqual((error as any)?.error?.reason?._tag, reason)
+  yield* Deferred.succeed(release, undefined)
+  yield* settle()
+})
+
+describe("an ask served by a forked handler when its actor is gone (the actor's own fiber stuck)", () => {
+  it.effect("system.kill: it fails with Killed when the actor is gone, not at its timeout", () =>
+    Effect.gen(function*() {
+      const { system, ref, ask, release } = yield* setup("brutal_kill")
+      yield* system.kill(ref)
+      yield* assertStopped(ask, release, "Killed")
+    }).pipe(withSystem()))
+
+  it.effect("system.stop past the actor's budget: it fails with Killed at the budget", () =>
+    Effect.gen(function*() {
+      const { system, ref, ask, release } = yield* setup("50 millis")
+      const stop = yield* Effect.forkChild(system.stop(ref))
+      yield* settle()
+      assert.isUndefined(ask.pollUnsafe(), "still served within the budget")
+      yield* TestClock.adjust("50 millis")
+      yield* Fiber.join(stop)
+      yield* assertStopped(ask, release, "Killed")
+    }).pipe(withSystem()))
+
+  it.effect("system.stop with a budget of 0: it fails with Shutdown at once", () =>
+    Effect.gen(function*() {
+      const { system, ref, ask, release } = yield* setup(0)
+      yield* system.stop(ref)
+      yield* assertStopped(ask, release, "Shutdown")
+    }).pipe(withSystem()))
+})
