@@ -3,16 +3,19 @@
  * from its path (ENOENT; EAGAIN and EMFILE take the same path). The failed spawn is a failed
  * start of that node: reported, restarted with its backoff and given up under the node's own
  * intensity while the other node keeps running — the launcher neither ends with an unhandled
- * 'error' nor hangs on Ctrl-C waiting for an exit that never comes.
+ * 'error' nor hangs on Ctrl-C waiting for an exit that never comes. `TestCluster`'s restart of a
+ * node fails the same way with a `TestClusterError`, and the process running it lives on.
  */
 import { spawn } from "node:child_process"
 import { copyFileSync, linkSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { afterAll, assert, describe, it } from "vitest"
 import { BIN, freePorts } from "../cluster/_process.ts"
 import { alive, childrenOf } from "./_proc.ts"
 
+const HOST = fileURLToPath(new URL("./_spawn-fails-host.ts", import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), "telex-spawn-fails-"))
 const pids: Array<number> = []
 afterAll(() => {
@@ -34,16 +37,21 @@ const waitFor = async (what: string, check: () => boolean, output: () => string,
   }
 }
 
+/** A name of its own for this Node executable (a hard link, or a copy): removing it makes every later spawn of it fail with ENOENT. */
+const ownExecutable = (name: string) => {
+  const exe = join(dir, name)
+  try {
+    linkSync(process.execPath, exe)
+  } catch {
+    copyFileSync(process.execPath, exe)
+  }
+  return exe
+}
+
 describe("soak: a node process that cannot be spawned", () => {
   it("is given up under its intensity; the launcher keeps the other node and stops on SIGTERM", async () => {
-    // the launcher runs from its own name for this Node executable, removed once the cluster runs:
-    // every later spawn of a node process fails with ENOENT
-    const exe = join(dir, "node")
-    try {
-      linkSync(process.execPath, exe)
-    } catch {
-      copyFileSync(process.execPath, exe)
-    }
+    // the launcher runs from its own name for this Node executable, removed once the cluster runs
+    const exe = ownExecutable("node")
     const ports = await freePorts(2)
     const config = join(dir, "cluster.json")
     writeFileSync(config, JSON.stringify({
@@ -96,5 +104,30 @@ describe("soak: a node process that cannot be spawned", () => {
     assert.deepStrictEqual(exit, { code: 0, signal: null }, output())
     assert.notMatch(stderr, /Unhandled|uncaught|\n\s+at /i, output())
     assert.isFalse(alive(n1), output())
+  }, 120_000)
+
+  it("TestCluster: the restart fails with a TestClusterError; the process running it lives on", async () => {
+    const exe = ownExecutable("node-host")
+    const host = spawn(exe, [HOST], {
+      env: { NODE_COMPILE_CACHE: join(tmpdir(), "telex-test-compile-cache"), ...process.env },
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: true
+    })
+    pids.push(host.pid!)
+    let stdout = ""
+    let stderr = ""
+    host.stdout.setEncoding("utf8").on("data", (s: string) => stdout += s)
+    host.stderr.setEncoding("utf8").on("data", (s: string) => stderr += s)
+    let exit: { code: number | null; signal: string | null } | undefined
+    host.once("close", (code, signal) => exit = { code, signal })
+    const output = () => `exit: ${JSON.stringify(exit)}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`
+    await waitFor("the node to be ready", () => stdout.includes("ready\n") || exit !== undefined, output, 60_000)
+    assert.isUndefined(exit, output())
+    unlinkSync(exe)
+    host.stdin.write("restart\n")
+    await waitFor("the restart to end", () => /restarted|failed: /.test(stdout) || exit !== undefined, output, 30_000)
+    assert.match(stdout, /failed: node n1 could not be started: spawn .*ENOENT/, output())
+    await waitFor("the host to exit", () => exit !== undefined, output, 30_000)
+    assert.deepStrictEqual(exit, { code: 0, signal: null }, output())
   }, 120_000)
 })
