@@ -79,6 +79,8 @@ export class Peer {
   replacing = false
   /** the connection is being closed for a new one, of any incarnation, admitted or attached (see `supersede`) */
   superseding = false
+  /** dropped from the router's table (see `Router.idle`): the name's peer, if any, is another object */
+  retired = false
   readonly outbox = new Outbox()
   readonly asks = new PendingAsks()
   readonly watch = new PeerWatch()
@@ -171,6 +173,7 @@ export const release = (router: Router, node: NodeId | undefined, outbound: bool
     if (!peer.isUp) {
       peer.flow.giveUp()
       peer.requests.giveUp(new NodeDown({ node: nodeKey(node), reason: "the new connection did not come up" }))
+      router.idle(peer)
     }
   }
 }
@@ -197,6 +200,7 @@ export const attach = (
     last.sent > peerPrevious.received
   const sameIncarnation = peer.incarnation === conn.peer.incarnation
   peer.conn = conn
+  router.active(peer)
   peer.incarnation = conn.peer.incarnation
   peer.protocols = { ...protocols }
   const kept = peer.flow.attached()
@@ -275,6 +279,7 @@ const closed = (router: Router, peer: Peer, conn: Connection, reason: string): v
   for (const f of waiters) f(reason)
   router.nodeWatchers.fire(peer.name)
   router.publish({ _tag: "NodeDown", node, reason, sent: conn.sent, received: conn.received })
+  router.idle(peer)
 }
 
 /** Cuts the connection to a peer and refuses it (both directions) for `millis`. */

@@ -244,7 +244,10 @@ export class RemoteTarget implements Target {
    * one per target is one more cache miss per message, with many actors)
    */
   private readonly protocolName: string
-  /** the actor's node, once found among the router's peers (a router's peers are never replaced) */
+  /**
+   * the actor's node, once found among the router's peers (a peer in the table is never replaced
+   * by another; one dropped from it is `retired`)
+   */
   private peerOf: Peer | undefined = undefined
   /** the actor's node while the router knows no peer of that name (see `findPeer`) */
   private unknownPeer: Peer | undefined = undefined
@@ -262,7 +265,8 @@ export class RemoteTarget implements Target {
   }
 
   private get peer(): Peer {
-    return this.peerOf ?? this.findPeer()
+    const peer = this.peerOf
+    return peer !== undefined && !peer.retired ? peer : this.findPeer()
   }
 
   /**

@@ -59,6 +59,16 @@ export interface RouterOptions {
   readonly onMembers: (members: ReadonlyArray<Member>) => void
 }
 
+/**
+ * Whether nothing is waiting on or kept for a peer that is not connected: no handshake admitted,
+ * no dial, nothing buffered, held, requested, linked or watched, no wait for it to come up.
+ */
+const dormant = (p: Peer): boolean =>
+  !p.isUp && p.claim === undefined && !p.dialHandshake && p.listen === undefined && !p.outbox.dialing &&
+  p.outbox.buffer.length === 0 && p.redialWaiter === undefined && p.upWaiters.size === 0 && p.flow.held.size === 0 &&
+  p.flow.dialWaiters.size === 0 && p.requests.pending.size === 0 && p.watch.links.size === 0 &&
+  p.watch.watches.size === 0 && p.closeWaiters.length === 0
+
 export class Router implements RemoteResolver {
   readonly system: Kernel
   readonly options: RouterOptions
@@ -68,6 +78,10 @@ export class Router implements RemoteResolver {
   readonly nodeWatchers = new NodeWatchers()
   /** simulated partitions: peer name → until (`options.timers.now()` ms) */
   readonly blocked = new Map<string, number>()
+  /** how many peers nobody dials, and not connected, are remembered at most (see `idle`) */
+  maxIdlePeers = 1024
+  /** peers nobody dials that are not connected (clients gone), oldest first */
+  private readonly idlePeers = new Set<Peer>()
 
   constructor(system: Kernel, options: RouterOptions) {
     this.system = system
@@ -93,6 +107,35 @@ export class Router implements RemoteResolver {
    */
   outsider(name: string): Peer {
     return new Peer(name, undefined, this.options.timers)
+  }
+
+  /**
+   * A peer's connection ended, or its handshake failed once admitted. A peer that no link of this
+   * node dials (it advertised no address: a client) is remembered among the `maxIdlePeers` most
+   * recent ones only: past that, the oldest is dropped from the table, so that clients connecting
+   * under ever new names (as each `telex status` does) do not grow it without bound. A dropped
+   * peer is `retired`: a `RemoteTarget` that kept it looks the name up again. It takes with it
+   * what the table remembers of that name's last connection (READY's `previous`, and the `hold`
+   * list for the same incarnation), as for a name never seen.
+   */
+  idle(peer: Peer): void {
+    if (peer.isUp || peer.listen !== undefined || peer.outbox.dialing || peer.redialWaiter !== undefined) return
+    this.idlePeers.delete(peer)
+    this.idlePeers.add(peer)
+    for (const oldest of this.idlePeers) {
+      // (the peer just added, the newest, stays)
+      if (this.idlePeers.size <= Math.max(1, this.maxIdlePeers)) break
+      this.idlePeers.delete(oldest)
+      if (this.peers.get(oldest.name) === oldest && dormant(oldest)) {
+        this.peers.delete(oldest.name)
+        oldest.retired = true
+      }
+    }
+  }
+
+  /** A peer's connection came up: it is no longer idle. */
+  active(peer: Peer): void {
+    this.idlePeers.delete(peer)
   }
 
   resolve(address: ActorAddress): Target {
