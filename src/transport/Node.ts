@@ -211,6 +211,10 @@ export interface NodeShape {
    * reading; `events` subscribes when it is run.
    */
   readonly subscribe: Effect.Effect<PubSub.Subscription<NodeEvent>, never, Scope.Scope>
+  /**
+   * The nodes this node knows, up or down: those it dials, those connected, and of the others
+   * that went away (clients that advertised no address) the 1 024 most recent.
+   */
   peers(): ReadonlyArray<PeerInfo>
   /** Traffic of each peer link. */
   linkStats(): ReadonlyArray<LinkStats>
