@@ -18,6 +18,11 @@
  *   take its shards over), then SIGCONTed with its overdue timers, its old leases and the
  *   messages that reached it meanwhile;
  * - `freeze-kill`: a node SIGSTOPped past the TTL, then killed -9 while frozen, and started again;
+ * - `flap`: for 5 s, the connection between two random nodes is reset every 100–600 ms (faster
+ *   than the failure detector: each reset is a reconnect, with what was in flight lost);
+ * - `graceful-frozen`: a node SIGSTOPped, another stopped with SIGTERM meanwhile (its handoffs and
+ *   its `Leaving` notice wait for a member that does not answer), started again, then the first
+ *   SIGCONTed;
  *
  * Then every key must answer again, and the history (every increment and read, the kills, and
  * the activation log each node writes as its entities start and stop) is checked: no two
@@ -50,7 +55,7 @@ const FAULTS = Number(process.env.SOAK_FAULTS ?? 8)
 const KEYS = 150
 const ASK_TIMEOUT = 5_000
 const WORKERS = 10
-const ALL_KINDS = ["kill-handoff", "kill-activation", "store-slow", "store-hang", "partition", "graceful", "freeze", "freeze-kill"] as const
+const ALL_KINDS = ["kill-handoff", "kill-activation", "store-slow", "store-hang", "partition", "graceful", "freeze", "freeze-kill", "graceful-frozen", "flap"] as const
 /** `SOAK_KINDS=store-hang,graceful`: only those faults */
 const KINDS = process.env.SOAK_KINDS === undefined
   ? ALL_KINDS
@@ -182,6 +187,29 @@ const program = Effect.gen(function*() {
         yield* kill(n)
         freezes.push({ node: n, from, to: Date.now() })
         yield* restart(n)
+        break
+      }
+      case "flap": {
+        const end = Date.now() + 5_000
+        while (Date.now() < end) {
+          const a = yield* pick(names)
+          const b = yield* pick(names.filter((n) => n !== a))
+          yield* cluster.reset(a, b)
+          yield* Effect.sleep(`${100 + Math.floor(Math.random() * 500)} millis`)
+        }
+        break
+      }
+      case "graceful-frozen": {
+        const frozen = yield* pick([...up])
+        const n = yield* pick([...up].filter((m) => m !== frozen))
+        const from = Date.now()
+        yield* cluster.pause(frozen)
+        yield* Effect.sleep(`${Math.floor(Math.random() * 1500)} millis`)
+        yield* down(n)
+        yield* cluster.kill(n, "SIGTERM")
+        yield* restart(n)
+        yield* cluster.resume(frozen)
+        freezes.push({ node: frozen, from, to: Date.now() })
         break
       }
       case "graceful": {

@@ -240,6 +240,8 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
             reject(new TestClusterError(`node ${p.name} could not be started: ${e.message}`))
           })
         })
+        /** this process's last lines, for the error of a start that fails */
+        const own: Array<string> = []
         const onLine = (line: string) => {
           if (line.startsWith(READY_PREFIX)) {
             p.ready = true
@@ -251,13 +253,18 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
           }
           p.log.push(line)
           if (p.log.length > 200) p.log.shift()
+          own.push(line)
+          if (own.length > 20) own.shift()
         }
         // a spawn that fails with EMFILE or ENFILE sets up no pipes
         if (child.stdout !== null) createInterface({ input: child.stdout }).on("line", onLine)
         if (child.stderr !== null) createInterface({ input: child.stderr }).on("line", onLine)
         child.once("exit", (code, signal) => {
           p.child = undefined
-          if (!p.ready) reject(new TestClusterError(`node ${p.name} exited before it was ready (${signal ?? code}):\n${p.log.slice(-20).join("\n")}`))
+          if (p.ready) return
+          // its last lines (why it failed) may be read after its exit: 'close' comes once they are
+          child.once("close", () =>
+            reject(new TestClusterError(`node ${p.name} exited before it was ready (${signal ?? code}):\n${own.join("\n")}`)))
         })
       })
 
