@@ -6,6 +6,8 @@
  * closes its connection (a malformed envelope) or is handled with the connection up and gets
  * exactly the answers the spec lists (a Reply per Ask, Found per Lookup, Spawned per Spawn, Down
  * per Monitor of an actor that is gone, Exit per Link to one); a probe Lookup after it tells which.
+ * Each goes as one MESSAGE, as FRAGMENTs (4.3: the same envelope), as FRAGMENTs one of which is
+ * misplaced (closed), or in a frame whose length lies (nothing answered until the rest comes).
  * A second, well-behaved client asks the counter between cases: the node never wedges.
  *
  * Seeded (`TELEX_SEED`, see ./_random.ts): a failure prints the seed and the case.
@@ -16,7 +18,7 @@ import { CounterLive } from "../../examples/counter.ts"
 import * as TestNode from "../../src/testing/TestNode.ts"
 import { routerOf } from "../../src/transport/Node.ts"
 import { FrameType } from "../../src/transport/Frame.ts"
-import { RawPeer } from "./_raw.ts"
+import { fragment, RawPeer } from "./_raw.ts"
 import { baseSeed, forAllAsync, type Rng } from "./_random.ts"
 
 const cluster = "proto3-fuzz"
@@ -192,7 +194,7 @@ describe("a seeded fuzz of envelopes against section 10's model", () => {
       )
       let current: RawPeer | undefined
       yield* Effect.addFinalizer(() => Effect.sync(() => current?.destroy()))
-      const stats = { close: 0, up: 0, answered: 0 }
+      const stats = { close: 0, up: 0, answered: 0, lying: 0 }
       let witnessAsks = 0
       yield* Effect.promise(() =>
         forAllAsync("envelope fuzz", Number(process.env.FUZZ_CASES ?? 240), async (rng, i) => {
@@ -207,10 +209,44 @@ describe("a seeded fuzz of envelopes against section 10's model", () => {
           const bytes = peer.encode(sent)
           const envelope = peer.decode(bytes)
           const want = model(envelope)
-          const what = `${codec} ${JSON.stringify(envelope).slice(0, 300)}`
-          peer.send(FrameType.Message, bytes)
+          // as one MESSAGE, as FRAGMENTs (the same envelope: 4.3), as FRAGMENTs one of which is
+          // misplaced (a fragment error closes), or in a frame whose length lies (waits for the rest)
+          const framing = rng.weighted([[24, "message"], [8, "fragments"], [3, "misplaced"], [1, "lying"]] as const)
+          const what = `${codec} ${framing} ${JSON.stringify(envelope).slice(0, 300)}`
+          if (framing === "lying") {
+            const header = Buffer.alloc(5)
+            // more than the probe that follows: the frame stays unfinished
+            const probe = peer.encode([22, `probe-${i}`, "counter"])
+            header.writeUInt32BE(1 + bytes.length + 5 + probe.length + rng.int(1, 200), 0)
+            header[4] = FrameType.Message
+            peer.socket.write(Buffer.concat([header, bytes]))
+            peer.sendEnvelope([22, `probe-${i}`, "counter"])
+            // the probe is read as part of the body: nothing is answered, the connection waits
+            const answered = await peer.envelope(23, 150).then(() => true, () => false)
+            assert.isFalse(answered, `${what}: a probe inside an unfinished frame was answered`)
+            assert.isFalse(peer.closed, `${what}: closed while a frame was unfinished`)
+            peer.destroy()
+            current = undefined
+            stats.lying++
+            return
+          }
+          let misplacedAny = false
+          if (framing === "message") peer.send(FrameType.Message, bytes)
+          else {
+            const id = rng.int(0, 0xffff_ffff)
+            // pieces of at least a byte (a piece at offset 0 starts a message: after an empty first
+            // piece, the next one at offset 0 would be a second message in progress)
+            const inner = new Set(Array.from({ length: rng.int(1, 4) }, () => rng.int(1, bytes.length - 1)))
+            const cuts = [0, ...Array.from(inner).sort((x, y) => x - y), bytes.length]
+            const misplaced = framing === "misplaced" && cuts.length > 2 ? rng.int(1, cuts.length - 2) : -1
+            for (let k = 0; k + 1 < cuts.length; k++) {
+              const offset = k === misplaced ? cuts[k]! + rng.pick([-1, 1]) : cuts[k]!
+              if (k === misplaced) misplacedAny = true
+              peer.send(FrameType.Fragment, fragment(id, bytes.length, Math.max(0, offset), bytes.subarray(cuts[k]!, cuts[k + 1]!)))
+            }
+          }
           peer.sendEnvelope([22, `probe-${i}`, "counter"])
-          if (want.close) {
+          if (want.close || misplacedAny) {
             stats.close++
             assert.isTrue(await peer.closesWithin(5000), `${what}: want the connection closed`)
             const early = peer.frames.map((f) => peer.decode(f.body)).find((x) => x[0] === 23 && x[1] === `probe-${i}`)
