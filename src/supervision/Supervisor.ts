@@ -397,8 +397,9 @@ export const startDynamic = <A>(supervisor: SupervisorRef, args: A): Effect.Effe
 
 /**
  * Stops a child (OTP's `terminate_child`). By id its spec is kept (`restartChild` starts it
- * again); by ref — the form for dynamic children, as OTP's `simple_one_for_one` — the child's
- * entry is removed as well.
+ * again); by ref — the form for dynamic children, as OTP's `simple_one_for_one` — a dynamic
+ * child's entry is removed as well (a static child's spec is kept, as by id). A temporary
+ * child's entry is removed either way.
  */
 export const terminateChild = (supervisor: SupervisorRef, id: string | ActorRef<any>): Effect.Effect<void, SupervisorError | AskError> =>
   supervisor.ask(Protocol.TerminateChild({ id }), adminTimeout)
