@@ -250,7 +250,9 @@ export const HandlerTypeId: unique symbol = Symbol.for("telex/Actor/handler")
 /**
  * Marks a handler's effect to run concurrently with the actor's next messages, in its own fiber
  * inside the actor's scope (like `Rpc.fork` for Effect's entities). State shared between
- * concurrent handlers is the behaviour's responsibility.
+ * concurrent handlers is the behaviour's responsibility. Its ask is a call like any other: it
+ * fails with `ActorStopped` when the actor is gone before the handler has answered (a result
+ * that comes later answers nobody), and a `ctx.stop()` in it stops the actor once it has ended.
  */
 export const fork = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
   const forked = Effect.suspend(() => effect)

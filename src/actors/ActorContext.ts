@@ -35,7 +35,11 @@ export interface ActorContextShape<D extends MessageDefs = any> {
     behavior: Behavior<D, E, R>,
     options?: SpawnOptions
   ): Effect.Effect<ActorRef<D>, SpawnError, R>
-  /** Stops this actor once the current message has been handled (default reason `Normal`). */
+  /**
+   * Stops this actor once the current message has been handled (default reason `Normal`); from
+   * a handler marked with `Actor.fork`, once that handler has ended (its ask answered first, as
+   * a gen_server's `{stop, Reason, Reply, State}`).
+   */
   stop(reason?: ExitReason): Effect.Effect<void>
   /** Links this actor with another (bidirectional). Anything but an ActorRef is a defect, and leaves no link. */
   link(ref: ActorRef<any>): Effect.Effect<void>

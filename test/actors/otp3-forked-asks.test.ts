@@ -3,12 +3,14 @@
  * gone its caller gets `ActorStopped` with the actor's exit reason (gen_server_SUITE: a call to a
  * server that dies fails with the server's reason), also when the actor is killed — or gone past
  * its stop budget — while the forked handler still runs, and a result the handler comes to later
- * goes nowhere (a dead process does not reply).
+ * goes nowhere (a dead process does not reply). And a forked handler that stops its actor
+ * (`ctx.stop`) stops it once it has ended, as any handler: its caller gets the reply first (a
+ * gen_server's `{stop, Reason, Reply, State}`).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Actor, ActorSystem } from "../../src/index.ts"
+import { Actor, ActorContext, ActorSystem, ExitReason } from "../../src/index.ts"
 import { settle, waitUntil, withSystem } from "./_helpers.ts"
 
 const F = Actor.make("test/otp3/ForkedAsks", {
@@ -79,5 +81,56 @@ describe("an ask served by a forked handler when its actor is gone (the actor's 
       const { system, ref, ask, release } = yield* setup(0)
       yield* system.stop(ref)
       yield* assertStopped(ask, release, "Shutdown")
+    }).pipe(withSystem()))
+})
+
+const Q = Actor.make("test/otp3/ForkedStop", {
+  /** forked: stops the actor with `reason`, works on, then answers 4 */
+  Quit: Actor.ask({ reason: Schema.Any }, { success: Schema.Number }),
+  /** forked tell: stops the actor, works on, then logs */
+  QuitTell: Actor.tell({})
+})
+
+const quitting = (log: Array<string>) =>
+  Q.behavior(Effect.gen(function*() {
+    const ctx = yield* ActorContext
+    return {
+      Quit: ({ reason }) =>
+        Actor.fork(Effect.gen(function*() {
+          yield* ctx.stop(reason as ExitReason.ExitReason)
+          yield* Effect.yieldNow
+          log.push("answered")
+          return 4
+        })),
+      QuitTell: () =>
+        Actor.fork(Effect.gen(function*() {
+          yield* ctx.stop()
+          yield* Effect.yieldNow
+          log.push("ended")
+        }))
+    }
+  }))
+
+describe("a forked handler that stops its actor (ctx.stop)", () => {
+  for (const reason of [ExitReason.normal, ExitReason.error("bye")]) {
+    it.effect(`an ask: its caller gets the reply, then the actor exits with ${reason._tag}`, () =>
+      Effect.gen(function*() {
+        const system = yield* ActorSystem
+        const log: Array<string> = []
+        const ref = yield* system.spawn(quitting(log))
+        assert.strictEqual(yield* ref.ask(Q.Quit({ reason })), 4)
+        assert.strictEqual((yield* system.awaitExit(ref))._tag, reason._tag)
+        assert.deepStrictEqual(log, ["answered"])
+      }).pipe(withSystem()))
+  }
+
+  it.effect("a tell: the handler runs to its end before the actor stops", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const log: Array<string> = []
+      const ref = yield* system.spawn(quitting(log))
+      yield* ref.tell(Q.QuitTell())
+      assert.strictEqual((yield* system.awaitExit(ref))._tag, "Normal")
+      assert.deepStrictEqual(log, ["ended"])
     }).pipe(withSystem()))
 })

@@ -486,7 +486,9 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
    */
   forkHandler(effect: Effect.Effect<unknown, unknown>, reply: Reply | undefined): void {
     this.forked++
-    const fiber = Effect.runForkWith(this.context!)(Effect.exit(effect))
+    const handler: ForkedHandlerState = { cell: this, stop: undefined, ended: false }
+    // (in its context, not found by fiber: the fiber runs as it is forked, before it is known)
+    const fiber = Effect.runForkWith(Context.add(this.context!, ForkedHandler, handler))(Effect.exit(effect))
     let running = this.forkedFibers
     if (running === undefined) {
       const fibers = running = this.forkedFibers = new Set()
@@ -499,6 +501,8 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
       this.forked--
       // not owed once the actor is gone: its end failed the ask (a dead actor does not reply)
       const owed = reply !== undefined && this.forkedAsks?.delete(fiber) === true ? reply : undefined
+      handler.ended = true
+      const stop = handler.stop
       if (result._tag !== "Success") {
         // interrupted because the actor is stopping: the ask must not wait for its timeout, and
         // fails once the actor is gone (as the asks still queued)
@@ -508,6 +512,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
       const exit = result.value
       const crash = this.answer(owed, exit)
       if (crash !== undefined) this.terminate(ExitReason.fromCause(crash))
+      else if (stop !== undefined) this.requestStop(stop)
     })
   }
 
@@ -894,10 +899,21 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
   }
 
   stop(reason: ExitReason.ExitReason = ExitReason.normal): Effect.Effect<void> {
-    return Effect.sync(() => {
-      if (this.busy || this.state === State.Starting) this.stopRequested ??= reason
-      else this.terminate(reason)
+    return Effect.withFiber((fiber) => {
+      // from a handler marked with Actor.fork (or a fiber it forked): once that handler has
+      // ended (its ask answered), as from any handler, not at once (which would interrupt the
+      // handler asking for it)
+      const forked = Context.getOrUndefined(fiber.context, ForkedHandler)
+      if (forked !== undefined && forked.cell === this && !forked.ended) forked.stop ??= reason
+      else this.requestStop(reason)
+      return Effect.void
     })
+  }
+
+  /** A stop asked from within the actor: after the current message if it is handling one. */
+  private requestStop(reason: ExitReason.ExitReason): void {
+    if (this.busy || this.state === State.Starting) this.stopRequested ??= reason
+    else this.terminate(reason)
   }
 
   link(ref: ActorRef<any>): Effect.Effect<void> {
@@ -1281,6 +1297,16 @@ const stopBudgetMillis = (shutdown: Duration.Input | "brutal_kill" | "infinity" 
 
 /** A defect or an interruption ends the actor; a typed failure of an ask goes back to the asker. */
 const isCrash = (cause: Cause.Cause<unknown>): boolean => Cause.hasDies(cause) || Cause.hasInterrupts(cause)
+
+/** A handler running in its own fiber (`Actor.fork`): the stop it asked for, made when it ends. */
+interface ForkedHandlerState {
+  readonly cell: Cell
+  stop: ExitReason.ExitReason | undefined
+  ended: boolean
+}
+
+/** Set in the context of a forked handler's fiber (and so of the fibers it forks). */
+class ForkedHandler extends Context.Service<ForkedHandler, ForkedHandlerState>()("telex/ForkedHandler") {}
 
 /** Stops a cell and waits until it is dead. */
 export const awaitStop = (target: Target, reason: ExitReason.ExitReason, timeoutMillis?: number) =>
