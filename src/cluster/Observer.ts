@@ -97,6 +97,13 @@ export interface ClusterView {
 }
 
 const EVENTS_KEPT = 2000
+/**
+ * What one event stream may have queued in this process, unread by its client, at a tick before
+ * it is closed: a client that stops reading (a stalled tab, a stuck proxy) would otherwise have every
+ * frame kept here. An `EventSource` reconnects by itself, and the page then fetches the events it
+ * missed (`/api/events`).
+ */
+const STREAM_BACKLOG_BYTES = 1024 * 1024
 const COOKIE = "telex_observer"
 const round1 = (x: number) => Math.round(x * 10) / 10
 
@@ -484,9 +491,15 @@ export const serve = Effect.fnUntraced(function*(configFile: string, options?: O
   // --- server-sent events --------------------------------------------------------------------
   interface Stream {
     send(event: string, data: unknown): void
+    /** bytes written to it that its client has not read yet (queued in this process) */
+    backlog(): number
+    close(): void
     readonly mailbox: { readonly node: string; readonly actor: string } | undefined
   }
   const tick = Effect.gen(function*() {
+    // judged once a tick, not per frame: one frame may be larger than the bound (the cluster view
+    // of a large cluster), and a client that reads has a whole tick to take it
+    for (const s of streams) if (s.backlog() > STREAM_BACKLOG_BYTES) s.close()
     if (streams.size === 0) return
     const view = clusterView()
     const rates = ratesView(view)
@@ -518,7 +531,12 @@ export const serve = Effect.fnUntraced(function*(configFile: string, options?: O
     res.write(": telex observer\n\n")
     const stream: Stream = {
       send: (event, data) => {
-        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+        if (!res.destroyed) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+      },
+      backlog: () => res.writableLength,
+      close: () => {
+        streams.delete(stream)
+        res.destroy()
       },
       mailbox
     }
