@@ -10,6 +10,9 @@
  * `--duration` summary (the launcher then exits with code 1) — while the other nodes keep
  * running. Only when every node has been given up does the launcher stop at once.
  *
+ * Its output closed (`telex start | head`, a log collector gone: EPIPE) ends neither the launcher
+ * nor its nodes: they run on, their output lost, until stopped.
+ *
  * With `observe`, it also serves the observer page (see `Observer.ts`) for the cluster it runs.
  *
  * If the secret's environment variable is not set, a random secret is generated for this launch
@@ -72,7 +75,27 @@ interface NodeProcess {
   failed: string | undefined
 }
 
+/**
+ * The launcher's output may go away while its nodes run (`telex start | head`, a log shipper or
+ * journald restarted): a write then fails (EPIPE) and, unheard, that error would end the launcher
+ * and with it the whole cluster. The cluster keeps running, its output lost, until it is stopped.
+ */
+const keepRunningWithoutOutput = Effect.acquireRelease(
+  Effect.sync(() => {
+    const ignore = () => {}
+    process.stdout.on("error", ignore)
+    process.stderr.on("error", ignore)
+    return ignore
+  }),
+  (ignore) =>
+    Effect.sync(() => {
+      process.stdout.off("error", ignore)
+      process.stderr.off("error", ignore)
+    })
+)
+
 export const launch = Effect.fnUntraced(function*(configFile: string, options: LaunchOptions) {
+  yield* keepRunningWithoutOutput
   const path = resolve(process.cwd(), configFile)
   const { config, dir } = yield* Config.load(path)
   yield* loadApp(config, dir) // fail before starting anything if the app does not load
