@@ -57,8 +57,6 @@ const stopWithLauncher = (): void => {
   // not for the processes this one starts: their stdin is not that pipe
   delete process.env[LAUNCHED_ENV]
   const ignore = () => {}
-  process.stdout.on("error", ignore)
-  process.stderr.on("error", ignore)
   const stdin = process.stdin
   let gone = false
   const stop = () => {
@@ -178,7 +176,22 @@ const shardingLayer = (config: Config.ClusterConfig, dir: string, app: ClusterAp
   }).pipe(Layer.provide(shardStoreLayer(config, dir)))
 }
 
+/**
+ * A node runs on when its output goes away (`telex node … | tee log` with tee gone, a log
+ * collector restarted, its launcher killed): a write then fails (EPIPE) and, unheard, that error
+ * would end the node. Its log lines are lost meanwhile.
+ */
+let outputErrorsIgnored = false
+const runWithoutOutput = (): void => {
+  if (outputErrorsIgnored) return
+  outputErrorsIgnored = true
+  const ignore = () => {}
+  process.stdout.on("error", ignore)
+  process.stderr.on("error", ignore)
+}
+
 export const run = Effect.fnUntraced(function*(configFile: string, name: string) {
+  runWithoutOutput()
   stopWithLauncher()
   const { config, dir } = yield* Config.load(configFile)
   const self = yield* Config.nodeOf(config, name)
