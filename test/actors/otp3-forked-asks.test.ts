@@ -5,12 +5,13 @@
  * its stop budget — while the forked handler still runs, and a result the handler comes to later
  * goes nowhere (a dead process does not reply). And a forked handler that stops its actor
  * (`ctx.stop`) stops it once it has ended, as any handler: its caller gets the reply first (a
- * gen_server's `{stop, Reason, Reply, State}`).
+ * gen_server's `{stop, Reason, Reply, State}`). A forked handler that runs on after its actor is
+ * gone links and monitors nothing (a dead process cannot).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Schema } from "effect"
+import { Deferred, Effect, Exit, Fiber, Option, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Actor, ActorContext, ActorSystem, ExitReason } from "../../src/index.ts"
+import { Actor, ActorContext, type ActorRef, ActorSystem, ExitReason } from "../../src/index.ts"
 import { settle, waitUntil, withSystem } from "./_helpers.ts"
 
 const F = Actor.make("test/otp3/ForkedAsks", {
@@ -132,5 +133,44 @@ describe("a forked handler that stops its actor (ctx.stop)", () => {
       yield* ref.tell(Q.QuitTell())
       assert.strictEqual((yield* system.awaitExit(ref))._tag, "Normal")
       assert.deepStrictEqual(log, ["ended"])
+    }).pipe(withSystem()))
+})
+
+const L = Actor.make("test/otp3/ForkedLink", {
+  /** forked: once released, links to and monitors `other` */
+  Later: Actor.tell({ other: Schema.Any }),
+  Hang: Actor.tell({})
+})
+
+describe("a forked handler still running after its actor is gone", () => {
+  it.effect("links and monitors nothing: the other actor holds no link or watcher of the dead one", () =>
+    Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const release = yield* Deferred.make<void>()
+      const busy = yield* Deferred.make<void>()
+      const done = yield* Deferred.make<void>()
+      const other = yield* system.spawn(F.behavior(Effect.succeed({ Slow: () => Effect.succeed(1), Hang: () => Effect.void })))
+      const ref = yield* system.spawn(L.behavior(Effect.gen(function*() {
+        const ctx = yield* ActorContext
+        return {
+          Later: ({ other }: { readonly other: unknown }) =>
+            Actor.fork(Effect.gen(function*() {
+              yield* Deferred.await(release)
+              yield* ctx.link(other as ActorRef.ActorRef<any>)
+              yield* ctx.monitor(other as ActorRef.ActorRef<any>)
+              yield* Deferred.succeed(done, undefined)
+            })),
+          Hang: () => Effect.uninterruptible(Effect.andThen(Deferred.succeed(busy, undefined), Effect.never))
+        }
+      })))
+      yield* ref.tell(L.Later({ other }))
+      yield* ref.tell(L.Hang())
+      yield* Deferred.await(busy)
+      yield* system.kill(ref)
+      yield* Deferred.succeed(release, undefined)
+      yield* Deferred.await(done)
+      const info = Option.getOrThrow(system.info(other))
+      assert.deepStrictEqual(info.links.map((r) => r.key), [])
+      assert.deepStrictEqual(info.monitoredBy.map((r) => r.key), [])
     }).pipe(withSystem()))
 })

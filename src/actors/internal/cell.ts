@@ -921,7 +921,9 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
       // resolve (and check) the other side before recording anything: a bad argument leaves no trace
       const target = targetOf(ref, "link")
       if (target instanceof Error) return Effect.die(target)
-      if (ref.key === this.self.key) return Effect.void
+      // gone (a forked handler still running after its actor was killed): a dead process links to
+      // nothing, and the other side would hold a link whose exit signal never comes
+      if (ref.key === this.self.key || this.state === State.Dead) return Effect.void
       ;(this.links ??= new Map()).set(ref.key, ref)
       target.addLink(this.self)
       return Effect.void
@@ -953,8 +955,9 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
 
   private monitorTarget(ref: ActorRef<any>, target: Target, name: string | undefined): MonitorRef {
     const monitor = new MonitorRef(this.system.nextMonitorId++, ref, name)
-    // a monitor on oneself never fires: none is made (as `monitor(process, self())`)
-    if (target === this) return monitor
+    // a monitor on oneself never fires: none is made (as `monitor(process, self())`); nor by an
+    // actor that is gone (a forked handler still running): its Down would reach nobody
+    if (target === this || this.state === State.Dead) return monitor
     ;(this.watching ??= new Map()).set(monitor.id, monitor)
     target.addMonitor(monitor.id, this.self)
     return monitor
