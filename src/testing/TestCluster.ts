@@ -125,7 +125,12 @@ export interface TestCluster extends ClusterHandle {
   toxic(from: string, to: string, name: string, direction: Direction, toxic: Toxic): Effect.Effect<void>
   /** Resets the connections between `a` and `b` (both proxies). */
   reset(a: string, b: string): Effect.Effect<void>
+  /**
+   * Sends `signal` (SIGKILL by default) to a node's process and waits until it has exited; a
+   * paused node is resumed to receive it (SIGTERM: its graceful stop runs).
+   */
   kill(name: string, signal?: NodeJS.Signals): Effect.Effect<void>
+  /** Freezes a node's process (SIGSTOP): its timers and I/O wait; `resume` (SIGCONT) lets them go. */
   pause(name: string): Effect.Effect<void>
   resume(name: string): Effect.Effect<void>
   /** Starts a killed node again (a new incarnation) and waits until it is ready. */
@@ -351,6 +356,8 @@ export const start = (options: TestClusterOptions): Effect.Effect<TestCluster, T
           const p = proc(name)
           if (p.child === undefined) return
           p.child.kill(signal)
+          // a paused node receives the signal only once it runs again: resumed, or this waits for good
+          if (signal !== "SIGKILL") p.child.kill("SIGCONT")
           await p.exited
         }),
       pause: (name) => Effect.sync(() => void proc(name).child?.kill("SIGSTOP")),
