@@ -213,7 +213,7 @@ export interface NodeShape {
   readonly subscribe: Effect.Effect<PubSub.Subscription<NodeEvent>, never, Scope.Scope>
   /**
    * The nodes this node knows, up or down: those it dials, those connected, and of the others
-   * that went away (clients that advertised no address) the 1 024 most recent.
+   * that went away (clients, nodes that dialled this one) the 1 024 most recent.
    */
   peers(): ReadonlyArray<PeerInfo>
   /** Traffic of each peer link. */
@@ -436,7 +436,8 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     unsafeLimitBytes: (options.maxQueuedBytes ?? 64 * 1024 * 1024) / 8,
     highWaterBytes: options.highWaterBytes ?? 1024 * 1024,
     spawnable,
-    onMembers: (members) => dialMembers(members)
+    onMembers: (members) => dialMembers(members),
+    dials: (name) => dials(name)
   })
   core.setRemote(router)
 
@@ -857,7 +858,10 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
           learned.delete(name)
           redialAfterLoss.delete(name)
           const peer = router.peers.get(name)
-          if (peer !== undefined && !peer.isUp) peer.listen = undefined
+          if (peer !== undefined && !peer.isUp) {
+            peer.listen = undefined
+            router.idle(peer)
+          }
         }))
       )
     )

@@ -36,7 +36,7 @@ const visit = (router: Router, port: number, name: string) =>
   })
 
 describe("peers of clients that went away", () => {
-  it.live("at most maxIdlePeers are remembered, the most recent ones; configured peers and connected ones are kept", () =>
+  it.live("at most maxIdlePeers are remembered, the most recent ones; peers it dials and connected ones are kept", () =>
     Effect.gen(function*() {
       const b = yield* TestNode.startNode("b", { cluster, secret: Redacted.make(secret), port: 0 })
       yield* b.system.spawn(CounterLive, { name: "counter" })
@@ -47,9 +47,19 @@ describe("peers of clients that went away", () => {
         Effect.promise(() => RawPeer.authenticated(port, { cluster, secret, name: "stays" })),
         (p) => Effect.sync(() => p.destroy())
       )
+      // a node this one dials (its link keeps dialling it once it is gone) and one that dialled
+      // this one (nobody dials it back), both stopped
+      yield* Effect.scoped(Effect.gen(function*() {
+        const dialled = yield* TestNode.startNode("dialled", { cluster, secret: Redacted.make(secret), port: 0 })
+        yield* TestNode.connect(b, dialled)
+        const dialling = yield* TestNode.startNode("dialling", { cluster, secret: Redacted.make(secret), port: 0 })
+        yield* TestNode.connect(dialling, b)
+      }))
+      yield* until("dialling seen gone", () => router.peers.get("dialling")?.isUp === false)
+      yield* until("dialled seen gone", () => router.peers.get("dialled")?.isUp === false)
       for (let i = 0; i < 12; i++) yield* visit(router, port, `status-${i}`)
       const names = Array.from(router.peers.keys()).sort()
-      assert.deepStrictEqual(names, ["status-10", "status-11", "status-8", "status-9", "stays"])
+      assert.deepStrictEqual(names, ["dialled", "status-10", "status-11", "status-8", "status-9", "stays"])
       assert.isTrue(router.peers.get("stays")!.isUp)
       assert.isFalse(stay.closed)
     }).pipe(Effect.scoped))

@@ -57,6 +57,8 @@ export interface RouterOptions {
   readonly spawnable: ReadonlyMap<string, (name: string | undefined) => Effect.Effect<ActorRef<any>, unknown>>
   /** called with the members a peer knows (the node dials the ones it does not) */
   readonly onMembers: (members: ReadonlyArray<Member>) => void
+  /** whether a link of this node dials the peer of that name (see `Router.idle`) */
+  readonly dials?: ((name: string) => boolean) | undefined
 }
 
 /**
@@ -64,7 +66,7 @@ export interface RouterOptions {
  * no dial, nothing buffered, held, requested, linked or watched, no wait for it to come up.
  */
 const dormant = (p: Peer): boolean =>
-  !p.isUp && p.claim === undefined && !p.dialHandshake && p.listen === undefined && !p.outbox.dialing &&
+  !p.isUp && p.claim === undefined && !p.dialHandshake && !p.outbox.dialing &&
   p.outbox.buffer.length === 0 && p.redialWaiter === undefined && p.upWaiters.size === 0 && p.flow.held.size === 0 &&
   p.flow.dialWaiters.size === 0 && p.requests.pending.size === 0 && p.watch.links.size === 0 &&
   p.watch.watches.size === 0 && p.closeWaiters.length === 0
@@ -78,9 +80,9 @@ export class Router implements RemoteResolver {
   readonly nodeWatchers = new NodeWatchers()
   /** simulated partitions: peer name → until (`options.timers.now()` ms) */
   readonly blocked = new Map<string, number>()
-  /** how many peers nobody dials, and not connected, are remembered at most (see `idle`) */
+  /** how many peers no link dials, and not connected, are remembered at most (see `idle`) */
   maxIdlePeers = 1024
-  /** peers nobody dials that are not connected (clients gone), oldest first */
+  /** peers no link dials that are not connected (clients gone, nodes that dialled us), oldest first */
   private readonly idlePeers = new Set<Peer>()
 
   constructor(system: Kernel, options: RouterOptions) {
@@ -110,23 +112,24 @@ export class Router implements RemoteResolver {
   }
 
   /**
-   * A peer's connection ended, or its handshake failed once admitted. A peer that no link of this
-   * node dials (it advertised no address: a client) is remembered among the `maxIdlePeers` most
-   * recent ones only: past that, the oldest is dropped from the table, so that clients connecting
-   * under ever new names (as each `telex status` does) do not grow it without bound. A dropped
-   * peer is `retired`: a `RemoteTarget` that kept it looks the name up again. It takes with it
-   * what the table remembers of that name's last connection (READY's `previous`, and the `hold`
-   * list for the same incarnation), as for a name never seen.
+   * A peer's connection ended, its handshake failed once admitted, or its link stopped. A peer
+   * that no link of this node dials (a client, a node that dialled us) is remembered among the
+   * `maxIdlePeers` most recent ones only: past that, the oldest is dropped from the table, so that
+   * clients connecting under ever new names (as each `telex status` does), or nodes restarted
+   * under new names, do not grow it without bound. A dropped peer is `retired`: a `RemoteTarget`
+   * that kept it looks the name up again. It takes with it what the table remembers of that
+   * name's last connection (READY's `previous`, the `hold` list for the same incarnation, its
+   * address), as for a name never seen.
    */
   idle(peer: Peer): void {
-    if (peer.isUp || peer.listen !== undefined || peer.outbox.dialing || peer.redialWaiter !== undefined) return
+    if (peer.isUp || peer.outbox.dialing || peer.redialWaiter !== undefined || this.options.dials?.(peer.name) === true) return
     this.idlePeers.delete(peer)
     this.idlePeers.add(peer)
     for (const oldest of this.idlePeers) {
       // (the peer just added, the newest, stays)
       if (this.idlePeers.size <= Math.max(1, this.maxIdlePeers)) break
       this.idlePeers.delete(oldest)
-      if (this.peers.get(oldest.name) === oldest && dormant(oldest)) {
+      if (this.peers.get(oldest.name) === oldest && dormant(oldest) && this.options.dials?.(oldest.name) !== true) {
         this.peers.delete(oldest.name)
         oldest.retired = true
       }
