@@ -1414,15 +1414,16 @@ def framing(ctx, codec, rnd):
     c.close()
 
     # a header announcing more than the maximum, cut across two writes after a valid frame: the
-    # valid frame is handled, then the connection closes without the body being sent
+    # valid frame is handled, then the connection closes without the body being sent. The rest of
+    # the header goes once the reply has come: the close drops what the node has not written yet
+    # (section 10: closed at once), and the actor answers when it gets to the ask
     for split in (2, 4):
         k = ctx.connect(codecs=(codec,))
         aid = k.new_id()
         bad = struct.pack(">IB", MAX_FRAME + 1, MESSAGE)
         k.raw(frame(MESSAGE, encode(k, [ASK, echo["id"], "Echo", {"_tag": "Size", "text": "ok"}, aid, None])) + bad[:split])
-        time.sleep(0.01)
-        k.raw(bad[split:])
         got = k.take(lambda e: e[0] == REPLY and e[1] == aid, 3)
+        k.raw(bad[split:])
         check(f"2 a header announcing {MAX_FRAME + 1} bytes, cut after {split}: the frame before it is answered, then closed",
               got == [REPLY, aid, 0, 2] and k.wait_closed(3), f"{got} {k.close_reason}")
         k.close()

@@ -1,14 +1,15 @@
 /**
  * Statements of docs/protocol.md that a foreign client relies on, pinned against a node from raw
- * clients: how MessagePack map keys that are not strings are read (section 5), and which
- * request ids a node can echo (sections 8.4, 8.6).
+ * clients: how MessagePack map keys that are not strings are read (section 5), what a malformed
+ * envelope takes with the connection (section 10), and which request ids a node can echo
+ * (sections 8.4, 8.6).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { Packr } from "msgpackr"
 import { CounterLive } from "../../examples/counter.ts"
 import * as TestNode from "../../src/testing/TestNode.ts"
-import { FrameType } from "../../src/transport/Frame.ts"
+import { encodeFrame, FrameType } from "../../src/transport/Frame.ts"
 import { RawPeer } from "./_raw.ts"
 import { next, subscribeDeadLetters } from "./_remote.ts"
 
@@ -57,6 +58,18 @@ describe("section 5: MessagePack map keys", () => {
         d.send(FrameType.Message, packr.pack([0, id, "Counter", new Map<unknown, unknown>([["_tag", "Increment"], [key, 1]])]))
         assert.isTrue(yield* Effect.promise(() => d.closesWithin(5000)), `a ${what} key closes the connection`)
       }
+    }).pipe(Effect.scoped))
+})
+
+describe("section 10: a malformed envelope closes the connection at once", () => {
+  it.live("the answer to a Lookup in the same read is dropped with the connection", () =>
+    Effect.gen(function*() {
+      const { connect } = yield* started
+      const c = yield* connect("json", "same-read")
+      // one write: a Lookup, then an envelope that is not an array (a malformed envelope)
+      c.socket.write(Buffer.concat([encodeFrame(FrameType.Message, Buffer.from('[22,1,"counter"]')), encodeFrame(FrameType.Message, Buffer.from("{}"))]))
+      assert.isTrue(yield* Effect.promise(() => c.closesWithin(5000)))
+      assert.deepStrictEqual(c.frames.map((f) => Buffer.from(f.body).toString()), [], "nothing answered")
     }).pipe(Effect.scoped))
 })
 
