@@ -1006,6 +1006,14 @@ export const make = (config: Config) =>
         const entry = entryOf(actx)
         const state = entry.shard
         const self = actx.self
+        // the lease is checked again here, not only by the watchdog and the first message of a
+        // turn: an activation under way when the process paused (SIGSTOP, a VM stall) past its
+        // lease must not start under the lease it lost once the process resumes
+        const t0 = now()
+        if (t0 >= validFloor) validFloor = expireLeases(t0)
+        if (state.status !== "active") {
+          return Effect.die(new ShardingError({ reason: "ShardLost", entityType: type, key: entry.key, message: "its shard's lease lapsed as it started" }))
+        }
         entry.actor = Kernel.localOf(actx)
         emit({ kind: "activated", entityType: type, key: entry.key, node: selfName, owner: selfId, shard: state.shard, epoch: state.lease.epoch, at: wall() })
         return Effect.andThen(Effect.addFinalizer(() => Effect.sync(() => onEntityStopped(state, entry, self))), supervised.init)
