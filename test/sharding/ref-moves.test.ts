@@ -42,6 +42,10 @@ const cJoins = (store: ShardStore.ShardStore, a: ShardNode, b: ShardNode) =>
     return { c, moved }
   })
 
+/** how many `kind` events of entity `key` node `n` recorded */
+const count = (n: ShardNode, kind: "activated" | "passivated", key: string) =>
+  n.events.filter((e) => e.kind === kind && "key" in e && e.key === key).length
+
 describe("sharding: the same ref across a shard move", () => {
   it.live("asks of kept refs before and after a join: every answer counts every add, from the new owner", () =>
     quiet(Effect.gen(function*() {
@@ -54,10 +58,10 @@ describe("sharding: the same ref across a shard move", () => {
         const where = yield* ref.ask(Counter.Where(), { timeout: "10 seconds" })
         if (moved.includes(keys[i]!)) assert.strictEqual(where, "c", keys[i])
       }
-      // one activation per key at a time: each key activated on c at most once
-      for (const k of moved) {
-        assert.isAtMost(c.events.filter((e) => e.kind === "activated" && "key" in e && e.key === k).length, 1, k)
-      }
+      // one activation per key at a time: each key activated on c at most once, or once more
+      // after each passivation there (idle for 400 ms: a loaded machine may take that long
+      // between two asks of a key)
+      for (const k of moved) assert.isAtMost(count(c, "activated", k), 1 + count(c, "passivated", k), k)
     })), 60_000)
 
   it.live("asked with the default timeout (a ref takes the way its last ask found until something changes): the same across a join and a leave", () =>
@@ -79,9 +83,11 @@ describe("sharding: the same ref across a shard move", () => {
         assert.notStrictEqual(yield* ref.ask(Counter.Where()), "c", keys[i])
       }
       for (const k of keys) {
-        const activations = [a, b, c].flatMap((n) => n.events.filter((e) => e.kind === "activated" && "key" in e && e.key === k))
-        // one before the join; one more for a moved key on c, and one after c left
-        assert.isAtMost(activations.length, moved.includes(k) ? 3 : 1, k)
+        const activations = [a, b, c].reduce((n, node) => n + count(node, "activated", k), 0)
+        const passivations = [a, b, c].reduce((n, node) => n + count(node, "passivated", k), 0)
+        // one before the join; one more for a moved key on c, and one after c left; and one
+        // more after each passivation
+        assert.isAtMost(activations, (moved.includes(k) ? 3 : 1) + passivations, k)
       }
     })), 60_000)
 })
