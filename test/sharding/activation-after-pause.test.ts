@@ -5,12 +5,15 @@
  * an activation already past both, its actor being spawned, is checked again as it starts.)
  *
  * The pause is a jump of the node's clock (wall and monotonic) made synchronously as the first
- * of a burst of activations starts: the others start after it, with every lease lapsed.
+ * of a burst of activations starts (the others start after it, with every lease lapsed), or as
+ * an entity's saved state is loaded (its handlers would run after it).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Effect, Layer, Schema } from "effect"
+import * as Actor from "../../src/actors/Actor.ts"
 import * as Entity from "../../src/sharding/Entity.ts"
 import { Sharding, type ShardingEvent } from "../../src/sharding/Sharding.ts"
+import * as ShardStore from "../../src/sharding/ShardStore.ts"
 import { Counter, CounterEntity, eventually, fast, quiet, soloLayer } from "./_runtime.ts"
 
 /** The live clock, moved on by `jump` (a process that was stopped for that long). */
@@ -30,6 +33,25 @@ const jumpingClock = () => {
     jump: (millis: number) => void (offsetMillis += millis)
   }
 }
+
+/** an entity with durable state whose handler records the lease epoch it runs under */
+const Probe = Actor.make("test/LeaseProbe", { Touch: Actor.tell({}) })
+const handled: Array<{ readonly key: string; readonly shard: number; readonly epoch: number }> = []
+const ProbeEntity = Entity.make(
+  Probe,
+  Probe.behavior(Effect.gen(function*() {
+    const ctx = yield* Entity.EntityContext
+    const count = yield* Entity.state(Schema.Int)
+    return {
+      Touch: () =>
+        Effect.andThen(
+          Effect.sync(() => void handled.push({ key: ctx.entityKey, shard: ctx.shard, epoch: ctx.epoch })),
+          count.update((n) => n + 1)
+        )
+    }
+  })),
+  { state: { schema: Schema.Int, initial: 0 } }
+)
 
 describe("sharding: an activation under way across a pause past the lease", () => {
   it.live("does not start its entity under the lease it lost", () => {
@@ -74,6 +96,46 @@ describe("sharding: an activation under way across a pause past the lease", () =
       assert.isAbove(activatedAfter.length, 0, "activations after the pause (under new leases)")
     }).pipe(
       Effect.provide(soloLayer({ ...fast, entities: [CounterEntity as Entity.Entity<any, any>], onEvent }).pipe(Layer.provide(clock.layer))),
+      quiet
+    )
+  }, 30_000)
+
+  it.live("does not run its handlers under a lease that lapsed while its state was loaded", () => {
+    const clock = jumpingClock()
+    const events: Array<ShardingEvent> = []
+    let epochsAtJump: Map<number, number> | undefined
+    const memory = ShardStore.memory()
+    // the process pauses (for three TTLs) while the first key's saved state is read
+    const store: ShardStore.ShardStore = {
+      ...memory,
+      loadState: (type, key) =>
+        Effect.tap(memory.loadState(type, key), () =>
+          Effect.sync(() => {
+            if (epochsAtJump !== undefined || key !== "p0") return
+            const epochs = new Map<number, number>()
+            for (const x of events) if (x.kind === "shardAcquired") epochs.set(x.shard, x.epoch)
+            epochsAtJump = epochs
+            clock.jump(3 * 900)
+          }))
+    }
+    return Effect.gen(function*() {
+      const sharding = yield* Sharding
+      yield* eventually("the node owns every shard", () => sharding.ownedShards().length === fast.shards)
+      const probes = yield* sharding.entity(ProbeEntity)
+      yield* probes.ref("p0").tell(Probe.Touch())
+      yield* eventually("p0 handled its tell", () => handled.some((h) => h.key === "p0"))
+      const first = handled.find((h) => h.key === "p0")!
+      assert.isAbove(
+        first.epoch,
+        epochsAtJump!.get(first.shard) ?? -1,
+        `p0's handler ran under epoch ${first.epoch}, the lease its node held when its state was loaded and that lapsed meanwhile`
+      )
+    }).pipe(
+      Effect.provide(
+        soloLayer({ ...fast, entities: [ProbeEntity as Entity.Entity<any, any>], onEvent: (e) => void events.push(e) }, store).pipe(
+          Layer.provide(clock.layer)
+        )
+      ),
       quiet
     )
   }, 30_000)

@@ -925,6 +925,9 @@ export const make = (config: Config) =>
         let value: unknown
         let dirty = false
         const saved = yield* store.loadState(type, key)
+        // the load may have outlasted the lease (a slow store, a pause): the state read must not
+        // be served under a lease that lapsed meanwhile
+        if (lapsed(state)) return yield* Effect.die(leaseLapsed(type, key, "while its state was loaded"))
         if (Option.isSome(saved)) {
           const decoded = decodeState!(JSON.parse(saved.value))
           if (Exit.isFailure(decoded)) {
@@ -1009,11 +1012,7 @@ export const make = (config: Config) =>
         // the lease is checked again here, not only by the watchdog and the first message of a
         // turn: an activation under way when the process paused (SIGSTOP, a VM stall) past its
         // lease must not start under the lease it lost once the process resumes
-        const t0 = now()
-        if (t0 >= validFloor) validFloor = expireLeases(t0)
-        if (state.status !== "active") {
-          return Effect.die(new ShardingError({ reason: "ShardLost", entityType: type, key: entry.key, message: "its shard's lease lapsed as it started" }))
-        }
+        if (lapsed(state)) return Effect.die(leaseLapsed(type, entry.key, "as it started"))
         entry.actor = Kernel.localOf(actx)
         emit({ kind: "activated", entityType: type, key: entry.key, node: selfName, owner: selfId, shard: state.shard, epoch: state.lease.epoch, at: wall() })
         return Effect.andThen(Effect.addFinalizer(() => Effect.sync(() => onEntityStopped(state, entry, self))), supervised.init)
@@ -1444,6 +1443,18 @@ export const make = (config: Config) =>
       const t0 = now()
       if (t0 >= validFloor) validFloor = expireLeases(t0)
     }
+    /**
+     * Whether `state` is no longer held here, its lease checked now (not once per turn): an
+     * entity's start checks it, since the process may have paused past the lease while the
+     * activation was under way, and what resumes first is that activation.
+     */
+    const lapsed = (state: ShardState): boolean => {
+      const t0 = now()
+      if (t0 >= validFloor) validFloor = expireLeases(t0)
+      return state.status !== "active"
+    }
+    const leaseLapsed = (entityType: string, key: string, when: string) =>
+      new ShardingError({ reason: "ShardLost", entityType, key, message: `its shard's lease lapsed ${when}` })
 
     // -------------------------------------------------------------------------
     // asks
