@@ -38,6 +38,11 @@ const OBSERVED_IDLE_MILLIS = 30_000
 export const TREE_CHILDREN_LIMIT = 200
 export const ACTORS_PAGE_LIMIT = 1000
 const ELD_RESOLUTION_MILLIS = 20
+/**
+ * peer names past which those the node no longer lists are forgotten (twice what a router
+ * remembers of clients gone, so that a prune frees at least that many)
+ */
+const PEERS_KEPT = 2048
 
 export const LinkInfo = Schema.Struct({
   peer: Schema.String,
@@ -376,6 +381,7 @@ export const make = (adminProtocol: Actor.AnyProtocol, adminName: string, delive
           everUp.add(peer)
           return keep({ at, kind: "LinkUp", text: `link to ${peer} up`, peer })
         case "NodeDown":
+          forgetGone()
           if (e.reason.startsWith("simulated partition")) keep({ at, kind: "Partition", text: `partitioned from ${peer}: ${e.reason}`, peer, reason: e.reason })
           return keep({ at, kind: "LinkDown", text: `link to ${peer} down: ${e.reason}`, peer, reason: e.reason })
         case "LinkGap":
@@ -384,6 +390,17 @@ export const make = (adminProtocol: Actor.AnyProtocol, adminName: string, delive
       }
     })
     for (const p of node.peers()) if (p.up) everUp.add(p.name)
+    /**
+     * Past `PEERS_KEPT` names, those the node no longer lists among its peers (clients gone that
+     * it stopped remembering) are forgotten here too: clients connecting under ever new names
+     * must not grow these without bound.
+     */
+    const forgetGone = () => {
+      if (everUp.size <= PEERS_KEPT && gaps.size <= PEERS_KEPT) return
+      const known = new Set(node.peers().map((p) => p.name))
+      for (const name of everUp) if (!known.has(name)) everUp.delete(name)
+      for (const name of gaps.keys()) if (!known.has(name)) gaps.delete(name)
+    }
 
     // --- what runs only while observed --------------------------------------------------------
     let lastPoll = 0
