@@ -50,6 +50,7 @@ describe("sharding: an ask racing a passivation", () => {
       let passivations = 0
       let nextId = 0
       let rounds = 0
+      let sending = true
       let client: { ref: (key: string) => { ask: (m: any, o?: any) => Effect.Effect<any, any> } } | undefined
       const memory = ShardStore.memory()
       const store: ShardStore.ShardStore = {
@@ -58,7 +59,7 @@ describe("sharding: an ask racing a passivation", () => {
           Effect.tap(memory.leases(), () =>
             Effect.sync(() => {
               // every third round: the round after an idle one past passivateAfter (150 ms rounds, 200 ms)
-              if (++rounds % 3 !== 0 || client === undefined) return
+              if (++rounds % 3 !== 0 || client === undefined || !sending) return
               for (const key of keys) {
                 const ref = raw.get(key)
                 if (ref === undefined) continue
@@ -94,8 +95,11 @@ describe("sharding: an ask racing a passivation", () => {
           answered.push(id)
         }
         yield* Effect.sleep("4 seconds")
-        // let the last asks finish
-        yield* Effect.sleep("1 second")
+        // no more asks; the last ones end (each within its timeouts: 3 s, and 3 s more through
+        // the region): waited for, not for a fixed time, so that a loaded machine is no failure
+        sending = false
+        const deadline = Date.now() + 10_000
+        while (answered.length + stopped.length < nextId && Date.now() < deadline) yield* Effect.sleep("50 millis")
       }).pipe(Effect.provide(soloLayer({
         ...fast,
         entities: [PingedEntity],
