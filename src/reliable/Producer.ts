@@ -41,7 +41,9 @@
  * wall clock; a new one numbered below the consumer's session of the channel (this process's
  * clock is behind the one that numbered the previous session) is refused by the consumer, which
  * answers with an Ack of its own session: a session this producer opened and that has had no
- * Ack of its own yet then moves to the one after the consumer's, and resends from its floor.
+ * Ack of its own yet then moves to the one after the consumer's, and resends from its floor. So
+ * does a session continued from the store in which no message was settled yet (a process killed
+ * before the consumer could be reached).
  *
  * One producer per channel id at a time.
  *
@@ -204,9 +206,14 @@ export const producer = <A>(
       nextSeq = 1
       store.startSession(id, session, 1)
     }
-    /** the session was opened here and nothing was acknowledged in it yet: it may be renumbered */
-    let opened = snapshot === undefined
     let floor = entries.length > 0 ? entries[0]!.seq - 1 : nextSeq - 1
+    /**
+     * the session was opened by this channel's producer (here, or by a process that ended before
+     * any of its messages was settled: numbered from 1, its floor is still 0) and nothing was
+     * acknowledged in it yet: it may be renumbered. A consumer whose session is newer never
+     * processed a message of it (a consumer's session only grows).
+     */
+    let opened = snapshot === undefined || floor === 0
     let sentUpTo = floor
     let granted = floor + Math.max(1, options.window ?? DEFAULT_WINDOW)
     /** monotonic ms */
