@@ -8,6 +8,9 @@
  *   nodes by their shards. The echo entity's handlers are one object made once, as the plain
  *   echo's are (the same handler code on both sides). Slices alternate (A B C D D C B A) so that
  *   load from elsewhere hits all.
+ * - `askRatioRemote`: the same entity asks ÷ plain asks to the echo actors of s2 and s3 only
+ *   (remote asks alone; a third of the entity asks, and of `askRatio`'s baseline, are local):
+ *   entity asks against plain asks that all cross the network.
  * - `askRatioSameActors`: the same entity asks ÷ plain asks to `keys` plain echo actors spread
  *   over the three nodes (each woken for one message at a time, as the entities are): what
  *   sharding itself adds, apart from what having that many actors costs.
@@ -126,15 +129,24 @@ const threeNodes = (round: number) =>
     const closureRefs = keys.map((k) => closures.ref(k))
     yield* pipelined(params.keys, (i) => closureRefs[i]!.ask(Echo.Ping({ n: i })))
     const plainAsk = (i: number) => plain[i % 3]!.ask(Echo.Ping({ n: i }))
+    const remoteAsk = (i: number) => plain[1 + (i % 2)]!.ask(Echo.Ping({ n: i }))
     const entityAsk = (i: number) => refs[i % refs.length]!.ask(Echo.Ping({ n: i }))
     const spreadAsk = (i: number) => spread[i % spread.length]!.ask(Echo.Ping({ n: i }))
     const closureAsk = (i: number) => closureRefs[i % closureRefs.length]!.ask(Echo.Ping({ n: i }))
     yield* pipelined(10_000, plainAsk) // warm-up
+    yield* pipelined(10_000, remoteAsk)
     yield* pipelined(10_000, spreadAsk)
     yield* pipelined(10_000, entityAsk)
     yield* pipelined(10_000, closureAsk)
     const half = Math.floor(params.asks / 2)
-    const rates = { plain: [] as Array<number>, spread: [] as Array<number>, entity: [] as Array<number>, closure: [] as Array<number> }
+    const rates = {
+      plain: [] as Array<number>,
+      remote: [] as Array<number>,
+      spread: [] as Array<number>,
+      entity: [] as Array<number>,
+      closure: [] as Array<number>
+    }
+    rates.remote.push(yield* pipelined(half, remoteAsk))
     rates.plain.push(yield* pipelined(half, plainAsk))
     rates.spread.push(yield* pipelined(half, spreadAsk))
     rates.entity.push(yield* pipelined(half, entityAsk))
@@ -143,8 +155,10 @@ const threeNodes = (round: number) =>
     rates.entity.push(yield* pipelined(half, entityAsk))
     rates.spread.push(yield* pipelined(half, spreadAsk))
     rates.plain.push(yield* pipelined(half, plainAsk))
+    rates.remote.push(yield* pipelined(half, remoteAsk))
     const mean = (xs: ReadonlyArray<number>) => xs.length / xs.reduce((a, x) => a + 1 / x, 0)
     const plainPerSec = mean(rates.plain)
+    const remotePerSec = mean(rates.remote)
     const entityPerSec = mean(rates.entity)
     const spreadPerSec = mean(rates.spread)
     const closurePerSec = mean(rates.closure)
@@ -155,6 +169,8 @@ const threeNodes = (round: number) =>
       plainPerSec,
       entityPerSec,
       askRatio: entityPerSec / plainPerSec,
+      remotePerSec,
+      askRatioRemote: entityPerSec / remotePerSec,
       spreadPerSec,
       askRatioSameActors: entityPerSec / spreadPerSec,
       closurePerSec,
@@ -249,7 +265,7 @@ export const sharding: BenchGroup = {
     for (let r = 0; r < rounds; r++) {
       const three = await Effect.runPromise(quiet(threeNodes(r)))
       log(
-        `sharding: round ${r + 1}: entity ${three.entityPerSec.toFixed(0)} (handlers per activation ${three.closurePerSec.toFixed(0)}) / plain ${three.plainPerSec.toFixed(0)} / plain over ${params.keys} actors ${three.spreadPerSec.toFixed(0)} asks/s`
+        `sharding: round ${r + 1}: entity ${three.entityPerSec.toFixed(0)} (handlers per activation ${three.closurePerSec.toFixed(0)}) / plain ${three.plainPerSec.toFixed(0)} (remote only ${three.remotePerSec.toFixed(0)}) / plain over ${params.keys} actors ${three.spreadPerSec.toFixed(0)} asks/s`
       )
       const memory = await Effect.runPromise(quiet(passivatedMemory))
       const rec = await Effect.runPromise(quiet(recovery))
@@ -258,6 +274,8 @@ export const sharding: BenchGroup = {
         entityAskPerSec: three.entityPerSec,
         plainAskPerSec: three.plainPerSec,
         askRatio: three.askRatio,
+        plainRemoteAskPerSec: three.remotePerSec,
+        askRatioRemote: three.askRatioRemote,
         plainSpreadAskPerSec: three.spreadPerSec,
         askRatioSameActors: three.askRatioSameActors,
         closureAskPerSec: three.closurePerSec,
@@ -275,6 +293,8 @@ export const sharding: BenchGroup = {
       { key: "entityAskPerSec", label: "entity ask, keys over 3 nodes, 64 in flight", unit: "ask/s" },
       { key: "plainAskPerSec", label: "  plain remote ask, same run (baseline)", unit: "ask/s" },
       { key: "askRatio", label: "  entity ÷ plain", unit: "×", digits: 2, goal: { op: ">=", value: 0.8 } },
+      { key: "plainRemoteAskPerSec", label: "  plain ask to the other two nodes' actors only", unit: "ask/s" },
+      { key: "askRatioRemote", label: "  entity ÷ plain remote only", unit: "×", digits: 2 },
       { key: "plainSpreadAskPerSec", label: "  plain remote ask to as many actors as keys", unit: "ask/s" },
       { key: "askRatioSameActors", label: "  entity ÷ plain, same number of actors", unit: "×", digits: 2 },
       { key: "closureAskPerSec", label: "entity ask, handlers made per activation", unit: "ask/s" },
