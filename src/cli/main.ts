@@ -115,7 +115,7 @@ const status = Command.make("status", {
   )
 
 const shell = Command.make("shell", {
-  config: Flag.String("config").pipe(Flag.withDescription("cluster config file")),
+  config: Flag.String("config").pipe(Flag.withDescription("cluster config file (default: ./cluster.json, as the other commands)"), Flag.optional),
   node: Flag.String("node").pipe(Flag.withAlias("n"), Flag.withDescription("the node to attach to (its name in the config)")),
   command: Flag.String("command").pipe(
     Flag.withAlias("c"),
@@ -126,7 +126,9 @@ const shell = Command.make("shell", {
   reportConfigErrors(
     load(() => import("../cluster/Shell.ts")).pipe(
       Effect.flatMap((Shell) =>
-        Option.isSome(command) ? Shell.runOnce(config, node, command.value) : Shell.interactive(config, node)
+        Option.isSome(command)
+          ? Shell.runOnce(defaultConfig(config), node, command.value)
+          : Shell.interactive(defaultConfig(config), node)
       ),
       Effect.scoped,
       Effect.catchTag("ShellError", (e) => Console.error(`telex: ${e.message}`).pipe(Effect.andThen(Effect.fail(e)))),

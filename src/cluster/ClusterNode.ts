@@ -125,6 +125,32 @@ export const loadApp = (config: Config.ClusterConfig, dir: string): Effect.Effec
     return app
   })
 
+/**
+ * A node's `run` and `spawnable` lists name what the app has: checked by the node, and by
+ * `telex start` for every node before it starts any (a name the app lacks would fail every
+ * restart of that node the same way).
+ */
+export const checkNode = (app: ClusterApp, self: Config.NodeConfig): Effect.Effect<void, Config.ConfigError> =>
+  Effect.gen(function*() {
+    const name = self.name
+    for (const m of self.run ?? []) {
+      if (app.modules[m] === undefined) {
+        return yield* new Config.ConfigError({
+          path: `nodes[${name}].run`,
+          message: `unknown module ${JSON.stringify(m)} (the app has: ${Object.keys(app.modules).join(", ") || "none"})`
+        })
+      }
+    }
+    for (const protocolName of self.spawnable ?? []) {
+      if (!(app.spawnable ?? []).some((b) => b.protocol.name === protocolName)) {
+        return yield* new Config.ConfigError({
+          path: `nodes[${name}].spawnable`,
+          message: `${JSON.stringify(protocolName)} is not among the app's spawnable modules (${(app.spawnable ?? []).map((b) => b.protocol.name).join(", ") || "none"})`
+        })
+      }
+    }
+  })
+
 export const secretOf = (config: Config.ClusterConfig): Effect.Effect<Redacted.Redacted<string>, Config.ConfigError> => {
   const variable = config.secretEnv ?? "TELEX_SECRET"
   const value = process.env[variable]
@@ -198,25 +224,11 @@ export const run = Effect.fnUntraced(function*(configFile: string, name: string)
   const app = yield* loadApp(config, dir)
   const secret = yield* secretOf(config)
   const otlp = OtlpSettings.settings(config.otlp)
-  for (const m of self.run ?? []) {
-    if (app.modules[m] === undefined) {
-      return yield* new Config.ConfigError({
-        path: `nodes[${name}].run`,
-        message: `unknown module ${JSON.stringify(m)} (the app has: ${Object.keys(app.modules).join(", ") || "none"})`
-      })
-    }
-  }
-  const spawnable = (self.spawnable ?? []).map((protocolName) => {
-    const behavior = (app.spawnable ?? []).find((b) => b.protocol.name === protocolName)
-    return { protocolName, behavior }
-  })
-  const missing = spawnable.find((s) => s.behavior === undefined)
-  if (missing !== undefined) {
-    return yield* new Config.ConfigError({
-      path: `nodes[${name}].spawnable`,
-      message: `${JSON.stringify(missing.protocolName)} is not among the app's spawnable modules (${(app.spawnable ?? []).map((b) => b.protocol.name).join(", ") || "none"})`
-    })
-  }
+  yield* checkNode(app, self)
+  const spawnable = (self.spawnable ?? []).map((protocolName) => ({
+    protocolName,
+    behavior: (app.spawnable ?? []).find((b) => b.protocol.name === protocolName)!
+  }))
   const seeds = config.seeds ?? config.nodes.map((n) => n.name)
   const peers = config.nodes
     .filter((n) => n.name !== name && seeds.includes(n.name))

@@ -137,7 +137,7 @@ const decode = Schema.decodeUnknownExit(ClusterConfig)
 /** Validates a parsed config, with cross-field checks (unique names and ports, known seeds). */
 export const validate = (raw: unknown, source = "config"): Effect.Effect<ClusterConfig, ConfigError> =>
   Effect.suspend(() => {
-    const exit = decode(raw, { errors: "all" })
+    const exit = decode(raw, { errors: "all", onExcessProperty: "error" })
     if (Exit.isFailure(exit)) {
       const error = exit.cause.reasons.find((r) => r._tag === "Fail")
       const message = error !== undefined ? (error as any).error.message : "invalid"

@@ -34,7 +34,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as RestartPolicy from "../supervision/RestartPolicy.ts"
 import * as ShortDuration from "./ShortDuration.ts"
-import { LAUNCHED_ENV, loadApp, READY_PREFIX } from "./ClusterNode.ts"
+import { checkNode, LAUNCHED_ENV, loadApp, READY_PREFIX } from "./ClusterNode.ts"
 import * as Config from "./Config.ts"
 import { STATS_PREFIX } from "./NodeStats.ts"
 import * as Observer from "./Observer.ts"
@@ -98,7 +98,9 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
   yield* keepRunningWithoutOutput
   const path = resolve(process.cwd(), configFile)
   const { config, dir } = yield* Config.load(path)
-  yield* loadApp(config, dir) // fail before starting anything if the app does not load
+  // fail before starting anything if the app does not load or lacks what a node names
+  const app = yield* loadApp(config, dir)
+  for (const node of config.nodes) yield* checkNode(app, node)
   for (const node of config.nodes) {
     if (!(yield* portFree(node.host ?? "127.0.0.1", node.port))) {
       return yield* new Config.ConfigError({
@@ -298,7 +300,7 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
   if (outcome !== undefined) failure = outcome
   yield* stopAll
   if (failure !== undefined) {
-    yield* Console.error(paint(31, `telex: ${failure}`))
+    // printed once, by the command line, as any launcher failure
     return yield* Effect.fail(new Config.ConfigError({ path: "launcher", message: failure }))
   }
   const sum = (key: string) => procs.reduce((acc, p) => acc + (p.stats?.[key] ?? 0), 0)

@@ -1,0 +1,132 @@
+/**
+ * A user's mistakes in a cluster config, as `telex start` meets them: a misspelt field is refused
+ * by name (as the shipped JSON Schema refuses it in an editor), and a node naming a module or a
+ * spawnable protocol the app lacks is refused before any node starts, in one line, instead of
+ * that node being started and restarted until the launcher gives up on it. A launcher that gives
+ * up on every node says why once.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Config from "../../src/cluster/Config.ts"
+import { freePorts, killAll, telex } from "./_process.ts"
+
+const OUTAGE_APP = fileURLToPath(new URL("../fixtures/outage-app.ts", import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), "telex-newuser-config-"))
+afterAll(() => {
+  killAll()
+  rmSync(dir, { recursive: true, force: true })
+})
+const SECRET = { TELEX_SECRET: "newuser-config-secret-0123456789" }
+
+const refused = (raw: unknown) =>
+  Effect.gen(function*() {
+    const result = yield* Effect.result(Config.validate(raw, "cluster.json"))
+    if (result._tag === "Success") return assert.fail(`expected a ConfigError for ${JSON.stringify(raw)}`)
+    return result.failure.message
+  })
+
+const write = (name: string, config: object) => {
+  const file = join(dir, `${name}.json`)
+  writeFileSync(file, JSON.stringify(config, null, 2))
+  return file
+}
+
+describe("cluster config: fields the config does not have", () => {
+  it.effect("a misspelt field, at the top or inside a node or a section, is refused by its path", () =>
+    Effect.gen(function*() {
+      const top = yield* refused({ cluster: "c", nodes: [{ name: "n1", port: 7101 }], hearbeat: { interval: "1s" } })
+      assert.include(top, `["hearbeat"]`)
+      const inNode = yield* refused({ cluster: "c", nodes: [{ name: "n1", port: 7101, spawnables: ["X"] }] })
+      assert.include(inNode, `["nodes"][0]["spawnables"]`)
+      const inSection = yield* refused({ cluster: "c", nodes: [{ name: "n1", port: 7101 }], heartbeat: { intervall: "1s" } })
+      assert.include(inSection, `["heartbeat"]["intervall"]`)
+      // every error at once: the unknown key and the missing one it was meant to be
+      const both = yield* refused({ cluster: "c", nodes: [{ name: "n1", prot: 7101 }] })
+      assert.include(both, `["nodes"][0]["prot"]`)
+      assert.include(both, `["nodes"][0]["port"]`)
+    }))
+
+  it.effect("$schema, for editors, is accepted; the shipped JSON Schema refuses other fields too", () =>
+    Effect.gen(function*() {
+      const config = yield* Config.validate({ $schema: "./node_modules/telex/cluster.schema.json", cluster: "c", nodes: [{ name: "n1", port: 7101 }] })
+      assert.strictEqual(config.cluster, "c")
+      const schema = JSON.parse(readFileSync(new URL("../../cluster.schema.json", import.meta.url), "utf8"))
+      assert.strictEqual(schema.additionalProperties, false)
+    }))
+
+  it("telex start: a misspelt field ends the launcher in one line naming it, before any node starts", async () => {
+    const [p1] = await freePorts(1)
+    const file = write("typo", { cluster: "typo", app: OUTAGE_APP, nodes: [{ name: "n1", port: p1, run: ["idle"] }], reconect: { max: "1s" } })
+    const launcher = telex(["start", file, "--duration", "2s"], { env: SECRET, cwd: dir })
+    const result = await launcher.result(60_000)
+    const why = launcher.describe()
+    assert.strictEqual(result.code, 1, why)
+    assert.include(result.stderr, `["reconect"]`, why)
+    assert.notInclude(result.stdout, "starting cluster", why)
+  }, 90_000)
+})
+
+describe("telex start: a node names what the app does not have", () => {
+  it("an unknown module in run: refused in one line before any node starts, with the modules the app has", async () => {
+    const ports = await freePorts(2)
+    const file = write("unknown-module", {
+      cluster: "unknown-module",
+      app: OUTAGE_APP,
+      nodes: [{ name: "n1", port: ports[0], run: ["idle"] }, { name: "n2", port: ports[1], run: ["idel"] }]
+    })
+    const launcher = telex(["start", file, "--duration", "2s"], { env: SECRET, cwd: dir })
+    const result = await launcher.result(60_000)
+    const why = launcher.describe()
+    assert.strictEqual(result.code, 1, why)
+    assert.match(result.stderr, /^telex: unknown module "idel" \(the app has: dependent, broken, lose-registry, idle\)$/m, why)
+    assert.notInclude(result.stdout, "starting cluster", why)
+    assert.notInclude(result.stdout, "restarting node process", why)
+  }, 90_000)
+
+  it("an unknown spawnable protocol: refused in one line before any node starts", async () => {
+    const [p1] = await freePorts(1)
+    const file = write("unknown-spawnable", {
+      cluster: "unknown-spawnable",
+      app: OUTAGE_APP,
+      nodes: [{ name: "n1", port: p1, run: ["idle"], spawnable: ["Worker"] }]
+    })
+    const launcher = telex(["start", file, "--duration", "2s"], { env: SECRET, cwd: dir })
+    const result = await launcher.result(60_000)
+    const why = launcher.describe()
+    assert.strictEqual(result.code, 1, why)
+    assert.match(result.stderr, /^telex: "Worker" is not among the app's spawnable modules \(none\)$/m, why)
+    assert.notInclude(result.stdout, "starting cluster", why)
+  }, 90_000)
+
+  it("every node keeps dying: the launcher says why once and exits 1", async () => {
+    const [p1] = await freePorts(1)
+    const file = write("all-dying", {
+      cluster: "all-dying",
+      app: OUTAGE_APP,
+      nodes: [{ name: "n1", port: p1, run: ["broken"] }],
+      launcher: { intensity: 0, period: "60s" }
+    })
+    const launcher = telex(["start", file, "--duration", "30s"], { env: SECRET, cwd: dir })
+    const result = await launcher.result(120_000)
+    const why = launcher.describe()
+    assert.strictEqual(result.code, 1, why)
+    const lines = (result.stdout + result.stderr).split("\n").filter((l) => l.includes("every node keeps dying"))
+    assert.deepStrictEqual(lines, ["telex: every node keeps dying; giving up"], why)
+  }, 150_000)
+})
+
+describe("telex shell without --config", () => {
+  it("reads ./cluster.json, as telex status does", async () => {
+    const cwd = mkdtempSync(join(dir, "shell-"))
+    writeFileSync(join(cwd, "cluster.json"), JSON.stringify({ cluster: "shell-default", nodes: [{ name: "n1", port: 1 }] }))
+    const shell = telex(["shell", "--node", "n9", "-c", "names"], { env: SECRET, cwd })
+    const result = await shell.result(60_000)
+    const why = shell.describe()
+    assert.strictEqual(result.code, 1, why)
+    assert.strictEqual(result.stderr.trim(), `telex: no node named "n9" in the config (nodes: n1)`, why)
+  }, 90_000)
+})
