@@ -1441,6 +1441,11 @@ export interface CheckAllOptions {
   readonly asks?: AsksEndOptions
   /** run keysAnswerAfterHeal (when a heal was recorded, or `healAt` given) */
   readonly keysAfterHeal?: KeysAnswerOptions
+  /**
+   * run reliableDelivery (when sends or deliveries were recorded): for a history whose every
+   * delivery is of a reliable channel (it requires an outcome for every offered message)
+   */
+  readonly reliable?: ReliableDeliveryOptions
   /** rules not to run */
   readonly skip?: ReadonlyArray<Rule>
 }
@@ -1456,7 +1461,8 @@ export type CheckAllResult = Result & {
  * Runs every applicable checker: the message checkers when sends or deliveries were recorded
  * (`noPhantoms` only when sends were), `perPairFifo` when deliveries carry seq numbers,
  * `singleActivation` when activations were recorded, and each of the others when its entries
- * were recorded and its options given.
+ * were recorded and its options given (`reliableDelivery` with `reliable`: it holds every
+ * delivery to the rules of a reliable channel, which plain tells do not follow).
  */
 export const checkAll = (history: HistoryT, options: CheckAllOptions = {}): CheckAllResult => {
   const has = (tag: Entry["_tag"]) => history.entries.some((e) => e._tag === tag)
@@ -1496,6 +1502,10 @@ export const checkAll = (history: HistoryT, options: CheckAllOptions = {}): Chec
   if (options.keysAfterHeal !== undefined && (options.keysAfterHeal.healAt !== undefined || has("Heal"))) {
     const keys = options.keysAfterHeal
     runs.push(["keysAnswerAfterHeal", () => keysAnswerAfterHeal(history, keys)])
+  }
+  if (options.reliable !== undefined && (anySends || anyDeliveries)) {
+    const reliable = options.reliable
+    runs.push(["reliableDelivery", () => reliableDelivery(history, reliable)])
   }
   const results: Partial<Record<Rule, Result>> = {}
   const checked: Array<Rule> = []
