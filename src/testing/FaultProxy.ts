@@ -11,8 +11,9 @@
  *   as on a TCP stream.
  * - `bandwidth` — at most `bytesPerSecond`.
  * - `timeout` — data stops flowing; the connection is closed after `timeoutMillis`
- *   (0: never, a black hole).
- * - `reset_peer` — the connection is reset (RST) after `timeoutMillis`.
+ *   (0: never, a black hole) unless the toxic was removed by then.
+ * - `reset_peer` — the connection is reset (RST) after `timeoutMillis`, unless the toxic was
+ *   removed by then.
  * - `slicer` — chunks are cut into pieces of `averageSize ± sizeVariation` bytes,
  *   `delayMicros` apart (exercises frame reassembly).
  * - `limit_data` — the connection is closed once `bytes` have passed.
@@ -172,16 +173,31 @@ export class FaultProxy {
 
   addToxic(name: string, direction: Direction, toxic: Toxic): void {
     this.toxics.set(name, { direction, toxic })
-    const now = Date.now()
     for (const link of this.links) {
       for (const lane of link.lanes) {
         if (lane.direction !== direction) continue
-        if (toxic.type === "reset_peer") this.later(link, toxic.timeoutMillis ?? 0, () => this.reset(link))
-        if (toxic.type === "timeout" && toxic.timeoutMillis > 0) this.later(link, toxic.timeoutMillis, () => this.closeLink(link))
+        this.armToxic(link, name, toxic)
         if (toxic.type === "limit_data" && lane.passed >= toxic.bytes) this.closeLink(link)
       }
     }
-    void now
+  }
+
+  /**
+   * The reset or close a `reset_peer` or `timeout` toxic does to a link after its delay, if the
+   * toxic is still there then (removed, or replaced under its name, it does nothing: a heal that
+   * clears the toxics leaves the connections alone, as Toxiproxy does).
+   */
+  private armToxic(link: Link, name: string, toxic: Toxic): void {
+    const present = () => this.toxics.get(name)?.toxic === toxic
+    if (toxic.type === "reset_peer") {
+      this.later(link, toxic.timeoutMillis ?? 0, () => {
+        if (present()) this.reset(link)
+      })
+    } else if (toxic.type === "timeout" && toxic.timeoutMillis > 0) {
+      this.later(link, toxic.timeoutMillis, () => {
+        if (present()) this.closeLink(link)
+      })
+    }
   }
 
   removeToxic(name: string): void {
@@ -282,11 +298,7 @@ export class FaultProxy {
       })
     }
     for (const l of link.lanes) this.flow(l)
-    for (const { direction, toxic } of this.toxics.values()) {
-      if (toxic.type === "reset_peer") this.later(link, toxic.timeoutMillis ?? 0, () => this.reset(link))
-      if (toxic.type === "timeout" && toxic.timeoutMillis > 0) this.later(link, toxic.timeoutMillis, () => this.closeLink(link))
-      void direction
-    }
+    for (const [name, { toxic }] of this.toxics) this.armToxic(link, name, toxic)
   }
 
   private toxicsFor(direction: Direction): Array<Toxic> {
