@@ -134,6 +134,9 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
 
 const decode = Schema.decodeUnknownExit(ClusterConfig)
 
+/** the addresses a node listens on without `allowNonLoopback` (the transport's own rule) */
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/
+
 /** Validates a parsed config, with cross-field checks (unique names and ports, known seeds). */
 export const validate = (raw: unknown, source = "config"): Effect.Effect<ClusterConfig, ConfigError> =>
   Effect.suspend(() => {
@@ -154,6 +157,21 @@ export const validate = (raw: unknown, source = "config"): Effect.Effect<Cluster
       const endpoint = `${node.host ?? "127.0.0.1"}:${node.port}`
       if (endpoints.has(endpoint)) {
         return Effect.fail(new ConfigError({ path: source, message: `nodes[${i}].port: ${endpoint} is used by two nodes` }))
+      }
+      endpoints.add(endpoint)
+      if (node.host !== undefined && !LOOPBACK.test(node.host) && node.allowNonLoopback !== true) {
+        return Effect.fail(new ConfigError({
+          path: source,
+          message: `nodes[${i}].host: ${node.host} is not a loopback address: set "allowNonLoopback": true on node ${node.name} to listen there`
+        }))
+      }
+    }
+    // metrics are served on loopback: their ports must not meet a node's or another node's metrics
+    for (const [i, node] of config.nodes.entries()) {
+      if (node.metricsPort === undefined) continue
+      const endpoint = `127.0.0.1:${node.metricsPort}`
+      if (endpoints.has(endpoint)) {
+        return Effect.fail(new ConfigError({ path: source, message: `nodes[${i}].metricsPort: ${endpoint} is used twice in this config` }))
       }
       endpoints.add(endpoint)
     }

@@ -108,6 +108,12 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
         message: `port ${node.port} on ${node.host ?? "127.0.0.1"} is already in use (is another cluster running?)`
       })
     }
+    if (node.metricsPort !== undefined && !(yield* portFree("127.0.0.1", node.metricsPort))) {
+      return yield* new Config.ConfigError({
+        path: `nodes[${node.name}].metricsPort`,
+        message: `metricsPort ${node.metricsPort} of node ${node.name} on 127.0.0.1 is already in use`
+      })
+    }
   }
   const secretEnv = config.secretEnv ?? "TELEX_SECRET"
   let secret = process.env[secretEnv]

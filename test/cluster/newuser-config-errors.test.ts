@@ -6,6 +6,7 @@
  * up on every node says why once.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -128,5 +129,42 @@ describe("telex shell without --config", () => {
     const why = shell.describe()
     assert.strictEqual(result.code, 1, why)
     assert.strictEqual(result.stderr.trim(), `telex: no node named "n9" in the config (nodes: n1)`, why)
+  }, 90_000)
+})
+
+describe("cluster config: addresses a node cannot listen on", () => {
+  it.effect("a host other than loopback without allowNonLoopback is refused by the config, naming the node", () =>
+    Effect.gen(function*() {
+      const message = yield* refused({ cluster: "c", nodes: [{ name: "n1", port: 7101, host: "0.0.0.0" }] })
+      assert.include(message, `nodes[0].host: 0.0.0.0 is not a loopback address: set "allowNonLoopback": true on node n1`)
+      for (const host of ["127.0.0.2", "::1", "localhost"]) {
+        yield* Config.validate({ cluster: "c", nodes: [{ name: "n1", port: 7101, host }] })
+      }
+      yield* Config.validate({ cluster: "c", nodes: [{ name: "n1", port: 7101, host: "0.0.0.0", allowNonLoopback: true }] })
+    }))
+
+  it.effect("a metricsPort that is a node's port, or another node's metricsPort, is refused", () =>
+    Effect.gen(function*() {
+      const node = yield* refused({ cluster: "c", nodes: [{ name: "n1", port: 7101, metricsPort: 7102 }, { name: "n2", port: 7102 }] })
+      assert.include(node, "nodes[0].metricsPort: 127.0.0.1:7102 is used twice")
+      const metrics = yield* refused({ cluster: "c", nodes: [{ name: "n1", port: 7101, metricsPort: 9100 }, { name: "n2", port: 7102, metricsPort: 9100 }] })
+      assert.include(metrics, "nodes[1].metricsPort: 127.0.0.1:9100 is used twice")
+    }))
+
+  it("telex start: a metricsPort in use is refused in one line before any node starts", async () => {
+    const [p1, busy] = await freePorts(2)
+    const server = Net.createServer()
+    await new Promise<void>((resolve) => server.listen(busy, "127.0.0.1", resolve))
+    try {
+      const file = write("metrics-in-use", { cluster: "metrics-in-use", nodes: [{ name: "n1", port: p1, metricsPort: busy }] })
+      const launcher = telex(["start", file, "--duration", "2s"], { env: SECRET, cwd: dir })
+      const result = await launcher.result(60_000)
+      const why = launcher.describe()
+      assert.strictEqual(result.code, 1, why)
+      assert.strictEqual(result.stderr.trim(), `telex: metricsPort ${busy} of node n1 on 127.0.0.1 is already in use`, why)
+      assert.notInclude(result.stdout, "starting cluster", why)
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+    }
   }, 90_000)
 })
