@@ -197,7 +197,13 @@ export const load = (file: string): Effect.Effect<{ readonly config: ClusterConf
     if (path.endsWith(".json")) {
       const text = yield* Effect.try({
         try: () => readFileSync(path, "utf8"),
-        catch: (e) => new ConfigError({ path, message: `cannot read the config file: ${(e as Error).message}` })
+        catch: (e) =>
+          new ConfigError({
+            path,
+            message: (e as NodeJS.ErrnoException).code === "ENOENT"
+              ? `cannot read the config file: ${path} does not exist (the telex commands read ./cluster.json unless given a config; telex new writes a project with one)`
+              : `cannot read the config file: ${(e as Error).message}`
+          })
       })
       raw = yield* Effect.try({
         try: () => JSON.parse(text),

@@ -168,3 +168,16 @@ describe("cluster config: addresses a node cannot listen on", () => {
     }
   }, 90_000)
 })
+
+describe("cluster config: no file", () => {
+  it.effect("a config that does not exist is named, with where the commands look and how to get one", () =>
+    Effect.gen(function*() {
+      const missing = join(dir, "nowhere", "cluster.json")
+      const result = yield* Effect.result(Config.load(missing))
+      if (result._tag === "Success") return assert.fail("loaded a config that does not exist")
+      assert.strictEqual(
+        result.failure.message,
+        `cannot read the config file: ${missing} does not exist (the telex commands read ./cluster.json unless given a config; telex new writes a project with one)`
+      )
+    }))
+})
