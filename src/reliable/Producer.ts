@@ -302,13 +302,25 @@ export const producer = <A>(
 
     let endpoint: ActorRef<typeof P.Producer.defs> | undefined
 
-    const tellConsumer = (message: P.ConsumerMessage) => {
+    /** false when the message was refused as invalid (too large for one envelope, unencodable) */
+    const tellConsumer = (message: P.ConsumerMessage): boolean => {
       try {
         consumer!.tellUnsafe(message)
-      } catch {
+      } catch (e) {
         // refused (a full `fail` mailbox, an unreachable node): the resend timer recovers
+        return !(typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "InvalidMessage")
       }
+      return true
     }
+
+    /**
+     * Most messages in one batch. A node does not send an envelope larger than the largest
+     * message a node accepts: a batch refused as invalid is sent again in halves, and later
+     * batches keep the smaller size (else every resend would bring the same refused batch, and
+     * every message would end in `DeliveryTimeout`). A single message refused is left to its
+     * deadline.
+     */
+    let maxBatch = MAX_BATCH
 
     /** Sends what the grant allows: consecutive messages go in batches (one header, one envelope). */
     const pump = () => {
@@ -316,14 +328,17 @@ export const producer = <A>(
       const limit = Math.min(granted, nextSeq - 1)
       while (sentUpTo < limit) {
         const first = sentUpTo + 1
-        const n = Math.min(limit - sentUpTo, MAX_BATCH)
+        const n = Math.min(limit - sentUpTo, maxBatch)
         const header = { channel: id, to: consumerId, session, seq: first, floor, replyTo: endpoint }
         if (n === 1) {
           tellConsumer(P.Consumer.Deliver({ ...header, payload: entryAt(first)!.payload }))
         } else {
           const payloads = new Array<unknown>(n)
           for (let i = 0; i < n; i++) payloads[i] = entryAt(first + i)!.payload
-          tellConsumer(P.Consumer.DeliverBatch({ ...header, payloads }))
+          if (!tellConsumer(P.Consumer.DeliverBatch({ ...header, payloads }))) {
+            maxBatch = n >> 1
+            continue
+          }
         }
         sentUpTo += n
       }
