@@ -15,9 +15,10 @@
  *
  * @since 0.1.0
  */
-import { mkdirSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdirSync } from "node:fs"
 import { dirname, isAbsolute, resolve } from "node:path"
-import { pathToFileURL } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { setFlagsFromString } from "node:v8"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
@@ -109,6 +110,41 @@ const moduleFailure = (cause: Cause.Cause<unknown>): string => {
 const duration = (text: string | undefined) =>
   text === undefined ? undefined : ShortDuration.parse(text).pipe((o) => (o._tag === "Some" ? o.value : undefined))
 
+/**
+ * Where loading the app failed, when it can be told: the first place in the user's files that
+ * the error's stack names (an exception thrown at import, TypeScript syntax Node does not strip),
+ * else, for a JavaScript syntax error (whose stack names only Node's loader), the line that
+ * `node --check` reports for the app file itself.
+ */
+const whereLoadFailed = (e: unknown, path: string): string => {
+  // TypeScript's NodeNext style (`./counter.js` for ./counter.ts) needs a build; Node runs the .ts
+  const missing = (e as NodeJS.ErrnoException)?.code === "ERR_MODULE_NOT_FOUND"
+    ? /Cannot find module '([^']+)\.js' imported from (\S+\.[cm]?ts)\b/.exec((e as Error).message)
+    : null
+  if (missing !== null && existsSync(`${missing[1]}.ts`)) {
+    return ` (${missing[2]} imports ${missing[1]}.js, and there is only ${missing[1]}.ts: import your own TypeScript modules with their .ts extension, or point "app" at the compiled .js)`
+  }
+  const stack = e instanceof Error && typeof e.stack === "string" ? e.stack : ""
+  const frame = /(file:\/\/[^\s)]+?:\d+(?::\d+)?)(?=[\s)]|$)/.exec(stack)
+  if (frame !== null) {
+    const [, url] = frame
+    const at = /^(.*?):(\d+(?::\d+)?)$/.exec(url!)
+    if (at !== null) {
+      try {
+        return ` (at ${fileURLToPath(at[1]!)}:${at[2]})`
+      } catch {
+        return ""
+      }
+    }
+  }
+  if (e instanceof SyntaxError) {
+    const check = spawnSync(process.execPath, ["--check", path], { encoding: "utf8", timeout: 10_000 })
+    const line = /^(.+:\d+)$/m.exec(check.stderr ?? "")
+    if (check.status !== 0 && line !== null) return ` (at ${line[1]})`
+  }
+  return ""
+}
+
 /** Loads the config's app module (default export). */
 export const loadApp = (config: Config.ClusterConfig, dir: string): Effect.Effect<ClusterApp, Config.ConfigError> =>
   Effect.gen(function*() {
@@ -116,7 +152,8 @@ export const loadApp = (config: Config.ClusterConfig, dir: string): Effect.Effec
     const path = isAbsolute(config.app) ? config.app : resolve(dir, config.app)
     const mod = yield* Effect.tryPromise({
       try: () => import(pathToFileURL(path).href),
-      catch: (e) => new Config.ConfigError({ path: "app", message: `cannot load the app module ${path}: ${(e as Error).message}` })
+      catch: (e) =>
+        new Config.ConfigError({ path: "app", message: `cannot load the app module ${path}: ${(e as Error).message}${whereLoadFailed(e, path)}` })
     })
     const app = mod.default
     if (!isClusterApp(app)) {

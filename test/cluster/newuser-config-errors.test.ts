@@ -181,3 +181,44 @@ describe("cluster config: no file", () => {
       )
     }))
 })
+
+describe("telex start: an app module that does not load says where (processes: Node's own loader)", () => {
+  const loadError = async (name: string, files: Record<string, string>) => {
+    const appDir = mkdtempSync(join(dir, `${name}-`))
+    for (const [file, text] of Object.entries(files)) writeFileSync(join(appDir, file), text)
+    const [port] = await freePorts(1)
+    writeFileSync(join(appDir, "cluster.json"), JSON.stringify({ cluster: name, app: `./${Object.keys(files)[0]}`, nodes: [{ name: "n1", port }] }))
+    const launcher = telex(["start", "--duration", "1s"], { env: SECRET, cwd: appDir })
+    const result = await launcher.result(60_000)
+    assert.strictEqual(result.code, 1, launcher.describe())
+    assert.notInclude(result.stdout, "starting cluster", launcher.describe())
+    return { appDir, message: result.stderr.trim() }
+  }
+
+  it("an exception thrown at import: its file, line and column", async () => {
+    const { appDir, message } = await loadError("throws", { "app.js": `export const x = 1\nthrow new Error("no database")\n` })
+    const app = join(appDir, "app.js")
+    assert.strictEqual(message, `telex: cannot load the app module ${app}: no database (at ${app}:2:7)`)
+  }, 90_000)
+
+  it("a JavaScript syntax error: its file and line", async () => {
+    const { appDir, message } = await loadError("syntax", { "app.js": `export const x = 1\nexport default f(1\n` })
+    const app = join(appDir, "app.js")
+    assert.match(message, /^telex: cannot load the app module .*app\.js: .+ \(at .*:\d\)$/)
+    assert.isTrue(message.endsWith(`(at ${app}:2)`) || message.endsWith(`(at ${app}:3)`), message)
+  }, 90_000)
+
+  it("TypeScript Node does not strip (an enum): its file and line", async () => {
+    const { appDir, message } = await loadError("enum", { "app.ts": `export const x = 1\nenum Color { Red }\n` })
+    assert.include(message, "enum")
+    assert.isTrue(message.endsWith(`(at ${join(appDir, "app.ts")}:2)`), message)
+  }, 90_000)
+
+  it("a .ts app importing its own module as .js (TypeScript's NodeNext style): says to use .ts", async () => {
+    const { appDir, message } = await loadError("nodenext", {
+      "app.ts": `import { x } from "./other.js"\nexport default x\n`,
+      "other.ts": `export const x = 1\n`
+    })
+    assert.include(message, `imports ${join(appDir, "other.js")}, and there is only ${join(appDir, "other.ts")}: import your own TypeScript modules with their .ts extension`)
+  }, 90_000)
+})
