@@ -27,6 +27,7 @@
  *
  * @since 0.1.0
  */
+import { fileURLToPath } from "node:url"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { Behavior } from "../actors/Actor.ts"
@@ -47,7 +48,22 @@ export interface ClusterApp {
   readonly entities?: ReadonlyArray<Entity<any, any>>
 }
 
-export const make = (app: ClusterApp): ClusterApp => app
+/**
+ * The telex package this module belongs to. An app made with another copy of telex (a global
+ * `telex` command running a project that installed its own) would run with actor protocols this
+ * copy does not know: every message to its actors would be refused. `make` stamps the app with
+ * its copy, and a node refuses an app of another copy in one line.
+ */
+export const PACKAGE_ROOT = fileURLToPath(new URL("../..", import.meta.url))
+const COPY = Symbol.for("telex/ClusterApp/copy")
+
+export const make = (app: ClusterApp): ClusterApp => Object.defineProperty({ ...app }, COPY, { value: PACKAGE_ROOT, enumerable: false })
+
+/** The telex package of the copy that made `app` with `make`, if it was made so. */
+export const copyOf = (app: ClusterApp): string | undefined => {
+  const copy = (app as any)[COPY]
+  return typeof copy === "string" ? copy : undefined
+}
 
 export const isClusterApp = (u: unknown): u is ClusterApp =>
   typeof u === "object" && u !== null && typeof (u as any).modules === "object" && (u as any).modules !== null

@@ -36,7 +36,7 @@ import { Sharding } from "../sharding/Sharding.ts"
 import * as ShardStore from "../sharding/ShardStore.ts"
 import * as SqliteShardStore from "../sharding/SqliteShardStore.ts"
 import * as Admin from "./Admin.ts"
-import { type ClusterApp, isClusterApp } from "./ClusterApp.ts"
+import { type ClusterApp, copyOf, isClusterApp, PACKAGE_ROOT } from "./ClusterApp.ts"
 import * as Config from "./Config.ts"
 import * as NodeStats from "./NodeStats.ts"
 import { Registry, REGISTRY_NAME } from "./Registry.ts"
@@ -158,6 +158,13 @@ export const loadApp = (config: Config.ClusterConfig, dir: string): Effect.Effec
     const app = mod.default
     if (!isClusterApp(app)) {
       return yield* new Config.ConfigError({ path: "app", message: `${path} has no default export made with ClusterApp.make({ modules })` })
+    }
+    const copy = copyOf(app)
+    if (copy !== undefined && copy !== PACKAGE_ROOT) {
+      return yield* new Config.ConfigError({
+        path: "app",
+        message: `${path} imports telex from ${copy}, but this telex command is ${PACKAGE_ROOT}: the two copies do not know each other's actor protocols. Run the project's own telex (npx telex, or an npm script)`
+      })
     }
     return app
   })

@@ -5,7 +5,7 @@
  * that node being started and restarted until the launcher gives up on it. A launcher that gives
  * up on every node says why once.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -220,5 +220,26 @@ describe("telex start: an app module that does not load says where (processes: N
       "other.ts": `export const x = 1\n`
     })
     assert.include(message, `imports ${join(appDir, "other.js")}, and there is only ${join(appDir, "other.ts")}: import your own TypeScript modules with their .ts extension`)
+  }, 90_000)
+})
+
+describe("telex start: an app made with another copy of telex", () => {
+  it("is refused in one line naming both copies (a global telex running a project's app would refuse every message)", async () => {
+    const project = mkdtempSync(join(dir, "other-copy-"))
+    const other = join(project, "node_modules", "telex")
+    mkdirSync(other, { recursive: true })
+    writeFileSync(join(other, "package.json"), JSON.stringify({ name: "telex", type: "module", exports: { ".": "./index.js" } }))
+    // what ClusterApp.make of that copy stamps on the app
+    writeFileSync(join(other, "index.js"), `export const ClusterApp = { make: (app) => Object.defineProperty({ ...app }, Symbol.for("telex/ClusterApp/copy"), { value: ${JSON.stringify(other + "/")} }) }\n`)
+    writeFileSync(join(project, "app.js"), `import { ClusterApp } from "telex"\nexport default ClusterApp.make({ modules: {} })\n`)
+    const [port] = await freePorts(1)
+    writeFileSync(join(project, "cluster.json"), JSON.stringify({ cluster: "other-copy", app: "./app.js", nodes: [{ name: "n1", port }] }))
+    const launcher = telex(["start", "--duration", "1s"], { env: SECRET, cwd: project })
+    const result = await launcher.result(60_000)
+    const why = launcher.describe()
+    assert.strictEqual(result.code, 1, why)
+    assert.include(result.stderr, `${join(project, "app.js")} imports telex from ${other}/, but this telex command is `, why)
+    assert.include(result.stderr, "Run the project's own telex (npx telex, or an npm script)", why)
+    assert.notInclude(result.stdout, "starting cluster", why)
   }, 90_000)
 })
