@@ -275,7 +275,7 @@ export const launch = Effect.fnUntraced(function*(configFile: string, options: L
     }
   })
 
-  yield* Console.log(paint(1, `telex: starting cluster ${JSON.stringify(config.cluster)} with ${total} nodes (${config.nodes.map((n) => `${n.name}:${n.port}`).join(", ")})`))
+  yield* Console.log(paint(1, `telex: starting cluster ${JSON.stringify(config.cluster)} with ${total} node${total === 1 ? "" : "s"} (${config.nodes.map((n) => `${n.name}:${n.port}`).join(", ")})`))
   yield* Effect.addFinalizer(() => stopAll)
   for (const p of procs) start(p)
   if (options.observe !== undefined) {
