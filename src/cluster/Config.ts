@@ -35,6 +35,7 @@ import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
+import { isLoopbackHost } from "../transport/Node.ts"
 
 const Name = Schema.String.check(Schema.isPattern(/^[A-Za-z][A-Za-z0-9_.-]{0,62}$/u, {
   message: "a node name: a letter, then letters, digits, '_', '.' or '-' (at most 63)"
@@ -134,9 +135,6 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
 
 const decode = Schema.decodeUnknownExit(ClusterConfig)
 
-/** the addresses a node listens on without `allowNonLoopback` (the transport's own rule) */
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/
-
 /** Validates a parsed config, with cross-field checks (unique names and ports, known seeds). */
 export const validate = (raw: unknown, source = "config"): Effect.Effect<ClusterConfig, ConfigError> =>
   Effect.suspend(() => {
@@ -159,7 +157,7 @@ export const validate = (raw: unknown, source = "config"): Effect.Effect<Cluster
         return Effect.fail(new ConfigError({ path: source, message: `nodes[${i}].port: ${endpoint} is used by two nodes` }))
       }
       endpoints.add(endpoint)
-      if (node.host !== undefined && !LOOPBACK.test(node.host) && node.allowNonLoopback !== true) {
+      if (node.host !== undefined && !isLoopbackHost(node.host) && node.allowNonLoopback !== true) {
         return Effect.fail(new ConfigError({
           path: source,
           message: `nodes[${i}].host: ${node.host} is not a loopback address: set "allowNonLoopback": true on node ${node.name} to listen there`

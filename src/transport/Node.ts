@@ -329,6 +329,9 @@ const validateOptions = (options: NodeOptions): NodeStartError | undefined => {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/
 
+/** Whether a node may listen on `host` without `allowNonLoopback` (a loopback address). */
+export const isLoopbackHost = (host: string): boolean => LOOPBACK.test(host)
+
 const millis = (d: Duration.Input | undefined, fallback: number) =>
   d === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(d))
 
