@@ -5,33 +5,14 @@
  * stops them all, instead of the launcher ending with an unhandled 'error' and the cluster with it.
  */
 import { spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, assert, describe, it } from "vitest"
+import { assert, describe, it } from "vitest"
 import { BIN, freePorts } from "../cluster/_process.ts"
-import { alive, childrenOf } from "./_proc.ts"
+import { alive, childrenOf, scratch, waitFor } from "./_proc.ts"
 
-const dir = mkdtempSync(join(tmpdir(), "telex-output-closed-"))
-const pids: Array<number> = []
-afterAll(() => {
-  for (const pid of pids) {
-    try {
-      process.kill(-pid, "SIGKILL")
-    } catch {
-      // already gone
-    }
-  }
-  rmSync(dir, { recursive: true, force: true })
-})
-
-const waitFor = async (what: string, check: () => boolean, output: () => string, timeoutMillis: number) => {
-  const deadline = Date.now() + timeoutMillis
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${output()}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
+const { dir, groups: pids } = scratch("telex-output-closed-")
 
 const nodeNamed = (pids: ReadonlyArray<number>, name: string) =>
   pids.find((pid) => alive(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(name))

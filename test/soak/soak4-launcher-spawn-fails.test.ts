@@ -7,35 +7,16 @@
  * node fails the same way with a `TestClusterError`, and the process running it lives on.
  */
 import { spawn } from "node:child_process"
-import { copyFileSync, linkSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
+import { copyFileSync, linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { afterAll, assert, describe, it } from "vitest"
+import { assert, describe, it } from "vitest"
 import { BIN, freePorts } from "../cluster/_process.ts"
-import { alive, childrenOf } from "./_proc.ts"
+import { alive, childrenOf, scratch, waitFor } from "./_proc.ts"
 
 const HOST = fileURLToPath(new URL("./_spawn-fails-host.ts", import.meta.url))
-const dir = mkdtempSync(join(tmpdir(), "telex-spawn-fails-"))
-const pids: Array<number> = []
-afterAll(() => {
-  for (const pid of pids) {
-    try {
-      process.kill(-pid, "SIGKILL")
-    } catch {
-      // already gone
-    }
-  }
-  rmSync(dir, { recursive: true, force: true })
-})
-
-const waitFor = async (what: string, check: () => boolean, output: () => string, timeoutMillis: number) => {
-  const deadline = Date.now() + timeoutMillis
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${output()}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
+const { dir, groups: pids } = scratch("telex-spawn-fails-")
 
 /** A name of its own for this Node executable (a hard link, or a copy): removing it makes every later spawn of it fail with ENOENT. */
 const ownExecutable = (name: string) => {

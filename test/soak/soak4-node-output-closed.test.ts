@@ -4,33 +4,15 @@
  * with EPIPE. The node runs on, its log lines lost, instead of ending with an unhandled 'error'.
  */
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, describe, it } from "vitest"
 import { BIN, freePorts, killAll, telex } from "../cluster/_process.ts"
+import { scratch, waitFor } from "./_proc.ts"
 
-const dir = mkdtempSync(join(tmpdir(), "telex-node-output-closed-"))
-const pids: Array<number> = []
-afterAll(() => {
-  killAll()
-  for (const pid of pids) {
-    try {
-      process.kill(-pid, "SIGKILL")
-    } catch {
-      // already gone
-    }
-  }
-  rmSync(dir, { recursive: true, force: true })
-})
-
-const waitFor = async (what: string, check: () => boolean, output: () => string, timeoutMillis: number) => {
-  const deadline = Date.now() + timeoutMillis
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${output()}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
+const { dir, groups: pids } = scratch("telex-node-output-closed-")
+afterAll(killAll)
 
 describe("soak: a node's output closed", () => {
   it("the node runs on and keeps its peers", async () => {

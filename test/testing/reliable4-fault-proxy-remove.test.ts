@@ -6,45 +6,9 @@
  * connections would make every liveness-after-heal check measure a fault the test no longer
  * injects.
  */
-import * as Net from "node:net"
 import { afterEach, assert, describe, it } from "vitest"
 import { FaultProxy } from "../../src/testing/FaultProxy.ts"
-
-const echoServer = async () => {
-  const sockets = new Set<Net.Socket>()
-  const server = Net.createServer((s) => {
-    sockets.add(s)
-    s.on("error", () => {})
-    s.pipe(s)
-  })
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
-  return {
-    port: (server.address() as Net.AddressInfo).port,
-    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()) })
-  }
-}
-
-const client = async (port: number) => {
-  const socket = Net.connect(port, "127.0.0.1")
-  const received: Array<Buffer> = []
-  let ended: string | undefined
-  socket.on("data", (b) => received.push(b))
-  socket.on("error", (e: NodeJS.ErrnoException) => { ended = e.code ?? e.message })
-  socket.on("close", () => { ended ??= "close" })
-  await new Promise<void>((r) => {
-    socket.once("connect", () => r())
-    socket.once("close", () => r())
-  })
-  return { socket, text: () => Buffer.concat(received).toString(), ended: () => ended }
-}
-
-const until = async (check: () => boolean, millis = 5000) => {
-  const start = Date.now()
-  while (!check()) {
-    if (Date.now() - start > millis) throw new Error("condition not met in time")
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
+import { client, echoServer, until } from "./_echo.ts"
 
 /** past the toxics' delay (100 ms): a timer of the proxy due before it has fired by then */
 const pastTheDelay = () => new Promise((r) => setTimeout(r, 400))
