@@ -34,6 +34,29 @@ const jumpingClock = () => {
   }
 }
 
+/**
+ * A node's pause of three lease TTLs (`fast`), made by `pause`; its sharding events (give it
+ * `record`) tell each shard's epoch as the pause began.
+ */
+const pausing = () => {
+  const clock = jumpingClock()
+  const events: Array<ShardingEvent> = []
+  let epochsAtPause: Map<number, number> | undefined
+  return {
+    clockLayer: clock.layer,
+    record: (e: ShardingEvent) => void events.push(e),
+    paused: () => epochsAtPause !== undefined,
+    pause: () => {
+      const epochs = new Map<number, number>()
+      for (const x of events) if (x.kind === "shardAcquired") epochs.set(x.shard, x.epoch)
+      epochsAtPause = epochs
+      clock.jump(3 * 900)
+    },
+    /** the shard's epoch when the pause began (-1: not held then) */
+    epochAtPause: (shard: number) => epochsAtPause?.get(shard) ?? -1
+  }
+}
+
 /** an entity with durable state whose handler records the lease epoch it runs under */
 const Probe = Actor.make("test/LeaseProbe", { Touch: Actor.tell({}) })
 const handled: Array<{ readonly key: string; readonly shard: number; readonly epoch: number }> = []
@@ -55,23 +78,14 @@ const ProbeEntity = Entity.make(
 
 describe("sharding: an activation under way across a pause past the lease", () => {
   it.live("does not start its entity under the lease it lost", () => {
-    const clock = jumpingClock()
-    const events: Array<ShardingEvent> = []
-    /** each shard's epoch when the clock jumped */
-    let epochsAtJump: Map<number, number> | undefined
+    const node = pausing()
     const activatedAfter: Array<ShardingEvent & { readonly epoch: number; readonly key: string }> = []
     const onEvent = (e: ShardingEvent) => {
-      events.push(e)
+      node.record(e)
       if (e.kind !== "activated") return
-      if (epochsAtJump !== undefined) {
-        activatedAfter.push(e)
-        return
-      }
-      // the first activation of the burst: the process pauses (for three TTLs) as it starts
-      const epochs = new Map<number, number>()
-      for (const x of events) if (x.kind === "shardAcquired") epochs.set(x.shard, x.epoch)
-      epochsAtJump = epochs
-      clock.jump(3 * 900)
+      // the first activation of the burst: the process pauses as it starts
+      if (node.paused()) activatedAfter.push(e)
+      else node.pause()
     }
     return Effect.gen(function*() {
       const sharding = yield* Sharding
@@ -82,12 +96,12 @@ describe("sharding: an activation under way across a pause past the lease", () =
         concurrency: "unbounded",
         discard: true
       })
-      yield* eventually("the clock jumped", () => epochsAtJump !== undefined)
+      yield* eventually("the clock jumped", node.paused)
       // every key is answered again once the node holds its shards under new leases
       for (let i = 0; i < 200; i += 37) {
         yield* Effect.retry(counters.ref(`k${i}`).ask(Counter.Get(), { timeout: "2 seconds" }), { times: 5 })
       }
-      const stale = activatedAfter.filter((e) => e.epoch <= (epochsAtJump!.get(e.shard) ?? -1))
+      const stale = activatedAfter.filter((e) => e.epoch <= node.epochAtPause(e.shard))
       assert.strictEqual(
         stale.length,
         0,
@@ -95,27 +109,21 @@ describe("sharding: an activation under way across a pause past the lease", () =
       )
       assert.isAbove(activatedAfter.length, 0, "activations after the pause (under new leases)")
     }).pipe(
-      Effect.provide(soloLayer({ ...fast, entities: [CounterEntity as Entity.Entity<any, any>], onEvent }).pipe(Layer.provide(clock.layer))),
+      Effect.provide(soloLayer({ ...fast, entities: [CounterEntity as Entity.Entity<any, any>], onEvent }).pipe(Layer.provide(node.clockLayer))),
       quiet
     )
   }, 30_000)
 
   it.live("does not run its handlers under a lease that lapsed while its state was loaded", () => {
-    const clock = jumpingClock()
-    const events: Array<ShardingEvent> = []
-    let epochsAtJump: Map<number, number> | undefined
+    const node = pausing()
     const memory = ShardStore.memory()
-    // the process pauses (for three TTLs) while the first key's saved state is read
+    // the process pauses while the first key's saved state is read
     const store: ShardStore.ShardStore = {
       ...memory,
       loadState: (type, key) =>
         Effect.tap(memory.loadState(type, key), () =>
           Effect.sync(() => {
-            if (epochsAtJump !== undefined || key !== "p0") return
-            const epochs = new Map<number, number>()
-            for (const x of events) if (x.kind === "shardAcquired") epochs.set(x.shard, x.epoch)
-            epochsAtJump = epochs
-            clock.jump(3 * 900)
+            if (key === "p0" && !node.paused()) node.pause()
           }))
     }
     return Effect.gen(function*() {
@@ -127,13 +135,13 @@ describe("sharding: an activation under way across a pause past the lease", () =
       const first = handled.find((h) => h.key === "p0")!
       assert.isAbove(
         first.epoch,
-        epochsAtJump!.get(first.shard) ?? -1,
+        node.epochAtPause(first.shard),
         `p0's handler ran under epoch ${first.epoch}, the lease its node held when its state was loaded and that lapsed meanwhile`
       )
     }).pipe(
       Effect.provide(
-        soloLayer({ ...fast, entities: [ProbeEntity as Entity.Entity<any, any>], onEvent: (e) => void events.push(e) }, store).pipe(
-          Layer.provide(clock.layer)
+        soloLayer({ ...fast, entities: [ProbeEntity as Entity.Entity<any, any>], onEvent: node.record }, store).pipe(
+          Layer.provide(node.clockLayer)
         )
       ),
       quiet
