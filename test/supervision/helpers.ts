@@ -77,6 +77,16 @@ export const workerSpec = (
   return Supervisor.child(name, worker(name, probe, { ...(failOnStart ? { failOnStart } : {}), ...(hangOnStop ? { hangOnStop } : {}) }), rest)
 }
 
+/** A worker whose init yields `Supervisor.ignore` while `ignoringNow()` holds. */
+export const ignoring = (name: string, probe: Probe, ignoringNow: () => boolean) =>
+  Worker.behavior(Effect.gen(function*() {
+    if (ignoringNow()) {
+      probe.log.push(`ignored:${name}`)
+      return yield* Supervisor.ignore
+    }
+    return yield* worker(name, probe).init
+  }))
+
 export const children = (sup: Supervisor.SupervisorRef) => Supervisor.whichChildren(sup)
 
 export const childInfo = Effect.fnUntraced(function*(sup: Supervisor.SupervisorRef, id: string) {

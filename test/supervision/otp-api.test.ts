@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, ActorContext, ExitReason, Supervisor } from "../../src/index.ts"
-import { childInfo, crash, Probe, settle, Worker, worker, workerSpec , supervisorError, withSystem } from "./helpers.ts"
+import { childInfo, crash, ignoring, Probe, settle, Worker, workerSpec , supervisorError, withSystem } from "./helpers.ts"
 
 const specError = (f: () => unknown, pattern: RegExp) => {
   try {
@@ -20,16 +20,6 @@ const specError = (f: () => unknown, pattern: RegExp) => {
   }
   assert.fail(`expected a SupervisorSpecError matching ${pattern}`)
 }
-
-/** A worker whose init yields `Supervisor.ignore` while `ignoring()` holds. */
-const ignoring = (name: string, probe: Probe, ignoringNow: () => boolean) =>
-  Worker.behavior(Effect.gen(function*() {
-    if (ignoringNow()) {
-      probe.log.push(`ignored:${name}`)
-      return yield* Supervisor.ignore
-    }
-    return yield* worker(name, probe).init
-  }))
 
 describe("check_childspecs: flags and child specs are validated (JS callers too)", () => {
   it("make throws a typed SupervisorSpecError for each kind of mistake", () => {

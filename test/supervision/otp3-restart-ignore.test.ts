@@ -7,17 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Supervisor } from "../../src/index.ts"
-import { crash, Probe, settledChildren, Worker, worker, withSystem } from "./helpers.ts"
-
-/** A worker whose init yields `Supervisor.ignore` while `ignoringNow()` holds. */
-const ignoring = (name: string, probe: Probe, ignoringNow: () => boolean) =>
-  Worker.behavior(Effect.gen(function*() {
-    if (ignoringNow()) {
-      probe.log.push(`ignored:${name}`)
-      return yield* Supervisor.ignore
-    }
-    return yield* worker(name, probe).init
-  }))
+import { crash, ignoring, Probe, settledChildren, Worker, worker, withSystem } from "./helpers.ts"
 
 const statuses = (infos: ReadonlyArray<Supervisor.ChildInfo>) => infos.map((c) => `${c.id}:${c.status}`)
 
