@@ -143,6 +143,12 @@ describe.skipIf(!available)("the observer page in chromium", () => {
     const worker = page.locator(`#tree tr[data-child="crashy"]`)
     await worker.waitFor({ timeout: 10_000 })
     const before = Number(await worker.locator("td.restarts").getAttribute("data-restarts"))
+    // the tree is fetched again every second; a row whose markup did not change is kept, not
+    // replaced (a row replaced between a user's mouse down and up gets no click)
+    await worker.evaluate((row) => { (row as any).kept = true })
+    for (let i = 0; i < 2; i++) await page.waitForResponse((r) => /\/api\/nodes\/n2\/tree$/.test(new URL(r.url()).pathname))
+    await page.waitForTimeout(200)
+    assert.isTrue(await worker.evaluate((row) => (row as any).kept === true), "the unchanged row was replaced")
     // a second tab on the events view: both are watched from the same instant
     const events = await browser.newPage()
     await events.goto(`${url}#events`)
@@ -151,6 +157,9 @@ describe.skipIf(!available)("the observer page in chromium", () => {
     const workerRestarts = `#events tr[data-kind="Restart"]:has-text("crashy")`
     const restartsBefore = await events.locator(workerRestarts).count()
 
+    // the events tab opened in front of this one: a tab in the background gets no animation frames,
+    // which a click waits on (the element must be seen stable over two frames)
+    await page.bringToFront()
     await worker.click()
     await page.locator("#send-tag option", { hasText: "Crash" }).waitFor({ state: "attached", timeout: 10_000 })
     // the form is built from the protocol's JSON Schema; the node's Schema judges what is sent
@@ -193,6 +202,7 @@ describe.skipIf(!available)("the observer page in chromium", () => {
     assert.include(await row.locator("td").nth(1).textContent(), "n2")
     await shot(events, "events")
     await events.close()
+    await page.bringToFront()
 
     // kill, from the actor panel (after a confirm), n3's worker: its supervisor restarts it too
     await page.click(`#tree-nodes li[data-node="n3"]`)

@@ -73,6 +73,37 @@ const state = {
 // helpers
 
 const $ = (id) => document.getElementById(id)
+
+/**
+ * Markup an element was last given. A re-render that would give the same markup keeps the element's
+ * nodes: a row replaced between a user's mouse down and up gets no click, and a hover or a text
+ * selection on it is lost.
+ */
+const lastMarkup = new WeakMap()
+const setHTML = (el, html) => {
+  if (lastMarkup.get(el) === html) return
+  lastMarkup.set(el, html)
+  el.innerHTML = html
+}
+/** Sets a table body to `rows` (one `<tr>` each), replacing only the rows whose markup changed. */
+const setRows = (body, rows) => {
+  const prev = lastMarkup.get(body)
+  if (!Array.isArray(prev) || prev.length !== body.rows.length) {
+    lastMarkup.set(body, rows)
+    body.innerHTML = rows.join("")
+    return
+  }
+  const parse = document.createElement("tbody")
+  for (let i = 0; i < rows.length; i++) {
+    if (i < prev.length && prev[i] === rows[i]) continue
+    parse.innerHTML = rows[i]
+    const row = parse.querySelector("tr")
+    if (i < prev.length) body.rows[i].replaceWith(row)
+    else body.appendChild(row)
+  }
+  while (body.rows.length > rows.length) body.rows[body.rows.length - 1].remove()
+  lastMarkup.set(body, rows)
+}
 const esc = (v) =>
   String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" })[c])
 
@@ -187,12 +218,12 @@ renderers.summary = () => {
   const linksUp = c.links.filter((l) => l.state === "up").length
   const down = c.links.filter((l) => l.state === "down").length
   const actors = c.nodes.reduce((s, n) => s + (n.actors ?? 0), 0)
-  $("summary").innerHTML = [
+  setHTML($("summary"), [
     `<span class="pill${up < c.nodes.length ? " bad" : ""}"><b>${up}</b>/${c.nodes.length} nodes up</span>`,
     `<span class="pill"><b>${linksUp}</b>/${c.links.length} links up</span>`,
     down > 0 ? `<span class="pill bad"><b>${down}</b> link${down === 1 ? "" : "s"} down</span>` : "",
     `<span class="pill"><b>${num(actors)}</b> actors</span>`
-  ].join("")
+  ].join(""))
 }
 
 const STATE_RANK = { up: 0, connecting: 1, down: 2 }
@@ -235,7 +266,7 @@ renderers.map = () => {
       `<title>${esc(node.node)} (${esc(node.address ?? "")})</title></g>`
   })
   $("map").classList.toggle("dense", n > 8)
-  $("map").innerHTML = lines.join("") + nodes.join("") + labels.join("")
+  setHTML($("map"), lines.join("") + nodes.join("") + labels.join(""))
 }
 
 renderers.nodeCards = () => {
@@ -244,7 +275,7 @@ renderers.nodeCards = () => {
   if (c.nodes.length > 6) {
     // many nodes: one line each
     $("node-cards").className = "node-rows"
-    $("node-cards").innerHTML = `<table class="data"><thead><tr><th>Node</th><th>State</th><th class="num">Incarnation</th><th class="num">Uptime</th>
+    setHTML($("node-cards"), `<table class="data"><thead><tr><th>Node</th><th>State</th><th class="num">Incarnation</th><th class="num">Uptime</th>
       <th class="num">Actors</th><th class="num">Msgs/s</th><th class="num">CPU</th><th class="num">RSS</th><th class="num">Loop delay</th></tr></thead><tbody>${
       c.nodes.map((n) => `<tr class="clickable node-card${n.up ? "" : " down"}" data-node="${esc(n.node)}" title="${esc(n.address ?? "")}">
         <td><b>${esc(n.node)}</b></td><td><span class="badge ${n.up ? "up" : "down"}">${n.up ? "up" : "down"}</span></td>
@@ -252,11 +283,11 @@ renderers.nodeCards = () => {
         <td class="num" data-field="actors">${n.up ? num(n.actors) : "—"}</td><td class="num">${n.up ? rate(n.msgsPerSec) : "—"}</td>
         <td class="num">${n.up && n.cpuPercent !== undefined ? `${num(n.cpuPercent, 1)} %` : "—"}</td><td class="num">${n.up ? bytes(n.rssBytes) : "—"}</td>
         <td class="num">${n.up ? ms(n.eventLoopDelayMs) : "—"}</td></tr>`).join("")
-    }</tbody></table>`
+    }</tbody></table>`)
     return
   }
   $("node-cards").className = "node-cards"
-  $("node-cards").innerHTML = c.nodes.map((n) => `
+  setHTML($("node-cards"), c.nodes.map((n) => `
     <div class="node-card${n.up ? "" : " down"}" data-node="${esc(n.node)}" title="open its supervision tree">
       <div class="name"><span>${esc(n.node)}</span><span class="badge ${n.up ? "up" : "down"}">${n.up ? "up" : "down"}</span></div>
       <dl>
@@ -270,7 +301,7 @@ renderers.nodeCards = () => {
         ${n.cpuPercent !== undefined ? `<dt>CPU</dt><dd>${n.up ? `${num(n.cpuPercent, 1)} %` : "—"}</dd>` : ""}
         ${n.msgsPerSec !== undefined ? `<dt>messages/s</dt><dd>${n.up ? rate(n.msgsPerSec) : "—"}</dd>` : ""}
       </dl>
-    </div>`).join("")
+    </div>`).join(""))
 }
 
 $("node-cards").addEventListener("click", (e) => {
@@ -284,17 +315,16 @@ renderers.links = () => {
   const c = state.cluster
   if (!c) return
   const links = [...c.links].sort((a, b) => natural(a.from, b.from) || natural(a.to, b.to))
-  $("links").tBodies[0].innerHTML = links.length === 0
-    ? `<tr><td class="empty" colspan="9">no links</td></tr>`
-    : links.map((l) => `
-    <tr class="${l.state === "down" ? "down" : ""}" data-link="${esc(`${l.from}->${l.to}`)}" data-state="${esc(l.state)}">
+  setRows($("links").tBodies[0], links.length === 0
+    ? [`<tr><td class="empty" colspan="9">no links</td></tr>`]
+    : links.map((l) => `<tr class="${l.state === "down" ? "down" : ""}" data-link="${esc(`${l.from}->${l.to}`)}" data-state="${esc(l.state)}">
       <td>${esc(l.from)}</td><td>${esc(l.to)}</td>
       <td><span class="badge ${esc(l.state)}">${esc(l.state)}</span></td>
       <td class="num">${ms(l.rttMs)}</td>
       <td class="num">${rate(l.msgsOutPerSec)}</td><td class="num">${rate(l.msgsInPerSec)}</td>
       <td class="num">${bytes(l.bytesOutPerSec)}/s</td><td class="num">${bytes(l.bytesInPerSec)}/s</td>
       <td class="num">${num(l.gaps)}</td>
-    </tr>`).join("")
+    </tr>`))
 }
 
 renderers.nodeSelects = () => {
@@ -315,9 +345,9 @@ renderers.nodeSelects = () => {
 renderers.treeNodes = () => {
   const c = state.cluster
   if (!c) return
-  $("tree-nodes").innerHTML = c.nodes.map((n) =>
+  setHTML($("tree-nodes"), c.nodes.map((n) =>
     `<li class="${n.node === state.treeNode ? "active" : ""}${n.up ? "" : " down"}" data-node="${esc(n.node)}"><span class="dot"></span>${esc(n.node)}<span class="muted">${n.up ? num(n.actors) : "down"}</span></li>`
-  ).join("")
+  ).join(""))
 }
 
 $("tree-nodes").addEventListener("click", (e) => {
@@ -381,11 +411,11 @@ renderers.tree = () => {
   $("tree-title").textContent = state.treeNode ? `— ${state.treeNode}` : ""
   const body = $("tree").tBodies[0]
   if (state.treeError) {
-    body.innerHTML = `<tr><td class="empty" colspan="7">${esc(state.treeError)}</td></tr>`
+    setRows(body, [`<tr><td class="empty" colspan="7">${esc(state.treeError)}</td></tr>`])
     return
   }
   if (!state.tree) {
-    body.innerHTML = `<tr><td class="empty" colspan="7">loading…</td></tr>`
+    setRows(body, [`<tr><td class="empty" colspan="7">loading…</td></tr>`])
     return
   }
   const rows = []
@@ -417,7 +447,7 @@ renderers.tree = () => {
   }
   for (const root of state.tree.roots) walk(root, 0)
   moreRow(state.tree.more ?? 0, 0)
-  body.innerHTML = rows.length > 0 ? rows.join("") : `<tr><td class="empty" colspan="7">no actors</td></tr>`
+  setRows(body, rows.length > 0 ? rows : [`<tr><td class="empty" colspan="7">no actors</td></tr>`])
 }
 
 $("tree").addEventListener("click", (e) => {
@@ -491,19 +521,19 @@ renderers.actors = () => {
   }
   const body = $("actors").tBodies[0]
   if (a.error) {
-    body.innerHTML = `<tr><td class="empty" colspan="7">${esc(a.error)}</td></tr>`
+    setRows(body, [`<tr><td class="empty" colspan="7">${esc(a.error)}</td></tr>`])
     return
   }
   if (!a.data) {
-    body.innerHTML = `<tr><td class="empty" colspan="7">loading…</td></tr>`
+    setRows(body, [`<tr><td class="empty" colspan="7">loading…</td></tr>`])
     return
   }
   const { rows, total, offset } = a.data
   $("actors-range").textContent = total === 0 ? "0 of 0" : `${num(offset + 1)}–${num(offset + rows.length)} of ${num(total)}`
   $("actors-prev").disabled = offset === 0
   $("actors-next").disabled = offset + rows.length >= total
-  body.innerHTML = rows.length === 0
-    ? `<tr><td class="empty" colspan="7">no actors${a.filter ? ` matching “${esc(a.filter)}”` : ""}</td></tr>`
+  setRows(body, rows.length === 0
+    ? [`<tr><td class="empty" colspan="7">no actors${a.filter ? ` matching “${esc(a.filter)}”` : ""}</td></tr>`]
     : rows.map((r) => {
       const fill = r.capacity ? r.mailbox / r.capacity : 0
       const level = fill >= 0.8 ? "bad" : fill >= 0.5 ? "warn" : ""
@@ -517,7 +547,7 @@ renderers.actors = () => {
         <td class="num">${rate(r.msgsPerSec)}</td>
         <td>${esc(r.policy)}</td>
       </tr>`
-    }).join("")
+    }))
 }
 
 $("actors").tHead.addEventListener("click", (e) => {
@@ -607,16 +637,16 @@ const eventMatches = (e) => {
 
 renderers.recent = () => {
   const recent = state.events.slice(0, 8)
-  $("recent-events").innerHTML = recent.length === 0
+  setHTML($("recent-events"), recent.length === 0
     ? `<li class="muted">nothing yet</li>`
-    : recent.map((e) => `<li data-kind="${esc(e.kind)}"><span class="mono muted">${clock(e.at)}</span><span class="ev ${esc(e.kind)}">${esc(e.kind)}</span><b>${esc(e.node)}</b><span class="text">${esc(e.text)}</span></li>`).join("")
+    : recent.map((e) => `<li data-kind="${esc(e.kind)}"><span class="mono muted">${clock(e.at)}</span><span class="ev ${esc(e.kind)}">${esc(e.kind)}</span><b>${esc(e.node)}</b><span class="text">${esc(e.text)}</span></li>`).join(""))
 }
 
 renderers.events = () => {
   if (state.view !== "events") return
   const shown = state.events.filter(eventMatches).slice(0, 500)
-  $("events").tBodies[0].innerHTML = shown.length === 0
-    ? `<tr><td class="empty" colspan="6">no events</td></tr>`
+  setRows($("events").tBodies[0], shown.length === 0
+    ? [`<tr><td class="empty" colspan="6">no events</td></tr>`]
     : shown.map((e) => {
       const row = `<tr class="${e.fresh ? "fresh" : ""}" data-kind="${esc(e.kind)}" data-event="${esc(e.id)}">
         <td class="mono" title="${esc(new Date(e.at).toISOString?.() ?? e.at)}">${clock(e.at)}</td>
@@ -628,7 +658,7 @@ renderers.events = () => {
       </tr>`
       e.fresh = false
       return row
-    }).join("")
+    }))
 }
 
 renderers.unseen = () => {
@@ -828,7 +858,7 @@ renderers.facts = () => {
     ["msgs/s", s.msgsPerSec !== undefined ? rate(s.msgsPerSec) : undefined],
     ["policy", s.policy]
   ].filter(([, v]) => v !== undefined && v !== null)
-  $("drawer-facts").innerHTML = facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")
+  setHTML($("drawer-facts"), facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join(""))
 }
 
 const showResult = (ok, text) => {
