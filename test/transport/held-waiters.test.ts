@@ -79,7 +79,11 @@ describe("senders waiting on a held remote actor", () => {
   it.live("a lost connection wakes its held senders a slice per turn", () =>
     Effect.gen(function*() {
       const b = yield* startNode("hwlb")
-      const a = yield* startNode("hwla")
+      // a does not dial b again while its senders are woken: a sender that retries while the link
+      // dials waits for the new connection (which holds the actor again, for ever here) instead of
+      // learning that the node is down, and the slices of a loaded event loop outlast the 100 ms
+      // default backoff
+      const a = yield* startNode("hwla", { reconnect: { initial: "1 hour" } })
       const gate = yield* Deferred.make<void>()
       yield* b.system.spawn(
         Slow.behavior(Effect.succeed({
