@@ -3,20 +3,20 @@
  *
  * - `askRatio`: entity ask throughput ÷ plain remote ask throughput. Three nodes in this process
  *   over loopback TCP, sharding on a shared in-memory shard store; from node s1, `inFlight`
- *   fibers ask in a loop — the baseline asks a plain echo actor on each of the three nodes in
- *   turn, the measured side asks `keys` echo entities (already active) spread over the three
- *   nodes by their shards. The echo entity's handlers are one object made once, as the plain
- *   echo's are (the same handler code on both sides). Slices alternate (A B C D D C B A) so that
- *   load from elsewhere hits all.
- * - `askRatioRemote`: the same entity asks ÷ plain asks to the echo actors of s2 and s3 only
- *   (remote asks alone; a third of the entity asks, and of `askRatio`'s baseline, are local):
- *   entity asks against plain asks that all cross the network.
+ *   fibers ask in a loop — the measured side asks `keys` echo entities (already active) spread
+ *   over the three nodes by their shards (a third of them local to s1), the baseline asks the
+ *   plain echo actors of s2 and s3 in turn (every ask crosses the network). The echo entity's
+ *   handlers are one object made once, as the plain echo's are (the same handler code on both
+ *   sides). Slices alternate (A B C D E E D C B A) so that load from elsewhere hits all.
+ * - `askRatioMixed`: the same entity asks ÷ plain asks to one echo actor on each of the three
+ *   nodes in turn, s1's own included: a third of the baseline's asks local too, as a third of the
+ *   entity asks are (a stricter baseline than `askRatio`'s: local asks are the cheapest).
  * - `askRatioSameActors`: the same entity asks ÷ plain asks to `keys` plain echo actors spread
  *   over the three nodes (each woken for one message at a time, as the entities are): what
  *   sharding itself adds, apart from what having that many actors costs.
  * - `askRatioClosures`: asks to the same keys of a second echo entity whose handlers are made per
  *   activation, closing over what its init read (as an entity with state of its own does) ÷ the
- *   plain asks: each message then reads one object of its activation more (its closure context),
+ *   plain remote asks: each message then reads one object of its activation more (its closure context),
  *   a cache miss among thousands of entities that the plain echo's three actors never pay.
  * - `activationsPerSec`: asks to keys never used before (each activates an entity on its
  *   shard's node), pipelined the same way.
@@ -168,13 +168,13 @@ const threeNodes = (round: number) =>
     return {
       plainPerSec,
       entityPerSec,
-      askRatio: entityPerSec / plainPerSec,
+      askRatioMixed: entityPerSec / plainPerSec,
       remotePerSec,
-      askRatioRemote: entityPerSec / remotePerSec,
+      askRatio: entityPerSec / remotePerSec,
       spreadPerSec,
       askRatioSameActors: entityPerSec / spreadPerSec,
       closurePerSec,
-      askRatioClosures: closurePerSec / plainPerSec,
+      askRatioClosures: closurePerSec / remotePerSec,
       activationsPerSec, activeAfter: active.reduce((a, b) => a + b, 0) }
   }).pipe(Effect.scoped)
 
@@ -265,17 +265,17 @@ export const sharding: BenchGroup = {
     for (let r = 0; r < rounds; r++) {
       const three = await Effect.runPromise(quiet(threeNodes(r)))
       log(
-        `sharding: round ${r + 1}: entity ${three.entityPerSec.toFixed(0)} (handlers per activation ${three.closurePerSec.toFixed(0)}) / plain ${three.plainPerSec.toFixed(0)} (remote only ${three.remotePerSec.toFixed(0)}) / plain over ${params.keys} actors ${three.spreadPerSec.toFixed(0)} asks/s`
+        `sharding: round ${r + 1}: entity ${three.entityPerSec.toFixed(0)} (handlers per activation ${three.closurePerSec.toFixed(0)}) / plain remote ${three.remotePerSec.toFixed(0)} (a third local ${three.plainPerSec.toFixed(0)}) / plain over ${params.keys} actors ${three.spreadPerSec.toFixed(0)} asks/s`
       )
       const memory = await Effect.runPromise(quiet(passivatedMemory))
       const rec = await Effect.runPromise(quiet(recovery))
       log(`sharding: round ${r + 1}/${rounds} done (recovery ${rec.recoveryMs.toFixed(0)} ms for ${rec.recoveredKeys} keys)`)
       records.push({
         entityAskPerSec: three.entityPerSec,
-        plainAskPerSec: three.plainPerSec,
-        askRatio: three.askRatio,
         plainRemoteAskPerSec: three.remotePerSec,
-        askRatioRemote: three.askRatioRemote,
+        askRatio: three.askRatio,
+        plainMixedAskPerSec: three.plainPerSec,
+        askRatioMixed: three.askRatioMixed,
         plainSpreadAskPerSec: three.spreadPerSec,
         askRatioSameActors: three.askRatioSameActors,
         closureAskPerSec: three.closurePerSec,
@@ -291,14 +291,14 @@ export const sharding: BenchGroup = {
     }
     const metrics: Array<Metric> = [
       { key: "entityAskPerSec", label: "entity ask, keys over 3 nodes, 64 in flight", unit: "ask/s" },
-      { key: "plainAskPerSec", label: "  plain remote ask, same run (baseline)", unit: "ask/s" },
-      { key: "askRatio", label: "  entity ÷ plain", unit: "×", digits: 2, goal: { op: ">=", value: 0.8 } },
-      { key: "plainRemoteAskPerSec", label: "  plain ask to the other two nodes' actors only", unit: "ask/s" },
-      { key: "askRatioRemote", label: "  entity ÷ plain remote only", unit: "×", digits: 2 },
+      { key: "plainRemoteAskPerSec", label: "  plain remote ask, same run (baseline)", unit: "ask/s" },
+      { key: "askRatio", label: "  entity ÷ plain remote", unit: "×", digits: 2, goal: { op: ">=", value: 0.8 } },
+      { key: "plainMixedAskPerSec", label: "  plain ask, a third local (one actor per node)", unit: "ask/s" },
+      { key: "askRatioMixed", label: "  entity ÷ plain, a third local on both", unit: "×", digits: 2 },
       { key: "plainSpreadAskPerSec", label: "  plain remote ask to as many actors as keys", unit: "ask/s" },
       { key: "askRatioSameActors", label: "  entity ÷ plain, same number of actors", unit: "×", digits: 2 },
       { key: "closureAskPerSec", label: "entity ask, handlers made per activation", unit: "ask/s" },
-      { key: "askRatioClosures", label: "  ÷ plain", unit: "×", digits: 2 },
+      { key: "askRatioClosures", label: "  ÷ plain remote", unit: "×", digits: 2 },
       { key: "activationsPerSec", label: "activations of new keys (3 nodes)", unit: "/s" },
       { key: "bytesPerActiveKey", label: "heap per active entity (one node)", unit: "B" },
       { key: "bytesPerPassivatedKey", label: "heap per passivated key", unit: "B", digits: 1 },
