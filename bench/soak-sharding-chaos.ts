@@ -32,13 +32,16 @@
  *
  *   TELEX_PG_URL=postgres://telex:telex@127.0.0.1:5432/telex node bench/soak-sharding-chaos.ts
  *   SOAK_STORE=sqlite SOAK_SEED=3 SOAK_FAULTS=12 node bench/soak-sharding-chaos.ts
- *   SOAK_HISTORY=/tmp/h.txt SOAK_MAX_VIOLATIONS=100 ...   # on a violation: every one, and the history
+ *   SOAK_HISTORY=/tmp/h.txt SOAK_MAX_VIOLATIONS=100 ...   # where the history goes (always written; by default
+ *                                                          # $TMPDIR/telex-chaos-<store>-<seed>-<pid>.history.txt)
  *   SOAK_KINDS=store-hang,graceful ...                     # only these faults
  *
  * Exit code 0 when every check holds; 1 with the violations otherwise.
  */
 import { Effect, Fiber, Random } from "effect"
 import { writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { ActorRef } from "../src/index.ts"
 import * as Checkers from "../src/testing/Checkers.ts"
@@ -270,12 +273,12 @@ const program = Effect.gen(function*() {
   console.log(
     `[chaos] store ${STORE}, seed ${SEED}, faults ${faults.join(" ")}; ${keys.length} keys, ${count("ok")} increments acknowledged, ${count("info")} unknown, ${activations} activations; every key answered from every node ${answeredAfter} ms after the last heal`
   )
+  // every run keeps its history, clean or not: a violation seen once must be explainable later
+  const historyFile = process.env.SOAK_HISTORY ?? join(tmpdir(), `telex-chaos-${STORE}-${SEED}-${process.pid}.history.txt`)
+  writeFileSync(historyFile, h.entries.map((e) => History.describe(e)).join("\n"))
+  console.log(`[chaos] history written to ${historyFile}`)
   if (!result.valid) {
     console.log(Checkers.format(result, { maxViolations: Number(process.env.SOAK_MAX_VIOLATIONS ?? 20) }))
-    if (process.env.SOAK_HISTORY !== undefined) {
-      writeFileSync(process.env.SOAK_HISTORY, h.entries.map((e) => History.describe(e)).join("\n"))
-      console.log(`[chaos] history written to ${process.env.SOAK_HISTORY}`)
-    }
     for (const n of names) console.log(`--- ${n} ---\n${cluster.logs(n).slice(-30).join("\n")}`)
   }
   return result.valid
