@@ -80,7 +80,15 @@ describe.skipIf(pgSkip !== undefined)("sharding on PostgreSQL: a node cut off fr
           const got = yield* Effect.exit(client.ref(key).ask(Counter.Get(), { timeout: "2 seconds" }))
           if (Exit.isSuccess(got) && got.value >= (acked.get(key) ?? 0) + 1) acked.set(key, got.value)
         })
-      for (const k of keys) yield* add(ca, k)
+      // An increment not acknowledged is tried again: on a loaded machine an ask can time out, or a
+      // lease lapse and move its shard, losing a tell (README, "Which one?": a tell to a key can be
+      // lost while its shard moves after a lease expiry). What the test judges is the outage.
+      const addAcked = (client: typeof ca, key: string) =>
+        Effect.gen(function*() {
+          const before = acked.get(key) ?? 0
+          for (let attempt = 0; attempt < 5 && (acked.get(key) ?? 0) === before; attempt++) yield* add(client, key)
+        })
+      for (const k of keys) yield* addAcked(ca, k)
       assert.strictEqual(acked.size, keys.length)
       const onA = keys.filter((k) => a.sharding.ownedShards().some((l) => l.shard === a.sharding.shardOf(k)))
       assert.isAbove(onA.length, 0)
@@ -92,8 +100,9 @@ describe.skipIf(pgSkip !== undefined)("sharding on PostgreSQL: a node cut off fr
       yield* eventually("a stopped its shards", () => a.sharding.ownedShards().length === 0 && a.sharding.activeEntities() === 0, 15_000)
       yield* eventually("a reported its shards lost", () => a.events.some((e) => e.kind === "shardLost"), 15_000)
       // b goes on with its own keys; a's wait for a (it is still a member), held, not lost
-      for (const k of onB) yield* add(cb, k)
-      for (const k of onB) assert.strictEqual(acked.get(k), 2, `${k} from b during the outage`)
+      const beforeOutage = new Map(acked)
+      for (const k of onB) yield* addAcked(cb, k)
+      for (const k of onB) assert.isAbove(acked.get(k)!, beforeOutage.get(k)!, `${k} from b during the outage`)
       // an outage of several lease TTLs: a's pool has calls stuck behind the partition
       yield* Effect.sleep("3 seconds")
       if (mode === "partition") proxy.heal()

@@ -56,7 +56,15 @@ describe("sharding: state and activations that fail", () => {
             assert.strictEqual(error._tag, "ShardingError", key)
             assert.strictEqual((error as any).reason, "ActivationFailed", key)
           }
-          assert.strictEqual(events.filter((e) => e.kind === "activated" && e.key === key).length, 2, key)
+          // one activation per message, counted per lease epoch: on a loaded machine the lease can
+          // lapse while an activation loads its state, which then stops and hands its message to
+          // the shard's next epoch (README, "An entity's start checks its lease too"); each epoch
+          // lost is allowed that one activation more, a restart loop within an epoch is not
+          const activations = events.filter((e) => e.kind === "activated" && e.key === key)
+          const lost = new Set(events.filter((e) => e.kind === "shardLost" || e.kind === "shardReleased").map((e) => `${e.shard}/${e.epoch}`))
+          const inLostEpochs = new Set(activations.filter((e) => lost.has(`${e.shard}/${e.epoch}`)).map((e) => e.epoch)).size
+          assert.isAtLeast(activations.length, 2, key)
+          assert.isAtMost(activations.length, 2 + inLostEpochs, `${key}: ${activations.length} activations, ${inLostEpochs} epochs lost`)
         }
         assert.include(JSON.stringify(yield* Effect.flip(counters.ref("bad").ask(Counter.Get()))), "does not decode")
         yield* counters.ref("good").tell(Counter.Add({ by: 3 }))
