@@ -254,6 +254,17 @@ export const make = (config: Config) =>
     const shardStates = new Map<number, ShardState>()
     /** the owner (lease holder id) of each shard, as last read from the store, or learned */
     const owners: Array<string | undefined> = new Array(shards).fill(undefined)
+    /**
+     * The largest epoch this node has held each shard under. A shard it lost (its renewals went
+     * unconfirmed) may still be its lease in the store, and acquiring a lease one still holds
+     * renews it with the same epoch: running the shard again under that epoch would let a write
+     * of the stopped activation still on its way (a statement already sent) pass the fence after
+     * the new activation's writes, undoing acknowledged updates. Such a lease is not taken: it
+     * is given back, and the shard acquired once the store has a new epoch for it.
+     */
+    const heldEpochs: Array<number> = new Array(shards).fill(0)
+    /** leases of this node the store still had at the last read (or acquisition) under an epoch it already held */
+    const staleLeases = new Map<number, ShardStore.Lease>()
     /** peers running sharding and up: owner id → name */
     let members = new Map<string, string>()
     const confirmed = new Set<string>()
@@ -1185,6 +1196,7 @@ export const make = (config: Config) =>
         forwarding: false
       }
       shardStates.set(lease.shard, state)
+      if (lease.epoch > heldEpochs[lease.shard]!) heldEpochs[lease.shard] = lease.epoch
       routesChanged()
       validFloor = Math.min(validFloor, state.validUntil)
       owners[lease.shard] = selfId
@@ -1347,7 +1359,12 @@ export const make = (config: Config) =>
       else if (storeCutEnd === Infinity) storeCutEnd = now() + holdMillis
       if (all._tag === "Success") {
         owners.fill(undefined)
-        for (const l of all.success) if (l.shard >= 0 && l.shard < shards) owners[l.shard] = l.owner
+        staleLeases.clear()
+        for (const l of all.success) {
+          if (l.shard < 0 || l.shard >= shards) continue
+          owners[l.shard] = l.owner
+          if (l.owner === selfId && !shardStates.has(l.shard) && l.epoch <= heldEpochs[l.shard]!) staleLeases.set(l.shard, l)
+        }
         for (const s of shardStates.values()) owners[s.shard] = selfId
         routesChanged()
       }
@@ -1358,7 +1375,8 @@ export const make = (config: Config) =>
         const desired = desiredOwner(shard)
         const local = shardStates.get(shard)
         if (desired === selfName) {
-          if (local === undefined) want.push(shard)
+          // a lease of an epoch this node already held: left to expire (or given back), see `heldEpochs`
+          if (local === undefined && !staleLeases.has(shard)) want.push(shard)
         } else if (local !== undefined && local.status === "active") {
           stopShard(local, "handoff", `${desired} joined`)
         }
@@ -1373,6 +1391,11 @@ export const make = (config: Config) =>
           const late = now() >= sentAt + t.renewDeadlineMillis
           for (const lease of acquired.success) {
             if (lease.owner !== selfId || shardStates.has(lease.shard)) continue
+            if (lease.epoch <= heldEpochs[lease.shard]!) {
+              staleLeases.set(lease.shard, lease)
+              giveBack.push(lease)
+              continue
+            }
             // the node began to stop while acquiring (its stop drains and releases the shards it
             // had then, no others), or placement changed: given back at once
             if (!closing && !late && desiredOwner(lease.shard) === selfName) addShard(lease, sentAt)
@@ -1380,6 +1403,12 @@ export const make = (config: Config) =>
           }
           if (giveBack.length > 0) yield* store.release(selfId, giveBack).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore)
         }
+      }
+      if (staleLeases.size > 0 && all._tag === "Success") {
+        // given back (again: the release as the shard stopped may have been lost), so that the
+        // next acquisition gets a new epoch without waiting for the lease to expire
+        const stale = Array.from(staleLeases.values())
+        run(store.release(selfId, stale).pipe(Effect.timeout(t.renewIntervalMillis), Effect.ignore))
       }
       // 3. passivation and singletons: an entity is busy at a round when messages were delivered
       // to it since the previous one, wait in its mailbox, or one is being handled (a handler
