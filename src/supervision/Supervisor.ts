@@ -43,9 +43,11 @@
  *   the signal comes first, so a child that does not trap exits ends with `Shutdown` (at once;
  *   its finalizers run, nobody waits for them), and only one still alive after it (trapping
  *   exits, or already stopping) is killed at once. A supervisor that is killed (by `system.kill`, an
- *   exit signal `Killed`, or past its own budget while it stops its children) kills its children
- *   (the one it waits for and those it has not stopped yet), as OTP's children see their
- *   supervisor's `killed`.
+ *   exit signal `Killed`, or past its own budget while it stops its children) kills the child it
+ *   waits for, and does not wait for the others: each gets its `killed` as over a link in OTP. A
+ *   child that does not trap exits is killed; one that does (a child supervisor) gets the exit
+ *   signal `Killed` from its parent and stops in order — its own children each shut down with
+ *   `Shutdown` within its budget — then exits `Killed`, killed past its own budget.
  * - `whichChildren` lists children in start order (OTP lists the newest first): that is the
  *   order they are started and restarted in, and the reverse of the stop order.
  * - A restart whose start fails is retried through the supervisor's mailbox (OTP's
@@ -78,7 +80,7 @@ import type { AskError, SpawnError } from "../actors/ActorError.ts"
 import * as ActorRefModule from "../actors/ActorRef.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
 import type { SpawnOptions } from "../actors/SpawnOptions.ts"
-import { stoppingReason, targetOf } from "../actors/Kernel.ts"
+import { targetOf } from "../actors/Kernel.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
 import * as RestartPolicy from "./RestartPolicy.ts"
 import type { ExitSignal } from "../actors/Signals.ts"
@@ -631,12 +633,11 @@ const build = (
       child.due = undefined
       if (ref === undefined) return
       yield* ctx.unlink(ref)
-      // a supervisor killed kills its children, as OTP's children see their supervisor's
-      // `killed` over their links (nobody waits for its cleanup, nor for theirs)
-      const budget = stoppingReason(ctx)?._tag === "Killed" ? "brutal_kill" : shutdownBudget(child)
+      // (a supervisor killed does not wait: each child gets its `killed`, as over its link in
+      // OTP; see stopChild)
       // uninterruptible: a supervisor stopped meanwhile still sees the child gone (killed past
       // its budget) before its own finalizer runs, which no longer knows this child
-      yield* Effect.uninterruptible(supervision.stopChild(ref, budget))
+      yield* Effect.uninterruptible(supervision.stopChild(ref, shutdownBudget(child)))
     })
 
     // Static children stop one after another in reverse start order (OTP); dynamic children

@@ -456,7 +456,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
       this.terminate(ExitReason.fromCause(exit.cause))
     } else if (this.stopRequested !== undefined) {
       this.scheduled = false
-      this.terminate(this.stopRequested)
+      this.terminate(this.stopRequested, undefined, true)
     } else if (this.mailbox.size > 0) {
       this.system.dispatcher.schedule(this)
     } else {
@@ -557,6 +557,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     // the init has ended, it is in its finalizers as any stopping actor
     if (this.initFiber !== undefined) return this.killStartingAfter(0, reason)
     this.exitReason = reason
+    orderlyKilled.delete(this)
     this.killChildren()
     finalizeSoon(this)
   }
@@ -614,7 +615,13 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     this.terminate(reason, timeoutMillis)
   }
 
-  private killAfter(millis: number): void {
+  /** Stopping (or gone) because it was killed: brutally or past a budget, not by an orderly stop with reason `Killed`. */
+  get killedBrutally(): boolean {
+    return this.exitReason?._tag === "Killed" && !orderlyKilled.has(this)
+  }
+
+  /** Kills the actor `millis` from now unless it is gone by then. */
+  killAfter(millis: number): void {
     if (millis <= 0) return this.kill()
     const timer = Effect.runForkWith(this.context ?? Context.empty())(Effect.sleep(millis))
     timer.addObserver((exit) => {
@@ -629,13 +636,17 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
 
   /**
    * Starts stopping this actor. `timeoutMillis` bounds the orderly part (children and
-   * finalizers); past it the actor is considered killed (OTP's shutdown timeout).
+   * finalizers); past it the actor is considered killed (OTP's shutdown timeout). `Killed` is a
+   * kill, unless `orderly`: a stop the actor asked itself (`ctx.stop`, or a trapped exit signal
+   * from its parent), which is an ordinary stop with that reason, as a process whose
+   * terminate/2 runs with reason `killed`.
    */
-  terminate(reason: ExitReason.ExitReason, timeoutMillis?: number): void {
+  terminate(reason: ExitReason.ExitReason, timeoutMillis?: number, orderly = false): void {
     if (this.state >= State.Stopping) return
     const wasStarting = this.state === State.Starting
     this.state = State.Stopping
     this.exitReason = reason
+    if (orderly && reason._tag === "Killed") orderlyKilled.add(this)
     const hook = (this.behavior as { [StoppingHook]?: (cell: Cell) => void })[StoppingHook]
     if (hook !== undefined) hook.call(this.behavior, this)
     // a stopping actor takes no more messages: its suspended senders fail (an ask with NoProc) or
@@ -655,7 +666,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     // or, when the init outlasts the stop's budget, killStarting
     if (wasStarting) {
       // a kill does not wait; any other stop waits within its budget (the actor's own if none)
-      const budget = reason._tag === "Killed" ? 0 : timeoutMillis ?? this.stopBudget
+      const budget = this.killedBrutally ? 0 : timeoutMillis ?? this.stopBudget
       if (Number.isFinite(budget)) this.killStartingAfter(budget)
       return
     }
@@ -680,6 +691,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     const timer = Effect.runForkWith(this.context ?? Context.empty())(Effect.sleep(Math.max(0, millis)))
     timer.addObserver((exit) => {
       if (Exit.isFailure(exit) || this.state !== State.Stopping) return
+      orderlyKilled.delete(this)
       if (this.initFiber === undefined) {
         // the init ended within the budget, and the actor runs its finalizers (a failed start's):
         // the budget, counted from the stop, holds for them too, as for any stop
@@ -719,7 +731,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
 
   /** Runs the orderly part of a stop (bounded by `timeoutMillis`), then finalizes. */
   private stopWith(reason: ExitReason.ExitReason, orderly: Effect.Effect<void>, timeoutMillis: number | undefined): void {
-    const brutal = reason._tag === "Killed"
+    const brutal = this.killedBrutally
     // with the actor's context, so the shutdown budget is measured on Effect's Clock (TestClock in tests)
     const run = Effect.runForkWith(this.context ?? Context.empty())
     if (brutal) {
@@ -761,6 +773,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     timer.addObserver((exit) => {
       if (Exit.isFailure(exit) || this.state === State.Dead) return
       this.exitReason = ExitReason.killed
+      orderlyKilled.delete(this)
       // the children still stopping are killed too: the orderly part, waiting for them, then
       // goes on to this actor's own finalizers (which nobody waits for any longer)
       this.killChildren()
@@ -773,7 +786,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
    * unless the actor was killed meanwhile (past its budget: nobody waited for the cleanup).
    */
   private cleanupCrashed(exit: Exit.Exit<unknown, unknown>): void {
-    if (Exit.isFailure(exit) && this.state === State.Stopping && this.exitReason?._tag !== "Killed") {
+    if (Exit.isFailure(exit) && this.state === State.Stopping && !this.killedBrutally) {
       this.exitReason = ExitReason.fromCause(exit.cause)
     }
   }
@@ -879,6 +892,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     if (this.state === State.Dead) return
     if (this.state < State.Stopping) return this.terminate(ExitReason.killed)
     this.exitReason = ExitReason.killed
+    orderlyKilled.delete(this)
     this.killChildren()
     finalizeSoon(this)
   }
@@ -913,7 +927,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
   /** A stop asked from within the actor: after the current message if it is handling one. */
   private requestStop(reason: ExitReason.ExitReason): void {
     if (this.busy || this.state === State.Starting) this.stopRequested ??= reason
-    else this.terminate(reason)
+    else this.terminate(reason, undefined, true)
   }
 
   link(ref: ActorRef<any>): Effect.Effect<void> {
@@ -1127,6 +1141,13 @@ const noop = () => {}
 const endedBySignal = new WeakSet<Cell>()
 
 /**
+ * Actors stopping with `Killed` in an orderly way (see `terminate`): their children are stopped
+ * in order, each within its budget, and their finalizers awaited. A kill that comes later takes
+ * them out (`killedBrutally`).
+ */
+const orderlyKilled = new WeakSet<Cell>()
+
+/**
  * Cells to finalize, when finalizing one leads synchronously to others (exit signals over links
  * of actors that stop at once): handled in a loop instead of a recursion.
  */
@@ -1202,6 +1223,7 @@ class CellSupervision implements SupervisorCapability {
 
   stopChild(child: ActorRef<any>, budget: number | "brutal_kill"): Effect.Effect<void> {
     const target = child.target
+    if (this.cell.killedBrutally) return Effect.sync(() => parentKilled(this.cell, target, budget))
     // a supervisor killed while it waits for a child (past its own stop budget, or brutally)
     // kills that child, as OTP's children see their supervisor's `killed`: the child's budget
     // does not outlive its supervisor (nobody would kill it past that budget)
@@ -1240,6 +1262,22 @@ class CellSupervision implements SupervisorCapability {
     // for); already stopping: killed past the budget (at once with 0)
     return awaitStop(target, ExitReason.shutdown, budgetMillis)
   }
+}
+
+/**
+ * A supervisor killed (brutally, or past its own budget) before it stopped `target`: the child
+ * gets what its link to the supervisor carries, as OTP's children see their supervisor's
+ * `killed`, and the supervisor does not wait for it. One that traps exits (a supervisor) gets
+ * the exit signal `Killed`, handles it after its current message and stops in order — its own
+ * children are shut down each within its budget, as an OTP supervisor's `terminate` does when
+ * its parent dies — and is killed past its own budget (at once with `brutal_kill` or 0, as a
+ * stop would). One that does not trap exits is killed.
+ */
+const parentKilled = (parent: Cell, target: Target, budget: number | "brutal_kill"): void => {
+  if (!(target instanceof Cell)) return target.exitSignal(parent.self, ExitReason.killed, true)
+  if (!target.trapping || target.state !== State.Running || budget === "brutal_kill" || budget <= 0) return target.kill()
+  target.exitSignal(parent.self, ExitReason.killed, false, true)
+  if (Number.isFinite(budget)) target.killAfter(budget)
 }
 
 /**
@@ -1527,7 +1565,7 @@ export const initCell = <A>(cell: Cell, caller: Fiber.Fiber<unknown, unknown>, r
         cell.state = State.Running
         if (cell.stopRequested !== undefined) {
           // ctx.stop() during init: the actor has started, and stops at once
-          cell.terminate(cell.stopRequested)
+          cell.terminate(cell.stopRequested, undefined, true)
         } else if (cell.mailbox.size > 0 && !cell.scheduled) {
           cell.scheduled = true
           cell.system.dispatcher.schedule(cell)

@@ -1,0 +1,66 @@
+/**
+ * `Killed` as the reason of an actor's own stop is not a kill: as a gen_server returning
+ * `{stop, killed, State}`, the actor stops in order — its children stopped with `Shutdown`, its
+ * finalizers awaited — and exits `Killed`. Only `system.kill` (an untrappable exit) kills.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import { Actor, ActorContext, type ActorRef, ActorSystem, ExitReason } from "../../src/index.ts"
+import { settle, withSystem } from "./_helpers.ts"
+
+const P = Actor.make("test/otp4/StopKilled", {
+  StopWith: Actor.tell({ killed: Schema.Boolean }),
+  Child: Actor.ask({}, { success: Schema.Any })
+})
+
+const Leaf = Actor.make("test/otp4/StopKilledLeaf", {})
+
+const parent = (log: Array<string>) =>
+  P.behavior(Effect.gen(function*() {
+    const ctx = yield* ActorContext.for(P)
+    const child = yield* ctx.spawn(Leaf.behavior(Effect.gen(function*() {
+      yield* Effect.addFinalizer(() => Effect.sync(() => log.push("child finalizer")))
+      return {}
+    })))
+    // a finalizer that takes a second (of the TestClock): an orderly stop waits for it, a kill does not
+    yield* Effect.addFinalizer(() => Effect.andThen(Effect.sleep("1 second"), Effect.sync(() => log.push("parent finalizer"))))
+    return {
+      StopWith: ({ killed }) => killed ? ctx.stop(ExitReason.killed) : ctx.stop(),
+      Child: () => Effect.succeed(child)
+    }
+  }))
+
+describe("ctx.stop(ExitReason.killed) (a gen_server's {stop, killed, State})", () => {
+  it.effect("stops in order: the child exits Shutdown, the finalizers are awaited, the actor exits Killed", () =>
+    withSystem()(Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const log: Array<string> = []
+      const ref = yield* system.spawn(parent(log))
+      const child = (yield* ref.ask(P.Child())) as ActorRef.ActorRef<any>
+      const childExit = yield* Effect.forkChild(system.awaitExit(child))
+      yield* ref.tell(P.StopWith({ killed: true }))
+      const exit = yield* Effect.forkChild(system.awaitExit(ref))
+      yield* settle(20)
+      assert.isUndefined(exit.pollUnsafe(), "it waits for its finalizer")
+      assert.deepStrictEqual(log, ["child finalizer"])
+      yield* TestClock.adjust("1 second")
+      const reason = yield* Fiber.join(exit)
+      assert.deepStrictEqual(reason, ExitReason.killed)
+      assert.deepStrictEqual(yield* Fiber.join(childExit), ExitReason.shutdown)
+      assert.deepStrictEqual(log, ["child finalizer", "parent finalizer"])
+    })))
+
+  it.effect("system.kill is a kill: the child exits Killed, and the actor is gone before its finalizer ends", () =>
+    withSystem()(Effect.gen(function*() {
+      const system = yield* ActorSystem
+      const log: Array<string> = []
+      const ref = yield* system.spawn(parent(log))
+      const child = (yield* ref.ask(P.Child())) as ActorRef.ActorRef<any>
+      const childExit = yield* Effect.forkChild(system.awaitExit(child))
+      yield* system.kill(ref)
+      assert.deepStrictEqual(yield* system.awaitExit(ref), ExitReason.killed)
+      assert.deepStrictEqual(yield* Fiber.join(childExit), ExitReason.killed)
+      assert.notInclude(log, "parent finalizer", "gone before its finalizer ended")
+    })))
+})
