@@ -10,6 +10,10 @@
  * - `kill-activation`: a burst of first messages to new keys (activations under way), and the
  *   node that owns most of them is killed -9 at once, then started again;
  * - `store-slow`: every byte to and from the store delayed (latency 300 ± 200 ms) for 5 s;
+ * - `store-lag`: every reply from the store delayed (latency 1 500 ± 500 ms, requests on time) for
+ *   5 s: renewals reach the store but are confirmed past the renew deadline, so the nodes stop
+ *   shards whose leases the store still holds, then acquire them again (under a new epoch: a
+ *   write of a stopped activation still on its way must not pass the fence);
  * - `store-hang`: the store unreachable for every node (bytes held both ways, as a DROP rule) for
  *   4 s, then healed (late renewals and writes arrive);
  * - `partition`: two nodes cut from each other (both reach the store) for 3 s;
@@ -23,6 +27,9 @@
  * - `graceful-frozen`: a node SIGSTOPped, another stopped with SIGTERM meanwhile (its handoffs and
  *   its `Leaving` notice wait for a member that does not answer), started again, then the first
  *   SIGCONTed;
+ * - `graceful-of-frozen`: a node SIGSTOPped past its leases' TTL and sent SIGTERM while frozen: it
+ *   resumes into its graceful stop (with the leases it lost meanwhile, and what reached it), and
+ *   is started again;
  *
  * Then every key must answer again, and the history (every increment and read, the kills, and
  * the activation log each node writes as its entities start and stop) is checked: no two
@@ -58,7 +65,7 @@ const FAULTS = Number(process.env.SOAK_FAULTS ?? 8)
 const KEYS = 150
 const ASK_TIMEOUT = 5_000
 const WORKERS = 10
-const ALL_KINDS = ["kill-handoff", "kill-activation", "store-slow", "store-hang", "partition", "graceful", "freeze", "freeze-kill", "graceful-frozen", "flap"] as const
+const ALL_KINDS = ["kill-handoff", "kill-activation", "store-slow", "store-lag", "store-hang", "partition", "graceful", "freeze", "freeze-kill", "graceful-frozen", "flap", "graceful-of-frozen"] as const
 /** `SOAK_KINDS=store-hang,graceful`: only those faults */
 const KINDS = process.env.SOAK_KINDS === undefined
   ? ALL_KINDS
@@ -158,6 +165,13 @@ const program = Effect.gen(function*() {
         pg.proxy.clearToxics()
         break
       }
+      case "store-lag": {
+        if (pg === undefined) break
+        pg.proxy.addToxic("lag-downstream", "downstream", { type: "latency", latencyMillis: 1_500, jitterMillis: 500 })
+        yield* Effect.sleep("5 seconds")
+        pg.proxy.clearToxics()
+        break
+      }
       case "store-hang": {
         if (pg === undefined) break
         pg.proxy.partition()
@@ -213,6 +227,18 @@ const program = Effect.gen(function*() {
         yield* restart(n)
         yield* cluster.resume(frozen)
         freezes.push({ node: frozen, from, to: Date.now() })
+        break
+      }
+      case "graceful-of-frozen": {
+        const n = yield* pick([...up])
+        const from = Date.now()
+        yield* cluster.pause(n)
+        yield* Effect.sleep(`${3_000 + Math.floor(Math.random() * 2_000)} millis`)
+        yield* down(n)
+        // SIGTERM to the stopped process, then SIGCONT: it resumes into its graceful stop
+        yield* cluster.kill(n, "SIGTERM")
+        freezes.push({ node: n, from, to: Date.now() })
+        yield* restart(n)
         break
       }
       case "graceful": {
