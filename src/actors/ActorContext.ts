@@ -95,10 +95,7 @@ export interface SupervisorCapability {
    * it; a budget in milliseconds sends it `Shutdown` and kills it if it has not exited within
    * the budget. With 0, a child that does not trap exits ends at once with `Shutdown` (its
    * cleanup runs, nobody waits for it); one that traps exits, or is already stopping, is killed
-   * at once. If this actor is killed meanwhile, the child is killed at once. Once this actor
-   * is killed (brutally, or past its budget), the child is not waited for: one that traps exits
-   * and is running gets the exit signal `Killed` from it (it stops in order, its own children
-   * each within its budget), and is killed past `budget`; any other is killed at once.
+   * at once. If this actor is killed meanwhile, the child is killed at once.
    */
   stopChild(child: ActorRef<any>, budget: number | "brutal_kill"): Effect.Effect<void>
   /** Cancels every timer of this actor (`Supervise`'s in-place restart: timers are an incarnation's). */

@@ -222,6 +222,13 @@ export const stoppingReason = (ctx: ActorContextShape): ExitReason | undefined =
   ctx instanceof Cell ? ctx.exitReason : undefined
 
 /**
+ * Whether a local actor is stopping (or gone) because it was killed — brutally, or past its
+ * stop budget — and not by an orderly stop whose reason is `Killed` (its own
+ * `ctx.stop(ExitReason.killed)`): a killed supervisor kills its children.
+ */
+export const killedBrutally = (ctx: ActorContextShape): boolean => ctx instanceof Cell && ctx.killedBrutally
+
+/**
  * The children of a running actor that it stops itself when it stops (not those a supervisor
  * adopted), oldest first: for runtimes that restart an actor in place (`Supervise`).
  */

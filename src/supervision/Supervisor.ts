@@ -43,11 +43,13 @@
  *   the signal comes first, so a child that does not trap exits ends with `Shutdown` (at once;
  *   its finalizers run, nobody waits for them), and only one still alive after it (trapping
  *   exits, or already stopping) is killed at once. A supervisor that is killed (by `system.kill`, an
- *   exit signal `Killed`, or past its own budget while it stops its children) kills the child it
- *   waits for, and does not wait for the others: each gets its `killed` as over a link in OTP. A
- *   child that does not trap exits is killed; one that does (a child supervisor) gets the exit
- *   signal `Killed` from its parent and stops in order — its own children each shut down with
- *   `Shutdown` within its budget — then exits `Killed`, killed past its own budget.
+ *   exit signal `Killed`, or past its own budget while it stops its children) kills its children
+ *   (the one it waits for and those it has not stopped yet), child supervisors' children too.
+ *   OTP's children see their supervisor's `killed`, and a child supervisor, which traps it,
+ *   shuts its own children down in order (they see `shutdown`); Telex kills the subtree at once,
+ *   so that the restart of the killed supervisor never finds a name still held by an old
+ *   grandchild that is stopping (in OTP it may fail with `already_started` and use up the
+ *   restart intensity).
  * - `whichChildren` lists children in start order (OTP lists the newest first): that is the
  *   order they are started and restarted in, and the reverse of the stop order.
  * - A restart whose start fails is retried through the supervisor's mailbox (OTP's
@@ -80,7 +82,7 @@ import type { AskError, SpawnError } from "../actors/ActorError.ts"
 import * as ActorRefModule from "../actors/ActorRef.ts"
 import type { ActorRef } from "../actors/ActorRef.ts"
 import type { SpawnOptions } from "../actors/SpawnOptions.ts"
-import { targetOf } from "../actors/Kernel.ts"
+import { killedBrutally, targetOf } from "../actors/Kernel.ts"
 import * as ExitReason from "../actors/ExitReason.ts"
 import * as RestartPolicy from "./RestartPolicy.ts"
 import type { ExitSignal } from "../actors/Signals.ts"
@@ -633,11 +635,13 @@ const build = (
       child.due = undefined
       if (ref === undefined) return
       yield* ctx.unlink(ref)
-      // (a supervisor killed does not wait: each child gets its `killed`, as over its link in
-      // OTP; see stopChild)
+      // a supervisor killed kills its children, child supervisors' children too (nobody waits
+      // for its cleanup, nor for theirs): the whole subtree is gone at once, its names free
+      // for the restart of the killed supervisor, which never finds one still held
+      const budget = killedBrutally(ctx) ? "brutal_kill" : shutdownBudget(child)
       // uninterruptible: a supervisor stopped meanwhile still sees the child gone (killed past
       // its budget) before its own finalizer runs, which no longer knows this child
-      yield* Effect.uninterruptible(supervision.stopChild(ref, shutdownBudget(child)))
+      yield* Effect.uninterruptible(supervision.stopChild(ref, budget))
     })
 
     // Static children stop one after another in reverse start order (OTP); dynamic children

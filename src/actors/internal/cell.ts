@@ -620,8 +620,7 @@ export class Cell extends MessageQueue implements Target, ActorContextShape, Act
     return this.exitReason?._tag === "Killed" && !orderlyKilled.has(this)
   }
 
-  /** Kills the actor `millis` from now unless it is gone by then. */
-  killAfter(millis: number): void {
+  private killAfter(millis: number): void {
     if (millis <= 0) return this.kill()
     const timer = Effect.runForkWith(this.context ?? Context.empty())(Effect.sleep(millis))
     timer.addObserver((exit) => {
@@ -1223,7 +1222,6 @@ class CellSupervision implements SupervisorCapability {
 
   stopChild(child: ActorRef<any>, budget: number | "brutal_kill"): Effect.Effect<void> {
     const target = child.target
-    if (this.cell.killedBrutally) return Effect.sync(() => parentKilled(this.cell, target, budget))
     // a supervisor killed while it waits for a child (past its own stop budget, or brutally)
     // kills that child, as OTP's children see their supervisor's `killed`: the child's budget
     // does not outlive its supervisor (nobody would kill it past that budget)
@@ -1262,22 +1260,6 @@ class CellSupervision implements SupervisorCapability {
     // for); already stopping: killed past the budget (at once with 0)
     return awaitStop(target, ExitReason.shutdown, budgetMillis)
   }
-}
-
-/**
- * A supervisor killed (brutally, or past its own budget) before it stopped `target`: the child
- * gets what its link to the supervisor carries, as OTP's children see their supervisor's
- * `killed`, and the supervisor does not wait for it. One that traps exits (a supervisor) gets
- * the exit signal `Killed`, handles it after its current message and stops in order — its own
- * children are shut down each within its budget, as an OTP supervisor's `terminate` does when
- * its parent dies — and is killed past its own budget (at once with `brutal_kill` or 0, as a
- * stop would). One that does not trap exits is killed.
- */
-const parentKilled = (parent: Cell, target: Target, budget: number | "brutal_kill"): void => {
-  if (!(target instanceof Cell)) return target.exitSignal(parent.self, ExitReason.killed, true)
-  if (!target.trapping || target.state !== State.Running || budget === "brutal_kill" || budget <= 0) return target.kill()
-  target.exitSignal(parent.self, ExitReason.killed, false, true)
-  if (Number.isFinite(budget)) target.killAfter(budget)
 }
 
 /**
