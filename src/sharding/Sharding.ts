@@ -52,6 +52,10 @@
  * Another node acquires only a lease the store says is free or expired, so two nodes never run
  * entities of one shard at the same time. Every acquisition gets a larger epoch; durable-state
  * writes name it and the store refuses a stale one (`StaleEpoch`): the shard is then stopped.
+ * A node that stopped a shard whose lease the store may still give it back unchanged (it lost
+ * the shard by its own deadline, and the release it sent was lost) does not run it again under
+ * that epoch: it waits for the release or the expiry and acquires it anew, so the fence tells
+ * the new activations from the stopped ones (whose writes may still be on their way).
  * Lease owners are `name#incarnation`: a restarted node waits for its previous incarnation's
  * leases to expire rather than taking them over.
  *
