@@ -1,12 +1,14 @@
 /**
  * `Killed` as the reason of an actor's own stop is not a kill: as a gen_server returning
  * `{stop, killed, State}`, the actor stops in order — its children stopped with `Shutdown`, its
- * finalizers awaited — and exits `Killed`. Only `system.kill` (an untrappable exit) kills.
+ * finalizers awaited — and exits `Killed`. Only `system.kill` (an untrappable exit) kills. Under
+ * a supervisor, `Killed` is an abnormal reason as any: a permanent or transient child is
+ * restarted, a temporary one forgotten.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Actor, ActorContext, type ActorRef, ActorSystem, ExitReason } from "../../src/index.ts"
+import { Actor, ActorContext, type ActorRef, ActorSystem, ExitReason, Supervisor } from "../../src/index.ts"
 import { settle, withSystem } from "./_helpers.ts"
 
 const P = Actor.make("test/otp4/StopKilled", {
@@ -63,4 +65,34 @@ describe("ctx.stop(ExitReason.killed) (a gen_server's {stop, killed, State})", (
       assert.deepStrictEqual(yield* Fiber.join(childExit), ExitReason.killed)
       assert.notInclude(log, "parent finalizer", "gone before its finalizer ended")
     })))
+})
+
+const Child = Actor.make("test/otp4/StopKilledChild", {
+  Stop: Actor.tell({})
+})
+
+describe("a supervised child that stops itself with Killed (an abnormal reason, as in OTP)", () => {
+  for (const restart of ["permanent", "transient", "temporary"] as const) {
+    it.effect(`${restart}: ${restart === "temporary" ? "not restarted, its spec forgotten" : "restarted"}`, () =>
+      withSystem()(Effect.gen(function*() {
+        const system = yield* ActorSystem
+        const finalized: Array<string> = []
+        const child = Child.behavior(Effect.gen(function*() {
+          const ctx = yield* ActorContext.for(Child)
+          yield* Effect.addFinalizer(() => Effect.sync(() => finalized.push("child")))
+          return { Stop: () => ctx.stop(ExitReason.killed) }
+        }))
+        const sup = yield* system.spawn(Supervisor.make({ backoff: false, children: [Supervisor.child("c", child, { restart })] }))
+        const first = (yield* Supervisor.whichChild(sup, "c")).ref as ActorRef.ActorRef<typeof Child.defs>
+        yield* first.tell(Child.Stop())
+        assert.deepStrictEqual(yield* system.awaitExit(first), ExitReason.killed)
+        assert.deepStrictEqual(finalized, ["child"])
+        const after = yield* Supervisor.whichChildren(sup)
+        if (restart === "temporary") assert.deepStrictEqual(after, [])
+        else {
+          assert.deepStrictEqual(after.map((c) => [c.status, c.restarts]), [["running", 1]])
+          assert.notStrictEqual(after[0]!.ref!.key, first.key)
+        }
+      })))
+  }
 })
