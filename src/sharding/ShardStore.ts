@@ -29,6 +29,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
@@ -228,7 +229,7 @@ export interface Severable {
 
 /** A slow or failing link to the store (on Effect's clock and `Random`: a simulation replays it). */
 export interface Degraded {
-  /** each call reaches the store this long after it is made */
+  /** each call reaches the store this long after it is made (even if its caller gave up meanwhile) */
   readonly requestMillis?: number | undefined
   /** and its caller learns the outcome this long after the store applied it (cut off meanwhile: it fails, applied or not) */
   readonly replyMillis?: number | undefined
@@ -246,9 +247,12 @@ export const severable = (store: ShardStore, name = "node"): Severable => {
       if (d.failRate !== undefined && (yield* Random.next) < d.failRate) {
         return yield* new ShardStoreError({ message: `${name}: a shard store call failed` })
       }
-      if (d.requestMillis !== undefined) yield* Effect.sleep(d.requestMillis)
-      if (severed) return yield* cutOff()
-      const result = yield* effect
+      const arrive = Effect.suspend((): Effect.Effect<A, E | ShardStoreError> => severed ? cutOff() : effect)
+      // a request on its way reaches the store whatever becomes of its caller (a statement sent
+      // is not taken back): a caller that gives up, or is interrupted, leaves it in flight
+      const result = d.requestMillis === undefined
+        ? yield* arrive
+        : yield* Fiber.join(yield* Effect.forkDetach(Effect.andThen(Effect.sleep(d.requestMillis), arrive)))
       if (d.replyMillis !== undefined) yield* Effect.sleep(d.replyMillis)
       // the reply is lost with the link
       if (severed) return yield* cutOff()
