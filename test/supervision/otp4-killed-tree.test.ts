@@ -162,3 +162,51 @@ describe("a worker that traps exits, under a supervisor that is killed", () => {
         assert.deepStrictEqual(log, ["finalizer"])
       })))
 })
+
+describe("a supervisor killed while a child's init runs (startChild, or a restart)", () => {
+  for (const how of ["system.kill", "an exit signal Killed"] as const) {
+    it.effect(`${how}: the child exits Killed, its finalizer runs; the startChild call fails`, () =>
+      withSystem((system) =>
+        Effect.gen(function*() {
+          const gate = yield* Deferred.make<void>()
+          const log: Array<string> = []
+          let self: ActorRef.ActorRef<Worker> | undefined
+          const slow = Worker.behavior(Effect.gen(function*() {
+            const ctx = yield* ActorContext
+            self = ctx.self as ActorRef.ActorRef<Worker>
+            yield* Effect.addFinalizer(() => Effect.sync(() => log.push("finalizer")))
+            yield* Deferred.await(gate)
+            log.push("started")
+            return { Crash: () => Effect.void, Stop: () => ctx.stop(), Ping: () => Effect.succeed("s"), CrashAsk: () => Effect.succeed("s") }
+          }))
+          const sup = yield* system.spawn(Supervisor.make({ children: [] }))
+          const start = yield* Effect.forkChild(Effect.exit(Supervisor.startChild(sup, Supervisor.child("s", slow))))
+          yield* settle()
+          assert.isDefined(self, "the child's init runs")
+          const childExit = yield* Effect.forkChild(system.awaitExit(self!))
+          yield* how === "system.kill" ? system.kill(sup) : system.exit(sup, ExitReason.killed)
+          assert.deepStrictEqual(yield* Fiber.join(childExit), ExitReason.killed)
+          assert.strictEqual((yield* Fiber.join(start))._tag, "Failure")
+          yield* Deferred.succeed(gate, undefined)
+          yield* settle()
+          assert.deepStrictEqual(log, ["finalizer"])
+        })))
+  }
+
+  it.effect("system.stop: the child exits Shutdown (its init interrupted, as a stop interrupts a handler)", () =>
+    withSystem((system) =>
+      Effect.gen(function*() {
+        let self: ActorRef.ActorRef<Worker> | undefined
+        const slow = Worker.behavior(Effect.gen(function*() {
+          const ctx = yield* ActorContext
+          self = ctx.self as ActorRef.ActorRef<Worker>
+          return yield* Effect.never
+        }))
+        const sup = yield* system.spawn(Supervisor.make({ children: [] }))
+        yield* Effect.forkChild(Effect.exit(Supervisor.startChild(sup, Supervisor.child("s", slow))))
+        yield* settle()
+        const childExit = yield* Effect.forkChild(system.awaitExit(self!))
+        yield* system.stop(sup)
+        assert.strictEqual((yield* Fiber.join(childExit))._tag, "Shutdown")
+      })))
+})

@@ -1568,7 +1568,9 @@ export const initCell = <A>(cell: Cell, caller: Fiber.Fiber<unknown, unknown>, r
       cell.initFiber = undefined
       if (settled || (cell.state !== State.Starting && cell.state !== State.Stopping)) return Effect.void
       unlinkSpawner(cell)
-      const reason = cell.exitReason ?? ExitReason.shutdownWith("its spawner was interrupted during its init")
+      // a spawner that is killed kills the child it was starting, as its other children
+      const reason = cell.exitReason ??
+        (cell.parent?.killedBrutally === true ? ExitReason.killed : ExitReason.shutdownWith("its spawner was interrupted during its init"))
       cell.state = State.Running
       cell.terminate(reason)
       return Effect.void
