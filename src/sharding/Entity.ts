@@ -17,7 +17,12 @@
  * changed it — before an ask's reply is sent, so an acknowledged update is never lost — under
  * the shard's lease epoch: a stale owner's write is refused (`StaleEpoch`), and its shard
  * stops. A save that fails is a failure of the entity (restarted from its saved state); the
- * asker gets `ShardingError` `StateNotSaved`.
+ * asker gets `ShardingError` `StateNotSaved`. An activation or in-place restart loads the state
+ * once the last write of the one before has landed or failed (a write goes on when its handler
+ * is interrupted), and a forked handler (`Actor.fork`) still running when its incarnation ends
+ * (an in-place restart does not stop it) saves nothing: its changes are those of an ended
+ * incarnation; it fails with `StateNotSaved` (a failure of the entity, as a failed save) and its
+ * ask is not acknowledged.
  *
  * @example
  * import { Effect, Layer, Schema } from "effect"

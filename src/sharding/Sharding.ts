@@ -55,7 +55,10 @@
  * A node that stopped a shard whose lease the store may still give it back unchanged (it lost
  * the shard by its own deadline, and the release it sent was lost) does not run it again under
  * that epoch: it waits for the release or the expiry and acquires it anew, so the fence tells
- * the new activations from the stopped ones (whose writes may still be on their way).
+ * the new activations from the stopped ones (whose writes may still be on their way). Under
+ * one epoch, an entity's next activation or in-place restart loads its state only once the last
+ * write of the one before has landed or failed, and an ended incarnation's forked handler writes
+ * nothing: a late write that the fence lets through cannot undo an acknowledged update.
  * Lease owners are `name#incarnation`: a restarted node waits for its previous incarnation's
  * leases to expire rather than taking them over.
  *

@@ -141,6 +141,11 @@ interface ShardState {
   leftRunning: number
   /** handed off, its entities stopped: what comes for it goes to the next owner (see `forwardHeld`) */
   forwarding: boolean
+  /**
+   * per entity id, its last state write still on its way to the store (made at the first save:
+   * entities without state never have one); see `entityInit`
+   */
+  saves: Map<string, Fiber.Fiber<void, ShardStore.ShardStoreError | ShardStore.StaleEpoch>> | undefined
 }
 
 interface Direct {
@@ -935,6 +940,11 @@ export const make = (config: Config) =>
         }
         let value: unknown
         let dirty = false
+        // a write of an earlier incarnation or activation of the key, under this same lease (so
+        // the fence lets it through), may still be on its way: loaded before it lands, the state
+        // would miss it, and its late landing would undo what this incarnation saves
+        const inFlight = state.saves?.get(entry.id)
+        if (inFlight !== undefined) yield* Fiber.await(inFlight)
         const saved = yield* store.loadState(type, key)
         // the load may have outlasted the lease (a slow store, a pause): the state read must not
         // be served under a lease that lapsed meanwhile
@@ -965,34 +975,49 @@ export const make = (config: Config) =>
         }
         const ctx: EntityContextShape = { entityType: type, entityKey: key, shard: state.shard, epoch: lease.epoch, node: selfName, state: handle }
         const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideService(effect, EntityContext, ctx)
-        // one save at a time (forked handlers save concurrently): a later save, which writes
-        // the newer value, must not reach the store before an earlier one still in flight
-        let saving = false
-        let waiting: Array<() => void> | undefined
-        const saveDone = Effect.sync(() => {
-          saving = false
-          const wake = waiting
-          waiting = undefined
-          if (wake !== undefined) for (const f of wake) f()
-        })
+        // one write of the key at a time (forked handlers save concurrently): a later save, which
+        // writes the newer value, must not reach the store before an earlier one still in flight.
+        // The write runs in a fiber of its own, kept in the shard's `saves` until it settles: its
+        // handler may be interrupted (its actor stopping) once the request is sent, and the
+        // request goes on; what comes next (a save, the next incarnation's load) waits for it
         const save: Effect.Effect<void> = Effect.suspend(() => {
           if (!dirty) return Effect.void
-          if (saving) return Effect.andThen(Effect.callback<void>((resume) => void (waiting ??= []).push(() => resume(Effect.void))), save)
+          // a forked handler goes on across an in-place restart: what it changed is the state of
+          // an incarnation that ended, and its write would undo what the next one saved since
+          if (ended) return Effect.die(stateNotSaved(type, key, "its incarnation ended (the entity restarted or stopped) before its state was saved"))
+          const saves = state.saves ??= new Map()
+          const previous = saves.get(entry.id)
+          if (previous !== undefined) return Effect.andThen(Fiber.await(previous), save)
           dirty = false
           const encoded = encodeState!(value)
           if (Exit.isFailure(encoded)) {
             return Effect.die(stateNotSaved(type, key, `the state does not encode: ${issueOf(encoded)}`))
           }
-          saving = true
-          return store.saveState(type, key, lease, JSON.stringify(encoded.value)).pipe(
+          // (forked in the handler's context: the store's calls see its clock)
+          return Effect.forkDetach(store.saveState(type, key, lease, JSON.stringify(encoded.value))).pipe(
+            Effect.flatMap((write) => {
+              if (write.pollUnsafe() === undefined) {
+                saves.set(entry.id, write)
+                write.addObserver(() => {
+                  if (saves.get(entry.id) === write) saves.delete(entry.id)
+                })
+              }
+              return Fiber.join(write)
+            }),
             Effect.catchTag("StaleEpoch", (e) =>
               Effect.sync(() => loseShard(state, `a fenced write was refused: ${e.message}`)).pipe(
                 Effect.andThen(Effect.die(new ShardingError({ reason: "ShardLost", entityType: type, key, message: e.message })))
               )),
-            Effect.catchTag("ShardStoreError", (e) => Effect.die(stateNotSaved(type, key, e.message))),
-            Effect.ensuring(saveDone)
+            Effect.catchTag("ShardStoreError", (e) => Effect.die(stateNotSaved(type, key, e.message)))
           )
         })
+        // set as the incarnation's scope closes (an in-place restart, or the actor stopping)
+        let ended = false
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            ended = true
+          })
+        )
         const handlers: Record<string, any> = yield* provide(entity.behavior.init)
         const wrapped: Record<string, any> = {}
         for (const tag of Object.keys(entity.protocol.defs)) {
@@ -1193,7 +1218,8 @@ export const make = (config: Config) =>
         activating: new Set(),
         entities: new Map(),
         leftRunning: 0,
-        forwarding: false
+        forwarding: false,
+        saves: undefined
       }
       shardStates.set(lease.shard, state)
       if (lease.epoch > heldEpochs[lease.shard]!) heldEpochs[lease.shard] = lease.epoch
