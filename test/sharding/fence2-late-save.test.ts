@@ -6,7 +6,8 @@
  * it starts from what the old one wrote, and the old write cannot land after (and undo) what
  * the new one saved and acknowledged. A forked handler that goes on across an in-place restart
  * changes the state of an incarnation that ended: it saves nothing (its ask fails), since its
- * write would undo the new incarnation's.
+ * write would undo the new incarnation's. An ask whose change another handler's write carries
+ * is answered once that write has landed, and fails with it.
  *
  * The store link (`ShardStore.severable(...).degrade`) is slow while the old save is sent (the
  * request stays in flight even when its sender is interrupted), then fast again.
@@ -147,4 +148,53 @@ describe("sharding: a save in flight as its incarnation ends", () => {
       assert.strictEqual(yield* ref.ask(Tally.Add({ by: 0 }), { timeout: "5 seconds" }), acked)
     }).pipe(Effect.provide(soloLayer({ ...fast, entities: [TallyEntity] }, memory))))
   }, 20_000)
+
+  it.live("concurrent forked handlers: each reply waits for the write that carries its change, and fails with it", () => {
+    const written: Array<number> = []
+    const memory = ShardStore.memory({ onEvent: (e) => e._tag === "StateSaved" && written.push(JSON.parse(e.state)) })
+    // writes take `slowMillis` to reach the store; those reaching it while `failWrites` fail
+    let slowMillis = 0
+    let failWrites = false
+    let sent = 0
+    const store: ShardStore.ShardStore = {
+      ...memory,
+      saveState: (type, key, fence, state) =>
+        Effect.suspend(() => {
+          sent++
+          return Effect.andThen(
+            Effect.sleep(slowMillis),
+            Effect.suspend(() =>
+              failWrites ? Effect.fail(new ShardStore.ShardStoreError({ message: "the write was lost" })) : memory.saveState(type, key, fence, state)
+            )
+          )
+        })
+    }
+    return quiet(Effect.gen(function*() {
+      const ref = (yield* Sharding.entity(TallyEntity)).ref("t")
+      assert.strictEqual(yield* ref.ask(Tally.Add({ by: 1 }), { timeout: "5 seconds" }), 1)
+      slowMillis = 2_000
+      // a first forked handler's write (11) on its way; two more change the state meanwhile and
+      // wait for it, then one of them writes both changes (1111)
+      const first = yield* Effect.forkChild(Effect.exit(ref.ask(Tally.AddForked({ by: 10 }), { timeout: "10 seconds" })))
+      yield* eventually("the first write is sent", () => sent === 2)
+      const others = yield* Effect.forkChild(Effect.all([
+        Effect.exit(ref.ask(Tally.AddForked({ by: 100 }), { timeout: "10 seconds" })),
+        Effect.exit(ref.ask(Tally.AddForked({ by: 1_000 }), { timeout: "10 seconds" }))
+      ], { concurrency: "unbounded" }))
+      yield* eventually("the first write landed", () => written.includes(11))
+      // the write of both changes, sent as the first landed, is lost
+      failWrites = true
+      assert.deepStrictEqual(yield* Fiber.join(first), Exit.succeed(11))
+      const replies = yield* Fiber.join(others)
+      slowMillis = 0
+      failWrites = false
+      const durable = yield* ref.ask(Tally.Add({ by: 0 }), { timeout: "5 seconds" })
+      assert.deepStrictEqual(yield* savedOf(memory), Option.some(durable))
+      // no reply acknowledged a state the store does not hold
+      for (const r of replies) {
+        if (Exit.isSuccess(r)) assert.isAtMost(r.value, durable, `an update acknowledged at ${r.value} was lost (the store holds ${durable})`)
+      }
+      assert.isTrue(replies.some(Exit.isFailure), "the handler whose write was lost failed")
+    }).pipe(Effect.provide(soloLayer({ ...fast, entities: [TallyEntity] }, store))))
+  }, 30_000)
 })

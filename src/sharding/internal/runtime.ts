@@ -980,14 +980,30 @@ export const make = (config: Config) =>
         // The write runs in a fiber of its own, kept in the shard's `saves` until it settles: its
         // handler may be interrupted (its actor stopping) once the request is sent, and the
         // request goes on; what comes next (a save, the next incarnation's load) waits for it
-        const save: Effect.Effect<void> = Effect.suspend(() => {
-          if (!dirty) return Effect.void
+        /** The outcome of a write of this key, as its handler's: a write refused or failed is the handler's failure. */
+        const settled = (write: Fiber.Fiber<void, ShardStore.ShardStoreError | ShardStore.StaleEpoch>): Effect.Effect<void> =>
+          Fiber.join(write).pipe(
+            Effect.catchTag("StaleEpoch", (e) =>
+              Effect.sync(() => loseShard(state, `a fenced write was refused: ${e.message}`)).pipe(
+                Effect.andThen(Effect.die(new ShardingError({ reason: "ShardLost", entityType: type, key, message: e.message })))
+              )),
+            Effect.catchTag("ShardStoreError", (e) => Effect.die(stateNotSaved(type, key, e.message)))
+          )
+        /** After a handler: its change saved. `reply`: an ask's (its reply acknowledges what it saw). */
+        const save = (reply: boolean): Effect.Effect<void> => Effect.suspend(() => {
+          if (!dirty) {
+            // nothing changed since the last write began, but that write may still be on its way
+            // with this ask's change in it (a concurrent handler's save took it, or the ask read
+            // what it holds): the reply waits until it has landed, and fails with it
+            const pending = reply ? state.saves?.get(entry.id) : undefined
+            return pending === undefined ? Effect.void : settled(pending)
+          }
           // a forked handler goes on across an in-place restart: what it changed is the state of
           // an incarnation that ended, and its write would undo what the next one saved since
           if (ended) return Effect.die(stateNotSaved(type, key, "its incarnation ended (the entity restarted or stopped) before its state was saved"))
           const saves = state.saves ??= new Map()
           const previous = saves.get(entry.id)
-          if (previous !== undefined) return Effect.andThen(Fiber.await(previous), save)
+          if (previous !== undefined) return Effect.andThen(Fiber.await(previous), save(reply))
           dirty = false
           const encoded = encodeState!(value)
           if (Exit.isFailure(encoded)) {
@@ -1002,13 +1018,8 @@ export const make = (config: Config) =>
                   if (saves.get(entry.id) === write) saves.delete(entry.id)
                 })
               }
-              return Fiber.join(write)
-            }),
-            Effect.catchTag("StaleEpoch", (e) =>
-              Effect.sync(() => loseShard(state, `a fenced write was refused: ${e.message}`)).pipe(
-                Effect.andThen(Effect.die(new ShardingError({ reason: "ShardLost", entityType: type, key, message: e.message })))
-              )),
-            Effect.catchTag("ShardStoreError", (e) => Effect.die(stateNotSaved(type, key, e.message)))
+              return settled(write)
+            })
           )
         })
         // set as the incarnation's scope closes (an in-place restart, or the actor stopping)
@@ -1022,9 +1033,10 @@ export const make = (config: Config) =>
         const wrapped: Record<string, any> = {}
         for (const tag of Object.keys(entity.protocol.defs)) {
           const h = handlers[tag]
+          const saved = save(Actor.isAsk(entity.protocol, tag))
           wrapped[tag] = (message: unknown) => {
             const effect = h(message)
-            const run = provide(effect).pipe(Effect.exit, Effect.flatMap((exit) => Effect.andThen(save, exit)))
+            const run = provide(effect).pipe(Effect.exit, Effect.flatMap((exit) => Effect.andThen(saved, exit)))
             return effect[Actor.ForkTypeId] === true ? Actor.fork(run) : run
           }
         }
