@@ -576,6 +576,9 @@ class Ctx:
 
     def connect(self, **kw):
         hs = {k: kw.pop(k) for k in list(kw) if k in ("codecs", "auth_secret", "ready", "heartbeat", "pause", "hello")}
+        # a scenario's own acceptable pause for every connection (args "connPause"), else section 4.1's default
+        if "pause" not in hs and "connPause" in self.args:
+            hs["pause"] = self.args["connPause"]
         return self.conn(**kw).handshake(**hs)
 
 
