@@ -141,7 +141,7 @@ export class Queue {
     // the event loop, its reads and heartbeats included, for ~0.7 s
     this.firing = true
     try {
-      this.expireDue(now)
+      this.expireDue(now, this.queues.size > 1 ? this.expireEarlierFirst(now) : EXPIRE_SLICE)
     } finally {
       this.firing = false
     }
@@ -154,9 +154,54 @@ export class Queue {
     this.arm(this.ring[this.head]!.at - now)
   }
 
-  /** Expires the due entries, at most `EXPIRE_SLICE`. */
-  private expireDue(now: number): void {
+  /**
+   * Expires the due entries of other timeouts that are older than this queue's oldest (at most
+   * `EXPIRE_SLICE`), oldest first; the budget left. After a stall several timeouts' timers are
+   * due in one turn, and Node runs them in the order of its loop clock, which lags
+   * `performance.now()` (a timer can fire before its entry is due and be armed again, behind a
+   * later one): entries then still expire in deadline order across timeouts.
+   */
+  private expireEarlierFirst(now: number): number {
     let budget = EXPIRE_SLICE
+    while (budget > 0) {
+      const own = this.peek()
+      let at = own !== undefined && own.at < now ? own.at : now
+      let first: Queue | undefined
+      for (const q of this.queues.values()) {
+        if (q === this) continue
+        const head = q.peek()
+        if (head !== undefined && head.at < at) {
+          at = head.at
+          first = q
+        }
+      }
+      if (first === undefined) break
+      first.expireHead()
+      budget--
+    }
+    return budget
+  }
+
+  /** The oldest entry not cancelled (those before it dropped). */
+  private peek(): Deadline | undefined {
+    this.dropCancelled()
+    return this.size > 0 ? this.ring[this.head] : undefined
+  }
+
+  /** Expires the oldest entry (not cancelled: see `peek`); its queue's own timer comes later and finds it gone. */
+  private expireHead(): void {
+    const i = this.head
+    const e = this.ring[i]!
+    this.ring[i] = undefined
+    this.head = (i + 1) & this.mask
+    this.size--
+    e.cancelled = true
+    this.live--
+    e.expire()
+  }
+
+  /** Expires the due entries, at most `budget`. */
+  private expireDue(now: number, budget: number): void {
     while (this.size > 0) {
       // the ring as it is now: an expiry that asks again may have grown it (a new array)
       const ring = this.ring
