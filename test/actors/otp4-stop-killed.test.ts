@@ -33,14 +33,21 @@ const parent = (log: Array<string>) =>
     }
   }))
 
+/** The parent spawned, with its child and the child's exit reason to come. */
+const started = (log: Array<string>) =>
+  Effect.gen(function*() {
+    const system = yield* ActorSystem
+    const ref = yield* system.spawn(parent(log))
+    const child = (yield* ref.ask(P.Child())) as ActorRef.ActorRef<any>
+    const childExit = yield* Effect.forkChild(system.awaitExit(child))
+    return { system, ref, childExit }
+  })
+
 describe("ctx.stop(ExitReason.killed) (a gen_server's {stop, killed, State})", () => {
   it.effect("stops in order: the child exits Shutdown, the finalizers are awaited, the actor exits Killed", () =>
     withSystem()(Effect.gen(function*() {
-      const system = yield* ActorSystem
       const log: Array<string> = []
-      const ref = yield* system.spawn(parent(log))
-      const child = (yield* ref.ask(P.Child())) as ActorRef.ActorRef<any>
-      const childExit = yield* Effect.forkChild(system.awaitExit(child))
+      const { system, ref, childExit } = yield* started(log)
       yield* ref.tell(P.StopWith({ killed: true }))
       const exit = yield* Effect.forkChild(system.awaitExit(ref))
       yield* settle(20)
@@ -55,11 +62,8 @@ describe("ctx.stop(ExitReason.killed) (a gen_server's {stop, killed, State})", (
 
   it.effect("system.kill is a kill: the child exits Killed, and the actor is gone before its finalizer ends", () =>
     withSystem()(Effect.gen(function*() {
-      const system = yield* ActorSystem
       const log: Array<string> = []
-      const ref = yield* system.spawn(parent(log))
-      const child = (yield* ref.ask(P.Child())) as ActorRef.ActorRef<any>
-      const childExit = yield* Effect.forkChild(system.awaitExit(child))
+      const { system, ref, childExit } = yield* started(log)
       yield* system.kill(ref)
       assert.deepStrictEqual(yield* system.awaitExit(ref), ExitReason.killed)
       assert.deepStrictEqual(yield* Fiber.join(childExit), ExitReason.killed)

@@ -75,19 +75,28 @@ const linked = () => {
   return { memory, link, store, written, sent: () => sent }
 }
 
+/**
+ * The key "t" at 1, then a forked handler's save (of 11) sent on a slow link, which is fast again
+ * after it: that save stays on the wire. The ref, and the forked ask's outcome to come.
+ */
+const saveOnTheWire = (l: ReturnType<typeof linked>) =>
+  Effect.gen(function*() {
+    const ref = (yield* Sharding.entity(TallyEntity)).ref("t")
+    assert.strictEqual(yield* ref.ask(Tally.Add({ by: 1 }), { timeout: "5 seconds" }), 1)
+    l.link.degrade({ requestMillis: 1_000 })
+    const forked = yield* Effect.forkChild(Effect.exit(ref.ask(Tally.AddForked({ by: 10 }), { timeout: "10 seconds" })))
+    yield* eventually("the forked handler's save is sent", () => l.sent() === 2)
+    l.link.heal()
+    return { ref, forked }
+  })
+
 describe("sharding: a save in flight as its incarnation ends", () => {
   it.live("activation stopped with a forked handler's save on the wire: the next activation's acknowledged updates stay", () => {
-    const { link, memory, sent, store, written } = linked()
+    const l = linked()
+    const { memory, store, written } = l
     return quiet(Effect.gen(function*() {
-      const ref = (yield* Sharding.entity(TallyEntity)).ref("t")
-      assert.strictEqual(yield* ref.ask(Tally.Add({ by: 1 }), { timeout: "5 seconds" }), 1)
-      // the forked handler's save is sent on a slow link
-      link.degrade({ requestMillis: 1_000 })
-      const forked = yield* Effect.forkChild(Effect.exit(ref.ask(Tally.AddForked({ by: 10 }), { timeout: "10 seconds" })))
-      yield* eventually("the forked handler's save is sent", () => sent() === 2)
-      // the link is fast again (the save sent stays on the wire); the actor stops meanwhile,
-      // interrupting the forked handler
-      link.heal()
+      const { ref, forked } = yield* saveOnTheWire(l)
+      // the actor stops meanwhile, interrupting the forked handler
       yield* ref.tell(Tally.Stop())
       const first = yield* Fiber.join(forked)
       assert.isTrue(Exit.isFailure(first), "the interrupted forked handler is not acknowledged")
@@ -102,16 +111,11 @@ describe("sharding: a save in flight as its incarnation ends", () => {
   }, 20_000)
 
   it.live("restarted in place while a forked handler saves: the new incarnation starts from that save", () => {
-    const { link, memory, sent, store, written } = linked()
+    const l = linked()
+    const { memory, store, written } = l
     return quiet(Effect.gen(function*() {
-      const ref = (yield* Sharding.entity(TallyEntity)).ref("t")
-      assert.strictEqual(yield* ref.ask(Tally.Add({ by: 1 }), { timeout: "5 seconds" }), 1)
-      link.degrade({ requestMillis: 1_000 })
-      const forked = yield* Effect.forkChild(Effect.exit(ref.ask(Tally.AddForked({ by: 10 }), { timeout: "10 seconds" })))
-      yield* eventually("the forked handler's save is sent", () => sent() === 2)
-      // the link is fast again (the save sent stays on the wire); a failure restarts the actor
-      // in place (same node, same epoch) meanwhile
-      link.heal()
+      const { ref, forked } = yield* saveOnTheWire(l)
+      // a failure restarts the actor in place (same node, same epoch) meanwhile
       yield* ref.tell(Tally.Fail())
       let acked = 0
       for (let i = 0; i < 3; i++) acked = yield* ref.ask(Tally.Add({ by: 100 }), { timeout: "10 seconds" })
