@@ -2791,7 +2791,10 @@ def scenario_fuzz(ctx):
     witness = ctx.connect()
     counter = witness.lookup("counter")
     names = {n: witness.lookup(n) for n in ("counter", "echo", "hang", "crasher", "relay")}
-    actors = {a["id"] for a in names.values()} | {1, 2}  # and the node's supervisors
+    # and the node's own actors (its supervisors and services), spawned before the test's: ids
+    # are given in order from 1
+    named = {a["id"] for a in names.values()}
+    actors = named | set(range(1, min(named)))
 
     def fresh():
         c = ctx.connect(codecs=(codec,))
