@@ -202,20 +202,10 @@ export class Queue {
 
   /** Expires the due entries, at most `budget`. */
   private expireDue(now: number, budget: number): void {
-    while (this.size > 0) {
-      // the ring as it is now: an expiry that asks again may have grown it (a new array)
-      const ring = this.ring
-      const i = this.head
-      const e = ring[i]!
-      if (!e.cancelled && (e.at > now || budget === 0)) break
-      ring[i] = undefined
-      this.head = (i + 1) & this.mask
-      this.size--
-      if (e.cancelled) continue
+    // (`peek` reads the ring as it is now: an expiry that asks again may have grown it, a new array)
+    for (let e = this.peek(); e !== undefined && e.at <= now && budget > 0; e = this.peek()) {
+      this.expireHead()
       budget--
-      e.cancelled = true
-      this.live--
-      e.expire()
     }
   }
 }

@@ -55,6 +55,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import { ActorContext, type ActorContextShape } from "../actors/ActorContext.ts"
@@ -308,7 +309,7 @@ export const producer = <A>(
         consumer!.tellUnsafe(message)
       } catch (e) {
         // refused (a full `fail` mailbox, an unreachable node): the resend timer recovers
-        return !(typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "InvalidMessage")
+        return !Predicate.isTagged(e, "InvalidMessage")
       }
       return true
     }

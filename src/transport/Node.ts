@@ -359,7 +359,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     })
   }
   const host = options.host ?? "127.0.0.1"
-  if (!LOOPBACK.test(host) && options.allowNonLoopback !== true) {
+  if (!isLoopbackHost(host) && options.allowNonLoopback !== true) {
     return yield* new NodeStartError({
       message: `refusing to listen on ${host}: only loopback addresses unless allowNonLoopback is set`
     })
@@ -833,7 +833,7 @@ const make = Effect.fnUntraced(function*(options: NodeOptions) {
     const overLimit: Array<string> = []
     for (const m of members) {
       if (m.name === options.name || m.name.length === 0) continue
-      if (loopbackOnly && !LOOPBACK.test(m.host)) {
+      if (loopbackOnly && !isLoopbackHost(m.host)) {
         remote.push(`${m.name} at ${m.host}:${m.port}`)
         continue
       }

@@ -1503,12 +1503,16 @@ export const make = (config: Config) =>
     const endTurn = () => {
       turnChecked = false
     }
+    /** Expires the leases past their safe time, now (the earliest of them is `validFloor`). */
+    const expireLapsed = () => {
+      const t0 = now()
+      if (t0 >= validFloor) validFloor = expireLeases(t0)
+    }
     const checkLeases = () => {
       if (turnChecked) return
       turnChecked = true
       setImmediate(endTurn)
-      const t0 = now()
-      if (t0 >= validFloor) validFloor = expireLeases(t0)
+      expireLapsed()
     }
     /**
      * Whether `state` is no longer held here, its lease checked now (not once per turn): an
@@ -1516,8 +1520,7 @@ export const make = (config: Config) =>
      * activation was under way, and what resumes first is that activation.
      */
     const lapsed = (state: ShardState): boolean => {
-      const t0 = now()
-      if (t0 >= validFloor) validFloor = expireLeases(t0)
+      expireLapsed()
       return state.status !== "active"
     }
     const leaseLapsed = (entityType: string, key: string, when: string) =>
